@@ -1,0 +1,1 @@
+"""Proctor: run LLM tool-using agents under explicit control."""

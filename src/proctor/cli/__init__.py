@@ -1,0 +1,5 @@
+"""The ``proctor`` command."""
+
+
+def main() -> None:
+    raise SystemExit("proctor CLI not built yet")

@@ -1,0 +1,122 @@
+"""The workflow contract: what a run may do, must do, and what happens when it can't."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+
+from proctor.store import EscalationMode, EscalationTrigger, digest
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    """Hard ceilings for one run. ``None`` means no ceiling."""
+
+    max_tool_calls: PositiveInt | None = None
+    """Tool calls the model may propose, counting invalid and denied ones."""
+    max_model_calls: PositiveInt | None = None
+    """Model calls in the run."""
+    max_runtime_seconds: PositiveFloat | None = None
+    """Working time of the run, not counting waits for approval."""
+    max_cost_usd: PositiveFloat | None = None
+    """Model spend in USD."""
+    max_tokens: PositiveInt | None = None
+    """Input plus output tokens over all model calls."""
+
+
+class OrderingRule(_Strict):
+    """``tool`` may run only after each of ``after`` has succeeded earlier in the run."""
+
+    tool: str
+    after: list[str] = Field(min_length=1)
+
+
+class ApprovalRule(_Strict):
+    """Calls of ``tool`` (where the CEL condition ``when`` holds) need a decision first."""
+
+    tool: str
+    when: str | None = None
+    """CEL over ``args``, ``input`` and ``state``; absent means every call."""
+    by: Literal["human"] = "human"
+    reason: str | None = None
+    id: str | None = None
+
+    @property
+    def rule_id(self) -> str:
+        return f"approval.{self.id or self.tool}"
+
+
+EscalationSetting = bool | EscalationMode
+
+
+class Escalation(_Strict):
+    """What ends or downgrades a run. ``true`` means ``mode``; ``false`` means none."""
+
+    mode: EscalationMode = "handoff"
+    on_budget_exceeded: EscalationSetting = True
+    on_policy_violation: EscalationSetting = False
+    on_tool_error: EscalationSetting = False
+
+    def mode_for(self, trigger: EscalationTrigger) -> EscalationMode | None:
+        setting: EscalationSetting = getattr(self, f"on_{trigger}")
+        if setting is True:
+            return self.mode
+        if setting is False:
+            return None
+        return setting
+
+
+class Contract(_Strict):
+    """A workflow contract, loaded from YAML (``load_contract``)."""
+
+    workflow: str
+    version: str = "1"
+    description: str = ""
+    allowed_tools: list[str] | None = None
+    """If set, only these tools may be called."""
+    forbidden_tools: list[str] = Field(default_factory=list)
+    required_steps: list[str] = Field(default_factory=list)
+    """Tools that must succeed before the run may end ``resolved``."""
+    ordering: list[OrderingRule] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    approvals: list[ApprovalRule] = Field(default_factory=list)
+    escalation: Escalation = Field(default_factory=Escalation)
+
+    @model_validator(mode="after")
+    def _no_contradictions(self) -> Contract:
+        forbidden = set(self.forbidden_tools)
+        for name in self.required_steps:
+            if name in forbidden:
+                raise ValueError(
+                    f"{name!r} is both required and forbidden: remove it from one of "
+                    "required_steps and forbidden_tools"
+                )
+        if self.allowed_tools is not None:
+            allowed = set(self.allowed_tools)
+            for name in self.required_steps:
+                if name not in allowed:
+                    raise ValueError(
+                        f"required step {name!r} is not in allowed_tools: add it there, or "
+                        "drop it from required_steps"
+                    )
+        for rule in self.ordering:
+            if rule.tool in forbidden:
+                raise ValueError(
+                    f"ordering rule for {rule.tool!r} can never apply: the tool is forbidden"
+                )
+            for before in rule.after:
+                if before in forbidden:
+                    raise ValueError(
+                        f"{rule.tool!r} must come after {before!r}, but {before!r} is "
+                        "forbidden, so it could never run: fix the ordering rule"
+                    )
+        return self
+
+    @property
+    def content_hash(self) -> str:
+        """Digest of the contract's meaning (not its formatting)."""
+        return digest(self.model_dump(mode="json"))

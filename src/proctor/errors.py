@@ -1,0 +1,54 @@
+"""Proctor's errors.
+
+Every failure a user can meet is a ``ProctorError`` whose message says what happened,
+where, and how to fix it::
+
+    ProctorError
+    ├── ConfigError            a contract or config file is invalid (file, line, fix)
+    ├── NotFoundError          a run, approval or workflow id that does not exist
+    ├── StoreError             the store cannot be opened, or its schema is unknown
+    │   └── ChainConflictError two writers tried to extend one run's chain
+    ├── ModelError             a model provider failed or answered something unusable
+    ├── ToolExecutionError     a tool raised; recorded on the run, shown to the model
+    └── RunStateError          the run is not in a state that allows the request
+
+``UsageError`` is separate: it means the API or CLI was called the wrong way.
+"""
+
+from __future__ import annotations
+
+
+class ProctorError(Exception):
+    """Root of every failure Proctor reports."""
+
+
+class ConfigError(ProctorError):
+    """A contract or config file is invalid; the message names file, line and fix."""
+
+
+class NotFoundError(ProctorError):
+    """A run, approval or workflow that does not exist."""
+
+
+class StoreError(ProctorError):
+    """The store cannot be opened or used."""
+
+
+class ChainConflictError(StoreError):
+    """Another writer appended to the same run at the same position."""
+
+
+class ModelError(ProctorError):
+    """A model provider failed or answered something unusable."""
+
+
+class ToolExecutionError(ProctorError):
+    """A tool raised while running."""
+
+
+class RunStateError(ProctorError):
+    """The run's state does not allow the request (e.g. resuming a finished run)."""
+
+
+class UsageError(Exception):
+    """Proctor was called the wrong way (bad arguments to an API or CLI command)."""

@@ -1,0 +1,47 @@
+"""USD prices per million tokens, and the cost of a call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from proctor.store import Usage
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Price:
+    input_per_million: float
+    output_per_million: float
+
+
+# Public list prices (USD per million tokens), as published by each vendor.
+DEFAULT_PRICES: dict[str, Price] = {
+    "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
+    "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
+    "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
+    "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
+    "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
+    "o4-mini": Price(input_per_million=1.10, output_per_million=4.40),
+    "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
+    "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
+}
+
+
+class PriceTable:
+    """Looks up a model's price; an unknown model's cost is ``None``, never zero."""
+
+    def __init__(self, prices: dict[str, Price] | None = None) -> None:
+        self._prices = dict(DEFAULT_PRICES)
+        if prices:
+            self._prices.update(prices)
+
+    def price(self, model: str) -> Price | None:
+        return self._prices.get(model)
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        price = self._prices.get(model)
+        if price is None:
+            return None
+        return (
+            usage.input_tokens * price.input_per_million
+            + usage.output_tokens * price.output_per_million
+        ) / 1_000_000

@@ -1,0 +1,261 @@
+"""The closed set of event types a run's log is made of.
+
+An ``Event`` is an envelope (run id, sequence number, time, trace and span ids, chain
+hashes) around typed ``data``. Each data class names its *content* fields: inputs,
+outputs and arguments, which retention may purge. Everything else is *metadata* and is
+hashed directly, so figures, decisions and the chain survive a purge (the content is
+covered by its digest). Content fields therefore always have a default.
+
+New capabilities add new event types; they never change old ones, so a stored log stays
+readable by every later version.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+Outcome = Literal["resolved", "escalated", "failed", "draft_only", "cancelled"]
+RunStatus = Literal["running", "awaiting_approval", "finished"]
+DecisionKind = Literal["allow", "deny", "require_approval"]
+EscalationMode = Literal["handoff", "draft_only"]
+EscalationTrigger = Literal["budget_exceeded", "policy_violation", "tool_error"]
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+    content_fields: ClassVar[frozenset[str]] = frozenset()
+
+
+class Usage(BaseModel):
+    """Tokens of one model call (or a sum of them)."""
+
+    model_config = ConfigDict(frozen=True)
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class RecordedToolCall(BaseModel):
+    """A tool call as the model proposed it."""
+
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    # Set when the model sent arguments that are not a JSON object.
+    raw_arguments: str | None = None
+
+
+class Totals(BaseModel):
+    """What a run consumed, as recorded on ``run_finished``."""
+
+    model_config = ConfigDict(frozen=True)
+    tool_calls: int = 0
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    duration_s: float = 0.0
+
+
+class RunStarted(_Data):
+    type: Literal["run_started"] = "run_started"
+    content_fields = frozenset({"input"})
+    workflow: str
+    model: str
+    contract_name: str
+    contract_version: str
+    contract_hash: str
+    started_by: str = "cli"
+    input: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunResumed(_Data):
+    type: Literal["run_resumed"] = "run_resumed"
+    reason: str
+    pid: int
+
+
+class ModelCalled(_Data):
+    type: Literal["model_called"] = "model_called"
+    content_fields = frozenset({"text", "tool_calls"})
+    model: str
+    turn: int
+    messages_digest: str
+    usage: Usage
+    cost_usd: float | None
+    latency_ms: float
+    cache_hit: bool = False
+    finish_reason: str = "stop"
+    tool_call_count: int = 0
+    text: str | None = None
+    tool_calls: list[RecordedToolCall] = Field(default_factory=list)
+
+
+class ToolProposed(_Data):
+    type: Literal["tool_proposed"] = "tool_proposed"
+    content_fields = frozenset({"arguments", "raw_arguments"})
+    call_id: str
+    step: int
+    tool: str
+    args_digest: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+    raw_arguments: str | None = None
+
+
+class PolicyDecided(_Data):
+    type: Literal["policy_decided"] = "policy_decided"
+    call_id: str
+    tool: str
+    decision: DecisionKind
+    rule: str
+    reason: str
+
+
+class ApprovalRequested(_Data):
+    type: Literal["approval_requested"] = "approval_requested"
+    content_fields = frozenset({"arguments"})
+    approval_id: str
+    call_id: str
+    tool: str
+    args_digest: str
+    rule: str
+    reason: str
+    by: Literal["human"] = "human"
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class ApprovalDecided(_Data):
+    type: Literal["approval_decided"] = "approval_decided"
+    approval_id: str
+    call_id: str
+    approved: bool
+    decided_by: str
+    reason: str = ""
+
+
+class ToolStarted(_Data):
+    type: Literal["tool_started"] = "tool_started"
+    call_id: str
+    tool: str
+    idempotency_key: str
+    attempt: int = 1
+
+
+class ToolFinished(_Data):
+    type: Literal["tool_finished"] = "tool_finished"
+    content_fields = frozenset({"result", "error"})
+    call_id: str
+    tool: str
+    ok: bool
+    latency_ms: float
+    error_type: str | None = None
+    result: Any = None
+    error: str | None = None
+
+
+class DraftRecorded(_Data):
+    type: Literal["draft_recorded"] = "draft_recorded"
+    content_fields = frozenset({"arguments"})
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(default_factory=dict)
+
+
+class LimitReached(_Data):
+    type: Literal["limit_reached"] = "limit_reached"
+    limit: str
+    value: float
+    ceiling: float
+    rule: str
+    reason: str
+
+
+class Escalated(_Data):
+    type: Literal["escalated"] = "escalated"
+    trigger: EscalationTrigger
+    mode: EscalationMode
+    rule: str
+    reason: str
+
+
+class RunFinished(_Data):
+    type: Literal["run_finished"] = "run_finished"
+    content_fields = frozenset({"final_text"})
+    outcome: Outcome
+    reason: str
+    totals: Totals
+    final_text: str | None = None
+
+
+EventData = Annotated[
+    RunStarted
+    | RunResumed
+    | ModelCalled
+    | ToolProposed
+    | PolicyDecided
+    | ApprovalRequested
+    | ApprovalDecided
+    | ToolStarted
+    | ToolFinished
+    | DraftRecorded
+    | LimitReached
+    | Escalated
+    | RunFinished,
+    Field(discriminator="type"),
+]
+EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
+EVENT_TYPES: tuple[type[_Data], ...] = (
+    RunStarted,
+    RunResumed,
+    ModelCalled,
+    ToolProposed,
+    PolicyDecided,
+    ApprovalRequested,
+    ApprovalDecided,
+    ToolStarted,
+    ToolFinished,
+    DraftRecorded,
+    LimitReached,
+    Escalated,
+    RunFinished,
+)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Event:
+    """One entry of a run's log: the envelope and its typed data."""
+
+    run_id: str
+    seq: int
+    ts: float
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    data: EventData
+    prev_hash: str
+    hash: str
+    purged: bool = False
+
+    @property
+    def type(self) -> str:
+        return self.data.type
+
+
+def split_data(data: _Data) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split event data into (metadata, content) as JSON-ready dicts."""
+    dumped = data.model_dump(mode="json")
+    content = {k: dumped.pop(k) for k in data.content_fields}
+    return dumped, content
+
+
+def join_data(meta: dict[str, Any], content: dict[str, Any] | None) -> EventData:
+    """Rebuild typed data from stored metadata and (possibly purged) content."""
+    merged = dict(meta) if content is None else {**meta, **content}
+    return EVENT_DATA_ADAPTER.validate_python(merged)

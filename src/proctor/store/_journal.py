@@ -1,0 +1,112 @@
+"""``RunJournal``: appends typed events to one run's hash chain."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Sequence
+
+from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
+from proctor.store._events import Event, EventData, join_data, split_data
+from proctor.store._protocol import Store
+from proctor.store._records import ApprovalRecord, EventRow, RunRecord
+
+
+def new_span_id() -> str:
+    return secrets.token_hex(8)
+
+
+def row_to_event(row: EventRow) -> Event:
+    """Decode a stored row into a typed event."""
+    return Event(
+        run_id=row.run_id,
+        seq=row.seq,
+        ts=row.ts,
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        parent_span_id=row.parent_span_id,
+        data=join_data(row.meta, row.content),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        purged=row.content is None,
+    )
+
+
+class RunJournal:
+    """The single writer of one run's log.
+
+    It holds the chain head in memory, so appending never re-reads the log.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        run_id: str,
+        trace_id: str,
+        root_span_id: str,
+        last_seq: int = -1,
+        head_hash: str = GENESIS_HASH,
+    ) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.trace_id = trace_id
+        self.root_span_id = root_span_id
+        self.last_seq = last_seq
+        self.head_hash = head_hash
+
+    def build(self, data: EventData, *, span_id: str | None = None, ts: float | None = None) -> tuple[EventRow, Event]:
+        """Seal ``data`` as the next event of the chain (not yet written)."""
+        meta, content = split_data(data)
+        seq = self.last_seq + 1
+        is_root = seq == 0
+        row = EventRow(
+            run_id=self.run_id,
+            seq=seq,
+            type=data.type,
+            ts=time.time() if ts is None else ts,
+            trace_id=self.trace_id,
+            span_id=self.root_span_id if is_root else (span_id or new_span_id()),
+            parent_span_id=None if is_root else self.root_span_id,
+            meta=meta,
+            content=content,
+            content_digest=digest(content),
+            prev_hash=self.head_hash,
+            hash="",
+        )
+        row.hash = chain_hash(row.prev_hash, row.hashed_metadata())
+        self.last_seq = seq
+        self.head_hash = row.hash
+        event = Event(
+            run_id=row.run_id,
+            seq=seq,
+            ts=row.ts,
+            trace_id=row.trace_id,
+            span_id=row.span_id,
+            parent_span_id=row.parent_span_id,
+            data=data,
+            prev_hash=row.prev_hash,
+            hash=row.hash,
+        )
+        return row, event
+
+    async def append(
+        self,
+        items: Sequence[EventData],
+        *,
+        span_id: str | None = None,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+    ) -> list[Event]:
+        """Write ``items`` as the next events, atomically, with optional side rows."""
+        start = (self.last_seq, self.head_hash)
+        built = [self.build(item, span_id=span_id) for item in items]
+        rows = [row for row, _ in built]
+        if run is not None:
+            run.last_seq, run.head_hash = self.last_seq, self.head_hash
+        try:
+            await self.store.append(rows, run=run, approval=approval)
+        except BaseException:
+            self.last_seq, self.head_hash = start
+            raise
+        return [event for _, event in built]

@@ -1,0 +1,78 @@
+"""Schema migrations: one numbered, append-only list. Never edit a shipped entry."""
+
+from __future__ import annotations
+
+SQLITE_MIGRATIONS: tuple[str, ...] = (
+    # 1: runs, their hash-chained events, approvals.
+    """
+    CREATE TABLE runs (
+        run_id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        model TEXT NOT NULL,
+        contract_name TEXT NOT NULL,
+        contract_hash TEXT NOT NULL,
+        trace_id TEXT NOT NULL,
+        status TEXT NOT NULL,
+        outcome TEXT,
+        started_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        finished_at REAL,
+        tool_calls INTEGER NOT NULL DEFAULT 0,
+        model_calls INTEGER NOT NULL DEFAULT 0,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL,
+        duration_s REAL NOT NULL DEFAULT 0,
+        last_seq INTEGER NOT NULL,
+        head_hash TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_start ON runs (started_at DESC);
+    CREATE INDEX runs_by_workflow ON runs (workflow, started_at DESC);
+    CREATE INDEX runs_by_status ON runs (status, started_at DESC);
+
+    CREATE TABLE events (
+        run_id TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        ts REAL NOT NULL,
+        trace_id TEXT NOT NULL,
+        span_id TEXT NOT NULL,
+        parent_span_id TEXT,
+        meta TEXT NOT NULL,
+        content TEXT,
+        content_digest TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        PRIMARY KEY (run_id, seq)
+    ) WITHOUT ROWID;
+
+    -- A chain can only grow at its head: gap-free, and linked to the previous hash.
+    CREATE TRIGGER events_extend_chain BEFORE INSERT ON events
+    WHEN NEW.seq > 0 AND NOT EXISTS (
+        SELECT 1 FROM events
+        WHERE run_id = NEW.run_id AND seq = NEW.seq - 1 AND hash = NEW.prev_hash
+    )
+    BEGIN
+        SELECT RAISE(ABORT, 'proctor: event does not extend the chain head');
+    END;
+
+    CREATE TABLE approvals (
+        approval_id TEXT PRIMARY KEY,
+        run_id TEXT NOT NULL,
+        call_id TEXT NOT NULL,
+        tool TEXT NOT NULL,
+        args_digest TEXT NOT NULL,
+        arguments TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        status TEXT NOT NULL,
+        requested_at REAL NOT NULL,
+        decided_at REAL,
+        decided_by TEXT,
+        decision_reason TEXT
+    );
+    CREATE INDEX approvals_by_status ON approvals (status, requested_at);
+    """,
+)
+
+SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -1,0 +1,42 @@
+"""The ``Store`` protocol every backend implements."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from proctor.store._records import ApprovalRecord, EventRow, RunFilter, RunRecord
+
+
+class Store(Protocol):
+    """Durable home of runs, their event logs and approvals.
+
+    ``append`` is the only way events enter the store. It is atomic: the rows, and the
+    run or approval rows given with them, are all written or none is. Appending a
+    sequence number a run already has raises ``ChainConflictError``, so two writers
+    can never fork a chain.
+    """
+
+    async def create_run(self, run: RunRecord, first: EventRow) -> None: ...
+
+    async def append(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+    ) -> None: ...
+
+    async def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]: ...
+
+    async def run_ids(self) -> list[str]: ...
+
+    async def events(self, run_id: str) -> list[EventRow]: ...
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
+
+    async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,95 @@
+"""Rows the store keeps beside the event log: runs, approvals, and raw event rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from proctor.store._events import Outcome, RunStatus
+
+
+@dataclass(kw_only=True)
+class RunRecord:
+    """A run's summary row: an index over its log, updated when its status changes."""
+
+    run_id: str
+    workflow: str
+    model: str
+    contract_name: str
+    contract_hash: str
+    trace_id: str
+    started_at: float
+    status: RunStatus = "running"
+    outcome: Outcome | None = None
+    updated_at: float = 0.0
+    finished_at: float | None = None
+    tool_calls: int = 0
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = 0.0
+    duration_s: float = 0.0
+    last_seq: int = -1
+    head_hash: str = ""
+
+
+@dataclass(kw_only=True)
+class ApprovalRecord:
+    """A request for a decision on one exact tool call (tool + argument digest)."""
+
+    approval_id: str
+    run_id: str
+    call_id: str
+    tool: str
+    args_digest: str
+    arguments: dict[str, Any]
+    rule: str
+    reason: str
+    requested_at: float
+    status: str = "pending"
+    decided_at: float | None = None
+    decided_by: str | None = None
+    decision_reason: str | None = None
+
+
+@dataclass(kw_only=True, slots=True)
+class EventRow:
+    """An event as stored: the columns the chain hash is computed from."""
+
+    run_id: str
+    seq: int
+    type: str
+    ts: float
+    trace_id: str
+    span_id: str
+    parent_span_id: str | None
+    meta: dict[str, Any]
+    content: dict[str, Any] | None
+    content_digest: str
+    prev_hash: str
+    hash: str
+
+    def hashed_metadata(self) -> dict[str, Any]:
+        """The metadata the chain hash covers (content only through its digest)."""
+        return {
+            "run_id": self.run_id,
+            "seq": self.seq,
+            "type": self.type,
+            "ts": self.ts,
+            "trace_id": self.trace_id,
+            "span_id": self.span_id,
+            "parent_span_id": self.parent_span_id,
+            "meta": self.meta,
+            "content_digest": self.content_digest,
+        }
+
+
+@dataclass(kw_only=True)
+class RunFilter:
+    """Which runs ``Store.list_runs`` returns, newest first."""
+
+    workflow: str | None = None
+    status: str | None = None
+    outcome: str | None = None
+    limit: int = 50
+    statuses: tuple[str, ...] = field(default_factory=tuple)

@@ -1,0 +1,227 @@
+"""Typed tools: a callable plus the schema and metadata that govern it."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias, get_type_hints
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
+from pydantic_core import to_jsonable_python
+
+from proctor.errors import UsageError
+
+Effect: TypeAlias = Literal["read", "write"]
+Risk: TypeAlias = Literal["low", "medium", "high"]
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolContext:
+    """What a tool receives about the call it serves.
+
+    ``idempotency_key`` is stable across resumes (run id + step): a write tool should
+    hand it to the system it writes to, so a retried call is recognised there.
+    """
+
+    run_id: str
+    call_id: str
+    step: int
+    idempotency_key: str
+    logger: logging.Logger
+
+
+class ToolArgumentsError(ValueError):
+    """The model's arguments do not match the tool's schema."""
+
+    def __init__(self, tool: str, errors: list[str]) -> None:
+        self.tool = tool
+        self.errors = errors
+        super().__init__(f"invalid arguments for {tool}: " + "; ".join(errors))
+
+
+@dataclass(kw_only=True)
+class Tool:
+    """A registered tool. Build one with ``@tool`` or ``Tool.from_function``."""
+
+    name: str
+    description: str
+    function: Callable[..., Any]
+    args_model: type[BaseModel]
+    effect: Effect = "read"
+    risk: Risk = "low"
+    idempotent: bool = False
+    timeout_s: float = 30.0
+    takes_context: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise UsageError(
+                f"tool name {self.name!r} is not valid: use dotted identifiers "
+                "such as 'erp.fetch_po'"
+            )
+        if not self.parameters:
+            self.parameters = self.args_model.model_json_schema()
+            self.parameters.pop("title", None)
+        self._is_async = inspect.iscoroutinefunction(self.function)
+
+    @classmethod
+    def from_function(
+        cls,
+        function: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        effect: Effect = "read",
+        risk: Risk = "low",
+        idempotent: bool = False,
+        timeout_s: float = 30.0,
+    ) -> Tool:
+        """Build a tool from a typed function; its schema comes from the type hints."""
+        args_model, takes_context, arg_docs = _signature_model(function)
+        summary, _ = _split_docstring(inspect.getdoc(function) or "")
+        for arg, doc in arg_docs.items():
+            args_model.model_fields[arg].description = (
+                args_model.model_fields[arg].description or doc
+            )
+        args_model.model_rebuild(force=True)
+        return cls(
+            name=name or function.__name__,
+            description=description or summary,
+            function=function,
+            args_model=args_model,
+            effect=effect,
+            risk=risk,
+            idempotent=idempotent,
+            timeout_s=timeout_s,
+            takes_context=takes_context,
+        )
+
+    def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """Validate and coerce ``arguments``; raise ``ToolArgumentsError`` listing every problem."""
+        try:
+            model = self.args_model.model_validate(arguments)
+        except ValidationError as exc:
+            raise ToolArgumentsError(self.name, _describe(exc)) from None
+        return {name: getattr(model, name) for name in self.args_model.model_fields}
+
+    async def run(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
+        """Run with validated arguments and return a JSON-ready result.
+
+        Sync functions run in a worker thread so the timeout can fire and the event loop
+        stays free.
+        """
+        args = (context,) if self.takes_context else ()
+        if self._is_async:
+            call: Awaitable[Any] = self.function(*args, **arguments)
+        else:
+            call = asyncio.to_thread(self.function, *args, **arguments)
+        result = await asyncio.wait_for(call, timeout=self.timeout_s)
+        return to_jsonable_python(result)
+
+
+def tool(
+    name: str | None = None,
+    *,
+    description: str | None = None,
+    effect: Effect = "read",
+    risk: Risk = "low",
+    idempotent: bool = False,
+    timeout_s: float = 30.0,
+) -> Callable[[Callable[..., Any]], Tool]:
+    """Declare a function as a tool.
+
+    Example::
+
+        @tool("erp.fetch_po", effect="read")
+        def fetch_po(po_number: str) -> dict[str, object]:
+            '''Fetch a purchase order.'''
+    """
+
+    def decorate(function: Callable[..., Any]) -> Tool:
+        return Tool.from_function(
+            function,
+            name=name,
+            description=description,
+            effect=effect,
+            risk=risk,
+            idempotent=idempotent,
+            timeout_s=timeout_s,
+        )
+
+    return decorate
+
+
+def _signature_model(
+    function: Callable[..., Any],
+) -> tuple[type[BaseModel], bool, dict[str, str]]:
+    hints = get_type_hints(function, include_extras=True)
+    params = list(inspect.signature(function).parameters.values())
+    takes_context = bool(params) and hints.get(params[0].name) is ToolContext
+    if takes_context:
+        params = params[1:]
+    fields: dict[str, Any] = {}
+    for param in params:
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            raise UsageError(
+                f"tool {function.__name__}: *args/**kwargs cannot be described by a schema; "
+                "declare each argument"
+            )
+        if param.name not in hints:
+            raise UsageError(
+                f"tool {function.__name__}: argument {param.name!r} has no type hint; "
+                "every argument needs one so its schema can be generated"
+            )
+        default = ... if param.default is param.empty else param.default
+        fields[param.name] = (hints[param.name], default)
+    model = create_model(  # type: ignore[call-overload]
+        f"{function.__name__}_arguments",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+    _, arg_docs = _split_docstring(inspect.getdoc(function) or "")
+    return model, takes_context, arg_docs
+
+
+def _split_docstring(doc: str) -> tuple[str, dict[str, str]]:
+    """Return the summary and the Google-style ``Args:`` descriptions of a docstring."""
+    summary_lines: list[str] = []
+    args: dict[str, str] = {}
+    section: str | None = None
+    current: str | None = None
+    for raw in doc.splitlines():
+        line = raw.strip()
+        if line in ("Args:", "Arguments:", "Parameters:"):
+            section = "args"
+            continue
+        if line.endswith(":") and " " not in line:
+            section = "other"
+            continue
+        if section is None:
+            summary_lines.append(line)
+        elif section == "args" and line:
+            match = re.match(r"^(\w+)(?:\s*\([^)]*\))?:\s*(.*)$", line)
+            if match and raw.startswith(("    ", "\t")) and not raw.startswith("        "):
+                current = match.group(1)
+                args[current] = match.group(2)
+            elif current:
+                args[current] = f"{args[current]} {line}".strip()
+    return " ".join(part for part in summary_lines if part).strip(), args
+
+
+def _describe(exc: ValidationError) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
+        problems.append(f"{where}: {error['msg']}")
+    return problems
+
+
+# Field is re-exported so tool authors can describe arguments with Annotated[..., Field(...)].
+__all__ = ["Effect", "Field", "Risk", "Tool", "ToolArgumentsError", "ToolContext", "tool"]

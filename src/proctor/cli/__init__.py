@@ -1,5 +1,8 @@
 """The ``proctor`` command."""
 
+from __future__ import annotations
 
-def main() -> None:
-    raise SystemExit("proctor CLI not built yet")
+from proctor.cli import _demo as _demo  # registers `proctor demo`
+from proctor.cli._app import app, main
+
+__all__ = ["app", "main"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
@@ -88,35 +89,77 @@ class Contract(_Strict):
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Contract:
-        forbidden = set(self.forbidden_tools)
-        for name in self.required_steps:
-            if name in forbidden:
-                raise ValueError(
-                    f"{name!r} is both required and forbidden: remove it from one of "
-                    "required_steps and forbidden_tools"
-                )
-        if self.allowed_tools is not None:
-            allowed = set(self.allowed_tools)
-            for name in self.required_steps:
-                if name not in allowed:
-                    raise ValueError(
-                        f"required step {name!r} is not in allowed_tools: add it there, or "
-                        "drop it from required_steps"
-                    )
-        for rule in self.ordering:
-            if rule.tool in forbidden:
-                raise ValueError(
-                    f"ordering rule for {rule.tool!r} can never apply: the tool is forbidden"
-                )
-            for before in rule.after:
-                if before in forbidden:
-                    raise ValueError(
-                        f"{rule.tool!r} must come after {before!r}, but {before!r} is "
-                        "forbidden, so it could never run: fix the ordering rule"
-                    )
+        conflicts = _conflicts(self)
+        if conflicts:
+            raise ContractConflictError(conflicts)
         return self
 
     @property
     def content_hash(self) -> str:
         """Digest of the contract's meaning (not its formatting)."""
         return digest(self.model_dump(mode="json"))
+
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One contradiction inside a contract; ``loc`` is the offending key's path."""
+
+    loc: Loc
+    message: str
+    fix: str
+
+
+class ContractConflictError(ValueError):
+    """The contract contradicts itself; the loader reports each conflict at its line."""
+
+    def __init__(self, conflicts: list[Conflict]) -> None:
+        self.conflicts = conflicts
+        super().__init__("; ".join(f"{c.message}: {c.fix}" for c in conflicts))
+
+
+def _conflicts(contract: Contract) -> list[Conflict]:
+    found: list[Conflict] = []
+    forbidden = set(contract.forbidden_tools)
+    for i, name in enumerate(contract.required_steps):
+        if name in forbidden:
+            found.append(
+                Conflict(
+                    ("required_steps", i),
+                    f"{name!r} is both required and forbidden",
+                    "remove it from one of required_steps and forbidden_tools",
+                )
+            )
+    if contract.allowed_tools is not None:
+        allowed = set(contract.allowed_tools)
+        for i, name in enumerate(contract.required_steps):
+            if name not in allowed:
+                found.append(
+                    Conflict(
+                        ("required_steps", i),
+                        f"required step {name!r} is not in allowed_tools",
+                        "add it there, or drop it from required_steps",
+                    )
+                )
+    for i, rule in enumerate(contract.ordering):
+        if rule.tool in forbidden:
+            found.append(
+                Conflict(
+                    ("ordering", i, "tool"),
+                    f"ordering rule for {rule.tool!r} can never apply: the tool is forbidden",
+                    f"remove the rule, or remove {rule.tool!r} from forbidden_tools",
+                )
+            )
+        for j, before in enumerate(rule.after):
+            if before in forbidden:
+                found.append(
+                    Conflict(
+                        ("ordering", i, "after", j),
+                        f"{rule.tool!r} must come after {before!r}, but {before!r} is "
+                        "forbidden, so it could never run",
+                        f"remove {before!r} from the rule's after list, or from forbidden_tools",
+                    )
+                )
+    return found

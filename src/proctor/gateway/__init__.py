@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._scripted import Script, ScriptedModel, Turn
 from proctor.gateway._types import (
@@ -21,6 +22,7 @@ __all__ = [
     "Message",
     "ModelClient",
     "ModelResponse",
+    "OpenAIModel",
     "Price",
     "PriceTable",
     "Script",

@@ -1,0 +1,21 @@
+"""Runtime layer: the agent loop, workflows, approvals."""
+
+from __future__ import annotations
+
+from proctor.runtime._approvals import decide_approval
+from proctor.runtime._models import resolve_model
+from proctor.runtime._recovery import interrupted_runs
+from proctor.runtime._runner import Runner, RunResult, owner_id
+from proctor.runtime._transcript import Transcript
+from proctor.runtime._workflow import Workflow
+
+__all__ = [
+    "RunResult",
+    "Runner",
+    "Transcript",
+    "Workflow",
+    "decide_approval",
+    "interrupted_runs",
+    "owner_id",
+    "resolve_model",
+]

@@ -66,7 +66,7 @@ class Totals(BaseModel):
 
 class RunStarted(_Data):
     type: Literal["run_started"] = "run_started"
-    content_fields = frozenset({"input"})
+    content_fields = frozenset({"input", "instructions"})
     workflow: str
     model: str
     contract_name: str
@@ -74,6 +74,7 @@ class RunStarted(_Data):
     contract_hash: str
     started_by: str = "cli"
     input: dict[str, Any] = Field(default_factory=dict)
+    instructions: str = ""
 
 
 class RunResumed(_Data):

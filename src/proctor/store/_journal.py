@@ -55,7 +55,9 @@ class RunJournal:
         self.last_seq = last_seq
         self.head_hash = head_hash
 
-    def build(self, data: EventData, *, span_id: str | None = None, ts: float | None = None) -> tuple[EventRow, Event]:
+    def build(
+        self, data: EventData, *, span_id: str | None = None, ts: float | None = None
+    ) -> tuple[EventRow, Event]:
         """Seal ``data`` as the next event of the chain (not yet written)."""
         meta, content = split_data(data)
         seq = self.last_seq + 1

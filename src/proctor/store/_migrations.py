@@ -24,7 +24,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         cost_usd REAL,
         duration_s REAL NOT NULL DEFAULT 0,
         last_seq INTEGER NOT NULL,
-        head_hash TEXT NOT NULL
+        head_hash TEXT NOT NULL,
+        owner TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX runs_by_start ON runs (started_at DESC);
     CREATE INDEX runs_by_workflow ON runs (workflow, started_at DESC);

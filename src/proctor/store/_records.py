@@ -31,6 +31,8 @@ class RunRecord:
     duration_s: float = 0.0
     last_seq: int = -1
     head_hash: str = ""
+    owner: str = ""
+    """The process driving the run (host:pid), so a dead one's runs can be resumed."""
 
 
 @dataclass(kw_only=True)

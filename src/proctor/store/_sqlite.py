@@ -72,15 +72,24 @@ class SQLiteStore:
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
             )
+        except (sqlite3.Error, OSError) as exc:
+            raise self._cannot_open(exc) from exc
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot open the store at {self.path}: {exc}. "
-                "Check the path is writable, or choose another with --db or PROCTOR_HOME."
-            ) from exc
+        except BaseException as exc:
+            self._db.close()  # a store that failed to open must not leak its connection
+            if isinstance(exc, sqlite3.Error):
+                raise self._cannot_open(exc) from exc
+            raise
+
+    def _cannot_open(self, exc: Exception) -> StoreError:
+        return StoreError(
+            f"cannot open the store at {self.path}: {exc}. "
+            "Check the path is writable, or choose another with --db or PROCTOR_HOME."
+        )
 
     def _migrate(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -150,16 +159,13 @@ class SQLiteStore:
             params.extend(query.statuses)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._db.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} "
-            "ORDER BY started_at DESC LIMIT ?",
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY started_at DESC LIMIT ?",
             (*params, query.limit),
         ).fetchall()
         return [RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
 
     async def run_ids(self) -> list[str]:
-        rows = self._db.execute(
-            "SELECT DISTINCT run_id FROM events ORDER BY run_id"
-        ).fetchall()
+        rows = self._db.execute("SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()
         return [row[0] for row in rows]
 
     async def events(self, run_id: str) -> list[EventRow]:

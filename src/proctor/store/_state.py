@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from proctor.store._events import (
     ApprovalDecided,
@@ -55,12 +55,7 @@ class CallState:
     @property
     def done(self) -> bool:
         """No further action will be taken on this call."""
-        return (
-            self.finished
-            or self.drafted
-            or self.decision == "deny"
-            or self.approval == "denied"
-        )
+        return self.finished or self.drafted or self.decision == "deny"
 
 
 @dataclass(kw_only=True)
@@ -71,6 +66,7 @@ class RunState:
     workflow: str = ""
     model: str = ""
     contract_hash: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
     status: RunStatus = "running"
     outcome: Outcome | None = None
     started_ts: float = 0.0
@@ -97,6 +93,8 @@ class RunState:
     escalations: list[Escalated] = field(default_factory=list)
     limits_hit: list[LimitReached] = field(default_factory=list)
     final_text: str | None = None
+    answered: bool = False
+    """The latest model turn proposed no tool calls: the run can finish."""
 
     @classmethod
     def from_events(cls, events: list[Event]) -> RunState:
@@ -111,7 +109,8 @@ class RunState:
 
     def active_seconds(self, now: float) -> float:
         """Time the run has been working, not counting waits for approval."""
-        waiting = self.paused_s + (now - self.paused_since if self.paused_since else 0.0)
+        paused_now = 0.0 if self.paused_since is None else now - self.paused_since
+        waiting = self.paused_s + paused_now
         return max(0.0, now - self.started_ts - waiting)
 
     def next_call(self) -> CallState | None:
@@ -147,6 +146,7 @@ class RunState:
                 self.workflow = data.workflow
                 self.model = data.model
                 self.contract_hash = data.contract_hash
+                self.input = data.input
                 self.started_ts = event.ts
             case RunResumed():
                 if self.paused_since is None and self.status == "running":
@@ -161,10 +161,11 @@ class RunState:
                 else:
                     self.cost_usd += data.cost_usd
                 self.turn_calls = []
-                for call in data.tool_calls:
-                    self.calls[call.id] = CallState(call=call)
-                    self.turn_calls.append(call.id)
-                if not data.tool_calls:
+                for proposed in data.tool_calls:
+                    self.calls[proposed.id] = CallState(call=proposed)
+                    self.turn_calls.append(proposed.id)
+                self.answered = not data.tool_calls
+                if self.answered:
                     self.final_text = data.text
             case ToolProposed():
                 call = self.calls[data.call_id]

@@ -58,7 +58,11 @@ def verify_rows(run_id: str, rows: list[EventRow], run: RunRecord | None) -> Cha
             f"the run record says the log reaches event {run.last_seq}, but it ends at "
             f"{len(rows) - 1}: events were deleted from the end",
         )
-    if run is not None and 0 <= run.last_seq < len(rows) and rows[run.last_seq].hash != run.head_hash:
+    if (
+        run is not None
+        and 0 <= run.last_seq < len(rows)
+        and rows[run.last_seq].hash != run.head_hash
+    ):
         return broken(
             run.last_seq,
             f"event {run.last_seq} does not match the head hash the run record holds",

@@ -41,7 +41,17 @@ class Registry:
 
     def specs(self, names: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Name, description and JSON Schema of each tool (all, or the named ones)."""
-        chosen = self._tools.values() if names is None else (self._tools[n] for n in names)
+        if names is None:
+            chosen = list(self._tools.values())
+        else:
+            wanted = list(names)
+            unknown = [n for n in wanted if n not in self._tools]
+            if unknown:
+                raise UsageError(
+                    f"no tool named {', '.join(map(repr, unknown))} is registered; "
+                    f"registered tools: {', '.join(self.names) or '(none)'}"
+                )
+            chosen = [self._tools[n] for n in wanted]
         return [
             {"name": t.name, "description": t.description, "parameters": t.parameters}
             for t in chosen

@@ -87,9 +87,11 @@ class Tool:
         args_model, takes_context, arg_docs = _signature_model(function)
         summary, _ = _split_docstring(inspect.getdoc(function) or "")
         for arg, doc in arg_docs.items():
-            args_model.model_fields[arg].description = (
-                args_model.model_fields[arg].description or doc
-            )
+            # The docstring may document arguments that are not in the schema (the context).
+            if arg in args_model.model_fields:
+                args_model.model_fields[arg].description = (
+                    args_model.model_fields[arg].description or doc
+                )
         args_model.model_rebuild(force=True)
         return cls(
             name=name or function.__name__,
@@ -173,6 +175,11 @@ def _signature_model(
                 f"tool {function.__name__}: *args/**kwargs cannot be described by a schema; "
                 "declare each argument"
             )
+        if param.kind is param.POSITIONAL_ONLY:
+            raise UsageError(
+                f"tool {function.__name__}: argument {param.name!r} is positional-only, but "
+                "tools are called with keyword arguments; remove the '/' from the signature"
+            )
         if param.name not in hints:
             raise UsageError(
                 f"tool {function.__name__}: argument {param.name!r} has no type hint; "
@@ -180,7 +187,7 @@ def _signature_model(
             )
         default = ... if param.default is param.empty else param.default
         fields[param.name] = (hints[param.name], default)
-    model = create_model(  # type: ignore[call-overload]
+    model = create_model(
         f"{function.__name__}_arguments",
         __config__=ConfigDict(extra="forbid"),
         **fields,

@@ -1,0 +1,342 @@
+"""The ``proctor`` command: thin wrappers over the runtime, store and contracts."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from proctor.cli import _render as render
+from proctor.cli._workflows import known_workflows, load_workflow
+from proctor.contracts import check_contract_file
+from proctor.errors import NotFoundError, ProctorError, UsageError
+from proctor.runtime import Runner, RunResult, decide_approval, interrupted_runs
+from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="proctor",
+    help="Run LLM tool-using agents under explicit control.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+contract_app = typer.Typer(help="Check workflow contracts.", no_args_is_help=True)
+audit_app = typer.Typer(help="Verify the hash chains of run logs.", no_args_is_help=True)
+app.add_typer(contract_app, name="contract")
+app.add_typer(audit_app, name="audit")
+
+console = Console()
+if not console.is_terminal:
+    # Piped or captured output is read by people and tools alike: don't wrap at 80.
+    console = Console(width=160)
+
+
+@dataclass
+class Options:
+    db: str | None = None
+    debug: bool = False
+
+
+options = Options()
+
+
+@app.callback()
+def _global(
+    db: str | None = typer.Option(
+        None, "--db", help="Store file (default: $PROCTOR_HOME/proctor.db)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    options.db = db
+    options.debug = debug
+
+
+def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
+    async def main() -> T:
+        store = open_store(options.db)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def _read_input(path: Path) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise UsageError(f"input file {path} does not exist") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"input file {path} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise UsageError(f"input file {path} must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+async def _resume_interrupted(store: Store) -> None:
+    for run in await interrupted_runs(store):
+        try:
+            workflow = load_workflow(run.workflow)
+        except NotFoundError:
+            continue
+        console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
+        result = await Runner(store, workflow).resume(run.run_id, reason="owner process died")
+        _print_result(result)
+
+
+def _print_result(result: RunResult) -> None:
+    console.print(
+        f"run [bold]{result.run_id}[/]: ", render.status_text(result.status, result.outcome), sep=""
+    )
+    if result.final_text:
+        console.print(f"  {result.final_text}")
+    if result.state.pending_approval:
+        console.print(
+            f"  waiting for approval {result.state.pending_approval}: "
+            f"proctor approve {result.state.pending_approval} --as NAME"
+        )
+
+
+@app.command()
+def run(
+    workflow: str = typer.Argument(..., help="Workflow name, or package.module:attribute."),
+    input: Path = typer.Option(..., "--input", "-i", help="JSON file with the run's input."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model spec, e.g. scripted:procedure or openai:gpt-4o-mini."
+    ),
+    contract: Path | None = typer.Option(
+        None, "--contract", help="Run under this contract file instead."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Start a run and drive it until it finishes or waits for approval."""
+    flow = load_workflow(workflow, contract=contract)
+    payload = _read_input(input)
+
+    async def work(store: Store) -> RunResult:
+        if not as_json:
+            await _resume_interrupted(store)
+        return await Runner(store, flow).start(payload, model=model, started_by="cli")
+
+    result = _with_store(work)
+    if as_json:
+        print(
+            render.to_json(
+                {
+                    "run_id": result.run_id,
+                    "status": result.status,
+                    "outcome": result.outcome,
+                    "final_text": result.final_text,
+                    "pending_approval": result.state.pending_approval,
+                }
+            )
+        )
+    else:
+        _print_result(result)
+
+
+@app.command()
+def resume(
+    run_id: str | None = typer.Argument(None, help="The run to continue."),
+    all_interrupted: bool = typer.Option(
+        False, "--all", help="Resume every run whose process died."
+    ),
+) -> None:
+    """Continue a run from its log; a tool call already recorded is never run again."""
+    if run_id is None and not all_interrupted:
+        raise UsageError("name a run to resume, or pass --all for every interrupted run")
+
+    async def work(store: Store) -> None:
+        if run_id is None:
+            await _resume_interrupted(store)
+            return
+        record = await store.get_run(run_id)
+        if record is None:
+            raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
+        result = await Runner(store, load_workflow(record.workflow)).resume(run_id)
+        _print_result(result)
+
+    _with_store(work)
+
+
+@app.command()
+def runs(
+    workflow: str | None = typer.Option(None, "--workflow", "-w"),
+    status: str | None = typer.Option(
+        None, "--status", help="running, awaiting_approval or finished."
+    ),
+    outcome: str | None = typer.Option(
+        None, "--outcome", help="resolved, escalated, failed, draft_only, cancelled."
+    ),
+    limit: int = typer.Option(50, "--limit", min=1),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List runs, newest first."""
+    if status is not None and status not in ("running", "awaiting_approval", "finished"):
+        raise UsageError(f"unknown status {status!r}: use running, awaiting_approval or finished")
+    query = RunFilter(workflow=workflow, status=status, outcome=outcome, limit=limit)
+    found = _with_store(lambda store: store.list_runs(query))
+    if as_json:
+        print(render.to_json(found))
+    else:
+        console.print(render.runs_table(found))
+
+
+@app.command()
+def trace(
+    run_id: str = typer.Argument(...),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show a run's timeline: model calls, tool calls, decisions, approvals, spend."""
+
+    async def work(store: Store) -> tuple[Any, list[Any]]:
+        rows = await store.events(run_id)
+        if not rows:
+            raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
+        return await store.get_run(run_id), [row_to_event(row) for row in rows]
+
+    record, events = _with_store(work)
+    if as_json:
+        print(render.to_json(events))
+    else:
+        console.print(render.trace_tree(record, events))
+
+
+@app.command()
+def approvals(
+    show_all: bool = typer.Option(False, "--all", help="Include decided approvals."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List approvals waiting for a decision, with the exact call each one is for."""
+    found = _with_store(lambda store: store.list_approvals(None if show_all else "pending"))
+    if as_json:
+        print(render.to_json(found))
+    else:
+        console.print(render.approvals_table(found))
+
+
+def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
+    async def work(store: Store) -> None:
+        approval = await decide_approval(
+            store, approval_id, approved=approved, by=by, reason=reason
+        )
+        verdict = "approved" if approved else "denied"
+        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}")
+        if resume_run:
+            record = await store.get_run(approval.run_id)
+            assert record is not None
+            result = await Runner(store, load_workflow(record.workflow)).resume(
+                approval.run_id, reason=f"{verdict} by {by}"
+            )
+            _print_result(result)
+
+    _with_store(work)
+
+
+@app.command()
+def approve(
+    approval_id: str = typer.Argument(...),
+    by: str = typer.Option(..., "--as", help="Who approves (recorded in the run's log)."),
+    reason: str = typer.Option("", "--reason"),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Record only; resume later."),
+) -> None:
+    """Approve a pending call; the run continues at once unless --no-resume."""
+    _decide(approval_id, approved=True, by=by, reason=reason, resume_run=not no_resume)
+
+
+@app.command()
+def deny(
+    approval_id: str = typer.Argument(...),
+    by: str = typer.Option(..., "--as", help="Who denies (recorded in the run's log)."),
+    reason: str = typer.Option(..., "--reason"),
+    no_resume: bool = typer.Option(False, "--no-resume"),
+) -> None:
+    """Deny a pending call; the run then follows its contract's escalation rule."""
+    _decide(approval_id, approved=False, by=by, reason=reason, resume_run=not no_resume)
+
+
+@contract_app.command("check")
+def contract_check(path: Path = typer.Argument(..., help="Contract YAML file.")) -> None:
+    """Validate a contract against the tools of its workflow. Exit 0 valid, 1 invalid."""
+    known = known_workflows()
+
+    def registry_for(name: str) -> Any:
+        factory = known.get(name)
+        return None if factory is None else factory().registry
+
+    problems = check_contract_file(path, registry_for, known_workflows=sorted(known))
+    if not problems:
+        console.print(f"[green]✓[/] {path} is a valid contract")
+        return
+    for problem in problems:
+        console.print(f"[red]✗[/] {problem}", highlight=False)
+    raise typer.Exit(1)
+
+
+@audit_app.command("verify")
+def audit_verify(
+    run_id: str | None = typer.Argument(None, help="One run; default every run."),
+) -> None:
+    """Recompute hash chains; exit 1 naming the first bad event of any broken chain."""
+
+    async def work(store: Store) -> list[Any]:
+        ids = [run_id] if run_id else await store.run_ids()
+        if run_id and not await store.events(run_id):
+            raise NotFoundError(f"no run {run_id!r} in this store")
+        return [await verify_run(store, rid) for rid in ids]
+
+    reports = _with_store(work)
+    broken = [r for r in reports if not r.ok]
+    for report in broken:
+        console.print(f"[red]✗ {report.run_id}[/]: {report.problem}", highlight=False)
+    if broken:
+        console.print(f"{len(broken)} of {len(reports)} chain(s) broken")
+        raise typer.Exit(1)
+    console.print(
+        f"[green]✓[/] {len(reports)} chain(s) verified, {sum(r.events for r in reports)} events"
+    )
+
+
+def main() -> None:
+    """Entry point: one clear line per error; exit 2 on usage errors; tracebacks need --debug."""
+    try:
+        app(standalone_mode=False)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", None)
+        code = exc.code if code is None and isinstance(exc, SystemExit) else code
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as exc:
+        if options.debug:
+            raise
+        _report(exc)
+
+
+def _report(exc: BaseException) -> None:
+    err = Console(stderr=True)
+    if isinstance(exc, typer.TyperException):  # bad options or arguments
+        label = "usage error" if exc.exit_code == 2 else "error"
+        err.print(f"{label}: {exc.format_message()} (see --help)", highlight=False)
+        sys.exit(exc.exit_code)
+    if isinstance(exc, UsageError):
+        err.print(f"usage error: {exc}", highlight=False)
+        sys.exit(2)
+    if isinstance(exc, ProctorError):
+        err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    err.print(
+        f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",
+        highlight=False,
+    )
+    sys.exit(1)

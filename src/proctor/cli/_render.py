@@ -1,0 +1,291 @@
+"""How runs, traces and approvals look in a terminal, and as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from typing import Any
+
+import orjson
+from rich import box
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from proctor.store import (
+    ApprovalDecided,
+    ApprovalRecord,
+    ApprovalRequested,
+    DraftRecorded,
+    Escalated,
+    Event,
+    LimitReached,
+    ModelCalled,
+    PolicyDecided,
+    RunFinished,
+    RunRecord,
+    RunResumed,
+    RunStarted,
+    RunState,
+    ToolFinished,
+    ToolProposed,
+    ToolStarted,
+)
+
+OUTCOME_STYLE = {
+    "resolved": "bold green",
+    "escalated": "bold yellow",
+    "draft_only": "bold cyan",
+    "failed": "bold red",
+    "cancelled": "dim",
+}
+DECISION_STYLE = {"allow": "green", "deny": "red", "require_approval": "yellow"}
+
+
+def to_json(value: Any) -> str:
+    """Pretty JSON of records, events or plain values."""
+    return orjson.dumps(_plain(value), option=orjson.OPT_INDENT_2).decode()
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Event):
+        return {
+            "run_id": value.run_id,
+            "seq": value.seq,
+            "ts": value.ts,
+            "type": value.type,
+            "trace_id": value.trace_id,
+            "span_id": value.span_id,
+            "parent_span_id": value.parent_span_id,
+            "hash": value.hash,
+            "prev_hash": value.prev_hash,
+            "purged": value.purged,
+            "data": value.data.model_dump(mode="json"),
+        }
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def money(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.6f}"
+
+
+def when(ts: float | None) -> str:
+    if ts is None:
+        return "-"
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def status_text(status: str, outcome: str | None) -> Text:
+    if status == "finished" and outcome:
+        return Text(outcome, style=OUTCOME_STYLE.get(outcome, ""))
+    return Text(status, style="bold magenta" if status == "awaiting_approval" else "bold blue")
+
+
+def runs_table(runs: list[RunRecord]) -> Table:
+    table = Table(
+        title=f"{len(runs)} run(s), newest first", title_justify="left", box=box.SIMPLE_HEAD
+    )
+    table.add_column("run", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("workflow / model", overflow="fold")
+    for column in ("tools", "tokens", "cost", "time"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    for run in runs:
+        table.add_row(
+            run.run_id,
+            status_text(run.status, run.outcome),
+            f"{run.workflow}\n[dim]{run.model}[/]",
+            str(run.tool_calls),
+            f"{run.input_tokens + run.output_tokens:,}",
+            money(run.cost_usd),
+            f"{run.duration_s:.2f}s",
+            when(run.started_at)[5:],
+        )
+    return table
+
+
+def approvals_table(approvals: list[ApprovalRecord]) -> Table:
+    table = Table(title=f"{len(approvals)} approval(s)", title_justify="left")
+    for column in ("approval", "run", "tool", "arguments", "why", "status"):
+        table.add_column(column, overflow="fold")
+    for item in approvals:
+        table.add_row(
+            item.approval_id,
+            item.run_id,
+            item.tool,
+            orjson.dumps(item.arguments).decode(),
+            item.reason,
+            item.status if item.status == "pending" else f"{item.status} by {item.decided_by}",
+        )
+    return table
+
+
+def receipt(title: str, state: RunState, run_id: str, events: list[Event]) -> Group:
+    """A short account of one run: outcome, steps, decisions, spend."""
+    totals = state.totals(state.last_ts)
+    head = Text.assemble(
+        (f"{title}\n", "bold"),
+        ("  run ", "dim"),
+        (run_id, "bold"),
+        ("  ", ""),
+        status_text(state.status, state.outcome),
+    )
+    lines: list[Text] = [head]
+    steps = [e.data for e in events if isinstance(e.data, PolicyDecided)]
+    for decided in steps:
+        line = Text("  · ")
+        line.append(decided.tool, style="bold")
+        line.append(f"  {decided.decision}", style=DECISION_STYLE[decided.decision])
+        if decided.decision != "allow" or decided.rule != "default.allow":
+            line.append(f"  [{decided.rule}] {decided.reason}", style="dim")
+        lines.append(line)
+    for event in events:
+        data = event.data
+        if isinstance(data, Escalated):
+            lines.append(
+                Text(
+                    f"  ⚑ escalated ({data.mode}) on {data.trigger}: {data.reason}", style="yellow"
+                )
+            )
+        elif isinstance(data, ApprovalRequested) and state.pending_approval == data.approval_id:
+            lines.append(
+                Text(
+                    f"  ⏸ waiting for approval {data.approval_id}: {data.reason}",
+                    style="magenta",
+                )
+            )
+    lines.append(
+        Text(
+            f"  {totals.tool_calls} tool calls, {totals.model_calls} model calls, "
+            f"{totals.input_tokens + totals.output_tokens:,} tokens, "
+            f"{money(totals.cost_usd)}, {totals.duration_s * 1000:.1f} ms",
+            style="dim",
+        )
+    )
+    return Group(*lines)
+
+
+def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
+    """Model turns with their tool calls beneath, each with decision, latency, tokens, cost."""
+    state = RunState.from_events(events)
+    start = events[0].ts if events else 0.0
+    title = Text.assemble(
+        (events[0].run_id if events else "?", "bold"),
+        "  ",
+        status_text(state.status, state.outcome),
+    )
+    if run is not None:
+        title.append(f"  {run.workflow}  model {run.model}", style="dim")
+    tree = Tree(title)
+    calls: dict[str, Tree] = {}
+    for event in events:
+        data = event.data
+        offset = f"+{(event.ts - start) * 1000:8.1f} ms "
+        match data:
+            case RunStarted():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(
+                        f"started by {data.started_by} under contract {data.contract_name} "
+                        f"v{data.contract_version} ({data.contract_hash[:12]})"
+                    )
+                )
+            case RunResumed():
+                tree.add(Text(offset, style="dim") + Text(f"resumed: {data.reason}", style="blue"))
+            case ModelCalled():
+                what = (
+                    ", ".join(c.name for c in data.tool_calls)
+                    if data.tool_calls
+                    else f"answer: {(data.text or '')[:80]}"
+                )
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"model {data.model} turn {data.turn}", style="bold cyan")
+                    + Text(
+                        f"  {data.usage.input_tokens}+{data.usage.output_tokens} tok  "
+                        f"{money(data.cost_usd)}  {data.latency_ms:.1f} ms  → {what}",
+                        style="dim",
+                    )
+                )
+            case ToolProposed():
+                args = (
+                    orjson.dumps(data.arguments).decode()
+                    if not data.raw_arguments
+                    else data.raw_arguments
+                )
+                calls[data.call_id] = tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"tool {data.tool}", style="bold")
+                    + Text(f"  step {data.step}  {args[:120]}", style="dim")
+                )
+            case PolicyDecided():
+                node = calls.get(data.call_id, tree)
+                node.add(
+                    Text(f"policy {data.decision}", style=DECISION_STYLE[data.decision])
+                    + Text(f"  [{data.rule}] {data.reason}", style="dim")
+                )
+            case ApprovalRequested():
+                calls.get(data.call_id, tree).add(
+                    Text(f"approval requested {data.approval_id}: {data.reason}", style="magenta")
+                )
+            case ApprovalDecided():
+                verdict = "approved" if data.approved else "denied"
+                calls.get(data.call_id, tree).add(
+                    Text(f"{verdict} by {data.decided_by}", style="magenta")
+                    + Text(f"  {data.reason}" if data.reason else "", style="dim")
+                )
+            case ToolStarted():
+                calls.get(data.call_id, tree).add(
+                    Text(
+                        f"started (attempt {data.attempt}, key {data.idempotency_key})", style="dim"
+                    )
+                )
+            case ToolFinished():
+                node = calls.get(data.call_id, tree)
+                if data.ok:
+                    result = orjson.dumps(data.result).decode() if data.result is not None else ""
+                    node.add(
+                        Text(f"ok  {data.latency_ms:.1f} ms", style="green")
+                        + Text(f"  {result[:120]}", style="dim")
+                    )
+                else:
+                    node.add(
+                        Text(
+                            f"error {data.error_type}: {data.error}  {data.latency_ms:.1f} ms",
+                            style="red",
+                        )
+                    )
+            case DraftRecorded():
+                calls.get(data.call_id, tree).add(
+                    Text("recorded as a draft, not executed", style="cyan")
+                )
+            case LimitReached():
+                tree.add(
+                    Text(offset, style="dim") + Text(f"limit reached: {data.reason}", style="red")
+                )
+            case Escalated():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(
+                        f"escalated ({data.mode}) on {data.trigger}: {data.reason}", style="yellow"
+                    )
+                )
+            case RunFinished():
+                t = data.totals
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"finished {data.outcome}", style=OUTCOME_STYLE.get(data.outcome, ""))
+                    + Text(
+                        f"  {t.tool_calls} tool calls, {t.model_calls} model calls, "
+                        f"{t.input_tokens + t.output_tokens:,} tokens, {money(t.cost_usd)}, "
+                        f"{t.duration_s:.3f} s — {data.reason}",
+                        style="dim",
+                    )
+                )
+    return tree

@@ -1,0 +1,350 @@
+"""Load workflow contracts from YAML, reporting every problem with file, line and fix.
+
+Two dialects load into the same ``Contract``:
+
+* native: top-level keys are ``Contract`` fields (``workflow: ...``), one workflow a file;
+* article: the seed article's ``agent:`` block, one workflow per entry of
+  ``agent.required_steps_for_task``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import ValidationError
+
+from proctor.contracts._cel import ConditionCompileError, compile_condition
+from proctor.contracts._check import (
+    ContractProblem,
+    Draft,
+    KeyPath,
+    ParsedFile,
+    dotted,
+    explain_validation_error,
+    registry_problems,
+    show,
+)
+from proctor.contracts._model import Contract, Limits
+from proctor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from proctor.tools import Registry
+
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+_ARTICLE_TOP = ("agent", "version", "description")
+_ARTICLE_LIMITS = tuple(Limits.model_fields)
+_ARTICLE_LISTS = {"allowed_tools": "allowed_tools", "disallowed_tools": "forbidden_tools"}
+_ARTICLE_AGENT = (
+    *_ARTICLE_LIMITS,
+    *_ARTICLE_LISTS,
+    "required_steps_for_task",
+    "escalation",
+)
+_NO_WORKFLOW_FIX = (
+    "add 'required_steps_for_task: {<workflow>: [<steps>]}' under agent:, "
+    "or use the native format with a top-level 'workflow:' key"
+)
+
+
+def load_contracts(path: str | Path) -> dict[str, Contract]:
+    """Every workflow contract defined in the YAML file at ``path``, by workflow name."""
+    text = read_source(path)
+    if isinstance(text, ContractProblem):
+        raise ConfigError(str(text))
+    return _valid(parse_file(text, str(path)))
+
+
+def parse_contracts(text: str, source: str = "<string>") -> dict[str, Contract]:
+    """Like ``load_contracts``, from YAML text; ``source`` names it in messages."""
+    return _valid(parse_file(text, source))
+
+
+def load_contract(path: str | Path, workflow: str | None = None) -> Contract:
+    """The contract for ``workflow`` in the file (or its only one if ``workflow`` is None)."""
+    contracts = load_contracts(path)
+    names = ", ".join(repr(name) for name in contracts)
+    if workflow is None:
+        if len(contracts) == 1:
+            return next(iter(contracts.values()))
+        raise ConfigError(
+            f"{path}: defines {len(contracts)} workflows ({names}), so the one to load is "
+            f"ambiguous. Fix: name the workflow, e.g. load_contract(path, "
+            f"{next(iter(contracts))!r})"
+        )
+    if workflow not in contracts:
+        close = difflib.get_close_matches(workflow, list(contracts), n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"use one of {names}"
+        raise ConfigError(f"{path}: no workflow named {workflow!r} in this file. Fix: {fix}")
+    return contracts[workflow]
+
+
+def check_contract_file(
+    path: str | Path,
+    registry_for: Callable[[str], Registry | None],
+    known_workflows: Sequence[str] = (),
+) -> list[ContractProblem]:
+    """Every problem in the contract file at ``path``, in line order; empty if it is valid.
+
+    Beyond what loading checks, each workflow must be known (``registry_for`` returns its
+    tool registry, or None if there is no such workflow) and every tool it names must be
+    registered. ``known_workflows`` are suggested when a workflow is unknown.
+    """
+    text = read_source(path)
+    if isinstance(text, ContractProblem):
+        return [text]
+    parsed = parse_file(text, str(path))
+    registry_problems(parsed, registry_for, known_workflows)
+    return sorted(parsed.problems, key=lambda problem: problem.line or 0)
+
+
+def read_source(path: str | Path) -> str | ContractProblem:
+    """The file's text, or a problem saying why it cannot be read."""
+    target = Path(path)
+    file = str(path)
+    try:
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        fix = f"check the path (relative paths start at {Path.cwd()})"
+        return ContractProblem(file=file, line=None, message="contract file not found", fix=fix)
+    except IsADirectoryError:
+        return ContractProblem(
+            file=file, line=None, message="is a directory", fix="pass the contract's YAML file"
+        )
+    except PermissionError:
+        return ContractProblem(
+            file=file,
+            line=None,
+            message="contract file is not readable (permission denied)",
+            fix="grant read permission to the user running proctor",
+        )
+    except UnicodeDecodeError as exc:
+        return ContractProblem(
+            file=file,
+            line=None,
+            message=f"contract file is not UTF-8 text ({exc.reason} at byte {exc.start})",
+            fix="save the file as UTF-8",
+        )
+    except OSError as exc:
+        message = f"cannot read contract file: {exc.strerror or exc}"
+        return ContractProblem(file=file, line=None, message=message, fix="check the path")
+
+
+def parse_file(text: str, file: str) -> ParsedFile:
+    """Parse and validate contract YAML, collecting structural problems (no registry)."""
+    parsed = ParsedFile(file=file)
+    top = _compose(text, parsed)
+    if top is _UNPARSEABLE:
+        return parsed
+    if not isinstance(top, dict):
+        if top is None:
+            parsed.add((), "the file is empty", "write a contract: 'workflow: <name>' or 'agent:'")
+        else:
+            parsed.add(
+                (),
+                f"a contract must be a mapping at the top level, got {show(top)}",
+                "start the file with 'workflow: <name>' (native) or 'agent:' (article format)",
+            )
+        return parsed
+    if "agent" in top:
+        parsed.drafts = _article_drafts(top, parsed)
+    else:
+        name = top.get("workflow")
+        parsed.drafts = [Draft(name if isinstance(name, str) else None, top)]
+    for draft in parsed.drafts:
+        _validate(draft, parsed)
+    parsed.problems.sort(key=lambda problem: problem.line or 0)
+    return parsed
+
+
+def _valid(parsed: ParsedFile) -> dict[str, Contract]:
+    if parsed.problems:
+        raise ConfigError("\n".join(str(problem) for problem in parsed.problems))
+    return parsed.contracts
+
+
+def _validate(draft: Draft, parsed: ParsedFile) -> None:
+    contract: Contract | None = None
+    try:
+        contract = Contract.model_validate(draft.data)
+    except ValidationError as exc:
+        for path, message, fix in explain_validation_error(exc, draft):
+            parsed.add(path, message, fix)
+    # Conditions are checked on the raw data so a broken one is reported even when
+    # another part of the contract is invalid too.
+    approvals = draft.data.get("approvals")
+    for i, rule in enumerate(approvals if isinstance(approvals, list) else []):
+        when = rule.get("when") if isinstance(rule, dict) else None
+        if isinstance(when, str):
+            try:
+                compile_condition(when)
+            except ConditionCompileError as exc:
+                contract = None
+                parsed.add(draft.source_path(("approvals", i, "when")), exc.detail, exc.fix)
+    if contract is not None:
+        parsed.contracts[contract.workflow] = contract
+
+
+def _article_drafts(top: dict[str, Any], parsed: ParsedFile) -> list[Draft]:
+    for key in top:
+        if key == "workflow":
+            parsed.add(
+                (key,),
+                "the file mixes the article format (agent:) with the native 'workflow:' key",
+                "use one format: name workflows under agent.required_steps_for_task, "
+                "or drop agent: and write native keys",
+            )
+        elif key not in _ARTICLE_TOP:
+            _unknown_key(parsed, (key,), _ARTICLE_TOP)
+    agent = top["agent"]
+    if not isinstance(agent, dict):
+        parsed.add(
+            ("agent",),
+            f"agent must be a mapping of settings, got {show(agent)}",
+            "indent the settings under agent:, e.g. 'agent:\\n  max_tool_calls: 6'",
+        )
+        return []
+    common: dict[str, Any] = {key: top[key] for key in ("version", "description") if key in top}
+    limits: dict[str, Any] = {}
+    renames: list[tuple[KeyPath, KeyPath]] = [(("limits",), ("agent",))]
+    for key, value in agent.items():
+        if key in _ARTICLE_LIMITS:
+            limits[key] = value
+        elif key in _ARTICLE_LISTS:
+            common[_ARTICLE_LISTS[key]] = value
+            renames.append(((_ARTICLE_LISTS[key],), ("agent", key)))
+        elif key == "escalation":
+            common["escalation"] = value
+            renames.append((("escalation",), ("agent", "escalation")))
+        elif key != "required_steps_for_task":
+            _unknown_key(parsed, ("agent", key), _ARTICLE_AGENT, where="in agent")
+    if limits:
+        common["limits"] = limits
+    tasks = agent.get("required_steps_for_task")
+    if tasks is None or tasks == {}:
+        where = ("agent", "required_steps_for_task") if tasks == {} else ("agent",)
+        parsed.add(where, "this contract defines no workflow", _NO_WORKFLOW_FIX)
+        return []
+    if not isinstance(tasks, dict):
+        parsed.add(
+            ("agent", "required_steps_for_task"),
+            "agent.required_steps_for_task must map each workflow name to its list of "
+            f"required steps, got {show(tasks)}",
+            _NO_WORKFLOW_FIX,
+        )
+        return []
+    drafts = []
+    for name, steps in tasks.items():
+        written: KeyPath = ("agent", "required_steps_for_task", name)
+        # 'task:' with nothing after it is YAML null: a workflow with no required steps.
+        data = {"workflow": name, **common, "required_steps": [] if steps is None else steps}
+        task_renames = (("workflow",), written), (("required_steps",), written)
+        drafts.append(Draft(name, data, (*renames, *task_renames)))
+    return drafts
+
+
+def _unknown_key(
+    parsed: ParsedFile, path: KeyPath, allowed: Iterable[str], where: str = "at the top level"
+) -> None:
+    key = str(path[-1])
+    close = difflib.get_close_matches(key, list(allowed), n=1)
+    fix = f"did you mean {close[0]!r}?" if close else "use one of: " + ", ".join(allowed)
+    parsed.add(path, f"unknown key {key!r} {where}", fix)
+
+
+_UNPARSEABLE: Any = object()
+
+
+def _compose(text: str, parsed: ParsedFile) -> Any:
+    """Plain Python value of the YAML document, recording each key's line in ``parsed``.
+
+    ``yaml.safe_load`` forgets positions, so the node tree is walked by hand; scalars are
+    still built by PyYAML's safe constructor so their types match ``safe_load``.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        if root is None:
+            return None
+        parsed.lines[()] = root.start_mark.line + 1
+        return _build(loader, root, (), parsed, set())
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = None if mark is None else mark.line + 1
+        detail = " ".join(part for part in (exc.context, exc.problem) if part)
+        parsed.problems.append(
+            ContractProblem(
+                file=parsed.file,
+                line=line,
+                message=f"invalid YAML: {detail or exc}",
+                fix=_yaml_fix(detail),
+            )
+        )
+    except yaml.YAMLError as exc:
+        parsed.problems.append(
+            ContractProblem(
+                file=parsed.file, line=None, message=f"invalid YAML: {exc}", fix=_yaml_fix("")
+            )
+        )
+    finally:
+        loader.dispose()
+    return _UNPARSEABLE
+
+
+def _build(
+    loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, parsed: ParsedFile, active: set[int]
+) -> Any:
+    if id(node) in active:
+        parsed.add(path, "a YAML alias refers to itself", "remove the recursive alias")
+        return None
+    if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
+        active.add(id(node))
+        # Keys merged in with '<<' may be overridden; only keys written twice here are
+        # duplicates.
+        written = {id(key_node) for key_node, _ in node.value}
+        loader.flatten_mapping(node)  # applies '<<' merge keys, as safe_load would
+        mapping: dict[Any, Any] = {}
+        seen: set[Any] = set()
+        for key_node, value_node in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            # Non-string keys (YAML 1.1 reads 'on:' as True) are kept as written.
+            if not isinstance(key, str):
+                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key)
+            parsed.lines[(*path, key)] = key_node.start_mark.line + 1
+            if id(key_node) in written and key in seen:
+                parsed.add(
+                    (*path, key),
+                    f"duplicate key {key!r}" + (f" in {dotted(path)}" if path else ""),
+                    "keep one of them (YAML would silently use the last)",
+                )
+            if id(key_node) in written:
+                seen.add(key)
+            mapping[key] = _build(loader, value_node, (*path, key), parsed, active)
+        active.discard(id(node))
+        return mapping
+    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
+        active.add(id(node))
+        items = []
+        for i, item in enumerate(node.value):
+            parsed.lines.setdefault((*path, i), item.start_mark.line + 1)
+            items.append(_build(loader, item, (*path, i), parsed, active))
+        active.discard(id(node))
+        return items
+    return loader.construct_object(node, deep=True)
+
+
+def _yaml_fix(detail: str) -> str:
+    if "'\\t'" in detail or "\\t" in detail:
+        return "indent with spaces, not tabs"
+    if "mapping values are not allowed" in detail:
+        return "quote values that contain ': ', and check the indentation of this line"
+    if "could not determine a constructor" in detail:
+        return "remove the '!tag': contracts use plain YAML values"
+    if "expected a single document" in detail:
+        return "keep one YAML document per contract file (remove the extra '---')"
+    return "check the indentation and quoting on this line and the one before it"

@@ -1,0 +1,318 @@
+"""``OpenAIModel``: any OpenAI-compatible chat-completions endpoint, via the official SDK."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from proctor.errors import ConfigError, ModelError
+from proctor.gateway._types import (
+    AssistantMessage,
+    Message,
+    ModelResponse,
+    SystemMessage,
+    ToolMessage,
+    ToolSpec,
+    UserMessage,
+)
+from proctor.store import RecordedToolCall, Usage
+
+if TYPE_CHECKING:
+    # The SDK itself is imported on first use: it adds ~0.4s to every CLI command.
+    import openai
+    from openai.types.chat import (
+        ChatCompletion,
+        ChatCompletionMessageParam,
+        ChatCompletionMessageToolCallParam,
+        ChatCompletionToolParam,
+    )
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+# What OpenAI accepts as a function name; our tool names also contain dots.
+_WIRE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+
+
+class OpenAIModel:
+    """A model behind an OpenAI-compatible API (OpenAI, vLLM, Ollama, another gateway).
+
+    ``base_url`` defaults to ``$OPENAI_BASE_URL``, then OpenAI's. The key is ``api_key``,
+    else the environment variable named by ``api_key_env``; servers that need no key
+    accept any non-empty value (``OPENAI_API_KEY=unused``). ``max_tokens`` is sent as
+    ``max_tokens``, the field every compatible server understands. The SDK client is
+    created on first use and reused; close it with ``aclose()`` or ``async with``.
+    Every failure is a ``ModelError`` whose message says what to check.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        timeout_s: float = 60.0,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        max_retries: int = 0,
+    ) -> None:
+        key = api_key or os.environ.get(api_key_env)
+        if not key:
+            raise ConfigError(
+                f"no API key for model {model!r}: set the environment variable {api_key_env} "
+                f"(or pass api_key=); for a local server that needs no key, any value works, "
+                f"e.g. {api_key_env}=unused"
+            )
+        self.model = model
+        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
+            "/"
+        )
+        self.api_key_env = api_key_env
+        self.timeout_s = timeout_s
+        self.max_tokens = max_tokens
+        self.temperature = temperature
+        self.max_retries = max_retries
+        self._api_key = key
+        self._client: openai.AsyncOpenAI | None = None
+
+    def __repr__(self) -> str:
+        # Never shows the key.
+        return f"OpenAIModel({self.model!r}, base_url={self.base_url!r})"
+
+    @property
+    def name(self) -> str:
+        return self.model
+
+    async def complete(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+    ) -> ModelResponse:
+        """Send the conversation and tool specs; return the model's text and tool calls."""
+        import openai
+        from openai.types.chat import ChatCompletion
+
+        wire_names = _wire_names(tools)
+        wire_messages = [_message_param(m, wire_names) for m in messages]
+        kwargs: dict[str, Any] = {}
+        if tools:
+            kwargs["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
+        if self.max_tokens is not None:
+            kwargs["max_tokens"] = self.max_tokens
+        if self.temperature is not None:
+            kwargs["temperature"] = self.temperature
+        try:
+            completion: object = await self._sdk().chat.completions.create(
+                model=self.model,
+                messages=wire_messages,
+                **kwargs,
+            )
+        except openai.OpenAIError as exc:
+            raise ModelError(self._explain(exc)) from exc
+        except ValueError as exc:  # the SDK lets a body that is not JSON through as is
+            raise ModelError(self._not_json()) from exc
+        if not isinstance(completion, ChatCompletion):
+            raise ModelError(self._not_json())
+        try:
+            return self._response(completion, {w: n for n, w in wire_names.items()})
+        except (AttributeError, TypeError) as exc:
+            # The SDK does not validate bodies, so a wrong shape shows up only here.
+            raise ModelError(
+                f"model {self.model!r} at {self.base_url} answered JSON that is not a chat "
+                f"completion ({exc}): check that the server is OpenAI-compatible"
+            ) from exc
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections; the model can still be used (it reconnects)."""
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.close()
+
+    async def __aenter__(self) -> OpenAIModel:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        import openai
+
+        if self._client is None:
+            self._client = openai.AsyncOpenAI(
+                base_url=self.base_url,
+                api_key=self._api_key,
+                timeout=self.timeout_s,
+                max_retries=self.max_retries,
+            )
+        return self._client
+
+    def _response(self, completion: ChatCompletion, names: Mapping[str, str]) -> ModelResponse:
+        if not completion.choices:
+            raise ModelError(
+                f"the provider returned no choices for model {self.model!r} at {self.base_url}: "
+                f"the server accepted the request but produced no answer; check its logs"
+            )
+        choice = completion.choices[0]
+        calls: list[RecordedToolCall] = []
+        for call in choice.message.tool_calls or ():
+            if call.type == "function":
+                name, raw = (
+                    names.get(call.function.name, call.function.name),
+                    call.function.arguments,
+                )
+            else:  # a custom (free-text) tool call: we never offer those
+                name, raw = names.get(call.custom.name, call.custom.name), call.custom.input
+            calls.append(_tool_call(call.id, name, raw))
+        usage = completion.usage
+        return ModelResponse(
+            model=self.model,
+            text=choice.message.content or None,
+            tool_calls=tuple(calls),
+            usage=Usage(
+                input_tokens=usage.prompt_tokens if usage else 0,
+                output_tokens=usage.completion_tokens if usage else 0,
+            ),
+            finish_reason=choice.finish_reason or ("tool_calls" if calls else "stop"),
+        )
+
+    def _explain(self, exc: openai.OpenAIError) -> str:
+        import openai
+
+        where = f"model {self.model!r} at {self.base_url}"
+        if isinstance(exc, openai.APITimeoutError):
+            return (
+                f"{where} did not answer within {self.timeout_s:g}s: the server may be "
+                f"overloaded or the model slow to load; raise timeout_s or try again"
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+            return (
+                f"cannot connect to the model endpoint {self.base_url}{cause}: check that "
+                f"the server is running and that the base URL (base_url= or OPENAI_BASE_URL) "
+                f"is right"
+            )
+        if isinstance(exc, openai.APIResponseValidationError):
+            return f"{where} answered something that is not a chat completion: {exc.message}"
+        if not isinstance(exc, openai.APIStatusError):
+            return f"{where} failed: {exc}"
+        status, detail = exc.status_code, _detail(exc)
+        if status == 401:
+            return (
+                f"{where} rejected the API key (HTTP 401{detail}): set a valid key in "
+                f"{self.api_key_env}"
+            )
+        if status == 403:
+            return f"{where} refused access (HTTP 403{detail}): the key lacks permission"
+        if status == 404:
+            return (
+                f"{where}: model not found (HTTP 404{detail}): check the model name "
+                f"(GET {self.base_url}/models lists them) and the base URL"
+            )
+        if status == 429:
+            after = exc.response.headers.get("retry-after")
+            wait = f"; retry after {after}s" if after else ""
+            return (
+                f"{where} is rate limited (HTTP 429{detail}){wait}: lower the request rate, "
+                f"raise max_retries, or check the account's quota"
+            )
+        if status >= 500:
+            return (
+                f"{where} had a server error (HTTP {status}{detail}): the provider failed, "
+                f"not the request; try again later or raise max_retries"
+            )
+        return f"{where} refused the request (HTTP {status}{detail})"
+
+    def _not_json(self) -> str:
+        return (
+            f"model {self.model!r} at {self.base_url} answered with a body that is not valid "
+            f"JSON: check that the base URL points at an OpenAI-compatible API (usually "
+            f"ending in /v1)"
+        )
+
+
+def _detail(exc: openai.APIStatusError) -> str:
+    """The provider's own error message, if it sent one in OpenAI's shape."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return f": {message}" if isinstance(message, str) and message else ""
+
+
+def _wire_names(tools: Sequence[ToolSpec]) -> dict[str, str]:
+    """Map each tool name to an allowed function name (``erp.fetch_po`` -> ``erp__fetch_po``)."""
+    names: dict[str, str] = {}
+    owners: dict[str, str] = {}
+    for tool in tools:
+        wire = _wire(tool.name)
+        if not _WIRE_NAME.match(wire):
+            raise ConfigError(
+                f"tool name {tool.name!r} cannot be sent to an OpenAI-compatible API: "
+                f"use letters, digits, '_', '-' and '.', at most 64 characters"
+            )
+        if owners.setdefault(wire, tool.name) != tool.name:
+            raise ConfigError(
+                f"tools {owners[wire]!r} and {tool.name!r} both become {wire!r} for the "
+                f"OpenAI API ('.' is sent as '__'): rename one of them"
+            )
+        names[tool.name] = wire
+    return names
+
+
+def _wire(name: str) -> str:
+    return name.replace(".", "__")
+
+
+def _tool_param(tool: ToolSpec, wire_name: str) -> ChatCompletionToolParam:
+    return {
+        "type": "function",
+        "function": {
+            "name": wire_name,
+            "description": tool.description,
+            "parameters": tool.parameters,
+        },
+    }
+
+
+def _message_param(message: Message, wire_names: Mapping[str, str]) -> ChatCompletionMessageParam:
+    match message:
+        case SystemMessage():
+            return {"role": "system", "content": message.content}
+        case UserMessage():
+            return {"role": "user", "content": message.content}
+        case ToolMessage():
+            return {"role": "tool", "tool_call_id": message.call_id, "content": message.content}
+        case AssistantMessage():
+            calls: list[ChatCompletionMessageToolCallParam] = [
+                {
+                    "id": call.id,
+                    "type": "function",
+                    "function": {
+                        # Earlier turns may name tools not offered now: encode them the same way.
+                        "name": wire_names.get(call.name, _wire(call.name)),
+                        # Always valid JSON: some servers parse the history and would
+                        # fail the whole request on the model's own malformed arguments.
+                        "arguments": json.dumps(call.arguments),
+                    },
+                }
+                for call in message.tool_calls
+            ]
+            if calls:
+                return {"role": "assistant", "content": message.text, "tool_calls": calls}
+            return {"role": "assistant", "content": message.text}
+
+
+def _tool_call(call_id: str, name: str, raw: str) -> RecordedToolCall:
+    try:
+        arguments = json.loads(raw)
+    except ValueError:
+        arguments = None
+    if not isinstance(arguments, dict):
+        # Not a JSON object: the runtime reports invalid arguments back to the model.
+        return RecordedToolCall(id=call_id, name=name, arguments={}, raw_arguments=raw)
+    return RecordedToolCall(id=call_id, name=name, arguments=arguments)

@@ -1,0 +1,508 @@
+"""One run being driven: the loop's steps, each recorded before it takes effect.
+
+Every step is decided from ``RunState``, the fold of the run's own log, so a resumed
+run continues exactly where its log ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING, Any
+
+from proctor.errors import ModelError
+from proctor.gateway import ModelClient, ToolSpec
+from proctor.policy import Decision, ProposedCall
+from proctor.runtime._transcript import Transcript
+from proctor.store import (
+    ApprovalRecord,
+    ApprovalRequested,
+    CallState,
+    DraftRecorded,
+    Escalated,
+    EscalationMode,
+    EscalationTrigger,
+    Event,
+    EventData,
+    LimitReached,
+    ModelCalled,
+    Outcome,
+    PolicyDecided,
+    RunFinished,
+    RunJournal,
+    RunRecord,
+    RunState,
+    ToolFinished,
+    ToolProposed,
+    ToolStarted,
+    Usage,
+    digest,
+)
+from proctor.tools import ToolArgumentsError, ToolContext
+
+if TYPE_CHECKING:
+    from proctor.runtime._runner import Runner
+
+
+class Execution:
+    """Drives one run: holds its journal, state and transcript in memory."""
+
+    def __init__(
+        self, runner: Runner, journal: RunJournal, model: ModelClient, record: RunRecord
+    ) -> None:
+        self.runner = runner
+        self.workflow = runner.workflow
+        self.policy = runner.policy
+        self.journal = journal
+        self.model = model
+        self.record_row = record
+        self.state = RunState()
+        self.transcript = Transcript()
+
+    def observe(self, events: list[Event]) -> None:
+        for event in events:
+            self.state.apply(event)
+            self.transcript.apply(event)
+
+    async def record(
+        self,
+        items: list[EventData],
+        *,
+        span_id: str | None = None,
+        approval: ApprovalRecord | None = None,
+        finish: tuple[Outcome, str] | None = None,
+    ) -> None:
+        """Seal ``items`` (and the run's end, if ``finish``), fold them, write them atomically.
+
+        Events are folded before the write so ``run_finished`` totals include the batch.
+        If the write fails the exception ends this execution; resume rebuilds the state
+        from what the log really holds.
+        """
+        start = (self.journal.last_seq, self.journal.head_hash)
+        rows = []
+        for item in items:
+            row, event = self.journal.build(item, span_id=span_id)
+            rows.append(row)
+            self.observe([event])
+        if finish is not None:
+            outcome, reason = finish
+            ended = RunFinished(
+                outcome=outcome,
+                reason=reason,
+                totals=self.state.totals(time.time()),
+                final_text=self.state.final_text,
+            )
+            row, event = self.journal.build(ended)
+            rows.append(row)
+            self.observe([event])
+        run = None
+        if approval is not None or finish is not None or self._status_changes(items):
+            run = self._updated_record()
+        try:
+            await self.journal.store.append(rows, run=run, approval=approval)
+        except BaseException:
+            self.journal.last_seq, self.journal.head_hash = start
+            raise
+
+    @staticmethod
+    def _status_changes(items: list[EventData]) -> bool:
+        return any(item.type in ("run_resumed", "approval_requested") for item in items)
+
+    async def drive(self) -> None:
+        state = self.state
+        while state.status == "running":
+            call = state.next_call()
+            if call is not None:
+                await self._advance(call)
+            elif state.answered:
+                await self._finish_answered()
+            else:
+                await self._model_turn()
+
+    # --- model turns -------------------------------------------------------------
+
+    async def _model_turn(self) -> None:
+        now = time.time()
+        limit = self.policy.check_limits(self.state, now=now)
+        if limit is not None:
+            await self._escalate_or_stop(limit, [])
+            return
+        messages = list(self.transcript.messages)
+        remaining = self._remaining_runtime(now)
+        started = time.perf_counter()
+        try:
+            response = await asyncio.wait_for(
+                self.model.complete(messages, self._tool_specs()), timeout=remaining
+            )
+        except TimeoutError:
+            limit = self.policy.check_limits(self.state, now=time.time() + 1e-3) or Decision(
+                kind="deny",
+                rule="limit.max_runtime_seconds",
+                reason="the model call ran past the run's runtime ceiling",
+                trigger="budget_exceeded",
+            )
+            await self._escalate_or_stop(limit, [])
+            return
+        except ModelError as exc:
+            await self._finish("failed", f"model error: {exc}")
+            return
+        latency_ms = (time.perf_counter() - started) * 1000
+        called = ModelCalled(
+            model=response.model,
+            turn=self.state.model_calls + 1,
+            messages_digest=self.transcript.digest(),
+            usage=response.usage,
+            cost_usd=self._cost(response.usage),
+            latency_ms=round(latency_ms, 3),
+            finish_reason=response.finish_reason,
+            tool_call_count=len(response.tool_calls),
+            text=response.text,
+            tool_calls=list(response.tool_calls),
+        )
+        await self.record([called])
+
+    def _cost(self, usage: Usage) -> float | None:
+        priced_as = getattr(self.model, "priced_as", None) or self.model.name
+        return self.runner.prices.cost(priced_as, usage)
+
+    def _tool_specs(self) -> list[ToolSpec]:
+        return self.runner._specs
+
+    async def _finish_answered(self) -> None:
+        missing = self.policy.missing_steps(self.state)
+        if not missing and self.state.draft_only:
+            await self._finish("draft_only", "final answer given; writes were recorded as drafts")
+            return
+        if not missing:
+            await self._finish("resolved", "the model gave its final answer")
+            return
+        decision = Decision(
+            kind="deny",
+            rule="contract.required_steps",
+            reason="the run cannot end resolved: required steps missing: " + ", ".join(missing),
+            trigger="policy_violation",
+        )
+        mode = self.workflow.contract.escalation.mode_for("policy_violation")
+        if mode is None:
+            await self._finish("failed", decision.reason)
+        else:
+            await self._escalate(decision, mode, [], end=True)
+
+    # --- tool calls ----------------------------------------------------------------
+
+    async def _advance(self, call: CallState) -> None:
+        """Take the next step for ``call``, according to what the log already holds."""
+        if call.step is None:
+            await self._propose(call)
+        elif call.decision == "require_approval":
+            await self._after_approval(call)
+        elif call.decision == "allow":
+            await self._execute(call)
+        else:  # proposal recorded but the process died before the decision
+            await self._decide(call, [])
+
+    async def _propose(self, call: CallState) -> None:
+        recorded = call.call
+        tool = self.workflow.registry.get(recorded.name)
+        arguments = recorded.arguments
+        invalid = None
+        if recorded.raw_arguments is not None:
+            invalid = (
+                f"arguments for {recorded.name} are not a JSON object: "
+                f"{recorded.raw_arguments[:200]!r}"
+            )
+        elif tool is not None:
+            try:
+                tool.validate(arguments)
+            except ToolArgumentsError as exc:
+                invalid = f"{exc}. Call {tool.name} again with arguments matching its schema"
+        proposed = ToolProposed(
+            call_id=recorded.id,
+            step=self.state.tool_calls,
+            tool=recorded.name,
+            args_digest=digest({"tool": recorded.name, "arguments": arguments}),
+            arguments=arguments,
+            raw_arguments=recorded.raw_arguments,
+        )
+        # Fold the proposal first so policy sees it counted, then write both together.
+        self.state.calls[recorded.id].step = proposed.step
+        self.state.tool_calls += 1
+        decision = self.policy.decide(
+            ProposedCall(
+                name=recorded.name,
+                arguments=arguments,
+                args_digest=proposed.args_digest,
+                tool=tool,
+                invalid=invalid,
+            ),
+            self.state,
+        )
+        self.state.tool_calls -= 1
+        self.state.calls[recorded.id].step = None
+        await self._apply_decision(call, decision, [proposed])
+
+    async def _decide(self, call: CallState, prefix: list[EventData]) -> None:
+        recorded = call.call
+        tool = self.workflow.registry.get(recorded.name)
+        invalid = None
+        if recorded.raw_arguments is not None:
+            invalid = f"arguments for {recorded.name} are not a JSON object"
+        elif tool is not None:
+            try:
+                tool.validate(recorded.arguments)
+            except ToolArgumentsError as exc:
+                invalid = str(exc)
+        decision = self.policy.decide(
+            ProposedCall(
+                name=recorded.name,
+                arguments=recorded.arguments,
+                args_digest=call.args_digest or "",
+                tool=tool,
+                invalid=invalid,
+            ),
+            self.state,
+        )
+        await self._apply_decision(call, decision, prefix)
+
+    async def _apply_decision(
+        self, call: CallState, decision: Decision, prefix: list[EventData]
+    ) -> None:
+        name = call.call.name
+        decided = PolicyDecided(
+            call_id=call.call.id,
+            tool=name,
+            decision=decision.kind,
+            rule=decision.rule,
+            reason=decision.reason,
+        )
+        items: list[EventData] = [*prefix, decided]
+        if decision.kind == "deny":
+            await self._on_denied(call, decision, items)
+        elif self._drafts_instead(name):
+            items.append(
+                DraftRecorded(call_id=call.call.id, tool=name, arguments=call.call.arguments)
+            )
+            await self.record(items, span_id=call.call.id)
+        elif decision.kind == "require_approval":
+            await self._request_approval(call, decision, items)
+        else:
+            await self.record(items, span_id=call.call.id)
+
+    def _drafts_instead(self, tool_name: str) -> bool:
+        tool = self.workflow.registry.get(tool_name)
+        return self.state.draft_only and tool is not None and tool.effect == "write"
+
+    async def _on_denied(self, call: CallState, decision: Decision, items: list[EventData]) -> None:
+        if decision.trigger is None:
+            await self.record(items, span_id=call.call.id)
+            return
+        mode = self.workflow.contract.escalation.mode_for(decision.trigger)
+        if decision.trigger == "budget_exceeded":
+            await self._escalate_or_stop(decision, items, call=call)
+        elif mode is None or (mode == "draft_only" and self.state.draft_only):
+            await self.record(items, span_id=call.call.id)
+        else:
+            await self._escalate(decision, mode, items, end=mode == "handoff")
+
+    async def _escalate_or_stop(
+        self, decision: Decision, items: list[EventData], call: CallState | None = None
+    ) -> None:
+        """A ceiling is a hard stop: escalate per the contract, or fail."""
+        items = [
+            *items,
+            LimitReached(
+                limit=decision.limit or decision.rule,
+                value=decision.value or 0.0,
+                ceiling=decision.ceiling or 0.0,
+                rule=decision.rule,
+                reason=decision.reason,
+            ),
+        ]
+        mode = self.workflow.contract.escalation.mode_for("budget_exceeded")
+        if mode is None:
+            await self._finish("failed", decision.reason, items)
+            return
+        if mode == "draft_only" and call is not None and self._is_write(call.call.name):
+            items.append(
+                DraftRecorded(
+                    call_id=call.call.id, tool=call.call.name, arguments=call.call.arguments
+                )
+            )
+        await self._escalate(decision, mode, items, end=True)
+
+    async def _escalate(
+        self,
+        decision: Decision,
+        mode: EscalationMode,
+        items: list[EventData],
+        *,
+        end: bool,
+    ) -> None:
+        trigger: EscalationTrigger = decision.trigger or "policy_violation"
+        items = [
+            *items,
+            Escalated(trigger=trigger, mode=mode, rule=decision.rule, reason=decision.reason),
+        ]
+        if end:
+            outcome: Outcome = "escalated" if mode == "handoff" else "draft_only"
+            await self._finish(outcome, decision.reason, items)
+        else:
+            await self.record(items)
+
+    def _is_write(self, tool_name: str) -> bool:
+        tool = self.workflow.registry.get(tool_name)
+        return tool is not None and tool.effect == "write"
+
+    async def _request_approval(
+        self, call: CallState, decision: Decision, items: list[EventData]
+    ) -> None:
+        approval_id = "ap_" + secrets.token_hex(6)
+        args_digest = digest({"tool": call.call.name, "arguments": call.call.arguments})
+        requested = ApprovalRequested(
+            approval_id=approval_id,
+            call_id=call.call.id,
+            tool=call.call.name,
+            args_digest=args_digest,
+            rule=decision.rule,
+            reason=decision.reason,
+            arguments=call.call.arguments,
+        )
+        approval = ApprovalRecord(
+            approval_id=approval_id,
+            run_id=self.journal.run_id,
+            call_id=call.call.id,
+            tool=call.call.name,
+            args_digest=args_digest,
+            arguments=call.call.arguments,
+            rule=decision.rule,
+            reason=decision.reason,
+            requested_at=time.time(),
+        )
+        await self.record([*items, requested], span_id=call.call.id, approval=approval)
+
+    async def _after_approval(self, call: CallState) -> None:
+        if call.approval is None:  # the process died between decision and request
+            decision = Decision(
+                kind="require_approval", rule=call.rule or "", reason=call.reason or ""
+            )
+            await self._request_approval(call, decision, [])
+        elif call.approval == "approved":
+            await self._apply_decision(
+                call,
+                Decision(
+                    kind="allow", rule="approval.granted", reason="approved: " + (call.reason or "")
+                ),
+                [],
+            )
+        elif call.approval == "denied":
+            decision = Decision(
+                kind="deny",
+                rule="approval.denied",
+                reason=f"the approver denied {call.call.name}",
+                trigger="policy_violation",
+            )
+            await self._apply_decision(call, decision, [])
+        # pending: the loop stops because the status is awaiting_approval
+
+    async def _execute(self, call: CallState) -> None:
+        tool = self.workflow.registry.get(call.call.name)
+        assert tool is not None
+        assert call.step is not None
+        if call.attempts > 0 and not tool.idempotent:
+            # It may or may not have taken effect; running it again could do it twice.
+            failed = ToolFinished(
+                call_id=call.call.id,
+                tool=tool.name,
+                ok=False,
+                latency_ms=0.0,
+                error_type="Interrupted",
+                error="the process stopped while this call ran and the tool is not idempotent, "
+                "so it was not run again; check the target system before retrying",
+            )
+            await self._after_tool(call, failed)
+            return
+        key = f"{self.journal.run_id}:{call.step}"
+        await self.record(
+            [
+                ToolStarted(
+                    call_id=call.call.id,
+                    tool=tool.name,
+                    idempotency_key=key,
+                    attempt=call.attempts + 1,
+                )
+            ],
+            span_id=call.call.id,
+        )
+        context = ToolContext(
+            run_id=self.journal.run_id,
+            call_id=call.call.id,
+            step=call.step,
+            idempotency_key=key,
+            logger=logging.getLogger(f"proctor.tools.{tool.name}"),
+        )
+        started = time.perf_counter()
+        remaining = self._remaining_runtime(time.time())
+        timeout = tool.timeout_s if remaining is None else min(tool.timeout_s, remaining)
+        result: Any = None
+        error: str | None = None
+        error_type: str | None = None
+        try:
+            arguments = tool.validate(call.call.arguments)
+            result = await asyncio.wait_for(tool.run(context, arguments), timeout=timeout)
+        except TimeoutError:
+            error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
+        except Exception as exc:  # a tool's failure is recorded, never raised through the loop
+            error_type, error = type(exc).__name__, str(exc) or type(exc).__name__
+        finished = ToolFinished(
+            call_id=call.call.id,
+            tool=tool.name,
+            ok=error is None,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            error_type=error_type,
+            result=result,
+            error=error,
+        )
+        await self._after_tool(call, finished)
+
+    async def _after_tool(self, call: CallState, finished: ToolFinished) -> None:
+        mode = self.workflow.contract.escalation.mode_for("tool_error")
+        if finished.ok or mode is None or (mode == "draft_only" and self.state.draft_only):
+            await self.record([finished], span_id=call.call.id)
+            return
+        decision = Decision(
+            kind="deny",
+            rule="escalation.on_tool_error",
+            reason=f"{finished.tool} failed: {finished.error}",
+            trigger="tool_error",
+        )
+        await self._escalate(decision, mode, [finished], end=mode == "handoff")
+
+    # --- endings and bookkeeping -----------------------------------------------------
+
+    async def _finish(
+        self, outcome: Outcome, reason: str, items: list[EventData] | None = None
+    ) -> None:
+        await self.record(items or [], finish=(outcome, reason))
+
+    def _remaining_runtime(self, now: float) -> float | None:
+        ceiling = self.workflow.contract.limits.max_runtime_seconds
+        if ceiling is None:
+            return None
+        return max(0.0, ceiling - self.state.active_seconds(now))
+
+    def _updated_record(self) -> RunRecord:
+        """The run's summary row, from the state after this batch."""
+        record = self.record_row
+        state = self.state
+        totals = state.totals(state.last_ts)
+        record.updated_at = state.last_ts
+        record.status = state.status
+        record.outcome = state.outcome
+        record.finished_at = state.last_ts if state.status == "finished" else None
+        record.tool_calls, record.model_calls = totals.tool_calls, totals.model_calls
+        record.input_tokens, record.output_tokens = totals.input_tokens, totals.output_tokens
+        record.cost_usd, record.duration_s = totals.cost_usd, totals.duration_s
+        record.last_seq, record.head_hash = self.journal.last_seq, self.journal.head_hash
+        return record

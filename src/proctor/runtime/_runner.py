@@ -1,0 +1,157 @@
+"""The agent loop: observe -> plan -> validate -> decide -> execute -> record.
+
+There is one loop. A live run, a resumed run and (later) a replayed run all drive it;
+they differ only in where the model's output and the tools' results come from. Every
+step is decided from ``RunState``, the fold of the run's own log, so the loop picks up
+exactly where the log ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from dataclasses import dataclass
+from typing import Any
+
+from proctor.errors import NotFoundError, RunStateError
+from proctor.gateway import ModelClient, PriceTable, ToolSpec
+from proctor.policy import Policy
+from proctor.runtime._execution import Execution
+from proctor.runtime._models import resolve_model
+from proctor.runtime._workflow import Workflow
+from proctor.store import (
+    Outcome,
+    RunJournal,
+    RunRecord,
+    RunResumed,
+    RunStarted,
+    RunState,
+    Store,
+    new_span_id,
+    row_to_event,
+)
+
+logger = logging.getLogger("proctor.runtime")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunResult:
+    """Where a run stands after the loop stopped driving it."""
+
+    run_id: str
+    state: RunState
+
+    @property
+    def status(self) -> str:
+        return self.state.status
+
+    @property
+    def outcome(self) -> Outcome | None:
+        return self.state.outcome
+
+    @property
+    def final_text(self) -> str | None:
+        return self.state.final_text
+
+
+def owner_id() -> str:
+    """Identifies this process as the driver of a run (host:pid)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Runner:
+    """Starts and resumes runs of one workflow against a store."""
+
+    def __init__(
+        self,
+        store: Store,
+        workflow: Workflow,
+        *,
+        prices: PriceTable | None = None,
+        model: ModelClient | None = None,
+    ) -> None:
+        self.store = store
+        self.workflow = workflow
+        self.prices = prices or PriceTable()
+        self._model_override = model
+        self.policy = Policy(workflow.contract, workflow.registry)
+        self._specs = [
+            ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
+            for t in workflow.registry
+        ]
+
+    async def start(
+        self, input: dict[str, Any], *, model: str | None = None, started_by: str = "api"
+    ) -> RunResult:
+        """Start a run and drive it until it finishes or waits for approval."""
+        spec = model or self.workflow.default_model
+        client = self._model_override or resolve_model(self.workflow, spec)
+        contract = self.workflow.contract
+        run_id = "run_" + secrets.token_hex(8)
+        journal = RunJournal(
+            self.store, run_id=run_id, trace_id=secrets.token_hex(16), root_span_id=new_span_id()
+        )
+        started = RunStarted(
+            workflow=self.workflow.name,
+            model=client.name,
+            contract_name=contract.workflow,
+            contract_version=contract.version,
+            contract_hash=contract.content_hash,
+            started_by=started_by,
+            input=input,
+            instructions=self.workflow.instructions,
+        )
+        row, event = journal.build(started)
+        record = RunRecord(
+            run_id=run_id,
+            workflow=self.workflow.name,
+            model=spec,
+            contract_name=contract.workflow,
+            contract_hash=contract.content_hash,
+            trace_id=journal.trace_id,
+            started_at=event.ts,
+            updated_at=event.ts,
+            last_seq=0,
+            head_hash=row.hash,
+            owner=owner_id(),
+        )
+        await self.store.create_run(record, row)
+        execution = Execution(self, journal, client, record)
+        execution.observe([event])
+        await execution.drive()
+        return RunResult(run_id=run_id, state=execution.state)
+
+    async def resume(self, run_id: str, *, reason: str = "resumed") -> RunResult:
+        """Continue a run from its log. Finished runs are refused; waiting runs stay waiting."""
+        record = await self.store.get_run(run_id)
+        rows = await self.store.events(run_id)
+        if record is None or not rows:
+            raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
+        events = [row_to_event(row) for row in rows]
+        if record.workflow != self.workflow.name:
+            raise RunStateError(
+                f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
+            )
+        state = RunState.from_events(events)
+        if state.status == "finished":
+            raise RunStateError(
+                f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
+            )
+        client = self._model_override or resolve_model(self.workflow, record.model)
+        journal = RunJournal(
+            self.store,
+            run_id=run_id,
+            trace_id=rows[0].trace_id,
+            root_span_id=rows[0].span_id,
+            last_seq=state.last_seq,
+            head_hash=state.head_hash,
+        )
+        record.owner = owner_id()
+        execution = Execution(self, journal, client, record)
+        execution.observe(events)
+        if state.status == "running":
+            await execution.record([RunResumed(reason=reason, pid=os.getpid())])
+        await execution.drive()
+        return RunResult(run_id=run_id, state=execution.state)

@@ -1,0 +1,447 @@
+"""The agent loop under each policy rule, driven end to end against a real SQLite store."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import pytest
+
+from proctor.contracts import Contract
+from proctor.gateway import ScriptedModel, Turn
+from proctor.runtime import Runner, RunResult, Workflow, decide_approval
+from proctor.store import (
+    Escalated,
+    Event,
+    LimitReached,
+    PolicyDecided,
+    RunFilter,
+    RunFinished,
+    SQLiteStore,
+    ToolFinished,
+    row_to_event,
+    verify_run,
+)
+from proctor.tools import Registry, ToolContext, tool
+
+WRITES: list[tuple[str, float]] = []
+
+
+@tool("crm.lookup", idempotent=True)
+def lookup(customer: str) -> dict[str, Any]:
+    """Look a customer up."""
+    return {"customer": customer, "tier": "gold"}
+
+
+@tool("crm.check")
+def check(customer: str) -> dict[str, bool]:
+    """Check a customer's standing."""
+    return {"ok": True}
+
+
+@tool("billing.refund", effect="write", risk="high", idempotent=True)
+def refund(ctx: ToolContext, customer: str, amount: float) -> dict[str, Any]:
+    """Refund a customer."""
+    WRITES.append((ctx.idempotency_key, amount))
+    return {"refunded": amount}
+
+
+@tool("billing.explode")
+def explode(reason: str) -> None:
+    """Always fails."""
+    raise RuntimeError(f"backend down: {reason}")
+
+
+@tool("billing.wipe", effect="write", risk="high")
+def wipe(customer: str) -> None:
+    """Forbidden everywhere."""
+    raise AssertionError("a forbidden tool ran")
+
+
+@tool("slow.sleep", timeout_s=5)
+async def sleep(seconds: float) -> str:
+    """Sleep."""
+    await asyncio.sleep(seconds)
+    return "slept"
+
+
+REGISTRY = Registry([lookup, check, refund, explode, wipe, sleep])
+
+
+def contract(**changes: Any) -> Contract:
+    base: dict[str, Any] = {
+        "workflow": "refunds",
+        "forbidden_tools": ["billing.wipe"],
+        "required_steps": ["crm.lookup"],
+        "ordering": [{"tool": "billing.refund", "after": ["crm.check"]}],
+        "limits": {"max_tool_calls": 6, "max_model_calls": 8},
+        "approvals": [
+            {"tool": "billing.refund", "when": "args.amount > 100", "reason": "big refund"}
+        ],
+        "escalation": {"on_budget_exceeded": True, "on_policy_violation": "handoff"},
+    }
+    base.update(changes)
+    return Contract.model_validate(base)
+
+
+def calls(*names_args: tuple[str, dict[str, Any]]) -> Turn:
+    return Turn(calls=names_args)
+
+
+def runner(store: SQLiteStore, turns: Sequence[Turn], **contract_changes: Any) -> Runner:
+    workflow = Workflow(
+        name="refunds",
+        registry=REGISTRY,
+        contract=contract(**contract_changes),
+        instructions="Handle the refund.",
+        default_model="scripted:test",
+        scripts={
+            "test": lambda: ScriptedModel(
+                scenario="test", script=list(turns), priced_as="gpt-4o-mini"
+            )
+        },
+    )
+    return Runner(store, workflow)
+
+
+@pytest.fixture
+async def db(tmp_path: Any) -> AsyncIterator[SQLiteStore]:
+    WRITES.clear()
+    store = SQLiteStore(tmp_path / "runs.db")
+    yield store
+    await store.close()
+
+
+async def events_of(store: SQLiteStore, result: RunResult) -> list[Event]:
+    return [row_to_event(row) for row in await store.events(result.run_id)]
+
+
+def decisions(events: list[Event]) -> list[tuple[str, str, str]]:
+    return [
+        (e.data.tool, e.data.decision, e.data.rule)
+        for e in events
+        if isinstance(e.data, PolicyDecided)
+    ]
+
+
+HAPPY = [
+    calls(("crm.lookup", {"customer": "c1"})),
+    calls(("crm.check", {"customer": "c1"})),
+    calls(("billing.refund", {"customer": "c1", "amount": 40})),
+    Turn(text="Refunded 40."),
+]
+
+
+async def test_clean_run_resolves_with_every_decision_recorded(db: SQLiteStore) -> None:
+    result = await runner(db, HAPPY).start({"ticket": 1})
+    assert (result.status, result.outcome) == ("finished", "resolved")
+    events = await events_of(db, result)
+    assert decisions(events) == [
+        ("crm.lookup", "allow", "default.allow"),
+        ("crm.check", "allow", "default.allow"),
+        ("billing.refund", "allow", "default.allow"),
+    ]
+    assert [(f"{result.run_id}:2", 40)] == WRITES
+    finished = events[-1].data
+    assert isinstance(finished, RunFinished)
+    assert finished.totals.tool_calls == 3
+    assert finished.totals.model_calls == 4
+    assert finished.totals.cost_usd is not None
+    assert finished.totals.cost_usd > 0
+    assert (await verify_run(db, result.run_id)).ok
+    record = await db.get_run(result.run_id)
+    assert record is not None
+    assert record.outcome == "resolved"
+    assert record.last_seq == events[-1].seq
+
+
+async def test_unregistered_tool_is_denied_and_the_model_may_recover(db: SQLiteStore) -> None:
+    turns = [calls(("crm.delete_everything", {})), *HAPPY]
+    result = await runner(db, turns).start({})
+    assert result.outcome == "resolved"
+    assert decisions(await events_of(db, result))[0] == (
+        "crm.delete_everything",
+        "deny",
+        "registry.unregistered_tool",
+    )
+
+
+async def test_invalid_arguments_are_not_executed_but_counted(db: SQLiteStore) -> None:
+    turns = [calls(("billing.refund", {"customer": "c1", "amount": "lots"})), *HAPPY]
+    result = await runner(db, turns).start({})
+    assert decisions(await events_of(db, result))[0][2] == "schema.invalid_arguments"
+    assert [(f"{result.run_id}:3", 40)] == WRITES
+    assert result.state.tool_calls == 4
+
+
+async def test_non_object_arguments_are_invalid(db: SQLiteStore) -> None:
+    from proctor.gateway import ModelResponse
+    from proctor.store import RecordedToolCall
+
+    class Garbled:
+        name = "garbled"
+
+        async def complete(self, messages: Any, tools: Any) -> ModelResponse:
+            if len(messages) > 2:
+                return ModelResponse(model="garbled", text="done")
+            bad = RecordedToolCall(id="c", name="crm.lookup", raw_arguments="{not json")
+            return ModelResponse(model="garbled", tool_calls=(bad,))
+
+    result = await Runner(db, runner(db, []).workflow, model=Garbled()).start({})
+    assert decisions(await events_of(db, result))[0][2] == "schema.invalid_arguments"
+    assert result.state.cost_known is False  # no price for "garbled": unknown, never zero
+
+
+async def test_forbidden_tool_escalates_by_handoff(db: SQLiteStore) -> None:
+    turns = [calls(("billing.wipe", {"customer": "c1"})), Turn(text="never reached")]
+    result = await runner(db, turns).start({})
+    assert result.outcome == "escalated"
+    events = await events_of(db, result)
+    assert decisions(events) == [("billing.wipe", "deny", "contract.forbidden_tool")]
+    assert any(
+        isinstance(e.data, Escalated) and e.data.trigger == "policy_violation" for e in events
+    )
+
+
+async def test_allow_list_denies_other_tools(db: SQLiteStore) -> None:
+    turns = [calls(("crm.check", {"customer": "c1"})), Turn(text="x")]
+    r = runner(
+        db,
+        turns,
+        allowed_tools=["crm.lookup"],
+        ordering=[],
+        escalation={"on_policy_violation": False},
+    )
+    result = await r.start({})
+    assert decisions(await events_of(db, result)) == [("crm.check", "deny", "contract.not_allowed")]
+    # no escalation configured: the model got the error and ended, missing a required step
+    assert result.outcome == "failed"
+
+
+async def test_tool_call_ceiling_stops_the_run_with_the_spend_so_far(db: SQLiteStore) -> None:
+    turns = [calls(("crm.lookup", {"customer": "c1"}))] * 10
+    result = await runner(db, turns).start({})
+    assert result.outcome == "escalated"
+    events = await events_of(db, result)
+    assert decisions(events)[-1] == ("crm.lookup", "deny", "limit.max_tool_calls")
+    assert len(decisions(events)) == 7
+    limit = next(e.data for e in events if isinstance(e.data, LimitReached))
+    assert (limit.limit, limit.value, limit.ceiling) == ("max_tool_calls", 7, 6)
+    finished = events[-1].data
+    assert isinstance(finished, RunFinished)
+    assert finished.totals.cost_usd
+
+
+async def test_ceiling_without_escalation_fails_the_run(db: SQLiteStore) -> None:
+    turns = [calls(("crm.lookup", {"customer": "c1"}))] * 10
+    result = await runner(db, turns, escalation={"on_budget_exceeded": False}).start({})
+    assert result.outcome == "failed"
+
+
+async def test_model_call_ceiling(db: SQLiteStore) -> None:
+    turns = [calls(("crm.lookup", {"customer": "c1"}))] * 10
+    result = await runner(db, turns, limits={"max_model_calls": 2}).start({})
+    assert result.outcome == "escalated"
+    limit = next(e.data for e in await events_of(db, result) if isinstance(e.data, LimitReached))
+    assert limit.rule == "limit.max_model_calls"
+
+
+@pytest.mark.parametrize(("limit", "value"), [("max_tokens", 50), ("max_cost_usd", 0.000001)])
+async def test_token_and_cost_ceilings(db: SQLiteStore, limit: str, value: float) -> None:
+    result = await runner(db, HAPPY, limits={limit: value}).start({})
+    assert result.outcome == "escalated"
+    rules = [e.data.rule for e in await events_of(db, result) if isinstance(e.data, LimitReached)]
+    assert rules == [f"limit.{limit}"]
+
+
+async def test_runtime_ceiling_cuts_a_slow_tool_and_escalates(db: SQLiteStore) -> None:
+    turns = [
+        calls(("slow.sleep", {"seconds": 3})),
+        calls(("crm.lookup", {"customer": "c"})),
+        Turn(text="x"),
+    ]
+    result = await runner(db, turns, limits={"max_runtime_seconds": 0.2}).start({})
+    assert result.outcome == "escalated"
+    events = await events_of(db, result)
+    finished = next(e.data for e in events if isinstance(e.data, ToolFinished))
+    assert finished.error_type == "Timeout"
+    assert any(
+        isinstance(e.data, LimitReached) and e.data.limit == "max_runtime_seconds" for e in events
+    )
+
+
+async def test_ordering_rule_refuses_a_write_before_its_check(db: SQLiteStore) -> None:
+    turns = [
+        calls(("crm.lookup", {"customer": "c1"})),
+        calls(("billing.refund", {"customer": "c1", "amount": 5})),
+    ]
+    result = await runner(db, turns).start({})
+    assert result.outcome == "escalated"
+    assert decisions(await events_of(db, result))[-1] == (
+        "billing.refund",
+        "deny",
+        "ordering.billing.refund",
+    )
+    assert WRITES == []
+
+
+async def test_approval_pauses_then_continues_once_approved(db: SQLiteStore) -> None:
+    turns = [
+        *HAPPY[:2],
+        calls(("billing.refund", {"customer": "c1", "amount": 500})),
+        Turn(text="done"),
+    ]
+    r = runner(db, turns)
+    result = await r.start({})
+    assert result.status == "awaiting_approval"
+    assert WRITES == []
+    [pending] = await db.list_approvals()
+    assert pending.tool == "billing.refund"
+    assert pending.arguments == {
+        "customer": "c1",
+        "amount": 500,
+    }
+    record = await db.get_run(result.run_id)
+    assert record is not None
+    assert record.status == "awaiting_approval"
+
+    await decide_approval(db, pending.approval_id, approved=True, by="alice", reason="ok")
+    resumed = await r.resume(result.run_id)
+    assert resumed.outcome == "resolved"
+    assert [(f"{result.run_id}:2", 500)] == WRITES
+    rules = [d[2] for d in decisions(await events_of(db, result))]
+    assert rules[-2:] == ["approval.billing.refund", "approval.granted"]
+    assert (await verify_run(db, result.run_id)).ok
+
+
+async def test_denied_approval_follows_the_escalation_rule(db: SQLiteStore) -> None:
+    turns = [
+        *HAPPY[:2],
+        calls(("billing.refund", {"customer": "c1", "amount": 500})),
+        Turn(text="done"),
+    ]
+    r = runner(db, turns)
+    result = await r.start({})
+    [pending] = await db.list_approvals()
+    await decide_approval(db, pending.approval_id, approved=False, by="bob", reason="not eligible")
+    resumed = await r.resume(result.run_id)
+    assert resumed.outcome == "escalated"
+    assert WRITES == []
+    assert decisions(await events_of(db, result))[-1][2] == "approval.denied"
+
+
+async def test_an_approval_covers_only_the_exact_arguments(db: SQLiteStore) -> None:
+    big = ("billing.refund", {"customer": "c1", "amount": 500})
+    bigger = ("billing.refund", {"customer": "c1", "amount": 900})
+    turns = [*HAPPY[:2], calls(big), calls(bigger), Turn(text="done")]
+    r = runner(db, turns)
+    result = await r.start({})
+    [first] = await db.list_approvals()
+    await decide_approval(db, first.approval_id, approved=True, by="alice")
+    resumed = await r.resume(result.run_id)
+    assert resumed.status == "awaiting_approval"
+    [second] = await db.list_approvals()
+    assert second.arguments["amount"] == 900
+    assert [(f"{result.run_id}:2", 500)] == WRITES
+
+
+async def test_missing_required_step_escalates_instead_of_resolving(db: SQLiteStore) -> None:
+    result = await runner(db, [Turn(text="All done!")]).start({})
+    assert result.outcome == "escalated"
+    escalated = next(e.data for e in await events_of(db, result) if isinstance(e.data, Escalated))
+    assert escalated.rule == "contract.required_steps"
+    assert "crm.lookup" in escalated.reason
+
+
+async def test_draft_only_mode_records_writes_without_executing(db: SQLiteStore) -> None:
+    turns = [
+        calls(("crm.lookup", {"customer": "c1"})),
+        calls(("billing.wipe", {"customer": "c1"})),
+        calls(("crm.check", {"customer": "c1"})),
+        calls(("billing.refund", {"customer": "c1", "amount": 40})),
+        Turn(text="drafted"),
+    ]
+    result = await runner(db, turns, escalation={"on_policy_violation": "draft_only"}).start({})
+    assert result.outcome == "draft_only"
+    assert WRITES == []
+    types = [e.type for e in await events_of(db, result)]
+    assert "draft_recorded" in types
+    assert types.count("escalated") == 1
+
+
+async def test_tool_error_escalates_when_the_contract_says_so(db: SQLiteStore) -> None:
+    turns = [calls(("billing.explode", {"reason": "x"})), *HAPPY]
+    result = await runner(db, turns, escalation={"on_tool_error": True}).start({})
+    assert result.outcome == "escalated"
+    quiet = await runner(db, turns).start({})
+    assert quiet.outcome == "resolved"  # without the rule the model sees the error and goes on
+
+
+class Crash(BaseException):
+    """Stands in for the process dying mid-call (not an Exception, so nothing catches it)."""
+
+
+async def test_resume_reruns_an_interrupted_idempotent_write_with_the_same_key(
+    db: SQLiteStore,
+) -> None:
+    crashing = {"on": True}
+
+    @tool("billing.flaky_refund", effect="write", idempotent=True)
+    def flaky(ctx: ToolContext, amount: float) -> str:
+        WRITES.append((ctx.idempotency_key, amount))
+        if crashing["on"]:
+            raise Crash
+        return "ok"
+
+    turns = [
+        calls(("crm.lookup", {"customer": "c"})),
+        calls(("billing.flaky_refund", {"amount": 1})),
+        Turn(text="x"),
+    ]
+    r = runner(db, turns, ordering=[], approvals=[])
+    r.workflow.registry = Registry([*REGISTRY, flaky])
+    r = Runner(db, r.workflow)
+    with pytest.raises(Crash):
+        await r.start({})
+    [record] = await db.list_runs(RunFilter())
+    crashing["on"] = False
+    resumed = await r.resume(record.run_id)
+    assert resumed.outcome == "resolved"
+    assert [key for key, _ in WRITES] == [f"{record.run_id}:1", f"{record.run_id}:1"]
+    assert (await verify_run(db, record.run_id)).ok
+
+
+async def test_resume_does_not_rerun_an_interrupted_non_idempotent_tool(db: SQLiteStore) -> None:
+    ran: list[int] = []
+
+    @tool("mail.send", effect="write")
+    def send(to: str) -> str:
+        ran.append(1)
+        raise Crash
+
+    turns = [
+        calls(("crm.lookup", {"customer": "c"})),
+        calls(("mail.send", {"to": "x"})),
+        Turn(text="x"),
+    ]
+    r = runner(db, turns, ordering=[], approvals=[])
+    r.workflow.registry = Registry([*REGISTRY, send])
+    r = Runner(db, r.workflow)
+    with pytest.raises(Crash):
+        await r.start({})
+    [record] = await db.list_runs(RunFilter())
+    resumed = await r.resume(record.run_id)
+    assert ran == [1]
+    finished = [e.data for e in await events_of(db, resumed) if isinstance(e.data, ToolFinished)]
+    assert finished[-1].error_type == "Interrupted"
+    assert resumed.outcome == "resolved"
+
+
+async def test_finished_runs_cannot_be_resumed(db: SQLiteStore) -> None:
+    from proctor.errors import RunStateError
+
+    r = runner(db, HAPPY)
+    result = await r.start({})
+    with pytest.raises(RunStateError, match="already finished"):
+        await r.resume(result.run_id)

@@ -1,0 +1,406 @@
+"""Store contract tests: every backend must pass them (the ``store`` fixture is per backend).
+
+The last section covers what only the SQLite backend has: its file, its schema version and
+the path/URL handling of ``open_store``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from proctor.errors import ChainConflictError, StoreError, UsageError
+from proctor.store import (
+    ApprovalDecided,
+    ApprovalRecord,
+    ApprovalRequested,
+    EventData,
+    ModelCalled,
+    Outcome,
+    RecordedToolCall,
+    RunFilter,
+    RunFinished,
+    RunJournal,
+    RunRecord,
+    RunStarted,
+    RunStatus,
+    SQLiteStore,
+    Store,
+    Totals,
+    Usage,
+    open_store,
+    row_to_event,
+    verify_run,
+)
+from proctor.store._migrations import SCHEMA_VERSION
+
+
+def started(workflow: str = "invoices") -> RunStarted:
+    return RunStarted(
+        workflow=workflow,
+        model="scripted",
+        contract_name=f"{workflow}-contract",
+        contract_version="1",
+        contract_hash="c" * 64,
+        input={"po_number": "PO-1001"},
+    )
+
+
+def model_turn(turn: int = 1) -> ModelCalled:
+    return ModelCalled(
+        model="scripted",
+        turn=turn,
+        messages_digest="m" * 64,
+        usage=Usage(input_tokens=10, output_tokens=2),
+        cost_usd=0.0001,
+        latency_ms=1.0,
+        tool_call_count=1,
+        tool_calls=[RecordedToolCall(id=f"c{turn}", name="erp.pay", arguments={"amount": 1})],
+    )
+
+
+def record(run_id: str, *, workflow: str = "invoices", started_at: float = 1000.0) -> RunRecord:
+    return RunRecord(
+        run_id=run_id,
+        workflow=workflow,
+        model="scripted",
+        contract_name=f"{workflow}-contract",
+        contract_hash="c" * 64,
+        trace_id="t" * 32,
+        started_at=started_at,
+        updated_at=started_at,
+    )
+
+
+async def start_run(
+    store: Store, run_id: str, *, workflow: str = "invoices", started_at: float = 1000.0
+) -> tuple[RunJournal, RunRecord]:
+    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
+    run = record(run_id, workflow=workflow, started_at=started_at)
+    row, _ = journal.build(started(workflow), ts=started_at)
+    run.last_seq, run.head_hash = journal.last_seq, journal.head_hash
+    await store.create_run(run, row)
+    return journal, run
+
+
+def approval_for(run_id: str, approval_id: str = "ap-1", at: float = 1001.0) -> ApprovalRecord:
+    return ApprovalRecord(
+        approval_id=approval_id,
+        run_id=run_id,
+        call_id="c1",
+        tool="erp.pay",
+        args_digest="d" * 64,
+        arguments={"amount": 12000, "vendor": "ACME"},
+        rule="approvals.large_payment",
+        reason="amount over 10000",
+        requested_at=at,
+    )
+
+
+def approval_requested(approval: ApprovalRecord) -> ApprovalRequested:
+    return ApprovalRequested(
+        approval_id=approval.approval_id,
+        call_id=approval.call_id,
+        tool=approval.tool,
+        args_digest=approval.args_digest,
+        rule=approval.rule,
+        reason=approval.reason,
+        arguments=approval.arguments,
+    )
+
+
+# Creating and reading runs --------------------------------------------------------------
+
+
+async def test_create_run_writes_the_run_and_its_first_event(store: Store) -> None:
+    _, run = await start_run(store, "run-1")
+
+    assert await store.get_run("run-1") == run
+    rows = await store.events("run-1")
+    assert [(row.seq, row.type, row.hash) for row in rows] == [(0, "run_started", run.head_hash)]
+    assert row_to_event(rows[0]).data == started()
+    assert await store.run_ids() == ["run-1"]
+
+
+async def test_unknown_ids_read_as_none_or_empty(store: Store) -> None:
+    assert await store.get_run("nope") is None
+    assert await store.get_approval("nope") is None
+    assert await store.events("nope") == []
+    assert await store.run_ids() == []
+    assert await store.list_runs(RunFilter()) == []
+
+
+async def test_events_of_one_run_do_not_leak_into_another(store: Store) -> None:
+    first, _ = await start_run(store, "run-a")
+    second, _ = await start_run(store, "run-b")
+    await first.append([model_turn(1), model_turn(2)])
+    await second.append([model_turn(1)])
+
+    assert [row.seq for row in await store.events("run-a")] == [0, 1, 2]
+    assert [row.seq for row in await store.events("run-b")] == [0, 1]
+    assert await store.run_ids() == ["run-a", "run-b"]
+
+
+# Appending: atomic, and never forking a chain ---------------------------------------------
+
+
+async def test_a_stale_writer_gets_a_conflict_and_writes_nothing(store: Store) -> None:
+    journal, _ = await start_run(store, "run-1")
+    await journal.append([model_turn(1)])
+    before = await store.events("run-1")
+    stale = RunJournal(
+        store,
+        run_id="run-1",
+        trace_id="t" * 32,
+        root_span_id="root",
+        last_seq=0,
+        head_hash=before[0].hash,
+    )
+
+    with pytest.raises(ChainConflictError, match="run-1 at seq 1"):
+        await stale.append([model_turn(7), model_turn(8)])
+
+    assert await store.events("run-1") == before
+
+
+async def test_a_batch_failing_midway_writes_none_of_its_rows_or_side_rows(store: Store) -> None:
+    journal, run = await start_run(store, "run-1")
+    good, _ = journal.build(model_turn(1))
+    gap, _ = journal.build(model_turn(2))
+    gap.seq += 1  # leaves a hole at seq 2: this row cannot extend the chain
+    approval = approval_for("run-1")
+    waiting = dataclasses.replace(run, status="awaiting_approval", last_seq=3)
+
+    with pytest.raises(ChainConflictError):
+        await store.append([good, gap], run=waiting, approval=approval)
+
+    assert [row.seq for row in await store.events("run-1")] == [0]
+    assert await store.get_run("run-1") == run
+    assert await store.get_approval("ap-1") is None
+    assert (await verify_run(store, "run-1")).ok
+
+
+async def test_a_row_not_linked_to_the_head_is_rejected(store: Store) -> None:
+    journal, _ = await start_run(store, "run-1")
+    row, _ = journal.build(model_turn(1))
+    row.prev_hash = "f" * 64
+
+    with pytest.raises(ChainConflictError, match="another writer"):
+        await store.append([row])
+
+    assert len(await store.events("run-1")) == 1
+
+
+async def test_a_second_first_event_is_rejected(store: Store) -> None:
+    await start_run(store, "run-1")
+
+    with pytest.raises(ChainConflictError):
+        await start_run(store, "run-1")
+
+
+async def test_run_and_approval_rows_are_written_with_the_events(store: Store) -> None:
+    journal, run = await start_run(store, "run-1")
+    approval = approval_for("run-1")
+    waiting = dataclasses.replace(run, status="awaiting_approval", updated_at=1001.0)
+
+    await journal.append(
+        [model_turn(1), approval_requested(approval)], run=waiting, approval=approval
+    )
+
+    stored = await store.get_run("run-1")
+    assert stored is not None
+    assert stored.status == "awaiting_approval"
+    assert (stored.last_seq, stored.head_hash) == (2, journal.head_hash)
+    assert await store.get_approval("ap-1") == approval
+    assert (await verify_run(store, "run-1")).ok
+
+
+# Approvals -------------------------------------------------------------------------------------
+
+
+async def test_approvals_are_listed_by_status_oldest_first(store: Store) -> None:
+    journal, _ = await start_run(store, "run-1")
+    later = approval_for("run-1", "ap-2", at=1005.0)
+    earlier = approval_for("run-1", "ap-1", at=1002.0)
+    await journal.append([approval_requested(later)], approval=later)
+    await journal.append([approval_requested(earlier)], approval=earlier)
+
+    pending = await store.list_approvals()
+    assert [a.approval_id for a in pending] == ["ap-1", "ap-2"]
+
+    decided = dataclasses.replace(
+        earlier, status="approved", decided_at=1010.0, decided_by="alice", decision_reason="ok"
+    )
+    decision = ApprovalDecided(approval_id="ap-1", call_id="c1", approved=True, decided_by="alice")
+    await journal.append([decision], approval=decided)
+
+    assert [a.approval_id for a in await store.list_approvals("pending")] == ["ap-2"]
+    assert await store.list_approvals("approved") == [decided]
+    assert await store.list_approvals("denied") == []
+    assert [a.approval_id for a in await store.list_approvals(None)] == ["ap-1", "ap-2"]
+    assert await store.get_approval("ap-1") == decided
+
+
+# Listing runs -----------------------------------------------------------------------------
+
+
+async def test_list_runs_filters_and_orders_newest_first(store: Store) -> None:
+    plan: list[tuple[str, str, float, RunStatus, Outcome | None]] = [
+        ("r1", "invoices", 1000.0, "finished", "resolved"),
+        ("r2", "invoices", 1001.0, "finished", "escalated"),
+        ("r3", "triage", 1002.0, "running", None),
+        ("r4", "invoices", 1003.0, "awaiting_approval", None),
+        ("r5", "triage", 1004.0, "finished", "resolved"),
+    ]
+    for run_id, workflow, at, status, outcome in plan:
+        journal, run = await start_run(store, run_id, workflow=workflow, started_at=at)
+        if status != "running":
+            updated = dataclasses.replace(run, status=status, outcome=outcome)
+            data: EventData = (
+                RunFinished(outcome=outcome, reason="done", totals=Totals())
+                if outcome is not None
+                else model_turn()
+            )
+            await journal.append([data], run=updated)
+
+    async def ids(query: RunFilter) -> list[str]:
+        return [run.run_id for run in await store.list_runs(query)]
+
+    assert await ids(RunFilter()) == ["r5", "r4", "r3", "r2", "r1"]
+    assert await ids(RunFilter(workflow="invoices")) == ["r4", "r2", "r1"]
+    assert await ids(RunFilter(status="finished")) == ["r5", "r2", "r1"]
+    assert await ids(RunFilter(outcome="resolved")) == ["r5", "r1"]
+    assert await ids(RunFilter(workflow="triage", outcome="resolved")) == ["r5"]
+    assert await ids(RunFilter(statuses=("running", "awaiting_approval"))) == ["r4", "r3"]
+    assert await ids(RunFilter(limit=2)) == ["r5", "r4"]
+    assert await ids(RunFilter(workflow="invoices", limit=1)) == ["r4"]
+    assert await ids(RunFilter(workflow="nothing")) == []
+
+
+async def test_run_records_round_trip_every_field(store: Store) -> None:
+    journal, run = await start_run(store, "run-1")
+    finished = dataclasses.replace(
+        run,
+        status="finished",
+        outcome="draft_only",
+        updated_at=1010.5,
+        finished_at=1010.5,
+        tool_calls=3,
+        model_calls=2,
+        input_tokens=120,
+        output_tokens=40,
+        cost_usd=None,
+        duration_s=9.25,
+    )
+
+    await journal.append(
+        [RunFinished(outcome="draft_only", reason="draft", totals=Totals())], run=finished
+    )
+
+    assert await store.get_run("run-1") == finished
+    assert finished.last_seq == 1
+
+
+# SQLite only: the file, its schema version, open_store ------------------------------------
+
+
+def _set_user_version(path: Path, version: int) -> None:
+    with closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {version}")
+
+
+async def test_a_newer_schema_refuses_to_open(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    _set_user_version(path, SCHEMA_VERSION + 1)
+
+    with pytest.raises(StoreError, match="Upgrade Proctor") as raised:
+        SQLiteStore(path)
+
+    assert f"schema version {SCHEMA_VERSION + 1}" in str(raised.value)
+
+
+async def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"this is not a database" * 100)
+
+    with pytest.raises(StoreError, match="cannot open the store"):
+        SQLiteStore(path)
+
+
+async def test_an_unusable_path_is_a_store_error(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("")
+
+    with pytest.raises(StoreError, match="cannot open the store"):
+        SQLiteStore(tmp_path / "a-file" / "proctor.db")
+
+
+async def test_a_new_store_is_at_the_current_schema_version(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    await SQLiteStore(path).close()
+
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_reopening_keeps_runs_events_and_approvals(tmp_path: Path) -> None:
+    path = tmp_path / "keep.db"
+    first = SQLiteStore(path)
+    try:
+        journal, run = await start_run(first, "run-1")
+        approval = approval_for("run-1")
+        await journal.append([approval_requested(approval)], run=run, approval=approval)
+        rows = await first.events("run-1")
+    finally:
+        await first.close()
+
+    second = SQLiteStore(path)
+    try:
+        assert await second.events("run-1") == rows
+        assert await second.get_run("run-1") == run
+        assert await second.get_approval("ap-1") == approval
+        # A writer resumed from the run record continues the same chain.
+        resumed = RunJournal(
+            second,
+            run_id="run-1",
+            trace_id=run.trace_id,
+            root_span_id="root",
+            last_seq=run.last_seq,
+            head_hash=run.head_hash,
+        )
+        await resumed.append([model_turn(2)])
+        assert (await verify_run(second, "run-1")).ok
+    finally:
+        await second.close()
+
+
+async def test_open_store_defaults_to_the_proctor_home(proctor_home: Path) -> None:
+    store = open_store()
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == proctor_home / "proctor.db"
+        assert store.path.exists()
+    finally:
+        await store.close()
+
+
+async def test_open_store_accepts_paths_and_sqlite_urls(tmp_path: Path) -> None:
+    locations: list[tuple[str | Path, Path]] = [
+        (tmp_path / "by-path.db", tmp_path / "by-path.db"),
+        (f"sqlite:///{tmp_path / 'by-url.db'}", tmp_path / "by-url.db"),
+    ]
+    for location, expected in locations:
+        store = open_store(location)
+        try:
+            assert isinstance(store, SQLiteStore)
+            assert store.path == expected
+        finally:
+            await store.close()
+
+
+def test_open_store_rejects_unknown_url_schemes() -> None:
+    with pytest.raises(UsageError, match="'mysql'"):
+        open_store("mysql://localhost/proctor")

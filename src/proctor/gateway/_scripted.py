@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.errors import ModelError
@@ -43,6 +43,11 @@ class ScriptedModel:
     scenario: str
     script: Script
     priced_as: str | None = None
+    # Characters of the conversation counted so far: conversations only grow, so each
+    # call counts just the new messages (the estimate must not cost O(n) per turn).
+    _counted: list[Message] = field(default_factory=list, init=False, repr=False)
+    _counted_chars: int = field(default=0, init=False, repr=False)
+    _counted_turns: int = field(default=0, init=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -51,12 +56,13 @@ class ScriptedModel:
     async def complete(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec]
     ) -> ModelResponse:
-        turn = self._next_turn(messages)
+        prompt_chars, turns = self._count(messages)
+        turn = self._next_turn(messages, turns)
         calls = tuple(
-            RecordedToolCall(id=f"call_{_assistant_turns(messages)}_{i}", name=n, arguments=a)
+            RecordedToolCall(id=f"call_{turns}_{i}", name=n, arguments=a)
             for i, (n, a) in enumerate(turn.calls)
         )
-        prompt_chars = sum(_chars(m) for m in messages) + sum(
+        prompt_chars += sum(
             len(t.name) + len(t.description) + 40 * len(t.parameters.get("properties", {}))
             for t in tools
         )
@@ -69,22 +75,30 @@ class ScriptedModel:
             finish_reason="tool_calls" if calls else "stop",
         )
 
-    def _next_turn(self, messages: Sequence[Message]) -> Turn:
+    def _count(self, messages: Sequence[Message]) -> tuple[int, int]:
+        """Characters and assistant turns in the conversation, counting only new messages."""
+        seen = len(self._counted)
+        if len(messages) < seen or any(
+            messages[i] is not self._counted[i] for i in (0, seen - 1) if seen
+        ):
+            self._counted, self._counted_chars, self._counted_turns, seen = [], 0, 0, 0
+        for message in messages[seen:]:
+            self._counted.append(message)
+            self._counted_chars += _chars(message)
+            self._counted_turns += isinstance(message, AssistantMessage)
+        return self._counted_chars, self._counted_turns
+
+    def _next_turn(self, messages: Sequence[Message], index: int) -> Turn:
         if callable(self.script):
             return self.script(messages)
         # The turn is chosen by the conversation, not a counter, so a resumed run
         # (a new model object) continues where the recorded one stopped.
-        index = _assistant_turns(messages)
         if index >= len(self.script):
             raise ModelError(
                 f"scripted model {self.name!r} has {len(self.script)} turns and was asked "
                 f"for turn {index + 1}: extend the script or end it with a final text turn"
             )
         return self.script[index]
-
-
-def _assistant_turns(messages: Sequence[Message]) -> int:
-    return sum(1 for m in messages if isinstance(m, AssistantMessage))
 
 
 def _chars(message: Message) -> int:

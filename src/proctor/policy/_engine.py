@@ -135,7 +135,9 @@ class Policy:
         if condition is None:
             return Decision(kind="require_approval", rule=rule.rule_id, reason=reason)
         try:
-            matched = condition.evaluate(call.arguments, state.input, _cel_state(state, now))
+            matched = condition.evaluate(
+                call.arguments, state.input, lambda: _cel_state(state, now)
+            )
         except ConditionError as exc:
             # Fail closed: a condition that cannot be evaluated sends the call to a person.
             return Decision(

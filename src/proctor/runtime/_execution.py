@@ -26,6 +26,7 @@ from proctor.store import (
     EscalationTrigger,
     Event,
     EventData,
+    EventRow,
     LimitReached,
     ModelCalled,
     Outcome,
@@ -60,11 +61,56 @@ class Execution:
         self.record_row = record
         self.state = RunState()
         self.transcript = Transcript()
+        self._pending: list[EventRow] = []
+        self._pending_data: list[EventData] = []
+        self._batch_start = (journal.last_seq, journal.head_hash)
 
     def observe(self, events: list[Event]) -> None:
         for event in events:
             self.state.apply(event)
             self.transcript.apply(event)
+
+    def seal(self, items: list[EventData], *, span_id: str | None = None) -> None:
+        """Chain ``items`` and fold them into state now; they are written by ``flush``.
+
+        Folding before writing lets a decision see the proposal it decides, and lets
+        ``run_finished`` totals include its own batch. If the write fails, the exception
+        ends this execution and resume rebuilds state from what the log really holds.
+        """
+        if not self._pending:
+            self._batch_start = (self.journal.last_seq, self.journal.head_hash)
+        for item in items:
+            row, event = self.journal.build(item, span_id=span_id)
+            self._pending.append(row)
+            self._pending_data.append(item)
+            self.observe([event])
+
+    async def flush(
+        self, *, approval: ApprovalRecord | None = None, finish: tuple[Outcome, str] | None = None
+    ) -> None:
+        """Write every sealed event (and the run's end, if ``finish``) in one transaction."""
+        if finish is not None:
+            outcome, reason = finish
+            self.seal(
+                [
+                    RunFinished(
+                        outcome=outcome,
+                        reason=reason,
+                        totals=self.state.totals(time.time()),
+                        final_text=self.state.final_text,
+                    )
+                ]
+            )
+        rows, items = self._pending, self._pending_data
+        self._pending, self._pending_data = [], []
+        run = None
+        if approval is not None or finish is not None or self._status_changes(items):
+            run = self._updated_record()
+        try:
+            await self.journal.store.append(rows, run=run, approval=approval)
+        except BaseException:
+            self.journal.last_seq, self.journal.head_hash = self._batch_start
+            raise
 
     async def record(
         self,
@@ -74,37 +120,9 @@ class Execution:
         approval: ApprovalRecord | None = None,
         finish: tuple[Outcome, str] | None = None,
     ) -> None:
-        """Seal ``items`` (and the run's end, if ``finish``), fold them, write them atomically.
-
-        Events are folded before the write so ``run_finished`` totals include the batch.
-        If the write fails the exception ends this execution; resume rebuilds the state
-        from what the log really holds.
-        """
-        start = (self.journal.last_seq, self.journal.head_hash)
-        rows = []
-        for item in items:
-            row, event = self.journal.build(item, span_id=span_id)
-            rows.append(row)
-            self.observe([event])
-        if finish is not None:
-            outcome, reason = finish
-            ended = RunFinished(
-                outcome=outcome,
-                reason=reason,
-                totals=self.state.totals(time.time()),
-                final_text=self.state.final_text,
-            )
-            row, event = self.journal.build(ended)
-            rows.append(row)
-            self.observe([event])
-        run = None
-        if approval is not None or finish is not None or self._status_changes(items):
-            run = self._updated_record()
-        try:
-            await self.journal.store.append(rows, run=run, approval=approval)
-        except BaseException:
-            self.journal.last_seq, self.journal.head_hash = start
-            raise
+        """Seal ``items`` and write them, with any sealed before, atomically."""
+        self.seal(items, span_id=span_id)
+        await self.flush(approval=approval, finish=finish)
 
     @staticmethod
     def _status_changes(items: list[EventData]) -> bool:
@@ -127,15 +145,17 @@ class Execution:
         now = time.time()
         limit = self.policy.check_limits(self.state, now=now)
         if limit is not None:
-            await self._escalate_or_stop(limit, [])
+            await self._escalate_or_stop(limit)
             return
-        messages = list(self.transcript.messages)
+        messages = self.transcript.messages  # read-only for the model (a Sequence)
         remaining = self._remaining_runtime(now)
         started = time.perf_counter()
         try:
-            response = await asyncio.wait_for(
-                self.model.complete(messages, self._tool_specs()), timeout=remaining
-            )
+            if remaining is None:
+                response = await self.model.complete(messages, self._tool_specs())
+            else:
+                async with asyncio.timeout(remaining):
+                    response = await self.model.complete(messages, self._tool_specs())
         except TimeoutError:
             limit = self.policy.check_limits(self.state, now=time.time() + 1e-3) or Decision(
                 kind="deny",
@@ -143,7 +163,7 @@ class Execution:
                 reason="the model call ran past the run's runtime ceiling",
                 trigger="budget_exceeded",
             )
-            await self._escalate_or_stop(limit, [])
+            await self._escalate_or_stop(limit)
             return
         except ModelError as exc:
             await self._finish("failed", f"model error: {exc}")
@@ -161,7 +181,9 @@ class Execution:
             text=response.text,
             tool_calls=list(response.tool_calls),
         )
-        await self.record([called])
+        # Written with the first action it leads to (a decision, an approval request, the
+        # end): that write always precedes any tool's side effect.
+        self.seal([called])
 
     def _cost(self, usage: Usage) -> float | None:
         priced_as = getattr(self.model, "priced_as", None) or self.model.name
@@ -188,7 +210,7 @@ class Execution:
         if mode is None:
             await self._finish("failed", decision.reason)
         else:
-            await self._escalate(decision, mode, [], end=True)
+            await self._escalate(decision, mode, end=True)
 
     # --- tool calls ----------------------------------------------------------------
 
@@ -196,17 +218,34 @@ class Execution:
         """Take the next step for ``call``, according to what the log already holds."""
         if call.step is None:
             await self._propose(call)
+        elif call.decision is None:  # the process died between proposal and decision
+            await self._decide(call)
         elif call.decision == "require_approval":
             await self._after_approval(call)
-        elif call.decision == "allow":
+        else:  # allowed, but the process died before the result was recorded
             await self._execute(call)
-        else:  # proposal recorded but the process died before the decision
-            await self._decide(call, [])
 
     async def _propose(self, call: CallState) -> None:
         recorded = call.call
+        # Sealed (folded) before the decision, so policy sees this proposal counted.
+        self.seal(
+            [
+                ToolProposed(
+                    call_id=recorded.id,
+                    step=self.state.tool_calls,
+                    tool=recorded.name,
+                    args_digest=digest({"tool": recorded.name, "arguments": recorded.arguments}),
+                    arguments=recorded.arguments,
+                    raw_arguments=recorded.raw_arguments,
+                )
+            ],
+            span_id=recorded.id,
+        )
+        await self._decide(call)
+
+    async def _decide(self, call: CallState) -> None:
+        recorded = call.call
         tool = self.workflow.registry.get(recorded.name)
-        arguments = recorded.arguments
         invalid = None
         if recorded.raw_arguments is not None:
             invalid = (
@@ -215,151 +254,97 @@ class Execution:
             )
         elif tool is not None:
             try:
-                tool.validate(arguments)
-            except ToolArgumentsError as exc:
-                invalid = f"{exc}. Call {tool.name} again with arguments matching its schema"
-        proposed = ToolProposed(
-            call_id=recorded.id,
-            step=self.state.tool_calls,
-            tool=recorded.name,
-            args_digest=digest({"tool": recorded.name, "arguments": arguments}),
-            arguments=arguments,
-            raw_arguments=recorded.raw_arguments,
-        )
-        # Fold the proposal first so policy sees it counted, then write both together.
-        self.state.calls[recorded.id].step = proposed.step
-        self.state.tool_calls += 1
-        decision = self.policy.decide(
-            ProposedCall(
-                name=recorded.name,
-                arguments=arguments,
-                args_digest=proposed.args_digest,
-                tool=tool,
-                invalid=invalid,
-            ),
-            self.state,
-        )
-        self.state.tool_calls -= 1
-        self.state.calls[recorded.id].step = None
-        await self._apply_decision(call, decision, [proposed])
-
-    async def _decide(self, call: CallState, prefix: list[EventData]) -> None:
-        recorded = call.call
-        tool = self.workflow.registry.get(recorded.name)
-        invalid = None
-        if recorded.raw_arguments is not None:
-            invalid = f"arguments for {recorded.name} are not a JSON object"
-        elif tool is not None:
-            try:
                 tool.validate(recorded.arguments)
             except ToolArgumentsError as exc:
-                invalid = str(exc)
-        decision = self.policy.decide(
-            ProposedCall(
-                name=recorded.name,
-                arguments=recorded.arguments,
-                args_digest=call.args_digest or "",
-                tool=tool,
-                invalid=invalid,
-            ),
-            self.state,
+                invalid = f"{exc}. Call {tool.name} again with arguments matching its schema"
+        proposed = ProposedCall(
+            name=recorded.name,
+            arguments=recorded.arguments,
+            args_digest=call.args_digest or "",
+            tool=tool,
+            invalid=invalid,
         )
-        await self._apply_decision(call, decision, prefix)
+        await self._apply_decision(call, self.policy.decide(proposed, self.state))
 
-    async def _apply_decision(
-        self, call: CallState, decision: Decision, prefix: list[EventData]
-    ) -> None:
+    async def _apply_decision(self, call: CallState, decision: Decision) -> None:
         name = call.call.name
-        decided = PolicyDecided(
-            call_id=call.call.id,
-            tool=name,
-            decision=decision.kind,
-            rule=decision.rule,
-            reason=decision.reason,
-        )
-        items: list[EventData] = [*prefix, decided]
-        if decision.kind == "deny":
-            await self._on_denied(call, decision, items)
-        elif self._drafts_instead(name):
-            items.append(
-                DraftRecorded(call_id=call.call.id, tool=name, arguments=call.call.arguments)
-            )
-            await self.record(items, span_id=call.call.id)
-        elif decision.kind == "require_approval":
-            await self._request_approval(call, decision, items)
-        else:
-            await self.record(items, span_id=call.call.id)
-
-    def _drafts_instead(self, tool_name: str) -> bool:
-        tool = self.workflow.registry.get(tool_name)
-        return self.state.draft_only and tool is not None and tool.effect == "write"
-
-    async def _on_denied(self, call: CallState, decision: Decision, items: list[EventData]) -> None:
-        if decision.trigger is None:
-            await self.record(items, span_id=call.call.id)
-            return
-        mode = self.workflow.contract.escalation.mode_for(decision.trigger)
-        if decision.trigger == "budget_exceeded":
-            await self._escalate_or_stop(decision, items, call=call)
-        elif mode is None or (mode == "draft_only" and self.state.draft_only):
-            await self.record(items, span_id=call.call.id)
-        else:
-            await self._escalate(decision, mode, items, end=mode == "handoff")
-
-    async def _escalate_or_stop(
-        self, decision: Decision, items: list[EventData], call: CallState | None = None
-    ) -> None:
-        """A ceiling is a hard stop: escalate per the contract, or fail."""
-        items = [
-            *items,
-            LimitReached(
-                limit=decision.limit or decision.rule,
-                value=decision.value or 0.0,
-                ceiling=decision.ceiling or 0.0,
-                rule=decision.rule,
-                reason=decision.reason,
-            ),
-        ]
-        mode = self.workflow.contract.escalation.mode_for("budget_exceeded")
-        if mode is None:
-            await self._finish("failed", decision.reason, items)
-            return
-        if mode == "draft_only" and call is not None and self._is_write(call.call.name):
-            items.append(
-                DraftRecorded(
-                    call_id=call.call.id, tool=call.call.name, arguments=call.call.arguments
+        self.seal(
+            [
+                PolicyDecided(
+                    call_id=call.call.id,
+                    tool=name,
+                    decision=decision.kind,
+                    rule=decision.rule,
+                    reason=decision.reason,
                 )
-            )
-        await self._escalate(decision, mode, items, end=True)
-
-    async def _escalate(
-        self,
-        decision: Decision,
-        mode: EscalationMode,
-        items: list[EventData],
-        *,
-        end: bool,
-    ) -> None:
-        trigger: EscalationTrigger = decision.trigger or "policy_violation"
-        items = [
-            *items,
-            Escalated(trigger=trigger, mode=mode, rule=decision.rule, reason=decision.reason),
-        ]
-        if end:
-            outcome: Outcome = "escalated" if mode == "handoff" else "draft_only"
-            await self._finish(outcome, decision.reason, items)
+            ],
+            span_id=call.call.id,
+        )
+        if decision.kind == "deny":
+            await self._on_denied(call, decision)
+        elif self.state.draft_only and self._is_write(name):
+            await self.record([self._draft(call)], span_id=call.call.id)
+        elif decision.kind == "require_approval":
+            await self._request_approval(call, decision)
         else:
-            await self.record(items)
+            await self._execute(call)
 
     def _is_write(self, tool_name: str) -> bool:
         tool = self.workflow.registry.get(tool_name)
         return tool is not None and tool.effect == "write"
 
-    async def _request_approval(
-        self, call: CallState, decision: Decision, items: list[EventData]
-    ) -> None:
+    @staticmethod
+    def _draft(call: CallState) -> DraftRecorded:
+        return DraftRecorded(
+            call_id=call.call.id, tool=call.call.name, arguments=call.call.arguments
+        )
+
+    async def _on_denied(self, call: CallState, decision: Decision) -> None:
+        if decision.trigger is None:  # e.g. invalid arguments: the model gets the error
+            await self.flush()
+        elif decision.trigger == "budget_exceeded":
+            await self._escalate_or_stop(decision, call=call)
+        else:
+            mode = self.workflow.contract.escalation.mode_for(decision.trigger)
+            if mode is None or (mode == "draft_only" and self.state.draft_only):
+                await self.flush()
+            else:
+                await self._escalate(decision, mode, end=mode == "handoff")
+
+    async def _escalate_or_stop(self, decision: Decision, call: CallState | None = None) -> None:
+        """A ceiling is a hard stop: escalate per the contract, or fail."""
+        self.seal(
+            [
+                LimitReached(
+                    limit=decision.limit or decision.rule,
+                    value=decision.value or 0.0,
+                    ceiling=decision.ceiling or 0.0,
+                    rule=decision.rule,
+                    reason=decision.reason,
+                )
+            ]
+        )
+        mode = self.workflow.contract.escalation.mode_for("budget_exceeded")
+        if mode is None:
+            await self._finish("failed", decision.reason)
+            return
+        if mode == "draft_only" and call is not None and self._is_write(call.call.name):
+            self.seal([self._draft(call)], span_id=call.call.id)
+        await self._escalate(decision, mode, end=True)
+
+    async def _escalate(self, decision: Decision, mode: EscalationMode, *, end: bool) -> None:
+        trigger: EscalationTrigger = decision.trigger or "policy_violation"
+        self.seal(
+            [Escalated(trigger=trigger, mode=mode, rule=decision.rule, reason=decision.reason)]
+        )
+        if end:
+            await self._finish("escalated" if mode == "handoff" else "draft_only", decision.reason)
+        else:
+            await self.flush()
+
+    async def _request_approval(self, call: CallState, decision: Decision) -> None:
         approval_id = "ap_" + secrets.token_hex(6)
-        args_digest = digest({"tool": call.call.name, "arguments": call.call.arguments})
+        args_digest = call.args_digest or ""
         requested = ApprovalRequested(
             approval_id=approval_id,
             call_id=call.call.id,
@@ -380,39 +365,35 @@ class Execution:
             reason=decision.reason,
             requested_at=time.time(),
         )
-        await self.record([*items, requested], span_id=call.call.id, approval=approval)
+        await self.record([requested], span_id=call.call.id, approval=approval)
 
     async def _after_approval(self, call: CallState) -> None:
         if call.approval is None:  # the process died between decision and request
             decision = Decision(
                 kind="require_approval", rule=call.rule or "", reason=call.reason or ""
             )
-            await self._request_approval(call, decision, [])
+            await self._request_approval(call, decision)
         elif call.approval == "approved":
-            await self._apply_decision(
-                call,
-                Decision(
-                    kind="allow", rule="approval.granted", reason="approved: " + (call.reason or "")
-                ),
-                [],
-            )
+            granted = Decision(kind="allow", rule="approval.granted", reason="approved by a person")
+            await self._apply_decision(call, granted)
         elif call.approval == "denied":
-            decision = Decision(
+            denied = Decision(
                 kind="deny",
                 rule="approval.denied",
                 reason=f"the approver denied {call.call.name}",
                 trigger="policy_violation",
             )
-            await self._apply_decision(call, decision, [])
-        # pending: the loop stops because the status is awaiting_approval
+            await self._apply_decision(call, denied)
+        # pending: the loop stops, because the run's status is awaiting_approval
 
     async def _execute(self, call: CallState) -> None:
+        """Run an allowed call; ``tool_started`` is durable before the tool runs."""
         tool = self.workflow.registry.get(call.call.name)
         assert tool is not None
         assert call.step is not None
         if call.attempts > 0 and not tool.idempotent:
             # It may or may not have taken effect; running it again could do it twice.
-            failed = ToolFinished(
+            interrupted = ToolFinished(
                 call_id=call.call.id,
                 tool=tool.name,
                 ok=False,
@@ -421,20 +402,13 @@ class Execution:
                 error="the process stopped while this call ran and the tool is not idempotent, "
                 "so it was not run again; check the target system before retrying",
             )
-            await self._after_tool(call, failed)
+            await self._after_tool(call, interrupted)
             return
         key = f"{self.journal.run_id}:{call.step}"
-        await self.record(
-            [
-                ToolStarted(
-                    call_id=call.call.id,
-                    tool=tool.name,
-                    idempotency_key=key,
-                    attempt=call.attempts + 1,
-                )
-            ],
-            span_id=call.call.id,
+        started = ToolStarted(
+            call_id=call.call.id, tool=tool.name, idempotency_key=key, attempt=call.attempts + 1
         )
+        await self.record([started], span_id=call.call.id)
         context = ToolContext(
             run_id=self.journal.run_id,
             call_id=call.call.id,
@@ -442,15 +416,14 @@ class Execution:
             idempotency_key=key,
             logger=logging.getLogger(f"proctor.tools.{tool.name}"),
         )
-        started = time.perf_counter()
+        clock = time.perf_counter()
         remaining = self._remaining_runtime(time.time())
         timeout = tool.timeout_s if remaining is None else min(tool.timeout_s, remaining)
         result: Any = None
         error: str | None = None
         error_type: str | None = None
         try:
-            arguments = tool.validate(call.call.arguments)
-            result = await asyncio.wait_for(tool.run(context, arguments), timeout=timeout)
+            result = await tool.run(context, tool.validate(call.call.arguments), timeout_s=timeout)
         except TimeoutError:
             error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
         except Exception as exc:  # a tool's failure is recorded, never raised through the loop
@@ -459,7 +432,7 @@ class Execution:
             call_id=call.call.id,
             tool=tool.name,
             ok=error is None,
-            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            latency_ms=round((time.perf_counter() - clock) * 1000, 3),
             error_type=error_type,
             result=result,
             error=error,
@@ -467,9 +440,10 @@ class Execution:
         await self._after_tool(call, finished)
 
     async def _after_tool(self, call: CallState, finished: ToolFinished) -> None:
+        self.seal([finished], span_id=call.call.id)
         mode = self.workflow.contract.escalation.mode_for("tool_error")
         if finished.ok or mode is None or (mode == "draft_only" and self.state.draft_only):
-            await self.record([finished], span_id=call.call.id)
+            await self.flush()
             return
         decision = Decision(
             kind="deny",
@@ -477,14 +451,12 @@ class Execution:
             reason=f"{finished.tool} failed: {finished.error}",
             trigger="tool_error",
         )
-        await self._escalate(decision, mode, [finished], end=mode == "handoff")
+        await self._escalate(decision, mode, end=mode == "handoff")
 
     # --- endings and bookkeeping -----------------------------------------------------
 
-    async def _finish(
-        self, outcome: Outcome, reason: str, items: list[EventData] | None = None
-    ) -> None:
-        await self.record(items or [], finish=(outcome, reason))
+    async def _finish(self, outcome: Outcome, reason: str) -> None:
+        await self.flush(finish=(outcome, reason))
 
     def _remaining_runtime(self, now: float) -> float | None:
         ceiling = self.workflow.contract.limits.max_runtime_seconds

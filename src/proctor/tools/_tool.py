@@ -6,7 +6,7 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_type_hints
 
@@ -113,18 +113,20 @@ class Tool:
             raise ToolArgumentsError(self.name, _describe(exc)) from None
         return {name: getattr(model, name) for name in self.args_model.model_fields}
 
-    async def run(self, context: ToolContext, arguments: dict[str, Any]) -> Any:
+    async def run(
+        self, context: ToolContext, arguments: dict[str, Any], *, timeout_s: float | None = None
+    ) -> Any:
         """Run with validated arguments and return a JSON-ready result.
 
-        Sync functions run in a worker thread so the timeout can fire and the event loop
-        stays free.
+        Raises ``TimeoutError`` after ``timeout_s`` (default: the tool's own). Sync
+        functions run in a worker thread so the timeout can fire and the loop stays free.
         """
         args = (context,) if self.takes_context else ()
-        if self._is_async:
-            call: Awaitable[Any] = self.function(*args, **arguments)
-        else:
-            call = asyncio.to_thread(self.function, *args, **arguments)
-        result = await asyncio.wait_for(call, timeout=self.timeout_s)
+        async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
+            if self._is_async:
+                result = await self.function(*args, **arguments)
+            else:
+                result = await asyncio.to_thread(self.function, *args, **arguments)
         return to_jsonable_python(result)
 
 

@@ -86,7 +86,7 @@ def _read_input(path: Path) -> dict[str, Any]:
 async def _resume_interrupted(store: Store) -> None:
     for run in await interrupted_runs(store):
         try:
-            workflow = load_workflow(run.workflow)
+            workflow = load_workflow(run.workflow_ref or run.workflow)
         except NotFoundError:
             continue
         console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
@@ -163,7 +163,9 @@ def resume(
         record = await store.get_run(run_id)
         if record is None:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        result = await Runner(store, load_workflow(record.workflow)).resume(run_id)
+        result = await Runner(store, load_workflow(record.workflow_ref or record.workflow)).resume(
+            run_id
+        )
         _print_result(result)
 
     _with_store(work)
@@ -235,9 +237,8 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
         if resume_run:
             record = await store.get_run(approval.run_id)
             assert record is not None
-            result = await Runner(store, load_workflow(record.workflow)).resume(
-                approval.run_id, reason=f"{verdict} by {by}"
-            )
+            flow = load_workflow(record.workflow_ref or record.workflow)
+            result = await Runner(store, flow).resume(approval.run_id, reason=f"{verdict} by {by}")
             _print_result(result)
 
     _with_store(work)

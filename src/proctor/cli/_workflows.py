@@ -42,6 +42,7 @@ def load_workflow(name: str, *, contract: Path | None = None) -> Workflow:
                 "Use package.module:attribute for your own."
             )
         workflow = known[name]()
+    workflow.ref = name
     if contract is not None:
         workflow.contract = load_contract(contract, workflow=workflow.name)
     return workflow

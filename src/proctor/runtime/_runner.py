@@ -116,6 +116,7 @@ class Runner:
             last_seq=0,
             head_hash=row.hash,
             owner=owner_id(),
+            workflow_ref=self.workflow.ref,
         )
         await self.store.create_run(record, row)
         execution = Execution(self, journal, client, record)
@@ -135,6 +136,12 @@ class Runner:
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
             )
         state = RunState.from_events(events)
+        if state.contract_hash != self.workflow.contract.content_hash:
+            raise RunStateError(
+                f"run {run_id} started under contract {state.contract_hash[:12]}, but workflow "
+                f"{self.workflow.name!r} now has {self.workflow.contract.content_hash[:12]}; "
+                "resume it with the contract it started under (--contract FILE)"
+            )
         if state.status == "finished":
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"

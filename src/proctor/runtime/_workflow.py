@@ -26,3 +26,9 @@ class Workflow:
     default_model: str
     description: str = ""
     scripts: dict[str, Callable[[], ModelClient]] = field(default_factory=dict)
+    ref: str = ""
+    """How to load this workflow again (a name or ``package.module:attribute``), so its
+    runs can be resumed by another process. Defaults to ``name``."""
+
+    def __post_init__(self) -> None:
+        self.ref = self.ref or self.name

@@ -25,7 +25,8 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         duration_s REAL NOT NULL DEFAULT 0,
         last_seq INTEGER NOT NULL,
         head_hash TEXT NOT NULL,
-        owner TEXT NOT NULL DEFAULT ''
+        owner TEXT NOT NULL DEFAULT '',
+        workflow_ref TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX runs_by_start ON runs (started_at DESC);
     CREATE INDEX runs_by_workflow ON runs (workflow, started_at DESC);

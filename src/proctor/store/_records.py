@@ -33,6 +33,8 @@ class RunRecord:
     head_hash: str = ""
     owner: str = ""
     """The process driving the run (host:pid), so a dead one's runs can be resumed."""
+    workflow_ref: str = ""
+    """How to load the run's workflow: a name or ``package.module:attribute``."""
 
 
 @dataclass(kw_only=True)

@@ -151,6 +151,9 @@ def resume(
     all_interrupted: bool = typer.Option(
         False, "--all", help="Resume every run whose process died."
     ),
+    contract: Path | None = typer.Option(
+        None, "--contract", help="The contract file the run started under, if not the default."
+    ),
 ) -> None:
     """Continue a run from its log; a tool call already recorded is never run again."""
     if run_id is None and not all_interrupted:
@@ -163,9 +166,8 @@ def resume(
         record = await store.get_run(run_id)
         if record is None:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        result = await Runner(store, load_workflow(record.workflow_ref or record.workflow)).resume(
-            run_id
-        )
+        flow = load_workflow(record.workflow_ref or record.workflow, contract=contract)
+        result = await Runner(store, flow).resume(run_id)
         _print_result(result)
 
     _with_store(work)

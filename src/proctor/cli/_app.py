@@ -313,7 +313,9 @@ def audit_verify(
 def main() -> None:
     """Entry point: one clear line per error; exit 2 on usage errors; tracebacks need --debug."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, typer returns a command's exit code instead of exiting.
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
     except (typer.Exit, SystemExit) as exc:
         code = getattr(exc, "exit_code", None)
         code = exc.code if code is None and isinstance(exc, SystemExit) else code

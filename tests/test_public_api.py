@@ -1,0 +1,59 @@
+"""The top-level package exports exactly its public API, and each subpackage its own."""
+
+from __future__ import annotations
+
+import importlib
+import types
+
+import pytest
+
+import proctor
+
+LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime"]
+
+
+def public_names(module: types.ModuleType) -> set[str]:
+    return {
+        name
+        for name, value in vars(module).items()
+        if not name.startswith("_")
+        and not isinstance(value, types.ModuleType)
+        and name != "annotations"
+    }
+
+
+def test_top_level_all_is_exactly_the_public_names() -> None:
+    assert set(proctor.__all__) == public_names(proctor) | {"__version__"}
+    assert sorted(proctor.__all__) == proctor.__all__
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+def test_each_layer_exports_what_it_defines(layer: str) -> None:
+    module = importlib.import_module(f"proctor.{layer}")
+    exported = set(module.__all__)
+    assert exported <= set(vars(module)), f"proctor.{layer}.__all__ names something undefined"
+    assert public_names(module) - exported <= {"os", "Path"}, "public but not in __all__"
+
+
+# DESIGN.md: dependencies point one way; a layer may import only these (and errors).
+ALLOWED = {
+    "store": set(),
+    "tools": set(),
+    "contracts": {"store", "tools"},
+    "policy": {"contracts", "store", "tools"},
+    "gateway": {"store"},
+    "runtime": {"contracts", "gateway", "policy", "store", "tools"},
+    "examples": {"contracts", "gateway", "runtime", "store", "tools"},
+}
+
+
+@pytest.mark.parametrize("layer", sorted(ALLOWED))
+def test_layers_import_only_the_layers_below(layer: str) -> None:
+    import pathlib
+    import re
+
+    package = pathlib.Path(proctor.__file__).parent / layer
+    allowed = ALLOWED[layer] | {layer, "errors"}
+    for source in package.rglob("*.py"):
+        used = set(re.findall(r"(?:from|import) proctor\.(\w+)", source.read_text()))
+        assert used <= allowed, f"{source.relative_to(package.parent)} imports {used - allowed}"

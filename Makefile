@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/proctor demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks docs
+	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
 test: lint
@@ -29,8 +29,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/step_overhead.py
 
 fmt: $(STAMP)
-	$(BIN)/ruff format src tests benchmarks
-	$(BIN)/ruff check --fix src tests benchmarks
+	$(BIN)/ruff format src tests benchmarks docs
+	$(BIN)/ruff check --fix src tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) .proctor .mypy_cache .pytest_cache .ruff_cache

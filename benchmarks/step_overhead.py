@@ -52,7 +52,9 @@ def workflow(tool_name: str, steps: int) -> Workflow:
         contract=contract,
         instructions="benchmark",
         default_model="scripted:bench",
-        scripts={"bench": lambda: ScriptedModel(scenario="bench", script=turns, priced_as="gpt-4o-mini")},
+        scripts={
+            "bench": lambda: ScriptedModel(scenario="bench", script=turns, priced_as="gpt-4o-mini")
+        },
     )
 
 
@@ -86,7 +88,10 @@ def main() -> None:
                 f"governed step, {label:18}: p50 {p50:.3f} ms, min {min(samples):.3f} ms "
                 f"({args.runs} runs x {args.steps} steps; 6 events per step, SQLite WAL)"
             )
-            print(f"  vs openai-agents 1.6 ms/step: {p50 / 1.6:.2f}x; vs pydantic-ai 2.2 ms: {p50 / 2.2:.2f}x")
+            print(
+                f"  vs openai-agents 1.6 ms/step: {p50 / 1.6:.2f}x; "
+                f"vs pydantic-ai 2.2 ms/step: {p50 / 2.2:.2f}x"
+            )
 
 
 if __name__ == "__main__":

@@ -163,15 +163,6 @@ def test_cel_approval_condition() -> None:
     assert "big refund" in big.reason
 
 
-def test_approval_covers_only_the_exact_call() -> None:
-    ready = state(succeeded=("crm.check",))
-    approved = call("billing.refund", customer="c", amount=500)
-    ready.approved_digests.add(("billing.refund", approved.args_digest))
-    assert policy().decide(approved, ready, now=1001.0).rule == "approval.granted"
-    other = call("billing.refund", customer="c", amount=501)
-    assert policy().decide(other, ready, now=1001.0).kind == "require_approval"
-
-
 def test_condition_that_cannot_be_evaluated_fails_closed_to_a_person() -> None:
     p = policy(approvals=[{"tool": "billing.refund", "when": "input.region == 'EU'"}])
     decision = p.decide(

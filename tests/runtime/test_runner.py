@@ -445,3 +445,44 @@ async def test_finished_runs_cannot_be_resumed(db: SQLiteStore) -> None:
     result = await r.start({})
     with pytest.raises(RunStateError, match="already finished"):
         await r.resume(result.run_id)
+
+
+async def test_an_approval_covers_one_call_not_a_repeat_of_it(db: SQLiteStore) -> None:
+    big = ("billing.refund", {"customer": "c1", "amount": 500})
+    turns = [*HAPPY[:2], calls(big), calls(big), Turn(text="done")]
+    r = runner(db, turns)
+    result = await r.start({})
+    [first] = await db.list_approvals()
+    await decide_approval(db, first.approval_id, approved=True, by="alice")
+    resumed = await r.resume(result.run_id)
+    assert resumed.status == "awaiting_approval"  # the identical second refund asks again
+    assert WRITES == [(f"{result.run_id}:2", 500)]
+
+
+async def test_a_cost_ceiling_the_model_cannot_be_priced_against_is_refused(
+    db: SQLiteStore,
+) -> None:
+    from proctor.errors import ConfigError
+
+    unpriced = ScriptedModel(scenario="unpriced", script=HAPPY)
+    r = Runner(db, runner(db, HAPPY, limits={"max_cost_usd": 1.0}).workflow, model=unpriced)
+    with pytest.raises(ConfigError, match="no price"):
+        await r.start({})
+    assert await db.list_runs(RunFilter()) == []
+
+
+async def test_the_model_is_offered_only_the_tools_the_contract_permits(db: SQLiteStore) -> None:
+    offered: list[list[str]] = []
+
+    def script(messages: Any) -> Turn:
+        return Turn(text="nothing to do")
+
+    class Spy(ScriptedModel):
+        async def complete(self, messages: Any, tools: Any) -> Any:
+            offered.append(sorted(t.name for t in tools))
+            return await super().complete(messages, tools)
+
+    spy = Spy(scenario="spy", script=script)
+    workflow = runner(db, [], allowed_tools=["crm.lookup", "crm.check", "billing.refund"]).workflow
+    await Runner(db, workflow, model=spy).start({})
+    assert offered == [["billing.refund", "crm.check", "crm.lookup"]]

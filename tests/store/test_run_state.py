@@ -217,7 +217,6 @@ def test_an_approval_pauses_the_run_and_records_the_approved_call(log: Log) -> N
     assert waiting.pending_approval == "ap-c1"
     assert waiting.calls["c1"].approval == "pending"
     assert waiting.next_call() is waiting.calls["c1"]
-    assert waiting.approved_digests == set()
     # While waiting, the clock of the run stands still.
     assert waiting.active_seconds(1010.0) == pytest.approx(10.0)
     assert waiting.active_seconds(1500.0) == pytest.approx(10.0)
@@ -227,20 +226,18 @@ def test_an_approval_pauses_the_run_and_records_the_approved_call(log: Log) -> N
     assert state.status == "running"
     assert state.pending_approval is None
     assert state.calls["c1"].approval == "approved"
-    assert state.approved_digests == {("erp.pay", digest({"id": "c1"}))}
     assert state.paused_s == pytest.approx(90.0)
     assert state.active_seconds(1105.0) == pytest.approx(15.0)
     assert state.totals(1105.0).duration_s == pytest.approx(15.0)
 
 
-def test_a_denied_approval_records_no_digest(log: Log) -> None:
+def test_a_denied_approval_resumes_the_run_with_the_call_still_open(log: Log) -> None:
     log.add(1000.0, start(), turn(1, ("c1", "erp.pay")))
     log.add(1001.0, proposed("c1", "erp.pay", 1), decided("c1", "erp.pay", "require_approval"))
     log.add(1002.0, requested("c1", "erp.pay"))
     state = log.add(1003.0, approval("c1", approved=False))
 
     assert state.calls["c1"].approval == "denied"
-    assert state.approved_digests == set()
     assert state.status == "running"
 
 

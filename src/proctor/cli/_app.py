@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from proctor.cli import _render as render
 from proctor.cli._workflows import known_workflows, load_workflow
@@ -98,8 +99,8 @@ def _print_result(result: RunResult) -> None:
     console.print(
         f"run [bold]{result.run_id}[/]: ", render.status_text(result.status, result.outcome), sep=""
     )
-    if result.final_text:
-        console.print(f"  {result.final_text}")
+    if result.final_text:  # the model's words: never read as console markup
+        console.print(f"  {result.final_text}", markup=False)
     if result.state.pending_approval:
         console.print(
             f"  waiting for approval {result.state.pending_approval}: "
@@ -235,11 +236,18 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
             store, approval_id, approved=approved, by=by, reason=reason
         )
         verdict = "approved" if approved else "denied"
-        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}")
+        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
         if resume_run:
             record = await store.get_run(approval.run_id)
             assert record is not None
-            flow = load_workflow(record.workflow_ref or record.workflow)
+            ref = record.workflow_ref or record.workflow
+            try:
+                flow = load_workflow(ref)
+            except NotFoundError as exc:
+                raise NotFoundError(
+                    f"the decision is recorded, but the run could not continue here: {exc}. "
+                    f"Resume it where {ref!r} can be imported: proctor resume {record.run_id}"
+                ) from exc
             result = await Runner(store, flow).resume(approval.run_id, reason=f"{verdict} by {by}")
             _print_result(result)
 
@@ -269,9 +277,17 @@ def deny(
 
 
 @contract_app.command("check")
-def contract_check(path: Path = typer.Argument(..., help="Contract YAML file.")) -> None:
+def contract_check(
+    path: Path = typer.Argument(..., help="Contract YAML file."),
+    workflow: str | None = typer.Option(
+        None, "--workflow", help="Check against this workflow's tools (package.module:attribute)."
+    ),
+) -> None:
     """Validate a contract against the tools of its workflow. Exit 0 valid, 1 invalid."""
     known = known_workflows()
+    if workflow is not None:
+        own = load_workflow(workflow)
+        known[own.name] = lambda: own
 
     def registry_for(name: str) -> Any:
         factory = known.get(name)
@@ -279,10 +295,10 @@ def contract_check(path: Path = typer.Argument(..., help="Contract YAML file."))
 
     problems = check_contract_file(path, registry_for, known_workflows=sorted(known))
     if not problems:
-        console.print(f"[green]✓[/] {path} is a valid contract")
+        console.print(f"[green]✓[/] {escape(str(path))} is a valid contract")
         return
     for problem in problems:
-        console.print(f"[red]✗[/] {problem}", highlight=False)
+        console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -301,7 +317,8 @@ def audit_verify(
     reports = _with_store(work)
     broken = [r for r in reports if not r.ok]
     for report in broken:
-        console.print(f"[red]✗ {report.run_id}[/]: {report.problem}", highlight=False)
+        problem = escape(report.problem or "")
+        console.print(f"[red]✗ {report.run_id}[/]: {problem}", highlight=False, soft_wrap=True)
     if broken:
         console.print(f"{len(broken)} of {len(reports)} chain(s) broken")
         raise typer.Exit(1)
@@ -329,7 +346,9 @@ def main() -> None:
 
 
 def _report(exc: BaseException) -> None:
-    err = Console(stderr=True)
+    # One line per error, whatever the terminal width; the message is plain text, so a
+    # bracket in it (a user's argument, a file's content) is never read as markup.
+    err = Console(stderr=True, soft_wrap=True, markup=False)
     if isinstance(exc, typer.TyperException):  # bad options or arguments
         label = "usage error" if exc.exit_code == 2 else "error"
         err.print(f"{label}: {exc.format_message()} (see --help)", highlight=False)

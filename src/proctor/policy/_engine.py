@@ -77,10 +77,6 @@ class Policy:
                 reason=f"{call.name} requires {', '.join(missing)} to succeed earlier in the run",
                 trigger="policy_violation",
             )
-        if (call.name, call.args_digest) in state.approved_digests:
-            return Decision(
-                kind="allow", rule="approval.granted", reason="this exact call was approved"
-            )
         for rule, condition in self._approvals.get(call.name, ()):
             decision = self._approval(rule, condition, call, state, now)
             if decision is not None:
@@ -92,8 +88,8 @@ class Policy:
     ) -> Decision | None:
         """The first ceiling the run has gone over, or ``None``.
 
-        Before a model call, a ceiling that is merely reached also stops the run: the
-        next call would go over it.
+        Before a model call, ``max_model_calls`` counts the call about to be made, so a
+        ceiling that is merely reached stops the run there.
         """
         limits = self.contract.limits
         now = time.time() if now is None else now

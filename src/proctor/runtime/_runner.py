@@ -15,7 +15,7 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
-from proctor.errors import NotFoundError, RunStateError
+from proctor.errors import ConfigError, NotFoundError, RunStateError
 from proctor.gateway import ModelClient, PriceTable, ToolSpec
 from proctor.policy import Policy
 from proctor.runtime._execution import Execution
@@ -77,17 +77,38 @@ class Runner:
         self.prices = prices or PriceTable()
         self._model_override = model
         self.policy = Policy(workflow.contract, workflow.registry)
+        # The model is offered only what the contract lets it call: least privilege.
+        # (It can still name anything; policy decides at the boundary.)
+        contract = workflow.contract
+        offered = [
+            t
+            for t in workflow.registry
+            if t.name not in contract.forbidden_tools
+            and (contract.allowed_tools is None or t.name in contract.allowed_tools)
+        ]
         self._specs = [
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-            for t in workflow.registry
+            for t in offered
         ]
+
+    def _model(self, spec: str) -> ModelClient:
+        client = self._model_override or resolve_model(self.workflow, spec)
+        priced_as = getattr(client, "priced_as", None) or client.name
+        ceiling = self.workflow.contract.limits.max_cost_usd
+        if ceiling is not None and self.prices.price(priced_as) is None:
+            raise ConfigError(
+                f"the {self.workflow.name} contract caps cost at ${ceiling:g}, but model "
+                f"{client.name!r} has no price, so the cap could not be enforced. Fix: add "
+                f"its price to the price table, or remove limits.max_cost_usd"
+            )
+        return client
 
     async def start(
         self, input: dict[str, Any], *, model: str | None = None, started_by: str = "api"
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits for approval."""
         spec = model or self.workflow.default_model
-        client = self._model_override or resolve_model(self.workflow, spec)
+        client = self._model(spec)
         contract = self.workflow.contract
         run_id = "run_" + secrets.token_hex(8)
         journal = RunJournal(
@@ -146,7 +167,7 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
             )
-        client = self._model_override or resolve_model(self.workflow, record.model)
+        client = self._model(record.model)
         journal = RunJournal(
             self.store,
             run_id=run_id,

@@ -88,7 +88,6 @@ class RunState:
     calls: dict[str, CallState] = field(default_factory=dict)
     turn_calls: list[str] = field(default_factory=list)
     succeeded: Counter[str] = field(default_factory=Counter)
-    approved_digests: set[tuple[str, str]] = field(default_factory=set)
     pending_approval: str | None = None
     escalations: list[Escalated] = field(default_factory=list)
     limits_hit: list[LimitReached] = field(default_factory=list)
@@ -185,8 +184,6 @@ class RunState:
             case ApprovalDecided():
                 call = self.calls[data.call_id]
                 call.approval = "approved" if data.approved else "denied"
-                if data.approved and call.args_digest is not None:
-                    self.approved_digests.add((call.call.name, call.args_digest))
                 self.pending_approval = None
                 self.status = "running"
                 if self.paused_since is not None:

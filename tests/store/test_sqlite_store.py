@@ -404,3 +404,21 @@ async def test_open_store_accepts_paths_and_sqlite_urls(tmp_path: Path) -> None:
 def test_open_store_rejects_unknown_url_schemes() -> None:
     with pytest.raises(UsageError, match="'mysql'"):
         open_store("mysql://localhost/proctor")
+
+
+def test_processes_opening_a_new_store_at_once_migrate_it_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    path = tmp_path / "fresh.db"
+    # Every process waits for the same instant, so they open the new file together.
+    code = (
+        "import sys, time\n"
+        "from proctor.store import SQLiteStore\n"
+        "time.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
+        "SQLiteStore(sys.argv[1])\n"
+    )
+    start = str(time.time() + 2.0)
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(path), start]) for _ in range(6)]
+    assert [p.wait(timeout=60) for p in procs] == [0] * 6

@@ -100,7 +100,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
         table.add_row(
             run.run_id,
             status_text(run.status, run.outcome),
-            f"{run.workflow}\n[dim]{run.model}[/]",
+            Text(run.workflow) + Text(f"\n{run.model}", style="dim"),
             str(run.tool_calls),
             f"{run.input_tokens + run.output_tokens:,}",
             money(run.cost_usd),

@@ -7,11 +7,12 @@ import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-import cel
+from typing import TYPE_CHECKING, Any
 
 from proctor.errors import ConfigError, ProctorError
+
+if TYPE_CHECKING:
+    import cel
 
 ROOTS = ("args", "input", "state")
 """The only variables a condition may read: the call's arguments, the run input, run state."""
@@ -99,6 +100,10 @@ def compile_condition(expr: str) -> CompiledCondition:
     if not expr.strip():
         raise ConditionCompileError(expr, "the condition is empty", "write a CEL expression")
     try:
+        # Imported here: `cel` loads its own CLI stack (~0.25 s), which commands that never
+        # compile a condition (runs, trace, audit) should not pay for.
+        import cel
+
         program = cel.compile(expr)
     except (ValueError, RuntimeError) as exc:
         raise ConditionCompileError(

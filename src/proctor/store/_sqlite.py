@@ -92,22 +92,24 @@ class SQLiteStore:
         )
 
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"the store at {self.path} has schema version {version}, newer than this "
-                f"Proctor knows ({SCHEMA_VERSION}). Upgrade Proctor to open it."
-            )
-        for number in range(version, SCHEMA_VERSION):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+        # The version is read inside the write lock: processes opening a new store at
+        # once must not both apply the same migration.
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError(
+                    f"the store at {self.path} has schema version {version}, newer than this "
+                    f"Proctor knows ({SCHEMA_VERSION}). Upgrade Proctor to open it."
+                )
+            for number in range(version, SCHEMA_VERSION):
                 for statement in _statements(SQLITE_MIGRATIONS[number]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
 
     async def create_run(self, run: RunRecord, first: EventRow) -> None:
         await self.append([first], run=run)

@@ -486,3 +486,27 @@ async def test_the_model_is_offered_only_the_tools_the_contract_permits(db: SQLi
     workflow = runner(db, [], allowed_tools=["crm.lookup", "crm.check", "billing.refund"]).workflow
     await Runner(db, workflow, model=spy).start({})
     assert offered == [["billing.refund", "crm.check", "crm.lookup"]]
+
+
+async def test_resume_reruns_an_interrupted_read_even_if_not_marked_idempotent(
+    db: SQLiteStore,
+) -> None:
+    runs: list[int] = []
+
+    @tool("crm.fetch")
+    def fetch(customer: str) -> str:
+        runs.append(1)
+        if len(runs) == 1:
+            raise Crash
+        return "fetched"
+
+    turns = [calls(("crm.fetch", {"customer": "c"})), *HAPPY]
+    r = runner(db, turns, ordering=[], approvals=[])
+    r.workflow.registry = Registry([*REGISTRY, fetch])
+    r = Runner(db, r.workflow)
+    with pytest.raises(Crash):
+        await r.start({})
+    [record] = await db.list_runs(RunFilter())
+    resumed = await r.resume(record.run_id)
+    assert runs == [1, 1]
+    assert resumed.outcome == "resolved"

@@ -391,8 +391,9 @@ class Execution:
         tool = self.workflow.registry.get(call.call.name)
         assert tool is not None
         assert call.step is not None
-        if call.attempts > 0 and not tool.idempotent:
+        if call.attempts > 0 and tool.effect == "write" and not tool.idempotent:
             # It may or may not have taken effect; running it again could do it twice.
+            # (Reads have no effect to repeat, so they simply run again.)
             interrupted = ToolFinished(
                 call_id=call.call.id,
                 tool=tool.name,
@@ -443,7 +444,11 @@ class Execution:
         self.seal([finished], span_id=call.call.id)
         mode = self.workflow.contract.escalation.mode_for("tool_error")
         if finished.ok or mode is None or (mode == "draft_only" and self.state.draft_only):
-            await self.flush()
+            # A write's result is durable before anything else happens. A read's result
+            # goes out with the next write (at the latest after the next model call): if
+            # the process dies first, the read simply runs again. One commit per step.
+            if self._is_write(finished.tool):
+                await self.flush()
             return
         decision = Decision(
             kind="deny",

@@ -109,12 +109,12 @@ TOUR = (
         "proctor approve {approval} --as you",
         shows=("approved by you", "run {run}: resolved"),
     ),
-    Step("proctor audit verify", shows=("✓ 1 chain(s) verified, 17 events",)),
+    Step("proctor audit verify", shows=("✓ 1 chain(s) verified, 18 events",)),
     Step("sqlite3 "),
     Step(
         "proctor audit verify",
         exit_code=1,
-        shows=("✗ {run}: event 10 (approval_decided) was edited", "1 of 1 chain(s) broken"),
+        shows=("✗ {run}: event 11 (approval_decided) was edited", "1 of 1 chain(s) broken"),
     ),
 )
 

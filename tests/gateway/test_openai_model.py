@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import socket
-import urllib.request
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -19,14 +17,13 @@ from proctor.gateway import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway._errors import ModelCallError
+from proctor.gateway._types import CallSettings
 from proctor.store import RecordedToolCall, Usage
 from support.fake_openai import (
     Completion,
-    ErrorReply,
     FakeOpenAIServer,
     FakeToolCall,
-    RawReply,
-    Reply,
 )
 
 FETCH_PO = ToolSpec(
@@ -162,45 +159,6 @@ async def test_colliding_tool_names_are_a_config_error(model: OpenAIModel) -> No
         await model.complete(HELLO, [FETCH_PO, clash])
 
 
-@pytest.mark.parametrize(
-    ("reply", "words"),
-    [
-        (ErrorReply(status=401, message="bad key"), ["401", "OPENAI_API_KEY", "bad key"]),
-        (ErrorReply(status=404, message="no such model"), ["404", "model not found", "/models"]),
-        (ErrorReply(status=429, retry_after=7), ["429", "rate limited", "retry after 7s"]),
-        (ErrorReply(status=500, message="boom"), ["HTTP 500", "server error", "boom"]),
-        (ErrorReply(status=503), ["HTTP 503", "server error"]),
-        (ErrorReply(status=400, message="bad messages"), ["HTTP 400", "bad messages"]),
-        (Completion(empty_choices=True), ["no choices"]),
-        (RawReply(body=b"{this is not json"), ["not valid JSON", "/v1"]),
-        (RawReply(body=b'{"choices": [{"message": null}]}'), ["not a chat completion"]),
-    ],
-)
-async def test_provider_failures_become_model_errors(
-    server: FakeOpenAIServer, model: OpenAIModel, reply: Reply, words: list[str]
-) -> None:
-    server.enqueue(reply)
-
-    with pytest.raises(ModelError) as caught:
-        await model.complete(HELLO, [])
-
-    message = str(caught.value)
-    for word in words:
-        assert word in message
-    assert "fake-model" in message
-    assert server.base_url in message
-    if not isinstance(reply, Completion):
-        assert caught.value.__cause__ is not None
-
-
-async def test_a_body_that_is_not_json_at_all(server: FakeOpenAIServer, model: OpenAIModel) -> None:
-    # The SDK hands back the text of a non-JSON content type instead of raising.
-    server.enqueue(RawReply(body=b"<html>hello</html>", content_type="text/html"))
-
-    with pytest.raises(ModelError, match="not valid JSON"):
-        await model.complete(HELLO, [])
-
-
 async def test_connection_refused_names_the_base_url() -> None:
     with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
         sock.bind(("127.0.0.1", 0))
@@ -212,6 +170,9 @@ async def test_connection_refused_names_the_base_url() -> None:
     assert base_url in str(caught.value)
     assert "OPENAI_BASE_URL" in str(caught.value)
     assert caught.value.__cause__ is not None
+    assert isinstance(caught.value, ModelCallError)
+    assert caught.value.kind == "connection"
+    assert caught.value.retryable
 
 
 async def test_timeout(server: FakeOpenAIServer) -> None:
@@ -219,9 +180,10 @@ async def test_timeout(server: FakeOpenAIServer) -> None:
     async with OpenAIModel(
         "fake-model", base_url=server.base_url, api_key="unused", timeout_s=0.2
     ) as model:
-        with pytest.raises(ModelError, match=r"did not answer within 0\.2s") as caught:
+        with pytest.raises(ModelCallError, match=r"did not answer within 0\.2s") as caught:
             await model.complete(HELLO, [])
     assert "timeout_s" in str(caught.value)
+    assert caught.value.kind == "timeout"
 
 
 def test_missing_api_key_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -252,7 +214,40 @@ async def test_one_sdk_client_per_model(server: FakeOpenAIServer, model: OpenAIM
     assert model._client is None
 
 
-def test_fake_server_lists_models(server: FakeOpenAIServer) -> None:
-    with urllib.request.urlopen(f"{server.base_url}/models") as answer:
-        listed = json.load(answer)
-    assert [m["id"] for m in listed["data"]] == ["fake-model"]
+async def test_settings_override_the_defaults_for_one_call(server: FakeOpenAIServer) -> None:
+    async with OpenAIModel(
+        "m", base_url=server.base_url, api_key="k", max_tokens=50, temperature=0.2
+    ) as model:
+        await model.complete(HELLO, [], settings=CallSettings(max_tokens=7, temperature=0.0))
+        await model.complete(HELLO, [], settings=CallSettings(timeout_s=30))
+    first, second = server.bodies
+    assert (first["max_tokens"], first["temperature"]) == (7, 0.0)
+    assert (second["max_tokens"], second["temperature"]) == (50, 0.2)
+
+
+async def test_settings_timeout_overrides_the_model_timeout(server: FakeOpenAIServer) -> None:
+    server.enqueue(Completion(delay_s=5))
+    async with OpenAIModel("fake-model", base_url=server.base_url, api_key="unused") as model:
+        with pytest.raises(ModelCallError, match=r"within 0\.2s") as caught:
+            await model.complete(HELLO, [], settings=CallSettings(timeout_s=0.2))
+    assert model.timeout_s == 60
+    assert caught.value.kind == "timeout"
+
+
+async def test_malformed_tool_arguments_do_not_fail_the_call(
+    server: FakeOpenAIServer, model: OpenAIModel
+) -> None:
+    server.enqueue(
+        Completion(
+            text=None,
+            tool_calls=[
+                FakeToolCall(id="a", name="erp__fetch_po", arguments='{"po": "PO-1"'),
+                FakeToolCall(id="b", name="erp__fetch_po", arguments='{"po": "PO-2"}'),
+            ],
+        )
+    )
+
+    bad, good = (await model.complete(HELLO, [FETCH_PO])).tool_calls
+
+    assert (bad.arguments, bad.raw_arguments) == ({}, '{"po": "PO-1"')
+    assert (good.arguments, good.raw_arguments) == ({"po": "PO-2"}, None)

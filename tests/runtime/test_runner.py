@@ -182,7 +182,7 @@ async def test_non_object_arguments_are_invalid(db: SQLiteStore) -> None:
     class Garbled:
         name = "garbled"
 
-        async def complete(self, messages: Any, tools: Any) -> ModelResponse:
+        async def complete(self, messages: Any, tools: Any, **_: Any) -> ModelResponse:
             if len(messages) > 2:
                 return ModelResponse(model="garbled", text="done")
             bad = RecordedToolCall(id="c", name="crm.lookup", raw_arguments="{not json")
@@ -478,7 +478,7 @@ async def test_the_model_is_offered_only_the_tools_the_contract_permits(db: SQLi
         return Turn(text="nothing to do")
 
     class Spy(ScriptedModel):
-        async def complete(self, messages: Any, tools: Any) -> Any:
+        async def complete(self, messages: Any, tools: Any, **_: Any) -> Any:
             offered.append(sorted(t.name for t in tools))
             return await super().complete(messages, tools)
 

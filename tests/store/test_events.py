@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from proctor.store import (
@@ -16,12 +16,17 @@ from proctor.store import (
     GENESIS_HASH,
     ApprovalDecided,
     ApprovalRequested,
+    CacheHit,
+    ContextCompacted,
     DraftRecorded,
     Escalated,
     EventData,
     LimitReached,
+    ModelAttemptFailed,
     ModelCalled,
+    ModelRouted,
     PolicyDecided,
+    RateLimited,
     RecordedToolCall,
     RunFinished,
     RunJournal,
@@ -107,6 +112,24 @@ SAMPLES: list[EventData] = [
         reason="final answer",
         totals=Totals(tool_calls=3, model_calls=2, input_tokens=200, output_tokens=50),
         final_text="The invoice matches PO-1001.",
+    ),
+    ModelRouted(from_route="small", to_route="large", trigger="high_risk", reason="risky call"),
+    ModelAttemptFailed(
+        deployment="small",
+        model="gpt-4o-mini",
+        attempt=1,
+        kind="rate_limited",
+        action="retry",
+        status=429,
+        retry_after_s=2.0,
+        backoff_s=2.0,
+        latency_ms=12.5,
+        error="429 Too Many Requests",
+    ),
+    CacheHit(kind="response", name="small", key="k" * 64, cost_saved_usd=0.0012, tokens_saved=900),
+    RateLimited(scope="deployment:small", limit="rpm", waited_ms=250.0, outcome="waited"),
+    ContextCompacted(
+        tokens_before=14000, tokens_after=6000, estimated=True, turns_summarized=4, model="small"
     ),
 ]
 
@@ -235,6 +258,7 @@ def reordered(value: Any, rnd: random.Random) -> Any:
     return value
 
 
+@settings(deadline=None)  # a shared, slow VM: never assert timing
 @given(value=json_objects, rnd=st.randoms(use_true_random=False))
 def test_canonical_json_ignores_key_order(value: dict[str, Any], rnd: random.Random) -> None:
     shuffled = reordered(value, rnd)

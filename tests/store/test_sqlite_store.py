@@ -305,6 +305,48 @@ async def test_run_records_round_trip_every_field(store: Store) -> None:
     assert finished.last_seq == 1
 
 
+# The gateway's cache ----------------------------------------------------------------------
+
+
+async def test_cache_returns_what_was_put_until_it_expires(store: Store) -> None:
+    await store.cache_put("k", b"\x00value\xff", expires_at=1010.0)
+
+    assert await store.cache_get("k", now=1000.0) == b"\x00value\xff"
+    assert await store.cache_get("k", now=1009.999) == b"\x00value\xff"
+    assert await store.cache_get("k", now=1010.0) is None
+    assert await store.cache_get("other", now=1000.0) is None
+
+
+async def test_cache_put_replaces_the_value_and_its_expiry(store: Store) -> None:
+    await store.cache_put("k", b"old", expires_at=1010.0)
+    await store.cache_put("k", b"new", expires_at=1020.0)
+
+    assert await store.cache_get("k", now=1015.0) == b"new"
+
+    await store.cache_put("k", b"newer", expires_at=1001.0)  # a shorter expiry wins too
+    assert await store.cache_get("k", now=1015.0) is None
+
+
+async def test_cache_purge_deletes_only_expired_entries(store: Store) -> None:
+    await store.cache_put("gone-1", b"1", expires_at=1000.0)
+    await store.cache_put("gone-2", b"2", expires_at=1004.0)
+    await store.cache_put("kept", b"3", expires_at=1006.0)
+
+    assert await store.cache_purge(now=1005.0) == 2
+    assert await store.cache_purge(now=1005.0) == 0
+    assert await store.cache_get("kept", now=1005.0) == b"3"
+    # Purged entries are gone, not merely hidden: a clock going back does not revive them.
+    assert await store.cache_get("gone-2", now=900.0) is None
+
+
+async def test_cache_entries_do_not_touch_runs(store: Store) -> None:
+    await start_run(store, "run-1")
+    await store.cache_put("run-1", b"x", expires_at=2000.0)
+
+    assert await store.run_ids() == ["run-1"]
+    assert [row.seq for row in await store.events("run-1")] == [0]
+
+
 # SQLite only: the file, its schema version, open_store ------------------------------------
 
 
@@ -344,6 +386,38 @@ async def test_a_new_store_is_at_the_current_schema_version(tmp_path: Path) -> N
 
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    first = SQLiteStore(path)
+    try:
+        await start_run(first, "run-1")
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        db.execute("DROP TABLE cache")
+        db.execute("PRAGMA user_version = 1")
+
+    store = SQLiteStore(path)
+    try:
+        assert await store.run_ids() == ["run-1"]
+        await store.cache_put("k", b"v", expires_at=2000.0)
+        assert await store.cache_get("k", now=1000.0) == b"v"
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_cache_calls_on_a_closed_store_are_store_errors(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "closed.db")
+    await store.close()
+
+    with pytest.raises(StoreError, match="the cache in the store"):
+        await store.cache_get("k", now=0.0)
+    with pytest.raises(StoreError, match="the cache in the store"):
+        await store.cache_put("k", b"v", expires_at=1.0)
 
 
 async def test_reopening_keeps_runs_events_and_approvals(tmp_path: Path) -> None:

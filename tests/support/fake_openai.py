@@ -6,13 +6,15 @@ when the queue is empty)::
 
     with FakeOpenAIServer() as server:
         server.enqueue(ErrorReply(status=429, message="slow down", retry_after=2))
+        server.enqueue(context_length_error(), TruncatedStream(text="cut short"))
         model = OpenAIModel("fake-model", base_url=server.base_url, api_key="unused")
         ...
         assert server.requests[0].body["model"] == "fake-model"
 
-A reply is any ``Reply``: it writes its own HTTP response, so new kinds (a streamed
-completion, a stream cut short, a context-length error) are new subclasses, and the
-server needs no change.
+A reply is any ``Reply``: it writes its own HTTP response, so new kinds are new
+subclasses, and the server needs no change. A ``Completion`` answers a ``stream: true``
+request as server-sent events (``chat.completion.chunk`` objects, then ``data: [DONE]``);
+``TruncatedStream`` drops the connection part-way through such a stream.
 """
 
 from __future__ import annotations
@@ -20,13 +22,24 @@ from __future__ import annotations
 import json
 import sys
 import threading
-from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
+
+from support.fake_replies import (
+    Completion,
+    ErrorReply,
+    FakeToolCall,
+    RawReply,
+    RecordedRequest,
+    Reply,
+    TruncatedStream,
+    context_length_error,
+    send_json,
+)
 
 __all__ = [
     "Completion",
@@ -36,151 +49,9 @@ __all__ = [
     "RawReply",
     "RecordedRequest",
     "Reply",
+    "TruncatedStream",
+    "context_length_error",
 ]
-
-
-@dataclass(frozen=True, kw_only=True)
-class RecordedRequest:
-    """One request the server received.
-
-    ``headers`` has lower-case names; ``body`` is the parsed JSON (None if not JSON).
-    """
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    body: Any
-
-
-class Reply(ABC):
-    """A scripted answer to one chat-completions request."""
-
-    # Seconds to wait before answering; lets tests trigger client timeouts.
-    delay_s: float = 0.0
-
-    @abstractmethod
-    def write(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
-        """Write the whole HTTP response (status, headers, body) to ``handler``."""
-
-
-def send(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    body: bytes,
-    *,
-    content_type: str = "application/json",
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    """Write a complete, non-streamed response; shared by replies and the server."""
-    handler.send_response(status)
-    handler.send_header("Content-Type", content_type)
-    handler.send_header("Content-Length", str(len(body)))
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.end_headers()
-    handler.wfile.write(body)
-
-
-def send_json(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    payload: Any,
-    *,
-    headers: Mapping[str, str] | None = None,
-) -> None:
-    send(handler, status, json.dumps(payload).encode(), headers=headers)
-
-
-@dataclass(frozen=True, kw_only=True)
-class FakeToolCall:
-    """A tool call in a completion; ``arguments`` is sent verbatim, valid JSON or not."""
-
-    name: str
-    arguments: str = "{}"
-    id: str | None = None
-
-
-@dataclass(frozen=True, kw_only=True)
-class Completion(Reply):
-    """A chat completion: text and/or tool calls, with usage.
-
-    ``finish_reason`` defaults to ``tool_calls`` when there are calls, else ``stop``;
-    ``model`` defaults to the requested one; ``empty_choices`` sends ``choices: []``.
-    """
-
-    text: str | None = "ok"
-    tool_calls: Sequence[FakeToolCall] = ()
-    finish_reason: str | None = None
-    prompt_tokens: int = 10
-    completion_tokens: int = 5
-    model: str | None = None
-    empty_choices: bool = False
-    delay_s: float = 0.0
-
-    def payload(self, request: RecordedRequest) -> dict[str, Any]:
-        """The response body as a dict (a streaming subclass can chunk it)."""
-        requested = request.body.get("model") if isinstance(request.body, dict) else None
-        message: dict[str, Any] = {"role": "assistant", "content": self.text}
-        if self.tool_calls:
-            message["tool_calls"] = [
-                {
-                    "id": call.id or f"call_{i}",
-                    "type": "function",
-                    "function": {"name": call.name, "arguments": call.arguments},
-                }
-                for i, call in enumerate(self.tool_calls)
-            ]
-        finish = self.finish_reason or ("tool_calls" if self.tool_calls else "stop")
-        choices = (
-            []
-            if self.empty_choices
-            else [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}]
-        )
-        return {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion",
-            "created": 0,
-            "model": self.model or requested or "fake-model",
-            "choices": choices,
-            "usage": {
-                "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
-            },
-        }
-
-    def write(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
-        send_json(handler, 200, self.payload(request))
-
-
-@dataclass(frozen=True, kw_only=True)
-class ErrorReply(Reply):
-    """An API error in OpenAI's shape: ``{"error": {"message", "type", "code"}}``."""
-
-    status: int
-    message: str = "error"
-    type: str = "invalid_request_error"
-    code: str | None = None
-    retry_after: float | None = None
-    delay_s: float = 0.0
-
-    def write(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
-        error = {"message": self.message, "type": self.type, "param": None, "code": self.code}
-        headers = {} if self.retry_after is None else {"Retry-After": f"{self.retry_after:g}"}
-        send_json(handler, self.status, {"error": error}, headers=headers)
-
-
-@dataclass(frozen=True, kw_only=True)
-class RawReply(Reply):
-    """Any body, sent as is (e.g. invalid JSON labelled ``application/json``)."""
-
-    body: bytes
-    status: int = 200
-    content_type: str = "application/json"
-    delay_s: float = 0.0
-
-    def write(self, handler: BaseHTTPRequestHandler, request: RecordedRequest) -> None:
-        send(handler, self.status, self.body, content_type=self.content_type)
 
 
 @dataclass

@@ -18,7 +18,8 @@ from proctor.cli import _render as render
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file
 from proctor.errors import NotFoundError, ProctorError, UsageError
-from proctor.runtime import Runner, RunResult, decide_approval, interrupted_runs
+from proctor.gateway import Gateway, load_config
+from proctor.runtime import Runner, RunResult, Workflow, decide_approval, interrupted_runs
 from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
 
 T = TypeVar("T")
@@ -44,6 +45,7 @@ if not console.is_terminal:
 @dataclass
 class Options:
     db: str | None = None
+    config: str | None = None
     debug: bool = False
 
 
@@ -55,10 +57,28 @@ def _global(
     db: str | None = typer.Option(
         None, "--db", help="Store file (default: $PROCTOR_HOME/proctor.db)."
     ),
+    config: str | None = typer.Option(
+        None, "--config", help="Project config (default: ./proctor.yaml or $PROCTOR_CONFIG)."
+    ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
 ) -> None:
     options.db = db
+    options.config = config
     options.debug = debug
+
+
+def runner_for(store: Store, flow: Workflow) -> Runner:
+    """A runner for ``flow``, on the project's gateway when ``proctor.yaml`` defines models."""
+    config = load_config(options.config)
+    if not config.models:
+        return Runner(store, flow)
+    from proctor.gateway._cache import open_cache
+    from proctor.gateway._ratelimit import open_limiter
+
+    gateway = Gateway.from_config(
+        config, cache=open_cache(config.cache, store), limiter=open_limiter(config.rate_limits)
+    )
+    return Runner(store, flow, gateway=gateway)
 
 
 def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
@@ -91,7 +111,7 @@ async def _resume_interrupted(store: Store) -> None:
         except NotFoundError:
             continue
         console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
-        result = await Runner(store, workflow).resume(run.run_id, reason="owner process died")
+        result = await runner_for(store, workflow).resume(run.run_id, reason="owner process died")
         _print_result(result)
 
 
@@ -99,8 +119,11 @@ def _print_result(result: RunResult) -> None:
     console.print(
         f"run [bold]{result.run_id}[/]: ", render.status_text(result.status, result.outcome), sep=""
     )
-    if result.final_text:  # the model's words: never read as console markup
+    # The model's words and reasons are never read as console markup.
+    if result.outcome == "resolved" and result.final_text:
         console.print(f"  {result.final_text}", markup=False)
+    elif result.state.finish_reason:
+        console.print(f"  {result.state.finish_reason}", markup=False)
     if result.state.pending_approval:
         console.print(
             f"  waiting for approval {result.state.pending_approval}: "
@@ -127,7 +150,7 @@ def run(
     async def work(store: Store) -> RunResult:
         if not as_json:
             await _resume_interrupted(store)
-        return await Runner(store, flow).start(payload, model=model, started_by="cli")
+        return await runner_for(store, flow).start(payload, model=model, started_by="cli")
 
     result = _with_store(work)
     if as_json:
@@ -168,7 +191,7 @@ def resume(
         if record is None:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
         flow = load_workflow(record.workflow_ref or record.workflow, contract=contract)
-        result = await Runner(store, flow).resume(run_id)
+        result = await runner_for(store, flow).resume(run_id)
         _print_result(result)
 
     _with_store(work)
@@ -248,7 +271,9 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                     f"the decision is recorded, but the run could not continue here: {exc}. "
                     f"Resume it where {ref!r} can be imported: proctor resume {record.run_id}"
                 ) from exc
-            result = await Runner(store, flow).resume(approval.run_id, reason=f"{verdict} by {by}")
+            result = await runner_for(store, flow).resume(
+                approval.run_id, reason=f"{verdict} by {by}"
+            )
             _print_result(result)
 
     _with_store(work)

@@ -17,12 +17,17 @@ from proctor.store import (
     ApprovalDecided,
     ApprovalRecord,
     ApprovalRequested,
+    CacheHit,
+    ContextCompacted,
     DraftRecorded,
     Escalated,
     Event,
     LimitReached,
+    ModelAttemptFailed,
     ModelCalled,
+    ModelRouted,
     PolicyDecided,
+    RateLimited,
     RunFinished,
     RunRecord,
     RunResumed,
@@ -264,6 +269,53 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
             case DraftRecorded():
                 calls.get(data.call_id, tree).add(
                     Text("recorded as a draft, not executed", style="cyan")
+                )
+            case ModelRouted():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"route {data.from_route or '-'} → {data.to_route}", style="cyan")
+                    + Text(f"  [{data.trigger}] {data.reason}", style="dim")
+                )
+            case ModelAttemptFailed():
+                nxt = f" → {data.next_deployment}" if data.next_deployment else ""
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"model attempt {data.attempt} at {data.deployment} failed", style="red")
+                    + Text(
+                        f"  {data.kind}"
+                        + (f" ({data.status})" if data.status else "")
+                        + f": {data.action}{nxt}"
+                        + (f" after {data.backoff_s:.2f} s" if data.backoff_s else "")
+                        + f"  {data.error[:100]}",
+                        style="dim",
+                    )
+                )
+            case CacheHit():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"cache hit ({data.kind}) {data.name}", style="green")
+                    + Text(
+                        f"  saved {money(data.cost_saved_usd)}, {data.tokens_saved} tokens",
+                        style="dim",
+                    )
+                )
+            case RateLimited():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text(f"rate limit {data.scope} ({data.limit})", style="yellow")
+                    + Text(f"  {data.outcome} {data.waited_ms:.0f} ms", style="dim")
+                )
+            case ContextCompacted():
+                tree.add(
+                    Text(offset, style="dim")
+                    + Text("context compacted", style="cyan")
+                    + Text(
+                        f"  {data.tokens_before:,} → {data.tokens_after:,} tokens"
+                        + (" (estimated)" if data.estimated else "")
+                        + f", {data.turns_summarized} turns summarised, "
+                        f"{data.results_replaced} results shortened",
+                        style="dim",
+                    )
                 )
             case LimitReached():
                 tree.add(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -27,6 +29,9 @@ def load_workflow(name: str, *, contract: Path | None = None) -> Workflow:
     """The workflow ``name`` (or ``package.module:attribute``), optionally re-contracted."""
     if ":" in name:
         module_name, _, attribute = name.partition(":")
+        # Like `python -m`, find the user's own modules in the working directory.
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
         try:
             factory = getattr(importlib.import_module(module_name), attribute)
         except (ImportError, AttributeError) as exc:

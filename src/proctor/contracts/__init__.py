@@ -13,9 +13,11 @@ from proctor.contracts._loader import (
 from proctor.contracts._model import (
     ApprovalRule,
     Contract,
+    EscalateOn,
     Escalation,
     EscalationSetting,
     Limits,
+    ModelPolicy,
     OrderingRule,
 )
 
@@ -25,9 +27,11 @@ __all__ = [
     "ConditionError",
     "Contract",
     "ContractProblem",
+    "EscalateOn",
     "Escalation",
     "EscalationSetting",
     "Limits",
+    "ModelPolicy",
     "OrderingRule",
     "check_contract_file",
     "compile_condition",

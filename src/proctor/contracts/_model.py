@@ -61,6 +61,8 @@ class Escalation(_Strict):
     on_budget_exceeded: EscalationSetting = True
     on_policy_violation: EscalationSetting = False
     on_tool_error: EscalationSetting = False
+    on_model_error: EscalationSetting = False
+    """Every deployment of the route failed (after retries and fallback)."""
 
     def mode_for(self, trigger: EscalationTrigger) -> EscalationMode | None:
         setting: EscalationSetting = getattr(self, f"on_{trigger}")
@@ -69,6 +71,36 @@ class Escalation(_Strict):
         if setting is False:
             return None
         return setting
+
+
+class EscalateOn(_Strict):
+    """What moves a run from ``model.default`` to ``model.escalate_to`` for its next turns."""
+
+    invalid_tool_calls: PositiveInt | None = 2
+    """This many invalid tool calls in a row (``null``: never)."""
+    policy_denial: bool = True
+    """A proposed call was denied by policy."""
+    high_risk: bool = True
+    """The model proposed a call of a tool whose risk is ``high``."""
+    confidence_below: float | None = Field(default=None, ge=0.0, le=1.0)
+    """The model reported a confidence under this (read from ``confidence_field``)."""
+    confidence_field: str = "confidence"
+    """Field of the model's JSON answer, or ``name: value`` line, holding its confidence."""
+
+
+class ModelPolicy(_Strict):
+    """Which models a run uses: cheap first, escalating on the triggers in ``escalate_on``."""
+
+    default: str | None = None
+    """Route (or model) of ``proctor.yaml`` the run starts on; default: the config's."""
+    escalate_to: str | None = None
+    """Route the run moves to when a trigger fires; it stays there."""
+    escalate_on: EscalateOn = Field(default_factory=EscalateOn)
+    max_tokens: PositiveInt | None = None
+    """Output cap per model call; also bounds the projected cost checked before sending."""
+    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
+    context_tokens: PositiveInt | None = None
+    """Prompt size target: beyond it, older turns are compacted."""
 
 
 class Contract(_Strict):
@@ -86,6 +118,7 @@ class Contract(_Strict):
     limits: Limits = Field(default_factory=Limits)
     approvals: list[ApprovalRule] = Field(default_factory=list)
     escalation: Escalation = Field(default_factory=Escalation)
+    model: ModelPolicy = Field(default_factory=ModelPolicy)
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Contract:

@@ -1,15 +1,34 @@
-"""Gateway layer: the model interface, providers, and prices."""
+"""Gateway layer: the model interface, providers, routing, caching, limits and prices."""
 
 from __future__ import annotations
 
+from proctor.gateway._config import (
+    CacheConfig,
+    CooldownConfig,
+    GatewayConfig,
+    KeyConfig,
+    ModelConfig,
+    PriceConfig,
+    RateLimitConfig,
+    RetryConfig,
+    find_config,
+    load_config,
+)
+from proctor.gateway._deployment import Deployment, RouteOutcome
+from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError
+from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest, estimate_tokens
 from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._scripted import Script, ScriptedModel, Turn
 from proctor.gateway._types import (
     AssistantMessage,
+    CallSettings,
     Message,
     ModelClient,
     ModelResponse,
+    RateLimiter,
+    RateLimits,
+    ResponseCache,
     SystemMessage,
     ToolMessage,
     ToolSpec,
@@ -19,12 +38,32 @@ from proctor.gateway._types import (
 __all__ = [
     "DEFAULT_PRICES",
     "AssistantMessage",
+    "CacheConfig",
+    "CallSettings",
+    "CooldownConfig",
+    "Deployment",
+    "ErrorKind",
+    "Gateway",
+    "GatewayConfig",
+    "GatewayError",
+    "GatewayResult",
+    "KeyConfig",
     "Message",
+    "ModelCallError",
     "ModelClient",
+    "ModelConfig",
+    "ModelRequest",
     "ModelResponse",
     "OpenAIModel",
     "Price",
+    "PriceConfig",
     "PriceTable",
+    "RateLimitConfig",
+    "RateLimiter",
+    "RateLimits",
+    "ResponseCache",
+    "RetryConfig",
+    "RouteOutcome",
     "Script",
     "ScriptedModel",
     "SystemMessage",
@@ -32,4 +71,7 @@ __all__ = [
     "ToolSpec",
     "Turn",
     "UserMessage",
+    "estimate_tokens",
+    "find_config",
+    "load_config",
 ]

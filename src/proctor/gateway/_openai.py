@@ -9,9 +9,12 @@ from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from proctor.errors import ConfigError, ModelError
+from proctor.errors import ConfigError
+from proctor.gateway._errors import ModelCallError
+from proctor.gateway._openai_errors import status_error
 from proctor.gateway._types import (
     AssistantMessage,
+    CallSettings,
     Message,
     ModelResponse,
     SystemMessage,
@@ -45,7 +48,9 @@ class OpenAIModel:
     accept any non-empty value (``OPENAI_API_KEY=unused``). ``max_tokens`` is sent as
     ``max_tokens``, the field every compatible server understands. The SDK client is
     created on first use and reused; close it with ``aclose()`` or ``async with``.
-    Every failure is a ``ModelError`` whose message says what to check.
+    Every failure is a ``ModelCallError`` whose ``kind`` tells a router what to do and
+    whose message says what to check. The SDK's own retries are off by default: retrying
+    and falling back is the router's job.
     """
 
     def __init__(
@@ -88,38 +93,50 @@ class OpenAIModel:
         return self.model
 
     async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
     ) -> ModelResponse:
-        """Send the conversation and tool specs; return the model's text and tool calls."""
+        """Send the conversation and tool specs; return the model's text and tool calls.
+
+        ``settings`` overrides ``max_tokens``, ``temperature`` and the timeout for this call.
+        """
         import openai
         from openai.types.chat import ChatCompletion
 
+        settings = settings or CallSettings()
+        max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
+        temperature = settings.temperature if settings.temperature is not None else self.temperature
+        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
         wire_names = _wire_names(tools)
         wire_messages = [_message_param(m, wire_names) for m in messages]
         kwargs: dict[str, Any] = {}
         if tools:
             kwargs["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
-        if self.max_tokens is not None:
-            kwargs["max_tokens"] = self.max_tokens
-        if self.temperature is not None:
-            kwargs["temperature"] = self.temperature
+        if max_tokens is not None:
+            kwargs["max_tokens"] = max_tokens
+        if temperature is not None:
+            kwargs["temperature"] = temperature
         try:
             completion: object = await self._sdk().chat.completions.create(
                 model=self.model,
                 messages=wire_messages,
+                timeout=timeout_s,
                 **kwargs,
             )
         except openai.OpenAIError as exc:
-            raise ModelError(self._explain(exc)) from exc
+            raise self._error(exc, timeout_s) from exc
         except ValueError as exc:  # the SDK lets a body that is not JSON through as is
-            raise ModelError(self._not_json()) from exc
+            raise self._invalid(self._not_json()) from exc
         if not isinstance(completion, ChatCompletion):
-            raise ModelError(self._not_json())
+            raise self._invalid(self._not_json())
         try:
             return self._response(completion, {w: n for n, w in wire_names.items()})
         except (AttributeError, TypeError) as exc:
             # The SDK does not validate bodies, so a wrong shape shows up only here.
-            raise ModelError(
+            raise self._invalid(
                 f"model {self.model!r} at {self.base_url} answered JSON that is not a chat "
                 f"completion ({exc}): check that the server is OpenAI-compatible"
             ) from exc
@@ -155,7 +172,7 @@ class OpenAIModel:
 
     def _response(self, completion: ChatCompletion, names: Mapping[str, str]) -> ModelResponse:
         if not completion.choices:
-            raise ModelError(
+            raise self._invalid(
                 f"the provider returned no choices for model {self.model!r} at {self.base_url}: "
                 f"the server accepted the request but produced no answer; check its logs"
             )
@@ -182,52 +199,43 @@ class OpenAIModel:
             finish_reason=choice.finish_reason or ("tool_calls" if calls else "stop"),
         )
 
-    def _explain(self, exc: openai.OpenAIError) -> str:
+    def _error(self, exc: openai.OpenAIError, timeout_s: float) -> ModelCallError:
+        """The SDK's exception as a ``ModelCallError``: a kind to act on, a message to read."""
         import openai
 
         where = f"model {self.model!r} at {self.base_url}"
         if isinstance(exc, openai.APITimeoutError):
-            return (
-                f"{where} did not answer within {self.timeout_s:g}s: the server may be "
-                f"overloaded or the model slow to load; raise timeout_s or try again"
+            return ModelCallError(
+                f"{where} did not answer within {timeout_s:g}s: the server may be "
+                f"overloaded or the model slow to load; raise timeout_s or try again",
+                kind="timeout",
             )
         if isinstance(exc, openai.APIConnectionError):
             cause = f" ({exc.__cause__})" if exc.__cause__ else ""
-            return (
+            # The SDK wraps every transport error alike; the cause's class (httpx's
+            # ConnectError, RemoteProtocolError, ReadError...) says whether we got through.
+            if exc.__cause__ is not None and "Connect" not in type(exc.__cause__).__name__:
+                return ModelCallError(
+                    f"the connection to {where} broke before the answer was complete{cause}: "
+                    f"the server may have crashed or restarted; try again",
+                    kind="connection",
+                )
+            return ModelCallError(
                 f"cannot connect to the model endpoint {self.base_url}{cause}: check that "
                 f"the server is running and that the base URL (base_url= or OPENAI_BASE_URL) "
-                f"is right"
+                f"is right",
+                kind="connection",
             )
         if isinstance(exc, openai.APIResponseValidationError):
-            return f"{where} answered something that is not a chat completion: {exc.message}"
+            return self._invalid(
+                f"{where} answered something that is not a chat completion: {exc.message}"
+            )
         if not isinstance(exc, openai.APIStatusError):
-            return f"{where} failed: {exc}"
-        status, detail = exc.status_code, _detail(exc)
-        if status == 401:
-            return (
-                f"{where} rejected the API key (HTTP 401{detail}): set a valid key in "
-                f"{self.api_key_env}"
-            )
-        if status == 403:
-            return f"{where} refused access (HTTP 403{detail}): the key lacks permission"
-        if status == 404:
-            return (
-                f"{where}: model not found (HTTP 404{detail}): check the model name "
-                f"(GET {self.base_url}/models lists them) and the base URL"
-            )
-        if status == 429:
-            after = exc.response.headers.get("retry-after")
-            wait = f"; retry after {after}s" if after else ""
-            return (
-                f"{where} is rate limited (HTTP 429{detail}){wait}: lower the request rate, "
-                f"raise max_retries, or check the account's quota"
-            )
-        if status >= 500:
-            return (
-                f"{where} had a server error (HTTP {status}{detail}): the provider failed, "
-                f"not the request; try again later or raise max_retries"
-            )
-        return f"{where} refused the request (HTTP {status}{detail})"
+            return self._invalid(f"{where} failed: {exc}")
+        return status_error(exc, where=where, base_url=self.base_url, api_key_env=self.api_key_env)
+
+    def _invalid(self, message: str) -> ModelCallError:
+        return ModelCallError(message, kind="invalid_response")
 
     def _not_json(self) -> str:
         return (
@@ -235,13 +243,6 @@ class OpenAIModel:
             f"JSON: check that the base URL points at an OpenAI-compatible API (usually "
             f"ending in /v1)"
         )
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    """The provider's own error message, if it sent one in OpenAI's shape."""
-    body = exc.body
-    message = body.get("message") if isinstance(body, dict) else None
-    return f": {message}" if isinstance(message, str) and message else ""
 
 
 def _wire_names(tools: Sequence[ToolSpec]) -> dict[str, str]:

@@ -11,12 +11,31 @@ from proctor.store import Usage
 class Price:
     input_per_million: float
     output_per_million: float
+    cached_input_per_million: float | None = None
+    """Prompt tokens served from the provider's cache (default: the input price)."""
+
+    def cost(self, usage: Usage) -> float:
+        cached = min(usage.cached_input_tokens, usage.input_tokens)
+        cached_price = (
+            self.input_per_million
+            if self.cached_input_per_million is None
+            else self.cached_input_per_million
+        )
+        return (
+            (usage.input_tokens - cached) * self.input_per_million
+            + cached * cached_price
+            + usage.output_tokens * self.output_per_million
+        ) / 1_000_000
 
 
 # Public list prices (USD per million tokens), as published by each vendor.
 DEFAULT_PRICES: dict[str, Price] = {
-    "gpt-4o": Price(input_per_million=2.50, output_per_million=10.00),
-    "gpt-4o-mini": Price(input_per_million=0.15, output_per_million=0.60),
+    "gpt-4o": Price(
+        input_per_million=2.50, output_per_million=10.00, cached_input_per_million=1.25
+    ),
+    "gpt-4o-mini": Price(
+        input_per_million=0.15, output_per_million=0.60, cached_input_per_million=0.075
+    ),
     "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
     "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
     "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
@@ -39,9 +58,4 @@ class PriceTable:
 
     def cost(self, model: str, usage: Usage) -> float | None:
         price = self._prices.get(model)
-        if price is None:
-            return None
-        return (
-            usage.input_tokens * price.input_per_million
-            + usage.output_tokens * price.output_per_million
-        ) / 1_000_000
+        return None if price is None else price.cost(usage)

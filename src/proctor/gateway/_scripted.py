@@ -9,6 +9,7 @@ from typing import Any
 from proctor.errors import ModelError
 from proctor.gateway._types import (
     AssistantMessage,
+    CallSettings,
     Message,
     ModelResponse,
     SystemMessage,
@@ -54,7 +55,11 @@ class ScriptedModel:
         return f"scripted:{self.scenario}"
 
     async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
     ) -> ModelResponse:
         prompt_chars, turns = self._count(messages)
         turn = self._next_turn(messages, turns)

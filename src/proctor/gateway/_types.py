@@ -59,6 +59,15 @@ class ModelResponse:
     finish_reason: str = "stop"
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class CallSettings:
+    """Per-call sampling and limits; ``None`` leaves the client's own default."""
+
+    max_tokens: int | None = None
+    temperature: float | None = None
+    timeout_s: float | None = None
+
+
 class ModelClient(Protocol):
     """Anything that completes a conversation with optional tool calls."""
 
@@ -68,5 +77,43 @@ class ModelClient(Protocol):
         ...
 
     async def complete(
-        self, messages: Sequence[Message], tools: Sequence[ToolSpec]
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
     ) -> ModelResponse: ...
+
+
+class ResponseCache(Protocol):
+    """Bytes by key with a time to live: the Proctor store, Redis, or memory."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl_s: float) -> None: ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RateLimits:
+    """Requests and tokens per minute; ``None`` means unlimited."""
+
+    rpm: int | None = None
+    tpm: int | None = None
+
+
+class RateLimiter(Protocol):
+    """Token buckets per scope (a deployment, an API key), shared by whoever holds them."""
+
+    async def acquire(
+        self, scope: str, limits: RateLimits, *, tokens: int, max_wait_s: float
+    ) -> float:
+        """Take one request and ``tokens`` from the buckets, waiting up to ``max_wait_s``.
+
+        Returns the seconds waited; raises ``RateLimitExceeded`` if capacity would take
+        longer than that.
+        """
+        ...
+
+    async def settle(self, scope: str, limits: RateLimits, *, tokens_delta: int) -> None:
+        """Correct the token bucket once the real usage is known (estimate -> actual)."""
+        ...

@@ -13,8 +13,9 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import ModelError
-from proctor.gateway import ModelClient, ToolSpec
+from proctor.gateway import CallSettings, Gateway, GatewayError, ModelRequest
 from proctor.policy import Decision, ProposedCall
+from proctor.runtime._routing import escalation_trigger
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
     ApprovalRecord,
@@ -29,6 +30,7 @@ from proctor.store import (
     EventRow,
     LimitReached,
     ModelCalled,
+    ModelRouted,
     Outcome,
     PolicyDecided,
     RunFinished,
@@ -38,7 +40,6 @@ from proctor.store import (
     ToolFinished,
     ToolProposed,
     ToolStarted,
-    Usage,
     digest,
 )
 from proctor.tools import ToolArgumentsError, ToolContext
@@ -51,13 +52,25 @@ class Execution:
     """Drives one run: holds its journal, state and transcript in memory."""
 
     def __init__(
-        self, runner: Runner, journal: RunJournal, model: ModelClient, record: RunRecord
+        self,
+        runner: Runner,
+        journal: RunJournal,
+        gateway: Gateway,
+        route: str,
+        record: RunRecord,
     ) -> None:
         self.runner = runner
         self.workflow = runner.workflow
         self.policy = runner.policy
         self.journal = journal
-        self.model = model
+        self.gateway = gateway
+        self.start_route = route
+        model = runner.workflow.contract.model
+        self._settings = (
+            CallSettings(max_tokens=model.max_tokens, temperature=model.temperature)
+            if model.max_tokens is not None or model.temperature is not None
+            else None
+        )
         self.record_row = record
         self.state = RunState()
         self.transcript = Transcript()
@@ -147,15 +160,24 @@ class Execution:
         if limit is not None:
             await self._escalate_or_stop(limit)
             return
-        messages = self.transcript.messages  # read-only for the model (a Sequence)
+        route = self._route_for_turn()
+        contract = self.workflow.contract
+        ceiling = contract.limits.max_cost_usd
+        request = ModelRequest(
+            messages=self.transcript.messages,  # read-only for the model (a Sequence)
+            tools=self.runner._specs,
+            route=route,
+            settings=self._settings,
+            budget_usd=None if ceiling is None else max(0.0, ceiling - self.state.cost_usd),
+        )
         remaining = self._remaining_runtime(now)
         started = time.perf_counter()
         try:
             if remaining is None:
-                response = await self.model.complete(messages, self._tool_specs())
+                result = await self.gateway.complete(request)
             else:
                 async with asyncio.timeout(remaining):
-                    response = await self.model.complete(messages, self._tool_specs())
+                    result = await self.gateway.complete(request)
         except TimeoutError:
             limit = self.policy.check_limits(self.state, now=time.time() + 1e-3) or Decision(
                 kind="deny",
@@ -165,17 +187,35 @@ class Execution:
             )
             await self._escalate_or_stop(limit)
             return
-        except ModelError as exc:
-            await self._finish("failed", f"model error: {exc}")
+        except GatewayError as exc:
+            self.seal(list(exc.events))
+            if exc.kind == "budget":
+                await self._escalate_or_stop(
+                    Decision(
+                        kind="deny",
+                        rule="limit.max_cost_usd",
+                        reason=str(exc),
+                        trigger="budget_exceeded",
+                        limit="max_cost_usd",
+                        value=round(self.state.cost_usd, 8),
+                        ceiling=ceiling,
+                    )
+                )
+            else:
+                await self._model_failed(str(exc))
             return
-        latency_ms = (time.perf_counter() - started) * 1000
+        except ModelError as exc:
+            await self._model_failed(str(exc))
+            return
+        response = result.response
         called = ModelCalled(
             model=response.model,
             turn=self.state.model_calls + 1,
             messages_digest=self.transcript.digest(),
             usage=response.usage,
-            cost_usd=self._cost(response.usage),
-            latency_ms=round(latency_ms, 3),
+            cost_usd=result.cost_usd,
+            latency_ms=round((time.perf_counter() - started) * 1000, 3),
+            cache_hit=result.cache_hit,
             finish_reason=response.finish_reason,
             tool_call_count=len(response.tool_calls),
             text=response.text,
@@ -183,14 +223,38 @@ class Execution:
         )
         # Written with the first action it leads to (a decision, an approval request, the
         # end): that write always precedes any tool's side effect.
-        self.seal([called])
+        self.seal([*result.events, called])
 
-    def _cost(self, usage: Usage) -> float | None:
-        priced_as = getattr(self.model, "priced_as", None) or self.model.name
-        return self.runner.prices.cost(priced_as, usage)
+    async def _model_failed(self, reason: str) -> None:
+        decision = Decision(
+            kind="deny",
+            rule="escalation.on_model_error",
+            reason=f"model error: {reason}",
+            trigger="model_error",
+        )
+        mode = self.workflow.contract.escalation.mode_for("model_error")
+        if mode is None:
+            await self._finish("failed", decision.reason)
+        else:
+            await self._escalate(decision, mode, end=True)
 
-    def _tool_specs(self) -> list[ToolSpec]:
-        return self.runner._specs
+    def _route_for_turn(self) -> str:
+        """The route of the next model call; a switch is recorded with its trigger."""
+        current = self.state.route
+        escalate_to = self.workflow.contract.model.escalate_to
+        if current is None:
+            target, trigger, reason = self.start_route, "start", "the run starts on its route"
+        elif escalate_to is not None and current != escalate_to:
+            why = escalation_trigger(self.state, self.workflow)
+            if why is None:
+                return current
+            target, (trigger, reason) = escalate_to, why
+        else:
+            return current
+        self.seal(
+            [ModelRouted(from_route=current, to_route=target, trigger=trigger, reason=reason)]
+        )
+        return target
 
     async def _finish_answered(self) -> None:
         missing = self.policy.missing_steps(self.state)

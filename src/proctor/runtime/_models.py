@@ -1,19 +1,35 @@
-"""Turning a model spec (``scripted:procedure``, ``openai:gpt-4o-mini``) into a client."""
+"""Turning a model spec into the gateway and route a run calls."""
 
 from __future__ import annotations
 
 from proctor.errors import UsageError
-from proctor.gateway import ModelClient
+from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.runtime._workflow import Workflow
 
 
-def resolve_model(workflow: Workflow, spec: str) -> ModelClient:
-    """Build the model client a spec names.
+def single(client: ModelClient, prices: PriceTable) -> tuple[Gateway, str]:
+    """A one-deployment gateway around ``client``; the route is the client's name."""
+    priced_as = getattr(client, "priced_as", None) or client.name
+    return Gateway.single(client, price=prices.price(priced_as)), client.name
 
+
+def resolve_model(
+    workflow: Workflow,
+    spec: str,
+    *,
+    gateway: Gateway | None = None,
+    prices: PriceTable | None = None,
+) -> tuple[Gateway, str]:
+    """The gateway and route a model spec names.
+
+    A route or model of the project's ``proctor.yaml`` (``gateway``) is used as is;
     ``scripted:<scenario>`` picks one of the workflow's scripted test doubles;
-    ``openai:<model>`` (or a bare model name) calls an OpenAI-compatible endpoint,
-    configured by ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``.
+    ``openai:<model>`` calls an OpenAI-compatible endpoint configured by
+    ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``.
     """
+    prices = prices or PriceTable()
+    if gateway is not None and spec in gateway.routes:
+        return gateway, spec
     provider, _, name = spec.partition(":")
     if not name:
         provider, name = "openai", spec
@@ -24,12 +40,13 @@ def resolve_model(workflow: Workflow, spec: str) -> ModelClient:
             raise UsageError(
                 f"workflow {workflow.name!r} has no scripted model {name!r}; known: {known}"
             )
-        return factory()
+        return single(factory(), prices)
     if provider == "openai":
         from proctor.gateway import OpenAIModel
 
-        return OpenAIModel(name)
+        return single(OpenAIModel(name), prices)
+    routes = ", ".join(sorted(gateway.routes)) if gateway is not None else "none configured"
     raise UsageError(
-        f"unknown model provider {provider!r} in {spec!r}: use scripted:<scenario> or "
-        "openai:<model>"
+        f"unknown model {spec!r}: use a route of proctor.yaml ({routes}), "
+        "scripted:<scenario> or openai:<model>"
     )

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from proctor.errors import ConfigError, NotFoundError, RunStateError
-from proctor.gateway import ModelClient, PriceTable, ToolSpec
+from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec
 from proctor.policy import Policy
 from proctor.runtime._execution import Execution
-from proctor.runtime._models import resolve_model
+from proctor.runtime._models import resolve_model, single
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
     Outcome,
@@ -71,10 +71,14 @@ class Runner:
         *,
         prices: PriceTable | None = None,
         model: ModelClient | None = None,
+        gateway: Gateway | None = None,
     ) -> None:
+        """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
+        every spec with one client (tests, scripts)."""
         self.store = store
         self.workflow = workflow
-        self.prices = prices or PriceTable()
+        self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
+        self.gateway = gateway
         self._model_override = model
         self.policy = Policy(workflow.contract, workflow.registry)
         # The model is offered only what the contract lets it call: least privilege.
@@ -91,24 +95,47 @@ class Runner:
             for t in offered
         ]
 
-    def _model(self, spec: str) -> ModelClient:
-        client = self._model_override or resolve_model(self.workflow, spec)
-        priced_as = getattr(client, "priced_as", None) or client.name
-        ceiling = self.workflow.contract.limits.max_cost_usd
-        if ceiling is not None and self.prices.price(priced_as) is None:
-            raise ConfigError(
-                f"the {self.workflow.name} contract caps cost at ${ceiling:g}, but model "
-                f"{client.name!r} has no price, so the cap could not be enforced. Fix: add "
-                f"its price to the price table, or remove limits.max_cost_usd"
+    def default_spec(self) -> str:
+        """The model spec a run uses when it names none."""
+        chosen = self.workflow.contract.model.default
+        if chosen is not None and self.gateway is not None:
+            return chosen
+        return self.workflow.default_model
+
+    def _model(self, spec: str) -> tuple[Gateway, str]:
+        """The gateway and route for ``spec``, refusing what the contract could not enforce."""
+        if self._model_override is not None:
+            gateway, route = single(self._model_override, self.prices)
+        else:
+            gateway, route = resolve_model(
+                self.workflow, spec, gateway=self.gateway, prices=self.prices
             )
-        return client
+        contract = self.workflow.contract
+        escalate_to = contract.model.escalate_to
+        if escalate_to is not None and escalate_to not in gateway.routes:
+            raise ConfigError(
+                f"the {self.workflow.name} contract escalates to {escalate_to!r}, which is not a "
+                f"route of this gateway ({', '.join(sorted(gateway.routes))}). Fix: define it "
+                "in proctor.yaml, or run with a model spec from there"
+            )
+        ceiling = contract.limits.max_cost_usd
+        if ceiling is not None:
+            for name in {route, escalate_to} - {None}:
+                first = gateway.chain(name)[0]
+                if gateway.price(first) is None:
+                    raise ConfigError(
+                        f"the {self.workflow.name} contract caps cost at ${ceiling:g}, but model "
+                        f"{first.model!r} has no price, so the cap could not be enforced. Fix: "
+                        "add its price (proctor.yaml prices:), or remove limits.max_cost_usd"
+                    )
+        return gateway, route
 
     async def start(
         self, input: dict[str, Any], *, model: str | None = None, started_by: str = "api"
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits for approval."""
-        spec = model or self.workflow.default_model
-        client = self._model(spec)
+        spec = model or self.default_spec()
+        gateway, route = self._model(spec)
         contract = self.workflow.contract
         run_id = "run_" + secrets.token_hex(8)
         journal = RunJournal(
@@ -116,7 +143,7 @@ class Runner:
         )
         started = RunStarted(
             workflow=self.workflow.name,
-            model=client.name,
+            model=route,
             contract_name=contract.workflow,
             contract_version=contract.version,
             contract_hash=contract.content_hash,
@@ -140,7 +167,7 @@ class Runner:
             workflow_ref=self.workflow.ref,
         )
         await self.store.create_run(record, row)
-        execution = Execution(self, journal, client, record)
+        execution = Execution(self, journal, gateway, route, record)
         execution.observe([event])
         await execution.drive()
         return RunResult(run_id=run_id, state=execution.state)
@@ -167,7 +194,7 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
             )
-        client = self._model(record.model)
+        gateway, route = self._model(record.model)
         journal = RunJournal(
             self.store,
             run_id=run_id,
@@ -177,7 +204,7 @@ class Runner:
             head_hash=state.head_hash,
         )
         record.owner = owner_id()
-        execution = Execution(self, journal, client, record)
+        execution = Execution(self, journal, gateway, route, record)
         execution.observe(events)
         if state.status == "running":
             await execution.record([RunResumed(reason=reason, pid=os.getpid())])

@@ -21,7 +21,7 @@ Outcome = Literal["resolved", "escalated", "failed", "draft_only", "cancelled"]
 RunStatus = Literal["running", "awaiting_approval", "finished"]
 DecisionKind = Literal["allow", "deny", "require_approval"]
 EscalationMode = Literal["handoff", "draft_only"]
-EscalationTrigger = Literal["budget_exceeded", "policy_violation", "tool_error"]
+EscalationTrigger = Literal["budget_exceeded", "policy_violation", "tool_error", "model_error"]
 
 
 class _Data(BaseModel):
@@ -35,6 +35,8 @@ class Usage(BaseModel):
     model_config = ConfigDict(frozen=True)
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    """Of the input tokens, those the provider served from its prompt cache."""
 
     @property
     def total(self) -> int:
@@ -195,6 +197,67 @@ class RunFinished(_Data):
     final_text: str | None = None
 
 
+class ModelRouted(_Data):
+    """The run moved to another route for its next turns (cheap-first escalation)."""
+
+    type: Literal["model_routed"] = "model_routed"
+    from_route: str | None
+    to_route: str
+    trigger: str
+    reason: str
+
+
+class ModelAttemptFailed(_Data):
+    """One failed attempt at a deployment, and what the gateway did next."""
+
+    type: Literal["model_attempt_failed"] = "model_attempt_failed"
+    content_fields = frozenset({"error"})
+    deployment: str
+    model: str
+    attempt: int
+    kind: str
+    action: Literal["retry", "fallback", "give_up", "skipped"]
+    status: int | None = None
+    retry_after_s: float | None = None
+    backoff_s: float | None = None
+    latency_ms: float = 0.0
+    next_deployment: str | None = None
+    error: str = ""
+
+
+class CacheHit(_Data):
+    """A model response or tool result served from the cache, and what that saved."""
+
+    type: Literal["cache_hit"] = "cache_hit"
+    kind: Literal["response", "tool"]
+    name: str
+    key: str
+    cost_saved_usd: float | None = None
+    tokens_saved: int = 0
+
+
+class RateLimited(_Data):
+    """A call waited for (or was refused) capacity under a rate limit."""
+
+    type: Literal["rate_limited"] = "rate_limited"
+    scope: str
+    limit: str
+    waited_ms: float
+    outcome: Literal["waited", "refused"]
+
+
+class ContextCompacted(_Data):
+    """Older turns were summarised or shortened to keep the prompt under its budget."""
+
+    type: Literal["context_compacted"] = "context_compacted"
+    tokens_before: int
+    tokens_after: int
+    estimated: bool
+    turns_summarized: int = 0
+    results_replaced: int = 0
+    model: str | None = None
+
+
 EventData = Annotated[
     RunStarted
     | RunResumed
@@ -208,7 +271,12 @@ EventData = Annotated[
     | DraftRecorded
     | LimitReached
     | Escalated
-    | RunFinished,
+    | RunFinished
+    | ModelRouted
+    | ModelAttemptFailed
+    | CacheHit
+    | RateLimited
+    | ContextCompacted,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -226,6 +294,11 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     LimitReached,
     Escalated,
     RunFinished,
+    ModelRouted,
+    ModelAttemptFailed,
+    CacheHit,
+    RateLimited,
+    ContextCompacted,
 )
 
 

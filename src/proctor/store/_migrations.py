@@ -75,6 +75,16 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX approvals_by_status ON approvals (status, requested_at);
     """,
+    # 2: the response and tool-output cache (bytes by key, with an absolute expiry).
+    """
+    CREATE TABLE cache (
+        key TEXT PRIMARY KEY,
+        value BLOB NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    -- A purge deletes expired rows without scanning the live ones.
+    CREATE INDEX cache_by_expiry ON cache (expires_at);
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -9,7 +9,7 @@ from proctor.store._records import ApprovalRecord, EventRow, RunFilter, RunRecor
 
 
 class Store(Protocol):
-    """Durable home of runs, their event logs and approvals.
+    """Durable home of runs, their event logs, approvals, and the gateway's cache.
 
     ``append`` is the only way events enter the store. It is atomic: the rows, and the
     run or approval rows given with them, are all written or none is. Appending a
@@ -38,5 +38,17 @@ class Store(Protocol):
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
 
     async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]: ...
+
+    async def cache_get(self, key: str, now: float) -> bytes | None:
+        """The cached value of ``key``, or ``None`` if absent or expired at ``now``."""
+        ...
+
+    async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
+        """Store ``value`` under ``key`` until ``expires_at`` (epoch seconds), replacing any."""
+        ...
+
+    async def cache_purge(self, now: float) -> int:
+        """Delete the entries expired at ``now``; returns how many."""
+        ...
 
     async def close(self) -> None: ...

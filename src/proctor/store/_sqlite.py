@@ -7,6 +7,7 @@ worker thread would cost.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import astuple, fields
 from pathlib import Path
@@ -33,6 +34,13 @@ _UPSERT_APPROVAL = (
     f"INSERT OR REPLACE INTO approvals ({', '.join(_APPROVAL_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _APPROVAL_COLUMNS)})"
 )
+
+_CACHE_GET = "SELECT value FROM cache WHERE key = ? AND expires_at > ?"
+_CACHE_PUT = (
+    "INSERT INTO cache (key, value, expires_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+)
+_CACHE_PURGE = "DELETE FROM cache WHERE expires_at <= ?"
 
 
 def _json(value: Any) -> str:
@@ -75,7 +83,7 @@ class SQLiteStore:
         except (sqlite3.Error, OSError) as exc:
             raise self._cannot_open(exc) from exc
         try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._enable_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
             self._migrate()
@@ -90,6 +98,19 @@ class SQLiteStore:
             f"cannot open the store at {self.path}: {exc}. "
             "Check the path is writable, or choose another with --db or PROCTOR_HOME."
         )
+
+    def _enable_wal(self) -> None:
+        # On a new file another process may be migrating, and switching to WAL then fails
+        # with "locked" at once, without the busy timeout: wait for it here instead.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _migrate(self) -> None:
         # The version is read inside the write lock: processes opening a new store at
@@ -207,6 +228,24 @@ class SQLiteStore:
             params = (status,)
         rows = self._db.execute(sql + " ORDER BY requested_at", params).fetchall()
         return [_approval_from_row(row) for row in rows]
+
+    # The cache: a miss is cheaper than a failed call, so callers may treat StoreError as one.
+
+    async def cache_get(self, key: str, now: float) -> bytes | None:
+        row = self._cache_execute(_CACHE_GET, (key, now)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
+        self._cache_execute(_CACHE_PUT, (key, value, expires_at))
+
+    async def cache_purge(self, now: float) -> int:
+        return self._cache_execute(_CACHE_PURGE, (now,)).rowcount
+
+    def _cache_execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise StoreError(f"the cache in the store at {self.path} failed: {exc}") from exc
 
     async def close(self) -> None:
         self._db.close()

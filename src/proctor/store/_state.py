@@ -19,6 +19,7 @@ from proctor.store._events import (
     EventData,
     LimitReached,
     ModelCalled,
+    ModelRouted,
     Outcome,
     PolicyDecided,
     RecordedToolCall,
@@ -92,6 +93,14 @@ class RunState:
     escalations: list[Escalated] = field(default_factory=list)
     limits_hit: list[LimitReached] = field(default_factory=list)
     final_text: str | None = None
+    last_text: str | None = None
+    finish_reason: str | None = None
+    route: str | None = None
+    """The route the run's model turns go to (set by ``model_routed``)."""
+    invalid_streak: int = 0
+    """Invalid tool calls in a row (an escalation trigger)."""
+    denied_since_turn: bool = False
+    """A call of the latest turn was denied by policy (an escalation trigger)."""
     answered: bool = False
     """The latest model turn proposed no tool calls: the run can finish."""
 
@@ -164,6 +173,8 @@ class RunState:
                     self.calls[proposed.id] = CallState(call=proposed)
                     self.turn_calls.append(proposed.id)
                 self.answered = not data.tool_calls
+                self.last_text = data.text
+                self.denied_since_turn = False
                 if self.answered:
                     self.final_text = data.text
             case ToolProposed():
@@ -174,6 +185,12 @@ class RunState:
             case PolicyDecided():
                 call = self.calls[data.call_id]
                 call.decision, call.rule, call.reason = data.decision, data.rule, data.reason
+                if data.rule == "schema.invalid_arguments":
+                    self.invalid_streak += 1
+                else:
+                    self.invalid_streak = 0
+                    if data.decision == "deny":
+                        self.denied_since_turn = True
             case ApprovalRequested():
                 call = self.calls[data.call_id]
                 call.approval_id = data.approval_id
@@ -206,6 +223,9 @@ class RunState:
                 self.escalations.append(data)
                 if data.mode == "draft_only":
                     self.draft_only = True
+            case ModelRouted():
+                self.route = data.to_route
             case RunFinished():
                 self.status = "finished"
                 self.outcome = data.outcome
+                self.finish_reason = data.reason

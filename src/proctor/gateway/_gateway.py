@@ -1,0 +1,342 @@
+"""``Gateway``: routes, caches, rate limits, budgets and prices around model calls.
+
+One call: check the projected cost against the caller's budget, serve from the response
+cache when allowed, wait for the caller's rate limit, let the ``Router`` try the route's
+deployments (retries, fallback, cooldown), price the answer, cache it. Everything that
+happened on the way comes back as events for the caller's log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+
+from proctor.errors import ConfigError
+from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
+from proctor.gateway._deployment import Deployment
+from proctor.gateway._errors import GatewayError
+from proctor.gateway._prices import Price, PriceTable
+from proctor.gateway._types import (
+    AssistantMessage,
+    CallSettings,
+    Message,
+    ModelClient,
+    ModelResponse,
+    RateLimiter,
+    RateLimits,
+    ResponseCache,
+    ToolSpec,
+)
+from proctor.store import CacheHit, EventData, RateLimited
+
+if TYPE_CHECKING:
+    from proctor.gateway._router import Router
+
+logger = logging.getLogger("proctor.gateway")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelRequest:
+    """One completion request to a route (``None``: the gateway's default route).
+
+    ``cache`` ``False`` bypasses the response cache; ``True`` uses it even when sampling.
+    ``budget_usd`` is what the caller may still spend: a call whose projected cost exceeds
+    it is refused before it is sent. ``scope``/``limits`` rate-limit the caller (an API key).
+    """
+
+    messages: Sequence[Message]
+    tools: Sequence[ToolSpec] = ()
+    route: str | None = None
+    settings: CallSettings | None = None
+    cache: bool | None = None
+    budget_usd: float | None = None
+    scope: str | None = None
+    limits: RateLimits | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class GatewayResult:
+    """The answer, who gave it, what it cost, and what happened on the way."""
+
+    response: ModelResponse
+    deployment: str
+    cost_usd: float | None
+    cache_hit: bool = False
+    events: tuple[EventData, ...] = ()
+
+
+def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
+    """A rough prompt size (four characters a token); used only where no count exists yet."""
+    chars = 0
+    for message in messages:
+        if isinstance(message, AssistantMessage):
+            chars += len(message.text or "")
+            chars += sum(
+                len(orjson.dumps(call.arguments)) + len(call.name) for call in message.tool_calls
+            )
+        else:
+            chars += len(message.content)
+    chars += sum(len(t.name) + len(t.description) + len(orjson.dumps(t.parameters)) for t in tools)
+    return chars // 4 + 1
+
+
+class Gateway:
+    """Model calls with routing, fallback, caching, rate limits and cost."""
+
+    def __init__(
+        self,
+        *,
+        deployments: Mapping[str, Deployment],
+        routes: Mapping[str, Sequence[str]],
+        default_route: str,
+        router: Router,
+        prices: PriceTable | None = None,
+        cache: ResponseCache | None = None,
+        cache_ttl_s: float = 3600.0,
+        cache_sampled: bool = False,
+        limiter: RateLimiter | None = None,
+        max_wait_s: float = 5.0,
+    ) -> None:
+        self.deployments = dict(deployments)
+        self.routes = {name: list(chain) for name, chain in routes.items()}
+        for name in self.deployments:
+            self.routes.setdefault(name, [name])
+        if default_route not in self.routes:
+            raise ConfigError(f"default route {default_route!r} is not a route or a model")
+        self.default_route = default_route
+        self.router = router
+        self.prices = prices or PriceTable()
+        self.cache = cache
+        self.cache_ttl_s = cache_ttl_s
+        self.cache_sampled = cache_sampled
+        self.limiter = limiter
+        self.max_wait_s = max_wait_s
+
+    @classmethod
+    def single(cls, client: ModelClient, *, price: Price | None = None) -> Gateway:
+        """A gateway over one client (a scripted model, or one endpoint), no cache."""
+        from proctor.gateway._router import Router
+
+        deployment = Deployment(name=client.name, client=client, model=client.name, price=price)
+        return cls(
+            deployments={client.name: deployment},
+            routes={},
+            default_route=client.name,
+            router=Router(RetryConfig(), CooldownConfig()),
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: GatewayConfig,
+        *,
+        cache: ResponseCache | None = None,
+        limiter: RateLimiter | None = None,
+        clients: Mapping[str, ModelClient] | None = None,
+    ) -> Gateway:
+        """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``."""
+        from proctor.gateway._openai import OpenAIModel
+        from proctor.gateway._router import Router
+
+        prices = PriceTable(
+            {
+                model: Price(
+                    input_per_million=p.input,
+                    output_per_million=p.output,
+                    cached_input_per_million=p.cached_input,
+                )
+                for model, p in config.prices.items()
+            }
+        )
+        deployments: dict[str, Deployment] = {}
+        for name, model in config.models.items():
+            client = (clients or {}).get(name)
+            if client is None:
+                if model.provider != "openai":
+                    raise ConfigError(
+                        f"model {name!r} has provider {model.provider!r}, which needs a client "
+                        "passed in code; use provider: openai for an endpoint"
+                    )
+                client = OpenAIModel(
+                    model.model,
+                    base_url=model.base_url,
+                    api_key_env=model.api_key_env,
+                    timeout_s=model.timeout_s,
+                )
+            price = None
+            if model.price is not None:
+                price = Price(
+                    input_per_million=model.price.input,
+                    output_per_million=model.price.output,
+                    cached_input_per_million=model.price.cached_input,
+                )
+            deployments[name] = Deployment(
+                name=name,
+                client=client,
+                model=model.model,
+                context_window=model.context_window,
+                price=price or prices.price(model.model),
+                limits=RateLimits(rpm=model.rpm, tpm=model.tpm),
+                timeout_s=model.timeout_s,
+            )
+        default = (
+            config.default_route
+            or next(iter(config.routes), None)
+            or next(iter(config.models), None)
+        )
+        if default is None:
+            raise ConfigError("proctor.yaml defines no models. Fix: add a models: section")
+        return cls(
+            deployments=deployments,
+            routes=config.routes,
+            default_route=default,
+            router=Router(
+                config.retry,
+                config.cooldown,
+                limiter=limiter,
+                max_wait_s=config.rate_limits.max_wait_s,
+            ),
+            prices=prices,
+            cache=cache,
+            cache_ttl_s=config.cache.ttl_s,
+            cache_sampled=config.cache.cache_sampled,
+            limiter=limiter,
+            max_wait_s=config.rate_limits.max_wait_s,
+        )
+
+    def chain(self, route: str | None = None) -> list[Deployment]:
+        """The deployments a route tries, in order."""
+        name = route or self.default_route
+        if name not in self.routes:
+            known = ", ".join(sorted(self.routes))
+            raise ConfigError(f"no route or model named {name!r}. Fix: use one of {known}")
+        return [self.deployments[d] for d in self.routes[name]]
+
+    def price(self, deployment: Deployment) -> Price | None:
+        return deployment.price or self.prices.price(deployment.model)
+
+    def projected_cost(
+        self,
+        route: str | None,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: CallSettings | None = None,
+    ) -> float | None:
+        """Cost of the call if the route's first deployment answers with ``max_tokens``."""
+        from proctor.store import Usage
+
+        first = self.chain(route)[0]
+        price = self.price(first)
+        if price is None:
+            return None
+        output = settings.max_tokens if settings and settings.max_tokens else 0
+        usage = Usage(input_tokens=estimate_tokens(messages, tools), output_tokens=output)
+        return price.cost(usage)
+
+    async def complete(self, request: ModelRequest) -> GatewayResult:
+        """Answer ``request`` through its route; raise ``GatewayError`` (with events) on failure."""
+        chain = self.chain(request.route)
+        events: list[EventData] = []
+        if request.budget_usd is not None:
+            projected = self.projected_cost(
+                request.route, request.messages, request.tools, request.settings
+            )
+            if projected is not None and projected > request.budget_usd:
+                raise GatewayError(
+                    f"refused before sending: the call would cost about ${projected:.6f} "
+                    f"(estimated), more than the ${request.budget_usd:.6f} left in the budget",
+                    kind="budget",
+                )
+        key = self._cache_key(request, chain)
+        if key is not None and self.cache is not None:
+            hit = await self._cached(key, chain)
+            if hit is not None:
+                return hit
+        if self.limiter is not None and request.scope and request.limits:
+            waited = await self.limiter.acquire(
+                request.scope,
+                request.limits,
+                tokens=estimate_tokens(request.messages, request.tools),
+                max_wait_s=self.max_wait_s,
+            )
+            if waited > 0:
+                events.append(
+                    RateLimited(
+                        scope=request.scope, limit="key", waited_ms=waited * 1000, outcome="waited"
+                    )
+                )
+        larger = sorted(
+            (d for d in self.deployments.values() if d.context_window),
+            key=lambda d: d.context_window or 0,
+        )
+        try:
+            outcome = await self.router.call(
+                chain, request.messages, request.tools, settings=request.settings, larger=larger
+            )
+        except GatewayError as exc:
+            exc.events = (*events, *exc.events)
+            raise
+        events.extend(outcome.events)
+        price = self.price(outcome.deployment)
+        cost = None if price is None else price.cost(outcome.response.usage)
+        if key is not None and self.cache is not None:
+            from proctor.gateway._cache import encode_response
+
+            await self.cache.set(
+                key, encode_response(outcome.response, outcome.deployment.name), self.cache_ttl_s
+            )
+        return GatewayResult(
+            response=outcome.response,
+            deployment=outcome.deployment.name,
+            cost_usd=cost,
+            events=tuple(events),
+        )
+
+    def _cache_key(self, request: ModelRequest, chain: Sequence[Deployment]) -> str | None:
+        from proctor.gateway._cache import response_cache_key
+
+        if self.cache is None or request.cache is False:
+            return None
+        sampled = request.settings is not None and (request.settings.temperature or 0) > 0
+        if sampled and not (request.cache or self.cache_sampled):
+            return None
+        return response_cache_key(
+            [d.name for d in chain], request.messages, request.tools, request.settings
+        )
+
+    async def _cached(self, key: str, chain: Sequence[Deployment]) -> GatewayResult | None:
+        from proctor.gateway._cache import decode_response
+
+        assert self.cache is not None
+        data = await self.cache.get(key)
+        if data is None:
+            return None
+        response, deployment_name = decode_response(data)
+        deployment = self.deployments.get(deployment_name, chain[0])
+        price = self.price(deployment)
+        saved = None if price is None else price.cost(response.usage)
+        hit = CacheHit(
+            kind="response",
+            name=deployment_name,
+            key=key,
+            cost_saved_usd=saved,
+            tokens_saved=response.usage.total,
+        )
+        return GatewayResult(
+            response=response,
+            deployment=deployment_name,
+            cost_usd=0.0,
+            cache_hit=True,
+            events=(hit,),
+        )
+
+    async def aclose(self) -> None:
+        """Close clients that hold connections."""
+        for deployment in self.deployments.values():
+            close = getattr(deployment.client, "aclose", None)
+            if close is not None:
+                await close()

@@ -251,3 +251,29 @@ async def test_identical_runs_are_served_from_the_response_cache(db: SQLiteStore
     called = [e.data for e in events if isinstance(e.data, ModelCalled)]
     assert all(c.cache_hit and c.cost_usd == 0 for c in called)
     assert second.state.cost_usd == 0
+
+
+PRICE_LOOKUPS: list[str] = []
+
+
+@tool("pricing.lookup", cacheable=True, cache_ttl_s=60)
+def price_lookup(sku: str) -> dict[str, float]:
+    """A deterministic price table."""
+    PRICE_LOOKUPS.append(sku)
+    return {"price": 9.5}
+
+
+async def test_a_cacheable_tool_runs_once_and_later_calls_are_cache_hits(db: SQLiteStore) -> None:
+    PRICE_LOOKUPS.clear()
+    flow = workflow()
+    flow.registry = Registry([search, close, price_lookup])
+    turns = [Turn(calls=[("pricing.lookup", {"sku": "A-1"})]), SEARCH, DONE]
+    shared = gateway(turns, cache=MemoryCache())
+    first = await Runner(db, flow, gateway=shared).start({"run": 1})
+    second = await Runner(db, flow, gateway=gateway(turns, cache=shared.cache)).start({"run": 2})
+    assert (first.outcome, second.outcome) == ("resolved", "resolved")
+    assert PRICE_LOOKUPS == ["A-1"]
+    events = await events_of(db, second)
+    [hit] = [e.data for e in events if isinstance(e.data, CacheHit)]
+    assert (hit.kind, hit.name) == ("tool", "pricing.lookup")
+    assert not any(e.type == "tool_started" and "pricing" in str(e.data) for e in events)

@@ -345,3 +345,11 @@ async def test_a_model_result_becomes_a_dict() -> None:
     made = Tool.from_function(make_line)
 
     assert await made.run(context(), {"sku": "B"}) == {"sku": "B", "quantity": 2}
+
+
+def test_a_write_tool_cannot_be_cacheable() -> None:
+    def pay(amount: float) -> None:
+        """Pay."""
+
+    with pytest.raises(UsageError, match="cannot be cacheable"):
+        tool("erp.pay", effect="write", cacheable=True)(pay)

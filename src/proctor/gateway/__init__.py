@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+from proctor.gateway._cache import (
+    MemoryCache,
+    RedisCache,
+    StoreCache,
+    open_cache,
+    response_cache_key,
+    tool_cache_key,
+)
 from proctor.gateway._config import (
     CacheConfig,
     CooldownConfig,
@@ -15,10 +23,12 @@ from proctor.gateway._config import (
     load_config,
 )
 from proctor.gateway._deployment import Deployment, RouteOutcome
-from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError
+from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest, estimate_tokens
 from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
+from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
+from proctor.gateway._router import Router
 from proctor.gateway._scripted import Script, ScriptedModel, Turn
 from proctor.gateway._types import (
     AssistantMessage,
@@ -48,6 +58,8 @@ __all__ = [
     "GatewayError",
     "GatewayResult",
     "KeyConfig",
+    "MemoryCache",
+    "MemoryRateLimiter",
     "Message",
     "ModelCallError",
     "ModelClient",
@@ -59,13 +71,18 @@ __all__ = [
     "PriceConfig",
     "PriceTable",
     "RateLimitConfig",
+    "RateLimitExceeded",
     "RateLimiter",
     "RateLimits",
+    "RedisCache",
+    "RedisRateLimiter",
     "ResponseCache",
     "RetryConfig",
     "RouteOutcome",
+    "Router",
     "Script",
     "ScriptedModel",
+    "StoreCache",
     "SystemMessage",
     "ToolMessage",
     "ToolSpec",
@@ -74,4 +91,8 @@ __all__ = [
     "estimate_tokens",
     "find_config",
     "load_config",
+    "open_cache",
+    "open_limiter",
+    "response_cache_key",
+    "tool_cache_key",
 ]

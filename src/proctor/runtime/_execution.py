@@ -12,14 +12,17 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from proctor.errors import ModelError
-from proctor.gateway import CallSettings, Gateway, GatewayError, ModelRequest
+from proctor.gateway import CallSettings, Gateway, GatewayError, ModelRequest, tool_cache_key
 from proctor.policy import Decision, ProposedCall
 from proctor.runtime._routing import escalation_trigger
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
     ApprovalRecord,
     ApprovalRequested,
+    CacheHit,
     CallState,
     DraftRecorded,
     Escalated,
@@ -469,6 +472,23 @@ class Execution:
             )
             await self._after_tool(call, interrupted)
             return
+        cache_key = None
+        if tool.cacheable and self.gateway.cache is not None and call.attempts == 0:
+            cache_key = tool_cache_key(tool.name, call.call.arguments)
+            cached = await self.gateway.cache.get(cache_key)
+            if cached is not None:
+                self.seal(
+                    [CacheHit(kind="tool", name=tool.name, key=cache_key)], span_id=call.call.id
+                )
+                hit = ToolFinished(
+                    call_id=call.call.id,
+                    tool=tool.name,
+                    ok=True,
+                    latency_ms=0.0,
+                    result=orjson.loads(cached),
+                )
+                await self._after_tool(call, hit)
+                return
         key = f"{self.journal.run_id}:{call.step}"
         started = ToolStarted(
             call_id=call.call.id, tool=tool.name, idempotency_key=key, attempt=call.attempts + 1
@@ -493,6 +513,8 @@ class Execution:
             error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
         except Exception as exc:  # a tool's failure is recorded, never raised through the loop
             error_type, error = type(exc).__name__, str(exc) or type(exc).__name__
+        if cache_key is not None and error is None and self.gateway.cache is not None:
+            await self.gateway.cache.set(cache_key, orjson.dumps(result), tool.cache_ttl_s)
         finished = ToolFinished(
             call_id=call.call.id,
             tool=tool.name,

@@ -57,6 +57,9 @@ class Tool:
     risk: Risk = "low"
     idempotent: bool = False
     timeout_s: float = 30.0
+    cacheable: bool = False
+    """Deterministic output (a price table, a policy snippet): results may be cached."""
+    cache_ttl_s: float = 300.0
     takes_context: bool = False
     parameters: dict[str, Any] = field(default_factory=dict)
 
@@ -65,6 +68,11 @@ class Tool:
             raise UsageError(
                 f"tool name {self.name!r} is not valid: use dotted identifiers "
                 "such as 'erp.fetch_po'"
+            )
+        if self.cacheable and self.effect == "write":
+            raise UsageError(
+                f"tool {self.name!r} is a write tool and cannot be cacheable: a cached write "
+                "would report an effect that never happened"
             )
         if not self.parameters:
             self.parameters = self.args_model.model_json_schema()
@@ -82,6 +90,8 @@ class Tool:
         risk: Risk = "low",
         idempotent: bool = False,
         timeout_s: float = 30.0,
+        cacheable: bool = False,
+        cache_ttl_s: float = 300.0,
     ) -> Tool:
         """Build a tool from a typed function; its schema comes from the type hints."""
         args_model, takes_context, arg_docs = _signature_model(function)
@@ -102,6 +112,8 @@ class Tool:
             risk=risk,
             idempotent=idempotent,
             timeout_s=timeout_s,
+            cacheable=cacheable,
+            cache_ttl_s=cache_ttl_s,
             takes_context=takes_context,
         )
 
@@ -138,6 +150,8 @@ def tool(
     risk: Risk = "low",
     idempotent: bool = False,
     timeout_s: float = 30.0,
+    cacheable: bool = False,
+    cache_ttl_s: float = 300.0,
 ) -> Callable[[Callable[..., Any]], Tool]:
     """Declare a function as a tool.
 
@@ -157,6 +171,8 @@ def tool(
             risk=risk,
             idempotent=idempotent,
             timeout_s=timeout_s,
+            cacheable=cacheable,
+            cache_ttl_s=cache_ttl_s,
         )
 
     return decorate

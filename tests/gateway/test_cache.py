@@ -14,23 +14,20 @@ from proctor.gateway import (
     AssistantMessage,
     CacheConfig,
     CallSettings,
+    MemoryCache,
     Message,
     ModelResponse,
+    RedisCache,
+    StoreCache,
     SystemMessage,
     ToolMessage,
     ToolSpec,
     UserMessage,
-)
-from proctor.gateway._cache import (
-    MemoryCache,
-    RedisCache,
-    StoreCache,
-    decode_response,
-    encode_response,
     open_cache,
     response_cache_key,
     tool_cache_key,
 )
+from proctor.gateway._cache import decode_response, encode_response
 from proctor.store import RecordedToolCall, SQLiteStore, Store, Usage
 from support.redis_server import CLOSED_URL, RedisTarget, redis_target
 

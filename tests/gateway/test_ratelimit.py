@@ -12,9 +12,14 @@ from collections.abc import AsyncIterator
 import pytest
 
 from proctor.errors import UsageError
-from proctor.gateway import RateLimitConfig, RateLimits
-from proctor.gateway._errors import RateLimitExceeded
-from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
+from proctor.gateway import (
+    MemoryRateLimiter,
+    RateLimitConfig,
+    RateLimitExceeded,
+    RateLimits,
+    RedisRateLimiter,
+    open_limiter,
+)
 from support.redis_server import CLOSED_URL, RedisTarget, redis_target
 
 

@@ -129,7 +129,16 @@ SAMPLES: list[EventData] = [
     CacheHit(kind="response", name="small", key="k" * 64, cost_saved_usd=0.0012, tokens_saved=900),
     RateLimited(scope="deployment:small", limit="rpm", waited_ms=250.0, outcome="waited"),
     ContextCompacted(
-        tokens_before=14000, tokens_after=6000, estimated=True, turns_summarized=4, model="small"
+        tokens_before=14000,
+        tokens_after=6000,
+        estimated=True,
+        turns_summarized=4,
+        model="small",
+        usage=Usage(input_tokens=3000, output_tokens=120),
+        cost_usd=0.0005,
+        through_turn=4,
+        replaced_calls=["c1"],
+        summary="Looked up V-1001 and PO-4711; amounts match.",
     ),
 ]
 

@@ -315,7 +315,11 @@ class Gateway:
         data = await self.cache.get(key)
         if data is None:
             return None
-        response, deployment_name = decode_response(data)
+        try:
+            response, deployment_name = decode_response(data)
+        except ValueError as exc:  # corrupt or from an older version: a miss, never a failure
+            logger.warning("ignoring an unreadable cache entry %s: %s", key, exc)
+            return None
         deployment = self.deployments.get(deployment_name, chain[0])
         price = self.price(deployment)
         saved = None if price is None else price.cost(response.usage)

@@ -17,6 +17,7 @@ import orjson
 from proctor.errors import ModelError
 from proctor.gateway import CallSettings, Gateway, GatewayError, ModelRequest, tool_cache_key
 from proctor.policy import Decision, ProposedCall
+from proctor.runtime._compaction import compact
 from proctor.runtime._routing import escalation_trigger
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
@@ -49,6 +50,8 @@ from proctor.tools import ToolArgumentsError, ToolContext
 
 if TYPE_CHECKING:
     from proctor.runtime._runner import Runner
+
+logger = logging.getLogger("proctor.runtime")
 
 
 class Execution:
@@ -165,6 +168,8 @@ class Execution:
             return
         route = self._route_for_turn()
         contract = self.workflow.contract
+        if contract.model.context_tokens is not None:
+            await self._compact(contract.model.context_tokens)
         ceiling = contract.limits.max_cost_usd
         request = ModelRequest(
             messages=self.transcript.messages,  # read-only for the model (a Sequence)
@@ -227,6 +232,24 @@ class Execution:
         # Written with the first action it leads to (a decision, an approval request, the
         # end): that write always precedes any tool's side effect.
         self.seal([*result.events, called])
+
+    async def _compact(self, target: int) -> None:
+        cheap = self.workflow.contract.model.default
+        route = cheap if cheap in self.gateway.routes else self.start_route
+        try:
+            compacted = await compact(
+                self.transcript,
+                self.runner._specs,
+                target=target,
+                gateway=self.gateway,
+                route=route,
+            )
+        except ModelError as exc:
+            # An uncompressed prompt still works; a failed summary must not end the run.
+            logger.warning("run %s: context compaction failed: %s", self.journal.run_id, exc)
+            return
+        if compacted is not None:
+            self.seal([compacted])
 
     async def _model_failed(self, reason: str) -> None:
         decision = Decision(
@@ -312,7 +335,7 @@ class Execution:
 
     async def _decide(self, call: CallState) -> None:
         recorded = call.call
-        tool = self.workflow.registry.get(recorded.name)
+        tool = self.runner.registry.get(recorded.name)
         invalid = None
         if recorded.raw_arguments is not None:
             invalid = (
@@ -357,7 +380,7 @@ class Execution:
             await self._execute(call)
 
     def _is_write(self, tool_name: str) -> bool:
-        tool = self.workflow.registry.get(tool_name)
+        tool = self.runner.registry.get(tool_name)
         return tool is not None and tool.effect == "write"
 
     @staticmethod
@@ -455,7 +478,7 @@ class Execution:
 
     async def _execute(self, call: CallState) -> None:
         """Run an allowed call; ``tool_started`` is durable before the tool runs."""
-        tool = self.workflow.registry.get(call.call.name)
+        tool = self.runner.registry.get(call.call.name)
         assert tool is not None
         assert call.step is not None
         if call.attempts > 0 and tool.effect == "write" and not tool.idempotent:

@@ -18,6 +18,7 @@ from typing import Any
 from proctor.errors import ConfigError, NotFoundError, RunStateError
 from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec
 from proctor.policy import Policy
+from proctor.runtime._compaction import expand_tool
 from proctor.runtime._execution import Execution
 from proctor.runtime._models import resolve_model, single
 from proctor.runtime._workflow import Workflow
@@ -32,6 +33,7 @@ from proctor.store import (
     new_span_id,
     row_to_event,
 )
+from proctor.tools import Registry
 
 logger = logging.getLogger("proctor.runtime")
 
@@ -80,13 +82,17 @@ class Runner:
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
         self.gateway = gateway
         self._model_override = model
-        self.policy = Policy(workflow.contract, workflow.registry)
+        # With a context budget the model may expand results that compaction shortened.
+        self.registry = workflow.registry
+        if workflow.contract.model.context_tokens is not None:
+            self.registry = Registry([*workflow.registry, expand_tool(store)])
+        self.policy = Policy(workflow.contract, self.registry)
         # The model is offered only what the contract lets it call: least privilege.
         # (It can still name anything; policy decides at the boundary.)
         contract = workflow.contract
         offered = [
             t
-            for t in workflow.registry
+            for t in self.registry
             if t.name not in contract.forbidden_tools
             and (contract.allowed_tools is None or t.name in contract.allowed_tools)
         ]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from proctor.gateway import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
 from proctor.store import (
+    ContextCompacted,
     DraftRecorded,
     Event,
     ModelCalled,
@@ -17,6 +20,10 @@ from proctor.store import (
     ToolFinished,
     canonical_json,
 )
+
+EXPAND_TOOL = "context.expand"
+PREVIEW_CHARS = 200
+SUMMARY_PREFIX = "Summary of the earlier steps of this run:\n"
 
 
 def _json(value: Any) -> str:
@@ -31,40 +38,68 @@ def _status_for(rule: str) -> str:
     return "denied"
 
 
+def reference(call_id: str, content: str) -> str:
+    """What replaces a large tool result: a preview and how to get the rest."""
+    return _json(
+        {
+            "ref": call_id,
+            "preview": content[:PREVIEW_CHARS],
+            "full_chars": len(content),
+            "note": f"shortened to save context; call {EXPAND_TOOL} with this ref for all of it",
+        }
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    message: Message
+    turn: int
+    """The model turn it belongs to (0: instructions, input, summaries)."""
+
+
 class Transcript:
     """Messages for the next model call: instructions, input, then each turn and result.
 
     Tool results are JSON: the tool's result on success, otherwise
     ``{"error": ..., "status": "denied" | "invalid_arguments" | "tool_error" |
-    "approval_denied" | "draft_recorded"}``.
+    "approval_denied" | "draft_recorded"}``. A ``context_compacted`` event replaces older
+    turns by their summary and large results by references, exactly as when it was made.
     """
 
     def __init__(self) -> None:
+        self._entries: list[_Entry] = []
         self.messages: list[Message] = []
         self._names: dict[str, str] = {}
+        self._turn = 0
         # Running digest of the conversation, so recording a model call costs O(1).
         self._hash = hashlib.sha256()
+
+    @property
+    def turn(self) -> int:
+        return self._turn
 
     def digest(self) -> str:
         """SHA-256 over every message so far, in order."""
         return self._hash.copy().hexdigest()
 
-    def _add(self, message: Message, fingerprint: Any) -> None:
+    def entries(self) -> list[tuple[Message, int]]:
+        return [(e.message, e.turn) for e in self._entries]
+
+    def _add(self, message: Message, turn: int) -> None:
+        self._entries.append(_Entry(message, turn))
         self.messages.append(message)
-        self._hash.update(canonical_json([message.role, fingerprint]))
+        self._hash.update(canonical_json(_fingerprint(message)))
 
     def apply(self, event: Event) -> None:
         data = event.data
         match data:
             case RunStarted():
-                self._add(SystemMessage(content=data.instructions), data.instructions)
-                user = _json(data.input)
-                self._add(UserMessage(content=user), user)
+                self._add(SystemMessage(content=data.instructions), 0)
+                self._add(UserMessage(content=_json(data.input)), 0)
             case ModelCalled():
-                calls = [c.model_dump(mode="json") for c in data.tool_calls]
+                self._turn += 1
                 self._add(
-                    AssistantMessage(text=data.text, tool_calls=tuple(data.tool_calls)),
-                    [data.text, calls],
+                    AssistantMessage(text=data.text, tool_calls=tuple(data.tool_calls)), self._turn
                 )
                 for call in data.tool_calls:
                     self._names[call.id] = call.name
@@ -84,11 +119,52 @@ class Transcript:
                         "status": "draft_recorded",
                     },
                 )
+            case ContextCompacted():
+                self.compact(data.through_turn, data.summary, data.replaced_calls)
             case _:
                 pass
 
+    def compact(
+        self, through_turn: int, summary: str | None, replaced_calls: Iterable[str]
+    ) -> None:
+        """Replace turns up to ``through_turn`` by ``summary``; shorten ``replaced_calls``."""
+        replaced = set(replaced_calls)
+        kept: list[_Entry] = []
+        for entry in self._entries:
+            message = entry.message
+            if summary is not None and 0 < entry.turn <= through_turn:
+                continue
+            if isinstance(message, ToolMessage) and message.call_id in replaced:
+                message = ToolMessage(
+                    call_id=message.call_id,
+                    name=message.name,
+                    content=reference(message.call_id, message.content),
+                )
+            kept.append(_Entry(message, entry.turn))
+        if summary is not None:
+            # The new summary already covers any earlier one (see compaction), so it
+            # replaces it: one summary note at most.
+            head = [e for e in kept if e.turn == 0 and not is_summary(e.message)]
+            rest = [e for e in kept if e.turn != 0]
+            note = UserMessage(content=SUMMARY_PREFIX + summary)
+            kept = [*head, _Entry(note, 0), *rest]
+        self._entries = []
+        self.messages = []
+        self._hash = hashlib.sha256()
+        for entry in kept:
+            self._add(entry.message, entry.turn)
+
     def _reply(self, call_id: str, content: Any) -> None:
-        text = _json(content)
-        self._add(
-            ToolMessage(call_id=call_id, name=self._names.get(call_id, ""), content=text), text
-        )
+        name = self._names.get(call_id, "")
+        self._add(ToolMessage(call_id=call_id, name=name, content=_json(content)), self._turn)
+
+
+def is_summary(message: Message) -> bool:
+    return isinstance(message, UserMessage) and message.content.startswith(SUMMARY_PREFIX)
+
+
+def _fingerprint(message: Message) -> Any:
+    if isinstance(message, AssistantMessage):
+        calls = [c.model_dump(mode="json") for c in message.tool_calls]
+        return [message.role, message.text, calls]
+    return [message.role, message.content]

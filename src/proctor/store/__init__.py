@@ -42,7 +42,13 @@ from proctor.store._events import (
 )
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
 from proctor.store._protocol import Store
-from proctor.store._records import ApprovalRecord, EventRow, RunFilter, RunRecord
+from proctor.store._records import (
+    ApprovalRecord,
+    EventRow,
+    GatewayCallRecord,
+    RunFilter,
+    RunRecord,
+)
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
 from proctor.store._verify import ChainReport, verify_rows, verify_run
@@ -65,6 +71,7 @@ __all__ = [
     "Event",
     "EventData",
     "EventRow",
+    "GatewayCallRecord",
     "LimitReached",
     "ModelAttemptFailed",
     "ModelCalled",

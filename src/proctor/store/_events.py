@@ -250,12 +250,21 @@ class ContextCompacted(_Data):
     """Older turns were summarised or shortened to keep the prompt under its budget."""
 
     type: Literal["context_compacted"] = "context_compacted"
+    content_fields = frozenset({"summary"})
     tokens_before: int
     tokens_after: int
     estimated: bool
     turns_summarized: int = 0
     results_replaced: int = 0
     model: str | None = None
+    usage: Usage | None = None
+    """Tokens of the summarising call (its cost counts toward the run's budget)."""
+    cost_usd: float | None = None
+    through_turn: int = 0
+    """Model turns up to this one are replaced by ``summary`` (0: none)."""
+    replaced_calls: list[str] = Field(default_factory=list)
+    """Tool results shortened to a reference the model can expand."""
+    summary: str | None = None
 
 
 EventData = Annotated[

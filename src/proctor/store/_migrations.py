@@ -85,6 +85,26 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     -- A purge deletes expired rows without scanning the live ones.
     CREATE INDEX cache_by_expiry ON cache (expires_at);
     """,
+    # 3: the call ledger of the OpenAI-compatible endpoint (one row per call, with its cost).
+    """
+    CREATE TABLE gateway_calls (
+        id INTEGER PRIMARY KEY,
+        ts REAL NOT NULL,
+        key_name TEXT NOT NULL,
+        route TEXT NOT NULL,
+        deployment TEXT,
+        model TEXT,
+        input_tokens INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL,
+        latency_ms REAL NOT NULL,
+        cache_hit INTEGER NOT NULL DEFAULT 0,
+        status INTEGER NOT NULL,
+        error TEXT
+    );
+    -- A key's spend in a period is read from the index alone.
+    CREATE INDEX gateway_calls_by_key ON gateway_calls (key_name, ts, cost_usd);
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from proctor.store._records import ApprovalRecord, EventRow, RunFilter, RunRecord
+from proctor.store._records import (
+    ApprovalRecord,
+    EventRow,
+    GatewayCallRecord,
+    RunFilter,
+    RunRecord,
+)
 
 
 class Store(Protocol):
@@ -49,6 +55,20 @@ class Store(Protocol):
 
     async def cache_purge(self, now: float) -> int:
         """Delete the entries expired at ``now``; returns how many."""
+        ...
+
+    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
+        """Append rows to the endpoint's call ledger, all in one transaction."""
+        ...
+
+    async def gateway_spend(self, key_name: str, since: float) -> float:
+        """USD spent by API key ``key_name`` from ``since`` (epoch seconds); unknown costs: 0."""
+        ...
+
+    async def gateway_calls(
+        self, key_name: str | None = None, *, limit: int = 100
+    ) -> list[GatewayCallRecord]:
+        """The latest ledger rows (of one key, or all), newest first."""
         ...
 
     async def close(self) -> None: ...

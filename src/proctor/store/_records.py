@@ -97,3 +97,25 @@ class RunFilter:
     outcome: str | None = None
     limit: int = 50
     statuses: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class GatewayCallRecord:
+    """One call to the OpenAI-compatible endpoint: who, which route, what it cost, how it ended.
+
+    ``cost_usd`` is ``None`` when unknown (an unpriced model, or a failed call). ``status``
+    is the HTTP status answered; ``error`` the error kind (``None`` on success).
+    """
+
+    ts: float
+    key_name: str
+    route: str
+    deployment: str | None = None
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+    cache_hit: bool = False
+    status: int = 200
+    error: str | None = None

@@ -6,6 +6,7 @@ worker thread would cost.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import time
 from collections.abc import Sequence
@@ -17,7 +18,13 @@ import orjson
 
 from proctor.errors import ChainConflictError, StoreError
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
-from proctor.store._records import ApprovalRecord, EventRow, RunFilter, RunRecord
+from proctor.store._records import (
+    ApprovalRecord,
+    EventRow,
+    GatewayCallRecord,
+    RunFilter,
+    RunRecord,
+)
 
 _RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 _APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -41,6 +48,14 @@ _CACHE_PUT = (
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
 )
 _CACHE_PURGE = "DELETE FROM cache WHERE expires_at <= ?"
+
+_CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
+_INSERT_CALL = (
+    f"INSERT INTO gateway_calls ({', '.join(_CALL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _CALL_COLUMNS)})"
+)
+_call_params = operator.attrgetter(*_CALL_COLUMNS)
+_SPEND = "SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_calls WHERE key_name = ? AND ts >= ?"
 
 
 def _json(value: Any) -> str:
@@ -247,6 +262,32 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"the cache in the store at {self.path} failed: {exc}") from exc
 
+    # The endpoint's call ledger: written in batches, one transaction each.
+
+    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(_INSERT_CALL, [_call_params(call) for call in calls])
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    async def gateway_spend(self, key_name: str, since: float) -> float:
+        return float(self._db.execute(_SPEND, (key_name, since)).fetchone()[0])
+
+    async def gateway_calls(
+        self, key_name: str | None = None, *, limit: int = 100
+    ) -> list[GatewayCallRecord]:
+        where, params = ("WHERE key_name = ?", (key_name,)) if key_name is not None else ("", ())
+        rows = self._db.execute(
+            f"SELECT {', '.join(_CALL_COLUMNS)} FROM gateway_calls {where} "
+            "ORDER BY ts DESC, id DESC LIMIT ?",
+            (*params, limit),
+        ).fetchall()
+        return [_call_from_row(row) for row in rows]
+
     async def close(self) -> None:
         self._db.close()
 
@@ -255,6 +296,12 @@ def _approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:
     values = dict(zip(_APPROVAL_COLUMNS, row, strict=True))
     values["arguments"] = orjson.loads(values["arguments"])
     return ApprovalRecord(**values)
+
+
+def _call_from_row(row: tuple[Any, ...]) -> GatewayCallRecord:
+    values = dict(zip(_CALL_COLUMNS, row, strict=True))
+    values["cache_hit"] = bool(values["cache_hit"])
+    return GatewayCallRecord(**values)
 
 
 def _statements(script: str) -> list[str]:

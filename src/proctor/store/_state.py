@@ -13,6 +13,7 @@ from typing import Any, Literal
 from proctor.store._events import (
     ApprovalDecided,
     ApprovalRequested,
+    ContextCompacted,
     DraftRecorded,
     Escalated,
     Event,
@@ -225,6 +226,14 @@ class RunState:
                     self.draft_only = True
             case ModelRouted():
                 self.route = data.to_route
+            case ContextCompacted():
+                if data.usage is not None:
+                    self.input_tokens += data.usage.input_tokens
+                    self.output_tokens += data.usage.output_tokens
+                if data.cost_usd is not None:
+                    self.cost_usd += data.cost_usd
+                elif data.usage is not None:
+                    self.cost_known = False
             case RunFinished():
                 self.status = "finished"
                 self.outcome = data.outcome

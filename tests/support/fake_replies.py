@@ -91,6 +91,7 @@ class Completion(Reply):
     finish_reason: str | None = None
     prompt_tokens: int = 10
     completion_tokens: int = 5
+    cached_tokens: int = 0
     model: str | None = None
     empty_choices: bool = False
     delay_s: float = 0.0
@@ -124,6 +125,7 @@ class Completion(Reply):
                 "prompt_tokens": self.prompt_tokens,
                 "completion_tokens": self.completion_tokens,
                 "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "prompt_tokens_details": {"cached_tokens": self.cached_tokens},
             },
         }
 

@@ -29,3 +29,5 @@ class RouteOutcome:
     response: ModelResponse
     deployment: Deployment
     events: tuple[EventData, ...] = ()
+    upstream_ms: float = 0.0
+    """Time spent awaiting deployments' clients, over every attempt."""

@@ -67,6 +67,8 @@ class GatewayResult:
     cost_usd: float | None
     cache_hit: bool = False
     events: tuple[EventData, ...] = ()
+    upstream_ms: float = 0.0
+    """Time spent awaiting the deployments' clients (the rest is the gateway's own)."""
 
 
 def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
@@ -294,6 +296,7 @@ class Gateway:
             deployment=outcome.deployment.name,
             cost_usd=cost,
             events=tuple(events),
+            upstream_ms=outcome.upstream_ms,
         )
 
     def _cache_key(self, request: ModelRequest, chain: Sequence[Deployment]) -> str | None:

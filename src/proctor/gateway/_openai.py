@@ -188,6 +188,7 @@ class OpenAIModel:
                 name, raw = names.get(call.custom.name, call.custom.name), call.custom.input
             calls.append(_tool_call(call.id, name, raw))
         usage = completion.usage
+        details = usage.prompt_tokens_details if usage else None
         return ModelResponse(
             model=self.model,
             text=choice.message.content or None,
@@ -195,6 +196,8 @@ class OpenAIModel:
             usage=Usage(
                 input_tokens=usage.prompt_tokens if usage else 0,
                 output_tokens=usage.completion_tokens if usage else 0,
+                # Prompt tokens the provider served from its cache are billed at their own rate.
+                cached_input_tokens=(details.cached_tokens or 0) if details else 0,
             ),
             finish_reason=choice.finish_reason or ("tool_calls" if calls else "stop"),
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal
@@ -65,6 +66,7 @@ class RouteCall:
         self.events: list[EventData] = []
         self.outcomes: dict[str, str] = {}  # deployment -> its last error kind, or "cooldown"
         self.last: ModelCallError | None = None
+        self.upstream_s = 0.0  # awaiting clients: what the endpoint's overhead leaves out
 
     async def run(self, chain: Sequence[Deployment]) -> RouteOutcome:
         self.pending = list(chain)
@@ -80,7 +82,10 @@ class RouteCall:
                 self.breaker.release(deployment.name)  # no-op unless a trial ended undecided
             if response is not None:
                 return RouteOutcome(
-                    response=response, deployment=deployment, events=tuple(self.events)
+                    response=response,
+                    deployment=deployment,
+                    events=tuple(self.events),
+                    upstream_ms=self.upstream_s * 1000,
                 )
         raise GatewayError(
             self._failure_message(),
@@ -122,7 +127,14 @@ class RouteCall:
     async def _send(self, deployment: Deployment) -> ModelResponse:
         timeout_s = self.settings.timeout_s or deployment.timeout_s
         settings = replace(self.settings, timeout_s=timeout_s)
-        client = deployment.client
+        started = time.perf_counter()
+        try:
+            return await self._await_client(deployment, settings)
+        finally:
+            self.upstream_s += time.perf_counter() - started
+
+    async def _await_client(self, deployment: Deployment, settings: CallSettings) -> ModelResponse:
+        client, timeout_s = deployment.client, settings.timeout_s
         if timeout_s is None:
             return await client.complete(self.messages, self.tools, settings=settings)
         try:

@@ -24,12 +24,13 @@ from proctor.gateway._config import (
 )
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
-from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest, estimate_tokens
+from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
 from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._router import Router
 from proctor.gateway._scripted import Script, ScriptedModel, Turn
+from proctor.gateway._tokens import chars_to_tokens, estimate_tokens, message_chars, tools_chars
 from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
@@ -88,11 +89,14 @@ __all__ = [
     "ToolSpec",
     "Turn",
     "UserMessage",
+    "chars_to_tokens",
     "estimate_tokens",
     "find_config",
     "load_config",
+    "message_chars",
     "open_cache",
     "open_limiter",
     "response_cache_key",
     "tool_cache_key",
+    "tools_chars",
 ]

@@ -13,15 +13,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import orjson
-
 from proctor.errors import ConfigError
 from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
 from proctor.gateway._deployment import Deployment
 from proctor.gateway._errors import GatewayError
 from proctor.gateway._prices import Price, PriceTable
+from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import (
-    AssistantMessage,
     CallSettings,
     Message,
     ModelClient,
@@ -56,6 +54,8 @@ class ModelRequest:
     budget_usd: float | None = None
     scope: str | None = None
     limits: RateLimits | None = None
+    prompt_tokens: int | None = None
+    """The caller's running estimate of the prompt's size, if it keeps one (saves a pass)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,21 +69,6 @@ class GatewayResult:
     events: tuple[EventData, ...] = ()
     upstream_ms: float = 0.0
     """Time spent awaiting the deployments' clients (the rest is the gateway's own)."""
-
-
-def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
-    """A rough prompt size (four characters a token); used only where no count exists yet."""
-    chars = 0
-    for message in messages:
-        if isinstance(message, AssistantMessage):
-            chars += len(message.text or "")
-            chars += sum(
-                len(orjson.dumps(call.arguments)) + len(call.name) for call in message.tool_calls
-            )
-        else:
-            chars += len(message.content)
-    chars += sum(len(t.name) + len(t.description) + len(orjson.dumps(t.parameters)) for t in tools)
-    return chars // 4 + 1
 
 
 class Gateway:
@@ -117,6 +102,11 @@ class Gateway:
         self.cache_sampled = cache_sampled
         self.limiter = limiter
         self.max_wait_s = max_wait_s
+        # Where a context-length error may fall back to, smallest window first.
+        self._by_context_window = sorted(
+            (d for d in self.deployments.values() if d.context_window),
+            key=lambda d: d.context_window or 0,
+        )
 
     @classmethod
     def single(cls, client: ModelClient, *, price: Price | None = None) -> Gateway:
@@ -227,6 +217,7 @@ class Gateway:
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         settings: CallSettings | None = None,
+        prompt_tokens: int | None = None,
     ) -> float | None:
         """Cost of the call if the route's first deployment answers with ``max_tokens``."""
         from proctor.store import Usage
@@ -236,16 +227,21 @@ class Gateway:
         if price is None:
             return None
         output = settings.max_tokens if settings and settings.max_tokens else 0
-        usage = Usage(input_tokens=estimate_tokens(messages, tools), output_tokens=output)
+        if prompt_tokens is None:
+            prompt_tokens = estimate_tokens(messages, tools)
+        usage = Usage(input_tokens=prompt_tokens, output_tokens=output)
         return price.cost(usage)
 
     async def complete(self, request: ModelRequest) -> GatewayResult:
         """Answer ``request`` through its route; raise ``GatewayError`` (with events) on failure."""
         chain = self.chain(request.route)
         events: list[EventData] = []
+        tokens = request.prompt_tokens
+        if tokens is None and (request.budget_usd is not None or self.limiter is not None):
+            tokens = estimate_tokens(request.messages, request.tools)
         if request.budget_usd is not None:
             projected = self.projected_cost(
-                request.route, request.messages, request.tools, request.settings
+                request.route, request.messages, request.tools, request.settings, tokens
             )
             if projected is not None and projected > request.budget_usd:
                 raise GatewayError(
@@ -262,7 +258,7 @@ class Gateway:
             waited = await self.limiter.acquire(
                 request.scope,
                 request.limits,
-                tokens=estimate_tokens(request.messages, request.tools),
+                tokens=tokens or 0,
                 max_wait_s=self.max_wait_s,
             )
             if waited > 0:
@@ -271,13 +267,14 @@ class Gateway:
                         scope=request.scope, limit="key", waited_ms=waited * 1000, outcome="waited"
                     )
                 )
-        larger = sorted(
-            (d for d in self.deployments.values() if d.context_window),
-            key=lambda d: d.context_window or 0,
-        )
         try:
             outcome = await self.router.call(
-                chain, request.messages, request.tools, settings=request.settings, larger=larger
+                chain,
+                request.messages,
+                request.tools,
+                settings=request.settings,
+                larger=self._by_context_window,
+                prompt_tokens=tokens,
             )
         except GatewayError as exc:
             exc.events = (*events, *exc.events)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -19,8 +18,8 @@ from proctor.gateway._errors import (
     ModelCallError,
     RateLimitExceeded,
 )
+from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import (
-    AssistantMessage,
     CallSettings,
     Message,
     ModelResponse,
@@ -52,6 +51,7 @@ class RouteCall:
         tools: Sequence[ToolSpec],
         settings: CallSettings,
         larger: Sequence[Deployment],
+        prompt_tokens: int | None = None,
     ) -> None:
         self.router = router
         self.breaker = router.breaker
@@ -60,7 +60,9 @@ class RouteCall:
         self.settings = settings
         self.larger = larger
         # What the rate limiter is charged before the call; corrected by the real usage.
-        self.tokens = estimate_tokens(messages, tools) + (settings.max_tokens or 0)
+        if prompt_tokens is None and router.limiter is not None:
+            prompt_tokens = estimate_tokens(messages, tools)
+        self.tokens = (prompt_tokens or 0) + (settings.max_tokens or 0)
         self.pending: list[Deployment] = []
         self.tried: set[str] = set()
         self.events: list[EventData] = []
@@ -311,20 +313,6 @@ class RouteCall:
             else "check base_url / keys, or add a fallback model to the route"
         )
         return f"every deployment of the route failed: {summary}. Last error: {last}. Fix: {fix}"
-
-
-def estimate_tokens(messages: Sequence[Message], tools: Sequence[ToolSpec]) -> int:
-    """A rough prompt size (4 characters a token) for rate limits, before the real usage."""
-    chars = 0
-    for message in messages:
-        if isinstance(message, AssistantMessage):
-            chars += len(message.text or "")
-            chars += sum(len(c.name) + len(json.dumps(c.arguments)) for c in message.tool_calls)
-        else:
-            chars += len(message.content)
-    for tool in tools:
-        chars += len(tool.name) + len(tool.description) + len(json.dumps(tool.parameters))
-    return (chars + 3) // 4
 
 
 def _as_call_error(exc: Exception, deployment: Deployment) -> ModelCallError:

@@ -16,7 +16,8 @@ from proctor.gateway._breaker import CircuitBreaker
 from proctor.gateway._config import CooldownConfig, RetryConfig
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import GatewayError
-from proctor.gateway._route_call import RouteCall, estimate_tokens
+from proctor.gateway._route_call import RouteCall
+from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import CallSettings, Message, RateLimiter, ToolSpec
 
 __all__ = ["Router", "estimate_tokens"]
@@ -60,6 +61,7 @@ class Router:
         *,
         settings: CallSettings | None = None,
         larger: Sequence[Deployment] = (),
+        prompt_tokens: int | None = None,
     ) -> RouteOutcome:
         """Complete with the first deployment of ``chain`` that answers.
 
@@ -69,4 +71,5 @@ class Router:
         """
         if not chain:
             raise GatewayError("the route has no deployments. Fix: list at least one model in it")
-        return await RouteCall(self, messages, tools, settings or CallSettings(), larger).run(chain)
+        call = RouteCall(self, messages, tools, settings or CallSettings(), larger, prompt_tokens)
+        return await call.run(chain)

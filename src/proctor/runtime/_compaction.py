@@ -53,9 +53,14 @@ async def compact(
     target: int,
     gateway: Gateway,
     route: str,
+    before: int | None = None,
 ) -> ContextCompacted | None:
-    """The compaction that brings the prompt under ``target`` tokens, or ``None`` if under."""
-    before = estimate_tokens(transcript.messages, tools)
+    """The compaction that brings the prompt under ``target`` tokens, or ``None`` if under.
+
+    ``before`` is the caller's running estimate of the prompt, if it keeps one.
+    """
+    if before is None:
+        before = estimate_tokens(transcript.messages, tools)
     if before <= target:
         return None
     keep_from = max(1, transcript.turn - KEEP_TURNS + 1)

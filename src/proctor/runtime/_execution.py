@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from proctor.errors import ModelError
-from proctor.gateway import CallSettings, Gateway, GatewayError, ModelRequest, tool_cache_key
+from proctor.gateway import (
+    CallSettings,
+    Gateway,
+    GatewayError,
+    ModelRequest,
+    chars_to_tokens,
+    tool_cache_key,
+)
 from proctor.policy import Decision, ProposedCall
 from proctor.runtime._compaction import compact
 from proctor.runtime._routing import escalation_trigger
@@ -177,6 +184,7 @@ class Execution:
             route=route,
             settings=self._settings,
             budget_usd=None if ceiling is None else max(0.0, ceiling - self.state.cost_usd),
+            prompt_tokens=self.prompt_tokens(),
         )
         remaining = self._remaining_runtime(now)
         started = time.perf_counter()
@@ -233,6 +241,10 @@ class Execution:
         # end): that write always precedes any tool's side effect.
         self.seal([*result.events, called])
 
+    def prompt_tokens(self) -> int:
+        """Estimated size of the next prompt, from running counts (no pass over it)."""
+        return chars_to_tokens(self.transcript.chars + self.runner.specs_chars)
+
     async def _compact(self, target: int) -> None:
         cheap = self.workflow.contract.model.default
         route = cheap if cheap in self.gateway.routes else self.start_route
@@ -243,6 +255,7 @@ class Execution:
                 target=target,
                 gateway=self.gateway,
                 route=route,
+                before=self.prompt_tokens(),
             )
         except ModelError as exc:
             # An uncompressed prompt still works; a failed summary must not end the run.

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proctor.errors import ConfigError, NotFoundError, RunStateError
-from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec
+from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_chars
 from proctor.policy import Policy
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._execution import Execution
@@ -100,6 +100,7 @@ class Runner:
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
             for t in offered
         ]
+        self.specs_chars = tools_chars(self._specs)
 
     def default_spec(self) -> str:
         """The model spec a run uses when it names none."""

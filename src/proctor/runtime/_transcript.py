@@ -9,7 +9,14 @@ from typing import Any
 
 import orjson
 
-from proctor.gateway import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from proctor.gateway import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    ToolMessage,
+    UserMessage,
+    message_chars,
+)
 from proctor.store import (
     ContextCompacted,
     DraftRecorded,
@@ -71,8 +78,9 @@ class Transcript:
         self.messages: list[Message] = []
         self._names: dict[str, str] = {}
         self._turn = 0
-        # Running digest of the conversation, so recording a model call costs O(1).
+        # Running digest and size of the conversation, so a model call costs O(1) here.
         self._hash = hashlib.sha256()
+        self.chars = 0
 
     @property
     def turn(self) -> int:
@@ -89,6 +97,7 @@ class Transcript:
         self._entries.append(_Entry(message, turn))
         self.messages.append(message)
         self._hash.update(canonical_json(_fingerprint(message)))
+        self.chars += message_chars(message)
 
     def apply(self, event: Event) -> None:
         data = event.data
@@ -151,6 +160,7 @@ class Transcript:
         self._entries = []
         self.messages = []
         self._hash = hashlib.sha256()
+        self.chars = 0
         for entry in kept:
             self._add(entry.message, entry.turn)
 

@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from proctor.cli import _render as render
+from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file
 from proctor.errors import NotFoundError, ProctorError, UsageError
@@ -35,6 +36,7 @@ contract_app = typer.Typer(help="Check workflow contracts.", no_args_is_help=Tru
 audit_app = typer.Typer(help="Verify the hash chains of run logs.", no_args_is_help=True)
 app.add_typer(contract_app, name="contract")
 app.add_typer(audit_app, name="audit")
+app.add_typer(gateway_app, name="gateway")
 
 console = Console()
 if not console.is_terminal:

@@ -1,0 +1,116 @@
+"""Loopback tools for the gateway benchmark: a minimal upstream and a raw load generator.
+
+Both speak just enough HTTP/1.1 (keep-alive, Content-Length) to cost next to nothing, so
+the figures are the endpoint's, not the tools'.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from typing import cast
+
+import orjson
+
+_ANSWER = orjson.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 0,
+        "model": "gpt-4o-mini",
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "ok"},
+                "finish_reason": "stop",
+                "logprobs": None,
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+    }
+)
+_RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
+    len(_ANSWER),
+    _ANSWER,
+)
+
+
+class _Upstream(asyncio.Protocol):
+    """Answers every request with the same chat completion."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.buffer = b""
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            length = _content_length(self.buffer[:end])
+            if len(self.buffer) < end + 4 + length:
+                return
+            self.buffer = self.buffer[end + 4 + length :]
+            self.transport.write(_RESPONSE)
+
+
+def _content_length(head: bytes) -> int:
+    start = head.lower().find(b"content-length:")
+    if start < 0:
+        return 0
+    stop = head.find(b"\r\n", start)
+    return int(head[start + 15 : stop if stop >= 0 else None])
+
+
+def serve_upstream(port: int) -> None:
+    """Run the upstream on 127.0.0.1:``port`` until terminated (a process target)."""
+    import uvloop
+
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_Upstream, "127.0.0.1", port)
+        await server.serve_forever()
+
+    uvloop.run(main())
+
+
+def load(
+    port: int, path: str, key: str, seconds: float, connections: int, *, same: bool
+) -> tuple[float, float]:
+    """Requests per second and p50 latency (ms) of ``connections`` keep-alive clients."""
+    import uvloop
+
+    return uvloop.run(_load(port, path, key, seconds, connections, same))
+
+
+async def _load(
+    port: int, path: str, key: str, seconds: float, connections: int, same: bool
+) -> tuple[float, float]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    counter = iter(range(10**12))
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                text = "hello" if same else f"hello from the load {next(counter)}"
+                body = orjson.dumps(
+                    {"model": "small", "messages": [{"role": "user", "content": text}]}
+                )
+                started = time.perf_counter()
+                writer.write(
+                    b"POST %s HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer %s\r\n"
+                    b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+                    % (path.encode(), key.encode(), len(body), body)
+                )
+                head = await reader.readuntil(b"\r\n\r\n")
+                if not head.startswith(b"HTTP/1.1 200"):
+                    raise RuntimeError(f"the server answered {head[:40]!r}")
+                await reader.readexactly(_content_length(head))
+                latencies.append((time.perf_counter() - started) * 1000)
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(connections)))
+    elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, statistics.median(latencies)

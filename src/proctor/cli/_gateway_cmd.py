@@ -1,0 +1,32 @@
+"""``proctor gateway serve``: the OpenAI-compatible endpoint of the project's gateway."""
+
+from __future__ import annotations
+
+import typer
+
+gateway_app = typer.Typer(
+    help="The model gateway: an OpenAI-compatible endpoint.", no_args_is_help=True
+)
+
+
+@gateway_app.command("serve")
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
+    port: int = typer.Option(8787, "--port", help="Port to bind."),
+    config: str | None = typer.Option(
+        None, "--config", help="Project config (default: the global --config, ./proctor.yaml)."
+    ),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="Log every request (the call ledger records them anyway)."
+    ),
+) -> None:
+    """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
+    # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
+    from proctor.cli._app import options
+    from proctor.gateway import load_config
+    from proctor.gateway._http_serve import preflight, run_gateway
+
+    settings = load_config(config or options.config)
+    preflight(settings, host)
+    typer.echo(f"proctor gateway: serving on http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
+    run_gateway(settings, db=options.db, host=host, port=port, access_log=access_log)

@@ -1,0 +1,326 @@
+"""The OpenAI-compatible HTTP endpoint: ``/v1/chat/completions`` and ``/v1/models``.
+
+Every call is authenticated by its API key, checked against the key's routes, budget and
+rate limits, answered through the ``Gateway`` (routes, fallback, cache, cost) and recorded
+in the call ledger. Errors come back in OpenAI's shape, with OpenAI's status codes, so the
+official clients raise their usual exceptions. The response header
+``x-proctor-overhead-ms`` is the handler's time minus the time spent awaiting upstreams.
+
+The routes are plain Starlette endpoints inside the FastAPI app: the body is validated
+from bytes by one pydantic model and the answer serialised by orjson, without FastAPI's
+per-request dependency solving and JSON encoding.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
+from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proctor.errors import ConfigError
+from proctor.gateway._config import GatewayConfig
+from proctor.gateway._errors import GatewayError, RateLimitExceeded
+from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
+from proctor.gateway._http_keys import ApiKey, KeyRing, is_loopback
+from proctor.gateway._http_ledger import CallLedger
+from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request, stream
+from proctor.store import GatewayCallRecord, ModelAttemptFailed, Store
+
+logger = logging.getLogger("proctor.gateway.http")
+
+__all__ = ["ApiError", "create_app"]
+
+_JSON = "application/json"
+
+
+class ApiError(Exception):
+    """An answer in OpenAI's error shape: status, message, type, code, extra headers."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str,
+        code: str | None = None,
+        retry_after_s: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind, self.code = status, message, kind, code
+        self.retry_after_s = retry_after_s
+
+    def response(self) -> Response:
+        headers = {}
+        if self.retry_after_s is not None:
+            headers["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
+        return Response(
+            error(self.message, self.kind, self.code), self.status, headers, media_type=_JSON
+        )
+
+
+def _bad_request(message: str, code: str | None = None) -> ApiError:
+    return ApiError(400, message, kind="invalid_request_error", code=code)
+
+
+def gateway_error(exc: GatewayError) -> ApiError:
+    """A failed route call as an answer: the client's fault, a limit, or the upstreams'."""
+    kind = exc.kind
+    if kind == "budget":
+        return ApiError(429, str(exc), kind="insufficient_quota", code="budget_exceeded")
+    if kind == "bad_request":
+        return _bad_request(str(exc))
+    if kind == "context_length":
+        return _bad_request(str(exc), code="context_length_exceeded")
+    if kind == "rate_limited":
+        waits = [
+            e.retry_after_s
+            for e in exc.events
+            if isinstance(e, ModelAttemptFailed) and e.retry_after_s is not None
+        ]
+        return ApiError(
+            429,
+            str(exc),
+            kind="rate_limit_error",
+            code="upstream_rate_limited",
+            retry_after_s=min(waits) if waits else None,
+        )
+    return ApiError(502, str(exc), kind="upstream_error", code=kind)
+
+
+class _Endpoint:
+    """The state the routes share: gateway, keys, ledger."""
+
+    def __init__(self, gateway: Gateway, config: GatewayConfig, ledger: CallLedger) -> None:
+        self.gateway = gateway
+        self.keys = KeyRing(config.keys)
+        self.ledger = ledger
+        self.routes = sorted(gateway.routes)
+        # A key with a budget may use only routes whose every deployment has a price.
+        self.unpriced = {
+            route: [d.name for d in gateway.chain(route) if gateway.price(d) is None]
+            for route in self.routes
+        }
+        self._pid = f"{os.getpid():x}"
+        self._count = 0
+
+    def authenticate(self, request: Request) -> ApiKey:
+        key = self.keys.authenticate(request.headers.get("authorization"))
+        if key is None:
+            raise ApiError(
+                401,
+                "invalid or missing API key: send 'Authorization: Bearer <key>' with a key "
+                "of this gateway's proctor.yaml",
+                kind="invalid_request_error",
+                code="invalid_api_key",
+            )
+        if self.keys.open and not is_loopback(request.client.host if request.client else ""):
+            raise ApiError(
+                401,
+                "this gateway has no API keys configured and answers only loopback clients",
+                kind="invalid_request_error",
+                code="invalid_api_key",
+            )
+        return key
+
+    async def chat(self, request: Request) -> Response:
+        started = time.perf_counter()
+        key: ApiKey | None = None
+        route = ""
+        try:
+            key = self.authenticate(request)
+            body = parse_request(await request.body())
+            route = body.model
+            budget_left = await self._admit(key, route)
+            result = await self.gateway.complete(
+                ModelRequest(
+                    messages=body.to_messages(),
+                    tools=body.to_tools(),
+                    route=route,
+                    settings=body.settings(),
+                    budget_usd=budget_left,
+                    scope=key.scope if key.limits else None,
+                    limits=key.limits,
+                )
+            )
+        except Exception as exc:
+            failure = self._failure(exc)
+            if key is not None:  # an unknown caller is not recorded: it could fill the disk
+                await self._record(key, route, started, status=failure.status, error=failure)
+            return failure.response()
+        if body.stream:
+            include = body.stream_options is not None and body.stream_options.include_usage
+            content = stream(result.response, self._id(), now_s(), include_usage=include)
+            media = "text/event-stream"
+        else:
+            content = completion(result.response, self._id(), now_s())
+            media = _JSON
+        await self._record(key, route, started, result=result)
+        overhead_ms = (time.perf_counter() - started) * 1000 - result.upstream_ms
+        headers = {
+            "x-proctor-overhead-ms": f"{overhead_ms:.3f}",
+            "x-proctor-deployment": result.deployment,
+            "x-proctor-cache": "hit" if result.cache_hit else "miss",
+        }
+        if result.cost_usd is not None:
+            headers["x-proctor-cost-usd"] = f"{result.cost_usd:.8f}"
+        return Response(content, 200, headers, media_type=media)
+
+    async def _admit(self, key: ApiKey, route: str) -> float | None:
+        """Check route and budget for ``key``; the USD it may still spend (``None``: no cap)."""
+        if route not in self.unpriced:
+            raise ApiError(
+                404,
+                f"the model {route!r} does not exist on this gateway: use one of "
+                f"{', '.join(r for r in self.routes if key.may_use(r))} (GET /v1/models)",
+                kind="invalid_request_error",
+                code="model_not_found",
+            )
+        if not key.may_use(route):
+            raise ApiError(
+                403,
+                f"key {key.name!r} may not use {route!r}. Fix: add it to the key's routes in "
+                "proctor.yaml",
+                kind="permission_error",
+                code="route_not_allowed",
+            )
+        if key.budget_usd is None:
+            return None
+        if self.unpriced[route]:
+            raise ApiError(
+                403,
+                f"key {key.name!r} has a budget, but route {route!r} uses models with no "
+                f"price ({', '.join(self.unpriced[route])}), whose cost could not be counted. "
+                "Fix: add their prices to proctor.yaml",
+                kind="permission_error",
+                code="unpriced_model",
+            )
+        left = key.budget_usd - await self.ledger.spent(key.name, key.period)
+        if left <= 0:
+            raise ApiError(
+                429,
+                f"key {key.name!r} has spent its budget of ${key.budget_usd:g} for this "
+                f"{key.period} (UTC); it renews at the start of the next {key.period}",
+                kind="insufficient_quota",
+                code="budget_exceeded",
+            )
+        return left
+
+    def _failure(self, exc: Exception) -> ApiError:
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(
+            exc, WireError | ConfigError
+        ):  # ConfigError: e.g. a tool name upstreams refuse
+            return _bad_request(str(exc))
+        if isinstance(exc, RateLimitExceeded):  # the key's own limit, before anything is sent
+            return ApiError(
+                429,
+                str(exc),
+                kind="rate_limit_error",
+                code="rate_limit_exceeded",
+                retry_after_s=exc.retry_in_s,
+            )
+        if isinstance(exc, GatewayError):
+            return gateway_error(exc)
+        logger.exception("the gateway endpoint failed on a request")
+        return ApiError(
+            500,
+            f"internal error in the gateway: {type(exc).__name__}: {exc}",
+            kind="server_error",
+        )
+
+    async def _record(
+        self,
+        key: ApiKey,
+        route: str,
+        started: float,
+        *,
+        result: GatewayResult | None = None,
+        status: int = 200,
+        error: ApiError | None = None,
+    ) -> None:
+        response = result.response if result else None
+        await self.ledger.record(
+            GatewayCallRecord(
+                ts=time.time(),
+                key_name=key.name,
+                route=route,
+                deployment=result.deployment if result else None,
+                model=response.model if response else None,
+                input_tokens=response.usage.input_tokens if response else 0,
+                output_tokens=response.usage.output_tokens if response else 0,
+                cost_usd=result.cost_usd if result else None,
+                latency_ms=(time.perf_counter() - started) * 1000,
+                cache_hit=result.cache_hit if result else False,
+                status=status,
+                error=None if error is None else (error.code or error.kind),
+            )
+        )
+
+    def _id(self) -> str:
+        self._count += 1
+        return f"chatcmpl-{self._pid}{time.time_ns():x}{self._count:x}"
+
+    async def models(self, request: Request) -> Response:
+        try:
+            key = self.authenticate(request)
+        except ApiError as exc:
+            return exc.response()
+        data = [
+            {"id": route, "object": "model", "created": 0, "owned_by": "proctor"}
+            for route in self.routes
+            if key.may_use(route)
+        ]
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type=_JSON)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods, in OpenAI's error shape too."""
+    assert isinstance(exc, HTTPException)
+    message = f"{exc.detail}: {request.method} {request.url.path}"
+    return ApiError(exc.status_code, message, kind="invalid_request_error").response()
+
+
+def create_app(
+    gateway: Gateway,
+    config: GatewayConfig,
+    store: Store,
+    *,
+    ledger: CallLedger | None = None,
+) -> FastAPI:
+    """The endpoint as an ASGI app; its lifespan starts and drains the call ledger.
+
+    ``ledger`` defaults to one on ``store`` that writes batches every 5 ms. Raises
+    ``ConfigError`` if a key's ``key_env`` is not set.
+    """
+    endpoint = _Endpoint(gateway, config, ledger or CallLedger(store))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        endpoint.ledger.start()
+        try:
+            yield
+        finally:
+            await endpoint.ledger.close()
+
+    app = FastAPI(
+        title="Proctor gateway",
+        lifespan=lifespan,
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
+    app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
+    app.add_exception_handler(HTTPException, _http_error)
+    app.state.endpoint = endpoint
+    return app

@@ -1,0 +1,135 @@
+"""Serving the endpoint with uvicorn: what ``proctor gateway serve`` runs.
+
+uvicorn picks httptools when it is installed, and ``run_gateway`` runs on uvloop: both are
+dependencies, worth +46-68 % requests per second here (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import urllib.request
+from collections.abc import Mapping
+
+from proctor.errors import ConfigError
+from proctor.gateway._cache import open_cache
+from proctor.gateway._config import GatewayConfig
+from proctor.gateway._gateway import Gateway
+from proctor.gateway._http import create_app
+from proctor.gateway._http_keys import KeyRing, check_exposure
+from proctor.gateway._http_ledger import CallLedger
+from proctor.gateway._http_upstream import LeanOpenAIModel
+from proctor.gateway._ratelimit import open_limiter
+from proctor.gateway._types import ModelClient
+from proctor.store import Store, open_store
+
+
+def preflight(config: GatewayConfig, host: str) -> None:
+    """Refuse, before anything is opened, a config the endpoint cannot serve (``ConfigError``)."""
+    if not config.models:
+        raise ConfigError(
+            "proctor.yaml defines no models, so the gateway has nothing to serve. Fix: add a "
+            "models: section (see docs/gateway.md), or pass --config FILE"
+        )
+    check_exposure(config.keys, host)
+    KeyRing(config.keys)  # every key_env must be set
+
+
+def endpoint_clients(config: GatewayConfig) -> dict[str, ModelClient]:
+    """The upstream clients of the endpoint: ``LeanOpenAIModel`` for OpenAI-compatible models.
+
+    Empty (the SDK's ``OpenAIModel`` everywhere) when the environment configures an HTTP
+    proxy: the lean client connects directly.
+    """
+    if urllib.request.getproxies():
+        return {}
+    return {
+        name: LeanOpenAIModel(
+            model.model,
+            base_url=model.base_url,
+            api_key_env=model.api_key_env,
+            timeout_s=model.timeout_s,
+        )
+        for name, model in config.models.items()
+        if model.provider == "openai"
+    }
+
+
+async def serve_gateway(
+    config: GatewayConfig,
+    store: Store,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    sockets: list[socket.socket] | None = None,
+    access_log: bool = False,
+    ledger_flush_s: float = 0.005,
+    clients: Mapping[str, ModelClient] | None = None,
+    http: str = "auto",
+) -> None:
+    """Serve ``config``'s gateway until SIGINT/SIGTERM; the ledger is drained on the way out.
+
+    ``clients`` defaults to ``endpoint_clients(config)``.
+
+    Raises ``ConfigError`` before binding if the config cannot work (no models, keys
+    missing on a non-loopback host, a key variable not set).
+    """
+    import uvicorn
+
+    preflight(config, host)
+    gateway = Gateway.from_config(
+        config,
+        cache=open_cache(config.cache, store),
+        limiter=open_limiter(config.rate_limits),
+        clients=endpoint_clients(config) if clients is None else clients,
+    )
+    try:
+        app = create_app(
+            gateway, config, store, ledger=CallLedger(store, flush_after_s=ledger_flush_s)
+        )
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host=host,
+                port=port,
+                access_log=access_log,  # every call is in the ledger already
+                http=http,  # auto: httptools when installed, else h11
+                ws="none",
+                lifespan="on",
+                log_level="info",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        await server.serve(sockets)
+    finally:
+        await gateway.aclose()
+
+
+def run_gateway(
+    config: GatewayConfig,
+    *,
+    db: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    access_log: bool = False,
+) -> None:
+    """Open the store and serve, on uvloop when it is installed (blocking)."""
+    preflight(config, host)
+
+    async def main() -> None:
+        store = open_store(db)
+        try:
+            await serve_gateway(config, store, host=host, port=port, access_log=access_log)
+        finally:
+            await store.close()
+
+    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+        runner.run(main())
+
+
+def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency, except on Windows
+        return None
+    return uvloop.Loop

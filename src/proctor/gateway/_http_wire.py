@@ -1,0 +1,272 @@
+"""OpenAI's chat-completions wire format at the endpoint: requests in, completions out.
+
+The inverse of ``_openai``: there our messages become OpenAI's; here OpenAI's become ours.
+Requests are validated by pydantic straight from the JSON bytes (one pass, in Rust);
+responses are plain dicts serialised with orjson.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proctor.gateway._openai import _tool_call
+from proctor.gateway._types import (
+    AssistantMessage,
+    CallSettings,
+    Message,
+    ModelResponse,
+    SystemMessage,
+    ToolMessage,
+    ToolSpec,
+    UserMessage,
+)
+from proctor.store import RecordedToolCall
+
+
+class WireError(ValueError):
+    """A request body that is not a chat-completions request we can serve."""
+
+
+class _Wire(BaseModel):
+    # Clients send many optional fields (top_p, user, seed, ...): ignored, not refused.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _TextPart(_Wire):
+    type: Literal["text"]
+    text: str
+
+
+_Content = str | list[_TextPart]
+
+
+class _Function(_Wire):
+    name: str
+    arguments: str = ""
+
+
+class _ToolCall(_Wire):
+    id: str
+    type: Literal["function"] = "function"
+    function: _Function
+
+
+class _System(_Wire):
+    role: Literal["system", "developer"]
+    content: _Content
+
+
+class _User(_Wire):
+    role: Literal["user"]
+    content: _Content
+
+
+class _Assistant(_Wire):
+    role: Literal["assistant"]
+    content: _Content | None = None
+    tool_calls: list[_ToolCall] | None = None
+
+
+class _Tool(_Wire):
+    role: Literal["tool"]
+    tool_call_id: str
+    content: _Content
+
+
+_Message = Annotated[_System | _User | _Assistant | _Tool, Field(discriminator="role")]
+
+
+class _FunctionDef(_Wire):
+    name: str = Field(min_length=1)
+    description: str = ""
+    parameters: dict[str, Any] | None = None
+
+
+class _ToolDef(_Wire):
+    type: Literal["function"]
+    function: _FunctionDef
+
+
+class _StreamOptions(_Wire):
+    include_usage: bool = False
+
+
+class ChatRequest(_Wire):
+    """The fields of an OpenAI chat-completions request the gateway acts on."""
+
+    model: str
+    messages: list[_Message] = Field(min_length=1)
+    tools: list[_ToolDef] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_completion_tokens: int | None = Field(default=None, gt=0)
+    stream: bool | None = False
+    stream_options: _StreamOptions | None = None
+    n: int | None = Field(default=None, ge=1, le=1)
+    """Only one choice: a gateway that fans out would multiply the cost behind the key."""
+
+    def to_messages(self) -> list[Message]:
+        messages: list[Message] = []
+        names: dict[str, str] = {}  # tool-call id -> tool name: OpenAI's tool role omits it
+        for wire in self.messages:
+            if isinstance(wire, _System):
+                messages.append(SystemMessage(content=_text(wire.content)))
+            elif isinstance(wire, _User):
+                messages.append(UserMessage(content=_text(wire.content)))
+            elif isinstance(wire, _Assistant):
+                calls = tuple(
+                    _tool_call(c.id, c.function.name, c.function.arguments)
+                    for c in wire.tool_calls or ()
+                )
+                names.update((c.id, c.name) for c in calls)
+                text = None if wire.content is None else _text(wire.content)
+                messages.append(AssistantMessage(text=text, tool_calls=calls))
+            else:
+                name = names.get(wire.tool_call_id, "")
+                content = _text(wire.content)
+                messages.append(ToolMessage(call_id=wire.tool_call_id, name=name, content=content))
+        return messages
+
+    def to_tools(self) -> list[ToolSpec]:
+        return [
+            ToolSpec(
+                name=t.function.name,
+                description=t.function.description,
+                parameters=t.function.parameters or {"type": "object", "properties": {}},
+            )
+            for t in self.tools or ()
+        ]
+
+    def settings(self) -> CallSettings | None:
+        max_tokens = self.max_completion_tokens or self.max_tokens
+        if max_tokens is None and self.temperature is None:
+            return None
+        return CallSettings(max_tokens=max_tokens, temperature=self.temperature)
+
+
+def _text(content: str | list[_TextPart]) -> str:
+    return content if isinstance(content, str) else "".join(part.text for part in content)
+
+
+def parse_request(body: bytes) -> ChatRequest:
+    """Validate a request body; ``WireError`` says what is wrong, field by field."""
+    try:
+        return ChatRequest.model_validate_json(body)
+    except ValidationError as exc:
+        raise WireError(explain(exc)) from None
+
+
+def explain(exc: ValidationError, limit: int = 3) -> str:
+    """A validation error as one readable line: ``messages.0.role: ...; model: ...``."""
+    problems = []
+    for error in exc.errors(include_url=False)[:limit]:
+        where = ".".join(str(part) for part in error["loc"]) or "body"
+        problems.append(f"{where}: {error['msg']}")
+    more = exc.error_count() - limit
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return f"invalid request body: {'; '.join(problems)}{suffix}"
+
+
+# Responses --------------------------------------------------------------------------------
+
+
+def _wire_calls(calls: Sequence[RecordedToolCall]) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": call.id,
+            "type": "function",
+            "function": {
+                "name": call.name,
+                # What the model sent, even if it is not JSON: the client's runtime decides.
+                "arguments": call.raw_arguments
+                if call.raw_arguments is not None
+                else orjson.dumps(call.arguments).decode(),
+            },
+        }
+        for call in calls
+    ]
+
+
+def _usage(response: ModelResponse) -> dict[str, Any]:
+    usage = response.usage
+    wire: dict[str, Any] = {
+        "prompt_tokens": usage.input_tokens,
+        "completion_tokens": usage.output_tokens,
+        "total_tokens": usage.total,
+    }
+    if usage.cached_input_tokens:
+        wire["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    return wire
+
+
+def completion(response: ModelResponse, completion_id: str, created: int) -> bytes:
+    """A ``chat.completion`` object."""
+    message: dict[str, Any] = {"role": "assistant", "content": response.text}
+    if response.tool_calls:
+        message["tool_calls"] = _wire_calls(response.tool_calls)
+    return orjson.dumps(
+        {
+            "id": completion_id,
+            "object": "chat.completion",
+            "created": created,
+            "model": response.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": response.finish_reason,
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(response),
+        }
+    )
+
+
+_PIECES = re.compile(r"\s*\S+\s*|\s+")
+
+
+def stream(
+    response: ModelResponse, completion_id: str, created: int, *, include_usage: bool
+) -> bytes:
+    """The same completion as server-sent ``chat.completion.chunk`` events, then ``[DONE]``.
+
+    Made from the complete answer: text in word-sized pieces, each tool call in one delta.
+    """
+    head = {
+        "id": completion_id,
+        "object": "chat.completion.chunk",
+        "created": created,
+        "model": response.model,
+    }
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return {**head, "choices": [choice]}
+
+    def chunks() -> Iterator[dict[str, Any]]:
+        yield chunk({"role": "assistant", "content": ""})
+        for piece in _PIECES.findall(response.text or ""):
+            yield chunk({"content": piece})
+        for index, call in enumerate(_wire_calls(response.tool_calls)):
+            yield chunk({"tool_calls": [{"index": index, **call}]})
+        yield chunk({}, response.finish_reason)
+        if include_usage:
+            yield {**head, "choices": [], "usage": _usage(response)}
+
+    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks()) + b"data: [DONE]\n\n"
+
+
+def error(message: str, kind: str, code: str | None = None) -> bytes:
+    """OpenAI's error shape: ``{"error": {"message", "type", "param", "code"}}``."""
+    return orjson.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}})
+
+
+def now_s() -> int:
+    return int(time.time())

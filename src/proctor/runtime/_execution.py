@@ -180,7 +180,7 @@ class Execution:
         ceiling = contract.limits.max_cost_usd
         request = ModelRequest(
             messages=self.transcript.messages,  # read-only for the model (a Sequence)
-            tools=self.runner._specs,
+            tools=self.runner.specs,
             route=route,
             settings=self._settings,
             budget_usd=None if ceiling is None else max(0.0, ceiling - self.state.cost_usd),
@@ -251,7 +251,7 @@ class Execution:
         try:
             compacted = await compact(
                 self.transcript,
-                self.runner._specs,
+                self.runner.specs,
                 target=target,
                 gateway=self.gateway,
                 route=route,

@@ -96,11 +96,11 @@ class Runner:
             if t.name not in contract.forbidden_tools
             and (contract.allowed_tools is None or t.name in contract.allowed_tools)
         ]
-        self._specs = [
+        self.specs = [
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
             for t in offered
         ]
-        self.specs_chars = tools_chars(self._specs)
+        self.specs_chars = tools_chars(self.specs)
 
     def default_spec(self) -> str:
         """The model spec a run uses when it names none."""

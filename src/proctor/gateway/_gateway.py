@@ -8,6 +8,7 @@ happened on the way comes back as events for the caller's log.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ class Gateway:
         self.cache_sampled = cache_sampled
         self.limiter = limiter
         self.max_wait_s = max_wait_s
+        self._cache_writes: set[asyncio.Task[None]] = set()
         # Where a context-length error may fall back to, smallest window first.
         self._by_context_window = sorted(
             (d for d in self.deployments.values() if d.context_window),
@@ -285,9 +287,16 @@ class Gateway:
         if key is not None and self.cache is not None:
             from proctor.gateway._cache import encode_response
 
-            await self.cache.set(
-                key, encode_response(outcome.response, outcome.deployment.name), self.cache_ttl_s
+            # Written after the answer is returned: the caller never waits for the cache.
+            write = asyncio.create_task(
+                self.cache.set(
+                    key,
+                    encode_response(outcome.response, outcome.deployment.name),
+                    self.cache_ttl_s,
+                )
             )
+            self._cache_writes.add(write)
+            write.add_done_callback(self._cache_writes.discard)
         return GatewayResult(
             response=outcome.response,
             deployment=outcome.deployment.name,
@@ -338,8 +347,14 @@ class Gateway:
             events=(hit,),
         )
 
+    async def flush(self) -> None:
+        """Wait for cache writes still in flight."""
+        if self._cache_writes:
+            await asyncio.gather(*self._cache_writes, return_exceptions=True)
+
     async def aclose(self) -> None:
-        """Close clients that hold connections."""
+        """Finish cache writes, then close clients that hold connections."""
+        await self.flush()
         for deployment in self.deployments.values():
             close = getattr(deployment.client, "aclose", None)
             if close is not None:

@@ -15,7 +15,6 @@ is configured in the environment.
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 from collections.abc import Sequence
 from typing import Any
@@ -27,11 +26,11 @@ import orjson
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
 from proctor.gateway._openai import (
-    DEFAULT_BASE_URL,
     _message_param,
     _tool_call,
     _tool_param,
     _wire_names,
+    resolve_endpoint,
 )
 from proctor.gateway._openai_errors import status_error
 from proctor.gateway._types import CallSettings, Message, ModelResponse, ToolSpec
@@ -115,16 +114,8 @@ class LeanOpenAIModel:
         timeout_s: float = 60.0,
         max_idle: int = 64,
     ) -> None:
-        key = api_key or os.environ.get(api_key_env)
-        if not key:
-            raise ConfigError(
-                f"no API key for model {model!r}: set the environment variable {api_key_env} "
-                f"(any value for a server that needs no key)"
-            )
+        self.base_url, key = resolve_endpoint(model, base_url, api_key, api_key_env)
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
         self.max_idle = max_idle

@@ -40,6 +40,21 @@ DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _WIRE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
+def resolve_endpoint(
+    model: str, base_url: str | None, api_key: str | None, api_key_env: str
+) -> tuple[str, str]:
+    """The base URL (argument, ``$OPENAI_BASE_URL``, OpenAI's) and API key of an endpoint."""
+    key = api_key or os.environ.get(api_key_env)
+    if not key:
+        raise ConfigError(
+            f"no API key for model {model!r}: set the environment variable {api_key_env} "
+            f"(or pass api_key=); for a local server that needs no key, any value works, "
+            f"e.g. {api_key_env}=unused"
+        )
+    url = base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+    return url.rstrip("/"), key
+
+
 class OpenAIModel:
     """A model behind an OpenAI-compatible API (OpenAI, vLLM, Ollama, another gateway).
 
@@ -65,17 +80,8 @@ class OpenAIModel:
         temperature: float | None = None,
         max_retries: int = 0,
     ) -> None:
-        key = api_key or os.environ.get(api_key_env)
-        if not key:
-            raise ConfigError(
-                f"no API key for model {model!r}: set the environment variable {api_key_env} "
-                f"(or pass api_key=); for a local server that needs no key, any value works, "
-                f"e.g. {api_key_env}=unused"
-            )
+        self.base_url, key = resolve_endpoint(model, base_url, api_key, api_key_env)
         self.model = model
-        self.base_url = (base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip(
-            "/"
-        )
         self.api_key_env = api_key_env
         self.timeout_s = timeout_s
         self.max_tokens = max_tokens

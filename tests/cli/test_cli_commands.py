@@ -22,29 +22,12 @@ from cli_harness import Ran, cli_env, proctor, proctor_all
 
 from proctor.examples import invoice
 from proctor.store import LimitReached, RunStarted, open_store, row_to_event
+from support.seed_contract import SEED_CONTRACT
 
 pytestmark = pytest.mark.slow
 
 EXPECTED_STATUSES = ["resolved", "awaiting_approval", "escalated", "escalated", "escalated"]
 
-# The exact text of the seed article's contract (shared/examples/seed-contract.yaml).
-SEED_CONTRACT = """\
-# The behaviour-focused policy example from the seed article, with its indentation restored.
-agent:
-  max_tool_calls: 6
-  max_runtime_seconds: 45
-  disallowed_tools:
-    - "wire_transfer.create"
-  required_steps_for_task:
-    invoice_reconciliation:
-      - "erp.lookup_vendor"
-      - "erp.fetch_po"
-      - "ocr.parse_invoice"
-      - "policy.check_thresholds"
-  escalation:
-    on_budget_exceeded: true
-    on_policy_violation: true
-"""
 
 # Three problems, on lines 2 (unknown tool), 3 (misspelt key) and 7 (CEL syntax error).
 BROKEN_CONTRACT = """\

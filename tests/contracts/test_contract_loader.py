@@ -14,25 +14,9 @@ from proctor.contracts import (
     parse_contracts,
 )
 from proctor.errors import ConfigError
+from support.seed_contract import SEED_CONTRACT as ARTICLE
 
 # The seed article's example, exactly as /work/shared/examples/seed-contract.yaml has it.
-ARTICLE = """\
-# The behaviour-focused policy example from the seed article, with its indentation restored.
-agent:
-  max_tool_calls: 6
-  max_runtime_seconds: 45
-  disallowed_tools:
-    - "wire_transfer.create"
-  required_steps_for_task:
-    invoice_reconciliation:
-      - "erp.lookup_vendor"
-      - "erp.fetch_po"
-      - "ocr.parse_invoice"
-      - "policy.check_thresholds"
-  escalation:
-    on_budget_exceeded: true
-    on_policy_violation: true
-"""
 
 NATIVE = """\
 workflow: invoice_reconciliation

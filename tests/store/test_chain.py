@@ -12,7 +12,6 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from proctor.errors import ChainConflictError
 from proctor.store import (
@@ -38,6 +37,7 @@ from proctor.store import (
     verify_rows,
     verify_run,
 )
+from support.json_strategies import json_objects, json_values
 
 TRACE = "a" * 32
 
@@ -197,21 +197,6 @@ async def test_a_run_record_whose_head_disagrees_is_reported(store: Store) -> No
     assert "head hash" in (report.problem or "")
 
 
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=6)
 _run_numbers = itertools.count()
 
 

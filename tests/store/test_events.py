@@ -43,6 +43,7 @@ from proctor.store import (
     digest,
     row_to_event,
 )
+from support.json_strategies import json_objects
 
 # One sample of every event type, with every content field set to a non-default value,
 # so a purge visibly resets it.
@@ -237,23 +238,6 @@ def test_chain_hash_follows_the_design() -> None:
     assert GENESIS_HASH == "0" * 64
     assert chain_hash(GENESIS_HASH, metadata) == expected.hexdigest()
     assert chain_hash("1" * 64, metadata) != chain_hash(GENESIS_HASH, metadata)
-
-
-json_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-)
-json_values = st.recursive(
-    json_scalars,
-    lambda children: (
-        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
-    ),
-    max_leaves=20,
-)
-json_objects = st.dictionaries(st.text(max_size=6), json_values, max_size=6)
 
 
 def reordered(value: Any, rnd: random.Random) -> Any:

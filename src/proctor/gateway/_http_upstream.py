@@ -26,10 +26,8 @@ import orjson
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
 from proctor.gateway._openai import (
-    _message_param,
     _tool_call,
-    _tool_param,
-    _wire_names,
+    chat_request,
     resolve_endpoint,
 )
 from proctor.gateway._openai_errors import status_error
@@ -150,17 +148,13 @@ class LeanOpenAIModel:
         settings: CallSettings | None = None,
     ) -> ModelResponse:
         settings = settings or CallSettings()
-        wire_names = _wire_names(tools)
-        payload: dict[str, Any] = {
-            "model": self.model,
-            "messages": [_message_param(m, wire_names) for m in messages],
-        }
-        if tools:
-            payload["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
-        if settings.max_tokens is not None:
-            payload["max_tokens"] = settings.max_tokens
-        if settings.temperature is not None:
-            payload["temperature"] = settings.temperature
+        payload, wire_names = chat_request(
+            self.model,
+            messages,
+            tools,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+        )
         body = orjson.dumps(payload)
         request = self._head + b"%d\r\n\r\n" % len(body) + body
         timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s

@@ -116,21 +116,12 @@ class OpenAIModel:
         max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
         temperature = settings.temperature if settings.temperature is not None else self.temperature
         timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
-        wire_names = _wire_names(tools)
-        wire_messages = [_message_param(m, wire_names) for m in messages]
-        kwargs: dict[str, Any] = {}
-        if tools:
-            kwargs["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
-        if max_tokens is not None:
-            kwargs["max_tokens"] = max_tokens
-        if temperature is not None:
-            kwargs["temperature"] = temperature
+        payload, wire_names = chat_request(
+            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
+        )
         try:
             completion: object = await self._sdk().chat.completions.create(
-                model=self.model,
-                messages=wire_messages,
-                timeout=timeout_s,
-                **kwargs,
+                timeout=timeout_s, **payload
             )
         except openai.OpenAIError as exc:
             raise self._error(exc, timeout_s) from exc
@@ -252,6 +243,29 @@ class OpenAIModel:
             f"JSON: check that the base URL points at an OpenAI-compatible API (usually "
             f"ending in /v1)"
         )
+
+
+def chat_request(
+    model: str,
+    messages: Sequence[Message],
+    tools: Sequence[ToolSpec],
+    *,
+    max_tokens: int | None,
+    temperature: float | None,
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The chat-completions request body, and the wire name of each tool (``.`` -> ``__``)."""
+    wire_names = _wire_names(tools)
+    payload: dict[str, Any] = {
+        "model": model,
+        "messages": [_message_param(m, wire_names) for m in messages],
+    }
+    if tools:
+        payload["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
+    if max_tokens is not None:
+        payload["max_tokens"] = max_tokens
+    if temperature is not None:
+        payload["temperature"] = temperature
+    return payload, wire_names
 
 
 def _wire_names(tools: Sequence[ToolSpec]) -> dict[str, str]:

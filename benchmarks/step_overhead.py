@@ -35,13 +35,17 @@ def kv_get_sync(key: str) -> dict[str, object]:
     return {"key": key, "value": 42}
 
 
-def workflow(tool_name: str, steps: int) -> Workflow:
+def workflow(tool_name: str, steps: int, cost_cap: bool) -> Workflow:
     turns = [Turn(calls=[(tool_name, {"key": f"k{i}"})]) for i in range(steps)]
     turns.append(Turn(text="done"))
+    limits: dict[str, float] = {"max_tool_calls": steps + 1, "max_model_calls": steps + 2}
+    if cost_cap:  # each turn's prompt is then counted (tiktoken) for the projected cost
+        limits |= {"max_cost_usd": 100.0}
     contract = Contract.model_validate(
         {
             "workflow": "bench",
-            "limits": {"max_tool_calls": steps + 1, "max_model_calls": steps + 2},
+            "limits": limits,
+            "model": {"max_tokens": 200},
             "approvals": [{"tool": "kv.get", "when": "args.key == 'never'"}],
             "escalation": {"on_policy_violation": True},
         }
@@ -58,9 +62,9 @@ def workflow(tool_name: str, steps: int) -> Workflow:
     )
 
 
-async def measure(tool_name: str, steps: int, runs: int, db: Path) -> list[float]:
+async def measure(tool_name: str, cost_cap: bool, steps: int, runs: int, db: Path) -> list[float]:
     store = SQLiteStore(db)
-    runner = Runner(store, workflow(tool_name, steps))
+    runner = Runner(store, workflow(tool_name, steps, cost_cap))
     per_step: list[float] = []
     try:
         await runner.start({"warm": True})
@@ -81,11 +85,17 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, label in (("kv.get", "async tool"), ("kv.get_sync", "sync tool (thread)")):
-            samples = asyncio.run(measure(name, args.steps, args.runs, Path(tmp) / f"{name}.db"))
+        variants = (
+            ("kv.get", False, "async tool"),
+            ("kv.get", True, "async tool, cost cap"),
+            ("kv.get_sync", False, "sync tool (thread)"),
+        )
+        for name, cost_cap, label in variants:
+            db = Path(tmp) / f"{name}-{cost_cap}.db"
+            samples = asyncio.run(measure(name, cost_cap, args.steps, args.runs, db))
             p50 = statistics.median(samples)
             print(
-                f"governed step, {label:18}: p50 {p50:.3f} ms, min {min(samples):.3f} ms "
+                f"governed step, {label:20}: p50 {p50:.3f} ms, min {min(samples):.3f} ms "
                 f"({args.runs} runs x {args.steps} steps; 6 events per step, SQLite WAL)"
             )
             print(

@@ -5,17 +5,13 @@ from __future__ import annotations
 import pytest
 
 from proctor.gateway._errors import GatewayError
-from proctor.gateway._router import estimate_tokens
+from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import (
-    AssistantMessage,
     CallSettings,
-    Message,
     RateLimits,
-    SystemMessage,
-    ToolSpec,
     UserMessage,
 )
-from proctor.store import ModelAttemptFailed, RateLimited, RecordedToolCall
+from proctor.store import ModelAttemptFailed, RateLimited
 from support.router_fakes import (
     FakeClient,
     FakeLimiter,
@@ -48,13 +44,14 @@ async def test_rate_limits_are_taken_and_settled(time: FakeTime) -> None:
     a = deployment("a", FakeClient("a", ok("a", tokens=(30, 12))), limits=limits)
     unlimited = deployment("unlimited")
     router = make_router(time, limiter=limiter)
-    messages = [UserMessage(content="x" * 400)]  # about 100 tokens
+    messages = [UserMessage(content="x" * 400)]
+    charge = estimate_tokens(messages, []) + 50  # the prompt's estimate plus max_tokens
 
     outcome = await router.call([a], messages, [], settings=CallSettings(max_tokens=50))
     await router.call([unlimited], messages, [])
 
-    assert limiter.acquired == [("deployment:a", limits, 150, 2.0)]
-    assert limiter.settled == [("deployment:a", 42 - 150)]  # actual usage - estimate
+    assert limiter.acquired == [("deployment:a", limits, charge, 2.0)]
+    assert limiter.settled == [("deployment:a", 42 - charge)]  # actual usage - estimate
     assert outcome.events == (
         RateLimited(scope="deployment:a", limit="rpm/tpm", waited_ms=250.0, outcome="waited"),
     )
@@ -89,16 +86,3 @@ async def test_a_refused_rate_limit_on_the_last_deployment_gives_up(time: FakeTi
     assert caught.value.kind == "rate_limited"
     assert "requests-per-minute" in str(caught.value)
     assert attempts(caught.value.events) == [("a", 1, "rate_limited", "give_up", None)]
-
-
-def test_token_estimate_counts_messages_and_tools() -> None:
-    tool = ToolSpec(name="t", description="d" * 7, parameters={})  # 1 + 7 + len("{}") = 10
-    messages: list[Message] = [
-        SystemMessage(content="s" * 10),
-        UserMessage(content="u" * 10),
-        AssistantMessage(
-            text="a" * 4, tool_calls=(RecordedToolCall(id="1", name="t", arguments={}),)
-        ),  # 4 + 1 + 2
-    ]
-    assert estimate_tokens(messages, [tool]) == 10  # ceil(37 / 4)
-    assert estimate_tokens([], []) == 0

@@ -107,7 +107,7 @@ async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 
 async def test_large_results_become_references_the_model_can_expand(db: SQLiteStore) -> None:
-    result = await runner(db, target=1800).start({})
+    result = await runner(db, target=1400).start({})
     assert result.outcome == "resolved"
     events = [row_to_event(row) for row in await db.events(result.run_id)]
     compactions = [e.data for e in events if isinstance(e.data, ContextCompacted)]
@@ -130,7 +130,7 @@ async def test_large_results_become_references_the_model_can_expand(db: SQLiteSt
 
 
 async def test_older_turns_are_summarised_by_the_cheap_route(db: SQLiteStore) -> None:
-    result = await runner(db, target=900).start({})
+    result = await runner(db, target=600).start({})
     assert result.outcome == "resolved"
     events = [row_to_event(row) for row in await db.events(result.run_id)]
     summaries = [e.data for e in events if isinstance(e.data, ContextCompacted) and e.data.summary]
@@ -151,7 +151,7 @@ async def test_older_turns_are_summarised_by_the_cheap_route(db: SQLiteStore) ->
 
 
 async def test_a_resumed_transcript_reapplies_the_compaction(db: SQLiteStore) -> None:
-    result = await runner(db, target=900).start({})
+    result = await runner(db, target=600).start({})
     events = [row_to_event(row) for row in await db.events(result.run_id)]
     rebuilt = Transcript()
     for event in events:

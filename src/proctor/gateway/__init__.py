@@ -30,7 +30,13 @@ from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._router import Router
 from proctor.gateway._scripted import Script, ScriptedModel, Turn
-from proctor.gateway._tokens import chars_to_tokens, estimate_tokens, message_chars, tools_chars
+from proctor.gateway._tokens import (
+    REPLY_PRIMING_TOKENS,
+    count_text,
+    estimate_tokens,
+    message_tokens,
+    tools_tokens,
+)
 from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
@@ -48,6 +54,7 @@ from proctor.gateway._types import (
 
 __all__ = [
     "DEFAULT_PRICES",
+    "REPLY_PRIMING_TOKENS",
     "AssistantMessage",
     "CacheConfig",
     "CallSettings",
@@ -89,14 +96,14 @@ __all__ = [
     "ToolSpec",
     "Turn",
     "UserMessage",
-    "chars_to_tokens",
+    "count_text",
     "estimate_tokens",
     "find_config",
     "load_config",
-    "message_chars",
+    "message_tokens",
     "open_cache",
     "open_limiter",
     "response_cache_key",
     "tool_cache_key",
-    "tools_chars",
+    "tools_tokens",
 ]

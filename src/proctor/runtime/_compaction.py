@@ -23,6 +23,7 @@ from proctor.gateway import (
     ToolSpec,
     UserMessage,
     estimate_tokens,
+    message_tokens,
 )
 from proctor.runtime._transcript import (
     EXPAND_TOOL,
@@ -71,11 +72,14 @@ async def compact(
         if isinstance(m, ToolMessage) and len(m.content) > LARGE_RESULT_CHARS
     ]
     saved = sum(
-        len(m.content) - len(reference(m.call_id, m.content))
+        message_tokens(m)
+        - message_tokens(
+            ToolMessage(call_id=m.call_id, name=m.name, content=reference(m.call_id, m.content))
+        )
         for m, _ in older
         if isinstance(m, ToolMessage) and m.call_id in replaced
     )
-    after = before - saved // 4
+    after = before - saved
     if after <= target or not older:
         if not replaced:
             return None

@@ -16,11 +16,11 @@ import orjson
 
 from proctor.errors import ModelError
 from proctor.gateway import (
+    REPLY_PRIMING_TOKENS,
     CallSettings,
     Gateway,
     GatewayError,
     ModelRequest,
-    chars_to_tokens,
     tool_cache_key,
 )
 from proctor.policy import Decision, ProposedCall
@@ -78,6 +78,8 @@ class Execution:
         self.journal = journal
         self.gateway = gateway
         self.start_route = route
+        # Rate limits charge the prompt's tokens before a call is sent.
+        self._count_prompts = gateway.limiter is not None or gateway.router.limiter is not None
         model = runner.workflow.contract.model
         self._settings = (
             CallSettings(max_tokens=model.max_tokens, temperature=model.temperature)
@@ -184,7 +186,10 @@ class Execution:
             route=route,
             settings=self._settings,
             budget_usd=None if ceiling is None else max(0.0, ceiling - self.state.cost_usd),
-            prompt_tokens=self.prompt_tokens(),
+            # Counted only where something needs it: the budget, a rate limit.
+            prompt_tokens=self.prompt_tokens()
+            if ceiling is not None or self._count_prompts
+            else None,
         )
         remaining = self._remaining_runtime(now)
         started = time.perf_counter()
@@ -243,7 +248,7 @@ class Execution:
 
     def prompt_tokens(self) -> int:
         """Estimated size of the next prompt, from running counts (no pass over it)."""
-        return chars_to_tokens(self.transcript.chars + self.runner.specs_chars)
+        return self.transcript.tokens() + self.runner.specs_tokens() + REPLY_PRIMING_TOKENS
 
     async def _compact(self, target: int) -> None:
         cheap = self.workflow.contract.model.default

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proctor.errors import ConfigError, NotFoundError, RunStateError
-from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_chars
+from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_tokens
 from proctor.policy import Policy
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._execution import Execution
@@ -100,7 +100,13 @@ class Runner:
             ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
             for t in offered
         ]
-        self.specs_chars = tools_chars(self.specs)
+        self._specs_tokens: int | None = None
+
+    def specs_tokens(self) -> int:
+        """Estimated tokens of the tool definitions, counted on first need."""
+        if self._specs_tokens is None:
+            self._specs_tokens = tools_tokens(self.specs)
+        return self._specs_tokens
 
     def default_spec(self) -> str:
         """The model spec a run uses when it names none."""

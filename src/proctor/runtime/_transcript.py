@@ -15,7 +15,7 @@ from proctor.gateway import (
     SystemMessage,
     ToolMessage,
     UserMessage,
-    message_chars,
+    message_tokens,
 )
 from proctor.store import (
     ContextCompacted,
@@ -78,9 +78,10 @@ class Transcript:
         self.messages: list[Message] = []
         self._names: dict[str, str] = {}
         self._turn = 0
-        # Running digest and size of the conversation, so a model call costs O(1) here.
+        # Running digest and token count, so a model call costs O(new messages) here.
         self._hash = hashlib.sha256()
-        self.chars = 0
+        self._tokens = 0
+        self._counted = 0  # messages whose tokens are in ``_tokens``
 
     @property
     def turn(self) -> int:
@@ -90,6 +91,13 @@ class Transcript:
         """SHA-256 over every message so far, in order."""
         return self._hash.copy().hexdigest()
 
+    def tokens(self) -> int:
+        """Estimated tokens of the messages, framing included; each message counted once."""
+        for message in self.messages[self._counted :]:
+            self._tokens += message_tokens(message)
+        self._counted = len(self.messages)
+        return self._tokens
+
     def entries(self) -> list[tuple[Message, int]]:
         return [(e.message, e.turn) for e in self._entries]
 
@@ -97,7 +105,6 @@ class Transcript:
         self._entries.append(_Entry(message, turn))
         self.messages.append(message)
         self._hash.update(canonical_json(_fingerprint(message)))
-        self.chars += message_chars(message)
 
     def apply(self, event: Event) -> None:
         data = event.data
@@ -160,7 +167,7 @@ class Transcript:
         self._entries = []
         self.messages = []
         self._hash = hashlib.sha256()
-        self.chars = 0
+        self._tokens = self._counted = 0
         for entry in kept:
             self._add(entry.message, entry.turn)
 

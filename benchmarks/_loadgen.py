@@ -1,7 +1,8 @@
 """Loopback tools for the gateway benchmark: a minimal upstream and a raw load generator.
 
 Both speak just enough HTTP/1.1 (keep-alive, Content-Length) to cost next to nothing, so
-the figures are the endpoint's, not the tools'.
+the figures are the endpoint's, not the tools'. A request with ``"stream":true`` gets a
+canned stream (``STREAM_CHUNKS`` text chunks, the finish, usage, ``[DONE]``) in one write.
 """
 
 from __future__ import annotations
@@ -30,6 +31,40 @@ _ANSWER = orjson.dumps(
         "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
     }
 )
+STREAM_CHUNKS = 20
+
+
+def _event(payload: object) -> bytes:
+    data = b"data: " + (payload if isinstance(payload, bytes) else orjson.dumps(payload)) + b"\n\n"
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def _chunk(delta: dict[str, object], finish: str | None = None) -> dict[str, object]:
+    choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+    head = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 0}
+    return {**head, "model": "gpt-4o-mini", "choices": [choice]}
+
+
+_STREAM = b"".join(
+    [
+        _event(_chunk({"role": "assistant", "content": ""})),
+        *(_event(_chunk({"content": f"word{i} "})) for i in range(STREAM_CHUNKS)),
+        _event(_chunk({}, "stop")),
+        _event(
+            {
+                **_chunk({}),
+                "choices": [],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 20, "total_tokens": 30},
+            }
+        ),
+        _event(b"[DONE]"),
+        b"0\r\n\r\n",
+    ]
+)
+_STREAM_RESPONSE = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    + _STREAM
+)
 _RESPONSE = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (
     len(_ANSWER),
     _ANSWER,
@@ -49,8 +84,9 @@ class _Upstream(asyncio.Protocol):
             length = _content_length(self.buffer[:end])
             if len(self.buffer) < end + 4 + length:
                 return
+            streamed = b'"stream":true' in self.buffer[end + 4 : end + 4 + length]
             self.buffer = self.buffer[end + 4 + length :]
-            self.transport.write(_RESPONSE)
+            self.transport.write(_STREAM_RESPONSE if streamed else _RESPONSE)
 
 
 def _content_length(head: bytes) -> int:

@@ -11,6 +11,11 @@ concurrent keep-alive connections for a few seconds, from a raw-socket load gene
 per request, so every call is a cache miss and a cache write, unless the configuration
 says otherwise. Several configurations run one after another in this one process.
 
+(d), with the default configuration: the same pairs streamed (``stream: true``, a canned
+upstream stream of 20 text chunks): time to the first chunk and to the end of the stream,
+directly and through the endpoint, and the endpoint's header (its time to the first
+chunk minus the time awaiting the upstream).
+
     python benchmarks/gateway_overhead.py [--requests 2000] [--seconds 5] [--only NAME]
 """
 
@@ -34,7 +39,7 @@ import httpx2
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _loadgen import load, serve_upstream
+from _loadgen import STREAM_CHUNKS, load, serve_upstream
 
 KEY = "sk-bench"
 
@@ -48,11 +53,12 @@ class Setup:
     http: str = "httptools"
     same_prompt: bool = False
     sdk: bool = False
+    streams: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 SETUPS = [
-    Setup("default (cache: store, every call a miss)"),
+    Setup("default (cache: store, every call a miss)", streams=True),
     Setup("cache: none", cache="none"),
     Setup("ledger: one commit per call", flush_after_s=0.0),
     Setup("asyncio loop + h11", loop="asyncio", http="h11"),
@@ -115,9 +121,13 @@ def run_endpoint(setup: Setup, port: int, upstream_port: int, db: str) -> None:
         runner.run(main())
 
 
-def body(i: int, same: bool) -> bytes:
+def body(i: int, same: bool, *, stream: bool = False) -> bytes:
     text = "hello" if same else f"hello {i}"
-    return orjson.dumps({"model": "small", "messages": [{"role": "user", "content": text}]})
+    request: dict[str, Any] = {"model": "small", "messages": [{"role": "user", "content": text}]}
+    if stream:  # other prompts than the unstreamed calls': those are cached by now
+        request["stream"] = True
+        request["messages"][0]["content"] = f"stream {i}"
+    return orjson.dumps(request)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -155,6 +165,60 @@ async def latency(setup: Setup, upstream: int, endpoint: int, n: int) -> dict[st
     }
 
 
+async def timed_stream(
+    client: httpx2.AsyncClient, url: str, content: bytes
+) -> tuple[float, float, str]:
+    """Milliseconds to the first chunk and to ``[DONE]``, and the overhead header (if any)."""
+    started = time.perf_counter()
+    first = None
+    async with client.stream("POST", url, content=content) as response:
+        assert response.status_code == 200, await response.aread()
+        received = b""
+        async for data in response.aiter_raw():
+            if first is None:
+                first = time.perf_counter()
+            received += data
+        assert received.endswith(b"data: [DONE]\n\n"), received[-200:]
+        assert received.count(b"data: ") >= STREAM_CHUNKS
+    ended = time.perf_counter()
+    assert first is not None
+    header = response.headers.get("x-proctor-overhead-ms", "nan")
+    return (first - started) * 1000, (ended - started) * 1000, header
+
+
+async def stream_latency(upstream: int, endpoint: int, n: int) -> dict[str, float]:
+    headers = {"authorization": f"Bearer {KEY}", "content-type": "application/json"}
+    direct: list[tuple[float, float]] = []
+    through: list[tuple[float, float]] = []
+    overhead: list[float] = []
+    async with httpx2.AsyncClient(headers=headers) as client:
+        for i in range(-200, n):
+            content = body(i, False, stream=True)
+            a_first, a_end, _ = await timed_stream(
+                client, f"http://127.0.0.1:{upstream}/v1/chat/completions", content
+            )
+            b_first, b_end, header = await timed_stream(
+                client, f"http://127.0.0.1:{endpoint}/v1/chat/completions", content
+            )
+            if i >= 0:
+                direct.append((a_first, a_end))
+                through.append((b_first, b_end))
+                overhead.append(float(header))
+    first_a = statistics.median(d[0] for d in direct)
+    first_b = statistics.median(t[0] for t in through)
+    end_a = statistics.median(d[1] for d in direct)
+    end_b = statistics.median(t[1] for t in through)
+    return {
+        "first direct p50": first_a,
+        "first via p50": first_b,
+        "first added p50": first_b - first_a,
+        "end direct p50": end_a,
+        "end via p50": end_b,
+        "end added p50": end_b - end_a,
+        "header p50": statistics.median(overhead),
+    }
+
+
 def wait_for(port: int, proc: multiprocessing.process.BaseProcess) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -180,6 +244,9 @@ def measure(setup: Setup, upstream: int, args: argparse.Namespace) -> dict[str, 
             path = "/v1/chat/completions"
             rps, p50 = load(port, path, KEY, args.seconds, 32, same=setup.same_prompt)
             figures["rps"], figures["load p50"] = rps, p50
+            if setup.streams and args.stream_requests:
+                streamed = asyncio.run(stream_latency(upstream, port, args.stream_requests))
+                figures.update({f"stream {name}": value for name, value in streamed.items()})
         finally:
             proc.terminate()
             proc.join()
@@ -190,6 +257,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--stream-requests", type=int, default=1000)
     parser.add_argument("--only", help="run only setups whose name contains this")
     args = parser.parse_args()
     ctx = multiprocessing.get_context("spawn")
@@ -205,6 +273,7 @@ def main() -> None:
             f"{'header':>7} {'header':>7} {'req/s':>7}"
         )
         print(f"{'':44} {'p50':>7} {'p50':>7} {'p50':>7} {'p99':>7} {'p50':>7} {'p99':>7}")
+        streamed: list[tuple[str, dict[str, float]]] = []
         for setup in SETUPS:
             if args.only and args.only not in setup.name:
                 continue
@@ -213,6 +282,18 @@ def main() -> None:
                 f"{setup.name:44} {f['direct p50']:7.3f} {f['endpoint p50']:7.3f} "
                 f"{f['added p50']:7.3f} {f['added p99']:7.3f} {f['header p50']:7.3f} "
                 f"{f['header p99']:7.3f} {f['rps']:7,.0f}",
+                flush=True,
+            )
+            if "stream header p50" in f:
+                streamed.append((setup.name, f))
+        for name, f in streamed:
+            print(
+                f"\nstreamed ({STREAM_CHUNKS} text chunks), {name}, p50 ms:\n"
+                f"  first chunk: direct {f['stream first direct p50']:.3f}, via "
+                f"{f['stream first via p50']:.3f}, added {f['stream first added p50']:.3f} "
+                f"(header {f['stream header p50']:.3f})\n"
+                f"  whole stream: direct {f['stream end direct p50']:.3f}, via "
+                f"{f['stream end via p50']:.3f}, added {f['stream end added p50']:.3f}",
                 flush=True,
             )
     finally:

@@ -142,36 +142,6 @@ async def test_tool_calls_round_trip_with_dotted_names(
     }
 
 
-async def test_streaming_text_and_tool_calls(
-    endpoint: Endpoint, upstream: FakeOpenAIServer
-) -> None:
-    text = "the quick brown fox jumps over the lazy dog"
-    call = FakeToolCall(name="erp__fetch_po", id="c9", arguments='{"po": "PO-9"}')
-    upstream.enqueue(Completion(text=text), Completion(text=None, tool_calls=[call]))
-    client = endpoint.client()
-    pieces, usage = [], None
-    stream = await client.chat.completions.create(
-        model="small", messages=HI, stream=True, stream_options={"include_usage": True}
-    )
-    async for chunk in stream:
-        if chunk.choices and chunk.choices[0].delta.content:
-            pieces.append(chunk.choices[0].delta.content)
-        usage = chunk.usage or usage
-    assert "".join(pieces) == text
-    assert len(pieces) > 1
-    assert usage is not None
-    assert usage.total_tokens == 15
-    async with client.chat.completions.stream(
-        model="small", messages=say("fetch PO-9"), tools=[FETCH_PO]
-    ) as tool_stream:
-        final = await tool_stream.get_final_completion()
-    calls = final.choices[0].message.tool_calls or []
-    assert [(c.function.name, c.function.arguments) for c in calls if c.type == "function"] == [
-        ("erp.fetch_po", '{"po":"PO-9"}')
-    ]
-    assert upstream.bodies[0].get("stream") is None  # upstream answers whole; see docs
-
-
 async def test_models_lists_the_routes_a_key_may_use(endpoint: Endpoint) -> None:
     everything = [m.id async for m in endpoint.client().models.list()]
     assert everything == ["default", "large", "local", "small"]

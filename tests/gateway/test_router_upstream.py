@@ -13,8 +13,10 @@ import pytest
 from proctor.gateway import OpenAIModel, UserMessage
 from proctor.gateway._deployment import Deployment
 from proctor.gateway._errors import GatewayError
+from proctor.gateway._route_stream import RouteStream
+from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._types import RateLimits
-from proctor.store import ModelAttemptFailed, RateLimited
+from proctor.store import ModelAttemptFailed, RateLimited, Usage
 from support.fake_openai import (
     Completion,
     ErrorReply,
@@ -288,3 +290,51 @@ async def test_a_refused_rate_limit_sends_to_the_next(
     assert outcome.events[0].outcome == "refused"
     assert actions(outcome.events) == [("a", "rate_limited", "fallback")]
     assert limiter.settled == [("deployment:b", 15 - limiter.acquired[-1][2])]
+
+
+async def test_a_stream_falls_back_before_its_first_chunk(
+    up: dict[str, Upstream], time: FakeTime
+) -> None:
+    a, b = up["a"], up["b"]
+    a.server.enqueue(*[ErrorReply(status=503, message="busy")] * 3)
+    b.server.enqueue(Completion(text="streamed by b", prompt_tokens=8, completion_tokens=3))
+
+    opened = await make_router(time).stream([a.deployment, b.deployment], HELLO, [])
+
+    assert isinstance(opened, RouteStream)
+    deltas = [delta async for delta in opened]
+    assert [d.text for d in deltas if d.text] == ["streamed ", "by ", "b"]
+    assert opened.outcome is not None
+    assert opened.outcome.deployment is b.deployment
+    assert opened.outcome.response.usage == Usage(input_tokens=8, output_tokens=3)
+    assert actions(opened.outcome.events) == [
+        ("a", "server_error", "retry"),
+        ("a", "server_error", "retry"),
+        ("a", "server_error", "fallback"),
+    ]
+    assert all(body["stream"] is True for body in a.server.bodies + b.server.bodies)
+
+
+async def test_a_stream_cut_after_its_first_chunk_is_not_retried(
+    up: dict[str, Upstream], time: FakeTime
+) -> None:
+    a, b = up["a"], up["b"]
+    a.server.enqueue(TruncatedStream(text="one two three", after_chunks=2))
+    router = make_router(time)
+
+    opened = await router.stream([a.deployment, b.deployment], HELLO, [])
+    assert isinstance(opened, RouteStream)
+    seen: list[str | None] = []
+
+    async def read() -> None:
+        async for delta in opened:
+            seen.append(delta.text)
+
+    with pytest.raises(StreamInterrupted) as cut:
+        await read()
+
+    assert seen == ["", "one "]
+    assert cut.value.kind == "connection"
+    assert (a.hits, b.hits) == (1, 0)
+    assert actions(tuple(opened.events)) == [("a", "connection", "give_up")]
+    assert router.breaker.failures("a") == 1

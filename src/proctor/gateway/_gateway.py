@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from proctor.errors import ConfigError
 from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
-from proctor.gateway._deployment import Deployment
+from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import GatewayError
 from proctor.gateway._prices import Price, PriceTable
 from proctor.gateway._tokens import estimate_tokens
@@ -33,6 +33,7 @@ from proctor.gateway._types import (
 from proctor.store import CacheHit, EventData, RateLimited
 
 if TYPE_CHECKING:
+    from proctor.gateway._gateway_stream import GatewayStream
     from proctor.gateway._router import Router
 
 logger = logging.getLogger("proctor.gateway")
@@ -236,6 +237,56 @@ class Gateway:
 
     async def complete(self, request: ModelRequest) -> GatewayResult:
         """Answer ``request`` through its route; raise ``GatewayError`` (with events) on failure."""
+        chain, tokens, key, events, hit = await self._before(request)
+        if hit is not None:
+            return hit
+        try:
+            outcome = await self.router.call(
+                chain,
+                request.messages,
+                request.tools,
+                settings=request.settings,
+                larger=self._by_context_window,
+                prompt_tokens=tokens,
+            )
+        except GatewayError as exc:
+            exc.events = (*events, *exc.events)
+            raise
+        return self.answered(outcome, key, events)
+
+    async def stream(self, request: ModelRequest) -> GatewayStream:
+        """Answer ``request`` as a stream; returns once its first chunk is in.
+
+        Budget, cache, rate limits, retries, fallback and cooldown apply up to that chunk,
+        as in ``complete`` (whose ``GatewayError`` it raises). A cache hit, or a deployment
+        whose client cannot stream, answers whole, served as a stream. Price, cache write
+        and usage settlement happen when the stream has ended well.
+        """
+        from proctor.gateway._gateway_stream import GatewayStream
+
+        chain, tokens, key, events, hit = await self._before(request)
+        if hit is not None:
+            return GatewayStream.whole(hit)
+        try:
+            opened = await self.router.stream(
+                chain,
+                request.messages,
+                request.tools,
+                settings=request.settings,
+                larger=self._by_context_window,
+                prompt_tokens=tokens,
+            )
+        except GatewayError as exc:
+            exc.events = (*events, *exc.events)
+            raise
+        if isinstance(opened, RouteOutcome):
+            return GatewayStream.whole(self.answered(opened, key, events))
+        return GatewayStream(self, opened, cache_key=key, events=events)
+
+    async def _before(
+        self, request: ModelRequest
+    ) -> tuple[list[Deployment], int | None, str | None, list[EventData], GatewayResult | None]:
+        """Budget, cache and the caller's rate limit: the chain to call, or the cached answer."""
         chain = self.chain(request.route)
         events: list[EventData] = []
         tokens = request.prompt_tokens
@@ -255,7 +306,7 @@ class Gateway:
         if key is not None and self.cache is not None:
             hit = await self._cached(key, chain)
             if hit is not None:
-                return hit
+                return chain, tokens, key, events, hit
         if self.limiter is not None and request.scope and request.limits:
             waited = await self.limiter.acquire(
                 request.scope,
@@ -269,28 +320,22 @@ class Gateway:
                         scope=request.scope, limit="key", waited_ms=waited * 1000, outcome="waited"
                     )
                 )
-        try:
-            outcome = await self.router.call(
-                chain,
-                request.messages,
-                request.tools,
-                settings=request.settings,
-                larger=self._by_context_window,
-                prompt_tokens=tokens,
-            )
-        except GatewayError as exc:
-            exc.events = (*events, *exc.events)
-            raise
+        return chain, tokens, key, events, None
+
+    def answered(
+        self, outcome: RouteOutcome, cache_key: str | None, events: list[EventData]
+    ) -> GatewayResult:
+        """Price the answer of ``outcome`` and write it to the cache (in the background)."""
         events.extend(outcome.events)
         price = self.price(outcome.deployment)
         cost = None if price is None else price.cost(outcome.response.usage)
-        if key is not None and self.cache is not None:
+        if cache_key is not None and self.cache is not None:
             from proctor.gateway._cache import encode_response
 
             # Written after the answer is returned: the caller never waits for the cache.
             write = asyncio.create_task(
                 self.cache.set(
-                    key,
+                    cache_key,
                     encode_response(outcome.response, outcome.deployment.name),
                     self.cache_ttl_s,
                 )

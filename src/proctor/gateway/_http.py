@@ -5,6 +5,8 @@ rate limits, answered through the ``Gateway`` (routes, fallback, cache, cost) an
 in the call ledger. Errors come back in OpenAI's shape, with OpenAI's status codes, so the
 official clients raise their usual exceptions. The response header
 ``x-proctor-overhead-ms`` is the handler's time minus the time spent awaiting upstreams.
+A streamed answer relays the upstream's chunks as they arrive (``_http_stream``); its
+ledger row is written when the stream is over.
 
 The routes are plain Starlette endpoints inside the FastAPI app: the body is validated
 from bytes by one pydantic model and the answer serialised by orjson, without FastAPI's
@@ -17,7 +19,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 
 import orjson
@@ -30,9 +32,12 @@ from proctor.errors import ConfigError
 from proctor.gateway._config import GatewayConfig
 from proctor.gateway._errors import GatewayError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
+from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._http_keys import ApiKey, KeyRing, is_loopback
 from proctor.gateway._http_ledger import CallLedger
-from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request, stream
+from proctor.gateway._http_stream import DONE, ChunkWriter, StreamReply, error_event
+from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request
+from proctor.gateway._stream import StreamInterrupted
 from proctor.store import GatewayCallRecord, ModelAttemptFailed, Store
 
 logger = logging.getLogger("proctor.gateway.http")
@@ -140,29 +145,27 @@ class _Endpoint:
             body = parse_request(await request.body())
             route = body.model
             budget_left = await self._admit(key, route)
-            result = await self.gateway.complete(
-                ModelRequest(
-                    messages=body.to_messages(),
-                    tools=body.to_tools(),
-                    route=route,
-                    settings=body.settings(),
-                    budget_usd=budget_left,
-                    scope=key.scope if key.limits else None,
-                    limits=key.limits,
-                )
+            call = ModelRequest(
+                messages=body.to_messages(),
+                tools=body.to_tools(),
+                route=route,
+                settings=body.settings(),
+                budget_usd=budget_left,
+                scope=key.scope if key.limits else None,
+                limits=key.limits,
             )
+            if body.stream:
+                # Up to the first chunk a failure is still an ordinary error answer.
+                answer = await self.gateway.stream(call)
+                include = body.stream_options is not None and body.stream_options.include_usage
+                return self._relay(answer, key, route, started, include_usage=include)
+            result = await self.gateway.complete(call)
         except Exception as exc:
             failure = self._failure(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
                 await self._record(key, route, started, status=failure.status, error=failure)
             return failure.response()
-        if body.stream:
-            include = body.stream_options is not None and body.stream_options.include_usage
-            content = stream(result.response, self._id(), now_s(), include_usage=include)
-            media = "text/event-stream"
-        else:
-            content = completion(result.response, self._id(), now_s())
-            media = _JSON
+        content = completion(result.response, self._id(), now_s())
         await self._record(key, route, started, result=result)
         overhead_ms = (time.perf_counter() - started) * 1000 - result.upstream_ms
         headers = {
@@ -172,7 +175,67 @@ class _Endpoint:
         }
         if result.cost_usd is not None:
             headers["x-proctor-cost-usd"] = f"{result.cost_usd:.8f}"
-        return Response(content, 200, headers, media_type=media)
+        return Response(content, 200, headers, media_type=_JSON)
+
+    def _relay(
+        self,
+        answer: GatewayStream,
+        key: ApiKey,
+        route: str,
+        started: float,
+        *,
+        include_usage: bool,
+    ) -> Response:
+        """The stream's chunks as they arrive; the ledger row once it is over.
+
+        The headers go before the body, so they say what is known at the first chunk:
+        no cost (it is in the ledger), and the overhead up to that chunk.
+        """
+        writer = ChunkWriter(self._id(), now_s(), answer.model)
+        failure: ApiError | None = None
+
+        async def events() -> AsyncGenerator[bytes, None]:
+            nonlocal failure
+            try:
+                async for delta in answer:
+                    event = writer.delta(delta)
+                    if event is not None:
+                        yield event
+            except StreamInterrupted as exc:
+                failure = ApiError(502, str(exc), kind="upstream_error", code=exc.kind)
+            except Exception as exc:  # a bug must still end the stream in a readable way
+                logger.exception("the gateway endpoint failed while streaming an answer")
+                message = f"internal error in the gateway: {type(exc).__name__}: {exc}"
+                failure = ApiError(500, message, kind="server_error")
+            if failure is not None:
+                yield error_event(error(failure.message, failure.kind, failure.code))
+                return
+            if include_usage:
+                yield writer.usage(answer.result.response.usage)
+            yield DONE
+
+        content = events()
+
+        async def on_close() -> None:
+            await content.aclose()
+            await answer.aclose()  # the client left before the end: close the upstream
+            ended = failure
+            if ended is None and not answer.complete:
+                ended = ApiError(
+                    499, "the client closed the connection", kind="client_disconnected"
+                )
+            status = 200 if ended is None else ended.status
+            await self._record(
+                key, route, started, result=answer.result, status=status, error=ended
+            )
+
+        overhead_ms = (time.perf_counter() - started) * 1000 - answer.upstream_ms
+        headers = {
+            "x-proctor-overhead-ms": f"{overhead_ms:.3f}",
+            "x-proctor-deployment": answer.deployment,
+            "x-proctor-cache": "hit" if answer.cache_hit else "miss",
+        }
+        return StreamReply(content, headers, on_close)
 
     async def _admit(self, key: ApiKey, route: str) -> float | None:
         """Check route and budget for ``key``; the USD it may still spend (``None``: no cap)."""

@@ -6,7 +6,9 @@ latency. Through the official SDK a call costs ~3 ms of CPU on this project's ma
 rest of the endpoint. This client sends the same request body (``_openai``'s
 conversions), reads the answer with orjson, and keeps HTTP/1.1 connections alive itself
 (parsed by httptools): about 0.1 ms. Its errors are ``OpenAIModel``'s: status answers go
-through the same classification, so routing, retries and messages are unchanged.
+through the same classification, so routing, retries and messages are unchanged. It
+streams too (``stream``): events are cut from the body as it arrives, and a connection
+goes back to the pool only once its answer has been read to the end.
 
 It connects directly: ``proctor gateway serve`` uses ``OpenAIModel`` when an HTTP proxy
 is configured in the environment.
@@ -15,88 +17,30 @@ is configured in the environment.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-import httptools
 import orjson
 
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
+from proctor.gateway._http_conn import Exchange, Stale
 from proctor.gateway._openai import (
     _tool_call,
     chat_request,
     resolve_endpoint,
 )
 from proctor.gateway._openai_errors import status_error
-from proctor.gateway._types import CallSettings, Message, ModelResponse, ToolSpec
+from proctor.gateway._sse import DONE, delta_of
+from proctor.gateway._stream import whole_deltas
+from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
 from proctor.store import RecordedToolCall, Usage
 
-
-class _Stale(ConnectionError):
-    """A kept-alive connection was closed by the server before it answered: retry once."""
-
-
-class _Exchange(asyncio.Protocol):
-    """One HTTP/1.1 connection; answers one request at a time."""
-
-    def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpResponseParser(self)
-        self.done: asyncio.Future[None] | None = None
-        self.headers: dict[str, str] = {}
-        self.body: list[bytes] = []
-        self.received = False
-        self.keep_alive = False
-
-    # asyncio.Protocol
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        self.received = True
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(ConnectionError(f"unreadable HTTP answer: {exc}"))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        error = _Stale if not self.received else ConnectionError
-        self._fail(error(f"the server closed the connection ({exc or 'EOF'})"))
-
-    # httptools callbacks
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self.headers[name.decode("latin-1").lower()] = value.decode("latin-1")
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
-
-    def on_message_complete(self) -> None:
-        self.keep_alive = self.parser.should_keep_alive()  # reset once this returns
-        if self.done is not None and not self.done.done():
-            self.done.set_result(None)
-
-    def _fail(self, exc: Exception) -> None:
-        if self.done is not None and not self.done.done():
-            self.done.set_exception(exc)
-
-    async def send(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
-        assert self.transport is not None
-        self.done = asyncio.get_running_loop().create_future()
-        self.headers, self.body, self.received, self.keep_alive = {}, [], False, False
-        self.transport.write(request)
-        await self.done
-        return self.parser.get_status_code(), self.headers, b"".join(self.body)
-
-    @property
-    def reusable(self) -> bool:
-        return self.transport is not None and not self.transport.is_closing() and self.keep_alive
-
-    def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+# How long to wait, after a stream's [DONE], for the end of its HTTP message.
+_DRAIN_S = 1.0
 
 
 class LeanOpenAIModel:
@@ -125,12 +69,13 @@ class LeanOpenAIModel:
         self._host, self._ssl = url.hostname, url.scheme == "https"
         self._port = url.port or (443 if self._ssl else 80)
         host_header = url.netloc.rpartition("@")[2]
-        self._head = (
+        head = (
             f"POST {url.path}/chat/completions HTTP/1.1\r\nhost: {host_header}\r\n"
             f"authorization: Bearer {key}\r\ncontent-type: application/json\r\n"
-            "accept: application/json\r\ncontent-length: "
-        ).encode("latin-1")
-        self._idle: list[_Exchange] = []
+        )
+        self._head = f"{head}accept: application/json\r\ncontent-length: ".encode("latin-1")
+        self._stream_head = f"{head}accept: text/event-stream\r\ncontent-length: ".encode("latin-1")
+        self._idle: list[Exchange] = []
         self._context: ssl.SSLContext | None = None
 
     def __repr__(self) -> str:
@@ -161,21 +106,100 @@ class LeanOpenAIModel:
         try:
             async with asyncio.timeout(timeout_s):
                 status, headers, raw = await self._exchange(request)
-        except TimeoutError:
-            raise ModelCallError(
-                f"model {self.model!r} at {self.base_url} did not answer within {timeout_s:g}s: "
-                "the server may be overloaded or the model slow to load; raise timeout_s",
-                kind="timeout",
-            ) from None
-        except ConnectionError as exc:
-            raise ModelCallError(
-                f"the connection to model {self.model!r} at {self.base_url} broke before the "
-                f"answer was complete ({exc}): the server may have crashed or restarted",
-                kind="connection",
-            ) from exc
+        except (TimeoutError, ConnectionError) as exc:
+            raise self._transport_error(exc, timeout_s) from exc
         if status >= 400:
             raise self._status_error(status, headers, raw)
         return self._response(raw, {w: n for n, w in wire_names.items()})
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
+    ) -> AsyncGenerator[ModelDelta, None]:
+        """The answer's chunks as the server streams them (``StreamingModelClient``).
+
+        Failures before the first chunk are ``complete``'s; ``settings.timeout_s`` (else
+        the model's) bounds the wait for the answer's head and then for each chunk.
+        """
+        settings = settings or CallSettings()
+        payload, wire_names = chat_request(
+            self.model,
+            messages,
+            tools,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+        )
+        # Usage is always asked for: cost and rate limits need it, whatever the caller wants.
+        payload["stream"], payload["stream_options"] = True, {"include_usage": True}
+        body = orjson.dumps(payload)
+        request = self._stream_head + b"%d\r\n\r\n" % len(body) + body
+        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
+        names = {w: n for n, w in wire_names.items()}
+        try:
+            async with asyncio.timeout(timeout_s):
+                exchange, status, headers, raw = await self._exchange_streaming(request)
+        except (TimeoutError, ConnectionError) as exc:
+            raise self._transport_error(exc, timeout_s) from exc
+        if status >= 400:
+            raise self._status_error(status, headers, raw)
+        if exchange is None:  # the server ignored ``stream`` and answered whole
+            for delta in whole_deltas(self._response(raw, names)):
+                yield delta
+            return
+        where = f"model {self.model!r} at {self.base_url}"
+        finished = False
+        try:
+            while (data := await exchange.event(timeout_s)) is not None:
+                if data == DONE:
+                    # The answer is whole. Reading on to the end of the HTTP message (usually
+                    # in the same packet) lets the connection serve the next call.
+                    with contextlib.suppress(TimeoutError, ConnectionError):
+                        while await exchange.event(min(timeout_s, _DRAIN_S)) is not None:
+                            pass
+                    break
+                try:
+                    chunk = orjson.loads(data)
+                except orjson.JSONDecodeError:
+                    raise ModelCallError(
+                        f"{where} streamed an event that is not JSON ({data[:80]!r}): check "
+                        "that the server is OpenAI-compatible",
+                        kind="invalid_response",
+                    ) from None
+                yield delta_of(chunk, names, where)
+            finished = True
+        except (TimeoutError, ConnectionError) as exc:
+            raise self._transport_error(exc, timeout_s, streaming=True) from exc
+        finally:
+            # Reused only if the whole answer was read; anything else (an early close, a
+            # cancelled read) leaves bytes in flight that would corrupt the next answer.
+            if (
+                finished
+                and exchange.ended
+                and exchange.reusable
+                and (len(self._idle) < self.max_idle)
+            ):
+                self._idle.append(exchange)
+            else:
+                exchange.close()
+
+    def _transport_error(
+        self, exc: Exception, timeout_s: float, *, streaming: bool = False
+    ) -> ModelCallError:
+        if isinstance(exc, TimeoutError):
+            what = "sent nothing more for" if streaming else "did not answer within"
+            return ModelCallError(
+                f"model {self.model!r} at {self.base_url} {what} {timeout_s:g}s: "
+                "the server may be overloaded or the model slow to load; raise timeout_s",
+                kind="timeout",
+            )
+        return ModelCallError(
+            f"the connection to model {self.model!r} at {self.base_url} broke before the "
+            f"answer was complete ({exc}): the server may have crashed or restarted",
+            kind="connection",
+        )
 
     async def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
         while self._idle:
@@ -185,28 +209,59 @@ class LeanOpenAIModel:
                 continue
             try:
                 return await self._send(exchange, request)
-            except _Stale:
+            except Stale:
                 continue  # closed while idle: nothing was processed, so sending again is safe
         return await self._send(await self._connect(), request)
 
-    async def _send(self, exchange: _Exchange, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    async def _send(self, exchange: Exchange, request: bytes) -> tuple[int, dict[str, str], bytes]:
         try:
             answer = await exchange.send(request)
         except BaseException:
             exchange.close()  # mid-answer (or cancelled by a timeout): never reuse it
             raise
+        self._keep(exchange)
+        return answer
+
+    def _keep(self, exchange: Exchange) -> None:
         if exchange.reusable and len(self._idle) < self.max_idle:
             self._idle.append(exchange)
         else:
             exchange.close()
-        return answer
 
-    async def _connect(self) -> _Exchange:
+    async def _exchange_streaming(
+        self, request: bytes
+    ) -> tuple[Exchange | None, int, dict[str, str], bytes]:
+        """Send a streamed request; the exchange to read events from (``None``: a whole body)."""
+        while self._idle:
+            exchange = self._idle.pop()
+            if not exchange.reusable:
+                exchange.close()
+                continue
+            try:
+                return await self._send_streaming(exchange, request)
+            except Stale:
+                continue  # closed while idle: nothing was processed, so sending again is safe
+        return await self._send_streaming(await self._connect(), request)
+
+    async def _send_streaming(
+        self, exchange: Exchange, request: bytes
+    ) -> tuple[Exchange | None, int, dict[str, str], bytes]:
+        try:
+            status, headers, raw = await exchange.send_streaming(request)
+        except BaseException:
+            exchange.close()
+            raise
+        if exchange.sse is not None:
+            return exchange, status, headers, raw  # in use until its stream is read
+        self._keep(exchange)
+        return None, status, headers, raw
+
+    async def _connect(self) -> Exchange:
         if self._ssl and self._context is None:
             self._context = ssl.create_default_context()
         try:
             _, exchange = await asyncio.get_running_loop().create_connection(
-                _Exchange, self._host, self._port, ssl=self._context if self._ssl else None
+                Exchange, self._host, self._port, ssl=self._context if self._ssl else None
             )
         except OSError as exc:
             raise ModelCallError(

@@ -2,14 +2,13 @@
 
 The inverse of ``_openai``: there our messages become OpenAI's; here OpenAI's become ours.
 Requests are validated by pydantic straight from the JSON bytes (one pass, in Rust);
-responses are plain dicts serialised with orjson.
+responses are plain dicts serialised with orjson. Streamed answers are ``_http_stream``'s.
 """
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -26,7 +25,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-from proctor.store import RecordedToolCall
+from proctor.store import RecordedToolCall, Usage
 
 
 class WireError(ValueError):
@@ -193,8 +192,8 @@ def _wire_calls(calls: Sequence[RecordedToolCall]) -> list[dict[str, Any]]:
     ]
 
 
-def _usage(response: ModelResponse) -> dict[str, Any]:
-    usage = response.usage
+def usage_wire(usage: Usage) -> dict[str, Any]:
+    """Usage in OpenAI's shape (``prompt_tokens``, ``completion_tokens``, ...)."""
     wire: dict[str, Any] = {
         "prompt_tokens": usage.input_tokens,
         "completion_tokens": usage.output_tokens,
@@ -224,43 +223,9 @@ def completion(response: ModelResponse, completion_id: str, created: int) -> byt
                     "logprobs": None,
                 }
             ],
-            "usage": _usage(response),
+            "usage": usage_wire(response.usage),
         }
     )
-
-
-_PIECES = re.compile(r"\s*\S+\s*|\s+")
-
-
-def stream(
-    response: ModelResponse, completion_id: str, created: int, *, include_usage: bool
-) -> bytes:
-    """The same completion as server-sent ``chat.completion.chunk`` events, then ``[DONE]``.
-
-    Made from the complete answer: text in word-sized pieces, each tool call in one delta.
-    """
-    head = {
-        "id": completion_id,
-        "object": "chat.completion.chunk",
-        "created": created,
-        "model": response.model,
-    }
-
-    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-        return {**head, "choices": [choice]}
-
-    def chunks() -> Iterator[dict[str, Any]]:
-        yield chunk({"role": "assistant", "content": ""})
-        for piece in _PIECES.findall(response.text or ""):
-            yield chunk({"content": piece})
-        for index, call in enumerate(_wire_calls(response.tool_calls)):
-            yield chunk({"tool_calls": [{"index": index, **call}]})
-        yield chunk({}, response.finish_reason)
-        if include_usage:
-            yield {**head, "choices": [], "usage": _usage(response)}
-
-    return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks()) + b"data: [DONE]\n\n"
 
 
 def error(message: str, kind: str, code: str | None = None) -> bytes:

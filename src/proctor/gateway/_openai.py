@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -16,8 +16,10 @@ from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
     Message,
+    ModelDelta,
     ModelResponse,
     SystemMessage,
+    ToolCallDelta,
     ToolMessage,
     ToolSpec,
     UserMessage,
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     import openai
     from openai.types.chat import (
         ChatCompletion,
+        ChatCompletionChunk,
         ChatCompletionMessageParam,
         ChatCompletionMessageToolCallParam,
         ChatCompletionToolParam,
@@ -137,6 +140,82 @@ class OpenAIModel:
                 f"model {self.model!r} at {self.base_url} answered JSON that is not a chat "
                 f"completion ({exc}): check that the server is OpenAI-compatible"
             ) from exc
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
+    ) -> AsyncGenerator[ModelDelta, None]:
+        """The answer's chunks as the server streams them (``StreamingModelClient``).
+
+        Failures before the first chunk are ``complete``'s; the timeout bounds each read.
+        The usage chunk is always asked for (``stream_options.include_usage``).
+        """
+        import openai
+
+        settings = settings or CallSettings()
+        max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
+        temperature = settings.temperature if settings.temperature is not None else self.temperature
+        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
+        payload, wire_names = chat_request(
+            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
+        )
+        try:
+            chunks = await self._sdk().chat.completions.create(
+                timeout=timeout_s, stream=True, stream_options={"include_usage": True}, **payload
+            )
+        except openai.OpenAIError as exc:
+            raise self._error(exc, timeout_s) from exc
+        names = {w: n for n, w in wire_names.items()}
+        try:
+            async for chunk in chunks:
+                try:
+                    delta = self._delta(chunk, names)
+                except (AttributeError, TypeError, ValueError) as exc:
+                    raise self._invalid(
+                        f"model {self.model!r} at {self.base_url} streamed a chunk that is not "
+                        f"a chat-completion chunk ({exc}): check that the server is "
+                        "OpenAI-compatible"
+                    ) from exc
+                yield delta
+        except openai.OpenAIError as exc:
+            raise self._error(exc, timeout_s) from exc
+        except ValueError as exc:  # an event that is not JSON
+            raise self._invalid(self._not_json()) from exc
+        finally:
+            await chunks.close()  # a no-op once read to the end; else the connection goes
+
+    def _delta(self, chunk: ChatCompletionChunk, names: Mapping[str, str]) -> ModelDelta:
+        usage = None
+        if chunk.usage is not None:
+            details = chunk.usage.prompt_tokens_details
+            usage = Usage(
+                input_tokens=chunk.usage.prompt_tokens or 0,
+                output_tokens=chunk.usage.completion_tokens or 0,
+                cached_input_tokens=(details.cached_tokens or 0) if details else 0,
+            )
+        if not chunk.choices:
+            return ModelDelta(usage=usage)
+        choice = chunk.choices[0]
+        calls = tuple(
+            ToolCallDelta(
+                index=call.index,
+                id=call.id,
+                name=None
+                if call.function is None or call.function.name is None
+                else names.get(call.function.name, call.function.name),
+                arguments=(call.function.arguments or "") if call.function else "",
+            )
+            for call in choice.delta.tool_calls or ()
+        )
+        return ModelDelta(
+            text=choice.delta.content,
+            tool_calls=calls,
+            finish_reason=choice.finish_reason,
+            usage=usage,
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP connections; the model can still be used (it reconnects)."""

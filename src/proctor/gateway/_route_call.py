@@ -1,13 +1,18 @@
-"""One call through a route: the attempts, retries, fallbacks and skips, as events."""
+"""One call through a route: the attempts, retries, fallbacks and skips, as events.
+
+A streamed call (``streaming``) is routed the same way up to its first chunk: opening
+the stream and reading that chunk is the attempt. From then on it is committed to its
+deployment (``RouteStream``): nothing was retried after a chunk could have been relayed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
-from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from collections.abc import AsyncGenerator, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from proctor.errors import ConfigError
 from proctor.gateway._deployment import Deployment, RouteOutcome
@@ -22,13 +27,16 @@ from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import (
     CallSettings,
     Message,
+    ModelDelta,
     ModelResponse,
     RateLimits,
+    StreamingModelClient,
     ToolSpec,
 )
 from proctor.store import EventData, ModelAttemptFailed, RateLimited
 
 if TYPE_CHECKING:
+    from proctor.gateway._route_stream import RouteStream
     from proctor.gateway._router import Router
 
 logger = logging.getLogger("proctor.gateway.router")
@@ -39,6 +47,14 @@ _NEUTRAL: frozenset[ErrorKind] = frozenset({"bad_request", "budget", "context_le
 _TRIP: frozenset[ErrorKind] = frozenset({"auth", "not_found"})
 
 Action = Literal["retry", "fallback", "give_up"]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Opened:
+    """A stream whose first chunk has arrived: ``rest`` yields the others."""
+
+    first: ModelDelta
+    rest: AsyncGenerator[ModelDelta, None]
 
 
 class RouteCall:
@@ -52,8 +68,11 @@ class RouteCall:
         settings: CallSettings,
         larger: Sequence[Deployment],
         prompt_tokens: int | None = None,
+        *,
+        streaming: bool = False,
     ) -> None:
         self.router = router
+        self.streaming = streaming
         self.breaker = router.breaker
         self.messages = messages
         self.tools = tools
@@ -69,8 +88,10 @@ class RouteCall:
         self.outcomes: dict[str, str] = {}  # deployment -> its last error kind, or "cooldown"
         self.last: ModelCallError | None = None
         self.upstream_s = 0.0  # awaiting clients: what the endpoint's overhead leaves out
+        self.attempt = 0  # of the deployment being called
 
-    async def run(self, chain: Sequence[Deployment]) -> RouteOutcome:
+    async def run(self, chain: Sequence[Deployment]) -> RouteOutcome | RouteStream:
+        """The first answer of ``chain``: whole, or (``streaming``) a stream under way."""
         self.pending = list(chain)
         while self.pending:
             deployment = self.pending.pop(0)
@@ -78,24 +99,30 @@ class RouteCall:
                 self._skip(deployment)
                 continue
             self.tried.add(deployment.name)
+            answer: ModelResponse | Opened | None = None
             try:
-                response = await self._attempts(deployment)
+                answer = await self._attempts(deployment)
             finally:
-                self.breaker.release(deployment.name)  # no-op unless a trial ended undecided
-            if response is not None:
+                if not isinstance(answer, Opened):  # a stream gives its verdict when it ends
+                    self.breaker.release(deployment.name)  # no-op unless a trial was undecided
+            if isinstance(answer, ModelResponse):
                 return RouteOutcome(
-                    response=response,
+                    response=answer,
                     deployment=deployment,
                     events=tuple(self.events),
                     upstream_ms=self.upstream_s * 1000,
                 )
+            if answer is not None:
+                from proctor.gateway._route_stream import RouteStream
+
+                return RouteStream(self, deployment, answer.first, answer.rest)
         raise GatewayError(
             self._failure_message(),
             events=self.events,
             kind=None if self.last is None else self.last.kind,
         )
 
-    async def _attempts(self, deployment: Deployment) -> ModelResponse | None:
+    async def _attempts(self, deployment: Deployment) -> ModelResponse | Opened | None:
         """Call one deployment, retrying; ``None`` once ``pending`` says where to go next."""
         attempt = 0
         while True:
@@ -103,6 +130,7 @@ class RouteCall:
             if not await self._acquire(deployment, attempt):
                 return None
             started = self.router.clock()
+            self.attempt = attempt
             try:
                 response = await self._send(deployment)
             except ConfigError:
@@ -110,8 +138,10 @@ class RouteCall:
             except Exception as exc:
                 error = _as_call_error(exc, deployment)
             else:
+                if isinstance(response, Opened):
+                    return response  # verdict and settlement once the stream has ended
                 self.breaker.success(deployment.name)
-                await self._settle(deployment, response)
+                await self.settle(deployment, response)
                 return response
             latency_ms = (self.router.clock() - started) * 1000
             if error.kind in _NEUTRAL:
@@ -126,7 +156,7 @@ class RouteCall:
             self._record(deployment, attempt, error, self._fall_back(deployment, error), latency_ms)
             return None
 
-    async def _send(self, deployment: Deployment) -> ModelResponse:
+    async def _send(self, deployment: Deployment) -> ModelResponse | Opened:
         timeout_s = self.settings.timeout_s or deployment.timeout_s
         settings = replace(self.settings, timeout_s=timeout_s)
         started = time.perf_counter()
@@ -135,20 +165,42 @@ class RouteCall:
         finally:
             self.upstream_s += time.perf_counter() - started
 
-    async def _await_client(self, deployment: Deployment, settings: CallSettings) -> ModelResponse:
+    async def _await_client(
+        self, deployment: Deployment, settings: CallSettings
+    ) -> ModelResponse | Opened:
         client, timeout_s = deployment.client, settings.timeout_s
+        answer: Coroutine[Any, Any, ModelResponse | Opened]
+        if self.streaming and isinstance(client, StreamingModelClient):
+            answer = self._open(deployment, client, settings)
+        else:
+            answer = client.complete(self.messages, self.tools, settings=settings)
         if timeout_s is None:
-            return await client.complete(self.messages, self.tools, settings=settings)
+            return await answer
         try:
             # Enforced here too: a client's own timeout may be per read, not per call.
             async with asyncio.timeout(timeout_s):
-                return await client.complete(self.messages, self.tools, settings=settings)
+                return await answer
         except TimeoutError as exc:
             raise ModelCallError(
                 f"deployment {deployment.name!r} ({deployment.model}) did not answer within "
                 f"{timeout_s:g}s: raise its timeout_s, or let the route fall back sooner",
                 kind="timeout",
             ) from exc
+
+    async def _open(
+        self, deployment: Deployment, client: StreamingModelClient, settings: CallSettings
+    ) -> Opened:
+        """Start a stream and read its first chunk: until then, it may still be retried."""
+        deltas = client.stream(self.messages, self.tools, settings=settings)
+        try:
+            first = await anext(deltas)
+        except StopAsyncIteration:
+            raise ModelCallError(
+                f"deployment {deployment.name!r} ({deployment.model}) ended its stream "
+                "without sending anything: check that the server is OpenAI-compatible",
+                kind="invalid_response",
+            ) from None
+        return Opened(first=first, rest=deltas)
 
     def _retry_delay(
         self, deployment: Deployment, error: ModelCallError, attempt: int
@@ -234,7 +286,8 @@ class RouteCall:
             )
         return True
 
-    async def _settle(self, deployment: Deployment, response: ModelResponse) -> None:
+    async def settle(self, deployment: Deployment, response: ModelResponse) -> None:
+        """Correct the deployment's token bucket by the answer's real usage."""
         limiter, limits = self.router.limiter, deployment.limits
         if limiter is None or not _limited(limits):
             return

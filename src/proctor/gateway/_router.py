@@ -11,6 +11,7 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from proctor.gateway._breaker import CircuitBreaker
 from proctor.gateway._config import CooldownConfig, RetryConfig
@@ -19,6 +20,9 @@ from proctor.gateway._errors import GatewayError
 from proctor.gateway._route_call import RouteCall
 from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import CallSettings, Message, RateLimiter, ToolSpec
+
+if TYPE_CHECKING:
+    from proctor.gateway._route_stream import RouteStream
 
 __all__ = ["Router", "estimate_tokens"]
 
@@ -72,4 +76,27 @@ class Router:
         if not chain:
             raise GatewayError("the route has no deployments. Fix: list at least one model in it")
         call = RouteCall(self, messages, tools, settings or CallSettings(), larger, prompt_tokens)
+        outcome = await call.run(chain)
+        assert isinstance(outcome, RouteOutcome)  # only a streaming call opens streams
+        return outcome
+
+    async def stream(
+        self,
+        chain: Sequence[Deployment],
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
+        larger: Sequence[Deployment] = (),
+        prompt_tokens: int | None = None,
+    ) -> RouteOutcome | RouteStream:
+        """As ``call``, streaming: returns once a deployment has sent its first chunk.
+
+        Every failure before that chunk is retried and falls back as in ``call``.
+        A deployment whose client cannot stream answers whole (a ``RouteOutcome``).
+        """
+        if not chain:
+            raise GatewayError("the route has no deployments. Fix: list at least one model in it")
+        settings = settings or CallSettings()
+        call = RouteCall(self, messages, tools, settings, larger, prompt_tokens, streaming=True)
         return await call.run(chain)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from proctor.store import RecordedToolCall, Usage
 
@@ -57,6 +57,33 @@ class ModelResponse:
     tool_calls: tuple[RecordedToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     finish_reason: str = "stop"
+    usage_estimated: bool = False
+    """The provider sent no usage (a stream without its usage chunk): ``usage`` is estimated."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ToolCallDelta:
+    """A fragment of the tool call at ``index``: the first names it, the rest add arguments."""
+
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ModelDelta:
+    """One chunk of a streamed completion, as the provider sent it.
+
+    ``text`` is a piece of the answer (``""`` in a chunk that only opens the message);
+    ``finish_reason`` comes with the last choice chunk, ``usage`` usually with a chunk of
+    its own after it.
+    """
+
+    text: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+    finish_reason: str | None = None
+    usage: Usage | None = None
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -83,6 +110,25 @@ class ModelClient(Protocol):
         *,
         settings: CallSettings | None = None,
     ) -> ModelResponse: ...
+
+
+@runtime_checkable
+class StreamingModelClient(ModelClient, Protocol):
+    """A client that can also stream: the endpoint relays its chunks as they arrive.
+
+    ``stream`` is an async generator of the answer's chunks. Whatever fails before the
+    first chunk is raised as ``complete`` would raise it (same ``ModelCallError`` kinds),
+    so routing treats it alike; a failure after that raises ``ModelCallError`` from the
+    iteration. Closing the generator early closes the connection (never reused).
+    """
+
+    def stream(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        *,
+        settings: CallSettings | None = None,
+    ) -> AsyncGenerator[ModelDelta, None]: ...
 
 
 class ResponseCache(Protocol):

@@ -40,6 +40,7 @@ test: lint
 bench: $(RUNTIME)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/audit_export.py
 
 fmt: $(DEV)
 	$(BIN)/ruff format src tests benchmarks docs

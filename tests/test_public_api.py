@@ -9,7 +9,7 @@ import pytest
 
 import proctor
 
-LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime"]
+LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime", "audit"]
 
 
 def public_names(module: types.ModuleType) -> set[str]:
@@ -44,6 +44,7 @@ ALLOWED = {
     "gateway": {"store"},
     "runtime": {"contracts", "gateway", "policy", "store", "tools"},
     "examples": {"contracts", "gateway", "runtime", "store", "tools"},
+    "audit": {"contracts", "store"},
 }
 
 

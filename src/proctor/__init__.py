@@ -7,6 +7,7 @@ audited and replayed.
 
 from __future__ import annotations
 
+from proctor.audit import Receipt, build_receipt
 from proctor.contracts import (
     Contract,
     ContractProblem,
@@ -17,6 +18,7 @@ from proctor.contracts import (
 from proctor.errors import (
     ChainConflictError,
     ConfigError,
+    CredentialDenied,
     ModelError,
     NotFoundError,
     ProctorError,
@@ -38,6 +40,7 @@ __all__ = [
     "ConfigError",
     "Contract",
     "ContractProblem",
+    "CredentialDenied",
     "Decision",
     "Event",
     "ModelClient",
@@ -48,6 +51,7 @@ __all__ = [
     "Policy",
     "PriceTable",
     "ProctorError",
+    "Receipt",
     "Registry",
     "RunResult",
     "RunState",
@@ -64,6 +68,7 @@ __all__ = [
     "UsageError",
     "Workflow",
     "__version__",
+    "build_receipt",
     "check_contract_file",
     "decide_approval",
     "load_contract",

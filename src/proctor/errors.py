@@ -10,6 +10,7 @@ where, and how to fix it::
     │   └── ChainConflictError two writers tried to extend one run's chain
     ├── ModelError             a model provider failed or answered something unusable
     ├── ToolExecutionError     a tool raised; recorded on the run, shown to the model
+    ├── CredentialDenied       a tool asked for more than its call's credential grants
     └── RunStateError          the run is not in a state that allows the request
 
 ``UsageError`` is separate: it means the API or CLI was called the wrong way.
@@ -44,6 +45,15 @@ class ModelError(ProctorError):
 
 class ToolExecutionError(ProctorError):
     """A tool raised while running."""
+
+
+class CredentialDenied(ProctorError):
+    """A tool asked for an action, resource or amount its call's credential does not grant.
+
+    Raised by ``ctx.credential.require(...)``; the runtime records it as a policy denial
+    (rule ``credential.denied``). ``policy.InvalidCredential`` is the subclass for a token
+    that is tampered with, expired, or issued for another run or tool.
+    """
 
 
 class RunStateError(ProctorError):

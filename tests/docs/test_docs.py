@@ -110,6 +110,10 @@ TOUR = (
         shows=("approved by you", "run {run}: resolved"),
     ),
     Step("proctor audit verify", shows=("✓ 1 chain(s) verified, 18 events",)),
+    Step(
+        "proctor audit export {run} --format html",
+        shows=("receipt.html (", "{run} resolved", "✓ chain verified, head"),
+    ),
     Step("sqlite3 "),
     Step(
         "proctor audit verify",

@@ -33,6 +33,7 @@ from proctor.gateway import (
     UserMessage,
 )
 from proctor.tools import ToolContext
+from support.credentials import granting
 
 PARSE, VENDOR, PO = "ocr.parse_invoice", "erp.lookup_vendor", "erp.fetch_po"
 CHECK, PAY, WIRE = "policy.check_thresholds", "erp.create_payment", "wire_transfer.create"
@@ -91,6 +92,7 @@ def real(deny: frozenset[str] = frozenset()) -> Respond:
             step=1,
             idempotency_key=f"run-1:{name}",
             logger=logging.getLogger("test"),
+            credential=granting(name, "vendor.read", "po.read", "payment.create"),
         )
         return await tool.run(ctx, tool.validate(arguments))
 
@@ -328,7 +330,7 @@ def test_package_data_is_reachable_through_importlib_resources() -> None:
     assert package.joinpath("contract.yaml").is_file()
     for name in ("clean", "over_threshold", "injected", "mismatch"):
         assert package.joinpath("data", f"{name}.json").is_file()
-        assert set(sample_input(name)) == {"invoice_text"}
+        assert set(sample_input(name)) == {"vendor_id", "invoice_text"}
 
 
 def test_unknown_sample_lists_the_known_ones() -> None:

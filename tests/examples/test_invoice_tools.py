@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from proctor.errors import CredentialDenied
 from proctor.examples.invoice import _erp, sample_input, sample_names
 from proctor.examples.invoice._tools import (
     check_thresholds,
@@ -22,7 +24,8 @@ from proctor.examples.invoice._tools import (
     parse_money,
     registry,
 )
-from proctor.tools import Tool, ToolArgumentsError, ToolContext
+from proctor.tools import NoCredential, Tool, ToolArgumentsError, ToolContext
+from support.credentials import ISSUER, granting
 
 
 @pytest.fixture(autouse=True)
@@ -31,18 +34,20 @@ def proctor_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def context(key: str = "run-1:5") -> ToolContext:
+def context(key: str = "run-1:5", tool: str = "") -> ToolContext:
+    """The context of a call, with a credential that grants the ERP tools everything."""
     return ToolContext(
         run_id="run-1",
         call_id="call_5_0",
         step=5,
         idempotency_key=key,
         logger=logging.getLogger("test"),
+        credential=granting(tool, "vendor.read", "po.read", "payment.create"),
     )
 
 
 async def call(tool: Tool, ctx: ToolContext | None = None, **arguments: Any) -> Any:
-    return await tool.run(ctx or context(), tool.validate(arguments))
+    return await tool.run(ctx or context(tool=tool.name), tool.validate(arguments))
 
 
 def table_count(table: str) -> int:
@@ -304,6 +309,33 @@ async def test_create_payment_refuses_blocked_vendor_and_foreign_po() -> None:
     with pytest.raises(ValueError, match="belongs to vendor V-1001"):
         await call(create_payment, **{**PAYMENT, "vendor_id": "V-1002"})
     assert _erp.payments_count() == 0
+
+
+async def test_erp_tools_act_only_within_their_credential() -> None:
+    scoped = ISSUER.issue(
+        run_id="run-1",
+        call_id="call_5_0",
+        tool="erp.create_payment",
+        actions=["payment.create"],
+        resources=["vendor:V-1001"],
+        limits={"max_amount": 5000},
+        ttl_seconds=60,
+    )
+    ctx = dataclasses.replace(context(), credential=scoped)
+    with pytest.raises(CredentialDenied, match=r"'vendor:V-1002'.*covers only 'vendor:V-1001'"):
+        await call(create_payment, ctx, **{**PAYMENT, "vendor_id": "V-1002"})
+    with pytest.raises(CredentialDenied, match="amount 6000, over its credential's max_amount"):
+        await call(create_payment, ctx, **{**PAYMENT, "amount": 6000.0})
+    with pytest.raises(CredentialDenied, match=r"asked for 'vendor\.read'"):
+        await call(lookup_vendor, ctx, vendor_id="V-1001")
+    assert _erp.payments_count() == 0
+    assert (await call(create_payment, ctx, **PAYMENT))["amount"] == 4180.0
+
+
+async def test_erp_tools_without_a_credential_name_the_scopes_to_declare() -> None:
+    ctx = dataclasses.replace(context(), credential=NoCredential(tool="erp.fetch_po"))
+    with pytest.raises(CredentialDenied, match=r"under credentials\.tools\.erp\.fetch_po"):
+        await call(fetch_po, ctx, po_number="PO-4711")
 
 
 async def test_wire_transfer_would_leave_a_row_behind() -> None:

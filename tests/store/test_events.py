@@ -18,6 +18,7 @@ from proctor.store import (
     ApprovalRequested,
     CacheHit,
     ContextCompacted,
+    CredentialIssued,
     DraftRecorded,
     Escalated,
     EventData,
@@ -140,6 +141,16 @@ SAMPLES: list[EventData] = [
         through_turn=4,
         replaced_calls=["c1"],
         summary="Looked up V-1001 and PO-4711; amounts match.",
+    ),
+    CredentialIssued(
+        call_id="c2",
+        tool="erp.pay",
+        jti="j" * 16,
+        actions=["payment.create"],
+        limits={"max_amount": 10000.0},
+        issued_at=1_700_000_000.0,
+        expires_at=1_700_000_060.0,
+        resources=["vendor:V-1001"],
     ),
 ]
 

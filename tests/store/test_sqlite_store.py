@@ -396,8 +396,9 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
-        for table in ("cache", "gateway_calls"):  # what migrations 2 and later create
+        for table in ("cache", "gateway_calls", "contracts", "purges"):  # migrations 2 and on
             db.execute(f"DROP TABLE {table}")
+        db.execute("DROP INDEX runs_by_contract")
         db.execute("PRAGMA user_version = 1")
 
     store = SQLiteStore(path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proctor.cli import _audit_cmd as _audit_cmd  # registers audit export, retention, ...
 from proctor.cli import _demo as _demo  # registers `proctor demo`
 from proctor.cli._app import app, main
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,7 +19,7 @@ from proctor.cli import _render as render
 from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file
-from proctor.errors import NotFoundError, ProctorError, UsageError
+from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
 from proctor.gateway import Gateway, load_config
 from proctor.runtime import Runner, RunResult, Workflow, decide_approval, interrupted_runs
 from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
@@ -32,8 +33,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-contract_app = typer.Typer(help="Check workflow contracts.", no_args_is_help=True)
-audit_app = typer.Typer(help="Verify the hash chains of run logs.", no_args_is_help=True)
+contract_app = typer.Typer(
+    help="Check workflow contracts; list and compare stored versions.", no_args_is_help=True
+)
+audit_app = typer.Typer(
+    help="Verify the hash chains of run logs; export a run's receipt.", no_args_is_help=True
+)
 app.add_typer(contract_app, name="contract")
 app.add_typer(audit_app, name="audit")
 app.add_typer(gateway_app, name="gateway")
@@ -106,6 +111,14 @@ def _read_input(path: Path) -> dict[str, Any]:
     return value
 
 
+def _os_user() -> str:
+    """Who runs this command, as the run's log records it (``started_by``)."""
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in the environment nor the password database
+        return "unknown"
+
+
 async def _resume_interrupted(store: Store) -> None:
     for run in await interrupted_runs(store):
         try:
@@ -152,7 +165,9 @@ def run(
     async def work(store: Store) -> RunResult:
         if not as_json:
             await _resume_interrupted(store)
-        return await runner_for(store, flow).start(payload, model=model, started_by="cli")
+        return await runner_for(store, flow).start(
+            payload, model=model, started_by=f"cli:{_os_user()}"
+        )
 
     result = _with_store(work)
     if as_json:
@@ -257,25 +272,34 @@ def approvals(
 
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
     async def work(store: Store) -> None:
+        # The run's own workflow, when it can be imported here: its contract's redaction
+        # applies to the approver's reason too (else the built-in detectors do).
+        pending = await store.get_approval(approval_id)
+        record = None if pending is None else await store.get_run(pending.run_id)
+        ref = None if record is None else (record.workflow_ref or record.workflow)
+        runner, missing = None, None
+        if ref is not None:
+            try:
+                runner = runner_for(store, load_workflow(ref))
+            except (NotFoundError, ConfigError) as exc:
+                missing = exc
         approval = await decide_approval(
-            store, approval_id, approved=approved, by=by, reason=reason
+            store,
+            approval_id,
+            approved=approved,
+            by=by,
+            reason=reason,
+            redactor=None if runner is None else runner.redactor,
         )
         verdict = "approved" if approved else "denied"
         console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
         if resume_run:
-            record = await store.get_run(approval.run_id)
-            assert record is not None
-            ref = record.workflow_ref or record.workflow
-            try:
-                flow = load_workflow(ref)
-            except NotFoundError as exc:
+            if runner is None:
                 raise NotFoundError(
-                    f"the decision is recorded, but the run could not continue here: {exc}. "
-                    f"Resume it where {ref!r} can be imported: proctor resume {record.run_id}"
-                ) from exc
-            result = await runner_for(store, flow).resume(
-                approval.run_id, reason=f"{verdict} by {by}"
-            )
+                    f"the decision is recorded, but the run could not continue here: {missing}. "
+                    f"Resume it where {ref!r} can be imported: proctor resume {approval.run_id}"
+                )
+            result = await runner.resume(approval.run_id, reason=f"{verdict} by {by}")
             _print_result(result)
 
     _with_store(work)
@@ -349,8 +373,12 @@ def audit_verify(
     if broken:
         console.print(f"{len(broken)} of {len(reports)} chain(s) broken")
         raise typer.Exit(1)
+    # For one run, the head hash too: a receipt (audit export) is checked against it.
+    head = f", head {reports[0].head_hash}" if run_id else ""
     console.print(
-        f"[green]✓[/] {len(reports)} chain(s) verified, {sum(r.events for r in reports)} events"
+        f"[green]✓[/] {len(reports)} chain(s) verified, "
+        f"{sum(r.events for r in reports)} events{head}",
+        highlight=False,
     )
 
 

@@ -19,6 +19,7 @@ from proctor.store import (
     ApprovalRequested,
     CacheHit,
     ContextCompacted,
+    CredentialIssued,
     DraftRecorded,
     Escalated,
     Event,
@@ -46,6 +47,7 @@ OUTCOME_STYLE = {
     "cancelled": "dim",
 }
 DECISION_STYLE = {"allow": "green", "deny": "red", "require_approval": "yellow"}
+PURGED = "payload purged (retention; hash retained)"
 
 
 def to_json(value: Any) -> str:
@@ -187,6 +189,8 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
     )
     if run is not None:
         title.append(f"  {run.workflow}  model {run.model}", style="dim")
+    if any(event.purged for event in events):
+        title.append(f"  {PURGED}", style="dim italic")
     tree = Tree(title)
     calls: dict[str, Tree] = {}
     for event in events:
@@ -199,13 +203,16 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                     + Text(
                         f"started by {data.started_by} under contract {data.contract_name} "
                         f"v{data.contract_version} ({data.contract_hash[:12]})"
+                        + (f"; input {PURGED}" if event.purged else "")
                     )
                 )
             case RunResumed():
                 tree.add(Text(offset, style="dim") + Text(f"resumed: {data.reason}", style="blue"))
             case ModelCalled():
                 what = (
-                    ", ".join(c.name for c in data.tool_calls)
+                    f"{data.tool_call_count} tool call(s), {PURGED}"
+                    if event.purged
+                    else ", ".join(c.name for c in data.tool_calls)
                     if data.tool_calls
                     else f"answer: {(data.text or '')[:80]}"
                 )
@@ -220,7 +227,9 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                 )
             case ToolProposed():
                 args = (
-                    orjson.dumps(data.arguments).decode()
+                    PURGED
+                    if event.purged
+                    else orjson.dumps(data.arguments).decode()
                     if not data.raw_arguments
                     else data.raw_arguments
                 )
@@ -245,6 +254,19 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                     Text(f"{verdict} by {data.decided_by}", style="magenta")
                     + Text(f"  {data.reason}" if data.reason else "", style="dim")
                 )
+            case CredentialIssued():
+                grants = ", ".join(data.actions)
+                if data.resources:
+                    grants += " on " + ", ".join(data.resources)
+                grants += "".join(f", {k} {v:g}" for k, v in data.limits.items())
+                calls.get(data.call_id, tree).add(
+                    Text("credential issued", style="dim")
+                    + Text(
+                        f"  {grants}; expires in {data.expires_at - data.issued_at:g} s "
+                        f"(jti {data.jti})",
+                        style="dim",
+                    )
+                )
             case ToolStarted():
                 calls.get(data.call_id, tree).add(
                     Text(
@@ -254,7 +276,13 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
             case ToolFinished():
                 node = calls.get(data.call_id, tree)
                 if data.ok:
-                    result = orjson.dumps(data.result).decode() if data.result is not None else ""
+                    result = (
+                        PURGED
+                        if event.purged
+                        else orjson.dumps(data.result).decode()
+                        if data.result is not None
+                        else ""
+                    )
                     node.add(
                         Text(f"ok  {data.latency_ms:.1f} ms", style="green")
                         + Text(f"  {result[:120]}", style="dim")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from proctor.contracts._cel import CompiledCondition, ConditionError, compile_condition
 from proctor.contracts._check import ContractProblem
+from proctor.contracts._credentials import Credentials, CredentialScope, render_resources
 from proctor.contracts._loader import (
     check_contract_file,
     load_contract,
@@ -20,22 +21,49 @@ from proctor.contracts._model import (
     ModelPolicy,
     OrderingRule,
 )
+from proctor.contracts._redaction import (
+    DetectorAction,
+    Redaction,
+    RedactionAction,
+    RedactionDetectors,
+    RedactionPattern,
+)
+from proctor.contracts._versions import (
+    ContractChange,
+    ContractDiff,
+    canonical_yaml,
+    contract_record,
+    diff_contracts,
+)
 
 __all__ = [
     "ApprovalRule",
     "CompiledCondition",
     "ConditionError",
     "Contract",
+    "ContractChange",
+    "ContractDiff",
     "ContractProblem",
+    "CredentialScope",
+    "Credentials",
+    "DetectorAction",
     "EscalateOn",
     "Escalation",
     "EscalationSetting",
     "Limits",
     "ModelPolicy",
     "OrderingRule",
+    "Redaction",
+    "RedactionAction",
+    "RedactionDetectors",
+    "RedactionPattern",
+    "canonical_yaml",
     "check_contract_file",
     "compile_condition",
+    "contract_record",
+    "diff_contracts",
     "load_contract",
     "load_contracts",
     "parse_contracts",
+    "render_resources",
 ]

@@ -120,7 +120,8 @@ def registry_problems(
         for loc, name in _tool_refs(draft.data):
             if name not in registry:
                 written = draft.source_path(loc)
-                where = dotted(written[:-1] if isinstance(written[-1], int) else written)
+                keyed = isinstance(written[-1], int) or written[:2] == ("credentials", "tools")
+                where = dotted(written[:-1] if keyed else written)
                 parsed.add(
                     written,
                     f"tool {name!r} in {where} is not registered for workflow {draft.workflow!r}",
@@ -162,6 +163,10 @@ def _tool_refs(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
                 yield (key, i, "tool"), rule["tool"]
             if key == "ordering":
                 yield from _names(rule.get("after"), (key, i, "after"))
+    credentials = data.get("credentials")
+    scopes = credentials.get("tools") if isinstance(credentials, dict) else None
+    for name in scopes if isinstance(scopes, dict) else ():
+        yield ("credentials", "tools", name), str(name)
 
 
 def _names(values: Any, loc: KeyPath) -> Iterator[tuple[KeyPath, str]]:
@@ -214,7 +219,8 @@ def explain_validation_error(exc: ValidationError, draft: Draft) -> list[tuple[K
         written = draft.source_path(loc)
         value = errors[0]["input"]
         if errors[0]["type"] == "too_short":
-            message, fix = f"{dotted(written)} must not be empty", "list at least one tool"
+            what = "action" if written[-1] == "actions" else "tool"
+            message, fix = f"{dotted(written)} must not be empty", f"list at least one {what}"
         else:
             expected = _expected(_resolve(loc)[1])
             message = f"{dotted(written)} must be {expected}, got {show(value)}"
@@ -274,6 +280,8 @@ def _step(annotation: Any, part: str | int) -> Any:
             return option.model_fields[part].annotation
         if isinstance(part, int) and get_origin(option) is list:
             return get_args(option)[0]
+        if isinstance(part, str) and get_origin(option) is dict:
+            return get_args(option)[1]
     return _STOP
 
 
@@ -303,6 +311,8 @@ def _expected(annotation: Any) -> str:
         base, *metadata = get_args(annotation)
         if any(getattr(m, "gt", None) == 0 for m in metadata):
             return "a positive integer" if base is int else "a positive number"
+        if any(getattr(m, "ge", None) == 0 for m in metadata):
+            return "a number of 0 or more"
         return _expected(base)
     if origin is Literal:
         return "one of " + ", ".join(_atoms(annotation))

@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
+from proctor.contracts._credentials import Credentials, credential_problems
+from proctor.contracts._redaction import Redaction, redaction_problems
 from proctor.store import EscalationMode, EscalationTrigger, digest
 
 
@@ -119,6 +121,12 @@ class Contract(_Strict):
     approvals: list[ApprovalRule] = Field(default_factory=list)
     escalation: Escalation = Field(default_factory=Escalation)
     model: ModelPolicy = Field(default_factory=ModelPolicy)
+    credentials: Credentials = Field(default_factory=Credentials)
+    """Scoped, short-lived credentials for the tools that check them."""
+    retention_days: PositiveInt | None = None
+    """Days after a run finishes before ``proctor retention apply`` purges its payloads."""
+    redaction: Redaction = Field(default_factory=Redaction)
+    """What the run's record keeps of personal data and secrets (on by default)."""
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Contract:
@@ -129,8 +137,13 @@ class Contract(_Strict):
 
     @property
     def content_hash(self) -> str:
-        """Digest of the contract's meaning (not its formatting)."""
-        return digest(self.model_dump(mode="json"))
+        """Digest of the contract's meaning (not its formatting).
+
+        Keys left at their defaults are not part of it, so a Proctor version that adds a
+        contract key does not change the hash of contracts that do not use it (a run
+        started before an upgrade can still resume).
+        """
+        return digest(self.model_dump(mode="json", exclude_defaults=True))
 
 
 Loc = tuple[str | int, ...]
@@ -195,4 +208,8 @@ def _conflicts(contract: Contract) -> list[Conflict]:
                         f"remove {before!r} from the rule's after list, or from forbidden_tools",
                     )
                 )
+    found.extend(
+        Conflict(*problem) for problem in credential_problems(contract.credentials, forbidden)
+    )
+    found.extend(Conflict(*problem) for problem in redaction_problems(contract.redaction))
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from proctor.errors import NotFoundError, RunStateError, UsageError
+from proctor.policy import Redactor
 from proctor.store import (
     ApprovalDecided,
     ApprovalRecord,
@@ -16,12 +17,20 @@ from proctor.store import (
 
 
 async def decide_approval(
-    store: Store, approval_id: str, *, approved: bool, by: str, reason: str = ""
+    store: Store,
+    approval_id: str,
+    *,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    redactor: Redactor | None = None,
 ) -> ApprovalRecord:
     """Record who approved or denied a pending call, and why.
 
     The decision is bound to the exact call (tool and argument digest) the approval was
     requested for. The run does not continue here: resume it (the CLI does so at once).
+    The reason is redacted like the rest of the run's record, by ``redactor`` (the
+    workflow's ``Runner.redactor``) or else by the built-in detectors.
     """
     if not by.strip():
         raise UsageError("say who decides: an approval must name its approver (--as NAME)")
@@ -49,6 +58,7 @@ async def decide_approval(
             f"approval {approval_id} no longer matches the call it was requested for"
         )
     run = await store.get_run(approval.run_id)
+    redact = redactor if redactor is not None else Redactor()
     journal = RunJournal(
         store,
         run_id=approval.run_id,
@@ -56,12 +66,13 @@ async def decide_approval(
         root_span_id=rows[0].span_id,
         last_seq=state.last_seq,
         head_hash=state.head_hash,
+        redact=redact,
     )
     now = time.time()
     approval.status = "approved" if approved else "denied"
     approval.decided_at = now
     approval.decided_by = by
-    approval.decision_reason = reason
+    approval.decision_reason = redact({"reason": reason})["reason"]
     if run is not None:
         run.status = "running"
         run.updated_at = now

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from proctor.errors import ModelError
+from proctor.errors import CredentialDenied, ModelError
 from proctor.gateway import (
     REPLY_PRIMING_TOKENS,
     CallSettings,
@@ -25,6 +25,7 @@ from proctor.gateway import (
 )
 from proctor.policy import Decision, ProposedCall
 from proctor.runtime._compaction import compact
+from proctor.runtime._credentials import decided, denial, scrub
 from proctor.runtime._routing import escalation_trigger
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
@@ -462,15 +463,19 @@ class Execution:
             reason=decision.reason,
             arguments=call.call.arguments,
         )
+        # The approvals table shows what the log keeps: redacted arguments and reason.
+        shown: dict[str, Any] = {"arguments": call.call.arguments, "reason": decision.reason}
+        if self.runner.redact is not None:
+            shown = self.runner.redact(shown)
         approval = ApprovalRecord(
             approval_id=approval_id,
             run_id=self.journal.run_id,
             call_id=call.call.id,
             tool=call.call.name,
             args_digest=args_digest,
-            arguments=call.call.arguments,
+            arguments=shown["arguments"],
             rule=decision.rule,
-            reason=decision.reason,
+            reason=shown["reason"],
             requested_at=time.time(),
         )
         await self.record([requested], span_id=call.call.id, approval=approval)
@@ -513,8 +518,17 @@ class Execution:
             )
             await self._after_tool(call, interrupted)
             return
+        if self.runner.redact is not None and self.runner.redactor.has_placeholder(
+            call.call.arguments
+        ):
+            # A resumed call's arguments come from the log, which keeps them redacted; a
+            # tool must never act on a placeholder such as [iban:redacted] instead.
+            await self._after_tool(call, _redacted_arguments(call.call.id, tool.name))
+            return
         cache_key = None
-        if tool.cacheable and self.gateway.cache is not None and call.attempts == 0:
+        # A scoped tool always runs, so that its credential is checked: no cached results.
+        scoped = self.runner.credentials.scoped(tool.name)
+        if tool.cacheable and self.gateway.cache is not None and call.attempts == 0 and not scoped:
             cache_key = tool_cache_key(tool.name, call.call.arguments)
             cached = await self.gateway.cache.get(cache_key)
             if cached is not None:
@@ -530,17 +544,27 @@ class Execution:
                 )
                 await self._after_tool(call, hit)
                 return
+        grant = self.runner.credentials.grant(
+            run_id=self.journal.run_id,
+            call_id=call.call.id,
+            tool=tool.name,
+            run_input=self.state.input,
+        )
+        if grant.denied is not None:  # its credential could not be issued: it does not run
+            await self._apply_decision(call, grant.denied)
+            return
         key = f"{self.journal.run_id}:{call.step}"
         started = ToolStarted(
             call_id=call.call.id, tool=tool.name, idempotency_key=key, attempt=call.attempts + 1
         )
-        await self.record([started], span_id=call.call.id)
+        await self.record([*grant.events, started], span_id=call.call.id)
         context = ToolContext(
             run_id=self.journal.run_id,
             call_id=call.call.id,
             step=call.step,
             idempotency_key=key,
             logger=logging.getLogger(f"proctor.tools.{tool.name}"),
+            credential=grant.credential,
         )
         clock = time.perf_counter()
         remaining = self._remaining_runtime(time.time())
@@ -548,13 +572,20 @@ class Execution:
         result: Any = None
         error: str | None = None
         error_type: str | None = None
+        refused: Decision | None = None
         try:
             result = await tool.run(context, tool.validate(call.call.arguments), timeout_s=timeout)
         except TimeoutError:
             error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
         except Exception as exc:  # a tool's failure is recorded, never raised through the loop
             error_type, error = type(exc).__name__, str(exc) or type(exc).__name__
-        if cache_key is not None and error is None and self.gateway.cache is not None:
+            refused = denial(exc) if isinstance(exc, CredentialDenied) else None
+        if (
+            cache_key is not None
+            and error is None
+            and self.gateway.cache is not None
+            and self._recordable(result)
+        ):
             await self.gateway.cache.set(cache_key, orjson.dumps(result), tool.cache_ttl_s)
         finished = ToolFinished(
             call_id=call.call.id,
@@ -562,9 +593,13 @@ class Execution:
             ok=error is None,
             latency_ms=round((time.perf_counter() - clock) * 1000, 3),
             error_type=error_type,
-            result=result,
-            error=error,
+            result=scrub(result, grant.credential),
+            error=scrub(error, grant.credential),
         )
+        if refused is not None:  # the tool's credential did not cover the call
+            self.seal([decided(call.call.id, tool.name, refused), finished], span_id=call.call.id)
+            await self._on_denied(call, refused)
+            return
         await self._after_tool(call, finished)
 
     async def _after_tool(self, call: CallState, finished: ToolFinished) -> None:
@@ -584,6 +619,16 @@ class Execution:
             trigger="tool_error",
         )
         await self._escalate(decision, mode, end=mode == "handoff")
+
+    def _recordable(self, result: Any) -> bool:
+        """Whether ``result`` may be stored as it is: redaction would change nothing in it.
+
+        The tool cache lives in the store and must hold real values, so a result holding
+        personal data or secrets is not cached at all.
+        """
+        if self.runner.redact is None:
+            return True
+        return bool(self.runner.redact({"result": result})["result"] == result)
 
     # --- endings and bookkeeping -----------------------------------------------------
 
@@ -610,3 +655,19 @@ class Execution:
         record.cost_usd, record.duration_s = totals.cost_usd, totals.duration_s
         record.last_seq, record.head_hash = self.journal.last_seq, self.journal.head_hash
         return record
+
+
+def _redacted_arguments(call_id: str, tool: str) -> ToolFinished:
+    """The result of a call whose arguments hold redaction placeholders: it is not run."""
+    return ToolFinished(
+        call_id=call_id,
+        tool=tool,
+        ok=False,
+        latency_ms=0.0,
+        error_type="Redacted",
+        error=f"{tool} was not run: its arguments hold redacted values (such as "
+        "[email:redacted]), because the run's log keeps only those and this call was "
+        "resumed from it, or because a redacted value was passed on. Call it again with "
+        "the actual values; a workflow whose calls must survive a resume with such values "
+        "can turn that detector off (redaction.detectors in the contract)",
+    )

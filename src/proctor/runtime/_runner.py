@@ -15,10 +15,12 @@ import socket
 from dataclasses import dataclass
 from typing import Any
 
+from proctor.contracts import contract_record
 from proctor.errors import ConfigError, NotFoundError, RunStateError
 from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_tokens
-from proctor.policy import Policy
+from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._compaction import expand_tool
+from proctor.runtime._credentials import RunCredentials
 from proctor.runtime._execution import Execution
 from proctor.runtime._models import resolve_model, single
 from proctor.runtime._workflow import Workflow
@@ -74,9 +76,11 @@ class Runner:
         prices: PriceTable | None = None,
         model: ModelClient | None = None,
         gateway: Gateway | None = None,
+        issuer: CredentialIssuer | None = None,
     ) -> None:
         """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
-        every spec with one client (tests, scripts)."""
+        every spec with one client (tests, scripts); ``issuer`` signs the credentials of
+        tools with scopes (default: the configured key, see ``load_signing_key``)."""
         self.store = store
         self.workflow = workflow
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
@@ -87,6 +91,10 @@ class Runner:
         if workflow.contract.model.context_tokens is not None:
             self.registry = Registry([*workflow.registry, expand_tool(store)])
         self.policy = Policy(workflow.contract, self.registry)
+        # What the run's record may keep: compiled once, applied to every event it writes.
+        self.redactor = Redactor(workflow.contract.redaction)
+        self.redact = self.redactor if self.redactor.enabled else None
+        self.credentials = RunCredentials(workflow.contract, issuer)
         # The model is offered only what the contract lets it call: least privilege.
         # (It can still name anything; policy decides at the boundary.)
         contract = workflow.contract
@@ -152,7 +160,11 @@ class Runner:
         contract = self.workflow.contract
         run_id = "run_" + secrets.token_hex(8)
         journal = RunJournal(
-            self.store, run_id=run_id, trace_id=secrets.token_hex(16), root_span_id=new_span_id()
+            self.store,
+            run_id=run_id,
+            trace_id=secrets.token_hex(16),
+            root_span_id=new_span_id(),
+            redact=self.redact,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -179,7 +191,9 @@ class Runner:
             owner=owner_id(),
             workflow_ref=self.workflow.ref,
         )
-        await self.store.create_run(record, row)
+        # The contract's full text is stored by hash with the run (once per version), so
+        # the run's record names terms that can still be read and compared later.
+        await self.store.create_run(record, row, contract=contract_record(contract, at=event.ts))
         execution = Execution(self, journal, gateway, route, record)
         execution.observe([event])
         await execution.drive()
@@ -215,6 +229,7 @@ class Runner:
             root_span_id=rows[0].span_id,
             last_seq=state.last_seq,
             head_hash=state.head_hash,
+            redact=self.redact,
         )
         record.owner = owner_id()
         execution = Execution(self, journal, gateway, route, record)

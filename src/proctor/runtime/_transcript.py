@@ -77,6 +77,7 @@ class Transcript:
         self._entries: list[_Entry] = []
         self.messages: list[Message] = []
         self._names: dict[str, str] = {}
+        self._answered: set[str] = set()  # calls that have their one tool message
         self._turn = 0
         # Running digest and token count, so a model call costs O(new messages) here.
         self._hash = hashlib.sha256()
@@ -172,6 +173,11 @@ class Transcript:
             self._add(entry.message, entry.turn)
 
     def _reply(self, call_id: str, content: Any) -> None:
+        # One message per call: a credential denial is recorded as the policy decision
+        # and then as the tool's failure; the model gets the decision.
+        if call_id in self._answered:
+            return
+        self._answered.add(call_id)
         name = self._names.get(call_id, "")
         self._add(ToolMessage(call_id=call_id, name=name, content=_json(content)), self._turn)
 

@@ -15,6 +15,7 @@ from proctor.store._events import (
     ApprovalRequested,
     CacheHit,
     ContextCompacted,
+    CredentialIssued,
     DecisionKind,
     DraftRecorded,
     Escalated,
@@ -44,8 +45,10 @@ from proctor.store._journal import RunJournal, new_span_id, row_to_event
 from proctor.store._protocol import Store
 from proctor.store._records import (
     ApprovalRecord,
+    ContractRecord,
     EventRow,
     GatewayCallRecord,
+    PurgeRecord,
     RunFilter,
     RunRecord,
 )
@@ -63,6 +66,8 @@ __all__ = [
     "CallState",
     "ChainReport",
     "ContextCompacted",
+    "ContractRecord",
+    "CredentialIssued",
     "DecisionKind",
     "DraftRecorded",
     "Escalated",
@@ -78,6 +83,7 @@ __all__ = [
     "ModelRouted",
     "Outcome",
     "PolicyDecided",
+    "PurgeRecord",
     "RateLimited",
     "RecordedToolCall",
     "RunFilter",

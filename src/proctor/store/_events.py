@@ -267,6 +267,25 @@ class ContextCompacted(_Data):
     summary: str | None = None
 
 
+class CredentialIssued(_Data):
+    """A scoped, short-lived credential was issued for one call (never the token itself).
+
+    ``resources`` are templated from the run input, so they are content (purgeable).
+    """
+
+    type: Literal["credential_issued"] = "credential_issued"
+    content_fields = frozenset({"resources"})
+    call_id: str
+    tool: str
+    jti: str
+    """The token's unique id: a system that saw the token can match it to this event."""
+    actions: list[str]
+    limits: dict[str, float] = Field(default_factory=dict)
+    issued_at: float
+    expires_at: float
+    resources: list[str] = Field(default_factory=list)
+
+
 EventData = Annotated[
     RunStarted
     | RunResumed
@@ -285,7 +304,8 @@ EventData = Annotated[
     | ModelAttemptFailed
     | CacheHit
     | RateLimited
-    | ContextCompacted,
+    | ContextCompacted
+    | CredentialIssued,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -308,6 +328,7 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     CacheHit,
     RateLimited,
     ContextCompacted,
+    CredentialIssued,
 )
 
 

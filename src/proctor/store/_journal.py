@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._events import Event, EventData, join_data, split_data
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
+
+Redact = Callable[[dict[str, Any]], dict[str, Any]]
+"""Returns a copy of an event's content with personal data and secrets replaced."""
+
+# Metadata is hashed as it is, but these fields are prose that may quote run content
+# (a denial quoting arguments, a tool's error in an escalation): they are redacted too.
+_TEXT_META = ("reason",)
 
 
 def new_span_id() -> str:
@@ -48,19 +56,28 @@ class RunJournal:
         root_span_id: str,
         last_seq: int = -1,
         head_hash: str = GENESIS_HASH,
+        redact: Redact | None = None,
     ) -> None:
+        """``redact`` is applied to each event's content and prose before it is hashed and
+        stored; the returned ``Event`` keeps the data as given, for the live run."""
         self.store = store
         self.run_id = run_id
         self.trace_id = trace_id
         self.root_span_id = root_span_id
         self.last_seq = last_seq
         self.head_hash = head_hash
+        self.redact = redact
 
     def build(
         self, data: EventData, *, span_id: str | None = None, ts: float | None = None
     ) -> tuple[EventRow, Event]:
         """Seal ``data`` as the next event of the chain (not yet written)."""
         meta, content = split_data(data)
+        if self.redact is not None:
+            content = self.redact(content)
+            for key in _TEXT_META:
+                if meta.get(key):
+                    meta[key] = self.redact({key: meta[key]})[key]
         seq = self.last_seq + 1
         is_root = seq == 0
         row = EventRow(

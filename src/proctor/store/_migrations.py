@@ -105,6 +105,28 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     -- A key's spend in a period is read from the index alone.
     CREATE INDEX gateway_calls_by_key ON gateway_calls (key_name, ts, cost_usd);
     """,
+    # 4: contract versions by content hash, and the record of what retention purged.
+    """
+    CREATE TABLE contracts (
+        content_hash TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        version TEXT NOT NULL,
+        body TEXT NOT NULL,
+        retention_days INTEGER,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX contracts_by_workflow ON contracts (workflow, created_at);
+    -- Runs per contract version, and retention's join from runs to their contract.
+    CREATE INDEX runs_by_contract ON runs (contract_hash);
+
+    CREATE TABLE purges (
+        run_id TEXT PRIMARY KEY,
+        purged_at REAL NOT NULL,
+        events INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        reason TEXT NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -7,8 +7,10 @@ from typing import Protocol
 
 from proctor.store._records import (
     ApprovalRecord,
+    ContractRecord,
     EventRow,
     GatewayCallRecord,
+    PurgeRecord,
     RunFilter,
     RunRecord,
 )
@@ -23,7 +25,12 @@ class Store(Protocol):
     can never fork a chain.
     """
 
-    async def create_run(self, run: RunRecord, first: EventRow) -> None: ...
+    async def create_run(
+        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+    ) -> None:
+        """Write a new run's record and first event; ``contract`` is stored with them,
+        by content hash, unless that version is stored already."""
+        ...
 
     async def append(
         self,
@@ -69,6 +76,31 @@ class Store(Protocol):
         self, key_name: str | None = None, *, limit: int = 100
     ) -> list[GatewayCallRecord]:
         """The latest ledger rows (of one key, or all), newest first."""
+        ...
+
+    async def contracts(
+        self, *, workflow: str | None = None, hash_prefix: str = ""
+    ) -> list[ContractRecord]:
+        """Stored contract versions (of one workflow, or whose hash starts with
+        ``hash_prefix``), newest first, each with its number of runs."""
+        ...
+
+    async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
+        """Finished runs not yet purged whose contract's ``retention_days`` have passed
+        since they finished, at ``now`` (epoch seconds). Oldest first."""
+        ...
+
+    async def purge_payloads(
+        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+    ) -> PurgeRecord:
+        """Set the run's event content to NULL and empty its approvals' arguments,
+        keeping metadata, digests and hashes, and record the purge; one transaction.
+        Refuses a run that is not finished. With ``dry_run`` nothing changes and the
+        same figures are returned."""
+        ...
+
+    async def get_purge(self, run_id: str) -> PurgeRecord | None:
+        """The purge retention made of ``run_id``, if any."""
         ...
 
     async def close(self) -> None: ...

@@ -119,3 +119,36 @@ class GatewayCallRecord:
     cache_hit: bool = False
     status: int = 200
     error: str | None = None
+
+
+@dataclass(kw_only=True)
+class ContractRecord:
+    """One contract version, stored by content hash when the first run under it starts.
+
+    ``body`` is the contract as loaded (JSON-ready, fields in model order), so
+    ``digest(body) == content_hash``: a stored version proves its own identity.
+    """
+
+    content_hash: str
+    workflow: str
+    version: str
+    body: dict[str, Any]
+    created_at: float
+    """When the first run under this version started."""
+    retention_days: int | None = None
+    """Copied from ``body`` so the store can select expired runs without parsing JSON."""
+    runs: int = 0
+    """Runs recorded under this version (filled in by ``Store.contracts``)."""
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class PurgeRecord:
+    """What retention removed from one run: payloads only; metadata and hashes stay."""
+
+    run_id: str
+    purged_at: float
+    events: int
+    """Events whose content was set to NULL."""
+    bytes: int
+    """Payload bytes freed (event content plus approval arguments)."""
+    reason: str

@@ -16,12 +16,14 @@ from typing import Any
 
 import orjson
 
-from proctor.errors import ChainConflictError, StoreError
+from proctor.errors import ChainConflictError, RunStateError, StoreError
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from proctor.store._records import (
     ApprovalRecord,
+    ContractRecord,
     EventRow,
     GatewayCallRecord,
+    PurgeRecord,
     RunFilter,
     RunRecord,
 )
@@ -56,6 +58,31 @@ _INSERT_CALL = (
 )
 _call_params = operator.attrgetter(*_CALL_COLUMNS)
 _SPEND = "SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_calls WHERE key_name = ? AND ts >= ?"
+
+_INSERT_CONTRACT = (
+    "INSERT INTO contracts (content_hash, workflow, version, body, retention_days, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING"
+)
+_SELECT_CONTRACTS = (
+    "SELECT c.content_hash, c.workflow, c.version, c.body, c.retention_days, c.created_at, "
+    "(SELECT COUNT(*) FROM runs r WHERE r.contract_hash = c.content_hash) FROM contracts c"
+)
+_RUN_COLUMNS_R = ", ".join(f"r.{column}" for column in _RUN_COLUMNS)
+_EXPIRED_RUNS = (
+    f"SELECT {_RUN_COLUMNS_R} FROM runs r JOIN contracts c ON c.content_hash = r.contract_hash "
+    "WHERE r.status = 'finished' AND r.finished_at IS NOT NULL "
+    "AND c.retention_days IS NOT NULL AND r.finished_at + c.retention_days * 86400.0 <= ? "
+    "AND NOT EXISTS (SELECT 1 FROM purges p WHERE p.run_id = r.run_id)"
+)
+# Events without payload fields hold '{}': nothing to purge there.
+_PAYLOAD_SIZE = (
+    "SELECT COUNT(*), COALESCE(SUM(LENGTH(CAST(content AS BLOB))), 0) FROM events "
+    "WHERE run_id = ? AND content IS NOT NULL AND content != '{}'"
+)
+_APPROVAL_ARGS_SIZE = (
+    "SELECT COALESCE(SUM(LENGTH(CAST(arguments AS BLOB))), 0) FROM approvals "
+    "WHERE run_id = ? AND arguments != '{}'"
+)
 
 
 def _json(value: Any) -> str:
@@ -147,8 +174,10 @@ class SQLiteStore:
             self._db.execute("ROLLBACK")
             raise
 
-    async def create_run(self, run: RunRecord, first: EventRow) -> None:
-        await self.append([first], run=run)
+    async def create_run(
+        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+    ) -> None:
+        self._write([first], run=run, contract=contract)
 
     async def append(
         self,
@@ -157,10 +186,22 @@ class SQLiteStore:
         run: RunRecord | None = None,
         approval: ApprovalRecord | None = None,
     ) -> None:
+        self._write(rows, run=run, approval=approval)
+
+    def _write(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+        contract: ContractRecord | None = None,
+    ) -> None:
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if contract is not None:
+                    db.execute(_INSERT_CONTRACT, _contract_params(contract))
                 db.executemany(_INSERT_EVENT, [_event_params(row) for row in rows])
                 if run is not None:
                     db.execute(_UPSERT_RUN, astuple(run))
@@ -288,8 +329,105 @@ class SQLiteStore:
         ).fetchall()
         return [_call_from_row(row) for row in rows]
 
+    # Contract versions and retention.
+
+    async def contracts(
+        self, *, workflow: str | None = None, hash_prefix: str = ""
+    ) -> list[ContractRecord]:
+        clauses = ["substr(c.content_hash, 1, ?) = ?"]
+        params: list[Any] = [len(hash_prefix), hash_prefix]
+        if workflow is not None:
+            clauses.append("c.workflow = ?")
+            params.append(workflow)
+        rows = self._db.execute(
+            f"{_SELECT_CONTRACTS} WHERE {' AND '.join(clauses)} "
+            "ORDER BY c.created_at DESC, c.content_hash",
+            params,
+        ).fetchall()
+        return [
+            ContractRecord(
+                content_hash=r[0],
+                workflow=r[1],
+                version=r[2],
+                body=orjson.loads(r[3]),
+                retention_days=r[4],
+                created_at=r[5],
+                runs=r[6],
+            )
+            for r in rows
+        ]
+
+    async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
+        sql = _EXPIRED_RUNS
+        params: list[Any] = [now]
+        if workflow is not None:
+            sql += " AND r.workflow = ?"
+            params.append(workflow)
+        rows = self._db.execute(sql + " ORDER BY r.finished_at", params).fetchall()
+        return [RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
+
+    async def purge_payloads(
+        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+    ) -> PurgeRecord:
+        db = self._db
+        # A dry run only reads, so it need not wait for (or hold) the write lock.
+        db.execute("BEGIN" if dry_run else "BEGIN IMMEDIATE")
+        try:
+            status = db.execute("SELECT status FROM runs WHERE run_id = ?", (run_id,)).fetchone()
+            if status is None or status[0] != "finished":
+                raise RunStateError(
+                    f"run {run_id} is {status[0] if status else 'not in this store'}: "
+                    "only finished runs can have their payloads purged"
+                )
+            events, size = db.execute(_PAYLOAD_SIZE, (run_id,)).fetchone()
+            size += db.execute(_APPROVAL_ARGS_SIZE, (run_id,)).fetchone()[0]
+            purge = PurgeRecord(
+                run_id=run_id, purged_at=at, events=events, bytes=size, reason=reason
+            )
+            if not dry_run:
+                db.execute(
+                    "UPDATE events SET content = NULL "
+                    "WHERE run_id = ? AND content IS NOT NULL AND content != '{}'",
+                    (run_id,),
+                )
+                db.execute("UPDATE approvals SET arguments = '{}' WHERE run_id = ?", (run_id,))
+                db.execute(
+                    "INSERT INTO purges (run_id, purged_at, events, bytes, reason) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
+                    "purged_at = excluded.purged_at, events = purges.events + excluded.events, "
+                    "bytes = purges.bytes + excluded.bytes, reason = excluded.reason",
+                    (run_id, at, events, size, reason),
+                )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return purge
+
+    async def get_purge(self, run_id: str) -> PurgeRecord | None:
+        row = self._db.execute(
+            "SELECT run_id, purged_at, events, bytes, reason FROM purges WHERE run_id = ?",
+            (run_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return PurgeRecord(
+            run_id=row[0], purged_at=row[1], events=row[2], bytes=row[3], reason=row[4]
+        )
+
     async def close(self) -> None:
         self._db.close()
+
+
+def _contract_params(contract: ContractRecord) -> tuple[Any, ...]:
+    return (
+        contract.content_hash,
+        contract.workflow,
+        contract.version,
+        _json(contract.body),
+        contract.retention_days,
+        contract.created_at,
+    )
 
 
 def _approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:

@@ -140,6 +140,13 @@ class RunState:
             duration_s=round(self.active_seconds(now), 4),
         )
 
+    def _purged_call(self, data: ToolProposed) -> CallState:
+        # Retention purged the model turn that proposed this call (its tool_calls are
+        # content); the proposal's own metadata still names the call.
+        call = CallState(call=RecordedToolCall(id=data.call_id, name=data.tool))
+        self.calls[data.call_id] = call
+        return call
+
     def apply(self, event: Event) -> None:
         """Fold one event into the state."""
         previous_ts = self.last_ts
@@ -179,7 +186,7 @@ class RunState:
                 if self.answered:
                     self.final_text = data.text
             case ToolProposed():
-                call = self.calls[data.call_id]
+                call = self.calls.get(data.call_id) or self._purged_call(data)
                 call.step = data.step
                 call.args_digest = data.args_digest
                 self.tool_calls += 1

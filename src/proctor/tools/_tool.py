@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 from pydantic_core import to_jsonable_python
 
 from proctor.errors import UsageError
+from proctor.tools._credential import NoCredential, ToolCredential
 
 Effect: TypeAlias = Literal["read", "write"]
 Risk: TypeAlias = Literal["low", "medium", "high"]
@@ -27,6 +28,8 @@ class ToolContext:
 
     ``idempotency_key`` is stable across resumes (run id + step): a write tool should
     hand it to the system it writes to, so a retried call is recognised there.
+    ``credential`` holds the rights the contract grants this call: check them with
+    ``ctx.credential.require(action, resource=..., amount=...)`` before acting.
     """
 
     run_id: str
@@ -34,6 +37,7 @@ class ToolContext:
     step: int
     idempotency_key: str
     logger: logging.Logger
+    credential: ToolCredential = field(default_factory=NoCredential)
 
 
 class ToolArgumentsError(ValueError):

@@ -109,7 +109,11 @@ def sample_names() -> list[str]:
 
 
 def sample_input(name: str) -> dict[str, Any]:
-    """A shipped sample run input, ``{"invoice_text": ...}``, by name (e.g. ``"clean"``)."""
+    """A shipped sample run input by name (e.g. ``"clean"``).
+
+    ``{"vendor_id": ..., "invoice_text": ...}``: the supplier account the invoice arrived
+    from, to which the contract scopes the ERP tools' credentials, and the invoice itself.
+    """
     path = _data().joinpath(f"{name.removesuffix('.json')}.json")
     if not path.is_file():
         raise UsageError(

@@ -18,7 +18,8 @@ from proctor.gateway import AssistantMessage, Message, ScriptedModel, ToolMessag
 
 INSTRUCTIONS = """\
 You reconcile one supplier invoice against the ERP and pay it only if it checks out.
-The user message is JSON with the invoice text under "invoice_text".
+The user message is JSON with the invoice text under "invoice_text" and, under
+"vendor_id", the supplier account it arrived from: the ERP tools work for that vendor only.
 
 Procedure, one tool call at a time:
 1. ocr.parse_invoice with the invoice text.

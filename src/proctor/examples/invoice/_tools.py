@@ -32,23 +32,29 @@ _MONEY = re.compile(r"^(?:([A-Z]{3})\s*)?([0-9][0-9.,' ]*[0-9]|[0-9])\s*(?:([A-Z
 _SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP"}
 
 
+# The ERP tools check their call's credential before touching the ERP: the contract
+# scopes it to the vendor the invoice came from (the run input's vendor_id).
+
+
 @tool("erp.lookup_vendor", effect="read", risk="low", idempotent=True)
-def lookup_vendor(vendor_id: str) -> dict[str, Any]:
+def lookup_vendor(ctx: ToolContext, vendor_id: str) -> dict[str, Any]:
     """Look up a vendor's master record in the ERP.
 
     Args:
         vendor_id: The vendor id from the invoice, e.g. 'V-1001'.
     """
+    ctx.credential.require("vendor.read", resource=f"vendor:{vendor_id.strip()}")
     return _erp.get_vendor(vendor_id.strip())
 
 
 @tool("erp.fetch_po", effect="read", risk="low", idempotent=True)
-def fetch_po(po_number: str) -> dict[str, Any]:
+def fetch_po(ctx: ToolContext, po_number: str) -> dict[str, Any]:
     """Fetch a purchase order (vendor, amount, currency, status) from the ERP.
 
     Args:
         po_number: The purchase order number, e.g. 'PO-4711'.
     """
+    ctx.credential.require("po.read", resource=f"po:{po_number.strip()}")
     return _erp.get_po(po_number.strip())
 
 
@@ -157,7 +163,8 @@ def create_payment(
     """Create a payment for an invoice in the ERP.
 
     The call's idempotency key is stored with the payment, so a repeated call (after a
-    crash and resume) returns the existing payment with ``duplicate: true``.
+    crash and resume) returns the existing payment with ``duplicate: true``. The call's
+    credential must cover the vendor and the amount.
 
     Args:
         vendor_id: The vendor to pay.
@@ -166,6 +173,7 @@ def create_payment(
         amount: The amount to pay.
         currency: ISO 4217 currency code.
     """
+    ctx.credential.require("payment.create", resource=f"vendor:{vendor_id.strip()}", amount=amount)
     vendor = _erp.get_vendor(vendor_id.strip())
     po = _erp.get_po(po_number.strip())
     if vendor["status"] != "active":

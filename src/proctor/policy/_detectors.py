@@ -1,0 +1,216 @@
+"""The built-in detectors: regular expressions, checksums and the gates in front of them.
+
+Detectors come in families, each behind a cheap gate (a substring or a short regex) so
+that text with nothing to find costs almost nothing:
+
+* ``email``: gated on ``@``;
+* secrets: gated on their fixed prefixes (``sk-``, ``AKIA``, ``-----BEGIN``, ...);
+* numbers (``card``, ``iban``, ``ssn``, ``phone``): gated on a run of digits. A regex
+  finds candidates; the checksums (Luhn, mod-97) and range checks run on candidates only.
+
+Key-like fields (``password``, ``api_key``, ``authorization``, ...) are found by name:
+their string values are secrets when they look random enough.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+
+# A word character on either side means the match is part of a longer token.
+_BEFORE = r"(?<![0-9A-Za-z_])"
+_AFTER = r"(?![0-9A-Za-z_])"
+
+EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _AFTER
+
+SECRET = "|".join(
+    (
+        # PEM private key blocks; an unterminated one is cut off to the end of the text.
+        r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY-----|\Z)",
+        _BEFORE + r"sk-[A-Za-z0-9_-]{20,}",  # OpenAI (sk-, sk-proj-, ...), Anthropic (sk-ant-)
+        _BEFORE + r"[sr]k_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
+        _BEFORE + r"(?:AKIA|ASIA)[0-9A-Z]{16}" + _AFTER,  # AWS access key ids
+        _BEFORE + r"gh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
+        _BEFORE + r"github_pat_[A-Za-z0-9_]{22,}",
+        _BEFORE + r"xox[abprse]-[A-Za-z0-9-]{10,}",  # Slack
+        _BEFORE + r"AIza[0-9A-Za-z_-]{35}",  # Google API keys
+        _BEFORE + r"eyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*",  # JWTs
+        r"\b[Bb]earer[ \t]+[A-Za-z0-9._~+/-]{16,}=*",
+    )
+)
+SECRET_GATE = r"-----BEGIN|sk-|k_live_|k_test_|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|earer"
+
+NUMBER = {
+    # 13 to 19 digits, optionally grouped by spaces or dashes; card numbers start 2-6.
+    "card": _BEFORE + r"[2-6]\d(?:[ -]?\d){11,17}" + _AFTER,
+    # Country code, check digits, then the account: in groups of four, or unbroken.
+    "iban": _BEFORE
+    + r"[A-Z]{2}\d\d(?:(?: [A-Z0-9]{4})+(?: [A-Z0-9]{1,3})?|[A-Z0-9]{11,30})"
+    + _AFTER,
+    "ssn": _BEFORE + r"\d{3}-\d{2}-\d{4}" + _AFTER,
+    "phone": "|".join(
+        (
+            # International: +, country code, then groups (the digit count is checked).
+            r"(?<![0-9A-Za-z_+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,5}){1,5}" + _AFTER,
+            # North American: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
+            _BEFORE + r"(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-]?)[2-9]\d\d[ .-]\d{4}" + _AFTER,
+        )
+    ),
+}
+# Every number detector needs a run of at least eight digits and separators.
+NUMBER_GATE = r"[\d(+][\d .()/-]{6,}\d"
+
+_PASSWORD_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "pass", "pin", "secret"})
+_TOKEN_WORDS = frozenset(
+    {"token", "auth", "authorization", "credential", "credentials", "cookie", "bearer"}
+)
+_TOKEN_PAIRS = frozenset(
+    {"apikey", "accesskey", "privatekey", "secretkey", "signingkey", "sessionid", "clientsecret"}
+)
+# Over a whole event's JSON, lower-cased: the secrets' prefixes and key-like field names.
+LOWER_GATE = (
+    rb"-----begin|sk-|k_live_|k_test_|akia|asia|gh[pousr]_|github_pat_|xox|aiza|eyj|earer|"
+    rb"pass|pwd|pin|secret|token|auth|credential|cookie|api.?key|access.?key|private.?key|"
+    rb"signing.?key|session"
+)
+MIN_DIGITS = 8
+"""Every number detector needs this many digits (an SSN 9, a card 13, ...)."""
+_IBAN_TABLE = (
+    "AD:24 AE:23 AL:28 AT:20 AZ:28 BA:20 BE:16 BG:22 BH:22 BI:27 BR:29 BY:28 CH:21 "
+    "CR:22 CY:28 CZ:24 DE:22 DJ:27 DK:18 DO:28 EE:20 EG:29 ES:24 FI:18 FK:18 FO:18 "
+    "FR:27 GB:22 GE:22 GI:23 GL:18 GR:27 GT:28 HN:28 HR:21 HU:28 IE:22 IL:23 IQ:23 "
+    "IS:26 IT:27 JO:30 KW:30 KZ:20 LB:28 LC:32 LI:21 LT:20 LU:20 LV:21 LY:25 MC:27 "
+    "MD:24 ME:22 MK:19 MN:20 MR:27 MT:31 MU:30 NI:28 NL:18 NO:15 OM:23 PK:24 PL:28 "
+    "PS:29 PT:25 QA:29 RO:24 RS:22 RU:33 SA:24 SC:31 SD:18 SE:24 SI:19 SK:24 SM:27 "
+    "SO:23 ST:25 SV:28 TL:23 TN:24 TR:26 UA:29 VA:22 VG:24 XK:20 YE:30"
+)
+IBAN_LENGTHS = {
+    country: int(length) for country, length in re.findall(r"([A-Z]{2}):(\d\d)", _IBAN_TABLE)
+}
+"""IBAN length by country (SWIFT IBAN registry); other countries: 15 to 34 characters."""
+_SEPARATOR = re.compile(r"[ -]")
+_GROUP = re.compile(r"\d+")
+_KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+
+NO_KEY, PASSWORD_KEY, TOKEN_KEY = 0, 1, 2
+
+
+def key_kind(key: str) -> int:
+    """Whether a field's name says it holds a password (any value) or a token (if random)."""
+    words = [word.lower() for word in _KEY_WORDS.findall(key)]
+    if any(word in _PASSWORD_WORDS for word in words):
+        return PASSWORD_KEY
+    pairs = {a + b for a, b in itertools.pairwise(words)}
+    if any(word in _TOKEN_WORDS for word in words) or pairs & _TOKEN_PAIRS:
+        return TOKEN_KEY
+    return NO_KEY
+
+
+def looks_random(value: str) -> bool:
+    """At least 8 characters and 3 bits of Shannon entropy per character."""
+    if len(value) < 8:
+        return False
+    counts = Counter(value).values()
+    size = len(value)
+    return -sum(n / size * math.log2(n / size) for n in counts) >= 3.0
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, char in enumerate(reversed(digits)):
+        n = ord(char) - 48
+        if i % 2:
+            n = n * 2 - 9 if n > 4 else n * 2
+        total += n
+    return total % 10 == 0
+
+
+def card_length(text: str) -> int:
+    """Length of the longest prefix of ``text`` that is a card number (13-19 digits, Luhn).
+
+    A grouped candidate may run on into a number after it (``4111 1111 1111 1111 2``),
+    so shorter prefixes are tried, group by group.
+    """
+    groups = _SEPARATOR.split(text)
+    for end in range(len(groups), 0, -1):
+        digits = "".join(groups[:end])
+        if len(digits) < 13:
+            break
+        if len(digits) <= 19 and luhn_ok(digits):
+            return len(text) if end == len(groups) else _prefix_length(text, end)
+    return 0
+
+
+def _prefix_length(text: str, groups: int) -> int:
+    """Length of the first ``groups`` digit groups of ``text``, separators between."""
+    return [m.end() for m in _GROUP.finditer(text)][groups - 1]
+
+
+def iban_ok(compact: str) -> bool:
+    if not 15 <= len(compact) <= 34:
+        return False
+    rearranged = compact[4:] + compact[:4]
+    return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
+
+
+def iban_length(text: str) -> int:
+    """Length of the IBAN at the start of ``text``, or 0 if there is none.
+
+    Each country's IBANs have one length. A grouped candidate may run on into a word of
+    four capitals or digits after it (``BE68 5390 0754 7034 CODE``), so it is cut to the
+    country's length where a group ends.
+    """
+    compact = text.replace(" ", "")
+    expected = IBAN_LENGTHS.get(compact[:2], len(compact))
+    if len(compact) < expected or (len(compact) > expected and " " not in text):
+        return 0
+    end, seen = 0, 0
+    while seen < expected:
+        seen += text[end] != " "
+        end += 1
+    if end < len(text) and text[end] != " ":
+        return 0  # the country's length ends inside a group: not this country's IBAN
+    return end if iban_ok(compact[:expected]) else 0
+
+
+def ssn_length(text: str) -> int:
+    """``len(text)`` unless the number is one the SSA never issues (000, 666, 9xx ...)."""
+    area, group, serial = text.split("-")
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return 0
+    return len(text)
+
+
+def phone_length(text: str) -> int:
+    """``len(text)`` if an international number has 8 to 15 digits (E.164), else 0."""
+    if not text.startswith("+"):
+        return len(text)  # the North American forms are exact
+    digits = sum(char.isdigit() for char in text)
+    return len(text) if 8 <= digits <= 15 else 0
+
+
+CHECKS: dict[str, Callable[[str], int]] = {
+    "card": card_length,
+    "iban": iban_length,
+    "ssn": ssn_length,
+    "phone": phone_length,
+}
+"""Validators of number candidates: the length of the valid match, 0 if it is none."""
+
+
+def int_is_card(value: int) -> bool:
+    """A JSON integer that is a card number (13-19 digits starting 2-6, Luhn)."""
+    digits = str(abs(value))
+    return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+
+
+def normalize(label: str, text: str) -> str:
+    """The form a value is hashed in, so that one value written two ways correlates."""
+    if label == "email":
+        return text.lower()
+    if label in ("card", "iban", "phone", "ssn"):
+        return "".join(char for char in text if char.isalnum()).upper()
+    return text

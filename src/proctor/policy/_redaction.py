@@ -1,0 +1,312 @@
+"""``Redactor``: personal data and secrets are replaced before anything is recorded.
+
+A contract's ``redaction`` settings are compiled once into a ``Redactor``; the runtime
+hands it to the run's journal, which applies it to every event's content (and to the
+free-text ``reason`` of its metadata) before the event is hashed and stored. The live
+run is untouched: the model and the tools see the real values, only the record differs.
+
+Each match is replaced according to its detector's action:
+
+* ``mask``: ``[email:redacted]``;
+* ``hash``: ``[email:sha256:3f1c0a9be2d4]``, the first 12 hex digits of an HMAC-SHA256
+  under a secret salt, so equal values correlate across events and runs, and a value
+  cannot be recovered by hashing guesses without the salt;
+* ``drop``: the whole value becomes ``[dropped]`` (a secret's surroundings may hold the
+  rest of it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from proctor.contracts import Redaction, RedactionAction
+from proctor.errors import ConfigError
+from proctor.policy import _detectors as d
+from proctor.policy import _presidio
+
+DROPPED = "[dropped]"
+PLACEHOLDER = re.compile(r"\[(?:dropped|[a-z][a-z0-9_]*:(?:redacted|sha256:[0-9a-f]{12}))\]")
+"""What the actions put in place of a value."""
+
+_EMAIL = re.compile(d.EMAIL)
+_SECRET = re.compile(d.SECRET)
+_SECRET_GATE = re.compile(d.SECRET_GATE)
+_NUMBER_GATE = re.compile(d.NUMBER_GATE)
+# Gates over a whole event's JSON, so an event with nothing to find costs two passes.
+_LOWER_GATE_BYTES = re.compile(d.LOWER_GATE)
+_NUMBER_GATE_BYTES = re.compile(d.NUMBER_GATE.encode())
+_NOT_DIGITS = bytes(byte for byte in range(256) if not 48 <= byte <= 57)
+_CLEAN_CACHE = 1024
+"""Small contents found clean, remembered (reasons and results repeat across events)."""
+_PLACEHOLDER_BYTES = re.compile(PLACEHOLDER.pattern.encode())
+_SHORTEST = 6
+"""No built-in detector matches fewer characters (``a@b.io``)."""
+_CARD_INT = 10**12
+"""JSON integers from this size on may be card numbers (13 digits and more)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    label: str
+    action: RedactionAction
+    check: Callable[[str], int] | None = None
+    """For number candidates: the length of the valid match, 0 if it is none."""
+    rank: int = 0
+    """Breaks ties between matches at one position: custom patterns first."""
+
+
+Span = tuple[int, int, _Rule]
+
+
+class Redactor:
+    """Replaces personal data and secrets in values about to be recorded.
+
+    Call it on an event's content (``redactor(content)``), or use ``value`` and ``text``
+    on anything else. It returns new values and never changes its argument.
+
+    Args:
+        config: The contract's ``redaction`` section; default: the built-in detectors.
+        salt: Secret for the ``hash`` action; default: the environment variable that
+            ``config.hash_salt_env`` names. Required only when something hashes.
+        analyzer: A Presidio ``AnalyzerEngine`` (or a stand-in); default: Presidio's,
+            when it is installed and ``config.presidio`` is ``auto``.
+    """
+
+    def __init__(
+        self,
+        config: Redaction | None = None,
+        *,
+        salt: str | bytes | None = None,
+        analyzer: _presidio.Analyzer | None = None,
+    ) -> None:
+        config = config or Redaction()
+        self.config = config
+        on: dict[str, RedactionAction] = {}
+        if config.enabled:
+            on = {k: v for k, v in config.detectors.model_dump().items() if v != "off"}
+        self._salt = _resolve_salt(config, salt) if config.enabled and config.hashes else b""
+        self._email = _Rule("email", on["email"], rank=2) if "email" in on else None
+        self._secret = _Rule("secret", on["secret"], rank=1) if "secret" in on else None
+        numbers = [name for name in d.NUMBER if name in on]
+        self._numbers = {name: _Rule(name, on[name], d.CHECKS[name], rank=3) for name in numbers}
+        self._number = (
+            re.compile("|".join(f"(?P<{name}>{d.NUMBER[name]})" for name in numbers))
+            if numbers
+            else None
+        )
+        self._custom = _compile_patterns(config) if config.enabled else []
+        self._entities: dict[str, _Rule] = {
+            name: _Rule(name, on[name], rank=4) for name in ("person", "location") if name in on
+        }
+        wanted = [entity for entity, name in _presidio.ENTITIES.items() if name in self._entities]
+        if analyzer is None and wanted and config.presidio == "auto":
+            analyzer = _presidio.load_analyzer()
+        self._analyzer = analyzer if wanted and config.presidio == "auto" else None
+        self._presidio_entities = wanted
+        # Without custom patterns or Presidio, the gates decide whether to look closer.
+        self._walk_always = bool(self._custom) or self._analyzer is not None
+        self._shortest = 1 if self._walk_always else _SHORTEST
+        self._key_kinds: dict[str, int] = {}
+        self._clean: set[bytes] = set()
+        self.enabled = bool(
+            self._email or self._secret or self._number or self._custom or self._analyzer
+        )
+
+    # --- the journal's hook -------------------------------------------------------
+
+    def __call__(self, data: dict[str, Any]) -> dict[str, Any]:
+        """``data`` with everything the detectors find replaced (``data`` itself if none)."""
+        if not self.enabled or not data:
+            return data
+        if not self._walk_always:
+            try:
+                blob = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+            except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: look closer
+                blob = None
+            if blob is not None and (blob in self._clean or not self._gate(blob)):
+                if blob not in self._clean and len(blob) <= 256:
+                    if len(self._clean) >= _CLEAN_CACHE:
+                        self._clean.clear()
+                    self._clean.add(blob)
+                return data
+        return self._dict(data)
+
+    def _gate(self, blob: bytes) -> bool:
+        """Whether any detector could match somewhere in this JSON."""
+        if self._email is not None and b"@" in blob:
+            return True
+        if self._secret is not None and _LOWER_GATE_BYTES.search(blob.lower()):
+            return True
+        return (
+            self._number is not None
+            and len(blob.translate(None, _NOT_DIGITS)) >= d.MIN_DIGITS
+            and _NUMBER_GATE_BYTES.search(blob) is not None
+        )
+
+    # --- values ---------------------------------------------------------------------
+
+    def value(self, value: Any) -> Any:
+        """A JSON-like value with every string (and dict key) redacted."""
+        kind = type(value)
+        if kind is str:
+            return self.text(value)
+        if kind is dict:
+            return self._dict(value)
+        if kind is list:
+            return [self.value(item) for item in value]
+        if (
+            kind is int
+            and "card" in self._numbers
+            and (value >= _CARD_INT or value <= -_CARD_INT)
+            and d.int_is_card(value)
+        ):
+            return self._whole(self._numbers["card"], str(value))
+        return value
+
+    def _dict(self, data: dict[str, Any]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, item in data.items():
+            kind = self._key_kind(key) if self._secret is not None and type(key) is str else 0
+            new_key = self.text(key) if type(key) is str else key
+            if new_key in out:  # two keys redacted alike: keep both values
+                new_key = f"{new_key}#{len(out)}"
+            out[new_key] = self._keyed(item, kind) if kind else self.value(item)
+        return out
+
+    def _key_kind(self, key: str) -> int:
+        kind = self._key_kinds.get(key)
+        if kind is None:
+            if len(self._key_kinds) > 4096:  # names repeat; a flood of new ones must not pile up
+                self._key_kinds.clear()
+            kind = self._key_kinds[key] = d.key_kind(key)
+        return kind
+
+    def _keyed(self, item: Any, kind: int) -> Any:
+        """The value of a key-like field: a password always, a token when it looks random."""
+        assert self._secret is not None
+        if type(item) is str:
+            if item and (kind == d.PASSWORD_KEY or d.looks_random(item)):
+                return self._whole(self._secret, item)
+            return self.text(item)
+        if type(item) is list:
+            return [self._keyed(element, kind) for element in item]
+        return self.value(item)
+
+    def text(self, text: str) -> str:
+        """``text`` with every match replaced by its placeholder."""
+        if len(text) < self._shortest:
+            return text
+        spans: list[Span] = []
+        if self._email is not None and "@" in text:
+            spans.extend((m.start(), m.end(), self._email) for m in _EMAIL.finditer(text))
+        if self._secret is not None and _SECRET_GATE.search(text):
+            spans.extend((m.start(), m.end(), self._secret) for m in _SECRET.finditer(text))
+        if self._number is not None and _NUMBER_GATE.search(text):
+            spans.extend(self._number_spans(self._number, text))
+        for regex, rules in self._custom:
+            for m in regex.finditer(text):
+                if m.end() > m.start():
+                    # A pattern compiled alone has one rule, whatever its own groups are.
+                    spans.append((m.start(), m.end(), rules.get(m.lastgroup or "", rules[""])))
+        if self._analyzer is not None:
+            found = _presidio.find(self._analyzer, text, self._presidio_entities)
+            spans.extend((start, end, self._entities[name]) for start, end, name in found)
+        return self._replace(text, spans) if spans else text
+
+    def _number_spans(self, regex: re.Pattern[str], text: str) -> list[Span]:
+        spans: list[Span] = []
+        pos = 0
+        while (m := regex.search(text, pos)) is not None:
+            rule = self._numbers[m.lastgroup or ""]
+            assert rule.check is not None
+            length = rule.check(m.group())
+            if length:
+                spans.append((m.start(), m.start() + length, rule))
+                pos = m.start() + length
+            else:  # not a valid number: another may start inside this candidate
+                pos = m.start() + 1
+        return spans
+
+    def _replace(self, text: str, spans: list[Span]) -> str:
+        spans.sort(key=lambda span: (span[0], span[0] - span[1], span[2].rank))
+        merged: list[list[Any]] = []
+        for start, end, rule in spans:
+            if merged and start < merged[-1][1]:  # overlapping matches: cover both
+                merged[-1][1] = max(merged[-1][1], end)
+                if rule.action == "drop":
+                    return DROPPED
+                continue
+            if rule.action == "drop":
+                return DROPPED
+            merged.append([start, end, rule])
+        out: list[str] = []
+        at = 0
+        for start, end, rule in merged:
+            out.append(text[at:start])
+            out.append(self._whole(rule, text[start:end]))
+            at = end
+        out.append(text[at:])
+        return "".join(out)
+
+    def _whole(self, rule: _Rule, value: str) -> str:
+        if rule.action == "drop":
+            return DROPPED
+        if rule.action == "mask":
+            return f"[{rule.label}:redacted]"
+        message = d.normalize(rule.label, value).encode()
+        mac = hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:12]
+        return f"[{rule.label}:sha256:{mac}]"
+
+    @staticmethod
+    def has_placeholder(value: Any) -> bool:
+        """Whether a JSON-like value holds something an action put in place of a value."""
+        blob = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        return _PLACEHOLDER_BYTES.search(blob) is not None
+
+
+def _resolve_salt(config: Redaction, salt: str | bytes | None) -> bytes:
+    if salt is None:
+        salt = os.environ.get(config.hash_salt_env, "")
+        if not salt:
+            raise ConfigError(
+                f"the contract's redaction uses the 'hash' action, which needs a secret salt, "
+                f"but ${config.hash_salt_env} is not set. Fix: set it to a long random value "
+                "that every process writing this store shares (e.g. the output of "
+                "python -c 'import secrets; print(secrets.token_hex(32))'), or use 'mask'"
+            )
+    return salt.encode() if isinstance(salt, str) else salt
+
+
+def _compile_patterns(config: Redaction) -> list[tuple[re.Pattern[str], dict[str, _Rule]]]:
+    """Custom patterns: one combined regex, plus each pattern that cannot join it.
+
+    A pattern joins the combination as a named group; one with groups of its own (a
+    backreference would count groups differently) or global flags (``(?i)`` is only
+    allowed at the very start) is compiled alone.
+    """
+    joined: list[str] = []
+    rules: dict[str, _Rule] = {}
+    alone: list[tuple[re.Pattern[str], dict[str, _Rule]]] = []
+    for i, pattern in enumerate(config.patterns):
+        rule = _Rule(pattern.name, pattern.action)
+        group = f"p{i}"
+        try:
+            combinable = re.compile(pattern.regex).groups == 0
+            re.compile(f"(?P<{group}>{pattern.regex})")
+        except re.error:
+            combinable = False
+        if combinable:
+            joined.append(f"(?P<{group}>{pattern.regex})")
+            rules[group] = rules[""] = rule
+        else:
+            alone.append((re.compile(pattern.regex), {"": rule}))
+    combined = [(re.compile("|".join(joined)), rules)] if joined else []
+    return combined + alone

@@ -1,0 +1,250 @@
+"""What is redacted is what is recorded: planted values never reach the store or an export.
+
+Personal data and secrets are planted in a run's input, in a tool's result and error, and
+in the model's calls and answer. The model and the tools see them as they are; the store
+file (and its write-ahead log), the approvals table and the CLI's output never do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from proctor.cli import app
+from proctor.contracts import Contract
+from proctor.errors import ConfigError
+from proctor.gateway import AssistantMessage, Message, ScriptedModel, ToolMessage, Turn, UserMessage
+from proctor.runtime import Runner, Workflow, decide_approval
+from proctor.store import (
+    ApprovalRequested,
+    Event,
+    RunStarted,
+    SQLiteStore,
+    ToolFinished,
+    ToolProposed,
+    row_to_event,
+    verify_run,
+)
+from proctor.tools import Registry, tool
+from support.planted import PLANTED, leaks, planted_text
+
+RESULT = {"profile": planted_text(), "card_on_file": PLANTED["card"], "key": PLANTED["aws"]}
+RUN_INPUT = {
+    "customer": {key: PLANTED[key] for key in ("email", "phone", "card", "iban", "ssn")},
+    "notes": planted_text(),
+}
+RECEIVED: list[dict[str, Any]] = []
+
+
+@tool("crm.lookup", idempotent=True)
+def lookup(email: str, note: str) -> dict[str, Any]:
+    """Look a customer up."""
+    RECEIVED.append({"email": email, "note": note})
+    return RESULT
+
+
+@tool("crm.flaky")
+def flaky(ssn: str) -> None:
+    """Always fails, quoting what it was given."""
+    raise RuntimeError(f"backend refused {ssn} for {PLANTED['email']} ({PLANTED['openai']})")
+
+
+@tool("billing.refund", effect="write", idempotent=True)
+def refund(iban: str, amount: float) -> dict[str, Any]:
+    """Refund to an account."""
+    RECEIVED.append({"iban": iban, "amount": amount})
+    return {"refunded": amount}
+
+
+class Model:
+    """A scripted model that remembers every conversation it was sent."""
+
+    def __init__(self, turns: Sequence[Turn]) -> None:
+        self.turns = turns
+        self.seen: list[list[Message]] = []
+
+    def __call__(self, messages: Sequence[Message]) -> Turn:
+        self.seen.append(list(messages))
+        return self.turns[sum(isinstance(m, AssistantMessage) for m in messages)]
+
+    def workflow(self, **contract: Any) -> Workflow:
+        return Workflow(
+            name="redacting",
+            registry=Registry([lookup, flaky, refund]),
+            contract=Contract.model_validate({"workflow": "redacting", **contract}),
+            instructions="Help the customer.",
+            default_model="scripted:test",
+            scripts={"test": lambda: ScriptedModel(scenario="test", script=self)},
+        )
+
+
+def stored_bytes(directory: Path) -> bytes:
+    """The store file and its write-ahead log, as raw bytes."""
+    return b"".join(path.read_bytes() for path in sorted(directory.glob("runs.db*")))
+
+
+async def cli(*args: str) -> str:
+    """``proctor ARGS`` in-process (on a thread: the CLI runs its own event loop)."""
+    result = await asyncio.to_thread(CliRunner().invoke, app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+async def events(store: SQLiteStore, run_id: str) -> list[Event]:
+    return [row_to_event(row) for row in await store.events(run_id)]
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> None:
+    RECEIVED.clear()
+
+
+async def test_planted_values_reach_the_model_and_tools_but_never_the_record(
+    tmp_path: Path,
+) -> None:
+    model = Model(
+        [
+            Turn(calls=[("crm.lookup", {"email": PLANTED["email"], "note": planted_text()})]),
+            Turn(calls=[("crm.flaky", {"ssn": PLANTED["ssn"]})]),
+            Turn(text="Done. " + planted_text()),
+        ]
+    )
+    db = tmp_path / "runs.db"
+    store = SQLiteStore(db)
+
+    result = await Runner(store, model.workflow()).start(RUN_INPUT)
+
+    # The live run worked with the real values: tools, model and the result itself.
+    assert result.outcome == "resolved"
+    assert result.final_text == "Done. " + planted_text()
+    assert RECEIVED == [{"email": PLANTED["email"], "note": planted_text()}]
+    last = model.seen[-1]
+    assert isinstance(last[1], UserMessage)
+    assert json.loads(last[1].content) == RUN_INPUT
+    results = [json.loads(m.content) for m in last if isinstance(m, ToolMessage)]
+    assert results[0] == RESULT
+    assert PLANTED["ssn"] in results[1]["error"]
+
+    # The record holds placeholders instead, and its chain verifies.
+    assert (await verify_run(store, result.run_id)).ok
+    recorded = await events(store, result.run_id)
+    started = recorded[0].data
+    assert isinstance(started, RunStarted)
+    assert started.input["customer"] == {
+        key: f"[{key}:redacted]" for key in ("email", "phone", "card", "iban", "ssn")
+    }
+    assert started.input["notes"] == "[dropped]"  # it holds secrets, so all of it goes
+    proposed = [e.data for e in recorded if isinstance(e.data, ToolProposed)]
+    assert proposed[0].arguments == {"email": "[email:redacted]", "note": "[dropped]"}
+    failed = [e.data for e in recorded if isinstance(e.data, ToolFinished) and not e.data.ok]
+    assert failed[0].error == "[dropped]"
+    assert not leaks(stored_bytes(tmp_path))
+    await store.close()
+    assert not leaks(stored_bytes(tmp_path))  # after the checkpoint, too
+
+    exported = await cli("--db", str(db), "trace", result.run_id, "--json")
+    assert "[email:redacted]" in exported
+    assert not leaks(exported.encode())
+    for command in (["trace", result.run_id], ["runs", "--json"], ["approvals", "--all"]):
+        assert not leaks((await cli("--db", str(db), *command)).encode())
+    assert "1 chain(s) verified" in await cli("--db", str(db), "audit", "verify")
+
+
+async def test_an_approved_call_is_never_run_with_redacted_arguments(tmp_path: Path) -> None:
+    model = Model(
+        [
+            Turn(calls=[("billing.refund", {"iban": PLANTED["iban"], "amount": 10})]),
+            Turn(text="The refund could not be made."),
+        ]
+    )
+    workflow = model.workflow(approvals=[{"tool": "billing.refund", "reason": "refunds"}])
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    waiting = await Runner(store, workflow).start({"account": PLANTED["iban"]})
+
+    assert waiting.status == "awaiting_approval"
+    (pending,) = await store.list_approvals()
+    assert pending.arguments == {"iban": "[iban:redacted]", "amount": 10}
+    decided = await decide_approval(
+        store,
+        pending.approval_id,
+        approved=True,
+        by="alice",
+        reason=f"confirmed with {PLANTED['email']}",
+    )
+    assert decided.decision_reason == "confirmed with [email:redacted]"
+
+    resumed = await Runner(store, workflow).resume(waiting.run_id)
+
+    # The resumed run rebuilt the conversation from the record: the model sees the
+    # placeholder, and the refund is refused rather than sent to "[iban:redacted]".
+    assert resumed.outcome == "resolved"
+    assert RECEIVED == []
+    recorded = await events(store, waiting.run_id)
+    finished = [e.data for e in recorded if isinstance(e.data, ToolFinished)]
+    assert [(f.ok, f.error_type) for f in finished] == [(False, "Redacted")]
+    assert "[iban:redacted]" in str(model.seen[-1][2])
+    requested = [e.data for e in recorded if isinstance(e.data, ApprovalRequested)]
+    assert requested[0].arguments == {"iban": "[iban:redacted]", "amount": 10}
+    assert (await verify_run(store, waiting.run_id)).ok
+    await store.close()
+    assert not leaks(stored_bytes(tmp_path))
+
+
+async def test_hashed_values_correlate_across_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROCTOR_REDACTION_SALT", "a-long-random-test-salt")
+    model = Model(
+        [
+            Turn(calls=[("crm.lookup", {"email": PLANTED["email"].upper(), "note": "-"})]),
+            Turn(text="ok"),
+        ]
+    )
+    workflow = model.workflow(redaction={"detectors": {"email": "hash", "secret": "mask"}})
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    result = await Runner(store, workflow).start({"email": PLANTED["email"]})
+
+    recorded = await events(store, result.run_id)
+    started = recorded[0].data
+    (proposed,) = [e.data for e in recorded if isinstance(e.data, ToolProposed)]
+    assert isinstance(started, RunStarted)
+    placeholder = started.input["email"]
+    assert re.fullmatch(r"\[email:sha256:[0-9a-f]{12}\]", placeholder)
+    assert proposed.arguments["email"] == placeholder  # the same address, upper-cased
+    await store.close()
+    assert not leaks(stored_bytes(tmp_path))
+
+
+async def test_a_contract_that_hashes_needs_its_salt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROCTOR_REDACTION_SALT", raising=False)
+    workflow = Model([]).workflow(redaction={"detectors": {"email": "hash"}})
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    with pytest.raises(ConfigError, match=r"PROCTOR_REDACTION_SALT is not set"):
+        Runner(store, workflow)
+    await store.close()
+
+
+async def test_redaction_can_be_turned_off(tmp_path: Path) -> None:
+    # Also shows that the byte scan above would see every planted value if it were stored.
+    model = Model([Turn(text=PLANTED["email"])])
+    store = SQLiteStore(tmp_path / "runs.db")
+
+    result = await Runner(store, model.workflow(redaction={"enabled": False})).start(RUN_INPUT)
+
+    recorded = await events(store, result.run_id)
+    assert PLANTED["email"] in str(recorded[-1].data)
+    await store.close()
+    found = {leak.split(":")[0] for leak in leaks(stored_bytes(tmp_path))}
+    assert found == set(PLANTED)

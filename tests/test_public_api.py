@@ -31,8 +31,11 @@ def test_top_level_all_is_exactly_the_public_names() -> None:
 def test_each_layer_exports_what_it_defines(layer: str) -> None:
     module = importlib.import_module(f"proctor.{layer}")
     exported = set(module.__all__)
-    assert exported <= set(vars(module)), f"proctor.{layer}.__all__ names something undefined"
-    assert public_names(module) - exported <= {"os", "Path"}, "public but not in __all__"
+    # hasattr, not vars(): a name may load lazily (the gateway's FastAPI endpoint).
+    undefined = {name for name in exported if not hasattr(module, name)}
+    assert not undefined, f"proctor.{layer}.__all__ names something undefined: {undefined}"
+    helpers = {"os", "Path", "Any", "TYPE_CHECKING"}
+    assert public_names(module) - exported <= helpers, "public but not in __all__"
 
 
 # DESIGN.md: dependencies point one way; a layer may import only these (and errors).

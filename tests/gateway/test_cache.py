@@ -14,14 +14,18 @@ from proctor.gateway import (
     AssistantMessage,
     CacheConfig,
     CallSettings,
+    Gateway,
     MemoryCache,
     Message,
+    ModelRequest,
     ModelResponse,
     RedisCache,
+    ScriptedModel,
     StoreCache,
     SystemMessage,
     ToolMessage,
     ToolSpec,
+    Turn,
     UserMessage,
     open_cache,
     response_cache_key,
@@ -285,3 +289,33 @@ async def test_open_cache_builds_the_configured_backend(store: Store) -> None:
 def test_an_invalid_redis_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"invalid redis_url 'http://x'.*Fix: use redis://"):
         open_cache(CacheConfig(backend="redis", redis_url="http://x"), None)
+
+
+def test_an_estimated_usage_stays_flagged_through_the_cache() -> None:
+    response = ModelResponse(
+        model="m", text="hi", usage=Usage(output_tokens=3), usage_estimated=True
+    )
+
+    assert decode_response(encode_response(response, "small"))[0].usage_estimated
+
+
+@pytest.mark.parametrize("keep", [True, False])
+async def test_cache_if_decides_whether_an_answer_is_written(keep: bool) -> None:
+    seen: list[str | None] = []
+
+    def only_clean(response: ModelResponse) -> bool:
+        seen.append(response.text)
+        return keep
+
+    model = ScriptedModel(scenario="s", script=lambda messages: Turn(text="call me at 555-0100"))
+    gateway = Gateway.single(model)
+    gateway.cache = MemoryCache()
+    request = ModelRequest(messages=conversation(), cache_if=only_clean)
+
+    first = await gateway.complete(request)
+    await gateway.flush()
+    second = await gateway.complete(request)
+
+    assert seen[0] == "call me at 555-0100"
+    assert not first.cache_hit
+    assert second.cache_hit is keep

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from proctor.gateway._cache import (
     MemoryCache,
     RedisCache,
@@ -25,6 +27,7 @@ from proctor.gateway._config import (
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
+from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
@@ -42,15 +45,31 @@ from proctor.gateway._types import (
     CallSettings,
     Message,
     ModelClient,
+    ModelDelta,
     ModelResponse,
     RateLimiter,
     RateLimits,
     ResponseCache,
+    StreamingModelClient,
     SystemMessage,
+    ToolCallDelta,
     ToolMessage,
     ToolSpec,
     UserMessage,
 )
+
+if TYPE_CHECKING:
+    from proctor.gateway._http import create_app
+
+
+def __getattr__(name: str) -> Any:
+    # The endpoint imports FastAPI: loaded only by those who serve it, not by every run.
+    if name == "create_app":
+        from proctor.gateway._http import create_app
+
+        return create_app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -65,6 +84,7 @@ __all__ = [
     "GatewayConfig",
     "GatewayError",
     "GatewayResult",
+    "GatewayStream",
     "KeyConfig",
     "MemoryCache",
     "MemoryRateLimiter",
@@ -72,6 +92,7 @@ __all__ = [
     "ModelCallError",
     "ModelClient",
     "ModelConfig",
+    "ModelDelta",
     "ModelRequest",
     "ModelResponse",
     "OpenAIModel",
@@ -91,12 +112,15 @@ __all__ = [
     "Script",
     "ScriptedModel",
     "StoreCache",
+    "StreamingModelClient",
     "SystemMessage",
+    "ToolCallDelta",
     "ToolMessage",
     "ToolSpec",
     "Turn",
     "UserMessage",
     "count_text",
+    "create_app",
     "estimate_tokens",
     "find_config",
     "load_config",

@@ -100,6 +100,7 @@ class _CachedResponse(BaseModel):
     tool_calls: tuple[RecordedToolCall, ...]
     usage: Usage
     finish_reason: str
+    usage_estimated: bool = False
 
 
 def encode_response(response: ModelResponse, deployment: str) -> bytes:
@@ -111,6 +112,7 @@ def encode_response(response: ModelResponse, deployment: str) -> bytes:
         tool_calls=response.tool_calls,
         usage=response.usage,
         finish_reason=response.finish_reason,
+        usage_estimated=response.usage_estimated,
     )
     return orjson.dumps(cached.model_dump(mode="json"))
 
@@ -132,6 +134,7 @@ def decode_response(data: bytes) -> tuple[ModelResponse, str]:
         tool_calls=cached.tool_calls,
         usage=cached.usage,
         finish_reason=cached.finish_reason,
+        usage_estimated=cached.usage_estimated,
     )
     return response, cached.deployment
 

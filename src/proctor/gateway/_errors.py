@@ -20,6 +20,7 @@ ErrorKind: TypeAlias = Literal[
     "not_found",
     "bad_request",
     "invalid_response",
+    "truncated",
     "budget",
 ]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -58,6 +58,9 @@ class ModelRequest:
     limits: RateLimits | None = None
     prompt_tokens: int | None = None
     """The caller's running estimate of the prompt's size, if it keeps one (saves a pass)."""
+    cache_if: Callable[[ModelResponse], bool] | None = None
+    """Write the answer to the response cache only if this holds (e.g. a run's redaction
+    would change nothing in it: the cache must not keep what the run's log may not)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -252,7 +255,7 @@ class Gateway:
         except GatewayError as exc:
             exc.events = (*events, *exc.events)
             raise
-        return self.answered(outcome, key, events)
+        return self.answered(outcome, key, events, request.cache_if)
 
     async def stream(self, request: ModelRequest) -> GatewayStream:
         """Answer ``request`` as a stream; returns once its first chunk is in.
@@ -280,8 +283,8 @@ class Gateway:
             exc.events = (*events, *exc.events)
             raise
         if isinstance(opened, RouteOutcome):
-            return GatewayStream.whole(self.answered(opened, key, events))
-        return GatewayStream(self, opened, cache_key=key, events=events)
+            return GatewayStream.whole(self.answered(opened, key, events, request.cache_if))
+        return GatewayStream(self, opened, cache_key=key, events=events, cache_if=request.cache_if)
 
     async def _before(
         self, request: ModelRequest
@@ -323,12 +326,18 @@ class Gateway:
         return chain, tokens, key, events, None
 
     def answered(
-        self, outcome: RouteOutcome, cache_key: str | None, events: list[EventData]
+        self,
+        outcome: RouteOutcome,
+        cache_key: str | None,
+        events: list[EventData],
+        cache_if: Callable[[ModelResponse], bool] | None = None,
     ) -> GatewayResult:
         """Price the answer of ``outcome`` and write it to the cache (in the background)."""
         events.extend(outcome.events)
         price = self.price(outcome.deployment)
         cost = None if price is None else price.cost(outcome.response.usage)
+        if cache_if is not None and not cache_if(outcome.response):
+            cache_key = None
         if cache_key is not None and self.cache is not None:
             from proctor.gateway._cache import encode_response
 

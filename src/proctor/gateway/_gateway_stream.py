@@ -7,12 +7,12 @@ priced by an estimate of what it produced (the provider bills those tokens too).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from proctor.gateway._gateway import GatewayResult
 from proctor.gateway._stream import StreamInterrupted, whole_deltas
-from proctor.gateway._types import ModelDelta
+from proctor.gateway._types import ModelDelta, ModelResponse
 from proctor.store import EventData
 
 if TYPE_CHECKING:
@@ -38,8 +38,10 @@ class GatewayStream:
         cache_key: str | None = None,
         events: list[EventData] | None = None,
         result: GatewayResult | None = None,
+        cache_if: Callable[[ModelResponse], bool] | None = None,
     ) -> None:
         self._gateway = gateway
+        self._cache_if = cache_if
         self._route = route
         self._cache_key = cache_key
         self._events = events if events is not None else []
@@ -108,7 +110,9 @@ class GatewayStream:
         if self._result is not None or route is None or route.outcome is None:
             return
         assert self._gateway is not None
-        self._result = self._gateway.answered(route.outcome, self._cache_key, self._events)
+        self._result = self._gateway.answered(
+            route.outcome, self._cache_key, self._events, self._cache_if
+        )
 
     def _partial(self) -> GatewayResult:
         route = self._route

@@ -38,6 +38,7 @@ from proctor.gateway._http_ledger import CallLedger
 from proctor.gateway._http_stream import DONE, ChunkWriter, StreamReply, error_event
 from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request
 from proctor.gateway._stream import StreamInterrupted
+from proctor.gateway._tokens import count_text
 from proctor.store import GatewayCallRecord, ModelAttemptFailed, Store
 
 logger = logging.getLogger("proctor.gateway.http")
@@ -369,6 +370,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if gateway.limiter is not None or gateway.router.limiter is not None or any(
+            k.budget_usd is not None or k.tpm is not None for k in config.keys
+        ):
+            # Budgets and token limits count prompts: load the encoding (~0.2 s) now,
+            # not in the first caller's request.
+            count_text("warm up")
         endpoint.ledger.start()
         try:
             yield

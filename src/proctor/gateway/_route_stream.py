@@ -13,7 +13,7 @@ from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING
 
 from proctor.gateway._deployment import Deployment, RouteOutcome
-from proctor.gateway._errors import ModelCallError
+from proctor.gateway._errors import ErrorKind, ModelCallError
 from proctor.gateway._stream import DeltaAssembler, StreamInterrupted
 from proctor.gateway._types import ModelDelta, ModelResponse
 from proctor.store import EventData, ModelAttemptFailed
@@ -119,7 +119,7 @@ class RouteStream:
             upstream_ms=self.upstream_ms,
         )
 
-    def _broken(self, kind: str, error: str, *, prefix: bool = True) -> StreamInterrupted:
+    def _broken(self, kind: ErrorKind, error: str, *, prefix: bool = True) -> StreamInterrupted:
         deployment = self.deployment
         if prefix:
             error = f"deployment {deployment.name!r} ({deployment.model}) {error}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from proctor.errors import ModelError
+from proctor.gateway._errors import ErrorKind
 from proctor.gateway._openai import _tool_call
 from proctor.gateway._types import AssistantMessage, ModelDelta, ModelResponse, ToolCallDelta
 from proctor.store import RecordedToolCall, Usage
@@ -27,9 +28,9 @@ class StreamInterrupted(ModelError):
     ``timeout``, ``invalid_response`` (a chunk that could not be read).
     """
 
-    def __init__(self, message: str, *, kind: str) -> None:
+    def __init__(self, message: str, *, kind: ErrorKind) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: ErrorKind = kind
 
 
 @dataclass(slots=True)

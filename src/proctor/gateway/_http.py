@@ -370,8 +370,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if gateway.limiter is not None or gateway.router.limiter is not None or any(
-            k.budget_usd is not None or k.tpm is not None for k in config.keys
+        if (
+            gateway.limiter is not None
+            or gateway.router.limiter is not None
+            or any(k.budget_usd is not None or k.tpm is not None for k in config.keys)
         ):
             # Budgets and token limits count prompts: load the encoding (~0.2 s) now,
             # not in the first caller's request.

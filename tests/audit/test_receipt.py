@@ -88,9 +88,12 @@ async def test_the_json_receipt_tells_the_whole_run(store: Store, approved: str)
     }
 
     models = receipt["model_calls"]
-    assert len(models) == receipt["totals"]["model_calls"] == record.model_calls
+    turns = [c for c in models if c["kind"] == "turn"]
+    assert len(turns) == receipt["totals"]["model_calls"] == record.model_calls
+    # The payment over the threshold was checked by the checker model first.
+    assert [c["model"] for c in models if c["kind"] == "checker"] == ["scripted:checker"]
     for call in models:
-        assert call["model"] == "scripted:procedure"
+        assert call["model"] in ("scripted:procedure", "scripted:checker")
         assert call["input_tokens"] > 0
         assert call["cost_usd"] > 0
         assert call["latency_ms"] >= 0

@@ -26,7 +26,14 @@ from support.seed_contract import SEED_CONTRACT
 
 pytestmark = pytest.mark.slow
 
-EXPECTED_STATUSES = ["resolved", "awaiting_approval", "escalated", "escalated", "escalated"]
+EXPECTED_STATUSES = [
+    "resolved",
+    "awaiting_approval",
+    "escalated",
+    "escalated",
+    "escalated",
+    "escalated",
+]
 
 
 # Three problems, on lines 2 (unknown tool), 3 (misspelt key) and 7 (CEL syntax error).
@@ -113,7 +120,7 @@ def test_demo_runs_every_scenario_and_pays_only_the_clean_invoice(demo: Demo) ->
         assert f"{number}. {scenario.title}" in out
     assert [status for _, status in demo.runs] == EXPECTED_STATUSES
     assert [s.expected for s in invoice.DEMO_SCENARIOS] == EXPECTED_STATUSES
-    assert len({run_id for run_id, _ in demo.runs}) == 5
+    assert len({run_id for run_id, _ in demo.runs}) == 6
     assert demo.approval_id.startswith("ap_")
     look_deeper = out[out.index("Look deeper:") :]
     for command in (
@@ -153,7 +160,7 @@ def test_runs_lists_every_demo_run_and_filters(demo: Demo, env: dict[str, str]) 
     assert Counter(r["outcome"] or r["status"] for r in runs) == Counter(EXPECTED_STATUSES)
     assert all(r["workflow"] == "invoice_reconciliation" for r in runs)
 
-    assert len(escalated.json()) == 3
+    assert len(escalated.json()) == 4
     assert {r["outcome"] for r in escalated.json()} == {"escalated"}
     assert [r["run_id"] for r in waiting.json()] == [demo.over_threshold]
     assert nothing.json() == []
@@ -219,8 +226,12 @@ def test_approve_resumes_the_run_and_pays_once(demo: Demo, env: dict[str, str]) 
     )
     assert "already approved" in _one_line_error(again, 1)
     assert again.out == ""
-    [record] = decided.json()
+    records = {r["approval_id"]: r for r in decided.json()}
+    record = records.pop(demo.approval_id)
     assert (record["status"], record["decided_by"]) == ("approved", "alice")
+    # The other one: the risky payment the checker model denied, no person involved.
+    [checked] = records.values()
+    assert (checked["status"], checked["decided_by"]) == ("denied", "checker:scripted:checker")
     assert invoice.payments_count() == 2  # the clean run's and this one, nothing more
 
 
@@ -393,7 +404,7 @@ def test_contract_check_accepts_good_contracts_and_locates_problems(
 def test_audit_verify_names_the_tampered_run_and_event(demo: Demo, env: dict[str, str]) -> None:
     intact = proctor("audit", "verify", env=env)
     assert intact.code == 0, str(intact)
-    assert "5 chain(s) verified" in intact.out
+    assert "6 chain(s) verified" in intact.out
 
     with sqlite3.connect(demo.home / "proctor.db") as db:
         seq, content = db.execute(
@@ -423,6 +434,29 @@ def test_audit_verify_names_the_tampered_run_and_event(demo: Demo, env: dict[str
         assert "Traceback" not in ran.out + ran.err
         [complaint] = [line for line in ran.out.splitlines() if line.startswith("✗ ")]
         assert complaint.startswith(f"✗ {demo.clean}: event {seq} (tool_finished) was edited")
-    assert "1 of 5 chain(s) broken" in every.out
+    assert "1 of 6 chain(s) broken" in every.out
     assert other_run.code == 0, str(other_run)
     assert "1 chain(s) verified" in other_run.out
+
+
+def test_contract_check_refuses_a_checker_that_is_the_agent_itself(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    with resources.as_file(
+        resources.files("proctor.examples.invoice").joinpath("contract.yaml")
+    ) as shipped:
+        text = shipped.read_text()
+    instructions = json.dumps(invoice.INSTRUCTIONS)
+    selfish = tmp_path / "selfish.yaml"
+    selfish.write_text(
+        text.replace(
+            "  model: scripted:checker\n",
+            f"  model: scripted:procedure\n  instructions: {instructions}\n",
+        )
+    )
+
+    ran = proctor("contract", "check", str(selfish), env=env)
+
+    assert ran.code == 1, str(ran)
+    assert "would approve its own calls" in ran.out
+    assert "Traceback" not in ran.out + ran.err

@@ -58,6 +58,7 @@ SCRIPTS: dict[str, Script] = {
     "scripted:gullible": _models.gullible,
     "scripted:rechecker": _models.rechecker,
     "scripted:hasty": _models.hasty,
+    "scripted:pushy": _models.pushy,
 }
 
 
@@ -108,6 +109,7 @@ def test_no_credential_token_is_ever_recorded_shown_or_logged(
     assert outcomes == {
         "Clean invoice": "resolved",
         "Over the approval threshold": "resolved",
+        "Risky payment, second check": "escalated",
         "Prompt injection in the invoice": "escalated",
         "Runaway re-checking": "escalated",
         "Payment before the policy check": "escalated",

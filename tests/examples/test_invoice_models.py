@@ -294,11 +294,12 @@ async def test_procedure_proposes_the_large_payment_for_approval() -> None:
 
 
 def test_scripted_models_are_named_scripted_and_priced_as_a_real_model() -> None:
-    assert sorted(SCRIPTS) == ["gullible", "hasty", "procedure", "rechecker"]
+    assert sorted(SCRIPTS) == ["checker", "gullible", "hasty", "procedure", "pushy", "rechecker"]
     for name, make in SCRIPTS.items():
         model = make()
         assert model.name == f"scripted:{name}"
-        assert model.priced_as == "gpt-4o-mini"
+        # The checker stands in for a stronger (dearer) model than the agents.
+        assert model.priced_as == ("gpt-4o" if name == "checker" else "gpt-4o-mini")
 
 
 def test_workflow_is_complete_and_consistent() -> None:
@@ -328,13 +329,13 @@ def test_contract_matches_the_article() -> None:
 def test_package_data_is_reachable_through_importlib_resources() -> None:
     package = resources.files("proctor.examples.invoice")
     assert package.joinpath("contract.yaml").is_file()
-    for name in ("clean", "over_threshold", "injected", "mismatch"):
+    for name in ("clean", "over_threshold", "inflated", "injected", "mismatch"):
         assert package.joinpath("data", f"{name}.json").is_file()
         assert set(sample_input(name)) == {"vendor_id", "invoice_text"}
 
 
 def test_unknown_sample_lists_the_known_ones() -> None:
-    with pytest.raises(UsageError, match="choose one of clean, injected"):
+    with pytest.raises(UsageError, match="choose one of clean, inflated, injected"):
         sample_input("nope")
 
 
@@ -342,6 +343,7 @@ def test_demo_scenarios_name_real_inputs_and_models() -> None:
     assert [s.expected for s in DEMO_SCENARIOS] == [
         "resolved",
         "awaiting_approval",
+        "escalated",
         "escalated",
         "escalated",
         "escalated",

@@ -165,7 +165,7 @@ async def test_parse_each_sample(
 
 
 def test_every_sample_is_listed() -> None:
-    assert sample_names() == ["clean", "injected", "mismatch", "over_threshold"]
+    assert sample_names() == ["clean", "inflated", "injected", "mismatch", "over_threshold"]
 
 
 async def test_injected_instruction_lands_in_notes_not_in_fields() -> None:

@@ -15,8 +15,10 @@ from proctor.store import (
     EVENT_TYPES,
     GENESIS_HASH,
     ApprovalDecided,
+    ApprovalExpired,
     ApprovalRequested,
     CacheHit,
+    CheckerDecided,
     ContextCompacted,
     CredentialIssued,
     DraftRecorded,
@@ -152,6 +154,18 @@ SAMPLES: list[EventData] = [
         expires_at=1_700_000_060.0,
         resources=["vendor:V-1001"],
     ),
+    CheckerDecided(
+        approval_id="ap_1",
+        call_id="c2",
+        model="gpt-4o",
+        approved=False,
+        valid=True,
+        reason="The bank account differs from the vendor master data.",
+        usage=Usage(input_tokens=900, output_tokens=30),
+        cost_usd=0.0025,
+        latency_ms=850.0,
+    ),
+    ApprovalExpired(approval_id="ap_1", call_id="c2", expired_at=1_700_086_400.0),
 ]
 
 

@@ -399,6 +399,8 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         for table in ("cache", "gateway_calls", "contracts", "purges"):  # migrations 2 and on
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX runs_by_contract")
+        for column in ("approver", "expires_at"):  # migration 5
+            db.execute(f"ALTER TABLE approvals DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 1")
 
     store = SQLiteStore(path)

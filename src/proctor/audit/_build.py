@@ -30,7 +30,9 @@ from proctor.errors import NotFoundError
 from proctor.store import (
     EVENT_TYPES,
     ApprovalDecided,
+    ApprovalExpired,
     ApprovalRequested,
+    CheckerDecided,
     ContextCompacted,
     DraftRecorded,
     EventData,
@@ -244,9 +246,35 @@ class _Story:
                     rule=data.rule,
                     reason=data.reason,
                     requested_at=at,
+                    approver=data.by,
                 )
                 call = self._call(data.call_id, data.tool, at)
                 call.approval_id, call.status = data.approval_id, "awaiting_approval"
+            case CheckerDecided():
+                self.model_calls.append(
+                    ModelCallEntry(
+                        seq=row.seq,
+                        at=at,
+                        kind="checker",
+                        model=data.model,
+                        turn=None,
+                        input_tokens=data.usage.input_tokens,
+                        output_tokens=data.usage.output_tokens,
+                        cached_input_tokens=data.usage.cached_input_tokens,
+                        cost_usd=data.cost_usd,
+                        latency_ms=data.latency_ms,
+                        cache_hit=False,
+                        tool_calls=0,
+                    )
+                )
+                checked = self.approvals.get(data.approval_id)
+                if checked is not None:
+                    verdict = "approved" if data.approved else "denied"
+                    checked.checker_verdict = f"{verdict} by {data.model}: {data.reason}"
+            case ApprovalExpired():
+                expired = self.approvals.get(data.approval_id)
+                if expired is not None:
+                    expired.status, expired.decided_by, expired.decided_at = "expired", "expiry", at
             case ApprovalDecided():
                 approval = self.approvals.get(data.approval_id)
                 if approval is not None:

@@ -314,10 +314,21 @@ def _approvals(approvals: list[ApprovalEntry]) -> str:
             f"<strong>{_e(a.decided_by)}</strong>" if a.decided_by else "-",
             _e(a.decided_at or "-"),
             _e(a.decision_reason or ""),
+            _e(a.checker_verdict or ("-" if a.approver == "human" else "not asked yet")),
         ]
         for a in approvals
     ]
-    headers = ["approval", "tool", "why [rule]", "requested", "decision", "by", "at", "reason"]
+    headers = [
+        "approval",
+        "tool",
+        "why [rule]",
+        "requested",
+        "decision",
+        "by",
+        "at",
+        "reason",
+        "checker",
+    ]
     return f'<section id="approvals"><h2>Approvals</h2>{_table(headers, rows)}</section>'
 
 

@@ -79,7 +79,7 @@ class Totals:
 class ModelCallEntry:
     seq: int
     at: str | None
-    kind: Literal["turn", "compaction"]
+    kind: Literal["turn", "compaction", "checker"]
     model: str
     turn: int | None
     input_tokens: int
@@ -134,10 +134,14 @@ class ApprovalEntry:
     rule: str
     reason: str
     requested_at: str | None
-    status: Literal["pending", "approved", "denied"] = "pending"
+    status: Literal["pending", "approved", "denied", "expired"] = "pending"
     decided_by: str | None = None
     decided_at: str | None = None
     decision_reason: str | None = None
+    approver: str = "human"
+    """Who may decide: ``human``, ``checker`` or ``checker_then_human``."""
+    checker_verdict: str | None = None
+    """The checker model's verdict and reason, when a checker was asked."""
 
 
 @dataclass(kw_only=True)

@@ -18,10 +18,18 @@ from rich.markup import escape
 from proctor.cli import _render as render
 from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._workflows import known_workflows, load_workflow
-from proctor.contracts import check_contract_file
+from proctor.contracts import check_contract_file, load_contract
 from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
 from proctor.gateway import Gateway, load_config
-from proctor.runtime import Runner, RunResult, Workflow, decide_approval, interrupted_runs
+from proctor.runtime import (
+    ApprovalExpiredError,
+    Runner,
+    RunResult,
+    Workflow,
+    decide_approval,
+    interrupted_runs,
+    separation_problem,
+)
 from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
 
 T = TypeVar("T")
@@ -283,14 +291,19 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 runner = runner_for(store, load_workflow(ref))
             except (NotFoundError, ConfigError) as exc:
                 missing = exc
-        approval = await decide_approval(
-            store,
-            approval_id,
-            approved=approved,
-            by=by,
-            reason=reason,
-            redactor=None if runner is None else runner.redactor,
-        )
+        try:
+            approval = await decide_approval(
+                store,
+                approval_id,
+                approved=approved,
+                by=by,
+                reason=reason,
+                redactor=None if runner is None else runner.redactor,
+            )
+        except ApprovalExpiredError as exc:
+            if runner is not None and resume_run:  # too late: the run escalates now
+                _print_result(await runner.resume(exc.run_id, reason="approval expired"))
+            raise
         verdict = "approved" if approved else "denied"
         console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
         if resume_run:
@@ -344,7 +357,18 @@ def contract_check(
         factory = known.get(name)
         return None if factory is None else factory().registry
 
-    problems = check_contract_file(path, registry_for, known_workflows=sorted(known))
+    problems: list[Any] = list(
+        check_contract_file(path, registry_for, known_workflows=sorted(known))
+    )
+    if not problems:  # separation of duties needs the workflow's prompt and model too
+        terms = load_contract(path)
+        factory = known.get(terms.workflow)
+        if factory is not None:
+            flow = factory()
+            acting = terms.model.default or flow.default_model
+            duty = separation_problem(terms, flow.instructions, acting)
+            if duty is not None:
+                problems.append(f"{path}: checker: {duty}")
     if not problems:
         console.print(f"[green]✓[/] {escape(str(path))} is a valid contract")
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from typing import Any
 
 import orjson
@@ -15,9 +16,11 @@ from rich.tree import Tree
 
 from proctor.store import (
     ApprovalDecided,
+    ApprovalExpired,
     ApprovalRecord,
     ApprovalRequested,
     CacheHit,
+    CheckerDecided,
     ContextCompacted,
     CredentialIssued,
     DraftRecorded,
@@ -121,16 +124,34 @@ def approvals_table(approvals: list[ApprovalRecord]) -> Table:
     table = Table(title=f"{len(approvals)} approval(s)", title_justify="left")
     for column in ("approval", "run", "tool", "arguments", "why", "status"):
         table.add_column(column, overflow="fold")
+    now = time.time()
     for item in approvals:
+        if item.status != "pending":
+            status = f"{item.status} by {item.decided_by}"
+        elif item.expires_at is not None and now >= item.expires_at:
+            status = "expired: resume the run to escalate it"
+        else:
+            who = {"checker": "the checker", "checker_then_human": "checker, then a person"}
+            status = f"pending ({who.get(item.approver, 'a person')})"
+            if item.expires_at is not None:
+                status += f", expires in {_duration(item.expires_at - now)}"
         table.add_row(
             item.approval_id,
             item.run_id,
             item.tool,
             orjson.dumps(item.arguments).decode(),
             item.reason,
-            item.status if item.status == "pending" else f"{item.status} by {item.decided_by}",
+            status,
         )
     return table
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def receipt(title: str, state: RunState, run_id: str, events: list[Event]) -> Group:
@@ -253,6 +274,20 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                 calls.get(data.call_id, tree).add(
                     Text(f"{verdict} by {data.decided_by}", style="magenta")
                     + Text(f"  {data.reason}" if data.reason else "", style="dim")
+                )
+            case CheckerDecided():
+                verdict = "approves" if data.approved else "denies"
+                calls.get(data.call_id, tree).add(
+                    Text(f"checker {data.model} {verdict}", style="magenta")
+                    + Text(
+                        f"  {data.reason}  ({data.usage.input_tokens}+{data.usage.output_tokens}"
+                        f" tok, {money(data.cost_usd)}, {data.latency_ms:.1f} ms)",
+                        style="dim",
+                    )
+                )
+            case ApprovalExpired():
+                calls.get(data.call_id, tree).add(
+                    Text(f"approval {data.approval_id} expired", style="yellow")
                 )
             case CredentialIssued():
                 grants = ", ".join(data.actions)

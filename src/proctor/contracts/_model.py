@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from proctor.contracts._credentials import Credentials, credential_problems
 from proctor.contracts._redaction import Redaction, redaction_problems
-from proctor.store import EscalationMode, EscalationTrigger, digest
+from proctor.store import Approver, EscalationMode, EscalationTrigger, digest
 
 
 class _Strict(BaseModel):
@@ -44,9 +43,14 @@ class ApprovalRule(_Strict):
     tool: str
     when: str | None = None
     """CEL over ``args``, ``input`` and ``state``; absent means every call."""
-    by: Literal["human"] = "human"
+    by: Approver = "human"
+    """``human``; ``checker`` (the contract's checker model decides); ``checker_then_human``
+    (a checker denial is final, a checker approval still waits for a person)."""
     reason: str | None = None
     id: str | None = None
+    expires_after_seconds: PositiveFloat | None = 86_400.0
+    """A pending approval nobody decided in this time can no longer be granted; the run
+    escalates (``escalation.on_approval_expired``). ``null``: it never expires."""
 
     @property
     def rule_id(self) -> str:
@@ -65,6 +69,8 @@ class Escalation(_Strict):
     on_tool_error: EscalationSetting = False
     on_model_error: EscalationSetting = False
     """Every deployment of the route failed (after retries and fallback)."""
+    on_approval_expired: EscalationSetting = True
+    """A pending approval expired before anyone decided it."""
 
     def mode_for(self, trigger: EscalationTrigger) -> EscalationMode | None:
         setting: EscalationSetting = getattr(self, f"on_{trigger}")
@@ -88,6 +94,18 @@ class EscalateOn(_Strict):
     """The model reported a confidence under this (read from ``confidence_field``)."""
     confidence_field: str = "confidence"
     """Field of the model's JSON answer, or ``name: value`` line, holding its confidence."""
+
+
+class Checker(_Strict):
+    """The second model that decides approvals whose rule says ``by: checker``."""
+
+    model: str | None = None
+    """Route of ``proctor.yaml`` (or a model spec) the checker runs on."""
+    instructions: str | None = None
+    """The checker's own instructions; default: Proctor's strict checker prompt."""
+    policy: str | None = None
+    """Policy text shown to the checker with the contract's own rules."""
+    max_tokens: PositiveInt = 300
 
 
 class ModelPolicy(_Strict):
@@ -121,6 +139,8 @@ class Contract(_Strict):
     approvals: list[ApprovalRule] = Field(default_factory=list)
     escalation: Escalation = Field(default_factory=Escalation)
     model: ModelPolicy = Field(default_factory=ModelPolicy)
+    checker: Checker = Field(default_factory=Checker)
+    """The second model for approvals ``by: checker`` (separation of duties)."""
     credentials: Credentials = Field(default_factory=Credentials)
     """Scoped, short-lived credentials for the tools that check them."""
     retention_days: PositiveInt | None = None
@@ -208,6 +228,17 @@ def _conflicts(contract: Contract) -> list[Conflict]:
                         f"remove {before!r} from the rule's after list, or from forbidden_tools",
                     )
                 )
+    for i, approval in enumerate(contract.approvals):
+        if approval.by != "human" and contract.checker.model is None:
+            found.append(
+                Conflict(
+                    ("approvals", i, "by"),
+                    f"approval rule {approval.rule_id!r} is decided by a checker, but no checker "
+                    "model is configured",
+                    "set checker.model to a route of proctor.yaml (a different model than "
+                    "the agent's), or use by: human",
+                )
+            )
     found.extend(
         Conflict(*problem) for problem in credential_problems(contract.credentials, forbidden)
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from proctor.runtime._approvals import decide_approval
+from proctor.runtime._approvals import ApprovalExpiredError, decide_approval
+from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
 from proctor.runtime._runner import Runner, RunResult, owner_id
@@ -10,6 +11,7 @@ from proctor.runtime._transcript import Transcript
 from proctor.runtime._workflow import Workflow
 
 __all__ = [
+    "ApprovalExpiredError",
     "RunResult",
     "Runner",
     "Transcript",
@@ -18,4 +20,5 @@ __all__ = [
     "interrupted_runs",
     "owner_id",
     "resolve_model",
+    "separation_problem",
 ]

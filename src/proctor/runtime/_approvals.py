@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.errors import NotFoundError, RunStateError, UsageError
 from proctor.policy import Decision, Redactor
+from proctor.runtime._checker import consult_checker
 from proctor.store import (
     ApprovalDecided,
+    ApprovalExpired,
     ApprovalRecord,
     ApprovalRequested,
+    Approver,
     CallState,
     RunJournal,
     RunState,
@@ -31,9 +34,15 @@ if TYPE_CHECKING:
 
 
 async def request_approval(ex: Execution, call: CallState, decision: Decision) -> None:
-    """Ask a person about ``call``; the run's status becomes ``awaiting_approval``."""
+    """Ask for a decision on ``call``: the run waits (``awaiting_approval``) for a person,
+    or the checker decides at once (``by: checker``/``checker_then_human``)."""
     approval_id = "ap_" + secrets.token_hex(6)
     args_digest = call.args_digest or ""
+    rule = ex.runner.approval_rules.get(decision.rule)
+    by: Approver = rule.by if rule is not None else "human"  # unknown rule: ask a person
+    now = time.time()
+    ttl = rule.expires_after_seconds if rule is not None else None
+    expires_at = None if ttl is None else now + ttl
     requested = ApprovalRequested(
         approval_id=approval_id,
         call_id=call.call.id,
@@ -41,6 +50,8 @@ async def request_approval(ex: Execution, call: CallState, decision: Decision) -
         args_digest=args_digest,
         rule=decision.rule,
         reason=decision.reason,
+        by=by,
+        expires_at=expires_at,
         arguments=call.call.arguments,
     )
     # The approvals table shows what the log keeps: redacted arguments and reason.
@@ -56,9 +67,14 @@ async def request_approval(ex: Execution, call: CallState, decision: Decision) -
         arguments=shown["arguments"],
         rule=decision.rule,
         reason=shown["reason"],
-        requested_at=time.time(),
+        requested_at=now,
+        approver=by,
+        expires_at=expires_at,
     )
     await ex.record([requested], span_id=call.call.id, approval=approval)
+    if by != "human":
+        await consult_checker(ex, ex.state.calls[call.call.id], approval)
+        await after_approval(ex, ex.state.calls[call.call.id])
 
 
 async def decide_approval(
@@ -102,6 +118,17 @@ async def decide_approval(
         raise RunStateError(
             f"approval {approval_id} no longer matches the call it was requested for"
         )
+    if call.approver == "checker":
+        raise RunStateError(
+            f"approval {approval_id} is decided by the contract's checker model, not a person "
+            f"(its rule says by: checker). Resume the run to let the checker decide: "
+            f"proctor resume {approval.run_id}"
+        )
+    if call.approver == "checker_then_human" and call.checker_approved is not True:
+        raise RunStateError(
+            f"approval {approval_id} needs the checker's verdict before a person's. Resume the "
+            f"run to let the checker decide first: proctor resume {approval.run_id}"
+        )
     run = await store.get_run(approval.run_id)
     redact = redactor if redactor is not None else Redactor()
     journal = RunJournal(
@@ -114,6 +141,18 @@ async def decide_approval(
         redact=redact,
     )
     now = time.time()
+    if call.approval_expires_at is not None and now >= call.approval_expires_at:
+        approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"
+        if run is not None:
+            run.status, run.updated_at = "running", now
+        expired = ApprovalExpired(approval_id=approval_id, call_id=call.call.id, expired_at=now)
+        await journal.append([expired], span_id=approval.call_id, run=run, approval=approval)
+        raise ApprovalExpiredError(
+            f"approval {approval_id} expired {_ago(now - call.approval_expires_at)} ago and can "
+            "no longer be granted; it is recorded as expired. Resume the run so it escalates: "
+            f"proctor resume {approval.run_id}",
+            run_id=approval.run_id,
+        )
     approval.status = "approved" if approved else "denied"
     approval.decided_at = now
     approval.decided_by = by
@@ -132,20 +171,83 @@ async def decide_approval(
     return approval
 
 
+class ApprovalExpiredError(RunStateError):
+    """A decision came after the approval expired; the expiry is recorded instead."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 async def after_approval(ex: Execution, call: CallState) -> None:
     """Continue a call that required approval, from what the log holds about it."""
     if call.approval is None:  # the process died between decision and request
         decision = Decision(kind="require_approval", rule=call.rule or "", reason=call.reason or "")
         await request_approval(ex, call, decision)
+    elif call.approval == "pending":
+        if call.approver != "human" and call.checker_approved is None:
+            await consult_checker(ex, call)  # the process died before the checker answered
+            await after_approval(ex, ex.state.calls[call.call.id])
+        elif call.approval_expires_at is not None and time.time() >= call.approval_expires_at:
+            await _expire(ex, call)
+        # else: the loop stops, because the run's status is awaiting_approval
     elif call.approval == "approved":
-        granted = Decision(kind="allow", rule="approval.granted", reason="approved by a person")
+        who = "the checker" if (call.decided_by or "").startswith("checker:") else "a person"
+        granted = Decision(kind="allow", rule="approval.granted", reason=f"approved by {who}")
         await ex.apply_decision(call, granted)
     elif call.approval == "denied":
+        who = "checker" if (call.decided_by or "").startswith("checker:") else "approver"
         denied = Decision(
             kind="deny",
             rule="approval.denied",
-            reason=f"the approver denied {call.call.name}",
+            reason=f"the {who} denied {call.call.name}"
+            + (f": {call.decided_reason}" if call.decided_reason else ""),
             trigger="policy_violation",
         )
         await ex.apply_decision(call, denied)
-    # pending: the loop stops, because the run's status is awaiting_approval
+    elif call.approval == "expired":
+        await ex.apply_decision(call, _expired(call))
+
+
+async def attend_pending(ex: Execution) -> None:
+    """On resume of a waiting run: let the checker decide if it has not yet (the process
+    died first), or expire an approval nobody decided in time. Otherwise it keeps waiting."""
+    call = next(
+        (c for c in ex.state.calls.values() if c.approval_id == ex.state.pending_approval), None
+    )
+    if call is None:
+        return
+    overdue = call.approval_expires_at is not None and time.time() >= call.approval_expires_at
+    if overdue or (call.approver != "human" and call.checker_approved is None):
+        await after_approval(ex, call)
+
+
+def _expired(call: CallState) -> Decision:
+    return Decision(
+        kind="deny",
+        rule="approval.expired",
+        reason=f"nobody decided the approval of {call.call.name} in time; it can no longer "
+        "be granted",
+        trigger="approval_expired",
+    )
+
+
+async def _expire(ex: Execution, call: CallState) -> None:
+    """Record that ``call``'s approval expired, then deny the call (the run escalates)."""
+    record = await ex.runner.store.get_approval(call.approval_id or "")
+    now = time.time()
+    if record is not None:
+        record.status, record.decided_at, record.decided_by = "expired", now, "expiry"
+    expired = ApprovalExpired(
+        approval_id=call.approval_id or "", call_id=call.call.id, expired_at=now
+    )
+    await ex.record([expired], span_id=call.call.id, approval=record)
+    await ex.apply_decision(ex.state.calls[call.call.id], _expired(call))

@@ -19,6 +19,8 @@ from proctor.contracts import contract_record
 from proctor.errors import ConfigError, NotFoundError, RunStateError
 from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_tokens
 from proctor.policy import CredentialIssuer, Policy, Redactor
+from proctor.runtime._approvals import attend_pending
+from proctor.runtime._checker import separation_problem
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
 from proctor.runtime._execution import Execution
@@ -109,6 +111,30 @@ class Runner:
             for t in offered
         ]
         self._specs_tokens: int | None = None
+        self.approval_rules = {rule.rule_id: rule for rule in contract.approvals}
+        self._checker: tuple[Gateway, str] | None = None
+        self._refuse_self_approval(self.default_spec())
+
+    def _refuse_self_approval(self, acting_spec: str) -> None:
+        problem = separation_problem(
+            self.workflow.contract, self.workflow.instructions, acting_spec
+        )
+        if problem is not None:
+            raise ConfigError(problem)
+
+    def checker_model(self) -> tuple[Gateway, str]:
+        """The gateway and route of the contract's checker (resolved on first use)."""
+        if self._checker is None:
+            spec = self.workflow.contract.checker.model
+            if spec is None:
+                raise ConfigError(
+                    f"the {self.workflow.name} contract has an approval decided by a checker "
+                    "but no checker.model. Fix: set checker.model in the contract"
+                )
+            self._checker = resolve_model(
+                self.workflow, spec, gateway=self.gateway, prices=self.prices
+            )
+        return self._checker
 
     def specs_tokens(self) -> int:
         """Estimated tokens of the tool definitions, counted on first need."""
@@ -156,6 +182,8 @@ class Runner:
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits for approval."""
         spec = model or self.default_spec()
+        if model is not None:
+            self._refuse_self_approval(model)
         gateway, route = self._model(spec)
         contract = self.workflow.contract
         run_id = "run_" + secrets.token_hex(8)
@@ -236,5 +264,7 @@ class Runner:
         execution.observe(events)
         if state.status == "running":
             await execution.record([RunResumed(reason=reason, pid=os.getpid())])
+        elif state.status == "awaiting_approval":
+            await attend_pending(execution)
         await execution.drive()
         return RunResult(run_id=run_id, state=execution.state)

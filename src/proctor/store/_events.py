@@ -21,7 +21,10 @@ Outcome = Literal["resolved", "escalated", "failed", "draft_only", "cancelled"]
 RunStatus = Literal["running", "awaiting_approval", "finished"]
 DecisionKind = Literal["allow", "deny", "require_approval"]
 EscalationMode = Literal["handoff", "draft_only"]
-EscalationTrigger = Literal["budget_exceeded", "policy_violation", "tool_error", "model_error"]
+EscalationTrigger = Literal[
+    "budget_exceeded", "policy_violation", "tool_error", "model_error", "approval_expired"
+]
+Approver = Literal["human", "checker", "checker_then_human"]
 
 
 class _Data(BaseModel):
@@ -130,7 +133,9 @@ class ApprovalRequested(_Data):
     args_digest: str
     rule: str
     reason: str
-    by: Literal["human"] = "human"
+    by: Approver = "human"
+    expires_at: float | None = None
+    """After this (epoch seconds) the approval can no longer be granted; the run escalates."""
     arguments: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -286,6 +291,35 @@ class CredentialIssued(_Data):
     resources: list[str] = Field(default_factory=list)
 
 
+class CheckerDecided(_Data):
+    """The checker model's verdict on a pending approval, and what its call cost.
+
+    With ``by: checker`` an ``approval_decided`` follows at once; with
+    ``checker_then_human`` a denial does, and an approval leaves the call to a person.
+    """
+
+    type: Literal["checker_decided"] = "checker_decided"
+    approval_id: str
+    call_id: str
+    model: str
+    approved: bool
+    valid: bool
+    """``False``: the answer was not a valid verdict, so it counts as a denial."""
+    reason: str
+    usage: Usage = Field(default_factory=Usage)
+    cost_usd: float | None = None
+    latency_ms: float = 0.0
+
+
+class ApprovalExpired(_Data):
+    """Nobody decided a pending approval in time: it can no longer be granted."""
+
+    type: Literal["approval_expired"] = "approval_expired"
+    approval_id: str
+    call_id: str
+    expired_at: float
+
+
 EventData = Annotated[
     RunStarted
     | RunResumed
@@ -305,7 +339,9 @@ EventData = Annotated[
     | CacheHit
     | RateLimited
     | ContextCompacted
-    | CredentialIssued,
+    | CredentialIssued
+    | CheckerDecided
+    | ApprovalExpired,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -329,6 +365,8 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     RateLimited,
     ContextCompacted,
     CredentialIssued,
+    CheckerDecided,
+    ApprovalExpired,
 )
 
 

@@ -127,6 +127,11 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
         reason TEXT NOT NULL
     );
     """,
+    # 5: who decides an approval (a person, the checker model, or both) and its expiry.
+    """
+    ALTER TABLE approvals ADD COLUMN approver TEXT NOT NULL DEFAULT 'human';
+    ALTER TABLE approvals ADD COLUMN expires_at REAL;
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

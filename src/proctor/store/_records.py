@@ -54,6 +54,9 @@ class ApprovalRecord:
     decided_at: float | None = None
     decided_by: str | None = None
     decision_reason: str | None = None
+    approver: str = "human"
+    """Who may decide: ``human``, ``checker`` or ``checker_then_human``."""
+    expires_at: float | None = None
 
 
 @dataclass(kw_only=True, slots=True)

@@ -12,7 +12,9 @@ from typing import Any, Literal
 
 from proctor.store._events import (
     ApprovalDecided,
+    ApprovalExpired,
     ApprovalRequested,
+    CheckerDecided,
     ContextCompacted,
     DraftRecorded,
     Escalated,
@@ -34,7 +36,7 @@ from proctor.store._events import (
     Totals,
 )
 
-ApprovalStatus = Literal["pending", "approved", "denied"]
+ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 
 
 @dataclass(kw_only=True)
@@ -49,6 +51,12 @@ class CallState:
     reason: str | None = None
     approval_id: str | None = None
     approval: ApprovalStatus | None = None
+    approver: str = "human"
+    approval_expires_at: float | None = None
+    decided_by: str | None = None
+    decided_reason: str = ""
+    checker_approved: bool | None = None
+    """The checker's verdict, once it gave one (``checker_then_human``: a person is next)."""
     attempts: int = 0
     finished: bool = False
     ok: bool = False
@@ -203,12 +211,31 @@ class RunState:
                 call = self.calls[data.call_id]
                 call.approval_id = data.approval_id
                 call.approval = "pending"
+                call.approver = data.by
+                call.approval_expires_at = data.expires_at
                 self.pending_approval = data.approval_id
                 self.status = "awaiting_approval"
                 self.paused_since = event.ts
+            case CheckerDecided():
+                self.input_tokens += data.usage.input_tokens
+                self.output_tokens += data.usage.output_tokens
+                if data.cost_usd is None:
+                    self.cost_known = False
+                else:
+                    self.cost_usd += data.cost_usd
+                self.calls[data.call_id].checker_approved = data.approved
+            case ApprovalExpired():
+                self.calls[data.call_id].approval = "expired"
+                self.pending_approval = None
+                self.status = "running"
+                if self.paused_since is not None:
+                    self.paused_s += event.ts - self.paused_since
+                    self.paused_since = None
             case ApprovalDecided():
                 call = self.calls[data.call_id]
                 call.approval = "approved" if data.approved else "denied"
+                call.decided_by = data.decided_by
+                call.decided_reason = data.reason
                 self.pending_approval = None
                 self.status = "running"
                 if self.paused_since is not None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from proctor.gateway import (
     ToolSpec,
     Turn,
 )
-from proctor.gateway._cache import MemoryCache
+from proctor.gateway._cache import MemoryCache, StoreCache
 from proctor.gateway._router import Router
 from proctor.runtime import Runner, RunResult, Workflow
 from proctor.store import (
@@ -277,3 +279,21 @@ async def test_a_cacheable_tool_runs_once_and_later_calls_are_cache_hits(db: SQL
     [hit] = [e.data for e in events if isinstance(e.data, CacheHit)]
     assert (hit.kind, hit.name) == ("tool", "pricing.lookup")
     assert not any(e.type == "tool_started" and "pricing" in str(e.data) for e in events)
+
+
+async def test_an_answer_redaction_would_change_is_never_cached(
+    db: SQLiteStore, tmp_path: Path
+) -> None:
+    leaky = Turn(text="Mail the refund form to jane.doe@example.com.")
+    shared = gateway([SEARCH, leaky], cache=StoreCache(db))
+    result = await Runner(db, workflow(), gateway=shared).start({"q": 1})
+    await shared.flush()
+
+    assert result.outcome == "resolved"
+    assert result.state.final_text == leaky.text  # the caller gets the answer as given
+    with closing(sqlite3.connect(db.path)) as raw:
+        cached = raw.execute("SELECT value FROM cache").fetchall()
+    assert len(cached) == 1  # the clean first answer (a tool call), not the second
+    await db.close()
+    files = [p for p in tmp_path.iterdir() if p.name.startswith(db.path.name)]
+    assert all(b"jane.doe@example.com" not in p.read_bytes() for p in files)

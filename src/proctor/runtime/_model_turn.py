@@ -49,6 +49,8 @@ async def model_turn(ex: Execution) -> None:
         budget_usd=None if ceiling is None else max(0.0, ceiling - ex.state.cost_usd),
         # Counted only where something needs it: the budget, a rate limit.
         prompt_tokens=ex.prompt_tokens() if ceiling is not None or ex.count_prompts else None,
+        # The response cache keeps answers as they are: only those redaction leaves alone.
+        cache_if=ex.runner.clean_answer if ex.runner.redact is not None else None,
     )
     remaining = ex.remaining_runtime(now)
     started = time.perf_counter()

@@ -17,7 +17,14 @@ from typing import Any
 
 from proctor.contracts import contract_record
 from proctor.errors import ConfigError, NotFoundError, RunStateError
-from proctor.gateway import Gateway, ModelClient, PriceTable, ToolSpec, tools_tokens
+from proctor.gateway import (
+    Gateway,
+    ModelClient,
+    ModelResponse,
+    PriceTable,
+    ToolSpec,
+    tools_tokens,
+)
 from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._approvals import attend_pending
 from proctor.runtime._checker import separation_problem
@@ -135,6 +142,13 @@ class Runner:
                 self.workflow, spec, gateway=self.gateway, prices=self.prices
             )
         return self._checker
+
+    def clean_answer(self, response: ModelResponse) -> bool:
+        """Whether redaction would change nothing in ``response`` (so it may be cached)."""
+        if self.redact is None:
+            return True
+        shown = {"text": response.text, "calls": [c.arguments for c in response.tool_calls]}
+        return bool(self.redact(shown) == shown)
 
     def specs_tokens(self) -> int:
         """Estimated tokens of the tool definitions, counted on first need."""

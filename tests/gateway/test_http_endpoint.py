@@ -17,6 +17,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
+from proctor.gateway import _http
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer, FakeToolCall
 from support.http_endpoint import Endpoint, running_endpoint
@@ -313,3 +314,37 @@ async def test_without_keys_loopback_callers_are_anonymous(
         )
         assert answer.choices[0].message.content == "ok"
     assert [row.key_name for row in await db.gateway_calls()] == ["anonymous"]
+
+
+async def test_a_body_over_the_limit_is_413_without_reading_it_all(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_http, "MAX_BODY_BYTES", 2_000)
+    big = {"model": "small", "messages": [{"role": "user", "content": "x" * 5_000}]}
+
+    async def chunked() -> AsyncIterator[bytes]:  # no content-length: counted as it comes
+        for _ in range(10):
+            yield b" " * 500
+
+    headers = {"authorization": "Bearer sk-alice"}
+    async with httpx2.AsyncClient(headers=headers) as http:
+        url = f"{endpoint.base_url}/chat/completions"
+        declared = await http.post(url, json=big)
+        streamed = await http.post(url, content=chunked())
+    for answer in (declared, streamed):
+        assert answer.status_code == 413
+        assert answer.json()["error"]["code"] == "request_too_large"
+        assert "more than this gateway accepts (2,000)" in answer.json()["error"]["message"]
+
+
+async def test_calls_that_cannot_be_recorded_are_refused_with_503(
+    endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_http, "MAX_UNWRITTEN_CALLS", 0)
+
+    with pytest.raises(openai.InternalServerError) as refused:
+        await endpoint.client().chat.completions.create(model="small", messages=HI)
+
+    assert refused.value.status_code == 503
+    assert "cannot record calls" in refused.value.message
+    assert refused.value.response.headers["retry-after"] == "5"

@@ -73,6 +73,22 @@ class ApiError(Exception):
         )
 
 
+MAX_BODY_BYTES = 8 * 1024 * 1024
+"""Largest request body the endpoint reads: far above any context window's worth of text."""
+MAX_UNWRITTEN_CALLS = 50_000
+"""Calls the ledger may hold unwritten (the store failing) before the endpoint refuses more."""
+
+
+def _too_large(size: int) -> ApiError:
+    return ApiError(
+        413,
+        f"the request body is {size:,} bytes, more than this gateway accepts "
+        f"({MAX_BODY_BYTES:,}); send a shorter conversation",
+        kind="invalid_request_error",
+        code="request_too_large",
+    )
+
+
 def _bad_request(message: str, code: str | None = None) -> ApiError:
     return ApiError(400, message, kind="invalid_request_error", code=code)
 
@@ -143,8 +159,9 @@ class _Endpoint:
         route = ""
         try:
             key = self.authenticate(request)
-            body = parse_request(await request.body())
+            body = parse_request(await self._body(request))
             route = body.model
+            self._ledger_ok()
             budget_left = await self._admit(key, route)
             call = ModelRequest(
                 messages=body.to_messages(),
@@ -237,6 +254,32 @@ class _Endpoint:
             "x-proctor-cache": "hit" if answer.cache_hit else "miss",
         }
         return StreamReply(content, headers, on_close)
+
+    async def _body(self, request: Request) -> bytes:
+        """The request body, refused if larger than ``MAX_BODY_BYTES`` (read no further)."""
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+            raise _too_large(int(declared))
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:  # chunked, or a content-length that lied
+                raise _too_large(size)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _ledger_ok(self) -> None:
+        # Spend that cannot be recorded cannot be charged to a budget: stop answering
+        # rather than queue without bound while the store is down.
+        if self.ledger.pending >= MAX_UNWRITTEN_CALLS:
+            raise ApiError(
+                503,
+                f"the gateway cannot record calls: {self.ledger.pending} are waiting for the "
+                "store, which is failing (see the gateway's log). Retry later",
+                kind="server_error",
+                code="ledger_unavailable",
+                retry_after_s=5.0,
+            )
 
     async def _admit(self, key: ApiKey, route: str) -> float | None:
         """Check route and budget for ``key``; the USD it may still spend (``None``: no cap)."""

@@ -154,6 +154,13 @@ async def test_planted_values_reach_the_model_and_tools_but_never_the_record(
     assert not leaks(exported.encode())
     for command in (["trace", result.run_id], ["runs", "--json"], ["approvals", "--all"]):
         assert not leaks((await cli("--db", str(db), *command)).encode())
+    for kind in ("json", "html"):  # the audit receipts a reviewer is handed
+        receipt = tmp_path / f"receipt.{kind}"
+        await cli(
+            "--db", str(db), "audit", "export", result.run_id, "--format", kind, "-o", str(receipt)
+        )
+        assert "[email:redacted]" in receipt.read_text()
+        assert not leaks(receipt.read_bytes())
     assert "1 chain(s) verified" in await cli("--db", str(db), "audit", "verify")
 
 

@@ -3,8 +3,8 @@
 Every demo scenario (and the approval of the large payment, and a run whose credential
 refuses the vendor) runs against a SQLite file with an issuer that remembers each token.
 Then the store's raw bytes (database and WAL), ``proctor trace --json``, ``proctor runs
---json``, ``proctor approvals --json``, the model's messages and the logs are searched for
-the tokens and for each of their three parts: none may appear.
+--json``, ``proctor approvals --json``, both audit receipts, the model's messages and the
+logs are searched for the tokens and for each of their three parts: none may appear.
 """
 
 from __future__ import annotations
@@ -96,6 +96,9 @@ async def run_everything(db: Path, issuer: RecordingIssuer, seen: Recorded) -> d
     return outcomes
 
 
+FORMATS = ("json", "html")
+
+
 def test_no_credential_token_is_ever_recorded_shown_or_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -137,7 +140,8 @@ def test_no_credential_token_is_ever_recorded_shown_or_logged(
     jtis = {credential.jti for credential in issuer.issued}
     shown: set[str] = set()
     for run_id in run_ids:
-        for command in (["trace", run_id, "--json"], ["trace", run_id]):
+        receipts = [["audit", "export", run_id, "--format", kind, "-o", "-"] for kind in FORMATS]
+        for command in (["trace", run_id, "--json"], ["trace", run_id], *receipts):
             traced = cli.invoke(app, ["--db", str(db), *command])
             assert traced.exit_code == 0, traced.output
             assert leaks(traced.output.encode(), tokens) == []

@@ -19,8 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncGenerator, Sequence
-from typing import Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import orjson
@@ -38,6 +38,8 @@ from proctor.gateway._sse import DONE, delta_of
 from proctor.gateway._stream import whole_deltas
 from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
 from proctor.store import RecordedToolCall, Usage
+
+_T = TypeVar("_T")
 
 # How long to wait, after a stream's [DONE], for the end of its HTTP message.
 _DRAIN_S = 1.0
@@ -202,16 +204,20 @@ class LeanOpenAIModel:
         )
 
     async def _exchange(self, request: bytes) -> tuple[int, dict[str, str], bytes]:
+        return await self._on_connection(lambda exchange: self._send(exchange, request))
+
+    async def _on_connection(self, send: Callable[[Exchange], Awaitable[_T]]) -> _T:
+        """``send`` on an idle kept-alive connection, else on a new one."""
         while self._idle:
             exchange = self._idle.pop()
             if not exchange.reusable:
                 exchange.close()
                 continue
             try:
-                return await self._send(exchange, request)
+                return await send(exchange)
             except Stale:
                 continue  # closed while idle: nothing was processed, so sending again is safe
-        return await self._send(await self._connect(), request)
+        return await send(await self._connect())
 
     async def _send(self, exchange: Exchange, request: bytes) -> tuple[int, dict[str, str], bytes]:
         try:
@@ -232,16 +238,7 @@ class LeanOpenAIModel:
         self, request: bytes
     ) -> tuple[Exchange | None, int, dict[str, str], bytes]:
         """Send a streamed request; the exchange to read events from (``None``: a whole body)."""
-        while self._idle:
-            exchange = self._idle.pop()
-            if not exchange.reusable:
-                exchange.close()
-                continue
-            try:
-                return await self._send_streaming(exchange, request)
-            except Stale:
-                continue  # closed while idle: nothing was processed, so sending again is safe
-        return await self._send_streaming(await self._connect(), request)
+        return await self._on_connection(lambda exchange: self._send_streaming(exchange, request))
 
     async def _send_streaming(
         self, exchange: Exchange, request: bytes

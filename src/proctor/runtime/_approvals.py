@@ -1,10 +1,13 @@
-"""Approvals, from both sides: a run asking, a person deciding, the run continuing.
+"""Approvals, from both sides: a run asking, a person or the checker deciding, the run
+continuing.
 
 When policy requires approval, ``request_approval`` records ``approval_requested`` and the
-``approvals`` row in one transaction with the decision, and the run waits in the store.
+``approvals`` row in one transaction with the decision. With ``by: human`` the run waits
+in the store; with a checker, ``consult_checker`` asks the second model at once.
 ``decide_approval`` (behind ``proctor approve`` and ``proctor deny``) records a person's
-decision in the run's own log. On resume, ``after_approval`` turns that decision into the
-call's policy decision: ``approval.granted`` runs it, ``approval.denied`` denies it.
+decision in the run's own log, or the expiry if it came too late. On resume,
+``after_approval`` turns what the log holds into the call's policy decision:
+``approval.granted`` runs it, ``approval.denied`` and ``approval.expired`` deny it.
 """
 
 from __future__ import annotations

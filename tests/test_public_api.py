@@ -9,7 +9,7 @@ import pytest
 
 import proctor
 
-LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime", "audit"]
+LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime", "audit", "evals"]
 
 
 def public_names(module: types.ModuleType) -> set[str]:
@@ -48,6 +48,7 @@ ALLOWED = {
     "runtime": {"contracts", "gateway", "policy", "store", "tools"},
     "examples": {"contracts", "gateway", "runtime", "store", "tools"},
     "audit": {"contracts", "store"},
+    "evals": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
 }
 
 

@@ -1,0 +1,228 @@
+"""Capture: a recorded run becomes a case file that a person then edits.
+
+From the run's log (already redacted in the store) the case takes the input, a fixture
+per tool result, the model's responses, and default expectations: the tools called in
+order (``strict``), the outcome, the ceilings observed, and what policy did (no violation,
+or the rules behind an escalation or an approval request).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import yaml
+from pydantic_core import to_jsonable_python
+
+from proctor.errors import NotFoundError, RunStateError
+from proctor.gateway import PriceTable
+from proctor.runtime import Workflow
+from proctor.store import (
+    ApprovalDecided,
+    ApprovalRequested,
+    Escalated,
+    Event,
+    ModelCalled,
+    PolicyDecided,
+    RunStarted,
+    RunState,
+    Store,
+    ToolFinished,
+    ToolProposed,
+    row_to_event,
+)
+from proctor.tools import ToolArgumentsError
+
+
+async def capture_case(
+    store: Store, run_id: str, *, workflow: Workflow | None = None
+) -> dict[str, Any]:
+    """The case document (plain data, in file order) for the recorded run ``run_id``.
+
+    ``workflow`` (the run's own) lets fixtures hold arguments as its tools receive them
+    and names the scripted models' real prices; without it the recorded values are used.
+
+    Raises:
+        NotFoundError: no such run.
+        RunStateError: the run is still running, or retention purged its payloads.
+    """
+    rows = await store.events(run_id)
+    record = await store.get_run(run_id)
+    if not rows or record is None:
+        raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
+    if any(row.content is None for row in rows):
+        raise RunStateError(
+            f"run {run_id}'s payloads were purged by retention, so its inputs and results "
+            "are gone and it cannot become a case. Fix: capture a run that is still kept"
+        )
+    events = [row_to_event(row) for row in rows]
+    state = RunState.from_events(events)
+    if state.status == "running":
+        raise RunStateError(
+            f"run {run_id} has not finished (or its process died). Fix: let it finish, or "
+            f"`proctor resume {run_id}`, then capture it"
+        )
+    started = events[0].data
+    assert isinstance(started, RunStarted)
+    priced_as = _priced_as(record.model, started.model, workflow)
+    outcome: str = state.outcome or state.status
+    document: dict[str, Any] = {
+        "description": f"Captured from run {run_id} ({started.workflow}, {outcome}).",
+        "workflow": record.workflow_ref or record.workflow,
+        "model": record.model,
+        "input": started.input,
+        "approvals": _approvals(events),
+        "fixtures": _fixtures(events, workflow),
+        "recorded": {
+            "model": record.model,
+            "priced_as": priced_as,
+            "responses": _responses(events),
+        },
+        "expect": _expectations(events, state, outcome, priced_as),
+    }
+    if priced_as is None:
+        del document["recorded"]["priced_as"]
+    return document
+
+
+def _priced_as(spec: str, route: str, workflow: Workflow | None) -> str | None:
+    provider, _, name = spec.partition(":")
+    if provider == "scripted":
+        factory = None if workflow is None else workflow.scripts.get(name)
+        priced = None if factory is None else getattr(factory(), "priced_as", None)
+        return priced if isinstance(priced, str) else None
+    return route.removeprefix("openai:")
+
+
+def _approvals(events: list[Event]) -> str:
+    """How the replay answers approval requests: as the people did in the recorded run.
+
+    A checker model's verdicts are not a plan: the replay asks the checker again.
+    """
+    decided = [
+        e.data.approved
+        for e in events
+        if isinstance(e.data, ApprovalDecided) and not e.data.decided_by.startswith("checker:")
+    ]
+    if not decided:
+        return "pending"
+    return "approve" if all(decided) else "deny"
+
+
+def _fixtures(events: list[Event], workflow: Workflow | None) -> list[dict[str, Any]]:
+    proposed: dict[str, ToolProposed] = {}
+    fixtures: list[dict[str, Any]] = []
+    for event in events:
+        data = event.data
+        if isinstance(data, ToolProposed):
+            proposed[data.call_id] = data
+        elif isinstance(data, ToolFinished) and data.call_id in proposed:
+            arguments = _as_received(workflow, data.tool, proposed[data.call_id].arguments)
+            fixture: dict[str, Any] = {"tool": data.tool, "arguments": arguments}
+            if data.ok:
+                fixture["result"] = data.result
+            else:
+                fixture["error"] = {"type": data.error_type or "ToolError", "message": data.error}
+            if fixture not in fixtures:  # the same answer to the same call: one fixture
+                fixtures.append(fixture)
+    return fixtures
+
+
+def _as_received(workflow: Workflow | None, tool_name: str, arguments: dict[str, Any]) -> Any:
+    """The arguments as the tool received them (after its schema), keys as proposed."""
+    tool = None if workflow is None else workflow.registry.get(tool_name)
+    if tool is None:
+        return arguments
+    try:
+        validated = to_jsonable_python(tool.validate(arguments))
+    except ToolArgumentsError:
+        return arguments
+    return {key: validated.get(key, value) for key, value in arguments.items()}
+
+
+def _responses(events: list[Event]) -> list[dict[str, Any]]:
+    responses = []
+    for event in events:
+        data = event.data
+        if not isinstance(data, ModelCalled):
+            continue
+        response: dict[str, Any] = {}
+        if data.text is not None:
+            response["text"] = data.text
+        if data.tool_calls:
+            response["calls"] = [
+                {"tool": call.name, "arguments": call.arguments} for call in data.tool_calls
+            ]
+        usage = data.usage.model_dump(exclude_defaults=True)
+        if usage:
+            response["usage"] = usage
+        responses.append(response)
+    return responses
+
+
+def _expectations(
+    events: list[Event], state: RunState, outcome: str, priced_as: str | None
+) -> dict[str, Any]:
+    calls = [e.data.tool for e in events if isinstance(e.data, ToolProposed)]
+    ceilings: dict[str, Any] = {
+        "tool_calls": state.tool_calls,
+        "model_calls": state.model_calls,
+        "tokens": state.tokens,
+    }
+    if state.cost_known and priced_as is not None and PriceTable().price(priced_as) is not None:
+        ceilings["cost_usd"] = round(state.cost_usd, 10)
+    denied = [
+        e.data
+        for e in events
+        if isinstance(e.data, PolicyDecided)
+        and e.data.decision == "deny"
+        and e.data.rule != "schema.invalid_arguments"
+    ]
+    escalations = [e.data for e in events if isinstance(e.data, Escalated)]
+    rules = [e.data.rule for e in events if isinstance(e.data, ApprovalRequested)]
+    rules += [escalation.rule for escalation in escalations]
+    policy: dict[str, Any] = {}
+    violated = denied or any(e.trigger == "policy_violation" for e in escalations)
+    if not violated:
+        policy["no_violation"] = True
+    if rules:
+        policy["require_rule"] = list(dict.fromkeys(rules))
+    expect: dict[str, Any] = {
+        "outcome": outcome,
+        "calls": {"order": "strict", "sequence": calls},
+        "ceilings": ceilings,
+    }
+    if policy:
+        expect["policy"] = policy
+    return expect
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """Readable YAML: multi-line text as blocks, keys in the order given (libyaml if present)."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _text)
+
+_HEADER = """\
+# A Proctor eval case, captured from run {run_id} on {day}.
+# Edit the expectations under `expect:` into the behaviours that matter (docs/evals.md):
+# loosen `calls.order` (in_order, superset, ...), add argument matchers to fixtures whose
+# arguments may vary (regex, min/max, cel), and drop ceilings that are too tight.
+# Values come from the run's log, where redaction replaced personal data and secrets;
+# a placeholder such as [email:redacted] in a fixture's arguments matches any text.
+"""
+
+
+def case_yaml(document: dict[str, Any], *, run_id: str = "", at: float | None = None) -> str:
+    """The case document as YAML text, with a header saying where it came from."""
+    day = datetime.fromtimestamp(time.time() if at is None else at, UTC).date().isoformat()
+    body = yaml.dump(
+        document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2
+    )
+    return _HEADER.format(run_id=run_id or "?", day=day) + body

@@ -1,0 +1,297 @@
+"""Cases and suites as the replay uses them: compiled once from their YAML files.
+
+A suite is a folder of case files (``*.yaml``) plus an optional ``suite.yaml`` holding
+defaults (workflow, model, contract). Loading reports every problem of every file at
+once, each with its file, line and fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from proctor.evals._matchers import CallPattern, compile_pattern
+from proctor.evals._problems import (
+    CaseFileError,
+    CaseProblem,
+    KeyPath,
+    SourceFile,
+    read_yaml,
+    show,
+)
+from proctor.evals._spec import (
+    ApprovalPlan,
+    CallSpec,
+    CaseSpec,
+    ExpectSpec,
+    OrderMode,
+    OutcomeName,
+    SuiteSpec,
+)
+from proctor.store import Usage
+
+SUITE_FILE = "suite.yaml"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class Fixture:
+    """A result served for calls matching ``pattern`` (or an error raised for them)."""
+
+    index: int
+    pattern: CallPattern
+    result: Any = None
+    error: tuple[str, str] | None = None
+    """(error type, message) when the recorded call failed."""
+
+    @property
+    def where(self) -> str:
+        line = f" (line {self.pattern.line})" if self.pattern.line else ""
+        return f"fixture {self.index + 1}{line}"
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RecordedResponse:
+    text: str | None
+    calls: tuple[tuple[str, dict[str, Any]], ...]
+    usage: Usage
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recording:
+    """The recorded run's model responses, replayed turn by turn with ``--recorded``."""
+
+    model: str
+    priced_as: str | None
+    responses: tuple[RecordedResponse, ...]
+
+    @property
+    def calls(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every tool call the recorded model proposed, in order."""
+        return [call for response in self.responses for call in response.calls]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ceilings:
+    tool_calls: int | None = None
+    model_calls: int | None = None
+    tokens: int | None = None
+    cost_usd: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Expectations:
+    """The golden behaviours of a case (see docs/evals.md for each one's meaning)."""
+
+    outcome: tuple[OutcomeName, ...] = ()
+    must_call: tuple[CallPattern, ...] = ()
+    must_not_call: tuple[CallPattern, ...] = ()
+    order: OrderMode | None = None
+    sequence: tuple[CallPattern, ...] = ()
+    ceilings: Ceilings = field(default_factory=Ceilings)
+    no_violation: bool = False
+    require_rules: tuple[str, ...] = ()
+    forbid_rules: tuple[str, ...] = ()
+    contains: tuple[str, ...] = ()
+    not_contains: tuple[str, ...] = ()
+    regex: tuple[re.Pattern[str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """One behaviour test: a workflow's input, its fixtures, and what must happen."""
+
+    id: str
+    file: str
+    workflow: str
+    description: str = ""
+    model: str | None = None
+    input: dict[str, Any] = field(default_factory=dict)
+    approvals: ApprovalPlan = "pending"
+    allow_unmatched_calls: bool = False
+    fixtures: tuple[Fixture, ...] = ()
+    recorded: Recording | None = None
+    expect: Expectations = field(default_factory=Expectations)
+    by_tool: dict[str, tuple[Fixture, ...]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        grouped: dict[str, list[Fixture]] = {}
+        for fixture in self.fixtures:
+            grouped.setdefault(fixture.pattern.tool, []).append(fixture)
+        self.by_tool.update({tool: tuple(items) for tool, items in grouped.items()})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Suite:
+    """A folder of cases, with the defaults of its ``suite.yaml``."""
+
+    name: str
+    path: Path
+    cases: tuple[Case, ...]
+    description: str = ""
+    model: str | None = None
+    contract: Path | None = None
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Load every case of the suite at ``path`` (a folder, or one case file).
+
+    Raises:
+        CaseFileError: listing every problem of every file, each with file:line and fix.
+    """
+    root = Path(path)
+    if not root.exists():
+        raise CaseFileError([_problem(str(root), "no such suite folder or case file")])
+    folder = root if root.is_dir() else root.parent
+    defaults = SuiteSpec()
+    problems = []
+    config = folder / SUITE_FILE
+    if config.is_file():
+        value, source = read_yaml(str(config))
+        if not source.problems:
+            try:
+                defaults = SuiteSpec.model_validate({} if value is None else value)
+            except ValidationError as exc:
+                source.explain(exc, SuiteSpec)
+        problems += source.problems
+    if root.is_dir():
+        files = sorted(
+            p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != SUITE_FILE
+        )
+        if not files:
+            problems.append(_problem(str(root), "the folder holds no case files (*.yaml)"))
+    else:
+        files = [root]
+    cases = []
+    for file in files:
+        try:
+            cases.append(load_case(file, default_workflow=defaults.workflow))
+        except CaseFileError as exc:
+            problems += exc.problems
+    if problems:
+        raise CaseFileError(problems)
+    contract = None
+    if defaults.contract is not None:
+        contract = (folder / defaults.contract).resolve()
+    return Suite(
+        name=defaults.name or folder.resolve().name,
+        path=root,
+        cases=tuple(cases),
+        description=defaults.description,
+        model=defaults.model,
+        contract=contract,
+    )
+
+
+def _problem(file: str, message: str) -> CaseProblem:
+    fix = "pass a folder of case files (*.yaml), or one case file"
+    return CaseProblem(file=file, line=None, message=message, fix=fix)
+
+
+def load_case(
+    path: str | Path, *, text: str | None = None, default_workflow: str | None = None
+) -> Case:
+    """Load one case file (``text`` instead of reading it, for tests and tools)."""
+    value, source = read_yaml(str(path), text)
+    if source.problems:
+        raise CaseFileError(source.problems)
+    if not isinstance(value, dict):
+        source.add((), f"a case must be a mapping at the top level, got {show(value)}", _START)
+        raise CaseFileError(source.problems)
+    try:
+        spec = CaseSpec.model_validate(value)
+    except ValidationError as exc:
+        source.explain(exc, CaseSpec)
+        source.raise_if_any()
+        raise  # pragma: no cover - explain always adds a problem
+    workflow = spec.workflow or default_workflow
+    if workflow is None:
+        source.add((), "the case names no workflow", "add 'workflow: NAME' here or to suite.yaml")
+    case = _compile(spec, Path(path), workflow or "", source)
+    source.raise_if_any()
+    return case
+
+
+_START = "start the file with keys such as 'workflow:', 'input:', 'fixtures:' and 'expect:'"
+
+
+def _compile(spec: CaseSpec, path: Path, workflow: str, source: SourceFile) -> Case:
+    fixtures = tuple(
+        Fixture(
+            index=i,
+            pattern=compile_pattern(item.tool, item.arguments, ("fixtures", i), source),
+            result=item.result,
+            error=None if item.error is None else (item.error.type, item.error.message),
+        )
+        for i, item in enumerate(spec.fixtures)
+    )
+    recorded = None
+    if spec.recorded is not None:
+        recorded = Recording(
+            model=spec.recorded.model,
+            priced_as=spec.recorded.priced_as,
+            responses=tuple(
+                RecordedResponse(
+                    text=response.text,
+                    calls=tuple((call.tool, dict(call.arguments)) for call in response.calls),
+                    usage=Usage(**response.usage.model_dump()),
+                )
+                for response in spec.recorded.responses
+            ),
+        )
+    return Case(
+        id=path.stem,
+        file=str(path),
+        workflow=workflow,
+        description=spec.description,
+        model=spec.model,
+        input=spec.input,
+        approvals=spec.approvals,
+        allow_unmatched_calls=spec.allow_unmatched_calls,
+        fixtures=fixtures,
+        recorded=recorded,
+        expect=_expectations(spec.expect, source),
+    )
+
+
+def _patterns(items: list[CallSpec], path: KeyPath, source: SourceFile) -> tuple[CallPattern, ...]:
+    return tuple(
+        compile_pattern(item.tool, item.arguments, (*path, i), source, item.status)
+        for i, item in enumerate(items)
+    )
+
+
+def _expectations(spec: ExpectSpec, source: SourceFile) -> Expectations:
+    regexes = []
+    for i, text in enumerate(spec.final_answer.regex):
+        try:
+            regexes.append(re.compile(text))
+        except re.error as exc:
+            where = ("expect", "final_answer", "regex", i)
+            source.add(where, f"invalid regex {text!r}: {exc}", "fix the pattern")
+    calls = spec.calls
+    ceilings = spec.ceilings
+    return Expectations(
+        outcome=tuple(spec.outcome),
+        must_call=_patterns(spec.must_call, ("expect", "must_call"), source),
+        must_not_call=_patterns(spec.must_not_call, ("expect", "must_not_call"), source),
+        order=None if calls is None else calls.order,
+        sequence=()
+        if calls is None
+        else _patterns(calls.sequence, ("expect", "calls", "sequence"), source),
+        ceilings=Ceilings(
+            tool_calls=ceilings.tool_calls,
+            model_calls=ceilings.model_calls,
+            tokens=ceilings.tokens,
+            cost_usd=ceilings.cost_usd,
+        ),
+        no_violation=spec.policy.no_violation,
+        require_rules=tuple(spec.policy.require_rule),
+        forbid_rules=tuple(spec.policy.forbid_rule),
+        contains=tuple(spec.final_answer.contains),
+        not_contains=tuple(spec.final_answer.not_contains),
+        regex=tuple(regexes),
+    )

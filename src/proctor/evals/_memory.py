@@ -1,0 +1,136 @@
+"""``MemoryStore``: the scratch store replays run in; nothing reaches a disk.
+
+A replayed run is driven by the same loop as a live one, so it needs a store; its log
+is read once, for the checks, and then dropped (``forget``). Appends keep the chain's
+one rule (each batch extends the run's log without a gap); everything a replay never
+uses (the response cache, the gateway's ledger, contract versions, retention) is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from proctor.errors import ChainConflictError, StoreError
+from proctor.store import (
+    ApprovalRecord,
+    ContractRecord,
+    EventRow,
+    GatewayCallRecord,
+    PurgeRecord,
+    RunFilter,
+    RunRecord,
+)
+
+
+class MemoryStore:
+    """A ``Store`` in process memory, for replays."""
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[EventRow]] = {}
+        self._approvals: dict[str, ApprovalRecord] = {}
+
+    async def create_run(
+        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+    ) -> None:
+        if run.run_id in self._runs:
+            raise ChainConflictError(f"run {run.run_id} exists already")
+        self._events[run.run_id] = []
+        self._write([first], run, None)
+
+    async def append(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+    ) -> None:
+        self._write(rows, run, approval)
+
+    def _write(
+        self, rows: Sequence[EventRow], run: RunRecord | None, approval: ApprovalRecord | None
+    ) -> None:
+        if rows:
+            log = self._events.get(rows[0].run_id)
+            if log is None or rows[0].seq != len(log):
+                raise ChainConflictError(
+                    f"run {rows[0].run_id}: event {rows[0].seq} does not extend its log"
+                )
+            log.extend(rows)
+        if run is not None:
+            self._runs[run.run_id] = run
+        if approval is not None:
+            self._approvals[approval.approval_id] = approval
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run, its log and its approvals (a replay keeps only its verdict)."""
+        self._runs.pop(run_id, None)
+        self._events.pop(run_id, None)
+        for approval_id in [a.approval_id for a in self._approvals.values() if a.run_id == run_id]:
+            del self._approvals[approval_id]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+        found = [
+            run
+            for run in self._runs.values()
+            if (query.workflow is None or run.workflow == query.workflow)
+            and (query.status is None or run.status == query.status)
+            and (query.outcome is None or run.outcome == query.outcome)
+            and (not query.statuses or run.status in query.statuses)
+        ]
+        found.sort(key=lambda run: run.started_at, reverse=True)
+        return found[: query.limit]
+
+    async def run_ids(self) -> list[str]:
+        return list(self._runs)
+
+    async def events(self, run_id: str) -> list[EventRow]:
+        return list(self._events.get(run_id, ()))
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        return self._approvals.get(approval_id)
+
+    async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]:
+        return [a for a in self._approvals.values() if status is None or a.status == status]
+
+    async def cache_get(self, key: str, now: float) -> bytes | None:
+        return None
+
+    async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
+        return None
+
+    async def cache_purge(self, now: float) -> int:
+        return 0
+
+    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
+        return None
+
+    async def gateway_spend(self, key_name: str, since: float) -> float:
+        return 0.0
+
+    async def gateway_calls(
+        self, key_name: str | None = None, *, limit: int = 100
+    ) -> list[GatewayCallRecord]:
+        return []
+
+    async def contracts(
+        self, *, workflow: str | None = None, hash_prefix: str = ""
+    ) -> list[ContractRecord]:
+        return []
+
+    async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
+        return []
+
+    async def purge_payloads(
+        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+    ) -> PurgeRecord:
+        raise StoreError("a replay's scratch store keeps no payloads to purge")
+
+    async def get_purge(self, run_id: str) -> PurgeRecord | None:
+        return None
+
+    async def close(self) -> None:
+        return None

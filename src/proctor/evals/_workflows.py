@@ -1,0 +1,45 @@
+"""Finding a case's workflow without the CLI: ``package.module:attribute`` or a name.
+
+Names are looked up in the ``proctor.workflows`` entry-point group, where installed
+packages (and Proctor's own shipped examples) register their workflows. The ``proctor``
+command passes its own loader, which knows the same names.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from importlib.metadata import entry_points
+
+from proctor.errors import NotFoundError
+from proctor.runtime import Workflow
+
+ENTRY_POINT_GROUP = "proctor.workflows"
+
+
+def load_workflow_ref(ref: str) -> Workflow:
+    """The workflow ``ref`` names: ``package.module:attribute`` or a registered name."""
+    if ":" in ref:
+        module_name, _, attribute = ref.partition(":")
+        # Like `python -m`, find the user's own modules in the working directory.
+        if "" not in sys.path and os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())
+        try:
+            factory = getattr(importlib.import_module(module_name), attribute)
+        except (ImportError, AttributeError) as exc:
+            raise NotFoundError(f"cannot load workflow {ref!r}: {exc}") from exc
+    else:
+        found = {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+        if ref not in found:
+            known = ", ".join(sorted(found)) or "none"
+            raise NotFoundError(
+                f"no workflow named {ref!r} (registered: {known}). Fix: name it as "
+                "package.module:attribute, or register it in the proctor.workflows entry points"
+            )
+        factory = found[ref].load()
+    workflow = factory() if callable(factory) else factory
+    if not isinstance(workflow, Workflow):
+        raise NotFoundError(f"{ref!r} is not a proctor Workflow (or a function returning one)")
+    workflow.ref = ref
+    return workflow

@@ -1,0 +1,31 @@
+"""The replay's scratch store keeps the chain's rule and forgets runs on request."""
+
+from __future__ import annotations
+
+import pytest
+
+from proctor.errors import ChainConflictError, StoreError
+from proctor.evals import MemoryStore
+from proctor.examples import invoice
+from proctor.runtime import Runner
+from proctor.store import RunFilter, verify_run
+
+
+async def test_a_run_in_memory_verifies_and_is_forgotten() -> None:
+    store = MemoryStore()
+    result = await Runner(store, invoice.workflow()).start(invoice.sample_input("over_threshold"))
+    assert result.status == "awaiting_approval"
+    assert (await verify_run(store, result.run_id)).ok
+    assert [r.run_id for r in await store.list_runs(RunFilter(status="awaiting_approval"))] == [
+        result.run_id
+    ]
+    assert len(await store.list_approvals()) == 1
+    rows = await store.events(result.run_id)
+    with pytest.raises(ChainConflictError):
+        await store.append([rows[-1]])  # not the next sequence number
+    with pytest.raises(StoreError):
+        await store.purge_payloads(result.run_id, at=0.0, reason="x")
+    store.forget(result.run_id)
+    assert await store.events(result.run_id) == []
+    assert await store.get_run(result.run_id) is None
+    assert await store.list_approvals(None) == []

@@ -47,8 +47,15 @@ contract_app = typer.Typer(
 audit_app = typer.Typer(
     help="Verify the hash chains of run logs; export a run's receipt.", no_args_is_help=True
 )
+report_app = typer.Typer(help="Reports over production runs: drift.", no_args_is_help=True)
+rollout_app = typer.Typer(
+    help="Canary rollouts: the split between a contract and its candidate; promotion.",
+    no_args_is_help=True,
+)
 app.add_typer(contract_app, name="contract")
 app.add_typer(audit_app, name="audit")
+app.add_typer(report_app, name="report")
+app.add_typer(rollout_app, name="rollout")
 app.add_typer(gateway_app, name="gateway")
 
 console = Console()
@@ -298,7 +305,10 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 approved=approved,
                 by=by,
                 reason=reason,
-                redactor=None if runner is None else runner.redactor,
+                # A rollout's candidate run is redacted by the candidate's own rules.
+                redactor=None
+                if runner is None or record is None
+                else (runner.for_contract(record.contract_hash) or runner).redactor,
             )
         except ApprovalExpiredError as exc:
             if runner is not None and resume_run:  # too late: the run escalates now

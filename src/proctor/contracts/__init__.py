@@ -28,6 +28,7 @@ from proctor.contracts._redaction import (
     RedactionDetectors,
     RedactionPattern,
 )
+from proctor.contracts._rollout import Rollout, canary_bucket
 from proctor.contracts._versions import (
     ContractChange,
     ContractDiff,
@@ -57,6 +58,8 @@ __all__ = [
     "RedactionAction",
     "RedactionDetectors",
     "RedactionPattern",
+    "Rollout",
+    "canary_bucket",
     "canonical_yaml",
     "check_contract_file",
     "compile_condition",

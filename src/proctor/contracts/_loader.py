@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 from pydantic import ValidationError
 
+from proctor.contracts._candidate import attach_candidate
 from proctor.contracts._cel import ConditionCompileError, compile_condition
 from proctor.contracts._check import (
     ContractProblem,
@@ -135,8 +136,12 @@ def read_source(path: str | Path) -> str | ContractProblem:
         return ContractProblem(file=file, line=None, message=message, fix="check the path")
 
 
-def parse_file(text: str, file: str) -> ParsedFile:
-    """Parse and validate contract YAML, collecting structural problems (no registry)."""
+def parse_file(text: str, file: str, *, rollout: bool = True) -> ParsedFile:
+    """Parse and validate contract YAML, collecting structural problems (no registry).
+
+    With ``rollout`` a contract's rollout candidate is loaded too (a candidate's own
+    file is parsed without, so a rollout can never refer back to itself).
+    """
     parsed = ParsedFile(file=file)
     top = _compose(text, parsed)
     if top is _UNPARSEABLE:
@@ -157,7 +162,7 @@ def parse_file(text: str, file: str) -> ParsedFile:
         name = top.get("workflow")
         parsed.drafts = [Draft(name if isinstance(name, str) else None, top)]
     for draft in parsed.drafts:
-        _validate(draft, parsed)
+        _validate(draft, parsed, rollout=rollout)
     parsed.problems.sort(key=lambda problem: problem.line or 0)
     return parsed
 
@@ -168,7 +173,14 @@ def _valid(parsed: ParsedFile) -> dict[str, Contract]:
     return parsed.contracts
 
 
-def _validate(draft: Draft, parsed: ParsedFile) -> None:
+def _parse_path(path: Path) -> ParsedFile:
+    text = read_source(path)
+    if isinstance(text, ContractProblem):
+        return ParsedFile(file=str(path), problems=[text])
+    return parse_file(text, str(path), rollout=False)
+
+
+def _validate(draft: Draft, parsed: ParsedFile, *, rollout: bool) -> None:
     contract: Contract | None = None
     try:
         contract = Contract.model_validate(draft.data)
@@ -186,6 +198,12 @@ def _validate(draft: Draft, parsed: ParsedFile) -> None:
             except ConditionCompileError as exc:
                 contract = None
                 parsed.add(draft.source_path(("approvals", i, "when")), exc.detail, exc.fix)
+    if (
+        contract is not None
+        and rollout
+        and not attach_candidate(contract, draft, parsed, _parse_path)
+    ):
+        contract = None
     if contract is not None:
         parsed.contracts[contract.workflow] = contract
 

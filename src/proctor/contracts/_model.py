@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
 
 from proctor.contracts._credentials import Credentials, credential_problems
 from proctor.contracts._redaction import Redaction, redaction_problems
+from proctor.contracts._rollout import Rollout
 from proctor.store import Approver, EscalationMode, EscalationTrigger, digest
 
 
@@ -147,6 +149,9 @@ class Contract(_Strict):
     """Days after a run finishes before ``proctor retention apply`` purges its payloads."""
     redaction: Redaction = Field(default_factory=Redaction)
     """What the run's record keeps of personal data and secrets (on by default)."""
+    rollout: Rollout | None = None
+    """A canary: a share of new runs starts under a candidate contract. Not one of the
+    contract's terms: its hash and stored version leave it out (see ``terms``)."""
 
     @model_validator(mode="after")
     def _no_contradictions(self) -> Contract:
@@ -163,7 +168,12 @@ class Contract(_Strict):
         contract key does not change the hash of contracts that do not use it (a run
         started before an upgrade can still resume).
         """
-        return digest(self.model_dump(mode="json", exclude_defaults=True))
+        return digest(self.terms())
+
+    def terms(self) -> dict[str, Any]:
+        """What a run is decided by, as hashed and stored: every key that differs from
+        its default, except ``rollout`` (which picks runs, and decides none)."""
+        return self.model_dump(mode="json", exclude_defaults=True, exclude={"rollout"})
 
 
 Loc = tuple[str | int, ...]

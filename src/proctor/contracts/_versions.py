@@ -28,7 +28,7 @@ def contract_record(contract: Contract, *, at: float) -> ContractRecord:
         content_hash=contract.content_hash,
         workflow=contract.workflow,
         version=contract.version,
-        body=contract.model_dump(mode="json", exclude_defaults=True),  # what the hash covers
+        body=contract.terms(),  # what the hash covers
         retention_days=contract.retention_days,
         created_at=at,
     )

@@ -24,6 +24,15 @@ from proctor.evals._case import (
     load_suite,
 )
 from proctor.evals._diff import DiffThresholds, MetricChange, SuiteDiff, ToolChange, diff_results
+from proctor.evals._drift import (
+    DriftMetric,
+    DriftReport,
+    DriftThresholds,
+    Gate,
+    ToolDrift,
+    compare,
+    drift_report,
+)
 from proctor.evals._expect import Deviation, Failure, check
 from proctor.evals._fixtures import NoFixture, fixture_registry
 from proctor.evals._matchers import CallPattern, Matcher
@@ -31,6 +40,14 @@ from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, ObservedCall, observe
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
+from proctor.evals._production import (
+    NoRunsError,
+    Version,
+    VersionRuns,
+    find_version,
+    parse_since,
+    version_runs,
+)
 from proctor.evals._recorded import RecordedModel
 from proctor.evals._replay import ReplayOptions, SuiteReplay, WorkflowLoader, run_suite
 from proctor.evals._results import (
@@ -42,10 +59,21 @@ from proctor.evals._results import (
     results_dir,
     save_result,
 )
+from proctor.evals._rollout import (
+    MIN_RUNS,
+    Promotion,
+    PromotionCheck,
+    RolloutStatus,
+    check_promotion,
+    promote_candidate,
+    rollout_of,
+    rollout_status,
+)
 from proctor.evals._spec import ORDER_MODES, OrderMode
 from proctor.evals._workflows import load_workflow_ref
 
 __all__ = [
+    "MIN_RUNS",
     "ORDER_MODES",
     "CallPattern",
     "Case",
@@ -55,32 +83,47 @@ __all__ = [
     "Ceilings",
     "Deviation",
     "DiffThresholds",
+    "DriftMetric",
+    "DriftReport",
+    "DriftThresholds",
     "Expectations",
     "Failure",
     "FailureRecord",
     "Fixture",
+    "Gate",
     "Matcher",
     "MemoryStore",
     "MetricChange",
     "NoFixture",
+    "NoRunsError",
     "Observed",
     "ObservedCall",
     "OrderMode",
+    "Promotion",
+    "PromotionCheck",
     "RecordedModel",
     "RecordedResponse",
     "Recording",
     "ReplayOptions",
+    "RolloutStatus",
     "Suite",
     "SuiteDiff",
     "SuiteReplay",
     "SuiteResult",
     "ToolChange",
+    "ToolDrift",
+    "Version",
+    "VersionRuns",
     "WorkflowLoader",
     "capture_case",
     "case_yaml",
     "check",
     "check_order",
+    "check_promotion",
+    "compare",
     "diff_results",
+    "drift_report",
+    "find_version",
     "fixture_registry",
     "junit_xml",
     "load_case",
@@ -88,7 +131,12 @@ __all__ = [
     "load_suite",
     "load_workflow_ref",
     "observe",
+    "parse_since",
+    "promote_candidate",
     "results_dir",
+    "rollout_of",
+    "rollout_status",
     "run_suite",
     "save_result",
+    "version_runs",
 ]

@@ -80,6 +80,9 @@ class MemoryStore:
             and (query.status is None or run.status == query.status)
             and (query.outcome is None or run.outcome == query.outcome)
             and (not query.statuses or run.status in query.statuses)
+            and (query.contract_hash is None or run.contract_hash == query.contract_hash)
+            and (query.since is None or run.started_at >= query.since)
+            and (query.until is None or run.started_at < query.until)
         ]
         found.sort(key=lambda run: run.started_at, reverse=True)
         return found[: query.limit]

@@ -63,6 +63,9 @@ class _Harness:
         terms = workflow.contract
         if contract is not None:
             terms = load_contract(contract, workflow=workflow.name)
+        # A replay judges one contract: a canary rollout would split the cases at random
+        # (replay the candidate with --contract CANDIDATE.yaml).
+        terms = terms.model_copy(update={"rollout": None})
         self.workflow = dataclasses.replace(
             workflow,
             registry=fixture_registry(workflow.registry),

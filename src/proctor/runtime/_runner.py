@@ -12,7 +12,7 @@ import logging
 import os
 import secrets
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proctor.contracts import contract_record
@@ -34,6 +34,8 @@ from proctor.runtime._execution import Execution
 from proctor.runtime._models import resolve_model, single
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
+    Event,
+    EventRow,
     Outcome,
     RunJournal,
     RunRecord,
@@ -92,6 +94,13 @@ class Runner:
         tools with scopes (default: the configured key, see ``load_signing_key``)."""
         self.store = store
         self.workflow = workflow
+        self._issuer = issuer
+        # A canary: the candidate's runner (its own policy, redactor, credentials, specs)
+        # is built on the first run the rollout assigns to it, then reused.
+        self.rollout = workflow.contract.rollout
+        if self.rollout is not None:
+            _ = self.rollout.contract  # refuses a rollout whose candidate was never loaded
+        self._canary: Runner | None = None
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
         self.gateway = gateway
         self._model_override = model
@@ -121,6 +130,32 @@ class Runner:
         self.approval_rules = {rule.rule_id: rule for rule in contract.approvals}
         self._checker: tuple[Gateway, str] | None = None
         self._refuse_self_approval(self.default_spec())
+
+    def canary(self) -> Runner:
+        """The runner of the rollout's candidate contract (built on first use)."""
+        if self._canary is None:
+            if self.rollout is None:
+                raise ConfigError(
+                    f"the {self.workflow.name} contract has no rollout, so no candidate to run"
+                )
+            self._canary = Runner(
+                self.store,
+                replace(self.workflow, contract=self.rollout.contract),
+                prices=self.prices,
+                model=self._model_override,
+                gateway=self.gateway,
+                issuer=self._issuer,
+            )
+        return self._canary
+
+    def for_contract(self, content_hash: str) -> Runner | None:
+        """The runner enforcing the contract with this hash: this one, the rollout's
+        candidate's, or None if it is neither."""
+        if content_hash == self.workflow.contract.content_hash:
+            return self
+        if self.rollout is not None and content_hash == self.rollout.contract.content_hash:
+            return self.canary()
+        return None
 
     def _refuse_self_approval(self, acting_spec: str) -> None:
         problem = separation_problem(
@@ -194,13 +229,24 @@ class Runner:
     async def start(
         self, input: dict[str, Any], *, model: str | None = None, started_by: str = "api"
     ) -> RunResult:
-        """Start a run and drive it until it finishes or waits for approval."""
+        """Start a run and drive it until it finishes or waits for approval.
+
+        Under a rollout, the run id decides the contract: ``Rollout.takes(run_id)`` runs
+        it under the candidate, which its record (hash, version) then names.
+        """
+        run_id = "run_" + secrets.token_hex(8)
+        if self.rollout is not None and self.rollout.takes(run_id):
+            return await self.canary()._start(run_id, input, model=model, started_by=started_by)
+        return await self._start(run_id, input, model=model, started_by=started_by)
+
+    async def _start(
+        self, run_id: str, input: dict[str, Any], *, model: str | None, started_by: str
+    ) -> RunResult:
         spec = model or self.default_spec()
         if model is not None:
             self._refuse_self_approval(model)
         gateway, route = self._model(spec)
         contract = self.workflow.contract
-        run_id = "run_" + secrets.token_hex(8)
         journal = RunJournal(
             self.store,
             run_id=run_id,
@@ -253,16 +299,33 @@ class Runner:
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
             )
         state = RunState.from_events(events)
-        if state.contract_hash != self.workflow.contract.content_hash:
+        runner = self.for_contract(state.contract_hash)
+        if runner is None:
+            candidate = (
+                f" (rollout candidate {self.rollout.contract.content_hash[:12]})"
+                if self.rollout is not None
+                else ""
+            )
             raise RunStateError(
                 f"run {run_id} started under contract {state.contract_hash[:12]}, but workflow "
-                f"{self.workflow.name!r} now has {self.workflow.contract.content_hash[:12]}; "
-                "resume it with the contract it started under (--contract FILE)"
+                f"{self.workflow.name!r} now has {self.workflow.contract.content_hash[:12]}"
+                f"{candidate}; resume it with the contract it started under (--contract FILE)"
             )
         if state.status == "finished":
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
             )
+        return await runner._continue(record, rows, events, state, reason)
+
+    async def _continue(
+        self,
+        record: RunRecord,
+        rows: list[EventRow],
+        events: list[Event],
+        state: RunState,
+        reason: str,
+    ) -> RunResult:
+        run_id = record.run_id
         gateway, route = self._model(record.model)
         journal = RunJournal(
             self.store,

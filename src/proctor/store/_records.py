@@ -100,6 +100,12 @@ class RunFilter:
     outcome: str | None = None
     limit: int = 50
     statuses: tuple[str, ...] = field(default_factory=tuple)
+    contract_hash: str | None = None
+    """Only runs started under this contract version."""
+    since: float | None = None
+    """Only runs started at or after this time (epoch seconds)."""
+    until: float | None = None
+    """Only runs started before this time (epoch seconds)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

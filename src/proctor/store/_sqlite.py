@@ -228,11 +228,15 @@ class SQLiteStore:
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
         clauses: list[str] = []
         params: list[Any] = []
-        for column in ("workflow", "status", "outcome"):
+        for column in ("workflow", "status", "outcome", "contract_hash"):
             value = getattr(query, column)
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
+        for bound, op in ((query.since, ">="), (query.until, "<")):
+            if bound is not None:
+                clauses.append(f"started_at {op} ?")
+                params.append(bound)
         if query.statuses:
             clauses.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
             params.extend(query.statuses)

@@ -41,6 +41,7 @@ bench: $(RUNTIME)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/audit_export.py
+	$(BIN)/python benchmarks/eval_replay.py
 
 fmt: $(DEV)
 	$(BIN)/ruff format src tests benchmarks docs

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -97,3 +98,66 @@ def test_capture_run_and_diff_with_the_exit_codes_ci_relies_on(
     assert absent.code == 2, str(absent)
     assert "cannot read the result file" in absent.err
     assert invoice.payments_count() == 1  # the recorded run's payment; no replay paid
+
+
+def test_results_are_stored_listed_and_compared_by_id(proctor_home: Path) -> None:
+    env = cli_env(proctor_home)
+    recorded = proctor("eval", "run", str(SHIPPED_SUITE), "--recorded", env=env)
+    hasty = proctor("eval", "run", str(SHIPPED_SUITE), "--model", "scripted:hasty", env=env)
+    assert recorded.code == 0, str(recorded)
+    assert hasty.code == 1, str(hasty)
+    stored = re.compile(r"results: (\S+), stored as (evr_[0-9a-f]{16})$", re.MULTILINE)
+    first_match, second_match = stored.search(recorded.out), stored.search(hasty.out)
+    assert first_match is not None, str(recorded)
+    assert second_match is not None, str(hasty)
+    first_file, first = first_match.groups()
+    second = second_match.group(2)
+    assert Path(first_file).parent == proctor_home / "eval-results"  # the file is still written
+    assert json.loads(Path(first_file).read_text())["result_id"] == first
+
+    listed, as_json, by_ids, by_prefix, relative, mixed, ambiguous, unknown = proctor_all(
+        [
+            ("eval", "results"),
+            ("eval", "results", "invoice", "--json"),
+            ("eval", "diff", first, second, "--json"),
+            ("eval", "diff", first[:12], second[4:14]),
+            ("eval", "diff", "previous", "latest", "--suite", "invoice", "--json"),
+            ("eval", "diff", first_file, "latest", "--suite", "invoice", "--json"),
+            ("eval", "diff", "evr_", "latest", "--suite", "invoice"),
+            ("eval", "diff", first, "evr_ffffffffffff", "--suite", "invoice"),
+        ],
+        env=env,
+    )
+    assert listed.code == 0, str(listed)
+    assert "2 eval result(s), newest first" in listed.out
+    assert listed.out.index(second) < listed.out.index(first)
+    assert "0/6, 6 failed" in listed.out
+    assert "scripted:hasty" in listed.out
+    assert as_json.code == 0, str(as_json)
+    rows = as_json.json()
+    assert [row["result_id"] for row in rows] == [second, first]
+    assert [(row["suite"], row["cases"], row["passed"], row["failed"]) for row in rows] == [
+        ("invoice", 6, 0, 6),
+        ("invoice", 6, 6, 0),
+    ]
+    assert rows[0]["workflow"] == "invoice_reconciliation"
+    assert rows[0]["model"] == "scripted:hasty"
+    assert len(rows[0]["contract_hash"]) == 64
+    for ran in (by_ids, relative, mixed):
+        assert ran.code == 1, str(ran)  # the pass rate dropped: flagged
+        report = ran.json()
+        assert (report["baseline_result_id"], report["candidate_result_id"]) == (first, second)
+        assert report["metrics"][0]["baseline"] == 1.0
+        assert report["metrics"][0]["candidate"] == 0.0
+    assert by_prefix.code == 1, str(by_prefix)
+    assert f"{first} -> {second}" in by_prefix.out
+    assert ambiguous.code == 2, str(ambiguous)
+    assert ambiguous.err.strip() == (
+        "usage error: 'evr_' is ambiguous: it starts 2 stored eval results of suite 'invoice' "
+        f"({second}, {first}); give more characters"
+    )
+    assert unknown.code == 1, str(unknown)
+    assert unknown.err.strip() == (
+        "error: no stored eval result of suite 'invoice' has an id starting with "
+        "'evr_ffffffffffff'; list them with `proctor eval results`, or pass a result file's path"
+    )

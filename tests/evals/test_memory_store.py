@@ -1,4 +1,5 @@
-"""The replay's scratch store keeps the chain's rule and forgets runs on request."""
+"""The replay's scratch store keeps the chain's rule and forgets runs on request; it keeps
+eval results as every store does."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from proctor.evals import MemoryStore
 from proctor.examples import invoice
 from proctor.runtime import Runner
 from proctor.store import RunFilter, verify_run
+from support.eval_results import check_eval_results_round_trip
 
 
 async def test_a_run_in_memory_verifies_and_is_forgotten() -> None:
@@ -29,3 +31,7 @@ async def test_a_run_in_memory_verifies_and_is_forgotten() -> None:
     assert await store.events(result.run_id) == []
     assert await store.get_run(result.run_id) is None
     assert await store.list_approvals(None) == []
+
+
+async def test_eval_results_round_trip_in_memory() -> None:
+    await check_eval_results_round_trip(MemoryStore())

@@ -37,6 +37,7 @@ from proctor.store import (
     verify_run,
 )
 from proctor.store._migrations import SCHEMA_VERSION
+from support.eval_results import check_eval_results_round_trip, eval_result
 
 
 def started(workflow: str = "invoices") -> RunStarted:
@@ -347,6 +348,13 @@ async def test_cache_entries_do_not_touch_runs(store: Store) -> None:
     assert [row.seq for row in await store.events("run-1")] == [0]
 
 
+# Eval results ------------------------------------------------------------------------------
+
+
+async def test_eval_results_round_trip(store: Store) -> None:
+    await check_eval_results_round_trip(store)
+
+
 # SQLite only: the file, its schema version, open_store ------------------------------------
 
 
@@ -401,6 +409,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         db.execute("DROP INDEX runs_by_contract")
         for column in ("approver", "expires_at"):  # migration 5
             db.execute(f"ALTER TABLE approvals DROP COLUMN {column}")
+        db.execute("DROP TABLE eval_results")  # migration 6 (its index goes with it)
         db.execute("PRAGMA user_version = 1")
 
     store = SQLiteStore(path)
@@ -408,6 +417,8 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         assert await store.run_ids() == ["run-1"]
         await store.cache_put("k", b"v", expires_at=2000.0)
         assert await store.cache_get("k", now=1000.0) == b"v"
+        await store.save_eval_result(eval_result("evr_0001"))
+        assert [r.result_id for r in await store.eval_results("invoice")] == ["evr_0001"]
     finally:
         await store.close()
     with closing(sqlite3.connect(path)) as db:

@@ -1,9 +1,9 @@
-"""``proctor eval capture | run | diff``: recorded runs replayed as behaviour tests.
+"""``proctor eval capture | run``: recorded runs replayed as behaviour tests.
 
 Exit codes, for CI: ``eval run`` exits 0 when every case passes, 1 when any fails (or
 could not be replayed), 2 when the suite cannot be used at all (a malformed case file,
-an unknown workflow, a bad contract, wrong options). ``eval diff`` exits 1 when a change
-crosses its threshold.
+an unknown workflow, a bad contract, wrong options). ``eval results`` and ``eval diff``
+are in ``_eval_results_cmd``.
 """
 
 from __future__ import annotations
@@ -20,25 +20,21 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from proctor.cli import _render as render
 from proctor.cli._app import _with_store, app, console, options
 from proctor.cli._workflows import load_workflow
 from proctor.errors import ConfigError, NotFoundError, UsageError
 from proctor.evals import (
     CaseFileError,
-    DiffThresholds,
     ReplayOptions,
-    SuiteDiff,
     SuiteReplay,
     SuiteResult,
     capture_case,
     case_yaml,
-    diff_results,
     junit_xml,
     load_case,
-    load_result,
     load_suite,
     save_result,
+    store_result,
 )
 from proctor.gateway import Gateway, GatewayConfig, load_config
 from proctor.store import Store, open_store
@@ -136,7 +132,8 @@ def eval_run(
     config = load_config(options.config)
 
     async def main() -> SuiteResult:
-        # The project's store only serves a live gateway's cache; replays never touch it.
+        # No replayed run reaches the project's store: it serves a live gateway's cache
+        # here, and keeps the suite's result afterwards.
         store = None if recorded or not config.models else open_store(options.db)
         try:
             gateway = None if store is None else _gateway(config, store)
@@ -164,6 +161,7 @@ def eval_run(
         path = save_result(result, output)
     except OSError as exc:
         raise UsageError(f"cannot write the result file: {exc.strerror or exc}") from None
+    result = _with_store(lambda store: store_result(store, result))
     if junit is not None:
         try:
             junit.write_text(junit_xml(result), encoding="utf-8")
@@ -173,7 +171,8 @@ def eval_run(
     verdict = "[green]all passed[/]" if result.ok else f"[red]{result.failed} failed[/]"
     console.print(
         f"{result.passed}/{len(result.cases)} passed, {verdict} "
-        f"({result.mode}, {result.duration_s:.2f} s); results: {escape(str(path))}",
+        f"({result.mode}, {result.duration_s:.2f} s); results: {escape(str(path))}, "
+        f"stored as {result.result_id}",
         highlight=False,
         soft_wrap=True,
     )
@@ -206,133 +205,3 @@ def _summary(result: SuiteResult) -> Table:
             Text(case.divergence or ""),
         )
     return table
-
-
-@eval_app.command("diff")
-def eval_diff(
-    baseline: Path = typer.Argument(..., help="The earlier result file."),
-    candidate: Path = typer.Argument(..., help="The later result file."),
-    max_pass_rate_drop: float = typer.Option(
-        0.0, "--max-pass-rate-drop", min=0.0, help="Flag a drop in pass rate beyond this (0-1)."
-    ),
-    max_tool_calls_change: float = typer.Option(
-        0.2, "--max-tool-calls-change", min=0.0, help="Flag a relative change in calls per run."
-    ),
-    max_cost_change: float = typer.Option(
-        0.2, "--max-cost-change", min=0.0, help="Flag a relative rise in cost per run."
-    ),
-    max_escalation_change: float = typer.Option(
-        0.05, "--max-escalation-change", min=0.0, help="Flag a change in escalation rate (0-1)."
-    ),
-    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
-) -> None:
-    """Compare two result files; exit 1 if a change crosses its threshold."""
-    try:
-        old, new = load_result(baseline), load_result(candidate)
-    except ConfigError as exc:
-        raise UsageError(str(exc)) from None
-    thresholds = DiffThresholds(
-        pass_rate_drop=max_pass_rate_drop,
-        tool_calls_change=max_tool_calls_change,
-        cost_change=max_cost_change,
-        escalation_change=max_escalation_change,
-    )
-    diff = diff_results(old, new, thresholds)
-    if as_json:
-        print(render.to_json(_diff_json(diff)))
-    else:
-        _print_diff(diff, baseline, candidate)
-    if diff.flagged:
-        raise typer.Exit(1)
-
-
-def _figure(value: float | None, name: str) -> str:
-    if value is None:
-        return "-"
-    if "rate" in name:
-        return f"{value:.1%}"
-    if "cost" in name:
-        return f"-${-value:.6f}" if value < 0 else f"${value:.6f}"
-    return f"{value:.2f}"
-
-
-def _print_diff(diff: SuiteDiff, baseline: Path, candidate: Path) -> None:
-    table = Table(
-        title=f"{baseline.name} -> {candidate.name}", title_justify="left", box=box.SIMPLE_HEAD
-    )
-    for column in ("", "baseline", "candidate", "change"):
-        table.add_column(column, justify="left" if not column else "right", no_wrap=True)
-    for metric in diff.metrics:
-        relative = metric.relative
-        change = "-" if metric.change is None else _figure(metric.change, metric.name)
-        if relative is not None and "rate" not in metric.name and relative != float("inf"):
-            change += f" ({relative:+.0%})"
-        flag = Text(" ⚑", style="bold red") if metric.flagged else Text("")
-        table.add_row(
-            metric.name,
-            _figure(metric.baseline, metric.name),
-            _figure(metric.candidate, metric.name),
-            Text(change) + flag,
-        )
-    console.print(table)
-    tools = Table(title="tool calls per run", title_justify="left", box=box.SIMPLE_HEAD)
-    for column in ("tool", "baseline", "candidate", "distribution (calls: runs)"):
-        tools.add_column(column, no_wrap=column != "distribution (calls: runs)")
-    for tool in diff.tools:
-        spread = f"{_counts(tool.baseline_counts)} -> {_counts(tool.candidate_counts)}"
-        flag = Text(" ⚑", style="bold red") if tool.flagged else Text("")
-        tools.add_row(
-            tool.tool,
-            f"{tool.baseline_mean:.2f}",
-            Text(f"{tool.candidate_mean:.2f}") + flag,
-            spread,
-        )
-    console.print(tools)
-    for label, ids, style in (
-        ("newly failing", diff.newly_failing, "bold red"),
-        ("newly passing", diff.newly_passing, "green"),
-        ("only in the baseline", diff.only_in_baseline, ""),
-        ("only in the candidate", diff.only_in_candidate, ""),
-    ):
-        if ids:
-            console.print(Text(f"{label}: ", style=style) + Text(", ".join(ids)))
-    console.print(
-        "[bold red]changes crossed their thresholds[/]" if diff.flagged else "no flagged change"
-    )
-
-
-def _counts(counts: dict[int, int]) -> str:
-    return ", ".join(f"{calls}: {runs}" for calls, runs in counts.items()) or "-"
-
-
-def _diff_json(diff: SuiteDiff) -> dict[str, Any]:
-    return {
-        "baseline": diff.baseline,
-        "candidate": diff.candidate,
-        "flagged": diff.flagged,
-        "metrics": [
-            {
-                "name": m.name,
-                "baseline": m.baseline,
-                "candidate": m.candidate,
-                "change": m.change,
-                "flagged": m.flagged,
-            }
-            for m in diff.metrics
-        ],
-        "tools": [
-            {
-                "tool": t.tool,
-                "baseline_mean": t.baseline_mean,
-                "candidate_mean": t.candidate_mean,
-                "baseline_counts": {str(k): v for k, v in t.baseline_counts.items()},
-                "candidate_counts": {str(k): v for k, v in t.candidate_counts.items()},
-                "flagged": t.flagged,
-            }
-            for t in diff.tools
-        ],
-        "newly_failing": diff.newly_failing,
-        "newly_passing": diff.newly_passing,
-        "only_in_baseline": diff.only_in_baseline,
-        "only_in_candidate": diff.only_in_candidate,
-    }

@@ -70,6 +70,7 @@ from proctor.evals._rollout import (
     rollout_status,
 )
 from proctor.evals._spec import ORDER_MODES, OrderMode
+from proctor.evals._stored import find_result, store_result
 from proctor.evals._workflows import load_workflow_ref
 
 __all__ = [
@@ -123,6 +124,7 @@ __all__ = [
     "compare",
     "diff_results",
     "drift_report",
+    "find_result",
     "find_version",
     "fixture_registry",
     "junit_xml",
@@ -138,5 +140,6 @@ __all__ = [
     "rollout_status",
     "run_suite",
     "save_result",
+    "store_result",
     "version_runs",
 ]

@@ -4,16 +4,19 @@ A replayed run is driven by the same loop as a live one, so it needs a store; it
 is read once, for the checks, and then dropped (``forget``). Appends keep the chain's
 one rule (each batch extends the run's log without a gap); everything a replay never
 uses (the response cache, the gateway's ledger, contract versions, retention) is empty.
+Eval results are kept, as the SQLite store keeps them, for tests of code that saves them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
-from proctor.errors import ChainConflictError, StoreError
+from proctor.errors import ChainConflictError, StoreError, UsageError
 from proctor.store import (
     ApprovalRecord,
     ContractRecord,
+    EvalResultRecord,
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
@@ -29,6 +32,7 @@ class MemoryStore:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[EventRow]] = {}
         self._approvals: dict[str, ApprovalRecord] = {}
+        self._eval_results: dict[str, EvalResultRecord] = {}
 
     async def create_run(
         self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
@@ -134,6 +138,25 @@ class MemoryStore:
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:
         return None
+
+    async def save_eval_result(self, record: EvalResultRecord) -> None:
+        if record.body is None:
+            raise UsageError(f"eval result {record.result_id}: save_eval_result needs its body")
+        self._eval_results.setdefault(record.result_id, record)
+
+    async def eval_results(
+        self, suite: str | None = None, *, id_prefix: str = "", limit: int = 50
+    ) -> list[EvalResultRecord]:
+        found = [
+            dataclasses.replace(record, body=None)
+            for record in self._eval_results.values()
+            if (suite is None or record.suite == suite) and record.result_id.startswith(id_prefix)
+        ]
+        found.sort(key=lambda record: (record.created_at, record.result_id), reverse=True)
+        return found[:limit]
+
+    async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
+        return self._eval_results.get(result_id)
 
     async def close(self) -> None:
         return None

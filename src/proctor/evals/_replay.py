@@ -30,7 +30,7 @@ from proctor.evals._matchers import brief
 from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, observe
 from proctor.evals._recorded import RecordedModel
-from proctor.evals._results import CaseResult, FailureRecord, SuiteResult
+from proctor.evals._results import CaseResult, FailureRecord, SuiteResult, new_result_id
 from proctor.gateway import Gateway
 from proctor.policy import CredentialIssuer
 from proctor.runtime import Runner, RunResult, Workflow, decide_approval
@@ -136,12 +136,16 @@ class SuiteReplay:
 
         cases = await asyncio.gather(*(one(case) for case in self.suite.cases))
         contract = self.options.contract or self.suite.contract
+        flows = [harness.workflow for harness in self._harnesses.values()]
         return SuiteResult(
+            result_id=new_result_id(),
             suite=self.suite.name,
             path=str(self.suite.path),
             mode="recorded" if self.options.recorded else "live",
             model=self.options.model,
+            workflow=", ".join(dict.fromkeys(flow.name for flow in flows)) or None,
             contract=None if contract is None else str(contract),
+            contract_hash=", ".join(dict.fromkeys(f.contract.content_hash for f in flows)) or None,
             started_at=started,
             duration_s=round(time.perf_counter() - clock, 4),
             cases=list(cases),

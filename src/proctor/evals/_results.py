@@ -1,13 +1,14 @@
 """Suite results: one verdict per case, as a JSON file to compare later and as JUnit XML.
 
-Result files live under ``<proctor home>/eval-results/`` and are read back by
-``proctor eval diff``. Their text is redacted by each case's contract before it is
-written, like the run log it summarises: a failure message may quote arguments or the
-final answer.
+Result files live under ``<proctor home>/eval-results/``; the same JSON is kept in the
+store (``_stored``), and ``proctor eval diff`` reads either. Their text is redacted by
+each case's contract before it is written, like the run log it summarises: a failure
+message may quote arguments or the final answer.
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -20,6 +21,12 @@ from proctor.errors import ConfigError
 from proctor.store import default_home
 
 FORMAT_VERSION = 1
+RESULT_ID_PREFIX = "evr_"
+
+
+def new_result_id() -> str:
+    """A fresh result id: ``evr_`` and 16 hex digits."""
+    return RESULT_ID_PREFIX + secrets.token_hex(8)
 
 
 class _Result(BaseModel):
@@ -73,11 +80,17 @@ class SuiteResult(_Result):
     """Every case's verdict from one ``proctor eval run``."""
 
     format_version: int = FORMAT_VERSION
+    result_id: str | None = None
+    """The result's id in the store (``None`` in files written before results were stored)."""
     suite: str
     path: str
     mode: Literal["recorded", "live"]
     model: str | None = None
+    workflow: str | None = None
+    """The workflow(s) the cases replayed, comma-separated when several."""
     contract: str | None = None
+    contract_hash: str | None = None
+    """Content hash of the contract(s) the cases were judged by, comma-separated."""
     started_at: float = Field(default_factory=time.time)
     duration_s: float = 0.0
     cases: list[CaseResult] = Field(default_factory=list)
@@ -115,8 +128,13 @@ def save_result(result: SuiteResult, path: Path | None = None) -> Path:
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in result.suite)
         path = results_dir() / f"{stamp}-{safe}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(result.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    path.write_text(result_json(result), encoding="utf-8")
     return path
+
+
+def result_json(result: SuiteResult) -> str:
+    """The result file's text; the store keeps the same text."""
+    return result.model_dump_json(indent=2) + "\n"
 
 
 def load_result(path: str | Path) -> SuiteResult:
@@ -129,18 +147,22 @@ def load_result(path: str | Path) -> SuiteResult:
             f"{target}: cannot read the result file ({exc.strerror or exc}). Fix: pass a file "
             f"that `proctor eval run` wrote (they are in {results_dir()})"
         ) from None
+    return parse_result(text, str(target), fix="pass a file that `proctor eval run` wrote")
+
+
+def parse_result(text: str, source: str, *, fix: str) -> SuiteResult:
+    """A result from its JSON; errors name ``source`` and end with ``fix``."""
     try:
         result = SuiteResult.model_validate_json(text)
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(part) for part in first["loc"]) or "the file"
         raise ConfigError(
-            f"{target}: not a Proctor eval result ({where}: {first['msg']}). Fix: pass a file "
-            "that `proctor eval run` wrote"
+            f"{source}: not a Proctor eval result ({where}: {first['msg']}). Fix: {fix}"
         ) from None
     if result.format_version > FORMAT_VERSION:
         raise ConfigError(
-            f"{target}: result format {result.format_version} is newer than this Proctor "
+            f"{source}: result format {result.format_version} is newer than this Proctor "
             f"reads ({FORMAT_VERSION}). Fix: upgrade Proctor"
         )
     return result

@@ -49,6 +49,7 @@ from proctor.store._protocol import Store
 from proctor.store._records import (
     ApprovalRecord,
     ContractRecord,
+    EvalResultRecord,
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
@@ -79,6 +80,7 @@ __all__ = [
     "Escalated",
     "EscalationMode",
     "EscalationTrigger",
+    "EvalResultRecord",
     "Event",
     "EventData",
     "EventRow",

@@ -132,6 +132,23 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE approvals ADD COLUMN approver TEXT NOT NULL DEFAULT 'human';
     ALTER TABLE approvals ADD COLUMN expires_at REAL;
     """,
+    # 6: `proctor eval run` results: summary columns to list by, and the result file's JSON.
+    """
+    CREATE TABLE eval_results (
+        result_id TEXT PRIMARY KEY,
+        suite TEXT NOT NULL,
+        workflow TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        cases INTEGER NOT NULL,
+        passed INTEGER NOT NULL,
+        failed INTEGER NOT NULL,
+        model TEXT,
+        contract_hash TEXT,
+        body TEXT NOT NULL
+    );
+    -- `proctor eval results SUITE` and `latest`/`previous` read a suite's newest rows.
+    CREATE INDEX eval_results_by_suite ON eval_results (suite, created_at);
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

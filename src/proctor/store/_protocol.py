@@ -8,6 +8,7 @@ from typing import Protocol
 from proctor.store._records import (
     ApprovalRecord,
     ContractRecord,
+    EvalResultRecord,
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
@@ -17,7 +18,7 @@ from proctor.store._records import (
 
 
 class Store(Protocol):
-    """Durable home of runs, their event logs, approvals, and the gateway's cache.
+    """Durable home of runs, their event logs, approvals, the gateway's cache, eval results.
 
     ``append`` is the only way events enter the store. It is atomic: the rows, and the
     run or approval rows given with them, are all written or none is. Appending a
@@ -101,6 +102,22 @@ class Store(Protocol):
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:
         """The purge retention made of ``run_id``, if any."""
+        ...
+
+    async def save_eval_result(self, record: EvalResultRecord) -> None:
+        """Keep one eval suite's result (``record.body`` is required). Saving a
+        ``result_id`` that is stored already keeps the stored one."""
+        ...
+
+    async def eval_results(
+        self, suite: str | None = None, *, id_prefix: str = "", limit: int = 50
+    ) -> list[EvalResultRecord]:
+        """Stored eval results (of one suite, or whose id starts with ``id_prefix``),
+        newest first (by ``created_at``), without their bodies."""
+        ...
+
+    async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
+        """One stored eval result, with its body."""
         ...
 
     async def close(self) -> None: ...

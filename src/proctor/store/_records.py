@@ -161,3 +161,29 @@ class PurgeRecord:
     bytes: int
     """Payload bytes freed (event content plus approval arguments)."""
     reason: str
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class EvalResultRecord:
+    """One stored ``proctor eval run`` result: columns to list and pick by, and its JSON.
+
+    ``body`` is the result file's text (``SuiteResult`` as JSON); the store never parses
+    it. ``Store.eval_results`` leaves it out (``None``), so listing stays cheap;
+    ``Store.get_eval_result`` returns it.
+    """
+
+    result_id: str
+    suite: str
+    """The suite's name (``suite.yaml``'s ``name``, else its folder's)."""
+    workflow: str
+    """The workflow(s) the cases replayed, comma-separated when several."""
+    created_at: float
+    """When the suite run started (epoch seconds): ``latest`` is the largest."""
+    cases: int
+    passed: int
+    failed: int
+    model: str | None = None
+    """The ``--model`` spec of a live replay (``None``: each case's own, or recorded)."""
+    contract_hash: str | None = None
+    """Content hash of the contract(s) the cases were judged by, comma-separated when several."""
+    body: str | None = None

@@ -27,6 +27,7 @@ from proctor.store._records import (
     RunFilter,
     RunRecord,
 )
+from proctor.store._sqlite_evals import SQLiteEvalResults
 
 _RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 _APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -112,8 +113,11 @@ def _approval_params(approval: ApprovalRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
-class SQLiteStore:
-    """``Store`` on one SQLite file (WAL, synchronous=NORMAL: durable across process death)."""
+class SQLiteStore(SQLiteEvalResults):
+    """``Store`` on one SQLite file (WAL, synchronous=NORMAL: durable across process death).
+
+    Its eval result methods come from ``SQLiteEvalResults``.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)

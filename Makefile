@@ -4,6 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
+PHOENIX := .tools/phoenix/.installed
 
 .PHONY: demo test lint bench fmt clean
 
@@ -26,6 +27,15 @@ $(DEV): pyproject.toml | $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev]'
 	touch $@ $(RUNTIME)
 
+# Arize Phoenix, the real OTLP/HTTP receiver tests/telemetry/test_phoenix_e2e.py exports runs
+# to and reads them back from. It is a server the tests start, not a library they import, so
+# it gets an environment of its own: its ~110 packages (about 620 MB, 5-10 s with uv) never
+# constrain the project's, and its pytest plugin stays out of our test runs.
+$(PHOENIX): | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) .tools/phoenix
+	$(UV) pip install --quiet --python .tools/phoenix/bin/python 'arize-phoenix>=20,<21'
+	touch $@
+
 demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
@@ -34,7 +44,7 @@ lint: $(DEV)
 	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
-test: lint
+test: lint $(PHOENIX)
 	$(BIN)/pytest
 
 bench: $(RUNTIME)

@@ -4,6 +4,11 @@ A scripted model proposes one trivial tool call per turn; each step is therefore
 model turn plus one tool call, with every event written to SQLite (WAL). The figure is
 the loop's own cost: the model and the tools do no work.
 
+The last variant exports every step live as OpenTelemetry spans (``proctor.telemetry``):
+the spans are encoded to OTLP protobuf by the SDK's batch processor, as for a receiver,
+and then dropped, so the figure is what the process pays and not what a receiver on the
+same two cores would take.
+
     python benchmarks/step_overhead.py [--steps 200] [--runs 30]
 """
 
@@ -14,12 +19,18 @@ import asyncio
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from proctor.contracts import Contract
 from proctor.gateway import ScriptedModel, Turn
 from proctor.runtime import Runner, Workflow
 from proctor.store import SQLiteStore
+from proctor.telemetry import configure_live_export, reset_live_export
 from proctor.tools import Registry, tool
 
 
@@ -62,7 +73,19 @@ def workflow(tool_name: str, steps: int, cost_cap: bool) -> Workflow:
     )
 
 
-async def measure(tool_name: str, cost_cap: bool, steps: int, runs: int, db: Path) -> list[float]:
+class EncodeOnly(SpanExporter):
+    """Encodes spans as the OTLP exporter does before sending them, then drops them."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
+        return SpanExportResult.SUCCESS
+
+
+async def measure(
+    tool_name: str, cost_cap: bool, steps: int, runs: int, db: Path, *, otel: bool = False
+) -> list[float]:
+    if otel:
+        configure_live_export(EncodeOnly())
     store = SQLiteStore(db)
     runner = Runner(store, workflow(tool_name, steps, cost_cap))
     per_step: list[float] = []
@@ -76,6 +99,8 @@ async def measure(tool_name: str, cost_cap: bool, steps: int, runs: int, db: Pat
             per_step.append(elapsed / steps * 1000)
     finally:
         await store.close()
+        if otel:
+            reset_live_export()
     return per_step
 
 
@@ -86,13 +111,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         variants = (
-            ("kv.get", False, "async tool"),
-            ("kv.get", True, "async tool, cost cap"),
-            ("kv.get_sync", False, "sync tool (thread)"),
+            ("kv.get", False, False, "async tool"),
+            ("kv.get", True, False, "async tool, cost cap"),
+            ("kv.get_sync", False, False, "sync tool (thread)"),
+            ("kv.get", False, True, "async tool, live OTel"),
         )
-        for name, cost_cap, label in variants:
-            db = Path(tmp) / f"{name}-{cost_cap}.db"
-            samples = asyncio.run(measure(name, cost_cap, args.steps, args.runs, db))
+        for name, cost_cap, otel, label in variants:
+            db = Path(tmp) / f"{name}-{cost_cap}-{otel}.db"
+            samples = asyncio.run(measure(name, cost_cap, args.steps, args.runs, db, otel=otel))
             p50 = statistics.median(samples)
             print(
                 f"governed step, {label:20}: p50 {p50:.3f} ms, min {min(samples):.3f} ms "

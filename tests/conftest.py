@@ -12,10 +12,14 @@ from proctor.store import SQLiteStore, Store
 
 @pytest.fixture(autouse=True)
 def proctor_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point ``PROCTOR_HOME`` at a fresh directory, so no test touches ``./.proctor``."""
+    """Point ``PROCTOR_HOME`` at a fresh directory, so no test touches ``./.proctor``
+    (nor exports spans to a developer's OpenTelemetry endpoint)."""
     home = tmp_path / "proctor-home"
     monkeypatch.setenv("PROCTOR_HOME", str(home))
     monkeypatch.delenv("PROCTOR_DB", raising=False)
+    # A developer's OpenTelemetry settings must not turn on live export in tests.
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
     return home
 
 

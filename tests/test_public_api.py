@@ -9,7 +9,17 @@ import pytest
 
 import proctor
 
-LAYERS = ["store", "tools", "contracts", "policy", "gateway", "runtime", "audit", "evals"]
+LAYERS = [
+    "store",
+    "tools",
+    "contracts",
+    "policy",
+    "gateway",
+    "runtime",
+    "audit",
+    "evals",
+    "telemetry",
+]
 
 
 def public_names(module: types.ModuleType) -> set[str]:
@@ -45,10 +55,11 @@ ALLOWED = {
     "contracts": {"store", "tools"},
     "policy": {"contracts", "store", "tools"},
     "gateway": {"store"},
-    "runtime": {"contracts", "gateway", "policy", "store", "tools"},
+    "runtime": {"contracts", "gateway", "policy", "store", "telemetry", "tools"},
     "examples": {"contracts", "gateway", "runtime", "store", "tools"},
     "audit": {"contracts", "store"},
     "evals": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
+    "telemetry": {"store"},
 }
 
 

@@ -288,7 +288,9 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-@pytest.mark.parametrize("doc", ["README.md", "docs/contracts.md", "docs/architecture.md"])
+@pytest.mark.parametrize(
+    "doc", ["README.md", "docs/contracts.md", "docs/architecture.md", "docs/telemetry.md"]
+)
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:
     path = ROOT / doc
     text = _without_fences(path.read_text(encoding="utf-8"))

@@ -17,6 +17,7 @@ from rich.markup import escape
 
 from proctor.cli import _render as render
 from proctor.cli._gateway_cmd import gateway_app
+from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file, load_contract
 from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
@@ -57,6 +58,7 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(report_app, name="report")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(otel_app, name="otel")
 
 console = Console()
 if not console.is_terminal:

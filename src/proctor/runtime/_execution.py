@@ -39,6 +39,7 @@ from proctor.store import (
     RunRecord,
     RunState,
 )
+from proctor.telemetry import live_exporter
 
 if TYPE_CHECKING:
     from proctor.runtime._runner import Runner
@@ -75,6 +76,8 @@ class Execution:
         self._pending: list[EventRow] = []
         self._pending_data: list[EventData] = []
         self._batch_start = (journal.last_seq, journal.head_hash)
+        # OpenTelemetry export of each written batch; None (the default) costs one check.
+        self.telemetry = live_exporter()
 
     def observe(self, events: list[Event]) -> None:
         for event in events:
@@ -122,6 +125,10 @@ class Execution:
         except BaseException:
             self.journal.last_seq, self.journal.head_hash = self._batch_start
             raise
+        if self.telemetry is not None:
+            await self.telemetry.on_flush(
+                self.journal.store, self.journal.run_id, rows, self.state.status
+            )
 
     async def record(
         self,

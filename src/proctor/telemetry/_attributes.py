@@ -1,0 +1,265 @@
+"""The attributes of each span and span event, by event type.
+
+GenAI conventions (``gen_ai.*``) where one applies, ``proctor.*`` for the rest. Content
+attributes (``gen_ai.input.messages``, ``gen_ai.output.messages``,
+``gen_ai.system_instructions``, ``gen_ai.tool.call.arguments``, ``gen_ai.tool.call.result``
+and a few ``proctor.*`` ones) are added only when ``content`` is true; the caller passes
+false for a purged event, so a purge also removes them from later exports.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from proctor.store import (
+    ApprovalDecided,
+    ApprovalExpired,
+    ApprovalRequested,
+    CacheHit,
+    CheckerDecided,
+    ContextCompacted,
+    CredentialIssued,
+    DraftRecorded,
+    Escalated,
+    EventData,
+    LimitReached,
+    ModelAttemptFailed,
+    ModelCalled,
+    ModelRouted,
+    PolicyDecided,
+    RateLimited,
+    RunFinished,
+    RunResumed,
+    RunStarted,
+    ToolStarted,
+    Usage,
+)
+from proctor.telemetry._spans import Attributes
+
+OP = "gen_ai.operation.name"
+
+CONTENT_ATTRIBUTES = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "proctor.credential.resources",
+        "proctor.error",
+        "proctor.summary",
+    }
+)
+"""Every attribute that carries run content; none is exported unless content is captured."""
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+def provider_of(model: str) -> str:
+    """``gen_ai.provider.name`` of a model spec: Proctor's model clients speak OpenAI's
+    API, except the scripted test double."""
+    return "proctor.scripted" if model.startswith("scripted") else "openai"
+
+
+def usage(tokens: Usage) -> Attributes:
+    attrs: Attributes = {
+        "gen_ai.usage.input_tokens": tokens.input_tokens,
+        "gen_ai.usage.output_tokens": tokens.output_tokens,
+    }
+    if tokens.cached_input_tokens:
+        attrs["gen_ai.usage.cache_read.input_tokens"] = tokens.cached_input_tokens
+    return attrs
+
+
+def put(attrs: Attributes, key: str, value: str | float | None) -> None:
+    """Set ``key`` unless ``value`` is ``None`` (an attribute cannot be null)."""
+    if value is not None:
+        attrs[key] = value
+
+
+def _messages(role: str, parts: list[dict[str, Any]], finish_reason: str | None = None) -> str:
+    message: dict[str, Any] = {"role": role, "parts": parts}
+    if finish_reason is not None:
+        message["finish_reason"] = finish_reason
+    return to_json([message])
+
+
+def run_attributes(run_id: str, data: RunStarted, *, content: bool) -> Attributes:
+    """The ``invoke_agent`` span's attributes known at the start."""
+    attrs: Attributes = {
+        OP: "invoke_agent",
+        "gen_ai.agent.name": data.workflow,
+        "gen_ai.provider.name": provider_of(data.model),
+        "gen_ai.system": provider_of(data.model),
+        "gen_ai.request.model": data.model,
+        "gen_ai.conversation.id": run_id,
+        "proctor.run.id": run_id,
+        "proctor.workflow": data.workflow,
+        "proctor.contract.name": data.contract_name,
+        "proctor.contract.version": data.contract_version,
+        "proctor.contract.hash": data.contract_hash,
+        "proctor.started_by": data.started_by,
+    }
+    if content:
+        # The model's first user message is the input as JSON (see runtime's Transcript).
+        attrs["gen_ai.input.messages"] = _messages(
+            "user", [{"type": "text", "content": to_json(data.input)}]
+        )
+        if data.instructions:
+            attrs["gen_ai.system_instructions"] = to_json(
+                [{"type": "text", "content": data.instructions}]
+            )
+    return attrs
+
+
+def finish_attributes(data: RunFinished, *, content: bool) -> Attributes:
+    """What the ``invoke_agent`` span learns at the end: outcome and totals."""
+    totals = data.totals
+    attrs = usage(Usage(input_tokens=totals.input_tokens, output_tokens=totals.output_tokens))
+    attrs["proctor.outcome"] = data.outcome
+    attrs["proctor.outcome.reason"] = data.reason
+    attrs["proctor.tool_calls"] = totals.tool_calls
+    attrs["proctor.model_calls"] = totals.model_calls
+    attrs["proctor.duration_s"] = totals.duration_s
+    put(attrs, "proctor.cost_usd", totals.cost_usd)
+    if data.outcome == "failed":
+        attrs["error.type"] = "failed"
+    if content and data.final_text:
+        attrs["gen_ai.output.messages"] = _messages(
+            "assistant", [{"type": "text", "content": data.final_text}], "stop"
+        )
+    return attrs
+
+
+def chat_attributes(run_id: str, model: str, tokens: Usage) -> Attributes:
+    return {
+        OP: "chat",
+        "gen_ai.provider.name": provider_of(model),
+        "gen_ai.system": provider_of(model),
+        "gen_ai.request.model": model,
+        "gen_ai.response.model": model,
+        "gen_ai.conversation.id": run_id,
+        **usage(tokens),
+    }
+
+
+def model_call_attributes(data: ModelCalled, route: str, *, content: bool) -> Attributes:
+    """A ``chat`` span's attributes beyond ``chat_attributes``."""
+    attrs: Attributes = {
+        "gen_ai.response.finish_reasons": [data.finish_reason],
+        "proctor.turn": data.turn,
+        "proctor.route": route,
+        "proctor.cache_hit": data.cache_hit,
+        "proctor.tool_call_count": data.tool_call_count,
+    }
+    put(attrs, "proctor.cost_usd", data.cost_usd)
+    if content:
+        parts: list[dict[str, Any]] = []
+        if data.text:
+            parts.append({"type": "text", "content": data.text})
+        parts.extend(
+            {"type": "tool_call", "id": c.id, "name": c.name, "arguments": c.arguments}
+            for c in data.tool_calls
+        )
+        attrs["gen_ai.output.messages"] = _messages("assistant", parts, data.finish_reason)
+    return attrs
+
+
+def tool_attributes(call_id: str, tool: str) -> Attributes:
+    return {
+        OP: "execute_tool",
+        "gen_ai.tool.name": tool,
+        "gen_ai.tool.call.id": call_id,
+        "gen_ai.tool.type": "function",
+    }
+
+
+def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:
+    """The span event that records ``data``: its name and attributes."""
+    attrs: Attributes
+    match data:
+        case PolicyDecided():
+            attrs = {"proctor.decision": data.decision, "proctor.rule": data.rule}
+            attrs["proctor.reason"] = data.reason
+        case ApprovalRequested():
+            attrs = {"proctor.approval.id": data.approval_id, "proctor.approval.by": data.by}
+            attrs |= {"proctor.rule": data.rule, "proctor.reason": data.reason}
+            put(attrs, "proctor.approval.expires_at", data.expires_at)
+        case ApprovalDecided():
+            attrs = {"proctor.approval.id": data.approval_id}
+            attrs["proctor.approval.approved"] = data.approved
+            attrs["proctor.approval.decided_by"] = data.decided_by
+            if data.reason:
+                attrs["proctor.reason"] = data.reason
+        case CheckerDecided():
+            attrs = {"proctor.approval.id": data.approval_id}
+            attrs |= {"proctor.approval.approved": data.approved, "proctor.reason": data.reason}
+            attrs |= {"proctor.checker.valid": data.valid, "proctor.checker.model": data.model}
+        case ApprovalExpired():
+            attrs = {"proctor.approval.id": data.approval_id}
+        case CredentialIssued():
+            attrs = {"proctor.credential.jti": data.jti, "proctor.credential.actions": data.actions}
+            attrs["proctor.credential.expires_at"] = data.expires_at
+            if content and data.resources:
+                attrs["proctor.credential.resources"] = list(data.resources)
+        case ToolStarted():
+            attrs = {
+                "proctor.attempt": data.attempt,
+                "proctor.idempotency_key": data.idempotency_key,
+            }
+        case DraftRecorded():
+            attrs = {}
+        case RunResumed():
+            attrs = {"proctor.reason": data.reason, "proctor.pid": data.pid}
+        case LimitReached():
+            attrs = {"proctor.limit": data.limit, "proctor.limit.value": data.value}
+            attrs |= {"proctor.limit.ceiling": data.ceiling, "proctor.rule": data.rule}
+            attrs["proctor.reason"] = data.reason
+        case Escalated():
+            attrs = {
+                "proctor.escalation.trigger": data.trigger,
+                "proctor.escalation.mode": data.mode,
+            }
+            attrs |= {"proctor.rule": data.rule, "proctor.reason": data.reason}
+        case ModelRouted():
+            attrs = {"proctor.route.to": data.to_route, "proctor.route.trigger": data.trigger}
+            attrs["proctor.reason"] = data.reason
+            put(attrs, "proctor.route.from", data.from_route)
+        case ModelAttemptFailed():
+            attrs = {"proctor.deployment": data.deployment, "gen_ai.request.model": data.model}
+            attrs |= {"proctor.attempt": data.attempt, "proctor.failure.kind": data.kind}
+            attrs |= {"proctor.failure.action": data.action, "proctor.latency_ms": data.latency_ms}
+            put(attrs, "proctor.http.status", data.status)
+            put(attrs, "proctor.next_deployment", data.next_deployment)
+            if content and data.error:
+                attrs["proctor.error"] = data.error
+        case RateLimited():
+            attrs = {"proctor.rate_limit.scope": data.scope, "proctor.rate_limit.limit": data.limit}
+            attrs["proctor.rate_limit.waited_ms"] = data.waited_ms
+            attrs["proctor.rate_limit.outcome"] = data.outcome
+        case CacheHit():
+            attrs = {"proctor.cache.kind": data.kind, "proctor.cache.name": data.name}
+            put(attrs, "proctor.cache.cost_saved_usd", data.cost_saved_usd)
+            if data.tokens_saved:
+                attrs["proctor.cache.tokens_saved"] = data.tokens_saved
+        case ContextCompacted():
+            attrs = {"proctor.tokens_before": data.tokens_before}
+            attrs |= {
+                "proctor.tokens_after": data.tokens_after,
+                "proctor.estimated": data.estimated,
+            }
+            attrs["proctor.turns_summarized"] = data.turns_summarized
+            attrs["proctor.results_replaced"] = data.results_replaced
+            put(attrs, "gen_ai.request.model", data.model)
+            put(attrs, "proctor.cost_usd", data.cost_usd)
+            if data.usage is not None:
+                attrs |= usage(data.usage)
+            if content and data.summary:
+                attrs["proctor.summary"] = data.summary
+        case _:  # spans of their own, not span events
+            attrs = {}
+    return "proctor." + data.type, attrs

@@ -11,7 +11,12 @@ where, and how to fix it::
     ├── ModelError             a model provider failed or answered something unusable
     ├── ToolExecutionError     a tool raised; recorded on the run, shown to the model
     ├── CredentialDenied       a tool asked for more than its call's credential grants
+    ├── ExportError            spans could not be exported (proctor.telemetry)
     └── RunStateError          the run is not in a state that allows the request
+
+Layers subclass these where a caller can act on the difference: ``ModelCallError`` and
+``GatewayError`` (gateway), ``ApprovalExpiredError`` (runtime), ``CaseFileError``
+(evals), ``ConditionError`` (contracts), ``InvalidCredential`` (policy).
 
 ``UsageError`` is separate: it means the API or CLI was called the wrong way.
 """

@@ -267,3 +267,16 @@ def test_the_cli_does_not_import_the_sdk_until_it_exports() -> None:
     )
     assert "opentelemetry.sdk" not in ran.stdout
     assert "opentelemetry.exporter" not in ran.stdout
+
+
+async def test_a_runner_can_keep_its_runs_out_of_live_export(
+    store: Store, exported: InMemorySpanExporter
+) -> None:
+    quiet = Runner(store, invoice.workflow(), live_telemetry=False)
+    result = await quiet.start(invoice.sample_input("clean"))
+    assert result.outcome == "resolved"
+    assert exported.get_finished_spans() == ()
+
+    loud = Runner(store, invoice.workflow())
+    await loud.start(invoice.sample_input("clean"))
+    assert exported.get_finished_spans()  # the same process, exporting: the switch worked

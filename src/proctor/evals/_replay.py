@@ -74,7 +74,10 @@ class _Harness:
         )
         # A throwaway signing key: replays never need (or create) the project's.
         issuer = CredentialIssuer(secrets.token_bytes(32))
-        self.runner = Runner(store, self.workflow, gateway=gateway, issuer=issuer)
+        # A replay is a test, not production: its runs never reach an OTLP endpoint.
+        self.runner = Runner(
+            store, self.workflow, gateway=gateway, issuer=issuer, live_telemetry=False
+        )
         self.redactor = self.runner.redactor
         self.runner.redact = None  # the log is scratch; the results file is redacted
 

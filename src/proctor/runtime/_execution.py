@@ -77,7 +77,7 @@ class Execution:
         self._pending_data: list[EventData] = []
         self._batch_start = (journal.last_seq, journal.head_hash)
         # OpenTelemetry export of each written batch; None (the default) costs one check.
-        self.telemetry = live_exporter()
+        self.telemetry = live_exporter() if runner.live_telemetry else None
 
     def observe(self, events: list[Event]) -> None:
         for event in events:

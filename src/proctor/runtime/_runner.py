@@ -88,12 +88,16 @@ class Runner:
         model: ModelClient | None = None,
         gateway: Gateway | None = None,
         issuer: CredentialIssuer | None = None,
+        live_telemetry: bool = True,
     ) -> None:
         """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
         every spec with one client (tests, scripts); ``issuer`` signs the credentials of
-        tools with scopes (default: the configured key, see ``load_signing_key``)."""
+        tools with scopes (default: the configured key, see ``load_signing_key``);
+        ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export."""
         self.store = store
         self.workflow = workflow
+        # Runs report spans live when OpenTelemetry export is configured; replays opt out.
+        self.live_telemetry = live_telemetry
         self._issuer = issuer
         # A canary: the candidate's runner (its own policy, redactor, credentials, specs)
         # is built on the first run the rollout assigns to it, then reused.
@@ -145,6 +149,7 @@ class Runner:
                 model=self._model_override,
                 gateway=self.gateway,
                 issuer=self._issuer,
+                live_telemetry=self.live_telemetry,
             )
         return self._canary
 

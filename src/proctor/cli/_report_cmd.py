@@ -22,7 +22,14 @@ from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.errors import UsageError
 from proctor.evals._drift import DriftReport, DriftThresholds, drift_report, show
-from proctor.evals._production import Version, VersionRuns, find_version, iso, parse_since
+from proctor.evals._production import (
+    Version,
+    VersionRuns,
+    find_version,
+    iso,
+    parse_since,
+    side_json,
+)
 from proctor.evals._rollout import (
     MIN_RUNS,
     RolloutStatus,
@@ -53,16 +60,19 @@ _TOOLS = typer.Option(
 _COST = typer.Option(0.2, "--max-cost-rise", min=0.0, help="Alert on a relative rise in cost.")
 
 
-def _thresholds(
-    resolved: float, failure: float, escalation: float, tools: float, cost: float
-) -> DriftThresholds:
-    return DriftThresholds(
+def _window(
+    since: str, resolved: float, failure: float, escalation: float, tools: float, cost: float
+) -> tuple[float, float, DriftThresholds]:
+    """The window ``[start, now)`` that ``--since`` names, and the alert thresholds."""
+    now = time.time()
+    limits = DriftThresholds(
         resolved_rate_drop=resolved,
         failure_rate_rise=failure,
         escalation_rate_change=escalation,
         tool_calls_change=tools,
         cost_rise=cost,
     )
+    return parse_since(since, now=now), now, limits
 
 
 def _store_name(workflow: str) -> str:
@@ -102,9 +112,8 @@ def report_drift(
     max_cost_rise: float = _COST,
 ) -> None:
     """Compare two contract versions over production runs. Exit 1 if a change alerts."""
-    now = time.time()
-    start = parse_since(since, now=now)
-    limits = _thresholds(
+    start, now, limits = _window(
+        since,
         max_resolved_drop,
         max_failure_rise,
         max_escalation_change,
@@ -214,9 +223,8 @@ def rollout_status_cmd(
     max_cost_rise: float = _COST,
 ) -> None:
     """Show how runs split between the contract and its candidate, and the drift."""
-    now = time.time()
-    start = parse_since(since, now=now)
-    limits = _thresholds(
+    start, now, limits = _window(
+        since,
         max_resolved_drop,
         max_failure_rise,
         max_escalation_change,
@@ -234,21 +242,13 @@ def rollout_status_cmd(
 
 
 def _status_json(status: RolloutStatus) -> dict[str, Any]:
-    def side(figures: VersionRuns) -> dict[str, Any]:
-        return {
-            "hash": figures.version.content_hash,
-            "version": figures.version.label,
-            "runs": figures.runs,
-            "in_progress": figures.in_progress,
-        }
-
     return {
         "workflow": status.workflow,
         "percent": status.percent,
         "since": iso(status.since),
         "until": iso(status.until),
-        "baseline": side(status.baseline),
-        "candidate": side(status.candidate),
+        "baseline": side_json(status.baseline),
+        "candidate": side_json(status.candidate),
         "other_runs": status.other_runs,
         "candidate_share": status.candidate_share,
         "drift": None if status.drift is None else status.drift.as_dict(),
@@ -300,9 +300,8 @@ def rollout_promote(
     max_cost_rise: float = _COST,
 ) -> None:
     """Make the candidate the contract, unless drift alerts fire. Exit 1 when refused."""
-    now = time.time()
-    start = parse_since(since, now=now)
-    limits = _thresholds(
+    start, now, limits = _window(
+        since,
         max_resolved_drop,
         max_failure_rise,
         max_escalation_change,

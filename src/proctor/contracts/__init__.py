@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from proctor.contracts._cel import CompiledCondition, ConditionError, compile_condition
-from proctor.contracts._check import ContractProblem
+from proctor.contracts._check import ContractProblem, KeyPath, dotted, nearest_line, show
 from proctor.contracts._credentials import Credentials, CredentialScope, render_resources
 from proctor.contracts._loader import (
     check_contract_file,
@@ -51,6 +51,7 @@ __all__ = [
     "EscalateOn",
     "Escalation",
     "EscalationSetting",
+    "KeyPath",
     "Limits",
     "ModelPolicy",
     "OrderingRule",
@@ -65,8 +66,11 @@ __all__ = [
     "compile_condition",
     "contract_record",
     "diff_contracts",
+    "dotted",
     "load_contract",
     "load_contracts",
+    "nearest_line",
     "parse_contracts",
     "render_resources",
+    "show",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 import types
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -71,10 +71,7 @@ class ParsedFile:
 
     def line(self, path: KeyPath) -> int | None:
         """Line of ``path``, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
+        return nearest_line(self.lines, path)
 
     def add(self, path: KeyPath, message: str, fix: str) -> None:
         problem = ContractProblem(file=self.file, line=self.line(path), message=message, fix=fix)
@@ -84,8 +81,16 @@ class ParsedFile:
             self.problems.append(problem)
 
 
+def nearest_line(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
+    """The line of ``path`` in ``lines``, or of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        if path[:end] in lines:
+            return lines[path[:end]]
+    return None
+
+
 def dotted(path: KeyPath) -> str:
-    """``('ordering', 0, 'after')`` -> ``'ordering[0].after'``."""
+    """A key path for messages: ``('ordering', 0, 'after')`` -> ``'ordering[0].after'``."""
     text = ""
     for part in path:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
@@ -93,7 +98,7 @@ def dotted(path: KeyPath) -> str:
 
 
 def show(value: Any) -> str:
-    """A short repr of a user's value for messages."""
+    """A short repr of a user's value for messages (at most 60 characters)."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

@@ -14,15 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from proctor.contracts import KeyPath, show
 from proctor.evals._matchers import CallPattern, compile_pattern
-from proctor.evals._problems import (
-    CaseFileError,
-    CaseProblem,
-    KeyPath,
-    SourceFile,
-    read_yaml,
-    show,
-)
+from proctor.evals._problems import CaseFileError, CaseProblem, SourceFile, read_yaml
 from proctor.evals._spec import (
     ApprovalPlan,
     CallSpec,

@@ -15,10 +15,10 @@ Every case that passed in the baseline and fails in the candidate is flagged too
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from proctor.evals._metrics import Figure, call_counts, mean_calls, relative
 from proctor.evals._results import CaseResult, SuiteResult
 
 
@@ -31,24 +31,13 @@ class DiffThresholds:
 
 
 @dataclass(frozen=True, kw_only=True)
-class MetricChange:
+class MetricChange(Figure):
     """One figure in both results; ``change`` is candidate minus baseline."""
 
     name: str
     baseline: float | None
     candidate: float | None
     flagged: bool = False
-
-    @property
-    def change(self) -> float | None:
-        if self.baseline is None or self.candidate is None:
-            return None
-        return self.candidate - self.baseline
-
-    @property
-    def relative(self) -> float | None:
-        """The change as a fraction of the baseline (``inf`` from a baseline of 0)."""
-        return _relative(self.baseline, self.candidate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,14 +88,6 @@ def _cost(cases: list[CaseResult]) -> float | None:
     return _mean([c.cost_usd for c in cases if c.cost_usd is not None])
 
 
-def _relative(before: float | None, after: float | None) -> float | None:
-    if before is None or after is None:
-        return None
-    if before == 0:
-        return 0.0 if after == 0 else float("inf")
-    return (after - before) / before
-
-
 def diff_results(
     baseline: SuiteResult, candidate: SuiteResult, thresholds: DiffThresholds | None = None
 ) -> SuiteDiff:
@@ -115,9 +96,9 @@ def diff_results(
     before, after = _ran(baseline), _ran(candidate)
     tool_before = _mean([c.tool_calls for c in before])
     tool_after = _mean([c.tool_calls for c in after])
-    tool_shift = _relative(tool_before, tool_after)
+    tool_shift = relative(tool_before, tool_after)
     cost_before, cost_after = _cost(before), _cost(after)
-    cost_shift = _relative(cost_before, cost_after)
+    cost_shift = relative(cost_before, cost_after)
     rate_before = sum(c.outcome == "escalated" for c in before) / len(before) if before else None
     rate_after = sum(c.outcome == "escalated" for c in after) / len(after) if after else None
     metrics = [
@@ -168,25 +149,20 @@ def _tools(
     names = sorted({t for case in [*before, *after] for t in case.calls})
     changes = []
     for tool in names:
-        counts_before = Counter(case.tool_counts().get(tool, 0) for case in before)
-        counts_after = Counter(case.tool_counts().get(tool, 0) for case in after)
-        mean_before = _weighted(counts_before)
-        mean_after = _weighted(counts_after)
-        shift = _relative(mean_before, mean_after)
+        counts_before = call_counts((case.tool_counts() for case in before), tool)
+        counts_after = call_counts((case.tool_counts() for case in after), tool)
+        mean_before = mean_calls(counts_before)
+        mean_after = mean_calls(counts_after)
+        shift = relative(mean_before, mean_after)
         changes.append(
             ToolChange(
                 tool=tool,
                 baseline_mean=mean_before,
                 candidate_mean=mean_after,
-                baseline_counts=dict(sorted(counts_before.items())),
-                candidate_counts=dict(sorted(counts_after.items())),
+                baseline_counts=counts_before,
+                candidate_counts=counts_after,
                 flagged=(mean_before == 0) != (mean_after == 0)
                 or (shift is not None and abs(shift) > limits.tool_calls_change),
             )
         )
     return changes
-
-
-def _weighted(counts: Counter[int]) -> float:
-    runs = sum(counts.values())
-    return sum(calls * n for calls, n in counts.items()) / runs if runs else 0.0

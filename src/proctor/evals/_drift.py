@@ -14,11 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from proctor.evals._metrics import Figure, relative
 from proctor.evals._production import (
     NoRunsError,
     Version,
     VersionRuns,
     iso,
+    side_json,
     version_runs,
 )
 from proctor.store import Store
@@ -43,16 +45,8 @@ class DriftThresholds:
     cost_rise: float = 0.2
 
 
-def _relative(before: float | None, after: float | None) -> float | None:
-    if before is None or after is None:
-        return None
-    if before == 0:
-        return 0.0 if after == 0 else float("inf")
-    return (after - before) / before
-
-
 @dataclass(frozen=True, kw_only=True)
-class DriftMetric:
+class DriftMetric(Figure):
     """One figure on both sides; ``change`` is candidate minus baseline."""
 
     key: str
@@ -63,16 +57,6 @@ class DriftMetric:
     threshold: str
     """When it alerts, in words (e.g. ``rise > 20%``)."""
     alert: bool = False
-
-    @property
-    def change(self) -> float | None:
-        if self.baseline is None or self.candidate is None:
-            return None
-        return self.candidate - self.baseline
-
-    @property
-    def relative(self) -> float | None:
-        return _relative(self.baseline, self.candidate)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,14 +122,6 @@ class DriftReport:
     def as_dict(self) -> dict[str, Any]:
         """The report as JSON-ready values (``proctor report drift --json``)."""
 
-        def side(figures: VersionRuns) -> dict[str, Any]:
-            return {
-                "hash": figures.version.content_hash,
-                "version": figures.version.label,
-                "runs": figures.runs,
-                "in_progress": figures.in_progress,
-            }
-
         def finite(value: float | None) -> float | None:
             return None if value is None or value == float("inf") else value
 
@@ -153,8 +129,8 @@ class DriftReport:
             "workflow": self.workflow,
             "since": iso(self.since),
             "until": iso(self.until),
-            "baseline": side(self.baseline),
-            "candidate": side(self.candidate),
+            "baseline": side_json(self.baseline),
+            "candidate": side_json(self.candidate),
             "alert": self.alerting,
             "alerts": self.alerts,
             "metrics": [
@@ -219,7 +195,7 @@ def compare(
     tools = []
     for tool in sorted({*baseline.tools, *candidate.tools}):
         before, after = baseline.tool_mean(tool), candidate.tool_mean(tool)
-        shift = _relative(before, after)
+        shift = relative(before, after)
         tools.append(
             ToolDrift(
                 tool=tool,
@@ -264,7 +240,7 @@ def _metric(
     before: float | None = getattr(baseline, key)
     after: float | None = getattr(candidate, key)
     change = None if before is None or after is None else after - before
-    shift = _relative(before, after)
+    shift = relative(before, after)
     if key == "resolved_rate":
         threshold = f"drop > {limits.resolved_rate_drop * 100:g} points"
         alert = change is not None and -change > limits.resolved_rate_drop + _EPSILON

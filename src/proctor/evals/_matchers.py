@@ -21,9 +21,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from proctor.contracts import CompiledCondition, ConditionError, compile_condition
+from proctor.contracts import CompiledCondition, ConditionError, KeyPath, compile_condition, show
 from proctor.errors import ConfigError
-from proctor.evals._problems import KeyPath, SourceFile, show
+from proctor.evals._problems import SourceFile
 
 MATCHER_KEYS = ("equals", "regex", "min", "max", "cel")
 

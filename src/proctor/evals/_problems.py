@@ -16,9 +16,8 @@ from typing import Any, get_args
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from proctor.contracts import KeyPath, dotted, nearest_line, show
 from proctor.errors import ConfigError
-
-KeyPath = tuple[str | int, ...]
 
 # libyaml's parser when PyYAML has it (about five times faster on large cases).
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -58,10 +57,7 @@ class SourceFile:
 
     def line(self, path: KeyPath) -> int | None:
         """Line of ``path``, or of its nearest ancestor that has one."""
-        for end in range(len(path), -1, -1):
-            if path[:end] in self.lines:
-                return self.lines[path[:end]]
-        return None
+        return nearest_line(self.lines, path)
 
     def add(self, path: KeyPath, message: str, fix: str) -> None:
         self.problems.append(
@@ -80,20 +76,6 @@ class SourceFile:
             # keep only the parts that are keys or list indexes of the document.
             loc = _document_path(loc)
             self.add((*root, *loc), *_message(error, (*root, *loc), model, loc))
-
-
-def dotted(path: KeyPath) -> str:
-    """``('expect', 'calls', 0)`` -> ``'expect.calls[0]'``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def show(value: Any) -> str:
-    """A short repr of a user's value for messages."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _message(

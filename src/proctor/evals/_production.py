@@ -11,9 +11,11 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
+from proctor.evals._metrics import call_counts
 from proctor.store import RunFilter, Store
 
 _ALL = 2**62
@@ -93,6 +95,16 @@ class VersionRuns:
     def tool_mean(self, tool: str) -> float:
         counts = self.tools.get(tool, {})
         return sum(calls * n for calls, n in counts.items()) / self.runs if self.runs else 0.0
+
+
+def side_json(figures: VersionRuns) -> dict[str, Any]:
+    """One side of a comparison as JSON-ready values: its version and run counts."""
+    return {
+        "hash": figures.version.content_hash,
+        "version": figures.version.label,
+        "runs": figures.runs,
+        "in_progress": figures.in_progress,
+    }
 
 
 def iso(ts: float) -> str:
@@ -180,8 +192,5 @@ async def version_runs(
         cost_runs=len(priced),
         cost_usd=sum(run.cost_usd or 0.0 for run in priced),
         resolved_cost_runs=sum(run.outcome == "resolved" for run in priced),
-        tools={
-            tool: dict(sorted(Counter(counts[tool] for counts in per_run).items()))
-            for tool in names
-        },
+        tools={tool: call_counts(per_run, tool) for tool in names},
     )

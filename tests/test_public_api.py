@@ -19,6 +19,7 @@ LAYERS = [
     "audit",
     "evals",
     "telemetry",
+    "server",
 ]
 
 
@@ -60,6 +61,7 @@ ALLOWED = {
     "audit": {"contracts", "store"},
     "evals": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
     "telemetry": {"store"},
+    "server": {"audit", "contracts", "evals", "runtime", "store", "telemetry"},
 }
 
 

@@ -12,6 +12,7 @@ where, and how to fix it::
     ├── ToolExecutionError     a tool raised; recorded on the run, shown to the model
     ├── CredentialDenied       a tool asked for more than its call's credential grants
     ├── ExportError            spans could not be exported (proctor.telemetry)
+    ├── AccessDenied           an HTTP API request without a valid key, or beyond its role
     └── RunStateError          the run is not in a state that allows the request
 
 Layers subclass these where a caller can act on the difference: ``ModelCallError`` and
@@ -63,6 +64,17 @@ class CredentialDenied(ProctorError):
 
 class RunStateError(ProctorError):
     """The run's state does not allow the request (e.g. resuming a finished run)."""
+
+
+class AccessDenied(ProctorError):
+    """An HTTP API request carries no valid API key, or its key's role does not allow it.
+
+    ``status`` is the HTTP status it answers: 401 (no usable key) or 403 (not allowed).
+    """
+
+    def __init__(self, message: str, *, status: int = 401) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class UsageError(Exception):

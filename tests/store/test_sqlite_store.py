@@ -410,11 +410,18 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         for column in ("approver", "expires_at"):  # migration 5
             db.execute(f"ALTER TABLE approvals DROP COLUMN {column}")
         db.execute("DROP TABLE eval_results")  # migration 6 (its index goes with it)
+        db.execute("DROP TABLE api_keys")  # migration 7
+        db.execute("DROP INDEX runs_by_tenant")
+        for column in ("tenant", "started_by"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 1")
 
     store = SQLiteStore(path)
     try:
         assert await store.run_ids() == ["run-1"]
+        migrated = await store.get_run("run-1")
+        assert migrated is not None
+        assert (migrated.tenant, migrated.started_by) == ("default", "")
         await store.cache_put("k", b"v", expires_at=2000.0)
         assert await store.cache_get("k", now=1000.0) == b"v"
         await store.save_eval_result(eval_result("evr_0001"))

@@ -21,7 +21,6 @@ from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file, load_contract
 from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
-from proctor.gateway import Gateway, load_config
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
@@ -29,6 +28,7 @@ from proctor.runtime import (
     Workflow,
     decide_approval,
     interrupted_runs,
+    project_runner,
     separation_problem,
 )
 from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
@@ -93,16 +93,7 @@ def _global(
 
 def runner_for(store: Store, flow: Workflow) -> Runner:
     """A runner for ``flow``, on the project's gateway when ``proctor.yaml`` defines models."""
-    config = load_config(options.config)
-    if not config.models:
-        return Runner(store, flow)
-    from proctor.gateway._cache import open_cache
-    from proctor.gateway._ratelimit import open_limiter
-
-    gateway = Gateway.from_config(
-        config, cache=open_cache(config.cache, store), limiter=open_limiter(config.rate_limits)
-    )
-    return Runner(store, flow, gateway=gateway)
+    return project_runner(store, flow, options.config)
 
 
 def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:

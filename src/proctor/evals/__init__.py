@@ -71,7 +71,7 @@ from proctor.evals._rollout import (
 )
 from proctor.evals._spec import ORDER_MODES, OrderMode
 from proctor.evals._stored import find_result, store_result
-from proctor.evals._workflows import load_workflow_ref
+from proctor.runtime import load_workflow_ref
 
 __all__ = [
     "MIN_RUNS",

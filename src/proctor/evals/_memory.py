@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from proctor.errors import ChainConflictError, StoreError, UsageError
 from proctor.store import (
+    ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,
     EvalResultRecord,
@@ -33,6 +34,7 @@ class MemoryStore:
         self._events: dict[str, list[EventRow]] = {}
         self._approvals: dict[str, ApprovalRecord] = {}
         self._eval_results: dict[str, EvalResultRecord] = {}
+        self._keys: dict[str, ApiKeyRecord] = {}
 
     async def create_run(
         self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
@@ -76,32 +78,57 @@ class MemoryStore:
     async def get_run(self, run_id: str) -> RunRecord | None:
         return self._runs.get(run_id)
 
-    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+    def _matching(self, query: RunFilter) -> list[RunRecord]:
         found = [
             run
             for run in self._runs.values()
-            if (query.workflow is None or run.workflow == query.workflow)
+            if (query.tenant is None or run.tenant == query.tenant)
+            and (query.workflow is None or run.workflow == query.workflow)
             and (query.status is None or run.status == query.status)
             and (query.outcome is None or run.outcome == query.outcome)
+            and (query.model is None or run.model == query.model)
             and (not query.statuses or run.status in query.statuses)
             and (query.contract_hash is None or run.contract_hash == query.contract_hash)
             and (query.since is None or run.started_at >= query.since)
             and (query.until is None or run.started_at < query.until)
+            and (query.before is None or (run.started_at, run.run_id) < query.before)
         ]
-        found.sort(key=lambda run: run.started_at, reverse=True)
-        return found[: query.limit]
+        found.sort(key=lambda run: (run.started_at, run.run_id), reverse=True)
+        return found
+
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+        return self._matching(query)[: query.limit]
+
+    async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
+        found = [
+            row
+            for run in self._matching(query)
+            for row in self._events.get(run.run_id, ())
+            if row.type == event_type
+        ]
+        return sorted(found, key=lambda row: row.ts)
 
     async def run_ids(self) -> list[str]:
         return list(self._runs)
 
-    async def events(self, run_id: str) -> list[EventRow]:
-        return list(self._events.get(run_id, ()))
+    async def events(
+        self, run_id: str, *, after: int = -1, limit: int | None = None
+    ) -> list[EventRow]:
+        log = self._events.get(run_id, [])[after + 1 :]
+        return log if limit is None else log[:limit]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         return self._approvals.get(approval_id)
 
-    async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]:
-        return [a for a in self._approvals.values() if status is None or a.status == status]
+    async def list_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        return [
+            a
+            for a in self._approvals.values()
+            if (status is None or a.status == status)
+            and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
+        ]
 
     async def cache_get(self, key: str, now: float) -> bytes | None:
         return None
@@ -145,18 +172,43 @@ class MemoryStore:
         self._eval_results.setdefault(record.result_id, record)
 
     async def eval_results(
-        self, suite: str | None = None, *, id_prefix: str = "", limit: int = 50
+        self,
+        suite: str | None = None,
+        *,
+        id_prefix: str = "",
+        limit: int = 50,
+        tenant: str | None = None,
     ) -> list[EvalResultRecord]:
         found = [
             dataclasses.replace(record, body=None)
             for record in self._eval_results.values()
-            if (suite is None or record.suite == suite) and record.result_id.startswith(id_prefix)
+            if (suite is None or record.suite == suite)
+            and (tenant is None or record.tenant == tenant)
+            and record.result_id.startswith(id_prefix)
         ]
         found.sort(key=lambda record: (record.created_at, record.result_id), reverse=True)
         return found[:limit]
 
     async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
         return self._eval_results.get(result_id)
+
+    async def save_api_key(self, record: ApiKeyRecord) -> None:
+        if any(k.secret_hash == record.secret_hash for k in self._keys.values()):
+            raise StoreError(f"could not save the API key: {record.key_id} exists already")
+        self._keys[record.key_id] = record
+
+    async def api_key(self, secret_hash: str) -> ApiKeyRecord | None:
+        return next((k for k in self._keys.values() if k.secret_hash == secret_hash), None)
+
+    async def api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        found = [k for k in self._keys.values() if tenant is None or k.tenant == tenant]
+        return sorted(found, key=lambda k: (-k.created_at, k.key_id))
+
+    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
+        key = self._keys.get(key_id)
+        if key is not None and key.revoked_at is None:
+            key = self._keys[key_id] = dataclasses.replace(key, revoked_at=at)
+        return key
 
     async def close(self) -> None:
         return None

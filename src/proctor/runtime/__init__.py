@@ -6,9 +6,10 @@ from proctor.runtime._approvals import ApprovalExpiredError, decide_approval
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
-from proctor.runtime._runner import Runner, RunResult, owner_id
+from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
 from proctor.runtime._workflow import Workflow
+from proctor.runtime._workflow_refs import load_workflow_ref, project_runner
 
 __all__ = [
     "ApprovalExpiredError",
@@ -18,7 +19,10 @@ __all__ = [
     "Workflow",
     "decide_approval",
     "interrupted_runs",
+    "load_workflow_ref",
+    "new_run_id",
     "owner_id",
+    "project_runner",
     "resolve_model",
     "separation_problem",
 ]

@@ -71,6 +71,11 @@ class RunResult:
         return self.state.final_text
 
 
+def new_run_id() -> str:
+    """A new, unguessable run id."""
+    return "run_" + secrets.token_hex(8)
+
+
 def owner_id() -> str:
     """Identifies this process as the driver of a run (host:pid)."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -232,20 +237,33 @@ class Runner:
         return gateway, route
 
     async def start(
-        self, input: dict[str, Any], *, model: str | None = None, started_by: str = "api"
+        self,
+        input: dict[str, Any],
+        *,
+        model: str | None = None,
+        started_by: str = "api",
+        tenant: str = "default",
+        run_id: str | None = None,
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits for approval.
 
         Under a rollout, the run id decides the contract: ``Rollout.takes(run_id)`` runs
-        it under the candidate, which its record (hash, version) then names.
+        it under the candidate, which its record (hash, version) then names. ``run_id``
+        names the run (default: a new random id), so a caller can answer with it before
+        the run is driven.
         """
-        run_id = "run_" + secrets.token_hex(8)
-        if self.rollout is not None and self.rollout.takes(run_id):
-            return await self.canary()._start(run_id, input, model=model, started_by=started_by)
-        return await self._start(run_id, input, model=model, started_by=started_by)
+        run_id = run_id or new_run_id()
+        runner = self.canary() if self.rollout is not None and self.rollout.takes(run_id) else self
+        return await runner._start(run_id, input, model=model, started_by=started_by, tenant=tenant)
 
     async def _start(
-        self, run_id: str, input: dict[str, Any], *, model: str | None, started_by: str
+        self,
+        run_id: str,
+        input: dict[str, Any],
+        *,
+        model: str | None,
+        started_by: str,
+        tenant: str,
     ) -> RunResult:
         spec = model or self.default_spec()
         if model is not None:
@@ -283,6 +301,8 @@ class Runner:
             head_hash=row.hash,
             owner=owner_id(),
             workflow_ref=self.workflow.ref,
+            tenant=tenant,
+            started_by=started_by,
         )
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.

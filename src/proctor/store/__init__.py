@@ -47,6 +47,7 @@ from proctor.store._events import (
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
 from proctor.store._protocol import Store
 from proctor.store._records import (
+    ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,
     EvalResultRecord,
@@ -63,6 +64,7 @@ from proctor.store._verify import ChainReport, verify_rows, verify_run
 __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
+    "ApiKeyRecord",
     "ApprovalDecided",
     "ApprovalExpired",
     "ApprovalRecord",

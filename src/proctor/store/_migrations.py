@@ -149,6 +149,23 @@ SQLITE_MIGRATIONS: tuple[str, ...] = (
     -- `proctor eval results SUITE` and `latest`/`previous` read a suite's newest rows.
     CREATE INDEX eval_results_by_suite ON eval_results (suite, created_at);
     """,
+    # 7: tenants and who started each run (the HTTP API's scoping), and its API keys.
+    """
+    ALTER TABLE runs ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    ALTER TABLE runs ADD COLUMN started_by TEXT NOT NULL DEFAULT '';
+    -- The runs list: a tenant's newest first, paged by (started_at, run_id).
+    CREATE INDEX runs_by_tenant ON runs (tenant, started_at DESC, run_id DESC);
+    ALTER TABLE eval_results ADD COLUMN tenant TEXT NOT NULL DEFAULT 'default';
+    CREATE TABLE api_keys (
+        key_id TEXT PRIMARY KEY,
+        secret_hash TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        tenant TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

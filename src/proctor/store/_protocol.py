@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from proctor.store._records import (
+    ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,
     EvalResultRecord,
@@ -43,15 +44,30 @@ class Store(Protocol):
 
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
-    async def list_runs(self, query: RunFilter) -> list[RunRecord]: ...
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+        """Runs matching ``query``, newest first (by ``started_at``, then ``run_id``)."""
+        ...
+
+    async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
+        """Every event of ``event_type`` in the runs ``query`` matches (its limit and
+        cursor aside), oldest first."""
+        ...
 
     async def run_ids(self) -> list[str]: ...
 
-    async def events(self, run_id: str) -> list[EventRow]: ...
+    async def events(
+        self, run_id: str, *, after: int = -1, limit: int | None = None
+    ) -> list[EventRow]:
+        """The run's events with ``seq > after``, in order; at most ``limit`` of them."""
+        ...
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
 
-    async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]: ...
+    async def list_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        """Approvals (with ``status``, of runs of ``tenant``), oldest request first."""
+        ...
 
     async def cache_get(self, key: str, now: float) -> bytes | None:
         """The cached value of ``key``, or ``None`` if absent or expired at ``now``."""
@@ -110,14 +126,36 @@ class Store(Protocol):
         ...
 
     async def eval_results(
-        self, suite: str | None = None, *, id_prefix: str = "", limit: int = 50
+        self,
+        suite: str | None = None,
+        *,
+        id_prefix: str = "",
+        limit: int = 50,
+        tenant: str | None = None,
     ) -> list[EvalResultRecord]:
-        """Stored eval results (of one suite, or whose id starts with ``id_prefix``),
-        newest first (by ``created_at``), without their bodies."""
+        """Stored eval results (of one suite, or whose id starts with ``id_prefix``, of
+        ``tenant``), newest first (by ``created_at``), without their bodies."""
         ...
 
     async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
         """One stored eval result, with its body."""
+        ...
+
+    async def save_api_key(self, record: ApiKeyRecord) -> None:
+        """Keep a new HTTP API key's record (its digest, role, tenant, holder)."""
+        ...
+
+    async def api_key(self, secret_hash: str) -> ApiKeyRecord | None:
+        """The key whose SHA-256 digest is ``secret_hash`` (revoked ones included)."""
+        ...
+
+    async def api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        """Every key (of ``tenant``), newest first."""
+        ...
+
+    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
+        """Mark a key revoked at ``at`` (a revoked one keeps its first time); ``None`` if
+        there is no such key."""
         ...
 
     async def close(self) -> None: ...

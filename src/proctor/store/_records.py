@@ -35,6 +35,10 @@ class RunRecord:
     """The process driving the run (host:pid), so a dead one's runs can be resumed."""
     workflow_ref: str = ""
     """How to load the run's workflow: a name or ``package.module:attribute``."""
+    tenant: str = "default"
+    """The tenant the run belongs to: the HTTP API shows a run only to its tenant's keys."""
+    started_by: str = ""
+    """Who started the run (an API key's name, or the OS user of the CLI)."""
 
 
 @dataclass(kw_only=True)
@@ -106,6 +110,12 @@ class RunFilter:
     """Only runs started at or after this time (epoch seconds)."""
     until: float | None = None
     """Only runs started before this time (epoch seconds)."""
+    tenant: str | None = None
+    """Only runs of this tenant."""
+    model: str | None = None
+    """Only runs started with this model spec."""
+    before: tuple[float, str] | None = None
+    """A cursor: only runs after ``(started_at, run_id)`` in the list's newest-first order."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -186,4 +196,26 @@ class EvalResultRecord:
     """The ``--model`` spec of a live replay (``None``: each case's own, or recorded)."""
     contract_hash: str | None = None
     """Content hash of the contract(s) the cases were judged by, comma-separated when several."""
+    tenant: str = "default"
+    """The tenant the result belongs to (the HTTP API shows it only to that tenant's keys)."""
     body: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ApiKeyRecord:
+    """An HTTP API key as stored: never the key itself, only its SHA-256 digest.
+
+    A key is 32 random bytes, so a plain digest cannot be reversed or guessed, and a
+    request is authenticated by one indexed lookup of its digest.
+    """
+
+    key_id: str
+    """The key's public id (its first part), shown in lists and used to revoke it."""
+    secret_hash: str
+    role: str
+    """``viewer``, ``operator``, ``approver`` or ``admin``."""
+    tenant: str
+    name: str
+    """Who holds the key; the runs it starts record this name as ``started_by``."""
+    created_at: float
+    revoked_at: float | None = None

@@ -28,6 +28,7 @@ from proctor.store._records import (
     RunRecord,
 )
 from proctor.store._sqlite_evals import SQLiteEvalResults
+from proctor.store._sqlite_keys import SQLiteApiKeys
 
 _RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 _APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -35,6 +36,7 @@ _EVENT_COLUMNS = (
     "run_id, seq, type, ts, trace_id, span_id, parent_span_id, "
     "meta, content, content_digest, prev_hash, hash"
 )
+_EVENT_COLUMNS_E = ", ".join(f"e.{column.strip()}" for column in _EVENT_COLUMNS.split(","))
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
 _UPSERT_RUN = (
     f"INSERT OR REPLACE INTO runs ({', '.join(_RUN_COLUMNS)}) "
@@ -113,7 +115,7 @@ def _approval_params(approval: ApprovalRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
-class SQLiteStore(SQLiteEvalResults):
+class SQLiteStore(SQLiteEvalResults, SQLiteApiKeys):
     """``Store`` on one SQLite file (WAL, synchronous=NORMAL: durable across process death).
 
     Its eval result methods come from ``SQLiteEvalResults``.
@@ -230,52 +232,36 @@ class SQLiteStore(SQLiteEvalResults):
         return None if row is None else RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True)))
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column in ("workflow", "status", "outcome", "contract_hash"):
-            value = getattr(query, column)
-            if value is not None:
-                clauses.append(f"{column} = ?")
-                params.append(value)
-        for bound, op in ((query.since, ">="), (query.until, "<")):
-            if bound is not None:
-                clauses.append(f"started_at {op} ?")
-                params.append(bound)
-        if query.statuses:
-            clauses.append(f"status IN ({', '.join('?' for _ in query.statuses)})")
-            params.extend(query.statuses)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        where, params = run_filter_sql(query)
         rows = self._db.execute(
-            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where} ORDER BY started_at DESC LIMIT ?",
+            f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs r {where} "
+            "ORDER BY r.started_at DESC, r.run_id DESC LIMIT ?",
             (*params, query.limit),
         ).fetchall()
         return [RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True))) for row in rows]
+
+    async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
+        where, params = run_filter_sql(query)
+        rows = self._db.execute(
+            f"SELECT {_EVENT_COLUMNS_E} FROM events e JOIN runs r ON r.run_id = e.run_id "
+            f"{where} {'AND' if where else 'WHERE'} e.type = ? ORDER BY e.ts",
+            (*params, event_type),
+        ).fetchall()
+        return [_event_from_row(r) for r in rows]
 
     async def run_ids(self) -> list[str]:
         rows = self._db.execute("SELECT DISTINCT run_id FROM events ORDER BY run_id").fetchall()
         return [row[0] for row in rows]
 
-    async def events(self, run_id: str) -> list[EventRow]:
+    async def events(
+        self, run_id: str, *, after: int = -1, limit: int | None = None
+    ) -> list[EventRow]:
         rows = self._db.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+            f"SELECT {_EVENT_COLUMNS} FROM events WHERE run_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (run_id, after, -1 if limit is None else limit),
         ).fetchall()
-        return [
-            EventRow(
-                run_id=r[0],
-                seq=r[1],
-                type=r[2],
-                ts=r[3],
-                trace_id=r[4],
-                span_id=r[5],
-                parent_span_id=r[6],
-                meta=orjson.loads(r[7]),
-                content=None if r[8] is None else orjson.loads(r[8]),
-                content_digest=r[9],
-                prev_hash=r[10],
-                hash=r[11],
-            )
-            for r in rows
-        ]
+        return [_event_from_row(r) for r in rows]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         row = self._db.execute(
@@ -284,13 +270,21 @@ class SQLiteStore(SQLiteEvalResults):
         ).fetchone()
         return None if row is None else _approval_from_row(row)
 
-    async def list_approvals(self, status: str | None = "pending") -> list[ApprovalRecord]:
-        sql = f"SELECT {', '.join(_APPROVAL_COLUMNS)} FROM approvals"
-        params: tuple[Any, ...] = ()
+    async def list_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        sql = f"SELECT {', '.join(f'a.{c}' for c in _APPROVAL_COLUMNS)} FROM approvals a"
+        clauses: list[str] = []
+        params: list[Any] = []
+        if tenant is not None:
+            sql += " JOIN runs r ON r.run_id = a.run_id"
+            clauses.append("r.tenant = ?")
+            params.append(tenant)
         if status is not None:
-            sql += " WHERE status = ?"
-            params = (status,)
-        rows = self._db.execute(sql + " ORDER BY requested_at", params).fetchall()
+            clauses.append("a.status = ?")
+            params.append(status)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._db.execute(sql + where + " ORDER BY a.requested_at", params).fetchall()
         return [_approval_from_row(row) for row in rows]
 
     # The cache: a miss is cheaper than a failed call, so callers may treat StoreError as one.
@@ -435,6 +429,46 @@ def _contract_params(contract: ContractRecord) -> tuple[Any, ...]:
         _json(contract.body),
         contract.retention_days,
         contract.created_at,
+    )
+
+
+def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
+    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"r.{column} = ?")
+            params.append(value)
+    for bound, op in ((query.since, ">="), (query.until, "<")):
+        if bound is not None:
+            clauses.append(f"r.started_at {op} ?")
+            params.append(bound)
+    if query.statuses:
+        clauses.append(f"r.status IN ({', '.join('?' for _ in query.statuses)})")
+        params.extend(query.statuses)
+    if query.before is not None:
+        # Row-value comparison: one index range scan on (started_at DESC, run_id DESC).
+        clauses.append("(r.started_at, r.run_id) < (?, ?)")
+        params.extend(query.before)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def _event_from_row(r: tuple[Any, ...]) -> EventRow:
+    return EventRow(
+        run_id=r[0],
+        seq=r[1],
+        type=r[2],
+        ts=r[3],
+        trace_id=r[4],
+        span_id=r[5],
+        parent_span_id=r[6],
+        meta=orjson.loads(r[7]),
+        content=None if r[8] is None else orjson.loads(r[8]),
+        content_digest=r[9],
+        prev_hash=r[10],
+        hash=r[11],
     )
 
 

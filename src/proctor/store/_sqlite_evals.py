@@ -36,10 +36,18 @@ class SQLiteEvalResults:
         self._eval_execute(_INSERT, params)
 
     async def eval_results(
-        self, suite: str | None = None, *, id_prefix: str = "", limit: int = 50
+        self,
+        suite: str | None = None,
+        *,
+        id_prefix: str = "",
+        limit: int = 50,
+        tenant: str | None = None,
     ) -> list[EvalResultRecord]:
         clauses: list[str] = []
         params: list[Any] = []
+        if tenant is not None:
+            clauses.append("tenant = ?")
+            params.append(tenant)
         if suite is not None:
             clauses.append("suite = ?")
             params.append(suite)

@@ -7,6 +7,7 @@ as floats in major units, the way an ERP API would.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -87,15 +88,29 @@ def connect() -> Iterator[sqlite3.Connection]:
     with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
         db.row_factory = sqlite3.Row
         db.execute("PRAGMA busy_timeout=30000")
-        db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA foreign_keys=ON")
         _ensure_seeded(db)
         yield db
 
 
+def _enable_wal(db: sqlite3.Connection) -> None:
+    # WAL is a property of the file, set once when it is seeded. Connections opening a new
+    # file at once may find it "locked" without waiting for the busy timeout: retry.
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
+
+
 def _ensure_seeded(db: sqlite3.Connection) -> None:
     if db.execute("PRAGMA user_version").fetchone()[0] >= _SCHEMA_VERSION:
         return
+    _enable_wal(db)
     # Another process may be seeding too: the immediate lock serialises us, and
     # IF NOT EXISTS / OR IGNORE make the loser's pass a no-op.
     db.execute("BEGIN IMMEDIATE")

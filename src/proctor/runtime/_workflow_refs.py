@@ -1,8 +1,8 @@
-"""Finding a case's workflow without the CLI: ``package.module:attribute`` or a name.
+"""Finding a workflow by reference (``package.module:attribute`` or a registered name),
+and a runner on the project's gateway: what the CLI, the server and eval replays share.
 
 Names are looked up in the ``proctor.workflows`` entry-point group, where installed
-packages (and Proctor's own shipped examples) register their workflows. The ``proctor``
-command passes its own loader, which knows the same names.
+packages (and Proctor's own shipped examples) register their workflows.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ import sys
 from importlib.metadata import entry_points
 
 from proctor.errors import NotFoundError
-from proctor.runtime import Workflow
+from proctor.gateway import Gateway, load_config
+from proctor.runtime._runner import Runner
+from proctor.runtime._workflow import Workflow
+from proctor.store import Store
 
 ENTRY_POINT_GROUP = "proctor.workflows"
 
@@ -43,3 +46,20 @@ def load_workflow_ref(ref: str) -> Workflow:
         raise NotFoundError(f"{ref!r} is not a proctor Workflow (or a function returning one)")
     workflow.ref = ref
     return workflow
+
+
+def project_runner(store: Store, flow: Workflow, config: str | None = None) -> Runner:
+    """A runner for ``flow``, on the project's gateway when its ``proctor.yaml`` (``config``,
+    else ``$PROCTOR_CONFIG`` or ``./proctor.yaml``) defines models."""
+    settings = load_config(config)
+    if not settings.models:
+        return Runner(store, flow)
+    from proctor.gateway._cache import open_cache
+    from proctor.gateway._ratelimit import open_limiter
+
+    gateway = Gateway.from_config(
+        settings,
+        cache=open_cache(settings.cache, store),
+        limiter=open_limiter(settings.rate_limits),
+    )
+    return Runner(store, flow, gateway=gateway)

@@ -1,0 +1,75 @@
+"""The server's FastAPI app: the JSON API under ``/api/v1``, the web UI, OpenAPI at ``/docs``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+
+from proctor.server._auth import Authenticator
+from proctor.server._errors import install_error_handlers
+from proctor.server._keys import KeyLookup, Principal
+from proctor.server._service import Service
+from proctor.store import Store
+
+
+@dataclass
+class ServerState:
+    """What every route reaches through ``request.app.state.proctor``."""
+
+    service: Service
+    auth: Authenticator
+    secure_cookies: bool
+
+
+def state_of(request: Request) -> ServerState:
+    state: ServerState = request.app.state.proctor
+    return state
+
+
+async def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the principal of a request's Bearer key or session cookie."""
+    return await state_of(request).auth.principal(request)
+
+
+def create_server(
+    store: Store,
+    *,
+    session_secret: str,
+    config: str | None = None,
+    secure_cookies: bool = True,
+) -> FastAPI:
+    """The HTTP API and web UI over ``store``.
+
+    ``session_secret`` signs the UI's session cookies; ``config`` is the project's
+    ``proctor.yaml`` (models, gateway) the runs it starts use. The store stays the
+    caller's to close.
+    """
+    service = Service(store, config=config)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await service.drain()
+
+    app = FastAPI(
+        title="Proctor",
+        summary="Runs, their event logs, approvals, reports and eval results.",
+        version="1",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.proctor = ServerState(
+        service=service,
+        auth=Authenticator(KeyLookup(store), session_secret),
+        secure_cookies=secure_cookies,
+    )
+    install_error_handlers(app)
+    from proctor.server import _api, _ui
+
+    app.include_router(_api.router)
+    _ui.mount(app)
+    return app

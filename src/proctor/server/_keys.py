@@ -1,0 +1,143 @@
+"""API keys: what each role may do, minting keys, and finding the key a request carries.
+
+A key is ``prk_<id>_<secret>``: 32 random bytes the store never sees, only their SHA-256
+digest. The id part is public (it names the key in lists and when revoking it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal, get_args
+
+from proctor.errors import AccessDenied, UsageError
+from proctor.store import ApiKeyRecord, Store
+
+Role = Literal["viewer", "operator", "approver", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+Permission = Literal["read", "start", "decide", "keys"]
+
+PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "viewer": frozenset({"read"}),
+    "operator": frozenset({"read", "start"}),
+    "approver": frozenset({"read", "decide"}),
+    "admin": frozenset({"read", "start", "decide", "keys"}),
+}
+"""What each role may do. An approver may not start runs: who proposes a payment and who
+approves it are different people (separation of duties)."""
+
+_PREFIX = "prk_"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a request acts as: the key's holder, role and tenant."""
+
+    key_id: str
+    name: str
+    role: str
+    tenant: str
+
+    def can(self, permission: Permission) -> bool:
+        return permission in PERMISSIONS.get(self.role, frozenset())
+
+    def require(self, permission: Permission) -> None:
+        """Refuse (403) what this key's role does not allow."""
+        if not self.can(permission):
+            allowed = [role for role, granted in PERMISSIONS.items() if permission in granted]
+            raise AccessDenied(
+                f"API key {self.key_id} has role {self.role!r}, which may not {_VERBS[permission]}."
+                f" Use a key with role {' or '.join(allowed)}",
+                status=403,
+            )
+
+
+_VERBS: dict[Permission, str] = {
+    "read": "read runs",
+    "start": "start runs",
+    "decide": "decide approvals",
+    "keys": "manage API keys",
+}
+
+
+def key_digest(token: str) -> str:
+    """The SHA-256 digest the store keeps of a key."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def check_role(role: str) -> Role:
+    if role not in ROLES:
+        raise UsageError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+def check_tenant(tenant: str) -> str:
+    if not tenant or len(tenant) > 64 or not tenant.replace("-", "").replace("_", "").isalnum():
+        raise UsageError(
+            f"invalid tenant {tenant!r}: use 1-64 letters, digits, '-' or '_' (e.g. acme)"
+        )
+    return tenant
+
+
+async def create_api_key(
+    store: Store, *, role: str, tenant: str = "default", name: str | None = None
+) -> tuple[ApiKeyRecord, str]:
+    """Mint a key: its stored record and the key itself, which is shown once and never kept."""
+    role = check_role(role)
+    tenant = check_tenant(tenant)
+    key_id = secrets.token_hex(4)
+    token = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    record = ApiKeyRecord(
+        key_id=f"key_{key_id}",
+        secret_hash=key_digest(token),
+        role=role,
+        tenant=tenant,
+        name=(name or f"key_{key_id}").strip(),
+        created_at=time.time(),
+    )
+    await store.save_api_key(record)
+    return record, token
+
+
+class KeyLookup:
+    """Finds the key behind a token, remembering answers for ``ttl`` seconds: a request
+    costs a dict lookup, and a key revoked by another process stops working within ``ttl``."""
+
+    def __init__(self, store: Store, *, ttl: float = 5.0) -> None:
+        self.store = store
+        self.ttl = ttl
+        self._seen: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+
+    async def principal(self, token: str) -> Principal:
+        """The principal ``token`` authenticates; 401 if it is unknown or revoked."""
+        if not token.startswith(_PREFIX):
+            raise AccessDenied(
+                "that is not a Proctor API key (they start with prk_). "
+                "Create one with: proctor keys create --role viewer --tenant TENANT"
+            )
+        record = await self.by_digest(key_digest(token))
+        if record is None:
+            raise AccessDenied("unknown API key. Check it was copied whole, or create a new one")
+        if record.revoked_at is not None:
+            raise AccessDenied(f"API key {record.key_id} was revoked. Ask an admin for a new one")
+        return Principal(
+            key_id=record.key_id, name=record.name, role=record.role, tenant=record.tenant
+        )
+
+    async def by_digest(self, digest: str) -> ApiKeyRecord | None:
+        now = time.monotonic()
+        seen = self._seen.get(digest)
+        if seen is not None and now - seen[0] < self.ttl:
+            return seen[1]
+        record = await self.store.api_key(digest)
+        if len(self._seen) > 10_000:  # unknown tokens must not grow this without bound
+            self._seen.clear()
+        self._seen[digest] = (now, record)
+        return record
+
+    def forget(self) -> None:
+        """Drop remembered answers (after a key is revoked in this process)."""
+        self._seen.clear()

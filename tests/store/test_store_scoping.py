@@ -1,0 +1,183 @@
+"""Store contract tests for what the HTTP API asks of every backend: tenants, cursor
+pages of runs, paged events, events by type, approvals by tenant, API keys."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from proctor.store import (
+    ApiKeyRecord,
+    ApprovalRecord,
+    Escalated,
+    ModelCalled,
+    RunFilter,
+    RunJournal,
+    RunRecord,
+    RunStarted,
+    Store,
+    Usage,
+)
+
+
+async def start(
+    store: Store,
+    run_id: str,
+    *,
+    at: float,
+    tenant: str = "default",
+    model: str = "scripted",
+    started_by: str = "",
+) -> tuple[RunJournal, RunRecord]:
+    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
+    started = RunStarted(
+        workflow="invoices",
+        model=model,
+        contract_name="invoices",
+        contract_version="1",
+        contract_hash="c" * 64,
+        input={},
+    )
+    row, _ = journal.build(started, ts=at)
+    run = RunRecord(
+        run_id=run_id,
+        workflow="invoices",
+        model=model,
+        contract_name="invoices",
+        contract_hash="c" * 64,
+        trace_id="t" * 32,
+        started_at=at,
+        updated_at=at,
+        last_seq=journal.last_seq,
+        head_hash=journal.head_hash,
+        tenant=tenant,
+        started_by=started_by,
+    )
+    await store.create_run(run, row)
+    return journal, run
+
+
+def turn(n: int) -> ModelCalled:
+    return ModelCalled(
+        model="scripted",
+        turn=n,
+        messages_digest="m" * 64,
+        usage=Usage(input_tokens=1, output_tokens=1),
+        latency_ms=1.0,
+        tool_call_count=0,
+        cost_usd=0.0,
+    )
+
+
+async def ids(store: Store, query: RunFilter) -> list[str]:
+    return [run.run_id for run in await store.list_runs(query)]
+
+
+async def test_runs_keep_their_tenant_and_starter(store: Store) -> None:
+    await start(store, "r1", at=1.0, tenant="acme", started_by="alice")
+    run = await store.get_run("r1")
+    assert run is not None
+    assert (run.tenant, run.started_by) == ("acme", "alice")
+
+
+async def test_runs_are_filtered_by_tenant_and_model(store: Store) -> None:
+    await start(store, "a1", at=1.0, tenant="acme")
+    await start(store, "b1", at=2.0, tenant="beta", model="openai:gpt-4o-mini")
+    await start(store, "a2", at=3.0, tenant="acme", model="openai:gpt-4o-mini")
+    assert await ids(store, RunFilter(tenant="acme")) == ["a2", "a1"]
+    assert await ids(store, RunFilter(tenant="beta")) == ["b1"]
+    assert await ids(store, RunFilter(model="openai:gpt-4o-mini")) == ["a2", "b1"]
+    assert await ids(store, RunFilter(tenant="acme", model="scripted")) == ["a1"]
+    assert await ids(store, RunFilter(tenant="nobody")) == []
+
+
+async def test_a_cursor_pages_through_runs_without_gaps_or_repeats(store: Store) -> None:
+    # Two runs share a start time: the run id breaks the tie, so no page skips one.
+    for n, at in enumerate([1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 5.0]):
+        await start(store, f"r{n}", at=at)
+    seen: list[str] = []
+    cursor: tuple[float, str] | None = None
+    while True:
+        page = await store.list_runs(RunFilter(limit=2, before=cursor))
+        if not page:
+            break
+        seen.extend(run.run_id for run in page)
+        cursor = (page[-1].started_at, page[-1].run_id)
+    assert seen == ["r6", "r5", "r4", "r3", "r2", "r1", "r0"]
+    assert await ids(store, RunFilter(before=(2.0, "r2"))) == ["r1", "r0"]
+
+
+async def test_events_are_paged_by_sequence_number(store: Store) -> None:
+    journal, _ = await start(store, "r1", at=1.0)
+    await journal.append([turn(n) for n in range(1, 6)])
+    assert [row.seq for row in await store.events("r1")] == [0, 1, 2, 3, 4, 5]
+    assert [row.seq for row in await store.events("r1", after=1, limit=2)] == [2, 3]
+    assert [row.seq for row in await store.events("r1", after=3)] == [4, 5]
+    assert await store.events("r1", after=5) == []
+    assert [row.seq for row in await store.events("r1", limit=1)] == [0]
+
+
+async def test_events_of_one_type_are_found_across_the_runs_a_filter_matches(
+    store: Store,
+) -> None:
+    for run_id, tenant in (("a1", "acme"), ("b1", "beta")):
+        journal, _ = await start(store, run_id, at=1.0, tenant=tenant)
+        await journal.append(
+            [
+                turn(1),
+                Escalated(trigger="policy_violation", mode="handoff", rule="r", reason=run_id),
+            ]
+        )
+    found = await store.events_of_type("escalated", RunFilter(tenant="acme"))
+    assert [(row.run_id, row.type) for row in found] == [("a1", "escalated")]
+    assert len(await store.events_of_type("escalated", RunFilter())) == 2
+    assert await store.events_of_type("escalated", RunFilter(since=5.0)) == []
+
+
+async def test_approvals_are_listed_by_the_tenant_of_their_run(store: Store) -> None:
+    for run_id, tenant in (("a1", "acme"), ("b1", "beta")):
+        journal, _ = await start(store, run_id, at=1.0, tenant=tenant)
+        approval = ApprovalRecord(
+            approval_id=f"ap-{run_id}",
+            run_id=run_id,
+            call_id="c1",
+            tool="erp.pay",
+            args_digest="d" * 64,
+            arguments={},
+            rule="large",
+            reason="big",
+            requested_at=2.0,
+        )
+        await journal.append([turn(1)], approval=approval)
+    assert [a.approval_id for a in await store.list_approvals(tenant="acme")] == ["ap-a1"]
+    assert [a.approval_id for a in await store.list_approvals(None, tenant="beta")] == ["ap-b1"]
+    assert len(await store.list_approvals()) == 2
+
+
+async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: Store) -> None:
+    alice = ApiKeyRecord(
+        key_id="key_a",
+        secret_hash="h" * 64,
+        role="admin",
+        tenant="acme",
+        name="alice",
+        created_at=1.0,
+    )
+    bob = dataclasses.replace(
+        alice, key_id="key_b", secret_hash="g" * 64, name="bob", tenant="beta", created_at=2.0
+    )
+    await store.save_api_key(alice)
+    await store.save_api_key(bob)
+    assert await store.api_key("h" * 64) == alice
+    assert await store.api_key("x" * 64) is None
+    assert [k.key_id for k in await store.api_keys()] == ["key_b", "key_a"]
+    assert [k.key_id for k in await store.api_keys("acme")] == ["key_a"]
+    revoked = await store.revoke_api_key("key_a", 5.0)
+    assert revoked is not None
+    assert revoked.revoked_at == 5.0
+    again = await store.revoke_api_key("key_a", 9.0)  # the first revocation time stays
+    assert again is not None
+    assert again.revoked_at == 5.0
+    assert await store.revoke_api_key("key_zzz", 5.0) is None
+    found = await store.api_key("h" * 64)
+    assert found is not None
+    assert found.revoked_at == 5.0

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from proctor.contracts import Contract, contract_record, load_contract
 from proctor.store import (
+    Escalated,
+    EscalationTrigger,
     Outcome,
     RunFinished,
     RunJournal,
@@ -37,9 +39,14 @@ async def record_run(
     cost: float | None = 0.001,
     age_s: float = 3600.0,
     workflow: str | None = None,
+    tenant: str = "default",
+    model: str = "scripted",
+    duration_s: float = 1.0,
+    trigger: EscalationTrigger | None = None,
 ) -> str:
     """A run of ``contract``'s workflow that started ``age_s`` ago, proposed ``tools``
-    and ended with ``outcome`` (``None``: still running), having spent ``cost``."""
+    and ended with ``outcome`` (``None``: still running), having spent ``cost``; with
+    ``trigger``, it escalated for that reason first."""
     run_id = f"run_{next(_ids):016x}"
     started_at = time.time() - age_s
     name = workflow or contract.workflow
@@ -58,7 +65,7 @@ async def record_run(
     record = RunRecord(
         run_id=run_id,
         workflow=name,
-        model="scripted",
+        model=model,
         contract_name=contract.workflow,
         contract_hash=contract.content_hash,
         trace_id=journal.trace_id,
@@ -66,18 +73,22 @@ async def record_run(
         updated_at=started_at,
         last_seq=0,
         head_hash=row.hash,
+        tenant=tenant,
     )
     await store.create_run(record, row, contract=contract_record(contract, at=started_at))
-    events: list[RunFinished | ToolProposed] = [
+    events: list[RunFinished | ToolProposed | Escalated] = [
         ToolProposed(call_id=f"c{i}", step=i, tool=tool, args_digest="d")
         for i, tool in enumerate(tools)
     ]
+    if trigger is not None:
+        events.append(Escalated(trigger=trigger, mode="handoff", rule="r", reason="test"))
     record.tool_calls = len(tools)
     record.cost_usd = cost
     if outcome is not None:
         totals = Totals(tool_calls=len(tools), cost_usd=cost)
         events.append(RunFinished(outcome=outcome, reason="done", totals=totals))
-        record.status, record.outcome, record.finished_at = "finished", outcome, started_at + 1
+        record.status, record.outcome = "finished", outcome
+        record.finished_at, record.duration_s = started_at + duration_s, duration_s
     await journal.append(events, run=record)
     return run_id
 

@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
+CHROMIUM := /usr/bin/chromium
+SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint bench fmt clean
 
@@ -36,6 +38,13 @@ $(PHOENIX): | $(UV)
 	$(UV) pip install --quiet --python .tools/phoenix/bin/python 'arize-phoenix>=20,<21'
 	touch $@
 
+# Debian's Chromium, the browser tests/server/test_browser.py drives through Playwright
+# (which never downloads a browser of its own). The package index is refreshed only when
+# the install fails without it.
+$(CHROMIUM):
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
+		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
 demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
@@ -44,7 +53,7 @@ lint: $(DEV)
 	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
-test: lint $(PHOENIX)
+test: lint $(PHOENIX) $(CHROMIUM)
 	$(BIN)/pytest
 
 bench: $(RUNTIME)
@@ -58,4 +67,4 @@ fmt: $(DEV)
 	$(BIN)/ruff check --fix src tests benchmarks docs
 
 clean:
-	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output

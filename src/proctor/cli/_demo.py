@@ -53,6 +53,12 @@ def demo() -> None:
         )
         console.print(f"  proctor{db} approve {pending[0]} --as alice --reason 'checked with AP'")
     console.print(f"  proctor{db} audit verify              [dim]# recompute every hash chain[/]")
+    console.print(
+        f"\nSee these runs in the browser: [bold]proctor{db} serve[/], then open "
+        "http://127.0.0.1:8700/ and sign in with the admin key it prints on its first start "
+        f"(or make one: proctor{db} keys create --role admin --tenant default).",
+        highlight=False,
+    )
 
 
 __all__ = ["demo"]

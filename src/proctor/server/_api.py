@@ -1,17 +1,17 @@
-"""The JSON API, ``/api/v1``: runs, events, approvals, reports, eval results, keys."""
+"""The JSON API, ``/api/v1``: runs, events, approvals, reports, eval results, keys.
+
+Every endpoint authenticates (Bearer API key, or the web UI's session cookie) and sees
+only its key's tenant: another tenant's run, approval or eval result is answered 404,
+exactly like one that does not exist.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Depends
-
-from proctor.server._app import current_principal
-from proctor.server._keys import Principal
+from proctor.server import _api_approvals, _api_keys, _api_reports, _api_runs, _api_stream
 
 router = APIRouter()
-
-Auth = Annotated[Principal, Depends(current_principal)]
 
 
 @router.get("/healthz", include_in_schema=False)
@@ -19,12 +19,5 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/api/v1/me", tags=["keys"])
-async def me(principal: Auth) -> dict[str, str]:
-    """The API key this request authenticates as: its id, holder, role and tenant."""
-    return {
-        "key_id": principal.key_id,
-        "name": principal.name,
-        "role": principal.role,
-        "tenant": principal.tenant,
-    }
+for _part in (_api_runs, _api_stream, _api_approvals, _api_reports, _api_keys):
+    router.include_router(_part.router)

@@ -59,7 +59,7 @@ def create_server(
         summary="Runs, their event logs, approvals, reports and eval results.",
         version="1",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served by _docs from local assets: /docs works offline
         redoc_url=None,
     )
     app.state.proctor = ServerState(
@@ -69,7 +69,9 @@ def create_server(
     )
     install_error_handlers(app)
     from proctor.server import _api, _ui
+    from proctor.server._docs import mount_docs
 
+    mount_docs(app)
     app.include_router(_api.router)
     _ui.mount(app)
     return app

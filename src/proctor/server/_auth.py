@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import jwt
 from starlette.requests import Request
@@ -17,7 +18,18 @@ from proctor.errors import AccessDenied
 from proctor.server._keys import KeyLookup, Principal, key_digest
 
 SESSION_COOKIE = "proctor_session"
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_SECONDS = 12 * 3600
+
+
+def same_origin(request: Request) -> bool:
+    """Whether a request comes from one of this server's own pages (CSRF defence, on top
+    of the SameSite=Strict cookie): its Origin, else its Referer, names our host."""
+    host = request.headers.get("host")
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not host or not source or source == "null":
+        return False
+    return urlsplit(source).netloc.lower() == host.lower()
 
 
 class Authenticator:
@@ -39,6 +51,12 @@ class Authenticator:
             return await self.keys.principal(token.strip())
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie is not None:
+            if request.method not in _SAFE_METHODS and not same_origin(request):
+                raise AccessDenied(
+                    "a session cookie changes nothing unless the request comes from this "
+                    "server's own pages. Call the API with 'Authorization: Bearer <key>'",
+                    status=403,
+                )
             return await self.from_session(cookie)
         raise AccessDenied(
             "this request needs an API key: send 'Authorization: Bearer <key>'. "

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any
 
 from proctor.errors import AccessDenied, NotFoundError, ProctorError, UsageError
@@ -22,8 +24,17 @@ from proctor.runtime import (
     new_run_id,
     project_runner,
 )
-from proctor.server._keys import Principal
-from proctor.store import ApprovalRecord, EventRow, RunRecord, Store
+from proctor.server._keys import Principal, check_role, create_api_key
+from proctor.server._reports import GroupBy, Report, build_report
+from proctor.store import (
+    ApiKeyRecord,
+    ApprovalRecord,
+    EvalResultRecord,
+    EventRow,
+    RunFilter,
+    RunRecord,
+    Store,
+)
 
 logger = logging.getLogger("proctor.server")
 
@@ -36,6 +47,8 @@ class Service:
         self.config = config
         self._runners: dict[str, Runner] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Content hash -> version label: a stored contract version never changes.
+        self._versions: dict[str, str] = {}
 
     # Reads ------------------------------------------------------------------------------
 
@@ -60,6 +73,95 @@ class Service:
             if run is not None and run.tenant == principal.tenant:
                 return approval
         raise NotFoundError(f"no approval {approval_id!r} in tenant {principal.tenant!r}")
+
+    async def runs(self, principal: Principal, query: RunFilter) -> list[RunRecord]:
+        """The tenant's runs ``query`` matches (its tenant is the principal's), newest first."""
+        principal.require("read")
+        return await self.store.list_runs(replace(query, tenant=principal.tenant))
+
+    async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
+        """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""
+        principal.require("read")
+        return await self.store.list_approvals(status, tenant=principal.tenant)
+
+    async def pending_approvals(
+        self, principal: Principal, runs: list[RunRecord]
+    ) -> dict[str, str]:
+        """Run id -> the approval it waits for, for those of ``runs`` awaiting one."""
+        if not any(run.status == "awaiting_approval" for run in runs):
+            return {}  # the common case costs no query
+        pending = await self.approvals(principal, "pending")
+        return {approval.run_id: approval.approval_id for approval in pending}
+
+    async def contract_version(self, content_hash: str) -> str | None:
+        """The version label of a stored contract version (remembered: it never changes)."""
+        label = self._versions.get(content_hash)
+        if label is None and content_hash:
+            found = await self.store.contracts(hash_prefix=content_hash)
+            if found:
+                label = self._versions[content_hash] = found[0].version
+        return label
+
+    async def report(
+        self,
+        principal: Principal,
+        *,
+        since: float,
+        until: float,
+        group_by: GroupBy,
+        workflow: str | None,
+    ) -> Report:
+        """The report over the tenant's runs started in ``[since, until)``."""
+        principal.require("read")
+        return await build_report(
+            self.store,
+            tenant=principal.tenant,
+            since=since,
+            until=until,
+            group_by=group_by,
+            workflow=workflow,
+        )
+
+    async def eval_results(
+        self, principal: Principal, *, suite: str | None, limit: int
+    ) -> list[EvalResultRecord]:
+        """The tenant's stored eval results (of ``suite``), newest first, without bodies."""
+        principal.require("read")
+        return await self.store.eval_results(suite, limit=limit, tenant=principal.tenant)
+
+    async def eval_result(self, principal: Principal, result_id: str) -> EvalResultRecord:
+        """One of the tenant's eval results, with its body."""
+        principal.require("read")
+        record = await self.store.get_eval_result(result_id)
+        if record is None or record.tenant != principal.tenant:
+            raise NotFoundError(f"no eval result {result_id!r} in tenant {principal.tenant!r}")
+        return record
+
+    # API keys ---------------------------------------------------------------------------
+
+    async def keys(self, principal: Principal) -> list[ApiKeyRecord]:
+        """The tenant's API keys, newest first (records hold digests; callers show none)."""
+        principal.require("keys")
+        return await self.store.api_keys(principal.tenant)
+
+    async def create_key(
+        self, principal: Principal, *, role: str, name: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        """Mint a key in the principal's own tenant: its record and the key, shown once."""
+        principal.require("keys")
+        return await create_api_key(
+            self.store, role=check_role(role), tenant=principal.tenant, name=name
+        )
+
+    async def revoke_key(self, principal: Principal, key_id: str) -> ApiKeyRecord:
+        """Revoke one of the tenant's keys (a key revoked already keeps its first time)."""
+        principal.require("keys")
+        if not any(key.key_id == key_id for key in await self.store.api_keys(principal.tenant)):
+            raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
+        revoked = await self.store.revoke_api_key(key_id, time.time())
+        if revoked is None:  # pragma: no cover - listed a moment ago
+            raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
+        return revoked
 
     # Runs -------------------------------------------------------------------------------
 

@@ -1,0 +1,151 @@
+"""``proctor serve`` (the HTTP API and web UI) and ``proctor keys`` (its API keys)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from proctor.cli import _render as render
+from proctor.cli._app import _with_store, app, console, options
+from proctor.errors import NotFoundError
+from proctor.store import ApiKeyRecord, Store
+
+keys_app = typer.Typer(
+    help="API keys of the HTTP API (proctor serve): create, list, revoke.", no_args_is_help=True
+)
+app.add_typer(keys_app, name="keys")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (default: this machine only)."
+    ),
+    port: int = typer.Option(8700, "--port", min=1, max=65535, help="Port to bind."),
+    access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+) -> None:
+    """Serve the HTTP API and the web UI over the store, until Ctrl-C.
+
+    On first start it creates an admin API key and prints it once.
+    """
+    # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
+    from proctor.server._serve import Started, is_loopback
+    from proctor.server._serve import serve as run_server
+
+    if not is_loopback(host):
+        console.print(
+            f"[yellow]warning: {escape(host)} is reachable from other machines, and this "
+            "server speaks plain HTTP: API keys and sessions travel in clear. Put a TLS "
+            "proxy in front of it, or bind 127.0.0.1[/]"
+        )
+
+    def announce(started: Started) -> None:
+        if started.admin_key is not None:
+            console.print(
+                f"First admin key (shown once, store it now): [bold]{started.admin_key}[/]",
+                highlight=False,
+            )
+        console.print(
+            f"Proctor UI: {started.url} — API docs: {started.url}docs (Ctrl-C to stop)",
+            highlight=False,
+        )
+        console.file.flush()  # piped output is buffered: show the key and URL now
+
+    run_server(
+        db=options.db,
+        config=options.config,
+        host=host,
+        port=port,
+        announce=announce,
+        access_log=access_log,
+    )
+
+
+def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
+    # Never the digest: it identifies the key as well as the key itself does to the store.
+    return {
+        "key_id": record.key_id,
+        "name": record.name,
+        "role": record.role,
+        "tenant": record.tenant,
+        "created_at": record.created_at,
+        "revoked_at": record.revoked_at,
+    }
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="viewer, operator, approver or admin."),
+    tenant: str = typer.Option(..., "--tenant", help="The tenant the key sees (e.g. acme)."),
+    name: str | None = typer.Option(
+        None, "--name", help="Who holds it; runs it starts record this name (default: its id)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
+) -> None:
+    """Create an API key; the key is printed this once (the store keeps its digest only)."""
+    from proctor.server._keys import check_role, check_tenant, create_api_key
+
+    check_role(role)
+    check_tenant(tenant)  # both refused before the store is opened
+    record, token = _with_store(
+        lambda store: create_api_key(store, role=role, tenant=tenant, name=name)
+    )
+    if as_json:
+        print(render.to_json({**_key_json(record), "key": token}))
+        return
+    console.print(f"API key (shown once, store it now): [bold]{token}[/]", highlight=False)
+    console.print(
+        f"  id {record.key_id}  role {record.role}  tenant {record.tenant}  "
+        f"name {escape(record.name)}",
+        highlight=False,
+    )
+
+
+@keys_app.command("list")
+def keys_list(
+    tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's keys."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List API keys, newest first, revoked ones included (never their digests)."""
+    found = _with_store(lambda store: store.api_keys(tenant))
+    if as_json:
+        print(render.to_json([_key_json(record) for record in found]))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for column in ("key id", "name", "role", "tenant", "created", "revoked"):
+        table.add_column(column)
+    for record in found:
+        table.add_row(
+            record.key_id,
+            escape(record.name),
+            record.role,
+            record.tenant,
+            render.when(record.created_at),
+            "" if record.revoked_at is None else f"[red]{render.when(record.revoked_at)}[/]",
+        )
+    console.print(table if found else "no API keys: create one with proctor keys create")
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...).")) -> None:
+    """Revoke an API key: it stops working at once (a running server: within 5 s)."""
+    import time
+
+    async def work(store: Store) -> ApiKeyRecord:
+        revoked = await store.revoke_api_key(key_id, time.time())
+        if revoked is None:
+            raise NotFoundError(f"no API key {key_id!r}; list them with `proctor keys list`")
+        return revoked
+
+    record = _with_store(work)
+    console.print(
+        f"revoked {record.key_id} ({escape(record.name)}, {record.role}, tenant {record.tenant})",
+        highlight=False,
+    )
+
+
+__all__ = ["keys_app", "serve"]

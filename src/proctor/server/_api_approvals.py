@@ -1,0 +1,60 @@
+"""``/api/v1/approvals``: the tenant's approvals, and deciding them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from proctor.errors import UsageError
+from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._schemas import ApprovalList, ApprovalOut, Approve, Deny
+
+router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
+
+
+@router.get("")
+async def list_approvals(
+    principal: Auth,
+    service: Svc,
+    status: Annotated[
+        Literal["pending", "approved", "denied", "expired", "all"],
+        Query(description="Which approvals: pending (default), a decided status, or all."),
+    ] = "pending",
+) -> ApprovalList:
+    """The tenant's approvals, oldest request first, each with the exact call it is for."""
+    found = await service.approvals(principal, None if status == "all" else status)
+    return ApprovalList(approvals=[ApprovalOut.of(approval) for approval in found])
+
+
+@router.get("/{approval_id}", responses=errors(404))
+async def get_approval(approval_id: str, principal: Auth, service: Svc) -> ApprovalOut:
+    """One approval of the tenant."""
+    return ApprovalOut.of(await service.approval(principal, approval_id))
+
+
+@router.post("/{approval_id}/approve", responses=errors(400, 403, 404, 409))
+async def approve(
+    approval_id: str, principal: Auth, service: Svc, body: Approve | None = None
+) -> ApprovalOut:
+    """Approve the exact call; the run continues in the background.
+
+    Needs role approver or admin, and a key holder other than the one who started the run
+    (separation of duties). An approval decided already answers 409.
+    """
+    reason = "" if body is None else body.reason
+    decided = await service.decide(principal, approval_id, approved=True, reason=reason)
+    return ApprovalOut.of(decided)
+
+
+@router.post("/{approval_id}/deny", responses=errors(400, 403, 404, 409))
+async def deny(approval_id: str, body: Deny, principal: Auth, service: Svc) -> ApprovalOut:
+    """Deny the call, with a reason; the run then follows its contract's escalation rule.
+
+    Needs role approver or admin, and a key holder other than the one who started the run.
+    """
+    principal.require("decide")  # a role that may not decide learns that first
+    if not body.reason.strip():
+        raise UsageError('a denial needs a reason: send {"reason": "why"} (not blank)')
+    decided = await service.decide(principal, approval_id, approved=False, reason=body.reason)
+    return ApprovalOut.of(decided)

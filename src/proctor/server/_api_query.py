@@ -1,0 +1,84 @@
+"""Query parameters the API reads beyond plain types: times, cursors, contract versions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+
+from proctor.errors import UsageError
+from proctor.evals._production import parse_since
+from proctor.store import Store
+
+_EPOCH = re.compile(r"\d{9,11}(?:\.\d+)?")
+_HEX = re.compile(r"[0-9a-f]{4,64}")
+
+NO_VERSION = "-"
+"""A contract hash no run has: what a version that names no stored contract filters by."""
+
+
+def parse_time(name: str, text: str, *, now: float) -> float:
+    """``text`` as epoch seconds: epoch seconds, an ISO 8601 date or time (UTC unless it
+    names an offset), or an age before ``now`` (``90m``, ``24h``, ``7d``, ``2w``)."""
+    value = text.strip()
+    if _EPOCH.fullmatch(value):
+        return float(value)
+    try:
+        return parse_since(value, now=now)
+    except UsageError:
+        raise UsageError(
+            f"{name}={text!r} is not a time. Fix: give an ISO 8601 date or time "
+            "(2026-11-01, 2026-11-01T09:30:00Z), epoch seconds (1793520000), "
+            "or an age such as 90m, 24h, 7d, 2w"
+        ) from None
+
+
+def encode_cursor(started_at: float, run_id: str) -> str:
+    """The opaque cursor after the run ``(started_at, run_id)`` in newest-first order."""
+    raw = json.dumps([started_at, run_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    """The position a cursor of ``encode_cursor`` names; ``UsageError`` if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        started_at, run_id = json.loads(raw)
+        if isinstance(started_at, int | float) and isinstance(run_id, str):
+            return float(started_at), run_id
+    except (binascii.Error, ValueError, TypeError):
+        pass
+    raise UsageError(
+        f"cursor {cursor!r} is not a cursor of this API. Fix: pass the next_cursor of the "
+        "previous page unchanged, or leave cursor out for the first page"
+    )
+
+
+async def resolve_version(store: Store, ref: str, *, workflow: str | None) -> str:
+    """The content hash of the contract version ``ref`` names: a content hash or a prefix
+    of it (at least 4 hex digits), or a version label (``3`` or ``v3``) of ``workflow``.
+
+    ``NO_VERSION`` when nothing stored matches, so the filter matches no run.
+    """
+    wanted = ref.strip()
+    found: set[str] = set()
+    if _HEX.fullmatch(wanted.lower()):
+        stored = await store.contracts(workflow=workflow, hash_prefix=wanted.lower())
+        found = {c.content_hash for c in stored}
+    elif workflow is None:
+        raise UsageError(
+            f"version={ref!r} is a version label, which needs its workflow. Fix: add "
+            "workflow=NAME, or give the contract's content hash (or its first 4+ digits)"
+        )
+    if not found and workflow is not None:
+        label = wanted.removeprefix("v")
+        found = {
+            c.content_hash for c in await store.contracts(workflow=workflow) if c.version == label
+        }
+    if len(found) > 1:
+        raise UsageError(
+            f"version={ref!r} names {len(found)} contract versions. Fix: give more digits "
+            "of the content hash, or the full hash"
+        )
+    return found.pop() if found else NO_VERSION

@@ -1,0 +1,92 @@
+"""``/api/v1/reports`` and ``/api/v1/evals``: outcome reports and stored eval results."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from proctor.errors import UsageError
+from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._api_query import parse_time
+from proctor.server._reports import GroupBy, Report, ReportRow
+from proctor.server._schemas import (
+    EscalationCount,
+    EvalDetail,
+    EvalList,
+    EvalSummary,
+    ReportOut,
+    ReportRowOut,
+    ToolCallCount,
+    iso_time,
+)
+
+router = APIRouter(prefix="/api/v1")
+
+
+def _row(row: ReportRow) -> ReportRowOut:
+    return ReportRowOut.model_validate(row, from_attributes=True)
+
+
+def report_out(report: Report) -> ReportOut:
+    """A report as the API answers it."""
+    return ReportOut(
+        since=iso_time(report.since),
+        until=iso_time(report.until),
+        group_by=report.group_by,
+        workflow=report.workflow,
+        total=_row(report.total),
+        rows=[_row(row) for row in report.rows],
+        escalations=[EscalationCount(trigger=t, count=n) for t, n in report.escalations],
+        tool_calls=[ToolCallCount(tool_calls=c, runs=n) for c, n in report.tool_calls],
+    )
+
+
+@router.get("/reports", tags=["reports"], responses=errors(400))
+async def report(
+    principal: Auth,
+    service: Svc,
+    since: Annotated[
+        str, Query(description="Runs started at or after: an age (7d, 24h), ISO 8601 or epoch.")
+    ] = "7d",
+    until: Annotated[
+        str | None, Query(description="Runs started before (default: now); same forms.")
+    ] = None,
+    group_by: Annotated[GroupBy, Query(description="Rows per workflow, model, version or day.")] = (
+        "day"
+    ),
+    workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+) -> ReportOut:
+    """Outcomes of the tenant's runs: cost per resolved task, escalation and resolution
+    rates, tool calls per run, latency percentiles, escalations by trigger."""
+    now = time.time()
+    start = parse_time("since", since, now=now)
+    end = now if until is None else parse_time("until", until, now=now)
+    if start >= end:
+        raise UsageError(
+            f"since ({iso_time(start)}) is not before until ({iso_time(end)}). "
+            "Fix: give an earlier since, or a later until"
+        )
+    found = await service.report(
+        principal, since=start, until=end, group_by=group_by, workflow=workflow
+    )
+    return report_out(found)
+
+
+@router.get("/evals", tags=["evals"])
+async def eval_results(
+    principal: Auth,
+    service: Svc,
+    suite: Annotated[str | None, Query(description="Only results of this suite.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
+) -> EvalList:
+    """The tenant's stored eval results (each ``proctor eval run`` keeps one), newest first."""
+    found = await service.eval_results(principal, suite=suite, limit=limit)
+    return EvalList(results=[EvalSummary.of(record) for record in found])
+
+
+@router.get("/evals/{result_id}", tags=["evals"], responses=errors(404))
+async def eval_result(result_id: str, principal: Auth, service: Svc) -> EvalDetail:
+    """One stored eval result: its summary and the suite result itself."""
+    return EvalDetail.of(await service.eval_result(principal, result_id))

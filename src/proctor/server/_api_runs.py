@@ -1,0 +1,126 @@
+"""``/api/v1/runs``: start runs, list them a page at a time, read one and its events."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._api_query import decode_cursor, encode_cursor, parse_time, resolve_version
+from proctor.server._keys import Principal
+from proctor.server._schemas import EventOut, EventPage, RunPage, RunSummary, StartRun
+from proctor.server._service import Service
+from proctor.store import Outcome, RunFilter, RunRecord, RunStatus
+
+router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
+
+
+async def summaries(
+    service: Service, principal: Principal, runs: list[RunRecord]
+) -> list[RunSummary]:
+    """The API's view of ``runs``: each with its contract's version and pending approval."""
+    pending = await service.pending_approvals(principal, runs)
+    return [
+        RunSummary.of(
+            run,
+            version=await service.contract_version(run.contract_hash),
+            pending_approval=pending.get(run.run_id) if run.status == "awaiting_approval" else None,
+        )
+        for run in runs
+    ]
+
+
+@router.post("", status_code=202, responses=errors(400, 403, 404))
+async def start_run(
+    body: StartRun, principal: Auth, service: Svc, response: Response
+) -> RunSummary:
+    """Start a run of a workflow; it is driven in the background.
+
+    Answers once the run is recorded (usually still ``running``): follow it at the
+    ``Location`` given, or live with ``/api/v1/runs/{run_id}/events/stream``. Needs role
+    operator or admin.
+    """
+    record = await service.start_run(principal, body.workflow, body.input, model=body.model)
+    response.headers["Location"] = f"/api/v1/runs/{record.run_id}"
+    [summary] = await summaries(service, principal, [record])
+    return summary
+
+
+@router.get("", responses=errors(400))
+async def list_runs(
+    principal: Auth,
+    service: Svc,
+    workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    outcome: Annotated[Outcome | None, Query(description="Only runs with this outcome.")] = None,
+    model: Annotated[str | None, Query(description="Only runs started with this model.")] = None,
+    version: Annotated[
+        str | None,
+        Query(
+            description="Only runs under this contract version: its content hash (or a prefix "
+            "of 4+ hex digits), or its version label (3 or v3) together with workflow=."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        Query(description="Started at or after: ISO 8601, epoch seconds, or an age (7d, 24h)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        Query(description="Started before: ISO 8601, epoch seconds, or an age (7d, 24h)."),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
+    cursor: Annotated[
+        str | None, Query(description="The next_cursor of the previous page.")
+    ] = None,
+) -> RunPage:
+    """The tenant's runs, newest first, a page at a time."""
+    now = time.time()
+    query = RunFilter(
+        workflow=workflow,
+        status=status,
+        outcome=outcome,
+        model=model,
+        since=None if since is None else parse_time("since", since, now=now),
+        until=None if until is None else parse_time("until", until, now=now),
+        before=None if cursor is None else decode_cursor(cursor),
+        # One more than a page: whether it exists says if there is a next page.
+        limit=limit + 1,
+    )
+    if version is not None:
+        query.contract_hash = await resolve_version(service.store, version, workflow=workflow)
+    runs = await service.runs(principal, query)
+    page, more = runs[:limit], len(runs) > limit
+    last = page[-1] if more else None
+    return RunPage(
+        runs=await summaries(service, principal, page),
+        next_cursor=None if last is None else encode_cursor(last.started_at, last.run_id),
+    )
+
+
+@router.get("/{run_id}", responses=errors(404))
+async def get_run(run_id: str, principal: Auth, service: Svc) -> RunSummary:
+    """One run: status, outcome, totals, contract version, and the approval it waits for."""
+    record = await service.run(principal, run_id)
+    [summary] = await summaries(service, principal, [record])
+    return summary
+
+
+@router.get("/{run_id}/events", responses=errors(404))
+async def run_events(
+    run_id: str,
+    principal: Auth,
+    service: Svc,
+    after: Annotated[int, Query(ge=-1, description="Only events with seq > after.")] = -1,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 200,
+) -> EventPage:
+    """The run's log, in order, a page at a time: content as stored (redacted), null once
+    retention purged it."""
+    rows = await service.events(principal, run_id, after=after, limit=limit + 1)
+    page = rows[:limit]
+    return EventPage(
+        events=[EventOut.of(row) for row in page],
+        next_after=page[-1].seq if len(rows) > limit else None,
+    )

@@ -1,0 +1,363 @@
+"""The API's request and response bodies (pydantic), so ``/docs`` shows every schema.
+
+Times are ISO 8601 in UTC with milliseconds (``2026-11-24T09:30:00.123Z``); money is USD.
+Request bodies refuse unknown fields, so a misspelt field is an error, not ignored.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from proctor.server._keys import Role
+from proctor.store import (
+    ApiKeyRecord,
+    ApprovalRecord,
+    EvalResultRecord,
+    EventRow,
+    Outcome,
+    RunRecord,
+    RunStatus,
+)
+
+ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
+
+
+def iso_time(ts: float) -> str:
+    """An epoch time as ISO 8601 UTC with milliseconds."""
+    moment = datetime.fromtimestamp(ts, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _iso_or_none(ts: float | None) -> str | None:
+    return None if ts is None else iso_time(ts)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# Errors ---------------------------------------------------------------------------------
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. not_found.")
+    message: str = Field(description="What went wrong and how to fix it.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: ``{"error": {"code": ..., "message": ...}}``."""
+
+    error: ErrorDetail
+
+
+# Runs -----------------------------------------------------------------------------------
+
+
+class StartRun(_Request):
+    workflow: str = Field(
+        min_length=1,
+        description="A registered workflow name (e.g. invoice_reconciliation) or "
+        "package.module:attribute.",
+    )
+    input: dict[str, Any] = Field(description="The run's input, a JSON object.")
+    model: str | None = Field(
+        default=None,
+        description="Model spec, e.g. openai:gpt-4o-mini; default: the workflow's.",
+    )
+
+
+class RunTotals(BaseModel):
+    tool_calls: int
+    model_calls: int
+    input_tokens: int
+    output_tokens: int
+    tokens: int
+    cost_usd: float | None = Field(description="None when a model call was not priced.")
+    duration_s: float
+
+
+class RunSummary(BaseModel):
+    run_id: str
+    workflow: str
+    status: RunStatus
+    outcome: Outcome | None
+    model: str
+    contract_name: str
+    contract_hash: str
+    contract_version: str | None = Field(description="The contract's version label.")
+    tenant: str
+    started_by: str
+    started_at: str
+    updated_at: str | None
+    finished_at: str | None
+    totals: RunTotals
+    pending_approval: str | None = Field(
+        description="The approval the run waits for, when awaiting_approval."
+    )
+
+    @classmethod
+    def of(
+        cls, run: RunRecord, *, version: str | None, pending_approval: str | None = None
+    ) -> RunSummary:
+        return cls(
+            run_id=run.run_id,
+            workflow=run.workflow,
+            status=run.status,
+            outcome=run.outcome,
+            model=run.model,
+            contract_name=run.contract_name,
+            contract_hash=run.contract_hash,
+            contract_version=version,
+            tenant=run.tenant,
+            started_by=run.started_by,
+            started_at=iso_time(run.started_at),
+            updated_at=iso_time(run.updated_at) if run.updated_at else None,
+            finished_at=_iso_or_none(run.finished_at),
+            totals=RunTotals(
+                tool_calls=run.tool_calls,
+                model_calls=run.model_calls,
+                input_tokens=run.input_tokens,
+                output_tokens=run.output_tokens,
+                tokens=run.input_tokens + run.output_tokens,
+                cost_usd=run.cost_usd,
+                duration_s=run.duration_s,
+            ),
+            pending_approval=pending_approval,
+        )
+
+
+class RunPage(BaseModel):
+    runs: list[RunSummary]
+    next_cursor: str | None = Field(
+        description="Pass as cursor= for the next page; null on the last page."
+    )
+
+
+class EventOut(BaseModel):
+    seq: int
+    type: str
+    ts: str
+    span_id: str
+    parent_span_id: str | None
+    meta: dict[str, Any]
+    content: dict[str, Any] | None = Field(
+        description="The event's payload as stored (redacted); null once retention purged it."
+    )
+    hash: str
+
+    @classmethod
+    def of(cls, row: EventRow) -> EventOut:
+        return cls(
+            seq=row.seq,
+            type=row.type,
+            ts=iso_time(row.ts),
+            span_id=row.span_id,
+            parent_span_id=row.parent_span_id,
+            meta=row.meta,
+            content=row.content,
+            hash=row.hash,
+        )
+
+
+class EventPage(BaseModel):
+    events: list[EventOut]
+    next_after: int | None = Field(
+        description="Pass as after= for the next page; null when no more events are stored."
+    )
+
+
+# Approvals ------------------------------------------------------------------------------
+
+
+class ApprovalOut(BaseModel):
+    approval_id: str
+    run_id: str
+    call_id: str
+    tool: str
+    arguments: dict[str, Any] = Field(description="The exact arguments to approve (redacted).")
+    args_digest: str
+    rule: str
+    reason: str
+    status: str
+    approver: str = Field(description="Who decides: human, checker or checker_then_human.")
+    requested_at: str
+    expires_at: str | None
+    decided_at: str | None
+    decided_by: str | None
+    decision_reason: str | None
+
+    @classmethod
+    def of(cls, approval: ApprovalRecord) -> ApprovalOut:
+        return cls(
+            approval_id=approval.approval_id,
+            run_id=approval.run_id,
+            call_id=approval.call_id,
+            tool=approval.tool,
+            arguments=approval.arguments,
+            args_digest=approval.args_digest,
+            rule=approval.rule,
+            reason=approval.reason,
+            status=approval.status,
+            approver=approval.approver,
+            requested_at=iso_time(approval.requested_at),
+            expires_at=_iso_or_none(approval.expires_at),
+            decided_at=_iso_or_none(approval.decided_at),
+            decided_by=approval.decided_by,
+            decision_reason=approval.decision_reason,
+        )
+
+
+class ApprovalList(BaseModel):
+    approvals: list[ApprovalOut]
+
+
+class Approve(_Request):
+    reason: str = Field(default="", description="Why (optional), recorded in the run's log.")
+
+
+class Deny(_Request):
+    reason: str = Field(description="Why (required, non-blank), recorded in the run's log.")
+
+
+# Reports --------------------------------------------------------------------------------
+
+
+class ReportRowOut(BaseModel):
+    key: str
+    runs: int
+    finished: int
+    resolved: int
+    escalated: int
+    failed: int
+    draft_only: int
+    cost_usd: float
+    cost_per_resolved: float | None
+    escalation_rate: float | None
+    resolved_rate: float | None
+    tool_calls_per_run: float | None
+    latency_p50_s: float | None
+    latency_p90_s: float | None
+    latency_p99_s: float | None
+
+
+class EscalationCount(BaseModel):
+    trigger: str
+    count: int
+
+
+class ToolCallCount(BaseModel):
+    tool_calls: int = Field(description="Tool calls in a run.")
+    runs: int = Field(description="Finished runs with that many tool calls.")
+
+
+class ReportOut(BaseModel):
+    since: str
+    until: str
+    group_by: Literal["workflow", "model", "version", "day"]
+    workflow: str | None
+    total: ReportRowOut
+    rows: list[ReportRowOut]
+    escalations: list[EscalationCount] = Field(description="By trigger, most first.")
+    tool_calls: list[ToolCallCount] = Field(description="Distribution, ascending.")
+
+
+# Eval results ---------------------------------------------------------------------------
+
+
+class EvalSummary(BaseModel):
+    result_id: str
+    suite: str
+    workflow: str
+    created_at: str
+    cases: int
+    passed: int
+    failed: int
+    model: str | None
+    contract_hash: str | None
+
+    @classmethod
+    def fields_of(cls, record: EvalResultRecord) -> dict[str, Any]:
+        return {
+            "result_id": record.result_id,
+            "suite": record.suite,
+            "workflow": record.workflow,
+            "created_at": iso_time(record.created_at),
+            "cases": record.cases,
+            "passed": record.passed,
+            "failed": record.failed,
+            "model": record.model,
+            "contract_hash": record.contract_hash,
+        }
+
+    @classmethod
+    def of(cls, record: EvalResultRecord) -> EvalSummary:
+        return cls(**cls.fields_of(record))
+
+
+class EvalList(BaseModel):
+    results: list[EvalSummary]
+
+
+class EvalDetail(EvalSummary):
+    body: dict[str, Any] = Field(description="The suite result (SuiteResult) as stored.")
+
+    @classmethod
+    def of(cls, record: EvalResultRecord) -> EvalDetail:
+        body = json.loads(record.body or "{}")
+        return cls(**cls.fields_of(record), body=body if isinstance(body, dict) else {})
+
+
+# API keys -------------------------------------------------------------------------------
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    tenant: str
+    created_at: str
+    revoked_at: str | None
+
+    @classmethod
+    def fields_of(cls, record: ApiKeyRecord) -> dict[str, Any]:
+        return {
+            "key_id": record.key_id,
+            "name": record.name,
+            "role": record.role,
+            "tenant": record.tenant,
+            "created_at": iso_time(record.created_at),
+            "revoked_at": _iso_or_none(record.revoked_at),
+        }
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> KeyOut:
+        return cls(**cls.fields_of(record))
+
+
+class KeyList(BaseModel):
+    keys: list[KeyOut]
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="The key itself: shown this once, never stored. Keep it now.")
+
+
+class CreateKey(_Request):
+    role: Role
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="Who holds the key; runs it starts record this name (default: its id).",
+    )
+
+
+class Me(BaseModel):
+    key_id: str
+    name: str
+    role: str
+    tenant: str

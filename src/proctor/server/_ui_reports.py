@@ -1,0 +1,130 @@
+"""The reports page: cost per resolved task by day, escalations by trigger, tool calls per
+run, and a table by workflow, model, contract version or day, over a recent window."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from proctor.errors import UsageError
+from proctor.server._app import state_of
+from proctor.server._charts import bars, columns
+from proctor.server._keys import Principal
+from proctor.server._reports import GROUPINGS, GroupBy, Report, build_report
+from proctor.server._ui_base import guarded, render
+from proctor.server._ui_format import money
+
+router = APIRouter(include_in_schema=False)
+
+WINDOWS: dict[str, tuple[str, float]] = {
+    "24h": ("last 24 hours", 86400.0),
+    "7d": ("last 7 days", 7 * 86400.0),
+    "30d": ("last 30 days", 30 * 86400.0),
+}
+_HISTOGRAM_BARS = 40
+
+
+@router.get("/reports")
+async def reports_page(request: Request) -> Response:
+    return await guarded(request, lambda principal: _reports(request, principal))
+
+
+async def _reports(request: Request, principal: Principal) -> Response:
+    principal.require("read")
+    params = request.query_params
+    window = params.get("since", "7d")
+    group_by = params.get("group_by", "workflow")
+    workflow = params.get("workflow", "").strip() or None
+    if window not in WINDOWS:
+        raise UsageError(f"unknown period {window!r}: use 24h, 7d or 30d")
+    if group_by not in GROUPINGS:
+        raise UsageError(f"unknown grouping {group_by!r}: use {', '.join(GROUPINGS)}")
+    grouping: GroupBy = group_by  # narrowed by the check above
+    store = state_of(request).service.store
+    until = time.time()
+    since = until - WINDOWS[window][1]
+    daily = await build_report(
+        store, tenant=principal.tenant, since=since, until=until, workflow=workflow
+    )
+    grouped = daily
+    if grouping != "day":
+        grouped = await build_report(
+            store,
+            tenant=principal.tenant,
+            since=since,
+            until=until,
+            group_by=grouping,
+            workflow=workflow,
+        )
+    context: dict[str, Any] = {
+        "report": grouped,
+        "window": window,
+        "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
+        "group_by": grouping,
+        "groupings": GROUPINGS,
+        "workflow": workflow or "",
+        "cost_chart": columns(
+            "cost-per-resolved",
+            _by_day(daily),
+            title="Cost per resolved task, by day (UTC)",
+            fmt=money,
+            axis=_axis_money,
+            empty="no resolved runs",
+        ),
+        "escalation_chart": bars(
+            "escalations",
+            [(trigger.replace("_", " "), float(n)) for trigger, n in daily.escalations],
+            title="Escalations by trigger",
+            fmt=_whole,
+            empty="no escalations in this period",
+        ),
+        "tool_chart": columns(
+            "tool-calls",
+            _histogram(daily.tool_calls),
+            title="Tool calls per finished run (bars: number of runs)",
+            fmt=_whole,
+            axis=_count_axis,
+            empty="no finished runs",
+        ),
+    }
+    return await render(request, principal, "reports.html", context, nav="reports")
+
+
+def _by_day(report: Report) -> list[tuple[str, float | None]]:
+    """Every day of the window, so quiet days read as gaps on the time axis."""
+    figures = {row.key: row.cost_per_resolved for row in report.rows}
+    first = datetime.fromtimestamp(report.since, UTC).date()
+    last = datetime.fromtimestamp(report.until, UTC).date()
+    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+    return [(day[5:], figures.get(day)) for day in days]
+
+
+def _histogram(counts: list[tuple[int, int]]) -> list[tuple[str, float | None]]:
+    """Runs by tool calls, with the empty counts between filled in (a histogram's gaps
+    are data), unless that would draw more than ``_HISTOGRAM_BARS`` bars."""
+    if not counts:
+        return []
+    low, high = counts[0][0], counts[-1][0]
+    if high - low + 1 > _HISTOGRAM_BARS:
+        return [(str(calls), float(runs)) for calls, runs in counts]
+    known = dict(counts)
+    return [(str(calls), float(known.get(calls, 0))) for calls in range(low, high + 1)]
+
+
+def _axis_money(value: float) -> str:
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.2g}" if value else "$0"
+
+
+def _count_axis(value: float) -> str:
+    return f"{value:,.0f}" if value.is_integer() else f"{value:,.1f}"
+
+
+def _whole(value: float) -> str:
+    return f"{value:,.0f}"

@@ -1,0 +1,269 @@
+"""``proctor keys`` and ``proctor serve``, as a user runs them; ``serve``'s first start
+(session secret, first admin key) through proctor.server._serve."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import stat
+import subprocess
+from pathlib import Path
+
+import httpx2
+import pytest
+from cli_harness import PROCTOR, Ran, cli_env, proctor, proctor_all
+
+from proctor.server._serve import (
+    build_app,
+    ensure_admin_key,
+    is_loopback,
+    server_thread,
+    session_secret,
+)
+from proctor.store import ApiKeyRecord, SQLiteStore
+
+pytestmark = pytest.mark.slow
+
+
+def one_line_error(ran: Ran, code: int) -> str:
+    assert ran.code == code, str(ran)
+    assert "Traceback" not in ran.err, str(ran)
+    [line] = ran.err.strip().splitlines()
+    return line
+
+
+def test_keys_are_created_listed_and_revoked(proctor_home: Path) -> None:
+    env = cli_env(proctor_home)
+    created = proctor("keys", "create", "--role", "operator", "--tenant", "acme", env=env)
+    assert created.code == 0, str(created)
+    assert created.out.startswith("API key (shown once, store it now): prk_"), str(created)
+    token = created.out.split()[7]
+    assert "role operator  tenant acme  name key_" in created.out
+    as_json = proctor(
+        "keys",
+        "create",
+        "--role",
+        "viewer",
+        "--tenant",
+        "globex",
+        "--name",
+        "ci",
+        "--json",
+        env=env,
+    )
+    made = as_json.json()
+    assert made["key"].startswith("prk_")
+    assert (made["role"], made["tenant"], made["name"]) == ("viewer", "globex", "ci")
+
+    table, everything, acme = proctor_all(
+        [
+            ["keys", "list"],
+            ["keys", "list", "--json"],
+            ["keys", "list", "--tenant", "acme", "--json"],
+        ],
+        env=env,
+    )
+    assert table.code == 0, str(table)
+    for column in ("key id", "name", "role", "tenant", "created", "revoked"):
+        assert column in table.out
+    assert made["key_id"] in table.out
+    listed = everything.json()
+    assert [k["name"] for k in listed] == ["ci", listed[1]["name"]]  # newest first
+    assert all(
+        set(k) == {"key_id", "name", "role", "tenant", "created_at", "revoked_at"} for k in listed
+    )
+    assert [k["tenant"] for k in acme.json()] == ["acme"]
+    for ran in (table, everything, created, as_json):
+        assert "secret_hash" not in ran.out
+    assert token not in table.out + everything.out
+
+    revoked = proctor("keys", "revoke", made["key_id"], env=env)
+    assert revoked.code == 0, str(revoked)
+    assert f"revoked {made['key_id']} (ci, viewer, tenant globex)" in revoked.out
+    [after] = asyncio.run(_keys_of(proctor_home / "proctor.db", "globex"))
+    assert after.revoked_at is not None
+
+
+async def _keys_of(db: Path, tenant: str) -> list[ApiKeyRecord]:
+    store = SQLiteStore(db)
+    try:
+        return await store.api_keys(tenant)
+    finally:
+        await store.close()
+
+
+def test_bad_key_requests_are_one_line_errors(proctor_home: Path) -> None:
+    env = cli_env(proctor_home)
+    role, tenant, unknown = proctor_all(
+        [
+            ["keys", "create", "--role", "root", "--tenant", "acme"],
+            ["keys", "create", "--role", "viewer", "--tenant", "ac me"],
+            ["keys", "revoke", "key_00000000"],
+        ],
+        env=env,
+    )
+    assert one_line_error(role, 2) == (
+        "usage error: unknown role 'root': use one of viewer, operator, approver, admin"
+    )
+    assert one_line_error(tenant, 2).startswith("usage error: invalid tenant 'ac me': use 1-64")
+    assert one_line_error(unknown, 1) == (
+        "error: no API key 'key_00000000'; list them with `proctor keys list`"
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def start_serving(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
+    """``proctor serve ARGS`` in the background, and its stdout up to the URL line."""
+    proc = subprocess.Popen(
+        [str(PROCTOR), "serve", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Proctor UI: "):
+            break
+    return proc, lines
+
+
+def stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=20)
+    return proc.returncode, err
+
+
+def test_serve_prints_the_first_admin_key_once_and_stops_on_ctrl_c(proctor_home: Path) -> None:
+    env = cli_env(proctor_home)
+    port = free_port()
+    proc, lines = start_serving(env, "--port", str(port))
+    try:
+        [key_line, url_line] = lines
+        assert key_line.startswith("First admin key (shown once, store it now): prk_")
+        url = f"http://127.0.0.1:{port}/"
+        assert url_line == f"Proctor UI: {url} — API docs: {url}docs (Ctrl-C to stop)"
+        token = key_line.rsplit(" ", 1)[1]
+        with httpx2.Client(base_url=url, timeout=10) as client:
+            deadline = 50
+            while client.get("/healthz").status_code != 200 and deadline:  # pragma: no cover
+                deadline -= 1
+            me = client.get("/api/v1/me", headers={"Authorization": f"Bearer {token}"})
+            assert me.json() == {
+                "key_id": me.json()["key_id"],
+                "name": "admin",
+                "role": "admin",
+                "tenant": "default",
+            }
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+    assert "Application shutdown complete" in err
+    secret = proctor_home / "server-secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+
+    again, lines = start_serving(env, "--port", str(port))
+    code, err = stop(again)
+    assert code == 0, err
+    assert [line for line in lines if "admin key" in line] == []  # shown once only
+
+
+def test_serve_warns_beyond_this_machine_and_says_when_it_cannot_bind(
+    proctor_home: Path,
+) -> None:
+    port = free_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        # 192.0.2.1 is reserved for documentation: not this machine's, so the bind fails.
+        far, busy = proctor_all(
+            [
+                ["serve", "--host", "192.0.2.1", "--port", str(port)],
+                ["serve", "--port", str(taken.getsockname()[1])],
+            ],
+            env=cli_env(proctor_home),
+        )
+    assert far.out.startswith("warning: 192.0.2.1 is reachable from other machines"), str(far)
+    assert "keys and sessions travel in clear" in far.out
+    assert one_line_error(far, 1).startswith(f"error: cannot listen on 192.0.2.1:{port}: ")
+    assert "choose another --port" in far.err
+    assert "admin key" not in far.out  # nothing was made for a server that never ran
+    assert "Address already in use" in one_line_error(busy, 1)
+    assert busy.out == ""
+
+
+def test_the_session_secret_is_made_once_and_kept_private(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    first = session_secret(home)
+    assert len(first) >= 40
+    assert session_secret(home) == first
+    path = home / "server-secret"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    path.write_text("")  # a crash mid-write leaves nothing to sign with: start again
+    renewed = session_secret(home)
+    assert renewed
+    assert renewed != first
+    assert session_secret(home) == renewed
+    assert [p.name for p in home.iterdir()] == ["server-secret"]  # no drafts left behind
+
+
+async def test_the_first_admin_key_is_made_only_while_no_admin_key_works(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "p.db")
+    try:
+        token = await ensure_admin_key(store)
+        assert token is not None
+        assert token.startswith("prk_")
+        assert await ensure_admin_key(store) is None
+        [admin] = await store.api_keys()
+        assert (admin.role, admin.tenant, admin.name) == ("admin", "default", "admin")
+        await store.revoke_api_key(admin.key_id, 1.0)
+        assert await ensure_admin_key(store) is not None  # the only admin key was revoked
+        assert len(await store.api_keys()) == 2
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("10.0.0.5", False),
+        ("proctor.example", False),
+    ],
+)
+def test_loopback_hosts(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_a_server_in_a_thread_answers_health_and_docs(tmp_path: Path, proctor_home: Path) -> None:
+    store = SQLiteStore(tmp_path / "p.db")
+    try:
+        app = build_app(store, home=proctor_home)
+        with server_thread(app) as url, httpx2.Client(base_url=url, timeout=10) as client:
+            assert url.startswith("http://127.0.0.1:")
+            assert client.get("/healthz").json() == {"status": "ok"}
+            docs = client.get("/docs")
+            assert docs.status_code == 200
+            assert "/docs/assets/swagger-ui-bundle.js" in docs.text
+            assert client.get("/docs/assets/swagger-ui-bundle.js").status_code == 200
+            assert client.get("/api/v1/runs").status_code == 401
+    finally:
+        asyncio.run(store.close())

@@ -1,0 +1,229 @@
+"""The web UI in a real browser: Debian's Chromium, driven by Playwright, against a real
+uvicorn server on a loopback port over a store of real (scripted, offline) invoice runs.
+
+One server and one browser serve the module; each test has a fresh browser context (its
+own cookies). A full-page screenshot of each page goes to
+``$PROCTOR_TEST_OUTPUT/screenshots`` (default ``test-output/screenshots``).
+
+Session cookies are ``Secure``, as in production: Chromium treats http://127.0.0.1 as a
+secure context and keeps them (``test_sign_in_and_filter_runs`` checks it does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from proctor.server import create_server
+from proctor.store import SQLiteStore
+from server.ui_support import SECRET, Seeded, seed
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists() and os.environ.get("CI") != "true":
+    pytest.skip(
+        f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium "
+        "(make test installs it)",
+        allow_module_level=True,
+    )
+
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshots"
+
+
+@dataclass
+class Site:
+    base: str
+    seeded: Seeded
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """A real server over a seeded store, in a thread, on a free loopback port."""
+    folder = tmp_path_factory.mktemp("browser")
+    with pytest.MonkeyPatch.context() as env:
+        # Runs started here and resumed by the server sign credentials with one key.
+        env.setenv("PROCTOR_HOME", str(folder / "home"))
+        env.setenv("PROCTOR_SIGNING_KEY", "browser-tests-signing-key-0123456789abcdef")
+        store = SQLiteStore(folder / "ui.db")
+        seeded = asyncio.run(seed(store))
+        app = create_server(store, session_secret=SECRET)
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+        thread = threading.Thread(target=server.run, name="ui-server", daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            assert thread.is_alive(), "the server stopped while starting"
+            assert time.monotonic() < deadline, "the server did not start within 10 s"
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            yield Site(base=f"http://127.0.0.1:{port}", seeded=seeded)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+            asyncio.run(store.close())
+
+
+@pytest.fixture(scope="module")
+def browser(site: Site) -> Iterator[Browser]:
+    # After the site: Playwright's sync API runs an event loop in this thread, and the
+    # site's seeding (asyncio.run) must come before it.
+    if not CHROMIUM.exists():  # only on CI, where a missing browser is a failure
+        pytest.fail(f"Chromium is missing at {CHROMIUM}; CI must install it (apt-get)")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=ARGS
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    tab = context.new_page()
+    tab.set_default_timeout(10_000)
+    problems: list[str] = []
+
+    def console(message: ConsoleMessage) -> None:
+        # A script error, a refused CSP, a failed fetch; not the 401 of a refused sign-in.
+        if message.type == "error" and "status of 401" not in message.text:
+            problems.append(message.text)
+
+    tab.on("console", console)
+    tab.on("pageerror", lambda error: problems.append(str(error)))
+    yield tab
+    context.close()
+    assert problems == [], problems
+
+
+def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def sign_in(page: Page, site: Site, who: str, start: str = "/runs") -> None:
+    page.goto(site.base + start)
+    expect(page).to_have_url(re.compile(r"/login\?next="))
+    page.get_by_label("API key").fill(site.seeded.keys[who])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(site.base + start)
+
+
+def run_links(page: Page) -> list[str]:
+    return page.locator("table.runs tbody a.mono").all_inner_texts()
+
+
+def test_sign_in_and_filter_runs(page: Page, site: Site) -> None:
+    page.goto(site.base + "/runs")
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    shot(page, "login")
+    page.get_by_label("API key").fill("prk_wrong_key")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("unknown API key")
+
+    page.get_by_label("API key").fill(site.seeded.keys["alice"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(site.base + "/runs")
+    (cookie,) = page.context.cookies()
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
+    expect(page.locator(".who")).to_contain_text("alice (operator)")
+    assert sorted(run_links(page)) == sorted(site.seeded.runs.values())
+    shot(page, "runs")
+
+    page.get_by_label("Outcome").select_option("escalated")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"outcome=escalated"))
+    expect(page.locator("table.runs tbody tr")).to_have_count(4)
+    expect(page.locator("table.runs tbody .badge")).to_have_text(["escalated"] * 4)
+    assert site.seeded.runs["clean"] not in run_links(page)
+    shot(page, "runs-escalated")
+
+
+def test_open_a_trace_and_expand_a_policy_decision(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera")
+    run_id = site.seeded.runs["pushy"]
+    page.get_by_role("link", name=run_id).click()
+    expect(page.locator(".run-title .badge")).to_have_text("escalated")
+    deny = page.locator("button.tl-row", has_text="policy deny")
+    expect(deny).to_have_attribute("aria-expanded", "false")
+    deny.focus()
+    page.keyboard.press("Enter")  # rows are buttons: the keyboard opens them too
+    expect(deny).to_have_attribute("aria-expanded", "true")
+    payload = page.locator(f"#{deny.get_attribute('aria-controls')} pre")
+    expect(payload).to_contain_text('"rule": "approval.denied"')
+    expect(payload).to_contain_text('"decision": "deny"')
+    expect(payload).to_contain_text("the checker denied erp.create_payment")
+    shot(page, "run")
+    deny.click()
+    expect(payload).to_be_hidden()
+
+
+def test_approve_a_pending_payment_and_watch_the_run_finish(
+    page: Page, browser: Browser, site: Site
+) -> None:
+    run_id = site.seeded.runs["over_threshold"]
+    # alice, who started the run, keeps its page open while bob decides.
+    context = browser.new_context(viewport={"width": 1366, "height": 768})
+    watcher = context.new_page()
+    sign_in(watcher, site, "alice", start=f"/runs/{run_id}")
+    expect(watcher.locator(".run-title .badge")).to_have_text("awaiting approval")
+    expect(watcher.get_by_text("may not decide approvals")).to_be_visible()
+
+    sign_in(page, site, "bob", start="/approvals")
+    expect(page.get_by_role("link", name=re.compile("Approvals"))).to_contain_text("1")
+    expect(page.get_by_text('"amount": 24500.0')).to_be_visible()
+    shot(page, "approvals")
+    page.get_by_label("Reason").fill("checked with accounts payable")
+    page.get_by_role("button", name="Approve").click()
+    expect(page.get_by_role("status")).to_contain_text("the call was approved")
+    expect(page.get_by_text("Nothing waits for a decision.")).to_be_visible()
+
+    # alice's page follows the run (it polls, and reloads as the log grows).
+    expect(watcher.locator(".run-title .badge")).to_have_text("resolved", timeout=15_000)
+    expect(watcher.locator(".tl-label", has_text="approved by bob")).to_be_visible()
+    expect(watcher.locator("[data-live]")).to_have_count(0)
+    shot(watcher, "run-resolved")
+    context.close()
+
+
+def test_see_the_cost_report(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera", start="/reports")
+    charts = page.locator("svg.chart")
+    expect(charts).to_have_count(3)
+    expect(page.locator("#escalations")).to_contain_text("policy violation")
+    expect(page.locator("#cost-per-resolved rect.bar")).not_to_have_count(0)
+    page.get_by_label("Group by").select_option("model")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("table.report tbody")).to_contain_text("scripted:pushy")
+    shot(page, "reports")
+
+
+def test_see_eval_results_and_their_drift(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera", start="/evals")
+    expect(page.locator("table.evals tbody tr")).to_have_count(2)
+    shot(page, "evals")
+    page.get_by_role("link", name=site.seeded.evals[1]).click()
+    expect(page.get_by_role("alert")).to_contain_text("Newly failing: over_threshold")
+    expect(page.locator("tr.failed-case")).to_contain_text("expected resolved, got escalated")
+    shot(page, "eval")

@@ -111,7 +111,7 @@ def main() -> None:
             f"(built in {time.perf_counter() - started:.1f} s)"
         )
         store = SQLiteStore(db)
-        app = create_server(store, session_secret="bench")
+        app = create_server(store, session_secret="benchmark-session-secret-0123456789abcdef")
         with TestClient(app, base_url="https://testserver") as client:
             client.post("/login", data={"key": key}, headers={"origin": "https://testserver"})
             pages = {

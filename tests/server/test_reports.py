@@ -20,6 +20,13 @@ def contract(tmp_path: Path) -> Contract:
     return load_contract(path)
 
 
+def test_days_are_utc_calendar_days() -> None:
+    assert day_of(0.0) == "1970-01-01"
+    assert day_of(86_399.9) == "1970-01-01"
+    assert day_of(86_400.0) == "1970-01-02"
+    assert day_of(1_795_478_400.0) == "2026-11-24"
+
+
 def test_percentiles_are_nearest_rank_values_that_occurred() -> None:
     values = [float(n) for n in range(1, 101)]
     assert percentile(values, 0.5) == 50.0
@@ -65,13 +72,14 @@ async def test_runs_are_grouped_by_day_model_and_version(store: Store, contract:
     await record_run(store, contract, age_s=120, model="strong", outcome="escalated")
     now = time.time()
     by_day = await build_report(store, tenant="default", since=now - 7 * DAY, until=now)
-    assert [row.key for row in by_day.rows] == sorted(
-        {day_of(now - 2 * DAY - 60), day_of(now - 60), day_of(now - 120)}
-    )
+    days = sorted({day_of(now - 2 * DAY - 60), day_of(now - 60), day_of(now - 120)})
+    assert [row.key for row in by_day.rows] == days
+    assert by_day.days == by_day.rows
     by_model = await build_report(
         store, tenant="default", since=now - 7 * DAY, until=now, group_by="model"
     )
     assert [(row.key, row.runs) for row in by_model.rows] == [("cheap", 2), ("strong", 1)]
+    assert by_model.days == by_day.rows  # the time series comes with any grouping
     by_version = await build_report(
         store, tenant="default", since=now - 7 * DAY, until=now, group_by="version"
     )

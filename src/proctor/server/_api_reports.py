@@ -38,6 +38,7 @@ def report_out(report: Report) -> ReportOut:
         workflow=report.workflow,
         total=_row(report.total),
         rows=[_row(row) for row in report.rows],
+        days=[_row(row) for row in report.days],
         escalations=[EscalationCount(trigger=t, count=n) for t, n in report.escalations],
         tool_calls=[ToolCallCount(tool_calls=c, runs=n) for c, n in report.tool_calls],
     )

@@ -9,6 +9,7 @@ ones among them, so failures and escalations are paid for by the tasks that succ
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -57,6 +58,9 @@ class Report:
     workflow: str | None
     total: ReportRow
     rows: list[ReportRow]
+    """One row per group, as ``group_by`` names them."""
+    days: list[ReportRow]
+    """One row per UTC day with runs, oldest first (the time series, whatever the grouping)."""
     escalations: list[tuple[str, int]]
     """Escalations by trigger (``budget_exceeded``, ``policy_violation``, ...), most first."""
     tool_calls: list[tuple[int, int]]
@@ -75,10 +79,8 @@ async def build_report(
     """The report over ``tenant``'s runs (of ``workflow``, if given) started in the window."""
     query = RunFilter(tenant=tenant, workflow=workflow, since=since, until=until, limit=_ALL)
     runs = await store.list_runs(query)
-    key = await _grouping(store, group_by)
-    groups: dict[str, list[RunRecord]] = defaultdict(list)
-    for run in runs:
-        groups[key(run)].append(run)
+    days = _groups(runs, lambda run: day_of(run.started_at))
+    groups = days if group_by == "day" else _groups(runs, await _grouping(store, group_by))
     # Days read oldest first (a time axis); other groupings by their number of runs.
     order = sorted(groups) if group_by == "day" else sorted(groups, key=lambda k: -len(groups[k]))
     escalated = await store.events_of_type("escalated", query)
@@ -91,6 +93,7 @@ async def build_report(
         workflow=workflow,
         total=summarize("all", runs),
         rows=[summarize(name, groups[name]) for name in order],
+        days=[summarize(day, days[day]) for day in sorted(days)],
         escalations=triggers.most_common(),
         tool_calls=sorted(Counter(run.tool_calls for run in finished).items()),
     )
@@ -134,7 +137,22 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
 
 def day_of(ts: float) -> str:
     """The UTC day of an epoch time, as ``YYYY-MM-DD``."""
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d")
+    return _day_name(int(ts // 86_400))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_name(day: int) -> str:
+    # Formatting a date costs more than the rest of a run's figures: once per day.
+    return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
+
+
+def _groups(
+    runs: Sequence[RunRecord], key: Callable[[RunRecord], str]
+) -> dict[str, list[RunRecord]]:
+    groups: dict[str, list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        groups[key(run)].append(run)
+    return groups
 
 
 def _rate(count: int, total: int) -> float | None:

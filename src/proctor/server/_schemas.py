@@ -261,6 +261,7 @@ class ReportOut(BaseModel):
     workflow: str | None
     total: ReportRowOut
     rows: list[ReportRowOut]
+    days: list[ReportRowOut] = Field(description="One row per UTC day with runs, oldest first.")
     escalations: list[EscalationCount] = Field(description="By trigger, most first.")
     tool_calls: list[ToolCallCount] = Field(description="Distribution, ascending.")
 

@@ -48,19 +48,14 @@ async def _reports(request: Request, principal: Principal) -> Response:
     store = state_of(request).service.store
     until = time.time()
     since = until - WINDOWS[window][1]
-    daily = await build_report(
-        store, tenant=principal.tenant, since=since, until=until, workflow=workflow
+    grouped = await build_report(
+        store,
+        tenant=principal.tenant,
+        since=since,
+        until=until,
+        group_by=grouping,
+        workflow=workflow,
     )
-    grouped = daily
-    if grouping != "day":
-        grouped = await build_report(
-            store,
-            tenant=principal.tenant,
-            since=since,
-            until=until,
-            group_by=grouping,
-            workflow=workflow,
-        )
     context: dict[str, Any] = {
         "report": grouped,
         "window": window,
@@ -70,7 +65,7 @@ async def _reports(request: Request, principal: Principal) -> Response:
         "workflow": workflow or "",
         "cost_chart": columns(
             "cost-per-resolved",
-            _by_day(daily),
+            _by_day(grouped),
             title="Cost per resolved task, by day (UTC)",
             fmt=money,
             axis=_axis_money,
@@ -78,14 +73,14 @@ async def _reports(request: Request, principal: Principal) -> Response:
         ),
         "escalation_chart": bars(
             "escalations",
-            [(trigger.replace("_", " "), float(n)) for trigger, n in daily.escalations],
+            [(trigger.replace("_", " "), float(n)) for trigger, n in grouped.escalations],
             title="Escalations by trigger",
             fmt=_whole,
             empty="no escalations in this period",
         ),
         "tool_chart": columns(
             "tool-calls",
-            _histogram(daily.tool_calls),
+            _histogram(grouped.tool_calls),
             title="Tool calls per finished run (bars: number of runs)",
             fmt=_whole,
             axis=_count_axis,
@@ -97,7 +92,7 @@ async def _reports(request: Request, principal: Principal) -> Response:
 
 def _by_day(report: Report) -> list[tuple[str, float | None]]:
     """Every day of the window, so quiet days read as gaps on the time axis."""
-    figures = {row.key: row.cost_per_resolved for row in report.rows}
+    figures = {row.key: row.cost_per_resolved for row in report.days}
     first = datetime.fromtimestamp(report.since, UTC).date()
     last = datetime.fromtimestamp(report.until, UTC).date()
     days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]

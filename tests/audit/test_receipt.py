@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +18,9 @@ from proctor.audit import (
 )
 from proctor.errors import NotFoundError
 from proctor.examples import invoice
-from proctor.store import EventRow, SQLiteStore, Store, chain_hash, digest
+from proctor.store import EventRow, Store, chain_hash, digest
 from support.invoice_runs import approved_run
+from support.raw_sql import execute_raw
 
 PROCEDURE = [
     "ocr.parse_invoice",
@@ -175,14 +174,12 @@ async def test_values_from_the_log_are_escaped(store: Store) -> None:
 async def test_a_tampered_log_is_exported_as_failing_verification(
     store: Store, approved: str, tmp_path: Path
 ) -> None:
-    assert isinstance(store, SQLiteStore)
-    with closing(sqlite3.connect(store.path)) as db:
-        db.execute(
-            "UPDATE events SET meta = replace(meta, '\"bob\"', '\"mallory\"') "
-            "WHERE run_id = ? AND type = 'approval_decided'",
-            (approved,),
-        )
-        db.commit()
+    await execute_raw(
+        store,
+        "UPDATE events SET meta = replace(meta, '\"bob\"', '\"mallory\"') "
+        "WHERE run_id = ? AND type = 'approval_decided'",
+        (approved,),
+    )
 
     receipt = await build_receipt(store, approved)
 

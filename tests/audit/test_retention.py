@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import sqlite3
-from contextlib import closing
-
 import pytest
 
 from proctor.audit import apply_retention, build_receipt, receipt_html
 from proctor.errors import RunStateError
 from proctor.examples import invoice
 from proctor.runtime import Runner
-from proctor.store import RunRecord, SQLiteStore, Store, row_to_event, verify_run
+from proctor.store import RunRecord, Store, row_to_event, verify_run
 from support.invoice_runs import approved_run, invoice_workflow
+from support.raw_sql import execute_raw
 
 DAY = 86400.0
 
@@ -133,11 +131,8 @@ async def test_only_finished_runs_can_be_purged(store: Store, runs: dict[str, st
 async def test_a_waiting_run_is_never_selected_however_old(
     store: Store, runs: dict[str, str]
 ) -> None:
-    assert isinstance(store, SQLiteStore)
     # Even a record that claims to have finished long ago is not purged while it waits.
-    with closing(sqlite3.connect(store.path)) as db:
-        db.execute("UPDATE runs SET finished_at = 0 WHERE run_id = ?", (runs["waiting"],))
-        db.commit()
+    await execute_raw(store, "UPDATE runs SET finished_at = 0 WHERE run_id = ?", (runs["waiting"],))
     rows = await store.events(runs["waiting"])
 
     report = await apply_retention(store, now=rows[-1].ts + 1000 * DAY)

@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from proctor.cli import _render as render
+from proctor.cli._db_cmd import db_app
 from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow
@@ -59,6 +60,7 @@ app.add_typer(report_app, name="report")
 app.add_typer(rollout_app, name="rollout")
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(otel_app, name="otel")
+app.add_typer(db_app, name="db")
 
 console = Console()
 if not console.is_terminal:
@@ -79,7 +81,10 @@ options = Options()
 @app.callback()
 def _global(
     db: str | None = typer.Option(
-        None, "--db", help="Store file (default: $PROCTOR_HOME/proctor.db)."
+        None,
+        "--db",
+        help="Store: a file, or a postgresql:// URL (default: $PROCTOR_DB, "
+        "else $PROCTOR_HOME/proctor.db).",
     ),
     config: str | None = typer.Option(
         None, "--config", help="Project config (default: ./proctor.yaml or $PROCTOR_CONFIG)."

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
 from proctor.store._events import (
@@ -93,6 +94,7 @@ __all__ = [
     "ModelRouted",
     "Outcome",
     "PolicyDecided",
+    "PostgresStore",
     "PurgeRecord",
     "RateLimited",
     "RecordedToolCall",
@@ -129,18 +131,31 @@ def default_home() -> Path:
 
 
 def open_store(location: str | Path | None = None) -> Store:
-    """Open the store at a path or URL; the default is ``<home>/proctor.db``."""
-    if location is None:
-        location = os.environ.get("PROCTOR_DB") or default_home() / "proctor.db"
-    text = str(location)
-    if text.startswith("sqlite:///"):
-        text = text.removeprefix("sqlite:///")
-    elif "://" in text:
-        from proctor.errors import UsageError
+    """Open the store at a path or URL: ``location``, else ``$PROCTOR_DB``, else
+    ``<home>/proctor.db``.
 
-        scheme = text.split("://", 1)[0]
-        raise UsageError(
-            f"unsupported store URL scheme {scheme!r}: use a file path or sqlite:///PATH "
-            "(PostgreSQL support comes with the scale-out store)"
-        )
-    return SQLiteStore(text)
+    A file path or ``sqlite:///PATH`` opens a ``SQLiteStore``; a ``postgresql://`` (or
+    ``postgres://``) URL a ``PostgresStore``, which connects and migrates on first use.
+    """
+    from proctor.store._schema import resolve_location
+
+    backend, target = resolve_location(location)
+    if backend == "postgresql":
+        # Imported here: psycopg loads only for those who use PostgreSQL.
+        from proctor.store._postgres import PostgresStore
+
+        return PostgresStore(target)
+    return SQLiteStore(target)
+
+
+if TYPE_CHECKING:
+    from proctor.store._postgres import PostgresStore
+
+
+def __getattr__(name: str) -> Any:
+    # PostgresStore imports psycopg: loaded when asked for, not by every `import proctor`.
+    if name == "PostgresStore":
+        from proctor.store._postgres import PostgresStore
+
+        return PostgresStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

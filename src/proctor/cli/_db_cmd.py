@@ -1,0 +1,52 @@
+"""``proctor db status`` and ``proctor db upgrade``: the store's schema version."""
+
+from __future__ import annotations
+
+import typer
+
+db_app = typer.Typer(
+    help="The store's database: its schema version, and migrating it.", no_args_is_help=True
+)
+
+
+@db_app.command("status")
+def status() -> None:
+    """Show the store (--db, $PROCTOR_DB, or the default file) and its schema version."""
+    import asyncio
+
+    from proctor.cli._app import console, options
+    from proctor.store._migrations import SCHEMA_VERSION
+    from proctor.store._schema import schema_status
+
+    found = asyncio.run(schema_status(options.db))
+    if found.version == 0:
+        state = f"none yet: `proctor db upgrade` creates version {SCHEMA_VERSION}"
+    elif found.current:
+        state = "current"
+    elif found.version < SCHEMA_VERSION:
+        state = f"behind this Proctor's {SCHEMA_VERSION}: run `proctor db upgrade`"
+    else:
+        state = f"newer than this Proctor knows ({SCHEMA_VERSION}): upgrade Proctor"
+    console.print(f"backend: {found.backend}", markup=False, highlight=False)
+    console.print(f"store: {found.location}", markup=False, highlight=False)
+    console.print(f"schema version: {found.version} ({state})", markup=False, highlight=False)
+
+
+@db_app.command("upgrade")
+def upgrade() -> None:
+    """Apply the store's pending schema migrations (creating it if new); safe to rerun.
+
+    PostgreSQL stores also migrate when first opened; run this at deploy time instead, as
+    a role allowed to create tables, before starting servers and workers.
+    """
+    import asyncio
+
+    from proctor.cli._app import console, options
+    from proctor.store._schema import upgrade_schema
+
+    before, after = asyncio.run(upgrade_schema(options.db))
+    if before.version == after:
+        message = f"{before.location}: schema version {after}, already current"
+    else:
+        message = f"{before.location}: schema version {before.version} -> {after}"
+    console.print(message, markup=False, highlight=False)

@@ -61,6 +61,8 @@ bench: $(RUNTIME)
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
+	$(BIN)/python benchmarks/server_pages.py
+	$(BIN)/python benchmarks/store_appends.py
 
 fmt: $(DEV)
 	$(BIN)/ruff format src tests benchmarks docs

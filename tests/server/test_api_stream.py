@@ -53,6 +53,7 @@ def test_a_waiting_run_streams_live_through_its_approval_to_the_end(api: Api) ->
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         assert response.headers["cache-control"] == "no-cache"
+        assert "content-encoding" not in response.headers  # compression would hold events back
         stream = messages(response.iter_lines())
         for message in stream:
             seen.append(message)

@@ -282,7 +282,9 @@ def test_a_bad_filter_is_an_html_400(ui: Ui, query: str) -> None:
 def test_run_page_shows_header_waterfall_and_payloads(ui: Ui) -> None:
     ui.sign_in("vera")
     run_id = ui.seeded.runs["pushy"]
-    page = ui.get(f"/runs/{run_id}").text
+    response = ui.get(f"/runs/{run_id}")
+    assert response.headers["content-encoding"] == "gzip"  # a long page travels compressed
+    page = response.text
     assert '<span class="badge b-escalated">escalated</span>' in page
     assert "invoice_reconciliation v1" in page
     for text in (

@@ -3,11 +3,14 @@
 Builds a SQLite store holding 100,000 runs (their ``runs`` rows, spread over 30 days and
 two tenants, with a mix of outcomes, inserted in bulk) and one real run of 200 governed
 steps (about 1,000 events, driven by the scripted model as step_overhead.py does). Then
-times, in process through the ASGI app (no network), the runs list (first page, a
-filtered page, a page deep in the cursor), the run page of the 1,000-event run, the JSON
-API's equivalents, and the reports. Prints median and p90 per request; asserts nothing.
+times, in process through the ASGI app (no network; bytes as sent, gzip-compressed), the
+runs list (first page, a filtered page), the run page of the 1,000-event run, the JSON
+API's equivalents, and the reports. With ``--browser``, also loads the two pages in
+Debian's Chromium (Playwright, headless) from a real server on loopback, and prints the
+time to the page's load event (navigation start to loadEventEnd). Prints median and p90
+per request; asserts nothing.
 
-    python benchmarks/server_pages.py [--runs 100000] [--steps 200] [--repeats 20]
+    python benchmarks/server_pages.py [--runs 100000] [--steps 200] [--repeats 20] [--browser]
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def timed(client: TestClient, url: str, repeats: int) -> tuple[float, float, int
         response = client.get(url)
         samples.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200, (url, response.status_code, response.text[:300])
-        size = len(response.content)
+        size = int(response.headers.get("content-length", len(response.content)))
     samples.sort()
     return statistics.median(samples), samples[int(len(samples) * 0.9) - 1], size
 
@@ -96,11 +99,57 @@ async def prepare(db: Path, runs: int, steps: int) -> tuple[str, str, int]:
         await store.close()
 
 
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def browser_loads(store: SQLiteStore, key: str, run_id: str, repeats: int) -> None:
+    """Page load times in Chromium, navigation start to the load event."""
+    from playwright.sync_api import sync_playwright
+
+    from proctor.server import server_thread
+
+    app = create_server(store, session_secret="benchmark-session-secret-0123456789abcdef")
+    with server_thread(app) as base, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(f"{base}/login")
+        page.get_by_label("API key").fill(key)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{base}/runs")
+        for name, path in (
+            ("runs list (100,000 runs)", "/runs"),
+            ("run page (1,000 events)", f"/runs/{run_id}"),
+        ):
+            samples = []
+            for _ in range(repeats):
+                page.goto(f"{base}{path}", wait_until="load")
+                samples.append(
+                    page.evaluate(
+                        "() => { const t = performance.getEntriesByType('navigation')[0];"
+                        " return t.loadEventEnd - t.startTime; }"
+                    )
+                )
+            samples.sort()
+            p90 = samples[int(len(samples) * 0.9) - 1]
+            print(f"Chromium load, {name:<26} {statistics.median(samples):8.1f} {p90:8.1f}")
+        browser.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--browser", action="store_true", help="Also time page loads in Chromium.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "proctor.db"
@@ -125,10 +174,12 @@ def main() -> None:
                 "API reports, 7 days by day": "/api/v1/reports?since=7d",
                 "API reports, 30 days by model": "/api/v1/reports?since=30d&group_by=model",
             }
-            print(f"{'request':<36} {'p50 ms':>8} {'p90 ms':>8} {'bytes':>10}")
+            print(f"{'request':<36} {'p50 ms':>8} {'p90 ms':>8} {'wire bytes':>10}")
             for name, url in pages.items():
                 p50, p90, size = timed(client, url, args.repeats)
                 print(f"{name:<36} {p50:8.1f} {p90:8.1f} {size:10,}")
+        if args.browser:
+            browser_loads(store, key, run_id, args.repeats)
         asyncio.run(store.close())
 
 

@@ -71,7 +71,7 @@ def create_server(
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.
     # (Event streams are left alone: the middleware skips text/event-stream.)
-    app.add_middleware(GZipMiddleware, minimum_size=4096)
+    app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
     from proctor.server import _api, _ui
     from proctor.server._docs import mount_docs
 

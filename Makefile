@@ -8,7 +8,7 @@ PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench fmt clean
+.PHONY: demo test lint bench soak fmt clean
 
 # uv (from PyPI) builds the environment: about 15 s on a fresh machine where
 # `python -m venv` plus pip take 40 s, which matters for `make demo`'s one-minute promise.
@@ -53,16 +53,24 @@ lint: $(DEV)
 	$(BIN)/ruff format --check src tests benchmarks docs
 	$(BIN)/mypy
 
+# Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
+# start once, and the suite takes about 60 % of its one-process time on two cores.
 test: lint $(PHOENIX) $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(RUNTIME)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
+	$(BIN)/python benchmarks/queue_throughput.py
 	$(BIN)/python benchmarks/server_pages.py
 	$(BIN)/python benchmarks/store_appends.py
+
+# Workers SIGKILLed at random under 200 queued runs, on PostgreSQL and on SQLite: prints
+# runs, kills, duration, reclaimed leases and duplicates (0), and fails if any guarantee broke.
+soak: $(DEV)
+	$(BIN)/python benchmarks/crash_soak.py --runs 200
 
 fmt: $(DEV)
 	$(BIN)/ruff format src tests benchmarks docs

@@ -21,6 +21,8 @@ from proctor.store import (
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
+    QueueItem,
+    QueueState,
     RunFilter,
     RunRecord,
 )
@@ -35,6 +37,7 @@ class MemoryStore:
         self._approvals: dict[str, ApprovalRecord] = {}
         self._eval_results: dict[str, EvalResultRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
+        self._queue: dict[str, QueueItem] = {}
 
     async def create_run(
         self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
@@ -209,6 +212,90 @@ class MemoryStore:
         if key is not None and key.revoked_at is None:
             key = self._keys[key_id] = dataclasses.replace(key, revoked_at=at)
         return key
+
+    # The run queue: in memory, for tests of workers that need no database.
+
+    async def enqueue(self, item: QueueItem) -> None:
+        if item.run_id in self._queue:
+            raise StoreError(f"run {item.run_id} is queued already")
+        self._queue[item.run_id] = dataclasses.replace(item)
+
+    async def claim_runs(
+        self,
+        worker: str,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+        concurrency: dict[str, int] | None = None,
+    ) -> list[QueueItem]:
+        live: dict[str, int] = {}
+        for item in self._queue.values():
+            if item.state == "claimed" and (item.lease_until or 0.0) >= now:
+                live[item.workflow] = live.get(item.workflow, 0) + 1
+        chosen: list[QueueItem] = []
+        for item in await self.queue_items(limit=len(self._queue)):
+            if len(chosen) >= limit:
+                break
+            run = self._runs.get(item.run_id)
+            claimable = (
+                item.state == "queued"
+                or (item.state == "claimed" and (item.lease_until or 0.0) < now)
+                or (
+                    item.state == "waiting"
+                    and run is not None
+                    and run.status != "awaiting_approval"
+                )
+            )
+            cap = (concurrency or {}).get(item.workflow)
+            if not claimable or (workflows is not None and item.workflow not in workflows):
+                continue
+            if cap is not None and live.get(item.workflow, 0) >= cap:
+                continue
+            live[item.workflow] = live.get(item.workflow, 0) + 1
+            held = self._queue[item.run_id]
+            held.attempts += held.state == "claimed"
+            held.state, held.worker, held.lease_until = "claimed", worker, now + lease_s
+            chosen.append(dataclasses.replace(held))
+        return chosen
+
+    async def renew_leases(
+        self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
+    ) -> list[str]:
+        held = []
+        for run_id in run_ids:
+            item = self._queue.get(run_id)
+            if item is not None and item.state == "claimed" and item.worker == worker:
+                item.lease_until = now + lease_s
+                held.append(run_id)
+        return held
+
+    async def release_run(self, run_id: str, worker: str, *, state: QueueState, now: float) -> bool:
+        item = self._queue.get(run_id)
+        if item is None or item.state != "claimed" or item.worker != worker:
+            return False
+        item.state, item.lease_until = state, None
+        if state == "queued":
+            item.worker = None
+        if state == "done":
+            item.finished_at = now
+        return True
+
+    async def queue_items(
+        self,
+        *,
+        state: QueueState | None = None,
+        limit: int = 100,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[QueueItem]:
+        found = [
+            i
+            for i in self._queue.values()
+            if (state is None or i.state == state) and (run_ids is None or i.run_id in run_ids)
+        ]
+        found.sort(key=lambda i: (-i.priority, i.submitted_at, i.run_id))
+        return [dataclasses.replace(i) for i in found[:limit]]
 
     async def close(self) -> None:
         return None

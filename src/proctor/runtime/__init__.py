@@ -8,6 +8,7 @@ from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
 from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
+from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, submit
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import load_workflow_ref, project_runner
 
@@ -16,6 +17,9 @@ __all__ = [
     "RunResult",
     "Runner",
     "Transcript",
+    "Worker",
+    "WorkerOptions",
+    "WorkerStats",
     "Workflow",
     "decide_approval",
     "interrupted_runs",
@@ -25,4 +29,5 @@ __all__ = [
     "project_runner",
     "resolve_model",
     "separation_problem",
+    "submit",
 ]

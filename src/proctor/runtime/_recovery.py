@@ -21,8 +21,9 @@ def _alive(pid: int) -> bool:
 async def interrupted_runs(store: Store, *, limit: int = 100) -> list[RunRecord]:
     """Running runs whose owner was a process on this host that no longer exists.
 
-    Runs owned by another host are left alone: without leases (the scale-out store
-    adds them) this host cannot tell whether that process is still alive.
+    Runs owned by another host are left alone: without a lease this host cannot tell
+    whether that process is still alive. So are runs in the run queue (not yet done):
+    their workers' leases decide who continues them (``proctor worker``).
     """
     host = socket.gethostname()
     found = []
@@ -35,4 +36,8 @@ async def interrupted_runs(store: Store, *, limit: int = 100) -> list[RunRecord]
             and not _alive(int(pid))
         ):
             found.append(run)
+    if found:
+        queued = await store.queue_items(run_ids=[run.run_id for run in found], limit=len(found))
+        held = {item.run_id for item in queued if item.state != "done"}
+        found = [run for run in found if run.run_id not in held]
     return found

@@ -55,6 +55,8 @@ from proctor.store._records import (
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
+    QueueItem,
+    QueueState,
     RunFilter,
     RunRecord,
 )
@@ -96,6 +98,8 @@ __all__ = [
     "PolicyDecided",
     "PostgresStore",
     "PurgeRecord",
+    "QueueItem",
+    "QueueState",
     "RateLimited",
     "RecordedToolCall",
     "RunFilter",

@@ -371,6 +371,49 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     """,
     ),
+    # 8: the run queue (`proctor submit`, `proctor worker`): leases, priorities, attempts.
+    Migration(
+        sqlite="""
+    CREATE TABLE run_queue (
+        run_id TEXT PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT 'default',
+        input TEXT NOT NULL,
+        model TEXT,
+        submitted_by TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL DEFAULT 0,
+        submitted_at REAL NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'claimed', 'waiting', 'done')),
+        worker TEXT,
+        lease_until REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        finished_at REAL
+    );
+    -- Claiming reads the claimable states, highest priority first, then oldest.
+    CREATE INDEX run_queue_claim ON run_queue (state, priority DESC, submitted_at);
+    """,
+        postgres="""
+    CREATE TABLE run_queue (
+        run_id TEXT COLLATE "C" PRIMARY KEY,
+        workflow TEXT NOT NULL,
+        tenant TEXT NOT NULL DEFAULT 'default',
+        input TEXT NOT NULL,
+        model TEXT,
+        submitted_by TEXT NOT NULL DEFAULT '',
+        priority INTEGER NOT NULL DEFAULT 0,
+        submitted_at DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL DEFAULT 'queued'
+            CHECK (state IN ('queued', 'claimed', 'waiting', 'done')),
+        worker TEXT,
+        lease_until DOUBLE PRECISION,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        finished_at DOUBLE PRECISION
+    );
+    -- Claiming reads the claimable states, highest priority first, then oldest.
+    CREATE INDEX run_queue_claim ON run_queue (state, priority DESC, submitted_at);
+    """,
+    ),
 )
 
 SQLITE_MIGRATIONS: tuple[str, ...] = tuple(migration.sqlite for migration in MIGRATIONS)

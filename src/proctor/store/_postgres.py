@@ -20,6 +20,7 @@ from proctor.errors import ChainConflictError, RunStateError, StoreError
 from proctor.store._postgres_evals import PostgresEvalResults
 from proctor.store._postgres_keys import PostgresApiKeys
 from proctor.store._postgres_pool import _reason
+from proctor.store._postgres_queue import PostgresRunQueue
 from proctor.store._records import (
     ApprovalRecord,
     ContractRecord,
@@ -117,7 +118,7 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
     return RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True)))
 
 
-class PostgresStore(PostgresEvalResults, PostgresApiKeys):
+class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
     """``Store`` on a PostgreSQL database (15 or later), shared by any number of processes.
 
     ``url`` is ``postgresql://[user[:password]@]host[:port]/database[?schema=NAME]``;

@@ -13,6 +13,8 @@ from proctor.store._records import (
     EventRow,
     GatewayCallRecord,
     PurgeRecord,
+    QueueItem,
+    QueueState,
     RunFilter,
     RunRecord,
 )
@@ -156,6 +158,51 @@ class Store(Protocol):
     async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
         """Mark a key revoked at ``at`` (a revoked one keeps its first time); ``None`` if
         there is no such key."""
+        ...
+
+    async def enqueue(self, item: QueueItem) -> None:
+        """Add a submitted run to the run queue; a ``run_id`` queued already is refused."""
+        ...
+
+    async def claim_runs(
+        self,
+        worker: str,
+        *,
+        now: float,
+        lease_s: float,
+        limit: int,
+        workflows: Sequence[str] | None = None,
+        concurrency: dict[str, int] | None = None,
+    ) -> list[QueueItem]:
+        """Claim up to ``limit`` items for ``worker`` until ``now + lease_s``, atomically.
+
+        Claimable: ``queued`` items; ``claimed`` ones whose lease expired before ``now``
+        (their ``attempts`` go up by one); ``waiting`` ones whose run no longer awaits
+        approval. Highest priority first, then oldest; only of ``workflows`` if given;
+        at most ``concurrency[workflow]`` live leases per workflow named there.
+        """
+        ...
+
+    async def renew_leases(
+        self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
+    ) -> list[str]:
+        """Extend ``worker``'s leases on ``run_ids`` to ``now + lease_s``; returns the ids
+        it still holds (one another worker took over is not renewed)."""
+        ...
+
+    async def release_run(self, run_id: str, worker: str, *, state: QueueState, now: float) -> bool:
+        """Hand an item back as ``done`` (finished), ``waiting`` (awaits approval) or
+        ``queued`` (lease and worker cleared), if ``worker`` still holds it."""
+        ...
+
+    async def queue_items(
+        self,
+        *,
+        state: QueueState | None = None,
+        limit: int = 100,
+        run_ids: Sequence[str] | None = None,
+    ) -> list[QueueItem]:
+        """Queue items (in ``state``, of ``run_ids``), in claiming order: priority, then age."""
         ...
 
     async def close(self) -> None: ...

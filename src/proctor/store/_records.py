@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from proctor.store._events import Outcome, RunStatus
 
@@ -219,3 +219,34 @@ class ApiKeyRecord:
     """Who holds the key; the runs it starts record this name as ``started_by``."""
     created_at: float
     revoked_at: float | None = None
+
+
+QueueState = Literal["queued", "claimed", "waiting", "done"]
+
+
+@dataclass(kw_only=True)
+class QueueItem:
+    """A submitted run in the run queue: what to start, and which worker holds it.
+
+    ``queued`` waits for a worker; ``claimed`` is held by ``worker`` until
+    ``lease_until`` (renewed by its heartbeat); ``waiting`` awaits an approval, and is
+    claimable again once the run's row no longer says ``awaiting_approval``; ``done``
+    is finished (or given up after too many attempts).
+    """
+
+    run_id: str
+    workflow: str
+    """How to load the workflow: a registered name or ``package.module:attribute``."""
+    input: dict[str, Any]
+    tenant: str = "default"
+    model: str | None = None
+    submitted_by: str = ""
+    priority: int = 0
+    """Higher first; equal priorities in submission order."""
+    submitted_at: float = 0.0
+    state: QueueState = "queued"
+    worker: str | None = None
+    lease_until: float | None = None
+    attempts: int = 0
+    """How many times a lease expired under the item (its worker died, hung or failed)."""
+    finished_at: float | None = None

@@ -29,6 +29,7 @@ from proctor.store._records import (
 )
 from proctor.store._sqlite_evals import SQLiteEvalResults
 from proctor.store._sqlite_keys import SQLiteApiKeys
+from proctor.store._sqlite_queue import SQLiteRunQueue
 
 _RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 _APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -115,7 +116,7 @@ def _approval_params(approval: ApprovalRecord) -> tuple[Any, ...]:
     return tuple(values)
 
 
-class SQLiteStore(SQLiteEvalResults, SQLiteApiKeys):
+class SQLiteStore(SQLiteEvalResults, SQLiteApiKeys, SQLiteRunQueue):
     """``Store`` on one SQLite file (WAL, synchronous=NORMAL: durable across process death).
 
     Its eval result methods come from ``SQLiteEvalResults``.

@@ -1,0 +1,134 @@
+"""``proctor submit``, ``proctor worker`` and ``proctor queue``: the run queue from the CLI."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import typer
+from rich import box
+from rich.table import Table
+
+from proctor.cli._app import _os_user, _read_input, _with_store, app, console, options
+from proctor.errors import UsageError
+from proctor.runtime import Worker, WorkerOptions, WorkerStats, submit
+from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S, parse_limits
+from proctor.store import QueueItem, QueueState, Store
+
+_STATES: tuple[QueueState, ...] = ("queued", "claimed", "waiting", "done")
+
+
+@app.command("submit")
+def submit_command(
+    workflow: str = typer.Argument(..., help="Workflow name, or package.module:attribute."),
+    input: Path = typer.Option(..., "--input", "-i", help="JSON file with the run's input."),
+    priority: int = typer.Option(0, "--priority", help="Higher runs first (default 0)."),
+    model: str | None = typer.Option(
+        None, "--model", help="Model spec, e.g. scripted:procedure or openai:gpt-4o-mini."
+    ),
+    tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
+) -> None:
+    """Queue a run for `proctor worker` to drive; prints its run id."""
+    payload = _read_input(input)
+    run_id = _with_store(
+        lambda store: submit(
+            store,
+            workflow,
+            payload,
+            priority=priority,
+            model=model,
+            tenant=tenant,
+            submitted_by=f"cli:{_os_user()}",
+        )
+    )
+    print(run_id)
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: int = typer.Option(4, "--concurrency", "-c", help="Runs driven at once."),
+    workflows: str | None = typer.Option(
+        None, "--workflows", help="Only these workflows, comma-separated (default: any)."
+    ),
+    lease: float = typer.Option(
+        DEFAULT_LEASE_S, "--lease", help="Seconds a claim holds without a heartbeat."
+    ),
+    limit: list[str] = typer.Option(
+        [],
+        "--limit",
+        metavar="NAME=N",
+        help="At most N runs of workflow NAME at once over all workers (repeatable).",
+    ),
+    drain: bool = typer.Option(
+        False, "--drain", "--once", help="Exit when nothing is left queued or claimed."
+    ),
+    grace: float = typer.Option(
+        DEFAULT_GRACE_S, "--grace", help="Seconds running runs get to finish on SIGTERM."
+    ),
+) -> None:
+    """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
+    chosen = tuple(w.strip() for w in workflows.split(",") if w.strip()) if workflows else None
+    if workflows is not None and not chosen:
+        raise UsageError("--workflows is empty: name workflows, e.g. --workflows invoices,refunds")
+    settings = WorkerOptions(
+        concurrency=concurrency,
+        workflows=chosen,
+        lease_s=lease,
+        limits=parse_limits(limit),
+        drain=drain,
+        grace_s=grace,
+        config=options.config,
+    )
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    async def work(store: Store) -> tuple[str, WorkerStats]:
+        worker = Worker(store, settings)
+        console.print(
+            f"worker {worker.name}: concurrency {concurrency}, lease {lease:g} s",
+            markup=False,
+            highlight=False,
+        )
+        console.file.flush()  # piped output is buffered: show the worker's name now
+        return worker.name, await worker.run(handle_signals=True)
+
+    name, stats = _with_store(work)
+    console.print(
+        f"worker {name} stopped: {stats.claimed} claimed, {stats.finished} finished, "
+        f"{stats.waiting} waiting for approval, {stats.retried} retried, {stats.failed} failed, "
+        f"{stats.handed_back} handed back",
+        markup=False,
+        highlight=False,
+    )
+
+
+@app.command("queue")
+def queue_command(
+    state: str | None = typer.Option(None, "--state", help="queued, claimed, waiting or done."),
+    limit: int = typer.Option(100, "--limit", min=1),
+) -> None:
+    """List the run queue, in claiming order: priority, then age."""
+    if state is not None and state not in _STATES:
+        raise UsageError(f"unknown state {state!r}: use {', '.join(_STATES)}")
+    wanted = next((s for s in _STATES if s == state), None)
+    items = _with_store(lambda store: store.queue_items(state=wanted, limit=limit))
+    console.print(_queue_table(items))
+
+
+def _queue_table(items: list[QueueItem]) -> Table:
+    table = Table(box=box.SIMPLE)
+    for column in ("run", "workflow", "state", "priority", "attempts", "worker", "lease"):
+        table.add_column(column)
+    now = time.time()
+    for item in items:
+        lease = "" if item.lease_until is None else f"{item.lease_until - now:+.0f} s"
+        table.add_row(
+            item.run_id,
+            item.workflow,
+            item.state,
+            str(item.priority),
+            str(item.attempts),
+            item.worker or "",
+            lease,
+        )
+    return table

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
-import orjson
 import psycopg
 
 from proctor.errors import ChainConflictError, RunStateError, StoreError
@@ -37,6 +36,7 @@ from proctor.store._sqlite import (
     _approval_from_row,
     _approval_params,
     _call_from_row,
+    _contract_from_row,
     _contract_params,
     _event_from_row,
     _event_params,
@@ -287,18 +287,7 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
             "ORDER BY c.created_at DESC, c.content_hash",
             params,
         )
-        return [
-            ContractRecord(
-                content_hash=r[0],
-                workflow=r[1],
-                version=r[2],
-                body=orjson.loads(r[3]),
-                retention_days=r[4],
-                created_at=r[5],
-                runs=r[6],
-            )
-            for r in rows
-        ]
+        return [_contract_from_row(r) for r in rows]
 
     async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
         query = _EXPIRED_RUNS

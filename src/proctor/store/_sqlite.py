@@ -347,18 +347,7 @@ class SQLiteStore(SQLiteEvalResults, SQLiteApiKeys, SQLiteRunQueue):
             "ORDER BY c.created_at DESC, c.content_hash",
             params,
         ).fetchall()
-        return [
-            ContractRecord(
-                content_hash=r[0],
-                workflow=r[1],
-                version=r[2],
-                body=orjson.loads(r[3]),
-                retention_days=r[4],
-                created_at=r[5],
-                runs=r[6],
-            )
-            for r in rows
-        ]
+        return [_contract_from_row(r) for r in rows]
 
     async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
         sql = _EXPIRED_RUNS
@@ -478,6 +467,19 @@ def _event_from_row(r: tuple[Any, ...]) -> EventRow:
         content_digest=r[9],
         prev_hash=r[10],
         hash=r[11],
+    )
+
+
+def _contract_from_row(r: tuple[Any, ...]) -> ContractRecord:
+    """A row of ``_SELECT_CONTRACTS`` (both backends select the same columns)."""
+    return ContractRecord(
+        content_hash=r[0],
+        workflow=r[1],
+        version=r[2],
+        body=orjson.loads(r[3]),
+        retention_days=r[4],
+        created_at=r[5],
+        runs=r[6],
     )
 
 

@@ -8,7 +8,6 @@ open go through that loop too (``Api.call``), never from a second thread at once
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -17,19 +16,15 @@ from typing import Any, TypeVar
 import httpx2
 from fastapi.testclient import TestClient
 
-from proctor.contracts import Contract, contract_record
+from proctor.contracts import Contract
 from proctor.examples import invoice
 from proctor.server import create_api_key
 from proctor.store import (
     ApiKeyRecord,
     Outcome,
-    RunFinished,
-    RunJournal,
-    RunRecord,
-    RunStarted,
     Store,
-    Totals,
 )
+from support.drift_runs import record_run as record_constructed_run
 
 T = TypeVar("T")
 
@@ -124,9 +119,6 @@ def error_of(response: httpx2.Response, status: int) -> tuple[str, str]:
     return body["error"]["code"], body["error"]["message"]
 
 
-_ids = itertools.count()
-
-
 async def record_run(
     store: Store,
     *,
@@ -138,44 +130,20 @@ async def record_run(
     contract: Contract | None = None,
     run_id: str | None = None,
 ) -> str:
-    """A run recorded as the runtime would (a real hash chain), with chosen columns:
-    ``outcome`` None leaves it running."""
-    terms = contract or invoice.contract()
-    run_id = run_id or f"run_{next(_ids):016x}"
-    started = time.time() - 60 if started_at is None else started_at
-    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
-    row, _ = journal.build(
-        RunStarted(
-            workflow=workflow,
-            model=model,
-            contract_name=terms.workflow,
-            contract_version=terms.version,
-            contract_hash=terms.content_hash,
-            input={"n": run_id},
-        ),
-        ts=started,
-    )
-    record = RunRecord(
-        run_id=run_id,
+    """A run of the invoice contract recorded as the runtime would (a real hash chain),
+    with chosen columns: ``outcome`` None leaves it running."""
+    return await record_constructed_run(
+        store,
+        contract or invoice.contract(),
+        outcome=outcome,
+        cost=0.0,
+        started_at=time.time() - 60 if started_at is None else started_at,
         workflow=workflow,
-        model=model,
-        contract_name=terms.workflow,
-        contract_hash=terms.content_hash,
-        trace_id=journal.trace_id,
-        started_at=started,
-        updated_at=started,
-        last_seq=0,
-        head_hash=row.hash,
         tenant=tenant,
+        model=model,
+        run_id=run_id,
         started_by="seed",
     )
-    await store.create_run(record, row, contract=contract_record(terms, at=started))
-    if outcome is not None:
-        record.status, record.outcome = "finished", outcome
-        record.finished_at, record.duration_s = started + 1.0, 1.0
-        finished = RunFinished(outcome=outcome, reason="done", totals=Totals())
-        await journal.append([finished], run=record)
-    return run_id
 
 
 def contract_v2() -> Contract:

@@ -43,12 +43,16 @@ async def record_run(
     model: str = "scripted",
     duration_s: float = 1.0,
     trigger: EscalationTrigger | None = None,
+    started_at: float | None = None,
+    run_id: str | None = None,
+    started_by: str = "",
 ) -> str:
     """A run of ``contract``'s workflow that started ``age_s`` ago, proposed ``tools``
     and ended with ``outcome`` (``None``: still running), having spent ``cost``; with
-    ``trigger``, it escalated for that reason first."""
-    run_id = f"run_{next(_ids):016x}"
-    started_at = time.time() - age_s
+    ``trigger``, it escalated for that reason first. ``started_at`` (epoch seconds)
+    overrides ``age_s``."""
+    run_id = run_id or f"run_{next(_ids):016x}"
+    started_at = time.time() - age_s if started_at is None else started_at
     name = workflow or contract.workflow
     journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
     row, _ = journal.build(
@@ -74,6 +78,7 @@ async def record_run(
         last_seq=0,
         head_hash=row.hash,
         tenant=tenant,
+        started_by=started_by,
     )
     await store.create_run(record, row, contract=contract_record(contract, at=started_at))
     events: list[RunFinished | ToolProposed | Escalated] = [

@@ -46,6 +46,16 @@ def test_submitted_runs_are_driven_by_a_draining_worker(tmp_path: Path, proctor_
     waiting = CliRunner().invoke(app, ["queue", "--state", "waiting"])
     assert urgent.output.strip() in waiting.output, waiting.output
 
+    # Deciding a queued run's approval leaves the run to the workers: no race for it.
+    (pending,) = json.loads(CliRunner().invoke(app, ["approvals", "--json"]).output)
+    approved = CliRunner().invoke(app, ["approve", pending["approval_id"], "--as", "bob"])
+    assert approved.exit_code == 0, approved.output
+    assert "is in the run queue: a worker continues it" in approved.output
+    assert "resolved" not in approved.output
+    again = proctor("worker", "--drain", env=env)
+    assert again.code == 0, again
+    assert "1 claimed, 1 finished" in again.out, again
+
 
 @pytest.mark.parametrize(
     ("args", "error"),

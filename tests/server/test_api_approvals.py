@@ -3,8 +3,12 @@ run continues in the background after a decision."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
+from proctor.examples import invoice
+from proctor.runtime import Worker, WorkerOptions, submit
 from server.api_harness import Api, error_of
 
 
@@ -140,3 +144,22 @@ def test_the_status_filter_takes_known_statuses_only(api: Api) -> None:
     code, message = error_of(api.get("/api/v1/approvals", status="open"), 422)
     assert code == "invalid_request"
     assert "'pending'" in message
+
+
+def test_a_queued_runs_approval_leaves_the_run_to_the_workers(api: Api) -> None:
+    input = invoice.sample_input("over_threshold")
+    run_id = api.call(
+        lambda: submit(api.store, "invoice_reconciliation", input, tenant="acme", submitted_by="op")
+    )
+    drain = WorkerOptions(drain=True, poll_s=0.05)
+    api.call(lambda: Worker(api.store, drain).run())
+    approval_id = api.settled(run_id)["pending_approval"]
+    response = api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "approver")
+    assert response.status_code == 200, response.text
+    time.sleep(0.3)  # time enough for a resume the server should not have started
+    events = api.call(lambda: api.store.events(run_id))
+    assert events[-1].type == "approval_decided"  # the server drove nothing after it
+    stats = api.call(lambda: Worker(api.store, drain).run())
+    assert stats.finished == 1
+    run = api.settled(run_id)
+    assert (run["status"], run["outcome"]) == ("finished", "resolved")

@@ -28,6 +28,7 @@ from proctor.runtime import (
     RunResult,
     Workflow,
     decide_approval,
+    in_queue,
     interrupted_runs,
     project_runner,
     separation_problem,
@@ -309,12 +310,15 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 else (runner.for_contract(record.contract_hash) or runner).redactor,
             )
         except ApprovalExpiredError as exc:
-            if runner is not None and resume_run:  # too late: the run escalates now
+            queued = await in_queue(store, exc.run_id)
+            if runner is not None and resume_run and not queued:  # too late: it escalates now
                 _print_result(await runner.resume(exc.run_id, reason="approval expired"))
             raise
         verdict = "approved" if approved else "denied"
         console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
-        if resume_run:
+        if resume_run and await in_queue(store, approval.run_id):
+            console.print(f"  run {approval.run_id} is in the run queue: a worker continues it")
+        elif resume_run:
             if runner is None:
                 raise NotFoundError(
                     f"the decision is recorded, but the run could not continue here: {missing}. "

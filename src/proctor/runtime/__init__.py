@@ -8,7 +8,7 @@ from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
 from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
-from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, submit
+from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import load_workflow_ref, project_runner
 
@@ -22,6 +22,7 @@ __all__ = [
     "WorkerStats",
     "Workflow",
     "decide_approval",
+    "in_queue",
     "interrupted_runs",
     "load_workflow_ref",
     "new_run_id",

@@ -77,6 +77,13 @@ async def submit(
     return run_id
 
 
+async def in_queue(store: Store, run_id: str) -> bool:
+    """Whether workers drive ``run_id`` (it has a queue item not yet done): then whoever
+    decides its approval leaves the run to them rather than racing them for it."""
+    items = await store.queue_items(run_ids=[run_id], limit=1)
+    return any(item.state != "done" for item in items)
+
+
 @dataclass(frozen=True, kw_only=True)
 class WorkerOptions:
     """How a worker claims and drives runs (``proctor worker``'s options)."""

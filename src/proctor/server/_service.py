@@ -20,6 +20,7 @@ from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
     decide_approval,
+    in_queue,
     load_workflow_ref,
     new_run_id,
     project_runner,
@@ -234,10 +235,11 @@ class Service:
                 redactor=None if runner is None else runner.redactor,
             )
         except ApprovalExpiredError:
-            if runner is not None:  # too late: the run escalates now
+            # Too late: the run escalates now, here or (if it is queued) in a worker.
+            if runner is not None and not await in_queue(self.store, run.run_id):
                 self._spawn(runner.resume(run.run_id, reason="approval expired"))
             raise
-        if runner is not None:
+        if runner is not None and not await in_queue(self.store, run.run_id):
             verdict = "approved" if approved else "denied"
             self._spawn(runner.resume(run.run_id, reason=f"{verdict} by {principal.name}"))
         return decided

@@ -32,14 +32,14 @@ from proctor.store._records import (
 
 # Rows are encoded and decoded as the SQLite store does: both backends return the same
 # values, and a chain verified on one verifies on the other.
-from proctor.store._sqlite import (
-    _approval_from_row,
-    _approval_params,
-    _call_from_row,
-    _contract_from_row,
-    _contract_params,
-    _event_from_row,
-    _event_params,
+from proctor.store._rows import (
+    approval_from_row,
+    approval_params,
+    call_from_row,
+    contract_from_row,
+    contract_params,
+    event_from_row,
+    event_params,
     run_filter_sql,
 )
 
@@ -57,18 +57,18 @@ def _upsert(table: str, columns: Sequence[str]) -> str:
     )
 
 
-_RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
-_APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
+RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
+APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
 _EVENT_COLUMNS = (
     "run_id, seq, type, ts, trace_id, span_id, parent_span_id, "
     "meta, content, content_digest, prev_hash, hash"
 )
 _EVENT_COLUMNS_E = ", ".join(f"e.{column.strip()}" for column in _EVENT_COLUMNS.split(","))
 _INSERT_EVENT = f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES ({_values(12)})"
-_UPSERT_RUN = _upsert("runs", _RUN_COLUMNS)
-_UPSERT_APPROVAL = _upsert("approvals", _APPROVAL_COLUMNS)
-_SELECT_RUN = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
-_SELECT_APPROVAL = f"SELECT {', '.join(f'a.{c}' for c in _APPROVAL_COLUMNS)} FROM approvals a"
+_UPSERT_RUN = _upsert("runs", RUN_COLUMNS)
+_UPSERT_APPROVAL = _upsert("approvals", APPROVAL_COLUMNS)
+_SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+_SELECT_APPROVAL = f"SELECT {', '.join(f'a.{c}' for c in APPROVAL_COLUMNS)} FROM approvals a"
 # The chain's own constraints: a clash on one of them is a second writer, not a bug.
 _CHAIN_CONSTRAINTS = frozenset({"events_pkey", "events_extend_chain", "events_seq_check"})
 
@@ -77,11 +77,11 @@ _CACHE_PUT = (
     "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, expires_at = EXCLUDED.expires_at"
 )
 
-_CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
+CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
 _INSERT_CALL = (
-    f"INSERT INTO gateway_calls ({', '.join(_CALL_COLUMNS)}) VALUES ({_values(len(_CALL_COLUMNS))})"
+    f"INSERT INTO gateway_calls ({', '.join(CALL_COLUMNS)}) VALUES ({_values(len(CALL_COLUMNS))})"
 )
-_call_params = operator.attrgetter(*_CALL_COLUMNS)
+_call_params = operator.attrgetter(*CALL_COLUMNS)
 
 _INSERT_CONTRACT = (
     "INSERT INTO contracts (content_hash, workflow, version, body, retention_days, created_at) "
@@ -92,7 +92,7 @@ _SELECT_CONTRACTS = (
     "(SELECT COUNT(*) FROM runs r WHERE r.contract_hash = c.content_hash) FROM contracts c"
 )
 _EXPIRED_RUNS = (
-    f"SELECT {', '.join(f'r.{c}' for c in _RUN_COLUMNS)} FROM runs r "
+    f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)} FROM runs r "
     "JOIN contracts c ON c.content_hash = r.contract_hash "
     "WHERE r.status = 'finished' AND r.finished_at IS NOT NULL "
     "AND c.retention_days IS NOT NULL AND r.finished_at + c.retention_days * 86400.0 <= %s "
@@ -115,7 +115,7 @@ def _filter(query: RunFilter) -> tuple[str, list[Any]]:
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
-    return RunRecord(**dict(zip(_RUN_COLUMNS, row, strict=True)))
+    return RunRecord(**dict(zip(RUN_COLUMNS, row, strict=True)))
 
 
 class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
@@ -152,12 +152,12 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
         try:
             async with self._pipelined() as cursor:
                 if contract is not None:
-                    await cursor.execute(_INSERT_CONTRACT, _contract_params(contract))
-                await cursor.executemany(_INSERT_EVENT, [_event_params(row) for row in rows])
+                    await cursor.execute(_INSERT_CONTRACT, contract_params(contract))
+                await cursor.executemany(_INSERT_EVENT, [event_params(row) for row in rows])
                 if run is not None:
                     await cursor.execute(_UPSERT_RUN, astuple(run))
                 if approval is not None:
-                    await cursor.execute(_UPSERT_APPROVAL, _approval_params(approval))
+                    await cursor.execute(_UPSERT_APPROVAL, approval_params(approval))
         except StoreError as exc:
             cause = exc.__cause__
             if not (
@@ -191,7 +191,7 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
             f"{where} {'AND' if where else 'WHERE'} e.type = %s ORDER BY e.ts, e.run_id, e.seq",
             (*params, event_type),
         )
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def run_ids(self) -> list[str]:
         rows = await self._fetch("SELECT DISTINCT run_id FROM events ORDER BY run_id")
@@ -205,11 +205,11 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
             "ORDER BY seq LIMIT %s",  # LIMIT NULL: no limit
             (run_id, after, limit),
         )
-        return [_event_from_row(row) for row in rows]
+        return [event_from_row(row) for row in rows]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
         row = await self._fetchone(f"{_SELECT_APPROVAL} WHERE a.approval_id = %s", (approval_id,))
-        return None if row is None else _approval_from_row(row)
+        return None if row is None else approval_from_row(row)
 
     async def list_approvals(
         self, status: str | None = "pending", *, tenant: str | None = None
@@ -226,7 +226,7 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
             params.append(status)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetch(f"{query}{where} ORDER BY a.requested_at", params)
-        return [_approval_from_row(row) for row in rows]
+        return [approval_from_row(row) for row in rows]
 
     # The cache: a miss is cheaper than a failed call, so callers may treat StoreError as one.
 
@@ -265,11 +265,11 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
     ) -> list[GatewayCallRecord]:
         where, params = ("WHERE key_name = %s", (key_name,)) if key_name is not None else ("", ())
         rows = await self._fetch(
-            f"SELECT {', '.join(_CALL_COLUMNS)} FROM gateway_calls {where} "
+            f"SELECT {', '.join(CALL_COLUMNS)} FROM gateway_calls {where} "
             "ORDER BY ts DESC, id DESC LIMIT %s",
             (*params, limit),
         )
-        return [_call_from_row(row) for row in rows]
+        return [call_from_row(row) for row in rows]
 
     # Contract versions and retention.
 
@@ -287,7 +287,7 @@ class PostgresStore(PostgresEvalResults, PostgresApiKeys, PostgresRunQueue):
             "ORDER BY c.created_at DESC, c.content_hash",
             params,
         )
-        return [_contract_from_row(r) for r in rows]
+        return [contract_from_row(r) for r in rows]
 
     async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
         query = _EXPIRED_RUNS

@@ -1,0 +1,133 @@
+"""Rows as both store backends write and read them: parameters from records, records
+from rows, and a run filter as SQL (``?`` placeholders; PostgreSQL swaps in ``%s``)."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, fields
+from typing import Any
+
+import orjson
+
+from proctor.store._records import (
+    ApprovalRecord,
+    ContractRecord,
+    EventRow,
+    GatewayCallRecord,
+    RunFilter,
+    RunRecord,
+)
+
+RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
+APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
+CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
+
+
+def to_json(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def event_params(row: EventRow) -> tuple[Any, ...]:
+    return (
+        row.run_id,
+        row.seq,
+        row.type,
+        row.ts,
+        row.trace_id,
+        row.span_id,
+        row.parent_span_id,
+        to_json(row.meta),
+        None if row.content is None else to_json(row.content),
+        row.content_digest,
+        row.prev_hash,
+        row.hash,
+    )
+
+
+def approval_params(approval: ApprovalRecord) -> tuple[Any, ...]:
+    values = list(astuple(approval))
+    values[APPROVAL_COLUMNS.index("arguments")] = to_json(approval.arguments)
+    return tuple(values)
+
+
+def contract_params(contract: ContractRecord) -> tuple[Any, ...]:
+    return (
+        contract.content_hash,
+        contract.workflow,
+        contract.version,
+        to_json(contract.body),
+        contract.retention_days,
+        contract.created_at,
+    )
+
+
+def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
+    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model"):
+        value = getattr(query, column)
+        if value is not None:
+            clauses.append(f"r.{column} = ?")
+            params.append(value)
+    for bound, op in ((query.since, ">="), (query.until, "<")):
+        if bound is not None:
+            clauses.append(f"r.started_at {op} ?")
+            params.append(bound)
+    if query.statuses:
+        clauses.append(f"r.status IN ({', '.join('?' for _ in query.statuses)})")
+        params.extend(query.statuses)
+    if query.before is not None:
+        # Row-value comparison: one index range scan on (started_at DESC, run_id DESC).
+        clauses.append("(r.started_at, r.run_id) < (?, ?)")
+        params.extend(query.before)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def run_from_row(row: tuple[Any, ...]) -> RunRecord:
+    # Every column is read, so __init__'s defaults have nothing to add: filling the
+    # instance's __dict__ directly builds 90,000 rows for a report in a tenth of the time.
+    run = object.__new__(RunRecord)
+    run.__dict__.update(zip(RUN_COLUMNS, row, strict=True))
+    return run
+
+
+def event_from_row(r: tuple[Any, ...]) -> EventRow:
+    return EventRow(
+        run_id=r[0],
+        seq=r[1],
+        type=r[2],
+        ts=r[3],
+        trace_id=r[4],
+        span_id=r[5],
+        parent_span_id=r[6],
+        meta=orjson.loads(r[7]),
+        content=None if r[8] is None else orjson.loads(r[8]),
+        content_digest=r[9],
+        prev_hash=r[10],
+        hash=r[11],
+    )
+
+
+def contract_from_row(r: tuple[Any, ...]) -> ContractRecord:
+    """A row of ``_SELECT_CONTRACTS`` (both backends select the same columns)."""
+    return ContractRecord(
+        content_hash=r[0],
+        workflow=r[1],
+        version=r[2],
+        body=orjson.loads(r[3]),
+        retention_days=r[4],
+        created_at=r[5],
+        runs=r[6],
+    )
+
+
+def approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:
+    values = dict(zip(APPROVAL_COLUMNS, row, strict=True))
+    values["arguments"] = orjson.loads(values["arguments"])
+    return ApprovalRecord(**values)
+
+
+def call_from_row(row: tuple[Any, ...]) -> GatewayCallRecord:
+    values = dict(zip(CALL_COLUMNS, row, strict=True))
+    values["cache_hit"] = bool(values["cache_hit"])
+    return GatewayCallRecord(**values)

@@ -11,6 +11,7 @@ import orjson
 from proctor.store._records import (
     ApprovalRecord,
     ContractRecord,
+    EvalResultRecord,
     EventRow,
     GatewayCallRecord,
     RunFilter,
@@ -20,6 +21,13 @@ from proctor.store._records import (
 RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
 CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
+EVAL_COLUMNS = tuple(f.name for f in fields(EvalResultRecord))
+EVAL_SUMMARY = tuple(column for column in EVAL_COLUMNS if column != "body")
+INSERT_EVAL = (
+    f"INSERT INTO eval_results ({', '.join(EVAL_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in EVAL_COLUMNS)}) ON CONFLICT (result_id) DO NOTHING"
+)
+SELECT_EVAL = f"SELECT {', '.join(EVAL_COLUMNS)} FROM eval_results WHERE result_id = ?"
 
 
 def to_json(value: Any) -> str:
@@ -131,3 +139,27 @@ def call_from_row(row: tuple[Any, ...]) -> GatewayCallRecord:
     values = dict(zip(CALL_COLUMNS, row, strict=True))
     values["cache_hit"] = bool(values["cache_hit"])
     return GatewayCallRecord(**values)
+
+
+def eval_results_sql(
+    suite: str | None, id_prefix: str, tenant: str | None, limit: int
+) -> tuple[str, list[Any]]:
+    """The query listing eval results (summaries, newest first), and its parameters."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if tenant is not None:
+        clauses.append("tenant = ?")
+        params.append(tenant)
+    if suite is not None:
+        clauses.append("suite = ?")
+        params.append(suite)
+    if id_prefix:
+        # substr, not LIKE, which would read the `_` of `evr_` as a wildcard.
+        clauses.append("substr(result_id, 1, ?) = ?")
+        params.extend((len(id_prefix), id_prefix))
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    sql = (
+        f"SELECT {', '.join(EVAL_SUMMARY)} FROM eval_results {where} "
+        "ORDER BY created_at DESC, result_id DESC LIMIT ?"
+    )
+    return sql, [*params, limit]

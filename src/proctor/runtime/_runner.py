@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from proctor.contracts import contract_record
-from proctor.errors import ConfigError, NotFoundError, RunStateError
+from proctor.errors import ConfigError, NotFoundError, RunStateError, UsageError
 from proctor.gateway import (
     Gateway,
     ModelClient,
@@ -43,6 +43,7 @@ from proctor.store import (
     RunStarted,
     RunState,
     Store,
+    json_value_problem,
     new_span_id,
     row_to_event,
 )
@@ -252,6 +253,11 @@ class Runner:
         names the run (default: a new random id), so a caller can answer with it before
         the run is driven.
         """
+        if not isinstance(input, dict):
+            raise UsageError(f"a run's input must be a JSON object, not {type(input).__name__}")
+        problem = json_value_problem(input, where="input")
+        if problem is not None:
+            raise UsageError(f"the run's input cannot be recorded: {problem}")
         run_id = run_id or new_run_id()
         runner = self.canary() if self.rollout is not None and self.rollout.takes(run_id) else self
         return await runner._start(run_id, input, model=model, started_by=started_by, tenant=tenant)

@@ -9,7 +9,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
+from proctor.store._canonical import (
+    GENESIS_HASH,
+    MAX_JSON_DEPTH,
+    canonical_json,
+    chain_hash,
+    digest,
+    json_value_problem,
+)
 from proctor.store._events import (
     EVENT_TYPES,
     ApprovalDecided,
@@ -67,6 +74,7 @@ from proctor.store._verify import ChainReport, verify_rows, verify_run
 __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
+    "MAX_JSON_DEPTH",
     "ApiKeyRecord",
     "ApprovalDecided",
     "ApprovalExpired",
@@ -121,6 +129,7 @@ __all__ = [
     "chain_hash",
     "default_home",
     "digest",
+    "json_value_problem",
     "new_span_id",
     "open_store",
     "row_to_event",

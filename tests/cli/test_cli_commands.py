@@ -298,7 +298,7 @@ def test_run_reports_each_bad_input_in_one_line(tmp_path: Path, env: dict[str, s
 
     assert debug.code == 1, str(debug)
     assert "Traceback (most recent call last)" in debug.err
-    assert "NotFoundError: no workflow named 'nope'" in debug.err
+    assert "UnknownWorkflow: no workflow named 'nope'" in debug.err
 
 
 async def test_run_under_a_contract_override_and_as_json(

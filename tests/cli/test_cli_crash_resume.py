@@ -42,11 +42,25 @@ def marker(tmp_path: Path) -> Path:
     return tmp_path / "crashed-once"
 
 
+CRASH_WORKFLOWS = (
+    "crash_workflows:kill_after_payment",
+    "crash_workflows:kill_before_next_turn",
+)
+
+
 @pytest.fixture
 def env(proctor_home: Path, marker: Path) -> dict[str, str]:
     """CLI environment that can import ``crash_workflows`` and arms its one kill."""
     path = [str(HERE), *filter(None, [os.environ.get("PYTHONPATH")])]
-    return cli_env(proctor_home, {"PYTHONPATH": os.pathsep.join(path), "CRASH_MARKER": str(marker)})
+    return cli_env(
+        proctor_home,
+        {
+            "PYTHONPATH": os.pathsep.join(path),
+            "CRASH_MARKER": str(marker),
+            # A stored run only names its workflow: the operator lets these be resumed.
+            "PROCTOR_WORKFLOWS": ",".join(CRASH_WORKFLOWS),
+        },
+    )
 
 
 @pytest.fixture

@@ -71,7 +71,8 @@ def test_keys_are_created_listed_and_revoked(proctor_home: Path) -> None:
     listed = everything.json()
     assert [k["name"] for k in listed] == ["ci", listed[1]["name"]]  # newest first
     assert all(
-        set(k) == {"key_id", "name", "role", "tenant", "created_at", "revoked_at"} for k in listed
+        set(k) == {"key_id", "name", "holder", "role", "tenant", "created_at", "revoked_at"}
+        for k in listed
     )
     assert [k["tenant"] for k in acme.json()] == ["acme"]
     for ran in (table, everything, created, as_json):
@@ -162,6 +163,7 @@ def test_serve_prints_the_first_admin_key_once_and_stops_on_ctrl_c(proctor_home:
             assert me.json() == {
                 "key_id": me.json()["key_id"],
                 "name": "admin",
+                "holder": "admin",
                 "role": "admin",
                 "tenant": "default",
             }

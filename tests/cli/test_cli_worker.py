@@ -82,7 +82,7 @@ async def test_sigterm_hands_the_lease_back_and_exits_0(proctor_home: Path) -> N
     store = SQLiteStore(proctor_home / "proctor.db")
     run_id = await submit(store, "slow_workflows:slow_vendor", invoice.sample_input("clean"))
     worker = subprocess.Popen(
-        [str(PROCTOR), "worker", "--grace", "0.2"],
+        [str(PROCTOR), "worker", "--grace", "0.2", "--workflow", "slow_workflows:slow_vendor"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

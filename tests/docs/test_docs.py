@@ -86,7 +86,9 @@ class Step:
 # (with the README's own ids in place of {run} and {approval}): change both together.
 TOUR = (
     Step("source .venv/bin/activate"),
-    Step("export PYTHONPATH=docs/tour PROCTOR_HOME=$(mktemp -d)"),
+    Step(
+        "export PYTHONPATH=docs/tour PROCTOR_HOME=$(mktemp -d) PROCTOR_WORKFLOWS=refunds:workflow"
+    ),
     Step(
         "proctor contract check docs/tour/refunds.yaml --workflow refunds:workflow",
         shows=("docs/tour/refunds.yaml is a valid contract",),
@@ -128,7 +130,8 @@ def _environment(home: Path) -> dict[str, str]:
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in ("FORCE_COLOR", "PYTHONPATH", "PROCTOR_DB", "PROCTOR_HOME")
+        if name
+        not in ("FORCE_COLOR", "PYTHONPATH", "PROCTOR_DB", "PROCTOR_HOME", "PROCTOR_WORKFLOWS")
     }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env["NO_COLOR"] = "1"

@@ -67,11 +67,19 @@ class Api:
 
         return portal.call(run)
 
-    def add_key(self, role: str, tenant: str, name: str, *, alias: str | None = None) -> str:
+    def add_key(
+        self,
+        role: str,
+        tenant: str,
+        name: str,
+        *,
+        alias: str | None = None,
+        holder: str | None = None,
+    ) -> str:
         """Mint one more key while the server runs; then act as it with ``role=alias``
         (default: its name)."""
         record, token = self.call(
-            lambda: create_api_key(self.store, role=role, tenant=tenant, name=name)
+            lambda: create_api_key(self.store, role=role, tenant=tenant, name=name, holder=holder)
         )
         self.keys[tenant, alias or name] = token
         self.records[tenant, alias or name] = record

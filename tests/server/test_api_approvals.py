@@ -124,6 +124,42 @@ def test_whoever_started_a_run_may_not_decide_its_approvals(api: Api) -> None:
     assert api.settled(run_id)["outcome"] == "resolved"
 
 
+def test_a_key_an_admin_mints_for_itself_is_still_the_admin(api: Api) -> None:
+    """Found by review: the check compared key names, case-sensitively, so an admin could
+    approve its own run through a key it minted named Default-Admin."""
+    _, approval_id = waiting_run(api, role="admin")
+    minted = api.post("/api/v1/keys", {"role": "approver", "name": "Default-Admin"})
+    assert minted.status_code == 201, minted.text
+    assert minted.json()["holder"] == "acme-admin"
+    api.keys["acme", "minted"] = minted.json()["key"]
+    code, message = error_of(
+        api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "minted"), 403
+    )
+    assert code == "forbidden"
+    assert "separation of duties" in message
+    assert api.get(f"/api/v1/approvals/{approval_id}").json()["status"] == "pending"
+
+
+@pytest.mark.parametrize("alias", ["XAVIER", " xavier ", "\uff38avier", "user:xavier"])
+def test_identities_match_whatever_their_case_or_form(api: Api, alias: str) -> None:
+    api.add_key("operator", "acme", "xavier-operates", holder="xavier")
+    api.add_key("approver", "acme", "other-name", alias="same", holder=alias)
+    _, approval_id = waiting_run(api, role="xavier-operates")
+    response = api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "same")
+    assert error_of(response, 403)[0] == "forbidden"
+
+
+def test_a_key_for_another_holder_may_decide(api: Api) -> None:
+    run_id, approval_id = waiting_run(api, role="admin")
+    minted = api.post("/api/v1/keys", {"role": "approver", "name": "b", "holder": "bob"})
+    assert minted.json()["holder"] == "bob"
+    api.keys["acme", "bob"] = minted.json()["key"]
+    response = api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "bob")
+    assert response.status_code == 200, response.text
+    assert response.json()["decided_by"] == "bob"
+    assert api.settled(run_id)["outcome"] == "resolved"
+
+
 def test_an_unknown_approval_is_not_found(api: Api) -> None:
     for response in (
         api.get("/api/v1/approvals/ap_000000000000"),

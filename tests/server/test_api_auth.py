@@ -80,7 +80,7 @@ def test_me_names_the_key_its_role_and_tenant(api: Api) -> None:
     assert me["name"] == "globex-approver"
     assert (me["role"], me["tenant"]) == ("approver", "globex")
     assert me["key_id"].startswith("key_")
-    assert set(me) == {"key_id", "name", "role", "tenant"}
+    assert set(me) == {"key_id", "name", "holder", "role", "tenant"}
 
 
 @pytest.mark.parametrize("role", ["viewer", "approver"])

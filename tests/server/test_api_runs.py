@@ -50,10 +50,10 @@ def test_a_run_waiting_for_approval_names_the_approval(api: Api) -> None:
     assert [r["pending_approval"] for r in listed] == [pending["approval_id"]]
 
 
-def test_an_unknown_workflow_is_not_found_and_lists_the_known_ones(api: Api) -> None:
+def test_an_unknown_workflow_is_a_bad_request_listing_the_known_ones(api: Api) -> None:
     response = api.post("/api/v1/runs", {"workflow": "refundz", "input": {}}, role="operator")
-    code, message = error_of(response, 404)
-    assert code == "not_found"
+    code, message = error_of(response, 400)
+    assert code == "bad_request"
     assert "refundz" in message
     assert "invoice_reconciliation" in message
 

@@ -159,8 +159,10 @@ async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: 
         secret_hash="h" * 64,
         role="admin",
         tenant="acme",
-        name="alice",
+        name="alice's laptop",
         created_at=1.0,
+        holder="alice",
+        created_by="cli:root",
     )
     bob = dataclasses.replace(
         alice, key_id="key_b", secret_hash="g" * 64, name="bob", tenant="beta", created_at=2.0
@@ -168,6 +170,7 @@ async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: 
     await store.save_api_key(alice)
     await store.save_api_key(bob)
     assert await store.api_key("h" * 64) == alice
+    assert alice.identity == "alice"  # who acts with it: its holder, not its label
     assert await store.api_key("x" * 64) is None
     assert [k.key_id for k in await store.api_keys()] == ["key_b", "key_a"]
     assert [k.key_id for k in await store.api_keys("acme")] == ["key_a"]

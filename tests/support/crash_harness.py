@@ -154,6 +154,7 @@ async def soak(
         PROCTOR_HOME=str(home),
         PROCTOR_DB=db,
         NO_COLOR="1",
+        PROCTOR_WORKFLOWS=REF,  # what workers may load: a queue item only names it
         PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])),
         **{DELAY_ENV: str(tool_delay)},
     )

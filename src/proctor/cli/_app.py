@@ -19,7 +19,7 @@ from proctor.cli import _render as render
 from proctor.cli._db_cmd import db_app
 from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._otel_cmd import otel_app
-from proctor.cli._workflows import known_workflows, load_workflow
+from proctor.cli._workflows import known_workflows, load_workflow, stored_workflow
 from proctor.contracts import check_contract_file, load_contract
 from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
 from proctor.runtime import (
@@ -136,7 +136,7 @@ def _os_user() -> str:
 async def _resume_interrupted(store: Store) -> None:
     for run in await interrupted_runs(store):
         try:
-            workflow = load_workflow(run.workflow_ref or run.workflow)
+            workflow = stored_workflow(run.workflow_ref or run.workflow, config=options.config)
         except NotFoundError:
             continue
         console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
@@ -209,6 +209,12 @@ def resume(
     contract: Path | None = typer.Option(
         None, "--contract", help="The contract file the run started under, if not the default."
     ),
+    workflow: str | None = typer.Option(
+        None,
+        "--workflow",
+        help="Load this workflow (package.module:attribute) when the run names it and it is "
+        "neither registered nor configured (proctor.yaml workflows:, $PROCTOR_WORKFLOWS).",
+    ),
 ) -> None:
     """Continue a run from its log; a tool call already recorded is never run again."""
     if run_id is None and not all_interrupted:
@@ -221,7 +227,12 @@ def resume(
         record = await store.get_run(run_id)
         if record is None:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        flow = load_workflow(record.workflow_ref or record.workflow, contract=contract)
+        flow = stored_workflow(
+            record.workflow_ref or record.workflow,
+            config=options.config,
+            given=[workflow] if workflow else [],
+            contract=contract,
+        )
         result = await runner_for(store, flow).resume(run_id)
         _print_result(result)
 
@@ -285,6 +296,8 @@ def approvals(
 
 
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
+    by = by or _os_user()
+
     async def work(store: Store) -> None:
         # The run's own workflow, when it can be imported here: its contract's redaction
         # applies to the approver's reason too (else the built-in detectors do).
@@ -294,7 +307,7 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
         runner, missing = None, None
         if ref is not None:
             try:
-                runner = runner_for(store, load_workflow(ref))
+                runner = runner_for(store, stored_workflow(ref, config=options.config))
             except (NotFoundError, ConfigError) as exc:
                 missing = exc
         try:
@@ -322,7 +335,9 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
             if runner is None:
                 raise NotFoundError(
                     f"the decision is recorded, but the run could not continue here: {missing}. "
-                    f"Resume it where {ref!r} can be imported: proctor resume {approval.run_id}"
+                    f"If you know and trust the workflow the run names, resume it with: "
+                    f"proctor resume {approval.run_id} --workflow {ref} (a name you do not "
+                    "recognise may be a tampered row: check with proctor audit verify)"
                 )
             result = await runner.resume(approval.run_id, reason=f"{verdict} by {by}")
             _print_result(result)
@@ -333,7 +348,9 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
 @app.command()
 def approve(
     approval_id: str = typer.Argument(...),
-    by: str = typer.Option(..., "--as", help="Who approves (recorded in the run's log)."),
+    by: str = typer.Option(
+        "", "--as", help="Who approves, as the run's log records it (default: your login name)."
+    ),
     reason: str = typer.Option("", "--reason"),
     no_resume: bool = typer.Option(False, "--no-resume", help="Record only; resume later."),
 ) -> None:
@@ -344,7 +361,9 @@ def approve(
 @app.command()
 def deny(
     approval_id: str = typer.Argument(...),
-    by: str = typer.Option(..., "--as", help="Who denies (recorded in the run's log)."),
+    by: str = typer.Option(
+        "", "--as", help="Who denies, as the run's log records it (default: your login name)."
+    ),
     reason: str = typer.Option(..., "--reason"),
     no_resume: bool = typer.Option(False, "--no-resume"),
 ) -> None:

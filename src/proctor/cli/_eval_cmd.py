@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._app import _with_store, app, console, options
-from proctor.cli._workflows import load_workflow
+from proctor.cli._workflows import load_workflow, stored_workflow
 from proctor.errors import ConfigError, NotFoundError, UsageError
 from proctor.evals import (
     CaseFileError,
@@ -62,7 +62,9 @@ def eval_capture(
         flow = None
         if record is not None:
             try:  # its tools normalise the fixtures' arguments; its scripts name prices
-                flow = load_workflow(record.workflow_ref or record.workflow)
+                flow = stored_workflow(
+                    record.workflow_ref or record.workflow, config=options.config
+                )
             except (NotFoundError, ConfigError):
                 flow = None
         return await capture_case(store, run_id, workflow=flow)

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from proctor.cli import _render as render
-from proctor.cli._app import _with_store, app, console, options
+from proctor.cli._app import _os_user, _with_store, app, console, options
 from proctor.errors import NotFoundError
 from proctor.store import ApiKeyRecord, Store
 
@@ -27,6 +27,15 @@ def serve(
     ),
     port: int = typer.Option(8700, "--port", min=1, max=65535, help="Port to bind."),
     access_log: bool = typer.Option(False, "--access-log", help="Log every request."),
+    workflow: list[str] = typer.Option(
+        [],
+        "--workflow",
+        "-w",
+        metavar="REF",
+        help="A workflow API requests may name, as package.module:attribute (repeatable; "
+        "registered workflows and those in proctor.yaml workflows: or $PROCTOR_WORKFLOWS "
+        "need none).",
+    ),
 ) -> None:
     """Serve the HTTP API and the web UI over the store, until Ctrl-C.
 
@@ -62,6 +71,7 @@ def serve(
         port=port,
         announce=announce,
         access_log=access_log,
+        workflows=workflow,
     )
 
 
@@ -70,6 +80,7 @@ def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
     return {
         "key_id": record.key_id,
         "name": record.name,
+        "holder": record.identity,
         "role": record.role,
         "tenant": record.tenant,
         "created_at": record.created_at,
@@ -81,18 +92,31 @@ def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
 def keys_create(
     role: str = typer.Option(..., "--role", help="viewer, operator, approver or admin."),
     tenant: str = typer.Option(..., "--tenant", help="The tenant the key sees (e.g. acme)."),
-    name: str | None = typer.Option(
-        None, "--name", help="Who holds it; runs it starts record this name (default: its id)."
+    name: str | None = typer.Option(None, "--name", help="The key's label (default: its id)."),
+    holder: str | None = typer.Option(
+        None,
+        "--holder",
+        help="The person or service it belongs to, whose identity its runs and decisions "
+        "record and separation of duties compares (default: its name).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
 ) -> None:
     """Create an API key; the key is printed this once (the store keeps its digest only)."""
-    from proctor.server._keys import check_role, check_tenant, create_api_key
+    from proctor.server._keys import check_holder, check_role, check_tenant, create_api_key
 
     check_role(role)
-    check_tenant(tenant)  # both refused before the store is opened
+    check_tenant(tenant)  # all three refused before the store is opened
+    if holder is not None:
+        check_holder(holder)
     record, token = _with_store(
-        lambda store: create_api_key(store, role=role, tenant=tenant, name=name)
+        lambda store: create_api_key(
+            store,
+            role=role,
+            tenant=tenant,
+            name=name,
+            holder=holder,
+            created_by=f"cli:{_os_user()}",
+        )
     )
     if as_json:
         print(render.to_json({**_key_json(record), "key": token}))
@@ -100,7 +124,7 @@ def keys_create(
     console.print(f"API key (shown once, store it now): [bold]{token}[/]", highlight=False)
     console.print(
         f"  id {record.key_id}  role {record.role}  tenant {record.tenant}  "
-        f"name {escape(record.name)}",
+        f"name {escape(record.name)}  holder {escape(record.identity)}",
         highlight=False,
     )
 

@@ -48,8 +48,17 @@ def submit_command(
 @app.command("worker")
 def worker_command(
     concurrency: int = typer.Option(4, "--concurrency", "-c", help="Runs driven at once."),
+    workflow: list[str] = typer.Option(
+        [],
+        "--workflow",
+        "-w",
+        metavar="REF",
+        help="Run only this workflow: a registered name or package.module:attribute "
+        "(repeatable; default: every registered workflow and those in proctor.yaml "
+        "workflows: or $PROCTOR_WORKFLOWS).",
+    ),
     workflows: str | None = typer.Option(
-        None, "--workflows", help="Only these workflows, comma-separated (default: any)."
+        None, "--workflows", help="The same as --workflow, comma-separated."
     ),
     lease: float = typer.Option(
         DEFAULT_LEASE_S, "--lease", help="Seconds a claim holds without a heartbeat."
@@ -68,9 +77,10 @@ def worker_command(
     ),
 ) -> None:
     """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
-    chosen = tuple(w.strip() for w in workflows.split(",") if w.strip()) if workflows else None
-    if workflows is not None and not chosen:
+    listed = [w.strip() for w in (workflows or "").split(",") if w.strip()]
+    if workflows is not None and not listed:
         raise UsageError("--workflows is empty: name workflows, e.g. --workflows invoices,refunds")
+    chosen = tuple(dict.fromkeys([*workflow, *listed])) or None
     settings = WorkerOptions(
         concurrency=concurrency,
         workflows=chosen,

@@ -1,53 +1,44 @@
-"""Finding a workflow by name: shipped examples, installed plugins, or module:attribute."""
+"""Finding a workflow from the CLI: the one a person types, or the one a stored run names.
+
+A person may type ``package.module:attribute`` (it is imported, like ``python -m``). A
+ref read back from the store (resume, approve, capture) is only looked up in the
+catalog of registered and configured workflows: a database row never loads code.
+"""
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
-from collections.abc import Callable
-from importlib.metadata import entry_points
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 
 from proctor.contracts import load_contract
-from proctor.errors import NotFoundError
-from proctor.examples import workflows as example_workflows
-from proctor.runtime import Workflow
-
-ENTRY_POINT_GROUP = "proctor.workflows"
+from proctor.runtime import Workflow, WorkflowCatalog, load_workflow_ref, registered_workflows
 
 
 def known_workflows() -> dict[str, Callable[[], Workflow]]:
-    """Workflows by name: shipped examples, then ``proctor.workflows`` entry points."""
-    found = dict(example_workflows())
-    for entry in entry_points(group=ENTRY_POINT_GROUP):
-        found.setdefault(entry.name, entry.load())
-    return found
+    """Registered workflows (shipped examples and installed plugins) by name."""
+    return {name: partial(load_workflow_ref, name) for name in registered_workflows()}
 
 
 def load_workflow(name: str, *, contract: Path | None = None) -> Workflow:
-    """The workflow ``name`` (or ``package.module:attribute``), optionally re-contracted."""
-    if ":" in name:
-        module_name, _, attribute = name.partition(":")
-        # Like `python -m`, find the user's own modules in the working directory.
-        if "" not in sys.path and os.getcwd() not in sys.path:
-            sys.path.insert(0, os.getcwd())
-        try:
-            factory = getattr(importlib.import_module(module_name), attribute)
-        except (ImportError, AttributeError) as exc:
-            raise NotFoundError(f"cannot load workflow {name!r}: {exc}") from exc
-        workflow = factory() if callable(factory) else factory
-        if not isinstance(workflow, Workflow):
-            raise NotFoundError(f"{name!r} is not a proctor Workflow (or a function returning one)")
-    else:
-        known = known_workflows()
-        if name not in known:
-            raise NotFoundError(
-                f"no workflow named {name!r}; known: {', '.join(sorted(known)) or 'none'}. "
-                "Use package.module:attribute for your own."
-            )
-        workflow = known[name]()
-    workflow.ref = name
+    """The workflow a person named (or ``package.module:attribute``), optionally re-contracted."""
+    return _recontract(load_workflow_ref(name), contract)
+
+
+def stored_workflow(
+    ref: str,
+    *,
+    config: str | None,
+    given: Iterable[str] = (),
+    contract: Path | None = None,
+) -> Workflow:
+    """The workflow a stored run or approval names, from the catalog of registered and
+    configured workflows plus the refs the person ``given`` on this command line."""
+    catalog = WorkflowCatalog.for_project(given, config)
+    return _recontract(catalog.load(ref), contract)
+
+
+def _recontract(workflow: Workflow, contract: Path | None) -> Workflow:
     if contract is not None:
         workflow.contract = load_contract(contract, workflow=workflow.name)
     return workflow

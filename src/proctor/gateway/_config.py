@@ -135,6 +135,9 @@ class GatewayConfig(_Strict):
     keys: list[KeyConfig] = Field(default_factory=list)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     """Price overrides by provider model name (USD per million tokens)."""
+    workflows: list[str] = Field(default_factory=list)
+    """Workflows (``package.module:attribute`` or registered names) this project's servers,
+    workers and resumes may run: what an API request, a queued run or a stored run can name."""
 
     @model_validator(mode="after")
     def _routes_name_models(self) -> GatewayConfig:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from proctor.runtime._approvals import ApprovalExpiredError, decide_approval
+from proctor.runtime._approvals import (
+    ApprovalExpiredError,
+    decide_approval,
+    identity_key,
+    same_person,
+)
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
@@ -10,25 +15,38 @@ from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
 from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
 from proctor.runtime._workflow import Workflow
-from proctor.runtime._workflow_refs import load_workflow_ref, project_runner
+from proctor.runtime._workflow_refs import (
+    UnknownWorkflow,
+    WorkflowCatalog,
+    configured_refs,
+    load_workflow_ref,
+    project_runner,
+    registered_workflows,
+)
 
 __all__ = [
     "ApprovalExpiredError",
     "RunResult",
     "Runner",
     "Transcript",
+    "UnknownWorkflow",
     "Worker",
     "WorkerOptions",
     "WorkerStats",
     "Workflow",
+    "WorkflowCatalog",
+    "configured_refs",
     "decide_approval",
+    "identity_key",
     "in_queue",
     "interrupted_runs",
     "load_workflow_ref",
     "new_run_id",
     "owner_id",
     "project_runner",
+    "registered_workflows",
     "resolve_model",
+    "same_person",
     "separation_problem",
     "submit",
 ]

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import secrets
 import time
+import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from proctor.errors import NotFoundError, RunStateError, UsageError
+from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Decision, Redactor
 from proctor.runtime._checker import consult_checker
 from proctor.store import (
@@ -27,6 +28,7 @@ from proctor.store import (
     Approver,
     CallState,
     RunJournal,
+    RunStarted,
     RunState,
     Store,
     row_to_event,
@@ -91,6 +93,8 @@ async def decide_approval(
 ) -> ApprovalRecord:
     """Record who approved or denied a pending call, and why.
 
+    ``by`` is the decider's identity: whoever started the run may not decide its approvals
+    (separation of duties, compared by ``same_person``), whichever channel they use.
     The decision is bound to the exact call (tool and argument digest) the approval was
     requested for. The run does not continue here: resume it (the CLI does so at once).
     The reason is redacted like the rest of the run's record, by ``redactor`` (the
@@ -98,6 +102,8 @@ async def decide_approval(
     """
     if not by.strip():
         raise UsageError("say who decides: an approval must name its approver (--as NAME)")
+    if identity_key(by).startswith("checker:"):
+        raise UsageError(f"{by!r} names the checker model; a person decides under their own name")
     if not approved and not reason.strip():
         raise UsageError("a denial needs a reason (--reason ...) so the run's log can explain it")
     approval = await store.get_approval(approval_id)
@@ -116,6 +122,14 @@ async def decide_approval(
         raise RunStateError(
             f"run {approval.run_id} is not waiting for approval {approval_id} "
             f"(status {state.status}); nothing to decide"
+        )
+    started = row_to_event(rows[0]).data
+    starter = started.started_by if isinstance(started, RunStarted) else ""
+    if same_person(by, starter):
+        raise AccessDenied(
+            f"{by} started run {approval.run_id} (as {starter}), so may not decide its "
+            "approvals: separation of duties. Ask another person to decide",
+            status=403,
         )
     if call.args_digest != approval.args_digest:
         raise RunStateError(
@@ -172,6 +186,22 @@ async def decide_approval(
     )
     await journal.append([decided], span_id=approval.call_id, run=run, approval=approval)
     return approval
+
+
+def identity_key(name: str) -> str:
+    """The identity a name stands for: case, Unicode compatibility forms, surrounding and
+    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
+    text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    for prefix in ("cli:", "user:"):
+        if text.startswith(prefix):
+            return text.removeprefix(prefix).strip()
+    return text
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two recorded identities (``started_by``, an approver) are one person."""
+    key = identity_key(a)
+    return bool(key) and key == identity_key(b)
 
 
 class ApprovalExpiredError(RunStateError):

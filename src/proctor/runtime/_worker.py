@@ -31,7 +31,7 @@ from typing import Any
 from proctor.errors import StoreError, UsageError
 from proctor.runtime._runner import Runner, new_run_id
 from proctor.runtime._workflow import Workflow
-from proctor.runtime._workflow_refs import load_workflow_ref, project_runner
+from proctor.runtime._workflow_refs import WorkflowCatalog, load_workflow_ref, project_runner
 from proctor.store import QueueItem, QueueState, Store
 
 logger = logging.getLogger("proctor.worker")
@@ -91,7 +91,8 @@ class WorkerOptions:
     concurrency: int = 4
     """Runs driven at once by this worker."""
     workflows: tuple[str, ...] | None = None
-    """Only runs of these workflow refs (default: any)."""
+    """Only runs of these workflows: registered names or ``package.module:attribute`` refs,
+    which this worker may then load (default: every registered and configured workflow)."""
     lease_s: float = DEFAULT_LEASE_S
     limits: dict[str, int] = field(default_factory=dict)
     """At most this many live leases per workflow ref, over all workers."""
@@ -138,12 +139,20 @@ class Worker:
         options: WorkerOptions | None = None,
         *,
         name: str | None = None,
-        load: Callable[[str], Workflow] = load_workflow_ref,
+        load: Callable[[str], Workflow] | None = None,
     ) -> None:
         self.store = store
         self.options = options or WorkerOptions()
         self.name = name or worker_id()
         self.stats = WorkerStats()
+        # A queue item only names its workflow: the worker loads it from its own catalog
+        # (registered, configured, or given to it), never from what the row spells.
+        self._wanted = self.options.workflows
+        if load is None:
+            catalog = WorkflowCatalog.for_project(self._wanted or (), self.options.config)
+            catalog.preload()
+            self._wanted = self._wanted or tuple(catalog.names())
+            load = catalog.load
         self._load = load
         self._runners: dict[str, Runner] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -184,7 +193,7 @@ class Worker:
                         now=time.time(),
                         lease_s=options.lease_s,
                         limit=free,
-                        workflows=options.workflows,
+                        workflows=self._wanted,
                         concurrency=options.limits or None,
                     )
                 for item in claimed:
@@ -213,7 +222,7 @@ class Worker:
         states: tuple[QueueState, ...] = ("queued", "claimed")
         for state in states:
             items = await self.store.queue_items(state=state, limit=1000)
-            wanted = self.options.workflows
+            wanted = self._wanted
             if any(wanted is None or item.workflow in wanted for item in items):
                 return True
         return False

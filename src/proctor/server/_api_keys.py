@@ -15,7 +15,11 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 async def me(principal: Auth) -> Me:
     """The API key this request authenticates as: its id, holder, role and tenant."""
     return Me(
-        key_id=principal.key_id, name=principal.name, role=principal.role, tenant=principal.tenant
+        key_id=principal.key_id,
+        name=principal.name,
+        holder=principal.holder,
+        role=principal.role,
+        tenant=principal.tenant,
     )
 
 
@@ -29,7 +33,9 @@ async def list_keys(principal: Auth, service: Svc) -> KeyList:
 async def create_key(body: CreateKey, principal: Auth, service: Svc) -> KeyCreated:
     """Create a key in the admin's own tenant. The answer's ``key`` is shown this once:
     the store keeps only its SHA-256 digest. Needs role admin."""
-    record, token = await service.create_key(principal, role=body.role, name=body.name)
+    record, token = await service.create_key(
+        principal, role=body.role, name=body.name, holder=body.holder
+    )
     return KeyCreated(**KeyOut.fields_of(record), key=token)
 
 

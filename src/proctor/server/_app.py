@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI, Request
 from starlette.middleware.gzip import GZipMiddleware
 
+from proctor.runtime import WorkflowCatalog
 from proctor.server._auth import Authenticator
 from proctor.server._errors import install_error_handlers
 from proctor.server._keys import KeyLookup, Principal
@@ -41,14 +42,15 @@ def create_server(
     session_secret: str,
     config: str | None = None,
     secure_cookies: bool = True,
+    workflows: WorkflowCatalog | None = None,
 ) -> FastAPI:
     """The HTTP API and web UI over ``store``.
 
     ``session_secret`` signs the UI's session cookies; ``config`` is the project's
-    ``proctor.yaml`` (models, gateway) the runs it starts use. The store stays the
-    caller's to close.
+    ``proctor.yaml`` (models, gateway) the runs it starts use; ``workflows`` the ones
+    requests may name (default: the registered ones). The store stays the caller's to close.
     """
-    service = Service(store, config=config)
+    service = Service(store, config=config, workflows=workflows)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -73,9 +73,7 @@ class Authenticator:
         record = await self.keys.by_digest(str(claims.get("sub", "")))
         if record is None or record.revoked_at is not None:
             raise AccessDenied("the API key of this session was revoked; sign in with another")
-        return Principal(
-            key_id=record.key_id, name=record.name, role=record.role, tenant=record.tenant
-        )
+        return Principal.of(record)
 
     async def session_for(self, token: str) -> tuple[Principal, str]:
         """Check an API key and issue a session cookie value for it."""

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from proctor.errors import AccessDenied, UsageError
+from proctor.runtime import same_person
 from proctor.store import ApiKeyRecord, Store
 
 Role = Literal["viewer", "operator", "approver", "admin"]
@@ -34,12 +35,29 @@ _PREFIX = "prk_"
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request acts as: the key's holder, role and tenant."""
+    """Who a request acts as: the key's holder (its identity), role and tenant."""
 
     key_id: str
     name: str
     role: str
     tenant: str
+    holder: str
+    """The person or service the key belongs to: what runs and decisions record."""
+
+    @classmethod
+    def of(cls, record: ApiKeyRecord) -> Principal:
+        return cls(
+            key_id=record.key_id,
+            name=record.name,
+            role=record.role,
+            tenant=record.tenant,
+            holder=record.identity,
+        )
+
+    def started(self, started_by: str) -> bool:
+        """Whether this principal is who started a run (``started_by``): then it may not
+        decide the run's approvals (separation of duties)."""
+        return same_person(self.holder, started_by)
 
     def can(self, permission: Permission) -> bool:
         return permission in PERMISSIONS.get(self.role, frozenset())
@@ -74,6 +92,17 @@ def check_role(role: str) -> Role:
     return role
 
 
+def check_holder(holder: str) -> str:
+    """A key holder's name: 1-100 printable characters, spaces trimmed."""
+    text = holder.strip()
+    if not text or len(text) > 100 or not text.isprintable():
+        raise UsageError(
+            f"invalid key holder {holder[:100]!r}: name the person or service in 1-100 "
+            "printable characters (e.g. alice or invoice-bot)"
+        )
+    return text
+
+
 def check_tenant(tenant: str) -> str:
     if not tenant or len(tenant) > 64 or not tenant.replace("-", "").replace("_", "").isalnum():
         raise UsageError(
@@ -83,20 +112,33 @@ def check_tenant(tenant: str) -> str:
 
 
 async def create_api_key(
-    store: Store, *, role: str, tenant: str = "default", name: str | None = None
+    store: Store,
+    *,
+    role: str,
+    tenant: str = "default",
+    name: str | None = None,
+    holder: str | None = None,
+    created_by: str = "",
 ) -> tuple[ApiKeyRecord, str]:
-    """Mint a key: its stored record and the key itself, which is shown once and never kept."""
+    """Mint a key: its stored record and the key itself, which is shown once and never kept.
+
+    ``holder`` is who the key belongs to (default: its name, else its id): the identity
+    separation of duties compares, so two keys of one holder are one person.
+    """
     role = check_role(role)
     tenant = check_tenant(tenant)
     key_id = secrets.token_hex(4)
     token = f"{_PREFIX}{key_id}_{secrets.token_urlsafe(32)}"
+    label = (name or f"key_{key_id}").strip()
     record = ApiKeyRecord(
         key_id=f"key_{key_id}",
         secret_hash=key_digest(token),
         role=role,
         tenant=tenant,
-        name=(name or f"key_{key_id}").strip(),
+        name=label,
         created_at=time.time(),
+        holder=check_holder(holder or label),
+        created_by=created_by,
     )
     await store.save_api_key(record)
     return record, token
@@ -123,9 +165,7 @@ class KeyLookup:
             raise AccessDenied("unknown API key. Check it was copied whole, or create a new one")
         if record.revoked_at is not None:
             raise AccessDenied(f"API key {record.key_id} was revoked. Ask an admin for a new one")
-        return Principal(
-            key_id=record.key_id, name=record.name, role=record.role, tenant=record.tenant
-        )
+        return Principal.of(record)
 
     async def by_digest(self, digest: str) -> ApiKeyRecord | None:
         now = time.monotonic()

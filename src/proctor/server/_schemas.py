@@ -60,8 +60,9 @@ class ErrorBody(BaseModel):
 class StartRun(_Request):
     workflow: str = Field(
         min_length=1,
-        description="A registered workflow name (e.g. invoice_reconciliation) or "
-        "package.module:attribute.",
+        max_length=200,
+        description="The name of a workflow this server runs: registered (e.g. "
+        "invoice_reconciliation) or configured by its operator (proctor serve --workflow).",
     )
     input: dict[str, Any] = Field(description="The run's input, a JSON object.")
     model: str | None = Field(
@@ -318,6 +319,7 @@ class EvalDetail(EvalSummary):
 class KeyOut(BaseModel):
     key_id: str
     name: str
+    holder: str = Field(description="The person or service the key belongs to (its identity).")
     role: str
     tenant: str
     created_at: str
@@ -328,6 +330,7 @@ class KeyOut(BaseModel):
         return {
             "key_id": record.key_id,
             "name": record.name,
+            "holder": record.identity,
             "role": record.role,
             "tenant": record.tenant,
             "created_at": iso_time(record.created_at),
@@ -353,12 +356,21 @@ class CreateKey(_Request):
         default=None,
         min_length=1,
         max_length=100,
-        description="Who holds the key; runs it starts record this name (default: its id).",
+        description="The key's label (default: its id).",
+    )
+    holder: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="The person or service the key belongs to, whose identity runs and "
+        "decisions record and separation of duties compares (default: you, the admin "
+        "creating it: a key you mint for yourself is still you).",
     )
 
 
 class Me(BaseModel):
     key_id: str
     name: str
+    holder: str
     role: str
     tenant: str

@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from proctor.errors import ProctorError
+from proctor.runtime import WorkflowCatalog
 from proctor.server._app import create_server
 from proctor.server._keys import create_api_key
 from proctor.store import Store, default_home, open_store
@@ -67,7 +68,9 @@ async def ensure_admin_key(store: Store) -> str | None:
     for key in await store.api_keys():
         if key.role == "admin" and key.revoked_at is None:
             return None
-    _, token = await create_api_key(store, role="admin", tenant="default", name="admin")
+    _, token = await create_api_key(
+        store, role="admin", tenant="default", name="admin", created_by="proctor serve"
+    )
     return token
 
 
@@ -77,11 +80,19 @@ def build_app(
     home: Path | None = None,
     config: str | None = None,
     secure_cookies: bool = True,
+    workflows: WorkflowCatalog | None = None,
 ) -> FastAPI:
     """The API and web UI over ``store``, signing sessions with ``home``'s secret
-    (default: the Proctor home). The store stays the caller's to close."""
+    (default: the Proctor home), running the ``workflows`` of the catalog (default: the
+    registered and configured ones). The store stays the caller's to close."""
     secret = session_secret(default_home() if home is None else home)
-    return create_server(store, session_secret=secret, config=config, secure_cookies=secure_cookies)
+    return create_server(
+        store,
+        session_secret=secret,
+        config=config,
+        secure_cookies=secure_cookies,
+        workflows=workflows if workflows is not None else WorkflowCatalog.for_project((), config),
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -165,17 +176,22 @@ def serve(
     home: Path | None = None,
     announce: Callable[[Started], None] = lambda started: None,
     access_log: bool = False,
+    workflows: Sequence[str] = (),
 ) -> None:
     """Bind, open the store, make sure an admin key exists, serve until Ctrl-C (blocking),
-    and close the store. ``announce`` is told the URL and a new admin key before serving."""
+    and close the store. ``announce`` is told the URL and a new admin key before serving.
+    ``workflows`` are refs requests may name besides the registered and configured ones:
+    each is imported before the server binds, so a wrong one fails at start."""
     app_home = default_home() if home is None else home
+    catalog = WorkflowCatalog.for_project(workflows, config)
+    catalog.preload()
     sock = listen(host, port)
 
     async def main() -> None:
         store = open_store(db)
         try:
             admin_key = await ensure_admin_key(store)
-            app = build_app(store, home=app_home, config=config)
+            app = build_app(store, home=app_home, config=config, workflows=catalog)
             bound = sock.getsockname()[1]
             exposed = not is_loopback(host)
             announce(Started(url=url_of(host, bound), admin_key=admin_key, exposed=exposed))

@@ -15,13 +15,14 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from proctor.errors import AccessDenied, NotFoundError, ProctorError, UsageError
+from proctor.errors import NotFoundError, ProctorError, UsageError
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
+    UnknownWorkflow,
+    WorkflowCatalog,
     decide_approval,
     in_queue,
-    load_workflow_ref,
     new_run_id,
     project_runner,
 )
@@ -43,9 +44,16 @@ logger = logging.getLogger("proctor.server")
 class Service:
     """The server's one view of the store and the runtime."""
 
-    def __init__(self, store: Store, *, config: str | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        config: str | None = None,
+        workflows: WorkflowCatalog | None = None,
+    ) -> None:
         self.store = store
         self.config = config
+        self.workflows = workflows if workflows is not None else WorkflowCatalog()
         self._runners: dict[str, Runner] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         # Content hash -> version label: a stored contract version never changes.
@@ -146,12 +154,23 @@ class Service:
         return await self.store.api_keys(principal.tenant)
 
     async def create_key(
-        self, principal: Principal, *, role: str, name: str | None = None
+        self,
+        principal: Principal,
+        *,
+        role: str,
+        name: str | None = None,
+        holder: str | None = None,
     ) -> tuple[ApiKeyRecord, str]:
-        """Mint a key in the principal's own tenant: its record and the key, shown once."""
+        """Mint a key in the principal's own tenant: its record and the key, shown once.
+        Its holder defaults to the admin minting it: a key one mints for oneself is oneself."""
         principal.require("keys")
         return await create_api_key(
-            self.store, role=check_role(role), tenant=principal.tenant, name=name
+            self.store,
+            role=check_role(role),
+            tenant=principal.tenant,
+            name=name,
+            holder=holder or principal.holder,
+            created_by=principal.holder,
         )
 
     async def revoke_key(self, principal: Principal, key_id: str) -> ApiKeyRecord:
@@ -166,12 +185,13 @@ class Service:
 
     # Runs -------------------------------------------------------------------------------
 
-    def runner(self, ref: str) -> Runner:
-        """The runner of workflow ``ref`` (a registered name or module:attribute), built once."""
-        runner = self._runners.get(ref)
+    def runner(self, name: str) -> Runner:
+        """The runner of workflow ``name``, one of the server's catalog, built once. A
+        request or a stored run only names it: nothing is imported from what it spells."""
+        runner = self._runners.get(name)
         if runner is None:
-            runner = project_runner(self.store, load_workflow_ref(ref), self.config)
-            self._runners[ref] = runner
+            runner = project_runner(self.store, self.workflows.load(name), self.config)
+            self._runners[name] = runner
         return runner
 
     async def start_run(
@@ -186,13 +206,16 @@ class Service:
         principal.require("start")
         if not isinstance(input, dict):
             raise UsageError("a run's input must be a JSON object")
-        runner = self.runner(workflow)
+        try:
+            runner = self.runner(workflow)
+        except UnknownWorkflow as exc:
+            raise UsageError(str(exc)) from None
         run_id = new_run_id()
         task = self._spawn(
             runner.start(
                 input,
                 model=model,
-                started_by=principal.name,
+                started_by=principal.holder,
                 tenant=principal.tenant,
                 run_id=run_id,
             )
@@ -214,23 +237,18 @@ class Service:
         approved: bool,
         reason: str = "",
     ) -> ApprovalRecord:
-        """Record an approval's decision and resume its run in the background."""
+        """Record an approval's decision and resume its run in the background. Whoever
+        started the run may not decide (``decide_approval`` compares identities)."""
         principal.require("decide")
         approval = await self.approval(principal, approval_id)
         run = await self.run(principal, approval.run_id)
-        if run.started_by and run.started_by == principal.name:
-            raise AccessDenied(
-                f"{principal.name} started run {run.run_id}, so may not decide its approvals "
-                "(separation of duties). Ask another approver",
-                status=403,
-            )
         runner = self._runner_of(run)
         try:
             decided = await decide_approval(
                 self.store,
                 approval_id,
                 approved=approved,
-                by=principal.name,
+                by=principal.holder,
                 reason=reason,
                 redactor=None if runner is None else runner.redactor,
             )
@@ -241,7 +259,7 @@ class Service:
             raise
         if runner is not None and not await in_queue(self.store, run.run_id):
             verdict = "approved" if approved else "denied"
-            self._spawn(runner.resume(run.run_id, reason=f"{verdict} by {principal.name}"))
+            self._spawn(runner.resume(run.run_id, reason=f"{verdict} by {principal.holder}"))
         return decided
 
     def _runner_of(self, run: RunRecord) -> Runner | None:

@@ -414,6 +414,17 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX run_queue_claim ON run_queue (state, priority DESC, submitted_at);
     """,
     ),
+    # 9: who holds each API key (separation of duties by identity, not by key name).
+    Migration(
+        sqlite="""
+    ALTER TABLE api_keys ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+    ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    """,
+        postgres="""
+    ALTER TABLE api_keys ADD COLUMN holder TEXT NOT NULL DEFAULT '';
+    ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+    """,
+    ),
 )
 
 SQLITE_MIGRATIONS: tuple[str, ...] = tuple(migration.sqlite for migration in MIGRATIONS)

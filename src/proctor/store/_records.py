@@ -216,9 +216,20 @@ class ApiKeyRecord:
     """``viewer``, ``operator``, ``approver`` or ``admin``."""
     tenant: str
     name: str
-    """Who holds the key; the runs it starts record this name as ``started_by``."""
+    """The key's label, shown in lists."""
     created_at: float
     revoked_at: float | None = None
+    holder: str = ""
+    """The person or service the key belongs to: runs it starts record it as
+    ``started_by``, its decisions as ``decided_by``, and separation of duties compares it.
+    Keys from before holders existed (empty) count as held by ``name``."""
+    created_by: str = ""
+    """The holder (or ``cli:<login>``) who minted the key."""
+
+    @property
+    def identity(self) -> str:
+        """Who acts with this key: its holder."""
+        return self.holder or self.name
 
 
 QueueState = Literal["queued", "claimed", "waiting", "done"]

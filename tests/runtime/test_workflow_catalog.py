@@ -1,0 +1,86 @@
+"""The workflows a process may run: registered or configured, looked up by name, never
+imported from what a request, a queue item or a stored run spells."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from proctor.errors import NotFoundError
+from proctor.examples import invoice
+from proctor.runtime import (
+    UnknownWorkflow,
+    Worker,
+    WorkerOptions,
+    WorkflowCatalog,
+    configured_refs,
+    identity_key,
+    same_person,
+    submit,
+)
+from proctor.store import Store
+
+OWN = "server.own_workflows:own"  # tests/server/own_workflows.py, an operator's own
+
+
+@pytest.mark.parametrize("name", ["this:s", "os:abort", ":x", "..:x", "proctor", ""])
+def test_a_name_outside_the_catalog_is_refused_without_importing(name: str) -> None:
+    before = set(sys.modules)
+    with pytest.raises(UnknownWorkflow, match="invoice_reconciliation"):
+        WorkflowCatalog().load(name)
+    assert set(sys.modules) - before == set()
+
+
+def test_configured_refs_load_by_ref_and_by_name_and_are_listed() -> None:
+    catalog = WorkflowCatalog([OWN, "invoice_reconciliation"])
+    assert catalog.load(OWN).name == "own_invoices"
+    assert catalog.load("own_invoices").ref == OWN  # runs record the ref others look up
+    assert catalog.load("invoice_reconciliation").ref == "invoice_reconciliation"
+    assert {OWN, "own_invoices", "invoice_reconciliation"} <= set(catalog.names())
+
+
+def test_a_misconfigured_ref_fails_when_loaded_naming_it() -> None:
+    with pytest.raises(NotFoundError, match="no_such_module"):
+        WorkflowCatalog(["no_such_module:flow"]).preload()
+    with pytest.raises(UnknownWorkflow, match="registered: invoice_reconciliation"):
+        WorkflowCatalog(["not_registered"])
+
+
+def test_refs_come_from_the_environment_and_proctor_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "proctor.yaml"
+    config.write_text(f"workflows: ['{OWN}']\n")
+    monkeypatch.setenv("PROCTOR_WORKFLOWS", "a:b, c:d")
+    assert configured_refs(str(config)) == ["a:b", "c:d", OWN]
+
+
+async def test_a_worker_leaves_a_run_naming_unknown_code_in_the_queue(store: Store) -> None:
+    """A queue item written by someone with database access names ``os:abort``: the
+    worker neither claims nor imports it; its own workflows still run."""
+    hostile = await submit(store, "os:abort", {}, load=lambda ref: invoice.workflow())
+    fine = await submit(store, "invoice_reconciliation", invoice.sample_input("clean"))
+    options = WorkerOptions(drain=True, lease_s=5, poll_s=0.05)
+    stats = await Worker(store, options).run()
+    assert (stats.claimed, stats.finished, stats.failed) == (1, 1, 0)
+    states = {item.run_id: item.state for item in await store.queue_items()}
+    assert states == {hostile: "queued", fine: "done"}
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "same"),
+    [
+        ("alice", "ALICE", True),
+        ("cli:alice", "alice", True),
+        ("user:Alice ", " alice", True),
+        ("\uff21lice", "alice", True),  # full-width A: the same name to a reader
+        ("alice", "alicia", False),
+        ("", "", False),  # nobody recorded: nobody to compare
+        ("checker:gpt", "gpt", False),
+    ],
+)
+def test_identities_compare_by_person_not_spelling(a: str, b: str, same: bool) -> None:
+    assert same_person(a, b) is same
+    assert (identity_key(a) == identity_key(b) and bool(identity_key(a))) is same

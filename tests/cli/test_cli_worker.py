@@ -109,3 +109,15 @@ async def test_sigterm_hands_the_lease_back_and_exits_0(proctor_home: Path) -> N
             worker.kill()
             worker.wait()
         await store.close()
+
+
+def test_submitting_an_unconfigured_ref_says_where_workers_need_it(
+    tmp_path: Path, proctor_home: Path
+) -> None:
+    sample = _input(tmp_path, "clean")
+    ran = CliRunner().invoke(app, ["submit", "server.own_workflows:own", "--input", sample])
+    assert ran.exit_code == 0, ran.output
+    assert ran.stdout.strip().startswith("run_")
+    assert "proctor worker --workflow server.own_workflows:own" in ran.stderr
+    registered = CliRunner().invoke(app, ["submit", "invoice_reconciliation", "--input", sample])
+    assert registered.stderr == ""

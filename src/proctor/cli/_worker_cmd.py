@@ -8,11 +8,12 @@ from pathlib import Path
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from proctor.cli._app import _os_user, _read_input, _with_store, app, console, options
 from proctor.errors import UsageError
-from proctor.runtime import Worker, WorkerOptions, WorkerStats, submit
+from proctor.runtime import Worker, WorkerOptions, WorkerStats, configured_refs, submit
 from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S, parse_limits
 from proctor.store import QueueItem, QueueState, Store
 
@@ -43,6 +44,11 @@ def submit_command(
         )
     )
     print(run_id)
+    if ":" in workflow and workflow not in configured_refs(options.config):
+        Console(stderr=True, soft_wrap=True, markup=False, highlight=False).print(
+            f"note: workers run {workflow} only where it is configured: proctor worker "
+            f"--workflow {workflow}, workflows: in proctor.yaml, or $PROCTOR_WORKFLOWS"
+        )
 
 
 @app.command("worker")

@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel, ValidationError
 
+from proctor._yaml import KeyPath, dotted
 from proctor.contracts._model import Contract, ContractConflictError
 
 if TYPE_CHECKING:
     from proctor.tools import Registry
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the YAML document: mapping keys and list indexes."""
 
 _ARG_REF = re.compile(r"\bargs\.([A-Za-z_]\w*)")
 
@@ -87,14 +85,6 @@ def nearest_line(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
         if path[:end] in lines:
             return lines[path[:end]]
     return None
-
-
-def dotted(path: KeyPath) -> str:
-    """A key path for messages: ``('ordering', 0, 'after')`` -> ``'ordering[0].after'``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def show(value: Any) -> str:

@@ -330,6 +330,8 @@ def _fix(detail: str, written: str, kind: str) -> str:
     """How to mend a syntax error, from the parser's words and the line it stopped at."""
     if "\\t" in detail or "\t" in written[: len(written) - len(written.lstrip())]:
         return "indent with spaces, not tabs"
+    if "maximum nesting depth" in detail:
+        return "flatten it"
     if "mapping values are not allowed" in detail:
         return "quote values that contain ': ', and check the indentation of this line"
     if "expected a single document" in detail:

@@ -27,13 +27,22 @@ from proctor.runtime import (
     Runner,
     RunResult,
     Workflow,
+    check_run_input,
     decide_approval,
     in_queue,
     interrupted_runs,
     project_runner,
     separation_problem,
 )
-from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
+from proctor.store import (
+    MAX_JSON_DEPTH,
+    RunFilter,
+    Store,
+    json_value_problem,
+    open_store,
+    row_to_event,
+    verify_run,
+)
 
 T = TypeVar("T")
 
@@ -114,14 +123,38 @@ def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 def _read_input(path: Path) -> dict[str, Any]:
+    """The run input in the JSON file at ``path``; anything a run could not record is a
+    ``UsageError`` naming the file, refused before the store is touched."""
     try:
-        value = json.loads(path.read_text())
+        data = path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"input file {path} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"input file {path} cannot be read: {exc.strerror or exc}") from None
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"input file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8"
+        ) from None
     except json.JSONDecodeError as exc:
         raise UsageError(f"input file {path} is not valid JSON: {exc}") from None
+    except ValueError:  # Python reads no integer of more than 4,300 digits
+        raise UsageError(
+            f"input file {path} holds a number too long to read; send it as a string"
+        ) from None
+    except RecursionError:
+        raise UsageError(
+            f"input file {path} is nested too deeply (a run's input may have at most "
+            f"{MAX_JSON_DEPTH} levels)"
+        ) from None
     if not isinstance(value, dict):
         raise UsageError(f"input file {path} must hold a JSON object, not {type(value).__name__}")
+    try:
+        check_run_input(value)
+    except UsageError as exc:
+        raise UsageError(f"input file {path}: {exc}") from None
     return value
 
 
@@ -420,6 +453,11 @@ def audit_verify(
 
 def main() -> None:
     """Entry point: one clear line per error; exit 2 on usage errors; tracebacks need --debug."""
+    # Bytes that are not UTF-8 arrive as lone surrogates, which no store, file or terminal
+    # takes: refuse them here rather than deep inside whichever command meets them first.
+    for arg in sys.argv[1:]:
+        if json_value_problem(arg) is not None:
+            _report(UsageError(f"argument {arg!r} is not UTF-8 text; pass arguments as UTF-8"))
     try:
         # Without standalone mode, typer returns a command's exit code instead of exiting.
         code = app(standalone_mode=False)
@@ -428,7 +466,7 @@ def main() -> None:
         code = getattr(exc, "exit_code", None)
         code = exc.code if code is None and isinstance(exc, SystemExit) else code
         sys.exit(code if isinstance(code, int) else 0)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:
         if options.debug:

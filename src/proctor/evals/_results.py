@@ -142,6 +142,11 @@ def load_result(path: str | Path) -> SuiteResult:
     target = Path(path)
     try:
         text = target.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{target}: the result file is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Fix: pass a file that `proctor eval run` wrote"
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"{target}: cannot read the result file ({exc.strerror or exc}). Fix: pass a file "

@@ -6,7 +6,7 @@ from proctor.runtime._approvals import ApprovalExpiredError, decide_approval
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs
-from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
+from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
 from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
 from proctor.runtime._workflow import Workflow
@@ -21,6 +21,7 @@ __all__ = [
     "WorkerOptions",
     "WorkerStats",
     "Workflow",
+    "check_run_input",
     "decide_approval",
     "in_queue",
     "interrupted_runs",

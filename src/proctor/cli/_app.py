@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from rich.markup import escape
 from proctor.cli import _render as render
 from proctor.cli._db_cmd import db_app
 from proctor.cli._gateway_cmd import gateway_app
+from proctor.cli._input import read_input
 from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file, load_contract
@@ -27,15 +27,14 @@ from proctor.runtime import (
     Runner,
     RunResult,
     Workflow,
-    check_run_input,
     decide_approval,
     in_queue,
     interrupted_runs,
     project_runner,
+    recovery_claim,
     separation_problem,
 )
 from proctor.store import (
-    MAX_JSON_DEPTH,
     RunFilter,
     Store,
     json_value_problem,
@@ -122,42 +121,6 @@ def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def _read_input(path: Path) -> dict[str, Any]:
-    """The run input in the JSON file at ``path``; anything a run could not record is a
-    ``UsageError`` naming the file, refused before the store is touched."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"input file {path} does not exist") from None
-    except OSError as exc:
-        raise UsageError(f"input file {path} cannot be read: {exc.strerror or exc}") from None
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise UsageError(
-            f"input file {path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "save it as UTF-8"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"input file {path} is not valid JSON: {exc}") from None
-    except ValueError:  # Python reads no integer of more than 4,300 digits
-        raise UsageError(
-            f"input file {path} holds a number too long to read; send it as a string"
-        ) from None
-    except RecursionError:
-        raise UsageError(
-            f"input file {path} is nested too deeply (a run's input may have at most "
-            f"{MAX_JSON_DEPTH} levels)"
-        ) from None
-    if not isinstance(value, dict):
-        raise UsageError(f"input file {path} must hold a JSON object, not {type(value).__name__}")
-    try:
-        check_run_input(value)
-    except UsageError as exc:
-        raise UsageError(f"input file {path}: {exc}") from None
-    return value
-
-
 def _os_user() -> str:
     """Who runs this command, as the run's log records it (``started_by``)."""
     try:
@@ -166,28 +129,53 @@ def _os_user() -> str:
         return "unknown"
 
 
-async def _resume_interrupted(store: Store) -> None:
-    for run in await interrupted_runs(store):
+async def _resume_interrupted(store: Store, out: Console) -> None:
+    """Resume this host's interrupted runs, each claimed first: one another process has
+    (resuming it too) is left to it with a note, never a failure."""
+    found = await interrupted_runs(store)
+    if not found:
+        out.print("no interrupted runs on this host")
+    for run in found:
+        ref = run.workflow_ref or run.workflow
         try:
-            workflow = load_workflow(run.workflow_ref or run.workflow)
-        except NotFoundError:
+            workflow = load_workflow(ref)
+        except NotFoundError as exc:
+            out.print(f"interrupted run {run.run_id} left as it is: {exc}", markup=False)
             continue
-        console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
-        result = await runner_for(store, workflow).resume(run.run_id, reason="owner process died")
-        _print_result(result)
+        async with recovery_claim(store, run) as ours:
+            if not ours:
+                out.print(f"run {run.run_id}: another process has it (resuming it, or done)")
+                continue
+            out.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
+            result = await runner_for(store, workflow).resume(
+                run.run_id, reason="owner process died"
+            )
+            _print_result(result, out)
 
 
-def _print_result(result: RunResult) -> None:
-    console.print(
+async def _note_interrupted(store: Store) -> None:
+    """Say which runs ``proctor run --resume-interrupted`` would have resumed first."""
+    found = await interrupted_runs(store)
+    if found:
+        shown = ", ".join(f"{run.run_id} ({run.workflow})" for run in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        Console(stderr=True, soft_wrap=True, markup=False, highlight=False).print(
+            f"note: {len(found)} interrupted run(s) on this host: {shown}{more}. Resume them "
+            "with `proctor resume --all` (or `proctor run --resume-interrupted`)"
+        )
+
+
+def _print_result(result: RunResult, out: Console = console) -> None:
+    out.print(
         f"run [bold]{result.run_id}[/]: ", render.status_text(result.status, result.outcome), sep=""
     )
     # The model's words and reasons are never read as console markup.
     if result.outcome == "resolved" and result.final_text:
-        console.print(f"  {result.final_text}", markup=False)
+        out.print(f"  {result.final_text}", markup=False)
     elif result.state.finish_reason:
-        console.print(f"  {result.state.finish_reason}", markup=False)
+        out.print(f"  {result.state.finish_reason}", markup=False)
     if result.state.pending_approval:
-        console.print(
+        out.print(
             f"  waiting for approval {result.state.pending_approval}: "
             f"proctor approve {result.state.pending_approval} --as NAME"
         )
@@ -204,14 +192,22 @@ def run(
         None, "--contract", help="Run under this contract file instead."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    resume_interrupted: bool = typer.Option(
+        False,
+        "--resume-interrupted",
+        help="First resume this host's interrupted runs (as `proctor resume --all` does); "
+        "by default they are only listed.",
+    ),
 ) -> None:
     """Start a run and drive it until it finishes or waits for approval."""
     flow = load_workflow(workflow, contract=contract)
-    payload = _read_input(input)
+    payload = read_input(input)
 
     async def work(store: Store) -> RunResult:
-        if not as_json:
-            await _resume_interrupted(store)
+        if resume_interrupted:  # with --json, on stderr: stdout holds the one result
+            await _resume_interrupted(store, Console(stderr=True) if as_json else console)
+        else:
+            await _note_interrupted(store)
         return await runner_for(store, flow).start(
             payload, model=model, started_by=f"cli:{_os_user()}"
         )
@@ -249,7 +245,7 @@ def resume(
 
     async def work(store: Store) -> None:
         if run_id is None:
-            await _resume_interrupted(store)
+            await _resume_interrupted(store, console)
             return
         record = await store.get_run(run_id)
         if record is None:

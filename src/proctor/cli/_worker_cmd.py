@@ -10,7 +10,8 @@ import typer
 from rich import box
 from rich.table import Table
 
-from proctor.cli._app import _os_user, _read_input, _with_store, app, console, options
+from proctor.cli._app import _os_user, _with_store, app, console, options
+from proctor.cli._input import read_input
 from proctor.errors import UsageError
 from proctor.runtime import Worker, WorkerOptions, WorkerStats, submit
 from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S, parse_limits
@@ -30,7 +31,7 @@ def submit_command(
     tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
 ) -> None:
     """Queue a run for `proctor worker` to drive; prints its run id."""
-    payload = _read_input(input)
+    payload = read_input(input)
     run_id = _with_store(
         lambda store: submit(
             store,

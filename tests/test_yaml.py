@@ -106,6 +106,7 @@ def test_nesting_is_bounded_without_recursion(opening: str) -> None:
         ("a: 1\na: 2\n", 2, "duplicate key 'a'", "keep one of them"),
         ("a: 1\n---\nb: 2\n", 2, "expected a single document", "one YAML document per"),
         ("a:\n\tb: 1\n", 2, "invalid YAML", "indent with spaces, not tabs"),
+        ("a: 1\nb: \x1f\n", 2, "character 0x001f is not allowed", "remove it"),
     ],
 )
 def test_values_json_cannot_hold_and_odd_yaml_are_problems_at_their_line(

@@ -82,20 +82,21 @@ class _Open:
 def parse_yaml(text: str, *, kind: str = "YAML file") -> YamlDocument:
     """The single YAML document in ``text`` as plain values; ``kind`` names it in fixes."""
     doc = YamlDocument()
+    loader: Any = None
     try:
-        loader = _Loader(text)
-    except UnicodeEncodeError as exc:  # libyaml reads UTF-8, which has no lone surrogates
-        line = text.count("\n", 0, exc.start) + 1
-        message = "the text holds a lone surrogate (not valid Unicode)"
-        fix = "write the text as valid Unicode"
-        return YamlDocument(
-            parsed=False, problems=[YamlProblem(line=line, message=message, fix=fix)]
-        )
-    try:
+        loader = _Loader(text)  # PyYAML's own reader checks the characters here
         _read(loader, doc, kind)
     except _Refused as stop:
         doc.problems.append(stop.problem)
-        doc.value, doc.parsed = None, False
+    except UnicodeEncodeError as exc:  # libyaml reads UTF-8, which has no lone surrogates
+        line = text.count("\n", 0, exc.start) + 1
+        message = "the text holds a lone surrogate (not valid Unicode)"
+        doc.problems.append(YamlProblem(line=line, message=message, fix="write valid Unicode"))
+    except yaml.reader.ReaderError as exc:  # a control character, found before parsing
+        line = text.count("\n", 0, exc.position) + 1
+        message = f"invalid YAML: character {exc.character:#06x} is not allowed ({exc.reason})"
+        fix = "remove it, or write it as an escape in a double-quoted string ('\\x1f')"
+        doc.problems.append(YamlProblem(line=line, message=message, fix=fix))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(part for part in (exc.context, exc.problem) if part)
@@ -108,14 +109,16 @@ def parse_yaml(text: str, *, kind: str = "YAML file") -> YamlDocument:
                 fix=_fix(detail, written, kind),
             )
         )
-        doc.value, doc.parsed = None, False
     except yaml.YAMLError as exc:
         doc.problems.append(
             YamlProblem(line=None, message=f"invalid YAML: {exc}", fix=_fix("", "", kind))
         )
-        doc.value, doc.parsed = None, False
+    else:
+        return doc
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
+    doc.value, doc.parsed = None, False
     return doc
 
 

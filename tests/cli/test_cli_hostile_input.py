@@ -114,3 +114,28 @@ def test_an_argument_that_is_not_utf8_is_a_usage_error(
     ran = proctor_main("runs", "--workflow", "\udcff", capsys=capsys)
 
     assert "argument '\\udcff' is not UTF-8 text" in one_line_error(ran, 2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["runs", "--limit", "18446744073709551616"], "less than or equal to 1000000"),
+        (["queue", "--limit", "99999999999999999999999"], "less than or equal to 1000000"),
+        (["submit", "x", "-i", "in.json", "--priority", "2147483648"], "or equal to 2147483647"),
+        (["eval", "diff", "a", "b", "--max-cost-change", "inf"], "inf is not a finite number"),
+        (["report", "drift", "-w", "x", "--max-cost-rise", "inf"], "inf is not a finite number"),
+    ],
+)
+def test_numbers_a_store_or_a_threshold_cannot_take_are_usage_errors(
+    capsys: pytest.CaptureFixture[str], argv: list[str], expected: str
+) -> None:
+    assert expected in one_line_error(proctor_main(*argv, capsys=capsys), 2)
+
+
+def test_a_path_the_system_refuses_is_an_error_naming_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    name = "é" * 200  # 400 bytes: longer than a file name may be
+    ran = proctor_main("contract", "diff", name, "x", capsys=capsys)
+
+    assert one_line_error(ran, 1) == f"error: File name too long: {name}"

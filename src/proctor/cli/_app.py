@@ -18,6 +18,7 @@ from proctor.cli import _render as render
 from proctor.cli._db_cmd import db_app
 from proctor.cli._gateway_cmd import gateway_app
 from proctor.cli._input import read_input
+from proctor.cli._options import MAX_COUNT
 from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow
 from proctor.contracts import check_contract_file, load_contract
@@ -266,7 +267,7 @@ def runs(
     outcome: str | None = typer.Option(
         None, "--outcome", help="resolved, escalated, failed, draft_only, cancelled."
     ),
-    limit: int = typer.Option(50, "--limit", min=1),
+    limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, newest first."""
@@ -483,6 +484,10 @@ def _report(exc: BaseException) -> None:
         sys.exit(2)
     if isinstance(exc, ProctorError):
         err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    if isinstance(exc, OSError):  # the system refused a path or a file the user named
+        name = f": {exc.filename}" if exc.filename else ""
+        err.print(f"error: {exc.strerror or exc}{name}", highlight=False)
         sys.exit(1)
     err.print(
         f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",

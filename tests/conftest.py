@@ -83,6 +83,19 @@ async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
+async def db_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
+    """The store a CLI test's processes share, per backend: ``None`` (SQLite, the default
+    file under ``PROCTOR_HOME``) or a PostgreSQL URL on a schema of its own."""
+    if request.param == "sqlite":
+        yield None
+        return
+    server = request.getfixturevalue("postgres_server")
+    schema, url = new_schema_url(server)
+    yield url
+    await drop_schema(server, schema)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
     """A fresh, empty store of each backend (PostgreSQL: in a schema of its own)."""
     backend: Store

@@ -71,7 +71,8 @@ def test_layers_import_only_the_layers_below(layer: str) -> None:
     import re
 
     package = pathlib.Path(proctor.__file__).parent / layer
-    allowed = ALLOWED[layer] | {layer, "errors"}
+    # errors, and the one YAML reader (above store), are shared by every layer above them.
+    allowed = ALLOWED[layer] | {layer, "errors"} | (set() if layer == "store" else {"_yaml"})
     for source in package.rglob("*.py"):
         used = set(re.findall(r"(?:from|import) proctor\.(\w+)", source.read_text()))
         assert used <= allowed, f"{source.relative_to(package.parent)} imports {used - allowed}"

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from proctor.cli import main
+
 PROCTOR = Path(sys.executable).with_name("proctor")
 """The console script installed next to this interpreter (the venv's ``bin/proctor``)."""
 
@@ -80,3 +84,30 @@ def proctor_all(commands: Sequence[Sequence[str]], *, env: Mapping[str, str]) ->
             out, err = proc.communicate()
         results.append(Ran(args=args, code=proc.returncode, out=out, err=err))
     return results
+
+
+def proctor_main(*args: str, capsys: pytest.CaptureFixture[str]) -> Ran:
+    """Run ``proctor ARGS`` through its entry point in this process (no interpreter start-up),
+    for tests that try many arguments; the environment is this process's."""
+    argv = sys.argv
+    sys.argv = ["proctor", *args]
+    capsys.readouterr()
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    finally:
+        sys.argv = argv
+    out, err = capsys.readouterr()
+    return Ran(args=args, code=code, out=out, err=err)
+
+
+def one_line_error(ran: Ran, code: int) -> str:
+    """Assert ``ran`` failed with ``code`` and exactly one line on stderr; return it."""
+    assert ran.code == code, str(ran)
+    assert "Traceback" not in ran.err, str(ran)
+    lines = ran.err.strip().splitlines()
+    assert len(lines) == 1, str(ran)
+    assert lines[0].startswith("usage error: " if code == 2 else "error: "), str(ran)
+    return lines[0]

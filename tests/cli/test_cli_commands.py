@@ -18,7 +18,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from cli_harness import Ran, cli_env, proctor, proctor_all
+from cli_harness import Ran, cli_env, one_line_error, proctor, proctor_all
 
 from proctor.examples import invoice
 from proctor.store import LimitReached, RunStarted, open_store, row_to_event
@@ -98,16 +98,6 @@ def _sample_file(tmp_path: Path, name: str) -> Path:
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(invoice.sample_input(name)))
     return path
-
-
-def _one_line_error(ran: Ran, code: int) -> str:
-    """Assert ``ran`` failed with ``code`` and exactly one line on stderr; return it."""
-    assert ran.code == code, str(ran)
-    assert "Traceback" not in ran.err, str(ran)
-    lines = ran.err.strip().splitlines()
-    assert len(lines) == 1, str(ran)
-    assert lines[0].startswith("usage error: " if code == 2 else "error: "), str(ran)
-    return lines[0]
 
 
 # --- proctor demo ----------------------------------------------------------------------
@@ -224,7 +214,7 @@ def test_approve_resumes_the_run_and_pays_once(demo: Demo, env: dict[str, str]) 
         ],
         env=env,
     )
-    assert "already approved" in _one_line_error(again, 1)
+    assert "already approved" in one_line_error(again, 1)
     assert again.out == ""
     records = {r["approval_id"]: r for r in decided.json()}
     record = records.pop(demo.approval_id)
@@ -247,7 +237,7 @@ def test_deny_escalates_and_pays_nothing(tmp_path: Path, env: dict[str, str]) ->
         ],
         env=env,
     )
-    assert "--reason" in _one_line_error(no_reason, 2)
+    assert "--reason" in one_line_error(no_reason, 2)
     assert started.code == 0, str(started)
     result = started.json()
     assert (result["status"], result["outcome"]) == ("awaiting_approval", None)
@@ -282,15 +272,15 @@ def test_run_reports_each_bad_input_in_one_line(tmp_path: Path, env: dict[str, s
         ],
         env=env,
     )
-    assert "absent.json does not exist" in _one_line_error(missing, 2)
-    assert "is not valid JSON" in _one_line_error(invalid, 2)
-    assert "must hold a JSON object" in _one_line_error(listed, 2)
-    line = _one_line_error(unknown, 1)
+    assert "absent.json does not exist" in one_line_error(missing, 2)
+    assert "is not valid JSON" in one_line_error(invalid, 2)
+    assert "must hold a JSON object" in one_line_error(listed, 2)
+    line = one_line_error(unknown, 1)
     assert "no workflow named 'nope'" in line
     assert "invoice_reconciliation" in line
     # A bracket in an argument is shown as typed, not read as console markup.
-    assert "no workflow named '[/bold]'" in _one_line_error(markup, 1)
-    line = _one_line_error(model, 2)
+    assert "no workflow named '[/bold]'" in one_line_error(markup, 1)
+    line = one_line_error(model, 2)
     assert "no scripted model 'zzz'" in line
     assert "scripted:procedure" in line
     for ran in (missing, invalid, listed, unknown, markup, model):
@@ -349,11 +339,11 @@ def test_resume_refuses_finished_runs_and_needs_a_target(demo: Demo, env: dict[s
     finished, nothing, unknown = proctor_all(
         [["resume", demo.clean], ["resume"], ["resume", "run_0000000000000000"]], env=env
     )
-    line = _one_line_error(finished, 1)
+    line = one_line_error(finished, 1)
     assert "already finished" in line
     assert demo.clean in line
-    assert "--all" in _one_line_error(nothing, 2)
-    assert "no run 'run_0000000000000000'" in _one_line_error(unknown, 1)
+    assert "--all" in one_line_error(nothing, 2)
+    assert "no run 'run_0000000000000000'" in one_line_error(unknown, 1)
 
 
 # --- contract check -----------------------------------------------------------------------

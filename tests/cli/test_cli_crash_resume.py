@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_harness import cli_env, proctor
+from cli_harness import cli_env, proctor, proctor_all
 
 from proctor.examples import invoice
 from proctor.store import (
@@ -74,16 +74,16 @@ def _payments(run_id: str) -> list[dict[str, Any]]:
     return [p for p in invoice.list_payments() if p["idempotency_key"].startswith(f"{run_id}:")]
 
 
-async def _running_run_ids() -> list[str]:
-    store = open_store()
+async def _running_run_ids(db: str | None = None) -> list[str]:
+    store = open_store(db)
     try:
         return [r.run_id for r in await store.list_runs(RunFilter(status="running"))]
     finally:
         await store.close()
 
 
-async def _events(run_id: str) -> list[Event]:
-    store = open_store()
+async def _events(run_id: str, db: str | None = None) -> list[Event]:
+    store = open_store(db)
     try:
         assert (await verify_run(store, run_id)).ok
         return [row_to_event(row) for row in await store.events(run_id)]
@@ -181,13 +181,15 @@ async def test_killed_after_the_result_is_logged_resumes_without_running_it_agai
     assert audit.code == 0, str(audit)
 
 
-async def test_the_next_run_first_resumes_a_killed_one(
+async def test_the_next_run_first_resumes_a_killed_one_when_asked(
     clean_input: str, env: dict[str, str], marker: Path
 ) -> None:
     _run_killed("crash_workflows:kill_after_payment", clean_input, env, marker)
     [killed_id] = await _running_run_ids()
 
-    following = proctor("run", "invoice_reconciliation", "--input", clean_input, env=env)
+    following = proctor(
+        "run", "invoice_reconciliation", "--input", clean_input, "--resume-interrupted", env=env
+    )
     assert following.code == 0, str(following)
     out = following.out
     assert f"resuming interrupted run {killed_id} (invoice_reconciliation)" in out
@@ -202,3 +204,46 @@ async def test_the_next_run_first_resumes_a_killed_one(
     assert invoice.payments_count() == 2
     assert [s.attempt for s in _pay_starts(await _events(killed_id))] == [1, 2]
     assert [s.attempt for s in _pay_starts(await _events(finished[1]))] == [1]
+
+
+async def test_by_default_the_next_run_names_the_killed_one_and_leaves_it(
+    clean_input: str, env: dict[str, str], marker: Path
+) -> None:
+    _run_killed("crash_workflows:kill_after_payment", clean_input, env, marker)
+    [killed_id] = await _running_run_ids()
+
+    following = proctor("run", "invoice_reconciliation", "--input", clean_input, env=env)
+
+    assert following.code == 0, str(following)
+    assert "resuming" not in following.out
+    assert following.err == (
+        f"note: 1 interrupted run(s) on this host: {killed_id} (invoice_reconciliation). "
+        "Resume them with `proctor resume --all` (or `proctor run --resume-interrupted`)\n"
+    )
+    assert await _running_run_ids() == [killed_id]
+    assert [s.attempt for s in _pay_starts(await _events(killed_id))] == [1]
+
+
+async def test_eight_processes_recovering_one_run_resume_it_once(
+    db_url: str | None, clean_input: str, env: dict[str, str], marker: Path
+) -> None:
+    db = db_url
+    if db is not None:
+        env = {**env, "PROCTOR_DB": db}
+    _run_killed("crash_workflows:kill_after_payment", clean_input, env, marker)
+    [killed_id] = await _running_run_ids(db)
+
+    starting = ["run", "invoice_reconciliation", "--input", clean_input, "--resume-interrupted"]
+    ran = proctor_all([starting, ["resume", "--all"]] * 4, env=env)
+
+    for each in ran:
+        assert each.code == 0, str(each)
+        assert each.err == "", str(each)
+    resumers = [each for each in ran if f"resuming interrupted run {killed_id}" in each.out]
+    assert len(resumers) == 1, "\n".join(map(str, ran))
+    events = await _events(killed_id, db)
+    assert sum(isinstance(e.data, RunResumed) for e in events) == 1
+    assert isinstance(events[-1].data, RunFinished)
+    assert events[-1].data.outcome == "resolved"
+    assert len(_payments(killed_id)) == 1
+    assert await _running_run_ids(db) == []

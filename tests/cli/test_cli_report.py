@@ -168,6 +168,6 @@ def test_promote_refuses_while_drift_alerts_then_promotes(
     )
     assert done.code == 0, str(done)
     assert f"into {main} (the old contract is in {main}.bak)" in done.out
-    assert "limits.max_tool_calls: null -> 9" in done.out
+    assert "limits.max_tool_calls: 100 -> 9" in done.out
     assert main.with_name("contract.yaml.bak").read_text() == before
     assert main.read_text() == main.with_name("candidate.yaml").read_text()

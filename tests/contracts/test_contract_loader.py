@@ -359,10 +359,10 @@ def test_problem_text_format() -> None:
     )
 
 
-def test_yaml_merge_keys_and_anchors_load() -> None:
+def test_yaml_merge_keys_load() -> None:
     text = """\
 workflow: w
-limits: &base {max_tool_calls: 3}
+limits: {max_tool_calls: 3}
 escalation:
   <<: {mode: draft_only, on_tool_error: true}
   on_tool_error: false

@@ -343,6 +343,15 @@ def test_every_contract_key_is_documented() -> None:
     assert not undocumented, f"add these to docs/contracts.md: {undocumented}"
 
 
+def test_the_default_ceilings_are_documented_with_their_values() -> None:
+    for name, field in Limits.model_fields.items():
+        row = re.search(rf"^\| `{name}` \| [^|]+ \| ([^|]+) \|", CONTRACTS_DOC, re.MULTILINE)
+        assert row is not None, f"docs/contracts.md: no row for limits.{name}"
+        default = field.default
+        written = "null (none)" if default is None else f"{int(default):,}"
+        assert row.group(1) == written, f"limits.{name} defaults to {default}: document it"
+
+
 def test_every_article_key_and_escalation_value_is_documented() -> None:
     keys = [f"`{key}`" for key in _ARTICLE_TOP] + [f"`agent.{key}`" for key in _ARTICLE_AGENT]
     keys += [f"`{value}`" for value in get_args(EscalationMode)]

@@ -9,7 +9,7 @@ from proctor.errors import ChainConflictError, StoreError
 from proctor.evals import MemoryStore
 from proctor.examples import invoice
 from proctor.runtime import Runner
-from proctor.store import RunFilter, verify_run
+from proctor.store import QueueItem, RunFilter, verify_run
 from support.eval_results import check_eval_results_round_trip
 
 
@@ -35,3 +35,20 @@ async def test_a_run_in_memory_verifies_and_is_forgotten() -> None:
 
 async def test_eval_results_round_trip_in_memory() -> None:
     await check_eval_results_round_trip(MemoryStore())
+
+
+async def test_a_run_is_claimed_by_one_process_in_memory_too() -> None:
+    store = MemoryStore()
+    recovering = QueueItem(run_id="r1", workflow="invoices", input={})
+    assert await store.claim_run(recovering, "cli-a", now=10.0, lease_s=30)
+    assert not await store.claim_run(recovering, "cli-b", now=39.0, lease_s=30)
+    assert await store.claim_run(recovering, "cli-b", now=41.0, lease_s=30)  # lapsed: a retry
+    assert await store.release_run("r1", "cli-b", state="done", now=42.0)
+    assert await store.claim_run(recovering, "cli-c", now=43.0, lease_s=30)
+    [held] = await store.queue_items()
+    assert (held.state, held.worker, held.attempts, held.finished_at) == (
+        "claimed",
+        "cli-c",
+        1,
+        None,
+    )

@@ -281,7 +281,7 @@ async def test_promotion_rewrites_the_contract_and_keeps_a_backup(
     assert promoted.content_hash == terms.rollout.contract.content_hash
     assert promoted.rollout is None
     changes = {change.path: str(change) for change in done.diff.changes}
-    assert changes["limits.max_tool_calls"] == "limits.max_tool_calls: null -> 9"
+    assert changes["limits.max_tool_calls"] == "limits.max_tool_calls: 100 -> 9"
     assert changes["version"] == 'version: "1" -> "2"'
     assert "rollout" in changes
     runs = await store.list_runs(RunFilter(workflow="refunds", limit=100))

@@ -33,7 +33,7 @@ def write(tmp_path: Path, text: str) -> Path:
         ("models:\n  small: {model: x}\nroutes:\n  default: [smal]\n", "did you mean 'small'"),
         ("models:\n  small: {model: x, colour: blue}\n", "models.small.colour: unknown key"),
         ("models:\n  small: {model: x}\nroutes:\n  default: []\n", "route 'default' is empty"),
-        ("models: [oops\n", "not valid YAML"),
+        ("models: [oops\n", "invalid YAML"),
     ],
 )
 def test_a_config_that_cannot_work_is_refused_with_file_key_and_fix(

@@ -326,6 +326,37 @@ async def test_two_writers_racing_for_the_same_seq_one_wins(postgres_url: str) -
         await asyncio.gather(*(store.close() for store in stores))
 
 
+async def test_a_writer_that_lost_races_keeps_writing(postgres_url: str) -> None:
+    # psycopg prepares a statement on its sixth use and counts it prepared once the
+    # PREPARE is sent; in a lost race the server skips a PREPARE queued behind the failed
+    # insert. Taking turns (the run's creator first), the second connection's COMMIT
+    # reaches its sixth use in a lost race, and its next write used to fail with
+    # 'prepared statement "_pg3_3" does not exist' instead of writing.
+    stores = [PostgresStore(postgres_url, max_size=1) for _ in range(2)]
+    try:
+        await start_run(stores[0], "run-1")
+        for turn in range(1, 15):
+            winner, loser = stores[(turn + 1) % 2], stores[turn % 2]
+            head = (await loser.events("run-1"))[-1]
+            first, second = (
+                RunJournal(
+                    store,
+                    run_id="run-1",
+                    trace_id="t" * 32,
+                    root_span_id="root",
+                    last_seq=head.seq,
+                    head_hash=head.hash,
+                )
+                for store in (winner, loser)
+            )
+            await first.append([model_turn(turn)])
+            with pytest.raises(ChainConflictError):
+                await second.append([model_turn(turn)])
+        assert [row.seq for row in await stores[0].events("run-1")] == list(range(15))
+    finally:
+        await asyncio.gather(*(store.close() for store in stores))
+
+
 async def test_the_database_refuses_rows_that_do_not_extend_the_head(pg: PostgresStore) -> None:
     journal, _ = await start_run(pg, "run-1")
     await journal.append([model_turn(1)])

@@ -175,3 +175,53 @@ async def test_a_run_is_queued_once(store: Store) -> None:
     await store.enqueue(item("a", at=1.0))
     with pytest.raises(StoreError, match="queued already"):
         await store.enqueue(item("a", at=2.0))
+
+
+async def test_one_run_is_claimed_by_one_process_until_its_lease_lapses(store: Store) -> None:
+    recovering = item("r1", at=1.0)
+    assert await store.claim_run(recovering, "cli-a", now=10.0, lease_s=30)
+    [held] = await store.queue_items()
+    assert (held.state, held.worker, held.lease_until, held.attempts) == (
+        "claimed",
+        "cli-a",
+        40.0,
+        0,
+    )
+    assert not await store.claim_run(recovering, "cli-b", now=39.0, lease_s=30)  # still live
+    assert await store.renew_leases("cli-a", ["r1"], now=39.0, lease_s=30) == ["r1"]
+    assert not await store.claim_run(recovering, "cli-b", now=60.0, lease_s=30)
+    # Its holder died: the lease lapses, and the next claim is a retry.
+    assert await store.claim_run(recovering, "cli-b", now=70.0, lease_s=30)
+    assert await store.release_run("r1", "cli-b", state="done", now=71.0)
+    # Done (the run was recovered, then interrupted again): claimable again at once.
+    assert await store.claim_run(recovering, "cli-c", now=72.0, lease_s=30)
+    [again] = await store.queue_items()
+    assert (again.worker, again.attempts, again.finished_at) == ("cli-c", 1, None)
+
+
+async def test_a_run_the_workers_are_to_drive_is_not_claimed_outside_the_queue(
+    store: Store,
+) -> None:
+    await store.enqueue(item("queued", at=1.0))
+    await store.enqueue(item("waiting", at=2.0))
+    await store.claim_runs("w1", now=10.0, lease_s=30, limit=2)
+    assert await store.release_run("queued", "w1", state="queued", now=11.0)
+    assert await store.release_run("waiting", "w1", state="waiting", now=11.0)
+
+    assert not await store.claim_run(item("queued", at=1.0), "cli", now=1e9, lease_s=30)
+    assert not await store.claim_run(item("waiting", at=2.0), "cli", now=1e9, lease_s=30)
+
+
+async def test_of_many_concurrent_claims_of_one_run_one_wins(store: Store) -> None:
+    others = [second_store(store) for _ in range(5)]
+    try:
+        won = await asyncio.gather(
+            *(
+                claimer.claim_run(item("r1", at=1.0), f"cli-{n}", now=10.0, lease_s=30)
+                for n, claimer in enumerate([store, *others])
+            )
+        )
+    finally:
+        for other in others:
+            await other.close()
+    assert sorted(won) == [False] * 5 + [True]

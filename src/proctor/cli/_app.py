@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-import json
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,6 +17,8 @@ from rich.markup import escape
 from proctor.cli import _render as render
 from proctor.cli._db_cmd import db_app
 from proctor.cli._gateway_cmd import gateway_app
+from proctor.cli._input import read_input
+from proctor.cli._options import MAX_COUNT
 from proctor.cli._otel_cmd import otel_app
 from proctor.cli._workflows import known_workflows, load_workflow, stored_workflow
 from proctor.contracts import check_contract_file, load_contract
@@ -31,9 +32,17 @@ from proctor.runtime import (
     in_queue,
     interrupted_runs,
     project_runner,
+    recovery_claim,
     separation_problem,
 )
-from proctor.store import RunFilter, Store, open_store, row_to_event, verify_run
+from proctor.store import (
+    RunFilter,
+    Store,
+    json_value_problem,
+    open_store,
+    row_to_event,
+    verify_run,
+)
 
 T = TypeVar("T")
 
@@ -113,18 +122,6 @@ def _with_store(work: Callable[[Store], Awaitable[T]]) -> T:
     return asyncio.run(main())
 
 
-def _read_input(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise UsageError(f"input file {path} does not exist") from None
-    except json.JSONDecodeError as exc:
-        raise UsageError(f"input file {path} is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise UsageError(f"input file {path} must hold a JSON object, not {type(value).__name__}")
-    return value
-
-
 def _os_user() -> str:
     """Who runs this command, as the run's log records it (``started_by``)."""
     try:
@@ -133,28 +130,53 @@ def _os_user() -> str:
         return "unknown"
 
 
-async def _resume_interrupted(store: Store) -> None:
-    for run in await interrupted_runs(store):
+async def _resume_interrupted(store: Store, out: Console) -> None:
+    """Resume this host's interrupted runs, each claimed first: one another process has
+    (resuming it too) is left to it with a note, never a failure."""
+    found = await interrupted_runs(store)
+    if not found:
+        out.print("no interrupted runs on this host")
+    for run in found:
+        ref = run.workflow_ref or run.workflow
         try:
-            workflow = stored_workflow(run.workflow_ref or run.workflow, config=options.config)
-        except NotFoundError:
+            workflow = stored_workflow(ref, config=options.config)
+        except NotFoundError as exc:
+            out.print(f"interrupted run {run.run_id} left as it is: {exc}", markup=False)
             continue
-        console.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
-        result = await runner_for(store, workflow).resume(run.run_id, reason="owner process died")
-        _print_result(result)
+        async with recovery_claim(store, run) as ours:
+            if not ours:
+                out.print(f"run {run.run_id}: another process has it (resuming it, or done)")
+                continue
+            out.print(f"[blue]resuming interrupted run {run.run_id} ({run.workflow})[/]")
+            result = await runner_for(store, workflow).resume(
+                run.run_id, reason="owner process died"
+            )
+            _print_result(result, out)
 
 
-def _print_result(result: RunResult) -> None:
-    console.print(
+async def _note_interrupted(store: Store) -> None:
+    """Say which runs ``proctor run --resume-interrupted`` would have resumed first."""
+    found = await interrupted_runs(store)
+    if found:
+        shown = ", ".join(f"{run.run_id} ({run.workflow})" for run in found[:5])
+        more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+        Console(stderr=True, soft_wrap=True, markup=False, highlight=False).print(
+            f"note: {len(found)} interrupted run(s) on this host: {shown}{more}. Resume them "
+            "with `proctor resume --all` (or `proctor run --resume-interrupted`)"
+        )
+
+
+def _print_result(result: RunResult, out: Console = console) -> None:
+    out.print(
         f"run [bold]{result.run_id}[/]: ", render.status_text(result.status, result.outcome), sep=""
     )
     # The model's words and reasons are never read as console markup.
     if result.outcome == "resolved" and result.final_text:
-        console.print(f"  {result.final_text}", markup=False)
+        out.print(f"  {result.final_text}", markup=False)
     elif result.state.finish_reason:
-        console.print(f"  {result.state.finish_reason}", markup=False)
+        out.print(f"  {result.state.finish_reason}", markup=False)
     if result.state.pending_approval:
-        console.print(
+        out.print(
             f"  waiting for approval {result.state.pending_approval}: "
             f"proctor approve {result.state.pending_approval} --as NAME"
         )
@@ -171,14 +193,22 @@ def run(
         None, "--contract", help="Run under this contract file instead."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    resume_interrupted: bool = typer.Option(
+        False,
+        "--resume-interrupted",
+        help="First resume this host's interrupted runs (as `proctor resume --all` does); "
+        "by default they are only listed.",
+    ),
 ) -> None:
     """Start a run and drive it until it finishes or waits for approval."""
     flow = load_workflow(workflow, contract=contract)
-    payload = _read_input(input)
+    payload = read_input(input)
 
     async def work(store: Store) -> RunResult:
-        if not as_json:
-            await _resume_interrupted(store)
+        if resume_interrupted:  # with --json, on stderr: stdout holds the one result
+            await _resume_interrupted(store, Console(stderr=True) if as_json else console)
+        else:
+            await _note_interrupted(store)
         return await runner_for(store, flow).start(
             payload, model=model, started_by=f"cli:{_os_user()}"
         )
@@ -222,7 +252,7 @@ def resume(
 
     async def work(store: Store) -> None:
         if run_id is None:
-            await _resume_interrupted(store)
+            await _resume_interrupted(store, console)
             return
         record = await store.get_run(run_id)
         if record is None:
@@ -248,7 +278,7 @@ def runs(
     outcome: str | None = typer.Option(
         None, "--outcome", help="resolved, escalated, failed, draft_only, cancelled."
     ),
-    limit: int = typer.Option(50, "--limit", min=1),
+    limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List runs, newest first."""
@@ -439,6 +469,11 @@ def audit_verify(
 
 def main() -> None:
     """Entry point: one clear line per error; exit 2 on usage errors; tracebacks need --debug."""
+    # Bytes that are not UTF-8 arrive as lone surrogates, which no store, file or terminal
+    # takes: refuse them here rather than deep inside whichever command meets them first.
+    for arg in sys.argv[1:]:
+        if json_value_problem(arg) is not None:
+            _report(UsageError(f"argument {arg!r} is not UTF-8 text; pass arguments as UTF-8"))
     try:
         # Without standalone mode, typer returns a command's exit code instead of exiting.
         code = app(standalone_mode=False)
@@ -447,7 +482,7 @@ def main() -> None:
         code = getattr(exc, "exit_code", None)
         code = exc.code if code is None and isinstance(exc, SystemExit) else code
         sys.exit(code if isinstance(code, int) else 0)
-    except typer.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:
         if options.debug:
@@ -468,6 +503,10 @@ def _report(exc: BaseException) -> None:
         sys.exit(2)
     if isinstance(exc, ProctorError):
         err.print(f"error: {exc}", highlight=False)
+        sys.exit(1)
+    if isinstance(exc, OSError):  # the system refused a path or a file the user named
+        name = f": {exc.filename}" if exc.filename else ""
+        err.print(f"error: {exc.strerror or exc}{name}", highlight=False)
         sys.exit(1)
     err.print(
         f"internal error: {type(exc).__name__}: {exc} (run again with --debug for the traceback)",

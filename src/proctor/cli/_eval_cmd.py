@@ -21,6 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._app import _with_store, app, console, options
+from proctor.cli._options import MAX_COUNT
 from proctor.cli._workflows import load_workflow, stored_workflow
 from proctor.errors import ConfigError, NotFoundError, UsageError
 from proctor.evals import (
@@ -120,7 +121,9 @@ def eval_run(
     output: Path | None = typer.Option(
         None, "--output", "-o", help="Result file (default: <home>/eval-results/...)."
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Cases replayed at once."),
+    concurrency: int = typer.Option(
+        8, "--concurrency", min=1, max=MAX_COUNT, help="Cases replayed at once."
+    ),
 ) -> None:
     """Replay every case of a suite and check its expectations. Exit 1 if any fails."""
     try:

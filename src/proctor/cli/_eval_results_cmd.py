@@ -19,6 +19,7 @@ from rich.text import Text
 from proctor.cli import _render as render
 from proctor.cli._app import _with_store, console
 from proctor.cli._eval_cmd import eval_app
+from proctor.cli._options import MAX_COUNT, finite
 from proctor.errors import ConfigError, UsageError
 from proctor.evals import (
     DiffThresholds,
@@ -37,7 +38,9 @@ _RESULT_HELP = "a result id (or unique prefix), latest, previous (with --suite),
 @eval_app.command("results")
 def eval_results(
     suite: str | None = typer.Argument(None, help="Only this suite's results (its name)."),
-    limit: int = typer.Option(20, "--limit", min=1, help="How many results, newest first."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=MAX_COUNT, help="How many results, newest first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """List the stored results of `proctor eval run`, newest first."""
@@ -104,16 +107,32 @@ def eval_diff(
         None, "--suite", help="Stored results of this suite only (needed by latest, previous)."
     ),
     max_pass_rate_drop: float = typer.Option(
-        0.0, "--max-pass-rate-drop", min=0.0, help="Flag a drop in pass rate beyond this (0-1)."
+        0.0,
+        "--max-pass-rate-drop",
+        min=0.0,
+        callback=finite,
+        help="Flag a drop in pass rate beyond this (0-1).",
     ),
     max_tool_calls_change: float = typer.Option(
-        0.2, "--max-tool-calls-change", min=0.0, help="Flag a relative change in calls per run."
+        0.2,
+        "--max-tool-calls-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a relative change in calls per run.",
     ),
     max_cost_change: float = typer.Option(
-        0.2, "--max-cost-change", min=0.0, help="Flag a relative rise in cost per run."
+        0.2,
+        "--max-cost-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a relative rise in cost per run.",
     ),
     max_escalation_change: float = typer.Option(
-        0.05, "--max-escalation-change", min=0.0, help="Flag a change in escalation rate (0-1)."
+        0.05,
+        "--max-escalation-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a change in escalation rate (0-1).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
 ) -> None:

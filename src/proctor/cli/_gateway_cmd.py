@@ -12,7 +12,7 @@ gateway_app = typer.Typer(
 @gateway_app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
-    port: int = typer.Option(8787, "--port", help="Port to bind."),
+    port: int = typer.Option(8787, "--port", min=1, max=65535, help="Port to bind."),
     config: str | None = typer.Option(
         None, "--config", help="Project config (default: the global --config, ./proctor.yaml)."
     ),

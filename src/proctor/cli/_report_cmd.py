@@ -18,6 +18,7 @@ from rich.text import Text
 
 from proctor.cli import _render as render
 from proctor.cli._app import _with_store, console, report_app, rollout_app
+from proctor.cli._options import MAX_COUNT, finite
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.errors import UsageError
@@ -46,18 +47,36 @@ _CONTRACT = typer.Option(
 )
 _JSON = typer.Option(False, "--json", help="Print the report as JSON.")
 _RESOLVED = typer.Option(
-    0.05, "--max-resolved-drop", min=0.0, help="Alert on a drop in resolved rate (0-1)."
+    0.05,
+    "--max-resolved-drop",
+    min=0.0,
+    callback=finite,
+    help="Alert on a drop in resolved rate (0-1).",
 )
 _FAILURE = typer.Option(
-    0.05, "--max-failure-rise", min=0.0, help="Alert on a rise in failure rate (0-1)."
+    0.05,
+    "--max-failure-rise",
+    min=0.0,
+    callback=finite,
+    help="Alert on a rise in failure rate (0-1).",
 )
 _ESCALATION = typer.Option(
-    0.05, "--max-escalation-change", min=0.0, help="Alert on a change in escalation rate (0-1)."
+    0.05,
+    "--max-escalation-change",
+    min=0.0,
+    callback=finite,
+    help="Alert on a change in escalation rate (0-1).",
 )
 _TOOLS = typer.Option(
-    0.2, "--max-tool-calls-change", min=0.0, help="Alert on a relative change in tool calls."
+    0.2,
+    "--max-tool-calls-change",
+    min=0.0,
+    callback=finite,
+    help="Alert on a relative change in tool calls.",
 )
-_COST = typer.Option(0.2, "--max-cost-rise", min=0.0, help="Alert on a relative rise in cost.")
+_COST = typer.Option(
+    0.2, "--max-cost-rise", min=0.0, callback=finite, help="Alert on a relative rise in cost."
+)
 
 
 def _window(
@@ -291,7 +310,11 @@ def rollout_promote(
     contract: Path | None = _CONTRACT,
     since: str = _SINCE,
     min_runs: int = typer.Option(
-        MIN_RUNS, "--min-runs", min=1, help="Finished candidate runs needed in the window."
+        MIN_RUNS,
+        "--min-runs",
+        min=1,
+        max=MAX_COUNT,
+        help="Finished candidate runs needed in the window.",
     ),
     max_resolved_drop: float = _RESOLVED,
     max_failure_rise: float = _FAILURE,

@@ -11,7 +11,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from proctor.cli._app import _os_user, _read_input, _with_store, app, console, options
+from proctor.cli._app import _os_user, _with_store, app, console, options
+from proctor.cli._input import read_input
+from proctor.cli._options import MAX_COUNT, MAX_PRIORITY, finite
 from proctor.errors import UsageError
 from proctor.runtime import Worker, WorkerOptions, WorkerStats, configured_refs, submit
 from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S, parse_limits
@@ -24,14 +26,16 @@ _STATES: tuple[QueueState, ...] = ("queued", "claimed", "waiting", "done")
 def submit_command(
     workflow: str = typer.Argument(..., help="Workflow name, or package.module:attribute."),
     input: Path = typer.Option(..., "--input", "-i", help="JSON file with the run's input."),
-    priority: int = typer.Option(0, "--priority", help="Higher runs first (default 0)."),
+    priority: int = typer.Option(
+        0, "--priority", min=-MAX_PRIORITY, max=MAX_PRIORITY, help="Higher runs first (default 0)."
+    ),
     model: str | None = typer.Option(
         None, "--model", help="Model spec, e.g. scripted:procedure or openai:gpt-4o-mini."
     ),
     tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
 ) -> None:
     """Queue a run for `proctor worker` to drive; prints its run id."""
-    payload = _read_input(input)
+    payload = read_input(input)
     run_id = _with_store(
         lambda store: submit(
             store,
@@ -53,7 +57,9 @@ def submit_command(
 
 @app.command("worker")
 def worker_command(
-    concurrency: int = typer.Option(4, "--concurrency", "-c", help="Runs driven at once."),
+    concurrency: int = typer.Option(
+        4, "--concurrency", "-c", max=MAX_COUNT, help="Runs driven at once."
+    ),
     workflow: list[str] = typer.Option(
         [],
         "--workflow",
@@ -67,7 +73,10 @@ def worker_command(
         None, "--workflows", help="The same as --workflow, comma-separated."
     ),
     lease: float = typer.Option(
-        DEFAULT_LEASE_S, "--lease", help="Seconds a claim holds without a heartbeat."
+        DEFAULT_LEASE_S,
+        "--lease",
+        callback=finite,
+        help="Seconds a claim holds without a heartbeat.",
     ),
     limit: list[str] = typer.Option(
         [],
@@ -79,7 +88,10 @@ def worker_command(
         False, "--drain", "--once", help="Exit when nothing is left queued or claimed."
     ),
     grace: float = typer.Option(
-        DEFAULT_GRACE_S, "--grace", help="Seconds running runs get to finish on SIGTERM."
+        DEFAULT_GRACE_S,
+        "--grace",
+        callback=finite,
+        help="Seconds running runs get to finish on SIGTERM.",
     ),
 ) -> None:
     """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
@@ -121,7 +133,7 @@ def worker_command(
 @app.command("queue")
 def queue_command(
     state: str | None = typer.Option(None, "--state", help="queued, claimed, waiting or done."),
-    limit: int = typer.Option(100, "--limit", min=1),
+    limit: int = typer.Option(100, "--limit", min=1, max=MAX_COUNT),
 ) -> None:
     """List the run queue, in claiming order: priority, then age."""
     if state is not None and state not in _STATES:

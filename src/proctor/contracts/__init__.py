@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from proctor._yaml import KeyPath, dotted
 from proctor.contracts._cel import CompiledCondition, ConditionError, compile_condition
-from proctor.contracts._check import ContractProblem, KeyPath, dotted, nearest_line, show
+from proctor.contracts._check import ContractProblem, nearest_line, show
 from proctor.contracts._credentials import Credentials, CredentialScope, render_resources
 from proctor.contracts._loader import (
     check_contract_file,

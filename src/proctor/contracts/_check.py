@@ -15,13 +15,11 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_
 
 from pydantic import BaseModel, ValidationError
 
-from proctor.contracts._model import Contract, ContractConflictError
+from proctor._yaml import KeyPath, dotted
+from proctor.contracts._model import Contract, ContractConflictError, Limits
 
 if TYPE_CHECKING:
     from proctor.tools import Registry
-
-KeyPath = tuple[str | int, ...]
-"""Where a value sits in the YAML document: mapping keys and list indexes."""
 
 _ARG_REF = re.compile(r"\bargs\.([A-Za-z_]\w*)")
 
@@ -87,14 +85,6 @@ def nearest_line(lines: Mapping[KeyPath, int], path: KeyPath) -> int | None:
         if path[:end] in lines:
             return lines[path[:end]]
     return None
-
-
-def dotted(path: KeyPath) -> str:
-    """A key path for messages: ``('ordering', 0, 'after')`` -> ``'ordering[0].after'``."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
 
 
 def show(value: Any) -> str:
@@ -229,7 +219,8 @@ def explain_validation_error(exc: ValidationError, draft: Draft) -> list[tuple[K
         else:
             expected = _expected(_resolve(loc)[1])
             message = f"{dotted(written)} must be {expected}, got {show(value)}"
-            fix = _fix(written, expected, value, is_limit=loc[:1] == ("limits",))
+            limit = loc[1] if loc[:1] == ("limits",) and len(loc) == 2 else None
+            fix = _fix(written, expected, value, limit=limit)
         explained.append((written, message, fix))
     return explained
 
@@ -247,12 +238,20 @@ def _unknown(loc: KeyPath, draft: Draft) -> tuple[KeyPath, str, str]:
     return written, f"unknown key {key!r} {where}", fix
 
 
-def _fix(written: KeyPath, expected: str, value: Any, *, is_limit: bool) -> str:
+def _fix(written: KeyPath, expected: str, value: Any, *, limit: str | int | None) -> str:
     key = str(written[-1]) if isinstance(written[-1], str) else dotted(written)
     if expected.startswith("a positive"):
         whole = "a whole number" if "integer" in expected else "a number"
         fix = f"use {whole} greater than 0"
-        return fix + ", or remove the key for no ceiling" if is_limit else fix
+        field = Limits.model_fields.get(str(limit)) if limit is not None else None
+        if field is None:
+            return fix
+        default = field.default
+        return fix + (
+            ", or remove the key for no ceiling"
+            if default is None
+            else f", or remove the key for the default ceiling ({default:g})"
+        )
     if expected == "a string" and isinstance(value, int | float) and not isinstance(value, bool):
         return f'quote it: {key}: "{value}"'
     if expected.startswith("a list") and isinstance(value, str):
@@ -282,7 +281,11 @@ def _resolve(loc: KeyPath) -> tuple[KeyPath, Any]:
 def _step(annotation: Any, part: str | int) -> Any:
     for option in _options(annotation):
         if isinstance(part, str) and _is_model(option) and part in option.model_fields:
-            return option.model_fields[part].annotation
+            field = option.model_fields[part]
+            # Pydantic keeps a plain field's constraints (PositiveInt) apart from its type.
+            return (
+                Annotated[field.annotation, *field.metadata] if field.metadata else field.annotation
+            )
         if isinstance(part, int) and get_origin(option) is list:
             return get_args(option)[0]
         if isinstance(part, str) and get_origin(option) is dict:

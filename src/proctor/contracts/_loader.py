@@ -14,17 +14,15 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
 from pydantic import ValidationError
 
+from proctor._yaml import KeyPath, YamlProblem, parse_yaml, read_yaml_text
 from proctor.contracts._candidate import attach_candidate
 from proctor.contracts._cel import ConditionCompileError, compile_condition
 from proctor.contracts._check import (
     ContractProblem,
     Draft,
-    KeyPath,
     ParsedFile,
-    dotted,
     explain_validation_error,
     registry_problems,
     show,
@@ -106,34 +104,8 @@ def check_contract_file(
 
 def read_source(path: str | Path) -> str | ContractProblem:
     """The file's text, or a problem saying why it cannot be read."""
-    target = Path(path)
-    file = str(path)
-    try:
-        return target.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        fix = f"check the path (relative paths start at {Path.cwd()})"
-        return ContractProblem(file=file, line=None, message="contract file not found", fix=fix)
-    except IsADirectoryError:
-        return ContractProblem(
-            file=file, line=None, message="is a directory", fix="pass the contract's YAML file"
-        )
-    except PermissionError:
-        return ContractProblem(
-            file=file,
-            line=None,
-            message="contract file is not readable (permission denied)",
-            fix="grant read permission to the user running proctor",
-        )
-    except UnicodeDecodeError as exc:
-        return ContractProblem(
-            file=file,
-            line=None,
-            message=f"contract file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-            fix="save the file as UTF-8",
-        )
-    except OSError as exc:
-        message = f"cannot read contract file: {exc.strerror or exc}"
-        return ContractProblem(file=file, line=None, message=message, fix="check the path")
+    text = read_yaml_text(path, kind="contract file")
+    return text if isinstance(text, str) else _problem(str(path), text)
 
 
 def parse_file(text: str, file: str, *, rollout: bool = True) -> ParsedFile:
@@ -279,90 +251,12 @@ _UNPARSEABLE: Any = object()
 
 
 def _compose(text: str, parsed: ParsedFile) -> Any:
-    """Plain Python value of the YAML document, recording each key's line in ``parsed``.
-
-    ``yaml.safe_load`` forgets positions, so the node tree is walked by hand; scalars are
-    still built by PyYAML's safe constructor so their types match ``safe_load``.
-    """
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None
-        parsed.lines[()] = root.start_mark.line + 1
-        return _build(loader, root, (), parsed, set())
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = None if mark is None else mark.line + 1
-        detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        parsed.problems.append(
-            ContractProblem(
-                file=parsed.file,
-                line=line,
-                message=f"invalid YAML: {detail or exc}",
-                fix=_yaml_fix(detail),
-            )
-        )
-    except yaml.YAMLError as exc:
-        parsed.problems.append(
-            ContractProblem(
-                file=parsed.file, line=None, message=f"invalid YAML: {exc}", fix=_yaml_fix("")
-            )
-        )
-    finally:
-        loader.dispose()
-    return _UNPARSEABLE
+    """Plain Python value of the YAML document, recording each key's line in ``parsed``."""
+    doc = parse_yaml(text, kind="contract")
+    parsed.lines.update(doc.lines)
+    parsed.problems += [_problem(parsed.file, problem) for problem in doc.problems]
+    return doc.value if doc.parsed else _UNPARSEABLE
 
 
-def _build(
-    loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, parsed: ParsedFile, active: set[int]
-) -> Any:
-    if id(node) in active:
-        parsed.add(path, "a YAML alias refers to itself", "remove the recursive alias")
-        return None
-    if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
-        active.add(id(node))
-        # Keys merged in with '<<' may be overridden; only keys written twice here are
-        # duplicates.
-        written = {id(key_node) for key_node, _ in node.value}
-        loader.flatten_mapping(node)  # applies '<<' merge keys, as safe_load would
-        mapping: dict[Any, Any] = {}
-        seen: set[Any] = set()
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            # Non-string keys (YAML 1.1 reads 'on:' as True) are kept as written.
-            if not isinstance(key, str):
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key)
-            parsed.lines[(*path, key)] = key_node.start_mark.line + 1
-            if id(key_node) in written and key in seen:
-                parsed.add(
-                    (*path, key),
-                    f"duplicate key {key!r}" + (f" in {dotted(path)}" if path else ""),
-                    "keep one of them (YAML would silently use the last)",
-                )
-            if id(key_node) in written:
-                seen.add(key)
-            mapping[key] = _build(loader, value_node, (*path, key), parsed, active)
-        active.discard(id(node))
-        return mapping
-    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
-        active.add(id(node))
-        items = []
-        for i, item in enumerate(node.value):
-            parsed.lines.setdefault((*path, i), item.start_mark.line + 1)
-            items.append(_build(loader, item, (*path, i), parsed, active))
-        active.discard(id(node))
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-def _yaml_fix(detail: str) -> str:
-    if "'\\t'" in detail or "\\t" in detail:
-        return "indent with spaces, not tabs"
-    if "mapping values are not allowed" in detail:
-        return "quote values that contain ': ', and check the indentation of this line"
-    if "could not determine a constructor" in detail:
-        return "remove the '!tag': contracts use plain YAML values"
-    if "expected a single document" in detail:
-        return "keep one YAML document per contract file (remove the extra '---')"
-    return "check the indentation and quoting on this line and the one before it"
+def _problem(file: str, problem: YamlProblem) -> ContractProblem:
+    return ContractProblem(file=file, line=problem.line, message=problem.message, fix=problem.fix)

@@ -18,17 +18,19 @@ class _Strict(BaseModel):
 
 
 class Limits(_Strict):
-    """Hard ceilings for one run. ``None`` means no ceiling."""
+    """Hard ceilings for one run. A key the contract leaves out takes its safe default, so
+    a looping model always stops; a contract raises or lowers each by setting it.
+    ``max_cost_usd`` alone has no default: it needs a price for every model."""
 
-    max_tool_calls: PositiveInt | None = None
+    max_tool_calls: PositiveInt = 100
     """Tool calls the model may propose, counting invalid and denied ones."""
-    max_model_calls: PositiveInt | None = None
+    max_model_calls: PositiveInt = 50
     """Model calls in the run."""
-    max_runtime_seconds: PositiveFloat | None = None
+    max_runtime_seconds: PositiveFloat = 600.0
     """Working time of the run, not counting waits for approval."""
     max_cost_usd: PositiveFloat | None = None
-    """Model spend in USD."""
-    max_tokens: PositiveInt | None = None
+    """Model spend in USD; ``None``: no ceiling."""
+    max_tokens: PositiveInt = 2_000_000
     """Input plus output tokens over all model calls."""
 
 

@@ -260,6 +260,18 @@ class MemoryStore:
             chosen.append(dataclasses.replace(held))
         return chosen
 
+    async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
+        held = self._queue.get(item.run_id)
+        if held is None:
+            held = self._queue[item.run_id] = dataclasses.replace(item, state="done")
+        lapsed = held.state == "claimed" and (held.lease_until or 0.0) < now
+        if held.state != "done" and not lapsed:
+            return False
+        held.attempts += lapsed
+        held.state, held.worker, held.lease_until = "claimed", worker, now + lease_s
+        held.finished_at = None
+        return True
+
     async def renew_leases(
         self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
     ) -> list[str]:

@@ -1,8 +1,8 @@
 """Problems in suite and case files: what is wrong, at which line, and how to fix it.
 
-YAML is composed node by node (``yaml.safe_load`` forgets positions) so that every key
-and list item keeps its line, the way the contract loader reports problems; a pydantic
-validation error is then mapped back to the line of the key it is about.
+YAML is read by ``proctor._yaml`` (the contract loader's reader too), so every key and
+list item keeps its line; a pydantic validation error is then mapped back to the line of
+the key it is about.
 """
 
 from __future__ import annotations
@@ -13,16 +13,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, get_args
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
+from proctor._yaml import YamlProblem, parse_yaml, read_yaml_text
 from proctor.contracts import KeyPath, dotted, nearest_line, show
 from proctor.errors import ConfigError
-
-# libyaml's parser when PyYAML has it (about five times faster on large cases).
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MAP_TAG = "tag:yaml.org,2002:map"
-_SEQ_TAG = "tag:yaml.org,2002:seq"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -152,93 +147,26 @@ def unknown_keys(source: SourceFile, path: KeyPath, value: Any, allowed: Iterabl
 def compose(text: str, source: SourceFile) -> Any:
     """The YAML document as plain Python values, recording each key's line in ``source``.
 
-    A YAML syntax error is added as a problem (with its line) and ``None`` is returned.
+    A YAML problem is added (with its line) and ``None`` is returned if the document is
+    unreadable (syntax, anchors and aliases, nesting).
     """
-    loader = _Loader(text)
-    try:
-        root = loader.get_single_node()
-        if root is None:
-            return None
-        source.lines[()] = root.start_mark.line + 1
-        return _build(loader, root, (), source)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        detail = " ".join(part for part in (exc.context, exc.problem) if part)
-        source.problems.append(
-            CaseProblem(
-                file=source.file,
-                line=None if mark is None else mark.line + 1,
-                message=f"invalid YAML: {detail or exc}",
-                fix=_yaml_fix(detail),
-            )
-        )
-    except yaml.YAMLError as exc:
-        source.problems.append(
-            CaseProblem(
-                file=source.file, line=None, message=f"invalid YAML: {exc}", fix=_yaml_fix("")
-            )
-        )
-    except RecursionError:
-        source.add((), "a YAML alias refers to itself", "remove the recursive alias")
-    finally:
-        loader.dispose()
-    return None
+    doc = parse_yaml(text, kind="case file")
+    source.lines.update(doc.lines)
+    source.problems += [_problem(source.file, problem) for problem in doc.problems]
+    return doc.value
 
 
-def _build(loader: Any, node: yaml.Node, path: KeyPath, source: SourceFile) -> Any:
-    if isinstance(node, yaml.MappingNode) and node.tag == _MAP_TAG:
-        loader.flatten_mapping(node)  # '<<' merge keys, as safe_load applies them
-        mapping: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            # Non-string keys (YAML 1.1 reads 'on:' as True) are kept as written.
-            if not isinstance(key, str):
-                key = str(key_node.value) if isinstance(key_node, yaml.ScalarNode) else str(key)
-            if key in mapping:
-                source.lines[(*path, key)] = key_node.start_mark.line + 1
-                source.add(
-                    (*path, key),
-                    f"duplicate key {key!r}" + (f" in {dotted(path)}" if path else ""),
-                    "keep one of them (YAML would silently use the last)",
-                )
-            source.lines[(*path, key)] = key_node.start_mark.line + 1
-            mapping[key] = _build(loader, value_node, (*path, key), source)
-        return mapping
-    if isinstance(node, yaml.SequenceNode) and node.tag == _SEQ_TAG:
-        items = []
-        for i, item in enumerate(node.value):
-            source.lines.setdefault((*path, i), item.start_mark.line + 1)
-            items.append(_build(loader, item, (*path, i), source))
-        return items
-    return loader.construct_object(node, deep=True)
-
-
-def _yaml_fix(detail: str) -> str:
-    if "\\t" in detail:
-        return "indent with spaces, not tabs"
-    if "mapping values are not allowed" in detail:
-        return "quote values that contain ': ', and check the indentation of this line"
-    if "could not determine a constructor" in detail:
-        return "remove the '!tag': case files use plain YAML values"
-    if "expected a single document" in detail:
-        return "keep one YAML document per case file (remove the extra '---')"
-    return "check the indentation and quoting on this line and the one before it"
+def _problem(file: str, problem: YamlProblem) -> CaseProblem:
+    return CaseProblem(file=file, line=problem.line, message=problem.message, fix=problem.fix)
 
 
 def read_yaml(path: str, text: str | None = None) -> tuple[Any, SourceFile]:
     """Read and compose a YAML file; unreadable files become a problem, never a traceback."""
     source = SourceFile(file=path)
     if text is None:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except FileNotFoundError:
-            source.add((), "file not found", "check the path")
+        read = read_yaml_text(path, kind="case file")
+        if isinstance(read, YamlProblem):
+            source.problems.append(_problem(path, read))
             return None, source
-        except UnicodeDecodeError as exc:
-            source.add((), f"not UTF-8 text ({exc.reason} at byte {exc.start})", "save as UTF-8")
-            return None, source
-        except OSError as exc:
-            source.add((), f"cannot read the file: {exc.strerror or exc}", "check the path")
-            return None, source
+        text = read
     return compose(text, source), source

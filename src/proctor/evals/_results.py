@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from proctor.errors import ConfigError
-from proctor.store import default_home
+from proctor.store import default_home, private_dirs
 
 FORMAT_VERSION = 1
 RESULT_ID_PREFIX = "evr_"
@@ -127,7 +127,7 @@ def save_result(result: SuiteResult, path: Path | None = None) -> Path:
         stamp = datetime.fromtimestamp(result.started_at, UTC).strftime("%Y%m%dT%H%M%S%fZ")
         safe = "".join(c if c.isalnum() or c in "-_." else "-" for c in result.suite)
         path = results_dir() / f"{stamp}-{safe}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     path.write_text(result_json(result), encoding="utf-8")
     return path
 
@@ -142,6 +142,11 @@ def load_result(path: str | Path) -> SuiteResult:
     target = Path(path)
     try:
         text = target.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{target}: the result file is not UTF-8 text ({exc.reason} at byte {exc.start}). "
+            "Fix: pass a file that `proctor eval run` wrote"
+        ) from None
     except OSError as exc:
         raise ConfigError(
             f"{target}: cannot read the result file ({exc.strerror or exc}). Fix: pass a file "

@@ -21,7 +21,6 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -33,6 +32,7 @@ from pydantic import (
     model_validator,
 )
 
+from proctor._yaml import load_yaml_file
 from proctor.errors import ConfigError
 
 CONFIG_FILE = "proctor.yaml"
@@ -192,16 +192,7 @@ def load_config(path: str | Path | None = None, *, check_env: bool = True) -> Ga
     found = find_config(path)
     if found is None:
         return GatewayConfig()
-    try:
-        raw = yaml.safe_load(found.read_text(encoding="utf-8")) or {}
-    except FileNotFoundError:
-        raise ConfigError(f"{found}: config file not found. Fix: check the path") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{found}{line}: not valid YAML ({exc}). Fix: correct the syntax"
-        ) from None
+    raw = load_yaml_file(found, kind="config file") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{found}: must be a mapping of keys (models:, routes:, ...)")
     try:

@@ -10,8 +10,8 @@ from proctor.runtime._approvals import (
 )
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
-from proctor.runtime._recovery import interrupted_runs
-from proctor.runtime._runner import Runner, RunResult, new_run_id, owner_id
+from proctor.runtime._recovery import interrupted_runs, recovery_claim
+from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
 from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
 from proctor.runtime._workflow import Workflow
@@ -35,6 +35,7 @@ __all__ = [
     "WorkerStats",
     "Workflow",
     "WorkflowCatalog",
+    "check_run_input",
     "configured_refs",
     "decide_approval",
     "identity_key",
@@ -44,6 +45,7 @@ __all__ = [
     "new_run_id",
     "owner_id",
     "project_runner",
+    "recovery_claim",
     "registered_workflows",
     "resolve_model",
     "same_person",

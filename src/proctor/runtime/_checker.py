@@ -94,7 +94,8 @@ def policy_text(contract: Contract, extra: str | None = None) -> str:
         condition = f" when {approval.when}" if approval.when else ""
         why = f" ({approval.reason})" if approval.reason else ""
         lines.append(f"{approval.tool} needs approval{condition}{why}.")
-    limits = contract.limits.model_dump(exclude_none=True)
+    # The ceilings the contract states (the defaults bound every run, and are not news).
+    limits = contract.limits.model_dump(exclude_defaults=True, exclude_none=True)
     if limits:
         lines.append("Limits: " + ", ".join(f"{k}={v}" for k, v in limits.items()) + ".")
     if extra:

@@ -52,6 +52,15 @@ from proctor.tools import Registry
 logger = logging.getLogger("proctor.runtime")
 
 
+def check_run_input(input: Any) -> None:
+    """Refuse (``UsageError``) a run input that is not a JSON object the log can record."""
+    if not isinstance(input, dict):
+        raise UsageError(f"a run's input must be a JSON object, not {type(input).__name__}")
+    problem = json_value_problem(input, where="input")
+    if problem is not None:
+        raise UsageError(f"the run's input cannot be recorded: {problem}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class RunResult:
     """Where a run stands after the loop stopped driving it."""
@@ -253,11 +262,7 @@ class Runner:
         names the run (default: a new random id), so a caller can answer with it before
         the run is driven.
         """
-        if not isinstance(input, dict):
-            raise UsageError(f"a run's input must be a JSON object, not {type(input).__name__}")
-        problem = json_value_problem(input, where="input")
-        if problem is not None:
-            raise UsageError(f"the run's input cannot be recorded: {problem}")
+        check_run_input(input)
         run_id = run_id or new_run_id()
         runner = self.canary() if self.rollout is not None and self.rollout.takes(run_id) else self
         return await runner._start(run_id, input, model=model, started_by=started_by, tenant=tenant)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.errors import StoreError, UsageError
-from proctor.runtime._runner import Runner, new_run_id
+from proctor.runtime._runner import Runner, check_run_input, new_run_id
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import WorkflowCatalog, load_workflow_ref, project_runner
 from proctor.store import QueueItem, QueueState, Store
@@ -59,8 +59,10 @@ async def submit(
 ) -> str:
     """Queue a run of ``workflow`` (a name or ``module:attribute``); returns its run id.
 
-    The workflow is loaded once here, so a wrong name fails now rather than in a worker.
+    The workflow is loaded once here, so a wrong name fails now rather than in a worker;
+    an input the run could not record is refused now too (``UsageError``).
     """
+    check_run_input(input)
     load(workflow)
     run_id = new_run_id()
     item = QueueItem(

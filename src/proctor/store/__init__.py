@@ -52,6 +52,7 @@ from proctor.store._events import (
     Totals,
     Usage,
 )
+from proctor.store._files import private_dirs
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
 from proctor.store._protocol import Store
 from proctor.store._records import (
@@ -132,6 +133,7 @@ __all__ = [
     "json_value_problem",
     "new_span_id",
     "open_store",
+    "private_dirs",
     "row_to_event",
     "verify_rows",
     "verify_run",

@@ -15,7 +15,6 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 import psycopg
 from psycopg import AsyncConnection, AsyncCursor, sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolClosed, PoolTimeout
 
@@ -43,7 +42,6 @@ _LOCK_CLASS = 0x50524F43  # "PROC"
 _SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 Connection = AsyncConnection[TupleRow]
-_IN_TRANSACTION = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -268,9 +266,14 @@ class PostgresConnection:
             except BaseException:
                 # The pipeline skipped COMMIT after the failed statement: end the
                 # transaction here rather than return a connection in the middle of one.
-                if conn.info.transaction_status in _IN_TRANSACTION:
-                    with contextlib.suppress(psycopg.Error):
-                        await conn.execute("ROLLBACK")
+                # rollback(), not a ROLLBACK statement: it also forgets the statements
+                # psycopg prepared (DEALLOCATE ALL), and psycopg counts a statement as
+                # prepared once it sent the PREPARE, which the server skips when an
+                # earlier statement of the pipeline failed (another writer extended the
+                # run first); kept, the connection's next use of it would fail with
+                # 'prepared statement "_pg3_N" does not exist'.
+                with contextlib.suppress(psycopg.Error):
+                    await conn.rollback()
                 raise
 
     async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -9,12 +9,14 @@ advisory lock first, so they count one after another.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from proctor.errors import StoreError
 from proctor.store._postgres_pool import PostgresConnection
 from proctor.store._records import QueueItem, QueueState
 from proctor.store._sqlite_queue import (
+    CLAIM_ONE,
     CLAIM_ORDER,
     CLAIMABLE,
     LIVE_LEASES,
@@ -90,6 +92,12 @@ class PostgresRunQueue(PostgresConnection):
                         [(worker, item.lease_until, item.attempts, item.run_id) for item in chosen],
                     )
         return chosen
+
+    async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
+        held = dataclasses.replace(item, state="claimed", worker=worker, lease_until=now + lease_s)
+        # A concurrent claim of the same run waits for this row lock, then finds it held.
+        rows = await self._fetch(CLAIM_ONE.replace("?", "%s"), (*queue_params(held), now))
+        return bool(rows)
 
     async def renew_leases(
         self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float

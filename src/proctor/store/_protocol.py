@@ -183,6 +183,17 @@ class Store(Protocol):
         """
         ...
 
+    async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
+        """Claim one run for ``worker`` until ``now + lease_s``, for a process that drives it
+        outside the queue (resuming an interrupted run), atomically.
+
+        The run's queue item is added claimed (from ``item``) if it has none, or taken
+        over if nobody holds it: ``done``, or ``claimed`` with a lease expired before
+        ``now``. False if another holds a live lease, or workers are to drive it
+        (``queued``, ``waiting``). Renew and release it like any claim.
+        """
+        ...
+
     async def renew_leases(
         self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
     ) -> list[str]:

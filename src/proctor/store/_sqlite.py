@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from proctor.errors import ChainConflictError, RunStateError, StoreError
+from proctor.store._files import private_file
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from proctor.store._records import (
     ApprovalRecord,
@@ -107,7 +108,7 @@ class SQLiteStore(SQLiteEvalResults, SQLiteApiKeys, SQLiteRunQueue):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(self.path)
             self._db = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=30
             )

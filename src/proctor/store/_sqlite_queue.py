@@ -6,6 +6,7 @@ worker processes sharing the file claim one after another and never the same ite
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
@@ -31,6 +32,15 @@ CLAIMABLE = (
     "WHERE r.run_id = q.run_id AND r.status <> 'awaiting_approval')))"
 )
 CLAIM_ORDER = "ORDER BY q.priority DESC, q.submitted_at, q.run_id"
+# A run claimed by one process outside the queue: added claimed, or taken over from
+# nobody (done, or a lapsed lease); a retry counts as an attempt, as in claim_runs.
+CLAIM_ONE = (
+    f"{_INSERT} ON CONFLICT (run_id) DO UPDATE SET state = 'claimed', "
+    "worker = excluded.worker, lease_until = excluded.lease_until, finished_at = NULL, "
+    "attempts = run_queue.attempts + CASE WHEN run_queue.state = 'claimed' THEN 1 ELSE 0 END "
+    "WHERE run_queue.state = 'done' OR (run_queue.state = 'claimed' AND run_queue.lease_until < ?) "
+    "RETURNING run_id"
+)
 LIVE_LEASES = (
     "SELECT workflow, COUNT(*) FROM run_queue "
     "WHERE state = 'claimed' AND lease_until >= ? GROUP BY workflow"
@@ -131,6 +141,10 @@ class SQLiteRunQueue:
             db.execute("ROLLBACK")
             raise
         return chosen
+
+    async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
+        held = dataclasses.replace(item, state="claimed", worker=worker, lease_until=now + lease_s)
+        return bool(self._db.execute(CLAIM_ONE, (*queue_params(held), now)).fetchall())
 
     async def renew_leases(
         self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float

@@ -13,7 +13,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from proctor.store import default_home
+from proctor.store import default_home, private_dirs
 
 _SCHEMA_VERSION = 1
 
@@ -83,7 +83,7 @@ def to_cents(amount: float) -> int:
 def connect() -> Iterator[sqlite3.Connection]:
     """A fresh connection to the seeded ERP (one per call: tools run in worker threads)."""
     path = erp_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dirs(path.parent)
     # isolation_level=None: autocommit, so writes use explicit BEGIN IMMEDIATE transactions.
     with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as db:
         db.row_factory = sqlite3.Row

@@ -1,0 +1,24 @@
+"""Bounds for the CLI's numbers: what the stores' columns and the clock can take.
+
+An integer option without ``max`` takes any size, and one beyond 64 bits failed in the
+store; a number option without ``max`` takes infinity (and one without bounds NaN), so a
+threshold of ``inf`` would never alert.
+"""
+
+from __future__ import annotations
+
+import math
+
+import typer
+
+MAX_COUNT = 1_000_000
+"""``--limit``, ``--concurrency``, ``--min-runs``: far above any use, inside 64 bits."""
+MAX_PRIORITY = 2**31 - 1
+"""``--priority``, either way: the run queue's column is a PostgreSQL INTEGER."""
+
+
+def finite(value: float) -> float:
+    """Typer callback for a number option: NaN and infinity are usage errors."""
+    if not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value

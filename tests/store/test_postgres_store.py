@@ -23,6 +23,7 @@ import pytest
 
 from proctor.errors import ChainConflictError, StoreError, UsageError
 from proctor.store import (
+    EventRow,
     GatewayCallRecord,
     ModelCalled,
     PostgresStore,
@@ -295,23 +296,25 @@ async def _version(url: str) -> int:
 # The chain, as the database keeps it ------------------------------------------------------
 
 
+def writer_at(store: Store, head: EventRow) -> RunJournal:
+    """A writer of run-1 that believes ``head`` is the run's last event."""
+    return RunJournal(
+        store,
+        run_id="run-1",
+        trace_id="t" * 32,
+        root_span_id="root",
+        last_seq=head.seq,
+        head_hash=head.hash,
+    )
+
+
 async def test_two_writers_racing_for_the_same_seq_one_wins(postgres_url: str) -> None:
     stores = [PostgresStore(postgres_url, max_size=1) for _ in range(2)]
     try:
         await start_run(stores[0], "run-1")
         head = (await stores[0].events("run-1"))[-1]
         for turn in range(1, 11):  # ten rounds: each has exactly one winner
-            journals = [
-                RunJournal(
-                    store,
-                    run_id="run-1",
-                    trace_id="t" * 32,
-                    root_span_id="root",
-                    last_seq=head.seq,
-                    head_hash=head.hash,
-                )
-                for store in stores
-            ]
+            journals = [writer_at(store, head) for store in stores]
             outcomes = await asyncio.gather(
                 *(journal.append([model_turn(turn)]) for journal in journals),
                 return_exceptions=True,
@@ -338,17 +341,7 @@ async def test_a_writer_that_lost_races_keeps_writing(postgres_url: str) -> None
         for turn in range(1, 15):
             winner, loser = stores[(turn + 1) % 2], stores[turn % 2]
             head = (await loser.events("run-1"))[-1]
-            first, second = (
-                RunJournal(
-                    store,
-                    run_id="run-1",
-                    trace_id="t" * 32,
-                    root_span_id="root",
-                    last_seq=head.seq,
-                    head_hash=head.hash,
-                )
-                for store in (winner, loser)
-            )
+            first, second = (writer_at(store, head) for store in (winner, loser))
             await first.append([model_turn(turn)])
             with pytest.raises(ChainConflictError):
                 await second.append([model_turn(turn)])

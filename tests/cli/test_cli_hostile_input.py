@@ -139,3 +139,14 @@ def test_a_path_the_system_refuses_is_an_error_naming_it(
     ran = proctor_main("contract", "diff", name, "x", capsys=capsys)
 
     assert one_line_error(ran, 1) == f"error: File name too long: {name}"
+
+
+@pytest.mark.parametrize("command", ["run", "submit"])
+@pytest.mark.parametrize("ref", [":x", "..:x", "a:", "x\x00:y", "os.path:join extra"])
+def test_a_malformed_workflow_ref_is_a_one_line_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], command: str, ref: str
+) -> None:
+    path = tmp_path / "input.json"
+    path.write_text("{}")
+    ran = proctor_main(command, ref, "--input", str(path), capsys=capsys)
+    assert "is not package.module:attribute" in one_line_error(ran, 2)

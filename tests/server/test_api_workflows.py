@@ -4,6 +4,7 @@ runs code by naming it; someone who can write the database neither)."""
 
 from __future__ import annotations
 
+import stat
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -84,3 +85,12 @@ def test_a_configured_workflow_runs_by_its_ref_or_its_name(
 def test_a_module_beside_a_configured_one_is_still_refused(configured: Api) -> None:
     body = {"workflow": "server.own_workflows:dataclasses", "input": {}}
     error_of(configured.post("/api/v1/runs", body, role="operator"), 400)
+
+
+def test_the_server_creates_a_missing_home_for_its_owner_alone(tmp_path: Path) -> None:
+    from proctor.server._serve import session_secret
+
+    home = tmp_path / "new" / "home"
+    session_secret(home)
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((home / "server-secret").stat().st_mode) == 0o600

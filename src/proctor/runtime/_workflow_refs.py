@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
@@ -27,6 +28,10 @@ from proctor.store import Store
 ENTRY_POINT_GROUP = "proctor.workflows"
 WORKFLOWS_ENV = "PROCTOR_WORKFLOWS"
 """Workflow refs this machine's processes may run, separated by commas or spaces."""
+
+
+_NAME = r"[^\W\d]\w*"
+_REF = re.compile(rf"{_NAME}(\.{_NAME})*:{_NAME}")
 
 
 class UnknownWorkflow(NotFoundError):
@@ -45,9 +50,11 @@ def load_workflow_ref(ref: str) -> Workflow:
     if ":" not in ref:
         return _build(ref, _registered_factory(ref))
     module_name, _, attribute = ref.partition(":")
-    if not module_name.strip() or not attribute.strip():
+    if not _REF.fullmatch(ref):
+        shown = ref if len(ref) <= 80 else ref[:77] + "..."
         raise UsageError(
-            f"workflow {ref!r} is not package.module:attribute (e.g. refunds:workflow)"
+            f"workflow {shown!r} is not package.module:attribute (dotted Python names, "
+            "e.g. refunds:workflow)"
         )
     # Like `python -m`, find the user's own modules in the working directory.
     if "" not in sys.path and os.getcwd() not in sys.path:

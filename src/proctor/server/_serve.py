@@ -23,7 +23,7 @@ from proctor.errors import ProctorError
 from proctor.runtime import WorkflowCatalog
 from proctor.server._app import create_server
 from proctor.server._keys import create_api_key
-from proctor.store import Store, default_home, open_store
+from proctor.store import Store, default_home, open_store, private_dirs
 
 SECRET_FILE = "server-secret"
 DEFAULT_PORT = 8700
@@ -36,7 +36,7 @@ def session_secret(home: Path) -> str:
     secret = _read_secret(path)
     if secret:
         return secret
-    home.mkdir(parents=True, exist_ok=True)
+    private_dirs(home)
     fresh = secrets.token_urlsafe(32)
     draft = home / f".{SECRET_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

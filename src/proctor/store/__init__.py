@@ -66,6 +66,7 @@ from proctor.store._records import (
     QueueState,
     RunFilter,
     RunRecord,
+    SessionRecord,
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
@@ -119,6 +120,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "SQLiteStore",
+    "SessionRecord",
     "Store",
     "ToolFinished",
     "ToolProposed",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -11,6 +11,8 @@ from starlette.middleware.gzip import GZipMiddleware
 
 from proctor.server._auth import Authenticator
 from proctor.server._errors import install_error_handlers
+from proctor.server._guard import DEFAULT_MAX_BODY_BYTES, PRINCIPAL, RequestGuard
+from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup, Principal
 from proctor.server._service import Service
 from proctor.store import Store
@@ -31,8 +33,12 @@ def state_of(request: Request) -> ServerState:
 
 
 async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal of a request's Bearer key or session cookie."""
-    return await state_of(request).auth.principal(request)
+    """FastAPI dependency: the principal of a request's Bearer key or session cookie,
+    authenticated by the ``RequestGuard`` before the body was read."""
+    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
+    if principal is None:  # pragma: no cover - every /api/ request passes the guard
+        principal = await state_of(request).auth.principal(request)
+    return principal
 
 
 def create_server(
@@ -41,14 +47,19 @@ def create_server(
     session_secret: str,
     config: str | None = None,
     secure_cookies: bool = True,
+    allowed_hosts: Iterable[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP API and web UI over ``store``.
 
     ``session_secret`` signs the UI's session cookies; ``config`` is the project's
-    ``proctor.yaml`` (models, gateway) the runs it starts use. The store stays the
-    caller's to close.
+    ``proctor.yaml`` (models, gateway) the runs it starts use. Requests must name one of
+    ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
+    bodies stop at ``max_body_bytes``. The store stays the caller's to close.
     """
     service = Service(store, config=config)
+    hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
+    auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,13 +76,15 @@ def create_server(
     )
     app.state.proctor = ServerState(
         service=service,
-        auth=Authenticator(KeyLookup(store), session_secret),
+        auth=auth,
         secure_cookies=secure_cookies,
     )
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.
     # (Event streams are left alone: the middleware skips text/event-stream.)
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
+    # Added last, so it runs first: nothing reads a request before it passes.
+    app.add_middleware(RequestGuard, auth=auth, max_body_bytes=max_body_bytes)
     from proctor.server import _api, _ui
     from proctor.server._docs import mount_docs
 

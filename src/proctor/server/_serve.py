@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,8 @@ from fastapi import FastAPI
 
 from proctor.errors import ProctorError
 from proctor.server._app import create_server
+from proctor.server._guard import DEFAULT_MAX_BODY_BYTES
+from proctor.server._hosts import LOOPBACK_NAMES
 from proctor.server._keys import create_api_key
 from proctor.store import Store, default_home, open_store
 
@@ -77,11 +79,20 @@ def build_app(
     home: Path | None = None,
     config: str | None = None,
     secure_cookies: bool = True,
+    allowed_hosts: Iterable[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The API and web UI over ``store``, signing sessions with ``home``'s secret
     (default: the Proctor home). The store stays the caller's to close."""
     secret = session_secret(default_home() if home is None else home)
-    return create_server(store, session_secret=secret, config=config, secure_cookies=secure_cookies)
+    return create_server(
+        store,
+        session_secret=secret,
+        config=config,
+        secure_cookies=secure_cookies,
+        allowed_hosts=allowed_hosts,
+        max_body_bytes=max_body_bytes,
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -165,9 +176,15 @@ def serve(
     home: Path | None = None,
     announce: Callable[[Started], None] = lambda started: None,
     access_log: bool = False,
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Bind, open the store, make sure an admin key exists, serve until Ctrl-C (blocking),
-    and close the store. ``announce`` is told the URL and a new admin key before serving."""
+    and close the store. ``announce`` is told the URL and a new admin key before serving.
+
+    Requests must name ``host``, a loopback name, or one of ``allowed_hosts`` as their
+    ``Host``; API request bodies stop at ``max_body_bytes``.
+    """
     app_home = default_home() if home is None else home
     sock = listen(host, port)
 
@@ -175,7 +192,13 @@ def serve(
         store = open_store(db)
         try:
             admin_key = await ensure_admin_key(store)
-            app = build_app(store, home=app_home, config=config)
+            app = build_app(
+                store,
+                home=app_home,
+                config=config,
+                allowed_hosts=(host, *LOOPBACK_NAMES, *allowed_hosts),
+                max_body_bytes=max_body_bytes,
+            )
             bound = sock.getsockname()[1]
             exposed = not is_loopback(host)
             announce(Started(url=url_of(host, bound), admin_key=admin_key, exposed=exposed))

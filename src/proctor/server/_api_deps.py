@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request
 
-from proctor.server._app import current_principal, state_of
+from proctor.server._appstate import current_principal, state_of
 from proctor.server._keys import Principal
 from proctor.server._schemas import ErrorBody
 from proctor.server._service import Service
@@ -28,15 +28,23 @@ TEXT_MAX = 500
 MAX_SEQ = 2**63 - 1
 """Largest event seq a client may name: the store's integers are 64-bit."""
 
-RunId = Annotated[str, Path(max_length=ID_MAX, description="The run's id.")]
-ApprovalId = Annotated[str, Path(max_length=ID_MAX, description="The approval's id.")]
-ResultId = Annotated[str, Path(max_length=ID_MAX, description="The eval result's id.")]
-KeyId = Annotated[str, Path(max_length=ID_MAX, description="The key's id (key_...).")]
+PLAIN = r"^[^\x00-\x1f\x7f]*$"
+"""No control characters: no id or filter has one (the RequestGuard refuses them too)."""
+
+
+def _id(description: str) -> Any:
+    return Path(max_length=ID_MAX, pattern=PLAIN, description=description)
+
+
+RunId = Annotated[str, _id("The run's id.")]
+ApprovalId = Annotated[str, _id("The approval's id.")]
+ResultId = Annotated[str, _id("The eval result's id.")]
+KeyId = Annotated[str, _id("The key's id (key_...).")]
 
 
 def text_query(description: str) -> Any:
-    """A string query parameter, bounded (``TEXT_MAX``)."""
-    return Query(max_length=TEXT_MAX, description=description)
+    """A string query parameter: bounded (``TEXT_MAX``), without control characters."""
+    return Query(max_length=TEXT_MAX, pattern=PLAIN, description=description)
 
 
 ERRORS: dict[int, str] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from proctor.server._api_deps import Auth, KeyId, Svc, errors
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._schemas import CreateKey, KeyCreated, KeyList, KeyOut, Me
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])

@@ -21,7 +21,7 @@ from starlette.responses import StreamingResponse
 
 from proctor.errors import AccessDenied, UsageError
 from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._schemas import EventOut
 from proctor.store import EventRow, Store
 
@@ -151,7 +151,11 @@ async def stream_events(
         ),
     ] = None,
     last_event_id: Annotated[
-        str | None, Header(max_length=40, description="Resume after this seq.")
+        str | None,
+        Header(
+            max_length=40,
+            description="Resume after this seq: the id of the last event received.",
+        ),
     ] = None,
 ) -> StreamingResponse:
     """The run's events live, as Server-Sent Events, until the run finishes."""

@@ -4,41 +4,18 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
+from proctor.server._appstate import ServerState
 from proctor.server._auth import Authenticator
 from proctor.server._errors import install_error_handlers
-from proctor.server._guard import DEFAULT_MAX_BODY_BYTES, PRINCIPAL, RequestGuard
+from proctor.server._guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from proctor.server._hosts import AllowedHosts
-from proctor.server._keys import KeyLookup, Principal
+from proctor.server._keys import KeyLookup
 from proctor.server._service import Service
 from proctor.store import Store
-
-
-@dataclass
-class ServerState:
-    """What every route reaches through ``request.app.state.proctor``."""
-
-    service: Service
-    auth: Authenticator
-    secure_cookies: bool
-
-
-def state_of(request: Request) -> ServerState:
-    state: ServerState = request.app.state.proctor
-    return state
-
-
-async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal of a request's Bearer key or session cookie,
-    authenticated by the ``RequestGuard`` before the body was read."""
-    principal: Principal | None = getattr(request.state, PRINCIPAL, None)
-    if principal is None:  # pragma: no cover - every /api/ request passes the guard
-        principal = await state_of(request).auth.principal(request)
-    return principal
 
 
 def create_server(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from proctor.errors import ProctorError, UsageError
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
 from proctor.server._ui_base import (

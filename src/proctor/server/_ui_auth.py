@@ -7,7 +7,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from proctor.errors import AccessDenied
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._auth import SESSION_COOKIE, SESSION_SECONDS
 from proctor.server._ui_base import local_path, render, secure, signed_in
 

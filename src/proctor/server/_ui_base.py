@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from proctor.errors import AccessDenied, ProctorError, UsageError
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._auth import SESSION_COOKIE
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal

@@ -1,7 +1,8 @@
 """The API fuzzed from its own OpenAPI document (schemathesis) against a real ``proctor
 serve`` on a loopback port, with a key of each role: valid and invalid requests to every
-operation, on ids that exist and ids that do not. No answer is a 5xx, and the server's
-log has no traceback.
+operation, on ids (and a workflow) that exist and ids that do not, and every integer
+parameter at the edges of 64 bits and beyond. No answer is a 5xx, and the server's log
+has no traceback.
 
 Bounded for ``make test`` (``EXAMPLES`` per operation, role and mode, derandomized, so
 every run sends the same requests); ``PROCTOR_FUZZ_EXAMPLES=500`` runs it for longer.
@@ -10,6 +11,7 @@ every run sends the same requests); ``PROCTOR_FUZZ_EXAMPLES=500`` runs it for lo
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -42,6 +44,10 @@ EXAMPLES = int(os.environ.get("PROCTOR_FUZZ_EXAMPLES", "6"))
 CONFORMANCE = os.environ.get("PROCTOR_FUZZ_CONFORMANCE") == "1"
 """Also run schemathesis's own checks (statuses, content types, schemas) and report what
 they find: a longer look than ``make test`` asserts."""
+EDGES = (2**63 - 1, 2**63, 2**64, 2**70, -(2**63) - 1, -(2**70))
+"""Integers beyond what the store's columns hold, for every integer parameter."""
+SEQ_HEADERS = ("Last-Event-ID",)
+"""Headers that carry an integer as text."""
 CLIENT_REFUSALS = (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL)
 """What the client library refuses to send (a header with a newline, say): never sent."""
 
@@ -51,7 +57,8 @@ class Served:
     url: str
     keys: dict[str, str]
     ids: dict[str, str]
-    """Path parameters that name stored things: a finished run, its decided approval."""
+    """Path parameters that name stored things: a finished run, its decided approval; and
+    a registered workflow, for the body that names one."""
     log: Path
 
 
@@ -85,7 +92,7 @@ def _seed(client: httpx2.Client, keys: dict[str, str]) -> dict[str, str]:
     )
     assert approved.status_code == 200, approved.text
     _until(client, keys, run_id, lambda run: run["status"] == "finished")
-    return {"run_id": run_id, "approval_id": approval_id}
+    return {"run_id": run_id, "approval_id": approval_id, "workflow": "invoice_reconciliation"}
 
 
 def _until(client: httpx2.Client, keys: dict[str, str], run_id: str, ready: Any) -> Any:
@@ -149,7 +156,8 @@ def _fuzz(
     session: Any,
     tally: Tally,
 ) -> None:
-    strategy = operation.as_strategy(generation_mode=mode, path_parameters=ids)
+    in_path = None if ids is None else {k: v for k, v in ids.items() if k != "workflow"}
+    strategy = operation.as_strategy(generation_mode=mode, path_parameters=in_path or None)
 
     @settings(
         max_examples=EXAMPLES,
@@ -161,6 +169,8 @@ def _fuzz(
     )
     @given(case=strategy)
     def run(case: schemathesis.Case[Any]) -> None:
+        if ids and isinstance(case.body, dict) and "workflow" in case.body:
+            case.body["workflow"] = ids["workflow"]  # a run that starts: its input is read
         try:
             response = case.call(base_url=served.url, session=session, headers=_auth(key))
         except CLIENT_REFUSALS:
@@ -182,19 +192,54 @@ def _fuzz(
     run()
 
 
+def _edges(
+    operation: APIOperation[Any, Any, Any, Any],
+    spec: dict[str, Any],
+    served: Served,
+    key: str,
+    ids: dict[str, str],
+    session: Any,
+    tally: Tally,
+) -> None:
+    """Each integer query parameter, and each header that carries a seq, at ``EDGES``."""
+    declared = spec["paths"][operation.path][operation.method.lower()].get("parameters", [])
+    integers = [
+        p["name"]
+        for p in declared
+        if p["in"] == "query" and "integer" in json.dumps(p.get("schema", {}))
+    ]
+    path_ids = {name: ids[name] for name in ids if f"{{{name}}}" in operation.path}
+    for value in EDGES:
+        cases = [operation.Case(path_parameters=path_ids, query={name: value}) for name in integers]
+        cases += [
+            operation.Case(path_parameters=path_ids, headers={name: str(value)})
+            for name in SEQ_HEADERS
+            if any(p["name"].lower() == name.lower() for p in declared)
+        ]
+        for case in cases:
+            response = case.call(base_url=served.url, session=session, headers=_auth(key))
+            tally.requests += 1
+            if response.status_code >= 500:
+                tally.server_errors.append(f"{response.status_code}: {case.as_curl_command()}")
+
+
 def test_no_request_the_document_allows_or_forbids_is_a_server_error(served: Served) -> None:
     schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
     operations = [found.ok() for found in schema.get_all_operations() if isinstance(found, Ok)]
     assert len(operations) == 16
     tally = Tally()
+    spec = httpx2.get(f"{served.url}/openapi.json").json()
     with requests.Session() as session:
         for operation in operations:
             path_ids = {name: served.ids[name] for name in served.ids if name in operation.path}
+            if operation.label == "POST /api/v1/runs":
+                path_ids = {"workflow": served.ids["workflow"]}
             for role in ROLES:
+                key = served.keys[role]
                 for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                     for ids in [None, path_ids] if path_ids else [None]:
-                        key = served.keys[role]
                         _fuzz(operation, served, key, mode, ids, session, tally)
+                _edges(operation, spec, served, key, served.ids, session, tally)
     log = served.log.read_text()
     print(f"fuzz: {tally.requests} requests, {len(tally.server_errors)} server errors")
     for finding, count in sorted(tally.findings.items()):

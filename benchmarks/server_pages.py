@@ -160,7 +160,11 @@ def main() -> None:
             f"(built in {time.perf_counter() - started:.1f} s)"
         )
         store = SQLiteStore(db)
-        app = create_server(store, session_secret="benchmark-session-secret-0123456789abcdef")
+        app = create_server(
+            store,
+            session_secret="benchmark-session-secret-0123456789abcdef",
+            allowed_hosts=["testserver"],
+        )
         with TestClient(app, base_url="https://testserver") as client:
             client.post("/login", data={"key": key}, headers={"origin": "https://testserver"})
             pages = {

@@ -181,6 +181,32 @@ def test_serve_prints_the_first_admin_key_once_and_stops_on_ctrl_c(proctor_home:
     assert [line for line in lines if "admin key" in line] == []  # shown once only
 
 
+def test_serve_answers_only_its_hosts_and_caps_bodies(proctor_home: Path) -> None:
+    env = cli_env(proctor_home)
+    port = free_port()
+    flags = ["--allowed-host", "proctor.test", "--max-body-bytes", "2048"]
+    proc, lines = start_serving(env, "--port", str(port), *flags)
+    try:
+        token = lines[0].rsplit(" ", 1)[1]
+        auth = {"Authorization": f"Bearer {token}"}
+        with httpx2.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert client.get("/api/v1/me", headers=auth).status_code == 200
+            named = client.get("/api/v1/me", headers={**auth, "host": "proctor.test:443"})
+            assert named.status_code == 200
+            other = client.get("/api/v1/me", headers={**auth, "host": "other.test"})
+            assert other.status_code == 400
+            assert other.json()["error"]["code"] == "host_not_allowed"
+            big = client.post("/api/v1/keys", headers=auth, content=b" " * 4096)
+            assert big.status_code == 413
+            assert "(2,048 bytes)" in big.json()["error"]["message"]
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+    assert "Traceback" not in err
+    bad = proctor("serve", "--allowed-host", "https://proctor.test/", env=env)
+    assert one_line_error(bad, 2).startswith("usage error: --allowed-host 'https://proctor.test/'")
+
+
 def test_serve_warns_beyond_this_machine_and_says_when_it_cannot_bind(
     proctor_home: Path,
 ) -> None:

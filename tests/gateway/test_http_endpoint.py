@@ -8,6 +8,7 @@ ephemeral loopback port (``support.http_endpoint``).
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -255,6 +256,41 @@ async def test_malformed_bodies_are_400_with_a_readable_error(endpoint: Endpoint
     with pytest.raises(openai.BadRequestError) as bad_tool:
         await endpoint.client().chat.completions.create(model="small", messages=HI, tools=[spaced])
     assert "tool name 'fetch po' cannot be sent" in bad_tool.value.message
+
+
+HUGE = 1180591620717411303424  # 2**70
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"max_tokens": HUGE},
+        {"max_completion_tokens": HUGE},
+        {"seed": HUGE},
+        {"top_logprobs": -HUGE},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"m": HUGE}}}]},
+        {"model": "small\u0000"},
+    ],
+    ids=["max_tokens", "max_completion_tokens", "seed", "top_logprobs", "tool", "nul"],
+)
+async def test_a_value_no_upstream_could_take_is_400_before_anything_is_sent(
+    endpoint: Endpoint, upstream: FakeOpenAIServer, db: SQLiteStore, extra: dict[str, Any]
+) -> None:
+    body = {"model": "small", "messages": HI, **extra}
+    async with httpx2.AsyncClient(headers={"authorization": "Bearer sk-alice"}) as http:
+        # Python's json writes integers of any size, as a client in another language may.
+        answer = await http.post(
+            f"{endpoint.base_url}/chat/completions",
+            content=json.dumps(body),
+            headers={"content-type": "application/json"},
+        )
+    assert answer.status_code == 400, answer.text
+    error = answer.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert error["message"].startswith("invalid request body: ")
+    assert upstream.bodies == []
+    await endpoint.stop()
+    assert [row.status for row in await db.gateway_calls()] == [400]
 
 
 async def test_every_upstream_failing_is_502_with_the_reason(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
@@ -45,7 +46,7 @@ def api(
     seeded_keys: dict[tuple[str, str], tuple[ApiKeyRecord, str]],
     proctor_home: Path,
 ) -> Iterator[Api]:
-    app = build_app(db, home=proctor_home)
+    app = build_app(db, home=proctor_home, allowed_hosts=[urlsplit(BASE_URL).hostname or ""])
     with TestClient(app, base_url=BASE_URL) as client:
         yield Api(
             client=client,

@@ -90,7 +90,7 @@ def test_a_denial_needs_a_reason(api: Api, reason: str) -> None:
     assert code == "bad_request"
     assert "a denial needs a reason" in message
     missing = api.post(f"/api/v1/approvals/{approval_id}/deny", {}, "approver")
-    assert "reason: Field required" in error_of(missing, 422)[1]
+    assert "reason: Field required" in error_of(missing, 400)[1]
     # Nothing was decided.
     assert api.get(f"/api/v1/approvals/{approval_id}").json()["status"] == "pending"
 
@@ -177,7 +177,7 @@ def test_the_status_filter_takes_known_statuses_only(api: Api) -> None:
         assert api.get("/api/v1/approvals", status=status).json()["approvals"] == []
     everything = api.get("/api/v1/approvals", status="all").json()["approvals"]
     assert [a["approval_id"] for a in everything] == [approval_id]
-    code, message = error_of(api.get("/api/v1/approvals", status="open"), 422)
+    code, message = error_of(api.get("/api/v1/approvals", status="open"), 400)
     assert code == "invalid_request"
     assert "'pending'" in message
 

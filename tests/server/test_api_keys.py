@@ -73,7 +73,7 @@ def test_a_key_without_a_name_is_named_by_its_id(api: Api) -> None:
     ],
 )
 def test_a_bad_key_request_names_the_problem(api: Api, body: dict[str, Any], names: str) -> None:
-    code, message = error_of(api.post("/api/v1/keys", body), 422)
+    code, message = error_of(api.post("/api/v1/keys", body), 400)
     assert code == "invalid_request"
     assert names in message
 

@@ -47,19 +47,19 @@ def test_a_report_groups_the_tenants_runs(api: Api) -> None:
 
 
 @pytest.mark.parametrize(
-    ("params", "status", "names"),
+    ("params", "code", "names"),
     [
-        ({"since": "soon"}, 400, "since='soon' is not a time"),
-        ({"until": "later"}, 400, "until='later' is not a time"),
-        ({"since": "1d", "until": "2d"}, 400, "is not before until"),
-        ({"group_by": "tenant"}, 422, "query.group_by"),
+        ({"since": "soon"}, "bad_request", "since='soon' is not a time"),
+        ({"until": "later"}, "bad_request", "until='later' is not a time"),
+        ({"since": "1d", "until": "2d"}, "bad_request", "is not before until"),
+        ({"group_by": "tenant"}, "invalid_request", "query.group_by"),
     ],
 )
 def test_a_bad_report_window_or_grouping_names_the_fix(
-    api: Api, params: dict[str, str], status: int, names: str
+    api: Api, params: dict[str, str], code: str, names: str
 ) -> None:
-    code, message = error_of(api.get("/api/v1/reports", **params), status)
-    assert code == ("bad_request" if status == 400 else "invalid_request")
+    found, message = error_of(api.get("/api/v1/reports", **params), 400)
+    assert found == code
     assert names in message
 
 
@@ -95,4 +95,4 @@ def test_a_missing_eval_result_is_not_found(api: Api) -> None:
     code, message = error_of(api.get("/api/v1/evals/evr_nope"), 404)
     assert code == "not_found"
     assert "evr_nope" in message
-    assert error_of(api.get("/api/v1/evals", limit=0), 422)[0] == "invalid_request"
+    assert error_of(api.get("/api/v1/evals", limit=0), 400)[0] == "invalid_request"

@@ -76,7 +76,7 @@ def test_an_unknown_model_is_a_bad_request(api: Api) -> None:
     ],
 )
 def test_a_malformed_body_names_the_field(api: Api, body: dict[str, Any], names: str) -> None:
-    code, message = error_of(api.post("/api/v1/runs", body, role="operator"), 422)
+    code, message = error_of(api.post("/api/v1/runs", body, role="operator"), 400)
     assert code == "invalid_request"
     assert names in message
 
@@ -87,7 +87,7 @@ def test_a_body_that_is_not_json_is_refused(api: Api) -> None:
         content=b"{not json",
         headers={**api.auth("operator"), "content-type": "application/json"},
     )
-    assert error_of(response, 422)[0] == "invalid_request"
+    assert error_of(response, 400)[0] == "invalid_request"
 
 
 def test_a_missing_run_is_not_found(api: Api) -> None:
@@ -144,7 +144,7 @@ def test_events_come_in_pages_with_their_content_as_stored(api: Api) -> None:
 )
 def test_event_paging_parameters_are_checked(api: Api, params: dict[str, Any], names: str) -> None:
     run_id = api.start("clean")
-    code, message = error_of(api.get(f"/api/v1/runs/{run_id}/events", **params), 422)
+    code, message = error_of(api.get(f"/api/v1/runs/{run_id}/events", **params), 400)
     assert code == "invalid_request"
     assert f"query.{names}" in message
 

@@ -84,7 +84,7 @@ def test_a_bad_cursor_is_a_bad_request_naming_the_fix(api: Api, cursor: str) -> 
     assert "next_cursor of the previous page" in message
 
 
-@pytest.mark.parametrize(("limit", "status"), [(0, 422), (501, 422), (1, 200), (500, 200)])
+@pytest.mark.parametrize(("limit", "status"), [(0, 400), (501, 400), (1, 200), (500, 200)])
 def test_the_page_size_is_1_to_500(api: Api, limit: int, status: int) -> None:
     assert api.get("/api/v1/runs", limit=limit).status_code == status
 
@@ -110,7 +110,7 @@ def test_filters_by_workflow_status_outcome_and_model(api: Api) -> None:
 
 @pytest.mark.parametrize(("name", "value"), [("status", "done"), ("outcome", "great")])
 def test_an_unknown_status_or_outcome_lists_the_known_ones(api: Api, name: str, value: str) -> None:
-    code, message = error_of(api.get("/api/v1/runs", **{name: value}), 422)
+    code, message = error_of(api.get("/api/v1/runs", **{name: value}), 400)
     assert code == "invalid_request"
     assert f"query.{name}" in message
     assert "'finished'" in message or "'resolved'" in message

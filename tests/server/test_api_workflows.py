@@ -29,7 +29,7 @@ HOSTILE = ["signal:pause", "os:abort", "this:s", "sys:exit", ":x", "..:x", "a" *
 def test_a_request_cannot_make_the_server_import_or_call_anything(api: Api, name: str) -> None:
     before = set(sys.modules)
     response = api.post("/api/v1/runs", {"workflow": name, "input": {}}, role="operator")
-    code, message = error_of(response, 422 if len(name) > 200 else 400)
+    code, message = error_of(response, 400)
     assert code in {"bad_request", "invalid_request"}
     if code == "bad_request":
         assert "invoice_reconciliation" in message  # what it may name instead
@@ -59,7 +59,7 @@ def configured(
 ) -> Iterator[Api]:
     """A server whose operator configured one workflow of their own by reference."""
     catalog = WorkflowCatalog(["server.own_workflows:own"])
-    app = build_app(db, home=proctor_home, workflows=catalog)
+    app = build_app(db, home=proctor_home, workflows=catalog, allowed_hosts=["testserver"])
     with TestClient(app, base_url=BASE_URL) as client:
         yield Api(client=client, store=db, keys={k: t for k, (_, t) in seeded_keys.items()})
 

@@ -54,7 +54,7 @@ class Ui:
 def ui(tmp_path: Path) -> Iterator[Ui]:
     store = SQLiteStore(tmp_path / "ui.db")
     seeded = asyncio.run(seed(store, hostile=True))
-    app = create_server(store, session_secret=SECRET)
+    app = create_server(store, session_secret=SECRET, allowed_hosts=["testserver"])
     try:
         with TestClient(app, base_url="https://testserver") as client:
             yield Ui(client=client, seeded=seeded)

@@ -1,5 +1,5 @@
 """Store contract tests for what the HTTP API asks of every backend: tenants, cursor
-pages of runs, paged events, events by type, approvals by tenant, API keys."""
+pages of runs, paged events, events by type, approvals by tenant, API keys, UI sessions."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from proctor.store import (
     RunJournal,
     RunRecord,
     RunStarted,
+    SessionRecord,
     Store,
     Usage,
 )
@@ -184,3 +185,23 @@ async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: 
     found = await store.api_key("h" * 64)
     assert found is not None
     assert found.revoked_at == 5.0
+
+
+async def test_ui_sessions_are_kept_ended_once_and_purged_after_expiry(store: Store) -> None:
+    first = SessionRecord(session_id="s" * 64, key_id="key_a", created_at=10.0, expires_at=50.0)
+    await store.save_session(first)
+    assert await store.get_session("s" * 64) == first
+    assert await store.get_session("x" * 64) is None
+    ended = await store.end_session("s" * 64, 20.0)
+    assert ended == dataclasses.replace(first, ended_at=20.0)
+    again = await store.end_session("s" * 64, 30.0)  # the first end time stays
+    assert again is not None
+    assert again.ended_at == 20.0
+    assert await store.end_session("x" * 64, 30.0) is None
+    # A session saved after the first expired clears it away; live ones stay.
+    live = dataclasses.replace(first, session_id="l" * 64, created_at=40.0, expires_at=90.0)
+    await store.save_session(live)
+    later = dataclasses.replace(first, session_id="n" * 64, created_at=60.0, expires_at=99.0)
+    await store.save_session(later)
+    assert await store.get_session("s" * 64) is None
+    assert await store.get_session("l" * 64) == live

@@ -36,15 +36,27 @@ def serve(
         "registered workflows and those in proctor.yaml workflows: or $PROCTOR_WORKFLOWS "
         "need none).",
     ),
+    allowed_host: list[str] = typer.Option(
+        [],
+        "--allowed-host",
+        help="A host name clients reach the server by (its Host header), besides --host and "
+        "the loopback names; repeat for each.",
+    ),
+    max_body_bytes: int = typer.Option(
+        8 * 1024 * 1024, "--max-body-bytes", min=1024, help="Largest API request body."
+    ),
 ) -> None:
     """Serve the HTTP API and the web UI over the store, until Ctrl-C.
 
     On first start it creates an admin API key and prints it once.
     """
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
+    from proctor.server._hosts import check_host_name
     from proctor.server._serve import Started, is_loopback
     from proctor.server._serve import serve as run_server
 
+    for name in allowed_host:
+        check_host_name(name)
     if not is_loopback(host):
         console.print(
             f"[yellow]warning: {escape(host)} is reachable from other machines, and this "
@@ -72,6 +84,8 @@ def serve(
         announce=announce,
         access_log=access_log,
         workflows=workflow,
+        allowed_hosts=allowed_host,
+        max_body_bytes=max_body_bytes,
     )
 
 

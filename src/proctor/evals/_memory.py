@@ -25,6 +25,7 @@ from proctor.store import (
     QueueState,
     RunFilter,
     RunRecord,
+    SessionRecord,
 )
 
 
@@ -37,6 +38,7 @@ class MemoryStore:
         self._approvals: dict[str, ApprovalRecord] = {}
         self._eval_results: dict[str, EvalResultRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
+        self._sessions: dict[str, SessionRecord] = {}
         self._queue: dict[str, QueueItem] = {}
 
     async def create_run(
@@ -212,6 +214,23 @@ class MemoryStore:
         if key is not None and key.revoked_at is None:
             key = self._keys[key_id] = dataclasses.replace(key, revoked_at=at)
         return key
+
+    async def save_session(self, record: SessionRecord) -> None:
+        self._sessions = {
+            key: kept
+            for key, kept in self._sessions.items()
+            if kept.expires_at >= record.created_at
+        }
+        self._sessions[record.session_id] = record
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id)
+
+    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
+        session = self._sessions.get(session_id)
+        if session is not None and session.ended_at is None:
+            session = self._sessions[session_id] = dataclasses.replace(session, ended_at=at)
+        return session
 
     # The run queue: in memory, for tests of workers that need no database.
 

@@ -12,7 +12,14 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from proctor.gateway._openai import _tool_call
 from proctor.gateway._types import (
@@ -25,7 +32,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-from proctor.store import RecordedToolCall, Usage
+from proctor.store import RecordedToolCall, Usage, json_value_problem
 
 
 class WireError(ValueError):
@@ -96,19 +103,50 @@ class _StreamOptions(_Wire):
     include_usage: bool = False
 
 
-class ChatRequest(_Wire):
-    """The fields of an OpenAI chat-completions request the gateway acts on."""
+MAX_TOKENS = 2**31 - 1
+"""Largest token count a request may ask for: what upstreams accept (a 32-bit integer)."""
 
-    model: str
+
+class ChatRequest(_Wire):
+    """The fields of an OpenAI chat-completions request the gateway acts on.
+
+    Other fields are kept only to be checked (never forwarded): a value no JSON encoder
+    can write, such as an integer beyond 64 bits, would otherwise fail after the gateway
+    accepted the call, as if the upstream had failed.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    model: str = Field(max_length=256)
     messages: list[_Message] = Field(min_length=1)
     tools: list[_ToolDef] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
-    max_tokens: int | None = Field(default=None, gt=0)
-    max_completion_tokens: int | None = Field(default=None, gt=0)
+    max_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
+    max_completion_tokens: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     stream: bool | None = False
     stream_options: _StreamOptions | None = None
     n: int | None = Field(default=None, ge=1, le=1)
     """Only one choice: a gateway that fans out would multiply the cost behind the key."""
+
+    @field_validator("model")
+    @classmethod
+    def _route_name(cls, model: str) -> str:
+        # It is recorded in the call ledger: PostgreSQL's text refuses NUL.
+        if any(ord(c) < 32 for c in model):
+            raise ValueError("a model (route) name has no control characters; see GET /v1/models")
+        return model
+
+    @model_validator(mode="after")
+    def _encodable(self) -> ChatRequest:
+        # Tool schemas are sent upstream and hashed into cache keys as they are.
+        values: dict[str, Any] = dict(self.model_extra or {})
+        for index, tool in enumerate(self.tools or ()):
+            values[f"tools.{index}.function.parameters"] = tool.function.parameters
+        for name, value in values.items():
+            problem = json_value_problem(value, where=name)
+            if problem is not None:
+                raise ValueError(problem)
+        return self
 
     def to_messages(self) -> list[Message]:
         messages: list[Message] = []

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from proctor.errors import UsageError
-from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._api_deps import ApprovalId, Auth, Svc, errors
 from proctor.server._schemas import ApprovalList, ApprovalOut, Approve, Deny
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 
 
-@router.get("")
+@router.get("", responses=errors())
 async def list_approvals(
     principal: Auth,
     service: Svc,
@@ -28,14 +28,14 @@ async def list_approvals(
 
 
 @router.get("/{approval_id}", responses=errors(404))
-async def get_approval(approval_id: str, principal: Auth, service: Svc) -> ApprovalOut:
+async def get_approval(approval_id: ApprovalId, principal: Auth, service: Svc) -> ApprovalOut:
     """One approval of the tenant."""
     return ApprovalOut.of(await service.approval(principal, approval_id))
 
 
-@router.post("/{approval_id}/approve", responses=errors(400, 403, 404, 409))
+@router.post("/{approval_id}/approve", responses=errors(403, 404, 409))
 async def approve(
-    approval_id: str, principal: Auth, service: Svc, body: Approve | None = None
+    approval_id: ApprovalId, principal: Auth, service: Svc, body: Approve | None = None
 ) -> ApprovalOut:
     """Approve the exact call; the run continues in the background.
 
@@ -47,8 +47,8 @@ async def approve(
     return ApprovalOut.of(decided)
 
 
-@router.post("/{approval_id}/deny", responses=errors(400, 403, 404, 409))
-async def deny(approval_id: str, body: Deny, principal: Auth, service: Svc) -> ApprovalOut:
+@router.post("/{approval_id}/deny", responses=errors(403, 404, 409))
+async def deny(approval_id: ApprovalId, body: Deny, principal: Auth, service: Svc) -> ApprovalOut:
     """Deny the call, with a reason; the run then follows its contract's escalation rule.
 
     Needs role approver or admin, and a key holder other than the one who started the run.

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from proctor.server._api_deps import Auth, Svc, errors
-from proctor.server._app import state_of
+from proctor.server._api_deps import Auth, KeyId, Svc, errors
+from proctor.server._appstate import state_of
 from proctor.server._schemas import CreateKey, KeyCreated, KeyList, KeyOut, Me
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
-@router.get("/me")
+@router.get("/me", responses=errors())
 async def me(principal: Auth) -> Me:
     """The API key this request authenticates as: its id, holder, role and tenant."""
     return Me(
@@ -39,9 +39,10 @@ async def create_key(body: CreateKey, principal: Auth, service: Svc) -> KeyCreat
     return KeyCreated(**KeyOut.fields_of(record), key=token)
 
 
-@router.delete("/keys/{key_id}", responses=errors(403, 404))
-async def revoke_key(key_id: str, principal: Auth, service: Svc, request: Request) -> KeyOut:
-    """Revoke a key of the tenant: it stops working at once (its UI sessions too)."""
+@router.delete("/keys/{key_id}", responses=errors(403, 404, 409))
+async def revoke_key(key_id: KeyId, principal: Auth, service: Svc, request: Request) -> KeyOut:
+    """Revoke a key of the tenant: it stops working at once (its UI sessions and open
+    event streams too). The tenant's last admin key is kept (409): create another first."""
     revoked = await service.revoke_key(principal, key_id)
     state_of(request).auth.keys.forget()  # remembered lookups must not outlive the key
     return KeyOut.of(revoked)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 
 from proctor.errors import UsageError
 from proctor.evals._production import parse_since
-from proctor.store import Store
+from proctor.store import Store, json_value_problem
 
-_EPOCH = re.compile(r"\d{9,11}(?:\.\d+)?")
+_EPOCH = re.compile(r"\d{9,11}(?:\.\d{1,9})?")
+_LATEST = 253402300799.0
+"""9999-12-31T23:59:59Z: the last time ISO 8601 (and Python's datetime) can write."""
 _HEX = re.compile(r"[0-9a-f]{4,64}")
 
 NO_VERSION = "-"
@@ -22,16 +25,19 @@ def parse_time(name: str, text: str, *, now: float) -> float:
     """``text`` as epoch seconds: epoch seconds, an ISO 8601 date or time (UTC unless it
     names an offset), or an age before ``now`` (``90m``, ``24h``, ``7d``, ``2w``)."""
     value = text.strip()
-    if _EPOCH.fullmatch(value):
-        return float(value)
     try:
-        return parse_since(value, now=now)
+        moment = float(value) if _EPOCH.fullmatch(value) else parse_since(value, now=now)
     except UsageError:
         raise UsageError(
             f"{name}={text!r} is not a time. Fix: give an ISO 8601 date or time "
             "(2026-11-01, 2026-11-01T09:30:00Z), epoch seconds (1793520000), "
             "or an age such as 90m, 24h, 7d, 2w"
         ) from None
+    if not 0 <= moment <= _LATEST:
+        raise UsageError(
+            f"{name}={text!r} is before 1970 or after 9999. Fix: give a time in between"
+        )
+    return moment
 
 
 def encode_cursor(started_at: float, run_id: str) -> str:
@@ -45,9 +51,18 @@ def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         started_at, run_id = json.loads(raw)
-        if isinstance(started_at, int | float) and isinstance(run_id, str):
+        # Only what encode_cursor writes: a finite time, and a run id with no NUL.
+        if (
+            isinstance(started_at, int | float)
+            and not isinstance(started_at, bool)
+            and math.isfinite(started_at)
+            and 0 <= started_at <= _LATEST
+            and isinstance(run_id, str)
+            and json_value_problem(run_id) is None
+            and "\x00" not in run_id
+        ):
             return float(started_at), run_id
-    except (binascii.Error, ValueError, TypeError):
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         pass
     raise UsageError(
         f"cursor {cursor!r} is not a cursor of this API. Fix: pass the next_cursor of the "

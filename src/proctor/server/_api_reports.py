@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from proctor.errors import UsageError
-from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._api_deps import Auth, ResultId, Svc, errors, text_query
 from proctor.server._api_query import parse_time
 from proctor.server._reports import GroupBy, Report, ReportRow
 from proctor.server._schemas import (
@@ -44,20 +44,20 @@ def report_out(report: Report) -> ReportOut:
     )
 
 
-@router.get("/reports", tags=["reports"], responses=errors(400))
+@router.get("/reports", tags=["reports"], responses=errors())
 async def report(
     principal: Auth,
     service: Svc,
     since: Annotated[
-        str, Query(description="Runs started at or after: an age (7d, 24h), ISO 8601 or epoch.")
+        str, text_query("Runs started at or after: an age (7d, 24h), ISO 8601 or epoch.")
     ] = "7d",
     until: Annotated[
-        str | None, Query(description="Runs started before (default: now); same forms.")
+        str | None, text_query("Runs started before (default: now); same forms.")
     ] = None,
     group_by: Annotated[GroupBy, Query(description="Rows per workflow, model, version or day.")] = (
         "day"
     ),
-    workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+    workflow: Annotated[str | None, text_query("Only runs of this workflow.")] = None,
 ) -> ReportOut:
     """Outcomes of the tenant's runs: cost per resolved task, escalation and resolution
     rates, tool calls per run, latency percentiles, escalations by trigger."""
@@ -75,11 +75,11 @@ async def report(
     return report_out(found)
 
 
-@router.get("/evals", tags=["evals"])
+@router.get("/evals", tags=["evals"], responses=errors())
 async def eval_results(
     principal: Auth,
     service: Svc,
-    suite: Annotated[str | None, Query(description="Only results of this suite.")] = None,
+    suite: Annotated[str | None, text_query("Only results of this suite.")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many.")] = 50,
 ) -> EvalList:
     """The tenant's stored eval results (each ``proctor eval run`` keeps one), newest first."""
@@ -88,6 +88,6 @@ async def eval_results(
 
 
 @router.get("/evals/{result_id}", tags=["evals"], responses=errors(404))
-async def eval_result(result_id: str, principal: Auth, service: Svc) -> EvalDetail:
+async def eval_result(result_id: ResultId, principal: Auth, service: Svc) -> EvalDetail:
     """One stored eval result: its summary and the suite result itself."""
     return EvalDetail.of(await service.eval_result(principal, result_id))

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from proctor.server._api_deps import Auth, Svc, errors
+from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors, text_query
 from proctor.server._api_query import decode_cursor, encode_cursor, parse_time, resolve_version
 from proctor.server._keys import Principal
 from proctor.server._schemas import EventOut, EventPage, RunPage, RunSummary, StartRun
@@ -32,7 +32,7 @@ async def summaries(
     ]
 
 
-@router.post("", status_code=202, responses=errors(400, 403, 404))
+@router.post("", status_code=202, responses=errors(403, 404, 422))
 async def start_run(
     body: StartRun, principal: Auth, service: Svc, response: Response
 ) -> RunSummary:
@@ -48,33 +48,31 @@ async def start_run(
     return summary
 
 
-@router.get("", responses=errors(400))
+@router.get("", responses=errors())
 async def list_runs(
     principal: Auth,
     service: Svc,
-    workflow: Annotated[str | None, Query(description="Only runs of this workflow.")] = None,
+    workflow: Annotated[str | None, text_query("Only runs of this workflow.")] = None,
     status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
     outcome: Annotated[Outcome | None, Query(description="Only runs with this outcome.")] = None,
-    model: Annotated[str | None, Query(description="Only runs started with this model.")] = None,
+    model: Annotated[str | None, text_query("Only runs started with this model.")] = None,
     version: Annotated[
         str | None,
-        Query(
-            description="Only runs under this contract version: its content hash (or a prefix "
+        text_query(
+            "Only runs under this contract version: its content hash (or a prefix "
             "of 4+ hex digits), or its version label (3 or v3) together with workflow=."
         ),
     ] = None,
     since: Annotated[
         str | None,
-        Query(description="Started at or after: ISO 8601, epoch seconds, or an age (7d, 24h)."),
+        text_query("Started at or after: ISO 8601, epoch seconds, or an age (7d, 24h)."),
     ] = None,
     until: Annotated[
         str | None,
-        Query(description="Started before: ISO 8601, epoch seconds, or an age (7d, 24h)."),
+        text_query("Started before: ISO 8601, epoch seconds, or an age (7d, 24h)."),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
-    cursor: Annotated[
-        str | None, Query(description="The next_cursor of the previous page.")
-    ] = None,
+    cursor: Annotated[str | None, text_query("The next_cursor of the previous page.")] = None,
 ) -> RunPage:
     """The tenant's runs, newest first, a page at a time."""
     now = time.time()
@@ -101,7 +99,7 @@ async def list_runs(
 
 
 @router.get("/{run_id}", responses=errors(404))
-async def get_run(run_id: str, principal: Auth, service: Svc) -> RunSummary:
+async def get_run(run_id: RunId, principal: Auth, service: Svc) -> RunSummary:
     """One run: status, outcome, totals, contract version, and the approval it waits for."""
     record = await service.run(principal, run_id)
     [summary] = await summaries(service, principal, [record])
@@ -110,10 +108,12 @@ async def get_run(run_id: str, principal: Auth, service: Svc) -> RunSummary:
 
 @router.get("/{run_id}/events", responses=errors(404))
 async def run_events(
-    run_id: str,
+    run_id: RunId,
     principal: Auth,
     service: Svc,
-    after: Annotated[int, Query(ge=-1, description="Only events with seq > after.")] = -1,
+    after: Annotated[
+        int, Query(ge=-1, le=MAX_SEQ, description="Only events with seq > after.")
+    ] = -1,
     limit: Annotated[int, Query(ge=1, le=1000, description="Events per page.")] = 200,
 ) -> EventPage:
     """The run's log, in order, a page at a time: content as stored (redacted), null once

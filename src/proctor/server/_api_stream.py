@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import StreamingResponse
 
-from proctor.errors import UsageError
-from proctor.server._api_deps import Auth, Svc, errors
+from proctor.errors import AccessDenied, UsageError
+from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors
+from proctor.server._appstate import state_of
 from proctor.server._schemas import EventOut
 from proctor.store import EventRow, Store
 
@@ -44,8 +45,18 @@ def end_message(run_id: str, last_seq: int, status: str, outcome: str | None) ->
     return f"event: end\ndata: {data}\n\n"
 
 
+def refused_message(message: str) -> str:
+    """The last message of a stream whose key was revoked or whose session ended."""
+    data = json.dumps({"error": {"code": "unauthenticated", "message": message}})
+    return f"event: unauthenticated\ndata: {data}\n\n"
+
+
 def _never() -> bool:
     return False
+
+
+async def _allowed() -> str | None:
+    return None
 
 
 async def follow(
@@ -56,13 +67,21 @@ async def follow(
     poll_s: float = POLL_S,
     keepalive_s: float = KEEPALIVE_S,
     stopping: Callable[[], bool] = _never,
+    refusal: Callable[[], Awaitable[str | None]] = _allowed,
 ) -> AsyncIterator[str]:
     """SSE messages of ``run_id``'s events with ``seq > after``, as they are appended,
     until the run has finished, or ``stopping()`` (the server is shutting down: the client
-    reconnects with Last-Event-ID). Cancelled by the server when the client goes away."""
+    reconnects with Last-Event-ID). Cancelled by the server when the client goes away.
+
+    Before each read, ``refusal()`` says why the client may no longer read (its key was
+    revoked, its session ended), or ``None``: a refused stream ends with that reason."""
     last = after
     quiet_since = time.monotonic()
     while not stopping():
+        refused = await refusal()
+        if refused is not None:
+            yield refused_message(refused)
+            return
         rows = await store.events(run_id, after=last, limit=BATCH)
         for row in rows:
             yield sse_message(row)
@@ -94,13 +113,16 @@ def _start_after(after: int | None, last_event_id: str | None) -> int:
         return after
     if last_event_id is None or not last_event_id.strip():
         return -1
-    try:
-        return int(last_event_id.strip())
-    except ValueError:
-        raise UsageError(
-            f"Last-Event-ID {last_event_id!r} is not an event's seq. Fix: send the id of "
-            "the last event received, or leave the header out to start from the beginning"
-        ) from None
+    text = last_event_id.strip()
+    # A seq is digits (int() would also take "1_000", "+5" or 5,000 digits).
+    if (text.isascii() and text.isdigit() and len(text) < 20) or text == "-1":
+        seq = int(text)
+        if seq <= MAX_SEQ:
+            return seq
+    raise UsageError(
+        f"Last-Event-ID {last_event_id[:40]!r} is not an event's seq. Fix: send the id of "
+        "the last event received, or leave the header out to start from the beginning"
+    )
 
 
 @router.get(
@@ -112,26 +134,47 @@ def _start_after(after: int | None, last_event_id: str | None) -> int:
             "description": "SSE: id = seq, event = the event's type, data = the event "
             "as JSON; last, `event: end` once the run has finished.",
         },
-        **errors(400, 404),
+        **errors(404),
     },
 )
 async def stream_events(
-    run_id: str,
+    run_id: RunId,
     principal: Auth,
     service: Svc,
     request: Request,
     after: Annotated[
         int | None,
-        Query(ge=-1, description="Start after this seq (default: Last-Event-ID, else -1)."),
+        Query(
+            ge=-1,
+            le=MAX_SEQ,
+            description="Start after this seq (default: Last-Event-ID, else -1).",
+        ),
     ] = None,
-    last_event_id: Annotated[str | None, Header(description="Resume after this seq.")] = None,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            max_length=40,
+            description="Resume after this seq: the id of the last event received.",
+        ),
+    ] = None,
 ) -> StreamingResponse:
     """The run's events live, as Server-Sent Events, until the run finishes."""
     start = _start_after(after, last_event_id)
     await service.run(principal, run_id)  # 404 before the stream starts, not inside it
     stopping: Callable[[], bool] = getattr(request.app.state, "stopping", _never)
+    auth = state_of(request).auth
+
+    async def refusal() -> str | None:
+        # The request's key or session, looked up again (remembered for the key lookup's
+        # TTL): a stream must not outlive the right to read it.
+        try:
+            await auth.principal(request)
+        except AccessDenied as exc:
+            return str(exc)
+        return None
+
     return StreamingResponse(
-        follow(service.store, run_id, after=start, stopping=stopping),
+        follow(service.store, run_id, after=start, stopping=stopping, refusal=refusal),
         media_type="text/event-stream",
         # No caching, and no buffering by a reverse proxy (nginx): events must flow.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},

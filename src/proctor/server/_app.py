@@ -2,38 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
 from proctor.runtime import WorkflowCatalog
+from proctor.server._appstate import ServerState
 from proctor.server._auth import Authenticator
 from proctor.server._errors import install_error_handlers
-from proctor.server._keys import KeyLookup, Principal
+from proctor.server._guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
+from proctor.server._hosts import AllowedHosts
+from proctor.server._keys import KeyLookup
 from proctor.server._service import Service
 from proctor.store import Store
-
-
-@dataclass
-class ServerState:
-    """What every route reaches through ``request.app.state.proctor``."""
-
-    service: Service
-    auth: Authenticator
-    secure_cookies: bool
-
-
-def state_of(request: Request) -> ServerState:
-    state: ServerState = request.app.state.proctor
-    return state
-
-
-async def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the principal of a request's Bearer key or session cookie."""
-    return await state_of(request).auth.principal(request)
 
 
 def create_server(
@@ -43,14 +26,20 @@ def create_server(
     config: str | None = None,
     secure_cookies: bool = True,
     workflows: WorkflowCatalog | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The HTTP API and web UI over ``store``.
 
     ``session_secret`` signs the UI's session cookies; ``config`` is the project's
     ``proctor.yaml`` (models, gateway) the runs it starts use; ``workflows`` the ones
-    requests may name (default: the registered ones). The store stays the caller's to close.
+    requests may name (default: the registered ones). Requests must name one of
+    ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
+    bodies stop at ``max_body_bytes``. The store stays the caller's to close.
     """
     service = Service(store, config=config, workflows=workflows)
+    hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
+    auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -67,13 +56,15 @@ def create_server(
     )
     app.state.proctor = ServerState(
         service=service,
-        auth=Authenticator(KeyLookup(store), session_secret),
+        auth=auth,
         secure_cookies=secure_cookies,
     )
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.
     # (Event streams are left alone: the middleware skips text/event-stream.)
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
+    # Added last, so it runs first: nothing reads a request before it passes.
+    app.add_middleware(RequestGuard, auth=auth, max_body_bytes=max_body_bytes)
     from proctor.server import _api, _ui
     from proctor.server._docs import mount_docs
 

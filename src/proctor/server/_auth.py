@@ -1,12 +1,15 @@
 """Who a request is: a Bearer API key (the API), or a signed session cookie (the web UI).
 
 Signing in to the UI exchanges an API key for a session: an HTTP-only, Secure, SameSite
-cookie holding a short-lived JWT that names the key by its digest. The key itself never
-sits in the browser, and revoking the key ends its sessions (each request looks it up).
+cookie holding a short-lived JWT that names the key by its digest and carries the
+session's own secret. The store keeps the session by the digest of that secret, so
+signing out ends it for every copy of the cookie and every server process sharing the
+store; revoking the key ends its sessions too (each request looks both up).
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,29 +18,42 @@ import jwt
 from starlette.requests import Request
 
 from proctor.errors import AccessDenied
+from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup, Principal, key_digest
+from proctor.store import SessionRecord
 
 SESSION_COOKIE = "proctor_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 SESSION_SECONDS = 12 * 3600
 
 
-def same_origin(request: Request) -> bool:
-    """Whether a request comes from one of this server's own pages (CSRF defence, on top
-    of the SameSite=Strict cookie): its Origin, else its Referer, names our host."""
-    host = request.headers.get("host")
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if not host or not source or source == "null":
-        return False
-    return urlsplit(source).netloc.lower() == host.lower()
-
-
 class Authenticator:
-    """Turns a request into a ``Principal``, or refuses it (401)."""
+    """Turns a request into a ``Principal``, or refuses it (401, or 403 for a cookie
+    sent from another site)."""
 
-    def __init__(self, keys: KeyLookup, session_secret: str) -> None:
+    def __init__(
+        self, keys: KeyLookup, session_secret: str, *, hosts: AllowedHosts | None = None
+    ) -> None:
         self.keys = keys
+        self.hosts = hosts or AllowedHosts.default()
         self._secret = session_secret
+        # Session digest -> (when looked up, the session): as keys, remembered for the
+        # key lookup's TTL, so a session ended by another process stops within it.
+        self._sessions: dict[str, tuple[float, SessionRecord | None]] = {}
+
+    def same_origin(self, request: Request) -> bool:
+        """Whether a request comes from one of this server's own pages (CSRF defence, on
+        top of the SameSite=Strict cookie): its Origin, else its Referer, names the host
+        it was sent to, and that host is one this server answers to."""
+        host = request.headers.get("host")
+        source = request.headers.get("origin") or request.headers.get("referer")
+        if not host or not source or source == "null" or not self.hosts.allows(host):
+            return False
+        try:
+            netloc = urlsplit(source).netloc
+        except ValueError:
+            return False
+        return netloc.lower() == host.lower()
 
     async def principal(self, request: Request) -> Principal:
         header = request.headers.get("authorization")
@@ -51,7 +67,7 @@ class Authenticator:
             return await self.keys.principal(token.strip())
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie is not None:
-            if request.method not in _SAFE_METHODS and not same_origin(request):
+            if request.method not in _SAFE_METHODS and not self.same_origin(request):
                 raise AccessDenied(
                     "a session cookie changes nothing unless the request comes from this "
                     "server's own pages. Call the API with 'Authorization: Bearer <key>'",
@@ -64,20 +80,68 @@ class Authenticator:
         )
 
     async def from_session(self, cookie: str) -> Principal:
+        claims = self._claims(cookie)
+        sid = claims.get("sid")
+        if not isinstance(sid, str):
+            raise AccessDenied("your session is not valid here; sign in again")
+        session = await self._session(key_digest(sid))
+        if session is None or session.ended_at is not None or session.expires_at <= time.time():
+            raise AccessDenied("your session ended; sign in again")
+        record = await self.keys.by_digest(str(claims.get("sub", "")))
+        if record is None or record.key_id != session.key_id or record.revoked_at is not None:
+            raise AccessDenied("the API key of this session was revoked; sign in with another")
+        return Principal.of(record)
+
+    async def session_for(self, token: str) -> tuple[Principal, str]:
+        """Check an API key, start a session for it, and issue its cookie value."""
+        principal = await self.keys.principal(token.strip())
+        sid = secrets.token_urlsafe(32)
+        now = time.time()
+        await self.keys.store.save_session(
+            SessionRecord(
+                session_id=key_digest(sid),
+                key_id=principal.key_id,
+                created_at=now,
+                expires_at=now + SESSION_SECONDS,
+            )
+        )
+        claims = {
+            "sub": key_digest(token.strip()),
+            "sid": sid,
+            "iat": int(now),
+            "exp": int(now) + SESSION_SECONDS,
+        }
+        return principal, jwt.encode(claims, self._secret, algorithm="HS256")
+
+    async def end_session(self, cookie: str) -> None:
+        """Sign out: the session the cookie names stops working, wherever it is sent from.
+        A cookie that names no live session (forged, expired, ended) changes nothing."""
+        try:
+            claims = self._claims(cookie)
+        except AccessDenied:
+            return
+        sid = claims.get("sid")
+        if isinstance(sid, str):
+            digest = key_digest(sid)
+            await self.keys.store.end_session(digest, time.time())
+            self._sessions.pop(digest, None)
+
+    def _claims(self, cookie: str) -> dict[str, Any]:
         try:
             claims: dict[str, Any] = jwt.decode(cookie, self._secret, algorithms=["HS256"])
         except jwt.ExpiredSignatureError:
             raise AccessDenied("your session expired; sign in again") from None
         except jwt.PyJWTError:
             raise AccessDenied("your session is not valid here; sign in again") from None
-        record = await self.keys.by_digest(str(claims.get("sub", "")))
-        if record is None or record.revoked_at is not None:
-            raise AccessDenied("the API key of this session was revoked; sign in with another")
-        return Principal.of(record)
+        return claims
 
-    async def session_for(self, token: str) -> tuple[Principal, str]:
-        """Check an API key and issue a session cookie value for it."""
-        principal = await self.keys.principal(token.strip())
-        now = int(time.time())
-        claims = {"sub": key_digest(token.strip()), "iat": now, "exp": now + SESSION_SECONDS}
-        return principal, jwt.encode(claims, self._secret, algorithm="HS256")
+    async def _session(self, digest: str) -> SessionRecord | None:
+        now = time.monotonic()
+        seen = self._sessions.get(digest)
+        if seen is not None and now - seen[0] < self.keys.ttl:
+            return seen[1]
+        session = await self.keys.store.get_session(digest)
+        if len(self._sessions) > 10_000:  # many sign-ins over a long life must not grow it
+            self._sessions.clear()
+        self._sessions[digest] = (now, session)
+        return session

@@ -40,6 +40,7 @@ def mount_docs(app: FastAPI) -> None:
         # then sends it with each "Try it out".
         if app.openapi_schema is None:
             schema = plain()
+            _drop_validation_errors(schema)
             components = schema.setdefault("components", {})
             components.setdefault("securitySchemes", {})["apiKey"] = {
                 "type": "http",
@@ -51,3 +52,18 @@ def mount_docs(app: FastAPI) -> None:
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _drop_validation_errors(schema: dict[str, Any]) -> None:
+    """Remove the 422 FastAPI documents on every operation with parameters: a value that
+    fails its type or range is answered 400 with the error body (see ``_errors``)."""
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            responses = operation.get("responses", {})
+            found = responses.get("422", {})
+            ref = found.get("content", {}).get("application/json", {}).get("schema", {})
+            if ref.get("$ref", "").endswith("/HTTPValidationError"):
+                del responses["422"]
+    schemas = schema.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)

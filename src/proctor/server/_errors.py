@@ -56,23 +56,47 @@ async def _proctor_error(request: Request, exc: Exception) -> Response:
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
+    # A value that fails its declared type or range is as bad as one that cannot be used:
+    # both are the client's to fix, so both are 400 (FastAPI's default is 422).
     assert isinstance(exc, RequestValidationError)
     problems = []
-    for problem in exc.errors():
+    for problem in exc.errors()[:5]:
+        if problem.get("type") == "json_invalid":
+            reason = problem.get("ctx", {}).get("error", "invalid")
+            problems.append(f"the body is not JSON ({reason}); send a JSON object")
+            continue
         where = ".".join(str(part) for part in problem.get("loc", ()) if part != "body")
-        problems.append(f"{where or 'body'}: {problem.get('msg', 'invalid')}")
-    return error_response(422, "invalid_request", "; ".join(problems) or "invalid request")
+        message = str(problem.get("msg", "invalid")).removeprefix("Value error, ")
+        problems.append(f"{where or 'body'}: {message}")
+    return error_response(400, "invalid_request", "; ".join(problems) or "invalid request")
+
+
+_HTTP_CODES = {
+    400: "invalid_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    codes = {404: "not_found", 405: "method_not_allowed"}
-    message = (
-        f"no such endpoint: {request.method} {request.url.path}. The API is listed at /docs"
-        if exc.status_code == 404
-        else str(exc.detail)
+    if exc.status_code == 404:
+        message = (
+            f"no such endpoint: {request.method} {request.url.path}. The API is listed at /docs"
+        )
+    elif exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+        message = (  # FastAPI's words for a body json cannot read (too deep, too long a number)
+            "the body could not be read as JSON (nested too deeply, or a number too long). "
+            "Fix: send a JSON object of plain values"
+        )
+    else:
+        message = str(exc.detail)
+    response = error_response(
+        exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), message
     )
-    return error_response(exc.status_code, codes.get(exc.status_code, "http_error"), message)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:

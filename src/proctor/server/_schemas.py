@@ -10,7 +10,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from proctor.server._keys import Role
 from proctor.store import (
@@ -21,6 +21,7 @@ from proctor.store import (
     Outcome,
     RunRecord,
     RunStatus,
+    json_value_problem,
 )
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
@@ -37,7 +38,21 @@ def _iso_or_none(ts: float | None) -> str | None:
 
 
 class _Request(BaseModel):
+    """A request body: unknown fields refused, and every string text the store can keep
+    (no NUL, which PostgreSQL's text refuses; no lone surrogate, which is not Unicode)."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _plain_text(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("holds a NUL character, which no name or reason has")
+            problem = json_value_problem(value, where="the text")
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
 
 # Errors ---------------------------------------------------------------------------------
@@ -64,11 +79,25 @@ class StartRun(_Request):
         description="The name of a workflow this server runs: registered (e.g. "
         "invoice_reconciliation) or configured by its operator (proctor serve --workflow).",
     )
-    input: dict[str, Any] = Field(description="The run's input, a JSON object.")
+    input: dict[str, Any] = Field(
+        description="The run's input, a JSON object (integers within 64 bits, finite "
+        "numbers, valid Unicode)."
+    )
     model: str | None = Field(
         default=None,
+        min_length=1,
+        max_length=200,
         description="Model spec, e.g. openai:gpt-4o-mini; default: the workflow's.",
     )
+
+    @field_validator("input")
+    @classmethod
+    def _recordable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Refused here, as Runner.start would refuse it, before a run is started for it.
+        problem = json_value_problem(value, where="input")
+        if problem is not None:
+            raise ValueError(f"the run's input cannot be recorded: {problem}")
+        return value
 
 
 class RunTotals(BaseModel):
@@ -217,11 +246,15 @@ class ApprovalList(BaseModel):
 
 
 class Approve(_Request):
-    reason: str = Field(default="", description="Why (optional), recorded in the run's log.")
+    reason: str = Field(
+        default="", max_length=4000, description="Why (optional), recorded in the run's log."
+    )
 
 
 class Deny(_Request):
-    reason: str = Field(description="Why (required, non-blank), recorded in the run's log.")
+    reason: str = Field(
+        max_length=4000, description="Why (required, non-blank), recorded in the run's log."
+    )
 
 
 # Reports --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ from fastapi import FastAPI
 from proctor.errors import ProctorError
 from proctor.runtime import WorkflowCatalog
 from proctor.server._app import create_server
+from proctor.server._guard import DEFAULT_MAX_BODY_BYTES
+from proctor.server._hosts import LOOPBACK_NAMES
 from proctor.server._keys import create_api_key
 from proctor.store import Store, default_home, open_store, private_dirs
 
@@ -81,6 +83,8 @@ def build_app(
     config: str | None = None,
     secure_cookies: bool = True,
     workflows: WorkflowCatalog | None = None,
+    allowed_hosts: Iterable[str] | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """The API and web UI over ``store``, signing sessions with ``home``'s secret
     (default: the Proctor home), running the ``workflows`` of the catalog (default: the
@@ -92,6 +96,8 @@ def build_app(
         config=config,
         secure_cookies=secure_cookies,
         workflows=workflows if workflows is not None else WorkflowCatalog.for_project((), config),
+        allowed_hosts=allowed_hosts,
+        max_body_bytes=max_body_bytes,
     )
 
 
@@ -177,11 +183,17 @@ def serve(
     announce: Callable[[Started], None] = lambda started: None,
     access_log: bool = False,
     workflows: Sequence[str] = (),
+    allowed_hosts: Iterable[str] = (),
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> None:
     """Bind, open the store, make sure an admin key exists, serve until Ctrl-C (blocking),
     and close the store. ``announce`` is told the URL and a new admin key before serving.
+
     ``workflows`` are refs requests may name besides the registered and configured ones:
-    each is imported before the server binds, so a wrong one fails at start."""
+    each is imported before the server binds, so a wrong one fails at start. Requests must
+    name ``host``, a loopback name, or one of ``allowed_hosts`` as their ``Host``; API
+    request bodies stop at ``max_body_bytes``.
+    """
     app_home = default_home() if home is None else home
     catalog = WorkflowCatalog.for_project(workflows, config)
     catalog.preload()
@@ -191,7 +203,14 @@ def serve(
         store = open_store(db)
         try:
             admin_key = await ensure_admin_key(store)
-            app = build_app(store, home=app_home, config=config, workflows=catalog)
+            app = build_app(
+                store,
+                home=app_home,
+                config=config,
+                workflows=catalog,
+                allowed_hosts=(host, *LOOPBACK_NAMES, *allowed_hosts),
+                max_body_bytes=max_body_bytes,
+            )
             bound = sock.getsockname()[1]
             exposed = not is_loopback(host)
             announce(Started(url=url_of(host, bound), admin_key=admin_key, exposed=exposed))

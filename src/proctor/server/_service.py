@@ -15,7 +15,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from proctor.errors import NotFoundError, ProctorError, UsageError
+from proctor.errors import NotFoundError, ProctorError, RunStateError, UsageError
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
@@ -176,8 +176,17 @@ class Service:
     async def revoke_key(self, principal: Principal, key_id: str) -> ApiKeyRecord:
         """Revoke one of the tenant's keys (a key revoked already keeps its first time)."""
         principal.require("keys")
-        if not any(key.key_id == key_id for key in await self.store.api_keys(principal.tenant)):
+        keys = await self.store.api_keys(principal.tenant)
+        target = next((key for key in keys if key.key_id == key_id), None)
+        if target is None:
             raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
+        live_admins = [key for key in keys if key.role == "admin" and key.revoked_at is None]
+        if live_admins == [target]:
+            raise RunStateError(
+                f"{key_id} is the last admin key of tenant {principal.tenant!r}: without it "
+                "nobody could manage the tenant's keys. Fix: create another admin key first "
+                '(POST /api/v1/keys {"role": "admin"}), then revoke this one'
+            )
         revoked = await self.store.revoke_api_key(key_id, time.time())
         if revoked is None:  # pragma: no cover - listed a moment ago
             raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
@@ -190,7 +199,15 @@ class Service:
         request or a stored run only names it: nothing is imported from what it spells."""
         runner = self._runners.get(name)
         if runner is None:
-            runner = project_runner(self.store, self.workflows.load(name), self.config)
+            try:
+                flow = self.workflows.load(name)
+            except (ProctorError, UsageError):
+                raise
+            except Exception as exc:  # a registered factory that fails: the operator's to fix
+                raise NotFoundError(
+                    f"cannot load workflow {name!r}: {type(exc).__name__}: {exc}"
+                ) from None
+            runner = project_runner(self.store, flow, self.config)
             self._runners[name] = runner
         return runner
 
@@ -279,7 +296,12 @@ class Service:
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not task.cancelled() and (exc := task.exception()) is not None:
+        if task.cancelled() or (exc := task.exception()) is None:
+            return
+        if isinstance(exc, ProctorError | UsageError):
+            # Its message says it all (and a run that never started was answered with it).
+            logger.error("a background run failed: %s", exc)
+        else:
             logger.error("a background run failed: %s", exc, exc_info=exc)
 
     async def drain(self, timeout: float = 10.0) -> None:

@@ -14,8 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from proctor.errors import ProctorError, UsageError
-from proctor.server._app import state_of
-from proctor.server._auth import same_origin
+from proctor.server._appstate import state_of
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
 from proctor.server._ui_base import (
@@ -53,7 +52,7 @@ async def decide(request: Request, approval_id: str) -> Response:
     async def post(principal: Principal) -> Response:
         form = await request.form()
         target = local_path(str(form.get("next") or ""), "/approvals")
-        if not same_origin(request):
+        if not state_of(request).auth.same_origin(request):
             message = (
                 "This decision was not sent from this server's own page, so it was refused. "
                 "Open the approvals page again and decide there."

@@ -7,8 +7,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from proctor.errors import AccessDenied
-from proctor.server._app import state_of
-from proctor.server._auth import SESSION_COOKIE, SESSION_SECONDS, same_origin
+from proctor.server._appstate import state_of
+from proctor.server._auth import SESSION_COOKIE, SESSION_SECONDS
 from proctor.server._ui_base import local_path, render, secure, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +37,7 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     form = await request.form()
     target = local_path(str(form.get("next") or ""))
-    if not same_origin(request):
+    if not state_of(request).auth.same_origin(request):
         return await _form(request, target, error=_CROSS_SITE, status=403)
     key = str(form.get("key") or "").strip()
     if not key:
@@ -62,15 +62,21 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    if not same_origin(request):
+    state = state_of(request)
+    if not state.auth.same_origin(request):
         context = {"status": 403, "message": _CROSS_SITE}
         return await render(request, await signed_in(request), "error.html", context, status=403)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        # Ended in the store, not only forgotten by this browser: a copy of the cookie
+        # stops working too, in every server sharing the store.
+        await state.auth.end_session(cookie)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(
         SESSION_COOKIE,
         path="/",
         httponly=True,
-        secure=state_of(request).secure_cookies,
+        secure=state.secure_cookies,
         samesite="strict",
     )
     return secure(response)

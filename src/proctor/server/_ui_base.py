@@ -16,12 +16,13 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import jinja2
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from proctor.errors import AccessDenied, ProctorError, UsageError
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._auth import SESSION_COOKIE
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
@@ -132,8 +133,11 @@ async def guarded(request: Request, handler: Handler, *, fragment: bool = False)
         if fragment:
             return secure(JSONResponse({"error": "sign in again"}, status_code=401))
         return to_login(request)
+    headers: Mapping[str, str] = {}
     try:
         return await handler(principal)
+    except HTTPException as exc:  # a form past the body cap (413), say
+        status, message, headers = exc.status_code, str(exc.detail), exc.headers or {}
     except (ProctorError, UsageError) as exc:
         status, _ = status_and_code(exc)
         message = str(exc)
@@ -144,10 +148,12 @@ async def guarded(request: Request, handler: Handler, *, fragment: bool = False)
         logger.exception("page %s failed", request.url.path, exc_info=exc)
         status, message = 500, "This page failed to render; the server's log has the details."
     if fragment:
-        return secure(JSONResponse({"error": message}, status_code=status))
-    return await render(
+        return secure(JSONResponse({"error": message}, status_code=status, headers=headers))
+    page = await render(
         request, principal, "error.html", {"status": status, "message": message}, status=status
     )
+    page.headers.update(headers)
+    return page
 
 
 async def pending_approvals(request: Request, principal: Principal) -> list[ApprovalRecord]:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 
 from proctor.errors import NotFoundError
 from proctor.evals import SuiteDiff, SuiteResult, diff_results
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._ui_base import guarded, render
 from proctor.store import EvalResultRecord, Store

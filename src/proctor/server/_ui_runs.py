@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from proctor.audit import build_receipt, receipt_html
 from proctor.errors import NotFoundError, UsageError
-from proctor.server._app import state_of
+from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._timeline import build_timeline
 from proctor.server._ui_base import guarded, pending_approvals, render, secure

@@ -67,6 +67,7 @@ from proctor.store._records import (
     QueueState,
     RunFilter,
     RunRecord,
+    SessionRecord,
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
@@ -120,6 +121,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "SQLiteStore",
+    "SessionRecord",
     "Store",
     "ToolFinished",
     "ToolProposed",

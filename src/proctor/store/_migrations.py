@@ -425,6 +425,31 @@ MIGRATIONS: tuple[Migration, ...] = (
     ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
     """,
     ),
+    # 10: the web UI's sessions, so signing out ends one for good.
+    Migration(
+        sqlite="""
+    CREATE TABLE sessions (
+        session_id TEXT PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        ended_at REAL
+    );
+    -- Saving a session deletes the expired ones without scanning the live ones.
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    """,
+        postgres="""
+    CREATE TABLE sessions (
+        session_id TEXT COLLATE "C" PRIMARY KEY,
+        key_id TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION
+    );
+    -- Saving a session deletes the expired ones without scanning the live ones.
+    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
+    """,
+    ),
 )
 
 SQLITE_MIGRATIONS: tuple[str, ...] = tuple(migration.sqlite for migration in MIGRATIONS)

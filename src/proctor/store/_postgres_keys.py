@@ -1,4 +1,5 @@
-"""The PostgreSQL store's HTTP API keys (``api_keys``, migration 7): digests, never keys."""
+"""The PostgreSQL store's HTTP API keys (``api_keys``, migration 7) and UI sessions
+(``sessions``, migration 10): digests, never keys or session secrets."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import psycopg
 
 from proctor.errors import StoreError
 from proctor.store._postgres_pool import PostgresConnection, _reason
-from proctor.store._records import ApiKeyRecord
+from proctor.store._records import ApiKeyRecord, SessionRecord
 
 _COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM api_keys"
@@ -20,6 +21,14 @@ _INSERT = (
 
 def _key(row: tuple[Any, ...]) -> ApiKeyRecord:
     return ApiKeyRecord(**dict(zip(_COLUMNS, row, strict=True)))
+
+
+_SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
+_SESSIONS = ", ".join(_SESSION_COLUMNS)
+
+
+def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
+    return None if row is None else SessionRecord(**dict(zip(_SESSION_COLUMNS, row, strict=True)))
 
 
 class PostgresApiKeys(PostgresConnection):
@@ -53,3 +62,31 @@ class PostgresApiKeys(PostgresConnection):
             (at, key_id, key_id),
         )
         return None if row is None else _key(row)
+
+    async def save_session(self, record: SessionRecord) -> None:
+        async with self._pipelined() as cursor:
+            await cursor.execute("DELETE FROM sessions WHERE expires_at < %s", (record.created_at,))
+            await cursor.execute(
+                f"INSERT INTO sessions ({_SESSIONS}) "
+                f"VALUES ({', '.join('%s' for _ in _SESSION_COLUMNS)})",
+                tuple(getattr(record, column) for column in _SESSION_COLUMNS),
+            )
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return _session(
+            await self._fetchone(
+                f"SELECT {_SESSIONS} FROM sessions WHERE session_id = %s", (session_id,)
+            )
+        )
+
+    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
+        # As revoke_api_key: the first end time stays, read back in one round trip.
+        return _session(
+            await self._fetchone(
+                f"WITH ended AS (UPDATE sessions SET ended_at = %s "
+                f"WHERE session_id = %s AND ended_at IS NULL RETURNING {_SESSIONS}) "
+                f"SELECT {_SESSIONS} FROM ended UNION ALL SELECT {_SESSIONS} FROM sessions "
+                "WHERE session_id = %s AND NOT EXISTS (SELECT 1 FROM ended)",
+                (at, session_id, session_id),
+            )
+        )

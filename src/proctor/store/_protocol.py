@@ -17,6 +17,7 @@ from proctor.store._records import (
     QueueState,
     RunFilter,
     RunRecord,
+    SessionRecord,
 )
 
 
@@ -158,6 +159,19 @@ class Store(Protocol):
     async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
         """Mark a key revoked at ``at`` (a revoked one keeps its first time); ``None`` if
         there is no such key."""
+        ...
+
+    async def save_session(self, record: SessionRecord) -> None:
+        """Keep a new UI session; sessions expired before it was created are deleted."""
+        ...
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        """The session whose secret's digest is ``session_id`` (ended ones included)."""
+        ...
+
+    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
+        """Mark a session ended at ``at`` (an ended one keeps its first time); ``None`` if
+        there is no such session."""
         ...
 
     async def enqueue(self, item: QueueItem) -> None:

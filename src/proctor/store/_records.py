@@ -232,6 +232,23 @@ class ApiKeyRecord:
         return self.holder or self.name
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SessionRecord:
+    """A web UI session as stored: the digest of its secret, never the secret itself.
+
+    The session cookie carries the secret; signing out sets ``ended_at``, so a copy of
+    the cookie stops working too, in every server process sharing the store.
+    """
+
+    session_id: str
+    """SHA-256 digest of the session's secret."""
+    key_id: str
+    """The API key the session signed in with; revoking it ends the session too."""
+    created_at: float
+    expires_at: float
+    ended_at: float | None = None
+
+
 QueueState = Literal["queued", "claimed", "waiting", "done"]
 
 

@@ -1,4 +1,5 @@
-"""The SQLite store's HTTP API keys (``api_keys``, migration 7): digests, never keys."""
+"""The SQLite store's HTTP API keys (``api_keys``, migration 7) and UI sessions
+(``sessions``, migration 10): digests, never keys or session secrets."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from proctor.errors import StoreError
-from proctor.store._records import ApiKeyRecord
+from proctor.store._records import ApiKeyRecord, SessionRecord
 
 _COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM api_keys"
 _INSERT = (
     f"INSERT INTO api_keys ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' for _ in _COLUMNS)})"
 )
+
+_SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
+_SELECT_SESSION = f"SELECT {', '.join(_SESSION_COLUMNS)} FROM sessions WHERE session_id = ?"
+
+
+def _session(row: tuple[Any, ...] | None) -> SessionRecord | None:
+    return None if row is None else SessionRecord(**dict(zip(_SESSION_COLUMNS, row, strict=True)))
 
 
 class SQLiteApiKeys:
@@ -44,6 +52,26 @@ class SQLiteApiKeys:
         )
         row = self._keys_execute(f"{_SELECT} WHERE key_id = ?", (key_id,)).fetchone()
         return None if row is None else ApiKeyRecord(**dict(zip(_COLUMNS, row, strict=True)))
+
+    async def save_session(self, record: SessionRecord) -> None:
+        values = tuple(getattr(record, column) for column in _SESSION_COLUMNS)
+        with self._db:  # one transaction: the housekeeping and the new row
+            self._keys_execute("DELETE FROM sessions WHERE expires_at < ?", (record.created_at,))
+            self._keys_execute(
+                f"INSERT INTO sessions ({', '.join(_SESSION_COLUMNS)}) "
+                f"VALUES ({', '.join('?' for _ in _SESSION_COLUMNS)})",
+                values,
+            )
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return _session(self._keys_execute(_SELECT_SESSION, (session_id,)).fetchone())
+
+    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
+        self._keys_execute(
+            "UPDATE sessions SET ended_at = ? WHERE session_id = ? AND ended_at IS NULL",
+            (at, session_id),
+        )
+        return _session(self._keys_execute(_SELECT_SESSION, (session_id,)).fetchone())
 
     def _keys_execute(self, sql: str, params: tuple[Any, ...]) -> sqlite3.Cursor:
         try:

@@ -85,6 +85,10 @@ def test_keys_are_created_listed_and_revoked(proctor_home: Path) -> None:
     [after] = asyncio.run(_keys_of(proctor_home / "proctor.db", "globex"))
     assert after.revoked_at is not None
 
+    admin = proctor("keys", "create", "--role", "admin", "--tenant", "acme", "--json", env=env)
+    last = proctor("keys", "revoke", admin.json()["key_id"], env=env)
+    assert "last admin key of tenant 'acme'" in one_line_error(last, 1)
+
 
 async def _keys_of(db: Path, tenant: str) -> list[ApiKeyRecord]:
     store = SQLiteStore(db)

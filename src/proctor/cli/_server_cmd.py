@@ -11,8 +11,7 @@ from rich.table import Table
 
 from proctor.cli import _render as render
 from proctor.cli._app import _os_user, _with_store, app, console, options
-from proctor.errors import NotFoundError
-from proctor.store import ApiKeyRecord, Store
+from proctor.store import ApiKeyRecord
 
 keys_app = typer.Typer(
     help="API keys of the HTTP API (proctor serve): create, list, revoke.", no_args_is_help=True
@@ -171,15 +170,9 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...).")) -> None:
     """Revoke an API key: it stops working at once (a running server: within 5 s)."""
-    import time
+    from proctor.server._keys import revoke_api_key
 
-    async def work(store: Store) -> ApiKeyRecord:
-        revoked = await store.revoke_api_key(key_id, time.time())
-        if revoked is None:
-            raise NotFoundError(f"no API key {key_id!r}; list them with `proctor keys list`")
-        return revoked
-
-    record = _with_store(work)
+    record = _with_store(lambda store: revoke_api_key(store, key_id))
     console.print(
         f"revoked {record.key_id} ({escape(record.name)}, {record.role}, tenant {record.tenant})",
         highlight=False,

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from proctor.errors import AccessDenied, UsageError
+from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.runtime import same_person
 from proctor.store import ApiKeyRecord, Store
 
@@ -142,6 +142,31 @@ async def create_api_key(
     )
     await store.save_api_key(record)
     return record, token
+
+
+async def revoke_api_key(store: Store, key_id: str, *, tenant: str | None = None) -> ApiKeyRecord:
+    """Revoke a key (of ``tenant``, when given); refuse the tenant's last working admin key,
+    without which nobody could manage its keys. A key revoked already keeps its first time."""
+    keys = await store.api_keys(tenant)
+    target = next((key for key in keys if key.key_id == key_id), None)
+    if target is None:
+        where = "" if tenant is None else f" in tenant {tenant!r}"
+        raise NotFoundError(f"no API key {key_id!r}{where}; list them with `proctor keys list`")
+    admins = [
+        key
+        for key in keys
+        if key.tenant == target.tenant and key.role == "admin" and key.revoked_at is None
+    ]
+    if admins == [target]:
+        raise RunStateError(
+            f"{key_id} is the last admin key of tenant {target.tenant!r}: without it nobody "
+            "could manage the tenant's keys. Fix: create another admin key first (proctor keys "
+            f"create --role admin --tenant {target.tenant}), then revoke this one"
+        )
+    revoked = await store.revoke_api_key(key_id, time.time())
+    if revoked is None:  # pragma: no cover - listed a moment ago
+        raise NotFoundError(f"no API key {key_id!r}")
+    return revoked
 
 
 class KeyLookup:

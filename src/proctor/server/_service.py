@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
-from proctor.errors import NotFoundError, ProctorError, RunStateError, UsageError
+from proctor.errors import NotFoundError, ProctorError, UsageError
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
@@ -26,7 +25,7 @@ from proctor.runtime import (
     new_run_id,
     project_runner,
 )
-from proctor.server._keys import Principal, check_role, create_api_key
+from proctor.server._keys import Principal, check_role, create_api_key, revoke_api_key
 from proctor.server._reports import GroupBy, Report, build_report
 from proctor.store import (
     ApiKeyRecord,
@@ -176,21 +175,7 @@ class Service:
     async def revoke_key(self, principal: Principal, key_id: str) -> ApiKeyRecord:
         """Revoke one of the tenant's keys (a key revoked already keeps its first time)."""
         principal.require("keys")
-        keys = await self.store.api_keys(principal.tenant)
-        target = next((key for key in keys if key.key_id == key_id), None)
-        if target is None:
-            raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
-        live_admins = [key for key in keys if key.role == "admin" and key.revoked_at is None]
-        if live_admins == [target]:
-            raise RunStateError(
-                f"{key_id} is the last admin key of tenant {principal.tenant!r}: without it "
-                "nobody could manage the tenant's keys. Fix: create another admin key first "
-                '(POST /api/v1/keys {"role": "admin"}), then revoke this one'
-            )
-        revoked = await self.store.revoke_api_key(key_id, time.time())
-        if revoked is None:  # pragma: no cover - listed a moment ago
-            raise NotFoundError(f"no API key {key_id!r} in tenant {principal.tenant!r}")
-        return revoked
+        return await revoke_api_key(self.store, key_id, tenant=principal.tenant)
 
     # Runs -------------------------------------------------------------------------------
 

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import typer
 
-db_app = typer.Typer(
+app = typer.Typer(
     help="The store's database: its schema version, and migrating it.", no_args_is_help=True
 )
 
 
-@db_app.command("status")
+@app.command("status")
 def status() -> None:
     """Show the store (--db, $PROCTOR_DB, or the default file) and its schema version."""
     import asyncio
 
-    from proctor.cli._app import console, options
+    from proctor.cli._context import console, options
     from proctor.store._migrations import SCHEMA_VERSION
     from proctor.store._schema import schema_status
 
@@ -32,7 +32,7 @@ def status() -> None:
     console.print(f"schema version: {found.version} ({state})", markup=False, highlight=False)
 
 
-@db_app.command("upgrade")
+@app.command("upgrade")
 def upgrade() -> None:
     """Apply the store's pending schema migrations (creating it if new); safe to rerun.
 
@@ -41,7 +41,7 @@ def upgrade() -> None:
     """
     import asyncio
 
-    from proctor.cli._app import console, options
+    from proctor.cli._context import console, options
     from proctor.store._schema import upgrade_schema
 
     before, after = asyncio.run(upgrade_schema(options.db))

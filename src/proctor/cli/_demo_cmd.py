@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from proctor.cli import _render as render
-from proctor.cli._app import _with_store, app, console, options
-from proctor.examples.invoice import DEMO_SCENARIOS, sample_input, workflow
-from proctor.runtime import Runner
-from proctor.store import Store, row_to_event
+import typer
+
+from proctor.cli._context import console, options, with_store
+
+if TYPE_CHECKING:
+    from proctor.store import Store
+
+app = typer.Typer()
 
 
 @app.command()
 def demo() -> None:
     """Run the invoice-reconciliation scenarios offline, with scripted models."""
+    from proctor.cli._timeline import receipt
+    from proctor.examples.invoice import DEMO_SCENARIOS, sample_input, workflow
+    from proctor.runtime import Runner
+    from proctor.store import row_to_event
+
     began = time.perf_counter()
 
     async def work(store: Store) -> list[tuple[str, str]]:
@@ -26,7 +35,7 @@ def demo() -> None:
             )
             events = [row_to_event(row) for row in await store.events(result.run_id)]
             console.print(
-                render.receipt(f"{number}. {scenario.title}", result.state, result.run_id, events)
+                receipt(f"{number}. {scenario.title}", result.state, result.run_id, events)
             )
             console.print(f"  [dim]{scenario.shows}[/]\n")
             results.append((result.run_id, result.state.pending_approval or ""))
@@ -36,7 +45,7 @@ def demo() -> None:
     console.print(
         "[dim]Models are scripted test doubles (named scripted:…), priced as gpt-4o-mini.[/]\n"
     )
-    results = _with_store(work)
+    results = with_store(work)
     elapsed = time.perf_counter() - began
     db = f" --db {options.db}" if options.db else ""
     console.rule(f"done in {elapsed:.2f} s")
@@ -59,6 +68,3 @@ def demo() -> None:
         f"(or make one: proctor{db} keys create --role admin --tenant default).",
         highlight=False,
     )
-
-
-__all__ = ["demo"]

@@ -1,53 +1,41 @@
-"""``proctor eval capture | run``: recorded runs replayed as behaviour tests.
+"""``proctor eval capture | run | results | diff``: recorded runs replayed as behaviour tests.
 
 Exit codes, for CI: ``eval run`` exits 0 when every case passes, 1 when any fails (or
 could not be replayed), 2 when the suite cannot be used at all (a malformed case file,
-an unknown workflow, a bad contract, wrong options). ``eval results`` and ``eval diff``
-are in ``_eval_results_cmd``.
+an unknown workflow, a bad contract, wrong options). ``eval diff`` takes a result as a
+file or from the store: an id, a unique id prefix, or ``latest`` / ``previous`` of a
+``--suite``. It exits 1 when a change crosses its threshold; an unknown result exits 1
+too, an ambiguous prefix 2 (a usage error).
 """
 
 from __future__ import annotations
 
-import asyncio
+import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
-from rich.text import Text
 
-from proctor.cli._app import _with_store, app, console, options
-from proctor.cli._options import MAX_COUNT
-from proctor.cli._workflows import load_workflow, stored_workflow
+from proctor.cli._context import console, options, with_store
+from proctor.cli._options import MAX_COUNT, finite
 from proctor.errors import ConfigError, NotFoundError, UsageError
-from proctor.evals import (
-    CaseFileError,
-    ReplayOptions,
-    SuiteReplay,
-    SuiteResult,
-    capture_case,
-    case_yaml,
-    junit_xml,
-    load_case,
-    load_suite,
-    save_result,
-    store_result,
-)
-from proctor.gateway import Gateway, GatewayConfig, load_config
-from proctor.store import Store, open_store
 
-eval_app = typer.Typer(
+if TYPE_CHECKING:
+    from proctor.evals import SuiteResult
+    from proctor.gateway import Gateway, GatewayConfig
+    from proctor.store import Store
+
+app = typer.Typer(
     help="Replay recorded runs as behaviour tests: capture cases, run suites, compare results.",
     no_args_is_help=True,
 )
-app.add_typer(eval_app, name="eval")
+
+_RESULT_HELP = "a result id (or unique prefix), latest, previous (with --suite), or a file"
 
 
-@eval_app.command("capture")
+@app.command("capture")
 def eval_capture(
     run_id: str = typer.Argument(..., help="The recorded run to turn into a case."),
     suite: Path | None = typer.Option(
@@ -57,6 +45,8 @@ def eval_capture(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing case file."),
 ) -> None:
     """Turn a recorded run into a case: input, fixtures, model responses, expectations."""
+    from proctor.cli._workflows import stored_workflow
+    from proctor.evals import capture_case, case_yaml, load_case
 
     async def work(store: Store) -> dict[str, Any]:
         record = await store.get_run(run_id)
@@ -70,7 +60,7 @@ def eval_capture(
                 flow = None
         return await capture_case(store, run_id, workflow=flow)
 
-    text = case_yaml(_with_store(work), run_id=run_id)
+    text = case_yaml(with_store(work), run_id=run_id)
     if suite is None:
         sys.stdout.write(text)
         return
@@ -97,6 +87,7 @@ def eval_capture(
 
 def _gateway(config: GatewayConfig, store: Store) -> Gateway:
     """The project's gateway (``proctor.yaml``) for live models, as ``proctor run`` uses."""
+    from proctor.gateway import Gateway
     from proctor.gateway._cache import open_cache
     from proctor.gateway._ratelimit import open_limiter
 
@@ -105,7 +96,7 @@ def _gateway(config: GatewayConfig, store: Store) -> Gateway:
     )
 
 
-@eval_app.command("run")
+@app.command("run")
 def eval_run(
     suite: Path = typer.Argument(..., help="A suite folder (or one case file)."),
     model: str | None = typer.Option(
@@ -126,6 +117,24 @@ def eval_run(
     ),
 ) -> None:
     """Replay every case of a suite and check its expectations. Exit 1 if any fails."""
+    import asyncio
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from proctor.cli._eval_render import suite_table
+    from proctor.cli._workflows import load_workflow
+    from proctor.evals import (
+        CaseFileError,
+        ReplayOptions,
+        SuiteReplay,
+        junit_xml,
+        load_suite,
+        save_result,
+        store_result,
+    )
+    from proctor.gateway import load_config
+    from proctor.store import open_store
+
     try:
         loaded = load_suite(suite)
     except CaseFileError as exc:
@@ -166,13 +175,13 @@ def eval_run(
         path = save_result(result, output)
     except OSError as exc:
         raise UsageError(f"cannot write the result file: {exc.strerror or exc}") from None
-    result = _with_store(lambda store: store_result(store, result))
+    result = with_store(lambda store: store_result(store, result))
     if junit is not None:
         try:
             junit.write_text(junit_xml(result), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {junit}: {exc.strerror or exc}") from None
-    console.print(_summary(result))
+    console.print(suite_table(result))
     verdict = "[green]all passed[/]" if result.ok else f"[red]{result.failed} failed[/]"
     console.print(
         f"{result.passed}/{len(result.cases)} passed, {verdict} "
@@ -185,28 +194,118 @@ def eval_run(
         raise typer.Exit(1)
 
 
-def _summary(result: SuiteResult) -> Table:
-    table = Table(
-        title=f"suite {result.suite}: {len(result.cases)} case(s)",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
+@app.command("results")
+def eval_results(
+    suite: str | None = typer.Argument(None, help="Only this suite's results (its name)."),
+    limit: int = typer.Option(
+        20, "--limit", min=1, max=MAX_COUNT, help="How many results, newest first."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
+) -> None:
+    """List the stored results of `proctor eval run`, newest first."""
+    from proctor.cli._eval_render import results_table, summary_json
+    from proctor.cli._render import to_json
+
+    found = with_store(lambda store: store.eval_results(suite, limit=limit))
+    if as_json:
+        print(to_json([summary_json(record) for record in found]))
+        return
+    if not found:
+        of_suite = "" if suite is None else f" of suite {suite!r}"
+        console.print(
+            f"no stored eval results{of_suite}: each `proctor eval run` stores its result",
+            markup=False,
+            highlight=False,
+        )
+        return
+    console.print(results_table(found))
+
+
+@app.command("diff")
+def eval_diff(
+    baseline: str = typer.Argument(..., help=f"The earlier result: {_RESULT_HELP}."),
+    candidate: str = typer.Argument(..., help=f"The later result: {_RESULT_HELP}."),
+    suite: str | None = typer.Option(
+        None, "--suite", help="Stored results of this suite only (needed by latest, previous)."
+    ),
+    max_pass_rate_drop: float = typer.Option(
+        0.0,
+        "--max-pass-rate-drop",
+        min=0.0,
+        callback=finite,
+        help="Flag a drop in pass rate beyond this (0-1).",
+    ),
+    max_tool_calls_change: float = typer.Option(
+        0.2,
+        "--max-tool-calls-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a relative change in calls per run.",
+    ),
+    max_cost_change: float = typer.Option(
+        0.2,
+        "--max-cost-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a relative rise in cost per run.",
+    ),
+    max_escalation_change: float = typer.Option(
+        0.05,
+        "--max-escalation-change",
+        min=0.0,
+        callback=finite,
+        help="Flag a change in escalation rate (0-1).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON."),
+) -> None:
+    """Compare two results (stored, or files); exit 1 if a change crosses its threshold."""
+    from proctor.cli._eval_render import diff_json, print_diff
+    from proctor.cli._render import to_json
+    from proctor.evals import DiffThresholds, diff_results
+
+    (old, old_label), (new, new_label) = _load_results([baseline, candidate], suite)
+    thresholds = DiffThresholds(
+        pass_rate_drop=max_pass_rate_drop,
+        tool_calls_change=max_tool_calls_change,
+        cost_change=max_cost_change,
+        escalation_change=max_escalation_change,
     )
-    table.add_column("case", no_wrap=True)
-    table.add_column("result", no_wrap=True)
-    table.add_column("outcome", no_wrap=True)
-    table.add_column("first failed expectation", overflow="fold")
-    table.add_column("diverged from the recording at", overflow="fold")
-    for case in result.cases:
-        mark = (
-            Text("pass", style="green")
-            if case.passed
-            else Text("error" if case.error else "FAIL", style="bold red")
-        )
-        table.add_row(
-            case.id,
-            mark,
-            case.outcome or "-",
-            Text(case.first_failure or ""),
-            Text(case.divergence or ""),
-        )
-    return table
+    diff = diff_results(old, new, thresholds)
+    if as_json:
+        print(to_json(diff_json(diff, old, new)))
+    else:
+        print_diff(diff, old_label, new_label)
+    if diff.flagged:
+        raise typer.Exit(1)
+
+
+def _is_file_ref(ref: str) -> bool:
+    """A result named by its file: an existing file, or anything shaped like a path."""
+    from proctor.evals._stored import RELATIVE_REFS
+
+    if ref in RELATIVE_REFS:
+        return False
+    return Path(ref).is_file() or ref.endswith(".json") or "/" in ref or os.sep in ref
+
+
+def _load_results(refs: list[str], suite: str | None) -> list[tuple[SuiteResult, str]]:
+    """Each result with its label (a file's name, or a stored result's id)."""
+    from proctor.evals import find_result, load_result
+
+    stored = [ref for ref in refs if not _is_file_ref(ref)]
+
+    async def work(store: Store) -> dict[str, SuiteResult]:
+        return {ref: await find_result(store, ref, suite=suite) for ref in dict.fromkeys(stored)}
+
+    found = with_store(work) if stored else {}
+    loaded: list[tuple[SuiteResult, str]] = []
+    for ref in refs:
+        if ref in found:
+            result = found[ref]
+            loaded.append((result, result.result_id or ref))
+            continue
+        try:
+            loaded.append((load_result(ref), Path(ref).name))
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+    return loaded

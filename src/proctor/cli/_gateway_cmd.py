@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import typer
 
-gateway_app = typer.Typer(
-    help="The model gateway: an OpenAI-compatible endpoint.", no_args_is_help=True
-)
+app = typer.Typer(help="The model gateway: an OpenAI-compatible endpoint.", no_args_is_help=True)
 
 
-@gateway_app.command("serve")
+@app.command("serve")
 def serve(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to bind."),
     port: int = typer.Option(8787, "--port", min=1, max=65535, help="Port to bind."),
@@ -22,7 +20,7 @@ def serve(
 ) -> None:
     """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
-    from proctor.cli._app import options
+    from proctor.cli._context import options
     from proctor.gateway import load_config
     from proctor.gateway._http_serve import preflight, run_gateway
 

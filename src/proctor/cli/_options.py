@@ -16,6 +16,15 @@ MAX_COUNT = 1_000_000
 MAX_PRIORITY = 2**31 - 1
 """``--priority``, either way: the run queue's column is a PostgreSQL INTEGER."""
 
+# Defaults --help shows, written here because importing them would load the runtime and
+# evals layers for every command; tests/cli/test_cli_startup.py checks they still agree.
+LEASE_S = 30.0
+"""``proctor worker --lease``: ``proctor.runtime``'s ``DEFAULT_LEASE_S``."""
+GRACE_S = 30.0
+"""``proctor worker --grace``: ``proctor.runtime``'s ``DEFAULT_GRACE_S``."""
+MIN_RUNS = 20
+"""``proctor rollout promote --min-runs``: ``proctor.evals``' ``MIN_RUNS``."""
+
 
 def finite(value: float) -> float:
     """Typer callback for a number option: NaN and infinity are usage errors."""

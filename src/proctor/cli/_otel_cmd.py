@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-otel_app = typer.Typer(
+app = typer.Typer(
     help="OpenTelemetry: export runs as traces (GenAI semantic conventions).",
     no_args_is_help=True,
 )
 
 
-@otel_app.command("export")
+@app.command("export")
 def export(
     since: str | None = typer.Option(
         None,
@@ -36,7 +36,7 @@ def export(
     # Imported here: `proctor --help` and other commands do not pay for the SDK.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from proctor.cli._app import _with_store, console
+    from proctor.cli._context import console, with_store
     from proctor.errors import ConfigError
     from proctor.store import RunRecord, Store
     from proctor.telemetry import (
@@ -96,7 +96,7 @@ def export(
         finally:
             exporter.shutdown()
 
-    report = _with_store(work)
+    report = with_store(work)
     waiting = (
         f"; {report.unfinished} unfinished run(s) skipped: export them once they finish"
         if report.unfinished

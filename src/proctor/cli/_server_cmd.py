@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from proctor.cli import _render as render
-from proctor.cli._app import _os_user, _with_store, app, console, options
-from proctor.store import ApiKeyRecord
+from proctor.cli._context import console, options, os_user, with_store
 
+if TYPE_CHECKING:
+    from proctor.store import ApiKeyRecord
+
+app = typer.Typer()
 keys_app = typer.Typer(
     help="API keys of the HTTP API (proctor serve): create, list, revoke.", no_args_is_help=True
 )
-app.add_typer(keys_app, name="keys")
 
 
 @app.command()
@@ -115,24 +116,25 @@ def keys_create(
     as_json: bool = typer.Option(False, "--json", help="Print the key and its record as JSON."),
 ) -> None:
     """Create an API key; the key is printed this once (the store keeps its digest only)."""
+    from proctor.cli._render import to_json
     from proctor.server._keys import check_holder, check_role, check_tenant, create_api_key
 
     check_role(role)
     check_tenant(tenant)  # all three refused before the store is opened
     if holder is not None:
         check_holder(holder)
-    record, token = _with_store(
+    record, token = with_store(
         lambda store: create_api_key(
             store,
             role=role,
             tenant=tenant,
             name=name,
             holder=holder,
-            created_by=f"cli:{_os_user()}",
+            created_by=f"cli:{os_user()}",
         )
     )
     if as_json:
-        print(render.to_json({**_key_json(record), "key": token}))
+        print(to_json({**_key_json(record), "key": token}))
         return
     console.print(f"API key (shown once, store it now): [bold]{token}[/]", highlight=False)
     console.print(
@@ -148,9 +150,11 @@ def keys_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List API keys, newest first, revoked ones included (never their digests)."""
-    found = _with_store(lambda store: store.api_keys(tenant))
+    from proctor.cli._render import to_json, when
+
+    found = with_store(lambda store: store.api_keys(tenant))
     if as_json:
-        print(render.to_json([_key_json(record) for record in found]))
+        print(to_json([_key_json(record) for record in found]))
         return
     table = Table(box=box.SIMPLE_HEAD)
     for column in ("key id", "name", "role", "tenant", "created", "revoked"):
@@ -161,8 +165,8 @@ def keys_list(
             escape(record.name),
             record.role,
             record.tenant,
-            render.when(record.created_at),
-            "" if record.revoked_at is None else f"[red]{render.when(record.revoked_at)}[/]",
+            when(record.created_at),
+            "" if record.revoked_at is None else f"[red]{when(record.revoked_at)}[/]",
         )
     console.print(table if found else "no API keys: create one with proctor keys create")
 
@@ -172,11 +176,8 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...)."
     """Revoke an API key: it stops working at once (a running server: within 5 s)."""
     from proctor.server._keys import revoke_api_key
 
-    record = _with_store(lambda store: revoke_api_key(store, key_id))
+    record = with_store(lambda store: revoke_api_key(store, key_id))
     console.print(
         f"revoked {record.key_id} ({escape(record.name)}, {record.role}, tenant {record.tenant})",
         highlight=False,
     )
-
-
-__all__ = ["keys_app", "serve"]

@@ -3,6 +3,7 @@
 A person may type ``package.module:attribute`` (it is imported, like ``python -m``). A
 ref read back from the store (resume, approve, capture) is only looked up in the
 catalog of registered and configured workflows: a database row never loads code.
+Commands import this module in their bodies: it loads the runtime.
 """
 
 from __future__ import annotations
@@ -11,8 +12,17 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
+from proctor.cli._context import options
 from proctor.contracts import load_contract
-from proctor.runtime import Workflow, WorkflowCatalog, load_workflow_ref, registered_workflows
+from proctor.runtime import (
+    Runner,
+    Workflow,
+    WorkflowCatalog,
+    load_workflow_ref,
+    project_runner,
+    registered_workflows,
+)
+from proctor.store import Store
 
 
 def known_workflows() -> dict[str, Callable[[], Workflow]]:
@@ -36,6 +46,11 @@ def stored_workflow(
     configured workflows plus the refs the person ``given`` on this command line."""
     catalog = WorkflowCatalog.for_project(given, config)
     return _recontract(catalog.load(ref), contract)
+
+
+def runner_for(store: Store, flow: Workflow) -> Runner:
+    """A runner for ``flow``, on the project's gateway when ``proctor.yaml`` defines models."""
+    return project_runner(store, flow, options.config)
 
 
 def _recontract(workflow: Workflow, contract: Path | None) -> Workflow:

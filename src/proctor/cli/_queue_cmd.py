@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
-import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from proctor.cli._app import _os_user, _with_store, app, console, options
-from proctor.cli._input import read_input
-from proctor.cli._options import MAX_COUNT, MAX_PRIORITY, finite
+from proctor.cli._context import console, options, os_user, with_store
+from proctor.cli._options import GRACE_S, LEASE_S, MAX_COUNT, MAX_PRIORITY, finite
 from proctor.errors import UsageError
-from proctor.runtime import Worker, WorkerOptions, WorkerStats, configured_refs, submit
-from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S, parse_limits
-from proctor.store import QueueItem, QueueState, Store
+
+if TYPE_CHECKING:
+    from proctor.runtime import WorkerStats
+    from proctor.store import QueueItem, QueueState, Store
+
+app = typer.Typer()
 
 _STATES: tuple[QueueState, ...] = ("queued", "claimed", "waiting", "done")
 
@@ -35,8 +37,11 @@ def submit_command(
     tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
 ) -> None:
     """Queue a run for `proctor worker` to drive; prints its run id."""
+    from proctor.cli._input import read_input
+    from proctor.runtime import configured_refs, submit
+
     payload = read_input(input)
-    run_id = _with_store(
+    run_id = with_store(
         lambda store: submit(
             store,
             workflow,
@@ -44,7 +49,7 @@ def submit_command(
             priority=priority,
             model=model,
             tenant=tenant,
-            submitted_by=f"cli:{_os_user()}",
+            submitted_by=f"cli:{os_user()}",
         )
     )
     print(run_id)
@@ -73,7 +78,7 @@ def worker_command(
         None, "--workflows", help="The same as --workflow, comma-separated."
     ),
     lease: float = typer.Option(
-        DEFAULT_LEASE_S,
+        LEASE_S,
         "--lease",
         callback=finite,
         help="Seconds a claim holds without a heartbeat.",
@@ -88,13 +93,18 @@ def worker_command(
         False, "--drain", "--once", help="Exit when nothing is left queued or claimed."
     ),
     grace: float = typer.Option(
-        DEFAULT_GRACE_S,
+        GRACE_S,
         "--grace",
         callback=finite,
         help="Seconds running runs get to finish on SIGTERM.",
     ),
 ) -> None:
     """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
+    import logging
+
+    from proctor.runtime import Worker, WorkerOptions
+    from proctor.runtime._worker import parse_limits
+
     listed = [w.strip() for w in (workflows or "").split(",") if w.strip()]
     if workflows is not None and not listed:
         raise UsageError("--workflows is empty: name workflows, e.g. --workflows invoices,refunds")
@@ -120,7 +130,7 @@ def worker_command(
         console.file.flush()  # piped output is buffered: show the worker's name now
         return worker.name, await worker.run(handle_signals=True)
 
-    name, stats = _with_store(work)
+    name, stats = with_store(work)
     console.print(
         f"worker {name} stopped: {stats.claimed} claimed, {stats.finished} finished, "
         f"{stats.waiting} waiting for approval, {stats.retried} retried, {stats.failed} failed, "
@@ -139,7 +149,7 @@ def queue_command(
     if state is not None and state not in _STATES:
         raise UsageError(f"unknown state {state!r}: use {', '.join(_STATES)}")
     wanted = next((s for s in _STATES if s == state), None)
-    items = _with_store(lambda store: store.queue_items(state=wanted, limit=limit))
+    items = with_store(lambda store: store.queue_items(state=wanted, limit=limit))
     console.print(_queue_table(items))
 
 

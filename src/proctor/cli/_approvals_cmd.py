@@ -1,0 +1,110 @@
+"""``proctor approvals``, ``approve`` and ``deny``: a person's decision on a waiting call."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from proctor.cli._context import console, options, os_user, with_store
+from proctor.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from proctor.store import Store
+
+app = typer.Typer()
+
+
+@app.command()
+def approvals(
+    show_all: bool = typer.Option(False, "--all", help="Include decided approvals."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """List approvals waiting for a decision, with the exact call each one is for."""
+    from proctor.cli import _render as render
+
+    found = with_store(lambda store: store.list_approvals(None if show_all else "pending"))
+    if as_json:
+        print(render.to_json(found))
+    else:
+        console.print(render.approvals_table(found))
+
+
+def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
+    from proctor.cli._render import print_result
+    from proctor.cli._workflows import runner_for, stored_workflow
+    from proctor.runtime import ApprovalExpiredError, decide_approval, in_queue
+
+    by = by or os_user()
+
+    async def work(store: Store) -> None:
+        # The run's own workflow, when it can be imported here: its contract's redaction
+        # applies to the approver's reason too (else the built-in detectors do).
+        pending = await store.get_approval(approval_id)
+        record = None if pending is None else await store.get_run(pending.run_id)
+        ref = None if record is None else (record.workflow_ref or record.workflow)
+        runner, missing = None, None
+        if ref is not None:
+            try:
+                runner = runner_for(store, stored_workflow(ref, config=options.config))
+            except (NotFoundError, ConfigError) as exc:
+                missing = exc
+        try:
+            approval = await decide_approval(
+                store,
+                approval_id,
+                approved=approved,
+                by=by,
+                reason=reason,
+                # A rollout's candidate run is redacted by the candidate's own rules.
+                redactor=None
+                if runner is None or record is None
+                else (runner.for_contract(record.contract_hash) or runner).redactor,
+            )
+        except ApprovalExpiredError as exc:
+            queued = await in_queue(store, exc.run_id)
+            if runner is not None and resume_run and not queued:  # too late: it escalates now
+                print_result(await runner.resume(exc.run_id, reason="approval expired"), console)
+            raise
+        verdict = "approved" if approved else "denied"
+        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
+        if resume_run and await in_queue(store, approval.run_id):
+            console.print(f"  run {approval.run_id} is in the run queue: a worker continues it")
+        elif resume_run:
+            if runner is None:
+                raise NotFoundError(
+                    f"the decision is recorded, but the run could not continue here: {missing}. "
+                    f"If you know and trust the workflow the run names, resume it with: "
+                    f"proctor resume {approval.run_id} --workflow {ref} (a name you do not "
+                    "recognise may be a tampered row: check with proctor audit verify)"
+                )
+            result = await runner.resume(approval.run_id, reason=f"{verdict} by {by}")
+            print_result(result, console)
+
+    with_store(work)
+
+
+@app.command()
+def approve(
+    approval_id: str = typer.Argument(...),
+    by: str = typer.Option(
+        "", "--as", help="Who approves, as the run's log records it (default: your login name)."
+    ),
+    reason: str = typer.Option("", "--reason"),
+    no_resume: bool = typer.Option(False, "--no-resume", help="Record only; resume later."),
+) -> None:
+    """Approve a pending call; the run continues at once unless --no-resume."""
+    _decide(approval_id, approved=True, by=by, reason=reason, resume_run=not no_resume)
+
+
+@app.command()
+def deny(
+    approval_id: str = typer.Argument(...),
+    by: str = typer.Option(
+        "", "--as", help="Who denies, as the run's log records it (default: your login name)."
+    ),
+    reason: str = typer.Option(..., "--reason"),
+    no_resume: bool = typer.Option(False, "--no-resume"),
+) -> None:
+    """Deny a pending call; the run then follows its contract's escalation rule."""
+    _decide(approval_id, approved=False, by=by, reason=reason, resume_run=not no_resume)

@@ -1,0 +1,77 @@
+"""What every command shares: the global options, the console, the store, who is running.
+
+Imports nothing heavy at module level: ``proctor --help`` loads this module too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from proctor.store import Store
+
+T = TypeVar("T")
+
+console = Console()
+if not console.is_terminal:
+    # Piped or captured output is read by people and tools alike: don't wrap at 80.
+    console = Console(width=160)
+
+
+@dataclass
+class Options:
+    db: str | None = None
+    config: str | None = None
+    debug: bool = False
+
+
+options = Options()
+
+
+def global_options(
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="Store: a file, or a postgresql:// URL (default: $PROCTOR_DB, "
+        "else $PROCTOR_HOME/proctor.db).",
+    ),
+    config: str | None = typer.Option(
+        None, "--config", help="Project config (default: ./proctor.yaml or $PROCTOR_CONFIG)."
+    ),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+) -> None:
+    # The root command's callback (no docstring: it would become the command's help).
+    options.db = db
+    options.config = config
+    options.debug = debug
+
+
+def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
+    """Run ``work`` on the store the global options name, closing it afterwards."""
+    import asyncio
+
+    from proctor.store import open_store
+
+    async def main() -> T:
+        store = open_store(options.db)
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def os_user() -> str:
+    """Who runs this command, as the run's log records it (``started_by``)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in the environment nor the password database
+        return "unknown"

@@ -1,0 +1,133 @@
+"""``proctor contract check | diff | versions``: contracts as files and as stored versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from proctor.cli._context import console, with_store
+from proctor.errors import UsageError
+
+if TYPE_CHECKING:
+    from proctor.contracts import Contract
+    from proctor.store import Store
+
+app = typer.Typer(
+    help="Check workflow contracts; list and compare stored versions.", no_args_is_help=True
+)
+
+
+@app.command("check")
+def contract_check(
+    path: Path = typer.Argument(..., help="Contract YAML file."),
+    workflow: str | None = typer.Option(
+        None, "--workflow", help="Check against this workflow's tools (package.module:attribute)."
+    ),
+) -> None:
+    """Validate a contract against the tools of its workflow. Exit 0 valid, 1 invalid."""
+    from proctor.cli._workflows import known_workflows, load_workflow
+    from proctor.contracts import check_contract_file, load_contract
+    from proctor.runtime import separation_problem
+
+    known = known_workflows()
+    if workflow is not None:
+        own = load_workflow(workflow)
+        known[own.name] = lambda: own
+
+    def registry_for(name: str) -> Any:
+        factory = known.get(name)
+        return None if factory is None else factory().registry
+
+    problems: list[Any] = list(
+        check_contract_file(path, registry_for, known_workflows=sorted(known))
+    )
+    if not problems:  # separation of duties needs the workflow's prompt and model too
+        terms = load_contract(path)
+        factory = known.get(terms.workflow)
+        if factory is not None:
+            flow = factory()
+            acting = terms.model.default or flow.default_model
+            duty = separation_problem(terms, flow.instructions, acting)
+            if duty is not None:
+                problems.append(f"{path}: checker: {duty}")
+    if not problems:
+        console.print(f"[green]✓[/] {escape(str(path))} is a valid contract")
+        return
+    for problem in problems:
+        console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, Any]]:
+    """A contract file's path or a stored version's hash prefix, as (label, contract)."""
+    from proctor.audit import find_contract_version
+    from proctor.contracts import load_contract
+
+    path = Path(ref)
+    if path.is_file():
+        return ref, load_contract(path)
+    if path.suffix in (".yaml", ".yml") or "/" in ref or "\\" in ref:
+        raise UsageError(f"contract file {ref} does not exist")
+    version = await find_contract_version(store, ref)
+    return f"{version.content_hash[:12]} ({version.workflow} v{version.version})", version.body
+
+
+@app.command("diff")
+def contract_diff(
+    a: str = typer.Argument(..., help="Old version: a stored hash prefix or a YAML file."),
+    b: str = typer.Argument(..., help="New version: a stored hash prefix or a YAML file."),
+) -> None:
+    """Show what changed between two contract versions: changed keys, then a unified diff."""
+    from proctor.contracts import diff_contracts
+
+    async def work(store: Store) -> Any:
+        (a_label, old), (b_label, new) = await _resolve(store, a), await _resolve(store, b)
+        return diff_contracts(old, new, a_label=a_label, b_label=b_label)
+
+    diff = with_store(work)
+    if diff.same:
+        console.print(
+            f"{escape(diff.a)} and {escape(diff.b)} are the same contract", highlight=False
+        )
+        return
+    console.print(f"{len(diff.changes)} change(s) from {diff.a} to {diff.b}:", markup=False)
+    for change in diff.changes:
+        console.print(f"  {change}", markup=False, highlight=False)
+    console.print()
+    for line in diff.unified.splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+        console.print(Text(line, style=style), highlight=False, soft_wrap=True)
+
+
+@app.command("versions")
+def contract_versions(
+    workflow: str | None = typer.Argument(None, help="Only this workflow's versions."),
+) -> None:
+    """List the contract versions runs have used: hash, version, first use, runs."""
+    from proctor.cli._render import when
+
+    found = with_store(lambda store: store.contracts(workflow=workflow))
+    table = Table(
+        title=f"{len(found)} contract version(s), newest first",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+    )
+    for column in ("hash", "workflow", "version", "first used", "runs", "retention"):
+        table.add_column(column, justify="right" if column == "runs" else "left", no_wrap=True)
+    for version in found:
+        days = version.retention_days
+        table.add_row(
+            version.content_hash[:12],
+            version.workflow,
+            version.version,
+            when(version.created_at),
+            str(version.runs),
+            "forever" if days is None else f"{days} days",
+        )
+    console.print(table)

@@ -1,0 +1,58 @@
+"""``proctor retention apply``: old runs' payloads purged as their contracts say."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+from rich import box
+from rich.table import Table
+
+from proctor.cli._context import console, with_store
+
+if TYPE_CHECKING:
+    from proctor.audit import RetentionReport
+
+app = typer.Typer(
+    help="Purge old run payloads as contracts' retention_days say.", no_args_is_help=True
+)
+
+
+@app.command("apply")
+def retention_apply(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Report what would go; change nothing."),
+    workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow."),
+) -> None:
+    """Purge payloads of finished runs older than their contract's retention_days.
+
+    Inputs, arguments, results and model text go; metadata, decisions and hashes stay,
+    so reports are unchanged and `proctor audit verify` still passes.
+    """
+    from proctor.audit import apply_retention
+
+    report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=workflow))
+    console.print(_retention_table(report))
+
+
+def _retention_table(report: RetentionReport) -> Table:
+    verb = "would purge" if report.dry_run else "purged"
+    title = (
+        f"{'dry run: ' if report.dry_run else ''}{verb} payloads of {report.runs} run(s), "
+        f"{report.events:,} events, {report.bytes:,} bytes"
+    )
+    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    table.add_column("workflow")
+    table.add_column("contract", no_wrap=True)
+    table.add_column("retention", no_wrap=True)
+    for column in ("runs", "events purged", "bytes freed"):
+        table.add_column(column, justify="right", no_wrap=True)
+    groups: dict[tuple[str, str, int], list[int]] = {}
+    for item in report.items:
+        key = (item.run.workflow, item.run.contract_hash[:12], item.retention_days)
+        runs, events, size = groups.setdefault(key, [0, 0, 0])
+        groups[key] = [runs + 1, events + item.purge.events, size + item.purge.bytes]
+    for (flow, contract, days), (runs, events, size) in groups.items():
+        table.add_row(flow, contract, f"{days} days", str(runs), f"{events:,}", f"{size:,}")
+    if len(groups) > 1:
+        table.add_row("total", "", "", str(report.runs), f"{report.events:,}", f"{report.bytes:,}")
+    return table

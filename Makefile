@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
+ALL     := $(VENV)/.installed-all
 DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
@@ -20,14 +21,19 @@ $(UV):
 $(BIN)/python: | $(UV)
 	$(UV) venv --quiet --python $(PYTHON) $(VENV)
 
-# `make demo` needs only the runtime; `make test` adds the dev tools (mypy, ruff, pytest).
+# `make demo` needs only the core (no server, PostgreSQL, OpenTelemetry or Redis); `make bench`
+# adds those extras (`all`), and `make test` the dev tools too (mypy, ruff, pytest).
 $(RUNTIME): pyproject.toml | $(BIN)/python
 	$(UV) pip install --quiet --python $(BIN)/python -e .
 	touch $@
 
-$(DEV): pyproject.toml | $(BIN)/python
-	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev]'
+$(ALL): pyproject.toml | $(BIN)/python
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[all]'
 	touch $@ $(RUNTIME)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[dev,all]'
+	touch $@ $(ALL) $(RUNTIME)
 
 # Arize Phoenix, the real OTLP/HTTP receiver tests/telemetry/test_phoenix_e2e.py exports runs
 # to and reads them back from. It is a server the tests start, not a library they import, so
@@ -58,7 +64,7 @@ lint: $(DEV)
 test: lint $(PHOENIX) $(CHROMIUM)
 	$(BIN)/pytest -n 2 --dist loadfile
 
-bench: $(RUNTIME)
+bench: $(ALL)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/audit_export.py

@@ -13,7 +13,9 @@ where, and how to fix it::
     ├── CredentialDenied       a tool asked for more than its call's credential grants
     ├── ExportError            spans could not be exported (proctor.telemetry)
     ├── AccessDenied           an HTTP API request without a valid key, or beyond its role
-    └── RunStateError          the run is not in a state that allows the request
+    ├── RunStateError          the run is not in a state that allows the request
+    └── MissingExtraError      a feature whose optional dependencies are not installed
+                               (also an ImportError); the message names the pip command
 
 Layers subclass these where a caller can act on the difference: ``ModelCallError`` and
 ``GatewayError`` (gateway), ``ApprovalExpiredError`` (runtime), ``CaseFileError``
@@ -23,6 +25,9 @@ Layers subclass these where a caller can act on the difference: ``ModelCallError
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class ProctorError(Exception):
@@ -75,6 +80,56 @@ class AccessDenied(ProctorError):
     def __init__(self, message: str, *, status: int = 401) -> None:
         super().__init__(message)
         self.status = status
+
+
+EXTRA_OF_MODULE = {
+    "fastapi": "server",
+    "starlette": "server",
+    "uvicorn": "server",
+    "httptools": "server",
+    "uvloop": "server",
+    "jinja2": "server",
+    "multipart": "server",
+    "python_multipart": "server",
+    "swagger_ui_bundle": "server",
+    "psycopg": "postgres",
+    "psycopg_pool": "postgres",
+    "opentelemetry": "otel",
+    "redis": "redis",
+    "presidio_analyzer": "presidio",
+}
+"""The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import
+comes from; the core imports none of them."""
+
+
+class MissingExtraError(ProctorError, ImportError):
+    """A feature was used whose optional dependencies (an extra) are not installed."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs the {extra} extra: pip install 'proctor[{extra}]'")
+        self.feature = feature
+        self.extra = extra
+
+
+@contextmanager
+def needs_extra(feature: str) -> Iterator[None]:
+    """Imports inside this block that fail for want of an extra raise ``MissingExtraError``
+    naming ``feature`` and the install command; other import errors pass unchanged.
+
+    Blocks nest: the outermost names the feature, as the one the user asked for.
+    """
+    try:
+        yield
+    except ImportError as exc:
+        extra = exc.extra if isinstance(exc, MissingExtraError) else extra_of(exc)
+        if extra is None:
+            raise
+        raise MissingExtraError(feature, extra) from exc
+
+
+def extra_of(exc: ImportError) -> str | None:
+    """The extra that installs the module ``exc`` could not import, if it is optional."""
+    return EXTRA_OF_MODULE.get((exc.name or "").partition(".")[0])
 
 
 class UsageError(Exception):

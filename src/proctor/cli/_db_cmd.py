@@ -15,10 +15,12 @@ def status() -> None:
     import asyncio
 
     from proctor.cli._context import console, options
+    from proctor.errors import needs_extra
     from proctor.store._migrations import SCHEMA_VERSION
     from proctor.store._schema import schema_status
 
-    found = asyncio.run(schema_status(options.db))
+    with needs_extra("proctor db status"):  # of a PostgreSQL store, without psycopg
+        found = asyncio.run(schema_status(options.db))
     if found.version == 0:
         state = f"none yet: `proctor db upgrade` creates version {SCHEMA_VERSION}"
     elif found.current:
@@ -42,9 +44,11 @@ def upgrade() -> None:
     import asyncio
 
     from proctor.cli._context import console, options
+    from proctor.errors import needs_extra
     from proctor.store._schema import upgrade_schema
 
-    before, after = asyncio.run(upgrade_schema(options.db))
+    with needs_extra("proctor db upgrade"):
+        before, after = asyncio.run(upgrade_schema(options.db))
     if before.version == after:
         message = f"{before.location}: schema version {after}, already current"
     else:

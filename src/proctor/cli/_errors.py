@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from proctor.cli._context import options
-from proctor.errors import ProctorError, UsageError
+from proctor.errors import MissingExtraError, ProctorError, UsageError, extra_of
 
 
 def run(app: typer.Typer) -> NoReturn:
@@ -48,6 +48,9 @@ def report(exc: BaseException) -> NoReturn:
     # One line per error, whatever the terminal width; the message is plain text, so a
     # bracket in it (a user's argument, a file's content) is never read as markup.
     err = Console(stderr=True, soft_wrap=True, markup=False)
+    if isinstance(exc, ImportError) and not isinstance(exc, MissingExtraError):
+        extra = extra_of(exc)  # an optional dependency no command expected to need
+        exc = exc if extra is None else MissingExtraError("this command", extra)
     if isinstance(exc, typer.TyperException):  # bad options or arguments
         label = "usage error" if exc.exit_code == 2 else "error"
         err.print(f"{label}: {exc.format_message()} (see --help)", highlight=False)

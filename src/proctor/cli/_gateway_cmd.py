@@ -21,8 +21,11 @@ def serve(
     """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
     from proctor.cli._context import options
+    from proctor.errors import needs_extra
     from proctor.gateway import load_config
-    from proctor.gateway._http_serve import preflight, run_gateway
+
+    with needs_extra("proctor gateway serve"):
+        from proctor.gateway._http_serve import preflight, run_gateway
 
     settings = load_config(config or options.config)
     preflight(settings, host)

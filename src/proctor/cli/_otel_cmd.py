@@ -37,7 +37,7 @@ def export(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from proctor.cli._context import console, with_store
-    from proctor.errors import ConfigError
+    from proctor.errors import ConfigError, needs_extra
     from proctor.store import RunRecord, Store
     from proctor.telemetry import (
         NO_ENDPOINT,
@@ -60,7 +60,8 @@ def export(
     capture = settings.capture_content if capture_content is None else capture_content
     window = None if since is None else parse_since(since)
 
-    from proctor.telemetry._otel import check_reachable, otlp_exporter, resource, send
+    with needs_extra("proctor otel export"):
+        from proctor.telemetry._otel import check_reachable, otlp_exporter, resource, send
 
     async def work(store: Store) -> ExportReport:
         selection = await select_runs(store, since=window, run_id=run_id, workflow=workflow)

@@ -10,6 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from proctor.cli._context import console, options, os_user, with_store
+from proctor.errors import needs_extra
 
 if TYPE_CHECKING:
     from proctor.store import ApiKeyRecord
@@ -51,9 +52,10 @@ def serve(
     On first start it creates an admin API key and prints it once.
     """
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
-    from proctor.server._hosts import check_host_name
-    from proctor.server._serve import Started, is_loopback
-    from proctor.server._serve import serve as run_server
+    with needs_extra("proctor serve"):
+        from proctor.server._hosts import check_host_name
+        from proctor.server._serve import Started, is_loopback
+        from proctor.server._serve import serve as run_server
 
     for name in allowed_host:
         check_host_name(name)
@@ -117,7 +119,9 @@ def keys_create(
 ) -> None:
     """Create an API key; the key is printed this once (the store keeps its digest only)."""
     from proctor.cli._render import to_json
-    from proctor.server._keys import check_holder, check_role, check_tenant, create_api_key
+
+    with needs_extra("proctor keys create"):
+        from proctor.server._keys import check_holder, check_role, check_tenant, create_api_key
 
     check_role(role)
     check_tenant(tenant)  # all three refused before the store is opened
@@ -174,7 +178,8 @@ def keys_list(
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...).")) -> None:
     """Revoke an API key: it stops working at once (a running server: within 5 s)."""
-    from proctor.server._keys import revoke_api_key
+    with needs_extra("proctor keys revoke"):
+        from proctor.server._keys import revoke_api_key
 
     record = with_store(lambda store: revoke_api_key(store, key_id))
     console.print(

@@ -63,9 +63,12 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
-    # The endpoint imports FastAPI: loaded only by those who serve it, not by every run.
+    # The endpoint imports FastAPI (the server extra): loaded only by those who serve it.
     if name == "create_app":
-        from proctor.gateway._http import create_app
+        from proctor.errors import needs_extra
+
+        with needs_extra("proctor.gateway.create_app"):
+            from proctor.gateway._http import create_app
 
         return create_app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

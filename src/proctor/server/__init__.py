@@ -6,9 +6,13 @@ for embedding and tests, and ``server_thread`` serves one on a free loopback por
 
 from __future__ import annotations
 
-from proctor.server._app import create_server
-from proctor.server._keys import PERMISSIONS, ROLES, Principal, Role, create_api_key, key_digest
-from proctor.server._serve import build_app, ensure_admin_key, serve, server_thread
+from proctor.errors import needs_extra as _needs_extra
+
+# FastAPI, uvicorn and Jinja2 come with the server extra, not with the core.
+with _needs_extra("proctor.server"):
+    from proctor.server._app import create_server
+    from proctor.server._keys import PERMISSIONS, ROLES, Principal, Role, create_api_key, key_digest
+    from proctor.server._serve import build_app, ensure_admin_key, serve, server_thread
 
 __all__ = [
     "PERMISSIONS",

@@ -158,8 +158,11 @@ def open_store(location: str | Path | None = None) -> Store:
 
     backend, target = resolve_location(location)
     if backend == "postgresql":
-        # Imported here: psycopg loads only for those who use PostgreSQL.
-        from proctor.store._postgres import PostgresStore
+        # Imported here: psycopg (the postgres extra) loads only for those who use PostgreSQL.
+        from proctor.errors import needs_extra
+
+        with needs_extra("a PostgreSQL store"):
+            from proctor.store._postgres import PostgresStore
 
         return PostgresStore(target)
     return SQLiteStore(target)
@@ -172,7 +175,10 @@ if TYPE_CHECKING:
 def __getattr__(name: str) -> Any:
     # PostgresStore imports psycopg: loaded when asked for, not by every `import proctor`.
     if name == "PostgresStore":
-        from proctor.store._postgres import PostgresStore
+        from proctor.errors import needs_extra
+
+        with needs_extra("proctor.store.PostgresStore"):
+            from proctor.store._postgres import PostgresStore
 
         return PostgresStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -24,6 +24,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from proctor.errors import MissingExtraError
 from proctor.store import EventRow, Store, row_to_event
 from proctor.telemetry._config import telemetry_settings
 from proctor.telemetry._mapping import RunSpans
@@ -149,10 +150,11 @@ def live_exporter() -> LiveExporter | None:
         logger.warning("OpenTelemetry export is off: %s", exc)
         return None
     if settings.endpoint is not None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        from proctor.telemetry._otel import QuietExporter, otlp_exporter
-
+        try:
+            from proctor.telemetry._otel import BatchSpanProcessor, QuietExporter, otlp_exporter
+        except MissingExtraError as exc:  # as a bad setting: the runs go on, unexported
+            logger.warning("OpenTelemetry export is off: %s", exc)
+            return None
         exporter = QuietExporter(otlp_exporter(settings.endpoint), settings.endpoint)
         processor = BatchSpanProcessor(exporter)
         capture = settings.capture_content
@@ -173,7 +175,7 @@ def configure_live_export(
     """
     global _configured
     if processor is None and exporter is not None:
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+        from proctor.telemetry._otel import BatchSpanProcessor
 
         processor = BatchSpanProcessor(exporter)
     _replace(

@@ -1,7 +1,8 @@
 """``SpanData`` to OpenTelemetry SDK spans, and the OTLP/HTTP exporter.
 
 Imported only when spans are exported: the SDK and the exporter cost tens of
-milliseconds to import, which ``proctor run`` without telemetry does not pay.
+milliseconds to import, which ``proctor run`` without telemetry does not pay. They come
+with the otel extra; without it, importing this module raises ``MissingExtraError``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,18 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import Event, ReadableSpan
-from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
-
+from proctor.errors import needs_extra
 from proctor.telemetry._config import ENDPOINT, TRACES_ENDPOINT, ExportError
 from proctor.telemetry._spans import SpanData
+
+with needs_extra("OpenTelemetry export"):
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import Event, ReadableSpan
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor as BatchSpanProcessor  # for _live
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+    from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _KINDS = {"internal": SpanKind.INTERNAL, "client": SpanKind.CLIENT}

@@ -1,0 +1,92 @@
+"""CPU a ``proctor`` command costs before it does any work: mostly imports.
+
+Each command runs ``--repeat`` times as a subprocess of this one; its CPU (user + system,
+from ``resource.getrusage(RUSAGE_CHILDREN)``) is the figure, so a busy machine slows the
+wall clock but barely the figures. Prints the median and the fastest of each:
+
+- ``python -c pass``: the interpreter alone, the floor under every command;
+- ``import typer, rich.console``: the CLI toolkit alone (Typer vendors Click);
+- a one-command Typer app's ``--help``: the toolkit rendering help (rich's markdown and
+  traceback modules too), the floor under ``proctor --help``;
+- ``proctor --help``, ``proctor runs`` on an empty store, ``proctor trace`` of a finished run.
+
+Asserts nothing about time (a goal, not a test: ``proctor --help`` within 0.15 s).
+
+    python benchmarks/cli_startup.py [--repeat 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from proctor.examples import invoice
+from proctor.runtime import Runner
+from proctor.store import open_store
+
+PROCTOR = Path(sys.executable).with_name("proctor")
+TYPER_HELP = (
+    "import typer\n"
+    "app = typer.Typer(add_completion=False)\n"
+    "app.command()(lambda: None)\n"
+    "app(['--help'])"
+)
+
+
+def cpu_of(command: list[str], env: dict[str, str]) -> float:
+    """Seconds of CPU (user + system) ``command`` took, run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+async def recorded_run(db: str) -> str:
+    """A finished run of the invoice example in the store at ``db``; its id."""
+    store = open_store(db)
+    try:
+        result = await Runner(store, invoice.workflow()).start(invoice.sample_input("clean"))
+        return result.run_id
+    finally:
+        await store.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--repeat", type=int, default=15, help="Runs of each command.")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "PROCTOR_HOME": tmp, "NO_COLOR": "1"}
+        env.pop("PROCTOR_DB", None)
+        # Bytecode is cached, as after `pip install`: the warm-up run below writes it.
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        empty, full = str(Path(tmp) / "empty.db"), str(Path(tmp) / "runs.db")
+        run_id = asyncio.run(recorded_run(full))
+        python = sys.executable
+        commands = {
+            "python -c pass": [python, "-c", "pass"],
+            "import typer, rich.console": [python, "-c", "import typer, rich.console"],
+            "a Typer app's --help": [python, "-c", TYPER_HELP],
+            "proctor --help": [str(PROCTOR), "--help"],
+            "proctor runs (empty store)": [str(PROCTOR), "--db", empty, "runs"],
+            "proctor trace (one run)": [str(PROCTOR), "--db", full, "trace", run_id],
+        }
+        for command in commands.values():  # warm the file cache and the store files
+            cpu_of(command, env)
+        print(f"CPU per command, user + system, {args.repeat} runs each")
+        print(f"{'command':<30} {'median':>9} {'fastest':>9}")
+        for name, command in commands.items():
+            times = [cpu_of(command, env) for _ in range(args.repeat)]
+            print(f"{name:<30} {statistics.median(times):>8.3f}s {min(times):>8.3f}s")
+
+
+if __name__ == "__main__":
+    main()

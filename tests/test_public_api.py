@@ -59,9 +59,11 @@ ALLOWED = {
     "runtime": {"contracts", "gateway", "policy", "store", "telemetry", "tools"},
     "examples": {"contracts", "gateway", "runtime", "store", "tools"},
     "audit": {"contracts", "store"},
-    "evals": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
+    "evals": {"contracts", "gateway", "policy", "reports", "runtime", "store", "tools"},
+    "reports": {"contracts", "store"},
     "telemetry": {"store"},
-    "server": {"audit", "contracts", "evals", "runtime", "store", "telemetry"},
+    "endpoint": {"gateway", "store"},
+    "server": {"audit", "contracts", "evals", "reports", "runtime", "store", "telemetry"},
 }
 
 

@@ -23,8 +23,8 @@ def serve(
     """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
     from proctor.cli._app import options
+    from proctor.endpoint._serve import preflight, run_gateway
     from proctor.gateway import load_config
-    from proctor.gateway._http_serve import preflight, run_gateway
 
     settings = load_config(config or options.config)
     preflight(settings, host)

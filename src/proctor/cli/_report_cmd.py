@@ -22,8 +22,8 @@ from proctor.cli._options import MAX_COUNT, finite
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.errors import UsageError
-from proctor.evals._drift import DriftReport, DriftThresholds, drift_report, show
-from proctor.evals._production import (
+from proctor.reports._drift import DriftReport, DriftThresholds, drift_report, show
+from proctor.reports._production import (
     Version,
     VersionRuns,
     find_version,
@@ -31,7 +31,7 @@ from proctor.evals._production import (
     parse_since,
     side_json,
 )
-from proctor.evals._rollout import (
+from proctor.reports._rollout import (
     MIN_RUNS,
     RolloutStatus,
     check_promotion,

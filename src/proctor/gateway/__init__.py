@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from proctor.gateway._cache import (
     MemoryCache,
     RedisCache,
@@ -28,11 +26,9 @@ from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._router import Router
-from proctor.gateway._scripted import Script, ScriptedModel, Turn
 from proctor.gateway._tokens import (
     REPLY_PRIMING_TOKENS,
     count_text,
@@ -57,19 +53,8 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-
-if TYPE_CHECKING:
-    from proctor.gateway._http import create_app
-
-
-def __getattr__(name: str) -> Any:
-    # The endpoint imports FastAPI: loaded only by those who serve it, not by every run.
-    if name == "create_app":
-        from proctor.gateway._http import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from proctor.gateway.providers.openai import OpenAIModel
+from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -120,7 +105,6 @@ __all__ = [
     "Turn",
     "UserMessage",
     "count_text",
-    "create_app",
     "estimate_tokens",
     "find_config",
     "load_config",

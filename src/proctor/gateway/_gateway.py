@@ -137,8 +137,8 @@ class Gateway:
         clients: Mapping[str, ModelClient] | None = None,
     ) -> Gateway:
         """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``."""
-        from proctor.gateway._openai import OpenAIModel
         from proctor.gateway._router import Router
+        from proctor.gateway.providers.openai import OpenAIModel
 
         prices = PriceTable(
             {

@@ -16,8 +16,8 @@ import orjson
 
 from proctor.errors import ModelError
 from proctor.gateway._errors import ErrorKind
-from proctor.gateway._openai import _tool_call
 from proctor.gateway._types import AssistantMessage, ModelDelta, ModelResponse, ToolCallDelta
+from proctor.gateway.providers.openai import _tool_call
 from proctor.store import RecordedToolCall, Usage
 
 

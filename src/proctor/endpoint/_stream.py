@@ -17,7 +17,7 @@ import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from proctor.gateway._http_wire import usage_wire
+from proctor.endpoint._wire import usage_wire
 from proctor.gateway._types import ModelDelta, ToolCallDelta
 from proctor.store import Usage
 

@@ -8,8 +8,8 @@ import pytest
 
 from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
-from proctor.evals._drift import DriftThresholds, drift_report
-from proctor.evals._production import (
+from proctor.reports._drift import DriftThresholds, drift_report
+from proctor.reports._production import (
     NoRunsError,
     Version,
     find_version,

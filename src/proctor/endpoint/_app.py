@@ -28,15 +28,15 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
+from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._stream import DONE, ChunkWriter, StreamReply, error_event
+from proctor.endpoint._wire import WireError, completion, error, now_s, parse_request
 from proctor.errors import ConfigError
 from proctor.gateway._config import GatewayConfig
 from proctor.gateway._errors import GatewayError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._http_keys import ApiKey, KeyRing, is_loopback
-from proctor.gateway._http_ledger import CallLedger
-from proctor.gateway._http_stream import DONE, ChunkWriter, StreamReply, error_event
-from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request
 from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._tokens import count_text
 from proctor.store import GatewayCallRecord, ModelAttemptFailed, Store

@@ -21,7 +21,6 @@ from pydantic import (
     model_validator,
 )
 
-from proctor.gateway._openai import _tool_call
 from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
@@ -32,6 +31,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers.openai import _tool_call
 from proctor.store import RecordedToolCall, Usage, json_value_problem
 
 

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._openai_errors import status_error
 from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
@@ -24,6 +23,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers._status import status_error
 from proctor.store import RecordedToolCall, Usage
 
 if TYPE_CHECKING:

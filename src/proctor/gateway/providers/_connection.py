@@ -12,7 +12,7 @@ import asyncio
 
 import httptools
 
-from proctor.gateway._sse import EventSplitter
+from proctor.gateway.providers._sse import EventSplitter
 
 
 class Stale(ConnectionError):

@@ -27,16 +27,16 @@ import orjson
 
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._http_conn import Exchange, Stale
-from proctor.gateway._openai import (
+from proctor.gateway._stream import whole_deltas
+from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
+from proctor.gateway.providers._connection import Exchange, Stale
+from proctor.gateway.providers._sse import DONE, delta_of
+from proctor.gateway.providers._status import status_error
+from proctor.gateway.providers.openai import (
     _tool_call,
     chat_request,
     resolve_endpoint,
 )
-from proctor.gateway._openai_errors import status_error
-from proctor.gateway._sse import DONE, delta_of
-from proctor.gateway._stream import whole_deltas
-from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
 from proctor.store import RecordedToolCall, Usage
 
 _T = TypeVar("_T")

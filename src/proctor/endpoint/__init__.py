@@ -1,0 +1,1 @@
+"""The OpenAI-compatible HTTP endpoint of the gateway (``proctor gateway serve``)."""

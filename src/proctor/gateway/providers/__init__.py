@@ -1,0 +1,1 @@
+"""Model providers: the clients behind a ``Deployment`` (OpenAI-compatible, scripted)."""

@@ -1,0 +1,1 @@
+"""Read-only views of the runs: outcomes, drift between contract versions, rollouts."""

@@ -15,6 +15,7 @@ LAYERS = [
     "contracts",
     "policy",
     "gateway",
+    "gateway.providers",
     "runtime",
     "audit",
     "evals",

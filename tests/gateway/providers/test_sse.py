@@ -6,7 +6,8 @@ import pytest
 
 from proctor.gateway._errors import ModelCallError
 from proctor.gateway._types import ModelDelta, ToolCallDelta
-from proctor.gateway.providers._sse import EventSplitter, delta_of
+from proctor.gateway.providers._connection import EventSplitter
+from proctor.gateway.providers.wire import delta_of
 from proctor.store import Usage
 
 BODY = (

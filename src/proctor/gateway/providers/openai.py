@@ -1,46 +1,26 @@
-"""``OpenAIModel``: any OpenAI-compatible chat-completions endpoint, via the official SDK."""
+"""``OpenAIModel``: any OpenAI-compatible chat-completions endpoint, via the official SDK.
+
+The SDK carries the bytes (HTTP, TLS, proxies, its transport errors); what they mean is
+``wire``'s, the same reading ``LeanOpenAIModel`` uses.
+"""
 
 from __future__ import annotations
 
-import json
 import os
-import re
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._types import (
-    AssistantMessage,
-    CallSettings,
-    Message,
-    ModelDelta,
-    ModelResponse,
-    SystemMessage,
-    ToolCallDelta,
-    ToolMessage,
-    ToolSpec,
-    UserMessage,
-)
-from proctor.gateway.providers._status import status_error
-from proctor.store import RecordedToolCall, Usage
+from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
+from proctor.gateway.providers.wire import chat_request, delta_of, response_of, status_error
 
 if TYPE_CHECKING:
     # The SDK itself is imported on first use: it adds ~0.4s to every CLI command.
     import openai
-    from openai.types.chat import (
-        ChatCompletion,
-        ChatCompletionChunk,
-        ChatCompletionMessageParam,
-        ChatCompletionMessageToolCallParam,
-        ChatCompletionToolParam,
-    )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
-
-# What OpenAI accepts as a function name; our tool names also contain dots.
-_WIRE_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 def resolve_endpoint(
@@ -92,6 +72,7 @@ class OpenAIModel:
         self.max_retries = max_retries
         self._api_key = key
         self._client: openai.AsyncOpenAI | None = None
+        self._where = f"model {model!r} at {self.base_url}"
 
     def __repr__(self) -> str:
         # Never shows the key.
@@ -113,33 +94,18 @@ class OpenAIModel:
         ``settings`` overrides ``max_tokens``, ``temperature`` and the timeout for this call.
         """
         import openai
-        from openai.types.chat import ChatCompletion
 
         settings = settings or CallSettings()
-        max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
-        temperature = settings.temperature if settings.temperature is not None else self.temperature
-        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
-        payload, wire_names = chat_request(
-            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
-        )
+        payload, names = self._request(messages, tools, settings)
+        timeout_s = self._timeout(settings)
         try:
-            completion: object = await self._sdk().chat.completions.create(
+            # The raw body: read by ``wire`` as the lean client reads it, not by the SDK.
+            raw = await self._sdk().chat.completions.with_raw_response.create(
                 timeout=timeout_s, **payload
             )
         except openai.OpenAIError as exc:
             raise self._error(exc, timeout_s) from exc
-        except ValueError as exc:  # the SDK lets a body that is not JSON through as is
-            raise self._invalid(self._not_json()) from exc
-        if not isinstance(completion, ChatCompletion):
-            raise self._invalid(self._not_json())
-        try:
-            return self._response(completion, {w: n for n, w in wire_names.items()})
-        except (AttributeError, TypeError) as exc:
-            # The SDK does not validate bodies, so a wrong shape shows up only here.
-            raise self._invalid(
-                f"model {self.model!r} at {self.base_url} answered JSON that is not a chat "
-                f"completion ({exc}): check that the server is OpenAI-compatible"
-            ) from exc
+        return response_of(raw.content, model=self.model, names=names, where=self._where)
 
     async def stream(
         self,
@@ -156,30 +122,18 @@ class OpenAIModel:
         import openai
 
         settings = settings or CallSettings()
-        max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
-        temperature = settings.temperature if settings.temperature is not None else self.temperature
-        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
-        payload, wire_names = chat_request(
-            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
-        )
+        payload, names = self._request(messages, tools, settings)
+        timeout_s = self._timeout(settings)
         try:
             chunks = await self._sdk().chat.completions.create(
                 timeout=timeout_s, stream=True, stream_options={"include_usage": True}, **payload
             )
         except openai.OpenAIError as exc:
             raise self._error(exc, timeout_s) from exc
-        names = {w: n for n, w in wire_names.items()}
         try:
             async for chunk in chunks:
-                try:
-                    delta = self._delta(chunk, names)
-                except (AttributeError, TypeError, ValueError) as exc:
-                    raise self._invalid(
-                        f"model {self.model!r} at {self.base_url} streamed a chunk that is not "
-                        f"a chat-completion chunk ({exc}): check that the server is "
-                        "OpenAI-compatible"
-                    ) from exc
-                yield delta
+                # The SDK cuts and parses the events; ``wire`` reads each, as for the lean client.
+                yield delta_of(chunk.to_dict(warnings=False), names, self._where)
         except openai.OpenAIError as exc:
             raise self._error(exc, timeout_s) from exc
         except ValueError as exc:  # an event that is not JSON
@@ -187,35 +141,17 @@ class OpenAIModel:
         finally:
             await chunks.close()  # a no-op once read to the end; else the connection goes
 
-    def _delta(self, chunk: ChatCompletionChunk, names: Mapping[str, str]) -> ModelDelta:
-        usage = None
-        if chunk.usage is not None:
-            details = chunk.usage.prompt_tokens_details
-            usage = Usage(
-                input_tokens=chunk.usage.prompt_tokens or 0,
-                output_tokens=chunk.usage.completion_tokens or 0,
-                cached_input_tokens=(details.cached_tokens or 0) if details else 0,
-            )
-        if not chunk.choices:
-            return ModelDelta(usage=usage)
-        choice = chunk.choices[0]
-        calls = tuple(
-            ToolCallDelta(
-                index=call.index,
-                id=call.id,
-                name=None
-                if call.function is None or call.function.name is None
-                else names.get(call.function.name, call.function.name),
-                arguments=(call.function.arguments or "") if call.function else "",
-            )
-            for call in choice.delta.tool_calls or ()
+    def _request(
+        self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: CallSettings
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
+        temperature = settings.temperature if settings.temperature is not None else self.temperature
+        return chat_request(
+            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
         )
-        return ModelDelta(
-            text=choice.delta.content,
-            tool_calls=calls,
-            finish_reason=choice.finish_reason,
-            usage=usage,
-        )
+
+    def _timeout(self, settings: CallSettings) -> float:
+        return settings.timeout_s if settings.timeout_s is not None else self.timeout_s
 
     async def aclose(self) -> None:
         """Close the HTTP connections; the model can still be used (it reconnects)."""
@@ -246,43 +182,11 @@ class OpenAIModel:
             )
         return self._client
 
-    def _response(self, completion: ChatCompletion, names: Mapping[str, str]) -> ModelResponse:
-        if not completion.choices:
-            raise self._invalid(
-                f"the provider returned no choices for model {self.model!r} at {self.base_url}: "
-                f"the server accepted the request but produced no answer; check its logs"
-            )
-        choice = completion.choices[0]
-        calls: list[RecordedToolCall] = []
-        for call in choice.message.tool_calls or ():
-            if call.type == "function":
-                name, raw = (
-                    names.get(call.function.name, call.function.name),
-                    call.function.arguments,
-                )
-            else:  # a custom (free-text) tool call: we never offer those
-                name, raw = names.get(call.custom.name, call.custom.name), call.custom.input
-            calls.append(_tool_call(call.id, name, raw))
-        usage = completion.usage
-        details = usage.prompt_tokens_details if usage else None
-        return ModelResponse(
-            model=self.model,
-            text=choice.message.content or None,
-            tool_calls=tuple(calls),
-            usage=Usage(
-                input_tokens=usage.prompt_tokens if usage else 0,
-                output_tokens=usage.completion_tokens if usage else 0,
-                # Prompt tokens the provider served from its cache are billed at their own rate.
-                cached_input_tokens=(details.cached_tokens or 0) if details else 0,
-            ),
-            finish_reason=choice.finish_reason or ("tool_calls" if calls else "stop"),
-        )
-
     def _error(self, exc: openai.OpenAIError, timeout_s: float) -> ModelCallError:
         """The SDK's exception as a ``ModelCallError``: a kind to act on, a message to read."""
         import openai
 
-        where = f"model {self.model!r} at {self.base_url}"
+        where = self._where
         if isinstance(exc, openai.APITimeoutError):
             return ModelCallError(
                 f"{where} did not answer within {timeout_s:g}s: the server may be "
@@ -311,111 +215,21 @@ class OpenAIModel:
             )
         if not isinstance(exc, openai.APIStatusError):
             return self._invalid(f"{where} failed: {exc}")
-        return status_error(exc, where=where, base_url=self.base_url, api_key_env=self.api_key_env)
+        return status_error(
+            exc.status_code,
+            exc.response.headers,
+            exc.body,
+            where=where,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
+        )
 
     def _invalid(self, message: str) -> ModelCallError:
         return ModelCallError(message, kind="invalid_response")
 
     def _not_json(self) -> str:
         return (
-            f"model {self.model!r} at {self.base_url} answered with a body that is not valid "
+            f"{self._where} answered with a body that is not valid "
             f"JSON: check that the base URL points at an OpenAI-compatible API (usually "
             f"ending in /v1)"
         )
-
-
-def chat_request(
-    model: str,
-    messages: Sequence[Message],
-    tools: Sequence[ToolSpec],
-    *,
-    max_tokens: int | None,
-    temperature: float | None,
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """The chat-completions request body, and the wire name of each tool (``.`` -> ``__``)."""
-    wire_names = _wire_names(tools)
-    payload: dict[str, Any] = {
-        "model": model,
-        "messages": [_message_param(m, wire_names) for m in messages],
-    }
-    if tools:
-        payload["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
-    if max_tokens is not None:
-        payload["max_tokens"] = max_tokens
-    if temperature is not None:
-        payload["temperature"] = temperature
-    return payload, wire_names
-
-
-def _wire_names(tools: Sequence[ToolSpec]) -> dict[str, str]:
-    """Map each tool name to an allowed function name (``erp.fetch_po`` -> ``erp__fetch_po``)."""
-    names: dict[str, str] = {}
-    owners: dict[str, str] = {}
-    for tool in tools:
-        wire = _wire(tool.name)
-        if not _WIRE_NAME.match(wire):
-            raise ConfigError(
-                f"tool name {tool.name!r} cannot be sent to an OpenAI-compatible API: "
-                f"use letters, digits, '_', '-' and '.', at most 64 characters"
-            )
-        if owners.setdefault(wire, tool.name) != tool.name:
-            raise ConfigError(
-                f"tools {owners[wire]!r} and {tool.name!r} both become {wire!r} for the "
-                f"OpenAI API ('.' is sent as '__'): rename one of them"
-            )
-        names[tool.name] = wire
-    return names
-
-
-def _wire(name: str) -> str:
-    return name.replace(".", "__")
-
-
-def _tool_param(tool: ToolSpec, wire_name: str) -> ChatCompletionToolParam:
-    return {
-        "type": "function",
-        "function": {
-            "name": wire_name,
-            "description": tool.description,
-            "parameters": tool.parameters,
-        },
-    }
-
-
-def _message_param(message: Message, wire_names: Mapping[str, str]) -> ChatCompletionMessageParam:
-    match message:
-        case SystemMessage():
-            return {"role": "system", "content": message.content}
-        case UserMessage():
-            return {"role": "user", "content": message.content}
-        case ToolMessage():
-            return {"role": "tool", "tool_call_id": message.call_id, "content": message.content}
-        case AssistantMessage():
-            calls: list[ChatCompletionMessageToolCallParam] = [
-                {
-                    "id": call.id,
-                    "type": "function",
-                    "function": {
-                        # Earlier turns may name tools not offered now: encode them the same way.
-                        "name": wire_names.get(call.name, _wire(call.name)),
-                        # Always valid JSON: some servers parse the history and would
-                        # fail the whole request on the model's own malformed arguments.
-                        "arguments": json.dumps(call.arguments),
-                    },
-                }
-                for call in message.tool_calls
-            ]
-            if calls:
-                return {"role": "assistant", "content": message.text, "tool_calls": calls}
-            return {"role": "assistant", "content": message.text}
-
-
-def _tool_call(call_id: str, name: str, raw: str) -> RecordedToolCall:
-    try:
-        arguments = json.loads(raw)
-    except ValueError:
-        arguments = None
-    if not isinstance(arguments, dict):
-        # Not a JSON object: the runtime reports invalid arguments back to the model.
-        return RecordedToolCall(id=call_id, name=name, arguments={}, raw_arguments=raw)
-    return RecordedToolCall(id=call_id, name=name, arguments=arguments)

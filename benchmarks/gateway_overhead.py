@@ -78,7 +78,7 @@ def run_endpoint(setup: Setup, port: int, upstream_port: int, db: str) -> None:
     """The worker process: one ``serve_gateway``, as ``proctor gateway serve`` runs it."""
     import logging
 
-    from proctor.endpoint._serve import serve_gateway
+    from proctor.endpoint import serve_gateway
     from proctor.gateway import GatewayConfig
     from proctor.store import SQLiteStore
 

@@ -20,6 +20,7 @@ LAYERS = [
     "audit",
     "evals",
     "telemetry",
+    "endpoint",
     "server",
 ]
 

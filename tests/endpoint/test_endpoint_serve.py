@@ -21,7 +21,7 @@ import openai
 import pytest
 import yaml
 
-from proctor.endpoint._keys import check_exposure
+from proctor.endpoint import check_exposure
 from proctor.endpoint._ledger import CallLedger, period_start
 from proctor.errors import ConfigError, StoreError
 from proctor.store import GatewayCallRecord, SQLiteStore

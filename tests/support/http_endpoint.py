@@ -16,12 +16,8 @@ from typing import Any
 import openai
 import uvicorn
 
-from proctor.endpoint._app import create_app
-from proctor.endpoint._ledger import CallLedger
-from proctor.endpoint._serve import endpoint_clients
-from proctor.gateway import Gateway, GatewayConfig
-from proctor.gateway._cache import open_cache
-from proctor.gateway._ratelimit import open_limiter
+from proctor.endpoint import CallLedger, create_app, endpoint_clients
+from proctor.gateway import Gateway, GatewayConfig, open_cache, open_limiter
 from proctor.store import Store
 
 

@@ -23,7 +23,7 @@ def serve(
     """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
     from proctor.cli._app import options
-    from proctor.endpoint._serve import preflight, run_gateway
+    from proctor.endpoint import preflight, run_gateway
     from proctor.gateway import load_config
 
     settings = load_config(config or options.config)

@@ -15,12 +15,8 @@ from proctor.endpoint._app import create_app
 from proctor.endpoint._keys import KeyRing, check_exposure
 from proctor.endpoint._ledger import CallLedger
 from proctor.errors import ConfigError
-from proctor.gateway._cache import open_cache
-from proctor.gateway._config import GatewayConfig
-from proctor.gateway._gateway import Gateway
-from proctor.gateway._ratelimit import open_limiter
-from proctor.gateway._types import ModelClient
-from proctor.gateway.providers.openai_lean import LeanOpenAIModel
+from proctor.gateway import Gateway, GatewayConfig, ModelClient, open_cache, open_limiter
+from proctor.gateway.providers import LeanOpenAIModel
 from proctor.store import Store, open_store
 
 

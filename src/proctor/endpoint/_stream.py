@@ -18,7 +18,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from proctor.endpoint._wire import usage_wire
-from proctor.gateway._types import ModelDelta, ToolCallDelta
+from proctor.gateway import ModelDelta, ToolCallDelta
 from proctor.store import Usage
 
 DONE = b"data: [DONE]\n\n"

@@ -1,8 +1,9 @@
 """OpenAI's chat-completions wire format at the endpoint: requests in, completions out.
 
-The inverse of ``_openai``: there our messages become OpenAI's; here OpenAI's become ours.
-Requests are validated by pydantic straight from the JSON bytes (one pass, in Rust);
-responses are plain dicts serialised with orjson. Streamed answers are ``_http_stream``'s.
+The inverse of ``proctor.gateway.providers.wire``: there our messages become OpenAI's;
+here OpenAI's become ours. Requests are validated by pydantic straight from the JSON
+bytes (one pass, in Rust); responses are plain dicts serialised with orjson. Streamed
+answers are ``_stream``'s.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from proctor.gateway._types import (
+from proctor.gateway import (
     AssistantMessage,
     CallSettings,
     Message,

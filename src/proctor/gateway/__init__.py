@@ -29,6 +29,7 @@ from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._router import Router
+from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._tokens import (
     REPLY_PRIMING_TOKENS,
     count_text,
@@ -97,6 +98,7 @@ __all__ = [
     "Script",
     "ScriptedModel",
     "StoreCache",
+    "StreamInterrupted",
     "StreamingModelClient",
     "SystemMessage",
     "ToolCallDelta",

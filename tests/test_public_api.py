@@ -19,6 +19,7 @@ LAYERS = [
     "runtime",
     "audit",
     "evals",
+    "reports",
     "telemetry",
     "endpoint",
     "server",

@@ -22,22 +22,23 @@ from proctor.cli._options import MAX_COUNT, finite
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.errors import UsageError
-from proctor.reports._drift import DriftReport, DriftThresholds, drift_report, show
-from proctor.reports._production import (
+from proctor.reports import (
+    MIN_RUNS,
+    DriftReport,
+    DriftThresholds,
+    RolloutStatus,
     Version,
     VersionRuns,
+    check_promotion,
+    drift_report,
     find_version,
     iso,
     parse_since,
-    side_json,
-)
-from proctor.reports._rollout import (
-    MIN_RUNS,
-    RolloutStatus,
-    check_promotion,
     promote_candidate,
     rollout_of,
     rollout_status,
+    show,
+    side_json,
 )
 from proctor.store import Store
 

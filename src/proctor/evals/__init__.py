@@ -44,32 +44,30 @@ from proctor.evals._results import (
 )
 from proctor.evals._spec import ORDER_MODES, OrderMode
 from proctor.evals._stored import find_result, store_result
-from proctor.reports._drift import (
+
+# Drift, production runs and rollouts are reports (proctor.reports); still importable here.
+from proctor.reports import (
+    MIN_RUNS,
     DriftMetric,
     DriftReport,
     DriftThresholds,
     Gate,
-    ToolDrift,
-    compare,
-    drift_report,
-)
-from proctor.reports._production import (
     NoRunsError,
-    Version,
-    VersionRuns,
-    find_version,
-    parse_since,
-    version_runs,
-)
-from proctor.reports._rollout import (
-    MIN_RUNS,
     Promotion,
     PromotionCheck,
     RolloutStatus,
+    ToolDrift,
+    Version,
+    VersionRuns,
     check_promotion,
+    compare,
+    drift_report,
+    find_version,
+    parse_since,
     promote_candidate,
     rollout_of,
     rollout_status,
+    version_runs,
 )
 from proctor.runtime import load_workflow_ref
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from proctor.evals._results import CaseResult, SuiteResult
-from proctor.reports._metrics import Figure, call_counts, mean_calls, relative
+from proctor.reports import Figure, call_counts, mean_calls, relative
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from proctor.errors import NotFoundError, ProctorError, UsageError
-from proctor.reports._outcomes import GroupBy, Report, build_report
+from proctor.reports import GroupBy, Report, build_report
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.errors import UsageError
-from proctor.reports._outcomes import GROUPINGS, GroupBy, Report, build_report
+from proctor.reports import GROUPINGS, GroupBy, Report, build_report
 from proctor.server._appstate import state_of
 from proctor.server._charts import bars, columns
 from proctor.server._keys import Principal

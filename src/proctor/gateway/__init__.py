@@ -24,10 +24,11 @@ from proctor.gateway._config import (
 )
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
-from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
+from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
+from proctor.gateway._request import GatewayResult, ModelRequest
 from proctor.gateway._router import Router
 from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._tokens import (

@@ -37,7 +37,7 @@ from proctor.evals import (
     save_result,
     store_result,
 )
-from proctor.gateway import Gateway, GatewayConfig, load_config
+from proctor.gateway import build_gateway, load_config
 from proctor.store import Store, open_store
 
 eval_app = typer.Typer(
@@ -95,16 +95,6 @@ def eval_capture(
     )
 
 
-def _gateway(config: GatewayConfig, store: Store) -> Gateway:
-    """The project's gateway (``proctor.yaml``) for live models, as ``proctor run`` uses."""
-    from proctor.gateway._cache import open_cache
-    from proctor.gateway._ratelimit import open_limiter
-
-    return Gateway.from_config(
-        config, cache=open_cache(config.cache, store), limiter=open_limiter(config.rate_limits)
-    )
-
-
 @eval_app.command("run")
 def eval_run(
     suite: Path = typer.Argument(..., help="A suite folder (or one case file)."),
@@ -141,7 +131,7 @@ def eval_run(
         # here, and keeps the suite's result afterwards.
         store = None if recorded or not config.models else open_store(options.db)
         try:
-            gateway = None if store is None else _gateway(config, store)
+            gateway = None if store is None else build_gateway(config, store)
             replayer = SuiteReplay(loaded, loader=load_workflow, options=settings, gateway=gateway)
             try:
                 replayer.prepare()

@@ -15,7 +15,7 @@ from proctor.endpoint._app import create_app
 from proctor.endpoint._keys import KeyRing, check_exposure
 from proctor.endpoint._ledger import CallLedger
 from proctor.errors import ConfigError
-from proctor.gateway import Gateway, GatewayConfig, ModelClient, open_cache, open_limiter
+from proctor.gateway import GatewayConfig, ModelClient, build_gateway
 from proctor.gateway.providers import LeanOpenAIModel
 from proctor.store import Store, open_store
 
@@ -73,11 +73,8 @@ async def serve_gateway(
     import uvicorn
 
     preflight(config, host)
-    gateway = Gateway.from_config(
-        config,
-        cache=open_cache(config.cache, store),
-        limiter=open_limiter(config.rate_limits),
-        clients=endpoint_clients(config) if clients is None else clients,
+    gateway = build_gateway(
+        config, store, clients=endpoint_clients(config) if clients is None else clients
     )
     try:
         app = create_app(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proctor.gateway._build import build_gateway
 from proctor.gateway._cache import (
     MemoryCache,
     RedisCache,
@@ -107,6 +108,7 @@ __all__ = [
     "ToolSpec",
     "Turn",
     "UserMessage",
+    "build_gateway",
     "count_text",
     "estimate_tokens",
     "find_config",

@@ -45,7 +45,7 @@ def test_top_level_all_is_exactly_the_public_names() -> None:
 def test_each_layer_exports_what_it_defines(layer: str) -> None:
     module = importlib.import_module(f"proctor.{layer}")
     exported = set(module.__all__)
-    # hasattr, not vars(): a name may load lazily (the gateway's FastAPI endpoint).
+    # hasattr, not vars(): a name may load lazily (gateway.providers' httptools client).
     undefined = {name for name in exported if not hasattr(module, name)}
     assert not undefined, f"proctor.{layer}.__all__ names something undefined: {undefined}"
     helpers = {"os", "Path", "Any", "TYPE_CHECKING"}

@@ -80,7 +80,7 @@ def _wire_call(call: ToolCallDelta) -> dict[str, Any]:
 
 
 def error_event(body: bytes) -> bytes:
-    """An error (OpenAI's shape, from ``_http_wire.error``) as the stream's last event."""
+    """An error (OpenAI's shape, from ``_wire.error``) as the stream's last event."""
     return b"data: " + body + b"\n\n"
 
 

@@ -216,11 +216,13 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
             )
         choice = data["choices"][0]
         message = choice["message"]
-        calls = tuple(_answered_call(call, names) for call in message.get("tool_calls") or ())
+        calls: list[RecordedToolCall] = []  # a loop: no generator to set up on the hot path
+        for call in message.get("tool_calls") or ():
+            calls.append(_answered_call(call, names))
         return ModelResponse(
             model=model,
             text=message.get("content") or None,
-            tool_calls=calls,
+            tool_calls=tuple(calls),
             usage=usage_of(data.get("usage") or {}),
             finish_reason=choice.get("finish_reason") or ("tool_calls" if calls else "stop"),
         )

@@ -78,8 +78,8 @@ def run_endpoint(setup: Setup, port: int, upstream_port: int, db: str) -> None:
     """The worker process: one ``serve_gateway``, as ``proctor gateway serve`` runs it."""
     import logging
 
+    from proctor.endpoint import serve_gateway
     from proctor.gateway import GatewayConfig
-    from proctor.gateway._http_serve import serve_gateway
     from proctor.store import SQLiteStore
 
     os.environ["OPENAI_API_KEY"] = "upstream"

@@ -114,14 +114,14 @@ def test_importing_a_feature_without_its_extra_raises_a_proctor_import_error(
 ) -> None:
     code = """
 from proctor.errors import MissingExtraError, ProctorError
-for name in ("proctor.server", "proctor.telemetry._otel"):
+for name in ("proctor.server", "proctor.endpoint", "proctor.telemetry._otel"):
     try:
         __import__(name)
     except MissingExtraError as exc:
         assert isinstance(exc, ImportError) and isinstance(exc, ProctorError)
         print(exc)
-import proctor.gateway, proctor.store
-for package, name in ((proctor.gateway, "create_app"), (proctor.store, "PostgresStore")):
+import proctor.store
+for package, name in ((proctor.store, "PostgresStore"),):
     try:
         getattr(package, name)
     except MissingExtraError as exc:
@@ -131,8 +131,8 @@ for package, name in ((proctor.gateway, "create_app"), (proctor.store, "Postgres
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == [
         "proctor.server needs the server extra: pip install 'proctor[server]'",
+        "proctor.endpoint needs the server extra: pip install 'proctor[server]'",
         "OpenTelemetry export needs the otel extra: pip install 'proctor[otel]'",
-        "proctor.gateway.create_app needs the server extra: pip install 'proctor[server]'",
         "proctor.store.PostgresStore needs the postgres extra: pip install 'proctor[postgres]'",
     ]
 

@@ -33,11 +33,8 @@ KNOWN_CYCLES = {
         "_tool_calls",
         "_tool_run",
     ),
-    cycle("gateway", "_route_call", "_route_stream", "_router"),
-    cycle("gateway", "_gateway", "_gateway_stream"),
-    cycle("contracts", "_model", "_rollout"),
 }
-PACKAGES_WITH_KNOWN_CYCLES = {"proctor.runtime", "proctor.gateway", "proctor.contracts"}
+PACKAGES_WITH_KNOWN_CYCLES = {"proctor.runtime"}
 
 
 def modules(src: Path) -> dict[str, Path]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from proctor.cli import _options
-from proctor.evals._rollout import MIN_RUNS
+from proctor.reports import MIN_RUNS
 from proctor.runtime._worker import DEFAULT_GRACE_S, DEFAULT_LEASE_S
 
 LOADED = """

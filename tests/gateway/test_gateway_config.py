@@ -9,7 +9,17 @@ import pytest
 
 from proctor.contracts import Contract
 from proctor.errors import ConfigError
-from proctor.gateway import Gateway, load_config
+from proctor.gateway import (
+    Gateway,
+    GatewayConfig,
+    MemoryCache,
+    MemoryRateLimiter,
+    ScriptedModel,
+    StoreCache,
+    Turn,
+    build_gateway,
+    load_config,
+)
 from proctor.runtime import Runner, Workflow
 from proctor.store import ModelAttemptFailed, ModelCalled, SQLiteStore, row_to_event
 from proctor.tools import Registry, tool
@@ -160,3 +170,26 @@ async def test_cached_prompt_tokens_are_read_and_priced_at_their_own_rate(
     price = Price(input_per_million=2.0, output_per_million=8.0, cached_input_per_million=0.5)
     # 200 fresh x $2/M + 800 cached x $0.5/M + 10 out x $8/M
     assert price.cost(response.usage) == pytest.approx((400 + 400 + 80) / 1_000_000)
+
+
+async def test_build_gateway_opens_the_configured_cache_and_limiter(tmp_path: Path) -> None:
+    raw = {
+        "models": {"small": {"model": "m", "provider": "scripted"}},
+        "routes": {"main": ["small"]},
+    }
+    scripted = ScriptedModel(scenario="s", script=[Turn(text="hi")])
+    clients = {"small": scripted}
+    store = SQLiteStore(tmp_path / "p.db")
+    try:
+        gateway = build_gateway(GatewayConfig.model_validate(raw), store, clients=clients)
+        assert isinstance(gateway.cache, StoreCache)
+        assert isinstance(gateway.limiter, MemoryRateLimiter)
+        assert gateway.router.limiter is gateway.limiter
+        assert gateway.default_route == "main"
+        assert gateway.deployments["small"].client is scripted
+        no_store = build_gateway(GatewayConfig.model_validate(raw), None, clients=clients)
+        assert isinstance(no_store.cache, MemoryCache)
+        uncached = GatewayConfig.model_validate({**raw, "cache": {"backend": "none"}})
+        assert build_gateway(uncached, store, clients=clients).cache is None
+    finally:
+        await store.close()

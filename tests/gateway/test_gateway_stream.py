@@ -15,9 +15,9 @@ import pytest
 from proctor.gateway import Gateway, MemoryCache, UserMessage
 from proctor.gateway._deployment import Deployment
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._gateway import ModelRequest
 from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._prices import Price
+from proctor.gateway._request import ModelRequest
 from proctor.gateway._stream import DeltaAssembler, StreamInterrupted
 from proctor.gateway._types import (
     CallSettings,

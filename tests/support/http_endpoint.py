@@ -16,12 +16,8 @@ from typing import Any
 import openai
 import uvicorn
 
-from proctor.gateway import Gateway, GatewayConfig
-from proctor.gateway._cache import open_cache
-from proctor.gateway._http import create_app
-from proctor.gateway._http_ledger import CallLedger
-from proctor.gateway._http_serve import endpoint_clients
-from proctor.gateway._ratelimit import open_limiter
+from proctor.endpoint import CallLedger, create_app, endpoint_clients
+from proctor.gateway import Gateway, GatewayConfig, build_gateway
 from proctor.store import Store
 
 
@@ -58,12 +54,7 @@ async def running_endpoint(
 ) -> AsyncIterator[Endpoint]:
     """Serve a gateway built from ``raw_config`` (a ``proctor.yaml`` mapping) on loopback."""
     config = GatewayConfig.model_validate(raw_config)
-    gateway = Gateway.from_config(
-        config,
-        cache=open_cache(config.cache, store),
-        limiter=open_limiter(config.rate_limits),
-        clients=endpoint_clients(config),  # what `proctor gateway serve` uses
-    )
+    gateway = build_gateway(config, store, clients=endpoint_clients(config))  # as served
     app = create_app(gateway, config, store, ledger=CallLedger(store, flush_after_s=flush_after_s))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

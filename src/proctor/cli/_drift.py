@@ -17,9 +17,16 @@ from rich.text import Text
 from proctor.cli._context import console
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
-from proctor.evals._drift import DriftReport, DriftThresholds, show
-from proctor.evals._production import VersionRuns, iso, parse_since, side_json
-from proctor.evals._rollout import RolloutStatus
+from proctor.reports import (
+    DriftReport,
+    DriftThresholds,
+    RolloutStatus,
+    VersionRuns,
+    iso,
+    parse_since,
+    show,
+    side_json,
+)
 
 
 def window(

@@ -24,7 +24,6 @@ from proctor.errors import ConfigError, NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from proctor.evals import SuiteResult
-    from proctor.gateway import Gateway, GatewayConfig
     from proctor.store import Store
 
 app = typer.Typer(
@@ -85,17 +84,6 @@ def eval_capture(
     )
 
 
-def _gateway(config: GatewayConfig, store: Store) -> Gateway:
-    """The project's gateway (``proctor.yaml``) for live models, as ``proctor run`` uses."""
-    from proctor.gateway import Gateway
-    from proctor.gateway._cache import open_cache
-    from proctor.gateway._ratelimit import open_limiter
-
-    return Gateway.from_config(
-        config, cache=open_cache(config.cache, store), limiter=open_limiter(config.rate_limits)
-    )
-
-
 @app.command("run")
 def eval_run(
     suite: Path = typer.Argument(..., help="A suite folder (or one case file)."),
@@ -132,7 +120,7 @@ def eval_run(
         save_result,
         store_result,
     )
-    from proctor.gateway import load_config
+    from proctor.gateway import build_gateway, load_config
     from proctor.store import open_store
 
     try:
@@ -150,7 +138,7 @@ def eval_run(
         # here, and keeps the suite's result afterwards.
         store = None if recorded or not config.models else open_store(options.db)
         try:
-            gateway = None if store is None else _gateway(config, store)
+            gateway = None if store is None else build_gateway(config, store)
             replayer = SuiteReplay(loaded, loader=load_workflow, options=settings, gateway=gateway)
             try:
                 replayer.prepare()

@@ -25,7 +25,7 @@ def serve(
     from proctor.gateway import load_config
 
     with needs_extra("proctor gateway serve"):
-        from proctor.gateway._http_serve import preflight, run_gateway
+        from proctor.endpoint import preflight, run_gateway
 
     settings = load_config(config or options.config)
     preflight(settings, host)

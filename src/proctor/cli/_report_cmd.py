@@ -25,7 +25,7 @@ from proctor.cli._drift_options import (
 )
 
 if TYPE_CHECKING:
-    from proctor.evals._drift import DriftReport
+    from proctor.reports import DriftReport
     from proctor.store import Store
 
 app = typer.Typer(help="Reports over production runs: drift.", no_args_is_help=True)
@@ -52,9 +52,7 @@ def report_drift(
     """Compare two contract versions over production runs. Exit 1 if a change alerts."""
     from proctor.cli import _drift as drift
     from proctor.cli._render import to_json
-    from proctor.evals._drift import drift_report
-    from proctor.evals._production import Version, find_version
-    from proctor.evals._rollout import rollout_of
+    from proctor.reports import Version, drift_report, find_version, rollout_of
 
     start, now, limits = drift.window(
         since,

@@ -47,7 +47,7 @@ def rollout_status_cmd(
     """Show how runs split between the contract and its candidate, and the drift."""
     from proctor.cli import _drift as drift
     from proctor.cli._render import to_json
-    from proctor.evals._rollout import rollout_status
+    from proctor.reports import rollout_status
 
     start, now, limits = drift.window(
         since,
@@ -87,7 +87,7 @@ def rollout_promote(
 ) -> None:
     """Make the candidate the contract, unless drift alerts fire. Exit 1 when refused."""
     from proctor.cli import _drift as drift
-    from proctor.evals._rollout import check_promotion, promote_candidate, rollout_of
+    from proctor.reports import check_promotion, promote_candidate, rollout_of
 
     start, now, limits = drift.window(
         since,

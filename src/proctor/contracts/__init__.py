@@ -21,6 +21,7 @@ from proctor.contracts._model import (
     Limits,
     ModelPolicy,
     OrderingRule,
+    Rollout,
 )
 from proctor.contracts._redaction import (
     DetectorAction,
@@ -29,7 +30,7 @@ from proctor.contracts._redaction import (
     RedactionDetectors,
     RedactionPattern,
 )
-from proctor.contracts._rollout import Rollout, canary_bucket
+from proctor.contracts._rollout import canary_bucket
 from proctor.contracts._versions import (
     ContractChange,
     ContractDiff,

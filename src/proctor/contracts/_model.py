@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from proctor.contracts._credentials import Credentials, credential_problems
 from proctor.contracts._redaction import Redaction, redaction_problems
-from proctor.contracts._rollout import Rollout
+from proctor.contracts._rollout import takes_candidate
+from proctor.errors import ConfigError
 from proctor.store import Approver, EscalationMode, EscalationTrigger, digest
 
 
@@ -125,6 +136,62 @@ class ModelPolicy(_Strict):
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)
     context_tokens: PositiveInt | None = None
     """Prompt size target: beyond it, older turns are compacted."""
+
+
+class Rollout(BaseModel):
+    """Run ``percent`` of new runs under the ``candidate`` contract (a canary)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    candidate: str
+    """Path of the candidate contract's YAML file, relative to this contract's file."""
+    percent: float
+    """Share of new runs, 0 to 100, that start under the candidate (by run id)."""
+
+    # Filled in by the loader: the candidate as loaded, and where both files are.
+    _contract: Any = PrivateAttr(default=None)
+    _candidate_path: Path | None = PrivateAttr(default=None)
+    _source: Path | None = PrivateAttr(default=None)
+
+    @field_validator("percent")
+    @classmethod
+    def _a_share(cls, value: float) -> float:
+        if not 0 <= value <= 100:
+            raise ValueError(
+                f"rollout.percent must be from 0 (no run) to 100 (every run), got {value:g}"
+            )
+        return value
+
+    def takes(self, run_id: str) -> bool:
+        """Whether the run with this id starts under the candidate."""
+        return takes_candidate(run_id, self.percent)
+
+    @property
+    def contract(self) -> Contract:
+        """The candidate contract, as loaded with this one."""
+        if self._contract is None:
+            raise ConfigError(
+                f"the rollout's candidate {self.candidate!r} was never loaded. Fix: load the "
+                "contract from its file with load_contract(path), which reads the candidate"
+            )
+        found: Contract = self._contract
+        return found
+
+    @property
+    def candidate_path(self) -> Path | None:
+        """The candidate's file, resolved (None when the contract was not loaded from one)."""
+        return self._candidate_path
+
+    @property
+    def source(self) -> Path | None:
+        """The file of the contract that declares this rollout (promotion rewrites it)."""
+        return self._source
+
+    def bind(self, candidate: Contract, *, path: Path | None, source: Path | None) -> None:
+        """Attach the loaded candidate (the loader calls this once, before anyone reads it)."""
+        self._contract = candidate
+        self._candidate_path = path
+        self._source = source
 
 
 class Contract(_Strict):

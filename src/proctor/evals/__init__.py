@@ -24,15 +24,6 @@ from proctor.evals._case import (
     load_suite,
 )
 from proctor.evals._diff import DiffThresholds, MetricChange, SuiteDiff, ToolChange, diff_results
-from proctor.evals._drift import (
-    DriftMetric,
-    DriftReport,
-    DriftThresholds,
-    Gate,
-    ToolDrift,
-    compare,
-    drift_report,
-)
 from proctor.evals._expect import Deviation, Failure, check
 from proctor.evals._fixtures import NoFixture, fixture_registry
 from proctor.evals._matchers import CallPattern, Matcher
@@ -40,14 +31,6 @@ from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, ObservedCall, observe
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
-from proctor.evals._production import (
-    NoRunsError,
-    Version,
-    VersionRuns,
-    find_version,
-    parse_since,
-    version_runs,
-)
 from proctor.evals._recorded import RecordedModel
 from proctor.evals._replay import ReplayOptions, SuiteReplay, WorkflowLoader, run_suite
 from proctor.evals._results import (
@@ -59,18 +42,33 @@ from proctor.evals._results import (
     results_dir,
     save_result,
 )
-from proctor.evals._rollout import (
+from proctor.evals._spec import ORDER_MODES, OrderMode
+from proctor.evals._stored import find_result, store_result
+
+# Drift, production runs and rollouts are reports (proctor.reports); still importable here.
+from proctor.reports import (
     MIN_RUNS,
+    DriftMetric,
+    DriftReport,
+    DriftThresholds,
+    Gate,
+    NoRunsError,
     Promotion,
     PromotionCheck,
     RolloutStatus,
+    ToolDrift,
+    Version,
+    VersionRuns,
     check_promotion,
+    compare,
+    drift_report,
+    find_version,
+    parse_since,
     promote_candidate,
     rollout_of,
     rollout_status,
+    version_runs,
 )
-from proctor.evals._spec import ORDER_MODES, OrderMode
-from proctor.evals._stored import find_result, store_result
 from proctor.runtime import load_workflow_ref
 
 __all__ = [

@@ -18,8 +18,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from proctor.evals._metrics import Figure, call_counts, mean_calls, relative
 from proctor.evals._results import CaseResult, SuiteResult
+from proctor.reports import Figure, call_counts, mean_calls, relative
 
 
 @dataclass(frozen=True, kw_only=True)

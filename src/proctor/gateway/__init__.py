@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
+from proctor.gateway._build import build_gateway
 from proctor.gateway._cache import (
     MemoryCache,
     RedisCache,
@@ -26,13 +25,13 @@ from proctor.gateway._config import (
 )
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
-from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
+from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._openai import OpenAIModel
 from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
+from proctor.gateway._request import GatewayResult, ModelRequest
 from proctor.gateway._router import Router
-from proctor.gateway._scripted import Script, ScriptedModel, Turn
+from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._tokens import (
     REPLY_PRIMING_TOKENS,
     count_text,
@@ -57,22 +56,8 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-
-if TYPE_CHECKING:
-    from proctor.gateway._http import create_app
-
-
-def __getattr__(name: str) -> Any:
-    # The endpoint imports FastAPI (the server extra): loaded only by those who serve it.
-    if name == "create_app":
-        from proctor.errors import needs_extra
-
-        with needs_extra("proctor.gateway.create_app"):
-            from proctor.gateway._http import create_app
-
-        return create_app
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+from proctor.gateway.providers.openai import OpenAIModel
+from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
 __all__ = [
     "DEFAULT_PRICES",
@@ -115,6 +100,7 @@ __all__ = [
     "Script",
     "ScriptedModel",
     "StoreCache",
+    "StreamInterrupted",
     "StreamingModelClient",
     "SystemMessage",
     "ToolCallDelta",
@@ -122,8 +108,8 @@ __all__ = [
     "ToolSpec",
     "Turn",
     "UserMessage",
+    "build_gateway",
     "count_text",
-    "create_app",
     "estimate_tokens",
     "find_config",
     "load_config",

@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from proctor.errors import ConfigError
 from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import GatewayError
+from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._prices import Price, PriceTable
+from proctor.gateway._request import GatewayResult, ModelRequest, Preflight
+from proctor.gateway._route_stream import RouteStream
+from proctor.gateway._router import Router
 from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import (
     CallSettings,
@@ -32,48 +34,7 @@ from proctor.gateway._types import (
 )
 from proctor.store import CacheHit, EventData, RateLimited
 
-if TYPE_CHECKING:
-    from proctor.gateway._gateway_stream import GatewayStream
-    from proctor.gateway._router import Router
-
 logger = logging.getLogger("proctor.gateway")
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelRequest:
-    """One completion request to a route (``None``: the gateway's default route).
-
-    ``cache`` ``False`` bypasses the response cache; ``True`` uses it even when sampling.
-    ``budget_usd`` is what the caller may still spend: a call whose projected cost exceeds
-    it is refused before it is sent. ``scope``/``limits`` rate-limit the caller (an API key).
-    """
-
-    messages: Sequence[Message]
-    tools: Sequence[ToolSpec] = ()
-    route: str | None = None
-    settings: CallSettings | None = None
-    cache: bool | None = None
-    budget_usd: float | None = None
-    scope: str | None = None
-    limits: RateLimits | None = None
-    prompt_tokens: int | None = None
-    """The caller's running estimate of the prompt's size, if it keeps one (saves a pass)."""
-    cache_if: Callable[[ModelResponse], bool] | None = None
-    """Write the answer to the response cache only if this holds (e.g. a run's redaction
-    would change nothing in it: the cache must not keep what the run's log may not)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class GatewayResult:
-    """The answer, who gave it, what it cost, and what happened on the way."""
-
-    response: ModelResponse
-    deployment: str
-    cost_usd: float | None
-    cache_hit: bool = False
-    events: tuple[EventData, ...] = ()
-    upstream_ms: float = 0.0
-    """Time spent awaiting the deployments' clients (the rest is the gateway's own)."""
 
 
 class Gateway:
@@ -117,8 +78,6 @@ class Gateway:
     @classmethod
     def single(cls, client: ModelClient, *, price: Price | None = None) -> Gateway:
         """A gateway over one client (a scripted model, or one endpoint), no cache."""
-        from proctor.gateway._router import Router
-
         deployment = Deployment(name=client.name, client=client, model=client.name, price=price)
         return cls(
             deployments={client.name: deployment},
@@ -137,8 +96,7 @@ class Gateway:
         clients: Mapping[str, ModelClient] | None = None,
     ) -> Gateway:
         """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``."""
-        from proctor.gateway._openai import OpenAIModel
-        from proctor.gateway._router import Router
+        from proctor.gateway.providers.openai import OpenAIModel
 
         prices = PriceTable(
             {
@@ -240,22 +198,12 @@ class Gateway:
 
     async def complete(self, request: ModelRequest) -> GatewayResult:
         """Answer ``request`` through its route; raise ``GatewayError`` (with events) on failure."""
-        chain, tokens, key, events, hit = await self._before(request)
-        if hit is not None:
-            return hit
-        try:
-            outcome = await self.router.call(
-                chain,
-                request.messages,
-                request.tools,
-                settings=request.settings,
-                larger=self._by_context_window,
-                prompt_tokens=tokens,
-            )
-        except GatewayError as exc:
-            exc.events = (*events, *exc.events)
-            raise
-        return self.answered(outcome, key, events, request.cache_if)
+        pre = await self._preflight(request)
+        if pre.hit is not None:
+            return pre.hit
+        outcome = await self._route(request, pre, streaming=False)
+        assert isinstance(outcome, RouteOutcome)  # only a streaming call opens streams
+        return self.answered(outcome, pre.cache_key, pre.events, request.cache_if)
 
     async def stream(self, request: ModelRequest) -> GatewayStream:
         """Answer ``request`` as a stream; returns once its first chunk is in.
@@ -265,33 +213,23 @@ class Gateway:
         whose client cannot stream, answers whole, served as a stream. Price, cache write
         and usage settlement happen when the stream has ended well.
         """
-        from proctor.gateway._gateway_stream import GatewayStream
-
-        chain, tokens, key, events, hit = await self._before(request)
-        if hit is not None:
-            return GatewayStream.whole(hit)
-        try:
-            opened = await self.router.stream(
-                chain,
-                request.messages,
-                request.tools,
-                settings=request.settings,
-                larger=self._by_context_window,
-                prompt_tokens=tokens,
-            )
-        except GatewayError as exc:
-            exc.events = (*events, *exc.events)
-            raise
+        pre = await self._preflight(request)
+        if pre.hit is not None:
+            return GatewayStream.whole(pre.hit)
+        opened = await self._route(request, pre, streaming=True)
         if isinstance(opened, RouteOutcome):
-            return GatewayStream.whole(self.answered(opened, key, events, request.cache_if))
-        return GatewayStream(self, opened, cache_key=key, events=events, cache_if=request.cache_if)
+            return GatewayStream.whole(
+                self.answered(opened, pre.cache_key, pre.events, request.cache_if)
+            )
 
-    async def _before(
-        self, request: ModelRequest
-    ) -> tuple[list[Deployment], int | None, str | None, list[EventData], GatewayResult | None]:
+        def finish(outcome: RouteOutcome) -> GatewayResult:
+            return self.answered(outcome, pre.cache_key, pre.events, request.cache_if)
+
+        return GatewayStream(opened, events=pre.events, finish=finish, price=self.price)
+
+    async def _preflight(self, request: ModelRequest) -> Preflight:
         """Budget, cache and the caller's rate limit: the chain to call, or the cached answer."""
         chain = self.chain(request.route)
-        events: list[EventData] = []
         tokens = request.prompt_tokens
         if tokens is None and (request.budget_usd is not None or self.limiter is not None):
             tokens = estimate_tokens(request.messages, request.tools)
@@ -305,11 +243,13 @@ class Gateway:
                     f"(estimated), more than the ${request.budget_usd:.6f} left in the budget",
                     kind="budget",
                 )
-        key = self._cache_key(request, chain)
-        if key is not None and self.cache is not None:
-            hit = await self._cached(key, chain)
-            if hit is not None:
-                return chain, tokens, key, events, hit
+        pre = Preflight(
+            chain=chain, prompt_tokens=tokens, cache_key=self._cache_key(request, chain), events=[]
+        )
+        if pre.cache_key is not None and self.cache is not None:
+            pre.hit = await self._cached(pre.cache_key, chain)
+            if pre.hit is not None:
+                return pre
         if self.limiter is not None and request.scope and request.limits:
             waited = await self.limiter.acquire(
                 request.scope,
@@ -318,12 +258,31 @@ class Gateway:
                 max_wait_s=self.max_wait_s,
             )
             if waited > 0:
-                events.append(
+                pre.events.append(
                     RateLimited(
                         scope=request.scope, limit="key", waited_ms=waited * 1000, outcome="waited"
                     )
                 )
-        return chain, tokens, key, events, None
+        return pre
+
+    async def _route(
+        self, request: ModelRequest, pre: Preflight, *, streaming: bool
+    ) -> RouteOutcome | RouteStream:
+        """The route's answer (streamed: once its first chunk is in); a failure carries the
+        pre-flight's events before the router's."""
+        route = self.router.stream if streaming else self.router.call
+        try:
+            return await route(
+                pre.chain,
+                request.messages,
+                request.tools,
+                settings=request.settings,
+                larger=self._by_context_window,
+                prompt_tokens=pre.prompt_tokens,
+            )
+        except GatewayError as exc:
+            exc.events = (*pre.events, *exc.events)
+            raise
 
     def answered(
         self,

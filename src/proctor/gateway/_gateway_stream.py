@@ -8,16 +8,14 @@ priced by an estimate of what it produced (the provider bills those tokens too).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
 
-from proctor.gateway._gateway import GatewayResult
+from proctor.gateway._deployment import Deployment, RouteOutcome
+from proctor.gateway._prices import Price
+from proctor.gateway._request import GatewayResult
+from proctor.gateway._route_stream import RouteStream
 from proctor.gateway._stream import StreamInterrupted, whole_deltas
-from proctor.gateway._types import ModelDelta, ModelResponse
+from proctor.gateway._types import ModelDelta
 from proctor.store import EventData
-
-if TYPE_CHECKING:
-    from proctor.gateway._gateway import Gateway
-    from proctor.gateway._route_stream import RouteStream
 
 
 class GatewayStream:
@@ -32,19 +30,19 @@ class GatewayStream:
 
     def __init__(
         self,
-        gateway: Gateway | None,
         route: RouteStream | None,
         *,
-        cache_key: str | None = None,
         events: list[EventData] | None = None,
+        finish: Callable[[RouteOutcome], GatewayResult] | None = None,
+        price: Callable[[Deployment], Price | None] | None = None,
         result: GatewayResult | None = None,
-        cache_if: Callable[[ModelResponse], bool] | None = None,
     ) -> None:
-        self._gateway = gateway
-        self._cache_if = cache_if
+        # ``finish`` prices and caches the outcome of a stream that ended well (the
+        # gateway's ``answered``); ``price`` prices the part of one that did not.
         self._route = route
-        self._cache_key = cache_key
         self._events = events if events is not None else []
+        self._finish_with = finish
+        self._price = price
         self._result = result
         self._whole: Iterator[ModelDelta] | None = None
         if route is not None:
@@ -64,7 +62,7 @@ class GatewayStream:
     @classmethod
     def whole(cls, result: GatewayResult) -> GatewayStream:
         """A complete answer (a cache hit, a client that cannot stream), served as a stream."""
-        return cls(None, None, result=result)
+        return cls(None, result=result)
 
     @property
     def complete(self) -> bool:
@@ -109,17 +107,15 @@ class GatewayStream:
         route = self._route
         if self._result is not None or route is None or route.outcome is None:
             return
-        assert self._gateway is not None
-        self._result = self._gateway.answered(
-            route.outcome, self._cache_key, self._events, self._cache_if
-        )
+        assert self._finish_with is not None
+        self._result = self._finish_with(route.outcome)
 
     def _partial(self) -> GatewayResult:
         route = self._route
         assert route is not None
-        assert self._gateway is not None
+        assert self._price is not None
         response = route.partial()
-        price = self._gateway.price(route.deployment)
+        price = self._price(route.deployment)
         return GatewayResult(
             response=response,
             deployment=route.deployment.name,

@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Coroutine, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 from proctor.errors import ConfigError
+from proctor.gateway._breaker import CircuitBreaker
+from proctor.gateway._config import RetryConfig
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import (
     NO_FALLBACK,
@@ -29,15 +31,12 @@ from proctor.gateway._types import (
     Message,
     ModelDelta,
     ModelResponse,
+    RateLimiter,
     RateLimits,
     StreamingModelClient,
     ToolSpec,
 )
 from proctor.store import EventData, ModelAttemptFailed, RateLimited
-
-if TYPE_CHECKING:
-    from proctor.gateway._route_stream import RouteStream
-    from proctor.gateway._router import Router
 
 logger = logging.getLogger("proctor.gateway.router")
 
@@ -49,10 +48,23 @@ _TRIP: frozenset[ErrorKind] = frozenset({"auth", "not_found"})
 Action = Literal["retry", "fallback", "give_up"]
 
 
+class Routing(Protocol):
+    """What a call needs of the ``Router`` it runs under: policy, shared breaker, time."""
+
+    retry: RetryConfig
+    breaker: CircuitBreaker
+    limiter: RateLimiter | None
+    max_wait_s: float
+    sleep: Callable[[float], Awaitable[None]]
+    clock: Callable[[], float]
+    jitter: Callable[[], float]
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Opened:
-    """A stream whose first chunk has arrived: ``rest`` yields the others."""
+    """A stream whose first chunk has arrived from ``deployment``: ``rest`` yields the others."""
 
+    deployment: Deployment
     first: ModelDelta
     rest: AsyncGenerator[ModelDelta, None]
 
@@ -62,7 +74,7 @@ class RouteCall:
 
     def __init__(
         self,
-        router: Router,
+        router: Routing,
         messages: Sequence[Message],
         tools: Sequence[ToolSpec],
         settings: CallSettings,
@@ -90,8 +102,8 @@ class RouteCall:
         self.upstream_s = 0.0  # awaiting clients: what the endpoint's overhead leaves out
         self.attempt = 0  # of the deployment being called
 
-    async def run(self, chain: Sequence[Deployment]) -> RouteOutcome | RouteStream:
-        """The first answer of ``chain``: whole, or (``streaming``) a stream under way."""
+    async def run(self, chain: Sequence[Deployment]) -> RouteOutcome | Opened:
+        """The first answer of ``chain``: whole, or (``streaming``) a stream just opened."""
         self.pending = list(chain)
         while self.pending:
             deployment = self.pending.pop(0)
@@ -113,9 +125,7 @@ class RouteCall:
                     upstream_ms=self.upstream_s * 1000,
                 )
             if answer is not None:
-                from proctor.gateway._route_stream import RouteStream
-
-                return RouteStream(self, deployment, answer.first, answer.rest)
+                return answer
         raise GatewayError(
             self._failure_message(),
             events=self.events,
@@ -200,7 +210,7 @@ class RouteCall:
                 "without sending anything: check that the server is OpenAI-compatible",
                 kind="invalid_response",
             ) from None
-        return Opened(first=first, rest=deltas)
+        return Opened(deployment=deployment, first=first, rest=deltas)
 
     def _retry_delay(
         self, deployment: Deployment, error: ModelCallError, attempt: int

@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
-from typing import TYPE_CHECKING
 
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, ModelCallError
+from proctor.gateway._route_call import RouteCall
 from proctor.gateway._stream import DeltaAssembler, StreamInterrupted
 from proctor.gateway._types import ModelDelta, ModelResponse
 from proctor.store import EventData, ModelAttemptFailed
-
-if TYPE_CHECKING:
-    from proctor.gateway._route_call import RouteCall
 
 
 class RouteStream:

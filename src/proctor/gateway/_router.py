@@ -11,18 +11,15 @@ import asyncio
 import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import TYPE_CHECKING
 
 from proctor.gateway._breaker import CircuitBreaker
 from proctor.gateway._config import CooldownConfig, RetryConfig
 from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import GatewayError
-from proctor.gateway._route_call import RouteCall
+from proctor.gateway._route_call import Opened, RouteCall
+from proctor.gateway._route_stream import RouteStream
 from proctor.gateway._tokens import estimate_tokens
 from proctor.gateway._types import CallSettings, Message, RateLimiter, ToolSpec
-
-if TYPE_CHECKING:
-    from proctor.gateway._route_stream import RouteStream
 
 __all__ = ["Router", "estimate_tokens"]
 
@@ -73,12 +70,9 @@ class Router:
         deployment says the prompt is too long. Raises ``GatewayError`` (with the events)
         when none answers.
         """
-        if not chain:
-            raise GatewayError("the route has no deployments. Fix: list at least one model in it")
-        call = RouteCall(self, messages, tools, settings or CallSettings(), larger, prompt_tokens)
-        outcome = await call.run(chain)
-        assert isinstance(outcome, RouteOutcome)  # only a streaming call opens streams
-        return outcome
+        answer = await self._route(chain, messages, tools, settings, larger, prompt_tokens)
+        assert isinstance(answer, RouteOutcome)  # only a streaming call opens streams
+        return answer
 
     async def stream(
         self,
@@ -95,8 +89,28 @@ class Router:
         Every failure before that chunk is retried and falls back as in ``call``.
         A deployment whose client cannot stream answers whole (a ``RouteOutcome``).
         """
+        return await self._route(
+            chain, messages, tools, settings, larger, prompt_tokens, streaming=True
+        )
+
+    async def _route(
+        self,
+        chain: Sequence[Deployment],
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: CallSettings | None,
+        larger: Sequence[Deployment],
+        prompt_tokens: int | None,
+        *,
+        streaming: bool = False,
+    ) -> RouteOutcome | RouteStream:
         if not chain:
             raise GatewayError("the route has no deployments. Fix: list at least one model in it")
         settings = settings or CallSettings()
-        call = RouteCall(self, messages, tools, settings, larger, prompt_tokens, streaming=True)
-        return await call.run(chain)
+        call = RouteCall(
+            self, messages, tools, settings, larger, prompt_tokens, streaming=streaming
+        )
+        answer = await call.run(chain)
+        if isinstance(answer, Opened):  # committed to the deployment that started answering
+            return RouteStream(call, answer.deployment, answer.first, answer.rest)
+        return answer

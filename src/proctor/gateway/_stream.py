@@ -12,13 +12,11 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-import orjson
-
 from proctor.errors import ModelError
 from proctor.gateway._errors import ErrorKind
-from proctor.gateway._openai import _tool_call
 from proctor.gateway._types import AssistantMessage, ModelDelta, ModelResponse, ToolCallDelta
-from proctor.store import RecordedToolCall, Usage
+from proctor.gateway.providers.wire import call_arguments, tool_call
+from proctor.store import Usage
 
 
 class StreamInterrupted(ModelError):
@@ -77,7 +75,7 @@ class DeltaAssembler:
         """
         text = "".join(self._text) or None
         calls = tuple(
-            _tool_call(parts.id, "".join(parts.name), "".join(parts.arguments))
+            tool_call(parts.id, "".join(parts.name), "".join(parts.arguments))
             for _, parts in sorted(self._calls.items())
         )
         usage, estimated = self.usage, False
@@ -108,16 +106,8 @@ def whole_deltas(response: ModelResponse, *, pieces: bool = False) -> Iterator[M
         for piece in _PIECES.findall(response.text) if pieces else (response.text,):
             yield ModelDelta(text=piece)
     for index, call in enumerate(response.tool_calls):
-        yield ModelDelta(tool_calls=(_whole_call(index, call),))
+        arguments = call_arguments(call)
+        whole = ToolCallDelta(index=index, id=call.id, name=call.name, arguments=arguments)
+        yield ModelDelta(tool_calls=(whole,))
     yield ModelDelta(finish_reason=response.finish_reason)
     yield ModelDelta(usage=response.usage)
-
-
-def _whole_call(index: int, call: RecordedToolCall) -> ToolCallDelta:
-    # What the model sent, even if it is not JSON: the client's runtime decides.
-    arguments = (
-        call.raw_arguments
-        if call.raw_arguments is not None
-        else orjson.dumps(call.arguments).decode()
-    )
-    return ToolCallDelta(index=index, id=call.id, name=call.name, arguments=arguments)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
 
 from proctor.errors import NotFoundError, UsageError
-from proctor.gateway import Gateway, load_config
+from proctor.gateway import build_gateway, load_config
 from proctor.runtime._runner import Runner
 from proctor.runtime._workflow import Workflow
 from proctor.store import Store
@@ -159,12 +159,4 @@ def project_runner(store: Store, flow: Workflow, config: str | None = None) -> R
     settings = load_config(config)
     if not settings.models:
         return Runner(store, flow)
-    from proctor.gateway._cache import open_cache
-    from proctor.gateway._ratelimit import open_limiter
-
-    gateway = Gateway.from_config(
-        settings,
-        cache=open_cache(settings.cache, store),
-        limiter=open_limiter(settings.rate_limits),
-    )
-    return Runner(store, flow, gateway=gateway)
+    return Runner(store, flow, gateway=build_gateway(settings, store))

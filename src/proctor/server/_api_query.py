@@ -9,7 +9,7 @@ import math
 import re
 
 from proctor.errors import UsageError
-from proctor.evals._production import parse_since
+from proctor.reports import parse_since
 from proctor.store import Store, json_value_problem
 
 _EPOCH = re.compile(r"\d{9,11}(?:\.\d{1,9})?")

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from proctor.errors import UsageError
+from proctor.reports import GroupBy, Report, ReportRow
 from proctor.server._api_deps import Auth, ResultId, Svc, errors, text_query
 from proctor.server._api_query import parse_time
-from proctor.server._reports import GroupBy, Report, ReportRow
 from proctor.server._schemas import (
     EscalationCount,
     EvalDetail,

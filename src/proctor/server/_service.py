@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from proctor.errors import NotFoundError, ProctorError, UsageError
+from proctor.reports import GroupBy, Report, build_report
 from proctor.runtime import (
     ApprovalExpiredError,
     Runner,
@@ -26,7 +27,6 @@ from proctor.runtime import (
     project_runner,
 )
 from proctor.server._keys import Principal, check_role, create_api_key, revoke_api_key
-from proctor.server._reports import GroupBy, Report, build_report
 from proctor.store import (
     ApiKeyRecord,
     ApprovalRecord,

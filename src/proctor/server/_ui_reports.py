@@ -12,10 +12,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.errors import UsageError
+from proctor.reports import GROUPINGS, GroupBy, Report, build_report
 from proctor.server._appstate import state_of
 from proctor.server._charts import bars, columns
 from proctor.server._keys import Principal
-from proctor.server._reports import GROUPINGS, GroupBy, Report, build_report
 from proctor.server._ui_base import guarded, render
 from proctor.server._ui_format import money
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from proctor.contracts import Contract, load_contract
-from proctor.server._reports import build_report, day_of, percentile
+from proctor.reports import build_report
+from proctor.reports._outcomes import day_of, percentile
 from proctor.store import Store
 from support.drift_runs import DAY, record_run
 

@@ -15,8 +15,8 @@ import pytest
 
 from proctor.gateway import ModelResponse, OpenAIModel, ToolSpec, UserMessage
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._http_upstream import LeanOpenAIModel
 from proctor.gateway._types import CallSettings, ModelClient, ModelDelta, StreamingModelClient
+from proctor.gateway.providers.openai_lean import LeanOpenAIModel
 from proctor.store import Usage
 from support.fake_openai import (
     Completion,

@@ -14,8 +14,8 @@ import pytest
 
 from proctor.contracts import Contract, Rollout, canary_bucket, load_contract
 from proctor.errors import ConfigError, RunStateError
-from proctor.evals._rollout import check_promotion, promote_candidate, rollout_status
 from proctor.gateway import ScriptedModel, Turn
+from proctor.reports import check_promotion, promote_candidate, rollout_status
 from proctor.runtime import Runner, Workflow, decide_approval
 from proctor.store import RunFilter, Store
 from proctor.tools import Registry, tool

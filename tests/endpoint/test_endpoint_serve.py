@@ -21,9 +21,9 @@ import openai
 import pytest
 import yaml
 
+from proctor.endpoint import check_exposure
+from proctor.endpoint._ledger import CallLedger, period_start
 from proctor.errors import ConfigError, StoreError
-from proctor.gateway._http_keys import check_exposure
-from proctor.gateway._http_ledger import CallLedger, period_start
 from proctor.store import GatewayCallRecord, SQLiteStore
 from support.fake_openai import FakeOpenAIServer
 

@@ -1,4 +1,8 @@
-"""An OpenAI-compatible API's HTTP errors as ``ModelCallError`` kinds a router acts on."""
+"""An OpenAI-compatible API's HTTP error answers as ``ModelCallError`` kinds a router acts on.
+
+Part of the wire format (``wire`` re-exports it): both clients pass what they received,
+status, headers and the parsed ``error`` object, so one classification serves both.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,8 @@ import re
 import time
 from collections.abc import Mapping
 from datetime import UTC
-from typing import TYPE_CHECKING
 
 from proctor.gateway._errors import ErrorKind, ModelCallError
-
-if TYPE_CHECKING:
-    import openai
 
 # How providers word "the prompt does not fit" when they send no OpenAI error code
 # (vLLM, Ollama, Anthropic-compatible proxies, older OpenAI messages).
@@ -23,13 +23,20 @@ _TOO_LONG = re.compile(
 
 
 def status_error(
-    exc: openai.APIStatusError, *, where: str, base_url: str, api_key_env: str
+    status: int,
+    headers: Mapping[str, str],
+    body: object,
+    *,
+    where: str,
+    base_url: str,
+    api_key_env: str,
 ) -> ModelCallError:
     """Classify an HTTP error answer; the message names the model and says what to check.
 
+    ``body`` is the answer's ``error`` object (or the whole body, parsed, if it has none);
     ``where`` names the model and endpoint, e.g. ``model 'gpt-4o' at https://...``.
     """
-    status, detail = exc.status_code, _detail(exc)
+    detail = _detail(body)
     kind: ErrorKind
     after: float | None = None
     if status == 401:
@@ -48,7 +55,7 @@ def status_error(
         )
     elif status == 429:
         kind = "rate_limited"
-        after = retry_after_s(exc.response.headers)
+        after = retry_after_s(headers)
         wait = f"; retry after {round(after, 1):g}s" if after is not None else ""
         message = (
             f"{where} is rate limited (HTTP 429{detail}){wait}: lower the request rate, "
@@ -63,7 +70,7 @@ def status_error(
             f"{where} had a server error (HTTP {status}{detail}): the provider failed, "
             f"not the request; try again later or raise max_retries"
         )
-    elif status in (400, 413) and _too_long(exc, detail):
+    elif status in (400, 413) and _too_long(body, detail):
         kind = "context_length"
         message = (
             f"{where} says the conversation does not fit its context window "
@@ -104,13 +111,13 @@ def retry_after_s(headers: Mapping[str, str], *, now: float | None = None) -> fl
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _too_long(exc: openai.APIStatusError, detail: str) -> bool:
+def _too_long(body: object, detail: str) -> bool:
     """Whether a 400/413 says the prompt exceeds the context window."""
-    return exc.code == "context_length_exceeded" or bool(_TOO_LONG.search(detail))
+    code = body.get("code") if isinstance(body, dict) else None
+    return code == "context_length_exceeded" or bool(_TOO_LONG.search(detail))
 
 
-def _detail(exc: openai.APIStatusError) -> str:
+def _detail(body: object) -> str:
     """The provider's own error message, if it sent one in OpenAI's shape."""
-    body = exc.body
     message = body.get("message") if isinstance(body, dict) else None
     return f": {message}" if isinstance(message, str) and message else ""

@@ -1,8 +1,9 @@
 """OpenAI's chat-completions wire format at the endpoint: requests in, completions out.
 
-The inverse of ``_openai``: there our messages become OpenAI's; here OpenAI's become ours.
-Requests are validated by pydantic straight from the JSON bytes (one pass, in Rust);
-responses are plain dicts serialised with orjson. Streamed answers are ``_http_stream``'s.
+The inverse of ``proctor.gateway.providers.wire``: there our messages become OpenAI's;
+here OpenAI's become ours. Requests are validated by pydantic straight from the JSON
+bytes (one pass, in Rust); responses are plain dicts serialised with orjson. Streamed
+answers are ``_stream``'s.
 """
 
 from __future__ import annotations
@@ -21,8 +22,7 @@ from pydantic import (
     model_validator,
 )
 
-from proctor.gateway._openai import _tool_call
-from proctor.gateway._types import (
+from proctor.gateway import (
     AssistantMessage,
     CallSettings,
     Message,
@@ -32,6 +32,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers.wire import call_arguments, tool_call
 from proctor.store import RecordedToolCall, Usage, json_value_problem
 
 
@@ -158,7 +159,7 @@ class ChatRequest(_Wire):
                 messages.append(UserMessage(content=_text(wire.content)))
             elif isinstance(wire, _Assistant):
                 calls = tuple(
-                    _tool_call(c.id, c.function.name, c.function.arguments)
+                    tool_call(c.id, c.function.name, c.function.arguments)
                     for c in wire.tool_calls or ()
                 )
                 names.update((c.id, c.name) for c in calls)
@@ -218,13 +219,7 @@ def _wire_calls(calls: Sequence[RecordedToolCall]) -> list[dict[str, Any]]:
         {
             "id": call.id,
             "type": "function",
-            "function": {
-                "name": call.name,
-                # What the model sent, even if it is not JSON: the client's runtime decides.
-                "arguments": call.raw_arguments
-                if call.raw_arguments is not None
-                else orjson.dumps(call.arguments).decode(),
-            },
+            "function": {"name": call.name, "arguments": call_arguments(call)},
         }
         for call in calls
     ]

@@ -17,8 +17,8 @@ import orjson
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from proctor.gateway._http_wire import usage_wire
-from proctor.gateway._types import ModelDelta, ToolCallDelta
+from proctor.endpoint._wire import usage_wire
+from proctor.gateway import ModelDelta, ToolCallDelta
 from proctor.store import Usage
 
 DONE = b"data: [DONE]\n\n"
@@ -80,7 +80,7 @@ def _wire_call(call: ToolCallDelta) -> dict[str, Any]:
 
 
 def error_event(body: bytes) -> bytes:
-    """An error (OpenAI's shape, from ``_http_wire.error``) as the stream's last event."""
+    """An error (OpenAI's shape, from ``_wire.error``) as the stream's last event."""
     return b"data: " + body + b"\n\n"
 
 

@@ -10,7 +10,7 @@ import pytest
 from proctor.errors import ModelError
 from proctor.gateway import OpenAIModel, UserMessage
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._openai_errors import retry_after_s
+from proctor.gateway.providers.wire import retry_after_s
 from support.fake_openai import (
     Completion,
     ErrorReply,

@@ -11,16 +11,12 @@ import socket
 import urllib.request
 from collections.abc import Mapping
 
+from proctor.endpoint._app import create_app
+from proctor.endpoint._keys import KeyRing, check_exposure
+from proctor.endpoint._ledger import CallLedger
 from proctor.errors import ConfigError
-from proctor.gateway._cache import open_cache
-from proctor.gateway._config import GatewayConfig
-from proctor.gateway._gateway import Gateway
-from proctor.gateway._http import create_app
-from proctor.gateway._http_keys import KeyRing, check_exposure
-from proctor.gateway._http_ledger import CallLedger
-from proctor.gateway._http_upstream import LeanOpenAIModel
-from proctor.gateway._ratelimit import open_limiter
-from proctor.gateway._types import ModelClient
+from proctor.gateway import GatewayConfig, ModelClient, build_gateway
+from proctor.gateway.providers import LeanOpenAIModel
 from proctor.store import Store, open_store
 
 
@@ -77,11 +73,8 @@ async def serve_gateway(
     import uvicorn
 
     preflight(config, host)
-    gateway = Gateway.from_config(
-        config,
-        cache=open_cache(config.cache, store),
-        limiter=open_limiter(config.rate_limits),
-        clients=endpoint_clients(config) if clients is None else clients,
+    gateway = build_gateway(
+        config, store, clients=endpoint_clients(config) if clients is None else clients
     )
     try:
         app = create_app(

@@ -8,10 +8,11 @@ import pytest
 
 from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
-from proctor.evals._drift import DriftThresholds, drift_report
-from proctor.evals._production import (
+from proctor.reports import (
+    DriftThresholds,
     NoRunsError,
     Version,
+    drift_report,
     find_version,
     parse_since,
     version_runs,

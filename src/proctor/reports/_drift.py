@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from proctor.evals._metrics import Figure, relative
-from proctor.evals._production import (
+from proctor.reports._metrics import Figure, relative
+from proctor.reports._production import (
     NoRunsError,
     Version,
     VersionRuns,

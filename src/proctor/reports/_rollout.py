@@ -16,8 +16,8 @@ from pathlib import Path
 
 from proctor.contracts import Contract, ContractDiff, Rollout, diff_contracts, load_contract
 from proctor.errors import ConfigError, UsageError
-from proctor.evals._drift import DriftReport, DriftThresholds, compare
-from proctor.evals._production import NoRunsError, Version, VersionRuns, iso, version_runs
+from proctor.reports._drift import DriftReport, DriftThresholds, compare
+from proctor.reports._production import NoRunsError, Version, VersionRuns, iso, version_runs
 from proctor.store import RunFilter, Store
 
 MIN_RUNS = 20

@@ -5,8 +5,8 @@ rate limits, answered through the ``Gateway`` (routes, fallback, cache, cost) an
 in the call ledger. Errors come back in OpenAI's shape, with OpenAI's status codes, so the
 official clients raise their usual exceptions. The response header
 ``x-proctor-overhead-ms`` is the handler's time minus the time spent awaiting upstreams.
-A streamed answer relays the upstream's chunks as they arrive (``_http_stream``); its
-ledger row is written when the stream is over.
+A streamed answer relays the upstream's chunks as they arrive (``_stream``); its ledger
+row is written when the stream is over. Failures become answers in ``_errors``.
 
 The routes are plain Starlette endpoints inside the FastAPI app: the body is validated
 from bytes by one pydantic model and the answer serialised by orjson, without FastAPI's
@@ -16,7 +16,6 @@ per-request dependency solving and JSON encoding.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
@@ -28,49 +27,25 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proctor.errors import ConfigError
-from proctor.gateway._config import GatewayConfig
-from proctor.gateway._errors import GatewayError, RateLimitExceeded
-from proctor.gateway._gateway import Gateway, GatewayResult, ModelRequest
-from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._http_keys import ApiKey, KeyRing, is_loopback
-from proctor.gateway._http_ledger import CallLedger
-from proctor.gateway._http_stream import DONE, ChunkWriter, StreamReply, error_event
-from proctor.gateway._http_wire import WireError, completion, error, now_s, parse_request
-from proctor.gateway._stream import StreamInterrupted
-from proctor.gateway._tokens import count_text
-from proctor.store import GatewayCallRecord, ModelAttemptFailed, Store
+from proctor.endpoint._errors import JSON, ApiError, api_error
+from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
+from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._stream import DONE, ChunkWriter, StreamReply, error_event
+from proctor.endpoint._wire import completion, error, now_s, parse_request
+from proctor.gateway import (
+    Gateway,
+    GatewayConfig,
+    GatewayResult,
+    GatewayStream,
+    ModelRequest,
+    StreamInterrupted,
+    count_text,
+)
+from proctor.store import GatewayCallRecord, Store
 
 logger = logging.getLogger("proctor.gateway.http")
 
-__all__ = ["ApiError", "create_app"]
-
-_JSON = "application/json"
-
-
-class ApiError(Exception):
-    """An answer in OpenAI's error shape: status, message, type, code, extra headers."""
-
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        *,
-        kind: str,
-        code: str | None = None,
-        retry_after_s: float | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.message, self.kind, self.code = status, message, kind, code
-        self.retry_after_s = retry_after_s
-
-    def response(self) -> Response:
-        headers = {}
-        if self.retry_after_s is not None:
-            headers["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
-        return Response(
-            error(self.message, self.kind, self.code), self.status, headers, media_type=_JSON
-        )
+__all__ = ["create_app"]
 
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -87,35 +62,6 @@ def _too_large(size: int) -> ApiError:
         kind="invalid_request_error",
         code="request_too_large",
     )
-
-
-def _bad_request(message: str, code: str | None = None) -> ApiError:
-    return ApiError(400, message, kind="invalid_request_error", code=code)
-
-
-def gateway_error(exc: GatewayError) -> ApiError:
-    """A failed route call as an answer: the client's fault, a limit, or the upstreams'."""
-    kind = exc.kind
-    if kind == "budget":
-        return ApiError(429, str(exc), kind="insufficient_quota", code="budget_exceeded")
-    if kind == "bad_request":
-        return _bad_request(str(exc))
-    if kind == "context_length":
-        return _bad_request(str(exc), code="context_length_exceeded")
-    if kind == "rate_limited":
-        waits = [
-            e.retry_after_s
-            for e in exc.events
-            if isinstance(e, ModelAttemptFailed) and e.retry_after_s is not None
-        ]
-        return ApiError(
-            429,
-            str(exc),
-            kind="rate_limit_error",
-            code="upstream_rate_limited",
-            retry_after_s=min(waits) if waits else None,
-        )
-    return ApiError(502, str(exc), kind="upstream_error", code=kind)
 
 
 class _Endpoint:
@@ -179,7 +125,7 @@ class _Endpoint:
                 return self._relay(answer, key, route, started, include_usage=include)
             result = await self.gateway.complete(call)
         except Exception as exc:
-            failure = self._failure(exc)
+            failure = api_error(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
                 await self._record(key, route, started, status=failure.status, error=failure)
             return failure.response()
@@ -193,7 +139,7 @@ class _Endpoint:
         }
         if result.cost_usd is not None:
             headers["x-proctor-cost-usd"] = f"{result.cost_usd:.8f}"
-        return Response(content, 200, headers, media_type=_JSON)
+        return Response(content, 200, headers, media_type=JSON)
 
     def _relay(
         self,
@@ -321,30 +267,6 @@ class _Endpoint:
             )
         return left
 
-    def _failure(self, exc: Exception) -> ApiError:
-        if isinstance(exc, ApiError):
-            return exc
-        if isinstance(
-            exc, WireError | ConfigError
-        ):  # ConfigError: e.g. a tool name upstreams refuse
-            return _bad_request(str(exc))
-        if isinstance(exc, RateLimitExceeded):  # the key's own limit, before anything is sent
-            return ApiError(
-                429,
-                str(exc),
-                kind="rate_limit_error",
-                code="rate_limit_exceeded",
-                retry_after_s=exc.retry_in_s,
-            )
-        if isinstance(exc, GatewayError):
-            return gateway_error(exc)
-        logger.exception("the gateway endpoint failed on a request")
-        return ApiError(
-            500,
-            f"internal error in the gateway: {type(exc).__name__}: {exc}",
-            kind="server_error",
-        )
-
     async def _record(
         self,
         key: ApiKey,
@@ -387,7 +309,7 @@ class _Endpoint:
             for route in self.routes
             if key.may_use(route)
         ]
-        return Response(orjson.dumps({"object": "list", "data": data}), media_type=_JSON)
+        return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -3,10 +3,10 @@
 The endpoint forwards each call upstream, so the client's own cost is the endpoint's
 latency. Through the official SDK a call costs ~3 ms of CPU on this project's machines
 (its request building, httpx, and pydantic parsing of the response), five times the
-rest of the endpoint. This client sends the same request body (``_openai``'s
-conversions), reads the answer with orjson, and keeps HTTP/1.1 connections alive itself
-(parsed by httptools): about 0.1 ms. Its errors are ``OpenAIModel``'s: status answers go
-through the same classification, so routing, retries and messages are unchanged. It
+rest of the endpoint. This client reads and writes the same wire format (``wire``) with
+orjson and keeps HTTP/1.1 connections alive itself (parsed by httptools): about 0.1 ms.
+Its errors are ``OpenAIModel``'s: status answers go through the same classification, so
+routing, retries and messages are unchanged. It
 streams too (``stream``): events are cut from the body as it arrives, and a connection
 goes back to the pool only once its answer has been read to the end.
 
@@ -27,17 +27,11 @@ import orjson
 
 from proctor.errors import ConfigError
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._http_conn import Exchange, Stale
-from proctor.gateway._openai import (
-    _tool_call,
-    chat_request,
-    resolve_endpoint,
-)
-from proctor.gateway._openai_errors import status_error
-from proctor.gateway._sse import DONE, delta_of
 from proctor.gateway._stream import whole_deltas
 from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
-from proctor.store import RecordedToolCall, Usage
+from proctor.gateway.providers._connection import Exchange, Stale
+from proctor.gateway.providers.openai import resolve_endpoint
+from proctor.gateway.providers.wire import DONE, chat_request, delta_of, response_of, status_error
 
 _T = TypeVar("_T")
 
@@ -79,6 +73,7 @@ class LeanOpenAIModel:
         self._stream_head = f"{head}accept: text/event-stream\r\ncontent-length: ".encode("latin-1")
         self._idle: list[Exchange] = []
         self._context: ssl.SSLContext | None = None
+        self._where = f"model {model!r} at {self.base_url}"
 
     def __repr__(self) -> str:
         return f"LeanOpenAIModel({self.model!r}, base_url={self.base_url!r})"  # never the key
@@ -95,15 +90,7 @@ class LeanOpenAIModel:
         settings: CallSettings | None = None,
     ) -> ModelResponse:
         settings = settings or CallSettings()
-        payload, wire_names = chat_request(
-            self.model,
-            messages,
-            tools,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-        )
-        body = orjson.dumps(payload)
-        request = self._head + b"%d\r\n\r\n" % len(body) + body
+        request, names = self._request(messages, tools, settings, stream=False)
         timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
         try:
             async with asyncio.timeout(timeout_s):
@@ -112,7 +99,7 @@ class LeanOpenAIModel:
             raise self._transport_error(exc, timeout_s) from exc
         if status >= 400:
             raise self._status_error(status, headers, raw)
-        return self._response(raw, {w: n for n, w in wire_names.items()})
+        return response_of(raw, model=self.model, names=names, where=self._where)
 
     async def stream(
         self,
@@ -127,19 +114,8 @@ class LeanOpenAIModel:
         the model's) bounds the wait for the answer's head and then for each chunk.
         """
         settings = settings or CallSettings()
-        payload, wire_names = chat_request(
-            self.model,
-            messages,
-            tools,
-            max_tokens=settings.max_tokens,
-            temperature=settings.temperature,
-        )
-        # Usage is always asked for: cost and rate limits need it, whatever the caller wants.
-        payload["stream"], payload["stream_options"] = True, {"include_usage": True}
-        body = orjson.dumps(payload)
-        request = self._stream_head + b"%d\r\n\r\n" % len(body) + body
+        request, names = self._request(messages, tools, settings, stream=True)
         timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
-        names = {w: n for n, w in wire_names.items()}
         try:
             async with asyncio.timeout(timeout_s):
                 exchange, status, headers, raw = await self._exchange_streaming(request)
@@ -148,10 +124,11 @@ class LeanOpenAIModel:
         if status >= 400:
             raise self._status_error(status, headers, raw)
         if exchange is None:  # the server ignored ``stream`` and answered whole
-            for delta in whole_deltas(self._response(raw, names)):
+            whole = response_of(raw, model=self.model, names=names, where=self._where)
+            for delta in whole_deltas(whole):
                 yield delta
             return
-        where = f"model {self.model!r} at {self.base_url}"
+        where = self._where
         finished = False
         try:
             while (data := await exchange.event(timeout_s)) is not None:
@@ -187,18 +164,39 @@ class LeanOpenAIModel:
             else:
                 exchange.close()
 
+    def _request(
+        self,
+        messages: Sequence[Message],
+        tools: Sequence[ToolSpec],
+        settings: CallSettings,
+        *,
+        stream: bool,
+    ) -> tuple[bytes, dict[str, str]]:
+        """The HTTP request's bytes, and the tool names of the answer (wire -> ours)."""
+        payload, names = chat_request(
+            self.model,
+            messages,
+            tools,
+            max_tokens=settings.max_tokens,
+            temperature=settings.temperature,
+            stream=stream,
+        )
+        body = orjson.dumps(payload)
+        head = self._stream_head if stream else self._head
+        return head + b"%d\r\n\r\n" % len(body) + body, names
+
     def _transport_error(
         self, exc: Exception, timeout_s: float, *, streaming: bool = False
     ) -> ModelCallError:
         if isinstance(exc, TimeoutError):
             what = "sent nothing more for" if streaming else "did not answer within"
             return ModelCallError(
-                f"model {self.model!r} at {self.base_url} {what} {timeout_s:g}s: "
+                f"{self._where} {what} {timeout_s:g}s: "
                 "the server may be overloaded or the model slow to load; raise timeout_s",
                 kind="timeout",
             )
         return ModelCallError(
-            f"the connection to model {self.model!r} at {self.base_url} broke before the "
+            f"the connection to {self._where} broke before the "
             f"answer was complete ({exc}): the server may have crashed or restarted",
             kind="connection",
         )
@@ -269,68 +267,20 @@ class LeanOpenAIModel:
         return exchange
 
     def _status_error(self, status: int, headers: dict[str, str], raw: bytes) -> ModelCallError:
-        # Built as the SDK's own exception, so one classification serves both clients.
-        import httpx2
-        import openai
-
         try:
             parsed: Any = orjson.loads(raw)
         except orjson.JSONDecodeError:
             parsed = None
+        # The ``error`` object, as the SDK hands it to its exception.
         body = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
-        response = httpx2.Response(
+        return status_error(
             status,
-            headers=headers,
-            content=raw,
-            request=httpx2.Request("POST", f"{self.base_url}/chat/completions"),
+            headers,
+            body,
+            where=self._where,
+            base_url=self.base_url,
+            api_key_env=self.api_key_env,
         )
-        exc = openai.APIStatusError(f"HTTP {status}", response=response, body=body)
-        where = f"model {self.model!r} at {self.base_url}"
-        return status_error(exc, where=where, base_url=self.base_url, api_key_env=self.api_key_env)
-
-    def _response(self, raw: bytes, names: dict[str, str]) -> ModelResponse:
-        where = f"model {self.model!r} at {self.base_url}"
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            raise ModelCallError(
-                f"{where} answered with a body that is not valid JSON: check that the base URL "
-                "points at an OpenAI-compatible API (usually ending in /v1)",
-                kind="invalid_response",
-            ) from None
-        try:
-            if not data["choices"]:
-                raise ModelCallError(
-                    f"the provider returned no choices for {where}: the server accepted the "
-                    "request but produced no answer; check its logs",
-                    kind="invalid_response",
-                )
-            choice = data["choices"][0]
-            message = choice["message"]
-            calls: list[RecordedToolCall] = []
-            for call in message.get("tool_calls") or ():
-                function = call["function"]
-                name = function["name"]
-                calls.append(_tool_call(call["id"], names.get(name, name), function["arguments"]))
-            usage = data.get("usage") or {}
-            cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
-            return ModelResponse(
-                model=self.model,
-                text=message.get("content") or None,
-                tool_calls=tuple(calls),
-                usage=Usage(
-                    input_tokens=usage.get("prompt_tokens") or 0,
-                    output_tokens=usage.get("completion_tokens") or 0,
-                    cached_input_tokens=cached,
-                ),
-                finish_reason=choice.get("finish_reason") or ("tool_calls" if calls else "stop"),
-            )
-        except (KeyError, TypeError, AttributeError, IndexError) as exc:
-            raise ModelCallError(
-                f"{where} answered JSON that is not a chat completion ({exc!r}): check that the "
-                "server is OpenAI-compatible",
-                kind="invalid_response",
-            ) from exc
 
     async def aclose(self) -> None:
         """Close the kept-alive connections (the model can still be used: it reconnects)."""

@@ -15,8 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from proctor.errors import ConfigError
-from proctor.gateway._config import KeyConfig
-from proctor.gateway._types import RateLimits
+from proctor.gateway import KeyConfig, RateLimits
 
 ANONYMOUS = "anonymous"
 """The key name recorded for calls to an endpoint without keys (loopback only)."""

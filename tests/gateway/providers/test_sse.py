@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from proctor.gateway._errors import ModelCallError
-from proctor.gateway._sse import EventSplitter, delta_of
 from proctor.gateway._types import ModelDelta, ToolCallDelta
+from proctor.gateway.providers._connection import EventSplitter
+from proctor.gateway.providers.wire import delta_of
 from proctor.store import Usage
 
 BODY = (

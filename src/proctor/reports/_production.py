@@ -15,7 +15,7 @@ from typing import Any
 
 from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
-from proctor.evals._metrics import call_counts
+from proctor.reports._metrics import call_counts
 from proctor.store import RunFilter, Store
 
 _ALL = 2**62

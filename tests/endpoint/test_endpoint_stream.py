@@ -22,7 +22,7 @@ from openai.types.chat import (
     ChatCompletionMessageParam,
 )
 
-from proctor.gateway._http_upstream import LeanOpenAIModel
+from proctor.gateway.providers import LeanOpenAIModel
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer, TruncatedStream
 from support.http_endpoint import Endpoint, running_endpoint

@@ -1,18 +1,19 @@
-"""One kept-alive HTTP/1.1 connection to an upstream, parsed by httptools.
+"""One kept-alive HTTP/1.1 connection to an upstream, parsed by httptools (``openai_lean``'s).
 
 ``Exchange`` sends a request and hands back the answer: whole, or, for a streamed
 request answered with ``text/event-stream``, as soon as the head is in, its events then
 read one by one as they arrive (``event``). A reader slower than the server pauses the
 socket: what it has not taken yet waits in the server, not in this process.
+``EventSplitter`` cuts such a body into the ``data`` of its events, however the network
+splits the bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 import httptools
-
-from proctor.gateway._sse import EventSplitter
 
 
 class Stale(ConnectionError):
@@ -164,3 +165,34 @@ _PAUSE_AT, _RESUME_AT = 256, 64
 def _expire(wake: asyncio.Future[None]) -> None:
     if not wake.done():
         wake.set_exception(TimeoutError())
+
+
+class EventSplitter:
+    """The ``data`` of each complete event, in order (``events``); partial lines wait.
+
+    Only what OpenAI-compatible servers send is kept: ``data:`` lines (several in one
+    event are joined by a newline, as the SSE spec says); comments, ``event:``, ``id:``
+    and ``retry:`` fields are skipped.
+    """
+
+    __slots__ = ("_data", "_partial", "events")
+
+    def __init__(self) -> None:
+        self.events: deque[bytes] = deque()
+        self._partial = b""
+        self._data: list[bytes] = []
+
+    def feed(self, chunk: bytes) -> None:
+        if self._partial:
+            chunk = self._partial + chunk
+        lines = chunk.split(b"\n")
+        self._partial = lines.pop()
+        for line in lines:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if not line:
+                if self._data:
+                    self.events.append(b"\n".join(self._data))
+                    self._data = []
+            elif line.startswith(b"data:"):
+                self._data.append(line[6:] if line[5:6] == b" " else line[5:])

@@ -36,7 +36,6 @@ from proctor.evals._drift import (
 from proctor.evals._expect import Deviation, Failure, check
 from proctor.evals._fixtures import NoFixture, fixture_registry
 from proctor.evals._matchers import CallPattern, Matcher
-from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, ObservedCall, observe
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
@@ -72,6 +71,7 @@ from proctor.evals._rollout import (
 from proctor.evals._spec import ORDER_MODES, OrderMode
 from proctor.evals._stored import find_result, store_result
 from proctor.runtime import load_workflow_ref
+from proctor.store import MemoryStore
 
 __all__ = [
     "MIN_RUNS",

@@ -54,6 +54,7 @@ from proctor.store._events import (
 )
 from proctor.store._files import private_dirs
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
+from proctor.store._memory import MemoryStore
 from proctor.store._protocol import Store
 from proctor.store._records import (
     ApiKeyRecord,
@@ -101,6 +102,7 @@ __all__ = [
     "EventRow",
     "GatewayCallRecord",
     "LimitReached",
+    "MemoryStore",
     "ModelAttemptFailed",
     "ModelCalled",
     "ModelRouted",

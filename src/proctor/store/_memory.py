@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from proctor.errors import ChainConflictError, StoreError, UsageError
-from proctor.store import (
+from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,

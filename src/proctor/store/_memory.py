@@ -1,10 +1,11 @@
-"""``MemoryStore``: the scratch store replays run in; nothing reaches a disk.
+"""``MemoryStore``: every role of ``Store`` in process memory; nothing reaches a disk.
 
-A replayed run is driven by the same loop as a live one, so it needs a store; its log
-is read once, for the checks, and then dropped (``forget``). Appends keep the chain's
-one rule (each batch extends the run's log without a gap); everything a replay never
-uses (the response cache, the gateway's ledger, contract versions, retention) is empty.
-Eval results are kept, as the SQLite store keeps them, for tests of code that saves them.
+Replays run in it: a replayed run is driven by the same loop as a live one, so it needs
+a store; its log is read once, for the checks, and then dropped (``forget``). It keeps
+the stores' contract (the shared store tests run against it too): appends extend a
+run's chain without a gap or a fork, or raise ``ChainConflictError`` and write nothing;
+contract versions, retention, the cache, the ledger, keys, sessions, eval results and
+the run queue behave as on SQLite, for tests of code that uses them without a file.
 """
 
 from __future__ import annotations
@@ -12,42 +13,41 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from proctor.errors import ChainConflictError, StoreError, UsageError
+import orjson
+
+from proctor.errors import RunStateError
+from proctor.store._memory_queue import MemoryRunQueue
+from proctor.store._memory_tables import MemoryTables
 from proctor.store._records import (
-    ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,
-    EvalResultRecord,
     EventRow,
-    GatewayCallRecord,
     PurgeRecord,
-    QueueItem,
-    QueueState,
     RunFilter,
     RunRecord,
-    SessionRecord,
+    chain_conflict,
 )
 
 
-class MemoryStore:
-    """A ``Store`` in process memory, for replays."""
+class MemoryStore(MemoryRunQueue, MemoryTables):
+    """A ``Store`` in process memory, for replays and tests."""
 
     def __init__(self) -> None:
-        self._runs: dict[str, RunRecord] = {}
+        super().__init__()
+        self._runs = {}
         self._events: dict[str, list[EventRow]] = {}
         self._approvals: dict[str, ApprovalRecord] = {}
-        self._eval_results: dict[str, EvalResultRecord] = {}
-        self._keys: dict[str, ApiKeyRecord] = {}
-        self._sessions: dict[str, SessionRecord] = {}
-        self._queue: dict[str, QueueItem] = {}
+        self._contracts: dict[str, ContractRecord] = {}
+        self._purges: dict[str, PurgeRecord] = {}
+
+    # RunLog and Approvals.
 
     async def create_run(
         self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
     ) -> None:
-        if run.run_id in self._runs:
-            raise ChainConflictError(f"run {run.run_id} exists already")
-        self._events[run.run_id] = []
         self._write([first], run, None)
+        if contract is not None:
+            self._contracts.setdefault(contract.content_hash, contract)
 
     async def append(
         self,
@@ -61,22 +61,26 @@ class MemoryStore:
     def _write(
         self, rows: Sequence[EventRow], run: RunRecord | None, approval: ApprovalRecord | None
     ) -> None:
-        if rows:
-            log = self._events.get(rows[0].run_id)
-            if log is None or rows[0].seq != len(log):
-                raise ChainConflictError(
-                    f"run {rows[0].run_id}: event {rows[0].seq} does not extend its log"
-                )
-            log.extend(rows)
+        # Every row is checked before any is kept: a batch is written whole or not at all.
+        heads: dict[str, tuple[int, str]] = {}
+        for row in rows:
+            log = self._events.get(row.run_id, [])
+            seq, head = heads.get(row.run_id) or (len(log), log[-1].hash if log else "")
+            if row.seq != seq or (seq > 0 and row.prev_hash != head):
+                raise chain_conflict(rows, f"event {row.seq} does not extend the chain head")
+            heads[row.run_id] = (seq + 1, row.hash)
+        for row in rows:
+            self._events.setdefault(row.run_id, []).append(row)
         if run is not None:
             self._runs[run.run_id] = run
         if approval is not None:
             self._approvals[approval.approval_id] = approval
 
     def forget(self, run_id: str) -> None:
-        """Drop a run, its log and its approvals (a replay keeps only its verdict)."""
+        """Drop a run, its log, its approvals and its purge (a replay keeps only its verdict)."""
         self._runs.pop(run_id, None)
         self._events.pop(run_id, None)
+        self._purges.pop(run_id, None)
         for approval_id in [a.approval_id for a in self._approvals.values() if a.run_id == run_id]:
             del self._approvals[approval_id]
 
@@ -111,15 +115,15 @@ class MemoryStore:
             for row in self._events.get(run.run_id, ())
             if row.type == event_type
         ]
-        return sorted(found, key=lambda row: row.ts)
+        return sorted(found, key=lambda row: (row.ts, row.run_id, row.seq))
 
     async def run_ids(self) -> list[str]:
-        return list(self._runs)
+        return sorted(run_id for run_id, log in self._events.items() if log)
 
     async def events(
         self, run_id: str, *, after: int = -1, limit: int | None = None
     ) -> list[EventRow]:
-        log = self._events.get(run_id, [])[after + 1 :]
+        log = self._events.get(run_id, [])[max(after + 1, 0) :]  # a row's seq is its index
         return log if limit is None else log[:limit]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
@@ -128,205 +132,83 @@ class MemoryStore:
     async def list_approvals(
         self, status: str | None = "pending", *, tenant: str | None = None
     ) -> list[ApprovalRecord]:
-        return [
+        found = [
             a
             for a in self._approvals.values()
             if (status is None or a.status == status)
             and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
         ]
+        return sorted(found, key=lambda a: a.requested_at)
 
-    async def cache_get(self, key: str, now: float) -> bytes | None:
-        return None
-
-    async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
-        return None
-
-    async def cache_purge(self, now: float) -> int:
-        return 0
-
-    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
-        return None
-
-    async def gateway_spend(self, key_name: str, since: float) -> float:
-        return 0.0
-
-    async def gateway_calls(
-        self, key_name: str | None = None, *, limit: int = 100
-    ) -> list[GatewayCallRecord]:
-        return []
+    # ContractVersions and Retention.
 
     async def contracts(
         self, *, workflow: str | None = None, hash_prefix: str = ""
     ) -> list[ContractRecord]:
-        return []
+        found = [
+            dataclasses.replace(
+                c, runs=sum(r.contract_hash == c.content_hash for r in self._runs.values())
+            )
+            for c in self._contracts.values()
+            if c.content_hash.startswith(hash_prefix)
+            and (workflow is None or c.workflow == workflow)
+        ]
+        found.sort(key=lambda c: c.content_hash)
+        found.sort(key=lambda c: c.created_at, reverse=True)
+        return found
 
     async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
-        return []
+        found = []
+        for run in self._runs.values():
+            contract = self._contracts.get(run.contract_hash)
+            days = None if contract is None else contract.retention_days
+            if (
+                run.status == "finished"
+                and run.finished_at is not None
+                and days is not None
+                and run.finished_at + days * 86400.0 <= now
+                and run.run_id not in self._purges
+                and (workflow is None or run.workflow == workflow)
+            ):
+                found.append(run)
+        return sorted(found, key=lambda run: (run.finished_at or 0.0, run.run_id))
 
     async def purge_payloads(
         self, run_id: str, *, at: float, reason: str, dry_run: bool = False
     ) -> PurgeRecord:
-        raise StoreError("a replay's scratch store keeps no payloads to purge")
-
-    async def get_purge(self, run_id: str) -> PurgeRecord | None:
-        return None
-
-    async def save_eval_result(self, record: EvalResultRecord) -> None:
-        if record.body is None:
-            raise UsageError(f"eval result {record.result_id}: save_eval_result needs its body")
-        self._eval_results.setdefault(record.result_id, record)
-
-    async def eval_results(
-        self,
-        suite: str | None = None,
-        *,
-        id_prefix: str = "",
-        limit: int = 50,
-        tenant: str | None = None,
-    ) -> list[EvalResultRecord]:
-        found = [
-            dataclasses.replace(record, body=None)
-            for record in self._eval_results.values()
-            if (suite is None or record.suite == suite)
-            and (tenant is None or record.tenant == tenant)
-            and record.result_id.startswith(id_prefix)
-        ]
-        found.sort(key=lambda record: (record.created_at, record.result_id), reverse=True)
-        return found[:limit]
-
-    async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
-        return self._eval_results.get(result_id)
-
-    async def save_api_key(self, record: ApiKeyRecord) -> None:
-        if any(k.secret_hash == record.secret_hash for k in self._keys.values()):
-            raise StoreError(f"could not save the API key: {record.key_id} exists already")
-        self._keys[record.key_id] = record
-
-    async def api_key(self, secret_hash: str) -> ApiKeyRecord | None:
-        return next((k for k in self._keys.values() if k.secret_hash == secret_hash), None)
-
-    async def api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
-        found = [k for k in self._keys.values() if tenant is None or k.tenant == tenant]
-        return sorted(found, key=lambda k: (-k.created_at, k.key_id))
-
-    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
-        key = self._keys.get(key_id)
-        if key is not None and key.revoked_at is None:
-            key = self._keys[key_id] = dataclasses.replace(key, revoked_at=at)
-        return key
-
-    async def save_session(self, record: SessionRecord) -> None:
-        self._sessions = {
-            key: kept
-            for key, kept in self._sessions.items()
-            if kept.expires_at >= record.created_at
-        }
-        self._sessions[record.session_id] = record
-
-    async def get_session(self, session_id: str) -> SessionRecord | None:
-        return self._sessions.get(session_id)
-
-    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
-        session = self._sessions.get(session_id)
-        if session is not None and session.ended_at is None:
-            session = self._sessions[session_id] = dataclasses.replace(session, ended_at=at)
-        return session
-
-    # The run queue: in memory, for tests of workers that need no database.
-
-    async def enqueue(self, item: QueueItem) -> None:
-        if item.run_id in self._queue:
-            raise StoreError(f"run {item.run_id} is queued already")
-        self._queue[item.run_id] = dataclasses.replace(item)
-
-    async def claim_runs(
-        self,
-        worker: str,
-        *,
-        now: float,
-        lease_s: float,
-        limit: int,
-        workflows: Sequence[str] | None = None,
-        concurrency: dict[str, int] | None = None,
-    ) -> list[QueueItem]:
-        live: dict[str, int] = {}
-        for item in self._queue.values():
-            if item.state == "claimed" and (item.lease_until or 0.0) >= now:
-                live[item.workflow] = live.get(item.workflow, 0) + 1
-        chosen: list[QueueItem] = []
-        for item in await self.queue_items(limit=len(self._queue)):
-            if len(chosen) >= limit:
-                break
-            run = self._runs.get(item.run_id)
-            claimable = (
-                item.state == "queued"
-                or (item.state == "claimed" and (item.lease_until or 0.0) < now)
-                or (
-                    item.state == "waiting"
-                    and run is not None
-                    and run.status != "awaiting_approval"
+        run = self._runs.get(run_id)
+        if run is None or run.status != "finished":
+            raise RunStateError(
+                f"run {run_id} is {run.status if run else 'not in this store'}: "
+                "only finished runs can have their payloads purged"
+            )
+        # Sizes as the SQL stores count them: the bytes of the stored JSON.
+        log = self._events.get(run_id, [])
+        purged = [n for n, row in enumerate(log) if row.content]
+        approvals = [a for a in self._approvals.values() if a.run_id == run_id]
+        size = sum(len(orjson.dumps(log[n].content)) for n in purged) + sum(
+            len(orjson.dumps(a.arguments)) for a in approvals if a.arguments
+        )
+        purge = PurgeRecord(
+            run_id=run_id, purged_at=at, events=len(purged), bytes=size, reason=reason
+        )
+        if not dry_run:
+            for n in purged:
+                log[n] = dataclasses.replace(log[n], content=None)
+            for a in approvals:
+                self._approvals[a.approval_id] = dataclasses.replace(a, arguments={})
+            before = self._purges.get(run_id)
+            self._purges[run_id] = (
+                purge
+                if before is None
+                else dataclasses.replace(
+                    purge, events=before.events + purge.events, bytes=before.bytes + purge.bytes
                 )
             )
-            cap = (concurrency or {}).get(item.workflow)
-            if not claimable or (workflows is not None and item.workflow not in workflows):
-                continue
-            if cap is not None and live.get(item.workflow, 0) >= cap:
-                continue
-            live[item.workflow] = live.get(item.workflow, 0) + 1
-            held = self._queue[item.run_id]
-            held.attempts += held.state == "claimed"
-            held.state, held.worker, held.lease_until = "claimed", worker, now + lease_s
-            chosen.append(dataclasses.replace(held))
-        return chosen
+        return purge
 
-    async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
-        held = self._queue.get(item.run_id)
-        if held is None:
-            held = self._queue[item.run_id] = dataclasses.replace(item, state="done")
-        lapsed = held.state == "claimed" and (held.lease_until or 0.0) < now
-        if held.state != "done" and not lapsed:
-            return False
-        held.attempts += lapsed
-        held.state, held.worker, held.lease_until = "claimed", worker, now + lease_s
-        held.finished_at = None
-        return True
-
-    async def renew_leases(
-        self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
-    ) -> list[str]:
-        held = []
-        for run_id in run_ids:
-            item = self._queue.get(run_id)
-            if item is not None and item.state == "claimed" and item.worker == worker:
-                item.lease_until = now + lease_s
-                held.append(run_id)
-        return held
-
-    async def release_run(self, run_id: str, worker: str, *, state: QueueState, now: float) -> bool:
-        item = self._queue.get(run_id)
-        if item is None or item.state != "claimed" or item.worker != worker:
-            return False
-        item.state, item.lease_until = state, None
-        if state == "queued":
-            item.worker = None
-        if state == "done":
-            item.finished_at = now
-        return True
-
-    async def queue_items(
-        self,
-        *,
-        state: QueueState | None = None,
-        limit: int = 100,
-        run_ids: Sequence[str] | None = None,
-    ) -> list[QueueItem]:
-        found = [
-            i
-            for i in self._queue.values()
-            if (state is None or i.state == state) and (run_ids is None or i.run_id in run_ids)
-        ]
-        found.sort(key=lambda i: (-i.priority, i.submitted_at, i.run_id))
-        return [dataclasses.replace(i) for i in found[:limit]]
+    async def get_purge(self, run_id: str) -> PurgeRecord | None:
+        return self._purges.get(run_id)
 
     async def close(self) -> None:
-        return None
+        """Nothing to release: the store lives as long as the object."""

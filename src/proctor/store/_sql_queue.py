@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from proctor.errors import StoreError
-from proctor.store._records import QueueItem, QueueState
+from proctor.store._records import QueueItem, QueueState, check_release_state
 from proctor.store._sql_base import SQLBase, insert
 
 QUEUE_COLUMNS = tuple(f.name for f in fields(QueueItem))
@@ -88,11 +88,6 @@ def pick(
             live[item.workflow] = live.get(item.workflow, 0) + 1
         chosen.append(item)
     return chosen
-
-
-def check_release_state(state: str) -> None:
-    if state not in ("queued", "waiting", "done"):
-        raise StoreError(f"cannot release a run as {state!r}: use queued, waiting or done")
 
 
 class SQLRunQueue(SQLBase):

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from proctor.errors import ChainConflictError, StoreError
+from proctor.errors import StoreError
 from proctor.store._records import (
     ApprovalRecord,
     ContractRecord,
     EventRow,
     RunFilter,
     RunRecord,
+    chain_conflict,
 )
 from proctor.store._rows import (
     APPROVAL_COLUMNS,
@@ -93,12 +94,7 @@ class SQLRunLog(SQLBase):
             reason = self._violation(exc, CHAIN_CONSTRAINTS)
             if reason is None:
                 raise
-            first = rows[0] if rows else None
-            where = f"run {first.run_id} at seq {first.seq}" if first else "an empty batch"
-            raise ChainConflictError(
-                f"could not append to {where}: another writer extended this run first "
-                f"({reason}). Reload the run and resume it instead of writing twice."
-            ) from exc.__cause__
+            raise chain_conflict(rows, reason) from exc.__cause__
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         row = await self._fetchone(f"{SELECT_RUNS} WHERE run_id = ?", (run_id,))

@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 
 from proctor.store._records import (
-    ApiKeyRecord,
     ApprovalRecord,
     ContractRecord,
     EvalResultRecord,
@@ -18,7 +17,6 @@ from proctor.store._records import (
     GatewayCallRecord,
     RunFilter,
     RunRecord,
-    SessionRecord,
 )
 
 RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
@@ -26,8 +24,6 @@ APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
 CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
 EVAL_COLUMNS = tuple(f.name for f in fields(EvalResultRecord))
 EVAL_SUMMARY = tuple(column for column in EVAL_COLUMNS if column != "body")
-KEY_COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
-SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
 EVENT_COLUMNS = (
     "run_id",
     "seq",
@@ -48,8 +44,6 @@ EVENT_COLUMNS = (
 run_params = operator.attrgetter(*RUN_COLUMNS)
 call_params = operator.attrgetter(*CALL_COLUMNS)
 eval_params = operator.attrgetter(*EVAL_COLUMNS)
-key_params = operator.attrgetter(*KEY_COLUMNS)
-session_params = operator.attrgetter(*SESSION_COLUMNS)
 _approval_values = operator.attrgetter(*APPROVAL_COLUMNS)
 _ARGUMENTS = APPROVAL_COLUMNS.index("arguments")
 
@@ -193,11 +187,3 @@ def eval_from_row(
     row: tuple[Any, ...], columns: tuple[str, ...] = EVAL_COLUMNS
 ) -> EvalResultRecord:
     return EvalResultRecord(**dict(zip(columns, row, strict=True)))
-
-
-def key_from_row(row: tuple[Any, ...]) -> ApiKeyRecord:
-    return ApiKeyRecord(**dict(zip(KEY_COLUMNS, row, strict=True)))
-
-
-def session_from_row(row: tuple[Any, ...]) -> SessionRecord:
-    return SessionRecord(**dict(zip(SESSION_COLUMNS, row, strict=True)))

@@ -3,7 +3,10 @@ call ledger, eval results, API keys and UI sessions (digests, never keys or secr
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import Any
 
 from proctor.errors import StoreError, UsageError
 from proctor.store._records import (
@@ -16,19 +19,27 @@ from proctor.store._rows import (
     CALL_COLUMNS,
     EVAL_COLUMNS,
     EVAL_SUMMARY,
-    KEY_COLUMNS,
-    SESSION_COLUMNS,
     call_from_row,
     call_params,
     eval_from_row,
     eval_params,
     eval_results_sql,
-    key_from_row,
-    key_params,
-    session_from_row,
-    session_params,
 )
 from proctor.store._sql_base import SQLBase, insert
+
+KEY_COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
+SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
+key_params = operator.attrgetter(*KEY_COLUMNS)
+session_params = operator.attrgetter(*SESSION_COLUMNS)
+
+
+def key_from_row(row: tuple[Any, ...]) -> ApiKeyRecord:
+    return ApiKeyRecord(**dict(zip(KEY_COLUMNS, row, strict=True)))
+
+
+def session_from_row(row: tuple[Any, ...]) -> SessionRecord:
+    return SessionRecord(**dict(zip(SESSION_COLUMNS, row, strict=True)))
+
 
 CACHE_GET = "SELECT value FROM cache WHERE key = ? AND expires_at > ?"
 CACHE_PUT = (

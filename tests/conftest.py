@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from proctor.store import SQLiteStore, Store
+from proctor.store import Store
+from support.stores import backend_store, drop_schema, new_schema_url
 
 POSTGRES_URL_ENV = "PROCTOR_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -56,24 +56,6 @@ def postgres_server() -> str:
     return url
 
 
-def new_schema_url(server: str) -> tuple[str, str]:
-    """A fresh schema name, and the store URL that selects it on ``server``.
-
-    Commits do not wait for the disk (synchronous_commit=off): a test needs the
-    database's semantics, not its durability, and it runs several times faster.
-    """
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    joiner = "&" if "?" in server else "?"
-    return schema, f"{server}{joiner}options=-csynchronous_commit%3Doff&schema={schema}"
-
-
-async def drop_schema(server: str, schema: str) -> None:
-    import psycopg
-
-    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as conn:
-        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
-
-
 @pytest.fixture
 async def postgres_url(postgres_server: str) -> AsyncIterator[str]:
     """A store URL on a schema of its own (``?schema=t_...``), dropped after the test."""
@@ -97,24 +79,15 @@ async def db_url(request: pytest.FixtureRequest) -> AsyncIterator[str | None]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
-    """A fresh, empty store of each backend (PostgreSQL: in a schema of its own)."""
-    backend: Store
-    schema: str | None = None
-    server = ""
-    if request.param == "sqlite":
-        backend = SQLiteStore(tmp_path / "store.db")
-    elif request.param == "postgres":
-        from proctor.store import PostgresStore
+    """A fresh, empty store of each backend (PostgreSQL: in a schema of its own).
 
-        # Asked for here, not as an argument: SQLite's cases must not need the server.
-        server = request.getfixturevalue("postgres_server")
-        schema, url = new_schema_url(server)
-        backend = PostgresStore(url, max_size=2)
-    else:  # pragma: no cover - a new backend must be wired here
-        raise AssertionError(f"unknown store backend {request.param!r}")
-    try:
-        yield backend
-    finally:
-        await backend.close()
-        if schema is not None:
-            await drop_schema(server, schema)
+    In ``tests/store``, which holds the store contract, ``MemoryStore`` too."""
+    async with backend_store(request.param, request, tmp_path) as opened:
+        yield opened
+
+
+@pytest.hookimpl(tryfirst=True)  # before the fixture's own params apply: a mark overrides them
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store" in metafunc.fixturenames and metafunc.definition.path.parent.name == "store":
+        every = pytest.mark.parametrize("store", ["sqlite", "postgres", "memory"], indirect=True)
+        metafunc.definition.add_marker(every)

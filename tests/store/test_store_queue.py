@@ -9,6 +9,7 @@ import pytest
 
 from proctor.errors import StoreError
 from proctor.store import (
+    MemoryStore,
     QueueItem,
     RunJournal,
     RunRecord,
@@ -61,6 +62,8 @@ def ids(items: list[QueueItem]) -> list[str]:
 
 def second_store(store: Store) -> Store:
     """Another connection to the same store, as a second worker process would hold."""
+    if isinstance(store, MemoryStore):
+        return store  # one process's memory: every worker in it shares the one object
     if isinstance(store, SQLiteStore):
         return SQLiteStore(store.path)
     from proctor.store import PostgresStore

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Protocol
 
-from proctor.store import PurgeRecord, RunRecord, Store
+from proctor.store import ContractVersions, PurgeRecord, Retention, RunRecord
+
+
+class RetentionStore(Retention, ContractVersions, Protocol):
+    """What retention reads and purges: expired runs, and their contracts' terms."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,7 +49,7 @@ class RetentionReport:
 
 
 async def apply_retention(
-    store: Store,
+    store: RetentionStore,
     *,
     dry_run: bool = False,
     workflow: str | None = None,

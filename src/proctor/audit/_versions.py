@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 from proctor.errors import NotFoundError, UsageError
-from proctor.store import ContractRecord, Store
+from proctor.store import ContractRecord, ContractVersions
 
 _HEX = re.compile(r"[0-9a-f]+")
 MIN_PREFIX = 4
 
 
-async def find_contract_version(store: Store, prefix: str) -> ContractRecord:
+async def find_contract_version(store: ContractVersions, prefix: str) -> ContractRecord:
     """The one stored contract version whose content hash starts with ``prefix``."""
     wanted = prefix.strip().lower()
     if not _HEX.fullmatch(wanted) or len(wanted) < MIN_PREFIX:

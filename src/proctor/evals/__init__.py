@@ -27,7 +27,6 @@ from proctor.evals._diff import DiffThresholds, MetricChange, SuiteDiff, ToolCha
 from proctor.evals._expect import Deviation, Failure, check
 from proctor.evals._fixtures import NoFixture, fixture_registry
 from proctor.evals._matchers import CallPattern, Matcher
-from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, ObservedCall, observe
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
@@ -70,6 +69,7 @@ from proctor.reports import (
     version_runs,
 )
 from proctor.runtime import load_workflow_ref
+from proctor.store import MemoryStore
 
 __all__ = [
     "MIN_RUNS",

@@ -27,13 +27,13 @@ from proctor.evals._case import Case, Suite
 from proctor.evals._expect import check
 from proctor.evals._fixtures import CaseReplay, fixture_registry
 from proctor.evals._matchers import brief
-from proctor.evals._memory import MemoryStore
 from proctor.evals._observe import Observed, observe
 from proctor.evals._recorded import RecordedModel
 from proctor.evals._results import CaseResult, FailureRecord, SuiteResult, new_result_id
 from proctor.gateway import Gateway
 from proctor.policy import CredentialIssuer
 from proctor.runtime import Runner, RunResult, Workflow, decide_approval
+from proctor.store import MemoryStore
 
 WorkflowLoader = Callable[[str], Workflow]
 """Turns a case's ``workflow`` (a name or ``package.module:attribute``) into a Workflow."""

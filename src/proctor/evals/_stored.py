@@ -16,7 +16,7 @@ from proctor.evals._results import (
     parse_result,
     result_json,
 )
-from proctor.store import EvalResultRecord, Store
+from proctor.store import EvalResultRecord, EvalResults
 
 RELATIVE_REFS = ("latest", "previous")
 """Names for a suite's newest stored result and the one before it."""
@@ -24,7 +24,7 @@ RELATIVE_REFS = ("latest", "previous")
 _SHOWN = 5
 
 
-async def store_result(store: Store, result: SuiteResult) -> SuiteResult:
+async def store_result(store: EvalResults, result: SuiteResult) -> SuiteResult:
     """Keep ``result`` in ``store``; returns it with its ``result_id`` (given one if it
     has none, e.g. a result file written before results were stored)."""
     result_id = result.result_id or new_result_id()
@@ -46,7 +46,7 @@ async def store_result(store: Store, result: SuiteResult) -> SuiteResult:
     return result
 
 
-async def find_result(store: Store, ref: str, *, suite: str | None = None) -> SuiteResult:
+async def find_result(store: EvalResults, ref: str, *, suite: str | None = None) -> SuiteResult:
     """The stored result ``ref`` names: an id, a unique id prefix, ``latest`` or
     ``previous`` (these need ``suite``). With ``suite``, only that suite's results count.
 
@@ -61,7 +61,9 @@ async def find_result(store: Store, ref: str, *, suite: str | None = None) -> Su
     )
 
 
-async def _find_record(store: Store, ref: str, *, suite: str | None = None) -> EvalResultRecord:
+async def _find_record(
+    store: EvalResults, ref: str, *, suite: str | None = None
+) -> EvalResultRecord:
     wanted = ref.strip()
     of_suite = "" if suite is None else f" of suite {suite!r}"
     if wanted in RELATIVE_REFS:
@@ -98,7 +100,7 @@ async def _find_record(store: Store, ref: str, *, suite: str | None = None) -> E
     return record
 
 
-async def _relative(store: Store, ref: str, suite: str | None) -> EvalResultRecord:
+async def _relative(store: EvalResults, ref: str, suite: str | None) -> EvalResultRecord:
     if suite is None:
         raise UsageError(
             f"{ref!r} needs a suite: pass --suite NAME (the suite names that "

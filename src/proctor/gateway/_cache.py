@@ -29,7 +29,8 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-from proctor.store import RecordedToolCall, Store, Usage, digest
+from proctor.store import RecordedToolCall, Usage, digest
+from proctor.store import ResponseCache as StoredResponses
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -207,7 +208,7 @@ class StoreCache:
 
     def __init__(
         self,
-        store: Store,
+        store: StoredResponses,
         *,
         clock: Callable[[], float] = time.time,
         purge_every_s: float = 600.0,
@@ -302,7 +303,7 @@ class RedisCache:
         await self._redis.aclose()
 
 
-def open_cache(config: CacheConfig, store: Store | None) -> ResponseCache | None:
+def open_cache(config: CacheConfig, store: StoredResponses | None) -> ResponseCache | None:
     """The cache ``config`` asks for; ``None`` for backend ``none``.
 
     Backend ``store`` without a store (a gateway used on its own) is a ``MemoryCache``.

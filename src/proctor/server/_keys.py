@@ -10,11 +10,11 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, Protocol, get_args
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.runtime import same_person
-from proctor.store import ApiKeyRecord, Store
+from proctor.store import ApiKeyRecord, ApiKeys, Sessions
 
 Role = Literal["viewer", "operator", "approver", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -31,6 +31,10 @@ PERMISSIONS: dict[str, frozenset[Permission]] = {
 approves it are different people (separation of duties)."""
 
 _PREFIX = "prk_"
+
+
+class KeyStore(ApiKeys, Sessions, Protocol):
+    """What signing in reads and writes: keys, and the UI sessions opened with them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +116,7 @@ def check_tenant(tenant: str) -> str:
 
 
 async def create_api_key(
-    store: Store,
+    store: ApiKeys,
     *,
     role: str,
     tenant: str = "default",
@@ -144,7 +148,7 @@ async def create_api_key(
     return record, token
 
 
-async def revoke_api_key(store: Store, key_id: str, *, tenant: str | None = None) -> ApiKeyRecord:
+async def revoke_api_key(store: ApiKeys, key_id: str, *, tenant: str | None = None) -> ApiKeyRecord:
     """Revoke a key (of ``tenant``, when given); refuse the tenant's last working admin key,
     without which nobody could manage its keys. A key revoked already keeps its first time."""
     keys = await store.api_keys(tenant)
@@ -173,7 +177,7 @@ class KeyLookup:
     """Finds the key behind a token, remembering answers for ``ttl`` seconds: a request
     costs a dict lookup, and a key revoked by another process stops working within ``ttl``."""
 
-    def __init__(self, store: Store, *, ttl: float = 5.0) -> None:
+    def __init__(self, store: KeyStore, *, ttl: float = 5.0) -> None:
         self.store = store
         self.ttl = ttl
         self._seen: dict[str, tuple[float, ApiKeyRecord | None]] = {}

@@ -1,4 +1,4 @@
-"""Store layer: the event types, the hash chain, ``RunState`` and the backends.
+"""Store layer: the event types, the hash chain, ``RunState``, the store's roles and backends.
 
 Nothing here imports from a layer above it.
 """
@@ -54,7 +54,20 @@ from proctor.store._events import (
 )
 from proctor.store._files import private_dirs
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
-from proctor.store._protocol import Store
+from proctor.store._memory import MemoryStore
+from proctor.store._protocol import (
+    ApiKeys,
+    Approvals,
+    CallLedger,
+    ContractVersions,
+    EvalResults,
+    ResponseCache,
+    Retention,
+    RunLog,
+    RunQueue,
+    Sessions,
+    Store,
+)
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
@@ -78,17 +91,21 @@ __all__ = [
     "GENESIS_HASH",
     "MAX_JSON_DEPTH",
     "ApiKeyRecord",
+    "ApiKeys",
     "ApprovalDecided",
     "ApprovalExpired",
     "ApprovalRecord",
     "ApprovalRequested",
+    "Approvals",
     "Approver",
     "CacheHit",
+    "CallLedger",
     "CallState",
     "ChainReport",
     "CheckerDecided",
     "ContextCompacted",
     "ContractRecord",
+    "ContractVersions",
     "CredentialIssued",
     "DecisionKind",
     "DraftRecorded",
@@ -96,11 +113,13 @@ __all__ = [
     "EscalationMode",
     "EscalationTrigger",
     "EvalResultRecord",
+    "EvalResults",
     "Event",
     "EventData",
     "EventRow",
     "GatewayCallRecord",
     "LimitReached",
+    "MemoryStore",
     "ModelAttemptFailed",
     "ModelCalled",
     "ModelRouted",
@@ -112,9 +131,13 @@ __all__ = [
     "QueueState",
     "RateLimited",
     "RecordedToolCall",
+    "ResponseCache",
+    "Retention",
     "RunFilter",
     "RunFinished",
     "RunJournal",
+    "RunLog",
+    "RunQueue",
     "RunRecord",
     "RunResumed",
     "RunStarted",
@@ -122,6 +145,7 @@ __all__ = [
     "RunStatus",
     "SQLiteStore",
     "SessionRecord",
+    "Sessions",
     "Store",
     "ToolFinished",
     "ToolProposed",

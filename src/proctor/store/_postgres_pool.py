@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -225,8 +225,9 @@ class PostgresConnection:
         return StoreError(f"the PostgreSQL store at {self.url} is closed")
 
     @asynccontextmanager
-    async def _connection(self) -> AsyncIterator[Connection]:
-        """A pooled connection (autocommit); psycopg's errors leave as ``StoreError``."""
+    async def _connection(self, area: str = "") -> AsyncIterator[Connection]:
+        """A pooled connection (autocommit); psycopg's errors leave as ``StoreError``
+        (``area``: the tables the failure is in, for its message)."""
         if self._closed:
             raise self._closed_error()
         await self.open()
@@ -246,16 +247,17 @@ class PostgresConnection:
         except psycopg.Error as exc:
             if _lost_connection(exc):
                 raise self._unreachable(exc) from exc
-            raise StoreError(f"the PostgreSQL store at {self.url} failed: {_reason(exc)}") from exc
+            what = f"the {area} in the PostgreSQL store" if area else "the PostgreSQL store"
+            raise StoreError(f"{what} at {self.url} failed: {_reason(exc)}") from exc
 
     @asynccontextmanager
-    async def _pipelined(self) -> AsyncIterator[AsyncCursor[TupleRow]]:
+    async def _pipelined(self, area: str = "") -> AsyncIterator[AsyncCursor[TupleRow]]:
         """A cursor whose statements form one transaction sent in one round trip.
 
         For writes: results are read only when the block ends, which is also where a
         statement's error (a constraint's included) is raised.
         """
-        async with self._connection() as conn:
+        async with self._connection(area) as conn:
             try:
                 # BEGIN and COMMIT by hand: conn.transaction() would wait for the server
                 # at its start and its end.
@@ -275,17 +277,6 @@ class PostgresConnection:
                 with contextlib.suppress(psycopg.Error):
                     await conn.rollback()
                 raise
-
-    async def _fetch(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        # Binary results: floats come back bit-exact whatever the server's
-        # extra_float_digits, and the chain hash covers event timestamps.
-        async with self._connection() as conn:
-            cursor = await conn.execute(query, params, binary=True)
-            return await cursor.fetchall()
-
-    async def _fetchone(self, query: str, params: Sequence[Any] = ()) -> tuple[Any, ...] | None:
-        rows = await self._fetch(query, params)
-        return rows[0] if rows else None
 
     # The schema and its migrations.
 

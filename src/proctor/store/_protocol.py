@@ -1,4 +1,8 @@
-"""The ``Store`` protocol every backend implements."""
+"""The store as roles: one narrow protocol per table group, and ``Store`` combining them.
+
+A consumer asks for the narrowest role it uses (the gateway's cache a ``ResponseCache``,
+retention a ``Retention``); the backends (SQLite, PostgreSQL, memory) implement them all.
+"""
 
 from __future__ import annotations
 
@@ -21,8 +25,8 @@ from proctor.store._records import (
 )
 
 
-class Store(Protocol):
-    """Durable home of runs, their event logs, approvals, the gateway's cache, eval results.
+class RunLog(Protocol):
+    """Runs and their event logs.
 
     ``append`` is the only way events enter the store. It is atomic: the rows, and the
     run or approval rows given with them, are all written or none is. Appending a
@@ -64,6 +68,10 @@ class Store(Protocol):
         """The run's events with ``seq > after``, in order; at most ``limit`` of them."""
         ...
 
+
+class Approvals(Protocol):
+    """Approval requests, as ``RunLog.append`` wrote them."""
+
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
 
     async def list_approvals(
@@ -71,6 +79,10 @@ class Store(Protocol):
     ) -> list[ApprovalRecord]:
         """Approvals (with ``status``, of runs of ``tenant``), oldest request first."""
         ...
+
+
+class ResponseCache(Protocol):
+    """The gateway's response cache: bytes by key until they expire."""
 
     async def cache_get(self, key: str, now: float) -> bytes | None:
         """The cached value of ``key``, or ``None`` if absent or expired at ``now``."""
@@ -83,6 +95,10 @@ class Store(Protocol):
     async def cache_purge(self, now: float) -> int:
         """Delete the entries expired at ``now``; returns how many."""
         ...
+
+
+class CallLedger(Protocol):
+    """The OpenAI-compatible endpoint's ledger of calls and their cost."""
 
     async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
         """Append rows to the endpoint's call ledger, all in one transaction."""
@@ -98,12 +114,20 @@ class Store(Protocol):
         """The latest ledger rows (of one key, or all), newest first."""
         ...
 
+
+class ContractVersions(Protocol):
+    """Contract versions, stored by content hash with the first run under each."""
+
     async def contracts(
         self, *, workflow: str | None = None, hash_prefix: str = ""
     ) -> list[ContractRecord]:
         """Stored contract versions (of one workflow, or whose hash starts with
         ``hash_prefix``), newest first, each with its number of runs."""
         ...
+
+
+class Retention(Protocol):
+    """Finished runs past their contract's retention, and purging their payloads."""
 
     async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
         """Finished runs not yet purged whose contract's ``retention_days`` have passed
@@ -122,6 +146,10 @@ class Store(Protocol):
     async def get_purge(self, run_id: str) -> PurgeRecord | None:
         """The purge retention made of ``run_id``, if any."""
         ...
+
+
+class EvalResults(Protocol):
+    """Stored ``proctor eval run`` results."""
 
     async def save_eval_result(self, record: EvalResultRecord) -> None:
         """Keep one eval suite's result (``record.body`` is required). Saving a
@@ -144,6 +172,10 @@ class Store(Protocol):
         """One stored eval result, with its body."""
         ...
 
+
+class ApiKeys(Protocol):
+    """The HTTP API's keys, kept as digests."""
+
     async def save_api_key(self, record: ApiKeyRecord) -> None:
         """Keep a new HTTP API key's record (its digest, role, tenant, holder)."""
         ...
@@ -161,6 +193,10 @@ class Store(Protocol):
         there is no such key."""
         ...
 
+
+class Sessions(Protocol):
+    """The web UI's sessions, kept as digests."""
+
     async def save_session(self, record: SessionRecord) -> None:
         """Keep a new UI session; sessions expired before it was created are deleted."""
         ...
@@ -173,6 +209,10 @@ class Store(Protocol):
         """Mark a session ended at ``at`` (an ended one keeps its first time); ``None`` if
         there is no such session."""
         ...
+
+
+class RunQueue(Protocol):
+    """Submitted runs waiting for (or held by) workers, with leases."""
 
     async def enqueue(self, item: QueueItem) -> None:
         """Add a submitted run to the run queue; a ``run_id`` queued already is refused."""
@@ -229,5 +269,22 @@ class Store(Protocol):
     ) -> list[QueueItem]:
         """Queue items (in ``state``, of ``run_ids``), in claiming order: priority, then age."""
         ...
+
+
+class Store(
+    RunLog,
+    Approvals,
+    ResponseCache,
+    CallLedger,
+    ContractVersions,
+    Retention,
+    EvalResults,
+    ApiKeys,
+    Sessions,
+    RunQueue,
+    Protocol,
+):
+    """Durable home of runs, their event logs, approvals, the gateway's cache, eval results:
+    every role, and ``close``."""
 
     async def close(self) -> None: ...

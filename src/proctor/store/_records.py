@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from proctor.errors import ChainConflictError, StoreError
 from proctor.store._events import Outcome, RunStatus
 
 
@@ -93,6 +95,16 @@ class EventRow:
             "meta": self.meta,
             "content_digest": self.content_digest,
         }
+
+
+def chain_conflict(rows: Sequence[EventRow], reason: str) -> ChainConflictError:
+    """What every store raises when ``rows`` do not extend their run's chain."""
+    first = rows[0] if rows else None
+    where = f"run {first.run_id} at seq {first.seq}" if first else "an empty batch"
+    return ChainConflictError(
+        f"could not append to {where}: another writer extended this run first "
+        f"({reason}). Reload the run and resume it instead of writing twice."
+    )
 
 
 @dataclass(kw_only=True)
@@ -250,6 +262,12 @@ class SessionRecord:
 
 
 QueueState = Literal["queued", "claimed", "waiting", "done"]
+
+
+def check_release_state(state: str) -> None:
+    """A run is released to the queue, to wait, or as done; never as claimed."""
+    if state not in ("queued", "waiting", "done"):
+        raise StoreError(f"cannot release a run as {state!r}: use queued, waiting or done")
 
 
 @dataclass(kw_only=True)

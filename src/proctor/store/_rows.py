@@ -1,9 +1,10 @@
-"""Rows as both store backends write and read them: parameters from records, records
-from rows, and a run filter as SQL (``?`` placeholders; PostgreSQL swaps in ``%s``)."""
+"""Rows as the SQL stores write and read them: parameters from records, records from
+rows, and filters as SQL (``?`` marks a parameter; the backend's hooks convert it)."""
 
 from __future__ import annotations
 
-from dataclasses import astuple, fields
+import operator
+from dataclasses import fields
 from typing import Any
 
 import orjson
@@ -23,11 +24,28 @@ APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
 CALL_COLUMNS = tuple(f.name for f in fields(GatewayCallRecord))
 EVAL_COLUMNS = tuple(f.name for f in fields(EvalResultRecord))
 EVAL_SUMMARY = tuple(column for column in EVAL_COLUMNS if column != "body")
-INSERT_EVAL = (
-    f"INSERT INTO eval_results ({', '.join(EVAL_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in EVAL_COLUMNS)}) ON CONFLICT (result_id) DO NOTHING"
+EVENT_COLUMNS = (
+    "run_id",
+    "seq",
+    "type",
+    "ts",
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "meta",
+    "content",
+    "content_digest",
+    "prev_hash",
+    "hash",
 )
-SELECT_EVAL = f"SELECT {', '.join(EVAL_COLUMNS)} FROM eval_results WHERE result_id = ?"
+
+# attrgetter, not dataclasses.astuple: a run row is written with most steps, and astuple
+# (which deep-copies) costs more than the INSERT.
+run_params = operator.attrgetter(*RUN_COLUMNS)
+call_params = operator.attrgetter(*CALL_COLUMNS)
+eval_params = operator.attrgetter(*EVAL_COLUMNS)
+_approval_values = operator.attrgetter(*APPROVAL_COLUMNS)
+_ARGUMENTS = APPROVAL_COLUMNS.index("arguments")
 
 
 def to_json(value: Any) -> str:
@@ -52,8 +70,8 @@ def event_params(row: EventRow) -> tuple[Any, ...]:
 
 
 def approval_params(approval: ApprovalRecord) -> tuple[Any, ...]:
-    values = list(astuple(approval))
-    values[APPROVAL_COLUMNS.index("arguments")] = to_json(approval.arguments)
+    values = list(_approval_values(approval))
+    values[_ARGUMENTS] = to_json(approval.arguments)
     return tuple(values)
 
 
@@ -117,7 +135,7 @@ def event_from_row(r: tuple[Any, ...]) -> EventRow:
 
 
 def contract_from_row(r: tuple[Any, ...]) -> ContractRecord:
-    """A row of ``_SELECT_CONTRACTS`` (both backends select the same columns)."""
+    """A row of ``SELECT_CONTRACTS``."""
     return ContractRecord(
         content_hash=r[0],
         workflow=r[1],
@@ -163,3 +181,9 @@ def eval_results_sql(
         "ORDER BY created_at DESC, result_id DESC LIMIT ?"
     )
     return sql, [*params, limit]
+
+
+def eval_from_row(
+    row: tuple[Any, ...], columns: tuple[str, ...] = EVAL_COLUMNS
+) -> EvalResultRecord:
+    return EvalResultRecord(**dict(zip(columns, row, strict=True)))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from proctor.errors import NotFoundError, UsageError
-from proctor.store import RunFilter, RunRecord, Store, row_to_event
+from proctor.store import RunFilter, RunLog, RunRecord, row_to_event
 from proctor.telemetry._mapping import spans_for_run
 from proctor.telemetry._spans import SpanData
 
@@ -49,7 +49,7 @@ class RunSelection:
 
 
 async def select_runs(
-    store: Store,
+    store: RunLog,
     *,
     since: float | None = None,
     run_id: str | None = None,
@@ -73,7 +73,7 @@ async def select_runs(
     return RunSelection(runs=finished, unfinished=unfinished)
 
 
-async def run_spans(store: Store, run_id: str, *, capture_content: bool = False) -> list[SpanData]:
+async def run_spans(store: RunLog, run_id: str, *, capture_content: bool = False) -> list[SpanData]:
     """Every span of one stored run."""
     rows = await store.events(run_id)
     events = [row_to_event(row) for row in rows]
@@ -91,7 +91,7 @@ class ExportReport:
 
 
 async def export_runs(
-    store: Store,
+    store: RunLog,
     send: Callable[[list[SpanData]], None],
     selection: RunSelection,
     *,

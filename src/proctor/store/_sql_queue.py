@@ -1,29 +1,30 @@
-"""The SQLite store's run queue (``run_queue``, migration 8): claims under the write lock.
+"""The run queue (``run_queue``, migration 8) in SQL written once: claims that never hand
+one item to two workers.
 
-``BEGIN IMMEDIATE`` takes SQLite's one write lock before the claimable rows are read, so
-worker processes sharing the file claim one after another and never the same item.
+A claim reads the claimable rows and updates them in one transaction. SQLite's
+``BEGIN IMMEDIATE`` takes its one write lock first, so claimers take turns; PostgreSQL
+reads ``FOR UPDATE SKIP LOCKED``, so claimers on any number of hosts claim side by
+side. Per-workflow concurrency limits count live leases, which rows another claimer
+has locked but not yet committed would escape: there, claims with limits take the
+dialect's queue lock first, so they count one after another.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import fields
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from proctor.errors import StoreError
-from proctor.store._records import QueueItem, QueueState
+from proctor.store._records import QueueItem, QueueState, check_release_state
+from proctor.store._sql_base import SQLBase, insert
 
 QUEUE_COLUMNS = tuple(f.name for f in fields(QueueItem))
-_SELECT = f"SELECT {', '.join(f'q.{c}' for c in QUEUE_COLUMNS)} FROM run_queue q"
-_INSERT = (
-    f"INSERT INTO run_queue ({', '.join(QUEUE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in QUEUE_COLUMNS)})"
-)
+SELECT = f"SELECT {', '.join(f'q.{c}' for c in QUEUE_COLUMNS)} FROM run_queue q"
+ENQUEUE = f"{insert('run_queue', QUEUE_COLUMNS)} ON CONFLICT (run_id) DO NOTHING"
 # What a worker may claim: new items, items whose holder stopped renewing its lease, and
 # items that waited for an approval which has since been decided (or the run finished).
 CLAIMABLE = (
@@ -32,18 +33,30 @@ CLAIMABLE = (
     "WHERE r.run_id = q.run_id AND r.status <> 'awaiting_approval')))"
 )
 CLAIM_ORDER = "ORDER BY q.priority DESC, q.submitted_at, q.run_id"
-# A run claimed by one process outside the queue: added claimed, or taken over from
-# nobody (done, or a lapsed lease); a retry counts as an attempt, as in claim_runs.
-CLAIM_ONE = (
-    f"{_INSERT} ON CONFLICT (run_id) DO UPDATE SET state = 'claimed', "
-    "worker = excluded.worker, lease_until = excluded.lease_until, finished_at = NULL, "
-    "attempts = run_queue.attempts + CASE WHEN run_queue.state = 'claimed' THEN 1 ELSE 0 END "
-    "WHERE run_queue.state = 'done' OR (run_queue.state = 'claimed' AND run_queue.lease_until < ?) "
-    "RETURNING run_id"
+CLAIM = (
+    "UPDATE run_queue SET state = 'claimed', worker = ?, lease_until = ?, attempts = ? "
+    "WHERE run_id = ?"
 )
 LIVE_LEASES = (
     "SELECT workflow, COUNT(*) FROM run_queue "
     "WHERE state = 'claimed' AND lease_until >= ? GROUP BY workflow"
+)
+# A run claimed by one process outside the queue: added claimed, or taken over from
+# nobody (done, or a lapsed lease); a retry counts as an attempt, as in claim_runs. On
+# PostgreSQL a concurrent claim of the same run waits for this row lock, then finds it held.
+CLAIM_ONE = (
+    f"{insert('run_queue', QUEUE_COLUMNS)} ON CONFLICT (run_id) DO UPDATE SET "
+    "state = 'claimed', worker = excluded.worker, lease_until = excluded.lease_until, "
+    "finished_at = NULL, "
+    "attempts = run_queue.attempts + CASE WHEN run_queue.state = 'claimed' THEN 1 ELSE 0 END "
+    "WHERE run_queue.state = 'done' OR (run_queue.state = 'claimed' AND run_queue.lease_until < ?) "
+    "RETURNING run_id"
+)
+RELEASE = (
+    "UPDATE run_queue SET state = ?, lease_until = NULL, "
+    "worker = CASE WHEN CAST(? AS TEXT) = 'queued' THEN NULL ELSE worker END, "
+    "finished_at = CASE WHEN CAST(? AS TEXT) = 'done' THEN ? ELSE finished_at END "
+    "WHERE run_id = ? AND worker = ? AND state = 'claimed' RETURNING run_id"
 )
 
 
@@ -77,22 +90,12 @@ def pick(
     return chosen
 
 
-def check_release_state(state: str) -> None:
-    if state not in ("queued", "waiting", "done"):
-        raise StoreError(f"cannot release a run as {state!r}: use queued, waiting or done")
-
-
-class SQLiteRunQueue:
-    """``Store``'s run queue methods, for ``SQLiteStore`` (which supplies the connection)."""
-
-    path: Path
-    _db: sqlite3.Connection
+class SQLRunQueue(SQLBase):
+    """``RunQueue`` over the dialect hooks."""
 
     async def enqueue(self, item: QueueItem) -> None:
-        try:
-            self._db.execute(_INSERT, queue_params(item))
-        except sqlite3.IntegrityError as exc:
-            raise StoreError(f"run {item.run_id} is queued already: {exc}") from exc
+        if not await self._execute(ENQUEUE, queue_params(item)):
+            raise StoreError(f"run {item.run_id} is queued already")
 
     async def claim_runs(
         self,
@@ -106,69 +109,56 @@ class SQLiteRunQueue:
     ) -> list[QueueItem]:
         if limit <= 0:
             return []
-        where, params = CLAIMABLE, list[object]([now])
+        dialect = self.dialect
+        where, params = CLAIMABLE, list[Any]([now])
         if workflows is not None:
-            where += f" AND q.workflow IN ({', '.join('?' for _ in workflows)})"
-            params.extend(workflows)
+            clause, values = dialect.any_of("q.workflow", workflows)
+            where += f" AND {clause}"
+            params.extend(values)
         # With limits, read more than `limit`: some candidates may be over theirs.
         fetch = limit * 10 if concurrency else limit
-        db = self._db
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreError(
-                f"cannot claim runs from the store at {self.path}: {exc}. "
-                "Check the file is writable and not locked by another program"
-            ) from exc
-        try:
-            rows = db.execute(
-                f"{_SELECT} WHERE {where} {CLAIM_ORDER} LIMIT ?", (*params, fetch)
-            ).fetchall()
+        async with self._transaction() as tx:
+            if concurrency and dialect.queue_lock is not None:
+                await tx.execute(dialect.queue_lock)
+            rows = await tx.fetch(
+                f"{SELECT} WHERE {where} {CLAIM_ORDER} LIMIT ?{dialect.skip_locked}",
+                (*params, fetch),
+            )
             candidates = [queue_item(row) for row in rows]
-            live: dict[str, int] = dict(db.execute(LIVE_LEASES, (now,)).fetchall())
+            live: dict[str, int] = {}
+            if concurrency:
+                live = {w: int(n) for w, n in await tx.fetch(LIVE_LEASES, (now,))}
             chosen = pick(candidates, live, limit, concurrency or {})
             for item in chosen:
                 if item.state == "claimed":  # its lease expired: a retry
                     item.attempts += 1
                 item.state, item.worker, item.lease_until = "claimed", worker, now + lease_s
-            db.executemany(
-                "UPDATE run_queue SET state = 'claimed', worker = ?, lease_until = ?, "
-                "attempts = ? WHERE run_id = ?",
-                [(worker, item.lease_until, item.attempts, item.run_id) for item in chosen],
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            if chosen:
+                await tx.executemany(
+                    CLAIM, [(worker, i.lease_until, i.attempts, i.run_id) for i in chosen]
+                )
         return chosen
 
     async def claim_run(self, item: QueueItem, worker: str, *, now: float, lease_s: float) -> bool:
         held = dataclasses.replace(item, state="claimed", worker=worker, lease_until=now + lease_s)
-        return bool(self._db.execute(CLAIM_ONE, (*queue_params(held), now)).fetchall())
+        return bool(await self._fetch(CLAIM_ONE, (*queue_params(held), now)))
 
     async def renew_leases(
         self, worker: str, run_ids: Sequence[str], *, now: float, lease_s: float
     ) -> list[str]:
         if not run_ids:
             return []
-        marks = ", ".join("?" for _ in run_ids)
-        rows = self._db.execute(
-            f"UPDATE run_queue SET lease_until = ? WHERE worker = ? AND state = 'claimed' "
-            f"AND run_id IN ({marks}) RETURNING run_id",
-            (now + lease_s, worker, *run_ids),
-        ).fetchall()
+        clause, values = self.dialect.any_of("run_id", run_ids)
+        rows = await self._fetch(
+            "UPDATE run_queue SET lease_until = ? WHERE worker = ? AND state = 'claimed' "
+            f"AND {clause} RETURNING run_id",
+            (now + lease_s, worker, *values),
+        )
         return [row[0] for row in rows]
 
     async def release_run(self, run_id: str, worker: str, *, state: QueueState, now: float) -> bool:
         check_release_state(state)
-        done = self._db.execute(
-            "UPDATE run_queue SET state = ?, lease_until = NULL, "
-            "worker = CASE WHEN ? = 'queued' THEN NULL ELSE worker END, "
-            "finished_at = CASE WHEN ? = 'done' THEN ? ELSE finished_at END "
-            "WHERE run_id = ? AND worker = ? AND state = 'claimed'",
-            (state, state, state, now, run_id, worker),
-        )
-        return done.rowcount > 0
+        return bool(await self._fetch(RELEASE, (state, state, state, now, run_id, worker)))
 
     async def queue_items(
         self,
@@ -177,14 +167,15 @@ class SQLiteRunQueue:
         limit: int = 100,
         run_ids: Sequence[str] | None = None,
     ) -> list[QueueItem]:
-        clauses, params = ["1 = 1"], list[object]()
+        clauses, params = ["TRUE"], list[Any]()
         if state is not None:
             clauses.append("q.state = ?")
             params.append(state)
         if run_ids is not None:
-            clauses.append(f"q.run_id IN ({', '.join('?' for _ in run_ids) or 'NULL'})")
-            params.extend(run_ids)
-        rows = self._db.execute(
-            f"{_SELECT} WHERE {' AND '.join(clauses)} {CLAIM_ORDER} LIMIT ?", (*params, limit)
-        ).fetchall()
+            clause, values = self.dialect.any_of("q.run_id", run_ids)
+            clauses.append(clause)
+            params.extend(values)
+        rows = await self._fetch(
+            f"{SELECT} WHERE {' AND '.join(clauses)} {CLAIM_ORDER} LIMIT ?", (*params, limit)
+        )
         return [queue_item(row) for row in rows]

@@ -1,0 +1,214 @@
+"""``MemoryStore``: every role of ``Store`` in process memory; nothing reaches a disk.
+
+Replays run in it: a replayed run is driven by the same loop as a live one, so it needs
+a store; its log is read once, for the checks, and then dropped (``forget``). It keeps
+the stores' contract (the shared store tests run against it too): appends extend a
+run's chain without a gap or a fork, or raise ``ChainConflictError`` and write nothing;
+contract versions, retention, the cache, the ledger, keys, sessions, eval results and
+the run queue behave as on SQLite, for tests of code that uses them without a file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import orjson
+
+from proctor.errors import RunStateError
+from proctor.store._memory_queue import MemoryRunQueue
+from proctor.store._memory_tables import MemoryTables
+from proctor.store._records import (
+    ApprovalRecord,
+    ContractRecord,
+    EventRow,
+    PurgeRecord,
+    RunFilter,
+    RunRecord,
+    chain_conflict,
+)
+
+
+class MemoryStore(MemoryRunQueue, MemoryTables):
+    """A ``Store`` in process memory, for replays and tests."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._runs = {}
+        self._events: dict[str, list[EventRow]] = {}
+        self._approvals: dict[str, ApprovalRecord] = {}
+        self._contracts: dict[str, ContractRecord] = {}
+        self._purges: dict[str, PurgeRecord] = {}
+
+    # RunLog and Approvals.
+
+    async def create_run(
+        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+    ) -> None:
+        self._write([first], run, None)
+        if contract is not None:
+            self._contracts.setdefault(contract.content_hash, contract)
+
+    async def append(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+    ) -> None:
+        self._write(rows, run, approval)
+
+    def _write(
+        self, rows: Sequence[EventRow], run: RunRecord | None, approval: ApprovalRecord | None
+    ) -> None:
+        # Every row is checked before any is kept: a batch is written whole or not at all.
+        heads: dict[str, tuple[int, str]] = {}
+        for row in rows:
+            log = self._events.get(row.run_id, [])
+            seq, head = heads.get(row.run_id) or (len(log), log[-1].hash if log else "")
+            if row.seq != seq or (seq > 0 and row.prev_hash != head):
+                raise chain_conflict(rows, f"event {row.seq} does not extend the chain head")
+            heads[row.run_id] = (seq + 1, row.hash)
+        for row in rows:
+            self._events.setdefault(row.run_id, []).append(row)
+        if run is not None:
+            self._runs[run.run_id] = run
+        if approval is not None:
+            self._approvals[approval.approval_id] = approval
+
+    def forget(self, run_id: str) -> None:
+        """Drop a run, its log, its approvals and its purge (a replay keeps only its verdict)."""
+        self._runs.pop(run_id, None)
+        self._events.pop(run_id, None)
+        self._purges.pop(run_id, None)
+        for approval_id in [a.approval_id for a in self._approvals.values() if a.run_id == run_id]:
+            del self._approvals[approval_id]
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    def _matching(self, query: RunFilter) -> list[RunRecord]:
+        found = [
+            run
+            for run in self._runs.values()
+            if (query.tenant is None or run.tenant == query.tenant)
+            and (query.workflow is None or run.workflow == query.workflow)
+            and (query.status is None or run.status == query.status)
+            and (query.outcome is None or run.outcome == query.outcome)
+            and (query.model is None or run.model == query.model)
+            and (not query.statuses or run.status in query.statuses)
+            and (query.contract_hash is None or run.contract_hash == query.contract_hash)
+            and (query.since is None or run.started_at >= query.since)
+            and (query.until is None or run.started_at < query.until)
+            and (query.before is None or (run.started_at, run.run_id) < query.before)
+        ]
+        found.sort(key=lambda run: (run.started_at, run.run_id), reverse=True)
+        return found
+
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+        return self._matching(query)[: query.limit]
+
+    async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
+        found = [
+            row
+            for run in self._matching(query)
+            for row in self._events.get(run.run_id, ())
+            if row.type == event_type
+        ]
+        return sorted(found, key=lambda row: (row.ts, row.run_id, row.seq))
+
+    async def run_ids(self) -> list[str]:
+        return sorted(run_id for run_id, log in self._events.items() if log)
+
+    async def events(
+        self, run_id: str, *, after: int = -1, limit: int | None = None
+    ) -> list[EventRow]:
+        log = self._events.get(run_id, [])[max(after + 1, 0) :]  # a row's seq is its index
+        return log if limit is None else log[:limit]
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        return self._approvals.get(approval_id)
+
+    async def list_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        found = [
+            a
+            for a in self._approvals.values()
+            if (status is None or a.status == status)
+            and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
+        ]
+        return sorted(found, key=lambda a: a.requested_at)
+
+    # ContractVersions and Retention.
+
+    async def contracts(
+        self, *, workflow: str | None = None, hash_prefix: str = ""
+    ) -> list[ContractRecord]:
+        found = [
+            dataclasses.replace(
+                c, runs=sum(r.contract_hash == c.content_hash for r in self._runs.values())
+            )
+            for c in self._contracts.values()
+            if c.content_hash.startswith(hash_prefix)
+            and (workflow is None or c.workflow == workflow)
+        ]
+        found.sort(key=lambda c: c.content_hash)
+        found.sort(key=lambda c: c.created_at, reverse=True)
+        return found
+
+    async def expired_runs(self, now: float, *, workflow: str | None = None) -> list[RunRecord]:
+        found = []
+        for run in self._runs.values():
+            contract = self._contracts.get(run.contract_hash)
+            days = None if contract is None else contract.retention_days
+            if (
+                run.status == "finished"
+                and run.finished_at is not None
+                and days is not None
+                and run.finished_at + days * 86400.0 <= now
+                and run.run_id not in self._purges
+                and (workflow is None or run.workflow == workflow)
+            ):
+                found.append(run)
+        return sorted(found, key=lambda run: (run.finished_at or 0.0, run.run_id))
+
+    async def purge_payloads(
+        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+    ) -> PurgeRecord:
+        run = self._runs.get(run_id)
+        if run is None or run.status != "finished":
+            raise RunStateError(
+                f"run {run_id} is {run.status if run else 'not in this store'}: "
+                "only finished runs can have their payloads purged"
+            )
+        # Sizes as the SQL stores count them: the bytes of the stored JSON.
+        log = self._events.get(run_id, [])
+        purged = [n for n, row in enumerate(log) if row.content]
+        approvals = [a for a in self._approvals.values() if a.run_id == run_id]
+        size = sum(len(orjson.dumps(log[n].content)) for n in purged) + sum(
+            len(orjson.dumps(a.arguments)) for a in approvals if a.arguments
+        )
+        purge = PurgeRecord(
+            run_id=run_id, purged_at=at, events=len(purged), bytes=size, reason=reason
+        )
+        if not dry_run:
+            for n in purged:
+                log[n] = dataclasses.replace(log[n], content=None)
+            for a in approvals:
+                self._approvals[a.approval_id] = dataclasses.replace(a, arguments={})
+            before = self._purges.get(run_id)
+            self._purges[run_id] = (
+                purge
+                if before is None
+                else dataclasses.replace(
+                    purge, events=before.events + purge.events, bytes=before.bytes + purge.bytes
+                )
+            )
+        return purge
+
+    async def get_purge(self, run_id: str) -> PurgeRecord | None:
+        return self._purges.get(run_id)
+
+    async def close(self) -> None:
+        """Nothing to release: the store lives as long as the object."""

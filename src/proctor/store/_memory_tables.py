@@ -1,0 +1,131 @@
+"""``MemoryStore``'s tables beside the runs: the response cache, the endpoint's call
+ledger, eval results, API keys and UI sessions, as the SQL stores keep them."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from proctor.errors import StoreError, UsageError
+from proctor.store._records import (
+    ApiKeyRecord,
+    EvalResultRecord,
+    GatewayCallRecord,
+    SessionRecord,
+)
+
+
+class MemoryTables:
+    """``ResponseCache``, ``CallLedger``, ``EvalResults``, ``ApiKeys`` and ``Sessions``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._cache: dict[str, tuple[bytes, float]] = {}
+        self._calls: list[GatewayCallRecord] = []
+        self._eval_results: dict[str, EvalResultRecord] = {}
+        self._keys: dict[str, ApiKeyRecord] = {}
+        self._sessions: dict[str, SessionRecord] = {}
+
+    async def cache_get(self, key: str, now: float) -> bytes | None:
+        entry = self._cache.get(key)
+        return entry[0] if entry is not None and entry[1] > now else None
+
+    async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
+        self._cache[key] = (bytes(value), expires_at)
+
+    async def cache_purge(self, now: float) -> int:
+        expired = [key for key, (_, expires_at) in self._cache.items() if expires_at <= now]
+        for key in expired:
+            del self._cache[key]
+        return len(expired)
+
+    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
+        self._calls.extend(calls)
+
+    async def gateway_spend(self, key_name: str, since: float) -> float:
+        return float(
+            sum(
+                call.cost_usd or 0.0
+                for call in self._calls
+                if call.key_name == key_name and call.ts >= since
+            )
+        )
+
+    async def gateway_calls(
+        self, key_name: str | None = None, *, limit: int = 100
+    ) -> list[GatewayCallRecord]:
+        # Newest first, and of one time the later recorded first (the ledger's row id).
+        found = [
+            (call.ts, n, call)
+            for n, call in enumerate(self._calls)
+            if key_name is None or call.key_name == key_name
+        ]
+        found.sort(reverse=True, key=lambda entry: entry[:2])
+        return [call for _, _, call in found[:limit]]
+
+    async def save_eval_result(self, record: EvalResultRecord) -> None:
+        if record.body is None:
+            raise UsageError(f"eval result {record.result_id}: save_eval_result needs its body")
+        self._eval_results.setdefault(record.result_id, record)
+
+    async def eval_results(
+        self,
+        suite: str | None = None,
+        *,
+        id_prefix: str = "",
+        limit: int = 50,
+        tenant: str | None = None,
+    ) -> list[EvalResultRecord]:
+        found = [
+            dataclasses.replace(record, body=None)
+            for record in self._eval_results.values()
+            if (suite is None or record.suite == suite)
+            and (tenant is None or record.tenant == tenant)
+            and record.result_id.startswith(id_prefix)
+        ]
+        found.sort(key=lambda record: (record.created_at, record.result_id), reverse=True)
+        return found[:limit]
+
+    async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
+        return self._eval_results.get(result_id)
+
+    async def save_api_key(self, record: ApiKeyRecord) -> None:
+        if record.key_id in self._keys or any(
+            key.secret_hash == record.secret_hash for key in self._keys.values()
+        ):
+            raise StoreError(f"could not save the API key: {record.key_id} exists already")
+        self._keys[record.key_id] = record
+
+    async def api_key(self, secret_hash: str) -> ApiKeyRecord | None:
+        return next((k for k in self._keys.values() if k.secret_hash == secret_hash), None)
+
+    async def api_keys(self, tenant: str | None = None) -> list[ApiKeyRecord]:
+        found = [k for k in self._keys.values() if tenant is None or k.tenant == tenant]
+        return sorted(found, key=lambda k: (-k.created_at, k.key_id))
+
+    async def revoke_api_key(self, key_id: str, at: float) -> ApiKeyRecord | None:
+        key = self._keys.get(key_id)
+        if key is not None and key.revoked_at is None:
+            key = self._keys[key_id] = dataclasses.replace(key, revoked_at=at)
+        return key
+
+    async def save_session(self, record: SessionRecord) -> None:
+        # As the SQL stores: sessions expired before this one was created are deleted.
+        kept = {
+            key: session
+            for key, session in self._sessions.items()
+            if session.expires_at >= record.created_at
+        }
+        if record.session_id in kept:
+            raise StoreError(f"could not save the session: {record.session_id} exists already")
+        kept[record.session_id] = record
+        self._sessions = kept
+
+    async def get_session(self, session_id: str) -> SessionRecord | None:
+        return self._sessions.get(session_id)
+
+    async def end_session(self, session_id: str, at: float) -> SessionRecord | None:
+        session = self._sessions.get(session_id)
+        if session is not None and session.ended_at is None:
+            session = self._sessions[session_id] = dataclasses.replace(session, ended_at=at)
+        return session

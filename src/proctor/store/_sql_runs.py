@@ -1,0 +1,166 @@
+"""Runs, their event logs, approvals and contract versions, in SQL written once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from proctor.errors import StoreError
+from proctor.store._records import (
+    ApprovalRecord,
+    ContractRecord,
+    EventRow,
+    RunFilter,
+    RunRecord,
+    chain_conflict,
+)
+from proctor.store._rows import (
+    APPROVAL_COLUMNS,
+    EVENT_COLUMNS,
+    RUN_COLUMNS,
+    approval_from_row,
+    approval_params,
+    contract_from_row,
+    contract_params,
+    event_from_row,
+    event_params,
+    run_filter_sql,
+    run_from_row,
+    run_params,
+)
+from proctor.store._sql_base import Params, SQLBase, insert, upsert
+
+INSERT_EVENT = insert("events", EVENT_COLUMNS)
+UPSERT_RUN = upsert("runs", RUN_COLUMNS)
+UPSERT_APPROVAL = upsert("approvals", APPROVAL_COLUMNS)
+SELECT_RUNS = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs r"
+SELECT_EVENTS = (
+    f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND seq > ? "
+    "ORDER BY seq LIMIT ?"
+)
+SELECT_EVENTS_OF_RUNS = (
+    f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
+    "FROM events e JOIN runs r ON r.run_id = e.run_id"
+)
+SELECT_APPROVALS = f"SELECT {', '.join(f'a.{c}' for c in APPROVAL_COLUMNS)} FROM approvals a"
+INSERT_CONTRACT = (
+    "INSERT INTO contracts (content_hash, workflow, version, body, retention_days, created_at) "
+    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING"
+)
+SELECT_CONTRACTS = (
+    "SELECT c.content_hash, c.workflow, c.version, c.body, c.retention_days, c.created_at, "
+    "(SELECT COUNT(*) FROM runs r WHERE r.contract_hash = c.content_hash) FROM contracts c"
+)
+# The chain's own constraints (primary key, trigger, seq >= 0): a clash on one of them is
+# a second writer, not a bug. SQLite does not name them, so there any clash is one.
+CHAIN_CONSTRAINTS = frozenset({"events_pkey", "events_extend_chain", "events_seq_check"})
+
+
+class SQLRunLog(SQLBase):
+    """``RunLog``, ``Approvals`` and ``ContractVersions`` over the dialect hooks."""
+
+    async def create_run(
+        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+    ) -> None:
+        await self._append([first], run, None, contract)
+
+    async def append(
+        self,
+        rows: Sequence[EventRow],
+        *,
+        run: RunRecord | None = None,
+        approval: ApprovalRecord | None = None,
+    ) -> None:
+        await self._append(rows, run, approval, None)
+
+    async def _append(
+        self,
+        rows: Sequence[EventRow],
+        run: RunRecord | None,
+        approval: ApprovalRecord | None,
+        contract: ContractRecord | None,
+    ) -> None:
+        batch: list[tuple[str, Sequence[Params]]] = []
+        if contract is not None:
+            batch.append((INSERT_CONTRACT, [contract_params(contract)]))
+        batch.append((INSERT_EVENT, [event_params(row) for row in rows]))
+        if run is not None:
+            batch.append((UPSERT_RUN, [run_params(run)]))
+        if approval is not None:
+            batch.append((UPSERT_APPROVAL, [approval_params(approval)]))
+        try:
+            await self._write(batch)
+        except StoreError as exc:
+            reason = self._violation(exc, CHAIN_CONSTRAINTS)
+            if reason is None:
+                raise
+            raise chain_conflict(rows, reason) from exc.__cause__
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        row = await self._fetchone(f"{SELECT_RUNS} WHERE run_id = ?", (run_id,))
+        return None if row is None else run_from_row(row)
+
+    async def list_runs(self, query: RunFilter) -> list[RunRecord]:
+        where, params = run_filter_sql(query)
+        rows = await self._fetch(
+            f"{SELECT_RUNS} {where} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ?",
+            (*params, query.limit),
+        )
+        return [run_from_row(row) for row in rows]
+
+    async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
+        where, params = run_filter_sql(query)
+        rows = await self._fetch(
+            f"{SELECT_EVENTS_OF_RUNS} {where} {'AND' if where else 'WHERE'} e.type = ? "
+            "ORDER BY e.ts, e.run_id, e.seq",
+            (*params, event_type),
+        )
+        return [event_from_row(row) for row in rows]
+
+    async def run_ids(self) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT run_id FROM events ORDER BY run_id")
+        return [row[0] for row in rows]
+
+    async def events(
+        self, run_id: str, *, after: int = -1, limit: int | None = None
+    ) -> list[EventRow]:
+        bound = self.dialect.no_limit if limit is None else limit
+        rows = await self._fetch(SELECT_EVENTS, (run_id, after, bound))
+        return [event_from_row(row) for row in rows]
+
+    async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
+        row = await self._fetchone(f"{SELECT_APPROVALS} WHERE a.approval_id = ?", (approval_id,))
+        return None if row is None else approval_from_row(row)
+
+    async def list_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None
+    ) -> list[ApprovalRecord]:
+        sql = SELECT_APPROVALS
+        clauses: list[str] = []
+        params: list[Any] = []
+        if tenant is not None:
+            sql += " JOIN runs r ON r.run_id = a.run_id"
+            clauses.append("r.tenant = ?")
+            params.append(tenant)
+        if status is not None:
+            clauses.append("a.status = ?")
+            params.append(status)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._fetch(f"{sql}{where} ORDER BY a.requested_at", params)
+        return [approval_from_row(row) for row in rows]
+
+    async def contracts(
+        self, *, workflow: str | None = None, hash_prefix: str = ""
+    ) -> list[ContractRecord]:
+        # substr, not LIKE: a prefix is literal text, `_` and `%` included.
+        clauses = ["substr(c.content_hash, 1, ?) = ?"]
+        params: list[Any] = [len(hash_prefix), hash_prefix]
+        if workflow is not None:
+            clauses.append("c.workflow = ?")
+            params.append(workflow)
+        rows = await self._fetch(
+            f"{SELECT_CONTRACTS} WHERE {' AND '.join(clauses)} "
+            "ORDER BY c.created_at DESC, c.content_hash",
+            params,
+        )
+        return [contract_from_row(row) for row in rows]

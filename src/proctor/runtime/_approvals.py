@@ -35,7 +35,7 @@ from proctor.store import (
 )
 
 if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
+    from proctor.runtime._driver import Execution
 
 
 async def request_approval(ex: Execution, call: CallState, decision: Decision) -> None:

@@ -37,7 +37,7 @@ from proctor.store import (
 )
 
 if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
+    from proctor.runtime._driver import Execution
 
 CHECKER_INSTRUCTIONS = """\
 You are an independent approval checker for an automated agent. You did not propose the \

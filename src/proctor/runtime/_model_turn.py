@@ -24,7 +24,7 @@ from proctor.runtime._routing import escalation_trigger
 from proctor.store import ModelCalled, ModelRouted
 
 if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
+    from proctor.runtime._driver import Execution
 
 logger = logging.getLogger("proctor.runtime")
 

@@ -30,7 +30,7 @@ from proctor.runtime._approvals import attend_pending
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
-from proctor.runtime._execution import Execution
+from proctor.runtime._driver import Execution
 from proctor.runtime._models import resolve_model, single
 from proctor.runtime._workflow import Workflow
 from proctor.store import (

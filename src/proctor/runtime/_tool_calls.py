@@ -19,7 +19,7 @@ from proctor.store import CallState, ToolProposed, digest
 from proctor.tools import ToolArgumentsError
 
 if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
+    from proctor.runtime._driver import Execution
 
 
 async def advance(ex: Execution, call: CallState) -> None:

@@ -25,7 +25,7 @@ from proctor.store import CacheHit, CallState, ToolFinished, ToolStarted
 from proctor.tools import ToolContext
 
 if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
+    from proctor.runtime._driver import Execution
 
 
 async def execute(ex: Execution, call: CallState) -> None:

@@ -148,15 +148,7 @@ async def decide_approval(
         )
     run = await store.get_run(approval.run_id)
     redact = redactor if redactor is not None else Redactor()
-    journal = RunJournal(
-        store,
-        run_id=approval.run_id,
-        trace_id=rows[0].trace_id,
-        root_span_id=rows[0].span_id,
-        last_seq=state.last_seq,
-        head_hash=state.head_hash,
-        redact=redact,
-    )
+    journal = RunJournal.resume(store, rows, redact=redact)
     now = time.time()
     if call.approval_expires_at is not None and now >= call.approval_expires_at:
         approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"

@@ -30,7 +30,6 @@ from proctor.store import (
     EscalationTrigger,
     Event,
     EventData,
-    EventRow,
     LimitReached,
     Outcome,
     PolicyDecided,
@@ -73,9 +72,6 @@ class Execution:
         self.record_row = record
         self.state = RunState()
         self.transcript = Transcript()
-        self._pending: list[EventRow] = []
-        self._pending_data: list[EventData] = []
-        self._batch_start = (journal.last_seq, journal.head_hash)
         # OpenTelemetry export of each written batch; None (the default) costs one check.
         self.telemetry = live_exporter() if runner.live_telemetry else None
 
@@ -91,13 +87,7 @@ class Execution:
         ``run_finished`` totals include its own batch. If the write fails, the exception
         ends this execution and resume rebuilds state from what the log really holds.
         """
-        if not self._pending:
-            self._batch_start = (self.journal.last_seq, self.journal.head_hash)
-        for item in items:
-            row, event = self.journal.build(item, span_id=span_id)
-            self._pending.append(row)
-            self._pending_data.append(item)
-            self.observe([event])
+        self.observe(self.journal.seal(items, span_id=span_id))
 
     async def flush(
         self, *, approval: ApprovalRecord | None = None, finish: tuple[Outcome, str] | None = None
@@ -115,16 +105,10 @@ class Execution:
                     )
                 ]
             )
-        rows, items = self._pending, self._pending_data
-        self._pending, self._pending_data = [], []
         run = None
-        if approval is not None or finish is not None or self._status_changes(items):
+        if approval is not None or finish is not None or self._status_changes():
             run = self._updated_record()
-        try:
-            await self.journal.store.append(rows, run=run, approval=approval)
-        except BaseException:
-            self.journal.last_seq, self.journal.head_hash = self._batch_start
-            raise
+        rows = await self.journal.commit(run=run, approval=approval)
         if self.telemetry is not None:
             await self.telemetry.on_flush(
                 self.journal.store, self.journal.run_id, rows, self.state.status
@@ -142,9 +126,10 @@ class Execution:
         self.seal(items, span_id=span_id)
         await self.flush(approval=approval, finish=finish)
 
-    @staticmethod
-    def _status_changes(items: list[EventData]) -> bool:
-        return any(item.type in ("run_resumed", "approval_requested") for item in items)
+    def _status_changes(self) -> bool:
+        return any(
+            row.type in ("run_resumed", "approval_requested") for row in self.journal.pending
+        )
 
     async def drive(self) -> None:
         state = self.state

@@ -363,15 +363,7 @@ class Runner:
     ) -> RunResult:
         run_id = record.run_id
         gateway, route = self._model(record.model)
-        journal = RunJournal(
-            self.store,
-            run_id=run_id,
-            trace_id=rows[0].trace_id,
-            root_span_id=rows[0].span_id,
-            last_seq=state.last_seq,
-            head_hash=state.head_hash,
-            redact=self.redact,
-        )
+        journal = RunJournal.resume(self.store, rows, redact=self.redact)
         record.owner = owner_id()
         execution = Execution(self, journal, gateway, route, record)
         execution.observe(events)

@@ -18,7 +18,13 @@ import unicodedata
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
-from proctor.policy import Decision, Redactor
+from proctor.policy import (
+    Decision,
+    Redactor,
+    approval_denied,
+    approval_expired,
+    approval_granted,
+)
 from proctor.runtime._checker import consult_checker
 from proctor.store import (
     ApprovalDecided,
@@ -225,21 +231,12 @@ async def after_approval(ex: Execution, call: CallState) -> None:
             await _expire(ex, call)
         # else: the loop stops, because the run's status is awaiting_approval
     elif call.approval == "approved":
-        who = "the checker" if (call.decided_by or "").startswith("checker:") else "a person"
-        granted = Decision(kind="allow", rule="approval.granted", reason=f"approved by {who}")
-        await ex.apply_decision(call, granted)
+        await ex.apply_decision(call, approval_granted(call.decided_by))
     elif call.approval == "denied":
-        who = "checker" if (call.decided_by or "").startswith("checker:") else "approver"
-        denied = Decision(
-            kind="deny",
-            rule="approval.denied",
-            reason=f"the {who} denied {call.call.name}"
-            + (f": {call.decided_reason}" if call.decided_reason else ""),
-            trigger="policy_violation",
-        )
+        denied = approval_denied(call.call.name, call.decided_by, call.decided_reason)
         await ex.apply_decision(call, denied)
     elif call.approval == "expired":
-        await ex.apply_decision(call, _expired(call))
+        await ex.apply_decision(call, approval_expired(call.call.name))
 
 
 async def attend_pending(ex: Execution) -> None:
@@ -255,16 +252,6 @@ async def attend_pending(ex: Execution) -> None:
         await after_approval(ex, call)
 
 
-def _expired(call: CallState) -> Decision:
-    return Decision(
-        kind="deny",
-        rule="approval.expired",
-        reason=f"nobody decided the approval of {call.call.name} in time; it can no longer "
-        "be granted",
-        trigger="approval_expired",
-    )
-
-
 async def _expire(ex: Execution, call: CallState) -> None:
     """Record that ``call``'s approval expired, then deny the call (the run escalates)."""
     record = await ex.runner.store.get_approval(call.approval_id or "")
@@ -275,4 +262,4 @@ async def _expire(ex: Execution, call: CallState) -> None:
         approval_id=call.approval_id or "", call_id=call.call.id, expired_at=now
     )
     await ex.record([expired], span_id=call.call.id, approval=record)
-    await ex.apply_decision(ex.state.calls[call.call.id], _expired(call))
+    await ex.apply_decision(ex.state.calls[call.call.id], approval_expired(call.call.name))

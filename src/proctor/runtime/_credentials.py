@@ -17,7 +17,7 @@ import orjson
 
 from proctor.contracts import Contract, render_resources
 from proctor.errors import CredentialDenied
-from proctor.policy import CredentialIssuer, Decision
+from proctor.policy import CredentialIssuer, Decision, credential_denied
 from proctor.store import CredentialIssued, EventData, PolicyDecided
 from proctor.tools import NoCredential, ToolCredential
 
@@ -57,7 +57,7 @@ class RunCredentials:
         try:
             resources = render_resources(tool, scope.resources, run_input)
         except CredentialDenied as exc:
-            return Grant(NoCredential(tool=tool), denied=denial(exc))
+            return Grant(NoCredential(tool=tool), denied=credential_denied(str(exc)))
         credential = self.issuer.issue(
             run_id=run_id,
             call_id=call_id,
@@ -80,13 +80,6 @@ class RunCredentials:
         return Grant(credential, (issued,))
 
 
-def denial(exc: CredentialDenied) -> Decision:
-    """A tool's (or the issuer's) refusal, as the policy decision recorded for the call."""
-    return Decision(
-        kind="deny", rule="credential.denied", reason=str(exc), trigger="policy_violation"
-    )
-
-
 def decided(call_id: str, tool: str, decision: Decision) -> PolicyDecided:
     """The ``policy_decided`` event recording a denial made while the tool ran."""
     return PolicyDecided(
@@ -95,6 +88,7 @@ def decided(call_id: str, tool: str, decision: Decision) -> PolicyDecided:
         decision=decision.kind,
         rule=decision.rule,
         reason=decision.reason,
+        invalid_arguments=decision.invalid_arguments,
     )
 
 

@@ -12,10 +12,20 @@ escalated or ended, is here too, because every room ends up there; running a too
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, assert_never
 
 from proctor.gateway import REPLY_PRIMING_TOKENS, CallSettings, Gateway
-from proctor.policy import Decision
+from proctor.policy import (
+    AskApproval,
+    Decision,
+    Escalate,
+    FailRun,
+    RecordDraft,
+    ReturnToModel,
+    RunTool,
+    StopAtCeiling,
+    consequence,
+)
 from proctor.runtime._approvals import request_approval
 from proctor.runtime._model_turn import finish_answered, model_turn
 from proctor.runtime._tool_calls import advance
@@ -145,28 +155,21 @@ class Execution:
     # --- where a decision leads ------------------------------------------------------
 
     async def apply_decision(self, call: CallState, decision: Decision) -> None:
-        """Record ``decision`` for ``call``, then deny it, draft it, ask about it, or run it."""
-        name = call.call.name
+        """Record ``decision`` for ``call``, then do what it leads to."""
         self.seal(
             [
                 PolicyDecided(
                     call_id=call.call.id,
-                    tool=name,
+                    tool=call.call.name,
                     decision=decision.kind,
                     rule=decision.rule,
                     reason=decision.reason,
+                    invalid_arguments=decision.invalid_arguments,
                 )
             ],
             span_id=call.call.id,
         )
-        if decision.kind == "deny":
-            await self.on_denied(call, decision)
-        elif self.state.draft_only and self.is_write(name):
-            await self.record([self._draft(call)], span_id=call.call.id)
-        elif decision.kind == "require_approval":
-            await request_approval(self, call, decision)
-        else:
-            await execute(self, call)
+        await self.follow(call, decision)
 
     def is_write(self, tool_name: str) -> bool:
         tool = self.runner.registry.get(tool_name)
@@ -178,51 +181,66 @@ class Execution:
             call_id=call.call.id, tool=call.call.name, arguments=call.call.arguments
         )
 
-    async def on_denied(self, call: CallState, decision: Decision) -> None:
-        """The denial goes back to the model as the call's result, or the run escalates."""
-        if decision.trigger is None:  # e.g. invalid arguments: the model gets the error
-            await self.flush()
-        elif decision.trigger == "budget_exceeded":
-            await self.escalate_or_stop(decision, call=call)
-        else:
-            mode = self.workflow.contract.escalation.mode_for(decision.trigger)
-            if mode is None or (mode == "draft_only" and self.state.draft_only):
+    async def follow(self, call: CallState, decision: Decision) -> None:
+        """Do what the (recorded) ``decision`` about ``call`` leads to, per policy."""
+        write = self.is_write(call.call.name)
+        outcome = consequence(decision, self.workflow.contract, self.state, write=write)
+        match outcome:
+            case RunTool():
+                await execute(self, call)
+            case AskApproval():
+                await request_approval(self, call, decision)
+            case RecordDraft():
+                await self.record([self._draft(call)], span_id=call.call.id)
+            case ReturnToModel():
                 await self.flush()
-            else:
-                await self.escalate(decision, mode, end=mode == "handoff")
+            case _:
+                await self.conclude(decision, outcome, call)
 
     # --- endings and bookkeeping -----------------------------------------------------
 
-    async def escalate_or_stop(self, decision: Decision, call: CallState | None = None) -> None:
-        """A ceiling is a hard stop: escalate per the contract, or fail."""
-        self.seal(
-            [
-                LimitReached(
-                    limit=decision.limit or decision.rule,
-                    value=decision.value or 0.0,
-                    ceiling=decision.ceiling or 0.0,
-                    rule=decision.rule,
-                    reason=decision.reason,
+    async def conclude(
+        self,
+        decision: Decision,
+        outcome: Escalate | StopAtCeiling | FailRun | ReturnToModel,
+        call: CallState | None = None,
+    ) -> None:
+        """Escalate, stop at a ceiling, or fail, as ``outcome`` says."""
+        match outcome:
+            case Escalate():
+                self.seal([self._escalated(decision, outcome.mode)])
+                if outcome.end:
+                    await self.finish(outcome.outcome, decision.reason)
+                else:
+                    await self.flush()
+            case StopAtCeiling(mode=mode, draft=draft):
+                self.seal([_limit_reached(decision)])
+                if mode is None:
+                    await self.finish("failed", decision.reason)
+                    return
+                if draft and call is not None:
+                    self.seal([self._draft(call)], span_id=call.call.id)
+                self.seal([self._escalated(decision, mode)])
+                await self.finish(
+                    "escalated" if mode == "handoff" else "draft_only", decision.reason
                 )
-            ]
-        )
-        mode = self.workflow.contract.escalation.mode_for("budget_exceeded")
-        if mode is None:
-            await self.finish("failed", decision.reason)
-            return
-        if mode == "draft_only" and call is not None and self.is_write(call.call.name):
-            self.seal([self._draft(call)], span_id=call.call.id)
-        await self.escalate(decision, mode, end=True)
+            case FailRun():
+                await self.finish("failed", decision.reason)
+            case ReturnToModel():
+                await self.flush()
+            case _:
+                assert_never(outcome)
 
-    async def escalate(self, decision: Decision, mode: EscalationMode, *, end: bool) -> None:
+    @staticmethod
+    def _escalated(decision: Decision, mode: EscalationMode) -> Escalated:
         trigger: EscalationTrigger = decision.trigger or "policy_violation"
-        self.seal(
-            [Escalated(trigger=trigger, mode=mode, rule=decision.rule, reason=decision.reason)]
-        )
-        if end:
-            await self.finish("escalated" if mode == "handoff" else "draft_only", decision.reason)
-        else:
-            await self.flush()
+        return Escalated(trigger=trigger, mode=mode, rule=decision.rule, reason=decision.reason)
+
+    async def stop(self, decision: Decision, *, call: bool = False) -> None:
+        """A run-level denial (a ceiling, the model failing, required steps missing)."""
+        outcome = consequence(decision, self.workflow.contract, self.state, call=call)
+        assert isinstance(outcome, Escalate | StopAtCeiling | FailRun | ReturnToModel)
+        await self.conclude(decision, outcome)
 
     async def finish(self, outcome: Outcome, reason: str) -> None:
         await self.flush(finish=(outcome, reason))
@@ -251,3 +269,13 @@ class Execution:
         record.cost_usd, record.duration_s = totals.cost_usd, totals.duration_s
         record.last_seq, record.head_hash = self.journal.last_seq, self.journal.head_hash
         return record
+
+
+def _limit_reached(decision: Decision) -> LimitReached:
+    return LimitReached(
+        limit=decision.limit or decision.rule,
+        value=decision.value or 0.0,
+        ceiling=decision.ceiling or 0.0,
+        rule=decision.rule,
+        reason=decision.reason,
+    )

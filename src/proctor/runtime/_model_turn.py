@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from proctor.errors import ModelError
 from proctor.gateway import GatewayError, ModelRequest
-from proctor.policy import Decision
+from proctor.policy import cost_refused, model_failed, runtime_exceeded
 from proctor.runtime._compaction import compact
 from proctor.runtime._routing import escalation_trigger
 from proctor.store import ModelCalled, ModelRouted
@@ -34,7 +34,7 @@ async def model_turn(ex: Execution) -> None:
     now = time.time()
     limit = ex.policy.check_limits(ex.state, now=now)
     if limit is not None:
-        await ex.escalate_or_stop(limit)
+        await ex.stop(limit)
         return
     route = _route_for_turn(ex)
     contract = ex.workflow.contract
@@ -61,33 +61,18 @@ async def model_turn(ex: Execution) -> None:
             async with asyncio.timeout(remaining):
                 result = await ex.gateway.complete(request)
     except TimeoutError:
-        limit = ex.policy.check_limits(ex.state, now=time.time() + 1e-3) or Decision(
-            kind="deny",
-            rule="limit.max_runtime_seconds",
-            reason="the model call ran past the run's runtime ceiling",
-            trigger="budget_exceeded",
-        )
-        await ex.escalate_or_stop(limit)
+        limit = ex.policy.check_limits(ex.state, now=time.time() + 1e-3) or runtime_exceeded()
+        await ex.stop(limit)
         return
     except GatewayError as exc:
         ex.seal(list(exc.events))
         if exc.kind == "budget":
-            await ex.escalate_or_stop(
-                Decision(
-                    kind="deny",
-                    rule="limit.max_cost_usd",
-                    reason=str(exc),
-                    trigger="budget_exceeded",
-                    limit="max_cost_usd",
-                    value=round(ex.state.cost_usd, 8),
-                    ceiling=ceiling,
-                )
-            )
+            await ex.stop(cost_refused(str(exc), spent=ex.state.cost_usd, ceiling=ceiling))
         else:
-            await _model_failed(ex, str(exc))
+            await ex.stop(model_failed(str(exc)))
         return
     except ModelError as exc:
-        await _model_failed(ex, str(exc))
+        await ex.stop(model_failed(str(exc)))
         return
     response = result.response
     called = ModelCalled(
@@ -110,24 +95,13 @@ async def model_turn(ex: Execution) -> None:
 
 async def finish_answered(ex: Execution) -> None:
     """End a run whose model gave its final answer, if the contract's steps were taken."""
-    missing = ex.policy.missing_steps(ex.state)
-    if not missing and ex.state.draft_only:
+    refused = ex.policy.check_finish(ex.state)
+    if refused is not None:
+        await ex.stop(refused)
+    elif ex.state.draft_only:
         await ex.finish("draft_only", "final answer given; writes were recorded as drafts")
-        return
-    if not missing:
-        await ex.finish("resolved", "the model gave its final answer")
-        return
-    decision = Decision(
-        kind="deny",
-        rule="contract.required_steps",
-        reason="the run cannot end resolved: required steps missing: " + ", ".join(missing),
-        trigger="policy_violation",
-    )
-    mode = ex.workflow.contract.escalation.mode_for("policy_violation")
-    if mode is None:
-        await ex.finish("failed", decision.reason)
     else:
-        await ex.escalate(decision, mode, end=True)
+        await ex.finish("resolved", "the model gave its final answer")
 
 
 def _route_for_turn(ex: Execution) -> str:
@@ -165,17 +139,3 @@ async def _compact(ex: Execution, target: int) -> None:
         return
     if compacted is not None:
         ex.seal([compacted])
-
-
-async def _model_failed(ex: Execution, reason: str) -> None:
-    decision = Decision(
-        kind="deny",
-        rule="escalation.on_model_error",
-        reason=f"model error: {reason}",
-        trigger="model_error",
-    )
-    mode = ex.workflow.contract.escalation.mode_for("model_error")
-    if mode is None:
-        await ex.finish("failed", decision.reason)
-    else:
-        await ex.escalate(decision, mode, end=True)

@@ -19,8 +19,15 @@ import orjson
 
 from proctor.errors import CredentialDenied
 from proctor.gateway import tool_cache_key
-from proctor.policy import Decision
-from proctor.runtime._credentials import decided, denial, scrub
+from proctor.policy import (
+    Decision,
+    Escalate,
+    ReturnToModel,
+    consequence,
+    credential_denied,
+    tool_failed,
+)
+from proctor.runtime._credentials import decided, scrub
 from proctor.store import CacheHit, CallState, ToolFinished, ToolStarted
 from proctor.tools import ToolContext
 
@@ -104,7 +111,7 @@ async def execute(ex: Execution, call: CallState) -> None:
         error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
     except Exception as exc:  # a tool's failure is recorded, never raised through the loop
         error_type, error = type(exc).__name__, str(exc) or type(exc).__name__
-        refused = denial(exc) if isinstance(exc, CredentialDenied) else None
+        refused = credential_denied(str(exc)) if isinstance(exc, CredentialDenied) else None
     if (
         cache_key is not None
         and error is None
@@ -123,28 +130,25 @@ async def execute(ex: Execution, call: CallState) -> None:
     )
     if refused is not None:  # the tool's credential did not cover the call
         ex.seal([decided(call.call.id, tool.name, refused), finished], span_id=call.call.id)
-        await ex.on_denied(call, refused)
+        await ex.follow(call, refused)
         return
     await _after_tool(ex, call, finished)
 
 
 async def _after_tool(ex: Execution, call: CallState, finished: ToolFinished) -> None:
     ex.seal([finished], span_id=call.call.id)
-    mode = ex.workflow.contract.escalation.mode_for("tool_error")
-    if finished.ok or mode is None or (mode == "draft_only" and ex.state.draft_only):
-        # A write's result is durable before anything else happens. A read's result
-        # goes out with the next write (at the latest after the next model call): if
-        # the process dies first, the read simply runs again. One commit per step.
-        if ex.is_write(finished.tool):
-            await ex.flush()
-        return
-    decision = Decision(
-        kind="deny",
-        rule="escalation.on_tool_error",
-        reason=f"{finished.tool} failed: {finished.error}",
-        trigger="tool_error",
-    )
-    await ex.escalate(decision, mode, end=mode == "handoff")
+    if not finished.ok:
+        failed = tool_failed(finished.tool, finished.error)
+        outcome = consequence(failed, ex.workflow.contract, ex.state)
+        if not isinstance(outcome, ReturnToModel):
+            assert isinstance(outcome, Escalate)
+            await ex.conclude(failed, outcome)
+            return
+    # A write's result is durable before anything else happens. A read's result goes
+    # out with the next write (at the latest after the next model call): if the process
+    # dies first, the read simply runs again. One commit per step.
+    if ex.is_write(finished.tool):
+        await ex.flush()
 
 
 def _recordable(ex: Execution, result: Any) -> bool:

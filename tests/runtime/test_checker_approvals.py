@@ -17,7 +17,7 @@ from proctor.runtime import (
     Runner,
     RunResult,
     Workflow,
-    _approvals,
+    _driver,
     decide_approval,
 )
 from proctor.runtime._checker import CHECKER_INSTRUCTIONS, consult_checker, parse_verdict
@@ -203,14 +203,14 @@ async def test_a_person_cannot_decide_before_the_checker(
         raise RuntimeError("the process died while the checker was thinking")
 
     original = consult_checker
-    monkeypatch.setattr(_approvals, "consult_checker", crash)
+    monkeypatch.setattr(_driver, "consult_checker", crash)
     with pytest.raises(RuntimeError):
         await r.start({})
     [pending] = await db.list_approvals()
     with pytest.raises(RunStateError, match="needs the checker's verdict before a person's"):
         await decide_approval(db, pending.approval_id, approved=True, by="alice")
 
-    monkeypatch.setattr(_approvals, "consult_checker", original)
+    monkeypatch.setattr(_driver, "consult_checker", original)
     resumed = await r.resume(pending.run_id)
     assert resumed.status == "awaiting_approval"  # the checker approved; now a person
     events = [row_to_event(row) for row in await db.events(pending.run_id)]

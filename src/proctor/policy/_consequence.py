@@ -59,6 +59,13 @@ class StopAtCeiling:
     draft: bool = False
     """The call that reached it is a write, recorded as a draft (mode ``draft_only``)."""
 
+    @property
+    def outcome(self) -> Outcome:
+        """The run's outcome."""
+        if self.mode is None:
+            return "failed"
+        return "escalated" if self.mode == "handoff" else "draft_only"
+
 
 @dataclass(frozen=True, slots=True)
 class FailRun:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from proctor.runtime._approvals import (
+from proctor.runtime._checker import separation_problem
+from proctor.runtime._decide import (
     ApprovalExpiredError,
     decide_approval,
     identity_key,
     same_person,
 )
-from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id

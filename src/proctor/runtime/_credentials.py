@@ -18,7 +18,7 @@ import orjson
 from proctor.contracts import Contract, render_resources
 from proctor.errors import CredentialDenied
 from proctor.policy import CredentialIssuer, Decision, credential_denied
-from proctor.store import CredentialIssued, EventData, PolicyDecided
+from proctor.store import CredentialIssued, EventData
 from proctor.tools import NoCredential, ToolCredential
 
 REDACTED = "[credential]"
@@ -78,18 +78,6 @@ class RunCredentials:
             resources=list(credential.resources),
         )
         return Grant(credential, (issued,))
-
-
-def decided(call_id: str, tool: str, decision: Decision) -> PolicyDecided:
-    """The ``policy_decided`` event recording a denial made while the tool ran."""
-    return PolicyDecided(
-        call_id=call_id,
-        tool=tool,
-        decision=decision.kind,
-        rule=decision.rule,
-        reason=decision.reason,
-        invalid_arguments=decision.invalid_arguments,
-    )
 
 
 def scrub(value: Any, credential: ToolCredential) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from proctor.runtime._checker import separation_problem
+from proctor.runtime._clock import Clock, ManualClock
 from proctor.runtime._decide import (
     ApprovalExpiredError,
     decide_approval,
@@ -26,6 +27,8 @@ from proctor.runtime._workflow_refs import (
 
 __all__ = [
     "ApprovalExpiredError",
+    "Clock",
+    "ManualClock",
     "RunResult",
     "Runner",
     "Transcript",

@@ -11,7 +11,6 @@ turns what the log holds into the call's policy decision: ``approval.granted`` r
 from __future__ import annotations
 
 import secrets
-import time
 from typing import Any
 
 from proctor.policy import Decision, approval_denied, approval_expired, approval_granted
@@ -30,7 +29,7 @@ async def request_approval(
     args_digest = call.args_digest or ""
     rule = deps.approval_rules.get(decision.rule)
     by: Approver = rule.by if rule is not None else "human"  # unknown rule: ask a person
-    now = time.time()
+    now = deps.clock()
     ttl = rule.expires_after_seconds if rule is not None else None
     expires_at = None if ttl is None else now + ttl
     requested = ApprovalRequested(
@@ -75,7 +74,7 @@ async def after_approval(deps: RunDeps, run: LiveRun, call: CallState) -> Step:
     if call.approval == "pending":
         if call.approver != "human" and call.checker_approved is None:
             return Consult(call=call)  # the process died before the checker answered
-        if _overdue(call, time.time()):
+        if _overdue(call, deps.clock()):
             return await _expire(deps, run, call)
         return WAITING
     if call.approval == "approved":
@@ -86,14 +85,14 @@ async def after_approval(deps: RunDeps, run: LiveRun, call: CallState) -> Step:
     return Decided(call=call, decision=approval_expired(call.call.name))
 
 
-def attend_pending(run: LiveRun) -> Attend | Waiting:
+def attend_pending(deps: RunDeps, run: LiveRun) -> Attend | Waiting:
     """On resume of a waiting run: let the checker decide if it has not yet (the process
     died first), or expire an approval nobody decided in time. Otherwise it keeps waiting."""
     state = run.state
     call = next((c for c in state.calls.values() if c.approval_id == state.pending_approval), None)
     if call is None:
         return WAITING
-    if _overdue(call, time.time()) or (call.approver != "human" and call.checker_approved is None):
+    if _overdue(call, deps.clock()) or (call.approver != "human" and call.checker_approved is None):
         return Attend(call.call.id)
     return WAITING
 
@@ -105,7 +104,7 @@ def _overdue(call: CallState, now: float) -> bool:
 async def _expire(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
     """Record that ``call``'s approval expired, then deny the call (the run escalates)."""
     record = await deps.store.get_approval(call.approval_id or "")
-    now = time.time()
+    now = deps.clock()
     if record is not None:
         record.status, record.decided_at, record.decided_by = "expired", now, "expiry"
     expired = ApprovalExpired(

@@ -295,7 +295,7 @@ async def consult_checker(
         )
         if record is not None:
             record.status = "approved" if outcome.approved else "denied"
-            record.decided_at = time.time()
+            record.decided_at = deps.clock()
             record.decided_by = decided_by
             shown = {"reason": outcome.reason}
             record.decision_reason = (deps.redact(shown) if deps.redact is not None else shown)[

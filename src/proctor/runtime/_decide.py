@@ -12,6 +12,7 @@ import unicodedata
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Redactor
+from proctor.runtime._clock import Clock
 from proctor.store import (
     ApprovalDecided,
     ApprovalExpired,
@@ -32,6 +33,7 @@ async def decide_approval(
     by: str,
     reason: str = "",
     redactor: Redactor | None = None,
+    clock: Clock = time.time,
 ) -> ApprovalRecord:
     """Record who approved or denied a pending call, and why.
 
@@ -40,7 +42,8 @@ async def decide_approval(
     The decision is bound to the exact call (tool and argument digest) the approval was
     requested for. The run does not continue here: resume it (the CLI does so at once).
     The reason is redacted like the rest of the run's record, by ``redactor`` (the
-    workflow's ``Runner.redactor``) or else by the built-in detectors.
+    workflow's ``Runner.redactor``) or else by the built-in detectors. ``clock`` tells
+    whether the approval expired, and times the decision.
     """
     if not by.strip():
         raise UsageError("say who decides: an approval must name its approver (--as NAME)")
@@ -90,8 +93,8 @@ async def decide_approval(
         )
     run = await store.get_run(approval.run_id)
     redact = redactor if redactor is not None else Redactor()
-    journal = RunJournal.resume(store, rows, redact=redact)
-    now = time.time()
+    journal = RunJournal.resume(store, rows, redact=redact, clock=clock)
+    now = clock()
     if call.approval_expires_at is not None and now >= call.approval_expires_at:
         approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"
         if run is not None:

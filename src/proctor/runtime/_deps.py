@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from proctor.contracts import ApprovalRule, Contract
 from proctor.gateway import CallSettings, Gateway, ModelResponse, PriceTable, ToolSpec, tools_tokens
 from proctor.policy import CredentialIssuer, Policy, Redactor
+from proctor.runtime._clock import Clock
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
 from proctor.runtime._models import checker_model
@@ -48,6 +49,8 @@ class RunDeps:
     writes: frozenset[str]
     """Names of the tools whose effect is ``write``."""
     live_telemetry: bool
+    clock: Clock
+    """The time every decision of the run reads (expiry, ceilings, totals, events)."""
 
     @classmethod
     def build(
@@ -59,6 +62,7 @@ class RunDeps:
         gateway: Gateway | None,
         prices: PriceTable,
         live_telemetry: bool,
+        clock: Clock,
     ) -> RunDeps:
         """Compile ``workflow``'s contract once for all of its runs."""
         contract = workflow.contract
@@ -96,6 +100,7 @@ class RunDeps:
             checker=functools.cache(lambda: checker_model(workflow, gateway, prices)),
             writes=frozenset(t.name for t in registry if t.effect == "write"),
             live_telemetry=live_telemetry,
+            clock=clock,
         )
 
     def is_write(self, tool: str) -> bool:

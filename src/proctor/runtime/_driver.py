@@ -11,7 +11,6 @@ returns a denial to the model, escalates, stops at a ceiling, or ends the run.
 
 from __future__ import annotations
 
-import time
 from typing import assert_never
 
 from proctor.policy import (
@@ -87,7 +86,7 @@ async def drive(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
             case Denied(decision=decision):
                 step = await _follow(deps, run, decision, None)
             case Ended(outcome=outcome, reason=reason):
-                await run.finish(outcome, reason, now=time.time())
+                await run.finish(outcome, reason, now=deps.clock())
                 return
             case Waiting():
                 return

@@ -31,7 +31,7 @@ logger = logging.getLogger("proctor.runtime")
 async def model_turn(deps: RunDeps, run: LiveRun) -> Next | Denied:
     """Ask the model for the next step, within the run's limits."""
     state = run.state
-    now = time.time()
+    now = deps.clock()
     limit = deps.policy.check_limits(state, now=now)
     if limit is not None:
         return Denied(limit)
@@ -62,7 +62,7 @@ async def model_turn(deps: RunDeps, run: LiveRun) -> Next | Denied:
             async with asyncio.timeout(remaining):
                 result = await run.gateway.complete(request)
     except TimeoutError:
-        limit = deps.policy.check_limits(state, now=time.time() + 1e-3)
+        limit = deps.policy.check_limits(state, now=deps.clock() + 1e-3)
         return Denied(limit or runtime_exceeded())
     except GatewayError as exc:
         run.seal(list(exc.events))

@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -22,6 +23,7 @@ from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._approvals import attend_pending
 from proctor.runtime._checker import separation_problem
+from proctor.runtime._clock import Clock
 from proctor.runtime._deps import RunDeps
 from proctor.runtime._driver import drive
 from proctor.runtime._live import LiveRun
@@ -100,11 +102,13 @@ class Runner:
         gateway: Gateway | None = None,
         issuer: CredentialIssuer | None = None,
         live_telemetry: bool = True,
+        clock: Clock = time.time,
     ) -> None:
         """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
         every spec with one client (tests, scripts); ``issuer`` signs the credentials of
         tools with scopes (default: the configured key, see ``load_signing_key``);
-        ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export."""
+        ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export;
+        ``clock`` is the time its runs read (``ManualClock`` in tests)."""
         self.store = store
         self.workflow = workflow
         # Runs report spans live when OpenTelemetry export is configured; replays opt out.
@@ -126,6 +130,7 @@ class Runner:
             gateway=gateway,
             prices=self.prices,
             live_telemetry=live_telemetry,
+            clock=clock,
         )
         """What every run of this runner shares (frozen; see ``RunDeps``)."""
         self._refuse_self_approval(self.default_spec())
@@ -170,6 +175,7 @@ class Runner:
                 gateway=self.gateway,
                 issuer=self._issuer,
                 live_telemetry=self.live_telemetry,
+                clock=self.deps.clock,
             )
         return self._canary
 
@@ -246,6 +252,7 @@ class Runner:
             trace_id=secrets.token_hex(16),
             root_span_id=new_span_id(),
             redact=self.deps.redact,
+            clock=self.deps.clock,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -322,7 +329,9 @@ class Runner:
         self, record: RunRecord, rows: list[EventRow], events: list[Event], reason: str
     ) -> RunResult:
         gateway, route = self._model(record.model)
-        journal = RunJournal.resume(self.store, rows, redact=self.deps.redact)
+        journal = RunJournal.resume(
+            self.store, rows, redact=self.deps.redact, clock=self.deps.clock
+        )
         record.owner = owner_id()
         run = self._live(journal, record, gateway, route)
         run.observe(events)
@@ -330,6 +339,6 @@ class Runner:
         if run.state.status == "running":
             await run.write([RunResumed(reason=reason, pid=os.getpid())])
         elif run.state.status == "awaiting_approval":
-            step = attend_pending(run)
+            step = attend_pending(self.deps, run)
         await drive(self.deps, run, step)
         return RunResult(run_id=record.run_id, state=run.state)

@@ -67,4 +67,4 @@ def _decide(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
         tool=tool,
         invalid=invalid,
     )
-    return Decided(call=call, decision=deps.policy.decide(proposed, run.state))
+    return Decided(call=call, decision=deps.policy.decide(proposed, run.state, now=deps.clock()))

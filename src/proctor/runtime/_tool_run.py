@@ -89,7 +89,7 @@ async def run_tool(deps: RunDeps, run: LiveRun, call: CallState) -> Ran | Decide
         credential=grant.credential,
     )
     clock = time.perf_counter()
-    remaining = deps.remaining_runtime(run.state, time.time())
+    remaining = deps.remaining_runtime(run.state, deps.clock())
     timeout = tool.timeout_s if remaining is None else min(tool.timeout_s, remaining)
     result: Any = None
     error: str | None = None

@@ -59,9 +59,11 @@ class RunJournal:
         last_seq: int = -1,
         head_hash: str = GENESIS_HASH,
         redact: Redact | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``redact`` is applied to each event's content and prose before it is hashed and
-        stored; the returned ``Event`` keeps the data as given, for the live run."""
+        stored; the returned ``Event`` keeps the data as given, for the live run.
+        ``clock`` gives each event's time (epoch seconds)."""
         self.store = store
         self.run_id = run_id
         self.trace_id = trace_id
@@ -69,12 +71,18 @@ class RunJournal:
         self.last_seq = last_seq
         self.head_hash = head_hash
         self.redact = redact
+        self.clock = clock
         self._pending: list[EventRow] = []
         self._batch_start = (last_seq, head_hash)
 
     @classmethod
     def resume(
-        cls, store: Store, rows: Sequence[EventRow], *, redact: Redact | None = None
+        cls,
+        store: Store,
+        rows: Sequence[EventRow],
+        *,
+        redact: Redact | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> RunJournal:
         """The writer of a stored run whose log so far is ``rows``: it continues its chain."""
         first, last = rows[0], rows[-1]
@@ -86,6 +94,7 @@ class RunJournal:
             last_seq=last.seq,
             head_hash=last.hash,
             redact=redact,
+            clock=clock,
         )
 
     def build(
@@ -104,7 +113,7 @@ class RunJournal:
             run_id=self.run_id,
             seq=seq,
             type=data.type,
-            ts=time.time() if ts is None else ts,
+            ts=self.clock() if ts is None else ts,
             trace_id=self.trace_id,
             span_id=self.root_span_id if is_root else (span_id or new_span_id()),
             parent_span_id=None if is_root else self.root_span_id,

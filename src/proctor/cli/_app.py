@@ -24,18 +24,17 @@ from proctor.cli._workflows import known_workflows, load_workflow, stored_workfl
 from proctor.contracts import check_contract_file, load_contract
 from proctor.errors import ConfigError, NotFoundError, ProctorError, UsageError
 from proctor.runtime import (
-    ApprovalExpiredError,
     Runner,
     RunResult,
     Workflow,
-    decide_approval,
-    in_queue,
+    decide_and_continue,
     interrupted_runs,
     project_runner,
     recovery_claim,
     separation_problem,
 )
 from proctor.store import (
+    ApprovalRecord,
     RunFilter,
     Store,
     json_value_problem,
@@ -340,37 +339,37 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 runner = runner_for(store, stored_workflow(ref, config=options.config))
             except (NotFoundError, ConfigError) as exc:
                 missing = exc
-        try:
-            approval = await decide_approval(
-                store,
-                approval_id,
-                approved=approved,
-                by=by,
-                reason=reason,
-                # A rollout's candidate run is redacted by the candidate's own rules.
-                redactor=None
-                if runner is None or record is None
-                else (runner.for_contract(record.contract_hash) or runner).redactor,
-            )
-        except ApprovalExpiredError as exc:
-            queued = await in_queue(store, exc.run_id)
-            if runner is not None and resume_run and not queued:  # too late: it escalates now
-                _print_result(await runner.resume(exc.run_id, reason="approval expired"))
-            raise
         verdict = "approved" if approved else "denied"
-        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
-        if resume_run and await in_queue(store, approval.run_id):
-            console.print(f"  run {approval.run_id} is in the run queue: a worker continues it")
-        elif resume_run:
-            if runner is None:
-                raise NotFoundError(
-                    f"the decision is recorded, but the run could not continue here: {missing}. "
-                    f"If you know and trust the workflow the run names, resume it with: "
-                    f"proctor resume {approval.run_id} --workflow {ref} (a name you do not "
-                    "recognise may be a tampered row: check with proctor audit verify)"
-                )
-            result = await runner.resume(approval.run_id, reason=f"{verdict} by {by}")
-            _print_result(result)
+
+        def decided(approval: ApprovalRecord) -> None:
+            console.print(
+                f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False
+            )
+
+        async def show(resumed: Awaitable[RunResult]) -> None:
+            _print_result(await resumed)
+
+        outcome = await decide_and_continue(
+            store,
+            approval_id,
+            approved=approved,
+            by=by,
+            reason=reason,
+            runner=runner,
+            drive=show if resume_run else None,
+            on_decided=decided,
+        )
+        if outcome.queued:
+            console.print(
+                f"  run {outcome.approval.run_id} is in the run queue: a worker continues it"
+            )
+        elif resume_run and not outcome.continued:
+            raise NotFoundError(
+                f"the decision is recorded, but the run could not continue here: {missing}. "
+                f"If you know and trust the workflow the run names, resume it with: "
+                f"proctor resume {outcome.approval.run_id} --workflow {ref} (a name you do not "
+                "recognise may be a tampered row: check with proctor audit verify)"
+            )
 
     _with_store(work)
 

@@ -6,6 +6,8 @@ from proctor.runtime._checker import separation_problem
 from proctor.runtime._clock import Clock, ManualClock
 from proctor.runtime._decide import (
     ApprovalExpiredError,
+    Continuation,
+    decide_and_continue,
     decide_approval,
     identity_key,
     same_person,
@@ -28,6 +30,7 @@ from proctor.runtime._workflow_refs import (
 __all__ = [
     "ApprovalExpiredError",
     "Clock",
+    "Continuation",
     "ManualClock",
     "RunResult",
     "Runner",
@@ -40,6 +43,7 @@ __all__ = [
     "WorkflowCatalog",
     "check_run_input",
     "configured_refs",
+    "decide_and_continue",
     "decide_approval",
     "identity_key",
     "in_queue",

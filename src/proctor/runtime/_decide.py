@@ -1,18 +1,23 @@
 """A person deciding an approval: recorded in the run's own log, bound to the exact call.
 
-``decide_approval`` (behind ``proctor approve``/``deny`` and the API) records a person's
-decision, or the expiry if it came too late; the run continues when it is resumed. Whoever
-started a run may not decide its approvals (separation of duties, ``same_person``).
+``decide_and_continue`` is the use case behind ``proctor approve``/``deny`` and the API:
+``decide_approval`` records the decision (or the expiry, if it came too late), then the
+run continues, here or, if it is in the run queue, in a worker. Whoever started a run may
+not decide its approvals (separation of duties, ``same_person``).
 """
 
 from __future__ import annotations
 
 import time
 import unicodedata
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Redactor
 from proctor.runtime._clock import Clock
+from proctor.runtime._worker import in_queue
 from proctor.store import (
     ApprovalDecided,
     ApprovalExpired,
@@ -23,6 +28,83 @@ from proctor.store import (
     Store,
     row_to_event,
 )
+
+if TYPE_CHECKING:
+    from proctor.runtime._runner import Runner, RunResult
+
+Drive = Callable[[Coroutine[Any, Any, "RunResult"]], Awaitable[object]]
+"""How a caller continues a run: await the resume (the CLI), or start it as a task."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Continuation:
+    """What became of a decision: the approval as recorded, and where the run goes on."""
+
+    approval: ApprovalRecord
+    queued: bool = False
+    """The run is in the run queue: its workers continue it."""
+    continued: bool = False
+    """The run was handed to ``drive`` to continue here."""
+
+
+async def decide_and_continue(
+    store: Store,
+    approval_id: str,
+    *,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    runner: Runner | None,
+    drive: Drive | None,
+    on_decided: Callable[[ApprovalRecord], object] | None = None,
+    clock: Clock = time.time,
+) -> Continuation:
+    """Record a person's decision on an approval (``decide_approval``), then continue its
+    run, unless the run queue holds it (its workers continue it then).
+
+    ``runner`` is the run's workflow's, if it could be loaded: the run's own contract's
+    redactor (``Runner.for_contract``, a rollout's candidate included) redacts the reason,
+    else the built-in detectors do, and ``runner.resume`` continues the run through
+    ``drive``. ``drive`` ``None``: record the decision only. ``on_decided`` sees the
+    approval once it is recorded, before the run goes on. An expired approval is recorded
+    as expired, the run continued (it escalates), and ``ApprovalExpiredError`` raised.
+    """
+    own = await _own_runner(store, approval_id, runner)
+    try:
+        approval = await decide_approval(
+            store,
+            approval_id,
+            approved=approved,
+            by=by,
+            reason=reason,
+            redactor=None if own is None else own.redactor,
+            clock=clock,
+        )
+    except ApprovalExpiredError as exc:
+        # Too late: the run escalates now, here or (if it is queued) in a worker.
+        if drive is not None and runner is not None and not await in_queue(store, exc.run_id):
+            await drive(runner.resume(exc.run_id, reason="approval expired"))
+        raise
+    if on_decided is not None:
+        on_decided(approval)
+    if drive is None:
+        return Continuation(approval=approval)
+    if await in_queue(store, approval.run_id):
+        return Continuation(approval=approval, queued=True)
+    if runner is None:
+        return Continuation(approval=approval)
+    verdict = "approved" if approved else "denied"
+    await drive(runner.resume(approval.run_id, reason=f"{verdict} by {by}"))
+    return Continuation(approval=approval, continued=True)
+
+
+async def _own_runner(store: Store, approval_id: str, runner: Runner | None) -> Runner | None:
+    """The runner enforcing the contract the approval's run started under, if any."""
+    if runner is None:
+        return None
+    pending = await store.get_approval(approval_id)
+    run = None if pending is None else await store.get_run(pending.run_id)
+    return None if run is None else runner.for_contract(run.contract_hash)
 
 
 async def decide_approval(

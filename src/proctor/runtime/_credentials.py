@@ -10,6 +10,7 @@ without scopes get ``NoCredential`` and cost nothing. When a tool raises
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,7 @@ class RunCredentials:
         """The credential for one call about to run."""
         scope = self._scopes.get(tool)
         if scope is None or self.issuer is None:
-            return Grant(NoCredential(tool=tool))
+            return _unscoped(tool)
         try:
             resources = render_resources(tool, scope.resources, run_input)
         except CredentialDenied as exc:
@@ -78,6 +79,12 @@ class RunCredentials:
             resources=list(credential.resources),
         )
         return Grant(credential, (issued,))
+
+
+@functools.cache
+def _unscoped(tool: str) -> Grant:
+    """The grant of a tool without scopes: the same (immutable) one for every call."""
+    return Grant(NoCredential(tool=tool))
 
 
 def scrub(value: Any, credential: ToolCredential) -> Any:

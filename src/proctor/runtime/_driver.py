@@ -11,7 +11,7 @@ returns a denial to the model, escalates, stops at a ceiling, or ends the run.
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import Any, assert_never
 
 from proctor.policy import (
     AskApproval,
@@ -67,14 +67,14 @@ async def drive(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
                 if run.state.status != "running":
                     return
                 step = await _next(deps, run)
-            case Decided(call=call, decision=decision, finished=finished):
+            case Decided(call=call, decision=decision, arguments=arguments, finished=finished):
                 recorded: list[EventData] = [_decided(call, decision)]
                 if finished is not None:
                     recorded.append(finished)
                 run.seal(recorded, span_id=call.call.id)
-                step = await _follow(deps, run, decision, call)
-            case Allowed(call=call):
-                step = await run_tool(deps, run, call)
+                step = await _follow(deps, run, decision, call, arguments)
+            case Allowed(call=call, arguments=arguments):
+                step = await run_tool(deps, run, call, arguments)
             case Ran(call=call, finished=finished):
                 step = await _after_tool(deps, run, call, finished)
             case Ask(call=call, decision=decision):
@@ -104,20 +104,30 @@ async def _next(deps: RunDeps, run: LiveRun) -> Step:
     return await model_turn(deps, run)
 
 
-async def _follow(deps: RunDeps, run: LiveRun, decision: Decision, call: CallState | None) -> Step:
+async def _follow(
+    deps: RunDeps,
+    run: LiveRun,
+    decision: Decision,
+    call: CallState | None,
+    arguments: dict[str, Any] | None = None,
+) -> Step:
     """Do what the (sealed) ``decision`` leads to, about ``call`` or the run as a whole."""
     write = call is not None and deps.is_write(call.call.name)
     outcome = consequence(decision, deps.contract, run.state, call=call is not None, write=write)
-    return await _carry_out(run, decision, outcome, call)
+    return await _carry_out(run, decision, outcome, call, arguments)
 
 
 async def _carry_out(
-    run: LiveRun, decision: Decision, outcome: Consequence, call: CallState | None
+    run: LiveRun,
+    decision: Decision,
+    outcome: Consequence,
+    call: CallState | None,
+    arguments: dict[str, Any] | None = None,
 ) -> Step:
     match outcome:
         case RunTool():
             assert call is not None
-            return Allowed(call)
+            return Allowed(call, arguments)
         case AskApproval():
             assert call is not None
             return Ask(call=call, decision=decision)

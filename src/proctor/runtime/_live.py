@@ -42,6 +42,7 @@ class LiveRun:
         telemetry: LiveExporter | None = None,
     ) -> None:
         self.journal = journal
+        self.run_id = journal.run_id
         self.record = record
         self.gateway = gateway
         self.route = route
@@ -52,10 +53,6 @@ class LiveRun:
         self.transcript = Transcript()
         # OpenTelemetry export of each written batch; None (the default) costs one check.
         self.telemetry = telemetry
-
-    @property
-    def run_id(self) -> str:
-        return self.journal.run_id
 
     def observe(self, events: Sequence[Event]) -> None:
         """Fold events (already in the log, or just sealed) into state and transcript."""

@@ -1,5 +1,8 @@
 """What a step of the loop returns: a small value the driver matches on and routes.
 
+The values are made and consumed once per step, so they are plain slotted dataclasses
+(a frozen one costs three times as much to build, on the loop's hot path).
+
 A step records what it did (or seals it, to be written with what it leads to) and says
 what comes next; it never calls the driver or another step's routing. ``Next``: the
 driver picks the next step from the run's state, as on resume.
@@ -8,35 +11,40 @@ driver picks the next step from the run's state, as on resume.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from proctor.policy import Decision
 from proctor.store import ApprovalRecord, CallState, Outcome, ToolFinished
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Next:
     """Done; the next step follows from the run's state."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Decided:
     """A decision about a call, to record (unless ``recorded``) and follow."""
 
     call: CallState
     decision: Decision
+    arguments: dict[str, Any] | None = None
+    """The call's arguments as its tool's schema validated them (to run it with)."""
     finished: ToolFinished | None = None
     """The tool ran and refused the call (its credential did not cover it): its failure,
     recorded right after the decision."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Allowed:
     """An allowed call whose tool is to run (again, if the process died while it ran)."""
 
     call: CallState
+    arguments: dict[str, Any] | None = None
+    """Validated already (else ``run_tool`` validates them)."""
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Ran:
     """A call's tool ran, or was not run again: its result, not yet sealed."""
 
@@ -44,7 +52,7 @@ class Ran:
     finished: ToolFinished
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Ask:
     """A call needs approval that was never requested (the process died first)."""
 
@@ -52,7 +60,7 @@ class Ask:
     decision: Decision
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Consult:
     """The checker is to decide a call's pending approval now."""
 
@@ -61,14 +69,14 @@ class Consult:
     """The approvals row, when the step that asked holds it."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Attend:
     """A call's approval moved on: continue the call from what the log holds."""
 
     call_id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Denied:
     """The run may not go on as it is (a ceiling, the model failing, required steps
     missing): there is no call to answer, so the run stops or escalates."""
@@ -76,7 +84,7 @@ class Denied:
     decision: Decision
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True)
 class Ended:
     """The run ends here with ``outcome``."""
 
@@ -84,7 +92,7 @@ class Ended:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Waiting:
     """The run waits for a person's decision."""
 

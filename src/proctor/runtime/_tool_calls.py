@@ -50,14 +50,14 @@ def _propose(run: LiveRun, call: CallState) -> None:
 def _decide(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
     recorded = call.call
     tool = deps.registry.get(recorded.name)
-    invalid = None
+    invalid = arguments = None
     if recorded.raw_arguments is not None:
         invalid = (
             f"arguments for {recorded.name} are not a JSON object: {recorded.raw_arguments[:200]!r}"
         )
     elif tool is not None:
         try:
-            tool.validate(recorded.arguments)
+            arguments = tool.validate(recorded.arguments)
         except ToolArgumentsError as exc:
             invalid = f"{exc}. Call {tool.name} again with arguments matching its schema"
     proposed = ProposedCall(
@@ -67,4 +67,5 @@ def _decide(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
         tool=tool,
         invalid=invalid,
     )
-    return Decided(call=call, decision=deps.policy.decide(proposed, run.state, now=deps.clock()))
+    decision = deps.policy.decide(proposed, run.state, now=deps.clock())
+    return Decided(call=call, decision=decision, arguments=arguments)

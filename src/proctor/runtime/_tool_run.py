@@ -11,6 +11,7 @@ returns the result (``Ran``) or the denial (``Decided``) for the driver to follo
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from typing import Any
@@ -28,8 +29,11 @@ from proctor.store import CacheHit, CallState, ToolFinished, ToolStarted
 from proctor.tools import ToolContext
 
 
-async def run_tool(deps: RunDeps, run: LiveRun, call: CallState) -> Ran | Decided:
-    """Run an allowed call; ``tool_started`` is durable before the tool runs."""
+async def run_tool(
+    deps: RunDeps, run: LiveRun, call: CallState, arguments: dict[str, Any] | None = None
+) -> Ran | Decided:
+    """Run an allowed call (``arguments``: validated already); ``tool_started`` is durable
+    before the tool runs."""
     tool = deps.registry.get(call.call.name)
     assert tool is not None
     assert call.step is not None
@@ -85,7 +89,7 @@ async def run_tool(deps: RunDeps, run: LiveRun, call: CallState) -> Ran | Decide
         call_id=call.call.id,
         step=call.step,
         idempotency_key=key,
-        logger=logging.getLogger(f"proctor.tools.{tool.name}"),
+        logger=_logger(tool.name),
         credential=grant.credential,
     )
     clock = time.perf_counter()
@@ -96,7 +100,9 @@ async def run_tool(deps: RunDeps, run: LiveRun, call: CallState) -> Ran | Decide
     error_type: str | None = None
     refused: Decision | None = None
     try:
-        result = await tool.run(context, tool.validate(call.call.arguments), timeout_s=timeout)
+        if arguments is None:
+            arguments = tool.validate(call.call.arguments)
+        result = await tool.run(context, arguments, timeout_s=timeout)
     except TimeoutError:
         error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
     except Exception as exc:  # a tool's failure is recorded, never raised through the loop
@@ -116,6 +122,11 @@ async def run_tool(deps: RunDeps, run: LiveRun, call: CallState) -> Ran | Decide
     if refused is not None:  # the tool's credential did not cover the call
         return Decided(call=call, decision=refused, finished=finished)
     return Ran(call=call, finished=finished)
+
+
+@functools.cache
+def _logger(tool: str) -> logging.Logger:
+    return logging.getLogger(f"proctor.tools.{tool}")
 
 
 def _recordable(deps: RunDeps, result: Any) -> bool:

@@ -18,6 +18,7 @@ Redact = Callable[[dict[str, Any]], dict[str, Any]]
 # Metadata is hashed as it is, but these fields are prose that may quote run content
 # (a denial quoting arguments, a tool's error in an escalation): they are redacted too.
 _TEXT_META = ("reason",)
+_EMPTY_DIGEST = digest({})
 
 
 def new_span_id() -> str:
@@ -119,7 +120,7 @@ class RunJournal:
             parent_span_id=None if is_root else self.root_span_id,
             meta=meta,
             content=content,
-            content_digest=digest(content),
+            content_digest=digest(content) if content else _EMPTY_DIGEST,
             prev_hash=self.head_hash,
             hash="",
         )

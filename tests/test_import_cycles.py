@@ -16,27 +16,6 @@ import proctor
 SRC = Path(proctor.__file__).parents[1]
 
 
-def cycle(package: str, *modules: str) -> frozenset[str]:
-    return frozenset(f"proctor.{package}.{module}" for module in modules)
-
-
-# Cycles other work is removing now (issue 13); empty this as it lands. A cycle may
-# shrink meanwhile, but no new one may appear, and cli/ and server/ have none.
-KNOWN_CYCLES = {
-    cycle(
-        "runtime",
-        "_approvals",
-        "_checker",
-        "_execution",
-        "_model_turn",
-        "_runner",
-        "_tool_calls",
-        "_tool_run",
-    ),
-}
-PACKAGES_WITH_KNOWN_CYCLES = {"proctor.runtime"}
-
-
 def modules(src: Path) -> dict[str, Path]:
     """Every module under ``src`` by dotted name (a package by its own name)."""
     found = {}
@@ -109,22 +88,8 @@ def show(cycle: frozenset[str]) -> str:
 
 
 def test_no_import_cycle_inside_a_package() -> None:
-    new = [
-        cycle for cycle in import_cycles(SRC) if not any(cycle <= known for known in KNOWN_CYCLES)
-    ]
-    assert not new, "import cycles: " + "; ".join(sorted(map(show, new)))
-
-
-def test_known_cycles_are_still_cycles() -> None:
     found = import_cycles(SRC)
-    gone = [known for known in KNOWN_CYCLES if not any(cycle <= known for cycle in found)]
-    assert not gone, "no longer cycles, remove from KNOWN_CYCLES: " + "; ".join(map(show, gone))
-
-
-def test_only_the_packages_being_reworked_have_known_cycles() -> None:
-    assert {package_of(module) for cycle in KNOWN_CYCLES for module in cycle} <= (
-        PACKAGES_WITH_KNOWN_CYCLES
-    )
+    assert not found, "import cycles: " + "; ".join(sorted(map(show, found)))
 
 
 def test_every_kind_of_import_makes_a_cycle(tmp_path: Path) -> None:

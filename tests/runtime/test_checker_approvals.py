@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -14,10 +13,11 @@ from proctor.errors import ConfigError, ModelError, RunStateError
 from proctor.gateway import Message, ScriptedModel, Turn, UserMessage
 from proctor.runtime import (
     ApprovalExpiredError,
+    ManualClock,
     Runner,
     RunResult,
     Workflow,
-    _approvals,
+    _driver,
     decide_approval,
 )
 from proctor.runtime._checker import CHECKER_INSTRUCTIONS, consult_checker, parse_verdict
@@ -89,6 +89,7 @@ def make_runner(
     checker_instructions: str | None = None,
     expires: float | None = 3600.0,
     on_expired: bool | str = True,
+    clock: ManualClock | None = None,
 ) -> Runner:
     contract = Contract.model_validate(
         {
@@ -119,7 +120,7 @@ def make_runner(
             ),
         },
     )
-    return Runner(store, workflow)
+    return Runner(store, workflow) if clock is None else Runner(store, workflow, clock=clock)
 
 
 @pytest.fixture
@@ -203,14 +204,14 @@ async def test_a_person_cannot_decide_before_the_checker(
         raise RuntimeError("the process died while the checker was thinking")
 
     original = consult_checker
-    monkeypatch.setattr(_approvals, "consult_checker", crash)
+    monkeypatch.setattr(_driver, "consult_checker", crash)
     with pytest.raises(RuntimeError):
         await r.start({})
     [pending] = await db.list_approvals()
     with pytest.raises(RunStateError, match="needs the checker's verdict before a person's"):
         await decide_approval(db, pending.approval_id, approved=True, by="alice")
 
-    monkeypatch.setattr(_approvals, "consult_checker", original)
+    monkeypatch.setattr(_driver, "consult_checker", original)
     resumed = await r.resume(pending.run_id)
     assert resumed.status == "awaiting_approval"  # the checker approved; now a person
     events = [row_to_event(row) for row in await db.events(pending.run_id)]
@@ -286,13 +287,14 @@ def test_a_checker_rule_without_a_checker_model_is_a_contract_error() -> None:
 async def test_an_expired_approval_cannot_be_granted_and_the_run_escalates(
     db: SQLiteStore,
 ) -> None:
-    r = make_runner(db, agent("c-good"), by="human", expires=0.001)
+    clock = ManualClock()
+    r = make_runner(db, agent("c-good"), by="human", expires=0.001, clock=clock)
     result = await r.start({})
     [pending] = await db.list_approvals()
-    await asyncio.sleep(0.01)
+    clock.advance(0.01)
 
     with pytest.raises(ApprovalExpiredError, match=r"expired .* ago and can no longer be granted"):
-        await decide_approval(db, pending.approval_id, approved=True, by="alice")
+        await decide_approval(db, pending.approval_id, approved=True, by="alice", clock=clock)
     [record] = await db.list_approvals(None)
     assert (record.status, record.decided_by) == ("expired", "expiry")
 
@@ -308,9 +310,10 @@ async def test_an_expired_approval_cannot_be_granted_and_the_run_escalates(
 
 
 async def test_resuming_after_expiry_escalates_without_a_decision(db: SQLiteStore) -> None:
-    r = make_runner(db, agent("c-good"), by="human", expires=0.001)
+    clock = ManualClock()
+    r = make_runner(db, agent("c-good"), by="human", expires=0.001, clock=clock)
     result = await r.start({})
-    await asyncio.sleep(0.01)
+    clock.advance(0.01)
 
     resumed = await r.resume(result.run_id)
 
@@ -319,9 +322,10 @@ async def test_resuming_after_expiry_escalates_without_a_decision(db: SQLiteStor
 
 
 async def test_without_escalation_an_expiry_is_a_denial_the_model_sees(db: SQLiteStore) -> None:
-    r = make_runner(db, agent("c-good"), by="human", expires=0.001, on_expired=False)
+    clock = ManualClock()
+    r = make_runner(db, agent("c-good"), by="human", expires=0.001, on_expired=False, clock=clock)
     result = await r.start({})
-    await asyncio.sleep(0.01)
+    clock.advance(0.01)
 
     resumed = await r.resume(result.run_id)
 

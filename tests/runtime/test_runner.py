@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from proctor.contracts import Contract
-from proctor.gateway import ScriptedModel, Turn
-from proctor.runtime import Runner, RunResult, Workflow, decide_approval
+from proctor.gateway import AssistantMessage, Message, Script, ScriptedModel, Turn
+from proctor.runtime import ManualClock, Runner, RunResult, Workflow, decide_approval
 from proctor.store import (
     Escalated,
     Event,
@@ -89,7 +89,13 @@ def calls(*names_args: tuple[str, dict[str, Any]]) -> Turn:
     return Turn(calls=names_args)
 
 
-def runner(store: SQLiteStore, turns: Sequence[Turn], **contract_changes: Any) -> Runner:
+def runner(
+    store: SQLiteStore,
+    turns: Script,
+    clock: ManualClock | None = None,
+    **contract_changes: Any,
+) -> Runner:
+    script = turns if callable(turns) else list(turns)
     workflow = Workflow(
         name="refunds",
         registry=REGISTRY,
@@ -97,12 +103,10 @@ def runner(store: SQLiteStore, turns: Sequence[Turn], **contract_changes: Any) -
         instructions="Handle the refund.",
         default_model="scripted:test",
         scripts={
-            "test": lambda: ScriptedModel(
-                scenario="test", script=list(turns), priced_as="gpt-4o-mini"
-            )
+            "test": lambda: ScriptedModel(scenario="test", script=script, priced_as="gpt-4o-mini")
         },
     )
-    return Runner(store, workflow)
+    return Runner(store, workflow) if clock is None else Runner(store, workflow, clock=clock)
 
 
 @pytest.fixture
@@ -261,7 +265,16 @@ async def test_runtime_ceiling_cuts_a_slow_tool_and_escalates(db: SQLiteStore) -
         calls(("crm.lookup", {"customer": "c"})),
         Turn(text="x"),
     ]
-    result = await runner(db, turns, limits={"max_runtime_seconds": 0.2}).start({})
+    clock = ManualClock()
+    took = iter([0.195, 1.0, 1.0])
+
+    def model(messages: Sequence[Message]) -> Turn:
+        # The first turn takes 0.195 s of the run's 0.2 s, so the slow tool gets the
+        # 5 ms left; by the next turn the ceiling has passed.
+        clock.advance(next(took))
+        return turns[sum(isinstance(m, AssistantMessage) for m in messages)]
+
+    result = await runner(db, model, clock, limits={"max_runtime_seconds": 0.2}).start({})
     assert result.outcome == "escalated"
     events = await events_of(db, result)
     finished = next(e.data for e in events if isinstance(e.data, ToolFinished))

@@ -10,7 +10,9 @@ from proctor.cli._context import console, options, os_user, with_store
 from proctor.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
-    from proctor.store import Store
+    from collections.abc import Awaitable
+
+    from proctor.store import ApprovalRecord, Store
 
 app = typer.Typer()
 
@@ -33,7 +35,7 @@ def approvals(
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
     from proctor.cli._render import print_result
     from proctor.cli._workflows import runner_for, stored_workflow
-    from proctor.runtime import ApprovalExpiredError, decide_approval, in_queue
+    from proctor.runtime import RunResult, decide_and_continue
 
     by = by or os_user()
 
@@ -49,37 +51,37 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 runner = runner_for(store, stored_workflow(ref, config=options.config))
             except (NotFoundError, ConfigError) as exc:
                 missing = exc
-        try:
-            approval = await decide_approval(
-                store,
-                approval_id,
-                approved=approved,
-                by=by,
-                reason=reason,
-                # A rollout's candidate run is redacted by the candidate's own rules.
-                redactor=None
-                if runner is None or record is None
-                else (runner.for_contract(record.contract_hash) or runner).redactor,
-            )
-        except ApprovalExpiredError as exc:
-            queued = await in_queue(store, exc.run_id)
-            if runner is not None and resume_run and not queued:  # too late: it escalates now
-                print_result(await runner.resume(exc.run_id, reason="approval expired"), console)
-            raise
         verdict = "approved" if approved else "denied"
-        console.print(f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False)
-        if resume_run and await in_queue(store, approval.run_id):
-            console.print(f"  run {approval.run_id} is in the run queue: a worker continues it")
-        elif resume_run:
-            if runner is None:
-                raise NotFoundError(
-                    f"the decision is recorded, but the run could not continue here: {missing}. "
-                    f"If you know and trust the workflow the run names, resume it with: "
-                    f"proctor resume {approval.run_id} --workflow {ref} (a name you do not "
-                    "recognise may be a tampered row: check with proctor audit verify)"
-                )
-            result = await runner.resume(approval.run_id, reason=f"{verdict} by {by}")
-            print_result(result, console)
+
+        def decided(approval: ApprovalRecord) -> None:
+            console.print(
+                f"{approval.tool} in run {approval.run_id} {verdict} by {by}", markup=False
+            )
+
+        async def show(resumed: Awaitable[RunResult]) -> None:
+            print_result(await resumed, console)
+
+        outcome = await decide_and_continue(
+            store,
+            approval_id,
+            approved=approved,
+            by=by,
+            reason=reason,
+            runner=runner,
+            drive=show if resume_run else None,
+            on_decided=decided,
+        )
+        if outcome.queued:
+            console.print(
+                f"  run {outcome.approval.run_id} is in the run queue: a worker continues it"
+            )
+        elif resume_run and not outcome.continued:
+            raise NotFoundError(
+                f"the decision is recorded, but the run could not continue here: {missing}. "
+                f"If you know and trust the workflow the run names, resume it with: "
+                f"proctor resume {outcome.approval.run_id} --workflow {ref} (a name you do not "
+                "recognise may be a tampered row: check with proctor audit verify)"
+            )
 
     with_store(work)
 

@@ -3,24 +3,64 @@
 from __future__ import annotations
 
 from proctor.errors import CredentialDenied
+from proctor.policy._consequence import (
+    AskApproval,
+    Consequence,
+    Escalate,
+    FailRun,
+    RecordDraft,
+    ReturnToModel,
+    RunTool,
+    StopAtCeiling,
+    consequence,
+)
 from proctor.policy._credentials import (
     Credential,
     CredentialIssuer,
     InvalidCredential,
     load_signing_key,
 )
-from proctor.policy._decision import Decision, ProposedCall
+from proctor.policy._decision import RULE_IDS, Decision, ProposedCall, RuleId
 from proctor.policy._engine import Policy
 from proctor.policy._redaction import Redactor
+from proctor.policy._rules import (
+    approval_denied,
+    approval_expired,
+    approval_granted,
+    cost_refused,
+    credential_denied,
+    model_failed,
+    runtime_exceeded,
+    tool_failed,
+)
 
 __all__ = [
+    "RULE_IDS",
+    "AskApproval",
+    "Consequence",
     "Credential",
     "CredentialDenied",
     "CredentialIssuer",
     "Decision",
+    "Escalate",
+    "FailRun",
     "InvalidCredential",
     "Policy",
     "ProposedCall",
+    "RecordDraft",
     "Redactor",
+    "ReturnToModel",
+    "RuleId",
+    "RunTool",
+    "StopAtCeiling",
+    "approval_denied",
+    "approval_expired",
+    "approval_granted",
+    "consequence",
+    "cost_refused",
+    "credential_denied",
     "load_signing_key",
+    "model_failed",
+    "runtime_exceeded",
+    "tool_failed",
 ]

@@ -3,16 +3,45 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal, get_args
 
 from proctor.store import DecisionKind, EscalationTrigger
 from proctor.tools import Tool
+
+RuleId = Literal[
+    "default.allow",
+    "registry.unregistered_tool",
+    "schema.invalid_arguments",
+    "contract.forbidden_tool",
+    "contract.not_allowed",
+    "contract.required_steps",
+    "limit.max_tool_calls",
+    "limit.max_model_calls",
+    "limit.max_runtime_seconds",
+    "limit.max_tokens",
+    "limit.max_cost_usd",
+    "approval.granted",
+    "approval.denied",
+    "approval.expired",
+    "credential.denied",
+    "escalation.on_tool_error",
+    "escalation.on_model_error",
+]
+"""Every fixed rule id a decision is recorded under, a closed set. Two more kinds are named
+after the contract: ``ordering.<tool>`` (the tool runs only after others succeeded) and an
+approval rule's ``ApprovalRule.rule_id``, ``approval.<id or tool>``."""
+
+RULE_IDS: frozenset[str] = frozenset(get_args(RuleId))
+
+INVALID_ARGUMENTS: RuleId = "schema.invalid_arguments"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Decision:
     """The outcome of checking one proposed action against the contract.
 
+    ``rule`` is a ``RuleId`` or one of the contract's per-tool ids; what the decision
+    leads to is ``consequence``'s answer.
     ``trigger`` says which escalation rule a denial counts against (``None``: the model
     simply gets the error back, e.g. for invalid arguments). Limit denials also carry the
     limit's name, the value reached and the ceiling.
@@ -29,6 +58,12 @@ class Decision:
     @property
     def allowed(self) -> bool:
         return self.kind == "allow"
+
+    @property
+    def invalid_arguments(self) -> bool:
+        """The call's arguments did not fit its tool's schema: the model's mistake, which
+        it may correct, rather than a refusal."""
+        return self.rule == INVALID_ARGUMENTS
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -119,6 +119,18 @@ class Policy:
         """Required steps that have not succeeded yet."""
         return [step for step in self.contract.required_steps if not state.succeeded[step]]
 
+    def check_finish(self, state: RunState) -> Decision | None:
+        """Why the run may not end resolved now (required steps missing), or ``None``."""
+        missing = self.missing_steps(state)
+        if not missing:
+            return None
+        return Decision(
+            kind="deny",
+            rule="contract.required_steps",
+            reason="the run cannot end resolved: required steps missing: " + ", ".join(missing),
+            trigger="policy_violation",
+        )
+
     def _approval(
         self,
         rule: ApprovalRule,

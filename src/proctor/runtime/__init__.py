@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from proctor.runtime._approvals import (
+from proctor.runtime._checker import separation_problem
+from proctor.runtime._clock import Clock, ManualClock
+from proctor.runtime._decide import (
     ApprovalExpiredError,
+    Continuation,
+    decide_and_continue,
     decide_approval,
     identity_key,
     same_person,
 )
-from proctor.runtime._checker import separation_problem
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
@@ -26,6 +29,9 @@ from proctor.runtime._workflow_refs import (
 
 __all__ = [
     "ApprovalExpiredError",
+    "Clock",
+    "Continuation",
+    "ManualClock",
     "RunResult",
     "Runner",
     "Transcript",
@@ -37,6 +43,7 @@ __all__ = [
     "WorkflowCatalog",
     "check_run_input",
     "configured_refs",
+    "decide_and_continue",
     "decide_approval",
     "identity_key",
     "in_queue",

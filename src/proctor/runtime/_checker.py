@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -27,6 +27,9 @@ from proctor.gateway import (
     ToolMessage,
     UserMessage,
 )
+from proctor.runtime._deps import RunDeps
+from proctor.runtime._live import LiveRun
+from proctor.runtime._results import Attend
 from proctor.store import (
     ApprovalDecided,
     ApprovalRecord,
@@ -35,9 +38,6 @@ from proctor.store import (
     EventData,
     Usage,
 )
-
-if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
 
 CHECKER_INSTRUCTIONS = """\
 You are an independent approval checker for an automated agent. You did not propose the \
@@ -224,28 +224,29 @@ def separation_problem(contract: Contract, instructions: str, acting_spec: str) 
 
 
 async def consult_checker(
-    ex: Execution, call: CallState, approval: ApprovalRecord | None = None
-) -> None:
+    deps: RunDeps, run: LiveRun, call: CallState, approval: ApprovalRecord | None = None
+) -> Attend:
     """Ask the checker about ``call``'s pending approval and record its verdict.
 
     ``by: checker``: the verdict decides. ``checker_then_human``: a denial decides, an
     approval leaves the call waiting for a person. The checker fails closed: a model
-    error, a refused budget or an invalid answer is a denial.
+    error, a refused budget or an invalid answer is a denial. Then the call continues
+    from what the log holds (``Attend``).
     """
-    contract = ex.workflow.contract
+    contract = deps.contract
     checker = contract.checker
-    tool = ex.runner.registry.get(call.call.name)
+    tool = deps.registry.get(call.call.name)
     messages = checker_messages(
         instructions=checker.instructions or CHECKER_INSTRUCTIONS,
         policy=policy_text(contract, checker.policy),
-        context=run_context(ex.transcript.messages),
+        context=run_context(run.transcript.messages),
         tool=call.call.name,
         tool_description=tool.description if tool is not None else "",
         arguments=call.call.arguments,
         rule_reason=call.reason or "",
     )
     ceiling = contract.limits.max_cost_usd
-    gateway, route = ex.runner.checker_model()
+    gateway, route = deps.checker()
     started = time.perf_counter()
     try:
         outcome = await ask_checker(
@@ -253,7 +254,7 @@ async def consult_checker(
             route,
             messages,
             max_tokens=checker.max_tokens,
-            budget_usd=None if ceiling is None else max(0.0, ceiling - ex.state.cost_usd),
+            budget_usd=None if ceiling is None else max(0.0, ceiling - run.state.cost_usd),
         )
     except ModelError as exc:  # GatewayError included: every deployment failed, or budget
         outcome = CheckerOutcome(
@@ -280,7 +281,7 @@ async def consult_checker(
     )
     items: list[EventData] = [*outcome.events, verdict]
     decides = call.approver == "checker" or not outcome.approved
-    record = approval or await ex.runner.store.get_approval(approval_id)
+    record = approval or await deps.store.get_approval(approval_id)
     if decides:
         decided_by = f"checker:{outcome.model}"
         items.append(
@@ -294,10 +295,11 @@ async def consult_checker(
         )
         if record is not None:
             record.status = "approved" if outcome.approved else "denied"
-            record.decided_at = time.time()
+            record.decided_at = deps.clock()
             record.decided_by = decided_by
             shown = {"reason": outcome.reason}
-            record.decision_reason = (
-                ex.runner.redact(shown) if ex.runner.redact is not None else shown
-            )["reason"]
-    await ex.record(items, span_id=call.call.id, approval=record if decides else None)
+            record.decision_reason = (deps.redact(shown) if deps.redact is not None else shown)[
+                "reason"
+            ]
+    await run.write(items, span_id=call.call.id, approval=record if decides else None)
+    return Attend(call.call.id)

@@ -10,6 +10,7 @@ without scopes get ``NoCredential`` and cost nothing. When a tool raises
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +18,8 @@ import orjson
 
 from proctor.contracts import Contract, render_resources
 from proctor.errors import CredentialDenied
-from proctor.policy import CredentialIssuer, Decision
-from proctor.store import CredentialIssued, EventData, PolicyDecided
+from proctor.policy import CredentialIssuer, Decision, credential_denied
+from proctor.store import CredentialIssued, EventData
 from proctor.tools import NoCredential, ToolCredential
 
 REDACTED = "[credential]"
@@ -53,11 +54,11 @@ class RunCredentials:
         """The credential for one call about to run."""
         scope = self._scopes.get(tool)
         if scope is None or self.issuer is None:
-            return Grant(NoCredential(tool=tool))
+            return _unscoped(tool)
         try:
             resources = render_resources(tool, scope.resources, run_input)
         except CredentialDenied as exc:
-            return Grant(NoCredential(tool=tool), denied=denial(exc))
+            return Grant(NoCredential(tool=tool), denied=credential_denied(str(exc)))
         credential = self.issuer.issue(
             run_id=run_id,
             call_id=call_id,
@@ -80,22 +81,10 @@ class RunCredentials:
         return Grant(credential, (issued,))
 
 
-def denial(exc: CredentialDenied) -> Decision:
-    """A tool's (or the issuer's) refusal, as the policy decision recorded for the call."""
-    return Decision(
-        kind="deny", rule="credential.denied", reason=str(exc), trigger="policy_violation"
-    )
-
-
-def decided(call_id: str, tool: str, decision: Decision) -> PolicyDecided:
-    """The ``policy_decided`` event recording a denial made while the tool ran."""
-    return PolicyDecided(
-        call_id=call_id,
-        tool=tool,
-        decision=decision.kind,
-        rule=decision.rule,
-        reason=decision.reason,
-    )
+@functools.cache
+def _unscoped(tool: str) -> Grant:
+    """The grant of a tool without scopes: the same (immutable) one for every call."""
+    return Grant(NoCredential(tool=tool))
 
 
 def scrub(value: Any, credential: ToolCredential) -> Any:

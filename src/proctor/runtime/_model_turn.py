@@ -3,10 +3,10 @@
 Before each call it checks the run's limits, picks the turn's route (recording a switch to
 the stronger route with its trigger) and compacts the prompt if the contract sets a context
 target; then it sends the transcript through the gateway and seals the reply as
-``model_called``, to be written with the first thing it leads to. A gateway or model
-failure ends the run or escalates it, per the contract. A reply without tool calls is the
-run's answer, and ``finish_answered`` ends the run with it, unless required steps are
-missing.
+``model_called``, to be written with the first thing it leads to. A ceiling, a gateway or
+a model failure is a ``Denied`` for the driver (the contract says where it leads). A reply
+without tool calls is the run's answer: ``answered`` ends the run with it, unless required
+steps are missing.
 """
 
 from __future__ import annotations
@@ -14,86 +14,68 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import TYPE_CHECKING
 
 from proctor.errors import ModelError
-from proctor.gateway import GatewayError, ModelRequest
-from proctor.policy import Decision
+from proctor.gateway import REPLY_PRIMING_TOKENS, GatewayError, ModelRequest
+from proctor.policy import cost_refused, model_failed, runtime_exceeded
 from proctor.runtime._compaction import compact
+from proctor.runtime._deps import RunDeps
+from proctor.runtime._live import LiveRun
+from proctor.runtime._results import NEXT, Denied, Ended, Next
 from proctor.runtime._routing import escalation_trigger
 from proctor.store import ModelCalled, ModelRouted
-
-if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
 
 logger = logging.getLogger("proctor.runtime")
 
 
-async def model_turn(ex: Execution) -> None:
+async def model_turn(deps: RunDeps, run: LiveRun) -> Next | Denied:
     """Ask the model for the next step, within the run's limits."""
-    now = time.time()
-    limit = ex.policy.check_limits(ex.state, now=now)
+    state = run.state
+    now = deps.clock()
+    limit = deps.policy.check_limits(state, now=now)
     if limit is not None:
-        await ex.escalate_or_stop(limit)
-        return
-    route = _route_for_turn(ex)
-    contract = ex.workflow.contract
+        return Denied(limit)
+    route = _route_for_turn(deps, run)
+    contract = deps.contract
     if contract.model.context_tokens is not None:
-        await _compact(ex, contract.model.context_tokens)
+        await _compact(deps, run, contract.model.context_tokens)
     ceiling = contract.limits.max_cost_usd
     request = ModelRequest(
-        messages=ex.transcript.messages,  # read-only for the model (a Sequence)
-        tools=ex.runner.specs,
+        messages=run.transcript.messages,  # read-only for the model (a Sequence)
+        tools=deps.specs,
         route=route,
-        settings=ex.settings,
-        budget_usd=None if ceiling is None else max(0.0, ceiling - ex.state.cost_usd),
+        settings=deps.settings,
+        budget_usd=None if ceiling is None else max(0.0, ceiling - state.cost_usd),
         # Counted only where something needs it: the budget, a rate limit.
-        prompt_tokens=ex.prompt_tokens() if ceiling is not None or ex.count_prompts else None,
+        prompt_tokens=_prompt_tokens(deps, run)
+        if ceiling is not None or run.count_prompts
+        else None,
         # The response cache keeps answers as they are: only those redaction leaves alone.
-        cache_if=ex.runner.clean_answer if ex.runner.redact is not None else None,
+        cache_if=deps.clean_answer if deps.redact is not None else None,
     )
-    remaining = ex.remaining_runtime(now)
+    remaining = deps.remaining_runtime(state, now)
     started = time.perf_counter()
     try:
         if remaining is None:
-            result = await ex.gateway.complete(request)
+            result = await run.gateway.complete(request)
         else:
             async with asyncio.timeout(remaining):
-                result = await ex.gateway.complete(request)
+                result = await run.gateway.complete(request)
     except TimeoutError:
-        limit = ex.policy.check_limits(ex.state, now=time.time() + 1e-3) or Decision(
-            kind="deny",
-            rule="limit.max_runtime_seconds",
-            reason="the model call ran past the run's runtime ceiling",
-            trigger="budget_exceeded",
-        )
-        await ex.escalate_or_stop(limit)
-        return
+        limit = deps.policy.check_limits(state, now=deps.clock() + 1e-3)
+        return Denied(limit or runtime_exceeded())
     except GatewayError as exc:
-        ex.seal(list(exc.events))
+        run.seal(list(exc.events))
         if exc.kind == "budget":
-            await ex.escalate_or_stop(
-                Decision(
-                    kind="deny",
-                    rule="limit.max_cost_usd",
-                    reason=str(exc),
-                    trigger="budget_exceeded",
-                    limit="max_cost_usd",
-                    value=round(ex.state.cost_usd, 8),
-                    ceiling=ceiling,
-                )
-            )
-        else:
-            await _model_failed(ex, str(exc))
-        return
+            return Denied(cost_refused(str(exc), spent=state.cost_usd, ceiling=ceiling))
+        return Denied(model_failed(str(exc)))
     except ModelError as exc:
-        await _model_failed(ex, str(exc))
-        return
+        return Denied(model_failed(str(exc)))
     response = result.response
     called = ModelCalled(
         model=response.model,
-        turn=ex.state.model_calls + 1,
-        messages_digest=ex.transcript.digest(),
+        turn=state.model_calls + 1,
+        messages_digest=run.transcript.digest(),
         usage=response.usage,
         cost_usd=result.cost_usd,
         latency_ms=round((time.perf_counter() - started) * 1000, 3),
@@ -105,77 +87,60 @@ async def model_turn(ex: Execution) -> None:
     )
     # Written with the first action it leads to (a decision, an approval request, the
     # end): that write always precedes any tool's side effect.
-    ex.seal([*result.events, called])
+    run.seal([*result.events, called])
+    return NEXT
 
 
-async def finish_answered(ex: Execution) -> None:
-    """End a run whose model gave its final answer, if the contract's steps were taken."""
-    missing = ex.policy.missing_steps(ex.state)
-    if not missing and ex.state.draft_only:
-        await ex.finish("draft_only", "final answer given; writes were recorded as drafts")
-        return
-    if not missing:
-        await ex.finish("resolved", "the model gave its final answer")
-        return
-    decision = Decision(
-        kind="deny",
-        rule="contract.required_steps",
-        reason="the run cannot end resolved: required steps missing: " + ", ".join(missing),
-        trigger="policy_violation",
-    )
-    mode = ex.workflow.contract.escalation.mode_for("policy_violation")
-    if mode is None:
-        await ex.finish("failed", decision.reason)
-    else:
-        await ex.escalate(decision, mode, end=True)
+def answered(deps: RunDeps, run: LiveRun) -> Ended | Denied:
+    """The end of a run whose model gave its final answer, if the contract's steps were
+    taken."""
+    refused = deps.policy.check_finish(run.state)
+    if refused is not None:
+        return Denied(refused)
+    if run.state.draft_only:
+        return Ended(
+            outcome="draft_only", reason="final answer given; writes were recorded as drafts"
+        )
+    return Ended(outcome="resolved", reason="the model gave its final answer")
 
 
-def _route_for_turn(ex: Execution) -> str:
+def _prompt_tokens(deps: RunDeps, run: LiveRun) -> int:
+    """Estimated size of the next prompt, from running counts (no pass over it)."""
+    return run.transcript.tokens() + deps.specs_tokens() + REPLY_PRIMING_TOKENS
+
+
+def _route_for_turn(deps: RunDeps, run: LiveRun) -> str:
     """The route of the next model call; a switch is recorded with its trigger."""
-    current = ex.state.route
-    escalate_to = ex.workflow.contract.model.escalate_to
+    current = run.state.route
+    escalate_to = deps.contract.model.escalate_to
     if current is None:
-        target, trigger, reason = ex.start_route, "start", "the run starts on its route"
+        target, trigger, reason = run.route, "start", "the run starts on its route"
     elif escalate_to is not None and current != escalate_to:
-        why = escalation_trigger(ex.state, ex.workflow)
+        why = escalation_trigger(run.state, deps.workflow)
         if why is None:
             return current
         target, (trigger, reason) = escalate_to, why
     else:
         return current
-    ex.seal([ModelRouted(from_route=current, to_route=target, trigger=trigger, reason=reason)])
+    run.seal([ModelRouted(from_route=current, to_route=target, trigger=trigger, reason=reason)])
     return target
 
 
-async def _compact(ex: Execution, target: int) -> None:
-    cheap = ex.workflow.contract.model.default
-    route = cheap if cheap in ex.gateway.routes else ex.start_route
+async def _compact(deps: RunDeps, run: LiveRun, target: int) -> None:
+    cheap = deps.contract.model.default
+    route = cheap if cheap in run.gateway.routes else run.route
     try:
         compacted = await compact(
-            ex.transcript,
-            ex.runner.specs,
+            run.transcript,
+            deps.specs,
             target=target,
-            gateway=ex.gateway,
+            gateway=run.gateway,
             route=route,
-            before=ex.prompt_tokens(),
+            before=_prompt_tokens(deps, run),
         )
     except ModelError as exc:
         # An uncompressed prompt still works; a failed summary must not end the run.
-        logger.warning("run %s: context compaction failed: %s", ex.journal.run_id, exc)
+        logger.warning("run %s: context compaction failed: %s", run.run_id, exc)
         return
     if compacted is not None:
-        ex.seal([compacted])
-
-
-async def _model_failed(ex: Execution, reason: str) -> None:
-    decision = Decision(
-        kind="deny",
-        rule="escalation.on_model_error",
-        reason=f"model error: {reason}",
-        trigger="model_error",
-    )
-    mode = ex.workflow.contract.escalation.mode_for("model_error")
-    if mode is None:
-        await ex.finish("failed", decision.reason)
-    else:
-        await ex.escalate(decision, mode, end=True)
+        run.seal([compacted])

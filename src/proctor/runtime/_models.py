@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proctor.errors import UsageError
+from proctor.errors import ConfigError, UsageError
 from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.runtime._workflow import Workflow
 
@@ -50,3 +50,51 @@ def resolve_model(
         f"unknown model {spec!r}: use a route of proctor.yaml ({routes}), "
         "scripted:<scenario> or openai:<model>"
     )
+
+
+def run_model(
+    workflow: Workflow,
+    spec: str,
+    *,
+    gateway: Gateway | None,
+    prices: PriceTable,
+    override: ModelClient | None = None,
+) -> tuple[Gateway, str]:
+    """The gateway and route a run of ``workflow`` calls for ``spec`` (``override``: one
+    client for every spec), refusing what its contract could not enforce."""
+    if override is not None:
+        gateway, route = single(override, prices)
+    else:
+        gateway, route = resolve_model(workflow, spec, gateway=gateway, prices=prices)
+    contract = workflow.contract
+    escalate_to = contract.model.escalate_to
+    if escalate_to is not None and escalate_to not in gateway.routes:
+        raise ConfigError(
+            f"the {workflow.name} contract escalates to {escalate_to!r}, which is not a "
+            f"route of this gateway ({', '.join(sorted(gateway.routes))}). Fix: define it "
+            "in proctor.yaml, or run with a model spec from there"
+        )
+    ceiling = contract.limits.max_cost_usd
+    if ceiling is not None:
+        for name in {route, escalate_to} - {None}:
+            first = gateway.chain(name)[0]
+            if gateway.price(first) is None:
+                raise ConfigError(
+                    f"the {workflow.name} contract caps cost at ${ceiling:g}, but model "
+                    f"{first.model!r} has no price, so the cap could not be enforced. Fix: "
+                    "add its price (proctor.yaml prices:), or remove limits.max_cost_usd"
+                )
+    return gateway, route
+
+
+def checker_model(
+    workflow: Workflow, gateway: Gateway | None, prices: PriceTable
+) -> tuple[Gateway, str]:
+    """The gateway and route of ``workflow``'s checker model."""
+    spec = workflow.contract.checker.model
+    if spec is None:
+        raise ConfigError(
+            f"the {workflow.name} contract has an approval decided by a checker "
+            "but no checker.model. Fix: set checker.model in the contract"
+        )
+    return resolve_model(workflow, spec, gateway=gateway, prices=prices)

@@ -1,9 +1,10 @@
-"""The agent loop: observe -> plan -> validate -> decide -> execute -> record.
+"""``Runner``: starts and resumes the runs of one workflow.
 
-There is one loop. A live run, a resumed run and (later) a replayed run all drive it;
-they differ only in where the model's output and the tools' results come from. Every
-step is decided from ``RunState``, the fold of the run's own log, so the loop picks up
-exactly where the log ends.
+There is one loop (``_driver``). A live run, a resumed run and a replayed run all drive
+it; they differ only in where the model's output and the tools' results come from. The
+runner compiles the contract once (``RunDeps``), opens or reloads a run's log
+(``LiveRun``: the state folded from it, so the loop picks up exactly where the log ends)
+and hands both to the driver.
 """
 
 from __future__ import annotations
@@ -12,26 +13,22 @@ import logging
 import os
 import secrets
 import socket
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
 from proctor.contracts import contract_record
 from proctor.errors import ConfigError, NotFoundError, RunStateError, UsageError
-from proctor.gateway import (
-    Gateway,
-    ModelClient,
-    ModelResponse,
-    PriceTable,
-    ToolSpec,
-    tools_tokens,
-)
+from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._approvals import attend_pending
 from proctor.runtime._checker import separation_problem
-from proctor.runtime._compaction import expand_tool
-from proctor.runtime._credentials import RunCredentials
-from proctor.runtime._execution import Execution
-from proctor.runtime._models import resolve_model, single
+from proctor.runtime._clock import Clock
+from proctor.runtime._deps import RunDeps
+from proctor.runtime._driver import drive
+from proctor.runtime._live import LiveRun
+from proctor.runtime._models import run_model
+from proctor.runtime._results import NEXT, Step
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
     Event,
@@ -47,6 +44,7 @@ from proctor.store import (
     new_span_id,
     row_to_event,
 )
+from proctor.telemetry import live_exporter
 from proctor.tools import Registry
 
 logger = logging.getLogger("proctor.runtime")
@@ -104,11 +102,13 @@ class Runner:
         gateway: Gateway | None = None,
         issuer: CredentialIssuer | None = None,
         live_telemetry: bool = True,
+        clock: Clock = time.time,
     ) -> None:
         """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
         every spec with one client (tests, scripts); ``issuer`` signs the credentials of
         tools with scopes (default: the configured key, see ``load_signing_key``);
-        ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export."""
+        ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export;
+        ``clock`` is the time its runs read (``ManualClock`` in tests)."""
         self.store = store
         self.workflow = workflow
         # Runs report spans live when OpenTelemetry export is configured; replays opt out.
@@ -123,32 +123,42 @@ class Runner:
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
         self.gateway = gateway
         self._model_override = model
-        # With a context budget the model may expand results that compaction shortened.
-        self.registry = workflow.registry
-        if workflow.contract.model.context_tokens is not None:
-            self.registry = Registry([*workflow.registry, expand_tool(store)])
-        self.policy = Policy(workflow.contract, self.registry)
-        # What the run's record may keep: compiled once, applied to every event it writes.
-        self.redactor = Redactor(workflow.contract.redaction)
-        self.redact = self.redactor if self.redactor.enabled else None
-        self.credentials = RunCredentials(workflow.contract, issuer)
-        # The model is offered only what the contract lets it call: least privilege.
-        # (It can still name anything; policy decides at the boundary.)
-        contract = workflow.contract
-        offered = [
-            t
-            for t in self.registry
-            if t.name not in contract.forbidden_tools
-            and (contract.allowed_tools is None or t.name in contract.allowed_tools)
-        ]
-        self.specs = [
-            ToolSpec(name=t.name, description=t.description, parameters=t.parameters)
-            for t in offered
-        ]
-        self._specs_tokens: int | None = None
-        self.approval_rules = {rule.rule_id: rule for rule in contract.approvals}
-        self._checker: tuple[Gateway, str] | None = None
+        self.deps = RunDeps.build(
+            store,
+            workflow,
+            issuer=issuer,
+            gateway=gateway,
+            prices=self.prices,
+            live_telemetry=live_telemetry,
+            clock=clock,
+        )
+        """What every run of this runner shares (frozen; see ``RunDeps``)."""
         self._refuse_self_approval(self.default_spec())
+
+    @property
+    def policy(self) -> Policy:
+        """The contract, compiled for deciding calls."""
+        return self.deps.policy
+
+    @property
+    def registry(self) -> Registry:
+        """The tools its runs may call (with ``context.expand`` under a context target)."""
+        return self.deps.registry
+
+    @property
+    def redactor(self) -> Redactor:
+        """The contract's redactor (its ``redaction`` settings, compiled)."""
+        return self.deps.redactor
+
+    @property
+    def redact(self) -> Redactor | None:
+        """The redactor applied to every event this runner's runs write, if it has work."""
+        return self.deps.redact
+
+    @redact.setter
+    def redact(self, redact: Redactor | None) -> None:
+        # A replay turns it off: its log is scratch, and its results file is redacted.
+        self.deps = replace(self.deps, redact=redact)
 
     def canary(self) -> Runner:
         """The runner of the rollout's candidate contract (built on first use)."""
@@ -165,6 +175,7 @@ class Runner:
                 gateway=self.gateway,
                 issuer=self._issuer,
                 live_telemetry=self.live_telemetry,
+                clock=self.deps.clock,
             )
         return self._canary
 
@@ -184,33 +195,6 @@ class Runner:
         if problem is not None:
             raise ConfigError(problem)
 
-    def checker_model(self) -> tuple[Gateway, str]:
-        """The gateway and route of the contract's checker (resolved on first use)."""
-        if self._checker is None:
-            spec = self.workflow.contract.checker.model
-            if spec is None:
-                raise ConfigError(
-                    f"the {self.workflow.name} contract has an approval decided by a checker "
-                    "but no checker.model. Fix: set checker.model in the contract"
-                )
-            self._checker = resolve_model(
-                self.workflow, spec, gateway=self.gateway, prices=self.prices
-            )
-        return self._checker
-
-    def clean_answer(self, response: ModelResponse) -> bool:
-        """Whether redaction would change nothing in ``response`` (so it may be cached)."""
-        if self.redact is None:
-            return True
-        shown = {"text": response.text, "calls": [c.arguments for c in response.tool_calls]}
-        return bool(self.redact(shown) == shown)
-
-    def specs_tokens(self) -> int:
-        """Estimated tokens of the tool definitions, counted on first need."""
-        if self._specs_tokens is None:
-            self._specs_tokens = tools_tokens(self.specs)
-        return self._specs_tokens
-
     def default_spec(self) -> str:
         """The model spec a run uses when it names none."""
         chosen = self.workflow.contract.model.default
@@ -219,32 +203,13 @@ class Runner:
         return self.workflow.default_model
 
     def _model(self, spec: str) -> tuple[Gateway, str]:
-        """The gateway and route for ``spec``, refusing what the contract could not enforce."""
-        if self._model_override is not None:
-            gateway, route = single(self._model_override, self.prices)
-        else:
-            gateway, route = resolve_model(
-                self.workflow, spec, gateway=self.gateway, prices=self.prices
-            )
-        contract = self.workflow.contract
-        escalate_to = contract.model.escalate_to
-        if escalate_to is not None and escalate_to not in gateway.routes:
-            raise ConfigError(
-                f"the {self.workflow.name} contract escalates to {escalate_to!r}, which is not a "
-                f"route of this gateway ({', '.join(sorted(gateway.routes))}). Fix: define it "
-                "in proctor.yaml, or run with a model spec from there"
-            )
-        ceiling = contract.limits.max_cost_usd
-        if ceiling is not None:
-            for name in {route, escalate_to} - {None}:
-                first = gateway.chain(name)[0]
-                if gateway.price(first) is None:
-                    raise ConfigError(
-                        f"the {self.workflow.name} contract caps cost at ${ceiling:g}, but model "
-                        f"{first.model!r} has no price, so the cap could not be enforced. Fix: "
-                        "add its price (proctor.yaml prices:), or remove limits.max_cost_usd"
-                    )
-        return gateway, route
+        return run_model(
+            self.workflow,
+            spec,
+            gateway=self.gateway,
+            prices=self.prices,
+            override=self._model_override,
+        )
 
     async def start(
         self,
@@ -286,7 +251,8 @@ class Runner:
             run_id=run_id,
             trace_id=secrets.token_hex(16),
             root_span_id=new_span_id(),
-            redact=self.redact,
+            redact=self.deps.redact,
+            clock=self.deps.clock,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -318,10 +284,16 @@ class Runner:
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.
         await self.store.create_run(record, row, contract=contract_record(contract, at=event.ts))
-        execution = Execution(self, journal, gateway, route, record)
-        execution.observe([event])
-        await execution.drive()
-        return RunResult(run_id=run_id, state=execution.state)
+        run = self._live(journal, record, gateway, route)
+        run.observe([event])
+        await drive(self.deps, run)
+        return RunResult(run_id=run_id, state=run.state)
+
+    def _live(
+        self, journal: RunJournal, record: RunRecord, gateway: Gateway, route: str
+    ) -> LiveRun:
+        telemetry = live_exporter() if self.deps.live_telemetry else None
+        return LiveRun(journal, record, gateway=gateway, route=route, telemetry=telemetry)
 
     async def resume(self, run_id: str, *, reason: str = "resumed") -> RunResult:
         """Continue a run from its log. Finished runs are refused; waiting runs stay waiting."""
@@ -329,11 +301,11 @@ class Runner:
         rows = await self.store.events(run_id)
         if record is None or not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        events = [row_to_event(row) for row in rows]
         if record.workflow != self.workflow.name:
             raise RunStateError(
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
             )
+        events = [row_to_event(row) for row in rows]
         state = RunState.from_events(events)
         runner = self.for_contract(state.contract_hash)
         if runner is None:
@@ -351,33 +323,22 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
             )
-        return await runner._continue(record, rows, events, state, reason)
+        return await runner._continue(record, rows, events, reason)
 
     async def _continue(
-        self,
-        record: RunRecord,
-        rows: list[EventRow],
-        events: list[Event],
-        state: RunState,
-        reason: str,
+        self, record: RunRecord, rows: list[EventRow], events: list[Event], reason: str
     ) -> RunResult:
-        run_id = record.run_id
         gateway, route = self._model(record.model)
-        journal = RunJournal(
-            self.store,
-            run_id=run_id,
-            trace_id=rows[0].trace_id,
-            root_span_id=rows[0].span_id,
-            last_seq=state.last_seq,
-            head_hash=state.head_hash,
-            redact=self.redact,
+        journal = RunJournal.resume(
+            self.store, rows, redact=self.deps.redact, clock=self.deps.clock
         )
         record.owner = owner_id()
-        execution = Execution(self, journal, gateway, route, record)
-        execution.observe(events)
-        if state.status == "running":
-            await execution.record([RunResumed(reason=reason, pid=os.getpid())])
-        elif state.status == "awaiting_approval":
-            await attend_pending(execution)
-        await execution.drive()
-        return RunResult(run_id=run_id, state=execution.state)
+        run = self._live(journal, record, gateway, route)
+        run.observe(events)
+        step: Step = NEXT
+        if run.state.status == "running":
+            await run.write([RunResumed(reason=reason, pid=os.getpid())])
+        elif run.state.status == "awaiting_approval":
+            step = attend_pending(self.deps, run)
+        await drive(self.deps, run, step)
+        return RunResult(run_id=record.run_id, state=run.state)

@@ -5,32 +5,36 @@
 ``tool_finished``. A write that may already have run and is not idempotent is not run
 again, nor is a call whose arguments hold redaction placeholders. A cacheable tool's
 result may come from the gateway's cache, and a clean one is stored there. A tool that
-refuses the call because its credential does not cover it is a policy denial. A failed
-tool escalates if the contract says so.
+refuses the call because its credential does not cover it is a policy denial. The step
+returns the result (``Ran``) or the denial (``Decided``) for the driver to follow.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from proctor.errors import CredentialDenied
 from proctor.gateway import tool_cache_key
-from proctor.policy import Decision
-from proctor.runtime._credentials import decided, denial, scrub
+from proctor.policy import Decision, credential_denied
+from proctor.runtime._credentials import scrub
+from proctor.runtime._deps import RunDeps
+from proctor.runtime._live import LiveRun
+from proctor.runtime._results import Decided, Ran
 from proctor.store import CacheHit, CallState, ToolFinished, ToolStarted
 from proctor.tools import ToolContext
 
-if TYPE_CHECKING:
-    from proctor.runtime._execution import Execution
 
-
-async def execute(ex: Execution, call: CallState) -> None:
-    """Run an allowed call; ``tool_started`` is durable before the tool runs."""
-    tool = ex.runner.registry.get(call.call.name)
+async def run_tool(
+    deps: RunDeps, run: LiveRun, call: CallState, arguments: dict[str, Any] | None = None
+) -> Ran | Decided:
+    """Run an allowed call (``arguments``: validated already); ``tool_started`` is durable
+    before the tool runs."""
+    tool = deps.registry.get(call.call.name)
     assert tool is not None
     assert call.step is not None
     if call.attempts > 0 and tool.effect == "write" and not tool.idempotent:
@@ -45,21 +49,20 @@ async def execute(ex: Execution, call: CallState) -> None:
             error="the process stopped while this call ran and the tool is not idempotent, "
             "so it was not run again; check the target system before retrying",
         )
-        await _after_tool(ex, call, interrupted)
-        return
-    if ex.runner.redact is not None and ex.runner.redactor.has_placeholder(call.call.arguments):
+        return Ran(call=call, finished=interrupted)
+    if deps.redact is not None and deps.redactor.has_placeholder(call.call.arguments):
         # A resumed call's arguments come from the log, which keeps them redacted; a
         # tool must never act on a placeholder such as [iban:redacted] instead.
-        await _after_tool(ex, call, _redacted_arguments(call.call.id, tool.name))
-        return
+        return Ran(call=call, finished=_redacted_arguments(call.call.id, tool.name))
     cache_key = None
+    cache = run.gateway.cache
     # A scoped tool always runs, so that its credential is checked: no cached results.
-    scoped = ex.runner.credentials.scoped(tool.name)
-    if tool.cacheable and ex.gateway.cache is not None and call.attempts == 0 and not scoped:
+    scoped = deps.credentials.scoped(tool.name)
+    if tool.cacheable and cache is not None and call.attempts == 0 and not scoped:
         cache_key = tool_cache_key(tool.name, call.call.arguments)
-        cached = await ex.gateway.cache.get(cache_key)
+        cached = await cache.get(cache_key)
         if cached is not None:
-            ex.seal([CacheHit(kind="tool", name=tool.name, key=cache_key)], span_id=call.call.id)
+            run.seal([CacheHit(kind="tool", name=tool.name, key=cache_key)], span_id=call.call.id)
             hit = ToolFinished(
                 call_id=call.call.id,
                 tool=tool.name,
@@ -67,51 +70,46 @@ async def execute(ex: Execution, call: CallState) -> None:
                 latency_ms=0.0,
                 result=orjson.loads(cached),
             )
-            await _after_tool(ex, call, hit)
-            return
-    grant = ex.runner.credentials.grant(
-        run_id=ex.journal.run_id,
+            return Ran(call=call, finished=hit)
+    grant = deps.credentials.grant(
+        run_id=run.run_id,
         call_id=call.call.id,
         tool=tool.name,
-        run_input=ex.state.input,
+        run_input=run.state.input,
     )
     if grant.denied is not None:  # its credential could not be issued: it does not run
-        await ex.apply_decision(call, grant.denied)
-        return
-    key = f"{ex.journal.run_id}:{call.step}"
+        return Decided(call=call, decision=grant.denied)
+    key = f"{run.run_id}:{call.step}"
     started = ToolStarted(
         call_id=call.call.id, tool=tool.name, idempotency_key=key, attempt=call.attempts + 1
     )
-    await ex.record([*grant.events, started], span_id=call.call.id)
+    await run.write([*grant.events, started], span_id=call.call.id)
     context = ToolContext(
-        run_id=ex.journal.run_id,
+        run_id=run.run_id,
         call_id=call.call.id,
         step=call.step,
         idempotency_key=key,
-        logger=logging.getLogger(f"proctor.tools.{tool.name}"),
+        logger=_logger(tool.name),
         credential=grant.credential,
     )
     clock = time.perf_counter()
-    remaining = ex.remaining_runtime(time.time())
+    remaining = deps.remaining_runtime(run.state, deps.clock())
     timeout = tool.timeout_s if remaining is None else min(tool.timeout_s, remaining)
     result: Any = None
     error: str | None = None
     error_type: str | None = None
     refused: Decision | None = None
     try:
-        result = await tool.run(context, tool.validate(call.call.arguments), timeout_s=timeout)
+        if arguments is None:
+            arguments = tool.validate(call.call.arguments)
+        result = await tool.run(context, arguments, timeout_s=timeout)
     except TimeoutError:
         error_type, error = "Timeout", f"{tool.name} did not finish within {timeout:g} s"
     except Exception as exc:  # a tool's failure is recorded, never raised through the loop
         error_type, error = type(exc).__name__, str(exc) or type(exc).__name__
-        refused = denial(exc) if isinstance(exc, CredentialDenied) else None
-    if (
-        cache_key is not None
-        and error is None
-        and ex.gateway.cache is not None
-        and _recordable(ex, result)
-    ):
-        await ex.gateway.cache.set(cache_key, orjson.dumps(result), tool.cache_ttl_s)
+        refused = credential_denied(str(exc)) if isinstance(exc, CredentialDenied) else None
+    if cache_key is not None and error is None and cache is not None and _recordable(deps, result):
+        await cache.set(cache_key, orjson.dumps(result), tool.cache_ttl_s)
     finished = ToolFinished(
         call_id=call.call.id,
         tool=tool.name,
@@ -122,40 +120,24 @@ async def execute(ex: Execution, call: CallState) -> None:
         error=scrub(error, grant.credential),
     )
     if refused is not None:  # the tool's credential did not cover the call
-        ex.seal([decided(call.call.id, tool.name, refused), finished], span_id=call.call.id)
-        await ex.on_denied(call, refused)
-        return
-    await _after_tool(ex, call, finished)
+        return Decided(call=call, decision=refused, finished=finished)
+    return Ran(call=call, finished=finished)
 
 
-async def _after_tool(ex: Execution, call: CallState, finished: ToolFinished) -> None:
-    ex.seal([finished], span_id=call.call.id)
-    mode = ex.workflow.contract.escalation.mode_for("tool_error")
-    if finished.ok or mode is None or (mode == "draft_only" and ex.state.draft_only):
-        # A write's result is durable before anything else happens. A read's result
-        # goes out with the next write (at the latest after the next model call): if
-        # the process dies first, the read simply runs again. One commit per step.
-        if ex.is_write(finished.tool):
-            await ex.flush()
-        return
-    decision = Decision(
-        kind="deny",
-        rule="escalation.on_tool_error",
-        reason=f"{finished.tool} failed: {finished.error}",
-        trigger="tool_error",
-    )
-    await ex.escalate(decision, mode, end=mode == "handoff")
+@functools.cache
+def _logger(tool: str) -> logging.Logger:
+    return logging.getLogger(f"proctor.tools.{tool}")
 
 
-def _recordable(ex: Execution, result: Any) -> bool:
+def _recordable(deps: RunDeps, result: Any) -> bool:
     """Whether ``result`` may be stored as it is: redaction would change nothing in it.
 
     The tool cache lives in the store and must hold real values, so a result holding
     personal data or secrets is not cached at all.
     """
-    if ex.runner.redact is None:
+    if deps.redact is None:
         return True
-    return bool(ex.runner.redact({"result": result})["result"] == result)
+    return bool(deps.redact({"result": result})["result"] == result)
 
 
 def _redacted_arguments(call_id: str, tool: str) -> ToolFinished:

@@ -17,6 +17,7 @@ from proctor.gateway import (
     UserMessage,
     message_tokens,
 )
+from proctor.policy import RuleId
 from proctor.store import (
     ContextCompacted,
     DraftRecorded,
@@ -31,16 +32,17 @@ from proctor.store import (
 EXPAND_TOOL = "context.expand"
 PREVIEW_CHARS = 200
 SUMMARY_PREFIX = "Summary of the earlier steps of this run:\n"
+_APPROVAL_DENIED: RuleId = "approval.denied"
 
 
 def _json(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def _status_for(rule: str) -> str:
-    if rule == "schema.invalid_arguments":
+def _status_for(decided: PolicyDecided) -> str:
+    if decided.invalid_arguments:
         return "invalid_arguments"
-    if rule == "approval.denied":
+    if decided.rule == _APPROVAL_DENIED:
         return "approval_denied"
     return "denied"
 
@@ -121,7 +123,7 @@ class Transcript:
                 for call in data.tool_calls:
                     self._names[call.id] = call.name
             case PolicyDecided(decision="deny"):
-                self._reply(data.call_id, {"error": data.reason, "status": _status_for(data.rule)})
+                self._reply(data.call_id, {"error": data.reason, "status": _status_for(data)})
             case ToolFinished():
                 if data.ok:
                     self._reply(data.call_id, data.result)

@@ -17,12 +17,11 @@ from typing import Any
 from proctor.errors import NotFoundError, ProctorError, UsageError
 from proctor.reports import GroupBy, Report, build_report
 from proctor.runtime import (
-    ApprovalExpiredError,
     Runner,
+    RunResult,
     UnknownWorkflow,
     WorkflowCatalog,
-    decide_approval,
-    in_queue,
+    decide_and_continue,
     new_run_id,
     project_runner,
 )
@@ -244,34 +243,28 @@ class Service:
         principal.require("decide")
         approval = await self.approval(principal, approval_id)
         run = await self.run(principal, approval.run_id)
-        runner = self._runner_of(run)
-        try:
-            decided = await decide_approval(
-                self.store,
-                approval_id,
-                approved=approved,
-                by=principal.holder,
-                reason=reason,
-                redactor=None if runner is None else runner.redactor,
-            )
-        except ApprovalExpiredError:
-            # Too late: the run escalates now, here or (if it is queued) in a worker.
-            if runner is not None and not await in_queue(self.store, run.run_id):
-                self._spawn(runner.resume(run.run_id, reason="approval expired"))
-            raise
-        if runner is not None and not await in_queue(self.store, run.run_id):
-            verdict = "approved" if approved else "denied"
-            self._spawn(runner.resume(run.run_id, reason=f"{verdict} by {principal.holder}"))
-        return decided
+
+        async def in_background(resumed: Coroutine[Any, Any, RunResult]) -> None:
+            self._spawn(resumed)
+
+        outcome = await decide_and_continue(
+            self.store,
+            approval_id,
+            approved=approved,
+            by=principal.holder,
+            reason=reason,
+            runner=self._runner_of(run),
+            drive=in_background,
+        )
+        return outcome.approval
 
     def _runner_of(self, run: RunRecord) -> Runner | None:
-        """The runner enforcing the contract ``run`` started under, if it can be loaded."""
+        """The runner of ``run``'s workflow, if it can be loaded here."""
         try:
-            runner = self.runner(run.workflow_ref or run.workflow)
+            return self.runner(run.workflow_ref or run.workflow)
         except ProctorError as exc:
             logger.warning("run %s cannot continue in this server: %s", run.run_id, exc)
             return None
-        return runner.for_contract(run.contract_hash)
 
     def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(work)

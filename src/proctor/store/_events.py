@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 Outcome = Literal["resolved", "escalated", "failed", "draft_only", "cancelled"]
 RunStatus = Literal["running", "awaiting_approval", "finished"]
@@ -122,6 +122,17 @@ class PolicyDecided(_Data):
     decision: DecisionKind
     rule: str
     reason: str
+    invalid_arguments: bool = False
+    """The call's arguments did not fit its tool's schema: the model's mistake, which it
+    may correct, rather than a refusal by policy."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _before_invalid_arguments(cls, data: Any) -> Any:
+        # Logs written before the field existed say it only through the rule's id.
+        if isinstance(data, dict) and "invalid_arguments" not in data:
+            return {**data, "invalid_arguments": data.get("rule") == "schema.invalid_arguments"}
+        return data
 
 
 class ApprovalRequested(_Data):
@@ -370,9 +381,13 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
 )
 
 
-@dataclass(frozen=True, kw_only=True, slots=True)
+@dataclass(kw_only=True, slots=True, unsafe_hash=True)
 class Event:
-    """One entry of a run's log: the envelope and its typed data."""
+    """One entry of a run's log: the envelope and its typed data. Never changed once made.
+
+    (Not ``frozen``: a frozen dataclass costs three times as much to build, and the loop
+    builds five of these per step; it hashes by its fields all the same.)
+    """
 
     run_id: str
     seq: int

@@ -1,4 +1,4 @@
-"""``RunJournal``: appends typed events to one run's hash chain."""
+"""``RunJournal``: appends typed events to one run's hash chain, a batch at a time."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ Redact = Callable[[dict[str, Any]], dict[str, Any]]
 # Metadata is hashed as it is, but these fields are prose that may quote run content
 # (a denial quoting arguments, a tool's error in an escalation): they are redacted too.
 _TEXT_META = ("reason",)
+_EMPTY_DIGEST = digest({})
 
 
 def new_span_id() -> str:
@@ -44,7 +45,9 @@ def row_to_event(row: EventRow) -> Event:
 class RunJournal:
     """The single writer of one run's log.
 
-    It holds the chain head in memory, so appending never re-reads the log.
+    It holds the chain head in memory, so appending never re-reads the log, and the batch
+    of events sealed but not yet written: ``seal`` chains events now, ``commit`` writes the
+    batch in one transaction (or restores the head, if the write fails).
     """
 
     def __init__(
@@ -57,9 +60,11 @@ class RunJournal:
         last_seq: int = -1,
         head_hash: str = GENESIS_HASH,
         redact: Redact | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """``redact`` is applied to each event's content and prose before it is hashed and
-        stored; the returned ``Event`` keeps the data as given, for the live run."""
+        stored; the returned ``Event`` keeps the data as given, for the live run.
+        ``clock`` gives each event's time (epoch seconds)."""
         self.store = store
         self.run_id = run_id
         self.trace_id = trace_id
@@ -67,6 +72,31 @@ class RunJournal:
         self.last_seq = last_seq
         self.head_hash = head_hash
         self.redact = redact
+        self.clock = clock
+        self._pending: list[EventRow] = []
+        self._batch_start = (last_seq, head_hash)
+
+    @classmethod
+    def resume(
+        cls,
+        store: Store,
+        rows: Sequence[EventRow],
+        *,
+        redact: Redact | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> RunJournal:
+        """The writer of a stored run whose log so far is ``rows``: it continues its chain."""
+        first, last = rows[0], rows[-1]
+        return cls(
+            store,
+            run_id=first.run_id,
+            trace_id=first.trace_id,
+            root_span_id=first.span_id,
+            last_seq=last.seq,
+            head_hash=last.hash,
+            redact=redact,
+            clock=clock,
+        )
 
     def build(
         self, data: EventData, *, span_id: str | None = None, ts: float | None = None
@@ -84,13 +114,13 @@ class RunJournal:
             run_id=self.run_id,
             seq=seq,
             type=data.type,
-            ts=time.time() if ts is None else ts,
+            ts=self.clock() if ts is None else ts,
             trace_id=self.trace_id,
             span_id=self.root_span_id if is_root else (span_id or new_span_id()),
             parent_span_id=None if is_root else self.root_span_id,
             meta=meta,
             content=content,
-            content_digest=digest(content),
+            content_digest=digest(content) if content else _EMPTY_DIGEST,
             prev_hash=self.head_hash,
             hash="",
         )
@@ -110,6 +140,44 @@ class RunJournal:
         )
         return row, event
 
+    @property
+    def pending(self) -> Sequence[EventRow]:
+        """The rows sealed since the last commit, in order."""
+        return self._pending
+
+    def seal(self, items: Sequence[EventData], *, span_id: str | None = None) -> list[Event]:
+        """Chain ``items`` now, as the next events of the batch ``commit`` writes.
+
+        The events are returned at once, so the writer can fold them before they are
+        written (a decision sees the proposal it decides, totals include their own batch).
+        """
+        if not self._pending:
+            self._batch_start = (self.last_seq, self.head_hash)
+        events: list[Event] = []
+        for item in items:
+            row, event = self.build(item, span_id=span_id)
+            self._pending.append(row)
+            events.append(event)
+        return events
+
+    async def commit(
+        self, *, run: RunRecord | None = None, approval: ApprovalRecord | None = None
+    ) -> list[EventRow]:
+        """Write the sealed batch, and the side rows given, in one transaction.
+
+        ``run`` is given the chain's new head. If the write fails, the head goes back to
+        where the batch started and the batch is dropped: the log holds none of it.
+        """
+        rows, self._pending = self._pending, []
+        if run is not None:
+            run.last_seq, run.head_hash = self.last_seq, self.head_hash
+        try:
+            await self.store.append(rows, run=run, approval=approval)
+        except BaseException:
+            self.last_seq, self.head_hash = self._batch_start
+            raise
+        return rows
+
     async def append(
         self,
         items: Sequence[EventData],
@@ -118,15 +186,8 @@ class RunJournal:
         run: RunRecord | None = None,
         approval: ApprovalRecord | None = None,
     ) -> list[Event]:
-        """Write ``items`` as the next events, atomically, with optional side rows."""
-        start = (self.last_seq, self.head_hash)
-        built = [self.build(item, span_id=span_id) for item in items]
-        rows = [row for row, _ in built]
-        if run is not None:
-            run.last_seq, run.head_hash = self.last_seq, self.head_hash
-        try:
-            await self.store.append(rows, run=run, approval=approval)
-        except BaseException:
-            self.last_seq, self.head_hash = start
-            raise
-        return [event for _, event in built]
+        """Write ``items`` as the next events (after any sealed before), atomically, with
+        optional side rows."""
+        events = self.seal(items, span_id=span_id)
+        await self.commit(run=run, approval=approval)
+        return events

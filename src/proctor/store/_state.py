@@ -201,7 +201,7 @@ class RunState:
             case PolicyDecided():
                 call = self.calls[data.call_id]
                 call.decision, call.rule, call.reason = data.decision, data.rule, data.reason
-                if data.rule == "schema.invalid_arguments":
+                if data.invalid_arguments:
                     self.invalid_streak += 1
                 else:
                     self.invalid_streak = 0

@@ -1,0 +1,239 @@
+"""A person deciding an approval: recorded in the run's own log, bound to the exact call.
+
+``decide_and_continue`` is the use case behind ``proctor approve``/``deny`` and the API:
+``decide_approval`` records the decision (or the expiry, if it came too late), then the
+run continues, here or, if it is in the run queue, in a worker. Whoever started a run may
+not decide its approvals (separation of duties, ``same_person``).
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
+from proctor.policy import Redactor
+from proctor.runtime._clock import Clock
+from proctor.runtime._worker import in_queue
+from proctor.store import (
+    ApprovalDecided,
+    ApprovalExpired,
+    ApprovalRecord,
+    RunJournal,
+    RunStarted,
+    RunState,
+    Store,
+    row_to_event,
+)
+
+if TYPE_CHECKING:
+    from proctor.runtime._runner import Runner, RunResult
+
+Drive = Callable[[Coroutine[Any, Any, "RunResult"]], Awaitable[object]]
+"""How a caller continues a run: await the resume (the CLI), or start it as a task."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Continuation:
+    """What became of a decision: the approval as recorded, and where the run goes on."""
+
+    approval: ApprovalRecord
+    queued: bool = False
+    """The run is in the run queue: its workers continue it."""
+    continued: bool = False
+    """The run was handed to ``drive`` to continue here."""
+
+
+async def decide_and_continue(
+    store: Store,
+    approval_id: str,
+    *,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    runner: Runner | None,
+    drive: Drive | None,
+    on_decided: Callable[[ApprovalRecord], object] | None = None,
+    clock: Clock = time.time,
+) -> Continuation:
+    """Record a person's decision on an approval (``decide_approval``), then continue its
+    run, unless the run queue holds it (its workers continue it then).
+
+    ``runner`` is the run's workflow's, if it could be loaded: the run's own contract's
+    redactor (``Runner.for_contract``, a rollout's candidate included) redacts the reason,
+    else the built-in detectors do, and ``runner.resume`` continues the run through
+    ``drive``. ``drive`` ``None``: record the decision only. ``on_decided`` sees the
+    approval once it is recorded, before the run goes on. An expired approval is recorded
+    as expired, the run continued (it escalates), and ``ApprovalExpiredError`` raised.
+    """
+    own = await _own_runner(store, approval_id, runner)
+    try:
+        approval = await decide_approval(
+            store,
+            approval_id,
+            approved=approved,
+            by=by,
+            reason=reason,
+            redactor=None if own is None else own.redactor,
+            clock=clock,
+        )
+    except ApprovalExpiredError as exc:
+        # Too late: the run escalates now, here or (if it is queued) in a worker.
+        if drive is not None and runner is not None and not await in_queue(store, exc.run_id):
+            await drive(runner.resume(exc.run_id, reason="approval expired"))
+        raise
+    if on_decided is not None:
+        on_decided(approval)
+    if drive is None:
+        return Continuation(approval=approval)
+    if await in_queue(store, approval.run_id):
+        return Continuation(approval=approval, queued=True)
+    if runner is None:
+        return Continuation(approval=approval)
+    verdict = "approved" if approved else "denied"
+    await drive(runner.resume(approval.run_id, reason=f"{verdict} by {by}"))
+    return Continuation(approval=approval, continued=True)
+
+
+async def _own_runner(store: Store, approval_id: str, runner: Runner | None) -> Runner | None:
+    """The runner enforcing the contract the approval's run started under, if any."""
+    if runner is None:
+        return None
+    pending = await store.get_approval(approval_id)
+    run = None if pending is None else await store.get_run(pending.run_id)
+    return None if run is None else runner.for_contract(run.contract_hash)
+
+
+async def decide_approval(
+    store: Store,
+    approval_id: str,
+    *,
+    approved: bool,
+    by: str,
+    reason: str = "",
+    redactor: Redactor | None = None,
+    clock: Clock = time.time,
+) -> ApprovalRecord:
+    """Record who approved or denied a pending call, and why.
+
+    ``by`` is the decider's identity: whoever started the run may not decide its approvals
+    (separation of duties, compared by ``same_person``), whichever channel they use.
+    The decision is bound to the exact call (tool and argument digest) the approval was
+    requested for. The run does not continue here: resume it (the CLI does so at once).
+    The reason is redacted like the rest of the run's record, by ``redactor`` (the
+    workflow's ``Runner.redactor``) or else by the built-in detectors. ``clock`` tells
+    whether the approval expired, and times the decision.
+    """
+    if not by.strip():
+        raise UsageError("say who decides: an approval must name its approver (--as NAME)")
+    if identity_key(by).startswith("checker:"):
+        raise UsageError(f"{by!r} names the checker model; a person decides under their own name")
+    if not approved and not reason.strip():
+        raise UsageError("a denial needs a reason (--reason ...) so the run's log can explain it")
+    approval = await store.get_approval(approval_id)
+    if approval is None:
+        raise NotFoundError(
+            f"no approval {approval_id!r}; list pending ones with `proctor approvals`"
+        )
+    if approval.status != "pending":
+        raise RunStateError(
+            f"approval {approval_id} was already {approval.status} by {approval.decided_by}"
+        )
+    rows = await store.events(approval.run_id)
+    state = RunState.from_events([row_to_event(row) for row in rows])
+    call = state.calls.get(approval.call_id)
+    if state.pending_approval != approval_id or call is None:
+        raise RunStateError(
+            f"run {approval.run_id} is not waiting for approval {approval_id} "
+            f"(status {state.status}); nothing to decide"
+        )
+    started = row_to_event(rows[0]).data
+    starter = started.started_by if isinstance(started, RunStarted) else ""
+    if same_person(by, starter):
+        raise AccessDenied(
+            f"{by} started run {approval.run_id} (as {starter}), so may not decide its "
+            "approvals: separation of duties. Ask another person to decide",
+            status=403,
+        )
+    if call.args_digest != approval.args_digest:
+        raise RunStateError(
+            f"approval {approval_id} no longer matches the call it was requested for"
+        )
+    if call.approver == "checker":
+        raise RunStateError(
+            f"approval {approval_id} is decided by the contract's checker model, not a person "
+            f"(its rule says by: checker). Resume the run to let the checker decide: "
+            f"proctor resume {approval.run_id}"
+        )
+    if call.approver == "checker_then_human" and call.checker_approved is not True:
+        raise RunStateError(
+            f"approval {approval_id} needs the checker's verdict before a person's. Resume the "
+            f"run to let the checker decide first: proctor resume {approval.run_id}"
+        )
+    run = await store.get_run(approval.run_id)
+    redact = redactor if redactor is not None else Redactor()
+    journal = RunJournal.resume(store, rows, redact=redact, clock=clock)
+    now = clock()
+    if call.approval_expires_at is not None and now >= call.approval_expires_at:
+        approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"
+        if run is not None:
+            run.status, run.updated_at = "running", now
+        expired = ApprovalExpired(approval_id=approval_id, call_id=call.call.id, expired_at=now)
+        await journal.append([expired], span_id=approval.call_id, run=run, approval=approval)
+        raise ApprovalExpiredError(
+            f"approval {approval_id} expired {_ago(now - call.approval_expires_at)} ago and can "
+            "no longer be granted; it is recorded as expired. Resume the run so it escalates: "
+            f"proctor resume {approval.run_id}",
+            run_id=approval.run_id,
+        )
+    approval.status = "approved" if approved else "denied"
+    approval.decided_at = now
+    approval.decided_by = by
+    approval.decision_reason = redact({"reason": reason})["reason"]
+    if run is not None:
+        run.status = "running"
+        run.updated_at = now
+    decided = ApprovalDecided(
+        approval_id=approval_id,
+        call_id=approval.call_id,
+        approved=approved,
+        decided_by=by,
+        reason=reason,
+    )
+    await journal.append([decided], span_id=approval.call_id, run=run, approval=approval)
+    return approval
+
+
+def identity_key(name: str) -> str:
+    """The identity a name stands for: case, Unicode compatibility forms, surrounding and
+    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
+    text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    for prefix in ("cli:", "user:"):
+        if text.startswith(prefix):
+            return text.removeprefix(prefix).strip()
+    return text
+
+
+def same_person(a: str, b: str) -> bool:
+    """Whether two recorded identities (``started_by``, an approver) are one person."""
+    key = identity_key(a)
+    return bool(key) and key == identity_key(b)
+
+
+class ApprovalExpiredError(RunStateError):
+    """A decision came after the approval expired; the expiry is recorded instead."""
+
+    def __init__(self, message: str, *, run_id: str) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

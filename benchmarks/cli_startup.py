@@ -6,8 +6,8 @@ wall clock but barely the figures. Prints the median and the fastest of each:
 
 - ``python -c pass``: the interpreter alone, the floor under every command;
 - ``import typer, rich.console``: the CLI toolkit alone (Typer vendors Click);
-- a one-command Typer app's ``--help``: the toolkit rendering help (rich's markdown and
-  traceback modules too), the floor under ``proctor --help``;
+- a one-command Typer app's ``--help``: Typer's default rich help (rich's markdown and
+  traceback modules too), which ``proctor --help`` avoids with Click's plain help;
 - ``proctor --help``, ``proctor runs`` on an empty store, ``proctor trace`` of a finished run.
 
 Asserts nothing about time (a goal, not a test: ``proctor --help`` within 0.15 s).

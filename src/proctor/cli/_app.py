@@ -6,8 +6,6 @@ their bodies, so ``proctor --help`` loads Typer and these modules, not the runti
 
 from __future__ import annotations
 
-import typer
-
 from proctor.cli import (
     _approvals_cmd,
     _audit_cmd,
@@ -25,9 +23,9 @@ from proctor.cli import (
     _runs_cmd,
     _server_cmd,
 )
-from proctor.cli._context import global_options
+from proctor.cli._context import command_group, global_options
 
-app = typer.Typer(
+app = command_group(
     name="proctor",
     help="Run LLM tool-using agents under explicit control.",
     no_args_is_help=True,

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from proctor.cli._context import console, options, os_user, with_store
+from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from proctor.store import ApprovalRecord, Store
 
-app = typer.Typer()
+app = command_group()
 
 
 @app.command()

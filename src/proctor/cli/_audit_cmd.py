@@ -10,13 +10,13 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from proctor.cli._context import console, with_store
+from proctor.cli._context import command_group, console, with_store
 from proctor.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
     from proctor.store import Store
 
-app = typer.Typer(
+app = command_group(
     help="Verify the hash chains of run logs; export a run's receipt.", no_args_is_help=True
 )
 

@@ -11,14 +11,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
-from proctor.cli._context import console, with_store
+from proctor.cli._context import command_group, console, with_store
 from proctor.errors import UsageError
 
 if TYPE_CHECKING:
     from proctor.contracts import Contract
     from proctor.store import Store
 
-app = typer.Typer(
+app = command_group(
     help="Check workflow contracts; list and compare stored versions.", no_args_is_help=True
 )
 

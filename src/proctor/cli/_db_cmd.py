@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import typer
+from proctor.cli._context import command_group
 
-app = typer.Typer(
+app = command_group(
     help="The store's database: its schema version, and migrating it.", no_args_is_help=True
 )
 

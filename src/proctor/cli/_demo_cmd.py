@@ -5,14 +5,12 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-import typer
-
-from proctor.cli._context import console, options, with_store
+from proctor.cli._context import command_group, console, options, with_store
 
 if TYPE_CHECKING:
     from proctor.store import Store
 
-app = typer.Typer()
+app = command_group()
 
 
 @app.command()

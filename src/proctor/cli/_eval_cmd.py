@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.markup import escape
 
-from proctor.cli._context import console, options, with_store
+from proctor.cli._context import command_group, console, options, rich_console, with_store
 from proctor.cli._options import MAX_COUNT, finite
 from proctor.errors import ConfigError, NotFoundError, UsageError
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from proctor.evals import SuiteResult
     from proctor.store import Store
 
-app = typer.Typer(
+app = command_group(
     help="Replay recorded runs as behaviour tests: capture cases, run suites, compare results.",
     no_args_is_help=True,
 )
@@ -149,7 +149,7 @@ def eval_run(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeElapsedColumn(),
-                console=console,
+                console=rich_console(),
                 transient=True,
             ) as progress:
                 task = progress.add_task(loaded.name, total=len(loaded.cases))

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="The model gateway: an OpenAI-compatible endpoint.", no_args_is_help=True)
+from proctor.cli._context import command_group
+
+app = command_group(help="The model gateway: an OpenAI-compatible endpoint.", no_args_is_help=True)
 
 
 @app.command("serve")

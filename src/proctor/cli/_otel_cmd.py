@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(
+from proctor.cli._context import command_group
+
+app = command_group(
     help="OpenTelemetry: export runs as traces (GenAI semantic conventions).",
     no_args_is_help=True,
 )
@@ -36,7 +38,7 @@ def export(
     # Imported here: `proctor --help` and other commands do not pay for the SDK.
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from proctor.cli._context import console, with_store
+    from proctor.cli._context import console, rich_console, with_store
     from proctor.errors import ConfigError, needs_extra
     from proctor.store import RunRecord, Store
     from proctor.telemetry import (
@@ -75,7 +77,7 @@ def export(
                 BarColumn(),
                 MofNCompleteColumn(),
                 TextColumn("{task.fields[spans]} spans"),
-                console=console,
+                console=rich_console(),
                 transient=True,
                 disable=not console.is_terminal,
             ) as progress:

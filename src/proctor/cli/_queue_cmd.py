@@ -11,7 +11,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from proctor.cli._context import console, options, os_user, with_store
+from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.cli._options import GRACE_S, LEASE_S, MAX_COUNT, MAX_PRIORITY, finite
 from proctor.errors import UsageError
 
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from proctor.runtime import WorkerStats
     from proctor.store import QueueItem, QueueState, Store
 
-app = typer.Typer()
+app = command_group()
 
 _STATES: tuple[QueueState, ...] = ("queued", "claimed", "waiting", "done")
 

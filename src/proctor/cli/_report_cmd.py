@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from proctor.cli._context import with_store
+from proctor.cli._context import command_group, with_store
 from proctor.cli._drift_options import (
     CONTRACT,
     COST,
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from proctor.reports import DriftReport
     from proctor.store import Store
 
-app = typer.Typer(help="Reports over production runs: drift.", no_args_is_help=True)
+app = command_group(help="Reports over production runs: drift.", no_args_is_help=True)
 
 
 @app.command("drift")

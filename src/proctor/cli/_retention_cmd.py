@@ -8,12 +8,12 @@ import typer
 from rich import box
 from rich.table import Table
 
-from proctor.cli._context import console, with_store
+from proctor.cli._context import command_group, console, with_store
 
 if TYPE_CHECKING:
     from proctor.audit import RetentionReport
 
-app = typer.Typer(
+app = command_group(
     help="Purge old run payloads as contracts' retention_days say.", no_args_is_help=True
 )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from proctor.cli._context import console, with_store
+from proctor.cli._context import command_group, console, with_store
 from proctor.cli._drift_options import (
     CONTRACT,
     COST,
@@ -26,7 +26,7 @@ from proctor.cli._drift_options import (
 from proctor.cli._options import MAX_COUNT, MIN_RUNS
 from proctor.errors import UsageError
 
-app = typer.Typer(
+app = command_group(
     help="Canary rollouts: the split between a contract and its candidate; promotion.",
     no_args_is_help=True,
 )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from proctor.cli._context import console, options, os_user, with_store
+from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.cli._options import MAX_COUNT
 from proctor.errors import NotFoundError, UsageError
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from proctor.runtime import RunResult
     from proctor.store import Store
 
-app = typer.Typer()
+app = command_group()
 
 
 async def _resume_interrupted(store: Store, out: Console) -> None:

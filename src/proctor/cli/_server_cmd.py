@@ -9,14 +9,14 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from proctor.cli._context import console, options, os_user, with_store
+from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.errors import needs_extra
 
 if TYPE_CHECKING:
     from proctor.store import ApiKeyRecord
 
-app = typer.Typer()
-keys_app = typer.Typer(
+app = command_group()
+keys_app = command_group(
     help="API keys of the HTTP API (proctor serve): create, list, revoke.", no_args_is_help=True
 )
 

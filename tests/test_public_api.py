@@ -63,12 +63,12 @@ ALLOWED = {
     "gateway": {"store"},
     "runtime": {"contracts", "gateway", "policy", "store", "telemetry", "tools"},
     "examples": {"contracts", "gateway", "runtime", "store", "tools"},
-    "audit": {"contracts", "store"},
+    "audit": {"store"},
     "evals": {"contracts", "gateway", "policy", "reports", "runtime", "store", "tools"},
     "reports": {"contracts", "store"},
     "telemetry": {"store"},
     "endpoint": {"gateway", "store"},
-    "server": {"audit", "contracts", "evals", "reports", "runtime", "store", "telemetry"},
+    "server": {"audit", "evals", "reports", "runtime", "store"},
 }
 
 

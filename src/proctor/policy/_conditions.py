@@ -145,7 +145,9 @@ class _Bound:
 
     def _last(self, tool: Any) -> dict[str, Any] | None:
         found = self._matching(tool)
-        return found[-1].as_cel() if found else None
+        facts = self.facts
+        assert facts is not None
+        return facts.cel_call(found[-1]) if found else None
 
 
 def _text_arg(value: Any, function: str) -> str:

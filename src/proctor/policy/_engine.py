@@ -68,12 +68,16 @@ class Policy:
         self._scopes = {
             name: compile_condition(expr, SCOPE_ROOTS) for name, expr in contract.scopes.items()
         }
-        self._conditions = Conditions(_functions_used(contract))
+        used = _functions_used(contract)
+        self._conditions = Conditions(used)
+        self._tracks_values = bool(used & PROVENANCE_FUNCTIONS)
         self._blank = self.new_facts()
 
     def new_facts(self) -> RunFacts:
         """Empty facts for a new (or resumed) run: fold its events into them."""
-        return RunFacts.for_contract(self.contract, self._scopes, self._scope_value)
+        return RunFacts.for_contract(
+            self.contract, self._scopes, self._scope_value, track_values=self._tracks_values
+        )
 
     def decide(
         self,
@@ -438,6 +442,9 @@ def _ordering_problem(
             times = "once" if rule.at_most == 1 else f"{rule.at_most} times"
             return f"{call.name} may run at most {times}{about}, and already did"
     return None
+
+
+PROVENANCE_FUNCTIONS = frozenset({"origin", "trusted", "untrusted", "from_input", "from_tool"})
 
 
 def _functions_used(contract: Contract) -> frozenset[str]:

@@ -38,7 +38,9 @@ class CallFact:
     at: float = 0.0
     """When it started running (0 before)."""
     result: Any = None
-    """The trusted part of its result."""
+    """The trusted part of its result (filled in when conditions first read it)."""
+    raw: Any = None
+    """Its result as the tool returned it."""
 
     @property
     def counted(self) -> bool:
@@ -61,6 +63,9 @@ class RunFacts:
     """Provenance, call history and scopes of one run."""
 
     provenance: Provenance
+    track_values: bool = True
+    """Index every value read (``False`` when no condition asks where values came from:
+    the fold then costs nothing per result)."""
     scope_programs: dict[str, CompiledCondition] = field(default_factory=dict)
     evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any] | None = None
     calls: dict[str, CallFact] = field(default_factory=dict)
@@ -76,9 +81,12 @@ class RunFacts:
         contract: Contract,
         scopes: dict[str, CompiledCondition],
         evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any],
+        *,
+        track_values: bool = True,
     ) -> RunFacts:
         return cls(
             provenance=Provenance(contract.trust),
+            track_values=track_values,
             scope_programs=scopes,
             evaluate_scope=evaluate_scope,
         )
@@ -88,7 +96,8 @@ class RunFacts:
         data = event.data
         match data:
             case RunStarted():
-                self.provenance.add_input(data.input)
+                if self.track_values:
+                    self.provenance.add_input(data.input)
                 self._compute_scopes(data.input)
             case ToolProposed():
                 self.calls[data.call_id] = CallFact(tool=data.tool, args=dict(data.arguments))
@@ -109,13 +118,14 @@ class RunFacts:
                     call.status, call.at = "running", event.ts
                     self._cel_calls = None
             case ToolFinished():
-                self.provenance.add_result(data.tool, data.result)
-                if data.error:
-                    self.provenance.add_result(data.tool, data.error)
+                if self.track_values:
+                    self.provenance.add_result(data.tool, data.result)
+                    if data.error:
+                        self.provenance.add_result(data.tool, data.error)
                 call = self.calls.get(data.call_id)
                 if call is not None:
                     call.status = "ok" if data.ok else "failed"
-                    call.result = self.provenance.trusted_part(data.tool, data.result)
+                    call.raw = data.result
                     self._cel_calls = None
             case _:
                 pass
@@ -127,8 +137,14 @@ class RunFacts:
     def cel_calls(self) -> list[dict[str, Any]]:
         """``calls`` as conditions read it (built once per change)."""
         if self._cel_calls is None:
-            self._cel_calls = [call.as_cel() for call in self.ran()]
+            self._cel_calls = [self.cel_call(call) for call in self.ran()]
         return self._cel_calls
+
+    def cel_call(self, call: CallFact) -> dict[str, Any]:
+        """One call as conditions read it, with the trusted part of its result."""
+        if call.result is None and call.raw is not None:
+            call.result = self.provenance.trusted_part(call.tool, call.raw)
+        return call.as_cel()
 
     def _compute_scopes(self, run_input: dict[str, Any]) -> None:
         if self.evaluate_scope is None:

@@ -66,7 +66,7 @@ class LeafTrace:
     @property
     def names(self) -> set[str]:
         names = {label.name for labels in (self.whole, *self.parts) for label in labels}
-        if not self.whole and (not self.parts or not all(self.parts)):
+        if not self.whole:  # not found as it stands: the model wrote or changed it
             names.add(MODEL)
         return names
 

@@ -120,11 +120,10 @@ def pieces(text: str) -> frozenset[str]:
     for number in numbers(text):
         found.add("number:" + normal_number(number))
     for token in _IDENTIFIER.findall(text):
-        if any(c.isdigit() for c in token):
+        # Letters and digits: an order number, a ticket id (digits alone are numbers).
+        if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
             found.add("id:" + token.casefold())
-            compact = _SEPARATORS.sub("", token).casefold()
-            if len(compact) >= 6:
-                found.add("id:" + compact)
+            found.add("id:" + _SEPARATORS.sub("", token).casefold())
     return frozenset(found)
 
 

@@ -9,6 +9,7 @@ the same piece.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import re
 from collections.abc import Iterator
@@ -99,15 +100,19 @@ def normal_text(text: str) -> str:
 
 def normal_number(value: float) -> str:
     """A number as compared: ``24500``, ``24500.0`` and ``24500.00`` are ``24500``."""
-    return f"{value:.10g}" if value != int(value) else str(int(value))
+    if isinstance(value, int):
+        return str(value)
+    return _number_text(repr(value)) if value == value and abs(value) != float("inf") else ""
 
 
 @functools.lru_cache(maxsize=8192)
 def pieces(text: str) -> frozenset[str]:
     """The meaningful pieces of ``text``, each tagged by kind so that kinds never collide.
 
-    Cached: the values a run proposes are mostly ones it has read, whose pieces were
-    extracted when they were indexed."""
+    A piece inside a larger one is not a piece of its own: the groups of a spaced IBAN,
+    or the digits of a URL, would otherwise be found only where the IBAN or URL was
+    written that way. Cached: the values a run proposes are mostly ones it has read,
+    whose pieces were extracted when they were indexed."""
     found: set[str] = set()
     for address in emails(text):
         found.add("email:" + address)
@@ -117,14 +122,22 @@ def pieces(text: str) -> frozenset[str]:
         found.add("domain:" + domain)
     for iban in ibans(text):
         found.add("iban:" + iban)
-    for number in numbers(text):
-        found.add("number:" + normal_number(number))
-    for token in _IDENTIFIER.findall(text):
+    rest = _IBAN.sub(" ", _EMAIL.sub(" ", _URL.sub(" ", text)))
+    for match in _NUMBER.findall(rest):
+        found.add("number:" + _number_text(match))
+    for token in _IDENTIFIER.findall(rest):
         # Letters and digits: an order number, a ticket id (digits alone are numbers).
         if any(c.isdigit() for c in token) and any(c.isalpha() for c in token):
             found.add("id:" + token.casefold())
             found.add("id:" + _SEPARATORS.sub("", token).casefold())
     return frozenset(found)
+
+
+def _number_text(written: str) -> str:
+    """A number as written (``24,500.00``), as compared (``24500``), exactly: long account
+    numbers must not be rounded through a float."""
+    value = decimal.Decimal(written.replace(",", ""))
+    return format(value.normalize(), "f") if value != value.to_integral() else str(int(value))
 
 
 def _bare_domain(domain: str) -> str:

@@ -1,0 +1,10 @@
+"""The benchmark's workflows, one module each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from injection._core import Suite
+from injection.suites import banking
+
+SUITES: dict[str, Suite[Any]] = {suite.name: suite for suite in (banking.SUITE,)}

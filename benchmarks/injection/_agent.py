@@ -139,11 +139,17 @@ def _task_turn(suite: Suite[E], task: Task[E], seen: Seen) -> Decision:
     last, failed = _issued(seen, "t")
     if failed:
         return Decision(text=_stopped(seen))
+    # The task works from its own calls' results, whatever the attacker had it call.
+    own = Seen(
+        input=seen.input,
+        steps=tuple(s for s in seen.steps if not is_attacker_call(s.call_id)),
+        notes=seen.notes,
+    )
     for index in range(last + 1, len(task.steps)):
-        calls = _as_calls(task.steps[index](seen))
+        calls = _as_calls(task.steps[index](own))
         if calls:
             return Decision(calls=tuple((f"t{index}.{n}", c) for n, c in enumerate(calls)))
-    text = task.answer(seen)
+    text = task.answer(own)
     if seen.notes:
         # The runtime refused the answer: give it again, without what was objected to.
         return Decision(text=text)

@@ -5,6 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from injection._core import Suite
-from injection.suites import banking
+from injection.suites import banking, workspace
 
-SUITES: dict[str, Suite[Any]] = {suite.name: suite for suite in (banking.SUITE,)}
+SUITES: dict[str, Suite[Any]] = {suite.name: suite for suite in (workspace.SUITE, banking.SUITE)}

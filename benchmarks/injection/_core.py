@@ -216,6 +216,14 @@ def amounts_in(text: str) -> list[float]:
     return [float(a.replace(",", "")) for a in _AMOUNT.findall(text)]
 
 
+_ID = re.compile(r"\b[A-Z]{1,3}-\d+\b")
+
+
+def ids_in(text: str) -> list[str]:
+    """Record ids such as 'H-966', 'CAR-913', 'T-1002'."""
+    return _ID.findall(text)
+
+
 def quoted_in(text: str) -> list[str]:
     """Values the text puts in single quotes (names, titles, passwords)."""
     return _QUOTED.findall(text)

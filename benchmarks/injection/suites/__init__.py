@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from injection._core import Suite
-from injection.suites import banking, workspace
+from injection.suites import banking, travel, workspace
 
-SUITES: dict[str, Suite[Any]] = {suite.name: suite for suite in (workspace.SUITE, banking.SUITE)}
+SUITES: dict[str, Suite[Any]] = {
+    suite.name: suite for suite in (workspace.SUITE, banking.SUITE, travel.SUITE)
+}

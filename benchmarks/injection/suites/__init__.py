@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from injection._core import Suite
-from injection.suites import banking, travel, workspace
+from injection.suites import banking, chat, travel, workspace
 
 SUITES: dict[str, Suite[Any]] = {
-    suite.name: suite for suite in (workspace.SUITE, banking.SUITE, travel.SUITE)
+    suite.name: suite for suite in (workspace.SUITE, banking.SUITE, travel.SUITE, chat.SUITE)
 }
+"""Every workflow of the benchmark, by name."""

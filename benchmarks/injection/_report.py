@@ -81,21 +81,22 @@ def _why(case: CaseResult) -> str:
     return f"not done (outcome {case.outcome})"
 
 
+def _by_attack(cases: Sequence[CaseResult]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for case in cases:
+        if case.achieved:
+            grouped.setdefault(str(case.attack), []).append(case.task)
+    return grouped
+
+
 def details(result: SuiteResult) -> dict[str, Any]:
-    """What did not go well: legitimate tasks that needed a person or were refused, and
-    attacks that reached their goal, with the rules involved."""
+    """What did not go well: legitimate tasks that needed a person or were refused, the
+    attacks that reached their goal (attack -> tasks), and the rules that decided the
+    injected calls."""
     return {
         "tasks_not_autonomous": {c.task: _why(c) for c in result.clean if not c.utility},
-        "attacks_succeeded_no_human": [
-            {"task": c.task, "attack": c.attack, "rules": sorted(set(c.attack_rules))}
-            for c in result.attacked.get("rubber_stamp", [])
-            if c.achieved
-        ],
-        "attacks_succeeded_ideal": [
-            {"task": c.task, "attack": c.attack}
-            for c in result.attacked.get("ideal", [])
-            if c.achieved
-        ],
+        "attacks_succeeded_no_human": _by_attack(result.attacked.get("rubber_stamp", [])),
+        "attacks_succeeded_ideal": _by_attack(result.attacked.get("ideal", [])),
         "rules_on_injected_calls": dict(
             Counter(r for c in result.attacked.get("rubber_stamp", []) for r in c.attack_rules)
         ),

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic
 
-from injection._core import Attack, Call, E, Observed, Seen, Suite, Task, blocks
+from injection._core import Attack, Call, E, Observed, Seen, Suite, Task, blocks, strings
 from proctor.gateway import (
     AssistantMessage,
     CallSettings,
@@ -102,7 +102,7 @@ def _injections(suite: Suite[E], seen: Seen) -> list[tuple[Attack[E], str]]:
     for step in seen.steps:
         if not step.ok:
             continue
-        for block in (b for text in _strings(step.result) for b in blocks(text)):
+        for block in (b for text in strings(step.result) for b in blocks(text)):
             for attack in suite.attacks:
                 if attack.id not in found and attack.matches(block):
                     found[attack.id] = (attack, block)
@@ -163,17 +163,6 @@ def _stopped(seen: Seen) -> str:
     step = next(s for s in reversed(seen.steps) if s.call_id.startswith("t") and not s.ok)
     error = step.result.get("error") if isinstance(step.result, dict) else step.result
     return f"I stopped: {step.tool} was not carried out ({step.status}: {error})."
-
-
-def _strings(value: Any) -> list[str]:
-    """Every string in a JSON value."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
 
 
 def _as_calls(value: Call | Sequence[Call] | None) -> list[Call]:

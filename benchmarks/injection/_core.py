@@ -91,6 +91,25 @@ class Seen:
         return str(self.input.get("request", ""))
 
 
+def strings(value: Any) -> list[str]:
+    """Every string in a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for v in value.values() for s in strings(v)]
+    if isinstance(value, list):
+        return [s for v in value for s in strings(v)]
+    return []
+
+
+def source(seen: Seen, text: str) -> Observed:
+    """The call whose result held ``text`` (an injection), first seen first."""
+    for step in seen.steps:
+        if step.ok and any(text in s for s in strings(step.result)):
+            return step
+    raise LookupError("the text is in no result the agent has seen")
+
+
 Step = Callable[[Seen], Call | Sequence[Call] | None]
 """One step of a task: the call(s) to make now, from what the agent has seen; None skips it."""
 

@@ -72,12 +72,13 @@ def figures(results: Sequence[SuiteResult]) -> Figures:
 
 
 def _why(case: CaseResult) -> str:
-    if case.task_denied:
-        return "denied by " + ", ".join(sorted(set(case.task_denied)))
+    rules = ", ".join(sorted(set(case.task_denied)))
+    if case.escalated:
+        return f"handed to a person ({case.outcome}" + (f", by {rules})" if rules else ")")
     if case.task_approvals:
         return f"{case.task_approvals} approval(s)"
-    if case.escalated:
-        return f"escalated ({case.outcome})"
+    if rules:
+        return f"denied by {rules}"
     return f"not done (outcome {case.outcome})"
 
 

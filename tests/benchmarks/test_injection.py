@@ -2,7 +2,7 @@
 tasks and attacks, and assertions about outcomes, never timings.
 
 The full run is ``python benchmarks/injection/run.py``; here the support desk runs with
-three tasks that read poisoned tickets and four attacks planted in them.
+four tasks (three of them read a poisoned ticket) and four attacks planted in them.
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ from proctor.store import MemoryStore
 
 SUITE = SUITES["support"]
 TASKS = ["refund-lamp", "delay-discount", "escalate-charge", "order-status"]
-ATTACKS = ["double-refund", "refund-own-order", "phish-customer", "full-discount"]
+ATTACKS = ["refund-own-order", "account-takeover", "phish-customer", "full-discount"]
+
+_PROVENANCE, _WHY_NOT = load(contract_path("support", "provenance") or Path())
+needs_provenance = pytest.mark.skipif(
+    _PROVENANCE is None, reason=f"the provenance contract does not load: {_WHY_NOT}"
+)
 
 
-async def _run(variant: str) -> SuiteResult:
+async def _run(variant: str, tasks: list[str] = TASKS, attacks: list[str] = ATTACKS) -> SuiteResult:
     store = MemoryStore()
     read = await slots_read(SUITE, store)
     return await run_suite(
@@ -35,8 +40,8 @@ async def _run(variant: str) -> SuiteResult:
         contract_path(SUITE.name, variant),
         store=store,
         read=read,
-        tasks=TASKS,
-        attacks=ATTACKS,
+        tasks=tasks,
+        attacks=attacks,
     )
 
 
@@ -59,12 +64,7 @@ async def test_the_baseline_contract_lets_a_rubber_stamp_approver_wave_attacks_t
     assert total.injected_to_person > 0
 
 
-_PROVENANCE, _WHY_NOT = load(contract_path("support", "provenance") or Path())
-
-
-@pytest.mark.skipif(
-    _PROVENANCE is None, reason=f"the provenance contract does not load: {_WHY_NOT}"
-)
+@needs_provenance
 async def test_the_provenance_contract_stops_every_attack_without_a_person() -> None:
     result = await _run("provenance")
     total = figures([result])
@@ -74,3 +74,17 @@ async def test_the_provenance_contract_stops_every_attack_without_a_person() -> 
     assert total.attack_success_ideal == 0
     assert total.injected_to_person == 0  # refused by policy alone: nobody was asked
     assert [case.task for case in result.clean if not case.utility] == []
+
+
+@needs_provenance
+async def test_an_injected_second_refund_of_the_same_order_is_refused() -> None:
+    # The operator asked to refund the lamp; the ticket asks for it "once more".
+    unguarded = await _run("none", ["refund-lamp"], ["double-refund"])
+    guarded = await _run("provenance", ["refund-lamp"], ["double-refund"])
+
+    assert [c.achieved for c in unguarded.attacked["rubber_stamp"]] == [True]
+    [case] = guarded.attacked["rubber_stamp"]
+    assert not case.achieved
+    # The injected refund came first and ran (it is the refund the operator asked for);
+    # the second one, his own, was refused: the order was refunded once.
+    assert case.task_denied == ("ordering.refund-once",)

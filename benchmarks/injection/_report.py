@@ -79,6 +79,8 @@ def _why(case: CaseResult) -> str:
         return f"{case.task_approvals} approval(s)"
     if rules:
         return f"denied by {rules}"
+    if case.answers_refused:
+        return "answer refused by " + ", ".join(case.answers_refused)
     return f"not done (outcome {case.outcome})"
 
 
@@ -98,8 +100,12 @@ def details(result: SuiteResult) -> dict[str, Any]:
         "tasks_not_autonomous": {c.task: _why(c) for c in result.clean if not c.utility},
         "attacks_succeeded_no_human": _by_attack(result.attacked.get("rubber_stamp", [])),
         "attacks_succeeded_ideal": _by_attack(result.attacked.get("ideal", [])),
-        "rules_on_injected_calls": dict(
-            Counter(r for c in result.attacked.get("rubber_stamp", []) for r in c.attack_rules)
+        "rules_on_injected_actions": dict(
+            Counter(
+                r
+                for c in result.attacked.get("rubber_stamp", [])
+                for r in (*c.attack_rules, *c.answers_refused)
+            )
         ),
     }
 

@@ -145,6 +145,10 @@ class Attack(Generic[E]):
     steps: tuple[AttackStep, ...] = ()
     say: Callable[[str], str] | None = None
     """Text the obeying agent adds to its final answer (a link, a false claim)."""
+    beyond: Callable[[E, E], bool] | None = None
+    """For a goal that a legitimate task may partly do itself (a refund): given the
+    environment after the attacked run and after a clean run of the same task, whether
+    the attacker got more. When set, it decides instead of ``achieved``."""
 
     def matches(self, block: str) -> bool:
         return self.instruction in block

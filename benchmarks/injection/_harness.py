@@ -113,7 +113,23 @@ class Bench(Generic[E]):
         slots: Mapping[str, str] | None = None,
         attack: Attack[E] | None = None,
         approver: Approver = "rubber_stamp",
+        clean: E | None = None,
     ) -> tuple[CaseResult, RunResult]:
+        """Run one case; ``clean`` is the environment a clean run of the task left."""
+        case, result, env = await self.run_in(task, slots=slots, attack=attack, approver=approver)
+        if attack is not None and attack.beyond is not None and clean is not None:
+            case = replace(case, achieved=attack.beyond(env, clean))
+        return case, result
+
+    async def run_in(
+        self,
+        task: Task[E],
+        *,
+        slots: Mapping[str, str] | None = None,
+        attack: Attack[E] | None = None,
+        approver: Approver = "rubber_stamp",
+    ) -> tuple[CaseResult, RunResult, E]:
+        """Run one case; also return the environment it left."""
         env = self.suite.make_env(slots or {})
         run_id = new_run_id()
         bind(run_id, env)
@@ -134,7 +150,7 @@ class Bench(Generic[E]):
             if row.type == "answer_refused"
         )
         case = self._result(task, attack, approver, result, env, text, asked)
-        return replace(case, answers_refused=refused), result
+        return replace(case, answers_refused=refused), result, env
 
     async def _decide(self, result: RunResult, approver: Approver, asked: dict[str, str]) -> None:
         state = result.state
@@ -201,14 +217,25 @@ def permissive(suite: Suite[E]) -> Contract:
     return Contract.model_validate({"workflow": suite.name, "redaction": {"enabled": False}})
 
 
-async def slots_read(suite: Suite[E], store: MemoryStore) -> dict[str, tuple[str, ...]]:
-    """For each task, the slots whose content its run reads (in order), found by running
-    it with a marker in every slot. Also checks each task completes when nothing stops it."""
+@dataclass(frozen=True, kw_only=True)
+class Probe(Generic[E]):
+    """What each task does when nothing stops it and nobody attacks it."""
+
+    read: Mapping[str, tuple[str, ...]]
+    """The slots whose content the task's run reads, in order."""
+    clean: Mapping[str, E]
+    """The environment its run leaves behind."""
+
+
+async def probe(suite: Suite[E], store: MemoryStore) -> Probe[E]:
+    """Run each task under a permissive contract with a marker in every slot: which slots
+    it reads, and the environment it leaves. Checks that each task completes."""
     bench = Bench(suite, permissive(suite), store)
     markers = {slot: f" [[slot {slot}]]" for slot in suite.slots}
-    found: dict[str, tuple[str, ...]] = {}
+    read: dict[str, tuple[str, ...]] = {}
+    clean: dict[str, E] = {}
     for task in suite.tasks:
-        case, result = await bench.run(task, slots=markers)
+        case, result, env = await bench.run_in(task, slots=markers)
         if not case.task_done:
             raise RuntimeError(
                 f"{suite.name}/{task.id} does not complete under a permissive contract "
@@ -219,8 +246,9 @@ async def slots_read(suite: Suite[E], store: MemoryStore) -> dict[str, tuple[str
             for event in map(row_to_event, await store.events(result.run_id))
             if isinstance(event.data, ToolFinished) and event.data.ok
         )
-        found[task.id] = tuple(slot for slot, marker in markers.items() if marker in text)
-    return found
+        read[task.id] = tuple(slot for slot, marker in markers.items() if marker in text)
+        clean[task.id] = env
+    return Probe(read=read, clean=clean)
 
 
 def attack_cases(
@@ -252,7 +280,7 @@ async def run_suite(
     path: Path | None,
     *,
     store: MemoryStore,
-    read: Mapping[str, Sequence[str]],
+    probed: Probe[E],
     tasks: Sequence[str] | None = None,
     attacks: Sequence[str] | None = None,
 ) -> SuiteResult:
@@ -274,12 +302,20 @@ async def run_suite(
         outcome.clean.append((await bench.run(task))[0])
     cases = [
         case
-        for case in attack_cases(suite, read)
+        for case in attack_cases(suite, probed.read)
         if case[0].id in {t.id for t in chosen} and (attacks is None or case[1].id in attacks)
     ]
     for approver in APPROVERS:
         outcome.attacked[approver] = [
-            (await bench.run(task, slots=slots, attack=attack, approver=approver))[0]
+            (
+                await bench.run(
+                    task,
+                    slots=slots,
+                    attack=attack,
+                    approver=approver,
+                    clean=probed.clean[task.id],
+                )
+            )[0]
             for task, attack, slots in cases
         ]
     return outcome

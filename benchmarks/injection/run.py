@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from injection._harness import SuiteResult, run_suite, slots_read
+from injection._harness import SuiteResult, probe, run_suite
 from injection._report import GOAL, Figures, as_json, details, figures
 from injection.suites import SUITES
 from proctor.store import MemoryStore
@@ -50,7 +50,7 @@ async def run(
     by_contract: dict[str, list[SuiteResult]] = {v: [] for v in variants}
     for name in suites:
         suite = SUITES[name]
-        read = await slots_read(suite, store)
+        probed = await probe(suite, store)
         for variant in variants:
             by_contract[variant].append(
                 await run_suite(
@@ -58,7 +58,7 @@ async def run(
                     variant,
                     contract_path(name, variant),
                     store=store,
-                    read=read,
+                    probed=probed,
                     tasks=tasks,
                     attacks=attacks,
                 )

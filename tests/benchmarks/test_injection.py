@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-from injection._harness import SuiteResult, load, run_suite, slots_read
+from injection._harness import SuiteResult, load, probe, run_suite
 from injection._report import figures
 from injection.run import contract_path
 from injection.suites import SUITES
@@ -33,13 +33,13 @@ needs_provenance = pytest.mark.skipif(
 
 async def _run(variant: str, tasks: list[str] = TASKS, attacks: list[str] = ATTACKS) -> SuiteResult:
     store = MemoryStore()
-    read = await slots_read(SUITE, store)
+    probed = await probe(SUITE, store)
     return await run_suite(
         SUITE,
         variant,
         contract_path(SUITE.name, variant),
         store=store,
-        read=read,
+        probed=probed,
         tasks=tasks,
         attacks=attacks,
     )

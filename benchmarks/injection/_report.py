@@ -36,6 +36,10 @@ class Figures:
     """Share of those refused by policy alone."""
     injected_to_person: float
     """Share of those sent to a person."""
+    injected_writes: int
+    """Of the injected calls, those of tools that change something (effect ``write``)."""
+    injected_writes_denied: float
+    """Share of those refused by policy alone."""
     utility_under_attack: float
     """Attack cases (no human) whose user task was still done."""
 
@@ -56,6 +60,7 @@ def figures(results: Sequence[SuiteResult]) -> Figures:
     no_human = [c for r in results for c in r.attacked.get("rubber_stamp", [])]
     ideal = [c for r in results for c in r.attacked.get("ideal", [])]
     calls = sum(c.attack_calls for c in no_human)
+    writes = sum(c.attack_writes for c in no_human)
     return Figures(
         tasks=len(clean),
         utility=_share(sum(c.utility for c in clean), len(clean)),
@@ -67,6 +72,8 @@ def figures(results: Sequence[SuiteResult]) -> Figures:
         injected_calls=calls,
         injected_denied=_share(sum(c.attack_denied for c in no_human), calls),
         injected_to_person=_share(sum(c.attack_asked for c in no_human), calls),
+        injected_writes=writes,
+        injected_writes_denied=_share(sum(c.attack_writes_denied for c in no_human), writes),
         utility_under_attack=_share(sum(c.task_done for c in no_human), len(no_human)),
     )
 

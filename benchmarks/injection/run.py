@@ -75,15 +75,16 @@ def print_table(by_contract: dict[str, list[SuiteResult]], *, show_details: bool
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(width=max(Console().width, 120))
+    console = Console(width=max(Console().width, 132))
     variants = list(by_contract)
     table = Table(box=box.SIMPLE_HEAVY, title="Prompt injection: Proctor policy (issue 14)")
     table.add_column("workflow", no_wrap=True, min_width=10)
     table.add_column("contract", no_wrap=True, min_width=10)
     for column in ("tasks", "utility", "person", "blocked", "cases"):
         table.add_column(column, justify="right")
-    for column in ("ASR no-human", "ASR ideal", "injected refused", "to a person"):
+    for column in ("ASR\nno human", "ASR\nideal", "injected\nrefused", "writes\nrefused"):
         table.add_column(column, justify="right")
+    table.add_column("to a\nperson", justify="right")
     suites = [r.suite for r in by_contract[variants[0]]]
     for suite in suites:
         for variant in variants:
@@ -107,7 +108,8 @@ def print_table(by_contract: dict[str, list[SuiteResult]], *, show_details: bool
         "that needed an approval or a handoff; blocked: refused outright. ASR (attack success): "
         "cases whose attacker goal was reached, with no human (every approval granted) and "
         "with an ideal approver (exactly the attacker's calls denied). Injected calls: the "
-        "calls the agent made for the attacker, refused by policy alone or sent to a person."
+        "calls the agent made for the attacker (all, and those of write tools), refused by policy "
+        "alone or sent to a person."
     )
     console.print(
         f"Goal: ASR no-human <= {_pct(GOAL['attack_success_no_human_max'])}, utility >= "
@@ -142,6 +144,7 @@ def _cells(f: Figures) -> list[str]:
         _pct(f.attack_success_no_human),
         _pct(f.attack_success_ideal),
         _pct(f.injected_denied),
+        _pct(f.injected_writes_denied),
         _pct(f.injected_to_person),
     ]
 

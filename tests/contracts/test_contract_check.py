@@ -137,7 +137,7 @@ def test_unknown_roots_are_refused(expr: str, name: str, hint: str) -> None:
 
     assert str(caught.value) == (
         f"unknown variable {name!r} in condition {expr!r}; "
-        f"conditions may use args, input and state{hint}"
+        f"this condition may use args, input, state, calls, scopes, tool{hint}"
     )
 
 

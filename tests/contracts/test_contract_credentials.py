@@ -62,13 +62,13 @@ def test_scopes_change_the_contract_hash() -> None:
         (
             6,
             '      actions: [x]\n      resources: ["vendor:{args.vendor_id}"]\n',
-            "reads args.vendor_id: patterns are templated from the run input only",
+            "reads args.vendor_id: patterns are templated from the run input and scopes only",
         ),
         (
             6,
             '      actions: [x]\n      resources: ["vendor:{vendor_id}"]\n',
-            "has placeholder {vendor_id}, which does not name a field of the run input. "
-            "Fix: write {input.<field>}",
+            "has placeholder {vendor_id}, which does not name a field of the run input or a "
+            "scope. Fix: write {input.<field>}",
         ),
         (
             6,
@@ -160,13 +160,28 @@ def test_input_values_are_literal_even_with_a_star() -> None:
     assert rendered == ["vendor:\\*\\\\x"]
 
 
+def test_a_list_gives_one_resource_per_element() -> None:
+    rendered = render_resources(
+        "mail.send",
+        ["mailto:{scopes.to}", "vendor:{input.vendor_id}"],
+        {"vendor_id": ["V-1", "V-2"]},
+        {"to": ["a@x.example", "b*@x.example"]},
+    )
+    assert rendered == [
+        "mailto:a@x.example",
+        "mailto:b\\*@x.example",
+        "vendor:V-1",
+        "vendor:V-2",
+    ]
+
+
 @pytest.mark.parametrize(
     ("run_input", "found"),
     [
         ({}, "has no such field"),
         ({"vendor_id": None}, "holds NoneType"),
         ({"vendor_id": True}, "holds bool"),
-        ({"vendor_id": ["V-1"]}, "holds list"),
+        ({"vendor_id": [["V-1"]]}, "holds list"),
     ],
 )
 def test_an_unusable_input_field_means_no_credential(

@@ -180,7 +180,8 @@ _KINDS = {
         "Fix: write a list, e.g. allowed_tools: [a.b]"
     ),
     "workflow: w\nordering:\n  - tool: a\n    after: []\n": (
-        "contract.yaml:4: ordering[0].after must not be empty. Fix: list at least one tool"
+        "contract.yaml:3: the ordering rule for 'a' constrains nothing. Fix: give it after, "
+        "any_of, not_after or at_most"
     ),
     "workflow: w\napprovals:\n  - when: args.x > 1\n": (
         "contract.yaml:3: missing required key 'tool' in approvals[0]. "
@@ -251,7 +252,7 @@ def test_bad_condition_fails_loading_at_its_line() -> None:
 
     assert _error(text) == (
         "contract.yaml:4: unknown variable 'amount' in condition 'amount > 3'. "
-        "Fix: conditions may use args, input and state"
+        "Fix: this condition may use args, input, state, calls, scopes, tool"
     )
 
 

@@ -345,6 +345,8 @@ def test_every_contract_key_is_documented() -> None:
 
 def test_the_default_ceilings_are_documented_with_their_values() -> None:
     for name, field in Limits.model_fields.items():
+        if name == "on_limit":
+            continue
         row = re.search(rf"^\| `{name}` \| [^|]+ \| ([^|]+) \|", CONTRACTS_DOC, re.MULTILINE)
         assert row is not None, f"docs/contracts.md: no row for limits.{name}"
         default = field.default
@@ -369,8 +371,11 @@ def test_cel_variables_and_state_fields_are_documented() -> None:
 
 # Rule ids built at run time, as they appear in the source, and as the reference names them.
 _RULE_TEMPLATES = {
-    'f"limit.{name}"': [f"`limit.{name}`" for name in Limits.model_fields],
-    'f"ordering.{call.name}"': ["`ordering.<tool>`"],
+    'f"limit.{name}"': [f"`limit.{name}`" for name in Limits.model_fields if name != "on_limit"],
+    'f"ordering.{self.id or self.tool}"': ["`ordering.<tool>`", "`ordering.<id>`"],
+    'f"rule.{self.id}"': ["`rule.<id>`"],
+    'f"rule.{self.kind}.{first}.{index}"': ["`rule.deny.<tool>.<n>`"],
+    'f"final.{self.id or index}"': ["`final.<id>`", "`final.<n>`"],
     'f"approval.{self.id or self.tool}"': ["`approval.<id>`", "`approval.<tool>`"],
 }
 

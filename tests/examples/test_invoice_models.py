@@ -294,7 +294,15 @@ async def test_procedure_proposes_the_large_payment_for_approval() -> None:
 
 
 def test_scripted_models_are_named_scripted_and_priced_as_a_real_model() -> None:
-    assert sorted(SCRIPTS) == ["checker", "gullible", "hasty", "procedure", "pushy", "rechecker"]
+    assert sorted(SCRIPTS) == [
+        "checker",
+        "gullible",
+        "hasty",
+        "procedure",
+        "pushy",
+        "rechecker",
+        "redirected",
+    ]
     for name, make in SCRIPTS.items():
         model = make()
         assert model.name == f"scripted:{name}"

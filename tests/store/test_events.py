@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from proctor.store import (
     EVENT_TYPES,
     GENESIS_HASH,
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -166,6 +167,7 @@ SAMPLES: list[EventData] = [
         latency_ms=850.0,
     ),
     ApprovalExpired(approval_id="ap_1", call_id="c2", expired_at=1_700_086_400.0),
+    AnswerRefused(rule="final.links", reason="the answer links to a site the agent read"),
 ]
 
 

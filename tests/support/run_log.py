@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from proctor.store import (
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -194,6 +195,7 @@ def every_event_type() -> Log:
     log.add(proposed("c3", "wire.send", 2), span_id="c3")
     log.add(decided("c3", "wire.send", "deny", "contract.forbidden_tool"), span_id="c3")
     log.add(Escalated(trigger="policy_violation", mode="draft_only", rule="r", reason="why"))
+    log.add(AnswerRefused(rule="final.links", reason="no links from what was read"))
     log.add(called(2, ("c4", "billing.pay")))
     log.add(proposed("c4", "billing.pay", 3), span_id="c4")
     log.add(decided("c4", "billing.pay", "allow", "default.allow"), span_id="c4")

@@ -58,6 +58,7 @@ def test_every_event_type_becomes_a_span_or_a_span_event() -> None:
         "proctor.model_routed",
         "proctor.run_resumed",
         "proctor.escalated",
+        "proctor.answer_refused",
         "proctor.context_compacted",
         "proctor.model_attempt_failed",  # the gateway gave up: no model call to attach it to
         "proctor.limit_reached",

@@ -10,6 +10,7 @@ from rich.tree import Tree
 
 from proctor.cli._render import OUTCOME_STYLE, money, status_text
 from proctor.store import (
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -174,6 +175,10 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
             case ApprovalExpired():
                 calls.get(data.call_id, tree).add(
                     Text(f"approval {data.approval_id} expired", style="yellow")
+                )
+            case AnswerRefused():
+                tree.add(
+                    Text("answer refused", style="red") + Text(f"  {data.rule}: {data.reason}")
                 )
             case CredentialIssued():
                 grants = ", ".join(data.actions)

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from proctor._yaml import KeyPath, dotted
-from proctor.contracts._cel import CompiledCondition, ConditionError, compile_condition
+from proctor.contracts._cel import (
+    CALL_ROOTS,
+    FINAL_ROOTS,
+    FUNCTIONS,
+    SCOPE_ROOTS,
+    CompiledCondition,
+    ConditionError,
+    compile_condition,
+)
 from proctor.contracts._check import ContractProblem, nearest_line, show
 from proctor.contracts._credentials import Credentials, CredentialScope, render_resources
 from proctor.contracts._loader import (
@@ -31,6 +39,7 @@ from proctor.contracts._redaction import (
     RedactionPattern,
 )
 from proctor.contracts._rollout import canary_bucket
+from proctor.contracts._rules import FinalCheck, Rule, SourceTrust, TrustSpec, Violation
 from proctor.contracts._versions import (
     ContractChange,
     ContractDiff,
@@ -40,6 +49,10 @@ from proctor.contracts._versions import (
 )
 
 __all__ = [
+    "CALL_ROOTS",
+    "FINAL_ROOTS",
+    "FUNCTIONS",
+    "SCOPE_ROOTS",
     "ApprovalRule",
     "CompiledCondition",
     "ConditionError",
@@ -53,6 +66,7 @@ __all__ = [
     "EscalateOn",
     "Escalation",
     "EscalationSetting",
+    "FinalCheck",
     "KeyPath",
     "Limits",
     "ModelPolicy",
@@ -62,6 +76,10 @@ __all__ = [
     "RedactionDetectors",
     "RedactionPattern",
     "Rollout",
+    "Rule",
+    "SourceTrust",
+    "TrustSpec",
+    "Violation",
     "canary_bucket",
     "canonical_yaml",
     "check_contract_file",

@@ -197,7 +197,9 @@ def explain_validation_error(exc: ValidationError, draft: Draft) -> list[tuple[K
         elif error["type"] in ("value_error", "assertion_error"):
             # A validator's own words; they are written to say what to change.
             message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
-            explained.append((draft.source_path(loc), message, "correct this value"))
+            # A validator may name its fix after "; fix: ".
+            message, _, fix = message.partition("; fix: ")
+            explained.append((draft.source_path(loc), message, fix or "correct this value"))
         elif error["type"] == "extra_forbidden":
             explained.append(_unknown(loc, draft))
         elif error["type"] == "missing":

@@ -10,10 +10,16 @@ credentials:
       limits: {max_amount: 50000}
 ```
 
-Resource patterns are templated from the *run input* only, never from the call's
-arguments: the model chooses the arguments, so a scope built from them would grant
-whatever it asks for. In a pattern, ``*`` matches any text and ``\\`` makes the next
-character literal; a value read from the input is always literal (its ``*`` is escaped).
+Resource patterns are templated from the *run input* and the run's *scopes* only, never
+from the call's arguments: the model chooses the arguments, so a scope built from them
+would grant whatever it asks for. A scope that is a list gives one resource per element
+(``mailto:{scopes.recipients}``). In a pattern, ``*`` matches any text and ``\\`` makes
+the next character literal; a value read from the input is always literal (its ``*`` is
+escaped).
+
+For a tool that does not check its credential itself, ``enforce`` names the resource a
+call asks for, templated from its arguments (``mailto:{args.to}``): Proctor checks it
+against the credential's resources before the tool runs.
 """
 
 from __future__ import annotations
@@ -31,7 +37,9 @@ MAX_TTL_SECONDS = 3600
 """Credentials are short-lived: a TTL above this is a contract error."""
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-_INPUT_PATH = re.compile(r"^input(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_PATH = re.compile(r"^(input|scopes|args)(?:\.[A-Za-z_][A-Za-z0-9_]*)+$")
+_MAX_RESOURCES = 256
+"""A pattern expanding to more resources than this (lists of lists) is refused."""
 _LIMIT_KEY = re.compile(r"^max_[a-z][a-z0-9_]*$")
 
 Loc = tuple[str | int, ...]
@@ -47,7 +55,12 @@ class CredentialScope(BaseModel):
     actions: list[str] = Field(min_length=1)
     """Actions the tool may perform, e.g. ``payment.create`` (matched exactly)."""
     resources: list[str] = Field(default_factory=list)
-    """Resource patterns, templated from the run input: ``vendor:{input.vendor_id}``."""
+    """Resource patterns, templated from the run input and scopes:
+    ``vendor:{input.vendor_id}``, ``mailto:{scopes.recipients}``."""
+    enforce: str | None = None
+    """The resource a call asks for, templated from its arguments (``mailto:{args.to}``):
+    checked by Proctor against ``resources`` before the tool runs, for tools that do not
+    check their credential themselves."""
     limits: dict[str, NonNegativeFloat] = Field(default_factory=dict)
     """Numeric ceilings named ``max_<quantity>``, e.g. ``max_amount: 10000``."""
     ttl_seconds: PositiveInt | None = None
@@ -91,6 +104,10 @@ def credential_problems(credentials: Credentials, forbidden: Set[str]) -> list[P
             problem = template_problem(pattern)
             if problem is not None:
                 found.append(((*where, "resources", i), *problem))
+        if scope.enforce is not None:
+            problem = template_problem(scope.enforce, request=True)
+            if problem is not None:
+                found.append(((*where, "enforce"), *problem))
         for key in scope.limits:
             if not _LIMIT_KEY.match(key):
                 found.append(
@@ -111,24 +128,36 @@ def _ttl_problem(loc: Loc, value: int) -> Problem:
     )
 
 
-def template_problem(pattern: str) -> tuple[str, str] | None:
-    """(message, fix) if ``pattern`` is not a valid resource template, else None."""
+def template_problem(pattern: str, *, request: bool = False) -> tuple[str, str] | None:
+    """(message, fix) if ``pattern`` is not a valid resource template, else None.
+
+    ``request``: the template of the resource a call asks for (``enforce``), read from
+    the call's arguments, rather than a grant."""
     if not pattern:
         return "a resource pattern must not be empty", "write e.g. 'vendor:{input.vendor_id}'"
     for match in _PLACEHOLDER.finditer(pattern):
         inner = match.group(1).strip()
+        if request:
+            if not (_PATH.match(inner) and inner.startswith("args.")):
+                return (
+                    f"enforce {pattern!r} has placeholder {{{inner}}}, which does not name an "
+                    "argument of the call",
+                    "write {args.<argument>}, e.g. mailto:{args.to}",
+                )
+            continue
         if inner.startswith("args.") or inner == "args":
             return (
                 f"resource pattern {pattern!r} reads {inner}: patterns are templated from the "
-                "run input only, because the model chooses a call's arguments and a scope "
-                "built from them would grant whatever it asks",
-                "read the run input instead, e.g. {input.vendor_id}, or write a fixed pattern",
+                "run input and scopes only, because the model chooses a call's arguments and "
+                "a scope built from them would grant whatever it asks",
+                "read the run input instead, e.g. {input.vendor_id}, or a scope, or write a "
+                "fixed pattern (enforce: checks a call's arguments against the patterns)",
             )
-        if not _INPUT_PATH.match(inner):
+        if not _PATH.match(inner):
             return (
                 f"resource pattern {pattern!r} has placeholder {{{inner}}}, which does not name "
-                "a field of the run input",
-                "write {input.<field>}, e.g. {input.vendor_id}",
+                "a field of the run input or a scope",
+                "write {input.<field>} or {scopes.<name>}, e.g. {input.vendor_id}",
             )
     if "{" in _PLACEHOLDER.sub("", pattern) or "}" in _PLACEHOLDER.sub("", pattern):
         return (
@@ -145,50 +174,77 @@ def _parts(pattern: str) -> tuple[tuple[str, tuple[str, ...] | None], ...]:
     at = 0
     for match in _PLACEHOLDER.finditer(pattern):
         parts.append((pattern[at : match.start()], None))
-        path = tuple(match.group(1).strip().split(".")[1:])
+        path = tuple(match.group(1).strip().split("."))
         parts.append((match.group(0), path))
         at = match.end()
     parts.append((pattern[at:], None))
     return tuple(part for part in parts if part[0])
 
 
-def render_resources(tool: str, patterns: list[str], run_input: dict[str, Any]) -> list[str]:
-    """The patterns with each ``{input.<field>}`` replaced by the run input's value.
+def render_resources(
+    tool: str,
+    patterns: list[str],
+    run_input: dict[str, Any],
+    scopes: dict[str, Any] | None = None,
+    *,
+    args: dict[str, Any] | None = None,
+) -> list[str]:
+    """The patterns with each placeholder replaced by its value: ``{input.<field>}`` from
+    the run input, ``{scopes.<name>}`` from the run's scopes, ``{args.<argument>}`` (in an
+    ``enforce`` template) from the call. A list gives one resource per element.
 
-    Values are escaped so they match literally. Raises ``CredentialDenied`` if the input
-    lacks a field, or holds something other than a string or number there.
+    Values are escaped so they match literally. Raises ``CredentialDenied`` if a value is
+    missing, or is something other than a string or number (or a list of them).
     """
+    sources = {"input": run_input, "scopes": scopes or {}, "args": args or {}}
     rendered: list[str] = []
     for pattern in patterns:
-        out: list[str] = []
+        expansions = [""]
         for text, path in _parts(pattern):
             if path is None:
-                out.append(text)
+                expansions = [done + text for done in expansions]
                 continue
-            value: Any = run_input
-            for key in path:
-                if not isinstance(value, dict) or key not in value:
-                    value = _MISSING
-                    break
-                value = value[key]
-            if (
-                value is _MISSING
-                or isinstance(value, bool)
-                or not isinstance(value, str | int | float)
-            ):
-                field = "input." + ".".join(path)
-                found = (
-                    "has no such field" if value is _MISSING else f"holds {type(value).__name__}"
-                )
+            values = _values(tool, pattern, path, sources)
+            expansions = [done + value for done in expansions for value in values]
+            if len(expansions) > _MAX_RESOURCES:
                 raise CredentialDenied(
-                    f"cannot issue {tool}'s credential: resource pattern {pattern!r} reads "
-                    f"{field}, but the run's input {found}. Fix: start the run with {field} "
-                    f"(a string or number) in its input, or change "
-                    f"credentials.tools.{tool}.resources in the contract"
+                    f"cannot issue {tool}'s credential: resource pattern {pattern!r} expands "
+                    f"to more than {_MAX_RESOURCES} resources. Fix: use fewer list values "
+                    "in one pattern"
                 )
-            out.append(str(value).replace("\\", "\\\\").replace("*", "\\*"))
-        rendered.append("".join(out))
+        rendered.extend(expansions)
     return rendered
+
+
+def _values(
+    tool: str, pattern: str, path: tuple[str, ...], sources: dict[str, dict[str, Any]]
+) -> list[str]:
+    value: Any = sources.get(path[0], {})
+    for key in path[1:]:
+        if not isinstance(value, dict) or key not in value:
+            value = _MISSING
+            break
+        value = value[key]
+    items = value if isinstance(value, list) else [value]
+    if value is _MISSING or not all(_scalar(item) for item in items):
+        field = ".".join(path)
+        found = "has no such field" if value is _MISSING else f"holds {type(value).__name__}"
+        where = {"input": "the run's input", "scopes": "the run's scopes", "args": "the call"}
+        fix = {
+            "input": f"start the run with {field} (a string or number) in its input",
+            "scopes": f"make sure the scope {path[1] if len(path) > 1 else ''!r} is computed",
+            "args": "call the tool with that argument",
+        }
+        raise CredentialDenied(
+            f"cannot issue {tool}'s credential: resource pattern {pattern!r} reads "
+            f"{field}, but {where[path[0]]} {found}. Fix: {fix[path[0]]}, or change "
+            f"credentials.tools.{tool}.resources in the contract"
+        )
+    return [str(item).replace("\\", "\\\\").replace("*", "\\*") for item in items]
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, str | int | float) and not isinstance(value, bool)
 
 
 _MISSING: Any = object()

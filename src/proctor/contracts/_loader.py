@@ -10,7 +10,7 @@ Two dialects load into the same ``Contract``:
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +18,13 @@ from pydantic import ValidationError
 
 from proctor._yaml import KeyPath, YamlProblem, parse_yaml, read_yaml_text
 from proctor.contracts._candidate import attach_candidate
-from proctor.contracts._cel import ConditionCompileError, compile_condition
+from proctor.contracts._cel import (
+    CALL_ROOTS,
+    FINAL_ROOTS,
+    SCOPE_ROOTS,
+    ConditionCompileError,
+    compile_condition,
+)
 from proctor.contracts._check import (
     ContractProblem,
     Draft,
@@ -161,15 +167,12 @@ def _validate(draft: Draft, parsed: ParsedFile, *, rollout: bool) -> None:
             parsed.add(path, message, fix)
     # Conditions are checked on the raw data so a broken one is reported even when
     # another part of the contract is invalid too.
-    approvals = draft.data.get("approvals")
-    for i, rule in enumerate(approvals if isinstance(approvals, list) else []):
-        when = rule.get("when") if isinstance(rule, dict) else None
-        if isinstance(when, str):
-            try:
-                compile_condition(when)
-            except ConditionCompileError as exc:
-                contract = None
-                parsed.add(draft.source_path(("approvals", i, "when")), exc.detail, exc.fix)
+    for loc, expr, roots in _expressions(draft.data):
+        try:
+            compile_condition(expr, roots)
+        except ConditionCompileError as exc:
+            contract = None
+            parsed.add(draft.source_path(loc), exc.detail, exc.fix)
     if (
         contract is not None
         and rollout
@@ -178,6 +181,20 @@ def _validate(draft: Draft, parsed: ParsedFile, *, rollout: bool) -> None:
         contract = None
     if contract is not None:
         parsed.contracts[contract.workflow] = contract
+
+
+def _expressions(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, tuple[str, ...]]]:
+    """Every CEL expression of a contract's raw data: where, the text, what it may read."""
+    for key, roots in (("approvals", CALL_ROOTS), ("rules", CALL_ROOTS), ("final", FINAL_ROOTS)):
+        items = data.get(key)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            when = item.get("when") if isinstance(item, dict) else None
+            if isinstance(when, str):
+                yield (key, i, "when"), when, roots
+    scopes = data.get("scopes")
+    for name, expr in scopes.items() if isinstance(scopes, dict) else ():
+        if isinstance(expr, str):
+            yield ("scopes", name), expr, SCOPE_ROOTS
 
 
 def _article_drafts(top: dict[str, Any], parsed: ParsedFile) -> list[Draft]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
 from proctor.contracts._credentials import Credentials, credential_problems
 from proctor.contracts._redaction import Redaction, redaction_problems
 from proctor.contracts._rollout import takes_candidate
+from proctor.contracts._rules import FinalCheck, Rule, TrustSpec, Violation
 from proctor.errors import ConfigError
 from proctor.store import Approver, EscalationMode, EscalationTrigger, digest
 
@@ -43,13 +44,50 @@ class Limits(_Strict):
     """Model spend in USD; ``None``: no ceiling."""
     max_tokens: PositiveInt = 2_000_000
     """Input plus output tokens over all model calls."""
+    on_limit: Literal["stop", "require_approval"] = "stop"
+    """At ``max_tool_calls``: ``stop`` ends the run (escalated per
+    ``escalation.on_budget_exceeded``); ``require_approval`` holds the call for a person,
+    whose approval raises the ceiling by its own size for the rest of the run."""
 
 
 class OrderingRule(_Strict):
-    """``tool`` may run only after each of ``after`` has succeeded earlier in the run."""
+    """When ``tool`` may run, given the calls before it.
+
+    ``after``: each of these succeeded earlier; ``any_of``: at least one did;
+    ``not_after``: none of these has run (nothing after a terminal tool); ``at_most``:
+    ``tool`` has run fewer than this many times. With ``same: FIELD``, only earlier calls
+    whose argument ``FIELD`` equals this call's count (the same order, the same account).
+    ``tool: "*"`` applies the rule to every tool."""
 
     tool: str
-    after: list[str] = Field(min_length=1)
+    after: list[str] = Field(default_factory=list)
+    any_of: list[str] = Field(default_factory=list)
+    not_after: list[str] = Field(default_factory=list)
+    at_most: PositiveInt | None = None
+    same: str | None = None
+    """An argument name (``order_id``, or ``args.order_id``) compared between the calls."""
+    id: str | None = None
+    on_violation: Violation | None = None
+    """What a violation leads to; absent: ``escalation.on_policy_violation`` decides."""
+
+    @model_validator(mode="after")
+    def _says_something(self) -> OrderingRule:
+        if not (self.after or self.any_of or self.not_after or self.at_most is not None):
+            raise ValueError(
+                f"the ordering rule for {self.tool!r} constrains nothing; fix: give it "
+                "after, any_of, not_after or at_most"
+            )
+        return self
+
+    @property
+    def same_field(self) -> str | None:
+        if self.same is None:
+            return None
+        return self.same.removeprefix("args.")
+
+    @property
+    def rule_id(self) -> str:
+        return f"ordering.{self.id or self.tool}"
 
 
 class ApprovalRule(_Strict):
@@ -206,6 +244,18 @@ class Contract(_Strict):
     required_steps: list[str] = Field(default_factory=list)
     """Tools that must succeed before the run may end ``resolved``."""
     ordering: list[OrderingRule] = Field(default_factory=list)
+    default: Literal["allow", "deny"] = "allow"
+    """``deny``: a call the contract otherwise permits still needs a matching allow rule."""
+    on_violation: Violation | None = None
+    """What a denial by ``default: deny`` leads to (as a rule's ``on_violation``)."""
+    rules: list[Rule] = Field(default_factory=list)
+    """Conditional ``deny`` and ``allow`` rules, checked in order after ordering."""
+    trust: TrustSpec = Field(default_factory=TrustSpec)
+    """Which sources' data is trusted (provenance): the input, each tool's output."""
+    scopes: dict[str, str] = Field(default_factory=dict)
+    """Named values computed once at run start by CEL over ``input`` (``scopes.NAME``)."""
+    final: list[FinalCheck] = Field(default_factory=list)
+    """Conditions the final answer must not meet."""
     limits: Limits = Field(default_factory=Limits)
     approvals: list[ApprovalRule] = Field(default_factory=list)
     escalation: Escalation = Field(default_factory=Escalation)

@@ -22,6 +22,8 @@ from proctor.policy._credentials import (
 )
 from proctor.policy._decision import RULE_IDS, Decision, ProposedCall, RuleId
 from proctor.policy._engine import Policy
+from proctor.policy._facts import CallFact, RunFacts
+from proctor.policy._provenance import Provenance, Trace
 from proctor.policy._redaction import Redactor
 from proctor.policy._rules import (
     approval_denied,
@@ -37,6 +39,7 @@ from proctor.policy._rules import (
 __all__ = [
     "RULE_IDS",
     "AskApproval",
+    "CallFact",
     "Consequence",
     "Credential",
     "CredentialDenied",
@@ -47,12 +50,15 @@ __all__ = [
     "InvalidCredential",
     "Policy",
     "ProposedCall",
+    "Provenance",
     "RecordDraft",
     "Redactor",
     "ReturnToModel",
     "RuleId",
+    "RunFacts",
     "RunTool",
     "StopAtCeiling",
+    "Trace",
     "approval_denied",
     "approval_expired",
     "approval_granted",

@@ -4,14 +4,14 @@
 the runtime carries out the answer and records it. A denial's ``trigger`` names the
 escalation rule it counts against (``Escalation.mode_for``): none configured, the model
 gets the denial as the call's result and goes on; a ceiling (``budget_exceeded``) always
-ends the run.
+ends the run. A rule that names its own ``on_violation`` decides for itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from proctor.contracts import Contract
+from proctor.contracts import Contract, Violation
 from proctor.policy._decision import Decision
 from proctor.store import EscalationMode, Outcome, RunState
 
@@ -104,6 +104,8 @@ def consequence(
     trigger = decision.trigger
     if trigger is None:  # e.g. invalid arguments: the model gets the error
         return _RETURN
+    if decision.on_violation is not None:  # the rule names its own consequence
+        return _violation(decision.on_violation, state, call=call)
     mode = contract.escalation.mode_for(trigger)
     if trigger == "budget_exceeded":  # a ceiling is a hard stop
         return StopAtCeiling(mode=mode, draft=write and mode == "draft_only")
@@ -112,3 +114,18 @@ def consequence(
     if mode is None or (mode == "draft_only" and state.draft_only):
         return _RETURN
     return Escalate(mode=mode, end=mode == "handoff")
+
+
+def _violation(violation: Violation, state: RunState, *, call: bool) -> Consequence:
+    """What a rule's ``on_violation`` leads to."""
+    if violation == "fail":
+        return _FAIL
+    if violation == "handoff":
+        return Escalate(mode="handoff", end=True)
+    if violation == "draft_only":
+        if call and state.draft_only:
+            return _RETURN
+        return Escalate(mode="draft_only", end=not call)
+    # deny_and_continue (and require_approval, which policy turns into a request): the
+    # call is refused and the model told why; the user's task goes on.
+    return _RETURN

@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
+from proctor.contracts import Violation
 from proctor.store import DecisionKind, EscalationTrigger
 from proctor.tools import Tool
 
 RuleId = Literal[
     "default.allow",
+    "default.deny",
     "registry.unregistered_tool",
     "schema.invalid_arguments",
     "contract.forbidden_tool",
@@ -28,8 +30,10 @@ RuleId = Literal[
     "escalation.on_model_error",
 ]
 """Every fixed rule id a decision is recorded under, a closed set. Two more kinds are named
-after the contract: ``ordering.<tool>`` (the tool runs only after others succeeded) and an
-approval rule's ``ApprovalRule.rule_id``, ``approval.<id or tool>``."""
+after the contract: ``ordering.<id or tool>`` (an ordering rule), ``rule.<id>`` (a deny
+rule, or an allow rule's failing condition; ``rule.<kind>.<tool>.<n>`` without an id),
+``final.<id or n>`` (a check on the final answer), and an approval rule's
+``ApprovalRule.rule_id``, ``approval.<id or tool>``."""
 
 RULE_IDS: frozenset[str] = frozenset(get_args(RuleId))
 
@@ -54,6 +58,9 @@ class Decision:
     limit: str | None = None
     value: float | None = None
     ceiling: float | None = None
+    on_violation: Violation | None = None
+    """The rule's own consequence (``deny_and_continue``, ``handoff``, ...); ``None``: the
+    contract's escalation rules decide."""
 
     @property
     def allowed(self) -> bool:

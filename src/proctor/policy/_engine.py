@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from proctor.contracts import (
+    FINAL_ROOTS,
+    SCOPE_ROOTS,
     ApprovalRule,
     CompiledCondition,
     ConditionError,
     Contract,
+    OrderingRule,
+    Rule,
     compile_condition,
 )
+from proctor.policy._chains import Chain
+from proctor.policy._conditions import Conditions, Session
 from proctor.policy._decision import Decision, ProposedCall
+from proctor.policy._facts import RunFacts
 from proctor.store import RunState
 from proctor.tools import Registry
 
@@ -20,10 +29,12 @@ ALLOW = Decision(kind="allow", rule="default.allow", reason="allowed by the cont
 
 
 class Policy:
-    """Decides proposed tool calls and model calls for runs under one contract.
+    """Decides proposed tool calls, model calls and final answers under one contract.
 
     Rules are checked in a fixed order, first match wins: unregistered tool, invalid
-    arguments, forbidden tool, allow list, ceilings, ordering, approval; otherwise allow.
+    arguments, forbidden tool, allow list, ceilings, ordering, deny rules, ``default:
+    deny`` without a matching allow rule, approval; otherwise allow. Conditions read the
+    call, the run's state and its ``RunFacts`` (provenance, earlier calls, scopes).
     """
 
     def __init__(self, contract: Contract, registry: Registry) -> None:
@@ -33,16 +44,47 @@ class Policy:
         self._allowed = (
             None if contract.allowed_tools is None else frozenset(contract.allowed_tools)
         )
-        self._after: dict[str, list[str]] = {}
+        self._ordering: dict[str, list[OrderingRule]] = {}
         for ordering in contract.ordering:
-            self._after.setdefault(ordering.tool, []).extend(ordering.after)
+            self._ordering.setdefault(ordering.tool, []).append(ordering)
         self._approvals: dict[str, list[tuple[ApprovalRule, CompiledCondition | None]]] = {}
         for rule in contract.approvals:
             condition = None if rule.when is None else compile_condition(rule.when)
             self._approvals.setdefault(rule.tool, []).append((rule, condition))
+        self._deny: dict[str, list[tuple[_Named, CompiledCondition | None]]] = {}
+        self._allow: dict[str, list[tuple[_Named, CompiledCondition | None]]] = {}
+        for index, conditional in enumerate(contract.rules):
+            named = _Named(rule=conditional, id=conditional.rule_id(index))
+            when = conditional.when
+            entry = (named, None if when is None else compile_condition(when))
+            into = self._deny if conditional.kind == "deny" else self._allow
+            for tool in conditional.tools:
+                into.setdefault(tool, []).append(entry)
+        self._plans: dict[str, _Plan] = {}
+        self._final = [
+            (check, check.rule_id(index), compile_condition(check.when, FINAL_ROOTS))
+            for index, check in enumerate(contract.final)
+        ]
+        self._scopes = {
+            name: compile_condition(expr, SCOPE_ROOTS) for name, expr in contract.scopes.items()
+        }
+        self._conditions = Conditions(_functions_used(contract))
+        self._blank = self.new_facts()
 
-    def decide(self, call: ProposedCall, state: RunState, *, now: float | None = None) -> Decision:
-        """Decide one proposed tool call; ``state`` already counts this proposal."""
+    def new_facts(self) -> RunFacts:
+        """Empty facts for a new (or resumed) run: fold its events into them."""
+        return RunFacts.for_contract(self.contract, self._scopes, self._scope_value)
+
+    def decide(
+        self,
+        call: ProposedCall,
+        state: RunState,
+        *,
+        now: float | None = None,
+        facts: RunFacts | None = None,
+    ) -> Decision:
+        """Decide one proposed tool call; ``state`` (and ``facts``) already count this
+        proposal."""
         if call.tool is None:
             return Decision(
                 kind="deny",
@@ -66,30 +108,79 @@ class Policy:
                 reason=f"{call.name} is not in the contract's allowed_tools",
                 trigger="policy_violation",
             )
-        ceiling = self.check_limits(state, now=now, tool_calls=True)
+        facts = self._blank if facts is None else facts
+        now = time.time() if now is None else now
+        ceiling = self.check_limits(state, now=now, tool_calls=True, facts=facts)
         if ceiling is not None:
             return ceiling
-        missing = [step for step in self._after.get(call.name, ()) if not state.succeeded[step]]
-        if missing:
-            return Decision(
-                kind="deny",
-                rule=f"ordering.{call.name}",
-                reason=f"{call.name} requires {', '.join(missing)} to succeed earlier in the run",
-                trigger="policy_violation",
-            )
-        for rule, condition in self._approvals.get(call.name, ()):
-            decision = self._approval(rule, condition, call, state, now)
-            if decision is not None:
-                return decision
+        ordering = self._check_ordering(call, state, facts)
+        if ordering is not None:
+            return ordering
+        plan = self._plan(call.name)
+        if plan.empty:
+            return ALLOW
+        variables = _variables(plan.roots, call, state, facts, now)
+        if "args" in variables:
+            variables["args"] = _only(variables["args"], plan.args_fields)
+        if "input" in variables:
+            variables["input"] = _only(variables["input"], plan.input_fields)
+        if "scopes" in variables:
+            variables["scopes"] = _only(variables["scopes"], plan.scope_fields)
+        session = self._conditions.session(facts, now, variables, functions=plan.functions)
+        denied = plan.deny.first(session)
+        if denied is not None:
+            return _denial(denied.item, denied.error, call.name)
+        if (
+            self.contract.default == "deny"
+            and plan.allow.first(session, errors_match=False) is None
+        ):
+            return self._default_deny(call, plan, session)
+        approval = plan.approvals.first(session)
+        if approval is not None:
+            return _approval(approval.item, approval.error, call.name)
         return ALLOW
 
+    def check_answer(
+        self, text: str, state: RunState, *, facts: RunFacts, now: float | None = None
+    ) -> Decision | None:
+        """Why the final answer ``text`` may not stand (a ``final:`` check holds), or ``None``."""
+        if not self._final:
+            return None
+        now = time.time() if now is None else now
+        roots = frozenset(root for _, _, condition in self._final for root in condition.roots)
+        functions = any(condition.functions for _, _, condition in self._final)
+        variables = _variables(roots, None, state, facts, now, text=text)
+        session = self._conditions.session(facts, now, variables, functions=functions)
+        for check, rule_id, condition in self._final:
+            reason = check.reason or f"the answer meets {check.when!r}"
+            try:
+                matched = session.holds(condition)
+            except ConditionError as exc:
+                matched, reason = True, f"{reason} (could not be evaluated: {exc})"
+            if matched:
+                return Decision(
+                    kind="deny",
+                    rule=rule_id,
+                    reason=reason,
+                    trigger="policy_violation",
+                    on_violation=check.on_violation,
+                )
+        return None
+
     def check_limits(
-        self, state: RunState, *, now: float | None = None, tool_calls: bool = False
+        self,
+        state: RunState,
+        *,
+        now: float | None = None,
+        tool_calls: bool = False,
+        facts: RunFacts | None = None,
     ) -> Decision | None:
         """The first ceiling the run has gone over, or ``None``.
 
         Before a model call, ``max_model_calls`` counts the call about to be made, so a
-        ceiling that is merely reached stops the run there.
+        ceiling that is merely reached stops the run there. With ``on_limit:
+        require_approval``, a call past ``max_tool_calls`` waits for a person instead;
+        each approval raised the ceiling by its own size.
         """
         limits = self.contract.limits
         now = time.time() if now is None else now
@@ -99,7 +190,21 @@ class Policy:
             ("max_cost_usd", limits.max_cost_usd, state.cost_usd),
         ]
         if tool_calls:
-            checks.insert(0, ("max_tool_calls", limits.max_tool_calls, state.tool_calls))
+            calls_ceiling: float = limits.max_tool_calls
+            if limits.on_limit == "require_approval":
+                raises = 0 if facts is None else facts.limit_raises
+                calls_ceiling *= 1 + raises
+                if state.tool_calls > calls_ceiling:
+                    return Decision(
+                        kind="require_approval",
+                        rule="limit.max_tool_calls",
+                        reason=f"the run has made {calls_ceiling:g} tool calls, its ceiling "
+                        f"(max_tool_calls); approving lets it make {limits.max_tool_calls} more",
+                        limit="max_tool_calls",
+                        value=state.tool_calls,
+                        ceiling=calls_ceiling,
+                    )
+            checks.insert(0, ("max_tool_calls", calls_ceiling, state.tool_calls))
         else:
             checks.insert(0, ("max_model_calls", limits.max_model_calls, state.model_calls + 1))
         for name, ceiling, value in checks:
@@ -131,33 +236,217 @@ class Policy:
             trigger="policy_violation",
         )
 
-    def _approval(
-        self,
-        rule: ApprovalRule,
-        condition: CompiledCondition | None,
-        call: ProposedCall,
-        state: RunState,
-        now: float | None,
+    def _check_ordering(
+        self, call: ProposedCall, state: RunState, facts: RunFacts
     ) -> Decision | None:
-        reason = rule.reason or f"{call.name} needs approval"
-        if condition is None:
-            return Decision(kind="require_approval", rule=rule.rule_id, reason=reason)
-        try:
-            matched = condition.evaluate(
-                call.arguments, state.input, lambda: _cel_state(state, now)
-            )
-        except ConditionError as exc:
-            # Fail closed: a condition that cannot be evaluated sends the call to a person.
-            return Decision(
-                kind="require_approval",
-                rule=rule.rule_id,
-                reason=f"{reason} (condition {rule.when!r} could not be evaluated: {exc})",
-            )
-        if matched:
-            return Decision(
-                kind="require_approval", rule=rule.rule_id, reason=f"{reason} ({rule.when})"
-            )
+        for rule in (*self._ordering.get(call.name, ()), *self._ordering.get("*", ())):
+            problem = _ordering_problem(rule, call, state, facts)
+            if problem is not None:
+                return Decision(
+                    kind="require_approval" if rule.on_violation == "require_approval" else "deny",
+                    rule=rule.rule_id,
+                    reason=problem,
+                    trigger="policy_violation",
+                    on_violation=rule.on_violation,
+                )
         return None
+
+    def _default_deny(self, call: ProposedCall, plan: _Plan, session: Session) -> Decision:
+        problems = [
+            f"{named.id}: " + (f"could not be evaluated: {error}" if error else "does not hold")
+            for named, error in plan.allow.failures(session)
+        ]
+        why = "; ".join(problems) if problems else "no allow rule names it"
+        violation = self.contract.on_violation
+        return Decision(
+            kind="require_approval" if violation == "require_approval" else "deny",
+            rule="default.deny",
+            reason=f"{call.name} is not allowed by the contract (default: deny): {why}",
+            trigger="policy_violation",
+            on_violation=violation,
+        )
+
+    def _plan(self, tool: str) -> _Plan:
+        plan = self._plans.get(tool)
+        if plan is None:
+            plan = self._plans[tool] = _Plan(
+                deny=Chain.of([*self._deny.get(tool, ()), *self._deny.get("*", ())]),
+                allow=Chain.of([*self._allow.get(tool, ()), *self._allow.get("*", ())]),
+                approvals=Chain.of(self._approvals.get(tool, ())),
+                default_deny=self.contract.default == "deny",
+            )
+        return plan
+
+    def _scope_value(self, program: CompiledCondition, run_input: dict[str, Any]) -> Any:
+        session = self._conditions.session(
+            self._blank, time.time(), {"input": run_input}, functions=bool(program.functions)
+        )
+        return session.value(program)
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """A deny or allow rule with its id."""
+
+    rule: Rule
+    id: str
+
+
+class _Plan:
+    """The rule chains that apply to one tool, compiled once, and what they read."""
+
+    def __init__(
+        self,
+        *,
+        deny: Chain[_Named],
+        allow: Chain[_Named],
+        approvals: Chain[ApprovalRule],
+        default_deny: bool,
+    ) -> None:
+        self.deny, self.allow, self.approvals = deny, allow, approvals
+        self.default_deny = default_deny
+        chains = (deny, allow, approvals)
+        self.empty = not (deny.items or approvals.items or default_deny)
+        self.roots = frozenset(root for chain in chains for root in chain.roots)
+        self.functions = any(chain.functions for chain in chains)
+        sources = [chain.program.source for chain in chains if chain.program is not None]
+        # Converting a value for CEL costs time per field (~4 µs a string): pass only
+        # the fields of the arguments and input that the conditions name.
+        self.args_fields = _fields_read(sources, "args")
+        self.input_fields = _fields_read(sources, "input")
+        self.scope_fields = _fields_read(sources, "scopes")
+
+
+def _fields_read(sources: list[str], root: str) -> frozenset[str] | None:
+    """The fields of ``root`` the expressions read (``None``: they use it whole)."""
+    fields: set[str] = set()
+    for source in sources:
+        for match in re.finditer(rf"(?<![\w.]){root}\b(\s*\.\s*([A-Za-z_]\w*))?", source):
+            if match.group(2) is None:
+                return None
+            fields.add(match.group(2))
+    return frozenset(fields)
+
+
+def _only(value: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
+    if fields is None:
+        return value
+    return {key: value[key] for key in fields if key in value}
+
+
+def _denial(named: _Named, error: ConditionError | None, tool: str) -> Decision:
+    rule = named.rule
+    if error is not None:  # fail closed: a denial that cannot be evaluated denies
+        reason = rule.reason or f"{tool} is denied by rule {named.id}"
+        reason = f"{reason} (condition {rule.when!r} could not be evaluated: {error})"
+    elif rule.when is None:
+        reason = rule.reason or f"{tool} is denied by rule {named.id}"
+    else:
+        reason = rule.reason or f"{tool}: {rule.when} ({named.id})"
+    return Decision(
+        kind="require_approval" if rule.on_violation == "require_approval" else "deny",
+        rule=named.id,
+        reason=reason,
+        trigger="policy_violation",
+        on_violation=rule.on_violation,
+    )
+
+
+def _approval(rule: ApprovalRule, error: ConditionError | None, tool: str) -> Decision:
+    reason = rule.reason or f"{tool} needs approval"
+    if error is not None:
+        # Fail closed: a condition that cannot be evaluated sends the call to a person.
+        reason = f"{reason} (condition {rule.when!r} could not be evaluated: {error})"
+    elif rule.when is not None:
+        reason = f"{reason} ({rule.when})"
+    return Decision(kind="require_approval", rule=rule.rule_id, reason=reason)
+
+
+def _variables(
+    roots: frozenset[str],
+    call: ProposedCall | None,
+    state: RunState,
+    facts: RunFacts,
+    now: float,
+    *,
+    text: str | None = None,
+) -> dict[str, Any]:
+    """The variables conditions read, each converted only if one of them reads it."""
+    out: dict[str, Any] = {}
+    for root in roots:
+        if root == "args":
+            out["args"] = {} if call is None else call.arguments
+        elif root == "input":
+            out["input"] = state.input
+        elif root == "state":
+            out["state"] = _cel_state(state, now)
+        elif root == "calls":
+            out["calls"] = facts.cel_calls()
+        elif root == "scopes":
+            # A scope that failed at run start is absent: reading it fails closed.
+            out["scopes"] = facts.scopes
+        elif root == "tool":
+            out["tool"] = "" if call is None else call.name
+        elif root == "text":
+            out["text"] = text or ""
+    return out
+
+
+def _ordering_problem(
+    rule: OrderingRule, call: ProposedCall, state: RunState, facts: RunFacts
+) -> str | None:
+    """Why ``call`` breaks ``rule`` given the calls before it, or ``None``."""
+    same = rule.same_field
+    if same is not None and same not in call.arguments:
+        if rule.tool == "*":
+            return None  # a rule over every tool compares only the calls that name the field
+        return f"{call.name} must name {same} (its ordering rule compares it between calls)"
+    value = None if same is None else call.arguments[same]
+
+    def runs(tool: str, *, succeeded: bool) -> bool:
+        if same is None and succeeded:
+            return state.succeeded[tool] > 0
+        return any(
+            fact.tool == tool
+            and (fact.status == "ok" if succeeded else fact.counted)
+            and (same is None or fact.args.get(same) == value)
+            for fact in facts.calls.values()
+        )
+
+    about = "" if same is None else f" for the same {same} ({value!r})"
+    missing = [tool for tool in rule.after if not runs(tool, succeeded=True)]
+    if missing:
+        return f"{call.name} requires {', '.join(missing)} to succeed earlier in the run{about}"
+    if rule.any_of and not any(runs(tool, succeeded=True) for tool in rule.any_of):
+        return (
+            f"{call.name} requires one of {', '.join(rule.any_of)} to succeed earlier in the "
+            f"run{about}"
+        )
+    done = [tool for tool in rule.not_after if runs(tool, succeeded=False)]
+    if done:
+        return f"{call.name} may not run after {', '.join(done)}{about}"
+    if rule.at_most is not None:
+        target = call.name
+        count = sum(
+            1
+            for fact in facts.calls.values()
+            if fact.tool == target
+            and fact.counted
+            and (same is None or fact.args.get(same) == value)
+        )
+        if count >= rule.at_most:
+            times = "once" if rule.at_most == 1 else f"{rule.at_most} times"
+            return f"{call.name} may run at most {times}{about}, and already did"
+    return None
+
+
+def _functions_used(contract: Contract) -> frozenset[str]:
+    """Proctor's functions the contract's conditions call (only these are registered)."""
+    calls = [*(rule.when for rule in contract.approvals), *(rule.when for rule in contract.rules)]
+    used = [compile_condition(when).functions for when in calls if when is not None]
+    used += [compile_condition(check.when, FINAL_ROOTS).functions for check in contract.final]
+    used += [compile_condition(expr, SCOPE_ROOTS).functions for expr in contract.scopes.values()]
+    return frozenset().union(*used)
 
 
 def _cel_state(state: RunState, now: float | None) -> dict[str, Any]:

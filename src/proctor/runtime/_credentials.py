@@ -50,13 +50,23 @@ class RunCredentials:
         """Whether the contract declares scopes for ``tool``."""
         return tool in self._scopes
 
-    def grant(self, *, run_id: str, call_id: str, tool: str, run_input: dict[str, Any]) -> Grant:
-        """The credential for one call about to run."""
+    def grant(
+        self,
+        *,
+        run_id: str,
+        call_id: str,
+        tool: str,
+        run_input: dict[str, Any],
+        scopes: dict[str, Any] | None = None,
+        arguments: dict[str, Any] | None = None,
+    ) -> Grant:
+        """The credential for one call about to run (its resources rendered from the run's
+        input and scopes); with ``enforce``, the call's own resource checked against it."""
         scope = self._scopes.get(tool)
         if scope is None or self.issuer is None:
             return _unscoped(tool)
         try:
-            resources = render_resources(tool, scope.resources, run_input)
+            resources = render_resources(tool, scope.resources, run_input, scopes)
         except CredentialDenied as exc:
             return Grant(NoCredential(tool=tool), denied=credential_denied(str(exc)))
         credential = self.issuer.issue(
@@ -78,6 +88,14 @@ class RunCredentials:
             expires_at=credential.expires_at,
             resources=list(credential.resources),
         )
+        if scope.enforce is not None:
+            # The tool does not check its credential: Proctor checks the resource the call
+            # asks for (every one, if the argument is a list) before it runs.
+            try:
+                for wanted in render_resources(tool, [scope.enforce], {}, args=arguments):
+                    credential.require(scope.actions[0], resource=wanted)
+            except CredentialDenied as exc:
+                return Grant(credential, (issued,), denied=credential_denied(str(exc)))
         return Grant(credential, (issued,))
 
 

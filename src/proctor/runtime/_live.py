@@ -1,6 +1,7 @@
 """``LiveRun``: one run as this process drives it, the loop's mutable state.
 
-It holds the run's journal, the ``RunState`` and ``Transcript`` folded from its log, the
+It holds the run's journal, the ``RunState``, ``Transcript`` and policy's ``RunFacts``
+folded from its log, the
 run's summary row, and the gateway route it started on. Events are sealed (chained and
 folded at once) and committed in batches: folding before writing lets a decision see the
 proposal it decides, and ``run_finished`` totals include their own batch. If a write
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from proctor.gateway import Gateway
+from proctor.policy import RunFacts
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
     ApprovalRecord,
@@ -39,6 +41,7 @@ class LiveRun:
         *,
         gateway: Gateway,
         route: str,
+        facts: RunFacts,
         telemetry: LiveExporter | None = None,
     ) -> None:
         self.journal = journal
@@ -51,6 +54,8 @@ class LiveRun:
         self.count_prompts = gateway.limiter is not None or gateway.router.limiter is not None
         self.state = RunState()
         self.transcript = Transcript()
+        self.facts = facts
+        """What policy knows beyond the counters: provenance, earlier calls, scopes."""
         # OpenTelemetry export of each written batch; None (the default) costs one check.
         self.telemetry = telemetry
 
@@ -59,6 +64,7 @@ class LiveRun:
         for event in events:
             self.state.apply(event)
             self.transcript.apply(event)
+            self.facts.apply(event)
 
     def seal(self, items: Sequence[EventData], *, span_id: str | None = None) -> None:
         """Chain ``items`` and fold them now; ``commit`` writes them."""

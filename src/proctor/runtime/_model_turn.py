@@ -23,7 +23,7 @@ from proctor.runtime._deps import RunDeps
 from proctor.runtime._live import LiveRun
 from proctor.runtime._results import NEXT, Denied, Ended, Next
 from proctor.runtime._routing import escalation_trigger
-from proctor.store import ModelCalled, ModelRouted
+from proctor.store import AnswerRefused, ModelCalled, ModelRouted
 
 logger = logging.getLogger("proctor.runtime")
 
@@ -91,12 +91,22 @@ async def model_turn(deps: RunDeps, run: LiveRun) -> Next | Denied:
     return NEXT
 
 
-def answered(deps: RunDeps, run: LiveRun) -> Ended | Denied:
+def answered(deps: RunDeps, run: LiveRun) -> Ended | Denied | Next:
     """The end of a run whose model gave its final answer, if the contract's steps were
-    taken."""
+    taken and the answer passes the contract's ``final:`` checks (a refused answer goes
+    back to the model, or ends the run as the check says)."""
     refused = deps.policy.check_finish(run.state)
     if refused is not None:
         return Denied(refused)
+    state = run.state
+    unfit = deps.policy.check_answer(
+        state.final_text or "", state, facts=run.facts, now=deps.clock()
+    )
+    if unfit is not None:
+        if unfit.on_violation not in (None, "deny_and_continue"):
+            return Denied(unfit)
+        run.seal([AnswerRefused(rule=unfit.rule, reason=unfit.reason)])
+        return NEXT
     if run.state.draft_only:
         return Ended(
             outcome="draft_only", reason="final answer given; writes were recorded as drafts"

@@ -293,7 +293,14 @@ class Runner:
         self, journal: RunJournal, record: RunRecord, gateway: Gateway, route: str
     ) -> LiveRun:
         telemetry = live_exporter() if self.deps.live_telemetry else None
-        return LiveRun(journal, record, gateway=gateway, route=route, telemetry=telemetry)
+        return LiveRun(
+            journal,
+            record,
+            gateway=gateway,
+            route=route,
+            facts=self.deps.policy.new_facts(),
+            telemetry=telemetry,
+        )
 
     async def resume(self, run_id: str, *, reason: str = "resumed") -> RunResult:
         """Continue a run from its log. Finished runs are refused; waiting runs stay waiting."""

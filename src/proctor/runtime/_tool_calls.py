@@ -67,5 +67,5 @@ def _decide(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
         tool=tool,
         invalid=invalid,
     )
-    decision = deps.policy.decide(proposed, run.state, now=deps.clock())
+    decision = deps.policy.decide(proposed, run.state, now=deps.clock(), facts=run.facts)
     return Decided(call=call, decision=decision, arguments=arguments)

@@ -76,6 +76,8 @@ async def run_tool(
         call_id=call.call.id,
         tool=tool.name,
         run_input=run.state.input,
+        scopes=run.facts.scopes,
+        arguments=call.call.arguments,
     )
     if grant.denied is not None:  # its credential could not be issued: it does not run
         return Decided(call=call, decision=grant.denied)

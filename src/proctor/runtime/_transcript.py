@@ -19,6 +19,7 @@ from proctor.gateway import (
 )
 from proctor.policy import RuleId
 from proctor.store import (
+    AnswerRefused,
     ContextCompacted,
     DraftRecorded,
     Event,
@@ -140,6 +141,12 @@ class Transcript:
                 )
             case ContextCompacted():
                 self.compact(data.through_turn, data.summary, data.replaced_calls)
+            case AnswerRefused():
+                note = (
+                    f"Your answer was not accepted: {data.reason} ({data.rule}). "
+                    "Answer again without that."
+                )
+                self._add(UserMessage(content=note), self._turn)
             case _:
                 pass
 

@@ -47,6 +47,7 @@ _KINDS: dict[str, Kind] = {
     "escalated": "escalation",
     "limit_reached": "limit",
     "rate_limited": "limit",
+    "answer_refused": "policy",
     "run_finished": "finish",
 }
 _DECISION: dict[str, Status] = {"allow": "ok", "deny": "bad", "require_approval": "warn"}
@@ -236,6 +237,8 @@ def describe(type_: str, meta: Mapping[str, Any]) -> tuple[str, str, Status]:
             return f"{verdict} by {m('decided_by')}", str(reason), _yes(m("approved"))
         case "approval_expired":
             return "approval expired", "nobody decided in time", "bad"
+        case "answer_refused":
+            return "answer refused", f"{m('rule')}: {m('reason')}", "bad"
         case "credential_issued":
             return "credential issued", _scopes(meta), "muted"
         case "escalated":

@@ -19,6 +19,7 @@ from proctor.store._canonical import (
 )
 from proctor.store._events import (
     EVENT_TYPES,
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -90,6 +91,7 @@ __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
     "MAX_JSON_DEPTH",
+    "AnswerRefused",
     "ApiKeyRecord",
     "ApiKeys",
     "ApprovalDecided",

@@ -331,6 +331,15 @@ class ApprovalExpired(_Data):
     expired_at: float
 
 
+class AnswerRefused(_Data):
+    """The model's final answer met one of the contract's ``final:`` checks: it does not
+    stand, and the model is told why and answers again."""
+
+    type: Literal["answer_refused"] = "answer_refused"
+    rule: str
+    reason: str
+
+
 EventData = Annotated[
     RunStarted
     | RunResumed
@@ -352,7 +361,8 @@ EventData = Annotated[
     | ContextCompacted
     | CredentialIssued
     | CheckerDecided
-    | ApprovalExpired,
+    | ApprovalExpired
+    | AnswerRefused,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -378,6 +388,7 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     CredentialIssued,
     CheckerDecided,
     ApprovalExpired,
+    AnswerRefused,
 )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from proctor.store._events import (
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -268,6 +269,10 @@ class RunState:
                     self.cost_usd += data.cost_usd
                 elif data.usage is not None:
                     self.cost_known = False
+            case AnswerRefused():
+                self.answered = False
+                self.final_text = None
+                self.denied_since_turn = True
             case RunFinished():
                 self.status = "finished"
                 self.outcome = data.outcome

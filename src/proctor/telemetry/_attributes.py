@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from proctor.store import (
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -201,6 +202,8 @@ def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:
             attrs |= {"proctor.checker.valid": data.valid, "proctor.checker.model": data.model}
         case ApprovalExpired():
             attrs = {"proctor.approval.id": data.approval_id}
+        case AnswerRefused():
+            attrs = {"proctor.rule": data.rule, "proctor.reason": data.reason}
         case CredentialIssued():
             attrs = {"proctor.credential.jti": data.jti, "proctor.credential.actions": data.actions}
             attrs["proctor.credential.expires_at"] = data.expires_at

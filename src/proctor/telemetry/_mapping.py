@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import assert_never
 
 from proctor.store import (
+    AnswerRefused,
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRequested,
@@ -225,7 +226,14 @@ class RunSpans:
                 self.pending.append(self._event(event))
             case CacheHit():  # a tool result: the event's span id is the call's id
                 self._call(event.span_id, data.name, event).events.append(self._event(event))
-            case RunResumed() | LimitReached() | Escalated() | ModelRouted() | ContextCompacted():
+            case (
+                RunResumed()
+                | LimitReached()
+                | Escalated()
+                | ModelRouted()
+                | ContextCompacted()
+                | AnswerRefused()
+            ):
                 if isinstance(data, ModelRouted):
                     self.route = data.to_route
                 self._root(event).events.append(self._event(event))

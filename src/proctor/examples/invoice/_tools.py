@@ -159,6 +159,7 @@ def create_payment(
     invoice_number: str,
     amount: PositiveAmount,
     currency: str = "EUR",
+    iban: str | None = None,
 ) -> dict[str, Any]:
     """Create a payment for an invoice in the ERP.
 
@@ -172,6 +173,8 @@ def create_payment(
         invoice_number: The vendor's invoice number.
         amount: The amount to pay.
         currency: ISO 4217 currency code.
+        iban: The account to pay; default, and only allowed value: the vendor's IBAN on
+            file. Bank details change in the vendor master, never through an invoice.
     """
     ctx.credential.require("payment.create", resource=f"vendor:{vendor_id.strip()}", amount=amount)
     vendor = _erp.get_vendor(vendor_id.strip())
@@ -180,6 +183,11 @@ def create_payment(
         raise ValueError(f"vendor {vendor_id} is {vendor['status']}: the ERP refuses to pay it")
     if po["vendor_id"] != vendor["vendor_id"]:
         raise ValueError(f"{po_number} belongs to vendor {po['vendor_id']}, not {vendor_id}")
+    if iban is not None and _compact(iban) != _compact(vendor["iban"]):
+        raise ValueError(
+            f"{iban} is not the IBAN on file for {vendor_id}: bank details change in the "
+            "vendor master, never through an invoice"
+        )
     wanted = {
         "vendor_id": vendor["vendor_id"],
         "po_number": po["po_number"],
@@ -220,6 +228,10 @@ def create_wire_transfer(iban: str, amount: PositiveAmount, reference: str) -> d
     return _erp.insert_wire_transfer(
         iban=iban, amount_cents=_erp.to_cents(amount), reference=reference
     )
+
+
+def _compact(iban: str) -> str:
+    return "".join(iban.split()).upper()
 
 
 def registry() -> Registry:

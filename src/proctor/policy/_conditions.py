@@ -1,0 +1,186 @@
+"""Evaluating conditions with Proctor's functions over one run's facts.
+
+``Conditions`` holds the CEL functions of ``contracts.FUNCTIONS``, bound to whatever run
+is being decided: ``bind`` points them at a run's facts and the time, and ``check`` runs
+a compiled condition with the variables it reads. One ``cel.Context`` per thread carries
+the functions, built once; only the variables change from call to call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from proctor.contracts import CompiledCondition, ConditionError
+from proctor.policy import _text
+from proctor.policy._facts import CallFact, RunFacts
+from proctor.policy._provenance import Trace
+
+if TYPE_CHECKING:
+    import cel
+
+
+class Conditions:
+    """Proctor's condition functions, bound to one run at a time."""
+
+    def __init__(self, functions: frozenset[str]) -> None:
+        self._functions = functions
+        self._local = threading.local()
+
+    def session(
+        self, facts: RunFacts, now: float, variables: dict[str, Any], *, functions: bool
+    ) -> Session:
+        """Conditions evaluated over ``variables`` (converted for CEL once, here);
+        ``functions``: some condition calls Proctor's functions."""
+        if not functions:
+            # Nothing of Proctor's is called: a plain dict is the cheapest context.
+            return Session(variables)
+        bound: _Bound | None = getattr(self._local, "bound", None)
+        if bound is None:
+            bound = self._local.bound = _Bound(self._functions)
+        bound.facts, bound.now, bound.traces = facts, now, {}
+        bound.context.update(variables)
+        return Session(bound.context)
+
+
+class Session:
+    """One decision's conditions, sharing one context."""
+
+    __slots__ = ("_context",)
+
+    def __init__(self, context: dict[str, Any] | cel.Context) -> None:
+        self._context = context
+
+    def holds(self, condition: CompiledCondition) -> bool:
+        """Whether ``condition`` holds; ``ConditionError`` if it cannot be decided."""
+        return condition.run(self._context)
+
+    def value(self, condition: CompiledCondition) -> Any:
+        """The value of ``condition``; ``ConditionError`` if it cannot be computed."""
+        return condition.value(self._context)
+
+
+class _Bound:
+    """The functions of one thread's context, reading the run being decided."""
+
+    def __init__(self, names: frozenset[str]) -> None:
+        import cel
+
+        self.facts: RunFacts | None = None
+        self.now = 0.0
+        self.traces: dict[str, Trace] = {}
+        context = cel.Context()
+        functions: dict[str, Callable[..., Any]] = {
+            "origin": lambda x: self._trace(x).origin,
+            "trusted": lambda x: self._trace(x).trusted,
+            "untrusted": lambda x: self._trace(x).untrusted,
+            "from_input": lambda x: self._trace(x).found_in("input"),
+            "from_tool": lambda x, tool: self._trace(x).found_in(_text_arg(tool, "from_tool")),
+            "count": self._count,
+            "sum": self._sum,
+            "last": self._last,
+            "lower": lambda s: _text_arg(s, "lower").lower(),
+            "upper": lambda s: _text_arg(s, "upper").upper(),
+            "trim": lambda s: _text_arg(s, "trim").strip(),
+            "split": lambda s, sep: _text_arg(s, "split").split(_text_arg(sep, "split")),
+            "join": lambda items, sep: _text_arg(sep, "join").join(str(i) for i in items),
+            "replace": lambda s, old, new: _text_arg(s, "replace").replace(old, new),
+            "find_all": lambda s, pattern: _text.find_all(_text_arg(s, "find_all"), pattern),
+            "emails": lambda s: _over_text(s, _text.emails),
+            "urls": lambda s: _over_text(s, _text.urls),
+            "domains": lambda s: _over_text(s, _text.domains),
+            "ibans": lambda s: _over_text(s, _text.ibans),
+            "numbers": lambda s: _over_text(s, _text.numbers),
+            "distinct": _distinct,
+            "flatten": _flatten,
+            "intersects": lambda a, b: _intersects(a, b),
+        }
+        # Each function registered costs time whenever the variables change: only those
+        # the contract calls.
+        for name, function in functions.items():
+            if name in names:
+                context.add_function(name, function)
+        self.context: cel.Context = context
+
+    def _trace(self, value: Any) -> Trace:
+        facts = self.facts
+        assert facts is not None
+        key = _key(value)
+        trace = self.traces.get(key)
+        if trace is None:
+            trace = self.traces[key] = facts.provenance.trace(value)
+        return trace
+
+    def _matching(self, tool: Any, window_s: Any = None) -> list[CallFact]:
+        facts = self.facts
+        assert facts is not None
+        name = _text_arg(tool, "count")
+        since = None if window_s is None else self.now - float(window_s)
+        return [
+            call
+            for call in facts.calls.values()
+            if call.counted
+            and (name == "*" or call.tool == name)
+            and (since is None or call.at >= since)
+        ]
+
+    def _count(self, tool: Any, window_s: Any = None) -> int:
+        return len(self._matching(tool, window_s))
+
+    def _sum(self, tool: Any, field: Any) -> float:
+        """A running total; an int while every amount is one (CEL never mixes int and
+        double: compare with ``double(args.amount)`` when amounts have decimals)."""
+        path = _text_arg(field, "sum").removeprefix("args.").split(".")
+        total: float = 0
+        for call in self._matching(tool):
+            value: Any = call.args
+            for key in path:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                total += value
+        return total
+
+    def _last(self, tool: Any) -> dict[str, Any] | None:
+        found = self._matching(tool)
+        return found[-1].as_cel() if found else None
+
+
+def _text_arg(value: Any, function: str) -> str:
+    if not isinstance(value, str):
+        raise ConditionError(f"{function}() takes text, got {type(value).__name__}")
+    return value
+
+
+def _over_text(value: Any, extract: Callable[[str], list[Any]]) -> list[Any]:
+    """A text function applied to a string, or to each string of a list (one list out)."""
+    if isinstance(value, str):
+        return extract(value)
+    if isinstance(value, list):
+        return [found for item in value if isinstance(item, str) for found in extract(item)]
+    if value is None:
+        return []
+    raise ConditionError(f"expected text or a list of text, got {type(value).__name__}")
+
+
+def _key(value: Any) -> str:
+    if isinstance(value, str):
+        return "s" + value
+    return "j" + orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _distinct(items: list[Any]) -> list[Any]:
+    seen: dict[str, Any] = {}
+    for item in items:
+        seen.setdefault(_key(item), item)
+    return list(seen.values())
+
+
+def _flatten(items: list[Any]) -> list[Any]:
+    return [inner for item in items for inner in (item if isinstance(item, list) else [item])]
+
+
+def _intersects(a: list[Any], b: list[Any]) -> bool:
+    return bool({_key(i) for i in a} & {_key(i) for i in b})

@@ -73,6 +73,7 @@ bench: $(ALL)
 	$(BIN)/python benchmarks/server_pages.py
 	$(BIN)/python benchmarks/store_appends.py
 	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/policy_decision.py
 	$(BIN)/python benchmarks/injection/run.py
 
 # Workers SIGKILLed at random under 200 queued runs, on PostgreSQL and on SQLite: prints

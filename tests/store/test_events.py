@@ -42,6 +42,7 @@ from proctor.store import (
     ToolStarted,
     Totals,
     Usage,
+    ValuesSeen,
     canonical_json,
     chain_hash,
     digest,
@@ -168,6 +169,7 @@ SAMPLES: list[EventData] = [
     ),
     ApprovalExpired(approval_id="ap_1", call_id="c2", expired_at=1_700_086_400.0),
     AnswerRefused(rule="final.links", reason="the answer links to a site the agent read"),
+    ValuesSeen(source="email.read", call_id="c1", trusted=["0a1b"], untrusted=["2c3d"]),
 ]
 
 

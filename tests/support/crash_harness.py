@@ -27,7 +27,7 @@ from typing import Any
 from proctor.errors import ProctorError
 from proctor.examples import invoice
 from proctor.runtime import Workflow, decide_approval, submit
-from proctor.store import RunFilter, Store, open_store, row_to_event, verify_rows
+from proctor.store import RunFilter, Store, ToolFinished, open_store, row_to_event, verify_rows
 from proctor.tools import Registry, Tool
 
 REF = "support.crash_harness:paced_invoice"
@@ -240,10 +240,10 @@ async def _check(store: Store, home: Path, result: SoakResult) -> None:
         finished = Counter[str]()
         for event in events:
             data = event.data
-            if event.type == "tool_finished":
-                finished[data.call_id] += 1  # type: ignore[union-attr]
-                if data.tool == PAY and data.ok:  # type: ignore[union-attr]
-                    paid_keys.append(keys[data.call_id])  # type: ignore[union-attr]
+            if isinstance(data, ToolFinished):
+                finished[data.call_id] += 1
+                if data.tool == PAY and data.ok:
+                    paid_keys.append(keys[data.call_id])
         for call_id, count in finished.items():
             if count > 1:
                 problems.append(f"run {item.run_id}: call {call_id} finished twice ({count})")

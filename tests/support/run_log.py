@@ -33,6 +33,7 @@ from proctor.store import (
     ToolStarted,
     Totals,
     Usage,
+    ValuesSeen,
 )
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -196,6 +197,7 @@ def every_event_type() -> Log:
     log.add(decided("c3", "wire.send", "deny", "contract.forbidden_tool"), span_id="c3")
     log.add(Escalated(trigger="policy_violation", mode="draft_only", rule="r", reason="why"))
     log.add(AnswerRefused(rule="final.links", reason="no links from what was read"))
+    log.add(ValuesSeen(source="email.read", untrusted=["0a1b2c3d4e5f6a7b"]))
     log.add(called(2, ("c4", "billing.pay")))
     log.add(proposed("c4", "billing.pay", 3), span_id="c4")
     log.add(decided("c4", "billing.pay", "allow", "default.allow"), span_id="c4")

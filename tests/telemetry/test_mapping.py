@@ -59,6 +59,7 @@ def test_every_event_type_becomes_a_span_or_a_span_event() -> None:
         "proctor.run_resumed",
         "proctor.escalated",
         "proctor.answer_refused",
+        "proctor.values_seen",
         "proctor.context_compacted",
         "proctor.model_attempt_failed",  # the gateway gave up: no model call to attach it to
         "proctor.limit_reached",

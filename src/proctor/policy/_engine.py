@@ -73,10 +73,20 @@ class Policy:
         self._tracks_values = bool(used & PROVENANCE_FUNCTIONS)
         self._blank = self.new_facts()
 
-    def new_facts(self) -> RunFacts:
-        """Empty facts for a new (or resumed) run: fold its events into them."""
+    @property
+    def tracks_values(self) -> bool:
+        """Some condition asks where values came from (so runs index what they read)."""
+        return self._tracks_values
+
+    def new_facts(self, *, key: bytes | None = None) -> RunFacts:
+        """Empty facts for a new (or resumed) run: fold its events into them. ``key``
+        fingerprints the values redaction keeps out of the record (``values_seen``)."""
         return RunFacts.for_contract(
-            self.contract, self._scopes, self._scope_value, track_values=self._tracks_values
+            self.contract,
+            self._scopes,
+            self._scope_value,
+            track_values=self._tracks_values,
+            key=key,
         )
 
     def decide(

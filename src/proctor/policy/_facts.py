@@ -22,6 +22,7 @@ from proctor.store import (
     ToolFinished,
     ToolProposed,
     ToolStarted,
+    ValuesSeen,
 )
 
 CallStatus = Literal["proposed", "running", "ok", "failed", "denied"]
@@ -83,9 +84,10 @@ class RunFacts:
         evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any],
         *,
         track_values: bool = True,
+        key: bytes | None = None,
     ) -> RunFacts:
         return cls(
-            provenance=Provenance(contract.trust),
+            provenance=Provenance(contract.trust, key=key),
             track_values=track_values,
             scope_programs=scopes,
             evaluate_scope=evaluate_scope,
@@ -127,8 +129,33 @@ class RunFacts:
                     call.status = "ok" if data.ok else "failed"
                     call.raw = data.result
                     self._cel_calls = None
+            case ValuesSeen():
+                self.provenance.add_fingerprints(data.source, data.trusted, data.untrusted)
             case _:
                 pass
+
+    def lost_values(
+        self, event: Event, redact: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> ValuesSeen | None:
+        """For a new event that gives the run values (its input, a tool's result): the
+        fingerprints of what redaction will keep out of the record, if anything."""
+        data = event.data
+        raw: Any
+        if not self.track_values:
+            return None
+        if isinstance(data, RunStarted):
+            source, call_id, raw = "input", None, data.input
+        elif isinstance(data, ToolFinished):
+            source, call_id, raw = data.tool, data.call_id, [data.result, data.error]
+        else:
+            return None
+        redacted = redact({"value": raw})["value"]
+        if redacted == raw:
+            return None
+        trusted, untrusted = self.provenance.lost(source, raw, redacted)
+        if not trusted and not untrusted:
+            return None
+        return ValuesSeen(source=source, call_id=call_id, trusted=trusted, untrusted=untrusted)
 
     def ran(self) -> list[CallFact]:
         """The calls that ran or are running, in the order they were proposed."""

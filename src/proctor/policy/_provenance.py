@@ -16,6 +16,7 @@ never call Proctor.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,10 +107,17 @@ class Trace:
 
 
 class Provenance:
-    """The sources one run has read, built from its log (so resume and replay agree)."""
+    """The sources one run has read, built from its log (so resume and replay agree).
 
-    def __init__(self, trust: TrustSpec) -> None:
+    The log keeps what redaction leaves. So that a masked value (an e-mail address, an
+    IBAN) is still traced after a resume, the run records keyed fingerprints of the pieces
+    redaction removed (``values_seen``, from ``lost``); tracing looks a piece up by its
+    fingerprint too (``key``: the run's secret; ``None``: no fingerprints)."""
+
+    def __init__(self, trust: TrustSpec, *, key: bytes | None = None) -> None:
         self._trust = trust
+        self._key = key
+        self._fingerprints: dict[str, set[Label]] = {}
         self._pieces: dict[str, set[Label]] = {}
         self._texts: list[tuple[str, Label]] = []
         # Traces of strings, valid until the next source is added.
@@ -122,6 +130,30 @@ class Provenance:
     def add_result(self, tool: str, value: Any) -> None:
         """Index one tool result (or error text) of ``tool``."""
         self._add(value, "", lambda path: Label(tool, self._trust.tool_trusted(tool, path)))
+
+    def add_fingerprints(self, source: str, trusted: list[str], untrusted: list[str]) -> None:
+        """Index the fingerprints a ``values_seen`` event recorded for ``source``."""
+        self._traced.clear()
+        for fingerprints, is_trusted in ((trusted, True), (untrusted, False)):
+            for fingerprint in fingerprints:
+                self._fingerprints.setdefault(fingerprint, set()).add(Label(source, is_trusted))
+
+    def lost(self, source: str, raw: Any, redacted: Any) -> tuple[list[str], list[str]]:
+        """Fingerprints of the pieces of ``raw`` (what ``source`` gave) that ``redacted`` (what
+        the log keeps of it) no longer holds, as (trusted, untrusted)."""
+        if self._key is None:
+            return [], []
+        kept = {piece for _, leaf in _leaves(redacted, "") for piece in _all_pieces(leaf)}
+        trusted: set[str] = set()
+        untrusted: set[str] = set()
+        for path, leaf in _leaves(raw, ""):
+            if source == "input":
+                is_trusted = self._trust.input_trusted(path)
+            else:
+                is_trusted = self._trust.tool_trusted(source, path)
+            for piece in _all_pieces(leaf) - kept:
+                (trusted if is_trusted else untrusted).add(self._fingerprint(piece))
+        return sorted(trusted), sorted(untrusted)
 
     def trace(self, value: Any) -> Trace:
         """Where ``value`` (any JSON value) was found, string by string, piece by piece."""
@@ -174,15 +206,32 @@ class Provenance:
                 self._pieces.setdefault("number:" + normal_number(leaf), set()).add(label)
 
     def _labels(self, piece: str) -> frozenset[Label]:
-        return frozenset(self._pieces.get(piece, ()))
+        found = self._pieces.get(piece, set())
+        if self._fingerprints:
+            found = found | self._fingerprints.get(self._fingerprint(piece), set())
+        return frozenset(found)
+
+    def _fingerprint(self, piece: str) -> str:
+        assert self._key is not None
+        return hashlib.blake2b(piece.encode(), key=self._key[:64], digest_size=8).hexdigest()
 
     def _whole(self, text: str) -> frozenset[Label]:
-        labels = set(self._pieces.get("text:" + text, ()))
+        labels = set(self._labels("text:" + text))
         if len(text) >= _MIN_SUBSTRING:
             for source, label in self._texts:
                 if label not in labels and _within(text, source):
                     labels.add(label)
         return frozenset(labels)
+
+
+def _all_pieces(leaf: Any) -> frozenset[str]:
+    """A scalar's pieces as the index keys them: its pieces and its whole text."""
+    if isinstance(leaf, str):
+        text = normal_text(leaf)
+        return pieces(leaf) | {"text:" + text} if text else frozenset()
+    if isinstance(leaf, int | float) and not isinstance(leaf, bool):
+        return frozenset({"number:" + normal_number(leaf)})
+    return frozenset()
 
 
 def _within(text: str, source: str) -> bool:

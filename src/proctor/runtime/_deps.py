@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from proctor.contracts import ApprovalRule, Contract
 from proctor.gateway import CallSettings, Gateway, ModelResponse, PriceTable, ToolSpec, tools_tokens
-from proctor.policy import CredentialIssuer, Policy, Redactor
+from proctor.policy import CredentialIssuer, Policy, Redactor, load_signing_key
 from proctor.runtime._clock import Clock
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
@@ -51,6 +51,9 @@ class RunDeps:
     live_telemetry: bool
     clock: Clock
     """The time every decision of the run reads (expiry, ceilings, totals, events)."""
+    fingerprint_key: bytes | None = None
+    """The secret that fingerprints values redaction keeps out of the log (``values_seen``),
+    when the contract traces where values came from and redacts."""
 
     @classmethod
     def build(
@@ -80,6 +83,7 @@ class RunDeps:
             if t.name not in contract.forbidden_tools
             and (contract.allowed_tools is None or t.name in contract.allowed_tools)
         )
+        policy = Policy(contract, registry)
         model = contract.model
         settings = None
         if model.max_tokens is not None or model.temperature is not None:
@@ -89,7 +93,7 @@ class RunDeps:
             workflow=workflow,
             contract=contract,
             registry=registry,
-            policy=Policy(contract, registry),
+            policy=policy,
             redactor=redactor,
             redact=redactor if redactor.enabled else None,
             credentials=RunCredentials(contract, issuer),
@@ -101,6 +105,7 @@ class RunDeps:
             writes=frozenset(t.name for t in registry if t.effect == "write"),
             live_telemetry=live_telemetry,
             clock=clock,
+            fingerprint_key=_fingerprint_key(policy, redactor),
         )
 
     def is_write(self, tool: str) -> bool:
@@ -119,3 +124,11 @@ class RunDeps:
         if ceiling is None:
             return None
         return max(0.0, ceiling - state.active_seconds(now))
+
+
+def _fingerprint_key(policy: Policy, redactor: Redactor) -> bytes | None:
+    """The signing key, when the run's provenance must outlive redaction (loaded up
+    front, so a missing or unsafe key stops a run before it starts)."""
+    if not (policy.tracks_values and redactor.enabled):
+        return None
+    return load_signing_key()

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from proctor.gateway import Gateway
-from proctor.policy import RunFacts
+from proctor.policy import Redactor, RunFacts
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
     ApprovalRecord,
@@ -42,6 +42,7 @@ class LiveRun:
         gateway: Gateway,
         route: str,
         facts: RunFacts,
+        redact: Redactor | None = None,
         telemetry: LiveExporter | None = None,
     ) -> None:
         self.journal = journal
@@ -56,6 +57,9 @@ class LiveRun:
         self.transcript = Transcript()
         self.facts = facts
         """What policy knows beyond the counters: provenance, earlier calls, scopes."""
+        # Values redaction keeps out of the log are fingerprinted, so that provenance
+        # survives a resume: only when some condition asks where values came from.
+        self._witness = redact if redact is not None and facts.track_values else None
         # OpenTelemetry export of each written batch; None (the default) costs one check.
         self.telemetry = telemetry
 
@@ -68,7 +72,17 @@ class LiveRun:
 
     def seal(self, items: Sequence[EventData], *, span_id: str | None = None) -> None:
         """Chain ``items`` and fold them now; ``commit`` writes them."""
-        self.observe(self.journal.seal(items, span_id=span_id))
+        events = self.journal.seal(items, span_id=span_id)
+        self.observe(events)
+        self.witness(events, span_id=span_id)
+
+    def witness(self, events: Sequence[Event], *, span_id: str | None = None) -> None:
+        """Seal ``values_seen`` for new events whose values redaction keeps out of the log."""
+        if self._witness is None:
+            return
+        seen = [found for e in events if (found := self.facts.lost_values(e, self._witness))]
+        if seen:
+            self.observe(self.journal.seal(seen, span_id=span_id))
 
     async def commit(self, *, approval: ApprovalRecord | None = None) -> None:
         """Write every sealed event in one transaction, with the approvals row if given

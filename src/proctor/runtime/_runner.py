@@ -286,6 +286,7 @@ class Runner:
         await self.store.create_run(record, row, contract=contract_record(contract, at=event.ts))
         run = self._live(journal, record, gateway, route)
         run.observe([event])
+        run.witness([event])  # written with the run's next batch
         await drive(self.deps, run)
         return RunResult(run_id=run_id, state=run.state)
 
@@ -298,7 +299,8 @@ class Runner:
             record,
             gateway=gateway,
             route=route,
-            facts=self.deps.policy.new_facts(),
+            facts=self.deps.policy.new_facts(key=self.deps.fingerprint_key),
+            redact=self.deps.redact,
             telemetry=telemetry,
         )
 

@@ -48,6 +48,7 @@ _KINDS: dict[str, Kind] = {
     "limit_reached": "limit",
     "rate_limited": "limit",
     "answer_refused": "policy",
+    "values_seen": "policy",
     "run_finished": "finish",
 }
 _DECISION: dict[str, Status] = {"allow": "ok", "deny": "bad", "require_approval": "warn"}
@@ -239,6 +240,9 @@ def describe(type_: str, meta: Mapping[str, Any]) -> tuple[str, str, Status]:
             return "approval expired", "nobody decided in time", "bad"
         case "answer_refused":
             return "answer refused", f"{m('rule')}: {m('reason')}", "bad"
+        case "values_seen":
+            count = len(m("trusted") or []) + len(m("untrusted") or [])
+            return "values seen", f"{count} fingerprints from {m('source')}", "muted"
         case "credential_issued":
             return "credential issued", _scopes(meta), "muted"
         case "escalated":

@@ -52,6 +52,7 @@ from proctor.store._events import (
     ToolStarted,
     Totals,
     Usage,
+    ValuesSeen,
 )
 from proctor.store._files import private_dirs
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
@@ -154,6 +155,7 @@ __all__ = [
     "ToolStarted",
     "Totals",
     "Usage",
+    "ValuesSeen",
     "canonical_json",
     "chain_hash",
     "default_home",

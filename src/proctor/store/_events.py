@@ -331,6 +331,20 @@ class ApprovalExpired(_Data):
     expired_at: float
 
 
+class ValuesSeen(_Data):
+    """Keyed fingerprints of the values a source gave the run that redaction kept out of
+    the record (an e-mail address, an IBAN), so policy still knows where such a value came
+    from after a resume. Each is 16 hex characters of a keyed BLAKE2b of one normalised
+    piece; without the key they reveal nothing."""
+
+    type: Literal["values_seen"] = "values_seen"
+    source: str
+    """``input``, or the tool whose result held the values."""
+    call_id: str | None = None
+    trusted: list[str] = Field(default_factory=list)
+    untrusted: list[str] = Field(default_factory=list)
+
+
 class AnswerRefused(_Data):
     """The model's final answer met one of the contract's ``final:`` checks: it does not
     stand, and the model is told why and answers again."""
@@ -362,7 +376,8 @@ EventData = Annotated[
     | CredentialIssued
     | CheckerDecided
     | ApprovalExpired
-    | AnswerRefused,
+    | AnswerRefused
+    | ValuesSeen,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -389,6 +404,7 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     CheckerDecided,
     ApprovalExpired,
     AnswerRefused,
+    ValuesSeen,
 )
 
 

@@ -36,6 +36,7 @@ from proctor.store import (
     RunStarted,
     ToolStarted,
     Usage,
+    ValuesSeen,
 )
 from proctor.telemetry._spans import Attributes
 
@@ -204,6 +205,9 @@ def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:
             attrs = {"proctor.approval.id": data.approval_id}
         case AnswerRefused():
             attrs = {"proctor.rule": data.rule, "proctor.reason": data.reason}
+        case ValuesSeen():
+            attrs = {"proctor.values.source": data.source}
+            attrs["proctor.values.fingerprints"] = len(data.trusted) + len(data.untrusted)
         case CredentialIssued():
             attrs = {"proctor.credential.jti": data.jti, "proctor.credential.actions": data.actions}
             attrs["proctor.credential.expires_at"] = data.expires_at

@@ -49,6 +49,7 @@ from proctor.store import (
     ToolProposed,
     ToolStarted,
     Usage,
+    ValuesSeen,
 )
 from proctor.telemetry._attributes import (
     OP,
@@ -233,6 +234,7 @@ class RunSpans:
                 | ModelRouted()
                 | ContextCompacted()
                 | AnswerRefused()
+                | ValuesSeen()
             ):
                 if isinstance(data, ModelRouted):
                     self.route = data.to_route

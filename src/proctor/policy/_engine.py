@@ -71,6 +71,7 @@ class Policy:
         used = _functions_used(contract)
         self._conditions = Conditions(used)
         self._tracks_values = bool(used & PROVENANCE_FUNCTIONS)
+        self._needs_facts = _needs_facts(contract, used)
         self._blank = self.new_facts()
 
     @property
@@ -86,6 +87,7 @@ class Policy:
             self._scopes,
             self._scope_value,
             track_values=self._tracks_values,
+            active=self._needs_facts,
             key=key,
         )
 
@@ -455,6 +457,22 @@ def _ordering_problem(
 
 
 PROVENANCE_FUNCTIONS = frozenset({"origin", "trusted", "untrusted", "from_input", "from_tool"})
+
+
+def _needs_facts(contract: Contract, used: frozenset[str]) -> bool:
+    """Whether decisions under ``contract`` read anything ``RunFacts`` folds: history,
+    scopes, provenance, or ceilings a person raised."""
+    history = any(o.same or o.at_most or o.not_after for o in contract.ordering)
+    conditions = [*(r.when for r in contract.approvals), *(r.when for r in contract.rules)]
+    roots = {root for when in conditions if when for root in compile_condition(when).roots}
+    return bool(
+        used
+        or history
+        or contract.scopes
+        or contract.final
+        or contract.limits.on_limit != "stop"
+        or roots & {"calls", "scopes"}
+    )
 
 
 def _functions_used(contract: Contract) -> frozenset[str]:

@@ -67,6 +67,9 @@ class RunFacts:
     track_values: bool = True
     """Index every value read (``False`` when no condition asks where values came from:
     the fold then costs nothing per result)."""
+    active: bool = True
+    """Fold events at all (``False`` when the contract reads neither history, scopes nor
+    provenance: a step then pays nothing for facts)."""
     scope_programs: dict[str, CompiledCondition] = field(default_factory=dict)
     evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any] | None = None
     calls: dict[str, CallFact] = field(default_factory=dict)
@@ -84,10 +87,12 @@ class RunFacts:
         evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any],
         *,
         track_values: bool = True,
+        active: bool = True,
         key: bytes | None = None,
     ) -> RunFacts:
         return cls(
             provenance=Provenance(contract.trust, key=key),
+            active=active or track_values,
             track_values=track_values,
             scope_programs=scopes,
             evaluate_scope=evaluate_scope,
@@ -95,6 +100,8 @@ class RunFacts:
 
     def apply(self, event: Event) -> None:
         """Fold one event of the run's log."""
+        if not self.active:
+            return
         data = event.data
         match data:
             case RunStarted():

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from proctor.contracts import Contract
+from proctor.contracts import Contract, OrderingRule
 from proctor.errors import ModelError
 from proctor.gateway import (
     AssistantMessage,
@@ -79,6 +79,21 @@ class CheckerOutcome:
     """The gateway's own events of the call (routing, retries, cache)."""
 
 
+def _ordering_text(rule: OrderingRule) -> str:
+    tool = "any tool" if rule.tool == "*" else rule.tool
+    parts: list[str] = []
+    if rule.after:
+        parts.append(f"only after {', '.join(rule.after)} succeeded")
+    if rule.any_of:
+        parts.append(f"only after one of {', '.join(rule.any_of)} succeeded")
+    if rule.not_after:
+        parts.append(f"never after {', '.join(rule.not_after)} ran")
+    if rule.at_most is not None:
+        parts.append(f"at most {rule.at_most} time(s)")
+    same = f", counting only calls with the same {rule.same_field}" if rule.same_field else ""
+    return f"{tool} may run {'; '.join(parts)}{same}."
+
+
 def policy_text(contract: Contract, extra: str | None = None) -> str:
     """The contract's rules as the checker reads them."""
     lines = [f"Workflow: {contract.workflow} (contract version {contract.version})."]
@@ -89,7 +104,15 @@ def policy_text(contract: Contract, extra: str | None = None) -> str:
     if contract.required_steps:
         lines.append(f"Required steps before finishing: {', '.join(contract.required_steps)}.")
     for rule in contract.ordering:
-        lines.append(f"{rule.tool} may run only after {', '.join(rule.after)}.")
+        lines.append(_ordering_text(rule))
+    for index, conditional in enumerate(contract.rules):
+        tools = ", ".join(conditional.tools)
+        condition = f" when {conditional.when}" if conditional.when else ""
+        why = f" ({conditional.reason})" if conditional.reason else ""
+        verb = "is denied" if conditional.kind == "deny" else "is allowed"
+        lines.append(f"{tools} {verb}{condition}{why} [{conditional.rule_id(index)}].")
+    if contract.default == "deny":
+        lines.append("Any call no allow rule permits is denied (default: deny).")
     for approval in contract.approvals:
         condition = f" when {approval.when}" if approval.when else ""
         why = f" ({approval.reason})" if approval.reason else ""

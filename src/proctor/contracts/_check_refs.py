@@ -252,7 +252,7 @@ class _Checks:
 def _scope_problems(parsed: ParsedFile, draft: Draft) -> None:
     """Scopes read (in conditions and credential resources) that the contract lacks."""
     scopes = draft.data.get("scopes")
-    declared = sorted(scopes) if isinstance(scopes, dict) else []
+    declared = sorted(str(name) for name in scopes) if isinstance(scopes, dict) else []
 
     def fix(name: str) -> str:
         if declared:

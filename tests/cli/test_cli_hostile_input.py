@@ -89,6 +89,7 @@ def test_hostile_yaml_files_are_refused_by_every_command_that_reads_them(
     for path in _yaml_files(tmp_path).values():
         commands = [
             ("contract", "check", str(path)),
+            ("contract", "test", str(path)),
             ("contract", "diff", str(path), str(path)),
             ("run", "invoice_reconciliation", "--input", str(clean), "--contract", str(path)),
             ("--config", str(path), "run", "invoice_reconciliation", "--input", str(clean)),

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from proctor.contracts import (
     CompiledCondition,
@@ -300,3 +302,303 @@ def test_yaml_syntax_error_is_a_problem(tmp_path: Path) -> None:
 
     assert [p.line for p in problems] == [3]
     assert problems[0].message.startswith("invalid YAML")
+
+
+# --- the data-flow keys: rules, trust, scopes, final, ordering's new keys ---------------
+
+
+class Vendor(BaseModel):
+    vendor_id: str
+    iban: str
+    contacts: list[str]
+
+
+@tool("erp.lookup_vendor")
+def lookup_vendor(vendor_id: str) -> Vendor:
+    """Look up a vendor."""
+    return Vendor(vendor_id=vendor_id, iban="DE00", contacts=[])
+
+
+@tool("mail.read")
+def read_mail(folder: str) -> dict[str, Any]:
+    """Read mail."""
+    return {"folder": folder}
+
+
+FLOW_REGISTRY = Registry([fetch_po, create_payment, check_thresholds, lookup_vendor, read_mail])
+
+
+def _check_flow(tmp_path: Path, text: str) -> list[ContractProblem]:
+    path = tmp_path / "contract.yaml"
+    path.write_text(text)
+    return check_contract_file(path, lambda name: FLOW_REGISTRY if name == "payments" else None)
+
+
+FLOW = """\
+workflow: payments
+default: deny
+trust:
+  tools:
+    erp.lookup_vendor: {default: untrusted, fields: {iban: trusted, contacts: trusted}}
+    mail.read: {fields: {sender: trusted}}
+scopes:
+  accounts: ibans(input.request)
+ordering:
+  - {tool: erp.create_payment, after: [erp.fetch_po], any_of: [erp.lookup_vendor]}
+  - {tool: "*", not_after: [erp.create_payment], id: terminal}
+  - {tool: erp.create_payment, at_most: 1, same: vendor_id, after: [erp.lookup_vendor]}
+rules:
+  - allow: "*"
+  - deny: [erp.create_payment]
+    when: '!from_tool(args.vendor_id, "erp.lookup_vendor") || args.vendor_id in scopes.accounts'
+  - deny: [erp.fetch_po, erp.create_payment]
+    when: has(args.amount) && args.amount > 10 && count("*", 60) > 3
+  - deny: erp.create_payment
+    when: sum("erp.create_payment", "args.amount") + args.amount > 100 || last("mail.read") != null
+  - deny: erp.create_payment
+    when: exists_call("erp.create_payment", call.args.vendor_id == args.vendor_id)
+final:
+  - when: count("erp.create_payment") == 0 && "refund" in text && size(scopes.accounts) > 0
+credentials:
+  tools:
+    erp.create_payment:
+      actions: [payment.create]
+      resources: ["account:{scopes.accounts}"]
+      enforce: "account:{args.vendor_id}"
+"""
+
+
+def test_the_data_flow_keys_of_a_valid_contract_have_no_problems(tmp_path: Path) -> None:
+    assert _check_flow(tmp_path, FLOW) == []
+
+
+def test_tools_named_by_the_new_keys_must_be_registered(tmp_path: Path) -> None:
+    text = """\
+workflow: payments
+trust:
+  tools:
+    erp.lookup_vendr: trusted
+ordering:
+  - tool: erp.create_payment
+    any_of: [erp.fetch_p0]
+    not_after: [erp.create_paymnt]
+rules:
+  - deny: [erp.fetch_po, erp.crate_payment]
+  - allow: mail.raed
+  - deny: erp.create_payment
+    when: '!from_tool(args.vendor_id, "erp.lookup_vendr") && count("erp.fech_po") > 0'
+final:
+  - when: last("mail.reed") != null && exists_call("erp.create_paymnt", true)
+"""
+    problems = _check_flow(tmp_path, text)
+
+    unregistered = "is not registered for workflow 'payments'"
+    assert _lines(problems) == [
+        (4, f"tool 'erp.lookup_vendr' in trust.tools {unregistered}"),
+        (7, f"tool 'erp.fetch_p0' in ordering[0].any_of {unregistered}"),
+        (8, f"tool 'erp.create_paymnt' in ordering[0].not_after {unregistered}"),
+        (10, f"tool 'erp.crate_payment' in rules[0].deny {unregistered}"),
+        (11, f"tool 'mail.raed' in rules[1].allow {unregistered}"),
+        (
+            13,
+            "tool 'erp.lookup_vendr' in rules[2].when (from_tool(\"erp.lookup_vendr\")) "
+            + unregistered,
+        ),
+        (13, f"tool 'erp.fech_po' in rules[2].when (count(\"erp.fech_po\")) {unregistered}"),
+        (15, f"tool 'mail.reed' in final[0].when (last(\"mail.reed\")) {unregistered}"),
+        (
+            15,
+            "tool 'erp.create_paymnt' in final[0].when (exists_call(\"erp.create_paymnt\")) "
+            + unregistered,
+        ),
+    ]
+    assert [p.fix for p in problems] == [
+        "did you mean 'erp.lookup_vendor'?",
+        "did you mean 'erp.fetch_po'?",
+        "did you mean 'erp.create_payment'?",
+        "did you mean 'erp.create_payment'?",
+        "did you mean 'mail.read'?",
+        "did you mean 'erp.lookup_vendor'?",
+        "did you mean 'erp.fetch_po'?",
+        "did you mean 'mail.read'?",
+        "did you mean 'erp.create_payment'?",
+    ]
+
+
+def test_every_tool_is_understood_only_where_it_means_something(tmp_path: Path) -> None:
+    text = """\
+workflow: payments
+approvals:
+  - tool: "*"
+rules:
+  - deny: erp.create_payment
+    when: from_tool(args.vendor_id, "*") && 'count("nope")' != ""
+"""
+    problems = _check_flow(tmp_path, text)
+
+    assert _lines(problems) == [
+        (3, "tool '*' in approvals[0].tool is not registered for workflow 'payments'"),
+        (
+            6,
+            "tool '*' in rules[0].when (from_tool(\"*\")) is not registered for workflow "
+            "'payments'",
+        ),
+    ]
+    assert problems[0].fix == (
+        "'*' (every tool) is understood only in ordering[].tool, a rule's deny or allow, and "
+        "count, sum and last; name the tools one by one"
+    )
+
+
+def test_rule_conditions_read_arguments_of_the_tools_they_name(tmp_path: Path) -> None:
+    text = """\
+workflow: payments
+rules:
+  - deny: erp.create_payment
+    when: args.amout > 10
+  - deny: [erp.fetch_po, erp.create_payment]
+    when: args.amount > 10
+  - deny: [erp.fetch_po, erp.create_payment]
+    when: has(args.amount) && args.amount > 10
+  - deny: [erp.fetch_po, mail.read]
+    when: args.amount > 10
+  - deny: "*"
+    when: args.anything > 10
+"""
+    problems = _check_flow(tmp_path, text)
+
+    assert _lines(problems) == [
+        (4, "condition reads args.amout, but erp.create_payment has no argument 'amout'"),
+        (6, "condition reads args.amount, but erp.fetch_po has no argument 'amount'"),
+        (
+            10,
+            "condition reads args.amount, but none of erp.fetch_po, mail.read has an argument "
+            "'amount'",
+        ),
+    ]
+    assert [p.fix for p in problems] == [
+        "did you mean 'amount'?",
+        "guard the read with has(args.amount), or name only tools that take it",
+        "registered arguments: folder, po_number",
+    ]
+
+
+def test_ordering_same_and_function_fields_are_arguments(tmp_path: Path) -> None:
+    text = """\
+workflow: payments
+ordering:
+  - tool: erp.create_payment
+    after: [erp.fetch_po]
+    same: args.vendorid
+  - {tool: erp.create_payment, after: [erp.fetch_po], same: vendor_id}
+rules:
+  - deny: erp.create_payment
+    when: sum("erp.create_payment", "amout") > 100
+  - deny: erp.create_payment
+    when: exists_call("erp.fetch_po", call.args.po == "x")
+"""
+    problems = _check_flow(tmp_path, text)
+
+    assert _lines(problems) == [
+        (
+            5,
+            "ordering[0].same compares argument 'vendorid' between calls, but "
+            "erp.create_payment has no argument 'vendorid'",
+        ),
+        (
+            5,
+            "ordering[0].same compares argument 'vendorid' between calls, but erp.fetch_po "
+            "has no argument 'vendorid'",
+        ),
+        (
+            6,
+            "ordering[1].same compares argument 'vendor_id' between calls, but erp.fetch_po "
+            "has no argument 'vendor_id'",
+        ),
+        (
+            9,
+            'sum("erp.create_payment", "amout") adds up argument \'amout\', but '
+            "erp.create_payment has no argument 'amout'",
+        ),
+        (
+            11,
+            'exists_call("erp.fetch_po", ...) reads call.args.po, but erp.fetch_po has no '
+            "argument 'po'",
+        ),
+    ]
+    assert [p.fix for p in problems] == [
+        "did you mean 'vendor_id'?",
+        "move erp.fetch_po to a rule without same, or compare an argument every tool of the "
+        "rule takes (erp.fetch_po takes po_number)",
+        "move erp.fetch_po to a rule without same, or compare an argument every tool of the "
+        "rule takes (erp.fetch_po takes po_number)",
+        "did you mean 'amount'?",
+        "registered arguments: po_number",
+    ]
+
+
+def test_scopes_read_must_be_declared_and_enforce_reads_arguments(tmp_path: Path) -> None:
+    text = """\
+workflow: payments
+scopes:
+  accounts: ibans(input.request)
+rules:
+  - deny: erp.create_payment
+    when: '!(args.vendor_id in scopes.acounts)'
+final:
+  - when: size(scopes["recipients"]) > 0
+credentials:
+  tools:
+    erp.create_payment:
+      actions: [payment.create]
+      resources: ["vendor:{input.vendor_id}", "account:{scopes.ibans}"]
+      enforce: "vendor:{args.vendor}"
+"""
+    problems = _check_flow(tmp_path, text)
+
+    assert _lines(problems) == [
+        (6, "condition reads scopes.acounts, but the contract declares no scope 'acounts'"),
+        (8, "condition reads scopes.recipients, but the contract declares no scope 'recipients'"),
+        (
+            13,
+            "resource pattern 'account:{scopes.ibans}' reads scopes.ibans, but the contract "
+            "declares no scope 'ibans'",
+        ),
+        (
+            14,
+            "enforce 'vendor:{args.vendor}' reads args.vendor, but erp.create_payment has no "
+            "argument 'vendor'",
+        ),
+    ]
+    assert [p.fix for p in problems] == [
+        "did you mean 'accounts'?",
+        "declared scopes: accounts",
+        "declared scopes: accounts",
+        "did you mean 'vendor_id'?",
+    ]
+    no_scopes = _check_flow(tmp_path, "workflow: x\nfinal:\n  - when: size(scopes.to) > 0\n")
+    assert [p.fix for p in no_scopes if "scope" in p.message] == [
+        "declare it: scopes: {to: <CEL over input>}"
+    ]
+
+
+def test_trust_field_paths_are_result_fields_where_the_return_type_names_them(
+    tmp_path: Path,
+) -> None:
+    text = """\
+workflow: payments
+trust:
+  tools:
+    erp.lookup_vendor:
+      fields:
+        iban: trusted
+        contact.email: trusted
+        contacts: trusted
+    mail.read: {fields: {anything.at_all: trusted}}
+"""
+    problems = _check_flow(tmp_path, text)
+
+    assert _lines(problems) == [
+        (7, "trust field 'contact.email' of erp.lookup_vendor: its results have no field 'contact'")
+    ]
+    assert problems[0].fix == "did you mean 'contacts'?"

@@ -1,4 +1,5 @@
-"""``proctor contract check | diff | versions``: contracts as files and as stored versions."""
+"""``proctor contract check | test | diff | versions``: contracts as files and as stored
+versions, and a candidate's decisions over recorded runs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import command_group, console, with_store
+from proctor.cli._options import MAX_COUNT
 from proctor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
     from proctor.store import Store
 
 app = command_group(
-    help="Check workflow contracts; list and compare stored versions.", no_args_is_help=True
+    help="Check workflow contracts, test them on recorded runs; list and compare stored versions.",
+    no_args_is_help=True,
 )
 
 
@@ -62,6 +65,40 @@ def contract_check(
     for problem in problems:
         console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+@app.command("test")
+def contract_test(
+    path: Path = typer.Argument(..., help="The candidate contract's YAML file."),
+    run_ids: list[str] = typer.Option(
+        [], "--run", metavar="RUN_ID", help="Only this recorded run (repeat for several)."
+    ),
+    since: str | None = typer.Option(
+        None, "--since", help="Runs started since: 7d, 24h, 90m or an ISO date."
+    ),
+    limit: int = typer.Option(
+        50, "--limit", min=1, max=MAX_COUNT, help="At most this many runs, newest first."
+    ),
+    workflow_ref: str | None = typer.Option(
+        None,
+        "--workflow-ref",
+        metavar="REF",
+        help="Judge calls with this workflow's tools (package.module:attribute); default: "
+        "the workflow the contract names.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Replay recorded runs' decisions under a candidate contract and list what would change.
+
+    Each tool call's original decision and each final answer of the contract's workflow's
+    recorded runs (the newest --limit, or those of --since, or each --run) is decided
+    again by the candidate, on the history recorded before it. Exit 0 when nothing
+    changes, 1 when a decision would (newly denied, allowed or held for approval, or by
+    another rule), 2 when the test cannot be made.
+    """
+    from proctor.cli._contract_test import contract_test as run_test
+
+    run_test(path, run_ids, since, limit, workflow_ref, as_json)
 
 
 async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, Any]]:

@@ -1,27 +1,22 @@
 """Contract problems: what is wrong with a contract file, where, and how to fix it.
 
 The loader collects structural problems (YAML, keys, types, contradictions, conditions);
-``check_contract_file`` adds the ones that need the workflow's tool registry.
+``check_contract_file`` adds the ones that need the workflow's tool registry
+(``_check_refs``).
 """
 
 from __future__ import annotations
 
 import difflib
-import re
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
 from proctor._yaml import KeyPath, dotted
 from proctor.contracts._model import Contract, ContractConflictError, Limits
-
-if TYPE_CHECKING:
-    from proctor.tools import Registry
-
-_ARG_REF = re.compile(r"\bargs\.([A-Za-z_]\w*)")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -91,93 +86,6 @@ def show(value: Any) -> str:
     """A short repr of a user's value for messages (at most 60 characters)."""
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def registry_problems(
-    parsed: ParsedFile,
-    registry_for: Callable[[str], Registry | None],
-    known_workflows: Sequence[str] = (),
-) -> None:
-    """Add to ``parsed`` each workflow that is unknown and each tool it names but lacks."""
-    for draft in parsed.drafts:
-        if draft.workflow is None:
-            continue  # the missing name is already a structural problem
-        registry = registry_for(draft.workflow)
-        if registry is None:
-            parsed.add(
-                draft.source_path(("workflow",)),
-                f"no workflow named {draft.workflow!r} is registered",
-                _choose(draft.workflow, known_workflows, "workflows")
-                if known_workflows
-                else "register the workflow with its tools, or fix the name",
-            )
-            continue
-        for loc, name in _tool_refs(draft.data):
-            if name not in registry:
-                written = draft.source_path(loc)
-                keyed = isinstance(written[-1], int) or written[:2] == ("credentials", "tools")
-                where = dotted(written[:-1] if keyed else written)
-                parsed.add(
-                    written,
-                    f"tool {name!r} in {where} is not registered for workflow {draft.workflow!r}",
-                    _choose(name, registry.names, "tools")
-                    if len(registry)
-                    else "the workflow has no tools registered",
-                )
-        for loc, tool_name, when in _conditions(draft.data):
-            found = registry.get(tool_name)
-            properties = (found.parameters.get("properties") if found else None) or {}
-            if found is None or not isinstance(properties, dict):
-                continue
-            for arg in dict.fromkeys(_ARG_REF.findall(when)):
-                if arg not in properties:
-                    parsed.add(
-                        draft.source_path(loc),
-                        f"condition reads args.{arg}, but {tool_name} has no argument {arg!r}",
-                        _choose(arg, sorted(properties), "arguments"),
-                    )
-
-
-def _choose(name: str, options: Sequence[str], kind: str) -> str:
-    close = difflib.get_close_matches(name, list(options), n=1)
-    if close:
-        return f"did you mean {close[0]!r}?"
-    return f"registered {kind}: {', '.join(options)}" if options else f"there are no {kind}"
-
-
-def _tool_refs(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str]]:
-    # Raw data, not a validated Contract: tools are checked even when the file is invalid.
-    for key in ("allowed_tools", "forbidden_tools", "required_steps"):
-        yield from _names(data.get(key), (key,))
-    for key in ("ordering", "approvals"):
-        rules = data.get(key)
-        for i, rule in enumerate(rules if isinstance(rules, list) else []):
-            if not isinstance(rule, dict):
-                continue
-            if isinstance(rule.get("tool"), str):
-                yield (key, i, "tool"), rule["tool"]
-            if key == "ordering":
-                yield from _names(rule.get("after"), (key, i, "after"))
-    credentials = data.get("credentials")
-    scopes = credentials.get("tools") if isinstance(credentials, dict) else None
-    for name in scopes if isinstance(scopes, dict) else ():
-        yield ("credentials", "tools", name), str(name)
-
-
-def _names(values: Any, loc: KeyPath) -> Iterator[tuple[KeyPath, str]]:
-    for i, value in enumerate(values if isinstance(values, list) else []):
-        if isinstance(value, str):
-            yield (*loc, i), value
-
-
-def _conditions(data: dict[str, Any]) -> Iterator[tuple[KeyPath, str, str]]:
-    rules = data.get("approvals")
-    for i, rule in enumerate(rules if isinstance(rules, list) else []):
-        if not isinstance(rule, dict):
-            continue
-        tool, when = rule.get("tool"), rule.get("when")
-        if isinstance(tool, str) and isinstance(when, str):
-            yield ("approvals", i, "when"), tool, when
 
 
 # --- pydantic errors, in the user's terms --------------------------------------------

@@ -30,9 +30,9 @@ from proctor.contracts._check import (
     Draft,
     ParsedFile,
     explain_validation_error,
-    registry_problems,
     show,
 )
+from proctor.contracts._check_refs import registry_problems
 from proctor.contracts._model import Contract, Limits
 from proctor.errors import ConfigError
 

@@ -7,6 +7,9 @@ optional checks on the final answer. A *suite* is a folder of cases. ``run_suite
 replays every case through the same loop as a live run, with tools answered from
 fixtures (no tool runs, so no write happens) and the model live or recorded;
 ``capture_case`` turns a recorded run into a case. See docs/evals.md.
+
+``redecide_runs`` replays recorded runs' decisions under a candidate contract (``proctor
+contract test``): which tool calls and final answers it would decide differently.
 """
 
 from __future__ import annotations
@@ -31,6 +34,21 @@ from proctor.evals._observe import Observed, ObservedCall, observe
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
 from proctor.evals._recorded import RecordedModel
+from proctor.evals._redecide import (
+    NOT_DECIDED_BY_POLICY,
+    recorded_runs,
+    redecide_events,
+    redecide_runs,
+)
+from proctor.evals._redecide_report import (
+    ChangeKind,
+    ChangeTotals,
+    DecisionChange,
+    RunChanges,
+    Unchecked,
+    Verdict,
+    changes_json,
+)
 from proctor.evals._replay import ReplayOptions, SuiteReplay, WorkflowLoader, run_suite
 from proctor.evals._results import (
     CaseResult,
@@ -73,6 +91,7 @@ from proctor.store import MemoryStore
 
 __all__ = [
     "MIN_RUNS",
+    "NOT_DECIDED_BY_POLICY",
     "ORDER_MODES",
     "CallPattern",
     "Case",
@@ -80,6 +99,9 @@ __all__ = [
     "CaseProblem",
     "CaseResult",
     "Ceilings",
+    "ChangeKind",
+    "ChangeTotals",
+    "DecisionChange",
     "Deviation",
     "DiffThresholds",
     "DriftMetric",
@@ -105,17 +127,21 @@ __all__ = [
     "Recording",
     "ReplayOptions",
     "RolloutStatus",
+    "RunChanges",
     "Suite",
     "SuiteDiff",
     "SuiteReplay",
     "SuiteResult",
     "ToolChange",
     "ToolDrift",
+    "Unchecked",
+    "Verdict",
     "Version",
     "VersionRuns",
     "WorkflowLoader",
     "capture_case",
     "case_yaml",
+    "changes_json",
     "check",
     "check_order",
     "check_promotion",
@@ -133,6 +159,9 @@ __all__ = [
     "observe",
     "parse_since",
     "promote_candidate",
+    "recorded_runs",
+    "redecide_events",
+    "redecide_runs",
     "results_dir",
     "rollout_of",
     "rollout_status",

@@ -91,24 +91,9 @@ async def test_an_injected_second_refund_of_the_same_order_is_refused() -> None:
     assert case.task_denied == ("ordering.refund-once",)
 
 
-_STAR_ORDERING = pytest.mark.xfail(
-    strict=True,
-    reason="check_contract_file reports ordering's tool '*' as an unregistered tool",
-)
-
-
 @pytest.mark.parametrize(
     ("suite", "variant"),
-    [
-        pytest.param(
-            name,
-            variant,
-            marks=_STAR_ORDERING if (name, variant) == ("support", "provenance") else (),
-        )
-        for name in SUITES
-        for variant in VARIANTS
-        if variant != "none"
-    ],
+    [(name, variant) for name in SUITES for variant in VARIANTS if variant != "none"],
 )
 def test_each_contract_checks_against_its_workflow_tools(suite: str, variant: str) -> None:
     path = contract_path(suite, variant)

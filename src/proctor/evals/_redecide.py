@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
 from proctor.evals._redecide_report import DecisionChange, RunChanges, Unchecked, Verdict
-from proctor.policy import Decision, Policy, ProposedCall, Redactor, RunFacts
+from proctor.policy import Decision, Policy, ProposedCall, Redactor, RuleId, RunFacts
 from proctor.store import (
     AnswerRefused,
     Escalated,
@@ -40,13 +40,18 @@ from proctor.store import (
 )
 from proctor.tools import Registry, ToolArgumentsError
 
-NOT_DECIDED_BY_POLICY = frozenset(
-    {"approval.granted", "approval.denied", "approval.expired", "credential.denied"}
+_NOT_POLICYS: tuple[RuleId, ...] = (
+    "approval.granted",
+    "approval.denied",
+    "approval.expired",
+    "credential.denied",
 )
+NOT_DECIDED_BY_POLICY = frozenset(_NOT_POLICYS)
 """Rules of recorded decisions that ``Policy.decide`` never makes: a person's or the
 checker's verdict, an approval that expired, a tool's credential check."""
 
-_ACCEPTED = Verdict(kind="allow", rule="default.allow", reason="the answer stood")
+_DEFAULT_ALLOW: RuleId = "default.allow"
+_ACCEPTED = Verdict(kind="allow", rule=_DEFAULT_ALLOW, reason="the answer stood")
 
 
 async def recorded_runs(

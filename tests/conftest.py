@@ -91,3 +91,25 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store" in metafunc.fixturenames and metafunc.definition.path.parent.name == "store":
         every = pytest.mark.parametrize("store", ["sqlite", "postgres", "memory"], indirect=True)
         metafunc.definition.add_marker(every)
+
+
+# Files that take long on their own (a server to start, many processes to kill) are
+# collected first, so that under `-n 2 --dist loadfile` one worker starts them while the
+# other works through the rest, instead of the suite ending on one of them alone.
+_LONG_FILES = (
+    "telemetry/test_phoenix_e2e.py",
+    "server/test_api_fuzz.py",
+    "cli/test_cli_crash_resume.py",
+    "runtime/test_crash_harness.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        for index, suffix in enumerate(_LONG_FILES):
+            if path.endswith(suffix):
+                return index
+        return len(_LONG_FILES)
+
+    items.sort(key=rank)

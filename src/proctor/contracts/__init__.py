@@ -11,6 +11,7 @@ from proctor.contracts._cel import (
     CompiledCondition,
     ConditionError,
     compile_condition,
+    expand_exists_call,
 )
 from proctor.contracts._check import ContractProblem, nearest_line, show
 from proctor.contracts._credentials import Credentials, CredentialScope, render_resources
@@ -87,6 +88,7 @@ __all__ = [
     "contract_record",
     "diff_contracts",
     "dotted",
+    "expand_exists_call",
     "load_contract",
     "load_contracts",
     "nearest_line",

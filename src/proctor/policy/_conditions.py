@@ -17,6 +17,7 @@ import orjson
 from proctor.contracts import CompiledCondition, ConditionError
 from proctor.policy import _text
 from proctor.policy._facts import CallFact, RunFacts
+from proctor.policy._precompute import Argument, Precomputed, flat_variables, resolve
 from proctor.policy._provenance import Trace
 
 if TYPE_CHECKING:
@@ -33,34 +34,64 @@ class Conditions:
     def session(
         self, facts: RunFacts, now: float, variables: dict[str, Any], *, functions: bool
     ) -> Session:
-        """Conditions evaluated over ``variables`` (converted for CEL once, here);
-        ``functions``: some condition calls Proctor's functions."""
+        """Conditions evaluated over ``variables``; ``functions``: some condition calls
+        Proctor's functions (they are bound to ``facts`` and ``now``)."""
         if not functions:
-            # Nothing of Proctor's is called: a plain dict is the cheapest context.
-            return Session(variables)
+            return Session(variables, None)
         bound: _Bound | None = getattr(self._local, "bound", None)
         if bound is None:
             bound = self._local.bound = _Bound(self._functions)
         bound.facts, bound.now, bound.traces = facts, now, {}
-        bound.context.update(variables)
-        return Session(bound.context)
+        return Session(variables, bound)
 
 
 class Session:
-    """One decision's conditions, sharing one context."""
+    """One decision's conditions, sharing its variables (and one context, set when a
+    condition first calls back into Python)."""
 
-    __slots__ = ("_context",)
+    __slots__ = ("_bound", "_ready", "_variables")
 
-    def __init__(self, context: dict[str, Any] | cel.Context) -> None:
-        self._context = context
+    def __init__(self, variables: dict[str, Any], bound: _Bound | None) -> None:
+        self._variables = variables
+        self._bound = bound
+        self._ready = False
 
     def holds(self, condition: CompiledCondition) -> bool:
         """Whether ``condition`` holds; ``ConditionError`` if it cannot be decided."""
-        return condition.run(self._context)
+        return condition.run(self._context(condition))
 
     def value(self, condition: CompiledCondition) -> Any:
         """The value of ``condition``; ``ConditionError`` if it cannot be computed."""
-        return condition.value(self._context)
+        return condition.value(self._context(condition))
+
+    def precomputed(self, pre: Precomputed) -> Any:
+        """The value of a rewritten program, its fixed-argument calls made here first."""
+        try:
+            made = [self._call(name, arguments) for name, arguments in pre.calls]
+            variables = flat_variables(pre, self._variables, made)
+        except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+            raise ConditionError(f"{type(exc).__name__}: {exc}") from exc
+        if not pre.callbacks:
+            # Nothing calls back: a plain dict is the cheapest context.
+            return pre.program.value(variables)
+        assert self._bound is not None
+        self._bound.context.update(variables)
+        self._ready = False  # the context now holds the rewritten program's variables
+        return pre.program.value(self._bound.context)
+
+    def _call(self, name: str, arguments: tuple[Argument, ...]) -> Any:
+        bound = self._bound
+        assert bound is not None
+        variables = self._variables
+        return bound.functions[name](*[resolve(a, variables) for a in arguments])
+
+    def _context(self, condition: CompiledCondition) -> dict[str, Any] | cel.Context:
+        if self._bound is None or not condition.functions:
+            return self._variables
+        if not self._ready:
+            self._bound.context.update(self._variables)
+            self._ready = True
+        return self._bound.context
 
 
 class _Bound:
@@ -103,6 +134,7 @@ class _Bound:
         for name, function in functions.items():
             if name in names:
                 context.add_function(name, function)
+        self.functions = functions
         self.context: cel.Context = context
 
     def _trace(self, value: Any) -> Trace:

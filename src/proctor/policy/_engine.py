@@ -22,6 +22,7 @@ from proctor.policy._chains import Chain
 from proctor.policy._conditions import Conditions, Session
 from proctor.policy._decision import Decision, ProposedCall
 from proctor.policy._facts import RunFacts
+from proctor.policy._precompute import precompute
 from proctor.store import RunState
 from proctor.tools import Registry
 
@@ -143,6 +144,15 @@ class Policy:
         if "scopes" in variables:
             variables["scopes"] = _only(variables["scopes"], plan.scope_fields)
         session = self._conditions.session(facts, now, variables, functions=plan.functions)
+        if plan.fast is not None:
+            # The tool's rules as one program, its fixed-argument calls made first: one
+            # conversion of the variables for CEL per decision.
+            try:
+                code = session.precomputed(plan.fast)
+            except ConditionError:
+                pass  # each chain on its own finds the rule that failed
+            else:
+                return self._decoded(call, plan, session, code)
         denied = plan.deny.first(session)
         if denied is not None:
             return _denial(denied.item, denied.error, call.name)
@@ -267,6 +277,16 @@ class Policy:
                 )
         return None
 
+    def _decoded(self, call: ProposedCall, plan: _Plan, session: Session, code: Any) -> Decision:
+        """The decision ``plan.fast`` gave as a code (``_one_program``)."""
+        if not isinstance(code, int) or code < 0:
+            return ALLOW
+        if code < _DEFAULT_DENY:
+            return _denial(plan.deny.items[code][0], None, call.name)
+        if code == _DEFAULT_DENY:
+            return self._default_deny(call, plan, session)
+        return _approval(plan.approvals.items[code - _APPROVAL][0], None, call.name)
+
     def _default_deny(self, call: ProposedCall, plan: _Plan, session: Session) -> Decision:
         problems = [
             f"{named.id}: " + (f"could not be evaluated: {error}" if error else "does not hold")
@@ -331,6 +351,37 @@ class _Plan:
         self.args_fields = _fields_read(sources, "args")
         self.input_fields = _fields_read(sources, "input")
         self.scope_fields = _fields_read(sources, "scopes")
+        program = _one_program(self)
+        self.fast = None if program is None else precompute(program)
+
+
+_DEFAULT_DENY = 10_000
+_APPROVAL = 20_000
+
+
+def _one_program(plan: _Plan) -> CompiledCondition | None:
+    """The tool's chains as one program: the index of the deny rule that holds, else
+    ``_DEFAULT_DENY`` if no allow rule does (under ``default: deny``), else ``_APPROVAL``
+    plus the index of the approval rule that holds, else -1. An error anywhere makes the
+    chains run on their own, so each rule fails closed exactly as it would alone."""
+    if plan.empty:
+        return None
+    branches: list[str] = []
+    for index, (_, condition) in enumerate(plan.deny.items):
+        if condition is None:
+            return compile_condition(" : ".join([*branches, str(index)]))
+        branches.append(f"({condition.source}) ? {index}")
+    if plan.default_deny:
+        allowed = [
+            "true" if condition is None else f"({condition.source})"
+            for _, condition in plan.allow.items
+        ]
+        branches.append(f"!({' || '.join(allowed) or 'false'}) ? {_DEFAULT_DENY}")
+    for index, (_, condition) in enumerate(plan.approvals.items):
+        if condition is None:
+            return compile_condition(" : ".join([*branches, str(_APPROVAL + index)]))
+        branches.append(f"({condition.source}) ? {_APPROVAL + index}")
+    return compile_condition(" : ".join([*branches, "-1"]))
 
 
 def _fields_read(sources: list[str], root: str) -> frozenset[str] | None:
@@ -419,40 +470,40 @@ def _ordering_problem(
         return f"{call.name} must name {same} (its ordering rule compares it between calls)"
     value = None if same is None else call.arguments[same]
 
-    def runs(tool: str, *, succeeded: bool) -> bool:
-        if same is None and succeeded:
+    def succeeded(tool: str) -> bool:
+        if same is None:
             return state.succeeded[tool] > 0
         return any(
-            fact.tool == tool
-            and (fact.status == "ok" if succeeded else fact.counted)
-            and (same is None or fact.args.get(same) == value)
+            fact.tool == tool and fact.status == "ok" and fact.args.get(same) == value
             for fact in facts.calls.values()
         )
 
-    about = "" if same is None else f" for the same {same} ({value!r})"
-    missing = [tool for tool in rule.after if not runs(tool, succeeded=True)]
-    if missing:
-        return f"{call.name} requires {', '.join(missing)} to succeed earlier in the run{about}"
-    if rule.any_of and not any(runs(tool, succeeded=True) for tool in rule.any_of):
-        return (
-            f"{call.name} requires one of {', '.join(rule.any_of)} to succeed earlier in the "
-            f"run{about}"
-        )
-    done = [tool for tool in rule.not_after if runs(tool, succeeded=False)]
-    if done:
-        return f"{call.name} may not run after {', '.join(done)}{about}"
-    if rule.at_most is not None:
-        target = call.name
-        count = sum(
+    def counted(tool: str) -> int:
+        if same is None:
+            return facts.counted(tool)
+        return sum(
             1
             for fact in facts.calls.values()
-            if fact.tool == target
-            and fact.counted
-            and (same is None or fact.args.get(same) == value)
+            if fact.tool == tool and fact.counted and fact.args.get(same) == value
         )
-        if count >= rule.at_most:
-            times = "once" if rule.at_most == 1 else f"{rule.at_most} times"
-            return f"{call.name} may run at most {times}{about}, and already did"
+
+    def about() -> str:
+        return "" if same is None else f" for the same {same} ({value!r})"
+
+    missing = [tool for tool in rule.after if not succeeded(tool)]
+    if missing:
+        return f"{call.name} requires {', '.join(missing)} to succeed earlier in the run{about()}"
+    if rule.any_of and not any(succeeded(tool) for tool in rule.any_of):
+        return (
+            f"{call.name} requires one of {', '.join(rule.any_of)} to succeed earlier in the "
+            f"run{about()}"
+        )
+    done = [tool for tool in rule.not_after if counted(tool)]
+    if done:
+        return f"{call.name} may not run after {', '.join(done)}{about()}"
+    if rule.at_most is not None and counted(call.name) >= rule.at_most:
+        times = "once" if rule.at_most == 1 else f"{rule.at_most} times"
+        return f"{call.name} may run at most {times}{about()}, and already did"
     return None
 
 

@@ -8,6 +8,7 @@ often a person raised a ceiling. The runtime folds each event into it as it fold
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -78,6 +79,7 @@ class RunFacts:
     limit_raises: int = 0
     """Approvals a person gave to go past ``max_tool_calls`` (``on_limit: require_approval``)."""
     _cel_calls: list[dict[str, Any]] | None = None
+    _counted: Counter[str] | None = None
 
     @classmethod
     def for_contract(
@@ -110,7 +112,7 @@ class RunFacts:
                 self._compute_scopes(data.input)
             case ToolProposed():
                 self.calls[data.call_id] = CallFact(tool=data.tool, args=dict(data.arguments))
-                self._cel_calls = None
+                self._cel_calls = self._counted = None
             case PolicyDecided():
                 call = self.calls.get(data.call_id)
                 if call is not None:
@@ -125,7 +127,7 @@ class RunFacts:
                 call = self.calls.get(data.call_id)
                 if call is not None:
                     call.status, call.at = "running", event.ts
-                    self._cel_calls = None
+                    self._cel_calls = self._counted = None
             case ToolFinished():
                 if self.track_values:
                     self.provenance.add_result(data.tool, data.result)
@@ -135,7 +137,7 @@ class RunFacts:
                 if call is not None:
                     call.status = "ok" if data.ok else "failed"
                     call.raw = data.result
-                    self._cel_calls = None
+                    self._cel_calls = self._counted = None
             case ValuesSeen():
                 self.provenance.add_fingerprints(data.source, data.trusted, data.untrusted)
             case _:
@@ -163,6 +165,12 @@ class RunFacts:
         if not trusted and not untrusted:
             return None
         return ValuesSeen(source=source, call_id=call_id, trusted=trusted, untrusted=untrusted)
+
+    def counted(self, tool: str) -> int:
+        """How many calls of ``tool`` ran and did not fail, or are running."""
+        if self._counted is None:
+            self._counted = Counter(call.tool for call in self.calls.values() if call.counted)
+        return self._counted[tool]
 
     def ran(self) -> list[CallFact]:
         """The calls that ran or are running, in the order they were proposed."""

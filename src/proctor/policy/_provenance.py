@@ -16,6 +16,7 @@ never call Proctor.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -72,30 +73,38 @@ class LeafTrace:
         return names
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Trace:
-    """Where each string and number inside one value was found."""
+    """Where each string and number inside one value was found (its answers computed
+    once: a trace is kept until the run reads a new source)."""
 
     leaves: tuple[LeafTrace, ...]
 
-    @property
+    @functools.cached_property
     def origin(self) -> list[str]:
         """The names of the sources, ``model`` for what was found nowhere."""
         return sorted({name for leaf in self.leaves for name in leaf.names})
 
-    @property
+    @functools.cached_property
     def trusted(self) -> bool:
         """Every part of the value came from a trusted source: each string as a whole, or
         each meaningful piece of it."""
         return all(leaf.trusted for leaf in self.leaves)
 
-    @property
+    @functools.cached_property
     def untrusted(self) -> bool:
         """Some part of the value is found only in untrusted sources."""
         return any(leaf.untrusted for leaf in self.leaves)
 
     def found_in(self, name: str) -> bool:
         """Every part of the value is found in the source ``name``."""
+        known: dict[str, bool] = self.__dict__.setdefault("_found_cache", {})
+        found = known.get(name)
+        if found is None:
+            found = known[name] = self._found_in(name)
+        return found
+
+    def _found_in(self, name: str) -> bool:
         return bool(self.leaves) and all(
             any(label.name == name for label in leaf.whole)
             or (
@@ -120,8 +129,9 @@ class Provenance:
         self._fingerprints: dict[str, set[Label]] = {}
         self._pieces: dict[str, set[Label]] = {}
         self._texts: list[tuple[str, Label]] = []
-        # Traces of strings, valid until the next source is added.
+        # Traces of strings and of whole values, valid until the next source is added.
         self._traced: dict[str, LeafTrace] = {}
+        self._values: dict[Any, Trace] = {}
 
     def add_input(self, value: Any) -> None:
         """Index the run's input."""
@@ -134,6 +144,7 @@ class Provenance:
     def add_fingerprints(self, source: str, trusted: list[str], untrusted: list[str]) -> None:
         """Index the fingerprints a ``values_seen`` event recorded for ``source``."""
         self._traced.clear()
+        self._values.clear()
         for fingerprints, is_trusted in ((trusted, True), (untrusted, False)):
             for fingerprint in fingerprints:
                 self._fingerprints.setdefault(fingerprint, set()).add(Label(source, is_trusted))
@@ -157,6 +168,16 @@ class Provenance:
 
     def trace(self, value: Any) -> Trace:
         """Where ``value`` (any JSON value) was found, string by string, piece by piece."""
+        scalar = isinstance(value, str | int | float) and not isinstance(value, bool)
+        key = value if scalar else None
+        if key is not None:
+            known = self._values.get(key)
+            if known is None:
+                known = self._values[key] = self._trace(value)
+            return known
+        return self._trace(value)
+
+    def _trace(self, value: Any) -> Trace:
         traced: list[LeafTrace] = []
         for _, leaf in _leaves(value, ""):
             if isinstance(leaf, str):
@@ -191,6 +212,7 @@ class Provenance:
 
     def _add(self, value: Any, path: str, label_of: Any) -> None:
         self._traced.clear()
+        self._values.clear()
         for leaf_path, leaf in _leaves(value, path):
             label: Label = label_of(leaf_path)
             if isinstance(leaf, str):

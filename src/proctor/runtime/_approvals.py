@@ -13,11 +13,14 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from proctor.contracts import ApprovalRule
 from proctor.policy import Decision, approval_denied, approval_expired, approval_granted
 from proctor.runtime._deps import RunDeps
 from proctor.runtime._live import LiveRun
 from proctor.runtime._results import WAITING, Ask, Attend, Consult, Decided, Step, Waiting
 from proctor.store import ApprovalExpired, ApprovalRecord, ApprovalRequested, Approver, CallState
+
+_DEFAULT_TTL: float | None = ApprovalRule.model_fields["expires_after_seconds"].default
 
 
 async def request_approval(
@@ -30,7 +33,9 @@ async def request_approval(
     rule = deps.approval_rules.get(decision.rule)
     by: Approver = rule.by if rule is not None else "human"  # unknown rule: ask a person
     now = deps.clock()
-    ttl = rule.expires_after_seconds if rule is not None else None
+    # A request no approval rule made (a deny rule's or a ceiling's require_approval)
+    # expires as an approval rule does by default.
+    ttl = rule.expires_after_seconds if rule is not None else _DEFAULT_TTL
     expires_at = None if ttl is None else now + ttl
     requested = ApprovalRequested(
         approval_id=approval_id,

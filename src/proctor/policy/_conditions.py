@@ -17,7 +17,7 @@ import orjson
 from proctor.contracts import CompiledCondition, ConditionError
 from proctor.policy import _text
 from proctor.policy._facts import CallFact, RunFacts
-from proctor.policy._precompute import Argument, Precomputed, flat_variables, resolve
+from proctor.policy._precompute import MISSING, Argument, Precomputed, flat_variables, resolve
 from proctor.policy._provenance import Trace
 
 if TYPE_CHECKING:
@@ -83,7 +83,11 @@ class Session:
         bound = self._bound
         assert bound is not None
         variables = self._variables
-        return bound.functions[name](*[resolve(a, variables) for a in arguments])
+        # As CEL would, fail only if the program reads the result.
+        try:
+            return bound.functions[name](*[resolve(a, variables) for a in arguments])
+        except (KeyError, TypeError, ValueError, ArithmeticError, ConditionError):
+            return MISSING
 
     def _context(self, condition: CompiledCondition) -> dict[str, Any] | cel.Context:
         if self._bound is None or not condition.functions:

@@ -26,6 +26,8 @@ from typing import Any
 from proctor.contracts import FUNCTIONS, CompiledCondition, expand_exists_call
 
 VARIABLE = "_f"
+MISSING: Any = object()
+"""A precomputed call whose arguments are not there (the program must not read it)."""
 SEPARATOR = "__"
 _ROOTS = ("args", "input", "scopes", "state")
 _CALL = re.compile(
@@ -104,14 +106,18 @@ def precompute(condition: CompiledCondition) -> Precomputed | None:
 
 def flat_variables(pre: Precomputed, variables: dict[str, Any], made: list[Any]) -> dict[str, Any]:
     """The variables ``pre.program`` reads: the calls made, each field on its own, and the
-    roots it reads whole (``KeyError`` for a missing field, as CEL would fail)."""
+    roots it reads whole. A missing field, or a call that could not be made (``MISSING``),
+    is left out: CEL fails only if the program reads it (``has(args.x) && args.x``)."""
     out: dict[str, Any] = {}
     for name, kind, where, index in pre.readers:
         if kind == "made":
-            out[name] = made[index]
+            if made[index] is not MISSING:
+                out[name] = made[index]
         elif kind == "field":
             root, field = where.split(".", 1)
-            out[name] = variables[root][field]
+            value = variables.get(root)
+            if isinstance(value, dict) and field in value:
+                out[name] = value[field]
         elif kind == "has":
             root, field = where.split(".", 1)
             value = variables[root]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from proctor.contracts import (
@@ -15,14 +13,14 @@ from proctor.contracts import (
     ConditionError,
     Contract,
     OrderingRule,
-    Rule,
     compile_condition,
 )
 from proctor.policy._chains import Chain
 from proctor.policy._conditions import Conditions, Session
 from proctor.policy._decision import Decision, ProposedCall
 from proctor.policy._facts import RunFacts
-from proctor.policy._precompute import precompute
+from proctor.policy._ordering import ordering_problem
+from proctor.policy._plan import APPROVAL, DEFAULT_DENY, NamedRule, Plan, only
 from proctor.store import RunState
 from proctor.tools import Registry
 
@@ -52,16 +50,16 @@ class Policy:
         for rule in contract.approvals:
             condition = None if rule.when is None else compile_condition(rule.when)
             self._approvals.setdefault(rule.tool, []).append((rule, condition))
-        self._deny: dict[str, list[tuple[_Named, CompiledCondition | None]]] = {}
-        self._allow: dict[str, list[tuple[_Named, CompiledCondition | None]]] = {}
+        self._deny: dict[str, list[tuple[NamedRule, CompiledCondition | None]]] = {}
+        self._allow: dict[str, list[tuple[NamedRule, CompiledCondition | None]]] = {}
         for index, conditional in enumerate(contract.rules):
-            named = _Named(rule=conditional, id=conditional.rule_id(index))
+            named = NamedRule(rule=conditional, id=conditional.rule_id(index))
             when = conditional.when
             entry = (named, None if when is None else compile_condition(when))
             into = self._deny if conditional.kind == "deny" else self._allow
             for tool in conditional.tools:
                 into.setdefault(tool, []).append(entry)
-        self._plans: dict[str, _Plan] = {}
+        self._plans: dict[str, Plan] = {}
         self._final = [
             (check, check.rule_id(index), compile_condition(check.when, FINAL_ROOTS))
             for index, check in enumerate(contract.final)
@@ -138,11 +136,11 @@ class Policy:
             return ALLOW
         variables = _variables(plan.roots, call, state, facts, now)
         if "args" in variables:
-            variables["args"] = _only(variables["args"], plan.args_fields)
+            variables["args"] = only(variables["args"], plan.args_fields)
         if "input" in variables:
-            variables["input"] = _only(variables["input"], plan.input_fields)
+            variables["input"] = only(variables["input"], plan.input_fields)
         if "scopes" in variables:
-            variables["scopes"] = _only(variables["scopes"], plan.scope_fields)
+            variables["scopes"] = only(variables["scopes"], plan.scope_fields)
         session = self._conditions.session(facts, now, variables, functions=plan.functions)
         if plan.fast is not None:
             # The tool's rules as one program, its fixed-argument calls made first: one
@@ -266,7 +264,7 @@ class Policy:
         self, call: ProposedCall, state: RunState, facts: RunFacts
     ) -> Decision | None:
         for rule in (*self._ordering.get(call.name, ()), *self._ordering.get("*", ())):
-            problem = _ordering_problem(rule, call, state, facts)
+            problem = ordering_problem(rule, call, state, facts)
             if problem is not None:
                 return Decision(
                     kind="require_approval" if rule.on_violation == "require_approval" else "deny",
@@ -277,17 +275,17 @@ class Policy:
                 )
         return None
 
-    def _decoded(self, call: ProposedCall, plan: _Plan, session: Session, code: Any) -> Decision:
-        """The decision ``plan.fast`` gave as a code (``_one_program``)."""
+    def _decoded(self, call: ProposedCall, plan: Plan, session: Session, code: Any) -> Decision:
+        """The decision ``plan.fast`` gave as a code (``one_program``)."""
         if not isinstance(code, int) or code < 0:
             return ALLOW
-        if code < _DEFAULT_DENY:
+        if code < DEFAULT_DENY:
             return _denial(plan.deny.items[code][0], None, call.name)
-        if code == _DEFAULT_DENY:
+        if code == DEFAULT_DENY:
             return self._default_deny(call, plan, session)
-        return _approval(plan.approvals.items[code - _APPROVAL][0], None, call.name)
+        return _approval(plan.approvals.items[code - APPROVAL][0], None, call.name)
 
-    def _default_deny(self, call: ProposedCall, plan: _Plan, session: Session) -> Decision:
+    def _default_deny(self, call: ProposedCall, plan: Plan, session: Session) -> Decision:
         problems = [
             f"{named.id}: " + (f"could not be evaluated: {error}" if error else "does not hold")
             for named, error in plan.allow.failures(session)
@@ -302,10 +300,10 @@ class Policy:
             on_violation=violation,
         )
 
-    def _plan(self, tool: str) -> _Plan:
+    def _plan(self, tool: str) -> Plan:
         plan = self._plans.get(tool)
         if plan is None:
-            plan = self._plans[tool] = _Plan(
+            plan = self._plans[tool] = Plan(
                 deny=Chain.of([*self._deny.get(tool, ()), *self._deny.get("*", ())]),
                 allow=Chain.of([*self._allow.get(tool, ()), *self._allow.get("*", ())]),
                 approvals=Chain.of(self._approvals.get(tool, ())),
@@ -320,88 +318,7 @@ class Policy:
         return session.value(program)
 
 
-@dataclass(frozen=True, slots=True)
-class _Named:
-    """A deny or allow rule with its id."""
-
-    rule: Rule
-    id: str
-
-
-class _Plan:
-    """The rule chains that apply to one tool, compiled once, and what they read."""
-
-    def __init__(
-        self,
-        *,
-        deny: Chain[_Named],
-        allow: Chain[_Named],
-        approvals: Chain[ApprovalRule],
-        default_deny: bool,
-    ) -> None:
-        self.deny, self.allow, self.approvals = deny, allow, approvals
-        self.default_deny = default_deny
-        chains = (deny, allow, approvals)
-        self.empty = not (deny.items or approvals.items or default_deny)
-        self.roots = frozenset(root for chain in chains for root in chain.roots)
-        self.functions = any(chain.functions for chain in chains)
-        sources = [chain.program.source for chain in chains if chain.program is not None]
-        # Converting a value for CEL costs time per field (~4 µs a string): pass only
-        # the fields of the arguments and input that the conditions name.
-        self.args_fields = _fields_read(sources, "args")
-        self.input_fields = _fields_read(sources, "input")
-        self.scope_fields = _fields_read(sources, "scopes")
-        program = _one_program(self)
-        self.fast = None if program is None else precompute(program)
-
-
-_DEFAULT_DENY = 10_000
-_APPROVAL = 20_000
-
-
-def _one_program(plan: _Plan) -> CompiledCondition | None:
-    """The tool's chains as one program: the index of the deny rule that holds, else
-    ``_DEFAULT_DENY`` if no allow rule does (under ``default: deny``), else ``_APPROVAL``
-    plus the index of the approval rule that holds, else -1. An error anywhere makes the
-    chains run on their own, so each rule fails closed exactly as it would alone."""
-    if plan.empty:
-        return None
-    branches: list[str] = []
-    for index, (_, condition) in enumerate(plan.deny.items):
-        if condition is None:
-            return compile_condition(" : ".join([*branches, str(index)]))
-        branches.append(f"({condition.source}) ? {index}")
-    if plan.default_deny:
-        allowed = [
-            "true" if condition is None else f"({condition.source})"
-            for _, condition in plan.allow.items
-        ]
-        branches.append(f"!({' || '.join(allowed) or 'false'}) ? {_DEFAULT_DENY}")
-    for index, (_, condition) in enumerate(plan.approvals.items):
-        if condition is None:
-            return compile_condition(" : ".join([*branches, str(_APPROVAL + index)]))
-        branches.append(f"({condition.source}) ? {_APPROVAL + index}")
-    return compile_condition(" : ".join([*branches, "-1"]))
-
-
-def _fields_read(sources: list[str], root: str) -> frozenset[str] | None:
-    """The fields of ``root`` the expressions read (``None``: they use it whole)."""
-    fields: set[str] = set()
-    for source in sources:
-        for match in re.finditer(rf"(?<![\w.]){root}\b(\s*\.\s*([A-Za-z_]\w*))?", source):
-            if match.group(2) is None:
-                return None
-            fields.add(match.group(2))
-    return frozenset(fields)
-
-
-def _only(value: dict[str, Any], fields: frozenset[str] | None) -> dict[str, Any]:
-    if fields is None:
-        return value
-    return {key: value[key] for key in fields if key in value}
-
-
-def _denial(named: _Named, error: ConditionError | None, tool: str) -> Decision:
+def _denial(named: NamedRule, error: ConditionError | None, tool: str) -> Decision:
     rule = named.rule
     if error is not None:  # fail closed: a denial that cannot be evaluated denies
         reason = rule.reason or f"{tool} is denied by rule {named.id}"
@@ -457,54 +374,6 @@ def _variables(
         elif root == "text":
             out["text"] = text or ""
     return out
-
-
-def _ordering_problem(
-    rule: OrderingRule, call: ProposedCall, state: RunState, facts: RunFacts
-) -> str | None:
-    """Why ``call`` breaks ``rule`` given the calls before it, or ``None``."""
-    same = rule.same_field
-    if same is not None and same not in call.arguments:
-        if rule.tool == "*":
-            return None  # a rule over every tool compares only the calls that name the field
-        return f"{call.name} must name {same} (its ordering rule compares it between calls)"
-    value = None if same is None else call.arguments[same]
-
-    def succeeded(tool: str) -> bool:
-        if same is None:
-            return state.succeeded[tool] > 0
-        return any(
-            fact.tool == tool and fact.status == "ok" and fact.args.get(same) == value
-            for fact in facts.calls.values()
-        )
-
-    def counted(tool: str) -> int:
-        if same is None:
-            return facts.counted(tool)
-        return sum(
-            1
-            for fact in facts.calls.values()
-            if fact.tool == tool and fact.counted and fact.args.get(same) == value
-        )
-
-    def about() -> str:
-        return "" if same is None else f" for the same {same} ({value!r})"
-
-    missing = [tool for tool in rule.after if not succeeded(tool)]
-    if missing:
-        return f"{call.name} requires {', '.join(missing)} to succeed earlier in the run{about()}"
-    if rule.any_of and not any(succeeded(tool) for tool in rule.any_of):
-        return (
-            f"{call.name} requires one of {', '.join(rule.any_of)} to succeed earlier in the "
-            f"run{about()}"
-        )
-    done = [tool for tool in rule.not_after if counted(tool)]
-    if done:
-        return f"{call.name} may not run after {', '.join(done)}{about()}"
-    if rule.at_most is not None and counted(call.name) >= rule.at_most:
-        times = "once" if rule.at_most == 1 else f"{rule.at_most} times"
-        return f"{call.name} may run at most {times}{about()}, and already did"
-    return None
 
 
 PROVENANCE_FUNCTIONS = frozenset({"origin", "trusted", "untrusted", "from_input", "from_tool"})

@@ -229,7 +229,7 @@ def expand_exists_call(expr: str) -> str:
         match = _EXISTS_CALL.search(expr)
         if match is None:
             return expr
-        arguments, end = _call_arguments(expr, match.end())
+        arguments, end = call_arguments(expr, match.end())
         if len(arguments) != 2:
             raise ConditionCompileError(
                 expr,
@@ -241,9 +241,9 @@ def expand_exists_call(expr: str) -> str:
         expr = expr[: match.start()] + expanded + expr[end:]
 
 
-def _call_arguments(expr: str, at: int) -> tuple[list[str], int]:
+def call_arguments(expr: str, at: int) -> tuple[list[str], int]:
     """The top-level, comma-separated arguments of the call whose ``(`` ends before ``at``,
-    and the index after its ``)``."""
+    and the index after its ``)``; ``ConditionCompileError`` if it never closes."""
     depth, quote, parts, start = 0, "", [], at
     i = at
     while i < len(expr):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from proctor.contracts._cel import ConditionCompileError, _call_arguments
+from proctor.contracts._cel import ConditionCompileError, call_arguments
 
 TOOL_ARGUMENT: dict[str, int] = {
     "from_tool": 1,
@@ -63,7 +63,7 @@ def tool_calls(expr: str) -> list[ToolCall]:
     found: list[ToolCall] = []
     for match in _FUNCTION.finditer(code_only(expr)):
         try:
-            arguments, _ = _call_arguments(expr, match.end())
+            arguments, _ = call_arguments(expr, match.end())
         except ConditionCompileError:
             break  # unbalanced: the compile error is reported already
         function = match.group(1)

@@ -23,7 +23,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from proctor.contracts import FUNCTIONS, CompiledCondition, expand_exists_call
+from proctor.contracts import (
+    FUNCTIONS,
+    CompiledCondition,
+    ConditionCompileError,
+    call_arguments,
+    expand_exists_call,
+)
 
 VARIABLE = "_f"
 MISSING: Any = object()
@@ -185,27 +191,10 @@ def _static(text: str) -> Argument | None:
 
 
 def _arguments(source: str, at: int) -> tuple[list[str], int] | None:
-    """The top-level arguments of the call whose ``(`` ends at ``at``, and the index after
-    its ``)``; ``None`` if unbalanced."""
-    depth, quote, start = 0, "", at
-    parts: list[str] = []
-    for i in range(at, len(source)):
-        char = source[i]
-        if quote:
-            if char == quote:
-                quote = ""
-        elif char in "\"'":
-            quote = char
-        elif char in "([{":
-            depth += 1
-        elif char in ")]}":
-            if depth == 0:
-                last = source[start:i]
-                if last.strip() or parts:
-                    parts.append(last)
-                return parts, i + 1
-            depth -= 1
-        elif char == "," and depth == 0:
-            parts.append(source[start:i])
-            start = i + 1
-    return None
+    """The top-level arguments of the call whose ``(`` ends at ``at`` (none for ``f()``),
+    and the index after its ``)``; ``None`` if unbalanced."""
+    try:
+        parts, end = call_arguments(source, at)
+    except ConditionCompileError:
+        return None
+    return ([] if parts == [""] else parts), end

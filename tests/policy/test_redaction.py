@@ -500,3 +500,30 @@ def test_every_mod97_valid_iban_is_found_and_no_other(bban: str) -> None:
 
     assert DEFAULT.text(f"IBAN {valid}") == "IBAN [iban:redacted]"
     assert DEFAULT.text(f"IBAN {wrong}") == f"IBAN {wrong}"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (4111111111111111.0, "[card:redacted]"),  # a card number as a JSON float
+        (5555555555554444.0, "[card:redacted]"),  # another issuer, checksum exact below 2**53
+        ("pay 4111.1111.1111.1111 today", "pay [card:redacted] today"),  # dots
+        ("iban gb29nwbk60161331926819", "iban [iban:redacted]"),  # lower case
+        ("iban de89 3704 0044 0532 0130 00.", "iban [iban:redacted]."),
+        (1234567.25, 1234567.25),  # an amount stays
+        (4111111111111112.0, 4111111111111112.0),  # not a card: the checksum fails
+        ("total 1234.56 EUR, version 3.2.1", "total 1234.56 EUR, version 3.2.1"),
+    ],
+)
+def test_card_numbers_and_ibans_in_any_form_are_masked(value: Any, expected: Any) -> None:
+    assert Redactor()({"v": value})["v"] == expected
+
+
+@given(
+    st.lists(st.sampled_from([" ", "-", "."]), min_size=3, max_size=3),
+    st.sampled_from(["4111111111111111", "5555555555554444", "378282246310005"]),
+)
+def test_a_card_number_grouped_by_any_separator_is_masked(seps: list[str], card: str) -> None:
+    groups = [card[:4], card[4:8], card[8:12], card[12:]]
+    written = groups[0] + "".join(sep + group for sep, group in zip(seps, groups[1:], strict=True))
+    assert card[-4:] not in Redactor()({"v": f"card {written} on file"})["v"]

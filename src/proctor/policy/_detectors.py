@@ -44,11 +44,12 @@ SECRET = "|".join(
 SECRET_GATE = r"-----BEGIN|sk-|k_live_|k_test_|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|earer"
 
 NUMBER = {
-    # 13 to 19 digits, optionally grouped by spaces or dashes; card numbers start 2-6.
-    "card": _BEFORE + r"[2-6]\d(?:[ -]?\d){11,17}" + _AFTER,
-    # Country code, check digits, then the account: in groups of four, or unbroken.
+    # 13 to 19 digits, optionally grouped by spaces, dashes or dots; cards start 2-6.
+    "card": _BEFORE + r"[2-6]\d(?:[ .-]?\d){11,17}" + _AFTER,
+    # Country code, check digits, then the account: in groups of four, or unbroken; in
+    # any case (the check digits decide).
     "iban": _BEFORE
-    + r"[A-Z]{2}\d\d(?:(?: [A-Z0-9]{4})+(?: [A-Z0-9]{1,3})?|[A-Z0-9]{11,30})"
+    + r"[A-Za-z]{2}\d\d(?:(?: [A-Za-z0-9]{4})+(?: [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})"
     + _AFTER,
     "ssn": _BEFORE + r"\d{3}-\d{2}-\d{4}" + _AFTER,
     "phone": "|".join(
@@ -91,7 +92,7 @@ IBAN_LENGTHS = {
     country: int(length) for country, length in re.findall(r"([A-Z]{2}):(\d\d)", _IBAN_TABLE)
 }
 """IBAN length by country (SWIFT IBAN registry); other countries: 15 to 34 characters."""
-_SEPARATOR = re.compile(r"[ -]")
+_SEPARATOR = re.compile(r"[ .-]")
 _GROUP = re.compile(r"\d+")
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
@@ -163,7 +164,7 @@ def iban_length(text: str) -> int:
     four capitals or digits after it (``BE68 5390 0754 7034 CODE``), so it is cut to the
     country's length where a group ends.
     """
-    compact = text.replace(" ", "")
+    compact = text.replace(" ", "").upper()
     expected = IBAN_LENGTHS.get(compact[:2], len(compact))
     if len(compact) < expected or (len(compact) > expected and " " not in text):
         return 0
@@ -205,6 +206,19 @@ def int_is_card(value: int) -> bool:
     """A JSON integer that is a card number (13-19 digits starting 2-6, Luhn)."""
     digits = str(abs(value))
     return 13 <= len(digits) <= 19 and digits[0] in "23456" and luhn_ok(digits)
+
+
+def float_is_card(value: float) -> bool:
+    """A JSON number written with a fraction or exponent (``4111111111111111.0``) that
+    holds a card number. Beyond 2**53 a float no longer holds every digit, so the
+    checksum cannot be trusted there: such a number of card length counts as one."""
+    if not value.is_integer():
+        return False
+    whole = int(value)
+    if abs(whole) >= 2**53:
+        digits = str(abs(whole))
+        return 13 <= len(digits) <= 19 and digits[0] in "23456"
+    return int_is_card(whole)
 
 
 def normalize(label: str, text: str) -> str:

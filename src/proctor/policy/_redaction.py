@@ -169,6 +169,13 @@ class Redactor:
             and d.int_is_card(value)
         ):
             return self._whole(self._numbers["card"], str(value))
+        if (
+            kind is float
+            and "card" in self._numbers
+            and (value >= _CARD_INT or value <= -_CARD_INT)
+            and d.float_is_card(value)
+        ):
+            return self._whole(self._numbers["card"], str(int(value)))
         return value
 
     def _dict(self, data: dict[str, Any]) -> dict[str, Any]:

@@ -233,14 +233,17 @@ async def test_tools_without_scopes_get_no_token_and_no_event(
     assert "credential_issued" not in types(await events_of(db, result))
 
 
-async def test_a_contract_with_scopes_creates_the_signing_key_and_one_without_does_not(
+async def test_every_runner_has_the_signing_key_created_private_and_shared(
     db: SQLiteStore, proctor_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Every run keys its digests of raw content with the signing key, scopes or not, so
+    # the first runner creates it (0600) and every later one reads the same key.
     monkeypatch.delenv("PROCTOR_SIGNING_KEY", raising=False)
     Runner(db, workflow(refund_turns(), credentials={}))
-    assert not (proctor_home / "signing.key").exists()
-    runner = Runner(db, workflow(refund_turns()))
+    key = (proctor_home / "signing.key").read_bytes()
     assert (proctor_home / "signing.key").stat().st_mode & 0o777 == 0o600
+    runner = Runner(db, workflow(refund_turns()))
+    assert (proctor_home / "signing.key").read_bytes() == key
     assert (await runner.start({"customer": "C-1"})).outcome == "resolved"
 
 

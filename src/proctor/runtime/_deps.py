@@ -51,6 +51,9 @@ class RunDeps:
     live_telemetry: bool
     clock: Clock
     """The time every decision of the run reads (expiry, ceilings, totals, events)."""
+    secret: bytes | None = None
+    """The signing key, which keys every digest of raw content the run records (call
+    arguments, the prompt), so that none can be reversed by guessing the content."""
     fingerprint_key: bytes | None = None
     """The secret that fingerprints values redaction keeps out of the log (``values_seen``),
     when the contract traces where values came from and redacts."""
@@ -84,6 +87,8 @@ class RunDeps:
             and (contract.allowed_tools is None or t.name in contract.allowed_tools)
         )
         policy = Policy(contract, registry)
+        # Loaded up front, so a missing or unsafe key stops a run before it starts.
+        secret = load_signing_key()
         model = contract.model
         settings = None
         if model.max_tokens is not None or model.temperature is not None:
@@ -105,7 +110,8 @@ class RunDeps:
             writes=frozenset(t.name for t in registry if t.effect == "write"),
             live_telemetry=live_telemetry,
             clock=clock,
-            fingerprint_key=_fingerprint_key(policy, redactor),
+            secret=secret,
+            fingerprint_key=secret if policy.tracks_values and redactor.enabled else None,
         )
 
     def is_write(self, tool: str) -> bool:
@@ -124,11 +130,3 @@ class RunDeps:
         if ceiling is None:
             return None
         return max(0.0, ceiling - state.active_seconds(now))
-
-
-def _fingerprint_key(policy: Policy, redactor: Redactor) -> bytes | None:
-    """The signing key, when the run's provenance must outlive redaction (loaded up
-    front, so a missing or unsafe key stops a run before it starts)."""
-    if not (policy.tracks_values and redactor.enabled):
-        return None
-    return load_signing_key()

@@ -42,6 +42,7 @@ class LiveRun:
         gateway: Gateway,
         route: str,
         facts: RunFacts,
+        secret: bytes | None = None,
         redact: Redactor | None = None,
         telemetry: LiveExporter | None = None,
     ) -> None:
@@ -54,7 +55,9 @@ class LiveRun:
         # Rate limits charge the prompt's tokens before a call is sent.
         self.count_prompts = gateway.limiter is not None or gateway.router.limiter is not None
         self.state = RunState()
-        self.transcript = Transcript()
+        self.transcript = Transcript(key=secret)
+        self.secret = secret
+        """Keys the digests of raw content this run records (``keyed_digest``)."""
         self.facts = facts
         """What policy knows beyond the counters: provenance, earlier calls, scopes."""
         # Values redaction keeps out of the log are fingerprinted, so that provenance

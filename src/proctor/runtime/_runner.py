@@ -300,6 +300,7 @@ class Runner:
             gateway=gateway,
             route=route,
             facts=self.deps.policy.new_facts(key=self.deps.fingerprint_key),
+            secret=self.deps.secret,
             redact=self.deps.redact,
             telemetry=telemetry,
         )

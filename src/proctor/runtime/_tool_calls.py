@@ -9,11 +9,13 @@ judges it. What the decision leads to is the driver's to carry out.
 
 from __future__ import annotations
 
+from typing import Any
+
 from proctor.policy import ProposedCall
 from proctor.runtime._deps import RunDeps
 from proctor.runtime._live import LiveRun
 from proctor.runtime._results import Allowed, Attend, Decided, Step
-from proctor.store import CallState, ToolProposed, digest
+from proctor.store import CallState, ToolProposed, digest, keyed_digest
 from proctor.tools import ToolArgumentsError
 
 
@@ -38,7 +40,7 @@ def _propose(run: LiveRun, call: CallState) -> None:
                 call_id=recorded.id,
                 step=run.state.tool_calls,
                 tool=recorded.name,
-                args_digest=digest({"tool": recorded.name, "arguments": recorded.arguments}),
+                args_digest=_args_digest(run, recorded.name, recorded.arguments),
                 arguments=recorded.arguments,
                 raw_arguments=recorded.raw_arguments,
             )
@@ -69,3 +71,10 @@ def _decide(deps: RunDeps, run: LiveRun, call: CallState) -> Decided:
     )
     decision = deps.policy.decide(proposed, run.state, now=deps.clock(), facts=run.facts)
     return Decided(call=call, decision=decision, arguments=arguments)
+
+
+def _args_digest(run: LiveRun, tool: str, arguments: dict[str, Any]) -> str:
+    """What binds an approval to its exact call: keyed, since the arguments it digests are
+    raw (an unkeyed digest of a masked card number gives the number back to a guess)."""
+    call = {"tool": tool, "arguments": arguments}
+    return digest(call) if run.secret is None else keyed_digest(run.secret, call)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -76,14 +77,15 @@ class Transcript:
     turns by their summary and large results by references, exactly as when it was made.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, key: bytes | None = None) -> None:
         self._entries: list[_Entry] = []
         self.messages: list[Message] = []
         self._names: dict[str, str] = {}
         self._answered: set[str] = set()  # calls that have their one tool message
         self._turn = 0
         # Running digest and token count, so a model call costs O(new messages) here.
-        self._hash = hashlib.sha256()
+        self._key = key
+        self._hash = self._new_hash()
         self._tokens = 0
         self._counted = 0  # messages whose tokens are in ``_tokens``
 
@@ -92,8 +94,15 @@ class Transcript:
         return self._turn
 
     def digest(self) -> str:
-        """SHA-256 over every message so far, in order."""
-        return self._hash.copy().hexdigest()
+        """SHA-256 over every message so far, in order (an HMAC under the run's key, if it
+        has one: the messages hold what redaction keeps out of the log)."""
+        found: str = self._hash.copy().hexdigest()
+        return found
+
+    def _new_hash(self) -> Any:
+        if self._key is None:
+            return hashlib.sha256()
+        return hmac.new(self._key, digestmod=hashlib.sha256)
 
     def tokens(self) -> int:
         """Estimated tokens of the messages, framing included; each message counted once."""
@@ -176,7 +185,7 @@ class Transcript:
             kept = [*head, _Entry(note, 0), *rest]
         self._entries = []
         self.messages = []
-        self._hash = hashlib.sha256()
+        self._hash = self._new_hash()
         self._tokens = self._counted = 0
         for entry in kept:
             self._add(entry.message, entry.turn)

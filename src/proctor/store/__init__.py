@@ -16,6 +16,7 @@ from proctor.store._canonical import (
     chain_hash,
     digest,
     json_value_problem,
+    keyed_digest,
 )
 from proctor.store._events import (
     EVENT_TYPES,
@@ -161,6 +162,7 @@ __all__ = [
     "default_home",
     "digest",
     "json_value_problem",
+    "keyed_digest",
     "new_span_id",
     "open_store",
     "private_dirs",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 import orjson
@@ -18,6 +19,13 @@ def canonical_json(value: Any) -> bytes:
 def digest(value: Any) -> str:
     """SHA-256 hex digest of the canonical JSON of ``value``."""
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def keyed_digest(key: bytes, value: Any) -> str:
+    """HMAC-SHA256 hex digest of the canonical JSON of ``value`` under ``key``: a digest of
+    content that cannot be reversed by guessing the content (a masked card number, an
+    address) without the key."""
+    return hmac.new(key, canonical_json(value), hashlib.sha256).hexdigest()
 
 
 def chain_hash(prev_hash: str, metadata: dict[str, Any]) -> str:

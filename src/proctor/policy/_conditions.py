@@ -1,9 +1,10 @@
 """Evaluating conditions with Proctor's functions over one run's facts.
 
-``Conditions`` holds the CEL functions of ``contracts.FUNCTIONS``, bound to whatever run
-is being decided: ``bind`` points them at a run's facts and the time, and ``check`` runs
-a compiled condition with the variables it reads. One ``cel.Context`` per thread carries
-the functions, built once; only the variables change from call to call.
+``Conditions`` holds the CEL functions of ``contracts.FUNCTIONS``; ``session`` points them
+at the run being decided (its facts and the time) and gives a ``Session`` that evaluates
+compiled conditions over one decision's variables. One ``cel.Context`` per thread carries
+the functions, built once; a condition that calls none runs on a plain dict, and a
+rewritten program (``_precompute``) has its fixed-argument calls made in Python first.
 """
 
 from __future__ import annotations

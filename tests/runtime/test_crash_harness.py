@@ -16,7 +16,7 @@ from support.crash_harness import SoakResult, soak
 
 # Five kills at most 0.7 s apart land within 3.5 s: before the 40 runs are done (about
 # 5 s), even on a fast machine.
-_PACE = {"kill_every": (0.3, 0.7), "timeout_s": 40.0}
+PACE = (0.3, 0.7)
 
 
 def _check(found: SoakResult) -> None:
@@ -30,7 +30,9 @@ def _check(found: SoakResult) -> None:
 async def test_killed_postgresql_workers_lose_and_repeat_nothing(
     postgres_url: str, proctor_home: Path
 ) -> None:
-    _check(await soak(postgres_url, proctor_home, runs=40, max_kills=5, **_PACE))
+    _check(
+        await soak(postgres_url, proctor_home, runs=40, max_kills=5, kill_every=PACE, timeout_s=40)
+    )
 
 
 @pytest.mark.slow
@@ -38,4 +40,4 @@ async def test_killed_workers_sharing_one_sqlite_file_lose_and_repeat_nothing(
     tmp_path: Path, proctor_home: Path
 ) -> None:
     db = str(tmp_path / "soak.db")
-    _check(await soak(db, proctor_home, runs=40, max_kills=5, **_PACE))
+    _check(await soak(db, proctor_home, runs=40, max_kills=5, kill_every=PACE, timeout_s=40))

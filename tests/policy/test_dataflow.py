@@ -443,3 +443,21 @@ async def test_provenance_survives_a_pause_although_the_log_masks_addresses(
     assert ("email.send", "deny", "rule.untrusted-recipient") in decisions(events)
     stored = repr([row.content for row in await db.events(resumed.run_id)])
     assert "mallory@evil.example" not in stored  # the log itself keeps it masked
+
+
+def test_a_scope_the_input_cannot_give_is_absent_and_rules_reading_it_fail_closed() -> None:
+    policy = Policy(
+        contract(
+            scopes={"team": "emails(input.team_list)"},  # the run input has no team_list
+            rules=[{"deny": "email.send", "when": "!(args.to in scopes.team)", "id": "team"}],
+        ),
+        REGISTRY,
+    )
+    facts = facts_after(policy)
+    assert "team" not in facts.scopes
+    assert decide(
+        policy, facts, proposed("email.send", to="bob@corp.example", subject="s", body="b")
+    ) == (
+        "deny",
+        "rule.team",
+    )

@@ -8,6 +8,7 @@ often a person raised a ceiling. The runtime folds each event into it as it fold
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from proctor.store import (
     ToolStarted,
     ValuesSeen,
 )
+
+logger = logging.getLogger("proctor.policy")
 
 CallStatus = Literal["proposed", "running", "ok", "failed", "denied"]
 
@@ -75,7 +78,6 @@ class RunFacts:
     evaluate_scope: Callable[[CompiledCondition, dict[str, Any]], Any] | None = None
     calls: dict[str, CallFact] = field(default_factory=dict)
     scopes: dict[str, Any] = field(default_factory=dict)
-    scope_errors: dict[str, str] = field(default_factory=dict)
     limit_raises: int = 0
     """Approvals a person gave to go past ``max_tool_calls`` (``on_limit: require_approval``)."""
     _cel_calls: list[dict[str, Any]] | None = None
@@ -195,4 +197,5 @@ class RunFacts:
             try:
                 self.scopes[name] = self.evaluate_scope(program, run_input)
             except ConditionError as exc:
-                self.scope_errors[name] = str(exc)
+                # Absent: every condition that reads it fails closed. Said once, here.
+                logger.warning("scope %r could not be computed from the run input: %s", name, exc)

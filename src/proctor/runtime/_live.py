@@ -1,11 +1,11 @@
 """``LiveRun``: one run as this process drives it, the loop's mutable state.
 
 It holds the run's journal, the ``RunState``, ``Transcript`` and policy's ``RunFacts``
-folded from its log, the
-run's summary row, and the gateway route it started on. Events are sealed (chained and
-folded at once) and committed in batches: folding before writing lets a decision see the
-proposal it decides, and ``run_finished`` totals include their own batch. If a write
-fails, the exception ends the drive and resume rebuilds state from what the log holds.
+folded from its log, the run's summary row, and the gateway route it started on. Events
+are sealed (chained and folded at once) and committed in batches: folding before writing
+lets a decision see the proposal it decides, and ``run_finished`` totals include their own
+batch. If a write fails, the exception ends the drive and resume rebuilds state from what
+the log holds.
 """
 
 from __future__ import annotations

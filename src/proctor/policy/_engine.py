@@ -154,10 +154,7 @@ class Policy:
         denied = plan.deny.first(session)
         if denied is not None:
             return _denial(denied.item, denied.error, call.name)
-        if (
-            self.contract.default == "deny"
-            and plan.allow.first(session, errors_match=False) is None
-        ):
+        if plan.default_deny and plan.allow.first(session, errors_match=False) is None:
             return self._default_deny(call, plan, session)
         approval = plan.approvals.first(session)
         if approval is not None:

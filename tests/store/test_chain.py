@@ -423,7 +423,9 @@ async def test_finished_runs_verify_after_reopening(tmp_path: Path) -> None:
         journal = journal_for(first)
         await journal.append(story(), run=run_record())
         finished = RunFinished(outcome="resolved", reason="done", totals=Totals())
-        await journal.append([finished], run=run_record())
+        ended = run_record()
+        ended.status, ended.outcome = "finished", "resolved"
+        await journal.append([finished], run=ended)
     finally:
         await first.close()
 
@@ -435,3 +437,52 @@ async def test_finished_runs_verify_after_reopening(tmp_path: Path) -> None:
 
     assert report.ok, report.problem
     assert (report.events, report.head_hash) == (7, journal.head_hash)
+
+
+# The runs row is an index the code reads (who started a run, under which contract, how
+# it ended): an edit there that the log does not back is reported too.
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "named"),
+    [
+        ("started_by", "mallory", "started_by"),
+        ("workflow", "payroll", "workflow"),
+        ("contract_hash", "d" * 64, "contract_hash"),
+        ("status", "finished", "finished"),
+    ],
+)
+async def test_an_edited_run_record_is_detected(
+    sqlite_store: SQLiteStore, column: str, value: str, named: str
+) -> None:
+    with raw_db(sqlite_store) as db:  # the fixture's row names no starter: the log's one
+        (meta,) = db.execute("SELECT meta FROM events WHERE seq = 0").fetchone()
+        starter = orjson.loads(meta)["started_by"]
+        db.execute("UPDATE runs SET started_by = ? WHERE run_id = 'run-1'", (starter,))
+    assert (await verify_run(sqlite_store, "run-1")).ok
+
+    with raw_db(sqlite_store) as db:
+        db.execute(f"UPDATE runs SET {column} = ? WHERE run_id = 'run-1'", (value,))
+
+    report = await verify_run(sqlite_store, "run-1")
+    assert not report.ok
+    assert "runs table was edited" in (report.problem or "")
+    assert named in (report.problem or "")
+
+
+async def test_an_edited_outcome_is_detected(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "outcome.db")
+    try:
+        journal = journal_for(store)
+        ended = run_record()
+        ended.status, ended.outcome = "finished", "escalated"
+        finished = RunFinished(outcome="escalated", reason="handed off", totals=Totals())
+        await journal.append([*story(), finished], run=ended)
+        assert (await verify_run(store, "run-1")).ok
+        with raw_db(store) as db:
+            db.execute("UPDATE runs SET outcome = 'resolved' WHERE run_id = 'run-1'")
+        report = await verify_run(store, "run-1")
+    finally:
+        await store.close()
+    assert (report.ok, report.bad_seq) == (False, 6)
+    assert "'escalated'" in (report.problem or "")

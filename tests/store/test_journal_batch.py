@@ -39,7 +39,11 @@ def run_record() -> RunRecord:
 def story() -> list[EventData]:
     """A run that starts and is resumed five times (the events' kind does not matter here)."""
     started = RunStarted(
-        workflow="w", model="scripted", contract_name="w", contract_version="1", contract_hash="c"
+        workflow="w",
+        model="scripted",
+        contract_name="w",
+        contract_version="1",
+        contract_hash="c" * 64,
     )
     return [started, *(RunResumed(reason=f"resume {i}", pid=i) for i in range(1, 6))]
 

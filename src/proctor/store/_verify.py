@@ -67,7 +67,45 @@ def verify_rows(run_id: str, rows: list[EventRow], run: RunRecord | None) -> Cha
             run.last_seq,
             f"event {run.last_seq} does not match the head hash the run record holds",
         )
+    if run is not None and rows:
+        disagreement = _record_disagrees(run, rows)
+        if disagreement is not None:
+            seq, problem = disagreement
+            return broken(seq, problem)
     return ChainReport(run_id=run_id, events=len(rows), head_hash=prev)
+
+
+def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] | None:
+    """Where the run's summary row says something its (verified) log does not: the row is
+    an index, and code reads it (who started the run, under which contract, how it
+    ended), so an edit there must not pass for the truth."""
+    first, last = rows[0], rows[-1]
+    if first.type == "run_started":
+        started = first.meta
+        fields = {
+            "workflow": (run.workflow, started.get("workflow")),
+            "contract_hash": (run.contract_hash, started.get("contract_hash")),
+        }
+        if run.started_by:  # runs recorded before started_by was kept have none
+            fields["started_by"] = (run.started_by, started.get("started_by"))
+        for name, (recorded, logged) in fields.items():
+            if recorded != logged:
+                return 0, (
+                    f"the run record says {name} {recorded!r}, but its log says {logged!r}: "
+                    "the runs table was edited"
+                )
+    ended = next((row for row in reversed(rows) if row.type == "run_finished"), None)
+    if ended is not None and (run.status != "finished" or run.outcome != ended.meta.get("outcome")):
+        return ended.seq, (
+            f"the log ends {ended.meta.get('outcome')!r}, but the run record says status "
+            f"{run.status!r}, outcome {run.outcome!r}: the runs table was edited"
+        )
+    if run.status == "finished" and ended is None:
+        return last.seq, (
+            f"the run record says the run finished ({run.outcome}), but its log has no "
+            "run_finished: the runs table was edited, or the log's end was deleted"
+        )
+    return None
 
 
 async def verify_run(store: Store, run_id: str) -> ChainReport:

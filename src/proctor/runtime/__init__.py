@@ -16,6 +16,7 @@ from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
+from proctor.runtime._verified import UnverifiedRunError
 from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import (
@@ -36,6 +37,7 @@ __all__ = [
     "Runner",
     "Transcript",
     "UnknownWorkflow",
+    "UnverifiedRunError",
     "Worker",
     "WorkerOptions",
     "WorkerStats",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Redactor
 from proctor.runtime._clock import Clock
+from proctor.runtime._verified import ensure_verified
 from proctor.runtime._worker import in_queue
 from proctor.store import (
     ApprovalDecided,
@@ -143,6 +144,8 @@ async def decide_approval(
             f"approval {approval_id} was already {approval.status} by {approval.decided_by}"
         )
     rows = await store.events(approval.run_id)
+    run = await store.get_run(approval.run_id)
+    ensure_verified(approval.run_id, rows, run, "decide an approval of")
     state = RunState.from_events([row_to_event(row) for row in rows])
     call = state.calls.get(approval.call_id)
     if state.pending_approval != approval_id or call is None:
@@ -173,7 +176,6 @@ async def decide_approval(
             f"approval {approval_id} needs the checker's verdict before a person's. Resume the "
             f"run to let the checker decide first: proctor resume {approval.run_id}"
         )
-    run = await store.get_run(approval.run_id)
     redact = redactor if redactor is not None else Redactor()
     journal = RunJournal.resume(store, rows, redact=redact, clock=clock)
     now = clock()

@@ -98,3 +98,27 @@ async def test_an_untouched_run_resumes_and_pays(waiting: tuple[SQLiteStore, str
     await decide_approval(store, approval_id, approved=True, by="approver")
     assert (await runner(store).resume(run_id)).outcome == "resolved"
     assert PAID == [24500]
+
+
+async def test_an_approval_shown_with_edited_arguments_is_refused(
+    waiting: tuple[SQLiteStore, str, str],
+) -> None:
+    # The approver is shown the approvals table: 24,500 edited to 245 there (the log is
+    # untouched, so the chain itself verifies).
+    store, run_id, approval_id = waiting
+    edit(
+        store,
+        "UPDATE approvals SET arguments = ? WHERE approval_id = ?",
+        orjson.dumps({"amount": 245}),
+        approval_id,
+    )
+
+    with pytest.raises(UnverifiedRunError, match="approvals table was edited") as refused:
+        await decide_approval(store, approval_id, approved=True, by="approver")
+
+    assert "arguments differ" in str(refused.value)
+    assert refused.value.run_id == run_id
+    approval = await store.get_approval(approval_id)
+    assert approval is not None
+    assert approval.status == "pending"
+    assert PAID == []

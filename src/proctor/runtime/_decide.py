@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Redactor
 from proctor.runtime._clock import Clock
-from proctor.runtime._verified import ensure_verified
+from proctor.runtime._verified import ensure_approval_matches, ensure_verified
 from proctor.runtime._worker import in_queue
 from proctor.store import (
     ApprovalDecided,
@@ -146,6 +146,7 @@ async def decide_approval(
     rows = await store.events(approval.run_id)
     run = await store.get_run(approval.run_id)
     ensure_verified(approval.run_id, rows, run, "decide an approval of")
+    ensure_approval_matches(approval, rows)
     state = RunState.from_events([row_to_event(row) for row in rows])
     call = state.calls.get(approval.call_id)
     if state.pending_approval != approval_id or call is None:

@@ -9,7 +9,7 @@ audit verify``), and a run that fails it is refused with the first bad event nam
 from __future__ import annotations
 
 from proctor.errors import RunStateError
-from proctor.store import EventRow, RunRecord, verify_rows
+from proctor.store import ApprovalRecord, EventRow, RunRecord, verify_rows
 
 
 class UnverifiedRunError(RunStateError):
@@ -35,3 +35,42 @@ def ensure_verified(run_id: str, rows: list[EventRow], run: RunRecord | None, do
         run_id=run_id,
         bad_seq=report.bad_seq,
     )
+
+
+def ensure_approval_matches(approval: ApprovalRecord, rows: list[EventRow]) -> None:
+    """Raise ``UnverifiedRunError`` unless the approvals row (what the approver is shown)
+    says what the run's verified log asked: the same call, tool, digest, rule and
+    arguments. The row is an index; the chained ``approval_requested`` is the record."""
+    asked = next(
+        (
+            row
+            for row in rows
+            if row.type == "approval_requested"
+            and row.meta.get("approval_id") == approval.approval_id
+        ),
+        None,
+    )
+    if asked is None:
+        differs = ["the request itself (the log never asked for this approval)"]
+        seq = None
+    else:
+        seq = asked.seq
+        fields = {
+            "call_id": approval.call_id,
+            "tool": approval.tool,
+            "args_digest": approval.args_digest,
+            "rule": approval.rule,
+        }
+        differs = [name for name, value in fields.items() if asked.meta.get(name) != value]
+        if asked.content is not None and asked.content.get("arguments") != approval.arguments:
+            differs.append("arguments")
+    if differs:
+        where = "" if seq is None else f" (event {seq})"
+        raise UnverifiedRunError(
+            f"approval {approval.approval_id} does not match its run's log{where}: "
+            f"{', '.join(differs)} differ. The approvals table was edited, so what an approver "
+            "was shown is not what the run asked; nothing is recorded. Inspect run "
+            f"{approval.run_id} with `proctor audit verify` and restore the store from a backup",
+            run_id=approval.run_id,
+            bad_seq=seq,
+        )

@@ -123,7 +123,9 @@ async def decide_approval(
     ``by`` is the decider's identity: whoever started the run may not decide its approvals
     (separation of duties, compared by ``same_person``), whichever channel they use.
     The decision is bound to the exact call (tool and argument digest) the approval was
-    requested for. The run does not continue here: resume it (the CLI does so at once).
+    requested for. The run's log and record must verify, and the approvals row must say what
+    the log's request said (``UnverifiedRunError`` otherwise: nothing is recorded). The run
+    does not continue here: resume it (the CLI does so at once).
     The reason is redacted like the rest of the run's record, by ``redactor`` (the
     workflow's ``Runner.redactor``) or else by the built-in detectors. ``clock`` tells
     whether the approval expired, and times the decision.

@@ -119,3 +119,10 @@ def test_text_functions_find_and_normalise_pieces() -> None:
     assert ibans(text) == ["DE89370400440532013000"]
     assert 24500.0 in numbers(text)
     assert "iban:DE89370400440532013000" in pieces(text)
+
+
+def test_a_bad_regular_expression_is_a_value_error() -> None:
+    from proctor.policy._text import find_all
+
+    with pytest.raises(ValueError, match="not a regular expression"):
+        find_all("text", "([")

@@ -71,7 +71,10 @@ def numbers(text: str) -> list[float]:
 def find_all(text: str, pattern: str) -> list[str]:
     """Every match of the regular expression ``pattern`` in ``text`` (its first group, if
     it has groups)."""
-    compiled = _regex(pattern)
+    try:
+        compiled = _regex(pattern)
+    except re.error as exc:  # a condition's mistake: it cannot be evaluated (fails closed)
+        raise ValueError(f"find_all: {pattern!r} is not a regular expression: {exc}") from exc
     if compiled.groups:
         return [m.group(1) or "" for m in compiled.finditer(text)]
     return [m.group(0) for m in compiled.finditer(text)]
@@ -149,13 +152,5 @@ def _unique(values: Iterator[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
-_REGEX_CACHE: dict[str, re.Pattern[str]] = {}
-
-
-def _regex(pattern: str) -> re.Pattern[str]:
-    compiled = _REGEX_CACHE.get(pattern)
-    if compiled is None:
-        if len(_REGEX_CACHE) > 256:
-            _REGEX_CACHE.clear()
-        compiled = _REGEX_CACHE[pattern] = re.compile(pattern)
-    return compiled
+# A condition's patterns are few and repeat on every decision: compile each once.
+_regex = functools.lru_cache(maxsize=256)(re.compile)

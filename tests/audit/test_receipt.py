@@ -18,7 +18,13 @@ from proctor.audit import (
 )
 from proctor.errors import NotFoundError
 from proctor.examples import invoice
-from proctor.store import EventRow, Store, chain_hash, digest
+from proctor.store import (
+    EventRow,
+    Store,
+    load_evidence_keys,
+    standard_chain_hash,
+    standard_digest,
+)
 from support.invoice_runs import approved_run
 from support.raw_sql import execute_raw
 
@@ -204,11 +210,12 @@ async def _append_raw(store: Store, run_id: str, meta: dict[str, Any], content: 
         parent_span_id=rows[0].span_id,
         meta=meta,
         content=content,
-        content_digest=digest(content),
+        content_digest=standard_digest(content),
         prev_hash=last.hash,
         hash="",
     )
-    row.hash = chain_hash(row.prev_hash, row.hashed_metadata())
+    row.hash = standard_chain_hash(row.prev_hash, row.hashed_metadata())
+    row.mac = load_evidence_keys().mac(row.hash)  # the keys of the process (PROCTOR_HOME)
     record = await store.get_run(run_id)
     assert record is not None
     record.last_seq, record.head_hash = row.seq, row.hash

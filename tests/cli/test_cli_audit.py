@@ -313,7 +313,12 @@ def test_retention_purges_only_expired_finished_runs_and_proof_survives(
     assert "payload purged" in _ok(trace).out
     assert "policy allow" in trace.out
     assert "payload purged" not in _ok(waiting).out
-    assert _ok(listed).json() == listed_before
+    head = ("last_seq", "head_hash", "updated_at")  # a purge moves the head to its record
+
+    def index(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{k: v for k, v in run.items() if k not in head} for run in runs]
+
+    assert index(_ok(listed).json()) == index(listed_before)
     _ok(export)
     assert "under retention; hash retained" in page.read_text()
     assert "would purge payloads of 0 run(s)" in _ok(again).out

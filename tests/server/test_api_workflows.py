@@ -38,17 +38,19 @@ def test_a_request_cannot_make_the_server_import_or_call_anything(api: Api, name
 
 
 def test_a_stored_workflow_ref_is_looked_up_not_imported(api: Api) -> None:
-    """Someone who can write the database points a waiting run at ``this:s``: the decision
-    is recorded, the server does not import it, and the run waits for an operator."""
+    """Someone who can write the database points a waiting run at ``this:s``: the edit is
+    caught against the chained ``run_started`` (409, nothing decided), and nothing is
+    imported."""
     run_id, approval_id = waiting_run(api)
     edit = "UPDATE runs SET workflow_ref = 'this:s' WHERE run_id = ?"
     api.call(lambda: execute_raw(api.store, edit, (run_id,)))
     before = set(sys.modules)
     response = api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "approver")
-    assert response.status_code == 200, response.text
+    assert response.status_code == 409, response.text
+    assert "workflow_ref 'this:s'" in response.json()["error"]["message"]
     assert "this" not in sys.modules
     assert set(sys.modules) - before == set()
-    assert api.get(f"/api/v1/runs/{run_id}").json()["status"] == "running"
+    assert api.get(f"/api/v1/runs/{run_id}").json()["status"] == "awaiting_approval"
 
 
 @pytest.fixture

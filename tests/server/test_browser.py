@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from proctor.server import create_server
 from proctor.store import SQLiteStore
@@ -47,6 +49,11 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+EVIDENCE_PEM = (
+    Ed25519PrivateKey.generate()
+    .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    .decode()
+)
 SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshots"
 
 
@@ -64,6 +71,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         # Runs started here and resumed by the server sign credentials with one key.
         env.setenv("PROCTOR_HOME", str(folder / "home"))
         env.setenv("PROCTOR_SIGNING_KEY", "browser-tests-signing-key-0123456789abcdef")
+        # ...and sign their decisions with one evidence key (each test has its own home).
+        env.setenv("PROCTOR_EVIDENCE_KEY", EVIDENCE_PEM)
         store = SQLiteStore(folder / "ui.db")
         seeded = asyncio.run(seed(store))
         app = create_server(store, session_secret=SECRET)

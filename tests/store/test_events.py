@@ -30,6 +30,7 @@ from proctor.store import (
     ModelCalled,
     ModelRouted,
     PolicyDecided,
+    Purged,
     RateLimited,
     RecordedToolCall,
     RunFinished,
@@ -170,6 +171,7 @@ SAMPLES: list[EventData] = [
     ApprovalExpired(approval_id="ap_1", call_id="c2", expired_at=1_700_086_400.0),
     AnswerRefused(rule="final.links", reason="the answer links to a site the agent read"),
     ValuesSeen(source="email.read", call_id="c1", trusted=["0a1b"], untrusted=["2c3d"]),
+    Purged(events=4, bytes=1200, reason="retention_days 30 passed"),
 ]
 
 

@@ -23,6 +23,7 @@ from proctor.store import (
     ModelCalled,
     ModelRouted,
     PolicyDecided,
+    Purged,
     RateLimited,
     RecordedToolCall,
     RunFinished,
@@ -251,4 +252,5 @@ def every_event_type() -> Log:
             final_text="Drafted.",
         )
     )
+    log.add(Purged(events=12, bytes=4096, reason="retention_days 30 passed"))
     return log

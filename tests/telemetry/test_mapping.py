@@ -63,6 +63,7 @@ def test_every_event_type_becomes_a_span_or_a_span_event() -> None:
         "proctor.context_compacted",
         "proctor.model_attempt_failed",  # the gateway gave up: no model call to attach it to
         "proctor.limit_reached",
+        "proctor.purged",
     ]
     first_chat = spans["chat gpt-b"]
     assert event_names(first_chat) == [
@@ -124,7 +125,8 @@ def test_times_come_from_the_events() -> None:
     events = log.events
 
     root = spans["invoke_agent refunds"]
-    assert (root.start, root.end) == (events[0].ts, events[-1].ts)
+    finished = next(e for e in events if e.type == "run_finished")
+    assert (root.start, root.end) == (events[0].ts, finished.ts)
     chat = spans["chat gpt-b"]
     assert chat.end == events[5].ts
     assert chat.start == pytest.approx(events[5].ts - 0.0005)  # latency_ms=0.5
@@ -227,7 +229,8 @@ def test_spans_are_handed_back_as_their_closing_events_arrive() -> None:
     assert names[13] == ["chat scripted:checker"]
     assert names[20] == ["execute_tool billing.pay"]  # settled by tool_finished, not the deny
     assert names[22] == ["execute_tool wire.send"]  # denied before it started
-    assert names[-1] == ["execute_tool crm.lookup", "invoke_agent refunds"]
+    assert names[-2] == ["execute_tool crm.lookup", "invoke_agent refunds"]  # run_finished
+    assert names[-1] == []  # a later purge adds no span
     assert fold.last_seq == len(log.events) - 1
 
 

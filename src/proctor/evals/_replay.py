@@ -235,6 +235,7 @@ class SuiteReplay:
                 approved=approve,
                 by="proctor-eval",
                 reason=f"the case {case.id} says {case.approvals}",
+                keys=harness.runner.deps.keys,
             )
             result = await harness.runner.resume(result.run_id, reason="decided by the case")
         return result

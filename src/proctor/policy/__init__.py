@@ -14,12 +14,7 @@ from proctor.policy._consequence import (
     StopAtCeiling,
     consequence,
 )
-from proctor.policy._credentials import (
-    Credential,
-    CredentialIssuer,
-    InvalidCredential,
-    load_signing_key,
-)
+from proctor.policy._credentials import Credential, CredentialIssuer, InvalidCredential
 from proctor.policy._decision import RULE_IDS, Decision, ProposedCall, RuleId
 from proctor.policy._engine import Policy
 from proctor.policy._facts import CallFact, RunFacts
@@ -35,6 +30,7 @@ from proctor.policy._rules import (
     runtime_exceeded,
     tool_failed,
 )
+from proctor.store import load_signing_key
 
 __all__ = [
     "RULE_IDS",

@@ -18,13 +18,10 @@ The signing key comes from ``PROCTOR_SIGNING_KEY`` or, for the embedded default,
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
 import re
 import secrets
-import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -34,13 +31,11 @@ from typing import Any, Literal
 import jwt
 
 from proctor.errors import ConfigError, CredentialDenied
-from proctor.store import default_home
+from proctor.store import load_signing_key
+from proctor.store._keyfiles import KEY_ENV, MIN_KEY_BYTES
 
 ISSUER = "proctor"
 ALGORITHM = "HS256"
-KEY_ENV = "PROCTOR_SIGNING_KEY"
-KEY_FILE = "signing.key"
-MIN_KEY_BYTES = 32
 _REQUIRED = ["iss", "iat", "exp", "jti", "run_id", "call_id", "tool"]
 _GENERATE = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
@@ -278,78 +273,3 @@ def _compiled(pattern: str) -> re.Pattern[str]:
         else:
             out.append(re.escape(char))
     return re.compile("".join(out), re.DOTALL)
-
-
-# --- the signing key ----------------------------------------------------------------------
-
-
-def load_signing_key(home: Path | None = None) -> bytes:
-    """The credential signing key: ``$PROCTOR_SIGNING_KEY``, else ``<home>/signing.key``.
-
-    The file is created on first use (64 hex characters from ``secrets.token_bytes(32)``)
-    with mode 0600 from the start, so it is never readable by others, not even briefly.
-    An existing file that others may read is refused. Copy its content into
-    ``PROCTOR_SIGNING_KEY`` to share one key between processes on several machines.
-    """
-    value = os.environ.get(KEY_ENV)
-    if value is not None and value.strip():
-        key = value.strip().encode()
-        if len(key) < MIN_KEY_BYTES:
-            raise ConfigError(
-                f"{KEY_ENV} has {len(key)} bytes; a signing key needs at least "
-                f"{MIN_KEY_BYTES}. Fix: set it to a random value, e.g. from {_GENERATE}"
-            )
-        return key
-    path = (home if home is not None else default_home()) / KEY_FILE
-    try:
-        return _read_key(path)
-    except FileNotFoundError:
-        pass
-    return _create_key(path)
-
-
-def _create_key(path: Path) -> bytes:
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(mode=0o700, parents=True)
-    material = secrets.token_bytes(32).hex()
-    try:
-        # O_EXCL: exactly one creator; 0o600 at creation: no moment with wider access.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return _read_key(path)  # another process created it just now
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot create the credential signing key {path}: {exc.strerror or exc}. Fix: "
-            f"make {path.parent} writable, or set {KEY_ENV}"
-        ) from None
-    with os.fdopen(fd, "w", encoding="ascii") as file:
-        file.write(material + "\n")
-        file.flush()
-        os.fsync(file.fileno())
-    return material.encode()
-
-
-def _read_key(path: Path, wait_s: float = 2.0) -> bytes:
-    if os.name == "posix":
-        mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
-            raise ConfigError(
-                f"the credential signing key {path} is accessible to other users (mode "
-                f"{mode:04o}). Fix: chmod 600 {path}"
-            )
-    deadline = time.monotonic() + wait_s
-    while True:
-        text = path.read_text(encoding="utf-8")
-        # Empty: another process has just created the file and is about to write the key
-        # (in one write). Anything else is what the file holds.
-        if text or time.monotonic() >= deadline:
-            break
-        time.sleep(0.005)
-    key = text.strip().encode()
-    if len(key) < MIN_KEY_BYTES:
-        raise ConfigError(
-            f"the credential signing key {path} has {len(key)} bytes; at least "
-            f"{MIN_KEY_BYTES} are needed. Fix: delete the file to have a new key generated, "
-            f"or write one from {_GENERATE}"
-        )
-    return key

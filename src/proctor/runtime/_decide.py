@@ -23,10 +23,12 @@ from proctor.store import (
     ApprovalDecided,
     ApprovalExpired,
     ApprovalRecord,
+    EvidenceKeys,
     RunJournal,
     RunStarted,
     RunState,
     Store,
+    load_evidence_keys,
     row_to_event,
 )
 
@@ -80,6 +82,7 @@ async def decide_and_continue(
             reason=reason,
             redactor=None if own is None else own.redactor,
             clock=clock,
+            keys=None if own is None else own.deps.keys,
         )
     except ApprovalExpiredError as exc:
         # Too late: the run escalates now, here or (if it is queued) in a worker.
@@ -117,6 +120,7 @@ async def decide_approval(
     reason: str = "",
     redactor: Redactor | None = None,
     clock: Clock = time.time,
+    keys: EvidenceKeys | None = None,
 ) -> ApprovalRecord:
     """Record who approved or denied a pending call, and why.
 
@@ -128,7 +132,8 @@ async def decide_approval(
     does not continue here: resume it (the CLI does so at once).
     The reason is redacted like the rest of the run's record, by ``redactor`` (the
     workflow's ``Runner.redactor``) or else by the built-in detectors. ``clock`` tells
-    whether the approval expired, and times the decision.
+    whether the approval expired, and times the decision. ``keys`` MAC and sign the
+    decision (default: ``load_evidence_keys()``).
     """
     if not by.strip():
         raise UsageError("say who decides: an approval must name its approver (--as NAME)")
@@ -147,7 +152,8 @@ async def decide_approval(
         )
     rows = await store.events(approval.run_id)
     run = await store.get_run(approval.run_id)
-    ensure_verified(approval.run_id, rows, run, "decide an approval of")
+    keys = keys if keys is not None else load_evidence_keys()
+    ensure_verified(approval.run_id, rows, run, "decide an approval of", keys=keys)
     ensure_approval_matches(approval, rows)
     state = RunState.from_events([row_to_event(row) for row in rows])
     call = state.calls.get(approval.call_id)
@@ -180,7 +186,7 @@ async def decide_approval(
             f"run to let the checker decide first: proctor resume {approval.run_id}"
         )
     redact = redactor if redactor is not None else Redactor()
-    journal = RunJournal.resume(store, rows, redact=redact, clock=clock)
+    journal = RunJournal.resume(store, rows, redact=redact, clock=clock, keys=keys)
     now = clock()
     if call.approval_expires_at is not None and now >= call.approval_expires_at:
         approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"

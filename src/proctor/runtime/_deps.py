@@ -18,7 +18,7 @@ from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
 from proctor.runtime._models import checker_model
 from proctor.runtime._workflow import Workflow
-from proctor.store import RunState, Store
+from proctor.store import EvidenceKeys, RunState, Store
 from proctor.tools import Registry
 
 
@@ -54,6 +54,8 @@ class RunDeps:
     secret: bytes | None = None
     """The signing key, which keys every digest of raw content the run records (call
     arguments, the prompt), so that none can be reversed by guessing the content."""
+    keys: EvidenceKeys | None = None
+    """The keys the run's chain is MACed and its decisions signed with."""
     fingerprint_key: bytes | None = None
     """The secret that fingerprints values redaction keeps out of the log (``values_seen``),
     when the contract traces where values came from and redacts."""
@@ -69,6 +71,7 @@ class RunDeps:
         prices: PriceTable,
         live_telemetry: bool,
         clock: Clock,
+        keys: EvidenceKeys | None = None,
     ) -> RunDeps:
         """Compile ``workflow``'s contract once for all of its runs."""
         contract = workflow.contract
@@ -111,6 +114,7 @@ class RunDeps:
             live_telemetry=live_telemetry,
             clock=clock,
             secret=secret,
+            keys=keys,
             fingerprint_key=secret if policy.tracks_values and redactor.enabled else None,
         )
 

@@ -34,6 +34,7 @@ from proctor.runtime._workflow import Workflow
 from proctor.store import (
     Event,
     EventRow,
+    EvidenceKeys,
     Outcome,
     RunJournal,
     RunRecord,
@@ -42,6 +43,7 @@ from proctor.store import (
     RunState,
     Store,
     json_value_problem,
+    load_evidence_keys,
     new_span_id,
     row_to_event,
 )
@@ -104,12 +106,14 @@ class Runner:
         issuer: CredentialIssuer | None = None,
         live_telemetry: bool = True,
         clock: Clock = time.time,
+        keys: EvidenceKeys | None = None,
     ) -> None:
         """``gateway`` holds the project's routes (``proctor.yaml``); ``model`` overrides
         every spec with one client (tests, scripts); ``issuer`` signs the credentials of
         tools with scopes (default: the configured key, see ``load_signing_key``);
         ``live_telemetry`` ``False`` keeps its runs out of live OpenTelemetry export;
-        ``clock`` is the time its runs read (``ManualClock`` in tests)."""
+        ``clock`` is the time its runs read (``ManualClock`` in tests); ``keys`` MAC and
+        sign what its runs record (default: ``load_evidence_keys()``, the home's keys)."""
         self.store = store
         self.workflow = workflow
         # Runs report spans live when OpenTelemetry export is configured; replays opt out.
@@ -132,6 +136,7 @@ class Runner:
             prices=self.prices,
             live_telemetry=live_telemetry,
             clock=clock,
+            keys=keys if keys is not None else load_evidence_keys(),
         )
         """What every run of this runner shares (frozen; see ``RunDeps``)."""
         self._refuse_self_approval(self.default_spec())
@@ -177,6 +182,7 @@ class Runner:
                 issuer=self._issuer,
                 live_telemetry=self.live_telemetry,
                 clock=self.deps.clock,
+                keys=self.deps.keys,
             )
         return self._canary
 
@@ -254,6 +260,7 @@ class Runner:
             root_span_id=new_span_id(),
             redact=self.deps.redact,
             clock=self.deps.clock,
+            keys=self.deps.keys,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -262,10 +269,13 @@ class Runner:
             contract_version=contract.version,
             contract_hash=contract.content_hash,
             started_by=started_by,
+            tenant=tenant,
+            workflow_ref=self.workflow.ref,
             input=input,
             instructions=self.workflow.instructions,
         )
         row, event = journal.build(started)
+        journal.authenticate([row])
         record = RunRecord(
             run_id=run_id,
             workflow=self.workflow.name,
@@ -312,7 +322,7 @@ class Runner:
         rows = await self.store.events(run_id)
         if record is None or not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        ensure_verified(run_id, rows, record, "resume")
+        ensure_verified(run_id, rows, record, "resume", keys=self.deps.keys)
         if record.workflow != self.workflow.name:
             raise RunStateError(
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
@@ -342,7 +352,7 @@ class Runner:
     ) -> RunResult:
         gateway, route = self._model(record.model)
         journal = RunJournal.resume(
-            self.store, rows, redact=self.deps.redact, clock=self.deps.clock
+            self.store, rows, redact=self.deps.redact, clock=self.deps.clock, keys=self.deps.keys
         )
         record.owner = owner_id()
         run = self._live(journal, record, gateway, route)

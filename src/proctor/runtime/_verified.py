@@ -9,7 +9,7 @@ audit verify``), and a run that fails it is refused with the first bad event nam
 from __future__ import annotations
 
 from proctor.errors import RunStateError
-from proctor.store import ApprovalRecord, EventRow, RunRecord, verify_rows
+from proctor.store import ApprovalRecord, EventRow, EvidenceKeys, RunRecord, verify_rows
 
 
 class UnverifiedRunError(RunStateError):
@@ -21,10 +21,18 @@ class UnverifiedRunError(RunStateError):
         self.bad_seq = bad_seq
 
 
-def ensure_verified(run_id: str, rows: list[EventRow], run: RunRecord | None, doing: str) -> None:
-    """Raise ``UnverifiedRunError`` unless ``rows`` (and ``run``) verify; ``doing`` says what
-    was refused (``resume``, ``decide an approval of``)."""
-    report = verify_rows(run_id, rows, run)
+def ensure_verified(
+    run_id: str,
+    rows: list[EventRow],
+    run: RunRecord | None,
+    doing: str,
+    *,
+    keys: EvidenceKeys | None,
+) -> None:
+    """Raise ``UnverifiedRunError`` unless ``rows`` (and ``run``) verify, MACs and
+    signatures included under ``keys``; ``doing`` says what was refused (``resume``,
+    ``decide an approval of``)."""
+    report = verify_rows(run_id, rows, run, keys)
     if report.ok:
         return
     where = "" if report.bad_seq is None else f" (event {report.bad_seq})"

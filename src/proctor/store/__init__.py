@@ -42,6 +42,7 @@ from proctor.store._events import (
     ModelRouted,
     Outcome,
     PolicyDecided,
+    Purged,
     RateLimited,
     RecordedToolCall,
     RunFinished,
@@ -55,8 +56,23 @@ from proctor.store._events import (
     Usage,
     ValuesSeen,
 )
+from proctor.store._evidence import (
+    SIGNED_EVENTS,
+    EvidenceKeys,
+    LocalSigner,
+    Signer,
+    key_id,
+    load_public_key,
+    public_pem,
+)
 from proctor.store._files import private_dirs
+from proctor.store._jcs import jcs, standard_chain_hash, standard_digest
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
+from proctor.store._keyfiles import (
+    load_evidence_keys,
+    load_signing_key,
+    rotate_evidence_key,
+)
 from proctor.store._memory import MemoryStore
 from proctor.store._protocol import (
     ApiKeys,
@@ -93,6 +109,7 @@ __all__ = [
     "EVENT_TYPES",
     "GENESIS_HASH",
     "MAX_JSON_DEPTH",
+    "SIGNED_EVENTS",
     "AnswerRefused",
     "ApiKeyRecord",
     "ApiKeys",
@@ -121,8 +138,10 @@ __all__ = [
     "Event",
     "EventData",
     "EventRow",
+    "EvidenceKeys",
     "GatewayCallRecord",
     "LimitReached",
+    "LocalSigner",
     "MemoryStore",
     "ModelAttemptFailed",
     "ModelCalled",
@@ -131,6 +150,7 @@ __all__ = [
     "PolicyDecided",
     "PostgresStore",
     "PurgeRecord",
+    "Purged",
     "QueueItem",
     "QueueState",
     "RateLimited",
@@ -150,6 +170,7 @@ __all__ = [
     "SQLiteStore",
     "SessionRecord",
     "Sessions",
+    "Signer",
     "Store",
     "ToolFinished",
     "ToolProposed",
@@ -161,12 +182,21 @@ __all__ = [
     "chain_hash",
     "default_home",
     "digest",
+    "jcs",
     "json_value_problem",
+    "key_id",
     "keyed_digest",
+    "load_evidence_keys",
+    "load_public_key",
+    "load_signing_key",
     "new_span_id",
     "open_store",
     "private_dirs",
+    "public_pem",
+    "rotate_evidence_key",
     "row_to_event",
+    "standard_chain_hash",
+    "standard_digest",
     "verify_rows",
     "verify_run",
 ]

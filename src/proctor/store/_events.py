@@ -78,6 +78,10 @@ class RunStarted(_Data):
     contract_version: str
     contract_hash: str
     started_by: str = "cli"
+    tenant: str = "default"
+    """Who may see the run (the run record's ``tenant`` is checked against this)."""
+    workflow_ref: str = ""
+    """How the workflow is found on resume (checked against the run record's)."""
     input: dict[str, Any] = Field(default_factory=dict)
     instructions: str = ""
 
@@ -354,6 +358,17 @@ class AnswerRefused(_Data):
     reason: str
 
 
+class Purged(_Data):
+    """Retention removed the run's payloads (content and approval arguments) before this
+    event: the chained record that makes each empty payload before it legitimate."""
+
+    type: Literal["purged"] = "purged"
+    events: int
+    """Events whose content was removed."""
+    bytes: int
+    reason: str
+
+
 EventData = Annotated[
     RunStarted
     | RunResumed
@@ -377,7 +392,8 @@ EventData = Annotated[
     | CheckerDecided
     | ApprovalExpired
     | AnswerRefused
-    | ValuesSeen,
+    | ValuesSeen
+    | Purged,
     Field(discriminator="type"),
 ]
 EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
@@ -405,6 +421,7 @@ EVENT_TYPES: tuple[type[_Data], ...] = (
     ApprovalExpired,
     AnswerRefused,
     ValuesSeen,
+    Purged,
 )
 
 

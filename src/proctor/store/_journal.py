@@ -9,6 +9,8 @@ from typing import Any
 
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._events import Event, EventData, join_data, split_data
+from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
+from proctor.store._jcs import standard_chain_hash, standard_digest
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
@@ -61,10 +63,13 @@ class RunJournal:
         head_hash: str = GENESIS_HASH,
         redact: Redact | None = None,
         clock: Callable[[], float] = time.time,
+        keys: EvidenceKeys | None = None,
     ) -> None:
         """``redact`` is applied to each event's content and prose before it is hashed and
         stored; the returned ``Event`` keeps the data as given, for the live run.
-        ``clock`` gives each event's time (epoch seconds)."""
+        ``clock`` gives each event's time (epoch seconds). With ``keys`` the chain is
+        keyed: events are hashed as RFC 8785 JSON, each commit ends with a MAC, and the
+        commits that decide are signed (``authenticate``)."""
         self.store = store
         self.run_id = run_id
         self.trace_id = trace_id
@@ -73,6 +78,11 @@ class RunJournal:
         self.head_hash = head_hash
         self.redact = redact
         self.clock = clock
+        self.keys = keys
+        if keys is not None:
+            self._chain_hash, self._digest = standard_chain_hash, standard_digest
+        else:
+            self._chain_hash, self._digest = chain_hash, digest
         self._pending: list[EventRow] = []
         self._batch_start = (last_seq, head_hash)
 
@@ -84,8 +94,10 @@ class RunJournal:
         *,
         redact: Redact | None = None,
         clock: Callable[[], float] = time.time,
+        keys: EvidenceKeys | None = None,
     ) -> RunJournal:
-        """The writer of a stored run whose log so far is ``rows``: it continues its chain."""
+        """The writer of a stored run whose log so far is ``rows``: it continues its chain
+        (keyed if it was started keyed)."""
         first, last = rows[0], rows[-1]
         return cls(
             store,
@@ -96,6 +108,7 @@ class RunJournal:
             head_hash=last.hash,
             redact=redact,
             clock=clock,
+            keys=keys if first.keyed else None,
         )
 
     def build(
@@ -120,11 +133,11 @@ class RunJournal:
             parent_span_id=None if is_root else self.root_span_id,
             meta=meta,
             content=content,
-            content_digest=digest(content) if content else _EMPTY_DIGEST,
+            content_digest=self._digest(content) if content else _EMPTY_DIGEST,
             prev_hash=self.head_hash,
             hash="",
         )
-        row.hash = chain_hash(row.prev_hash, row.hashed_metadata())
+        row.hash = self._chain_hash(row.prev_hash, row.hashed_metadata())
         self.last_seq = seq
         self.head_hash = row.hash
         event = Event(
@@ -139,6 +152,25 @@ class RunJournal:
             hash=row.hash,
         )
         return row, event
+
+    def authenticate(self, rows: Sequence[EventRow]) -> None:
+        """Close a commit of ``rows``: its last event gets the chain MAC, and a signature
+        of the head if the commit decides something (``SIGNED_EVENTS``). One MAC and at
+        most one signature per commit, not per event: the hash covers all before it."""
+        keys = self.keys
+        if keys is None or not rows:
+            return
+        last = rows[-1]
+        last.mac = keys.mac(last.hash)
+        if keys.signer is not None and any(row.type in SIGNED_EVENTS for row in rows):
+            last.signature = keys.sign(head_message(last.run_id, last.seq, last.hash))
+
+    def close(self) -> list[EventRow]:
+        """Take the sealed batch, authenticated (``authenticate``), to write: ``commit``
+        writes it; a caller writing it in a transaction of its own takes it here."""
+        rows, self._pending = self._pending, []
+        self.authenticate(rows)
+        return rows
 
     @property
     def pending(self) -> Sequence[EventRow]:
@@ -168,7 +200,7 @@ class RunJournal:
         ``run`` is given the chain's new head. If the write fails, the head goes back to
         where the batch started and the batch is dropped: the log holds none of it.
         """
-        rows, self._pending = self._pending, []
+        rows = self.close()
         if run is not None:
             run.last_seq, run.head_hash = self.last_seq, self.head_hash
         try:

@@ -174,7 +174,14 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         return sorted(found, key=lambda run: (run.finished_at or 0.0, run.run_id))
 
     async def purge_payloads(
-        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+        self,
+        run_id: str,
+        *,
+        at: float,
+        reason: str,
+        dry_run: bool = False,
+        record: Sequence[EventRow] = (),
+        run: RunRecord | None = None,
     ) -> PurgeRecord:
         run = self._runs.get(run_id)
         if run is None or run.status != "finished":
@@ -197,6 +204,8 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
                 log[n] = dataclasses.replace(log[n], content=None)
             for a in approvals:
                 self._approvals[a.approval_id] = dataclasses.replace(a, arguments={})
+            if record:
+                await self.append(record, run=run)
             before = self._purges.get(run_id)
             self._purges[run_id] = (
                 purge

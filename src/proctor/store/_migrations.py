@@ -450,6 +450,38 @@ MIGRATIONS: tuple[Migration, ...] = (
     CREATE INDEX sessions_by_expiry ON sessions (expires_at);
     """,
     ),
+    # 11: keyed and signed evidence: the MAC closing each commit, the signature of the heads
+    # that decide, and the store's signed checkpoints (a Merkle root over every run's head).
+    Migration(
+        sqlite="""
+    ALTER TABLE events ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    CREATE TABLE checkpoints (
+        seq INTEGER PRIMARY KEY,
+        created_at REAL NOT NULL,
+        runs INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        heads TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    """,
+        postgres="""
+    ALTER TABLE events ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+    ALTER TABLE events ADD COLUMN signature TEXT NOT NULL DEFAULT '';
+    CREATE TABLE checkpoints (
+        seq INTEGER PRIMARY KEY,
+        created_at DOUBLE PRECISION NOT NULL,
+        runs INTEGER NOT NULL,
+        root TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        heads TEXT NOT NULL,
+        signature TEXT NOT NULL
+    );
+    """,
+    ),
 )
 
 SQLITE_MIGRATIONS: tuple[str, ...] = tuple(migration.sqlite for migration in MIGRATIONS)

@@ -135,12 +135,20 @@ class Retention(Protocol):
         ...
 
     async def purge_payloads(
-        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+        self,
+        run_id: str,
+        *,
+        at: float,
+        reason: str,
+        dry_run: bool = False,
+        record: Sequence[EventRow] = (),
+        run: RunRecord | None = None,
     ) -> PurgeRecord:
         """Set the run's event content to NULL and empty its approvals' arguments,
-        keeping metadata, digests and hashes, and record the purge; one transaction.
-        Refuses a run that is not finished. With ``dry_run`` nothing changes and the
-        same figures are returned."""
+        keeping metadata, digests and hashes, and record the purge; one transaction, which
+        also appends ``record`` (the chained ``purged`` event) and writes ``run`` (its new
+        head). Refuses a run that is not finished. With ``dry_run`` nothing changes and
+        the same figures are returned."""
         ...
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:

@@ -81,6 +81,16 @@ class EventRow:
     content_digest: str
     prev_hash: str
     hash: str
+    mac: str = ""
+    """``<key id>.<HMAC>`` of ``hash``, on the last event of each commit (empty between)."""
+    signature: str = ""
+    """``<key id>.<Ed25519 signature>`` of the run head at this event, on the last event of
+    a commit that decides (an approval, the end, a purge); see ``store._evidence``."""
+
+    @property
+    def keyed(self) -> bool:
+        """Whether this event was written with a key (and hashed as RFC 8785 JSON)."""
+        return bool(self.mac)
 
     def hashed_metadata(self) -> dict[str, Any]:
         """The metadata the chain hash covers (content only through its digest)."""

@@ -37,6 +37,8 @@ EVENT_COLUMNS = (
     "content_digest",
     "prev_hash",
     "hash",
+    "mac",
+    "signature",
 )
 
 # attrgetter, not dataclasses.astuple: a run row is written with most steps, and astuple
@@ -66,6 +68,8 @@ def event_params(row: EventRow) -> tuple[Any, ...]:
         row.content_digest,
         row.prev_hash,
         row.hash,
+        row.mac,
+        row.signature,
     )
 
 
@@ -131,6 +135,8 @@ def event_from_row(r: tuple[Any, ...]) -> EventRow:
         content_digest=r[9],
         prev_hash=r[10],
         hash=r[11],
+        mac=r[12],
+        signature=r[13],
     )
 
 

@@ -4,12 +4,14 @@ their payloads (content and approval arguments; metadata, digests and hashes sta
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from proctor.errors import RunStateError
-from proctor.store._records import PurgeRecord, RunRecord
-from proctor.store._rows import RUN_COLUMNS, run_from_row
+from proctor.store._records import EventRow, PurgeRecord, RunRecord
+from proctor.store._rows import RUN_COLUMNS, event_params, run_from_row, run_params
 from proctor.store._sql_base import Dialect, SQLBase
+from proctor.store._sql_runs import INSERT_EVENT, UPSERT_RUN
 
 EXPIRED_RUNS = (
     f"SELECT {', '.join(f'r.{c}' for c in RUN_COLUMNS)} FROM runs r "
@@ -58,7 +60,14 @@ class SQLRetention(SQLBase):
         return [run_from_row(row) for row in rows]
 
     async def purge_payloads(
-        self, run_id: str, *, at: float, reason: str, dry_run: bool = False
+        self,
+        run_id: str,
+        *,
+        at: float,
+        reason: str,
+        dry_run: bool = False,
+        record: Sequence[EventRow] = (),
+        run: RunRecord | None = None,
     ) -> PurgeRecord:
         # The run row is locked (where rows lock): an append racing the purge waits for
         # it, then sees it. A dry run only reads, so it need not wait for (or hold) a lock.
@@ -78,6 +87,10 @@ class SQLRetention(SQLBase):
                 await tx.execute(CLEAR_CONTENT, (run_id,))
                 await tx.execute(CLEAR_ARGUMENTS, (run_id,))
                 await tx.execute(RECORD_PURGE, (run_id, at, purge.events, purge.bytes, reason))
+                if record:
+                    await tx.executemany(INSERT_EVENT, [event_params(row) for row in record])
+                if run is not None:
+                    await tx.execute(UPSERT_RUN, run_params(run))
         return purge
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:

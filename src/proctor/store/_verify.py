@@ -1,10 +1,13 @@
-"""Audit: recompute every run's hash chain and name the first event that breaks it."""
+"""Audit: recompute every run's hash chain, check its MACs and signatures, and name the
+first event that breaks it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
+from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
+from proctor.store._jcs import standard_chain_hash, standard_digest
 from proctor.store._protocol import Store
 from proctor.store._records import EventRow, RunRecord
 
@@ -18,21 +21,52 @@ class ChainReport:
     head_hash: str
     problem: str | None = None
     bad_seq: int | None = None
+    keyed: bool = False
+    """Whether the run was written with the store's key (MACs, RFC 8785 hashes)."""
+    signed_through: int = -1
+    """The last event a valid signature covers (-1: none); later events are covered by
+    hashes and MACs only (a run still going, whose next decision will be signed)."""
 
     @property
     def ok(self) -> bool:
         return self.problem is None
 
 
-def verify_rows(run_id: str, rows: list[EventRow], run: RunRecord | None) -> ChainReport:
-    """Check sequence, links, hashes and content digests of one run's rows."""
+def verify_rows(
+    run_id: str,
+    rows: list[EventRow],
+    run: RunRecord | None,
+    keys: EvidenceKeys | None = None,
+) -> ChainReport:
+    """Check sequence, links, hashes and content digests of one run's rows; with ``keys``
+    also that every commit is closed by a valid MAC (when the store secret is held) and
+    that every decision is covered by a valid signature."""
     prev = GENESIS_HASH
+    keyed = bool(rows) and rows[0].keyed
+    hash_of, digest_of = (standard_chain_hash, standard_digest) if keyed else (chain_hash, digest)
+    check_macs = keys is not None and keys.can_check_macs
+    check_signatures = keys is not None and bool(keys.public_keys)
+    authenticated = -1  # the last event a valid MAC covers
+    signed = -1
+    purged_at: list[int] = []
 
-    def broken(seq: int, problem: str) -> ChainReport:
+    def broken(seq: int | None, problem: str) -> ChainReport:
         return ChainReport(
-            run_id=run_id, events=len(rows), head_hash=prev, problem=problem, bad_seq=seq
+            run_id=run_id,
+            events=len(rows),
+            head_hash=prev,
+            problem=problem,
+            bad_seq=seq,
+            keyed=keyed,
+            signed_through=signed,
         )
 
+    if keys is not None and rows and not keyed:
+        return broken(
+            0,
+            "the run carries no MAC of the store's key: it was recorded before keyed chains, "
+            "or rewritten by someone without the key",
+        )
     for expected, row in enumerate(rows):
         label = f"event {row.seq} ({row.type})"
         if row.seq != expected:
@@ -47,11 +81,52 @@ def verify_rows(run_id: str, rows: list[EventRow], run: RunRecord | None) -> Cha
                 f"{label} does not link to the event before it: an event was deleted, "
                 "inserted or reordered here",
             )
-        if chain_hash(row.prev_hash, row.hashed_metadata()) != row.hash:
+        if hash_of(row.prev_hash, row.hashed_metadata()) != row.hash:
             return broken(row.seq, f"{label} was edited: its hash does not match its fields")
-        if row.content is not None and digest(row.content) != row.content_digest:
+        if row.content is None:
+            purged_at.append(row.seq)
+        elif digest_of(row.content) != row.content_digest:
             return broken(row.seq, f"{label} was edited: its content does not match its digest")
+        if row.type == "purged":
+            purged_at.clear()  # a chained purge record accounts for every payload before it
         prev = row.hash
+        if row.mac and check_macs:
+            assert keys is not None
+            problem = keys.mac_problem(row.hash, row.mac)
+            if problem is not None:
+                first = authenticated + 1
+                span = f"events {first}-{row.seq}" if first < row.seq else label
+                return broken(first, f"{span}: {problem}")
+            authenticated = row.seq
+        if row.signature and check_signatures:
+            assert keys is not None
+            problem = keys.signature_problem(head_message(run_id, row.seq, row.hash), row.signature)
+            if problem is not None:
+                return broken(row.seq, f"{label}: {problem}")
+            signed = row.seq
+    if purged_at and keyed:
+        return broken(
+            purged_at[0],
+            f"event {purged_at[0]} has no payload, but no purge record follows it in the "
+            "chain: the payload was deleted in the database, not by retention",
+        )
+    if check_macs and rows and authenticated < len(rows) - 1:
+        return broken(
+            authenticated + 1,
+            f"events {authenticated + 1}-{len(rows) - 1} carry no MAC of the store's key: "
+            "they were appended by someone without the key",
+        )
+    if check_signatures:
+        unsigned = next(
+            (row for row in reversed(rows) if row.type in SIGNED_EVENTS and row.seq > signed),
+            None,
+        )
+        if unsigned is not None:
+            return broken(
+                unsigned.seq,
+                f"event {unsigned.seq} ({unsigned.type}) decides, but no signature covers it: "
+                "it was added, or its signature removed, by someone without the evidence key",
+            )
     if run is not None and run.last_seq >= len(rows):
         return broken(
             len(rows),
@@ -72,13 +147,15 @@ def verify_rows(run_id: str, rows: list[EventRow], run: RunRecord | None) -> Cha
         if disagreement is not None:
             seq, problem = disagreement
             return broken(seq, problem)
-    return ChainReport(run_id=run_id, events=len(rows), head_hash=prev)
+    return ChainReport(
+        run_id=run_id, events=len(rows), head_hash=prev, keyed=keyed, signed_through=signed
+    )
 
 
 def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] | None:
     """Where the run's summary row says something its (verified) log does not: the row is
-    an index, and code reads it (who started the run, under which contract, how it
-    ended), so an edit there must not pass for the truth."""
+    an index, and code reads it (who started the run and may see it, under which contract
+    and workflow, how it ended), so an edit there must not pass for the truth."""
     first, last = rows[0], rows[-1]
     if first.type == "run_started":
         started = first.meta
@@ -86,8 +163,12 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
             "workflow": (run.workflow, started.get("workflow")),
             "contract_hash": (run.contract_hash, started.get("contract_hash")),
         }
-        if run.started_by:  # runs recorded before started_by was kept have none
+        # Runs recorded before these fields were chained have none to compare.
+        if run.started_by or first.keyed:
             fields["started_by"] = (run.started_by, started.get("started_by"))
+        for name in ("tenant", "workflow_ref"):
+            if name in started:
+                fields[name] = (getattr(run, name), started[name])
         for name, (recorded, logged) in fields.items():
             if recorded != logged:
                 return 0, (
@@ -108,6 +189,6 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
     return None
 
 
-async def verify_run(store: Store, run_id: str) -> ChainReport:
+async def verify_run(store: Store, run_id: str, keys: EvidenceKeys | None = None) -> ChainReport:
     """Verify one run's chain as stored."""
-    return verify_rows(run_id, await store.events(run_id), await store.get_run(run_id))
+    return verify_rows(run_id, await store.events(run_id), await store.get_run(run_id), keys)

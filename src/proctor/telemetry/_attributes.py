@@ -30,6 +30,7 @@ from proctor.store import (
     ModelCalled,
     ModelRouted,
     PolicyDecided,
+    Purged,
     RateLimited,
     RunFinished,
     RunResumed,
@@ -208,6 +209,9 @@ def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:
         case ValuesSeen():
             attrs = {"proctor.values.source": data.source}
             attrs["proctor.values.fingerprints"] = len(data.trusted) + len(data.untrusted)
+        case Purged():
+            attrs = {"proctor.purged.events": data.events, "proctor.purged.bytes": data.bytes}
+            attrs["proctor.reason"] = data.reason
         case CredentialIssued():
             attrs = {"proctor.credential.jti": data.jti, "proctor.credential.actions": data.actions}
             attrs["proctor.credential.expires_at"] = data.expires_at

@@ -41,6 +41,7 @@ from proctor.store import (
     ModelCalled,
     ModelRouted,
     PolicyDecided,
+    Purged,
     RateLimited,
     RunFinished,
     RunResumed,
@@ -235,6 +236,7 @@ class RunSpans:
                 | ContextCompacted()
                 | AnswerRefused()
                 | ValuesSeen()
+                | Purged()
             ):
                 if isinstance(data, ModelRouted):
                     self.route = data.to_route

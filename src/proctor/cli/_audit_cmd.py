@@ -1,4 +1,5 @@
-"""``proctor audit verify | export``: the hash chains of run logs, and a run's receipt."""
+"""``proctor audit verify | checkpoint | export | public-key | rotate-key``: the evidence
+of run logs (hash chains, MACs, signatures, checkpoints), and a run's receipt."""
 
 from __future__ import annotations
 
@@ -14,10 +15,12 @@ from proctor.cli._context import command_group, console, with_store
 from proctor.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
-    from proctor.store import Store
+    from proctor.store import CheckpointRecord, EvidenceKeys, Store
 
 app = command_group(
-    help="Verify the hash chains of run logs; export a run's receipt.", no_args_is_help=True
+    help="Verify run logs (chains, MACs, signatures, checkpoints); sign checkpoints; "
+    "export a run's receipt; show or rotate the evidence key.",
+    no_args_is_help=True,
 )
 
 _FORMATS = ("html", "json")
@@ -26,23 +29,44 @@ _FORMATS = ("html", "json")
 @app.command("verify")
 def audit_verify(
     run_id: str | None = typer.Argument(None, help="One run; default every run."),
+    public_key: list[Path] = typer.Option(
+        [],
+        "--public-key",
+        help="Verify with only this public key (PEM; repeatable): hashes, signatures and "
+        "checkpoints, without the store's secret. Default: this home's keys.",
+    ),
+    checkpoint: list[Path] = typer.Option(
+        [],
+        "--checkpoint",
+        help="A checkpoint exported earlier (repeatable): the store must still hold it "
+        "and every run it signed.",
+    ),
 ) -> None:
-    """Recompute hash chains; exit 1 naming the first bad event of any broken chain."""
-    from proctor.store import verify_run
+    """Recompute hash chains, check MACs, signatures and checkpoints; exit 1 naming the
+    first bad event of any broken chain."""
+    from proctor.audit import verify_store
 
-    async def work(store: Store) -> list[Any]:
-        ids = [run_id] if run_id else await store.run_ids()
+    keys = _verifying_keys(public_key)
+    exported = [_read_checkpoint(path) for path in checkpoint]
+
+    async def work(store: Store) -> Any:
         if run_id and not await store.events(run_id):
             raise NotFoundError(f"no run {run_id!r} in this store")
-        return [await verify_run(store, rid) for rid in ids]
+        return await verify_store(store, keys, run_id=run_id, exported=exported)
 
-    reports = with_store(work)
+    found = with_store(work)
+    reports = found.runs
     broken = [r for r in reports if not r.ok]
     for report in broken:
         problem = escape(report.problem or "")
         console.print(f"[red]✗ {report.run_id}[/]: {problem}", highlight=False, soft_wrap=True)
-    if broken:
-        console.print(f"{len(broken)} of {len(reports)} chain(s) broken")
+    for problem in found.problems:
+        console.print(f"[red]✗[/] {escape(problem)}", highlight=False, soft_wrap=True)
+    if not found.ok:
+        console.print(
+            f"{len(broken)} of {len(reports)} chain(s) broken"
+            + (f", {len(found.problems)} checkpoint problem(s)" if found.problems else "")
+        )
         raise typer.Exit(1)
     # For one run, the head hash too: a receipt (audit export) is checked against it.
     head = f", head {reports[0].head_hash}" if run_id else ""
@@ -51,6 +75,116 @@ def audit_verify(
         f"{sum(r.events for r in reports)} events{head}",
         highlight=False,
     )
+    open_tail = [r for r in reports if r.signed_through < r.events - 1]
+    if not keys.can_check_macs:
+        console.print(
+            "  with public keys only: hashes and signatures checked, MACs not (they need "
+            "the store's secret)",
+            highlight=False,
+        )
+    if open_tail:
+        console.print(
+            f"  {len(open_tail)} run(s) have events after their last signature (runs still "
+            "going are signed at their next decision)",
+            highlight=False,
+        )
+    if found.checkpoints or exported:
+        console.print(
+            f"  checkpoints: {found.checkpoints} in the store, {len(exported)} exported, "
+            "all consistent with the runs",
+            highlight=False,
+        )
+
+
+@app.command("checkpoint")
+def audit_checkpoint(
+    export: Path | None = typer.Option(
+        None, "--export", help="Also write the checkpoint (JSON) here: keep it off this host."
+    ),
+) -> None:
+    """Sign every run's head into the store's checkpoint log (runs deleted or replaced
+    later are then caught by `audit verify`)."""
+    from proctor.audit import export_checkpoint, make_checkpoint
+    from proctor.store import load_evidence_keys
+
+    keys = load_evidence_keys()
+    record = with_store(lambda store: make_checkpoint(store, keys))
+    console.print(
+        f"checkpoint {record.seq}: {record.runs} run(s), root {record.root}",
+        highlight=False,
+        markup=False,
+    )
+    if export is not None:
+        import orjson
+
+        document = export_checkpoint(record, keys)
+        try:
+            export.write_bytes(orjson.dumps(document, option=orjson.OPT_INDENT_2) + b"\n")
+        except OSError as exc:
+            raise UsageError(
+                f"cannot write the checkpoint to {export}: {exc.strerror or exc}. "
+                "Fix: choose another file with --export"
+            ) from None
+        console.print(f"wrote {export}", highlight=False, markup=False)
+
+
+@app.command("public-key")
+def audit_public_key() -> None:
+    """Print the evidence key's public half (PEM), for whoever verifies runs offline."""
+    from proctor.store import load_evidence_keys, public_pem
+
+    keys = load_evidence_keys()
+    assert keys.signer is not None
+    sys.stdout.write(public_pem(keys.signer.public_key()).decode())
+    Console(stderr=True).print(f"key id {keys.signer.key_id}", highlight=False, markup=False)
+
+
+@app.command("rotate-key")
+def audit_rotate_key() -> None:
+    """Replace the evidence key; the old public key stays trusted, so what it signed
+    still verifies."""
+    from proctor.store import rotate_evidence_key
+
+    old, new = rotate_evidence_key()
+    console.print(
+        f"evidence key {old} retired (its public key kept in evidence-keys/), now signing "
+        f"with {new}. Publish the new public key: proctor audit public-key",
+        highlight=False,
+        markup=False,
+    )
+
+
+def _verifying_keys(paths: list[Path]) -> EvidenceKeys:
+    from proctor.store import EvidenceKeys, load_evidence_keys, load_public_key
+
+    if not paths:
+        return load_evidence_keys()
+    keys = []
+    for path in paths:
+        try:
+            pem = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(
+                f"cannot read the public key {path}: {exc.strerror or exc}. Fix: export it "
+                "where the store is with `proctor audit public-key > FILE`"
+            ) from None
+        keys.append(load_public_key(pem, where=str(path)))
+    return EvidenceKeys.public_only(keys)
+
+
+def _read_checkpoint(path: Path) -> CheckpointRecord:
+    import orjson
+
+    from proctor.audit import load_checkpoint
+
+    try:
+        document = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise UsageError(
+            f"cannot read the checkpoint {path}: {exc}. Fix: pass a file written by "
+            "`proctor audit checkpoint --export FILE`"
+        ) from None
+    return load_checkpoint(document, where=str(path))
 
 
 @app.command("export")

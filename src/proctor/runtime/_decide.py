@@ -17,7 +17,11 @@ from typing import TYPE_CHECKING, Any
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.policy import Redactor
 from proctor.runtime._clock import Clock
-from proctor.runtime._verified import ensure_approval_matches, ensure_verified
+from proctor.runtime._verified import (
+    ensure_approval_matches,
+    ensure_checkpointed,
+    ensure_verified,
+)
 from proctor.runtime._worker import in_queue
 from proctor.store import (
     ApprovalDecided,
@@ -154,6 +158,7 @@ async def decide_approval(
     run = await store.get_run(approval.run_id)
     keys = keys if keys is not None else load_evidence_keys()
     ensure_verified(approval.run_id, rows, run, "decide an approval of", keys=keys)
+    await ensure_checkpointed(store, approval.run_id, rows, "decide an approval of")
     ensure_approval_matches(approval, rows)
     state = RunState.from_events([row_to_event(row) for row in rows])
     call = state.calls.get(approval.call_id)

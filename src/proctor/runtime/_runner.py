@@ -29,7 +29,7 @@ from proctor.runtime._driver import drive
 from proctor.runtime._live import LiveRun
 from proctor.runtime._models import run_model
 from proctor.runtime._results import NEXT, Step
-from proctor.runtime._verified import ensure_verified
+from proctor.runtime._verified import ensure_checkpointed, ensure_verified
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
     Event,
@@ -323,6 +323,7 @@ class Runner:
         if record is None or not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
         ensure_verified(run_id, rows, record, "resume", keys=self.deps.keys)
+        await ensure_checkpointed(self.store, run_id, rows, "resume")
         if record.workflow != self.workflow.name:
             raise RunStateError(
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"

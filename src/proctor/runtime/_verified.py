@@ -9,7 +9,15 @@ audit verify``), and a run that fails it is refused with the first bad event nam
 from __future__ import annotations
 
 from proctor.errors import RunStateError
-from proctor.store import ApprovalRecord, EventRow, EvidenceKeys, RunRecord, verify_rows
+from proctor.store import (
+    ApprovalRecord,
+    EventRow,
+    EvidenceKeys,
+    RunRecord,
+    Store,
+    approval_disagreement,
+    verify_rows,
+)
 
 
 class UnverifiedRunError(RunStateError):
@@ -45,40 +53,39 @@ def ensure_verified(
     )
 
 
+async def ensure_checkpointed(store: Store, run_id: str, rows: list[EventRow], doing: str) -> None:
+    """Raise ``UnverifiedRunError`` if ``rows`` no longer hold the head the store's latest
+    checkpoint signed for the run: a log cut back to an earlier commit (whose MAC is
+    valid) and its record rolled back with it."""
+    signed = await store.checkpoint_head(run_id)
+    if signed is None:
+        return
+    seq, hash_ = signed
+    if seq < len(rows) and rows[seq].hash == hash_:
+        return
+    raise UnverifiedRunError(
+        f"run {run_id} does not verify (event {min(seq, len(rows))}): it no longer holds "
+        f"event {seq} as the store's latest checkpoint signed it, so its log was cut back "
+        f"or replaced. Proctor will not {doing} it. Inspect it with `proctor audit verify "
+        f"{run_id}` and restore the store from a backup",
+        run_id=run_id,
+        bad_seq=min(seq, len(rows)),
+    )
+
+
 def ensure_approval_matches(approval: ApprovalRecord, rows: list[EventRow]) -> None:
     """Raise ``UnverifiedRunError`` unless the approvals row (what the approver is shown)
-    says what the run's verified log asked: the same call, tool, digest, rule and
-    arguments. The row is an index; the chained ``approval_requested`` is the record."""
-    asked = next(
-        (
-            row
-            for row in rows
-            if row.type == "approval_requested"
-            and row.meta.get("approval_id") == approval.approval_id
-        ),
-        None,
+    says what the run's verified log asked (``approval_disagreement``)."""
+    found = approval_disagreement(approval, rows)
+    if found is None:
+        return
+    seq, differs = found
+    where = "" if seq is None else f" (event {seq})"
+    raise UnverifiedRunError(
+        f"approval {approval.approval_id} does not match its run's log{where}: {differs}. "
+        "The approvals table was edited, so what an approver was shown is not what the run "
+        f"asked; nothing is recorded. Inspect run {approval.run_id} with `proctor audit "
+        "verify` and restore the store from a backup",
+        run_id=approval.run_id,
+        bad_seq=seq,
     )
-    if asked is None:
-        differs = ["the request itself (the log never asked for this approval)"]
-        seq = None
-    else:
-        seq = asked.seq
-        fields = {
-            "call_id": approval.call_id,
-            "tool": approval.tool,
-            "args_digest": approval.args_digest,
-            "rule": approval.rule,
-        }
-        differs = [name for name, value in fields.items() if asked.meta.get(name) != value]
-        if asked.content is not None and asked.content.get("arguments") != approval.arguments:
-            differs.append("arguments")
-    if differs:
-        where = "" if seq is None else f" (event {seq})"
-        raise UnverifiedRunError(
-            f"approval {approval.approval_id} does not match its run's log{where}: "
-            f"{', '.join(differs)} differ. The approvals table was edited, so what an approver "
-            "was shown is not what the run asked; nothing is recorded. Inspect run "
-            f"{approval.run_id} with `proctor audit verify` and restore the store from a backup",
-            run_id=approval.run_id,
-            bad_seq=seq,
-        )

@@ -63,6 +63,7 @@ from proctor.store._evidence import (
     Signer,
     key_id,
     load_public_key,
+    merkle_root,
     public_pem,
 )
 from proctor.store._files import private_dirs
@@ -78,6 +79,7 @@ from proctor.store._protocol import (
     ApiKeys,
     Approvals,
     CallLedger,
+    Checkpoints,
     ContractVersions,
     EvalResults,
     ResponseCache,
@@ -90,6 +92,7 @@ from proctor.store._protocol import (
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
+    CheckpointRecord,
     ContractRecord,
     EvalResultRecord,
     EventRow,
@@ -103,7 +106,7 @@ from proctor.store._records import (
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
-from proctor.store._verify import ChainReport, verify_rows, verify_run
+from proctor.store._verify import ChainReport, approval_disagreement, verify_rows, verify_run
 
 __all__ = [
     "EVENT_TYPES",
@@ -124,6 +127,8 @@ __all__ = [
     "CallState",
     "ChainReport",
     "CheckerDecided",
+    "CheckpointRecord",
+    "Checkpoints",
     "ContextCompacted",
     "ContractRecord",
     "ContractVersions",
@@ -178,6 +183,7 @@ __all__ = [
     "Totals",
     "Usage",
     "ValuesSeen",
+    "approval_disagreement",
     "canonical_json",
     "chain_hash",
     "default_home",
@@ -189,6 +195,7 @@ __all__ = [
     "load_evidence_keys",
     "load_public_key",
     "load_signing_key",
+    "merkle_root",
     "new_span_id",
     "open_store",
     "private_dirs",

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 
 import orjson
 
-from proctor.errors import RunStateError
+from proctor.errors import RunStateError, StoreError
 from proctor.store._memory_queue import MemoryRunQueue
 from proctor.store._memory_tables import MemoryTables
 from proctor.store._records import (
     ApprovalRecord,
+    CheckpointRecord,
     ContractRecord,
     EventRow,
     PurgeRecord,
@@ -39,6 +40,36 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         self._approvals: dict[str, ApprovalRecord] = {}
         self._contracts: dict[str, ContractRecord] = {}
         self._purges: dict[str, PurgeRecord] = {}
+        self._checkpoints: list[CheckpointRecord] = []
+        self._signed_heads: dict[str, tuple[int, str]] = {}
+
+    # Checkpoints.
+
+    async def add_checkpoint(
+        self, record: CheckpointRecord, changed: Sequence[tuple[str, int, str]]
+    ) -> None:
+        if record.seq != len(self._checkpoints):
+            raise StoreError(
+                f"checkpoint {record.seq} does not follow checkpoint "
+                f"{len(self._checkpoints) - 1}: another process checkpointed first; retry"
+            )
+        self._checkpoints.append(dataclasses.replace(record, heads=[]))
+        for run_id, seq, hash_ in changed:
+            self._signed_heads[run_id] = (seq, hash_)
+
+    async def checkpoints(self) -> list[CheckpointRecord]:
+        return [dataclasses.replace(record) for record in self._checkpoints]
+
+    async def checkpoint_heads(self) -> list[tuple[str, int, str]]:
+        return [(rid, seq, hash_) for rid, (seq, hash_) in sorted(self._signed_heads.items())]
+
+    async def checkpoint_head(self, run_id: str) -> tuple[int, str] | None:
+        return self._signed_heads.get(run_id)
+
+    async def run_heads(self) -> list[tuple[str, int, str]]:
+        return [
+            (rid, log[-1].seq, log[-1].hash) for rid, log in sorted(self._events.items()) if log
+        ]
 
     # RunLog and Approvals.
 

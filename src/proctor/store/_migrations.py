@@ -463,8 +463,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         root TEXT NOT NULL,
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL,
-        heads TEXT NOT NULL,
         signature TEXT NOT NULL
+    );
+    -- Each run's head as the latest checkpoint signed it (the Merkle tree's leaves).
+    CREATE TABLE checkpoint_heads (
+        run_id TEXT PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        checkpoint INTEGER NOT NULL
     );
     """,
         postgres="""
@@ -477,8 +483,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         root TEXT NOT NULL,
         prev_hash TEXT NOT NULL,
         hash TEXT NOT NULL,
-        heads TEXT NOT NULL,
         signature TEXT NOT NULL
+    );
+    -- Each run's head as the latest checkpoint signed it (the Merkle tree's leaves).
+    CREATE TABLE checkpoint_heads (
+        run_id TEXT COLLATE "C" PRIMARY KEY,
+        seq INTEGER NOT NULL,
+        hash TEXT NOT NULL,
+        checkpoint INTEGER NOT NULL
     );
     """,
     ),

@@ -12,6 +12,7 @@ from typing import Protocol
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
+    CheckpointRecord,
     ContractRecord,
     EvalResultRecord,
     EventRow,
@@ -279,8 +280,37 @@ class RunQueue(Protocol):
         ...
 
 
+class Checkpoints(Protocol):
+    """The store's checkpoint log: signed statements of every run's head."""
+
+    async def add_checkpoint(
+        self, record: CheckpointRecord, changed: Sequence[tuple[str, int, str]]
+    ) -> None:
+        """Append ``record`` (its ``seq`` one past the last) and set the signed head of
+        each run in ``changed``, in one transaction."""
+        ...
+
+    async def checkpoints(self) -> list[CheckpointRecord]:
+        """Every checkpoint (without heads), oldest first."""
+        ...
+
+    async def checkpoint_heads(self) -> list[tuple[str, int, str]]:
+        """Each run's head as the latest checkpoint signed it, by run id."""
+        ...
+
+    async def checkpoint_head(self, run_id: str) -> tuple[int, str] | None:
+        """``(seq, hash)`` of ``run_id`` as the latest checkpoint signed it, if any."""
+        ...
+
+    async def run_heads(self) -> list[tuple[str, int, str]]:
+        """``(run_id, seq, hash)`` of every run's last event, by run id (from the log, which
+        may be ahead of the run record)."""
+        ...
+
+
 class Store(
     RunLog,
+    Checkpoints,
     Approvals,
     ResponseCache,
     CallLedger,

@@ -195,6 +195,25 @@ class PurgeRecord:
     reason: str
 
 
+@dataclass(kw_only=True, slots=True)
+class CheckpointRecord:
+    """A signed statement of every run's head at one moment (see ``proctor.audit``)."""
+
+    seq: int
+    created_at: float
+    runs: int
+    root: str
+    """RFC 6962 Merkle root over the ``heads``."""
+    prev_hash: str
+    """The hash of the checkpoint before it (the genesis hash for the first)."""
+    hash: str
+    signature: str
+    heads: list[tuple[str, int, str]] = field(default_factory=list)
+    """``(run_id, last_seq, head_hash)`` of every run, sorted by run id: held by a
+    checkpoint just made or exported; the store keeps only the latest head of each run
+    (``Checkpoints.checkpoint_heads``)."""
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class EvalResultRecord:
     """One stored ``proctor eval run`` result: columns to list and pick by, and its JSON.

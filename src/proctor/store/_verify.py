@@ -9,7 +9,7 @@ from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
 from proctor.store._jcs import standard_chain_hash, standard_digest
 from proctor.store._protocol import Store
-from proctor.store._records import EventRow, RunRecord
+from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -187,6 +187,39 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
             "run_finished: the runs table was edited, or the log's end was deleted"
         )
     return None
+
+
+def approval_disagreement(
+    approval: ApprovalRecord, rows: list[EventRow]
+) -> tuple[int | None, str] | None:
+    """Where the approvals row (an index, and what an approver is shown) says something
+    other than the chained ``approval_requested``: ``(its seq, what differs)``, or ``None``
+    if it agrees. The call, tool, digest, rule and arguments must all match."""
+    asked = next(
+        (
+            row
+            for row in rows
+            if row.type == "approval_requested"
+            and row.meta.get("approval_id") == approval.approval_id
+        ),
+        None,
+    )
+    if asked is None:
+        return None, "the request itself differs (the log never asked for this approval)"
+    fields = {
+        "call_id": approval.call_id,
+        "tool": approval.tool,
+        "args_digest": approval.args_digest,
+        "rule": approval.rule,
+    }
+    differs = [name for name, value in fields.items() if asked.meta.get(name) != value]
+    if asked.content is not None and asked.content.get("arguments") != approval.arguments:
+        differs.append("arguments")
+    if asked.content is None and approval.arguments:
+        differs.append("arguments (the log's were purged)")
+    if not differs:
+        return None
+    return asked.seq, f"{', '.join(differs)} differ"
 
 
 async def verify_run(store: Store, run_id: str, keys: EvidenceKeys | None = None) -> ChainReport:

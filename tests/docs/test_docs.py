@@ -292,7 +292,14 @@ def _anchor(heading: str) -> str:
 
 
 @pytest.mark.parametrize(
-    "doc", ["README.md", "docs/contracts.md", "docs/architecture.md", "docs/telemetry.md"]
+    "doc",
+    [
+        "README.md",
+        "docs/contracts.md",
+        "docs/architecture.md",
+        "docs/telemetry.md",
+        "docs/audit.md",
+    ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:
     path = ROOT / doc

@@ -35,6 +35,7 @@ from proctor.audit._receipt import (
     receipt_dict,
     receipt_json,
 )
+from proctor.audit._receipt_check import ReceiptCheck, check_receipt
 from proctor.audit._retention import RetentionItem, RetentionReport, apply_retention
 from proctor.audit._versions import find_contract_version
 
@@ -50,6 +51,7 @@ __all__ = [
     "Notice",
     "PurgeInfo",
     "Receipt",
+    "ReceiptCheck",
     "RetentionItem",
     "RetentionReport",
     "RunSummary",
@@ -60,6 +62,7 @@ __all__ = [
     "Verification",
     "apply_retention",
     "build_receipt",
+    "check_receipt",
     "export_checkpoint",
     "find_contract_version",
     "load_checkpoint",

@@ -26,6 +26,7 @@ from proctor.audit._receipt import (
     Verification,
     iso,
 )
+from proctor.audit._receipt_check import PROCEDURE
 from proctor.errors import NotFoundError
 from proctor.store import (
     EVENT_TYPES,
@@ -37,6 +38,7 @@ from proctor.store import (
     DraftRecorded,
     EventData,
     EventRow,
+    EvidenceKeys,
     ModelCalled,
     PolicyDecided,
     RunFinished,
@@ -46,6 +48,8 @@ from proctor.store import (
     ToolFinished,
     ToolProposed,
     ToolStarted,
+    load_evidence_keys,
+    public_pem,
     row_to_event,
     verify_rows,
 )
@@ -59,12 +63,18 @@ def verify_command(run_id: str) -> str:
     return f"proctor audit verify {run_id}"
 
 
-async def build_receipt(store: Store, run_id: str, *, now: float | None = None) -> Receipt:
-    """The receipt of ``run_id``, with its chain verified now (``now`` for tests).
+async def build_receipt(
+    store: Store, run_id: str, *, now: float | None = None, keys: EvidenceKeys | None = None
+) -> Receipt:
+    """The receipt of ``run_id``, with its chain verified now (``now`` for tests) under
+    ``keys`` (default: ``load_evidence_keys()``, this home's).
 
     The log is read once; a purged payload reads as ``None`` with ``purged`` set, and an
-    event type this version does not know is shown from its metadata, never dropped.
+    event type this version does not know is shown from its metadata, never dropped. The
+    receipt carries the chain itself (each event's hashed fields, hash and signature) and
+    the public keys that signed it, so it can be checked offline (``check_receipt``).
     """
+    keys = keys if keys is not None else load_evidence_keys()
     rows = await store.events(run_id)
     if not rows:
         raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
@@ -73,7 +83,7 @@ async def build_receipt(store: Store, run_id: str, *, now: float | None = None) 
     started_hash = str(rows[0].meta.get("contract_hash", ""))
     versions = await store.contracts(hash_prefix=started_hash) if started_hash else []
     stored = next((v for v in versions if v.content_hash == started_hash), None)
-    report = verify_rows(run_id, rows, record)
+    report = verify_rows(run_id, rows, record, keys)
     at = time.time() if now is None else now
 
     story = _Story(run_id, record)
@@ -102,8 +112,13 @@ async def build_receipt(store: Store, run_id: str, *, now: float | None = None) 
             command=verify_command(run_id),
             explanation=(
                 "Run this where the store is: it recomputes every event's hash from the "
-                "stored log and must report the chain verified with this head hash."
+                "stored log and must report the chain verified with this head hash. "
+                "Offline: proctor audit check-receipt FILE --public-key KEY (docs/audit.md)."
             ),
+            keyed=report.keyed,
+            signed_through=report.signed_through,
+            public_keys=_signers(rows, keys),
+            procedure=list(PROCEDURE),
         ),
         model_calls=story.model_calls,
         tool_calls=list(story.calls.values()),
@@ -120,11 +135,36 @@ async def build_receipt(store: Store, run_id: str, *, now: float | None = None) 
         ),
         events=[
             EventIndexEntry(
-                seq=row.seq, type=row.type, at=iso(row.ts), hash=row.hash, purged=_purged(row)
+                seq=row.seq,
+                type=row.type,
+                at=iso(row.ts),
+                hash=row.hash,
+                purged=_purged(row),
+                prev_hash=row.prev_hash,
+                hashed=_hashed(row),
+                signature=row.signature,
             )
             for row in rows
         ],
     )
+
+
+def _hashed(row: EventRow) -> dict[str, Any] | None:
+    """The fields ``row``'s hash covers, or ``None`` (withheld) if its metadata names a
+    secret: Proctor never records one there, but a newer version's event might."""
+    if any(_SECRET_KEY.search(key) for key in row.meta):
+        return None
+    return row.hashed_metadata()
+
+
+def _signers(rows: list[EventRow], keys: EvidenceKeys) -> dict[str, str]:
+    """The PEM public keys (by id) of the keys that signed ``rows``, where known."""
+    ids = {row.signature.partition(".")[0] for row in rows if row.signature}
+    return {
+        kid: public_pem(keys.public_keys[kid]).decode()
+        for kid in sorted(ids)
+        if kid in keys.public_keys
+    }
 
 
 def _version() -> str:

@@ -168,11 +168,19 @@ class Notice:
 
 @dataclass(kw_only=True)
 class EventIndexEntry:
+    """One event of the chain: enough to recompute its hash and check its signature."""
+
     seq: int
     type: str
     at: str | None
     hash: str
     purged: bool
+    prev_hash: str = ""
+    hashed: dict[str, Any] | None = field(default_factory=dict)
+    """The fields the hash covers (the payload through ``content_digest``); ``None`` if
+    withheld because its metadata names a secret (its ``hash`` is then taken as given)."""
+    signature: str = ""
+    """``<key id>.<base64url Ed25519>`` of the run head at this event, if signed here."""
 
 
 @dataclass(kw_only=True)
@@ -195,6 +203,15 @@ class Verification:
     verified_at: str | None
     command: str
     explanation: str
+    keyed: bool = False
+    """Events hashed as RFC 8785 JSON, commits MACed, decisions signed."""
+    signed_through: int = -1
+    """The last event a signature covers (-1: none)."""
+    public_keys: dict[str, str] = field(default_factory=dict)
+    """PEM public keys by key id, of the keys that signed this run (check the id against
+    the key its operator published; a receipt cannot vouch for its own key)."""
+    procedure: list[str] = field(default_factory=list)
+    """How to check the chain by hand (docs/audit.md)."""
 
 
 @dataclass(kw_only=True)

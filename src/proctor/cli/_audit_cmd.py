@@ -128,6 +128,45 @@ def audit_checkpoint(
         console.print(f"wrote {export}", highlight=False, markup=False)
 
 
+@app.command("check-receipt")
+def audit_check_receipt(
+    receipt: Path = typer.Argument(..., help="A receipt exported with --format json."),
+    public_key: list[Path] = typer.Option(
+        ...,
+        "--public-key",
+        help="The evidence public key its operator published (PEM; repeatable).",
+    ),
+) -> None:
+    """Check a receipt offline: its chain recomputes and its signatures verify."""
+    import orjson
+
+    from proctor.audit import check_receipt
+
+    try:
+        document = orjson.loads(receipt.read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise UsageError(
+            f"cannot read the receipt {receipt}: {exc}. Fix: export one with "
+            "`proctor audit export RUN --format json`"
+        ) from None
+    found = check_receipt(document, _verifying_keys(public_key), where=str(receipt))
+    if not found.ok:
+        console.print(
+            f"[red]✗ {found.run_id}[/]: {escape(found.problem or '')}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1)
+    tail = found.events - 1 - found.signed_through
+    console.print(
+        f"[green]✓[/] {found.run_id}: {found.events} events recomputed, head "
+        f"{found.head_hash}; signed through event {found.signed_through}"
+        + (f" ({tail} later event(s) covered by hashes only)" if tail else ""),
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 @app.command("public-key")
 def audit_public_key() -> None:
     """Print the evidence key's public half (PEM), for whoever verifies runs offline."""

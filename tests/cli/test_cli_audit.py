@@ -322,3 +322,109 @@ def test_retention_purges_only_expired_finished_runs_and_proof_survives(
     _ok(export)
     assert "under retention; hash retained" in page.read_text()
     assert "would purge payloads of 0 run(s)" in _ok(again).out
+
+
+# --- keyed evidence: checkpoints, public keys, rotation ------------------------------------
+
+
+def test_verify_with_only_the_public_key_and_an_exported_checkpoint(
+    runs: Home, env: dict[str, str], tmp_path: Path
+) -> None:
+    _ok(proctor("audit", "checkpoint", "--export", str(tmp_path / "cp.json"), env=env))
+    public = _ok(proctor("audit", "public-key", env=env))
+    (tmp_path / "evidence.pub").write_text(public.out)
+    assert "key id " in public.err
+    offline = _ok(
+        proctor(
+            *("audit", "verify", "--public-key", str(tmp_path / "evidence.pub")),
+            *("--checkpoint", str(tmp_path / "cp.json")),
+            env=env,
+        )
+    )
+    assert "✓ 3 chain(s) verified" in offline.out
+    assert "MACs not" in offline.out
+    assert "1 exported, all consistent" in offline.out
+    # A run deleted after the checkpoint: the exported checkpoint names it.
+    with closing(sqlite3.connect(runs.db)) as db:
+        for table in ("events", "approvals", "runs", "checkpoint_heads"):
+            db.execute(f"DELETE FROM {table} WHERE run_id = ?", (runs.expiring,))
+        db.execute("DELETE FROM checkpoints")
+        db.commit()
+    caught = proctor(
+        *("audit", "verify", "--public-key", str(tmp_path / "evidence.pub")),
+        *("--checkpoint", str(tmp_path / "cp.json")),
+        env=env,
+    )
+    assert caught.code == 1, str(caught)
+    assert f"run {runs.expiring} is signed into checkpoint 0 but is not in the store" in caught.out
+    assert "no longer holds exported checkpoint 0" in caught.out
+
+
+def test_a_receipt_checks_offline_and_a_stranger_key_does_not_vouch(
+    runs: Home, env: dict[str, str], tmp_path: Path
+) -> None:
+    receipt = tmp_path / "r.json"
+    _ok(proctor("audit", "export", runs.approved, "--format", "json", "-o", str(receipt), env=env))
+    (tmp_path / "evidence.pub").write_text(_ok(proctor("audit", "public-key", env=env)).out)
+    checked = _ok(
+        proctor(
+            "audit",
+            "check-receipt",
+            str(receipt),
+            "--public-key",
+            str(tmp_path / "evidence.pub"),
+            env=env,
+        )
+    )
+    assert f"✓ {runs.approved}:" in checked.out
+    stranger = cli_env(tmp_path / "elsewhere")
+    (tmp_path / "stranger.pub").write_text(_ok(proctor("audit", "public-key", env=stranger)).out)
+    refused = proctor(
+        "audit",
+        "check-receipt",
+        str(receipt),
+        "--public-key",
+        str(tmp_path / "stranger.pub"),
+        env=env,
+    )
+    assert refused.code == 1, str(refused)
+    assert "not trusted here" in refused.out
+    missing = proctor(
+        "audit",
+        "check-receipt",
+        str(tmp_path / "nope.json"),
+        "--public-key",
+        str(tmp_path / "stranger.pub"),
+        env=env,
+    )
+    assert "cannot read the receipt" in _one_line_error(missing, 2)
+
+
+def test_after_a_key_rotation_old_runs_still_verify_and_new_ones_use_the_new_key(
+    runs: Home, env: dict[str, str], tmp_path: Path
+) -> None:
+    before = _ok(proctor("audit", "public-key", env=env)).err
+    rotated = _ok(proctor("audit", "rotate-key", env=env))
+    assert "retired" in rotated.out
+    after = _ok(proctor("audit", "public-key", env=env)).err
+    assert before != after
+    assert (runs.home / "evidence-keys" / f"{before.split()[-1]}.pub").exists()
+    # Decided and signed with the new key (the run then needs its v2 contract to go on).
+    decided = proctor("approve", _pending(runs), "--as", "carol", "--reason", "ok", env=env)
+    assert "approved by carol" in decided.out, str(decided)
+    assert "✓ 3 chain(s) verified" in _ok(proctor("audit", "verify", env=env)).out
+    with closing(sqlite3.connect(runs.db)) as db:
+        ids = {
+            sig.partition(".")[0]
+            for (sig,) in db.execute("SELECT signature FROM events WHERE signature != ''")
+        }
+    assert ids == {before.split()[-1], after.split()[-1]}
+
+
+def _pending(runs: Home) -> str:
+    with closing(sqlite3.connect(runs.db)) as db:
+        [(approval_id,)] = db.execute(
+            "SELECT approval_id FROM approvals WHERE run_id = ? AND status = 'pending'",
+            (runs.waiting,),
+        ).fetchall()
+    return str(approval_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 import pytest
 
-from proctor.audit import apply_retention, make_checkpoint, verify_store
+from proctor.audit import apply_retention, chained_approvals, make_checkpoint, verify_store
 from proctor.errors import NotFoundError, RunStateError
 from proctor.examples import invoice
 from proctor.runtime import Runner, UnverifiedRunError, decide_approval
@@ -592,3 +592,22 @@ async def test_tampering_is_caught_and_the_runtime_refuses(world: World, name: s
     if not isinstance(refused.value, NotFoundError):
         # A finished run is refused as unverified, not merely as finished.
         assert isinstance(refused.value, UnverifiedRunError), f"{name}: {refused.value}"
+
+
+async def test_an_approver_is_shown_what_the_run_asked_not_the_table(world: World) -> None:
+    forged = '{"vendor_id": "V-1002", "amount": 245, "invoice_id": "INV-1"}'
+    await sql(
+        world,
+        "UPDATE approvals SET arguments = ?, tool = 'erp.read_invoice' WHERE approval_id = ?",
+        forged,
+        world.approval,
+    )
+    [row] = [
+        a for a in await world.store.list_approvals("pending") if a.approval_id == world.approval
+    ]
+    assert row.arguments["amount"] == 245
+
+    [shown] = await chained_approvals(world.store, [row])
+
+    assert shown.tool == "erp.create_payment"
+    assert shown.arguments["amount"] == 24500

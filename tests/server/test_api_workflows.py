@@ -4,6 +4,7 @@ runs code by naming it; someone who can write the database neither)."""
 
 from __future__ import annotations
 
+import json
 import stat
 import sys
 from collections.abc import Iterator
@@ -96,3 +97,22 @@ def test_the_server_creates_a_missing_home_for_its_owner_alone(tmp_path: Path) -
     session_secret(home)
     assert stat.S_IMODE(home.stat().st_mode) == 0o700
     assert stat.S_IMODE((home / "server-secret").stat().st_mode) == 0o600
+
+
+def test_the_api_shows_an_approval_as_its_run_asked_not_as_the_table_says(api: Api) -> None:
+    """Someone edits the stored arguments of a pending payment (24,500 -> 245): the API
+    shows the chained request; deciding it is refused."""
+    _, approval_id = waiting_run(api)
+    shown = api.get(f"/api/v1/approvals/{approval_id}").json()
+    amount = shown["arguments"]["amount"]
+    forged = {**shown["arguments"], "amount": 245}
+    edit = "UPDATE approvals SET arguments = ? WHERE approval_id = ?"
+    api.call(lambda: execute_raw(api.store, edit, (json.dumps(forged), approval_id)))
+
+    assert api.get(f"/api/v1/approvals/{approval_id}").json()["arguments"]["amount"] == amount
+    listed = api.get("/api/v1/approvals").json()
+    [item] = [a for a in listed["approvals"] if a["approval_id"] == approval_id]
+    assert item["arguments"]["amount"] == amount
+    response = api.post(f"/api/v1/approvals/{approval_id}/approve", {}, "approver")
+    assert response.status_code == 409, response.text
+    assert "approvals table was edited" in response.json()["error"]["message"]

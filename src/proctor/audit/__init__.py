@@ -10,6 +10,7 @@ from proctor.audit._build import build_receipt
 from proctor.audit._checkpoints import (
     CheckpointRefused,
     StoreReport,
+    chained_approvals,
     export_checkpoint,
     load_checkpoint,
     make_checkpoint,
@@ -62,6 +63,7 @@ __all__ = [
     "Verification",
     "apply_retention",
     "build_receipt",
+    "chained_approvals",
     "check_receipt",
     "export_checkpoint",
     "find_contract_version",

@@ -23,9 +23,15 @@ def approvals(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List approvals waiting for a decision, with the exact call each one is for."""
+    from proctor.audit import chained_approvals
     from proctor.cli import _render as render
 
-    found = with_store(lambda store: store.list_approvals(None if show_all else "pending"))
+    async def work(store: Store) -> list[ApprovalRecord]:
+        # Shown as the runs' chains asked them, not as the approvals table says.
+        listed = await store.list_approvals(None if show_all else "pending")
+        return await chained_approvals(store, listed)
+
+    found = with_store(work)
     if as_json:
         print(render.to_json(found))
     else:

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from dataclasses import replace
 from typing import Any
 
+from proctor.audit import chained_approvals
 from proctor.errors import NotFoundError, ProctorError, UsageError
 from proctor.reports import GroupBy, Report, build_report
 from proctor.runtime import (
@@ -78,7 +79,8 @@ class Service:
         if approval is not None:
             run = await self.store.get_run(approval.run_id)
             if run is not None and run.tenant == principal.tenant:
-                return approval
+                [shown] = await chained_approvals(self.store, [approval])
+                return shown
         raise NotFoundError(f"no approval {approval_id!r} in tenant {principal.tenant!r}")
 
     async def runs(self, principal: Principal, query: RunFilter) -> list[RunRecord]:
@@ -89,7 +91,8 @@ class Service:
     async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
         """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""
         principal.require("read")
-        return await self.store.list_approvals(status, tenant=principal.tenant)
+        found = await self.store.list_approvals(status, tenant=principal.tenant)
+        return await chained_approvals(self.store, found)
 
     async def pending_approvals(
         self, principal: Principal, runs: list[RunRecord]

@@ -13,6 +13,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from proctor.audit import chained_approvals
 from proctor.errors import ProctorError, UsageError
 from proctor.server._appstate import state_of
 from proctor.server._errors import status_and_code
@@ -116,4 +117,4 @@ async def _recent(request: Request, principal: Principal) -> list[ApprovalRecord
     for status in _DECIDED:
         decided += await store.list_approvals(status, tenant=principal.tenant)
     decided.sort(key=lambda item: item.decided_at or item.requested_at, reverse=True)
-    return decided[:RECENT]
+    return await chained_approvals(store, decided[:RECENT])

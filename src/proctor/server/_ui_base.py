@@ -157,7 +157,8 @@ async def guarded(request: Request, handler: Handler, *, fragment: bool = False)
 
 
 async def pending_approvals(request: Request, principal: Principal) -> list[ApprovalRecord]:
-    return await state_of(request).service.store.list_approvals("pending", tenant=principal.tenant)
+    """The tenant's pending approvals, as their runs' chains asked them."""
+    return await state_of(request).service.approvals(principal, "pending")
 
 
 async def render(
@@ -172,7 +173,9 @@ async def render(
 ) -> Response:
     """A full page: ``template`` in the layout, with the nav's pending-approvals count."""
     if principal is not None and pending is None:
-        pending = await pending_approvals(request, principal)
+        # Only counted here: the table is enough (pages that show them read the chain).
+        store = state_of(request).service.store
+        pending = await store.list_approvals("pending", tenant=principal.tenant)
     response = templates.TemplateResponse(
         request,
         template,

@@ -106,7 +106,13 @@ from proctor.store._records import (
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
-from proctor.store._verify import ChainReport, approval_disagreement, verify_rows, verify_run
+from proctor.store._verify import (
+    ChainReport,
+    approval_disagreement,
+    chained_approval,
+    verify_rows,
+    verify_run,
+)
 
 __all__ = [
     "EVENT_TYPES",
@@ -186,6 +192,7 @@ __all__ = [
     "approval_disagreement",
     "canonical_json",
     "chain_hash",
+    "chained_approval",
     "default_home",
     "digest",
     "jcs",

@@ -3,7 +3,7 @@ first event that breaks it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
@@ -189,13 +189,30 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
     return None
 
 
-def approval_disagreement(
-    approval: ApprovalRecord, rows: list[EventRow]
-) -> tuple[int | None, str] | None:
-    """Where the approvals row (an index, and what an approver is shown) says something
-    other than the chained ``approval_requested``: ``(its seq, what differs)``, or ``None``
-    if it agrees. The call, tool, digest, rule and arguments must all match."""
-    asked = next(
+def chained_approval(approval: ApprovalRecord, rows: list[EventRow]) -> ApprovalRecord:
+    """``approval`` as its run's chained ``approval_requested`` asked it: the call, tool,
+    digest, rule, reason, approver, expiry and arguments an approver is shown come from the
+    log, not from the approvals table (an index anyone with the database can edit). Its
+    status and decision stay the table's."""
+    asked = _request(approval, rows)
+    if asked is None:
+        return approval
+    meta = asked.meta
+    return replace(
+        approval,
+        call_id=str(meta.get("call_id", approval.call_id)),
+        tool=str(meta.get("tool", approval.tool)),
+        args_digest=str(meta.get("args_digest", approval.args_digest)),
+        rule=str(meta.get("rule", approval.rule)),
+        reason=str(meta.get("reason", approval.reason)),
+        approver=str(meta.get("by", approval.approver)),
+        expires_at=meta.get("expires_at", approval.expires_at),
+        arguments={} if asked.content is None else dict(asked.content.get("arguments", {})),
+    )
+
+
+def _request(approval: ApprovalRecord, rows: list[EventRow]) -> EventRow | None:
+    return next(
         (
             row
             for row in rows
@@ -204,6 +221,15 @@ def approval_disagreement(
         ),
         None,
     )
+
+
+def approval_disagreement(
+    approval: ApprovalRecord, rows: list[EventRow]
+) -> tuple[int | None, str] | None:
+    """Where the approvals row (an index, and what an approver is shown) says something
+    other than the chained ``approval_requested``: ``(its seq, what differs)``, or ``None``
+    if it agrees. The call, tool, digest, rule and arguments must all match."""
+    asked = _request(approval, rows)
     if asked is None:
         return None, "the request itself differs (the log never asked for this approval)"
     fields = {

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +23,7 @@ from proctor.gateway import (
     ModelRequest,
     ModelResponse,
     RedisCache,
+    ResponseCache,
     ScriptedModel,
     StoreCache,
     SystemMessage,
@@ -32,7 +36,7 @@ from proctor.gateway import (
     tool_cache_key,
 )
 from proctor.gateway._cache import decode_response, encode_response
-from proctor.store import RecordedToolCall, SQLiteStore, Store, Usage
+from proctor.store import RecordedToolCall, SQLiteStore, Store, Usage, digest, keyed_digest
 from support.redis_server import CLOSED_URL, RedisTarget, redis_target
 
 
@@ -68,6 +72,9 @@ def conversation(call_id: str = "call_1") -> list[Message]:
     ]
 
 
+SECRET = b"k" * 32
+
+
 def key(
     messages: list[Message] | None = None,
     tools: list[ToolSpec] | None = None,
@@ -75,7 +82,12 @@ def key(
     chain: tuple[str, ...] = ("small", "large"),
 ) -> str:
     messages = conversation() if messages is None else messages
-    return response_cache_key(chain, messages, [LOOKUP] if tools is None else tools, settings)
+    tools = [LOOKUP] if tools is None else tools
+    return response_cache_key(chain, messages, tools, settings, secret=SECRET)
+
+
+def tool_key(name: str, arguments: dict[str, Any], secret: bytes = SECRET) -> str:
+    return tool_cache_key(name, arguments, secret=secret)
 
 
 # Keys -------------------------------------------------------------------------------------
@@ -111,12 +123,23 @@ def test_response_keys_change_with_everything_that_changes_the_answer() -> None:
 
 
 def test_tool_keys_are_canonical_in_their_arguments() -> None:
-    assert tool_cache_key("prices.get", {"a": 1, "b": [1, 2]}) == tool_cache_key(
+    assert tool_key("prices.get", {"a": 1, "b": [1, 2]}) == tool_key(
         "prices.get", {"b": [1, 2], "a": 1}
     )
-    assert tool_cache_key("prices.get", {"a": 1}) != tool_cache_key("prices.get", {"a": 2})
-    assert tool_cache_key("prices.get", {"a": 1}) != tool_cache_key("prices.list", {"a": 1})
-    assert tool_cache_key("prices.get", {}).startswith("tool:prices.get:")
+    assert tool_key("prices.get", {"a": 1}) != tool_key("prices.get", {"a": 2})
+    assert tool_key("prices.get", {"a": 1}) != tool_key("prices.list", {"a": 1})
+    assert tool_key("prices.get", {}).startswith("tool:prices.get:")
+
+
+def test_keys_are_macs_under_the_secret_not_plain_hashes() -> None:
+    card = {"card": "4111111111111111"}
+    # Whoever reads stored keys cannot confirm a guess by hashing it...
+    assert digest(card) not in tool_key("pay", card)
+    assert tool_key("pay", card) == f"tool:pay:{keyed_digest(SECRET, card)}"
+    # ... and another secret gives other keys for the same content.
+    assert tool_key("pay", card, b"x" * 32) != tool_key("pay", card)
+    other = response_cache_key(["small"], conversation(), [LOOKUP], None, secret=b"x" * 32)
+    assert other != response_cache_key(["small"], conversation(), [LOOKUP], None, secret=SECRET)
 
 
 # Cached bytes -----------------------------------------------------------------------------
@@ -319,3 +342,74 @@ async def test_cache_if_decides_whether_an_answer_is_written(keep: bool) -> None
     assert seen[0] == "call me at 555-0100"
     assert not first.cache_hit
     assert second.cache_hit is keep
+
+
+# Keyed keys end to end ---------------------------------------------------------------------
+
+
+def cached_gateway(cache: ResponseCache, secret: bytes | None) -> Gateway:
+    model = ScriptedModel(scenario="s", script=lambda messages: Turn(text="Refunded."))
+    single = Gateway.single(model)
+    return Gateway(
+        deployments=single.deployments,
+        routes=single.routes,
+        default_route=single.default_route,
+        router=single.router,
+        cache=cache,
+        cache_secret=secret,
+    )
+
+
+CARD_REQUEST = ModelRequest(
+    messages=[UserMessage(content="Refund card 4111 1111 1111 1111 for jane.doe@example.com")]
+)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "shared"),
+    [(b"a" * 32, b"a" * 32, True), (b"a" * 32, b"b" * 32, False), (None, None, False)],
+    ids=["same-secret", "other-secret", "random-secrets"],
+)
+async def test_gateways_share_cached_answers_only_under_the_same_secret(
+    store: Store, first: bytes | None, second: bytes | None, shared: bool
+) -> None:
+    cache = StoreCache(store)
+    writer, reader = cached_gateway(cache, first), cached_gateway(cache, second)
+
+    assert not (await writer.complete(CARD_REQUEST)).cache_hit
+    await writer.flush()
+
+    assert (await reader.complete(CARD_REQUEST)).cache_hit is shared
+    assert (await writer.complete(CARD_REQUEST)).cache_hit  # its own entry, whatever the secret
+
+
+def test_a_cache_secret_too_short_to_be_one_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"cache secret has 3 bytes.*Fix: pass"):
+        cached_gateway(MemoryCache(), b"abc")
+
+
+async def test_no_plain_hash_of_cached_content_reaches_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keyed: list[Any] = []
+
+    def spy(secret: bytes, value: Any) -> str:
+        keyed.append(value)
+        return keyed_digest(secret, value)
+
+    monkeypatch.setattr("proctor.gateway._cache.keyed_digest", spy)
+    db = SQLiteStore(tmp_path / "cache.db")
+    gateway = cached_gateway(StoreCache(db), b"s" * 32)
+    await gateway.complete(CARD_REQUEST)
+    await gateway.flush()
+    tool_key = gateway.tool_cache_key("cards.refund", {"card": "4111111111111111"})
+    await StoreCache(db).set(tool_key, b"{}", ttl_s=60)
+    with closing(sqlite3.connect(db.path)) as raw:
+        stored = [row[0] for row in raw.execute("SELECT key FROM cache")]
+    await db.close()
+
+    assert len(keyed) == len(stored) == 2  # a response key and a tool key
+    everything = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    for value in keyed:
+        assert digest(value).encode() not in everything
+    assert all(key.split(":")[-1].encode() in everything for key in stored)

@@ -270,9 +270,11 @@ async def test_a_cacheable_tool_runs_once_and_later_calls_are_cache_hits(db: SQL
     flow = workflow()
     flow.registry = Registry([search, close, price_lookup])
     turns = [Turn(calls=[("pricing.lookup", {"sku": "A-1"})]), SEARCH, DONE]
-    shared = gateway(turns, cache=MemoryCache())
+    # Two gateways share entries when they share the secret that keys the cache's keys.
+    shared = gateway(turns, cache=MemoryCache(), cache_secret=b"s" * 32)
     first = await Runner(db, flow, gateway=shared).start({"run": 1})
-    second = await Runner(db, flow, gateway=gateway(turns, cache=shared.cache)).start({"run": 2})
+    other = gateway(turns, cache=shared.cache, cache_secret=b"s" * 32)
+    second = await Runner(db, flow, gateway=other).start({"run": 2})
     assert (first.outcome, second.outcome) == ("resolved", "resolved")
     assert PRICE_LOOKUPS == ["A-1"]
     events = await events_of(db, second)

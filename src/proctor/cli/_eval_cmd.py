@@ -121,6 +121,7 @@ def eval_run(
         store_result,
     )
     from proctor.gateway import build_gateway, load_config
+    from proctor.policy import load_signing_key
     from proctor.store import open_store
 
     try:
@@ -138,7 +139,9 @@ def eval_run(
         # here, and keeps the suite's result afterwards.
         store = None if recorded or not config.models else open_store(options.db)
         try:
-            gateway = None if store is None else build_gateway(config, store)
+            gateway = None
+            if store is not None:
+                gateway = build_gateway(config, store, cache_secret=load_signing_key())
             replayer = SuiteReplay(loaded, loader=load_workflow, options=settings, gateway=gateway)
             try:
                 replayer.prepare()

@@ -25,11 +25,20 @@ def serve(
     from proctor.cli._context import options
     from proctor.errors import needs_extra
     from proctor.gateway import load_config
+    from proctor.policy import load_signing_key
 
     with needs_extra("proctor gateway serve"):
         from proctor.endpoint import preflight, run_gateway
 
     settings = load_config(config or options.config)
     preflight(settings, host)
+    secret = load_signing_key()  # keys the cache's keys, as in runs: they share entries
     typer.echo(f"proctor gateway: serving on http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
-    run_gateway(settings, db=options.db, host=host, port=port, access_log=access_log)
+    run_gateway(
+        settings,
+        db=options.db,
+        host=host,
+        port=port,
+        access_log=access_log,
+        cache_secret=secret,
+    )

@@ -62,10 +62,12 @@ async def serve_gateway(
     ledger_flush_s: float = 0.005,
     clients: Mapping[str, ModelClient] | None = None,
     http: str = "auto",
+    cache_secret: bytes | None = None,
 ) -> None:
     """Serve ``config``'s gateway until SIGINT/SIGTERM; the ledger is drained on the way out.
 
-    ``clients`` defaults to ``endpoint_clients(config)``.
+    ``clients`` defaults to ``endpoint_clients(config)``. ``cache_secret`` keys the cache's
+    keys (pass the signing key to share cached answers with runs; see ``build_gateway``).
 
     Raises ``ConfigError`` before binding if the config cannot work (no models, keys
     missing on a non-loopback host, a key variable not set).
@@ -74,7 +76,10 @@ async def serve_gateway(
 
     preflight(config, host)
     gateway = build_gateway(
-        config, store, clients=endpoint_clients(config) if clients is None else clients
+        config,
+        store,
+        clients=endpoint_clients(config) if clients is None else clients,
+        cache_secret=cache_secret,
     )
     try:
         app = create_app(
@@ -105,6 +110,7 @@ def run_gateway(
     host: str = "127.0.0.1",
     port: int = 8787,
     access_log: bool = False,
+    cache_secret: bytes | None = None,
 ) -> None:
     """Open the store and serve, on uvloop when it is installed (blocking)."""
     preflight(config, host)
@@ -112,7 +118,14 @@ def run_gateway(
     async def main() -> None:
         store = open_store(db)
         try:
-            await serve_gateway(config, store, host=host, port=port, access_log=access_log)
+            await serve_gateway(
+                config,
+                store,
+                host=host,
+                port=port,
+                access_log=access_log,
+                cache_secret=cache_secret,
+            )
         finally:
             await store.close()
 

@@ -18,17 +18,21 @@ def build_gateway(
     store: Store | None,
     *,
     clients: Mapping[str, ModelClient] | None = None,
+    cache_secret: bytes | None = None,
 ) -> Gateway:
     """The gateway ``config`` describes: its models, routes, prices, retries and cooldown,
     with its response cache (``cache.backend``: on ``store``, in memory without one, Redis,
     or none) and its rate limiter (in process or Redis).
 
     ``clients`` replaces the client of the models it names (by default an
-    ``OpenAIModel`` each). Raises ``ConfigError`` for a config that cannot work.
+    ``OpenAIModel`` each). ``cache_secret`` keys the cache's keys: processes share cached
+    answers only if they pass the same one (``proctor.policy.load_signing_key()``); without
+    it, a random one. Raises ``ConfigError`` for a config that cannot work.
     """
     return Gateway.from_config(
         config,
         cache=open_cache(config.cache, store),
         limiter=open_limiter(config.rate_limits),
         clients=clients,
+        cache_secret=cache_secret,
     )

@@ -29,7 +29,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
-from proctor.store import RecordedToolCall, Usage, digest
+from proctor.store import RecordedToolCall, Usage, keyed_digest
 from proctor.store import ResponseCache as StoredResponses
 
 if TYPE_CHECKING:
@@ -49,8 +49,14 @@ def response_cache_key(
     messages: Sequence[Message],
     tools: Sequence[ToolSpec],
     settings: CallSettings | None,
+    *,
+    secret: bytes,
 ) -> str:
     """The key of a completion: models, conversation, tool schemas, and sampling.
+
+    An HMAC under ``secret``: keys are stored (the cache, ``cache_hit`` events), and a
+    plain hash of a conversation would let whoever reads them confirm a guessed card
+    number or address in it.
 
     Tool-call ids are left out: providers mint new ones every run, so two identical
     conversations would never share a key. Order is kept, which still pairs each tool
@@ -67,12 +73,13 @@ def response_cache_key(
         ],
         "settings": {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature},
     }
-    return f"response:{digest(payload)}"
+    return f"response:{keyed_digest(secret, payload)}"
 
 
-def tool_cache_key(tool_name: str, arguments: dict[str, Any]) -> str:
-    """The key of a tool result: its name and canonical arguments (key order is irrelevant)."""
-    return f"tool:{tool_name}:{digest(arguments)}"
+def tool_cache_key(tool_name: str, arguments: dict[str, Any], *, secret: bytes) -> str:
+    """The key of a tool result: its name and an HMAC under ``secret`` of its canonical
+    arguments (key order is irrelevant), which cannot be reversed by guessing them."""
+    return f"tool:{tool_name}:{keyed_digest(secret, arguments)}"
 
 
 def _message(message: Message) -> dict[str, Any]:

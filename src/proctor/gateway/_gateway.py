@@ -9,8 +9,12 @@ happened on the way comes back as events for the caller's log.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from proctor.errors import ConfigError
 from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
@@ -37,8 +41,19 @@ from proctor.store import CacheHit, EventData, RateLimited
 logger = logging.getLogger("proctor.gateway")
 
 
+_CACHE_KEY_PURPOSE = b"proctor/gateway-cache-keys/v1"
+MIN_CACHE_SECRET_BYTES = 16
+
+
 class Gateway:
-    """Model calls with routing, fallback, caching, rate limits and cost."""
+    """Model calls with routing, fallback, caching, rate limits and cost.
+
+    Cache keys are HMACs under ``cache_secret``, so the keys a cache stores reveal nothing
+    of the conversations and arguments they stand for. Processes that share a cache (the
+    store, Redis) share entries only if they share the secret: pass the store's signing key
+    (``proctor.policy.load_signing_key()``). Without one, a random secret keeps this
+    gateway's entries to itself.
+    """
 
     def __init__(
         self,
@@ -53,7 +68,19 @@ class Gateway:
         cache_sampled: bool = False,
         limiter: RateLimiter | None = None,
         max_wait_s: float = 5.0,
+        cache_secret: bytes | None = None,
     ) -> None:
+        if cache_secret is not None and len(cache_secret) < MIN_CACHE_SECRET_BYTES:
+            raise ConfigError(
+                f"the gateway's cache secret has {len(cache_secret)} bytes; it needs at least "
+                f"{MIN_CACHE_SECRET_BYTES}. Fix: pass proctor.policy.load_signing_key(), or "
+                "leave it out for a random one"
+            )
+        # A key for this purpose only: the signing key also signs credentials, and a cache
+        # key (which is stored) must never be a MAC that something else would accept.
+        self._cache_secret = hmac.new(
+            cache_secret or secrets.token_bytes(32), _CACHE_KEY_PURPOSE, hashlib.sha256
+        ).digest()
         self.deployments = dict(deployments)
         self.routes = {name: list(chain) for name, chain in routes.items()}
         for name in self.deployments:
@@ -94,8 +121,10 @@ class Gateway:
         cache: ResponseCache | None = None,
         limiter: RateLimiter | None = None,
         clients: Mapping[str, ModelClient] | None = None,
+        cache_secret: bytes | None = None,
     ) -> Gateway:
-        """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``."""
+        """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``;
+        ``cache_secret`` keys the cache's keys (see ``Gateway``)."""
         from proctor.gateway.providers.openai import OpenAIModel
 
         prices = PriceTable(
@@ -162,6 +191,7 @@ class Gateway:
             cache_sampled=config.cache.cache_sampled,
             limiter=limiter,
             max_wait_s=config.rate_limits.max_wait_s,
+            cache_secret=cache_secret,
         )
 
     def chain(self, route: str | None = None) -> list[Deployment]:
@@ -327,8 +357,18 @@ class Gateway:
         if sampled and not (request.cache or self.cache_sampled):
             return None
         return response_cache_key(
-            [d.name for d in chain], request.messages, request.tools, request.settings
+            [d.name for d in chain],
+            request.messages,
+            request.tools,
+            request.settings,
+            secret=self._cache_secret,
         )
+
+    def tool_cache_key(self, tool_name: str, arguments: dict[str, Any]) -> str:
+        """The key of a tool's result in this gateway's cache (keyed like its responses)."""
+        from proctor.gateway._cache import tool_cache_key
+
+        return tool_cache_key(tool_name, arguments, secret=self._cache_secret)
 
     async def _cached(self, key: str, chain: Sequence[Deployment]) -> GatewayResult | None:
         from proctor.gateway._cache import decode_response

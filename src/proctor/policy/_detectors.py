@@ -5,8 +5,9 @@ that text with nothing to find costs almost nothing:
 
 * ``email``: gated on ``@``;
 * secrets: gated on their fixed prefixes (``sk-``, ``AKIA``, ``-----BEGIN``, ...);
-* numbers (``card``, ``iban``, ``ssn``, ``phone``): gated on a run of digits. A regex
-  finds candidates; the checksums (Luhn, mod-97) and range checks run on candidates only.
+* numbers (``card``, ``iban``, ``ssn``, ``phone``): gated on a run of digits and
+  separators (or an IBAN's country code and check digits). A regex finds candidates; the
+  checksums (Luhn, mod-97) and range checks run on candidates only.
 
 Key-like fields (``password``, ``api_key``, ``authorization``, ...) are found by name:
 their string values are secrets when they look random enough.
@@ -24,7 +25,28 @@ from collections.abc import Callable
 _BEFORE = r"(?<![0-9A-Za-z_])"
 _AFTER = r"(?![0-9A-Za-z_])"
 
-EMAIL = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}" + _AFTER
+
+def _starts(first: str) -> str:
+    """``first`` (one character) where a value may start: not inside a word or a longer
+    number, nor right after a decimal point ("00:00:00.200200 2000" is a time and a year).
+
+    The character is matched before the lookbehinds look at the one before it, so that a
+    search fails fast at every place a value cannot start.
+    """
+    return rf"{first}(?<![0-9A-Za-z_].)(?<![0-9][.,].)"
+
+
+# E-mail: RFC 5322's atext in the local part, without the characters that more often
+# delimit text than belong to an address (/ | { } `); letters of any script (RFC 6531)
+# there and in the domain; a top-level domain of letters, or an IDN one (xn--p1ai). The
+# local part starts where the characters it may hold start, but not at an apostrophe:
+# 'ada@example.com' is quoted (o'brien@example.ie is not).
+_LOCAL_FIRST = r"[\w.%+\-=!#$&*?^~]"
+_LOCAL = r"[\w.%+\-'=!#$&*?^~]"
+EMAIL = (
+    rf"{_LOCAL_FIRST}(?<!{_LOCAL_FIRST}{_LOCAL_FIRST}){_LOCAL}*"
+    r"@[\w-]+(?:\.[\w-]+)*\.[^\W\d_][\w-]*[^\W_]"
+)
 
 SECRET = "|".join(
     (
@@ -43,26 +65,60 @@ SECRET = "|".join(
 )
 SECRET_GATE = r"-----BEGIN|sk-|k_live_|k_test_|AKIA|ASIA|gh[pousr]_|github_pat_|xox|AIza|eyJ|earer"
 
+# What may stand between the groups of a number: spaces (no-break, thin, ideographic
+# too), dashes (hyphen, en dash, minus, ...), dots and slashes, alone or spaced (" - ").
+# Never a line break or a tab: numbers in the rows of a table would run together.
+# Digits are ASCII ([0-9], not \d: faster, and the checksums read ASCII digits).
+_SPACES = " \u00a0\u2000-\u200a\u202f\u205f\u3000"
+_DASHES = "\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+_SPACE = f"[{_SPACES}]"
+GAP = f"(?:{_SPACE}{{1,2}}|{_SPACE}?[{_DASHES}./]{_SPACE}?)"
+_ONE_GAP = f"[{_SPACES}{_DASHES}.]"
+"""Between the parts of a North American number: one character."""
+
 NUMBER = {
-    # 13 to 19 digits, optionally grouped by spaces, dashes or dots; cards start 2-6.
-    "card": _BEFORE + r"[2-6]\d(?:[ .-]?\d){11,17}" + _AFTER,
+    # 13 to 19 digits starting 2-6: unbroken, or in groups of three to six (4-4-4-4, 4-6-5,
+    # 4-3-3-3, ...). Not two-digit groups, nor long ones: those are dates and other numbers
+    # side by side ("2026-03-02 2026-03-31", "2963403560 1999-01-01"). The lookahead, a
+    # looser form of the gaps, rejects a run of fewer than 13 digits at once.
+    "card": _starts("[2-6]")
+    + r"(?=(?:[^0-9A-Za-z_\n\r\t]{0,3}[0-9]){12})"
+    + rf"(?:[0-9]{{12,18}}|[0-9]{{2,5}}(?:{GAP}[0-9]{{3,6}}){{2,6}})"
+    + _AFTER,
     # Country code, check digits, then the account: in groups of four, or unbroken; in
     # any case (the check digits decide).
-    "iban": _BEFORE
-    + r"[A-Za-z]{2}\d\d(?:(?: [A-Za-z0-9]{4})+(?: [A-Za-z0-9]{1,3})?|[A-Za-z0-9]{11,30})"
+    "iban": _starts("[A-Za-z]")
+    + rf"[A-Za-z][0-9]{{2}}(?:(?:{GAP}[A-Za-z0-9]{{4}})+(?:{GAP}[A-Za-z0-9]{{1,3}})?"
+    + r"|[A-Za-z0-9]{11,30})"
     + _AFTER,
-    "ssn": _BEFORE + r"\d{3}-\d{2}-\d{4}" + _AFTER,
+    "ssn": _starts(r"[0-9]") + r"[0-9]{2}-[0-9]{2}-[0-9]{4}" + _AFTER,
     "phone": "|".join(
         (
             # International: +, country code, then groups (the digit count is checked).
-            r"(?<![0-9A-Za-z_+])\+\d{1,3}(?:[ .-]?\(\d{1,4}\))?(?:[ .-]?\d{2,5}){1,5}" + _AFTER,
-            # North American: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671.
-            _BEFORE + r"(?:\([2-9]\d\d\) ?|[2-9]\d\d[ .-]?)[2-9]\d\d[ .-]\d{4}" + _AFTER,
+            r"\+(?<![0-9A-Za-z_+]\+)"
+            + rf"[0-9]{{1,3}}(?:{GAP}?\([0-9]{{1,4}}\))?(?:{GAP}?[0-9]{{2,5}}){{1,7}}"
+            + _AFTER,
+            # North American: (415) 555-2671, 415-555-2671, 415.555.2671, 415 555 2671;
+            # not when more digits follow ("272 200 2000-01-01" is an amount and a date).
+            rf"(?:{_starts('[(]')}[2-9][0-9]{{2}}\){_SPACE}?|{_starts('[2-9]')}[0-9]{{2}}{_ONE_GAP})"
+            + rf"[2-9][0-9]{{2}}{_ONE_GAP}[0-9]{{4}}{_AFTER}(?!{_ONE_GAP}[0-9])",
         )
     ),
 }
-# Every number detector needs a run of at least eight digits and separators.
-NUMBER_GATE = r"[\d(+][\d .()/-]{6,}\d"
+# Every number detector needs a run of eight digits and separators or more, or (an IBAN
+# with letters in its account) a country code and check digits, and eleven more after.
+_GATE_SEPARATORS = "\u00a0\u2000-\u200a\u202f\u205f\u3000\u2010-\u2015\u2212\ufe58\ufe63\uff0d"
+# (One branch after the first character, and eight characters at least in each: a search
+# skips to the places a number may start, and gives up at once on shorter text.)
+NUMBER_GATE = (
+    rf"[0-9(+](?:[0-9 .()/\-{_GATE_SEPARATORS}]{{6,}}[0-9]"
+    rf"|(?<=[A-Za-z]{{2}}[0-9])[0-9][A-Za-z0-9 ./\-{_GATE_SEPARATORS}]{{11}})"
+)
+NUMBER_GATE_BYTES = (
+    rb"[0-9(+](?:[0-9 .()/\-\x80-\xff]{6,}[0-9]"
+    rb"|(?<=[A-Za-z]{2}[0-9])[0-9][A-Za-z0-9 ./\-\x80-\xff]{11})"
+)
+"""The gate over an event's UTF-8 JSON: any non-ASCII byte may be part of a separator."""
 
 _PASSWORD_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "pass", "pin", "secret"})
 _TOKEN_WORDS = frozenset(
@@ -92,8 +148,9 @@ IBAN_LENGTHS = {
     country: int(length) for country, length in re.findall(r"([A-Z]{2}):(\d\d)", _IBAN_TABLE)
 }
 """IBAN length by country (SWIFT IBAN registry); other countries: 15 to 34 characters."""
-_SEPARATOR = re.compile(r"[ .-]")
-_GROUP = re.compile(r"\d+")
+_GROUP = re.compile(r"[0-9]+")
+_NOT_DIGIT = re.compile(r"[^0-9]")
+_ALNUM = re.compile(r"[A-Za-z0-9]")
 _KEY_WORDS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
 NO_KEY, PASSWORD_KEY, TOKEN_KEY = 0, 1, 2
@@ -129,25 +186,33 @@ def luhn_ok(digits: str) -> bool:
     return total % 10 == 0
 
 
-def card_length(text: str) -> int:
-    """Length of the longest prefix of ``text`` that is a card number (13-19 digits, Luhn).
+Span = tuple[int, int] | None
+"""Where, within a candidate, the valid match is; ``None`` if there is none."""
 
-    A grouped candidate may run on into a number after it (``4111 1111 1111 1111 2``),
-    so shorter prefixes are tried, group by group.
+
+def card_span(text: str) -> Span:
+    """The longest run of whole groups of ``text`` that is a card number (13-19 digits,
+    starting 2-6, Luhn).
+
+    A grouped candidate may run into numbers on either side (``ref 512 4111 1111 1111
+    1111 2``), so every run of consecutive groups is tried, longest first.
     """
-    groups = _SEPARATOR.split(text)
-    for end in range(len(groups), 0, -1):
-        digits = "".join(groups[:end])
-        if len(digits) < 13:
-            break
-        if len(digits) <= 19 and luhn_ok(digits):
-            return len(text) if end == len(groups) else _prefix_length(text, end)
-    return 0
-
-
-def _prefix_length(text: str, groups: int) -> int:
-    """Length of the first ``groups`` digit groups of ``text``, separators between."""
-    return [m.end() for m in _GROUP.finditer(text)][groups - 1]
+    whole = _NOT_DIGIT.sub("", text)
+    if 13 <= len(whole) <= 19 and luhn_ok(whole):  # as almost every card is written
+        return (0, len(text))
+    groups = [(m.start(), m.end(), m.group()) for m in _GROUP.finditer(text)]
+    best: tuple[int, int, int] | None = None
+    for first in range(len(groups)):
+        if groups[first][2][0] not in "23456":
+            continue
+        digits = ""
+        for last in range(first, len(groups)):
+            digits += groups[last][2]
+            if len(digits) > 19:
+                break
+            if len(digits) >= 13 and (best is None or len(digits) > best[0]) and luhn_ok(digits):
+                best = (len(digits), groups[first][0], groups[last][1])
+    return None if best is None else (best[1], best[2])
 
 
 def iban_ok(compact: str) -> bool:
@@ -157,49 +222,49 @@ def iban_ok(compact: str) -> bool:
     return int("".join(str(int(char, 36)) for char in rearranged)) % 97 == 1
 
 
-def iban_length(text: str) -> int:
-    """Length of the IBAN at the start of ``text``, or 0 if there is none.
+def iban_span(text: str) -> Span:
+    """The IBAN at the start of ``text``, if there is one.
 
     Each country's IBANs have one length. A grouped candidate may run on into a word of
-    four capitals or digits after it (``BE68 5390 0754 7034 CODE``), so it is cut to the
+    four letters or digits after it (``BE68 5390 0754 7034 CODE``), so it is cut to the
     country's length where a group ends.
     """
-    compact = text.replace(" ", "").upper()
+    chars = [m.start() for m in _ALNUM.finditer(text)]
+    compact = "".join(text[i] for i in chars).upper()
     expected = IBAN_LENGTHS.get(compact[:2], len(compact))
-    if len(compact) < expected or (len(compact) > expected and " " not in text):
-        return 0
-    end, seen = 0, 0
-    while seen < expected:
-        seen += text[end] != " "
-        end += 1
-    if end < len(text) and text[end] != " ":
-        return 0  # the country's length ends inside a group: not this country's IBAN
-    return end if iban_ok(compact[:expected]) else 0
+    grouped = len(chars) < len(text)
+    if len(compact) < expected or (len(compact) > expected and not grouped):
+        return None
+    end = chars[expected - 1] + 1
+    if end < len(text) and _ALNUM.match(text, end):
+        return None  # the country's length ends inside a group: not this country's IBAN
+    return (0, end) if iban_ok(compact[:expected]) else None
 
 
-def ssn_length(text: str) -> int:
-    """``len(text)`` unless the number is one the SSA never issues (000, 666, 9xx ...)."""
+def ssn_span(text: str) -> Span:
+    """All of ``text`` unless the number is one the SSA never issues (000, 666, 9xx ...)."""
     area, group, serial = text.split("-")
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
-        return 0
-    return len(text)
+        return None
+    return (0, len(text))
 
 
-def phone_length(text: str) -> int:
-    """``len(text)`` if an international number has 8 to 15 digits (E.164), else 0."""
+def phone_span(text: str) -> Span:
+    """All of ``text`` if an international number has 8 to 15 digits (E.164; a trunk
+    prefix written ``(0)`` is not one of them)."""
     if not text.startswith("+"):
-        return len(text)  # the North American forms are exact
-    digits = sum(char.isdigit() for char in text)
-    return len(text) if 8 <= digits <= 15 else 0
+        return (0, len(text))  # the North American forms are exact
+    digits = sum(char.isdigit() for char in text) - text.count("(0)")
+    return (0, len(text)) if 8 <= digits <= 15 else None
 
 
-CHECKS: dict[str, Callable[[str], int]] = {
-    "card": card_length,
-    "iban": iban_length,
-    "ssn": ssn_length,
-    "phone": phone_length,
+CHECKS: dict[str, Callable[[str], Span]] = {
+    "card": card_span,
+    "iban": iban_span,
+    "ssn": ssn_span,
+    "phone": phone_span,
 }
-"""Validators of number candidates: the length of the valid match, 0 if it is none."""
+"""Validators of number candidates: where within the candidate the valid match is."""
 
 
 def int_is_card(value: int) -> bool:

@@ -42,7 +42,7 @@ _SECRET_GATE = re.compile(d.SECRET_GATE)
 _NUMBER_GATE = re.compile(d.NUMBER_GATE)
 # Gates over a whole event's JSON, so an event with nothing to find costs two passes.
 _LOWER_GATE_BYTES = re.compile(d.LOWER_GATE)
-_NUMBER_GATE_BYTES = re.compile(d.NUMBER_GATE.encode())
+_NUMBER_GATE_BYTES = re.compile(d.NUMBER_GATE_BYTES)
 _NOT_DIGITS = bytes(byte for byte in range(256) if not 48 <= byte <= 57)
 _CLEAN_CACHE = 1024
 """Small contents found clean, remembered (reasons and results repeat across events)."""
@@ -57,8 +57,8 @@ _CARD_INT = 10**12
 class _Rule:
     label: str
     action: RedactionAction
-    check: Callable[[str], int] | None = None
-    """For number candidates: the length of the valid match, 0 if it is none."""
+    check: Callable[[str], d.Span] | None = None
+    """For number candidates: where within the candidate the valid match is."""
     rank: int = 0
     """Breaks ties between matches at one position: custom patterns first."""
 
@@ -102,6 +102,8 @@ class Redactor:
             if numbers
             else None
         )
+        # Each alone too: a candidate one detector rejects may be another's at that place.
+        self._number_each = {name: re.compile(d.NUMBER[name]) for name in numbers}
         self._custom = _compile_patterns(config) if config.enabled else []
         self._entities: dict[str, _Rule] = {
             name: _Rule(name, on[name], rank=4) for name in ("person", "location") if name in on
@@ -213,11 +215,14 @@ class Redactor:
             return text
         spans: list[Span] = []
         if self._email is not None and "@" in text:
-            spans.extend((m.start(), m.end(), self._email) for m in _EMAIL.finditer(text))
+            # A local part holds no space: no address starts before the last one.
+            start = text.rfind(" ", 0, text.find("@")) + 1
+            spans.extend((m.start(), m.end(), self._email) for m in _EMAIL.finditer(text, start))
         if self._secret is not None and _SECRET_GATE.search(text):
             spans.extend((m.start(), m.end(), self._secret) for m in _SECRET.finditer(text))
-        if self._number is not None and _NUMBER_GATE.search(text):
-            spans.extend(self._number_spans(self._number, text))
+        if self._number is not None and (gate := _NUMBER_GATE.search(text)) is not None:
+            # No number starts more than two characters (an IBAN's country) before it.
+            spans.extend(self._number_spans(self._number, text, max(0, gate.start() - 2)))
         for regex, rules in self._custom:
             for m in regex.finditer(text):
                 if m.end() > m.start():
@@ -228,19 +233,29 @@ class Redactor:
             spans.extend((start, end, self._entities[name]) for start, end, name in found)
         return self._replace(text, spans) if spans else text
 
-    def _number_spans(self, regex: re.Pattern[str], text: str) -> list[Span]:
+    def _number_spans(self, regex: re.Pattern[str], text: str, pos: int) -> list[Span]:
         spans: list[Span] = []
-        pos = 0
         while (m := regex.search(text, pos)) is not None:
-            rule = self._numbers[m.lastgroup or ""]
-            assert rule.check is not None
-            length = rule.check(m.group())
-            if length:
-                spans.append((m.start(), m.start() + length, rule))
-                pos = m.start() + length
+            found = self._valid(m.lastgroup or "", m.start(), m.group())
+            if found is None:  # the alternation took the first that matched: try the rest
+                for name, alone in self._number_each.items():
+                    other = alone.match(text, m.start()) if name != m.lastgroup else None
+                    if other is not None:
+                        found = self._valid(name, m.start(), other.group())
+                        if found is not None:
+                            break
+            if found is not None:
+                spans.append(found)
+                pos = found[1]
             else:  # not a valid number: another may start inside this candidate
                 pos = m.start() + 1
         return spans
+
+    def _valid(self, name: str, start: int, candidate: str) -> Span | None:
+        rule = self._numbers[name]
+        assert rule.check is not None
+        within = rule.check(candidate)
+        return None if within is None else (start + within[0], start + within[1], rule)
 
     def _replace(self, text: str, spans: list[Span]) -> str:
         spans.sort(key=lambda span: (span[0], span[0] - span[1], span[2].rank))

@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from proctor.errors import CredentialDenied
-from proctor.gateway import tool_cache_key
 from proctor.policy import Decision, credential_denied
 from proctor.runtime._credentials import scrub
 from proctor.runtime._deps import RunDeps
@@ -59,7 +58,7 @@ async def run_tool(
     # A scoped tool always runs, so that its credential is checked: no cached results.
     scoped = deps.credentials.scoped(tool.name)
     if tool.cacheable and cache is not None and call.attempts == 0 and not scoped:
-        cache_key = tool_cache_key(tool.name, call.call.arguments)
+        cache_key = run.gateway.tool_cache_key(tool.name, call.call.arguments)
         cached = await cache.get(cache_key)
         if cached is not None:
             run.seal([CacheHit(kind="tool", name=tool.name, key=cache_key)], span_id=call.call.id)

@@ -21,6 +21,7 @@ from importlib.metadata import entry_points
 
 from proctor.errors import NotFoundError, UsageError
 from proctor.gateway import build_gateway, load_config
+from proctor.policy import load_signing_key
 from proctor.runtime._runner import Runner
 from proctor.runtime._workflow import Workflow
 from proctor.store import Store
@@ -155,8 +156,11 @@ class WorkflowCatalog:
 
 def project_runner(store: Store, flow: Workflow, config: str | None = None) -> Runner:
     """A runner for ``flow``, on the project's gateway when its ``proctor.yaml`` (``config``,
-    else ``$PROCTOR_CONFIG`` or ``./proctor.yaml``) defines models."""
+    else ``$PROCTOR_CONFIG`` or ``./proctor.yaml``) defines models; its cache keys are
+    keyed with the signing key, so every process on the store shares them."""
     settings = load_config(config)
     if not settings.models:
         return Runner(store, flow)
-    return Runner(store, flow, gateway=build_gateway(settings, store))
+    return Runner(
+        store, flow, gateway=build_gateway(settings, store, cache_secret=load_signing_key())
+    )

@@ -20,6 +20,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -104,6 +105,29 @@ async def measure(
     return per_step
 
 
+async def measure_keys(steps: int, runs: int, folder: Path) -> tuple[list[float], list[float]]:
+    """Per-step ms with the keyed chain (a MAC per commit, a signature at the end) and
+    without keys, interleaved run by run so both see the same host."""
+    stores = [SQLiteStore(folder / "keyed.db"), SQLiteStore(folder / "unkeyed.db")]
+    keyed = Runner(stores[0], workflow("kv.get", steps, False))
+    unkeyed = Runner(stores[1], workflow("kv.get", steps, False))
+    unkeyed.deps = replace(unkeyed.deps, keys=None)  # the chain as before keyed evidence
+    samples: tuple[list[float], list[float]] = ([], [])
+    try:
+        for runner in (keyed, unkeyed):
+            await runner.start({"warm": True})
+        for _ in range(runs):
+            for runner, out in zip((keyed, unkeyed), samples, strict=True):
+                started = time.perf_counter()
+                result = await runner.start({"n": steps})
+                out.append((time.perf_counter() - started) / steps * 1000)
+                assert result.outcome == "resolved", result.outcome
+    finally:
+        for store in stores:
+            await store.close()
+    return samples
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
@@ -128,6 +152,13 @@ def main() -> None:
                 f"  vs openai-agents 1.6 ms/step: {p50 / 1.6:.2f}x; "
                 f"vs pydantic-ai 2.2 ms/step: {p50 / 2.2:.2f}x"
             )
+        keyed, unkeyed = asyncio.run(measure_keys(args.steps, args.runs, Path(tmp)))
+        a, b = statistics.median(keyed), statistics.median(unkeyed)
+        print(
+            f"keyed evidence (MAC per commit, signed end) vs unkeyed chain, interleaved: "
+            f"p50 {a:.3f} vs {b:.3f} ms per step ({a / b:.3f}x), "
+            f"min {min(keyed):.3f} vs {min(unkeyed):.3f} ms"
+        )
 
 
 if __name__ == "__main__":

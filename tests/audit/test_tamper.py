@@ -8,12 +8,17 @@ approved by bob and paid; P was purged by retention; a checkpoint signed all fou
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import orjson
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from proctor.audit import apply_retention, chained_approvals, make_checkpoint, verify_store
 from proctor.errors import NotFoundError, RunStateError
@@ -21,6 +26,8 @@ from proctor.examples import invoice
 from proctor.runtime import Runner, UnverifiedRunError, decide_approval
 from proctor.store import (
     EventRow,
+    PostgresStore,
+    SQLiteStore,
     Store,
     load_evidence_keys,
     standard_chain_hash,
@@ -28,6 +35,7 @@ from proctor.store import (
 )
 from support.invoice_runs import approved_run, invoice_workflow
 from support.raw_sql import execute_raw
+from support.stores import drop_schema, new_schema_url
 
 
 @dataclass
@@ -40,8 +48,23 @@ class World:
     purged: str
 
 
-@pytest.fixture
-async def world(store: Store) -> World:
+KEYS = {
+    "PROCTOR_SIGNING_KEY": "tamper-suite-store-secret-0123456789abcdef",
+    "PROCTOR_EVIDENCE_KEY": Ed25519PrivateKey.generate()
+    .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+    .decode(),
+}
+"""One store secret and evidence key for the module: its world is made once per backend,
+and every case (with a PROCTOR_HOME of its own) verifies it with the keys that made it."""
+
+
+@pytest.fixture(autouse=True)
+def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in KEYS.items():
+        monkeypatch.setenv(name, value)
+
+
+async def make_world(store: Store) -> World:
     runner = Runner(store, invoice.workflow())
     started = await runner.start(invoice.sample_input("over_threshold"), started_by="cli:alice")
     assert started.state.pending_approval is not None
@@ -51,6 +74,83 @@ async def world(store: Store) -> World:
     await apply_retention(store, now=time.time() + 3 * 86_400)
     await make_checkpoint(store, load_evidence_keys())
     return World(store, started.run_id, started.state.pending_approval, paid, other, purged)
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, str, World]]:
+    """The world, made once per backend: a SQLite file, or a PostgreSQL schema."""
+    folder = tmp_path_factory.mktemp("tamper")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("PROCTOR_HOME", str(folder / "home"))
+        for name, value in KEYS.items():
+            env.setenv(name, value)
+        if request.param == "sqlite":
+            store: Store = SQLiteStore(folder / "world.db")
+            location = str(folder / "world.db")
+        else:
+            server = request.getfixturevalue("postgres_server")
+            schema, location = new_schema_url(server)
+            store = PostgresStore(location, max_size=2)
+        world = asyncio.run(_made(store))
+    yield request.param, location, world
+    if request.param == "postgres":
+        asyncio.run(drop_schema(server, schema))
+
+
+async def _made(store: Store) -> World:
+    try:
+        return await make_world(store)
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def world(
+    template: tuple[str, str, World], tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[World]:
+    """This case's own copy of the world."""
+    backend, location, made = template
+    store: Store
+    schema = None
+    if backend == "sqlite":
+        shutil.copy(location, tmp_path / "world.db")
+        store = SQLiteStore(tmp_path / "world.db")
+    else:
+        server = request.getfixturevalue("postgres_server")
+        schema, url = new_schema_url(server)
+        await copy_schema(server, location.rsplit("schema=", 1)[1], schema)
+        store = PostgresStore(url, max_size=2)
+    try:
+        yield replace(made, store=store)
+    finally:
+        await store.close()
+        if schema is not None:
+            await drop_schema(request.getfixturevalue("postgres_server"), schema)
+
+
+async def copy_schema(server: str, source: str, target: str) -> None:
+    """Copy every table of ``source`` (rows, indexes, constraints) into a new ``target``."""
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(server, autocommit=True) as conn:
+        tables = await (
+            await conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
+                (source,),
+            )
+        ).fetchall()
+        async with conn.transaction():
+            await conn.execute(f"CREATE SCHEMA {target}")
+            for (table,) in tables:
+                await conn.execute(
+                    f"CREATE TABLE {target}.{table} (LIKE {source}.{table} INCLUDING ALL)"
+                )
+                await conn.execute(
+                    f"INSERT INTO {target}.{table} OVERRIDING SYSTEM VALUE "
+                    f"SELECT * FROM {source}.{table}"
+                )
 
 
 # --- editing the database -----------------------------------------------------------

@@ -18,8 +18,11 @@ from proctor.store import (
     ToolProposed,
     canonical_json,
     digest,
+    jcs,
     keyed_digest,
+    load_evidence_keys,
     row_to_event,
+    verify_rows,
 )
 from proctor.tools import Registry, tool
 
@@ -75,5 +78,29 @@ async def test_a_call_digest_cannot_be_recomputed_from_a_guess(tmp_path: Path) -
         assert approval.args_digest == proposed.args_digest
         decided = await decide_approval(store, pending, approved=True, by="ops")
         assert decided.status == "approved"
+    finally:
+        await store.close()
+
+
+async def test_no_payload_digest_confirms_a_guess(tmp_path: Path) -> None:
+    """Every payload's digest in the chain is keyed: hashing a guess of the payload (the
+    arguments with the card number, as redaction masked them or not) matches none."""
+    store = SQLiteStore(tmp_path / "runs.db")
+    try:
+        started = await Runner(store, workflow()).start({"customer": "c1"})
+        rows = await store.events(started.run_id)
+        with_payload = [row for row in rows if row.content]
+        assert with_payload
+        for row in with_payload:
+            assert row.content is not None
+            public = hashlib.sha256(jcs(row.content)).hexdigest()
+            assert row.content_digest != public
+            assert row.content_digest != digest(row.content)
+            assert row.content_digest.partition(".")[2] != public
+            assert load_evidence_keys().content_digest_matches(jcs(row.content), row.content_digest)
+        report = verify_rows(
+            started.run_id, rows, await store.get_run(started.run_id), load_evidence_keys()
+        )
+        assert report.ok, report.problem
     finally:
         await store.close()

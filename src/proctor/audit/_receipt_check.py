@@ -26,8 +26,10 @@ PROCEDURE = (
     "every event before it.",
     "An event whose `hashed` is null was withheld (its metadata names a secret): take its "
     "`hash` as given; the signatures after it still cover it.",
-    "Payloads are not in the receipt: `hashed.content_digest` is SHA-256 over the "
-    "stored (redacted) payload as RFC 8785 JSON, to compare with a trace of the run.",
+    "Payloads are not in the receipt: `hashed.content_digest` is an HMAC-SHA256 under the "
+    "store's secret (`<key id>.<hex>`) of the stored (redacted) payload as RFC 8785 JSON, "
+    "so it confirms nothing to someone guessing a payload; `proctor audit verify` checks "
+    "it where the store is.",
 )
 
 

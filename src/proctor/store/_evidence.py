@@ -32,6 +32,7 @@ SIGNED_EVENTS = frozenset(
 """Event types whose commit is signed (a decision, the end, a purge)."""
 
 _MAC_LABEL = b"proctor chain mac v1"
+_DIGEST_LABEL = b"proctor content digest v1"
 
 
 class Signer(Protocol):
@@ -126,9 +127,10 @@ def checkpoint_message(hash_: str) -> bytes:
     return f"proctor checkpoint v1\n{hash_}".encode()
 
 
-def mac_key(secret: bytes) -> tuple[str, bytes]:
-    """The chain MAC key derived from a store secret, and its id (8 hex digits)."""
-    key = hmac.digest(secret, _MAC_LABEL, "sha256")
+def mac_key(secret: bytes, label: bytes = _MAC_LABEL) -> tuple[str, bytes]:
+    """A key derived from a store secret for one use (the chain MAC by default), and its
+    id (8 hex digits)."""
+    key = hmac.digest(secret, label, "sha256")
     return hashlib.sha256(key).hexdigest()[:8], key
 
 
@@ -143,6 +145,9 @@ class EvidenceKeys:
 
     mac_id: str = ""
     mac_keys: dict[str, bytes] = field(default_factory=dict)
+    digest_id: str = ""
+    digest_keys: dict[str, bytes] = field(default_factory=dict)
+    """Keys of the content digests (a payload's digest must not confirm a guess of it)."""
     signer: Signer | None = None
     public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
@@ -155,13 +160,20 @@ class EvidenceKeys:
         retired: Iterable[bytes] = (),
         trusted: Iterable[Ed25519PublicKey] = (),
     ) -> EvidenceKeys:
-        mac_id, key = mac_key(secret)
-        keys = dict(mac_key(old) for old in retired)
-        keys[mac_id] = key
+        secrets = [*retired, secret]  # the current one last: it wins an id clash
+        macs = dict(mac_key(each) for each in secrets)
+        digests = dict(mac_key(each, _DIGEST_LABEL) for each in secrets)
         public = {key_id(k): k for k in trusted}
         if signer is not None:
             public[signer.key_id] = signer.public_key()
-        return cls(mac_id=mac_id, mac_keys=keys, signer=signer, public_keys=public)
+        return cls(
+            mac_id=mac_key(secret)[0],
+            mac_keys=macs,
+            digest_id=mac_key(secret, _DIGEST_LABEL)[0],
+            digest_keys=digests,
+            signer=signer,
+            public_keys=public,
+        )
 
     @classmethod
     def public_only(cls, keys: Sequence[Ed25519PublicKey]) -> EvidenceKeys:
@@ -190,6 +202,21 @@ class EvidenceKeys:
         if not hmac.compare_digest(expected, value):
             return "its MAC does not match: it was rewritten without the store's secret"
         return None
+
+    def content_digest(self, canonical: bytes) -> str:
+        """``<key id>.<hex HMAC>`` of a payload's RFC 8785 bytes: a digest that confirms
+        nothing to someone guessing the payload without the store secret."""
+        value = hmac.digest(self.digest_keys[self.digest_id], canonical, "sha256")
+        return f"{self.digest_id}.{value.hex()}"
+
+    def content_digest_matches(self, canonical: bytes, digest: str) -> bool | None:
+        """Whether ``digest`` is this payload's keyed digest (``None``: its key is not
+        held, so it cannot be told)."""
+        kid, _, value = digest.partition(".")
+        key = self.digest_keys.get(kid)
+        if key is None:
+            return None
+        return hmac.compare_digest(hmac.digest(key, canonical, "sha256").hex(), value)
 
     def sign(self, message: bytes) -> str:
         """``<key id>.<base64url signature>`` by the signer."""

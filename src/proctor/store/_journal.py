@@ -10,7 +10,7 @@ from typing import Any
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._events import Event, EventData, join_data, split_data
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
-from proctor.store._jcs import standard_chain_hash, standard_digest
+from proctor.store._jcs import jcs, standard_chain_hash
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
@@ -80,9 +80,10 @@ class RunJournal:
         self.clock = clock
         self.keys = keys
         if keys is not None:
-            self._chain_hash, self._digest = standard_chain_hash, standard_digest
+            self._chain_hash = standard_chain_hash
+            self._content_digest: Callable[[Any], str] = lambda c: keys.content_digest(jcs(c))
         else:
-            self._chain_hash, self._digest = chain_hash, digest
+            self._chain_hash, self._content_digest = chain_hash, digest
         self._pending: list[EventRow] = []
         self._batch_start = (last_seq, head_hash)
 
@@ -133,7 +134,7 @@ class RunJournal:
             parent_span_id=None if is_root else self.root_span_id,
             meta=meta,
             content=content,
-            content_digest=self._digest(content) if content else _EMPTY_DIGEST,
+            content_digest=self._content_digest(content) if content else _EMPTY_DIGEST,
             prev_hash=self.head_hash,
             hash="",
         )

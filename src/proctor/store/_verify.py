@@ -4,10 +4,11 @@ first event that breaks it."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
-from proctor.store._jcs import standard_chain_hash, standard_digest
+from proctor.store._jcs import jcs, standard_chain_hash, standard_digest
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
@@ -85,7 +86,7 @@ def verify_rows(
             return broken(row.seq, f"{label} was edited: its hash does not match its fields")
         if row.content is None:
             purged_at.append(row.seq)
-        elif digest_of(row.content) != row.content_digest:
+        elif not _content_matches(row, digest_of, keys):
             return broken(row.seq, f"{label} was edited: its content does not match its digest")
         if row.type == "purged":
             purged_at.clear()  # a chained purge record accounts for every payload before it
@@ -150,6 +151,17 @@ def verify_rows(
     return ChainReport(
         run_id=run_id, events=len(rows), head_hash=prev, keyed=keyed, signed_through=signed
     )
+
+
+def _content_matches(row: EventRow, digest_of: Any, keys: EvidenceKeys | None) -> bool:
+    """Whether ``row``'s payload matches its digest: public (SHA-256) or keyed
+    (``<key id>.<HMAC>``, checked only where the store secret is held)."""
+    assert row.content is not None
+    if "." not in row.content_digest:
+        return bool(digest_of(row.content) == row.content_digest)
+    if keys is None or not keys.digest_keys:
+        return True  # a keyed digest: only the secret's holder can tell (and the MAC did)
+    return keys.content_digest_matches(jcs(row.content), row.content_digest) is not False
 
 
 def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] | None:

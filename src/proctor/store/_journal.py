@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
-from proctor.store._events import Event, EventData, join_data, split_data
+from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
+from proctor.store._events import Event, EventData, _Data, join_data, split_data
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
-from proctor.store._jcs import jcs, standard_chain_hash
+from proctor.store._jcs import ordinary_float, ordinary_value, plain_fields, standard_chain_hash
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
@@ -21,6 +22,17 @@ Redact = Callable[[dict[str, Any]], dict[str, Any]]
 # (a denial quoting arguments, a tool's error in an escalation): they are redacted too.
 _TEXT_META = ("reason",)
 _EMPTY_DIGEST = digest({})
+
+
+@functools.cache
+def _float_fields(kind: type[_Data]) -> tuple[str, ...]:
+    """The metadata fields of an event type that may hold a float (or a structure that
+    may): only their values are checked for what orjson writes otherwise than JCS."""
+    return tuple(
+        name
+        for name, info in kind.model_fields.items()
+        if name not in kind.content_fields and not plain_fields(info.annotation)
+    )
 
 
 def new_span_id() -> str:
@@ -79,11 +91,11 @@ class RunJournal:
         self.redact = redact
         self.clock = clock
         self.keys = keys
-        if keys is not None:
-            self._chain_hash = standard_chain_hash
-            self._content_digest: Callable[[Any], str] = lambda c: keys.content_digest(jcs(c))
-        else:
-            self._chain_hash, self._content_digest = chain_hash, digest
+        # A keyed digest is recomputed only by the secret's holder, with Proctor's own code:
+        # canonical JSON (orjson) is enough, and the payload can be large.
+        self._content_digest: Callable[[Any], str] = (
+            digest if keys is None else lambda c: keys.content_digest(canonical_json(c))
+        )
         self._pending: list[EventRow] = []
         self._batch_start = (last_seq, head_hash)
 
@@ -138,7 +150,13 @@ class RunJournal:
             prev_hash=self.head_hash,
             hash="",
         )
-        row.hash = self._chain_hash(row.prev_hash, row.hashed_metadata())
+        if self.keys is not None:
+            plain = ordinary_float(row.ts) and all(
+                ordinary_value(meta.get(name)) for name in _float_fields(type(data))
+            )
+            row.hash = standard_chain_hash(row.prev_hash, row.hashed_metadata(), plain=plain)
+        else:
+            row.hash = chain_hash(row.prev_hash, row.hashed_metadata())
         self.last_seq = seq
         self.head_hash = row.hash
         event = Event(

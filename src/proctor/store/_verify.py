@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proctor.store._canonical import GENESIS_HASH, chain_hash, digest
+from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
-from proctor.store._jcs import jcs, standard_chain_hash, standard_digest
+from proctor.store._jcs import standard_chain_hash, standard_digest
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 
@@ -161,7 +161,7 @@ def _content_matches(row: EventRow, digest_of: Any, keys: EvidenceKeys | None) -
         return bool(digest_of(row.content) == row.content_digest)
     if keys is None or not keys.digest_keys:
         return True  # a keyed digest: only the secret's holder can tell (and the MAC did)
-    return keys.content_digest_matches(jcs(row.content), row.content_digest) is not False
+    return keys.content_digest_matches(canonical_json(row.content), row.content_digest) is not False
 
 
 def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] | None:

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from proctor.errors import ConfigError, UsageError
+from proctor.errors import ConfigError, StoreError, UsageError
 from proctor.store import (
     GENESIS_HASH,
     ApprovalRecord,
@@ -55,7 +55,7 @@ def heads_root(heads: Sequence[Head]) -> str:
     return merkle_root([jcs(list(head)) for head in sorted(heads)])
 
 
-class CheckpointRefused(UsageError):
+class CheckpointRefused(StoreError):
     """Runs that do not verify: a checkpoint would sign a forged state."""
 
 

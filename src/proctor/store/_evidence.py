@@ -99,9 +99,14 @@ class LocalSigner:
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError) as exc:
+            fix = (
+                "set it to an unencrypted Ed25519 PKCS#8 PEM key (an evidence.key file's text)"
+                if where.isupper()  # an environment variable
+                else "delete the file to have a new key generated, or write an Ed25519 "
+                "PKCS#8 PEM key into it"
+            )
             raise ConfigError(
-                f"{where} is not an unencrypted PEM private key ({exc}). Fix: delete the "
-                "file to have a new key generated, or write an Ed25519 PKCS#8 PEM key"
+                f"{where} is not an unencrypted PEM private key ({exc}). Fix: {fix}"
             ) from None
         if not isinstance(key, Ed25519PrivateKey):
             raise ConfigError(f"{where} is not an Ed25519 key; Proctor signs with Ed25519")

@@ -6,11 +6,11 @@ the store's signed checkpoints.
 
 from __future__ import annotations
 
+from proctor.audit._approvals import chained_approvals
 from proctor.audit._build import build_receipt
-from proctor.audit._checkpoints import (
+from proctor.audit._evidence import (
     CheckpointRefused,
     StoreReport,
-    chained_approvals,
     export_checkpoint,
     load_checkpoint,
     make_checkpoint,

@@ -153,6 +153,8 @@ class EvidenceKeys:
     digest_id: str = ""
     digest_keys: dict[str, bytes] = field(default_factory=dict)
     """Keys of the content digests (a payload's digest must not confirm a guess of it)."""
+    digest_states: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    """A SHA-256 state fed each digest key, copied for each payload (``digest_keys``)."""
     signer: Signer | None = None
     public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
@@ -176,6 +178,7 @@ class EvidenceKeys:
             mac_keys=macs,
             digest_id=mac_key(secret, _DIGEST_LABEL)[0],
             digest_keys=digests,
+            digest_states={kid: hashlib.sha256(key) for kid, key in digests.items()},
             signer=signer,
             public_keys=public,
         )
@@ -213,7 +216,7 @@ class EvidenceKeys:
         digest that confirms nothing to someone guessing the payload without the store
         secret. (A secret prefix, not HMAC: the digest is only compared, never trusted to
         authenticate, which the chain's MAC does; it costs one hash, from a saved state.)"""
-        state = self._digest_states()[self.digest_id].copy()
+        state = self.digest_states[self.digest_id].copy()
         state.update(canonical)
         return f"{self.digest_id}.{state.hexdigest()}"
 
@@ -221,19 +224,12 @@ class EvidenceKeys:
         """Whether ``digest`` is this payload's keyed digest (``None``: its key is not
         held, so it cannot be told)."""
         kid, _, value = digest.partition(".")
-        state = self._digest_states().get(kid)
+        state = self.digest_states.get(kid)
         if state is None:
             return None
         state = state.copy()
         state.update(canonical)
         return hmac.compare_digest(state.hexdigest(), value)
-
-    def _digest_states(self) -> dict[str, Any]:
-        states = self.__dict__.get("_states")
-        if states is None:
-            states = {kid: hashlib.sha256(key) for kid, key in self.digest_keys.items()}
-            object.__setattr__(self, "_states", states)
-        return states
 
     def sign(self, message: bytes) -> str:
         """``<key id>.<base64url signature>`` by the signer."""

@@ -3,6 +3,7 @@ first event that breaks it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -153,7 +154,9 @@ def verify_rows(
     )
 
 
-def _content_matches(row: EventRow, digest_of: Any, keys: EvidenceKeys | None) -> bool:
+def _content_matches(
+    row: EventRow, digest_of: Callable[[Any], str], keys: EvidenceKeys | None
+) -> bool:
     """Whether ``row``'s payload matches its digest: public (SHA-256) or keyed
     (``<key id>.<HMAC>``, checked only where the store secret is held)."""
     assert row.content is not None

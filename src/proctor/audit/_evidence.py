@@ -28,7 +28,6 @@ from proctor.store import (
     EvidenceKeys,
     Store,
     approval_disagreement,
-    chained_approval,
     jcs,
     merkle_root,
     verify_rows,
@@ -258,17 +257,3 @@ async def verify_store(
             "it was deleted"
         )
     return StoreReport(runs=reports, checkpoints=len(checkpoints), problems=problems)
-
-
-async def chained_approvals(
-    store: Store, approvals: Sequence[ApprovalRecord]
-) -> list[ApprovalRecord]:
-    """``approvals`` as their runs' chains asked them (``chained_approval``): what an
-    approver is shown is what the run asked, whatever the approvals table says."""
-    logs: dict[str, list[EventRow]] = {}
-    shown = []
-    for approval in approvals:
-        if approval.run_id not in logs:
-            logs[approval.run_id] = await store.events(approval.run_id)
-        shown.append(chained_approval(approval, logs[approval.run_id]))
-    return shown

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 
 import pytest
-from cli_harness import cli_env, proctor
+from cli_harness import cli_env, proctor, proctor_all
 
 from proctor.examples import invoice
 from proctor.store import open_store
@@ -44,8 +44,9 @@ def test_who_started_a_run_cannot_approve_it_under_any_spelling(
 ) -> None:
     run_id, approval_id = _waiting_run(tmp_path, env)
     login = getpass.getuser()
-    for spelling in ([], ["--as", login.upper()], ["--as", f" cli:{login} "]):
-        refused = proctor("approve", approval_id, *spelling, env=env)
+    # Refusals write nothing, so they run side by side.
+    spellings = ([], ["--as", login.upper()], ["--as", f" cli:{login} "])
+    for refused in proctor_all([["approve", approval_id, *each] for each in spellings], env=env):
         assert refused.code == 1, str(refused)
         assert "separation of duties" in refused.err, str(refused)
         assert refused.err.count("\n") == 1, str(refused)  # one line, no traceback

@@ -45,7 +45,7 @@ def test_who_started_a_run_cannot_approve_it_under_any_spelling(
     run_id, approval_id = _waiting_run(tmp_path, env)
     login = getpass.getuser()
     # Refusals write nothing, so they run side by side.
-    spellings = ([], ["--as", login.upper()], ["--as", f" cli:{login} "])
+    spellings: list[list[str]] = [[], ["--as", login.upper()], ["--as", f" cli:{login} "]]
     for refused in proctor_all([["approve", approval_id, *each] for each in spellings], env=env):
         assert refused.code == 1, str(refused)
         assert "separation of duties" in refused.err, str(refused)

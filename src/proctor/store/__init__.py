@@ -5,7 +5,6 @@ Nothing here imports from a layer above it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +65,7 @@ from proctor.store._evidence import (
     merkle_root,
     public_pem,
 )
-from proctor.store._files import private_dirs
+from proctor.store._files import default_home, private_dirs
 from proctor.store._jcs import jcs, standard_chain_hash, standard_digest
 from proctor.store._journal import RunJournal, new_span_id, row_to_event
 from proctor.store._keyfiles import (
@@ -214,11 +213,6 @@ __all__ = [
     "verify_rows",
     "verify_run",
 ]
-
-
-def default_home() -> Path:
-    """Where Proctor keeps its files: ``$PROCTOR_HOME`` or ``./.proctor``."""
-    return Path(os.environ.get("PROCTOR_HOME") or ".proctor")
 
 
 def open_store(location: str | Path | None = None) -> Store:

@@ -13,6 +13,11 @@ import os
 from pathlib import Path
 
 
+def default_home() -> Path:
+    """Where Proctor keeps its files: ``$PROCTOR_HOME`` or ``./.proctor``."""
+    return Path(os.environ.get("PROCTOR_HOME") or ".proctor")
+
+
 def private_dirs(path: Path) -> None:
     """Create the folder ``path`` and its missing parents, each 0700."""
     for level in reversed((path, *path.parents)):

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from proctor.errors import ConfigError
-from proctor.store._files import private_dirs
+from proctor.store._files import default_home, private_dirs
 
 if TYPE_CHECKING:
     from proctor.store._evidence import EvidenceKeys
@@ -39,7 +39,7 @@ _GENERATE = "python -c 'import secrets; print(secrets.token_hex(32))'"
 
 
 def _home(home: Path | None) -> Path:
-    return home if home is not None else Path(os.environ.get("PROCTOR_HOME") or ".proctor")
+    return home if home is not None else default_home()
 
 
 def load_signing_key(home: Path | None = None) -> bytes:

@@ -19,14 +19,11 @@ from proctor.audit import (
 from proctor.errors import NotFoundError
 from proctor.examples import invoice
 from proctor.store import (
-    EventRow,
     Store,
     load_evidence_keys,
-    standard_chain_hash,
-    standard_digest,
 )
 from support.invoice_runs import approved_run
-from support.raw_sql import execute_raw
+from support.raw_sql import execute_raw, next_row
 
 PROCEDURE = [
     "ocr.parse_invoice",
@@ -198,23 +195,7 @@ async def test_a_tampered_log_is_exported_as_failing_verification(
 
 async def _append_raw(store: Store, run_id: str, meta: dict[str, Any], content: Any) -> None:
     """Append an event as a newer Proctor might write it, bypassing the typed journal."""
-    rows = await store.events(run_id)
-    last = rows[-1]
-    row = EventRow(
-        run_id=run_id,
-        seq=last.seq + 1,
-        type=meta["type"],
-        ts=last.ts + 1,
-        trace_id=last.trace_id,
-        span_id="feedfacefeedface",
-        parent_span_id=rows[0].span_id,
-        meta=meta,
-        content=content,
-        content_digest=standard_digest(content),
-        prev_hash=last.hash,
-        hash="",
-    )
-    row.hash = standard_chain_hash(row.prev_hash, row.hashed_metadata())
+    row = next_row(await store.events(run_id), meta, content)
     row.mac = load_evidence_keys().mac(row.hash)  # the keys of the process (PROCTOR_HOME)
     record = await store.get_run(run_id)
     assert record is not None

@@ -34,7 +34,7 @@ from proctor.store import (
     standard_digest,
 )
 from support.invoice_runs import approved_run, invoice_workflow
-from support.raw_sql import execute_raw
+from support.raw_sql import execute_raw, next_row
 from support.stores import drop_schema, new_schema_url
 
 
@@ -208,23 +208,7 @@ async def forge_append(
     w: World, run_id: str, meta: dict[str, object], content: dict[str, object]
 ) -> None:
     """Append an event whose hash is right (public code), as a newer version might."""
-    rows = await w.store.events(run_id)
-    last = rows[-1]
-    row = EventRow(
-        run_id=run_id,
-        seq=last.seq + 1,
-        type=str(meta["type"]),
-        ts=last.ts + 1,
-        trace_id=last.trace_id,
-        span_id="feedfacefeedface",
-        parent_span_id=rows[0].span_id,
-        meta=meta,
-        content=content,
-        content_digest=standard_digest(content),
-        prev_hash=last.hash,
-        hash="",
-    )
-    row.hash = standard_chain_hash(row.prev_hash, row.hashed_metadata())
+    row = next_row(await w.store.events(run_id), meta, content)
     await sql(
         w,
         "INSERT INTO events (run_id, seq, type, ts, trace_id, span_id, parent_span_id, meta, "

@@ -2,7 +2,8 @@
 does to a store, on both backends. Every case must be caught by ``audit verify`` with
 the first bad place named, and the runtime must refuse to act on the run it touched.
 
-The world: W waits for the approval of a 24,500 payment (started by alice); F and G were
+The world: W waits for the approval of a 24,500 payment (started by alice, its input's
+e-mail address sealed); F and G were
 approved by bob and paid; P was purged by retention; a checkpoint signed all four.
 """
 
@@ -66,7 +67,11 @@ def _keys(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def make_world(store: Store) -> World:
     runner = Runner(store, invoice.workflow())
-    started = await runner.start(invoice.sample_input("over_threshold"), started_by="cli:alice")
+    # Who to tell is personal data: the run's first event keeps it sealed.
+    started = await runner.start(
+        {**invoice.sample_input("over_threshold"), "notify": "ap.clerk@northwind.example"},
+        started_by="cli:alice",
+    )
     assert started.state.pending_approval is not None
     paid = await approved_run(store)
     other = await approved_run(store)
@@ -584,7 +589,8 @@ async def _c43(w: World) -> str:
     await sql(
         w,
         "INSERT INTO events SELECT ?, seq, type, ts, trace_id, span_id, parent_span_id, meta, "
-        "content, content_digest, prev_hash, hash, mac, signature FROM events WHERE run_id = ?",
+        "content, content_digest, prev_hash, hash, mac, signature, sealed FROM events "
+        "WHERE run_id = ?",
         w.paid,
         w.other,
     )
@@ -630,6 +636,44 @@ async def _c47(w: World) -> str:
         theirs.seq,
     )
     return w.paid
+
+
+@case("a sealed payload removed (its event then reads as redacted only)")
+async def _c48(w: World) -> str:
+    await sql(w, "UPDATE events SET sealed = '' WHERE run_id = ? AND seq = 0", w.waiting)
+    return w.waiting
+
+
+@case("sealed payloads swapped between two events")
+async def _c49(w: World) -> str:
+    rows = await w.store.events(w.waiting)
+    first = rows[0].sealed
+    other = next(row for row in rows[1:] if row.sealed)
+    await sql(
+        w, "UPDATE events SET sealed = ? WHERE run_id = ? AND seq = 0", other.sealed, w.waiting
+    )
+    await sql(
+        w, "UPDATE events SET sealed = ? WHERE run_id = ? AND seq = ?", first, w.waiting, other.seq
+    )
+    return w.waiting
+
+
+@case("a run's data key replaced by another run's")
+async def _c50(w: World) -> str:
+    await sql(
+        w,
+        "UPDATE run_keys SET wrapped = (SELECT wrapped FROM run_keys WHERE run_id = ?) "
+        "WHERE run_id = ?",
+        w.paid,
+        w.waiting,
+    )
+    return w.waiting
+
+
+@case("a run's data key deleted")
+async def _c51(w: World) -> str:
+    await sql(w, "DELETE FROM run_keys WHERE run_id = ?", w.waiting)
+    return w.waiting
 
 
 async def act(w: World, run_id: str) -> None:

@@ -164,11 +164,11 @@ async def test_planted_values_reach_the_model_and_tools_but_never_the_record(
     assert "1 chain(s) verified" in await cli("--db", str(db), "audit", "verify")
 
 
-async def test_an_approved_call_is_never_run_with_redacted_arguments(tmp_path: Path) -> None:
+async def test_an_approved_call_runs_after_a_resume_with_its_raw_values(tmp_path: Path) -> None:
     model = Model(
         [
             Turn(calls=[("billing.refund", {"iban": PLANTED["iban"], "amount": 10})]),
-            Turn(text="The refund could not be made."),
+            Turn(text="Refunded."),
         ]
     )
     workflow = model.workflow(approvals=[{"tool": "billing.refund", "reason": "refunds"}])
@@ -190,14 +190,14 @@ async def test_an_approved_call_is_never_run_with_redacted_arguments(tmp_path: P
 
     resumed = await Runner(store, workflow).resume(waiting.run_id)
 
-    # The resumed run rebuilt the conversation from the record: the model sees the
-    # placeholder, and the refund is refused rather than sent to "[iban:redacted]".
+    # The record keeps the raw values sealed: the resumed run pays the real account, and
+    # the model is shown the conversation it had, while the record shows placeholders.
     assert resumed.outcome == "resolved"
-    assert RECEIVED == []
+    assert RECEIVED == [{"iban": PLANTED["iban"], "amount": 10}]
+    assert PLANTED["iban"] in str(model.seen[-1][2])
     recorded = await events(store, waiting.run_id)
     finished = [e.data for e in recorded if isinstance(e.data, ToolFinished)]
-    assert [(f.ok, f.error_type) for f in finished] == [(False, "Redacted")]
-    assert "[iban:redacted]" in str(model.seen[-1][2])
+    assert [f.ok for f in finished] == [True]
     requested = [e.data for e in recorded if isinstance(e.data, ApprovalRequested)]
     assert requested[0].arguments == {"iban": "[iban:redacted]", "amount": 10}
     assert (await verify_run(store, waiting.run_id)).ok

@@ -18,8 +18,14 @@ from hypothesis import strategies as st
 from proctor.contracts import Contract
 from proctor.errors import UsageError
 from proctor.gateway import ScriptedModel, Turn
-from proctor.runtime import Runner, Workflow, submit
-from proctor.store import RunStarted, SQLiteStore, json_value_problem, row_to_event
+from proctor.runtime import Runner, Workflow, queued_input, submit
+from proctor.store import (
+    RunStarted,
+    SQLiteStore,
+    is_sealed_input,
+    json_value_problem,
+    row_to_event,
+)
 from proctor.tools import Registry
 
 # Text with every code point, lone surrogates included (hypothesis leaves those out).
@@ -73,7 +79,9 @@ async def record(
     async def queued(value: Any) -> Any:
         run_id = await submit(store, "echo", value, load=lambda ref: flow)
         [item] = await store.queue_items(run_ids=[run_id])
-        return item.input
+        # Queued sealed under the run's own key: what a worker opens is what was sent.
+        assert is_sealed_input(item.input)
+        return await queued_input(store, runner.deps.keys, item)
 
     yield started if request.param == "start" else queued
     await store.close()

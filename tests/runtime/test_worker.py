@@ -9,7 +9,15 @@ from collections import Counter
 from typing import Any
 
 from proctor.examples import invoice
-from proctor.runtime import Runner, Worker, WorkerOptions, Workflow, decide_approval, submit
+from proctor.runtime import (
+    Runner,
+    Worker,
+    WorkerOptions,
+    Workflow,
+    decide_approval,
+    queued_input,
+    submit,
+)
 from proctor.store import Store, row_to_event
 from proctor.tools import Registry, Tool
 
@@ -70,7 +78,10 @@ async def test_an_expired_lease_is_taken_over_from_the_log(store: Store) -> None
     run_id = await submit(store, REF, invoice.sample_input("over_threshold"), submitted_by="al")
     # A worker claimed it, drove it as far as the approval, and died (its lease lapses).
     [item] = await store.claim_runs("dead", now=time.time() - 60, lease_s=1, limit=1)
-    started = await Runner(store, flow).start(item.input, started_by="al", run_id=run_id)
+    runner = Runner(store, flow)
+    started = await runner.start(
+        await queued_input(store, runner.deps.keys, item), started_by="al", run_id=run_id
+    )
     assert started.state.pending_approval is not None
     await decide_approval(store, started.state.pending_approval, approved=True, by="bob")
     before = sum(calls.values())

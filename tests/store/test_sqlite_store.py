@@ -411,6 +411,8 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
             db.execute(f"ALTER TABLE approvals DROP COLUMN {column}")
         db.execute("DROP TABLE eval_results")  # migration 6 (its index goes with it)
         db.execute("DROP TABLE run_queue")  # migration 8 (its index goes with it)
+        db.execute("DROP TABLE run_keys")  # migration 12
+        db.execute("ALTER TABLE events DROP COLUMN sealed")
         db.execute("DROP TABLE checkpoints")  # migration 11
         db.execute("DROP TABLE checkpoint_heads")
         for column in ("mac", "signature"):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from proctor.errors import ConfigError, StoreError, UsageError
@@ -30,6 +30,7 @@ from proctor.store import (
     approval_disagreement,
     jcs,
     merkle_root,
+    sealed_problem,
     verify_rows,
 )
 from proctor.store._evidence import checkpoint_message
@@ -236,7 +237,12 @@ async def verify_store(
     reports: list[ChainReport] = []
     for rid in ids:
         rows = await store.events(rid)
-        reports.append(verify_rows(rid, rows, await store.get_run(rid), keys))
+        report = verify_rows(rid, rows, await store.get_run(rid), keys)
+        if report.ok and keys is not None and keys.can_seal:
+            unreadable = sealed_problem(keys, rid, rows, await store.run_key(rid))
+            if unreadable is not None:
+                report = replace(report, problem=unreadable[1], bad_seq=unreadable[0])
+        reports.append(report)
         for approval in approvals.get(rid, []):
             found = approval_disagreement(approval, rows)
             if found is not None:

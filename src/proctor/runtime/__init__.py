@@ -17,7 +17,14 @@ from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
 from proctor.runtime._verified import UnverifiedRunError
-from proctor.runtime._worker import Worker, WorkerOptions, WorkerStats, in_queue, submit
+from proctor.runtime._worker import (
+    Worker,
+    WorkerOptions,
+    WorkerStats,
+    in_queue,
+    queued_input,
+    submit,
+)
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import (
     UnknownWorkflow,
@@ -54,6 +61,7 @@ __all__ = [
     "new_run_id",
     "owner_id",
     "project_runner",
+    "queued_input",
     "recovery_claim",
     "registered_workflows",
     "resolve_model",

@@ -32,7 +32,8 @@ from proctor.runtime._transcript import (
     is_summary,
     reference,
 )
-from proctor.store import ContextCompacted, Store, ToolFinished, row_to_event
+from proctor.runtime._verified import opened_events, run_key_of
+from proctor.store import ContextCompacted, EvidenceKeys, Store, ToolFinished
 from proctor.tools import Tool, ToolContext
 
 KEEP_TURNS = 2
@@ -136,8 +137,9 @@ def _render(messages: Sequence[Message]) -> str:
     return "\n".join(lines)
 
 
-def expand_tool(store: Store) -> Tool:
-    """``context.expand``: the full result of an earlier call that was shortened."""
+def expand_tool(store: Store, keys: EvidenceKeys | None = None) -> Tool:
+    """``context.expand``: the full result of an earlier call that was shortened, as the
+    model first saw it (its sealed raw values opened with ``keys``)."""
 
     async def expand(ctx: ToolContext, ref: str) -> Any:
         """Return the full result of an earlier tool call whose result was shortened.
@@ -145,8 +147,10 @@ def expand_tool(store: Store) -> Tool:
         Args:
             ref: The ``ref`` given in the shortened result.
         """
-        for row in reversed(await store.events(ctx.run_id)):
-            data = row_to_event(row).data
+        rows = await store.events(ctx.run_id)
+        key = await run_key_of(store, keys, ctx.run_id, create=False, at=0.0)
+        for event in reversed(opened_events(ctx.run_id, rows, key, "expand a result of")):
+            data = event.data
             if isinstance(data, ToolFinished) and data.call_id == ref:
                 return data.result if data.ok else {"error": data.error}
         raise ValueError(f"no earlier tool result has ref {ref!r}")

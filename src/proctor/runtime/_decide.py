@@ -21,6 +21,8 @@ from proctor.runtime._verified import (
     ensure_approval_matches,
     ensure_checkpointed,
     ensure_verified,
+    opened_events,
+    run_key_of,
 )
 from proctor.runtime._worker import in_queue
 from proctor.store import (
@@ -33,7 +35,6 @@ from proctor.store import (
     RunState,
     Store,
     load_evidence_keys,
-    row_to_event,
 )
 
 if TYPE_CHECKING:
@@ -160,14 +161,16 @@ async def decide_approval(
     ensure_verified(approval.run_id, rows, run, "decide an approval of", keys=keys)
     await ensure_checkpointed(store, approval.run_id, rows, "decide an approval of")
     ensure_approval_matches(approval, rows)
-    state = RunState.from_events([row_to_event(row) for row in rows])
+    key = await run_key_of(store, keys, approval.run_id, create=False, at=clock())
+    events = opened_events(approval.run_id, rows, key, "decide an approval of")
+    state = RunState.from_events(events)
     call = state.calls.get(approval.call_id)
     if state.pending_approval != approval_id or call is None:
         raise RunStateError(
             f"run {approval.run_id} is not waiting for approval {approval_id} "
             f"(status {state.status}); nothing to decide"
         )
-    started = row_to_event(rows[0]).data
+    started = events[0].data
     starter = started.started_by if isinstance(started, RunStarted) else ""
     if same_person(by, starter):
         raise AccessDenied(
@@ -191,7 +194,7 @@ async def decide_approval(
             f"run to let the checker decide first: proctor resume {approval.run_id}"
         )
     redact = redactor if redactor is not None else Redactor()
-    journal = RunJournal.resume(store, rows, redact=redact, clock=clock, keys=keys)
+    journal = RunJournal.resume(store, rows, redact=redact, clock=clock, keys=keys, run_key=key)
     now = clock()
     if call.approval_expires_at is not None and now >= call.approval_expires_at:
         approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"

@@ -78,7 +78,7 @@ class RunDeps:
         # With a context budget the model may expand results that compaction shortened.
         registry = workflow.registry
         if contract.model.context_tokens is not None:
-            registry = Registry([*workflow.registry, expand_tool(store)])
+            registry = Registry([*workflow.registry, expand_tool(store, keys)])
         # What the run's record may keep: compiled once, applied to every event it writes.
         redactor = Redactor(contract.redaction)
         # The model is offered only what the contract lets it call: least privilege.

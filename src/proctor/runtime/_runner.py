@@ -29,7 +29,12 @@ from proctor.runtime._driver import drive
 from proctor.runtime._live import LiveRun
 from proctor.runtime._models import run_model
 from proctor.runtime._results import NEXT, Step
-from proctor.runtime._verified import ensure_checkpointed, ensure_verified
+from proctor.runtime._verified import (
+    ensure_checkpointed,
+    ensure_verified,
+    opened_events,
+    run_key_of,
+)
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
     Event,
@@ -37,6 +42,7 @@ from proctor.store import (
     EvidenceKeys,
     Outcome,
     RunJournal,
+    RunKey,
     RunRecord,
     RunResumed,
     RunStarted,
@@ -44,8 +50,8 @@ from proctor.store import (
     Store,
     json_value_problem,
     load_evidence_keys,
+    new_run_key,
     new_span_id,
-    row_to_event,
 )
 from proctor.telemetry import live_exporter
 from proctor.tools import Registry
@@ -235,9 +241,13 @@ class Runner:
         the run is driven.
         """
         check_run_input(input)
+        # A run id given may be a queued run's, whose data key sealed its input already.
+        given = run_id is not None
         run_id = run_id or new_run_id()
         runner = self.canary() if self.rollout is not None and self.rollout.takes(run_id) else self
-        return await runner._start(run_id, input, model=model, started_by=started_by, tenant=tenant)
+        return await runner._start(
+            run_id, input, model=model, started_by=started_by, tenant=tenant, given=given
+        )
 
     async def _start(
         self,
@@ -247,12 +257,14 @@ class Runner:
         model: str | None,
         started_by: str,
         tenant: str,
+        given: bool = False,
     ) -> RunResult:
         spec = model or self.default_spec()
         if model is not None:
             self._refuse_self_approval(model)
         gateway, route = self._model(spec)
         contract = self.workflow.contract
+        run_key, new_key = await self._new_run_key(run_id, given)
         journal = RunJournal(
             self.store,
             run_id=run_id,
@@ -261,6 +273,7 @@ class Runner:
             redact=self.deps.redact,
             clock=self.deps.clock,
             keys=self.deps.keys,
+            run_key=run_key,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -294,12 +307,27 @@ class Runner:
         )
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.
-        await self.store.create_run(record, row, contract=contract_record(contract, at=event.ts))
+        await self.store.create_run(
+            record, row, contract=contract_record(contract, at=event.ts), run_key=new_key
+        )
         run = self._live(journal, record, gateway, route)
         run.observe([event])
         run.witness([event])  # written with the run's next batch
         await drive(self.deps, run)
         return RunResult(run_id=run_id, state=run.state)
+
+    async def _new_run_key(self, run_id: str, given: bool) -> tuple[RunKey | None, str | None]:
+        """The data key a new run seals what redaction replaces with, and its wrapped
+        form when the store has yet to keep it (``None``: nothing to seal)."""
+        keys = self.deps.keys
+        if self.deps.redact is None or keys is None or not keys.can_seal:
+            return None, None
+        if given:
+            stored = await run_key_of(self.store, keys, run_id, create=False, at=0.0)
+            if stored is not None:
+                return stored, None
+        fresh = new_run_key(keys, run_id)
+        return fresh, fresh.wrapped
 
     def _live(
         self, journal: RunJournal, record: RunRecord, gateway: Gateway, route: str
@@ -328,7 +356,16 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} belongs to workflow {record.workflow!r}, not {self.workflow.name!r}"
             )
-        events = [row_to_event(row) for row in rows]
+        if record.status == "finished":
+            raise RunStateError(
+                f"run {run_id} already finished with outcome {record.outcome}; nothing to resume"
+            )
+        # A run without sealed values yet may get a key now; one with some must have its own.
+        sealed = any(row.sealed for row in rows)
+        key = await run_key_of(
+            self.store, self.deps.keys, run_id, create=not sealed, at=record.updated_at
+        )
+        events = opened_events(run_id, rows, key, "resume")
         state = RunState.from_events(events)
         runner = self.for_contract(state.contract_hash)
         if runner is None:
@@ -346,14 +383,24 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} already finished with outcome {state.outcome}; nothing to resume"
             )
-        return await runner._continue(record, rows, events, reason)
+        return await runner._continue(record, rows, events, reason, key)
 
     async def _continue(
-        self, record: RunRecord, rows: list[EventRow], events: list[Event], reason: str
+        self,
+        record: RunRecord,
+        rows: list[EventRow],
+        events: list[Event],
+        reason: str,
+        key: RunKey | None,
     ) -> RunResult:
         gateway, route = self._model(record.model)
         journal = RunJournal.resume(
-            self.store, rows, redact=self.deps.redact, clock=self.deps.clock, keys=self.deps.keys
+            self.store,
+            rows,
+            redact=self.deps.redact,
+            clock=self.deps.clock,
+            keys=self.deps.keys,
+            run_key=key,
         )
         record.owner = owner_id()
         run = self._live(journal, record, gateway, route)

@@ -8,14 +8,22 @@ audit verify``), and a run that fails it is refused with the first bad event nam
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from proctor.errors import RunStateError
 from proctor.store import (
     ApprovalRecord,
+    Event,
     EventRow,
     EvidenceKeys,
+    RunKey,
     RunRecord,
+    SealError,
     Store,
     approval_disagreement,
+    new_run_key,
+    open_events,
+    open_run_key,
     verify_rows,
 )
 
@@ -87,5 +95,58 @@ def ensure_approval_matches(approval: ApprovalRecord, rows: list[EventRow]) -> N
         f"asked; nothing is recorded. Inspect run {approval.run_id} with `proctor audit "
         "verify` and restore the store from a backup",
         run_id=approval.run_id,
+        bad_seq=seq,
+    )
+
+
+async def run_key_of(
+    store: Store, keys: EvidenceKeys | None, run_id: str, *, create: bool, at: float
+) -> RunKey | None:
+    """The run's data key, opened (``store._sealing``); with ``create``, a run that has
+    none gets one. ``None`` where the keys cannot seal (a verifier's)."""
+    if keys is None or not keys.can_seal:
+        return None
+    wrapped = await store.run_key(run_id)
+    if wrapped is None:
+        if not create:
+            return None
+        fresh = new_run_key(keys, run_id)
+        wrapped = await store.save_run_key(run_id, fresh.wrapped, at=at)
+        if wrapped == fresh.wrapped:
+            return fresh
+    try:
+        return open_run_key(keys, run_id, wrapped)
+    except SealError as exc:
+        raise _unsealed(run_id, str(exc), None, "open") from None
+
+
+def opened_events(
+    run_id: str, rows: Sequence[EventRow], key: RunKey | None, doing: str
+) -> list[Event]:
+    """The run's events with their sealed raw values (what the run acts on), or
+    ``UnverifiedRunError`` naming the event whose sealed values do not open."""
+    try:
+        return open_events(rows, key)
+    except SealError as exc:
+        bad = next((row.seq for row in rows if row.sealed and _fails(row, key)), None)
+        raise _unsealed(run_id, str(exc), bad, doing) from None
+
+
+def _fails(row: EventRow, key: RunKey | None) -> bool:
+    try:
+        open_events([row], key)
+    except SealError:
+        return True
+    return False
+
+
+def _unsealed(run_id: str, problem: str, seq: int | None, doing: str) -> UnverifiedRunError:
+    where = "" if seq is None else f" (event {seq})"
+    return UnverifiedRunError(
+        f"run {run_id}'s sealed values cannot be read{where}: {problem}. Proctor will not "
+        f"{doing} a run on its redacted record alone. Check the store secret "
+        "(signing.key, or $PROCTOR_SIGNING_KEY) is the one that wrote the run, or restore "
+        "the store from a backup",
+        run_id=run_id,
         bad_seq=seq,
     )

@@ -30,9 +30,18 @@ from typing import Any
 
 from proctor.errors import StoreError, UsageError
 from proctor.runtime._runner import Runner, check_run_input, new_run_id
+from proctor.runtime._verified import run_key_of
 from proctor.runtime._workflow import Workflow
 from proctor.runtime._workflow_refs import WorkflowCatalog, load_workflow_ref, project_runner
-from proctor.store import QueueItem, QueueState, Store
+from proctor.store import (
+    EvidenceKeys,
+    QueueItem,
+    QueueState,
+    Store,
+    is_sealed_input,
+    load_evidence_keys,
+    new_run_key,
+)
 
 logger = logging.getLogger("proctor.worker")
 
@@ -56,27 +65,46 @@ async def submit(
     tenant: str = "default",
     submitted_by: str = "",
     load: Callable[[str], Workflow] = load_workflow_ref,
+    keys: EvidenceKeys | None = None,
 ) -> str:
     """Queue a run of ``workflow`` (a name or ``module:attribute``); returns its run id.
 
     The workflow is loaded once here, so a wrong name fails now rather than in a worker;
-    an input the run could not record is refused now too (``UsageError``).
+    an input the run could not record is refused now too (``UsageError``). The input is
+    queued sealed under the run's own data key (``keys``, default: the home's), which
+    retention destroys with the run's payloads.
     """
     check_run_input(input)
     load(workflow)
     run_id = new_run_id()
+    keys = keys if keys is not None else load_evidence_keys()
+    run_key = new_run_key(keys, run_id) if keys.can_seal else None
     item = QueueItem(
         run_id=run_id,
         workflow=workflow,
-        input=input,
+        input=input if run_key is None else run_key.seal_input(input),
         tenant=tenant,
         model=model,
         submitted_by=submitted_by,
         priority=priority,
         submitted_at=time.time(),
     )
-    await store.enqueue(item)
+    await store.enqueue(item, run_key=None if run_key is None else run_key.wrapped)
     return run_id
+
+
+async def queued_input(store: Store, keys: EvidenceKeys | None, item: QueueItem) -> dict[str, Any]:
+    """The input ``item`` was submitted with, opened if it was queued sealed."""
+    if not is_sealed_input(item.input):
+        return item.input
+    key = await run_key_of(store, keys, item.run_id, create=False, at=time.time())
+    if key is None:
+        raise StoreError(
+            f"run {item.run_id}'s queued input is sealed, but its data key is not in the "
+            "store (retention destroyed it) or this process lacks the store secret, so the "
+            "run cannot start. Fix: run the worker with the submitter's PROCTOR_SIGNING_KEY"
+        )
+    return key.open_input(item.input)
 
 
 async def in_queue(store: Store, run_id: str) -> bool:
@@ -266,7 +294,7 @@ class Worker:
         runner = self._runner(item.workflow)
         if record is None:
             result = await runner.start(
-                item.input,
+                await queued_input(self.store, runner.deps.keys, item),
                 model=item.model,
                 started_by=item.submitted_by or "queue",
                 tenant=item.tenant,

@@ -103,6 +103,15 @@ from proctor.store._records import (
     RunRecord,
     SessionRecord,
 )
+from proctor.store._sealing import (
+    RunKey,
+    SealError,
+    is_sealed_input,
+    new_run_key,
+    open_events,
+    open_run_key,
+    sealed_problem,
+)
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
 from proctor.store._verify import (
@@ -170,6 +179,7 @@ __all__ = [
     "RunFilter",
     "RunFinished",
     "RunJournal",
+    "RunKey",
     "RunLog",
     "RunQueue",
     "RunRecord",
@@ -178,6 +188,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "SQLiteStore",
+    "SealError",
     "SessionRecord",
     "Sessions",
     "Signer",
@@ -194,6 +205,7 @@ __all__ = [
     "chained_approval",
     "default_home",
     "digest",
+    "is_sealed_input",
     "jcs",
     "json_value_problem",
     "key_id",
@@ -202,12 +214,16 @@ __all__ = [
     "load_public_key",
     "load_signing_key",
     "merkle_root",
+    "new_run_key",
     "new_span_id",
+    "open_events",
+    "open_run_key",
     "open_store",
     "private_dirs",
     "public_pem",
     "rotate_evidence_key",
     "row_to_event",
+    "sealed_problem",
     "standard_chain_hash",
     "standard_digest",
     "verify_rows",

@@ -33,6 +33,7 @@ SIGNED_EVENTS = frozenset(
 
 _MAC_LABEL = b"proctor chain mac v1"
 _DIGEST_LABEL = b"proctor content digest v1"
+_SEAL_LABEL = b"proctor seal master v1"
 
 
 class Signer(Protocol):
@@ -155,6 +156,9 @@ class EvidenceKeys:
     """Keys of the content digests (a payload's digest must not confirm a guess of it)."""
     digest_states: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """A SHA-256 state fed each digest key, copied for each payload (``digest_keys``)."""
+    seal_id: str = ""
+    seal_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
+    """Master keys that wrap each run's data key (``store._sealing``), by id."""
     signer: Signer | None = None
     public_keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
 
@@ -179,6 +183,8 @@ class EvidenceKeys:
             digest_id=mac_key(secret, _DIGEST_LABEL)[0],
             digest_keys=digests,
             digest_states={kid: hashlib.sha256(key) for kid, key in digests.items()},
+            seal_id=mac_key(secret, _SEAL_LABEL)[0],
+            seal_keys=dict(mac_key(each, _SEAL_LABEL) for each in secrets),
             signer=signer,
             public_keys=public,
         )
@@ -191,6 +197,11 @@ class EvidenceKeys:
     @property
     def can_check_macs(self) -> bool:
         return bool(self.mac_keys)
+
+    @property
+    def can_seal(self) -> bool:
+        """Whether these keys seal and open payloads (a writer's, not a verifier's)."""
+        return bool(self.seal_keys)
 
     def mac(self, hash_: str) -> str:
         """``<key id>.<hex HMAC>`` of a chain hash."""

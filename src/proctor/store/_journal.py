@@ -14,6 +14,7 @@ from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
 from proctor.store._jcs import ordinary_float, ordinary_value, plain_fields, standard_chain_hash
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
+from proctor.store._sealing import RunKey
 
 Redact = Callable[[dict[str, Any]], dict[str, Any]]
 """Returns a copy of an event's content with personal data and secrets replaced."""
@@ -76,9 +77,11 @@ class RunJournal:
         redact: Redact | None = None,
         clock: Callable[[], float] = time.time,
         keys: EvidenceKeys | None = None,
+        run_key: RunKey | None = None,
     ) -> None:
         """``redact`` is applied to each event's content and prose before it is hashed and
-        stored; the returned ``Event`` keeps the data as given, for the live run.
+        stored; the returned ``Event`` keeps the data as given, for the live run, and with
+        ``run_key`` the record keeps what redaction replaced sealed (``store._sealing``).
         ``clock`` gives each event's time (epoch seconds). With ``keys`` the chain is
         keyed: events are hashed as RFC 8785 JSON, each commit ends with a MAC, and the
         commits that decide are signed (``authenticate``)."""
@@ -91,6 +94,7 @@ class RunJournal:
         self.redact = redact
         self.clock = clock
         self.keys = keys
+        self.run_key = run_key
         # A keyed digest is recomputed only by the secret's holder, with Proctor's own code:
         # canonical JSON (orjson) is enough, and the payload can be large.
         self._content_digest: Callable[[Any], str] = (
@@ -108,6 +112,7 @@ class RunJournal:
         redact: Redact | None = None,
         clock: Callable[[], float] = time.time,
         keys: EvidenceKeys | None = None,
+        run_key: RunKey | None = None,
     ) -> RunJournal:
         """The writer of a stored run whose log so far is ``rows``: it continues its chain
         (keyed if it was started keyed)."""
@@ -122,6 +127,7 @@ class RunJournal:
             redact=redact,
             clock=clock,
             keys=keys if first.keyed else None,
+            run_key=run_key,
         )
 
     def build(
@@ -129,11 +135,18 @@ class RunJournal:
     ) -> tuple[EventRow, Event]:
         """Seal ``data`` as the next event of the chain (not yet written)."""
         meta, content = split_data(data)
+        raw: dict[str, Any] = {}
         if self.redact is not None:
-            content = self.redact(content)
+            shown = self.redact(content)
+            if shown is not content and shown != content:
+                raw["content"] = content
+                content = shown
             for key in _TEXT_META:
                 if meta.get(key):
-                    meta[key] = self.redact({key: meta[key]})[key]
+                    said = self.redact({key: meta[key]})[key]
+                    if said != meta[key]:
+                        raw.setdefault("meta", {})[key] = meta[key]
+                        meta[key] = said
         seq = self.last_seq + 1
         is_root = seq == 0
         row = EventRow(
@@ -150,6 +163,8 @@ class RunJournal:
             prev_hash=self.head_hash,
             hash="",
         )
+        if raw and self.run_key is not None:
+            self.run_key.seal_event(row, raw)
         if self.keys is not None:
             plain = ordinary_float(row.ts) and all(
                 ordinary_value(meta.get(name)) for name in _float_fields(type(data))

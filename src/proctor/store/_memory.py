@@ -28,6 +28,7 @@ from proctor.store._records import (
     RunRecord,
     chain_conflict,
 )
+from proctor.store._sealing import SHREDDED
 
 
 class MemoryStore(MemoryRunQueue, MemoryTables):
@@ -42,6 +43,7 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         self._purges: dict[str, PurgeRecord] = {}
         self._checkpoints: list[CheckpointRecord] = []
         self._signed_heads: dict[str, tuple[int, str]] = {}
+        self._run_keys: dict[str, str] = {}
 
     # Checkpoints.
 
@@ -74,11 +76,24 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
     # RunLog and Approvals.
 
     async def create_run(
-        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+        self,
+        run: RunRecord,
+        first: EventRow,
+        *,
+        contract: ContractRecord | None = None,
+        run_key: str | None = None,
     ) -> None:
         self._write([first], run, None)
         if contract is not None:
             self._contracts.setdefault(contract.content_hash, contract)
+        if run_key is not None:
+            self._run_keys.setdefault(run.run_id, run_key)
+
+    async def run_key(self, run_id: str) -> str | None:
+        return self._run_keys.get(run_id)
+
+    async def save_run_key(self, run_id: str, wrapped: str, *, at: float) -> str:
+        return self._run_keys.setdefault(run_id, wrapped)
 
     async def append(
         self,
@@ -233,6 +248,11 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         if not dry_run:
             for n in purged:
                 log[n] = dataclasses.replace(log[n], content=None)
+            for n, row in enumerate(log):
+                if row.sealed:
+                    log[n] = dataclasses.replace(row, sealed=SHREDDED)
+            self._run_keys.pop(run_id, None)
+            self._forget_input(run_id)
             for a in approvals:
                 self._approvals[a.approval_id] = dataclasses.replace(a, arguments={})
             if record:

@@ -14,15 +14,24 @@ class MemoryRunQueue:
     claimable once its run no longer awaits approval."""
 
     _runs: dict[str, RunRecord]
+    _run_keys: dict[str, str]
 
     def __init__(self) -> None:
         super().__init__()
         self._queue: dict[str, QueueItem] = {}
 
-    async def enqueue(self, item: QueueItem) -> None:
+    async def enqueue(self, item: QueueItem, *, run_key: str | None = None) -> None:
         if item.run_id in self._queue:
             raise StoreError(f"run {item.run_id} is queued already")
         self._queue[item.run_id] = dataclasses.replace(item)
+        if run_key is not None:
+            self._run_keys.setdefault(item.run_id, run_key)
+
+    def _forget_input(self, run_id: str) -> None:
+        """Retention: the item's input goes with the run's payloads."""
+        item = self._queue.get(run_id)
+        if item is not None:
+            self._queue[run_id] = dataclasses.replace(item, input={})
 
     def _claimable(self, item: QueueItem, now: float) -> bool:
         run = self._runs.get(item.run_id)

@@ -8,23 +8,10 @@ entry: add one. SQLite keeps its version in ``PRAGMA user_version``, PostgreSQL 
 
 from __future__ import annotations
 
+from proctor.store._migration import Migration
+from proctor.store._migrations_later import LATER
 
-class Migration:
-    """One schema step, as each backend's SQL.
-
-    PostgreSQL's keeps JSON as text (byte-exact), times as ``DOUBLE PRECISION``, and ids
-    ``COLLATE "C"`` so they sort by code point, as SQLite sorts them. (A plain class: a
-    dataclass or NamedTuple would add to every ``import proctor``.)
-    """
-
-    __slots__ = ("postgres", "sqlite")
-
-    def __init__(self, *, sqlite: str, postgres: str) -> None:
-        self.sqlite = sqlite
-        self.postgres = postgres
-
-
-MIGRATIONS: tuple[Migration, ...] = (
+FIRST: tuple[Migration, ...] = (
     # 1: runs, their hash-chained events, approvals.
     Migration(
         sqlite="""
@@ -371,130 +358,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     );
     """,
     ),
-    # 8: the run queue (`proctor submit`, `proctor worker`): leases, priorities, attempts.
-    Migration(
-        sqlite="""
-    CREATE TABLE run_queue (
-        run_id TEXT PRIMARY KEY,
-        workflow TEXT NOT NULL,
-        tenant TEXT NOT NULL DEFAULT 'default',
-        input TEXT NOT NULL,
-        model TEXT,
-        submitted_by TEXT NOT NULL DEFAULT '',
-        priority INTEGER NOT NULL DEFAULT 0,
-        submitted_at REAL NOT NULL,
-        state TEXT NOT NULL DEFAULT 'queued'
-            CHECK (state IN ('queued', 'claimed', 'waiting', 'done')),
-        worker TEXT,
-        lease_until REAL,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        finished_at REAL
-    );
-    -- Claiming reads the claimable states, highest priority first, then oldest.
-    CREATE INDEX run_queue_claim ON run_queue (state, priority DESC, submitted_at);
-    """,
-        postgres="""
-    CREATE TABLE run_queue (
-        run_id TEXT COLLATE "C" PRIMARY KEY,
-        workflow TEXT NOT NULL,
-        tenant TEXT NOT NULL DEFAULT 'default',
-        input TEXT NOT NULL,
-        model TEXT,
-        submitted_by TEXT NOT NULL DEFAULT '',
-        priority INTEGER NOT NULL DEFAULT 0,
-        submitted_at DOUBLE PRECISION NOT NULL,
-        state TEXT NOT NULL DEFAULT 'queued'
-            CHECK (state IN ('queued', 'claimed', 'waiting', 'done')),
-        worker TEXT,
-        lease_until DOUBLE PRECISION,
-        attempts INTEGER NOT NULL DEFAULT 0,
-        finished_at DOUBLE PRECISION
-    );
-    -- Claiming reads the claimable states, highest priority first, then oldest.
-    CREATE INDEX run_queue_claim ON run_queue (state, priority DESC, submitted_at);
-    """,
-    ),
-    # 9: who holds each API key (separation of duties by identity, not by key name).
-    Migration(
-        sqlite="""
-    ALTER TABLE api_keys ADD COLUMN holder TEXT NOT NULL DEFAULT '';
-    ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
-    """,
-        postgres="""
-    ALTER TABLE api_keys ADD COLUMN holder TEXT NOT NULL DEFAULT '';
-    ALTER TABLE api_keys ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
-    """,
-    ),
-    # 10: the web UI's sessions, so signing out ends one for good.
-    Migration(
-        sqlite="""
-    CREATE TABLE sessions (
-        session_id TEXT PRIMARY KEY,
-        key_id TEXT NOT NULL,
-        created_at REAL NOT NULL,
-        expires_at REAL NOT NULL,
-        ended_at REAL
-    );
-    -- Saving a session deletes the expired ones without scanning the live ones.
-    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-    """,
-        postgres="""
-    CREATE TABLE sessions (
-        session_id TEXT COLLATE "C" PRIMARY KEY,
-        key_id TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL,
-        expires_at DOUBLE PRECISION NOT NULL,
-        ended_at DOUBLE PRECISION
-    );
-    -- Saving a session deletes the expired ones without scanning the live ones.
-    CREATE INDEX sessions_by_expiry ON sessions (expires_at);
-    """,
-    ),
-    # 11: keyed and signed evidence: the MAC closing each commit, the signature of the heads
-    # that decide, and the store's signed checkpoints (a Merkle root over every run's head).
-    Migration(
-        sqlite="""
-    ALTER TABLE events ADD COLUMN mac TEXT NOT NULL DEFAULT '';
-    ALTER TABLE events ADD COLUMN signature TEXT NOT NULL DEFAULT '';
-    CREATE TABLE checkpoints (
-        seq INTEGER PRIMARY KEY,
-        created_at REAL NOT NULL,
-        runs INTEGER NOT NULL,
-        root TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        signature TEXT NOT NULL
-    );
-    -- Each run's head as the latest checkpoint signed it (the Merkle tree's leaves).
-    CREATE TABLE checkpoint_heads (
-        run_id TEXT PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        checkpoint INTEGER NOT NULL
-    );
-    """,
-        postgres="""
-    ALTER TABLE events ADD COLUMN mac TEXT NOT NULL DEFAULT '';
-    ALTER TABLE events ADD COLUMN signature TEXT NOT NULL DEFAULT '';
-    CREATE TABLE checkpoints (
-        seq INTEGER PRIMARY KEY,
-        created_at DOUBLE PRECISION NOT NULL,
-        runs INTEGER NOT NULL,
-        root TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        signature TEXT NOT NULL
-    );
-    -- Each run's head as the latest checkpoint signed it (the Merkle tree's leaves).
-    CREATE TABLE checkpoint_heads (
-        run_id TEXT COLLATE "C" PRIMARY KEY,
-        seq INTEGER NOT NULL,
-        hash TEXT NOT NULL,
-        checkpoint INTEGER NOT NULL
-    );
-    """,
-    ),
 )
+MIGRATIONS: tuple[Migration, ...] = (*FIRST, *LATER)
 
 SQLITE_MIGRATIONS: tuple[str, ...] = tuple(migration.sqlite for migration in MIGRATIONS)
 POSTGRES_MIGRATIONS: tuple[str, ...] = tuple(migration.postgres for migration in MIGRATIONS)

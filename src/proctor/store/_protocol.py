@@ -36,10 +36,24 @@ class RunLog(Protocol):
     """
 
     async def create_run(
-        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+        self,
+        run: RunRecord,
+        first: EventRow,
+        *,
+        contract: ContractRecord | None = None,
+        run_key: str | None = None,
     ) -> None:
         """Write a new run's record and first event; ``contract`` is stored with them,
-        by content hash, unless that version is stored already."""
+        by content hash, unless that version is stored already, and ``run_key`` (the
+        run's wrapped data key) unless the run has one already."""
+        ...
+
+    async def run_key(self, run_id: str) -> str | None:
+        """The run's wrapped data key (``store._sealing``), if it has one."""
+        ...
+
+    async def save_run_key(self, run_id: str, wrapped: str, *, at: float) -> str:
+        """Keep ``wrapped`` as the run's data key unless it has one; returns the one kept."""
         ...
 
     async def append(
@@ -145,8 +159,9 @@ class Retention(Protocol):
         record: Sequence[EventRow] = (),
         run: RunRecord | None = None,
     ) -> PurgeRecord:
-        """Set the run's event content to NULL and empty its approvals' arguments,
-        keeping metadata, digests and hashes, and record the purge; one transaction, which
+        """Set the run's event content to NULL and empty its approvals' arguments and its
+        queued input; destroy its data key and sealed payloads (crypto-shredding), keeping
+        metadata, digests and hashes, and record the purge; one transaction, which
         also appends ``record`` (the chained ``purged`` event) and writes ``run`` (its new
         head). Refuses a run that is not finished. With ``dry_run`` nothing changes and
         the same figures are returned."""
@@ -223,8 +238,9 @@ class Sessions(Protocol):
 class RunQueue(Protocol):
     """Submitted runs waiting for (or held by) workers, with leases."""
 
-    async def enqueue(self, item: QueueItem) -> None:
-        """Add a submitted run to the run queue; a ``run_id`` queued already is refused."""
+    async def enqueue(self, item: QueueItem, *, run_key: str | None = None) -> None:
+        """Add a submitted run to the run queue, and ``run_key`` (the wrapped data key its
+        sealed input needs) in the same transaction; a ``run_id`` queued already is refused."""
         ...
 
     async def claim_runs(

@@ -86,6 +86,9 @@ class EventRow:
     signature: str = ""
     """``<key id>.<Ed25519 signature>`` of the run head at this event, on the last event of
     a commit that decides (an approval, the end, a purge); see ``store._evidence``."""
+    sealed: str = ""
+    """The raw values redaction replaced in this event, encrypted under the run's data key
+    (``store._sealing``); ``-`` once retention destroyed the key; empty if none."""
 
     @property
     def keyed(self) -> bool:
@@ -93,8 +96,9 @@ class EventRow:
         return bool(self.mac)
 
     def hashed_metadata(self) -> dict[str, Any]:
-        """The metadata the chain hash covers (content only through its digest)."""
-        return {
+        """The metadata the chain hash covers (content only through its digest; sealed raw
+        values only as the fact that there are some, so deleting them is caught)."""
+        hashed = {
             "run_id": self.run_id,
             "seq": self.seq,
             "type": self.type,
@@ -105,6 +109,9 @@ class EventRow:
             "meta": self.meta,
             "content_digest": self.content_digest,
         }
+        if self.sealed:
+            hashed["sealed"] = True
+        return hashed
 
 
 def chain_conflict(rows: Sequence[EventRow], reason: str) -> ChainConflictError:

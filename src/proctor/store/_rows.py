@@ -39,6 +39,7 @@ EVENT_COLUMNS = (
     "hash",
     "mac",
     "signature",
+    "sealed",
 )
 
 # attrgetter, not dataclasses.astuple: a run row is written with most steps, and astuple
@@ -70,6 +71,7 @@ def event_params(row: EventRow) -> tuple[Any, ...]:
         row.hash,
         row.mac,
         row.signature,
+        row.sealed,
     )
 
 
@@ -137,6 +139,7 @@ def event_from_row(r: tuple[Any, ...]) -> EventRow:
         hash=r[11],
         mac=r[12],
         signature=r[13],
+        sealed=r[14],
     )
 
 

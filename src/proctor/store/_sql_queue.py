@@ -21,10 +21,12 @@ import orjson
 from proctor.errors import StoreError
 from proctor.store._records import QueueItem, QueueState, check_release_state
 from proctor.store._sql_base import SQLBase, insert
+from proctor.store._sql_runs import INSERT_RUN_KEY
 
 QUEUE_COLUMNS = tuple(f.name for f in fields(QueueItem))
 SELECT = f"SELECT {', '.join(f'q.{c}' for c in QUEUE_COLUMNS)} FROM run_queue q"
 ENQUEUE = f"{insert('run_queue', QUEUE_COLUMNS)} ON CONFLICT (run_id) DO NOTHING"
+SELECT_QUEUED = "SELECT 1 FROM run_queue WHERE run_id = ?"
 # What a worker may claim: new items, items whose holder stopped renewing its lease, and
 # items that waited for an approval which has since been decided (or the run finished).
 CLAIMABLE = (
@@ -93,9 +95,17 @@ def pick(
 class SQLRunQueue(SQLBase):
     """``RunQueue`` over the dialect hooks."""
 
-    async def enqueue(self, item: QueueItem) -> None:
-        if not await self._execute(ENQUEUE, queue_params(item)):
-            raise StoreError(f"run {item.run_id} is queued already")
+    async def enqueue(self, item: QueueItem, *, run_key: str | None = None) -> None:
+        if run_key is None:
+            if not await self._execute(ENQUEUE, queue_params(item)):
+                raise StoreError(f"run {item.run_id} is queued already")
+            return
+        async with self._transaction() as tx:
+            if await tx.fetch(SELECT_QUEUED, (item.run_id,)):
+                raise StoreError(f"run {item.run_id} is queued already")
+            await tx.execute(ENQUEUE, queue_params(item))
+            if run_key is not None:
+                await tx.execute(INSERT_RUN_KEY, (item.run_id, run_key, item.submitted_at))
 
     async def claim_runs(
         self,

@@ -1,5 +1,6 @@
 """Retention in SQL written once: finished runs past their contract's time, and purging
-their payloads (content and approval arguments; metadata, digests and hashes stay)."""
+their payloads (content, approval arguments, queued input, the data key of sealed raw
+values; metadata, digests and hashes stay)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,11 @@ CLEAR_CONTENT = (
     "UPDATE events SET content = NULL WHERE run_id = ? AND content IS NOT NULL AND content != '{}'"
 )
 CLEAR_ARGUMENTS = "UPDATE approvals SET arguments = '{}' WHERE run_id = ?"
+# Crypto-shredding: the run's data key goes, and with it every sealed raw value; the
+# events stay marked sealed (the chain hashes that they were).
+SHRED_SEALED = "UPDATE events SET sealed = '-' WHERE run_id = ? AND sealed != ''"
+DELETE_RUN_KEY = "DELETE FROM run_keys WHERE run_id = ?"
+CLEAR_QUEUED_INPUT = "UPDATE run_queue SET input = '{}' WHERE run_id = ?"
 RECORD_PURGE = (
     "INSERT INTO purges (run_id, purged_at, events, bytes, reason) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
@@ -86,12 +92,20 @@ class SQLRetention(SQLBase):
             if not dry_run:
                 await tx.execute(CLEAR_CONTENT, (run_id,))
                 await tx.execute(CLEAR_ARGUMENTS, (run_id,))
+                await tx.execute(SHRED_SEALED, (run_id,))
+                await tx.execute(DELETE_RUN_KEY, (run_id,))
+                await tx.execute(CLEAR_QUEUED_INPUT, (run_id,))
                 await tx.execute(RECORD_PURGE, (run_id, at, purge.events, purge.bytes, reason))
                 if record:
                     await tx.executemany(INSERT_EVENT, [event_params(row) for row in record])
                 if run is not None:
                     await tx.execute(UPSERT_RUN, run_params(run))
+        if not dry_run:
+            await self._after_purge()
         return purge
+
+    async def _after_purge(self) -> None:
+        """What the backend does so that purged bytes leave its files too (a hook)."""
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:
         row = await self._fetchone(SELECT_PURGE, (run_id,))

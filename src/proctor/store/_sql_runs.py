@@ -51,6 +51,11 @@ SELECT_CONTRACTS = (
     "SELECT c.content_hash, c.workflow, c.version, c.body, c.retention_days, c.created_at, "
     "(SELECT COUNT(*) FROM runs r WHERE r.contract_hash = c.content_hash) FROM contracts c"
 )
+INSERT_RUN_KEY = (
+    "INSERT INTO run_keys (run_id, wrapped, created_at) VALUES (?, ?, ?) "
+    "ON CONFLICT (run_id) DO NOTHING"
+)
+SELECT_RUN_KEY = "SELECT wrapped FROM run_keys WHERE run_id = ?"
 # The chain's own constraints (primary key, trigger, seq >= 0): a clash on one of them is
 # a second writer, not a bug. SQLite does not name them, so there any clash is one.
 CHAIN_CONSTRAINTS = frozenset({"events_pkey", "events_extend_chain", "events_seq_check"})
@@ -60,9 +65,24 @@ class SQLRunLog(SQLBase):
     """``RunLog``, ``Approvals`` and ``ContractVersions`` over the dialect hooks."""
 
     async def create_run(
-        self, run: RunRecord, first: EventRow, *, contract: ContractRecord | None = None
+        self,
+        run: RunRecord,
+        first: EventRow,
+        *,
+        contract: ContractRecord | None = None,
+        run_key: str | None = None,
     ) -> None:
-        await self._append([first], run, None, contract)
+        await self._append([first], run, None, contract, run_key)
+
+    async def run_key(self, run_id: str) -> str | None:
+        row = await self._fetchone(SELECT_RUN_KEY, (run_id,))
+        return None if row is None else str(row[0])
+
+    async def save_run_key(self, run_id: str, wrapped: str, *, at: float) -> str:
+        await self._execute(INSERT_RUN_KEY, (run_id, wrapped, at))
+        kept = await self.run_key(run_id)
+        assert kept is not None
+        return kept
 
     async def append(
         self,
@@ -79,10 +99,13 @@ class SQLRunLog(SQLBase):
         run: RunRecord | None,
         approval: ApprovalRecord | None,
         contract: ContractRecord | None,
+        run_key: str | None = None,
     ) -> None:
         batch: list[tuple[str, Sequence[Params]]] = []
         if contract is not None:
             batch.append((INSERT_CONTRACT, [contract_params(contract)]))
+        if run_key is not None:
+            batch.append((INSERT_RUN_KEY, [(rows[0].run_id, run_key, rows[0].ts)]))
         batch.append((INSERT_EVENT, [event_params(row) for row in rows]))
         if run is not None:
             batch.append((UPSERT_RUN, [run_params(run)]))

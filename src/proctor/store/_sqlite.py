@@ -47,6 +47,9 @@ class SQLiteStore(SQLStore):
             self._enable_wal()
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute("PRAGMA busy_timeout=30000")
+            # What is deleted (a purge's payloads, a destroyed run key) is overwritten in
+            # the file, not left in free pages.
+            self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
         except BaseException as exc:
             self._db.close()  # a store that failed to open must not leak its connection
@@ -92,6 +95,12 @@ class SQLiteStore(SQLStore):
         except BaseException:
             self._db.execute("ROLLBACK")
             raise
+
+    async def _after_purge(self) -> None:
+        # Copy the purge into the file and empty the WAL, which still holds the pages
+        # as they were before (a run's data key among them). A reader holding an old
+        # snapshot can keep frames alive: then the next checkpoint clears them.
+        await self._execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     # The dialect hooks. Errors leave as StoreError, sqlite3's error as its cause.
 

@@ -10,18 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from proctor.cli import app
-from proctor.contracts import Contract
-from proctor.errors import ConfigError
-from proctor.gateway import AssistantMessage, Message, ScriptedModel, ToolMessage, Turn, UserMessage
-from proctor.runtime import Runner, Workflow, decide_approval
+from proctor.errors import AccessDenied, ConfigError
+from proctor.gateway import ToolMessage, Turn, UserMessage
+from proctor.runtime import Runner, decide_approval
 from proctor.store import (
     ApprovalRequested,
     Event,
@@ -32,57 +29,8 @@ from proctor.store import (
     row_to_event,
     verify_run,
 )
-from proctor.tools import Registry, tool
 from support.planted import PLANTED, leaks, planted_text
-
-RESULT = {"profile": planted_text(), "card_on_file": PLANTED["card"], "key": PLANTED["aws"]}
-RUN_INPUT = {
-    "customer": {key: PLANTED[key] for key in ("email", "phone", "card", "iban", "ssn")},
-    "notes": planted_text(),
-}
-RECEIVED: list[dict[str, Any]] = []
-
-
-@tool("crm.lookup", idempotent=True)
-def lookup(email: str, note: str) -> dict[str, Any]:
-    """Look a customer up."""
-    RECEIVED.append({"email": email, "note": note})
-    return RESULT
-
-
-@tool("crm.flaky")
-def flaky(ssn: str) -> None:
-    """Always fails, quoting what it was given."""
-    raise RuntimeError(f"backend refused {ssn} for {PLANTED['email']} ({PLANTED['openai']})")
-
-
-@tool("billing.refund", effect="write", idempotent=True)
-def refund(iban: str, amount: float) -> dict[str, Any]:
-    """Refund to an account."""
-    RECEIVED.append({"iban": iban, "amount": amount})
-    return {"refunded": amount}
-
-
-class Model:
-    """A scripted model that remembers every conversation it was sent."""
-
-    def __init__(self, turns: Sequence[Turn]) -> None:
-        self.turns = turns
-        self.seen: list[list[Message]] = []
-
-    def __call__(self, messages: Sequence[Message]) -> Turn:
-        self.seen.append(list(messages))
-        return self.turns[sum(isinstance(m, AssistantMessage) for m in messages)]
-
-    def workflow(self, **contract: Any) -> Workflow:
-        return Workflow(
-            name="redacting",
-            registry=Registry([lookup, flaky, refund]),
-            contract=Contract.model_validate({"workflow": "redacting", **contract}),
-            instructions="Help the customer.",
-            default_model="scripted:test",
-            scripts={"test": lambda: ScriptedModel(scenario="test", script=self)},
-        )
+from support.redacting import RECEIVED, RESULT, RUN_INPUT, Model
 
 
 def stored_bytes(directory: Path) -> bytes:
@@ -255,3 +203,43 @@ async def test_redaction_can_be_turned_off(tmp_path: Path) -> None:
     await store.close()
     found = {leak.split(":")[0] for leak in leaks(stored_bytes(tmp_path))}
     assert found == set(PLANTED)
+
+
+async def test_an_approver_named_by_address_is_a_pseudonym_and_duties_still_separate(
+    tmp_path: Path,
+) -> None:
+    model = Model(
+        [
+            Turn(calls=[("billing.refund", {"iban": PLANTED["iban"], "amount": 10})]),
+            Turn(text="Refunded."),
+        ]
+    )
+    workflow = model.workflow(approvals=[{"tool": "billing.refund", "reason": "refunds"}])
+    store = SQLiteStore(tmp_path / "runs.db")
+    runner = Runner(store, workflow)
+    starter = PLANTED["email"]
+
+    waiting = await runner.start({"n": 1}, started_by=f"cli:{starter}")
+    (pending,) = await store.list_approvals()
+
+    # The record names the starter by pseudonym, and the starter still may not approve,
+    # under any spelling.
+    record = await store.get_run(waiting.run_id)
+    assert record is not None
+    assert record.started_by.startswith("[email:sha256:")
+    with pytest.raises(AccessDenied, match="separation of duties"):
+        await decide_approval(
+            store, pending.approval_id, approved=True, by=starter.upper(), redactor=runner.redactor
+        )
+    decided = await decide_approval(
+        store, pending.approval_id, approved=True, by="ops@example.org", redactor=runner.redactor
+    )
+    assert decided.decided_by is not None
+    assert decided.decided_by.startswith("[email:sha256:")
+    assert decided.decided_by != record.started_by
+    resumed = await runner.resume(waiting.run_id)
+    assert resumed.outcome == "resolved"
+    assert (await verify_run(store, waiting.run_id)).ok
+    await store.close()
+    assert not leaks(stored_bytes(tmp_path))
+    assert b"ops@example.org" not in stored_bytes(tmp_path)

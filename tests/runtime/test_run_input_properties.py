@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from proctor.contracts import Contract
 from proctor.errors import UsageError
 from proctor.gateway import ScriptedModel, Turn
-from proctor.runtime import Runner, Workflow, queued_input, submit
+from proctor.runtime import Runner, Workflow, open_queued, submit
 from proctor.store import (
     RunStarted,
     SQLiteStore,
@@ -81,7 +81,7 @@ async def record(
         [item] = await store.queue_items(run_ids=[run_id])
         # Queued sealed under the run's own key: what a worker opens is what was sent.
         assert is_sealed_input(item.input)
-        return await queued_input(store, runner.deps.keys, item)
+        return (await open_queued(store, runner.deps.keys, item)).input
 
     yield started if request.param == "start" else queued
     await store.close()

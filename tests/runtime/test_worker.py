@@ -15,7 +15,7 @@ from proctor.runtime import (
     WorkerOptions,
     Workflow,
     decide_approval,
-    queued_input,
+    open_queued,
     submit,
 )
 from proctor.store import Store, row_to_event
@@ -80,7 +80,7 @@ async def test_an_expired_lease_is_taken_over_from_the_log(store: Store) -> None
     [item] = await store.claim_runs("dead", now=time.time() - 60, lease_s=1, limit=1)
     runner = Runner(store, flow)
     started = await runner.start(
-        await queued_input(store, runner.deps.keys, item), started_by="al", run_id=run_id
+        (await open_queued(store, runner.deps.keys, item)).input, started_by="al", run_id=run_id
     )
     assert started.state.pending_approval is not None
     await decide_approval(store, started.state.pending_approval, approved=True, by="bob")

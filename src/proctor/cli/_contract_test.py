@@ -37,6 +37,7 @@ def contract_test(
     from proctor.cli._render import to_json
     from proctor.evals import ChangeTotals, changes_json, recorded_runs, redecide_runs
     from proctor.reports import parse_since
+    from proctor.store import load_evidence_keys
 
     if run_ids and since is not None:
         raise UsageError("--run names the runs itself: give either --run or --since, not both")
@@ -51,7 +52,7 @@ def contract_test(
         except NotFoundError as exc:
             raise UsageError(str(exc)) from None
         ids = [record.run_id for record in picked]
-        return await redecide_runs(store, contract, flow.registry, ids)
+        return await redecide_runs(store, contract, flow.registry, ids, keys=load_evidence_keys())
 
     results = with_store(work)
     totals = ChangeTotals.of(results)

@@ -85,6 +85,11 @@ class Redaction(_Strict):
     """``auto``: detect ``person`` and ``location`` with Presidio when it is installed."""
     hash_salt_env: str = "PROCTOR_REDACTION_SALT"
     """Environment variable holding the secret salt of the ``hash`` action."""
+    names: Literal["pseudonymize", "keep"] = "pseudonymize"
+    """Who started a run or decided an approval: ``pseudonymize`` records a name in which
+    a detector finds personal data (an e-mail address) as a keyed pseudonym of the whole
+    name, equal for one person and different between people; ``keep`` records names as
+    given. Either way the run acts on the real name (kept sealed)."""
 
     @property
     def hashes(self) -> bool:

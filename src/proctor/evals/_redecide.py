@@ -23,10 +23,12 @@ from proctor.contracts import Contract
 from proctor.errors import NotFoundError, UsageError
 from proctor.evals._redecide_report import DecisionChange, RunChanges, Unchecked, Verdict
 from proctor.policy import Decision, Policy, ProposedCall, Redactor, RuleId, RunFacts
+from proctor.runtime import opened_events, run_key_of
 from proctor.store import (
     AnswerRefused,
     Escalated,
     Event,
+    EvidenceKeys,
     ModelCalled,
     PolicyDecided,
     RunFilter,
@@ -35,6 +37,7 @@ from proctor.store import (
     RunRecord,
     RunStarted,
     RunState,
+    Store,
     ToolProposed,
     row_to_event,
 )
@@ -82,18 +85,30 @@ async def recorded_runs(
 
 
 async def redecide_runs(
-    store: RunLog, contract: Contract, registry: Registry, runs: Sequence[str]
+    store: Store,
+    contract: Contract,
+    registry: Registry,
+    runs: Sequence[str],
+    *,
+    keys: EvidenceKeys | None = None,
 ) -> list[RunChanges]:
     """Re-decide each recorded run (by id) under ``contract``: what would change.
 
     ``registry`` is the workflow's, so a call is judged with its tool's schema as live.
+    With ``keys`` (the store secret's), runs are re-decided on the raw values their
+    record keeps sealed, as they were decided live; without, on the redacted record.
     """
     policy = Policy(contract, registry)
     results = []
     for run_id in runs:
-        events = [row_to_event(row) for row in await store.events(run_id)]
-        if not events:
+        rows = await store.events(run_id)
+        if not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
+        key = await run_key_of(store, keys, run_id, create=False, at=0.0)
+        if key is None:
+            events = [row_to_event(row) for row in rows]
+        else:
+            events = opened_events(run_id, rows, key, "re-decide")
         results.append(redecide_events(events, policy))
     return results
 

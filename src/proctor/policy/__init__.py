@@ -19,7 +19,7 @@ from proctor.policy._decision import RULE_IDS, Decision, ProposedCall, RuleId
 from proctor.policy._engine import Policy
 from proctor.policy._facts import CallFact, RunFacts
 from proctor.policy._provenance import Provenance, Trace
-from proctor.policy._redaction import Redactor
+from proctor.policy._redaction import Redactor, identity_key, pseudonym_key
 from proctor.policy._rules import (
     approval_denied,
     approval_expired,
@@ -61,8 +61,10 @@ __all__ = [
     "consequence",
     "cost_refused",
     "credential_denied",
+    "identity_key",
     "load_signing_key",
     "model_failed",
+    "pseudonym_key",
     "runtime_exceeded",
     "tool_failed",
 ]

@@ -21,6 +21,7 @@ import hashlib
 import hmac
 import os
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,7 @@ _NOT_DIGITS = bytes(byte for byte in range(256) if not 48 <= byte <= 57)
 _CLEAN_CACHE = 1024
 """Small contents found clean, remembered (reasons and results repeat across events)."""
 _PLACEHOLDER_BYTES = re.compile(PLACEHOLDER.pattern.encode())
+_LABEL_IN = re.compile(r"\[([a-z][a-z0-9_]*):")
 _SHORTEST = 6
 """No built-in detector matches fewer characters (``a@b.io``)."""
 _CARD_INT = 10**12
@@ -78,6 +80,8 @@ class Redactor:
             ``config.hash_salt_env`` names. Required only when something hashes.
         analyzer: A Presidio ``AnalyzerEngine`` (or a stand-in); default: Presidio's,
             when it is installed and ``config.presidio`` is ``auto``.
+        names_key: Secret keying the pseudonyms of name fields (``name``); without it a
+            name holding personal data is masked.
     """
 
     def __init__(
@@ -86,9 +90,11 @@ class Redactor:
         *,
         salt: str | bytes | None = None,
         analyzer: _presidio.Analyzer | None = None,
+        names_key: bytes | None = None,
     ) -> None:
         config = config or Redaction()
         self.config = config
+        self._names_key = names_key
         on: dict[str, RedactionAction] = {}
         if config.enabled:
             on = {k: v for k, v in config.detectors.model_dump().items() if v != "off"}
@@ -287,11 +293,45 @@ class Redactor:
         mac = hmac.new(self._salt, message, hashlib.sha256).hexdigest()[:12]
         return f"[{rule.label}:sha256:{mac}]"
 
+    def name(self, name: str) -> str:
+        """A name field (who started a run, who decided an approval) as the record keeps
+        it: as given, unless a detector finds personal data in it; then a pseudonym of the
+        whole name, keyed by ``names_key`` (``[email:sha256:3f1c0a9be2d4]``). Spellings
+        of one identity (case, spaces, Unicode forms) get one pseudonym, so separation
+        of duties compares recorded names as it compares real ones."""
+        if not self.enabled or not name or self.config.names == "keep":
+            return name
+        shown = self.text(name)
+        if shown == name:
+            return name
+        found = _LABEL_IN.search(shown)
+        label = found.group(1) if found else "name"
+        if self._names_key is None:
+            return f"[{label}:redacted]"
+        identity = identity_key(name)
+        mac = hmac.new(self._names_key, identity.encode(), hashlib.sha256).hexdigest()[:12]
+        return f"[{label}:sha256:{mac}]"
+
     @staticmethod
     def has_placeholder(value: Any) -> bool:
         """Whether a JSON-like value holds something an action put in place of a value."""
         blob = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
         return _PLACEHOLDER_BYTES.search(blob) is not None
+
+
+def identity_key(name: str) -> str:
+    """The identity a name stands for: case, Unicode compatibility forms, surrounding and
+    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
+    text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    for prefix in ("cli:", "user:"):
+        if text.startswith(prefix):
+            return text.removeprefix(prefix).strip()
+    return text
+
+
+def pseudonym_key(secret: bytes) -> bytes:
+    """The key of name pseudonyms (``Redactor.name``), derived from the store secret."""
+    return hmac.digest(secret, b"proctor name pseudonyms v1", "sha256")
 
 
 def _resolve_salt(config: Redaction, salt: str | bytes | None) -> bytes:

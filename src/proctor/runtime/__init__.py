@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from proctor.policy import identity_key
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._clock import Clock, ManualClock
 from proctor.runtime._decide import (
@@ -9,20 +10,19 @@ from proctor.runtime._decide import (
     Continuation,
     decide_and_continue,
     decide_approval,
-    identity_key,
     same_person,
 )
 from proctor.runtime._models import resolve_model
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
-from proctor.runtime._verified import UnverifiedRunError
+from proctor.runtime._verified import UnverifiedRunError, opened_events, run_key_of
 from proctor.runtime._worker import (
     Worker,
     WorkerOptions,
     WorkerStats,
     in_queue,
-    queued_input,
+    open_queued,
     submit,
 )
 from proctor.runtime._workflow import Workflow
@@ -59,12 +59,14 @@ __all__ = [
     "interrupted_runs",
     "load_workflow_ref",
     "new_run_id",
+    "open_queued",
+    "opened_events",
     "owner_id",
     "project_runner",
-    "queued_input",
     "recovery_claim",
     "registered_workflows",
     "resolve_model",
+    "run_key_of",
     "same_person",
     "separation_problem",
     "submit",

@@ -9,13 +9,12 @@ not decide its approvals (separation of duties, ``same_person``).
 from __future__ import annotations
 
 import time
-import unicodedata
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
-from proctor.policy import Redactor
+from proctor.policy import Redactor, identity_key, pseudonym_key
 from proctor.runtime._clock import Clock
 from proctor.runtime._verified import (
     ensure_approval_matches,
@@ -35,6 +34,7 @@ from proctor.store import (
     RunState,
     Store,
     load_evidence_keys,
+    load_signing_key,
 )
 
 if TYPE_CHECKING:
@@ -193,8 +193,12 @@ async def decide_approval(
             f"approval {approval_id} needs the checker's verdict before a person's. Resume the "
             f"run to let the checker decide first: proctor resume {approval.run_id}"
         )
-    redact = redactor if redactor is not None else Redactor()
-    journal = RunJournal.resume(store, rows, redact=redact, clock=clock, keys=keys, run_key=key)
+    redact = (
+        redactor if redactor is not None else Redactor(names_key=pseudonym_key(load_signing_key()))
+    )
+    journal = RunJournal.resume(
+        store, rows, redact=redact, clock=clock, keys=keys, run_key=key, redact_name=redact.name
+    )
     now = clock()
     if call.approval_expires_at is not None and now >= call.approval_expires_at:
         approval.status, approval.decided_at, approval.decided_by = "expired", now, "expiry"
@@ -210,7 +214,7 @@ async def decide_approval(
         )
     approval.status = "approved" if approved else "denied"
     approval.decided_at = now
-    approval.decided_by = by
+    approval.decided_by = redact.name(by)  # as the chained decision records it
     approval.decision_reason = redact({"reason": reason})["reason"]
     if run is not None:
         run.status = "running"
@@ -224,16 +228,6 @@ async def decide_approval(
     )
     await journal.append([decided], span_id=approval.call_id, run=run, approval=approval)
     return approval
-
-
-def identity_key(name: str) -> str:
-    """The identity a name stands for: case, Unicode compatibility forms, surrounding and
-    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
-    text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
-    for prefix in ("cli:", "user:"):
-        if text.startswith(prefix):
-            return text.removeprefix(prefix).strip()
-    return text
 
 
 def same_person(a: str, b: str) -> bool:

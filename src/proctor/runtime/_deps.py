@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from proctor.contracts import ApprovalRule, Contract
 from proctor.gateway import CallSettings, Gateway, ModelResponse, PriceTable, ToolSpec, tools_tokens
-from proctor.policy import CredentialIssuer, Policy, Redactor, load_signing_key
+from proctor.policy import CredentialIssuer, Policy, Redactor, load_signing_key, pseudonym_key
 from proctor.runtime._clock import Clock
 from proctor.runtime._compaction import expand_tool
 from proctor.runtime._credentials import RunCredentials
@@ -35,6 +35,7 @@ class RunDeps:
     redactor: Redactor
     redact: Redactor | None
     """The redactor, if it has anything to do: applied to every event the run writes."""
+    redact_name: Callable[[str], str] | None
     credentials: RunCredentials
     approval_rules: Mapping[str, ApprovalRule]
     """The contract's approval rules by rule id."""
@@ -79,8 +80,10 @@ class RunDeps:
         registry = workflow.registry
         if contract.model.context_tokens is not None:
             registry = Registry([*workflow.registry, expand_tool(store, keys)])
+        # Loaded up front, so a missing or unsafe key stops a run before it starts.
+        secret = load_signing_key()
         # What the run's record may keep: compiled once, applied to every event it writes.
-        redactor = Redactor(contract.redaction)
+        redactor = Redactor(contract.redaction, names_key=pseudonym_key(secret))
         # The model is offered only what the contract lets it call: least privilege.
         # (It can still name anything; policy decides at the boundary.)
         specs = tuple(
@@ -90,8 +93,6 @@ class RunDeps:
             and (contract.allowed_tools is None or t.name in contract.allowed_tools)
         )
         policy = Policy(contract, registry)
-        # Loaded up front, so a missing or unsafe key stops a run before it starts.
-        secret = load_signing_key()
         model = contract.model
         settings = None
         if model.max_tokens is not None or model.temperature is not None:
@@ -104,6 +105,7 @@ class RunDeps:
             policy=policy,
             redactor=redactor,
             redact=redactor if redactor.enabled else None,
+            redact_name=redactor.name if redactor.enabled else None,
             credentials=RunCredentials(contract, issuer),
             approval_rules={rule.rule_id: rule for rule in contract.approvals},
             specs=specs,

@@ -274,6 +274,7 @@ class Runner:
             clock=self.deps.clock,
             keys=self.deps.keys,
             run_key=run_key,
+            redact_name=self.deps.redact_name,
         )
         started = RunStarted(
             workflow=self.workflow.name,
@@ -303,7 +304,7 @@ class Runner:
             owner=owner_id(),
             workflow_ref=self.workflow.ref,
             tenant=tenant,
-            started_by=started_by,
+            started_by=row.meta["started_by"],  # as the chain records it (a pseudonym?)
         )
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.
@@ -401,6 +402,7 @@ class Runner:
             clock=self.deps.clock,
             keys=self.deps.keys,
             run_key=key,
+            redact_name=self.deps.redact_name,
         )
         record.owner = owner_id()
         run = self._live(journal, record, gateway, route)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import secrets
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.errors import StoreError, UsageError
+from proctor.policy import Redactor, pseudonym_key
 from proctor.runtime._runner import Runner, check_run_input, new_run_id
 from proctor.runtime._verified import run_key_of
 from proctor.runtime._workflow import Workflow
@@ -40,6 +42,7 @@ from proctor.store import (
     Store,
     is_sealed_input,
     load_evidence_keys,
+    load_signing_key,
     new_run_key,
 )
 
@@ -79,10 +82,15 @@ async def submit(
     run_id = new_run_id()
     keys = keys if keys is not None else load_evidence_keys()
     run_key = new_run_key(keys, run_id) if keys.can_seal else None
+    if run_key is not None:
+        # The queue row shows the submitter as a run's record would (a pseudonym if the
+        # name holds personal data); the worker starts the run as the sealed real one.
+        shown_by = Redactor(names_key=pseudonym_key(load_signing_key())).name(submitted_by)
+        input, submitted_by = run_key.seal_input(input, submitted_by), shown_by
     item = QueueItem(
         run_id=run_id,
         workflow=workflow,
-        input=input if run_key is None else run_key.seal_input(input),
+        input=input,
         tenant=tenant,
         model=model,
         submitted_by=submitted_by,
@@ -93,10 +101,10 @@ async def submit(
     return run_id
 
 
-async def queued_input(store: Store, keys: EvidenceKeys | None, item: QueueItem) -> dict[str, Any]:
-    """The input ``item`` was submitted with, opened if it was queued sealed."""
+async def open_queued(store: Store, keys: EvidenceKeys | None, item: QueueItem) -> QueueItem:
+    """``item`` as it was submitted: its input and submitter opened, if queued sealed."""
     if not is_sealed_input(item.input):
-        return item.input
+        return item
     key = await run_key_of(store, keys, item.run_id, create=False, at=time.time())
     if key is None:
         raise StoreError(
@@ -104,7 +112,8 @@ async def queued_input(store: Store, keys: EvidenceKeys | None, item: QueueItem)
             "store (retention destroyed it) or this process lacks the store secret, so the "
             "run cannot start. Fix: run the worker with the submitter's PROCTOR_SIGNING_KEY"
         )
-    return key.open_input(item.input)
+    input, submitted_by = key.open_input(item.input)
+    return dataclasses.replace(item, input=input, submitted_by=submitted_by)
 
 
 async def in_queue(store: Store, run_id: str) -> bool:
@@ -293,10 +302,11 @@ class Worker:
             return "done"
         runner = self._runner(item.workflow)
         if record is None:
+            submitted = await open_queued(self.store, runner.deps.keys, item)
             result = await runner.start(
-                await queued_input(self.store, runner.deps.keys, item),
+                submitted.input,
                 model=item.model,
-                started_by=item.submitted_by or "queue",
+                started_by=submitted.submitted_by or "queue",
                 tenant=item.tenant,
                 run_id=item.run_id,
             )

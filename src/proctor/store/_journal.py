@@ -22,6 +22,8 @@ Redact = Callable[[dict[str, Any]], dict[str, Any]]
 # Metadata is hashed as it is, but these fields are prose that may quote run content
 # (a denial quoting arguments, a tool's error in an escalation): they are redacted too.
 _TEXT_META = ("reason",)
+# Who started a run, who decided: names, recorded as ``redact_name`` says (a pseudonym).
+_NAME_META = ("started_by", "decided_by")
 _EMPTY_DIGEST = digest({})
 
 
@@ -78,6 +80,7 @@ class RunJournal:
         clock: Callable[[], float] = time.time,
         keys: EvidenceKeys | None = None,
         run_key: RunKey | None = None,
+        redact_name: Callable[[str], str] | None = None,
     ) -> None:
         """``redact`` is applied to each event's content and prose before it is hashed and
         stored; the returned ``Event`` keeps the data as given, for the live run, and with
@@ -95,6 +98,7 @@ class RunJournal:
         self.clock = clock
         self.keys = keys
         self.run_key = run_key
+        self.redact_name = redact_name
         # A keyed digest is recomputed only by the secret's holder, with Proctor's own code:
         # canonical JSON (orjson) is enough, and the payload can be large.
         self._content_digest: Callable[[Any], str] = (
@@ -113,6 +117,7 @@ class RunJournal:
         clock: Callable[[], float] = time.time,
         keys: EvidenceKeys | None = None,
         run_key: RunKey | None = None,
+        redact_name: Callable[[str], str] | None = None,
     ) -> RunJournal:
         """The writer of a stored run whose log so far is ``rows``: it continues its chain
         (keyed if it was started keyed)."""
@@ -128,6 +133,7 @@ class RunJournal:
             clock=clock,
             keys=keys if first.keyed else None,
             run_key=run_key,
+            redact_name=redact_name,
         )
 
     def build(
@@ -144,6 +150,13 @@ class RunJournal:
             for key in _TEXT_META:
                 if meta.get(key):
                     said = self.redact({key: meta[key]})[key]
+                    if said != meta[key]:
+                        raw.setdefault("meta", {})[key] = meta[key]
+                        meta[key] = said
+        if self.redact_name is not None:
+            for key in _NAME_META:
+                if meta.get(key):
+                    said = self.redact_name(meta[key])
                     if said != meta[key]:
                         raw.setdefault("meta", {})[key] = meta[key]
                         meta[key] = said

@@ -82,18 +82,15 @@ class RunKey:
         ``row.sealed``; call before the row is hashed (its digest is part of the place)."""
         row.sealed = self.seal(event_place(row), orjson.dumps(raw))
 
-    def seal_input(self, input: dict[str, Any]) -> dict[str, Any]:
-        """A queued run's input, sealed: ``{"$sealed": blob}``."""
-        return {SEALED_INPUT: self.seal(f"queue input\n{self.run_id}", orjson.dumps(input))}
+    def seal_input(self, input: dict[str, Any], submitted_by: str) -> dict[str, Any]:
+        """A queued run's input and submitter, sealed: ``{"$sealed": blob}``."""
+        plain = orjson.dumps({"input": input, "submitted_by": submitted_by})
+        return {SEALED_INPUT: self.seal(f"queue input\n{self.run_id}", plain)}
 
-    def open_input(self, stored: dict[str, Any]) -> dict[str, Any]:
-        """The input ``seal_input`` sealed (any other input as it is)."""
-        blob = stored.get(SEALED_INPUT) if len(stored) == 1 else None
-        if not isinstance(blob, str):
-            return stored
-        opened = orjson.loads(self.open(f"queue input\n{self.run_id}", blob))
-        assert isinstance(opened, dict)
-        return opened
+    def open_input(self, stored: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        """The input and submitter ``seal_input`` sealed."""
+        opened = orjson.loads(self.open(f"queue input\n{self.run_id}", stored[SEALED_INPUT]))
+        return opened["input"], opened["submitted_by"]
 
 
 def event_place(row: EventRow) -> str:

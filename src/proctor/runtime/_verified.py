@@ -128,16 +128,7 @@ def opened_events(
     try:
         return open_events(rows, key)
     except SealError as exc:
-        bad = next((row.seq for row in rows if row.sealed and _fails(row, key)), None)
-        raise _unsealed(run_id, str(exc), bad, doing) from None
-
-
-def _fails(row: EventRow, key: RunKey | None) -> bool:
-    try:
-        open_events([row], key)
-    except SealError:
-        return True
-    return False
+        raise _unsealed(run_id, str(exc), exc.seq, doing) from None
 
 
 def _unsealed(run_id: str, problem: str, seq: int | None, doing: str) -> UnverifiedRunError:

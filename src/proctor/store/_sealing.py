@@ -39,7 +39,12 @@ _NONCE = 12
 
 
 class SealError(StoreError):
-    """A sealed payload or run key that cannot be opened: altered, or its key is gone."""
+    """A sealed payload or run key that cannot be opened: altered, or its key is gone.
+    ``seq`` names the event, where one is to blame."""
+
+    def __init__(self, message: str, *, seq: int | None = None) -> None:
+        super().__init__(message)
+        self.seq = seq
 
 
 def _b64(raw: bytes) -> str:
@@ -164,7 +169,10 @@ def open_events(rows: Sequence[EventRow], key: RunKey | None) -> list[Event]:
     """The run's events as they happened: raw values where the record keeps them sealed."""
     events: list[Event] = []
     for row in rows:
-        meta, content = raw_parts(row, key)
+        try:
+            meta, content = raw_parts(row, key)
+        except SealError as exc:
+            raise SealError(str(exc), seq=row.seq) from None
         events.append(
             Event(
                 run_id=row.run_id,

@@ -104,7 +104,7 @@ async def redecide_runs(
         rows = await store.events(run_id)
         if not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        key = await run_key_of(store, keys, run_id, create=False, at=0.0)
+        key = await run_key_of(store, keys, run_id)
         if key is None:
             events = [row_to_event(row) for row in rows]
         else:

@@ -148,7 +148,7 @@ def expand_tool(store: Store, keys: EvidenceKeys | None = None) -> Tool:
             ref: The ``ref`` given in the shortened result.
         """
         rows = await store.events(ctx.run_id)
-        key = await run_key_of(store, keys, ctx.run_id, create=False, at=0.0)
+        key = await run_key_of(store, keys, ctx.run_id)
         for event in reversed(opened_events(ctx.run_id, rows, key, "expand a result of")):
             data = event.data
             if isinstance(data, ToolFinished) and data.call_id == ref:

@@ -161,7 +161,7 @@ async def decide_approval(
     ensure_verified(approval.run_id, rows, run, "decide an approval of", keys=keys)
     await ensure_checkpointed(store, approval.run_id, rows, "decide an approval of")
     ensure_approval_matches(approval, rows)
-    key = await run_key_of(store, keys, approval.run_id, create=False, at=clock())
+    key = await run_key_of(store, keys, approval.run_id)
     events = opened_events(approval.run_id, rows, key, "decide an approval of")
     state = RunState.from_events(events)
     call = state.calls.get(approval.call_id)

@@ -324,7 +324,7 @@ class Runner:
         if self.deps.redact is None or keys is None or not keys.can_seal:
             return None, None
         if given:
-            stored = await run_key_of(self.store, keys, run_id, create=False, at=0.0)
+            stored = await run_key_of(self.store, keys, run_id)
             if stored is not None:
                 return stored, None
         fresh = new_run_key(keys, run_id)
@@ -364,7 +364,7 @@ class Runner:
         # A run without sealed values yet may get a key now; one with some must have its own.
         sealed = any(row.sealed for row in rows)
         key = await run_key_of(
-            self.store, self.deps.keys, run_id, create=not sealed, at=record.updated_at
+            self.store, self.deps.keys, run_id, create_at=None if sealed else record.updated_at
         )
         events = opened_events(run_id, rows, key, "resume")
         state = RunState.from_events(events)

@@ -100,18 +100,18 @@ def ensure_approval_matches(approval: ApprovalRecord, rows: list[EventRow]) -> N
 
 
 async def run_key_of(
-    store: Store, keys: EvidenceKeys | None, run_id: str, *, create: bool, at: float
+    store: Store, keys: EvidenceKeys | None, run_id: str, *, create_at: float | None = None
 ) -> RunKey | None:
-    """The run's data key, opened (``store._sealing``); with ``create``, a run that has
-    none gets one. ``None`` where the keys cannot seal (a verifier's)."""
+    """The run's data key, opened (``store._sealing``); with ``create_at``, a run that has
+    none gets one, made at that time. ``None`` where the keys cannot seal (a verifier's)."""
     if keys is None or not keys.can_seal:
         return None
     wrapped = await store.run_key(run_id)
     if wrapped is None:
-        if not create:
+        if create_at is None:
             return None
         fresh = new_run_key(keys, run_id)
-        wrapped = await store.save_run_key(run_id, fresh.wrapped, at=at)
+        wrapped = await store.save_run_key(run_id, fresh.wrapped, at=create_at)
         if wrapped == fresh.wrapped:
             return fresh
     try:

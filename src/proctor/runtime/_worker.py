@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import logging
 import os
 import secrets
@@ -85,7 +86,7 @@ async def submit(
     if run_key is not None:
         # The queue row shows the submitter as a run's record would (a pseudonym if the
         # name holds personal data); the worker starts the run as the sealed real one.
-        shown_by = Redactor(names_key=pseudonym_key(load_signing_key())).name(submitted_by)
+        shown_by = _submitters(load_signing_key()).name(submitted_by)
         input, submitted_by = run_key.seal_input(input, submitted_by), shown_by
     item = QueueItem(
         run_id=run_id,
@@ -101,11 +102,17 @@ async def submit(
     return run_id
 
 
+@functools.cache
+def _submitters(secret: bytes) -> Redactor:
+    """The built-in detectors with the store's name pseudonyms (compiled once)."""
+    return Redactor(names_key=pseudonym_key(secret))
+
+
 async def open_queued(store: Store, keys: EvidenceKeys | None, item: QueueItem) -> QueueItem:
     """``item`` as it was submitted: its input and submitter opened, if queued sealed."""
     if not is_sealed_input(item.input):
         return item
-    key = await run_key_of(store, keys, item.run_id, create=False, at=time.time())
+    key = await run_key_of(store, keys, item.run_id)
     if key is None:
         raise StoreError(
             f"run {item.run_id}'s queued input is sealed, but its data key is not in the "

@@ -67,7 +67,7 @@ from proctor.store._evidence import (
 )
 from proctor.store._files import default_home, private_dirs
 from proctor.store._jcs import jcs, standard_chain_hash, standard_digest
-from proctor.store._journal import RunJournal, new_span_id, row_to_event
+from proctor.store._journal import RunJournal, new_span_id
 from proctor.store._keyfiles import (
     load_evidence_keys,
     load_signing_key,
@@ -102,6 +102,7 @@ from proctor.store._records import (
     RunFilter,
     RunRecord,
     SessionRecord,
+    row_to_event,
 )
 from proctor.store._sealing import (
     RunKey,

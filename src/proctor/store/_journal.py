@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
-from proctor.store._events import Event, EventData, _Data, join_data, split_data
+from proctor.store._events import Event, EventData, _Data, split_data
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
 from proctor.store._jcs import ordinary_float, ordinary_value, plain_fields, standard_chain_hash
 from proctor.store._protocol import Store
@@ -43,20 +43,18 @@ def new_span_id() -> str:
     return f"{random.getrandbits(64):016x}"
 
 
-def row_to_event(row: EventRow) -> Event:
-    """Decode a stored row into a typed event."""
-    return Event(
-        run_id=row.run_id,
-        seq=row.seq,
-        ts=row.ts,
-        trace_id=row.trace_id,
-        span_id=row.span_id,
-        parent_span_id=row.parent_span_id,
-        data=join_data(row.meta, row.content),
-        prev_hash=row.prev_hash,
-        hash=row.hash,
-        purged=row.content is None,
-    )
+def _hide_fields(
+    meta: dict[str, Any], fields: Sequence[str], hide: Callable[[str], str], raw: dict[str, Any]
+) -> None:
+    """Replace ``fields`` of ``meta`` with what ``hide`` makes of them, keeping the values
+    it changed in ``raw["meta"]`` (to be sealed)."""
+    for key in fields:
+        value = meta.get(key)
+        if value:
+            said = hide(value)
+            if said != value:
+                raw.setdefault("meta", {})[key] = value
+                meta[key] = said
 
 
 class RunJournal:
@@ -147,19 +145,10 @@ class RunJournal:
             if shown is not content and shown != content:
                 raw["content"] = content
                 content = shown
-            for key in _TEXT_META:
-                if meta.get(key):
-                    said = self.redact({key: meta[key]})[key]
-                    if said != meta[key]:
-                        raw.setdefault("meta", {})[key] = meta[key]
-                        meta[key] = said
+            redact = self.redact
+            _hide_fields(meta, _TEXT_META, lambda text: redact({"text": text})["text"], raw)
         if self.redact_name is not None:
-            for key in _NAME_META:
-                if meta.get(key):
-                    said = self.redact_name(meta[key])
-                    if said != meta[key]:
-                        raw.setdefault("meta", {})[key] = meta[key]
-                        meta[key] = said
+            _hide_fields(meta, _NAME_META, self.redact_name, raw)
         seq = self.last_seq + 1
         is_root = seq == 0
         row = EventRow(

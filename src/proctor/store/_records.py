@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from proctor.errors import ChainConflictError, StoreError
-from proctor.store._events import Outcome, RunStatus
+from proctor.store._events import Event, Outcome, RunStatus, join_data
 
 
 @dataclass(kw_only=True)
@@ -112,6 +112,22 @@ class EventRow:
         if self.sealed:
             hashed["sealed"] = True
         return hashed
+
+
+def row_to_event(row: EventRow) -> Event:
+    """Decode a stored row into a typed event."""
+    return Event(
+        run_id=row.run_id,
+        seq=row.seq,
+        ts=row.ts,
+        trace_id=row.trace_id,
+        span_id=row.span_id,
+        parent_span_id=row.parent_span_id,
+        data=join_data(row.meta, row.content),
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+        purged=row.content is None,
+    )
 
 
 def chain_conflict(rows: Sequence[EventRow], reason: str) -> ChainConflictError:

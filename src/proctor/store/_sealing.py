@@ -17,14 +17,14 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from proctor.errors import StoreError
-from proctor.store._events import Event, join_data
-from proctor.store._records import EventRow
+from proctor.store._events import Event
+from proctor.store._records import EventRow, row_to_event
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -173,20 +173,7 @@ def open_events(rows: Sequence[EventRow], key: RunKey | None) -> list[Event]:
             meta, content = raw_parts(row, key)
         except SealError as exc:
             raise SealError(str(exc), seq=row.seq) from None
-        events.append(
-            Event(
-                run_id=row.run_id,
-                seq=row.seq,
-                ts=row.ts,
-                trace_id=row.trace_id,
-                span_id=row.span_id,
-                parent_span_id=row.parent_span_id,
-                data=join_data(meta, content),
-                prev_hash=row.prev_hash,
-                hash=row.hash,
-                purged=row.content is None,
-            )
-        )
+        events.append(row_to_event(replace(row, meta=meta, content=content)))
     return events
 
 

@@ -52,9 +52,16 @@ def test_a_plain_value_is_equality() -> None:
         ("Contact [email:redacted] today", "Call ada@example.com today", False),
         ("[email:redacted]", 42, False),
         ({"iban": "[dropped]"}, {"iban": "anything at all"}, True),
+        # A pseudonym stands for one value: itself or real text, never another pseudonym.
+        ("[iban:sha256:3f1c0a9be2d4]", "[iban:sha256:3f1c0a9be2d4]", True),
+        ("[iban:sha256:3f1c0a9be2d4]", "[iban:sha256:000000000000]", False),
+        ("to [email:sha256:3f1c0a9be2d4].", "to [email:sha256:3f1c0a9be2d4].", True),
+        ("to [email:sha256:3f1c0a9be2d4].", "to [email:sha256:111111111111].", False),
+        ("to [email:sha256:3f1c0a9be2d4].", "to ada@example.com.", True),
+        ("[email:redacted]", "[email:sha256:111111111111]", True),
     ],
 )
-def test_equality_is_json_equality_with_placeholders_as_wildcards(
+def test_equality_is_json_equality_with_placeholders_standing_for_values(
     expected: Any, actual: Any, equal: bool
 ) -> None:
     assert same(expected, actual) is equal

@@ -42,10 +42,18 @@ def eval_capture(
     ),
     name: str | None = typer.Option(None, "--name", help="Case file name (default: the run id)."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing case file."),
+    raw: bool = typer.Option(
+        False,
+        "--raw",
+        help="Write the run's raw values (its sealed payloads) instead of redacted ones: "
+        "the file then holds the personal data and secrets the run saw.",
+    ),
 ) -> None:
     """Turn a recorded run into a case: input, fixtures, model responses, expectations."""
     from proctor.cli._workflows import stored_workflow
     from proctor.evals import capture_case, case_yaml, load_case
+    from proctor.policy import pseudonym_key
+    from proctor.store import load_evidence_keys, load_signing_key
 
     async def work(store: Store) -> dict[str, Any]:
         record = await store.get_run(run_id)
@@ -57,9 +65,17 @@ def eval_capture(
                 )
             except (NotFoundError, ConfigError):
                 flow = None
-        return await capture_case(store, run_id, workflow=flow)
+        secret = load_signing_key()
+        return await capture_case(
+            store,
+            run_id,
+            workflow=flow,
+            keys=load_evidence_keys(),
+            pseudonyms=pseudonym_key(secret),
+            raw=raw,
+        )
 
-    text = case_yaml(with_store(work), run_id=run_id)
+    text = case_yaml(with_store(work), run_id=run_id, raw=raw)
     if suite is None:
         sys.stdout.write(text)
         return

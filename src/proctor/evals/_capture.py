@@ -1,28 +1,37 @@
 """Capture: a recorded run becomes a case file that a person then edits.
 
-From the run's log (already redacted in the store) the case takes the input, a fixture
-per tool result, the model's responses, and default expectations: the tools called in
-order (``strict``), the outcome, the ceilings observed, and what policy did (no violation,
-or the rules behind an escalation or an approval request).
+From the run's log the case takes the input, a fixture per tool result, the model's
+responses, and default expectations: the tools called in order (``strict``), the outcome,
+the ceilings observed, and what policy did (no violation, or the rules behind an
+escalation or an approval request).
+
+Values are the redacted record's, except that each masked value whose raw value is
+sealed becomes a keyed pseudonym of it (``proctor.policy.pseudonymize``): two different
+addresses stay two different calls, and nothing raw is written. ``raw=True`` writes the
+raw values instead, for a case file kept where personal data may be.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import yaml
 from pydantic_core import to_jsonable_python
 
-from proctor.errors import NotFoundError, RunStateError
+from proctor.errors import ConfigError, NotFoundError, RunStateError
 from proctor.gateway import PriceTable
-from proctor.runtime import Workflow
+from proctor.policy import pseudonymize
+from proctor.runtime import UnverifiedRunError, Workflow, opened_events, run_key_of
 from proctor.store import (
     ApprovalDecided,
     ApprovalRequested,
     Escalated,
     Event,
+    EventRow,
+    EvidenceKeys,
     ModelCalled,
     PolicyDecided,
     RunStarted,
@@ -36,16 +45,27 @@ from proctor.tools import ToolArgumentsError
 
 
 async def capture_case(
-    store: Store, run_id: str, *, workflow: Workflow | None = None
+    store: Store,
+    run_id: str,
+    *,
+    workflow: Workflow | None = None,
+    keys: EvidenceKeys | None = None,
+    pseudonyms: bytes | None = None,
+    raw: bool = False,
 ) -> dict[str, Any]:
     """The case document (plain data, in file order) for the recorded run ``run_id``.
 
     ``workflow`` (the run's own) lets fixtures hold arguments as its tools receive them
     and names the scripted models' real prices; without it the recorded values are used.
+    ``keys`` (the store secret's) open the run's sealed values: masked ones are then
+    written as pseudonyms keyed by ``pseudonyms``, or as they were with ``raw``. Sealed
+    values that do not open leave the masked ones masked (without ``raw``).
 
     Raises:
         NotFoundError: no such run.
         RunStateError: the run is still running, or retention purged its payloads.
+        ConfigError: ``raw`` without the keys that open the run's sealed values.
+        UnverifiedRunError: a sealed value does not open (altered, or moved).
     """
     rows = await store.events(run_id)
     record = await store.get_run(run_id)
@@ -56,7 +76,7 @@ async def capture_case(
             f"run {run_id}'s payloads were purged by retention, so its inputs and results "
             "are gone and it cannot become a case. Fix: capture a run that is still kept"
         )
-    events = [row_to_event(row) for row in rows]
+    events = await _values(store, run_id, rows, keys, pseudonyms, raw=raw)
     state = RunState.from_events(events)
     if state.status == "running":
         raise RunStateError(
@@ -84,6 +104,48 @@ async def capture_case(
     if priced_as is None:
         del document["recorded"]["priced_as"]
     return document
+
+
+async def _values(
+    store: Store,
+    run_id: str,
+    rows: list[EventRow],
+    keys: EvidenceKeys | None,
+    pseudonyms: bytes | None,
+    *,
+    raw: bool,
+) -> list[Event]:
+    """The run's events with the values the case is written with (module docstring)."""
+    projected = [row_to_event(row) for row in rows]
+    if not any(row.sealed for row in rows) or not (raw or pseudonyms is not None):
+        return projected
+    try:
+        key = await run_key_of(store, keys, run_id)
+        opened = None if key is None else opened_events(run_id, rows, key, "capture")
+    except UnverifiedRunError:
+        if raw:
+            raise
+        opened = None  # masked values stay masked: nothing raw is needed for that
+    if opened is None:
+        if raw:
+            raise ConfigError(
+                f"run {run_id} keeps its raw values sealed, and they open only with this "
+                "store's secret, which was not found (or the run's data key is gone). Fix: "
+                "capture on a machine holding the store's PROCTOR_HOME, or without --raw"
+            )
+        return projected
+    if raw:
+        return opened
+    assert pseudonyms is not None
+    return [
+        _pseudonymized(shown, real, pseudonyms) if row.sealed else shown
+        for row, shown, real in zip(rows, projected, opened, strict=True)
+    ]
+
+
+def _pseudonymized(shown: Event, real: Event, key: bytes) -> Event:
+    data = pseudonymize(shown.data.model_dump(mode="json"), real.data.model_dump(mode="json"), key)
+    return replace(shown, data=type(shown.data).model_validate(data))
 
 
 def _priced_as(spec: str, route: str, workflow: Workflow | None) -> str | None:
@@ -214,15 +276,26 @@ _HEADER = """\
 # Edit the expectations under `expect:` into the behaviours that matter (docs/evals.md):
 # loosen `calls.order` (in_order, superset, ...), add argument matchers to fixtures whose
 # arguments may vary (regex, min/max, cel), and drop ceilings that are too tight.
-# Values come from the run's log, where redaction replaced personal data and secrets;
-# a placeholder such as [email:redacted] in a fixture's arguments matches any text.
+"""
+_REDACTED = """\
+# Values come from the run's log, where redaction replaced personal data and secrets. A
+# pseudonym such as [email:sha256:3f1c0a9be2d4] stands for one value (the same value, the
+# same pseudonym) and matches itself or real text; [email:redacted] matches any text.
+"""
+_RAW = """\
+# Values are the run's raw values (captured with --raw): this file holds whatever personal
+# data and secrets the run saw. Keep it where such data may be kept.
 """
 
 
-def case_yaml(document: dict[str, Any], *, run_id: str = "", at: float | None = None) -> str:
-    """The case document as YAML text, with a header saying where it came from."""
+def case_yaml(
+    document: dict[str, Any], *, run_id: str = "", at: float | None = None, raw: bool = False
+) -> str:
+    """The case document as YAML text, with a header saying where it came from (and,
+    with ``raw``, that it holds the run's raw values)."""
     day = datetime.fromtimestamp(time.time() if at is None else at, UTC).date().isoformat()
     body = yaml.dump(
         document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2
     )
-    return _HEADER.format(run_id=run_id or "?", day=day) + body
+    header = _HEADER.format(run_id=run_id or "?", day=day) + (_RAW if raw else _REDACTED)
+    return header + body

@@ -5,9 +5,11 @@ An argument's matcher is written as a plain value (equals) or as a mapping of on
 ``{cel: EXPR}``. A pattern constrains only the arguments it lists.
 
 Recorded values come from the store, where redaction has replaced personal data and
-secrets with placeholders such as ``[iban:redacted]``: in an expected string, each
-placeholder matches any text, so a fixture captured from a redacted log still answers
-the live call that carries the real value.
+secrets with placeholders. In an expected string, a masked placeholder
+(``[iban:redacted]``, ``[dropped]``) matches any text, so a fixture captured from a
+redacted log still answers the live call that carries the real value; a pseudonym
+(``[iban:sha256:3f1c0a9be2d4]``, one per distinct value) matches itself or real text,
+never another pseudonym, so two different values captured stay two different calls.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MATCHER_KEYS = ("equals", "regex", "min", "max", "cel")
 _PLACEHOLDER = re.compile(
     r"\[(?:dropped|credential|[a-z][a-z0-9_]*:(?:redacted|sha256:[0-9a-f]{12}))\]"
 )
+_PSEUDONYM = re.compile(r"\[([a-z][a-z0-9_]*):sha256:[0-9a-f]{12}\]")
 
 
 class Matcher(Protocol):
@@ -44,15 +47,28 @@ class Matcher(Protocol):
 
 @functools.lru_cache(maxsize=4096)
 def _tolerant(expected: str) -> re.Pattern[str] | None:
-    """A regex for ``expected`` in which each redaction placeholder matches any text."""
+    """A regex for ``expected`` in which each redaction placeholder matches what it may
+    stand for (see the module's docstring)."""
     if "[" not in expected or not _PLACEHOLDER.search(expected):
         return None
-    parts = _PLACEHOLDER.split(expected)
-    return re.compile("(?s:.*?)".join(re.escape(part) for part in parts))
+    out: list[str] = []
+    at = 0
+    for found in _PLACEHOLDER.finditer(expected):
+        out.append(re.escape(expected[at : found.start()]))
+        pseudonym = _PSEUDONYM.fullmatch(found.group())
+        if pseudonym is None:
+            out.append("(?s:.*?)")
+        else:  # itself, or text that is not another pseudonym of its kind
+            prefix = re.escape(f"[{pseudonym[1]}:sha256:")
+            out.append(f"(?:{re.escape(found.group())}|(?!{prefix})(?s:.*?))")
+        at = found.end()
+    out.append(re.escape(expected[at:]))
+    return re.compile("".join(out))
 
 
 def same(expected: Any, actual: Any) -> bool:
-    """JSON equality, with booleans never equal to numbers and placeholders as wildcards."""
+    """JSON equality, with booleans never equal to numbers and placeholders standing for
+    what they may hide (see the module's docstring)."""
     if isinstance(expected, str):
         if not isinstance(actual, str):
             return False

@@ -19,6 +19,7 @@ from proctor.policy._decision import RULE_IDS, Decision, ProposedCall, RuleId
 from proctor.policy._engine import Policy
 from proctor.policy._facts import CallFact, RunFacts
 from proctor.policy._provenance import Provenance, Trace
+from proctor.policy._pseudonyms import pseudonymize
 from proctor.policy._redaction import Redactor, identity_key, pseudonym_key
 from proctor.policy._rules import (
     approval_denied,
@@ -65,6 +66,7 @@ __all__ = [
     "load_signing_key",
     "model_failed",
     "pseudonym_key",
+    "pseudonymize",
     "runtime_exceeded",
     "tool_failed",
 ]

@@ -156,6 +156,9 @@ class EvidenceKeys:
     """Keys of the content digests (a payload's digest must not confirm a guess of it)."""
     digest_states: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
     """A SHA-256 state fed each digest key, copied for each payload (``digest_keys``)."""
+    mac_state: Any = field(default=None, repr=False, compare=False)
+    """The current MAC key's HMAC, keyed once and copied per commit (a copy costs half of
+    ``hmac.digest``, which sets the key up each time)."""
     seal_id: str = ""
     seal_keys: dict[str, bytes] = field(default_factory=dict, repr=False)
     """Master keys that wrap each run's data key (``store._sealing``), by id."""
@@ -183,6 +186,7 @@ class EvidenceKeys:
             digest_id=mac_key(secret, _DIGEST_LABEL)[0],
             digest_keys=digests,
             digest_states={kid: hashlib.sha256(key) for kid, key in digests.items()},
+            mac_state=hmac.new(macs[mac_key(secret)[0]], digestmod=hashlib.sha256),
             seal_id=mac_key(secret, _SEAL_LABEL)[0],
             seal_keys=dict(mac_key(each, _SEAL_LABEL) for each in secrets),
             signer=signer,
@@ -205,8 +209,9 @@ class EvidenceKeys:
 
     def mac(self, hash_: str) -> str:
         """``<key id>.<hex HMAC>`` of a chain hash."""
-        value = hmac.digest(self.mac_keys[self.mac_id], hash_.encode(), "sha256")
-        return f"{self.mac_id}.{value.hex()}"
+        state = self.mac_state.copy()
+        state.update(hash_.encode())
+        return f"{self.mac_id}.{state.hexdigest()}"
 
     def mac_problem(self, hash_: str, mac: str) -> str | None:
         """Why ``mac`` is not a valid MAC of ``hash_`` under a key held, or ``None``."""

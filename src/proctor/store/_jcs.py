@@ -129,6 +129,20 @@ def ordinary_value(value: Any) -> bool:
         return False
 
 
+def ordinary_fields(values: dict[str, Any], names: tuple[str, ...]) -> bool:
+    """Whether orjson writes each of ``values``' fields ``names`` as JCS does (the checks
+    of ``ordinary_value``, inlined: the journal asks once per event)."""
+    for name in names:
+        value: Any = values.get(name)
+        kind = type(value)
+        if kind is float:
+            if value.is_integer() or not 1e-5 <= abs(value) < 1e16:
+                return False
+        elif value is not None and kind not in _SCALARS and not ordinary_value(value):
+            return False
+    return True
+
+
 def plain_fields(annotation: Any) -> bool:
     """Whether values of this type annotation hold only text, integers, booleans and
     nulls (lists of them too): orjson then writes them as JCS does."""

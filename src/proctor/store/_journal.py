@@ -11,7 +11,7 @@ from typing import Any
 from proctor.store._canonical import GENESIS_HASH, canonical_json, chain_hash, digest
 from proctor.store._events import Event, EventData, _Data, split_data
 from proctor.store._evidence import SIGNED_EVENTS, EvidenceKeys, head_message
-from proctor.store._jcs import ordinary_float, ordinary_value, plain_fields, standard_chain_hash
+from proctor.store._jcs import ordinary_fields, ordinary_float, plain_fields, standard_chain_hash
 from proctor.store._protocol import Store
 from proctor.store._records import ApprovalRecord, EventRow, RunRecord
 from proctor.store._sealing import RunKey
@@ -168,9 +168,7 @@ class RunJournal:
         if raw and self.run_key is not None:
             self.run_key.seal_event(row, raw)
         if self.keys is not None:
-            plain = ordinary_float(row.ts) and all(
-                ordinary_value(meta.get(name)) for name in _float_fields(type(data))
-            )
+            plain = ordinary_float(row.ts) and ordinary_fields(meta, _float_fields(type(data)))
             row.hash = standard_chain_hash(row.prev_hash, row.hashed_metadata(), plain=plain)
         else:
             row.hash = chain_hash(row.prev_hash, row.hashed_metadata())

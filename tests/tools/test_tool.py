@@ -127,7 +127,7 @@ def test_explicit_name_and_description_win() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["1erp", "erp-fetch", "erp..fetch", ".erp", "erp.", "erp fetch", "erp.1x"]
+    "name", ["1erp", "-erp", "erp..fetch", ".erp", "erp.", "erp fetch", "erp.1x"]
 )
 def test_invalid_names_are_rejected(name: str) -> None:
     def fetch(x: int) -> int:

@@ -15,11 +15,12 @@ from pydantic_core import to_jsonable_python
 
 from proctor.errors import UsageError
 from proctor.tools._credential import NoCredential, ToolCredential
+from proctor.tools._schema import SchemaValidator, object_schema, takes_context
 
 Effect: TypeAlias = Literal["read", "write"]
 Risk: TypeAlias = Literal["low", "medium", "high"]
 
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)*$")
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z][A-Za-z0-9_-]*)*$")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,12 +52,14 @@ class ToolArgumentsError(ValueError):
 
 @dataclass(kw_only=True)
 class Tool:
-    """A registered tool. Build one with ``@tool`` or ``Tool.from_function``."""
+    """A registered tool. Build one with ``@tool``, ``Tool.from_function`` or, for a tool
+    another system describes, ``Tool.from_schema``."""
 
     name: str
     description: str
     function: Callable[..., Any]
-    args_model: type[BaseModel]
+    args_model: type[BaseModel] | None = None
+    """The arguments' model (a typed function's); ``None``: ``parameters`` validates."""
     effect: Effect = "read"
     risk: Risk = "low"
     idempotent: bool = False
@@ -71,17 +74,26 @@ class Tool:
         if not _NAME.match(self.name):
             raise UsageError(
                 f"tool name {self.name!r} is not valid: use dotted identifiers "
-                "such as 'erp.fetch_po'"
+                "such as 'erp.fetch_po' (letters, digits, '_' and '-' in each part)"
             )
         if self.cacheable and self.effect == "write":
             raise UsageError(
                 f"tool {self.name!r} is a write tool and cannot be cacheable: a cached write "
                 "would report an effect that never happened"
             )
-        if not self.parameters:
-            self.parameters = self.args_model.model_json_schema()
-            self.parameters.pop("title", None)
-        self._is_async = inspect.iscoroutinefunction(self.function)
+        self._schema: SchemaValidator | None = None
+        if self.args_model is not None:
+            if not self.parameters:
+                self.parameters = self.args_model.model_json_schema()
+                self.parameters.pop("title", None)
+        else:
+            self.parameters = object_schema(self.name, self.parameters)
+            self._schema = SchemaValidator(self.parameters)
+        # An object whose __call__ is async is awaited too (a bound connector's call).
+        call = type(self.function).__call__ if not inspect.isroutine(self.function) else None
+        self._is_async = inspect.iscoroutinefunction(self.function) or (
+            call is not None and inspect.iscoroutinefunction(call)
+        )
 
     @classmethod
     def from_function(
@@ -121,8 +133,49 @@ class Tool:
             takes_context=takes_context,
         )
 
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        json_schema: dict[str, Any] | None,
+        handler: Callable[..., Any],
+        *,
+        description: str = "",
+        effect: Effect = "read",
+        risk: Risk = "low",
+        idempotent: bool = False,
+        timeout_s: float = 30.0,
+        cacheable: bool = False,
+        cache_ttl_s: float = 300.0,
+    ) -> Tool:
+        """A tool whose arguments ``json_schema`` describes (an object schema; shown to the
+        model and checked on every call, as given).
+
+        ``handler`` receives the arguments as one mapping, ``handler(arguments)``, or
+        ``handler(context, arguments)`` to get the ``ToolContext``; it may be async.
+        """
+        return cls(
+            name=name,
+            description=description,
+            function=handler,
+            parameters=dict(json_schema or {}),
+            effect=effect,
+            risk=risk,
+            idempotent=idempotent,
+            timeout_s=timeout_s,
+            cacheable=cacheable,
+            cache_ttl_s=cache_ttl_s,
+            takes_context=takes_context(name, handler),
+        )
+
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Validate and coerce ``arguments``; raise ``ToolArgumentsError`` listing every problem."""
+        if self.args_model is None:
+            assert self._schema is not None
+            problems = self._schema.problems(arguments)
+            if problems:
+                raise ToolArgumentsError(self.name, problems)
+            return dict(arguments)
         try:
             model = self.args_model.model_validate(arguments)
         except ValidationError as exc:
@@ -139,7 +192,12 @@ class Tool:
         """
         args = (context,) if self.takes_context else ()
         async with asyncio.timeout(self.timeout_s if timeout_s is None else timeout_s):
-            if self._is_async:
+            if self._schema is not None:  # a schema tool takes its arguments as one mapping
+                if self._is_async:
+                    result = await self.function(*args, arguments)
+                else:
+                    result = await asyncio.to_thread(self.function, *args, arguments)
+            elif self._is_async:
                 result = await self.function(*args, **arguments)
             else:
                 result = await asyncio.to_thread(self.function, *args, **arguments)

@@ -23,6 +23,7 @@ LAYERS = [
     "telemetry",
     "endpoint",
     "server",
+    "integrations",
 ]
 
 
@@ -69,6 +70,7 @@ ALLOWED = {
     "telemetry": {"store"},
     "endpoint": {"gateway", "store"},
     "server": {"audit", "evals", "reports", "runtime", "store"},
+    "integrations": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
 }
 
 

@@ -41,7 +41,7 @@ def approvals(
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
     from proctor.cli._render import print_result
     from proctor.cli._workflows import runner_for, stored_workflow
-    from proctor.runtime import RunResult, decide_and_continue
+    from proctor.runtime import AGENT_MODEL_PREFIX, RunResult, decide_and_continue
 
     by = by or os_user()
 
@@ -52,7 +52,9 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
         record = None if pending is None else await store.get_run(pending.run_id)
         ref = None if record is None else (record.workflow_ref or record.workflow)
         runner, missing = None, None
-        if ref is not None:
+        # An outside agent's run goes on in its own session, when the agent repeats the call.
+        agent = record is not None and record.model.startswith(AGENT_MODEL_PREFIX)
+        if ref is not None and not agent:
             try:
                 runner = runner_for(store, stored_workflow(ref, config=options.config))
             except (NotFoundError, ConfigError) as exc:
@@ -74,10 +76,15 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
             by=by,
             reason=reason,
             runner=runner,
-            drive=show if resume_run else None,
+            drive=show if resume_run and not agent else None,
             on_decided=decided,
         )
-        if outcome.queued:
+        if agent:
+            console.print(
+                f"  run {outcome.approval.run_id} is an outside agent's session "
+                f"({record.model if record else ''}): it continues when the agent repeats the call"
+            )
+        elif outcome.queued:
             console.print(
                 f"  run {outcome.approval.run_id} is in the run queue: a worker continues it"
             )

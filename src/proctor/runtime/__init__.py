@@ -12,7 +12,7 @@ from proctor.runtime._decide import (
     decide_approval,
     same_person,
 )
-from proctor.runtime._models import resolve_model
+from proctor.runtime._models import AGENT_MODEL_PREFIX, resolve_model
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
@@ -36,6 +36,7 @@ from proctor.runtime._workflow_refs import (
 )
 
 __all__ = [
+    "AGENT_MODEL_PREFIX",
     "ApprovalExpiredError",
     "Clock",
     "Continuation",

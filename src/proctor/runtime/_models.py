@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from proctor.errors import ConfigError, UsageError
+from proctor.errors import ConfigError, RunStateError, UsageError
 from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.runtime._workflow import Workflow
+
+AGENT_MODEL_PREFIX = "agent:"
+"""The model of a run an outside agent drives (``agent:<name>``, ``proctor.integrations``)."""
 
 
 def single(client: ModelClient, prices: PriceTable) -> tuple[Gateway, str]:
@@ -33,6 +36,12 @@ def resolve_model(
     provider, _, name = spec.partition(":")
     if not name:
         provider, name = "openai", spec
+    if provider == "agent":
+        raise RunStateError(
+            f"model {spec!r} is an outside agent (an MCP client, a framework's agent loop): "
+            "its runs go on only in its own session, when the agent makes its next call. "
+            "Fix: repeat the agent's call (a decided approval continues then)"
+        )
     if provider == "scripted":
         factory = workflow.scripts.get(name)
         if factory is None:

@@ -70,7 +70,7 @@ ALLOWED = {
     "telemetry": {"store"},
     "endpoint": {"gateway", "store"},
     "server": {"audit", "evals", "reports", "runtime", "store"},
-    "integrations": {"contracts", "gateway", "policy", "runtime", "store", "tools"},
+    "integrations": {"contracts", "gateway", "runtime", "store", "tools"},
 }
 
 

@@ -96,6 +96,8 @@ EXTRA_OF_MODULE = {
     "psycopg_pool": "postgres",
     "opentelemetry": "otel",
     "redis": "redis",
+    "mcp": "mcp",
+    "mcp_types": "mcp",
     "presidio_analyzer": "presidio",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import

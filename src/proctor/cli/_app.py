@@ -15,6 +15,7 @@ from proctor.cli import (
     _errors,
     _eval_cmd,
     _gateway_cmd,
+    _mcp_cmd,
     _otel_cmd,
     _queue_cmd,
     _report_cmd,
@@ -45,6 +46,7 @@ app.add_typer(_audit_cmd.app, name="audit")
 app.add_typer(_report_cmd.app, name="report")
 app.add_typer(_rollout_cmd.app, name="rollout")
 app.add_typer(_gateway_cmd.app, name="gateway")
+app.add_typer(_mcp_cmd.app, name="mcp")
 app.add_typer(_otel_cmd.app, name="otel")
 app.add_typer(_db_cmd.app, name="db")
 app.add_typer(_retention_cmd.app, name="retention")

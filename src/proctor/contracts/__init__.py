@@ -33,6 +33,7 @@ from proctor.contracts._model import (
     ModelPolicy,
     OrderingRule,
     Rollout,
+    ToolDeclaration,
 )
 from proctor.contracts._redaction import (
     DetectorAction,
@@ -82,6 +83,7 @@ __all__ = [
     "Rollout",
     "Rule",
     "SourceTrust",
+    "ToolDeclaration",
     "TrustSpec",
     "Violation",
     "call_arguments",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
@@ -232,6 +233,15 @@ class Rollout(BaseModel):
         self._source = source
 
 
+class ToolDeclaration(_Strict):
+    """What a contract says of a tool that comes without its own declaration (imported
+    from an MCP server, an OpenAPI document, function specs): its effect and risk."""
+
+    effect: Literal["read", "write"] | None = None
+    risk: Literal["low", "medium", "high"] | None = None
+    idempotent: bool | None = None
+
+
 class Contract(_Strict):
     """A workflow contract, loaded from YAML (``load_contract``)."""
 
@@ -252,6 +262,8 @@ class Contract(_Strict):
     """Conditional ``deny`` and ``allow`` rules, checked in order after ordering."""
     trust: TrustSpec = Field(default_factory=TrustSpec)
     """Which sources' data is trusted (provenance): the input, each tool's output."""
+    tools: dict[str, ToolDeclaration] = Field(default_factory=dict)
+    """Effect and risk of imported tools, by name or glob (``github.get_*``)."""
     scopes: dict[str, str] = Field(default_factory=dict)
     """Named values computed once at run start by CEL over ``input`` (``scopes.NAME``)."""
     final: list[FinalCheck] = Field(default_factory=list)
@@ -288,6 +300,15 @@ class Contract(_Strict):
         started before an upgrade can still resume).
         """
         return digest(self.terms())
+
+    def declared(self, tool: str) -> ToolDeclaration | None:
+        """What ``tools:`` says of ``tool``: its own entry, else the most specific glob
+        (the longest pattern) that matches it, else ``None``."""
+        own = self.tools.get(tool)
+        if own is not None:
+            return own
+        matching = [p for p in self.tools if any(c in p for c in "*?[") and fnmatchcase(tool, p)]
+        return self.tools[max(matching, key=len)] if matching else None
 
     def terms(self) -> dict[str, Any]:
         """What a run is decided by, as hashed and stored: every key that differs from

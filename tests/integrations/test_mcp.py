@@ -284,3 +284,29 @@ async def test_the_cli_proxy_serves_a_real_client_over_stdio(tmp_path: Path) -> 
         assert (await verify_run(store, runs[0].run_id)).ok
     finally:
         await store.close()
+
+
+async def test_the_cli_serves_a_workflows_own_tools(tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    proctor = str(Path(sys.executable).with_name("proctor"))
+    server = StdioServerParameters(
+        command=proctor,
+        args=["--db", str(db), "mcp", "serve", "--workflow", "invoice_reconciliation"],
+        env=dict(os.environ),
+    )
+    async with Client(server) as client:
+        listed = {tool.name for tool in (await client.list_tools()).tools}
+        assert {"erp.fetch_po", "erp.create_payment"} <= listed
+        fetched = await client.call_tool("erp.fetch_po", {"po_number": "PO-4711"})
+        assert not fetched.is_error, text(fetched)
+        assert isinstance(fetched.structured_content, dict)
+        unknown = await client.call_tool("erp.fetch_po", {"po": 1})
+        assert unknown.is_error
+        assert "Proctor denied" in text(unknown)
+    store = SQLiteStore(db)
+    try:
+        runs = await store.list_runs(RunFilter())
+        assert [run.workflow for run in runs] == ["invoice_reconciliation"]
+        assert runs[0].tool_calls == 2
+    finally:
+        await store.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+from pathlib import Path
 
 import typer
 
@@ -97,3 +98,58 @@ def _default_name(command: list[str]) -> str:
     base = re.sub(r"^(mcp[-_]server[-_]|server[-_])|[-_]mcp([-_]server)?$", "", base)
     base = re.sub(r"[^A-Za-z0-9_-]+", "_", base).strip("_-")
     return base if base[:1].isalpha() else f"server_{base}".rstrip("_")
+
+
+@app.command("serve")
+def serve(
+    workflow: str = typer.Option(
+        ..., "--workflow", "-w", help="The workflow whose tools to serve (name or module:attr)."
+    ),
+    contract: str | None = typer.Option(
+        None, "--contract", help="Govern with this contract instead of the workflow's."
+    ),
+    input: Path | None = typer.Option(
+        None, "--input", "-i", help="JSON file with each session run's input."
+    ),
+    idle_gap: float = typer.Option(
+        1800.0, "--idle-gap", min=1.0, help="Seconds of client idleness that end its session's run."
+    ),
+    approver: str | None = typer.Option(
+        None, "--approver", help="Approve in the client (MCP elicitation) as this person."
+    ),
+    self_approve: bool = typer.Option(
+        False, "--approve-in-client", help="Approve in the client as the OS user (user:LOGIN)."
+    ),
+) -> None:
+    """Serve MCP on stdin/stdout: a workflow's own tools, governed by its contract."""
+    import asyncio
+
+    from proctor.cli._context import options
+    from proctor.cli._input import read_input
+    from proctor.cli._workflows import load_workflow
+    from proctor.errors import needs_extra
+    from proctor.integrations import McpProxy, run_stdio_proxy
+    from proctor.store import open_store
+
+    flow = load_workflow(workflow, contract=Path(contract) if contract else None)
+    start_input = read_input(input) if input else {}
+    who = approver or (f"user:{getpass.getuser()}" if self_approve else None)
+
+    async def main() -> None:
+        with needs_extra("proctor mcp serve"):
+            import mcp  # noqa: F401  (the extra; refused here with the pip command)
+        store = open_store(options.db)
+        try:
+            typer.echo(
+                f"proctor mcp serve: {len(flow.registry)} tool(s) of {flow.name} under its "
+                "contract",
+                err=True,
+            )
+            proxy = McpProxy.for_workflow(
+                store, flow, idle_gap_s=idle_gap, approver=who, input=start_input
+            )
+            await run_stdio_proxy(proxy)
+        finally:
+            await store.close()
+
+    asyncio.run(main())

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from proctor.contracts import Contract
-from proctor.errors import ProctorError
+from proctor.errors import ProctorError, UsageError
 from proctor.integrations._mcp_tools import McpTools
 from proctor.integrations._session import AgentSession, CallOutcome
 from proctor.runtime import Workflow, decide_approval
@@ -53,49 +53,65 @@ class _Connection:
 
 
 class McpProxy:
-    """The governing MCP server (see the module's docstring)."""
+    """The governing MCP server (see the module's docstring): in front of MCP servers
+    (``McpTools``), or of a workflow's own tools (``McpProxy.for_workflow``)."""
 
     def __init__(
         self,
         store: Store,
         contract: Contract,
-        tools: McpTools,
+        tools: McpTools | None = None,
         *,
+        workflow: Workflow | None = None,
         idle_gap_s: float = 1800.0,
         approver: str | None = None,
         tenant: str = "default",
+        input: dict[str, Any] | None = None,
         keys: EvidenceKeys | None = None,
         clock: Any = time.monotonic,
     ) -> None:
         """``approver`` is who approves in the client (elicitation); ``None``: approvals
-        are decided elsewhere (the web UI, ``proctor approve``)."""
+        are decided elsewhere (the web UI, ``proctor approve``). ``input`` is each
+        session run's input (with the client's name under ``client``)."""
+        if (tools is None) == (workflow is None):
+            raise UsageError("McpProxy governs either MCP servers' tools or a workflow's")
         self.store = store
         self.contract = contract
         self.tools = tools
         self.idle_gap_s = idle_gap_s
         self.approver = approver
         self.tenant = tenant
+        self.input = dict(input or {})
         self.keys = keys
         self._clock = clock
-        self.workflow = Workflow(
-            name=contract.workflow,
-            registry=tools.registry,
-            contract=contract,
-            instructions=(
-                "An MCP client's session through proctor mcp proxy: each model turn is "
-                "the client's next tool call."
-            ),
-            default_model="agent:mcp",
-        )
+        if workflow is None:
+            assert tools is not None
+            workflow = Workflow(
+                name=contract.workflow,
+                registry=tools.registry,
+                contract=contract,
+                instructions=(
+                    "An MCP client's session through proctor mcp proxy: each model turn is "
+                    "the client's next tool call."
+                ),
+                default_model="agent:mcp",
+            )
+        self.workflow = workflow
         self._connections: dict[str, _Connection] = {}
         self.server = self._build()
+
+    @classmethod
+    def for_workflow(cls, store: Store, workflow: Workflow, **options: Any) -> McpProxy:
+        """An MCP server offering ``workflow``'s own tools, governed by its contract
+        (``proctor mcp serve``)."""
+        return cls(store, workflow.contract, workflow=workflow, **options)
 
     def _build(self) -> Server[Any]:
         from mcp.server.lowlevel import Server
 
         return Server(
             "proctor-proxy",
-            instructions=f"Tools governed by Proctor under the {self.contract.workflow} contract.",
+            instructions=f"Tools governed by Proctor under the {self.contract.workflow} contract",
             on_list_tools=self._list_tools,
             on_call_tool=self._call_tool,
         )
@@ -108,19 +124,29 @@ class McpProxy:
         from mcp_types import ListToolsResult, Tool
 
         shown = []
-        for name, imported in self.tools.imported.items():
-            if not self._may_list(name):
-                continue
-            listing = imported.listing
-            shown.append(
-                Tool(
-                    name=name,
-                    title=listing.title,
-                    description=listing.description,
-                    input_schema=listing.input_schema,
-                    output_schema=listing.output_schema,
-                )
-            )
+        if self.tools is not None:
+            for name, imported in self.tools.imported.items():
+                if self._may_list(name):
+                    listing = imported.listing
+                    shown.append(
+                        Tool(
+                            name=name,
+                            title=listing.title,
+                            description=listing.description,
+                            input_schema=listing.input_schema,
+                            output_schema=listing.output_schema,
+                        )
+                    )
+        else:
+            for tool in self.workflow.registry:
+                if self._may_list(tool.name):
+                    shown.append(
+                        Tool(
+                            name=tool.name,
+                            description=tool.description,
+                            input_schema=tool.parameters,
+                        )
+                    )
         return ListToolsResult(tools=shown)
 
     async def _call_tool(
@@ -172,7 +198,7 @@ class McpProxy:
                 self.store,
                 self.workflow,
                 agent=client,
-                input={"client": client},
+                input={**self.input, "client": client},
                 started_by=f"mcp:{client}",
                 tenant=self.tenant,
                 keys=self.keys,
@@ -269,9 +295,12 @@ def _result(outcome: CallOutcome) -> mcp_types.CallToolResult:
     if outcome.status == "ok":
         result = outcome.result
         if isinstance(result, dict) and isinstance(result.get("content"), list):
-            return CallToolResult.model_validate(result)
+            return CallToolResult.model_validate(result)  # an MCP server's, as it sent it
         text = result if isinstance(result, str) else orjson.dumps(result).decode()
-        return CallToolResult(content=[TextContent(type="text", text=text)])
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)],
+            structured_content=result if isinstance(result, dict) else None,
+        )
     prefix = {"denied": "Proctor denied this call: ", "ended": "Proctor: "}.get(outcome.status, "")
     return CallToolResult(
         content=[TextContent(type="text", text=prefix + outcome.message)], is_error=True

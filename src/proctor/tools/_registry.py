@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from proctor.errors import UsageError
 from proctor.tools._tool import Effect, Risk, Tool
+
+if TYPE_CHECKING:
+    import httpx2
 
 
 class Registry:
@@ -63,6 +66,53 @@ class Registry:
         if unknown:
             raise UsageError(f"effects or risks for functions no spec describes: {unknown}")
         return cls(tools)
+
+    @classmethod
+    def from_openapi(
+        cls,
+        document: Mapping[str, Any],
+        *,
+        base_url: str | None = None,
+        operations: Iterable[str] | None = None,
+        prefix: str = "",
+        effects: Mapping[str, Effect] | None = None,
+        risks: Mapping[str, Risk] | None = None,
+        headers: Mapping[str, str] | None = None,
+        client: httpx2.AsyncClient | None = None,
+        timeout_s: float = 30.0,
+    ) -> Registry:
+        """A tool for each operation of an OpenAPI 3.0 or 3.1 ``document`` (a parsed
+        JSON or YAML mapping), each calling the operation over HTTP.
+
+        A tool is named ``prefix`` + the operation's ``operationId`` (without one: method
+        and path, ``get_orders_by_id``); ``operations`` picks some by that id. Its
+        arguments are the operation's parameters by name and ``body``, the JSON request
+        body, every ``$ref`` inlined. GET, HEAD and OPTIONS are reads, other methods
+        writes, unless ``effects[operationId]`` says otherwise; a write sends the call's
+        idempotency key as ``Idempotency-Key``. ``headers`` (credentials) go with every
+        request, and the model never supplies a header they name. A call returns the
+        response's JSON, or its text; a status other than 2xx is the tool's error.
+
+        Requests go to ``base_url``, else the document's first server, through ``client``
+        (its owner closes it) or a client made on first use in each event loop (closed
+        as the loop shuts down). An operation whose required body is not JSON is left
+        out, or refused when ``operations`` names it.
+        """
+        from proctor.tools._openapi import openapi_tools  # imports httpx2: only when used
+
+        return cls(
+            openapi_tools(
+                document,
+                base_url=base_url,
+                operations=operations,
+                prefix=prefix,
+                effects=effects or {},
+                risks=risks or {},
+                headers=headers or {},
+                client=client,
+                timeout_s=timeout_s,
+            )
+        )
 
     def register(self, item: Tool) -> Tool:
         if item.name in self._tools:

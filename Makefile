@@ -66,6 +66,7 @@ test: lint $(PHOENIX) $(CHROMIUM)
 
 bench: $(ALL)
 	$(BIN)/python benchmarks/step_overhead.py
+	$(BIN)/python benchmarks/agent_session.py
 	$(BIN)/python benchmarks/gateway_overhead.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +16,7 @@ from typing import Any
 import openai
 import uvicorn
 
-from proctor.endpoint import CallLedger, create_app, endpoint_clients
+from proctor.endpoint import CallLedger, ChatGovernor, create_app, endpoint_clients
 from proctor.gateway import Gateway, GatewayConfig, build_gateway
 from proctor.store import Store
 
@@ -50,12 +50,23 @@ class Endpoint:
 
 @asynccontextmanager
 async def running_endpoint(
-    raw_config: Mapping[str, Any], store: Store, *, flush_after_s: float = 0.005
+    raw_config: Mapping[str, Any],
+    store: Store,
+    *,
+    flush_after_s: float = 0.005,
+    govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
 ) -> AsyncIterator[Endpoint]:
-    """Serve a gateway built from ``raw_config`` (a ``proctor.yaml`` mapping) on loopback."""
+    """Serve a gateway built from ``raw_config`` (a ``proctor.yaml`` mapping) on loopback;
+    ``govern`` makes the governor of its governed keys and routes."""
     config = GatewayConfig.model_validate(raw_config)
     gateway = build_gateway(config, store, clients=endpoint_clients(config))  # as served
-    app = create_app(gateway, config, store, ledger=CallLedger(store, flush_after_s=flush_after_s))
+    app = create_app(
+        gateway,
+        config,
+        store,
+        ledger=CallLedger(store, flush_after_s=flush_after_s),
+        governor=None if govern is None else govern(gateway, store),
+    )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))

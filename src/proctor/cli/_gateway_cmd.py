@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from proctor.cli._context import command_group
@@ -19,6 +21,12 @@ def serve(
     access_log: bool = typer.Option(
         False, "--access-log", help="Log every request (the call ledger records them anyway)."
     ),
+    govern: list[str] = typer.Option(
+        [],
+        "--govern",
+        help="NAME=CONTRACT_FILE: the conversations of API key (or route) NAME run under "
+        "the contract; only allowed tool calls reach the client (repeatable).",
+    ),
 ) -> None:
     """Serve /v1/chat/completions and /v1/models with routes, budgets and limits per key."""
     # Imported here: the CLI's other commands should not pay for FastAPI and uvicorn.
@@ -32,6 +40,7 @@ def serve(
 
     settings = load_config(config or options.config)
     preflight(settings, host)
+    governor = _governor(govern)
     secret = load_signing_key()  # keys the cache's keys, as in runs: they share entries
     typer.echo(f"proctor gateway: serving on http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
     run_gateway(
@@ -41,4 +50,29 @@ def serve(
         port=port,
         access_log=access_log,
         cache_secret=secret,
+        govern=governor,
     )
+
+
+def _governor(specs: list[str]) -> Any:
+    """The governor factory of ``--govern`` bindings (``None`` without any)."""
+    if not specs:
+        return None
+    from proctor.contracts import load_contract
+    from proctor.errors import UsageError
+    from proctor.integrations import GoverningGateway
+
+    bindings = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise UsageError(
+                f"--govern {spec!r} is not NAME=CONTRACT_FILE. Fix: e.g. --govern "
+                "alice=contracts/desk.yaml (an API key's name or a route)"
+            )
+        bindings[name.strip()] = load_contract(path.strip())
+
+    def make(gateway: Any, store: Any) -> GoverningGateway:
+        return GoverningGateway(store, gateway, bindings)
+
+    return make

@@ -17,13 +17,16 @@ from proctor.errors import needs_extra as _needs_extra
 # FastAPI, uvicorn and httptools come with the server extra, not with the core.
 with _needs_extra("proctor.endpoint"):
     from proctor.endpoint._app import create_app
+    from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
     from proctor.endpoint._keys import ApiKey, KeyRing, check_exposure
     from proctor.endpoint._ledger import CallLedger
     from proctor.endpoint._serve import endpoint_clients, preflight, run_gateway, serve_gateway
 
 __all__ = [
+    "SESSION_HEADER",
     "ApiKey",
     "CallLedger",
+    "ChatGovernor",
     "KeyRing",
     "check_exposure",
     "create_app",

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.endpoint._errors import JSON, ApiError, api_error
+from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
 from proctor.endpoint._stream import DONE, ChunkWriter, StreamReply, error_event
@@ -67,8 +68,15 @@ def _too_large(size: int) -> ApiError:
 class _Endpoint:
     """The state the routes share: gateway, keys, ledger."""
 
-    def __init__(self, gateway: Gateway, config: GatewayConfig, ledger: CallLedger) -> None:
+    def __init__(
+        self,
+        gateway: Gateway,
+        config: GatewayConfig,
+        ledger: CallLedger,
+        governor: ChatGovernor | None = None,
+    ) -> None:
         self.gateway = gateway
+        self.governor = governor
         self.keys = KeyRing(config.keys)
         self.ledger = ledger
         self.routes = sorted(gateway.routes)
@@ -118,12 +126,25 @@ class _Endpoint:
                 scope=key.scope if key.limits else None,
                 limits=key.limits,
             )
-            if body.stream:
+            if self.governor is not None and self.governor.governs(key.name, route):
+                if body.stream:
+                    raise ApiError(
+                        400,
+                        f"route {route!r} is governed by a contract for this key, and a "
+                        "governed answer comes whole (its tool calls are checked first). "
+                        "Fix: send stream: false",
+                        kind="invalid_request_error",
+                        code="stream_not_supported",
+                    )
+                session = request.headers.get(SESSION_HEADER)
+                result = await self.governor.complete(call, key=key.name, session=session)
+            elif body.stream:
                 # Up to the first chunk a failure is still an ordinary error answer.
                 answer = await self.gateway.stream(call)
                 include = body.stream_options is not None and body.stream_options.include_usage
                 return self._relay(answer, key, route, started, include_usage=include)
-            result = await self.gateway.complete(call)
+            else:
+                result = await self.gateway.complete(call)
         except Exception as exc:
             failure = api_error(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
@@ -325,13 +346,15 @@ def create_app(
     store: Store,
     *,
     ledger: CallLedger | None = None,
+    governor: ChatGovernor | None = None,
 ) -> FastAPI:
     """The endpoint as an ASGI app; its lifespan starts and drains the call ledger.
 
-    ``ledger`` defaults to one on ``store`` that writes batches every 5 ms. Raises
-    ``ConfigError`` if a key's ``key_env`` is not set.
+    ``ledger`` defaults to one on ``store`` that writes batches every 5 ms. ``governor``
+    answers the requests of the keys and routes it governs. Raises ``ConfigError`` if a
+    key's ``key_env`` is not set.
     """
-    endpoint = _Endpoint(gateway, config, ledger or CallLedger(store))
+    endpoint = _Endpoint(gateway, config, ledger or CallLedger(store), governor)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

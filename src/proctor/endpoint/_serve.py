@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from proctor.endpoint._app import create_app
+from proctor.endpoint._governor import ChatGovernor
 from proctor.endpoint._keys import KeyRing, check_exposure
 from proctor.endpoint._ledger import CallLedger
 from proctor.errors import ConfigError
-from proctor.gateway import GatewayConfig, ModelClient, build_gateway
+from proctor.gateway import Gateway, GatewayConfig, ModelClient, build_gateway
 from proctor.gateway.providers import LeanOpenAIModel
 from proctor.store import Store, open_store
 
@@ -63,8 +64,11 @@ async def serve_gateway(
     clients: Mapping[str, ModelClient] | None = None,
     http: str = "auto",
     cache_secret: bytes | None = None,
+    govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
 ) -> None:
     """Serve ``config``'s gateway until SIGINT/SIGTERM; the ledger is drained on the way out.
+
+    ``govern`` makes the governor of governed keys and routes from the gateway and store.
 
     ``clients`` defaults to ``endpoint_clients(config)``. ``cache_secret`` keys the cache's
     keys (pass the signing key to share cached answers with runs; see ``build_gateway``).
@@ -83,7 +87,11 @@ async def serve_gateway(
     )
     try:
         app = create_app(
-            gateway, config, store, ledger=CallLedger(store, flush_after_s=ledger_flush_s)
+            gateway,
+            config,
+            store,
+            ledger=CallLedger(store, flush_after_s=ledger_flush_s),
+            governor=None if govern is None else govern(gateway, store),
         )
         server = uvicorn.Server(
             uvicorn.Config(
@@ -111,6 +119,7 @@ def run_gateway(
     port: int = 8787,
     access_log: bool = False,
     cache_secret: bytes | None = None,
+    govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
 ) -> None:
     """Open the store and serve, on uvloop when it is installed (blocking)."""
     preflight(config, host)
@@ -125,6 +134,7 @@ def run_gateway(
                 port=port,
                 access_log=access_log,
                 cache_secret=cache_secret,
+                govern=govern,
             )
         finally:
             await store.close()

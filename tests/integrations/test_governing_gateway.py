@@ -190,3 +190,27 @@ async def test_a_call_needing_approval_pauses_the_conversation_until_decided(
     done = await client.chat.completions.create(model="default", messages=messages, tools=TOOLS)
     assert done.choices[0].message.content == "Refunded 500 to c-2."
     assert len(upstream.bodies) == 2  # the upstream was asked twice, never while waiting
+
+
+async def test_langchain_chat_openai_is_governed_by_its_base_url_alone(
+    endpoint: Endpoint, upstream: FakeOpenAIServer, db: SQLiteStore
+) -> None:
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from langchain_core.messages import HumanMessage, ToolMessage
+
+    upstream.enqueue(
+        Completion(text=None, tool_calls=[call("admin_reset")]),
+        Completion(text=None, tool_calls=[call("lookup", customer="c-7")]),
+        Completion(text="c-7 is a gold customer."),
+    )
+    model = langchain_openai.ChatOpenAI(
+        model="default", base_url=endpoint.base_url, api_key="sk-alice", max_retries=0
+    ).bind_tools(TOOLS)
+    history: list[Any] = [HumanMessage("Who is c-7?")]
+    first = await model.ainvoke(history)
+    assert [c["name"] for c in first.tool_calls] == ["lookup"]  # admin_reset never arrives
+    history += [first, ToolMessage('{"tier": "gold"}', tool_call_id=first.tool_calls[0]["id"])]
+    final = await model.ainvoke(history)
+    assert final.content == "c-7 is a gold customer."
+    runs = await db.list_runs(RunFilter())
+    assert [run.outcome for run in runs] == ["resolved"]

@@ -98,6 +98,7 @@ EXTRA_OF_MODULE = {
     "redis": "redis",
     "mcp": "mcp",
     "mcp_types": "mcp",
+    "pydantic_ai": "pydantic-ai",
     "presidio_analyzer": "presidio",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import

@@ -299,6 +299,7 @@ def _anchor(heading: str) -> str:
         "docs/architecture.md",
         "docs/telemetry.md",
         "docs/audit.md",
+        "docs/integrations.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

@@ -20,6 +20,7 @@ from proctor.store import (
     PolicyDecided,
     SQLiteStore,
     ToolFinished,
+    Usage,
     row_to_event,
     verify_run,
 )
@@ -180,3 +181,20 @@ async def test_the_cli_decides_an_agent_runs_approval_and_leaves_the_rest_to_its
     assert done.status == "ok"
     await session.close()
     await store.close()
+
+
+async def test_the_agents_usage_is_recorded_and_its_failure_ends_the_run() -> None:
+    store = MemoryStore()
+    session = await AgentSession.start(store, workflow())
+    spent = Usage(input_tokens=120, output_tokens=30)
+    assert (await session.call("crm.lookup", {"customer": "c-1"}, usage=spent)).status == "ok"
+
+    result = await session.fail("the agent's model went away")
+
+    assert result is not None
+    assert result.outcome == "failed"
+    assert "the agent's model went away" in (result.state.finish_reason or "")
+    events = [row_to_event(row).data for row in await store.events(session.run_id)]
+    turns = [e.usage for e in events if isinstance(e, ModelCalled)]
+    assert turns == [spent]
+    assert (await verify_run(store, session.run_id)).ok

@@ -2,7 +2,7 @@
 
 An MCP client, a framework's agent loop or a chat client behind the gateway decides which
 tool to call; Proctor decides whether the call happens. The session is an ordinary run
-whose "model" is the outside agent (``_AgentModel``): each call the agent makes becomes a
+whose "model" is the outside agent (``AgentModel``): each call the agent makes becomes a
 model turn proposing that call, so it goes through the whole loop (argument validation,
 policy, ordering and limits, approvals, credentials, provenance, redaction, the chained
 record) and the run looks like any other in the trace, the UI, receipts, capture and
@@ -17,24 +17,16 @@ from __future__ import annotations
 import asyncio
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import orjson
 
-from proctor.errors import ModelError, RunStateError, UsageError
-from proctor.gateway import (
-    AssistantMessage,
-    CallSettings,
-    Message,
-    ModelResponse,
-    Price,
-    PriceTable,
-    ToolMessage,
-    ToolSpec,
-)
-from proctor.runtime import AGENT_MODEL_PREFIX, Runner, RunResult, Workflow, new_run_id
-from proctor.store import EvidenceKeys, RecordedToolCall, Store, canonical_json
+from proctor.errors import RunStateError, UsageError
+from proctor.gateway import Price, PriceTable
+from proctor.integrations._agent_model import Action, AgentModel, add_usage
+from proctor.runtime import Runner, RunResult, Workflow, new_run_id
+from proctor.store import EvidenceKeys, Store, Usage, canonical_json
 
 CallStatus = Literal["ok", "error", "denied", "pending", "ended"]
 
@@ -62,59 +54,6 @@ class CallOutcome:
 
 
 @dataclass(slots=True)
-class _Action:
-    """The agent's next move: a call (with the future its answer resolves) or the end."""
-
-    call_id: str = ""
-    tool: str = ""
-    arguments: dict[str, Any] = field(default_factory=dict)
-    future: asyncio.Future[str] | None = None
-    end_text: str | None = None
-
-
-class _AgentModel:
-    """The outside agent, as the loop's model: each turn waits for the agent's next move."""
-
-    def __init__(self, agent: str) -> None:
-        self.name = AGENT_MODEL_PREFIX + agent
-        self.actions: asyncio.Queue[_Action] = asyncio.Queue()
-        self.asked = asyncio.Event()
-        """Set while the loop waits for the agent's next move."""
-        self._waiting: dict[str, asyncio.Future[str]] = {}
-        self._ended = False
-
-    async def complete(
-        self,
-        messages: list[Message] | Any,
-        tools: list[ToolSpec] | Any,
-        *,
-        settings: CallSettings | None = None,
-    ) -> ModelResponse:
-        # The replies to the agent's last call(s) are the messages after its last turn.
-        for message in reversed(messages):
-            if isinstance(message, AssistantMessage):
-                break
-            if isinstance(message, ToolMessage):
-                future = self._waiting.pop(message.call_id, None)
-                if future is not None and not future.done():
-                    future.set_result(message.content)
-        if self._ended:  # the end was refused (a required step, a final check)
-            raise ModelError("the agent ended its session, and its end was not accepted")
-        self.asked.set()
-        try:
-            action = await self.actions.get()
-        finally:
-            self.asked.clear()
-        if action.end_text is not None:
-            self._ended = True
-            return ModelResponse(model=self.name, text=action.end_text)
-        assert action.future is not None
-        self._waiting[action.call_id] = action.future
-        call = RecordedToolCall(id=action.call_id, name=action.tool, arguments=action.arguments)
-        return ModelResponse(model=self.name, tool_calls=(call,), finish_reason="tool_calls")
-
-
-@dataclass(slots=True)
 class _Pending:
     """A call waiting for a person's decision, and what a repeat of it looks like."""
 
@@ -133,7 +72,7 @@ class AgentSession:
     ``await session.close()``. Calls are taken one at a time, in the order they come.
     """
 
-    def __init__(self, runner: Runner, model: _AgentModel, run_id: str) -> None:
+    def __init__(self, runner: Runner, model: AgentModel, run_id: str) -> None:
         self.runner = runner
         self.run_id = run_id
         self._model = model
@@ -141,6 +80,7 @@ class AgentSession:
         self._pending: _Pending | None = None
         self._lock = asyncio.Lock()
         self._result: RunResult | None = None
+        self._usage = Usage()
 
     @classmethod
     async def start(
@@ -162,7 +102,7 @@ class AgentSession:
         with it). Raises what starting a run raises (a contract the store refuses, ...).
         """
         label = re.sub(r"[^A-Za-z0-9_.-]+", "-", agent).strip("-") or "agent"
-        model = _AgentModel(label)
+        model = AgentModel(label)
         if runner is None:
             # The agent's turns cost nothing here: whatever model it uses is paid elsewhere.
             prices = PriceTable({model.name: Price(input_per_million=0, output_per_million=0)})
@@ -196,9 +136,17 @@ class AgentSession:
         """The approval the session waits for, if any."""
         return None if self._pending is None else self._pending.approval_id
 
-    async def call(self, tool: str, arguments: dict[str, Any] | None = None) -> CallOutcome:
-        """Pass one call of the agent through the run; what became of it."""
+    async def call(
+        self, tool: str, arguments: dict[str, Any] | None = None, *, usage: Usage | None = None
+    ) -> CallOutcome:
+        """Pass one call of the agent through the run; what became of it.
+
+        ``usage``: the tokens the agent's own model spent since its last call, recorded on
+        this call's turn (or the next turn, if this call is a repeat), so the run's token
+        totals and ``limits.max_tokens`` count them.
+        """
         arguments = dict(arguments or {})
+        self._usage = add_usage(self._usage, usage)
         async with self._lock:
             if self.ended:
                 return self._over()
@@ -209,19 +157,37 @@ class AgentSession:
                 return self._over()
             future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
             call_id = "call_" + secrets.token_hex(8)
-            await self._model.actions.put(_Action(call_id, tool, arguments, future))
+            action = Action(call_id, tool, arguments, future, usage=self._take_usage())
+            await self._model.actions.put(action)
             return await self._settle(call_id, tool, arguments, future)
 
-    async def close(self, text: str = "The agent ended its session.") -> RunResult | None:
+    async def close(
+        self, text: str = "The agent ended its session.", *, usage: Usage | None = None
+    ) -> RunResult | None:
         """End the run with ``text`` as its final answer (the contract's final checks and
         required steps apply). A run waiting for approval stays waiting; returns where
         the run stands (``None`` if it never started)."""
+        self._usage = add_usage(self._usage, usage)
+        return await self._end(Action(end_text=text))
+
+    async def fail(self, reason: str) -> RunResult | None:
+        """End the run because the agent itself failed (its model, its own loop): recorded
+        as a model error, so the contract's ``escalation.on_model_error`` decides the
+        outcome (``failed`` by default). A run waiting for approval stays waiting."""
+        return await self._end(Action(failure=reason))
+
+    async def _end(self, action: Action) -> RunResult | None:
         async with self._lock:
             drive = self._drive
             if drive is not None and not drive.done() and self._pending is None:
-                await self._model.actions.put(_Action(end_text=text))
+                action.usage = self._take_usage()
+                await self._model.actions.put(action)
                 self._result = await drive
             return self._result
+
+    def _take_usage(self) -> Usage:
+        usage, self._usage = self._usage, Usage()
+        return usage
 
     # --- inside ----------------------------------------------------------------------
 

@@ -55,8 +55,8 @@ demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests benchmarks docs
-	$(BIN)/ruff format --check src tests benchmarks docs
+	$(BIN)/ruff check src tests benchmarks docs examples
+	$(BIN)/ruff format --check src tests benchmarks docs examples
 	$(BIN)/mypy
 
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
@@ -82,8 +82,8 @@ soak: $(DEV)
 	$(BIN)/python benchmarks/crash_soak.py --runs 200
 
 fmt: $(DEV)
-	$(BIN)/ruff format src tests benchmarks docs
-	$(BIN)/ruff check --fix src tests benchmarks docs
+	$(BIN)/ruff format src tests benchmarks docs examples
+	$(BIN)/ruff check --fix src tests benchmarks docs examples
 
 clean:
 	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output

@@ -114,7 +114,8 @@ def test_importing_a_feature_without_its_extra_raises_a_proctor_import_error(
 ) -> None:
     code = """
 from proctor.errors import MissingExtraError, ProctorError
-for name in ("proctor.server", "proctor.endpoint", "proctor.telemetry._otel"):
+for name in ("proctor.server", "proctor.endpoint", "proctor.telemetry._otel",
+             "proctor.integrations.openai_agents"):
     try:
         __import__(name)
     except MissingExtraError as exc:
@@ -133,6 +134,8 @@ for package, name in ((proctor.store, "PostgresStore"),):
         "proctor.server needs the server extra: pip install 'proctor[server]'",
         "proctor.endpoint needs the server extra: pip install 'proctor[server]'",
         "OpenTelemetry export needs the otel extra: pip install 'proctor[otel]'",
+        "proctor.integrations.openai_agents needs the openai-agents extra: "
+        "pip install 'proctor[openai-agents]'",
         "proctor.store.PostgresStore needs the postgres extra: pip install 'proctor[postgres]'",
     ]
 

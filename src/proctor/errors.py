@@ -99,6 +99,7 @@ EXTRA_OF_MODULE = {
     "mcp": "mcp",
     "mcp_types": "mcp",
     "presidio_analyzer": "presidio",
+    "agents": "openai-agents",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import
 comes from; the core imports none of them."""

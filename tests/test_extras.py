@@ -119,6 +119,7 @@ for name in (
     "proctor.endpoint",
     "proctor.telemetry._otel",
     "proctor.integrations.pydantic_ai",
+    "proctor.integrations.openai_agents",
 ):
     try:
         __import__(name)
@@ -140,6 +141,8 @@ for package, name in ((proctor.store, "PostgresStore"),):
         "OpenTelemetry export needs the otel extra: pip install 'proctor[otel]'",
         "proctor.integrations.pydantic_ai needs the pydantic-ai extra: "
         "pip install 'proctor[pydantic-ai]'",
+        "proctor.integrations.openai_agents needs the openai-agents extra: "
+        "pip install 'proctor[openai-agents]'",
         "proctor.store.PostgresStore needs the postgres extra: pip install 'proctor[postgres]'",
     ]
 

@@ -100,6 +100,7 @@ EXTRA_OF_MODULE = {
     "mcp_types": "mcp",
     "pydantic_ai": "pydantic-ai",
     "presidio_analyzer": "presidio",
+    "agents": "openai-agents",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import
 comes from; the core imports none of them."""

@@ -99,6 +99,9 @@ EXTRA_OF_MODULE = {
     "mcp": "mcp",
     "mcp_types": "mcp",
     "presidio_analyzer": "presidio",
+    "langgraph": "langgraph",
+    "langchain_core": "langgraph",
+    "langchain": "langgraph",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import
 comes from; the core imports none of them."""

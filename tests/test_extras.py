@@ -120,6 +120,7 @@ for name in (
     "proctor.telemetry._otel",
     "proctor.integrations.pydantic_ai",
     "proctor.integrations.openai_agents",
+    "proctor.integrations.langgraph",
 ):
     try:
         __import__(name)
@@ -143,6 +144,8 @@ for package, name in ((proctor.store, "PostgresStore"),):
         "pip install 'proctor[pydantic-ai]'",
         "proctor.integrations.openai_agents needs the openai-agents extra: "
         "pip install 'proctor[openai-agents]'",
+        "proctor.integrations.langgraph needs the langgraph extra: "
+        "pip install 'proctor[langgraph]'",
         "proctor.store.PostgresStore needs the postgres extra: pip install 'proctor[postgres]'",
     ]
 

@@ -101,6 +101,9 @@ EXTRA_OF_MODULE = {
     "pydantic_ai": "pydantic-ai",
     "presidio_analyzer": "presidio",
     "agents": "openai-agents",
+    "langgraph": "langgraph",
+    "langchain_core": "langgraph",
+    "langchain": "langgraph",
 }
 """The extra (pyproject.toml ``[project.optional-dependencies]``) each optional import
 comes from; the core imports none of them."""

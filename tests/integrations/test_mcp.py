@@ -234,19 +234,30 @@ def http_upstream(tmp_path: Path) -> Iterator[str]:
         process.wait(timeout=10)
 
 
-async def test_an_upstream_over_streamable_http(http_upstream: str, tmp_path: Path) -> None:
-    contract = Contract.model_validate(CONTRACT)
-    store = MemoryStore()
-    async with McpTools([McpServer(name="desk", url=http_upstream)], contract=contract) as tools:
-        proxy = McpProxy(store, contract, tools)
-        async with Client(proxy.server) as client:
-            found = await client.call_tool("desk.lookup", {"customer": "c-9"})
-            assert found.structured_content == {"customer": "c-9", "tier": "gold"}
-            small = await client.call_tool("desk.refund", {"customer": "c-9", "amount": 5})
-            assert not small.is_error
-        await proxy.close()
+async def test_the_cli_proxy_in_front_of_an_upstream_over_streamable_http(
+    http_upstream: str, tmp_path: Path
+) -> None:
+    contract = tmp_path / "desk.yaml"
+    contract.write_text("workflow: desk\ntools: {desk.lookup: {effect: read}}\n")
+    db = tmp_path / "runs.db"
+    proctor = str(Path(sys.executable).with_name("proctor"))
+    args = ["--db", str(db), "mcp", "proxy", "--contract", str(contract)]
+    server = StdioServerParameters(
+        command=proctor,
+        args=[*args, "--url", http_upstream, "--name", "desk"],
+        env=dict(os.environ),
+    )
+    async with Client(server) as client:
+        found = await client.call_tool("desk.lookup", {"customer": "c-9"})
+        assert found.structured_content == {"customer": "c-9", "tier": "gold"}
+        small = await client.call_tool("desk.refund", {"customer": "c-9", "amount": 5})
+        assert not small.is_error
     assert (tmp_path / "ledger").read_text() == "c-9 5.0\n"
-    assert (await store.list_runs(RunFilter()))[0].tool_calls == 2
+    store = SQLiteStore(db)
+    try:
+        assert (await store.list_runs(RunFilter()))[0].tool_calls == 2
+    finally:
+        await store.close()
 
 
 async def test_the_cli_proxy_serves_a_real_client_over_stdio(tmp_path: Path) -> None:

@@ -26,6 +26,9 @@ def proxy(
     name: str | None = typer.Option(
         None, "--name", help="Name the command's tools are registered under (default: its program)."
     ),
+    url: str | None = typer.Option(
+        None, "--url", help="An upstream over streamable HTTP (instead of a command after --)."
+    ),
     servers: list[str] = typer.Option(
         [], "--server", help="Another upstream: NAME=URL or NAME='COMMAND ARGS' (repeatable)."
     ),
@@ -56,12 +59,16 @@ def proxy(
     from proctor.store import open_store
 
     upstreams = [McpServer.parse(spec) for spec in servers]
+    if command and url:
+        raise UsageError("give the upstream as a command after -- or as --url, not both")
     if command:
         upstreams.insert(0, McpServer(name=name or _default_name(command), command=tuple(command)))
+    elif url:
+        upstreams.insert(0, McpServer(name=name or _url_name(url), url=url))
     if not upstreams:
         raise UsageError(
             "no MCP server to govern. Fix: end the command with -- COMMAND ARGS, or pass "
-            "--server NAME=URL"
+            "--url URL or --server NAME=URL"
         )
     rules = load_contract(contract, workflow)
     who = approver or (f"user:{getpass.getuser()}" if self_approve else None)
@@ -153,3 +160,14 @@ def serve(
             await store.close()
 
     asyncio.run(main())
+
+
+def _url_name(url: str) -> str:
+    """A name for an HTTP server's tools: its host's first label (``docs`` for
+    ``https://docs.example.com/mcp``)."""
+    import re
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "server").split(".")[0]
+    base = re.sub(r"[^A-Za-z0-9_-]+", "_", host).strip("_-")
+    return base if base[:1].isalpha() else f"server_{base}".rstrip("_")

@@ -424,6 +424,9 @@ async def test_model_calls_go_through_proctors_gateway_and_are_recorded() -> Non
     ] * 2
     assert all(c.input_tokens > 0 for c in calls)
     assert proposed(await events(store, governor.run_id)) == ["lookup"]
+    # ... and the governed run counts the model's tokens on its turns.
+    turns = [e for e in await events(store, governor.run_id) if isinstance(e, ModelCalled)]
+    assert sum(t.usage.total for t in turns) == sum(c.input_tokens + c.output_tokens for c in calls)
 
 
 def test_the_example_runs_offline(tmp_path: Path) -> None:

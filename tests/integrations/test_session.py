@@ -198,3 +198,25 @@ async def test_the_agents_usage_is_recorded_and_its_failure_ends_the_run() -> No
     turns = [e.usage for e in events if isinstance(e, ModelCalled)]
     assert turns == [spent]
     assert (await verify_run(store, session.run_id)).ok
+
+
+async def test_the_agents_own_model_usage_is_priced_as_its_model() -> None:
+    from proctor.gateway import PriceTable
+    from proctor.store import Usage
+
+    store = MemoryStore()
+    session = await AgentSession.start(store, workflow(), priced_as="gpt-4o-mini")
+    spent = Usage(input_tokens=1200, output_tokens=300)
+    assert (await session.call("crm.lookup", {"customer": "c-1"}, usage=spent)).status == "ok"
+    result = await session.close(usage=spent)
+    assert result is not None
+    expected = PriceTable().cost("gpt-4o-mini", spent)
+    assert expected is not None
+    assert result.state.tokens == 2 * spent.total
+    assert result.state.cost_usd == pytest.approx(2 * expected)
+
+    unknown = await AgentSession.start(MemoryStore(), workflow(), priced_as="my-own-llama")
+    await unknown.call("crm.lookup", {"customer": "c-1"}, usage=spent)
+    ended = await unknown.close()
+    assert ended is not None
+    assert ended.state.cost_usd == 0.0  # no known price: the turns cost nothing here

@@ -25,12 +25,13 @@ from agents.tool_context import ToolContext
 from proctor.contracts import Contract
 from proctor.errors import RunStateError, UsageError
 from proctor.gateway import Gateway
+from proctor.integrations._agent_model import add_usage
 from proctor.integrations._oaa_hooks import GoverningHooks, mcp_governed_agent
 from proctor.integrations._oaa_model import GatewayModel
 from proctor.integrations._oaa_tools import Held, StandIn
 from proctor.integrations._session import AgentSession, CallOutcome
 from proctor.runtime import RunResult, Workflow, decide_approval
-from proctor.store import EvidenceKeys, Store
+from proctor.store import EvidenceKeys, Store, Usage
 from proctor.tools import Registry, Tool
 
 T = TypeVar("T")
@@ -76,6 +77,7 @@ class Governor:
         self._held: dict[str, Held] = {}
         self._waiting: str | None = None  # the SDK call id Proctor's run waits on
         self._last_run: str | None = None
+        self._spent = Usage()  # the gateway model's tokens since the run's last turn
 
     @property
     def run_id(self) -> str | None:
@@ -100,7 +102,11 @@ class Governor:
             model, routes = agent.model, self.gateway.routes
             route = model if isinstance(model, str) and model in routes else None
             copy.model = GatewayModel(
-                self.gateway, route, store=self.store, caller=f"agent:{agent.name}"
+                self.gateway,
+                route,
+                store=self.store,
+                caller=f"agent:{agent.name}",
+                on_usage=self._spend,
             )
         self._wrapped[id(agent)] = copy
         copy.handoffs = [self._handoff(target) for target in agent.handoffs]
@@ -251,20 +257,29 @@ class Governor:
         self._last_run = None if session is None else session.run_id
         self._settled.clear()
         self._held.clear()
-        return None if session is None else await session.close(text)
+        return None if session is None else await session.close(text, usage=self._take_usage())
 
     async def _through(
         self, session: AgentSession, tool: str, arguments: dict[str, Any], context: ToolContext[Any]
     ) -> CallOutcome:
         self._context = context
         try:
-            return await session.call(tool, arguments)
+            return await session.call(tool, arguments, usage=self._take_usage())
         finally:
             self._context = None
+
+    def _spend(self, usage: Usage) -> None:
+        self._spent = add_usage(self._spent, usage)
+
+    def _take_usage(self) -> Usage:
+        spent, self._spent = self._spent, Usage()
+        return spent
 
     async def _open(self, input: dict[str, Any] | None = None) -> AgentSession:
         if self.session is None:
             agent = self.agent or "openai-agents"
+            gateway = self.gateway
+            chain = [] if gateway is None else gateway.chain(gateway.default_route)
             self.session = await AgentSession.start(
                 self.store,
                 self.workflow(),
@@ -273,6 +288,9 @@ class Governor:
                 started_by=self.started_by or f"openai-agents:{agent}",
                 tenant=self.tenant,
                 keys=self.keys,
+                # The agent's turns cost what its gateway model's tokens cost there.
+                priced_as=chain[0].model if chain else None,
+                prices=None if gateway is None else gateway.prices,
             )
         return self.session
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from agents import (
@@ -46,6 +46,7 @@ from proctor.gateway import (
     UserMessage,
 )
 from proctor.store import GatewayCallRecord, RecordedToolCall, Store
+from proctor.store import Usage as ProctorUsage
 
 _SKIPPED = {"reasoning"}  # the model's own notes: nothing another provider can read
 
@@ -60,11 +61,14 @@ class GatewayModel(Model):
         *,
         store: Store | None = None,
         caller: str = "openai-agents",
+        on_usage: Callable[[ProctorUsage], None] | None = None,
     ) -> None:
+        """``on_usage`` is told each answer's tokens (a governor records them on its run)."""
         self.gateway = gateway
         self.route = route
         self.store = store
         self.caller = caller
+        self.on_usage = on_usage
 
     async def get_response(
         self,
@@ -100,6 +104,8 @@ class GatewayModel(Model):
             await self._record(started, None, error=type(exc).__name__)
             raise
         await self._record(started, result)
+        if self.on_usage is not None:
+            self.on_usage(result.response.usage)
         return response(result)
 
     async def stream_response(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:

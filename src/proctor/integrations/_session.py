@@ -94,19 +94,25 @@ class AgentSession:
         tenant: str = "default",
         keys: EvidenceKeys | None = None,
         runner: Runner | None = None,
+        priced_as: str | None = None,
+        prices: PriceTable | None = None,
     ) -> AgentSession:
         """Start the run (its input: ``input``, or ``{}``) under ``workflow``'s contract.
 
         ``agent`` names the outside agent (the run's model is ``agent:<agent>``);
         ``started_by`` is who the run acts for (separation of duties compares approvers
-        with it). Raises what starting a run raises (a contract the store refuses, ...).
+        with it). ``priced_as`` names the agent's own model: the usage its calls report
+        (``call(usage=...)``) is priced as that model's in ``prices`` (default: the built-in
+        table), so the run's cost and ``max_cost_usd`` count it; without a known price the
+        turns cost nothing. Raises what starting a run raises.
         """
         label = re.sub(r"[^A-Za-z0-9_.-]+", "-", agent).strip("-") or "agent"
         model = AgentModel(label)
         if runner is None:
-            # The agent's turns cost nothing here: whatever model it uses is paid elsewhere.
-            prices = PriceTable({model.name: Price(input_per_million=0, output_per_million=0)})
-            runner = Runner(store, workflow, model=model, prices=prices, keys=keys)
+            known = None if priced_as is None else (prices or PriceTable()).price(priced_as)
+            price = known or Price(input_per_million=0, output_per_million=0)
+            table = PriceTable({model.name: price})
+            runner = Runner(store, workflow, model=model, prices=table, keys=keys)
         session = cls(runner, model, new_run_id())
         session._drive = asyncio.create_task(
             runner.start(

@@ -240,6 +240,7 @@ class Governor(AbstractCapability[Any]):
             started_by=started_by or f"pydantic-ai:{label}",
             tenant=self.tenant,
             keys=self.keys,
+            priced_as=str(getattr(ctx.model, "model_name", "") or "") or None,
         )
 
     def _note(self, ctx: RunContext[Any], run_id: str) -> None:

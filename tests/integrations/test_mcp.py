@@ -321,3 +321,40 @@ async def test_the_cli_serves_a_workflows_own_tools(tmp_path: Path) -> None:
         assert runs[0].tool_calls == 2
     finally:
         await store.close()
+
+
+async def test_the_proxy_serves_clients_over_streamable_http_on_loopback_only(
+    tmp_path: Path,
+) -> None:
+    import uvicorn
+
+    from proctor.errors import UsageError
+    from proctor.integrations import http_app
+
+    store = MemoryStore()
+    async with governed(tmp_path / "ledger", store) as (proxy, _):
+        with pytest.raises(UsageError, match="loopback"):
+            http_app(proxy, host="0.0.0.0")
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(
+            uvicorn.Config(http_app(proxy), log_level="warning", lifespan="on", ws="none")
+        )
+        task = asyncio.create_task(server.serve([sock]))
+        try:
+            while not server.started:
+                await asyncio.sleep(0.01)
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                listed = {tool.name for tool in (await client.list_tools()).tools}
+                assert "desk.admin_reset" not in listed
+                found = await client.call_tool("desk.lookup", {"customer": "c-4"})
+                assert found.structured_content == {"customer": "c-4", "tier": "gold"}
+                denied = await client.call_tool("desk.admin_reset", {})
+                assert denied.is_error
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
+    runs = await store.list_runs(RunFilter())
+    assert [(run.tool_calls, run.outcome) for run in runs] == [(2, "resolved")]

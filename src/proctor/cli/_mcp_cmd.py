@@ -44,6 +44,13 @@ def proxy(
     self_approve: bool = typer.Option(
         False, "--approve-in-client", help="Approve in the client as the OS user (user:LOGIN)."
     ),
+    http: int | None = typer.Option(
+        None,
+        "--http",
+        min=1,
+        max=65535,
+        help="Serve streamable HTTP on 127.0.0.1:PORT/mcp instead of stdin/stdout.",
+    ),
 ) -> None:
     """Serve MCP on stdin/stdout: the upstream servers' tools, governed by the contract.
 
@@ -55,7 +62,13 @@ def proxy(
     from proctor.cli._context import options
     from proctor.contracts import load_contract
     from proctor.errors import UsageError, needs_extra
-    from proctor.integrations import McpProxy, McpServer, McpTools, run_stdio_proxy
+    from proctor.integrations import (
+        McpProxy,
+        McpServer,
+        McpTools,
+        run_http_proxy,
+        run_stdio_proxy,
+    )
     from proctor.store import open_store
 
     upstreams = [McpServer.parse(spec) for spec in servers]
@@ -84,9 +97,12 @@ def proxy(
                     f"{', '.join(u.name for u in upstreams)} under the {rules.workflow} contract",
                     err=True,
                 )
-                await run_stdio_proxy(
-                    McpProxy(store, rules, tools, idle_gap_s=idle_gap, approver=who)
-                )
+                proxy = McpProxy(store, rules, tools, idle_gap_s=idle_gap, approver=who)
+                if http is None:
+                    await run_stdio_proxy(proxy)
+                else:
+                    typer.echo(f"proctor mcp proxy: http://127.0.0.1:{http}/mcp", err=True)
+                    await run_http_proxy(proxy, port=http)
         finally:
             await store.close()
 

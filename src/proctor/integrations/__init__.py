@@ -11,7 +11,7 @@ a connection is made, so the rest works without it.
 from __future__ import annotations
 
 from proctor.integrations._chat_gate import GoverningGateway
-from proctor.integrations._mcp_proxy import McpProxy, run_stdio_proxy
+from proctor.integrations._mcp_proxy import McpProxy, http_app, run_http_proxy, run_stdio_proxy
 from proctor.integrations._mcp_tools import ImportedTool, McpServer, McpToolError, McpTools
 from proctor.integrations._session import AgentSession, CallOutcome, CallStatus
 
@@ -25,5 +25,7 @@ __all__ = [
     "McpServer",
     "McpToolError",
     "McpTools",
+    "http_app",
+    "run_http_proxy",
     "run_stdio_proxy",
 ]

@@ -317,3 +317,30 @@ async def run_stdio_proxy(proxy: McpProxy) -> None:
             await proxy.server.run(read, write, proxy.server.create_initialization_options())
     finally:
         await proxy.close()
+
+
+def http_app(proxy: McpProxy, *, host: str = "127.0.0.1") -> Any:
+    """``proxy`` as a streamable-HTTP MCP server (an ASGI app, at ``/mcp``), for clients
+    whose server entry is a URL. It has no authentication of its own, so it is for
+    loopback: ``UsageError`` for another host."""
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise UsageError(
+            f"the MCP proxy over HTTP has no authentication, so it serves loopback only, not "
+            f"{host!r}. Fix: bind to 127.0.0.1 (a client on another machine reaches it "
+            "through an authenticating reverse proxy or an SSH tunnel)"
+        )
+    return proxy.server.streamable_http_app(host=host)
+
+
+async def run_http_proxy(proxy: McpProxy, *, host: str = "127.0.0.1", port: int = 8790) -> None:
+    """Serve ``proxy`` over streamable HTTP until SIGINT/SIGTERM; then end its sessions."""
+    import uvicorn
+
+    app = http_app(proxy, host=host)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws="none")
+    )
+    try:
+        await server.serve()
+    finally:
+        await proxy.close()

@@ -352,9 +352,17 @@ async def test_the_proxy_serves_clients_over_streamable_http_on_loopback_only(
                 assert found.structured_content == {"customer": "c-4", "tier": "gold"}
                 denied = await client.call_tool("desk.admin_reset", {})
                 assert denied.is_error
+                big = {"customer": "c-4", "amount": 700}
+                pending = await client.call_tool("desk.refund", big)
+                assert pending.is_error
+                approval_id = text(pending).split("proctor approve ")[1].split("`")[0]
+                await decide_approval(store, approval_id, approved=True, by="bob")
+                paid = await client.call_tool("desk.refund", big)
+                assert not paid.is_error, text(paid)
         finally:
             server.should_exit = True
             await task
             sock.close()
+    assert (tmp_path / "ledger").read_text() == "c-4 700.0\n"
     runs = await store.list_runs(RunFilter())
-    assert [(run.tool_calls, run.outcome) for run in runs] == [(2, "resolved")]
+    assert [(run.tool_calls, run.outcome) for run in runs] == [(3, "resolved")]

@@ -50,7 +50,16 @@ class _TextPart(_Wire):
     text: str
 
 
+class _OtherPart(BaseModel):
+    """A content part that is not text (``image_url``, ``input_audio``, ``file``): kept
+    whole, to be sent upstream as it came."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    type: str
+
+
 _Content = str | list[_TextPart]
+_UserContent = str | list[Annotated[_TextPart | _OtherPart, Field(union_mode="left_to_right")]]
 
 
 class _Function(_Wire):
@@ -71,7 +80,7 @@ class _System(_Wire):
 
 class _User(_Wire):
     role: Literal["user"]
-    content: _Content
+    content: _UserContent
 
 
 class _Assistant(_Wire):
@@ -111,9 +120,10 @@ MAX_TOKENS = 2**31 - 1
 class ChatRequest(_Wire):
     """The fields of an OpenAI chat-completions request the gateway acts on.
 
-    Other fields are kept only to be checked (never forwarded): a value no JSON encoder
-    can write, such as an integer beyond 64 bits, would otherwise fail after the gateway
-    accepted the call, as if the upstream had failed.
+    Other fields (``tool_choice``, ``response_format``, ``seed``, ``top_p``, ``stop``,
+    ``user``, ...) are sent to the upstream as they are (``CallSettings.extra``), after a
+    check that JSON can hold them: a value no encoder can write, such as an integer beyond
+    64 bits, would otherwise fail after the gateway accepted the call.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
@@ -156,7 +166,7 @@ class ChatRequest(_Wire):
             if isinstance(wire, _System):
                 messages.append(SystemMessage(content=_text(wire.content)))
             elif isinstance(wire, _User):
-                messages.append(UserMessage(content=_text(wire.content)))
+                messages.append(_user(wire.content))
             elif isinstance(wire, _Assistant):
                 calls = tuple(
                     tool_call(c.id, c.function.name, c.function.arguments)
@@ -183,13 +193,24 @@ class ChatRequest(_Wire):
 
     def settings(self) -> CallSettings | None:
         max_tokens = self.max_completion_tokens or self.max_tokens
-        if max_tokens is None and self.temperature is None:
+        extra = {k: v for k, v in (self.model_extra or {}).items() if v is not None} or None
+        if max_tokens is None and self.temperature is None and extra is None:
             return None
-        return CallSettings(max_tokens=max_tokens, temperature=self.temperature)
+        return CallSettings(max_tokens=max_tokens, temperature=self.temperature, extra=extra)
 
 
-def _text(content: str | list[_TextPart]) -> str:
-    return content if isinstance(content, str) else "".join(part.text for part in content)
+def _text(content: str | Sequence[_TextPart | _OtherPart]) -> str:
+    if isinstance(content, str):
+        return content
+    return "".join(part.text for part in content if isinstance(part, _TextPart))
+
+
+def _user(content: str | Sequence[_TextPart | _OtherPart]) -> UserMessage:
+    """A user message; one with parts other than text keeps them all, as sent."""
+    if isinstance(content, str) or all(isinstance(part, _TextPart) for part in content):
+        return UserMessage(content=_text(content))
+    parts = tuple(part.model_dump(mode="json", exclude_none=True) for part in content)
+    return UserMessage(content=_text(content), parts=parts)
 
 
 def parse_request(body: bytes) -> ChatRequest:
@@ -238,27 +259,35 @@ def usage_wire(usage: Usage) -> dict[str, Any]:
 
 
 def completion(response: ModelResponse, completion_id: str, created: int) -> bytes:
-    """A ``chat.completion`` object."""
+    """A ``chat.completion`` object, with whatever else the upstream's answer held
+    (``ModelResponse.extra``) where it was."""
     message: dict[str, Any] = {"role": "assistant", "content": response.text}
     if response.tool_calls:
         message["tool_calls"] = _wire_calls(response.tool_calls)
-    return orjson.dumps(
-        {
-            "id": completion_id,
-            "object": "chat.completion",
-            "created": created,
-            "model": response.model,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": message,
-                    "finish_reason": response.finish_reason,
-                    "logprobs": None,
-                }
-            ],
-            "usage": usage_wire(response.usage),
-        }
-    )
+    choice: dict[str, Any] = {
+        "index": 0,
+        "message": message,
+        "finish_reason": response.finish_reason,
+        "logprobs": None,
+    }
+    usage = usage_wire(response.usage)
+    body: dict[str, Any] = {
+        "id": completion_id,
+        "object": "chat.completion",
+        "created": created,
+        "model": response.model,
+        "choices": [choice],
+        "usage": usage,
+    }
+    extra = response.extra
+    if extra:
+        for where, target in (("response", body), ("choice", choice), ("message", message)):
+            for key, value in extra.get(where, {}).items():
+                target.setdefault(key, value)
+        choice["logprobs"] = extra.get("choice", {}).get("logprobs")
+        for key, value in extra.get("usage", {}).items():
+            usage[key] = value  # the upstream's token details are the whole truth
+    return orjson.dumps(body)
 
 
 def error(message: str, kind: str, code: str | None = None) -> bytes:

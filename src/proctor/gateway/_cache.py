@@ -73,6 +73,8 @@ def response_cache_key(
         ],
         "settings": {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature},
     }
+    if sampling.extra:  # tool_choice, response_format, seed, ...: they change the answer
+        payload["extra"] = sampling.extra
     return f"response:{keyed_digest(secret, payload)}"
 
 
@@ -83,6 +85,8 @@ def tool_cache_key(tool_name: str, arguments: dict[str, Any], *, secret: bytes) 
 
 
 def _message(message: Message) -> dict[str, Any]:
+    if isinstance(message, UserMessage) and message.parts is not None:
+        return {"role": "user", "parts": list(message.parts)}
     if isinstance(message, SystemMessage | UserMessage):
         return {"role": message.role, "content": message.content}
     if isinstance(message, AssistantMessage):
@@ -109,6 +113,7 @@ class _CachedResponse(BaseModel):
     usage: Usage
     finish_reason: str
     usage_estimated: bool = False
+    extra: dict[str, Any] | None = None
 
 
 def encode_response(response: ModelResponse, deployment: str) -> bytes:
@@ -121,6 +126,7 @@ def encode_response(response: ModelResponse, deployment: str) -> bytes:
         usage=response.usage,
         finish_reason=response.finish_reason,
         usage_estimated=response.usage_estimated,
+        extra=response.extra,
     )
     return orjson.dumps(cached.model_dump(mode="json"))
 
@@ -143,6 +149,7 @@ def decode_response(data: bytes) -> tuple[ModelResponse, str]:
         usage=cached.usage,
         finish_reason=cached.finish_reason,
         usage_estimated=cached.usage_estimated,
+        extra=cached.extra,
     )
     return response, cached.deployment
 

@@ -19,6 +19,9 @@ class SystemMessage:
 class UserMessage:
     content: str
     role: Literal["user"] = "user"
+    parts: tuple[dict[str, Any], ...] | None = None
+    """The message's content parts as the client sent them (images, audio, files), when
+    it is more than text: sent upstream as they are; ``content`` is their text."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -59,6 +62,10 @@ class ModelResponse:
     finish_reason: str = "stop"
     usage_estimated: bool = False
     """The provider sent no usage (a stream without its usage chunk): ``usage`` is estimated."""
+    extra: dict[str, Any] | None = None
+    """Answer fields Proctor does not act on, as the provider sent them, by where they
+    were: ``response`` (``system_fingerprint``, ``service_tier``), ``choice``
+    (``logprobs``), ``message`` (``refusal``, ``annotations``), ``usage`` (token details)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -93,6 +100,10 @@ class CallSettings:
     max_tokens: int | None = None
     temperature: float | None = None
     timeout_s: float | None = None
+    extra: dict[str, Any] | None = None
+    """Request fields Proctor does not act on (``tool_choice``, ``response_format``,
+    ``seed``, ...), sent to an OpenAI-compatible upstream as they are; a provider that
+    cannot honour them refuses the call (``ModelCallError``, ``bad_request``)."""
 
 
 class ModelClient(Protocol):

@@ -146,9 +146,12 @@ class OpenAIModel:
     ) -> tuple[dict[str, Any], dict[str, str]]:
         max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
         temperature = settings.temperature if settings.temperature is not None else self.temperature
-        return chat_request(
+        payload, names = chat_request(
             self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
         )
+        if settings.extra:  # fields the SDK's signature may not name: sent in the body as given
+            payload["extra_body"] = {k: v for k, v in settings.extra.items() if k not in payload}
+        return payload, names
 
     def _timeout(self, settings: CallSettings) -> float:
         return settings.timeout_s if settings.timeout_s is not None else self.timeout_s

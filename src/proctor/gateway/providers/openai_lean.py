@@ -180,6 +180,7 @@ class LeanOpenAIModel:
             max_tokens=settings.max_tokens,
             temperature=settings.temperature,
             stream=stream,
+            extra=settings.extra,
         )
         body = orjson.dumps(payload)
         head = self._stream_head if stream else self._head

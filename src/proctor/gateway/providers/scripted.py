@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.errors import ModelError
+from proctor.gateway._errors import ModelCallError
 from proctor.gateway._types import (
     AssistantMessage,
     CallSettings,
@@ -61,6 +62,13 @@ class ScriptedModel:
         *,
         settings: CallSettings | None = None,
     ) -> ModelResponse:
+        if settings is not None and settings.extra:
+            raise ModelCallError(
+                f"the scripted model {self.name!r} cannot honour "
+                f"{', '.join(sorted(settings.extra))}: it plays its script. Fix: send the "
+                "request to a route of a real model, or leave those fields out",
+                kind="bad_request",
+            )
         prompt_chars, turns = self._count(messages)
         turn = self._next_turn(messages, turns)
         calls = tuple(

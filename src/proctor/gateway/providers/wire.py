@@ -71,11 +71,13 @@ def chat_request(
     max_tokens: int | None,
     temperature: float | None,
     stream: bool = False,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The request body, and each tool's name as the answer will spell it (wire -> ours).
 
     A streamed request always asks for the usage chunk: cost and rate limits need it,
-    whatever the caller wants.
+    whatever the caller wants. ``extra`` (``CallSettings.extra``) is sent as it is,
+    beside the fields built here.
     """
     wire_names = _wire_names(tools)
     payload: dict[str, Any] = {
@@ -90,6 +92,9 @@ def chat_request(
         payload["temperature"] = temperature
     if stream:
         payload["stream"], payload["stream_options"] = True, {"include_usage": True}
+    if extra:
+        for key, value in extra.items():
+            payload.setdefault(key, value)
     return payload, {wire: name for name, wire in wire_names.items()}
 
 
@@ -133,6 +138,9 @@ def _message_param(message: Message, wire_names: Mapping[str, str]) -> ChatCompl
         case SystemMessage():
             return {"role": "system", "content": message.content}
         case UserMessage():
+            if message.parts is not None:  # images, audio, files: as the client sent them
+                parts: Any = list(message.parts)
+                return {"role": "user", "content": parts}
             return {"role": "user", "content": message.content}
         case ToolMessage():
             return {"role": "tool", "tool_call_id": message.call_id, "content": message.content}
@@ -219,12 +227,14 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
         calls: list[RecordedToolCall] = []  # a loop: no generator to set up on the hot path
         for call in message.get("tool_calls") or ():
             calls.append(_answered_call(call, names))
+        usage = data.get("usage") or {}
         return ModelResponse(
             model=model,
             text=message.get("content") or None,
             tool_calls=tuple(calls),
-            usage=usage_of(data.get("usage") or {}),
+            usage=usage_of(usage),
             finish_reason=choice.get("finish_reason") or ("tool_calls" if calls else "stop"),
+            extra=answer_extra(data, choice, message, usage),
         )
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ModelCallError(
@@ -232,6 +242,33 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
             "server is OpenAI-compatible",
             kind="invalid_response",
         ) from exc
+
+
+_READ = {
+    "response": frozenset({"id", "object", "created", "model", "choices", "usage"}),
+    "choice": frozenset({"index", "message", "finish_reason"}),
+    "message": frozenset({"role", "content", "tool_calls"}),
+    "usage": frozenset({"prompt_tokens", "completion_tokens", "total_tokens"}),
+}
+
+
+def answer_extra(
+    data: Mapping[str, Any], choice: Any, message: Any, usage: Any
+) -> dict[str, Any] | None:
+    """What an answer holds beyond what Proctor reads, by where it was (see
+    ``ModelResponse.extra``); ``None`` values (``refusal: null``) are left out."""
+    extra: dict[str, Any] = {}
+    for where, part in (
+        ("response", data),
+        ("choice", choice),
+        ("message", message),
+        ("usage", usage),
+    ):
+        if isinstance(part, dict):
+            kept = {k: v for k, v in part.items() if v is not None and k not in _READ[where]}
+            if kept:
+                extra[where] = kept
+    return extra or None
 
 
 def _answered_call(call: dict[str, Any], names: Mapping[str, str]) -> RecordedToolCall:

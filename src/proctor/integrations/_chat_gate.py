@@ -41,9 +41,11 @@ from proctor.gateway import (
     ToolSpec,
     UserMessage,
 )
+from proctor.integrations._agent_model import add_usage
+from proctor.integrations._imported import imported_tool
 from proctor.runtime import Runner, RunResult, Workflow, new_run_id
 from proctor.store import EvidenceKeys, RecordedToolCall, Store, Usage, digest
-from proctor.tools import Registry, Tool, ToolContext
+from proctor.tools import Registry, ToolContext
 
 _MISSING = object()
 _MAX_TURNS_PER_REQUEST = 4
@@ -172,16 +174,13 @@ class GoverningGateway:
     def _runner(self, conversation: _Conversation, contract: Contract) -> Runner:
         tools = []
         for spec in conversation.tools:
-            declared = contract.declared(spec.name)
             tools.append(
-                Tool.from_schema(
+                imported_tool(
+                    contract,
                     spec.name,
-                    dict(spec.parameters or {}),
+                    spec.parameters,
                     _ClientTool(conversation, spec.name),
                     description=spec.description or "",
-                    effect=declared.effect if declared and declared.effect else "write",
-                    risk=declared.risk if declared and declared.risk else "medium",
-                    idempotent=bool(declared and declared.idempotent),
                     timeout_s=_IDLE_S,  # the client runs it, then sends its next request
                 )
             )
@@ -298,7 +297,7 @@ class _Upstream:
         )
         result = await self.gateway.complete(request)
         response = result.response
-        conversation.usage = _add(conversation.usage, response.usage)
+        conversation.usage = add_usage(conversation.usage, response.usage)
         if result.cost_usd is not None:
             conversation.cost_usd = (conversation.cost_usd or 0.0) + result.cost_usd
         return response
@@ -331,14 +330,6 @@ def _waiting(approval_id: str) -> str:
         f"Proctor: a call the model proposed needs approval {approval_id}. A person approves "
         f"it in the web UI or with `proctor approve {approval_id}`; send your next message "
         "once it is decided, and the conversation goes on."
-    )
-
-
-def _add(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        input_tokens=a.input_tokens + b.input_tokens,
-        output_tokens=a.output_tokens + b.output_tokens,
-        cached_input_tokens=a.cached_input_tokens + b.cached_input_tokens,
     )
 
 

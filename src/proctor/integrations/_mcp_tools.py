@@ -19,7 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from proctor.contracts import Contract
 from proctor.errors import ToolExecutionError, UsageError
-from proctor.tools import Registry, Tool
+from proctor.integrations._imported import imported_tool
+from proctor.tools import Registry
 
 if TYPE_CHECKING:
     import mcp
@@ -143,21 +144,14 @@ class McpTools:
             raise UsageError(
                 f"MCP server {server.name!r} lists two tools that both become {name!r}"
             )
-        declared = None if self.contract is None else self.contract.declared(name)
-        effect = declared.effect if declared and declared.effect else "write"
-        risk = declared.risk if declared and declared.risk else "medium"
-        idempotent = bool(declared and declared.idempotent)
         self.imported[name] = ImportedTool(server, listing.name, listing)
         self.registry.register(
-            Tool.from_schema(
+            imported_tool(
+                self.contract,
                 name,
-                dict(listing.input_schema or {}),
+                listing.input_schema,
                 _Caller(self, server.name, listing.name),
                 description=listing.description or listing.title or "",
-                effect=effect,
-                risk=risk,
-                idempotent=idempotent,
-                timeout_s=300.0,
             )
         )
 

@@ -26,13 +26,14 @@ from proctor.contracts import Contract
 from proctor.errors import RunStateError, UsageError
 from proctor.gateway import Gateway
 from proctor.integrations._agent_model import add_usage
+from proctor.integrations._imported import imported_tool
 from proctor.integrations._oaa_hooks import GoverningHooks, mcp_governed_agent
 from proctor.integrations._oaa_model import GatewayModel
 from proctor.integrations._oaa_tools import Held, StandIn
 from proctor.integrations._session import AgentSession, CallOutcome
 from proctor.runtime import RunResult, Workflow, decide_approval
 from proctor.store import EvidenceKeys, Store, Usage
-from proctor.tools import Registry, Tool
+from proctor.tools import Registry
 
 T = TypeVar("T")
 
@@ -123,16 +124,13 @@ class Governor:
         governed = self._tools.get(tool.name)
         if governed is None:
             governed = self._tools[tool.name] = StandIn(self, tool)
-            declared = self.contract.declared(governed.name)
             self.registry.register(
-                Tool.from_schema(
+                imported_tool(
+                    self.contract,
                     governed.name,
                     tool.params_json_schema,
                     governed,
                     description=tool.description,
-                    effect=declared.effect if declared and declared.effect else "write",
-                    risk=declared.risk if declared and declared.risk else "medium",
-                    idempotent=bool(declared and declared.idempotent),
                     timeout_s=tool.timeout_seconds or 300.0,
                 )
             )

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import orjson
 
-from proctor.errors import RunStateError, UsageError
+from proctor.errors import UsageError
 from proctor.gateway import Price, PriceTable
 from proctor.integrations._agent_model import Action, AgentModel, add_usage
 from proctor.runtime import Runner, RunResult, Workflow, new_run_id
@@ -234,12 +234,9 @@ class AgentSession:
         if approval is None or approval.status == "pending":
             return self._waiting(pending)
         self._pending = None
-        try:
-            self._drive = asyncio.create_task(
-                self.runner.resume(self.run_id, reason=f"approval {approval.status}")
-            )
-        except RunStateError as exc:  # pragma: no cover - create_task raises nothing
-            return CallOutcome("ended", message=str(exc))
+        self._drive = asyncio.create_task(
+            self.runner.resume(self.run_id, reason=f"approval {approval.status}")
+        )
         return await self._settle(pending.call_id, tool, arguments, pending.future)
 
     def _waiting(self, pending: _Pending) -> CallOutcome:

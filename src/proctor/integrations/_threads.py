@@ -23,10 +23,11 @@ from typing import Any, TypeVar
 from proctor.contracts import Contract
 from proctor.errors import AccessDenied, RunStateError, ToolExecutionError, UsageError
 from proctor.integrations._bridge import Bridge, serve_async, serve_sync
+from proctor.integrations._imported import imported_tool
 from proctor.integrations._session import AgentSession, CallOutcome
 from proctor.runtime import UnverifiedRunError, Workflow, decide_approval
 from proctor.store import EvidenceKeys, Store
-from proctor.tools import Registry, Tool
+from proctor.tools import Registry
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -181,16 +182,13 @@ class GovernedThreads:
     async def _start(self, thread: _Thread, start: SessionStart) -> AgentSession:
         tools = []
         for shape in start.tools:
-            declared = self.contract.declared(shape.name)
             tools.append(
-                Tool.from_schema(
+                imported_tool(
+                    self.contract,
                     shape.name,
                     shape.parameters,
                     _Handler(thread, shape.name),
                     description=shape.description,
-                    effect=declared.effect if declared and declared.effect else "write",
-                    risk=declared.risk if declared and declared.risk else "medium",
-                    idempotent=bool(declared and declared.idempotent),
                     timeout_s=self.tool_timeout_s,
                 )
             )

@@ -30,6 +30,7 @@ import orjson
 from proctor.contracts import Contract
 from proctor.errors import UsageError, needs_extra
 from proctor.integrations._agent_model import add_usage
+from proctor.integrations._imported import imported_tool
 from proctor.integrations._session import AgentSession
 from proctor.runtime import Workflow
 from proctor.store import EvidenceKeys, Store, Usage
@@ -196,17 +197,14 @@ class Governor(AbstractCapability[Any]):
                 governed.registry.register(self._tool(governed, name, tool.tool_def))
 
     def _tool(self, governed: Governed, name: str, definition: ToolDefinition) -> Tool:
-        declared = self.contract.declared(name)
-        effect = (declared.effect if declared else None) or self.effects.get(name) or "write"
         try:
-            return Tool.from_schema(
+            return imported_tool(
+                self.contract,
                 name,
                 definition.parameters_json_schema,
                 Handler(governed, name),
                 description=definition.description or "",
-                effect=effect,
-                risk=(declared.risk if declared else None) or "medium",
-                idempotent=bool(declared and declared.idempotent),
+                effect=self.effects.get(name),
                 timeout_s=definition.timeout or self.tool_timeout_s,
             )
         except UsageError as exc:

@@ -214,3 +214,38 @@ async def test_langchain_chat_openai_is_governed_by_its_base_url_alone(
     assert final.content == "c-7 is a gold customer."
     runs = await db.list_runs(RunFilter())
     assert [run.outcome for run in runs] == ["resolved"]
+
+
+async def test_a_client_that_never_sends_the_result_ends_its_run_without_spending(
+    upstream: FakeOpenAIServer, db: SQLiteStore
+) -> None:
+    import asyncio
+
+    config = {
+        "models": {
+            "small": {
+                "model": "gpt-4o-mini",
+                "base_url": upstream.base_url,
+                "api_key_env": "FAKE_UPSTREAM_KEY",
+            }
+        },
+        "keys": [{"name": "alice", "key_env": "ALICE_KEY"}],
+    }
+
+    def govern(gateway: Gateway, store: Store) -> GoverningGateway:
+        return GoverningGateway(store, gateway, {"alice": CONTRACT}, client_timeout_s=0.2)
+
+    upstream.enqueue(Completion(text=None, tool_calls=[call("lookup", customer="c-5")]))
+    async with running_endpoint(config, db, govern=govern) as running:
+        answer = await running.client().chat.completions.create(
+            model="small", messages=[{"role": "user", "content": "Who is c-5?"}], tools=TOOLS
+        )
+        assert answer.choices[0].message.tool_calls
+        for _ in range(100):
+            runs = await db.list_runs(RunFilter())
+            if runs and runs[0].status == "finished":
+                break
+            await asyncio.sleep(0.05)
+    assert [run.outcome for run in runs] != ["resolved"]
+    assert runs[0].status == "finished"
+    assert len(upstream.bodies) == 1  # the model was not asked again for nobody

@@ -82,6 +82,8 @@ class _Conversation:
     settings: CallSettings | None = None
     mark: int | None = None
     turns: int = 0
+    gone: bool = False
+    """The client never sent a call's result: the run asks the model nothing more."""
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
 
@@ -97,13 +99,17 @@ class GoverningGateway:
         bindings: Mapping[str, Contract],
         *,
         keys: EvidenceKeys | None = None,
+        client_timeout_s: float = 3600.0,
     ) -> None:
         """``bindings`` maps an API key's name or a route to the contract its
-        conversations run under (a key's binding wins)."""
+        conversations run under (a key's binding wins). A client that has not sent a
+        handed-over call's result after ``client_timeout_s`` is gone: the call is a tool
+        error and its run ends without asking the model again."""
         self.store = store
         self.gateway = gateway
         self.bindings = dict(bindings)
         self.keys = keys
+        self.client_timeout_s = client_timeout_s
         self._conversations: dict[str, _Conversation] = {}
 
     def governs(self, key: str, route: str) -> bool:
@@ -121,6 +127,7 @@ class GoverningGateway:
             conversation.last_used = time.monotonic()
             conversation.messages, conversation.tools = request.messages, request.tools
             conversation.settings, conversation.mark, conversation.turns = request.settings, None, 0
+            conversation.gone = False
             conversation.usage, conversation.cost_usd = Usage(), None
             await self._advance(conversation, contract, key)
             return await self._answer(conversation)
@@ -181,7 +188,7 @@ class GoverningGateway:
                     spec.parameters,
                     _ClientTool(conversation, spec.name),
                     description=spec.description or "",
-                    timeout_s=_IDLE_S,  # the client runs it, then sends its next request
+                    timeout_s=self.client_timeout_s,  # the client runs it, then answers
                 )
             )
         workflow = Workflow(
@@ -254,7 +261,11 @@ class _ClientTool:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.conversation.waiting[context.call_id] = future
         await self.conversation.handoffs.put(_Handoff(context.call_id, self.tool, arguments))
-        reply = await future
+        try:
+            reply = await future
+        except asyncio.CancelledError:  # the tool's timeout: the client went away
+            self.conversation.gone = True
+            raise
         if reply is _MISSING:
             raise ToolExecutionError("the client sent no result for this call")
         try:
@@ -280,6 +291,8 @@ class _Upstream:
         settings: CallSettings | None = None,
     ) -> ModelResponse:
         conversation = self.conversation
+        if conversation.gone:  # asking the upstream now would spend for nobody
+            raise ModelError("the client stopped answering: it sent no result for a call")
         if conversation.mark is None:
             conversation.mark = len(messages)
         conversation.turns += 1

@@ -109,6 +109,7 @@ class _Endpoint:
 
     async def chat(self, request: Request) -> Response:
         started = time.perf_counter()
+        request_id = self._id()
         key: ApiKey | None = None
         route = ""
         try:
@@ -142,18 +143,21 @@ class _Endpoint:
                 # Up to the first chunk a failure is still an ordinary error answer.
                 answer = await self.gateway.stream(call)
                 include = body.stream_options is not None and body.stream_options.include_usage
-                return self._relay(answer, key, route, started, include_usage=include)
+                return self._relay(
+                    answer, key, route, started, include_usage=include, request_id=request_id
+                )
             else:
                 result = await self.gateway.complete(call)
         except Exception as exc:
             failure = api_error(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
                 await self._record(key, route, started, status=failure.status, error=failure)
-            return failure.response()
-        content = completion(result.response, self._id(), now_s())
+            return failure.response(request_id)
+        content = completion(result.response, request_id, now_s())
         await self._record(key, route, started, result=result)
         overhead_ms = (time.perf_counter() - started) * 1000 - result.upstream_ms
         headers = {
+            "x-request-id": request_id,
             "x-proctor-overhead-ms": f"{overhead_ms:.3f}",
             "x-proctor-deployment": result.deployment,
             "x-proctor-cache": "hit" if result.cache_hit else "miss",
@@ -170,13 +174,14 @@ class _Endpoint:
         started: float,
         *,
         include_usage: bool,
+        request_id: str,
     ) -> Response:
         """The stream's chunks as they arrive; the ledger row once it is over.
 
         The headers go before the body, so they say what is known at the first chunk:
         no cost (it is in the ledger), and the overhead up to that chunk.
         """
-        writer = ChunkWriter(self._id(), now_s(), answer.model)
+        writer = ChunkWriter(request_id, now_s(), answer.model)
         failure: ApiError | None = None
 
         async def events() -> AsyncGenerator[bytes, None]:
@@ -216,6 +221,7 @@ class _Endpoint:
 
         overhead_ms = (time.perf_counter() - started) * 1000 - answer.upstream_ms
         headers = {
+            "x-request-id": request_id,
             "x-proctor-overhead-ms": f"{overhead_ms:.3f}",
             "x-proctor-deployment": answer.deployment,
             "x-proctor-cache": "hit" if answer.cache_hit else "miss",

@@ -38,8 +38,17 @@ class ApiError(Exception):
         self.status, self.message, self.kind, self.code = status, message, kind, code
         self.retry_after_s = retry_after_s
 
-    def response(self) -> Response:
-        headers = {}
+    @property
+    def retryable(self) -> bool:
+        """Whether a client should try again: only a rate limit that passes. A budget spent,
+        a bad request or a route that failed after the gateway's own retries and
+        fallbacks would fail again (or multiply the calls upstream)."""
+        return self.status == 429 and self.code != "budget_exceeded"
+
+    def response(self, request_id: str | None = None) -> Response:
+        headers = {"x-should-retry": "true" if self.retryable else "false"}
+        if request_id is not None:
+            headers["x-request-id"] = request_id
         if self.retry_after_s is not None:
             headers["retry-after"] = str(max(1, math.ceil(self.retry_after_s)))
         return Response(

@@ -1,0 +1,61 @@
+"""Retries do not multiply: the gateway retries and falls back, then tells the client not
+to (``x-should-retry``); every answer names its request (``x-request-id``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from proctor.store import SQLiteStore
+from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer
+from support.http_endpoint import running_endpoint
+
+
+@pytest.fixture
+def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
+    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
+    with FakeOpenAIServer(default=ErrorReply(status=500, message="down")) as server:
+        yield server
+
+
+async def test_a_failing_upstream_is_hit_only_by_the_gateways_own_retries(
+    upstream: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    config = {
+        "models": {
+            "small": {
+                "model": "gpt-4o-mini",
+                "base_url": upstream.base_url,
+                "api_key_env": "FAKE_UPSTREAM_KEY",
+            }
+        },
+        "retry": {"max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.02},
+        "cooldown": {"allowed_failures": 10, "cooldown_s": 1},
+    }
+    store = SQLiteStore(tmp_path / "proctor.db")
+    try:
+        async with running_endpoint(config, store) as running:
+            # The official client as users run it: its own retries on (2 by default).
+            client = openai.AsyncOpenAI(base_url=running.base_url, api_key="unused", timeout=20)
+            try:
+                with pytest.raises(openai.APIStatusError) as raised:
+                    await client.chat.completions.create(
+                        model="small", messages=[{"role": "user", "content": "hi"}]
+                    )
+                failed = raised.value.response
+                assert failed.headers["x-should-retry"] == "false"
+                assert failed.headers["x-request-id"].startswith("chatcmpl-")
+                assert len(upstream.requests) == 3  # 1 + the gateway's 2 retries, not x3
+
+                upstream.enqueue(Completion(text="back"))
+                raw = await client.chat.completions.with_raw_response.create(
+                    model="small", messages=[{"role": "user", "content": "hi"}]
+                )
+                assert raw.headers["x-request-id"] == raw.parse().id
+            finally:
+                await client.close()
+    finally:
+        await store.close()

@@ -59,3 +59,34 @@ async def test_a_failing_upstream_is_hit_only_by_the_gateways_own_retries(
                 await client.close()
     finally:
         await store.close()
+
+
+async def test_the_health_probes_answer_without_a_key(
+    upstream: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    import httpx2
+
+    config = {
+        "models": {
+            "small": {
+                "model": "gpt-4o-mini",
+                "base_url": upstream.base_url,
+                "api_key_env": "FAKE_UPSTREAM_KEY",
+            }
+        },
+        "keys": [{"name": "alice", "key_sha256": "0" * 64}],
+    }
+    store = SQLiteStore(tmp_path / "proctor.db")
+    try:
+        async with running_endpoint(config, store) as running:
+            root = running.base_url.removesuffix("/v1")
+            async with httpx2.AsyncClient(base_url=root) as http:
+                live = await http.get("/healthz")
+                ready = await http.get("/readyz")
+                chat = await http.post("/v1/chat/completions", json={})
+    finally:
+        await store.close()
+    assert (live.status_code, live.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"
+    assert chat.status_code == 401  # the API itself still needs a key

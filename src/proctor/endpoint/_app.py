@@ -228,6 +228,20 @@ class _Endpoint:
         }
         return StreamReply(content, headers, on_close)
 
+    async def healthz(self, request: Request) -> Response:
+        """Liveness: the process answers."""
+        return Response(b'{"status":"ok"}', 200, media_type=JSON)
+
+    async def readyz(self, request: Request) -> Response:
+        """Readiness: the gateway can take calls, which needs a ledger that writes (spend
+        that cannot be recorded cannot be charged to a budget). Both probes answer without
+        a key (load balancers call them) and say nothing of routes or keys."""
+        if self.ledger.pending >= MAX_UNWRITTEN_CALLS:
+            body = {"status": "unavailable", "reason": "the store refuses the call ledger"}
+            return Response(orjson.dumps(body), 503, media_type=JSON)
+        ready = {"status": "ready", "unwritten_calls": self.ledger.pending}
+        return Response(orjson.dumps(ready), 200, media_type=JSON)
+
     async def _body(self, request: Request) -> bytes:
         """The request body, refused if larger than ``MAX_BODY_BYTES`` (read no further)."""
         declared = request.headers.get("content-length")
@@ -387,6 +401,8 @@ def create_app(
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
+    app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])
+    app.router.add_route("/readyz", endpoint.readyz, methods=["GET"])
     app.add_exception_handler(HTTPException, _http_error)
     app.state.endpoint = endpoint
     return app

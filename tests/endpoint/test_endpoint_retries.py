@@ -90,3 +90,28 @@ async def test_the_health_probes_answer_without_a_key(
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
     assert chat.status_code == 401  # the API itself still needs a key
+
+
+async def test_one_model_is_looked_up_as_openai_clients_do(
+    upstream: FakeOpenAIServer, tmp_path: Path
+) -> None:
+    config = {
+        "models": {
+            "small": {
+                "model": "gpt-4o-mini",
+                "base_url": upstream.base_url,
+                "api_key_env": "FAKE_UPSTREAM_KEY",
+            }
+        },
+        "routes": {"team/default": ["small"]},
+    }
+    store = SQLiteStore(tmp_path / "proctor.db")
+    try:
+        async with running_endpoint(config, store) as running:
+            client = running.client(key="unused")
+            found = await client.models.retrieve("team/default")
+            assert (found.id, found.object) == ("team/default", "model")
+            with pytest.raises(openai.NotFoundError, match="does not exist"):
+                await client.models.retrieve("gpt-5")
+    finally:
+        await store.close()

@@ -345,12 +345,29 @@ class _Endpoint:
             key = self.authenticate(request)
         except ApiError as exc:
             return exc.response()
-        data = [
-            {"id": route, "object": "model", "created": 0, "owned_by": "proctor"}
-            for route in self.routes
-            if key.may_use(route)
-        ]
+        data = [_model(route) for route in self.routes if key.may_use(route)]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type=JSON)
+
+    async def model(self, request: Request) -> Response:
+        """One route as a model (``GET /v1/models/{id}``), for clients that check first."""
+        try:
+            key = self.authenticate(request)
+        except ApiError as exc:
+            return exc.response()
+        route = request.path_params["model"]
+        if route not in self.unpriced or not key.may_use(route):
+            return ApiError(
+                404,
+                f"the model {route!r} does not exist on this gateway (GET /v1/models lists "
+                "the ones this key may use)",
+                kind="invalid_request_error",
+                code="model_not_found",
+            ).response()
+        return Response(orjson.dumps(_model(route)), media_type=JSON)
+
+
+def _model(route: str) -> dict[str, object]:
+    return {"id": route, "object": "model", "created": 0, "owned_by": "proctor"}
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -401,6 +418,7 @@ def create_app(
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
+    app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])
     app.router.add_route("/readyz", endpoint.readyz, methods=["GET"])
     app.add_exception_handler(HTTPException, _http_error)

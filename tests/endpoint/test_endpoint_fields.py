@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, FakeOpenAIServer, FakeToolCall
 from support.fake_replies import RawReply
-from support.http_endpoint import Endpoint, running_endpoint
+from support.http_endpoint import Endpoint, one_model_config, running_endpoint
 
 
 @pytest.fixture
@@ -29,10 +29,8 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
 @pytest.fixture
 async def endpoint(upstream: FakeOpenAIServer, tmp_path: Path) -> AsyncIterator[Endpoint]:
     store = SQLiteStore(tmp_path / "proctor.db")
-    upstream_model = {"base_url": upstream.base_url, "api_key_env": "FAKE_UPSTREAM_KEY"}
-    config = {"models": {"small": {"model": "gpt-4o-mini", **upstream_model}}}
     try:
-        async with running_endpoint(config, store) as running:
+        async with running_endpoint(one_model_config(upstream.base_url), store) as running:
             yield running
     finally:
         await store.close()

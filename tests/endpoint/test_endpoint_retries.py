@@ -3,7 +3,7 @@ to (``x-should-retry``); every answer names its request (``x-request-id``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
@@ -11,7 +11,14 @@ import pytest
 
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer
-from support.http_endpoint import running_endpoint
+from support.http_endpoint import one_model_config, running_endpoint
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "proctor.db")
+    yield store
+    await store.close()
 
 
 @pytest.fixture
@@ -22,70 +29,47 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
 
 
 async def test_a_failing_upstream_is_hit_only_by_the_gateways_own_retries(
-    upstream: FakeOpenAIServer, tmp_path: Path
+    upstream: FakeOpenAIServer, db: SQLiteStore
 ) -> None:
-    config = {
-        "models": {
-            "small": {
-                "model": "gpt-4o-mini",
-                "base_url": upstream.base_url,
-                "api_key_env": "FAKE_UPSTREAM_KEY",
-            }
-        },
-        "retry": {"max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.02},
-        "cooldown": {"allowed_failures": 10, "cooldown_s": 1},
-    }
-    store = SQLiteStore(tmp_path / "proctor.db")
-    try:
-        async with running_endpoint(config, store) as running:
-            # The official client as users run it: its own retries on (2 by default).
-            client = openai.AsyncOpenAI(base_url=running.base_url, api_key="unused", timeout=20)
-            try:
-                with pytest.raises(openai.APIStatusError) as raised:
-                    await client.chat.completions.create(
-                        model="small", messages=[{"role": "user", "content": "hi"}]
-                    )
-                failed = raised.value.response
-                assert failed.headers["x-should-retry"] == "false"
-                assert failed.headers["x-request-id"].startswith("chatcmpl-")
-                assert len(upstream.requests) == 3  # 1 + the gateway's 2 retries, not x3
-
-                upstream.enqueue(Completion(text="back"))
-                raw = await client.chat.completions.with_raw_response.create(
+    config = one_model_config(
+        upstream.base_url,
+        retry={"max_retries": 2, "backoff_s": 0.01, "max_backoff_s": 0.02},
+        cooldown={"allowed_failures": 10, "cooldown_s": 1},
+    )
+    async with running_endpoint(config, db) as running:
+        # The official client as users run it: its own retries on (2 by default).
+        client = openai.AsyncOpenAI(base_url=running.base_url, api_key="unused", timeout=20)
+        try:
+            with pytest.raises(openai.APIStatusError) as raised:
+                await client.chat.completions.create(
                     model="small", messages=[{"role": "user", "content": "hi"}]
                 )
-                assert raw.headers["x-request-id"] == raw.parse().id
-            finally:
-                await client.close()
-    finally:
-        await store.close()
+            failed = raised.value.response
+            assert failed.headers["x-should-retry"] == "false"
+            assert failed.headers["x-request-id"].startswith("chatcmpl-")
+            assert len(upstream.requests) == 3  # 1 + the gateway's 2 retries, not x3
+
+            upstream.enqueue(Completion(text="back"))
+            raw = await client.chat.completions.with_raw_response.create(
+                model="small", messages=[{"role": "user", "content": "hi"}]
+            )
+            assert raw.headers["x-request-id"] == raw.parse().id
+        finally:
+            await client.close()
 
 
 async def test_the_health_probes_answer_without_a_key(
-    upstream: FakeOpenAIServer, tmp_path: Path
+    upstream: FakeOpenAIServer, db: SQLiteStore
 ) -> None:
     import httpx2
 
-    config = {
-        "models": {
-            "small": {
-                "model": "gpt-4o-mini",
-                "base_url": upstream.base_url,
-                "api_key_env": "FAKE_UPSTREAM_KEY",
-            }
-        },
-        "keys": [{"name": "alice", "key_sha256": "0" * 64}],
-    }
-    store = SQLiteStore(tmp_path / "proctor.db")
-    try:
-        async with running_endpoint(config, store) as running:
-            root = running.base_url.removesuffix("/v1")
-            async with httpx2.AsyncClient(base_url=root) as http:
-                live = await http.get("/healthz")
-                ready = await http.get("/readyz")
-                chat = await http.post("/v1/chat/completions", json={})
-    finally:
-        await store.close()
+    config = one_model_config(upstream.base_url, keys=[{"name": "alice", "key_sha256": "0" * 64}])
+    async with running_endpoint(config, db) as running:
+        root = running.base_url.removesuffix("/v1")
+        async with httpx2.AsyncClient(base_url=root) as http:
+            live = await http.get("/healthz")
+            ready = await http.get("/readyz")
+            chat = await http.post("/v1/chat/completions", json={})
     assert (live.status_code, live.json()) == (200, {"status": "ok"})
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready"
@@ -93,25 +77,12 @@ async def test_the_health_probes_answer_without_a_key(
 
 
 async def test_one_model_is_looked_up_as_openai_clients_do(
-    upstream: FakeOpenAIServer, tmp_path: Path
+    upstream: FakeOpenAIServer, db: SQLiteStore
 ) -> None:
-    config = {
-        "models": {
-            "small": {
-                "model": "gpt-4o-mini",
-                "base_url": upstream.base_url,
-                "api_key_env": "FAKE_UPSTREAM_KEY",
-            }
-        },
-        "routes": {"team/default": ["small"]},
-    }
-    store = SQLiteStore(tmp_path / "proctor.db")
-    try:
-        async with running_endpoint(config, store) as running:
-            client = running.client(key="unused")
-            found = await client.models.retrieve("team/default")
-            assert (found.id, found.object) == ("team/default", "model")
-            with pytest.raises(openai.NotFoundError, match="does not exist"):
-                await client.models.retrieve("gpt-5")
-    finally:
-        await store.close()
+    config = one_model_config(upstream.base_url, routes={"team/default": ["small"]})
+    async with running_endpoint(config, db) as running:
+        client = running.client(key="unused")
+        found = await client.models.retrieve("team/default")
+        assert (found.id, found.object) == ("team/default", "model")
+        with pytest.raises(openai.NotFoundError, match="does not exist"):
+            await client.models.retrieve("gpt-5")

@@ -30,7 +30,7 @@ from proctor.store import (
 )
 from support.fake_openai import FakeOpenAIServer
 from support.fake_replies import Completion, FakeToolCall
-from support.http_endpoint import Endpoint, running_endpoint
+from support.http_endpoint import Endpoint, one_model_config, running_endpoint
 
 CONTRACT = Contract.model_validate(
     {
@@ -77,17 +77,11 @@ async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
 
 @pytest.fixture
 async def endpoint(upstream: FakeOpenAIServer, db: SQLiteStore) -> AsyncIterator[Endpoint]:
-    config = {
-        "models": {
-            "small": {
-                "model": "gpt-4o-mini",
-                "base_url": upstream.base_url,
-                "api_key_env": "FAKE_UPSTREAM_KEY",
-            }
-        },
-        "routes": {"default": ["small"]},
-        "keys": [{"name": "alice", "key_env": "ALICE_KEY"}],
-    }
+    config = one_model_config(
+        upstream.base_url,
+        routes={"default": ["small"]},
+        keys=[{"name": "alice", "key_env": "ALICE_KEY"}],
+    )
 
     def govern(gateway: Gateway, store: Store) -> GoverningGateway:
         return GoverningGateway(store, gateway, {"alice": CONTRACT})
@@ -221,16 +215,7 @@ async def test_a_client_that_never_sends_the_result_ends_its_run_without_spendin
 ) -> None:
     import asyncio
 
-    config = {
-        "models": {
-            "small": {
-                "model": "gpt-4o-mini",
-                "base_url": upstream.base_url,
-                "api_key_env": "FAKE_UPSTREAM_KEY",
-            }
-        },
-        "keys": [{"name": "alice", "key_env": "ALICE_KEY"}],
-    }
+    config = one_model_config(upstream.base_url, keys=[{"name": "alice", "key_env": "ALICE_KEY"}])
 
     def govern(gateway: Gateway, store: Store) -> GoverningGateway:
         return GoverningGateway(store, gateway, {"alice": CONTRACT}, client_timeout_s=0.2)

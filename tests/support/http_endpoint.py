@@ -48,6 +48,13 @@ class Endpoint:
         await self.gateway.aclose()
 
 
+def one_model_config(base_url: str, **more: Any) -> dict[str, Any]:
+    """A ``proctor.yaml`` mapping with one model, ``small`` (gpt-4o-mini at ``base_url``,
+    its key in ``$FAKE_UPSTREAM_KEY``), plus ``more`` top-level sections."""
+    model = {"model": "gpt-4o-mini", "base_url": base_url, "api_key_env": "FAKE_UPSTREAM_KEY"}
+    return {"models": {"small": model}, **more}
+
+
 @asynccontextmanager
 async def running_endpoint(
     raw_config: Mapping[str, Any],

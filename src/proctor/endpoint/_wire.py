@@ -253,8 +253,13 @@ def usage_wire(usage: Usage) -> dict[str, Any]:
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total,
     }
-    if usage.cached_input_tokens:
-        wire["prompt_tokens_details"] = {"cached_tokens": usage.cached_input_tokens}
+    if usage.cached_input_tokens or usage.cache_write_tokens:
+        prompt: dict[str, int] = {"cached_tokens": usage.cached_input_tokens}
+        if usage.cache_write_tokens:
+            prompt["cache_write_tokens"] = usage.cache_write_tokens
+        wire["prompt_tokens_details"] = prompt
+    if usage.reasoning_tokens:
+        wire["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     return wire
 
 

@@ -34,6 +34,7 @@ from pydantic import (
 
 from proctor._yaml import load_yaml_file
 from proctor.errors import ConfigError
+from proctor.gateway._prices import Price
 
 CONFIG_FILE = "proctor.yaml"
 
@@ -49,6 +50,16 @@ class PriceConfig(_Strict):
     output: NonNegativeFloat
     cached_input: NonNegativeFloat | None = None
     """Price of prompt tokens the provider served from its own cache (default: ``input``)."""
+    cache_write: NonNegativeFloat | None = None
+    """Price of prompt tokens written to the provider's cache (default: ``input``)."""
+
+    def to_price(self) -> Price:
+        return Price(
+            input_per_million=self.input,
+            output_per_million=self.output,
+            cached_input_per_million=self.cached_input,
+            cache_write_per_million=self.cache_write,
+        )
 
 
 class ModelConfig(_Strict):

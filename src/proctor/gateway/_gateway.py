@@ -127,16 +127,7 @@ class Gateway:
         ``cache_secret`` keys the cache's keys (see ``Gateway``)."""
         from proctor.gateway.providers.openai import OpenAIModel
 
-        prices = PriceTable(
-            {
-                model: Price(
-                    input_per_million=p.input,
-                    output_per_million=p.output,
-                    cached_input_per_million=p.cached_input,
-                )
-                for model, p in config.prices.items()
-            }
-        )
+        prices = PriceTable({model: p.to_price() for model, p in config.prices.items()})
         deployments: dict[str, Deployment] = {}
         for name, model in config.models.items():
             client = (clients or {}).get(name)
@@ -152,13 +143,7 @@ class Gateway:
                     api_key_env=model.api_key_env,
                     timeout_s=model.timeout_s,
                 )
-            price = None
-            if model.price is not None:
-                price = Price(
-                    input_per_million=model.price.input,
-                    output_per_million=model.price.output,
-                    cached_input_per_million=model.price.cached_input,
-                )
+            price = None if model.price is None else model.price.to_price()
             deployments[name] = Deployment(
                 name=name,
                 client=client,

@@ -13,17 +13,23 @@ class Price:
     output_per_million: float
     cached_input_per_million: float | None = None
     """Prompt tokens served from the provider's cache (default: the input price)."""
+    cache_write_per_million: float | None = None
+    """Prompt tokens written to the provider's cache (default: the input price)."""
 
     def cost(self, usage: Usage) -> float:
+        """USD of ``usage``. Cached and cache-written tokens are counted among the input
+        tokens, reasoning tokens among the output tokens, as providers report them."""
         cached = min(usage.cached_input_tokens, usage.input_tokens)
-        cached_price = (
-            self.input_per_million
-            if self.cached_input_per_million is None
-            else self.cached_input_per_million
+        written = min(usage.cache_write_tokens, usage.input_tokens - cached)
+        base = self.input_per_million
+        read_price = (
+            base if self.cached_input_per_million is None else self.cached_input_per_million
         )
+        write_price = base if self.cache_write_per_million is None else self.cache_write_per_million
         return (
-            (usage.input_tokens - cached) * self.input_per_million
-            + cached * cached_price
+            (usage.input_tokens - cached - written) * base
+            + cached * read_price
+            + written * write_price
             + usage.output_tokens * self.output_per_million
         ) / 1_000_000
 

@@ -93,8 +93,4 @@ def add_usage(total: Usage, more: Usage | None) -> Usage:
     """``total`` plus ``more``."""
     if more is None:
         return total
-    return Usage(
-        input_tokens=total.input_tokens + more.input_tokens,
-        output_tokens=total.output_tokens + more.output_tokens,
-        cached_input_tokens=total.cached_input_tokens + more.cached_input_tokens,
-    )
+    return total + more

@@ -40,10 +40,24 @@ class Usage(BaseModel):
     output_tokens: int = 0
     cached_input_tokens: int = 0
     """Of the input tokens, those the provider served from its prompt cache."""
+    cache_write_tokens: int = 0
+    """Of the input tokens, those the provider wrote to its prompt cache (Anthropic's
+    ``cache_creation_input_tokens``), billed at the cache-write rate."""
+    reasoning_tokens: int = 0
+    """Of the output tokens, those the model spent reasoning (billed as output)."""
 
     @property
     def total(self) -> int:
         return self.input_tokens + self.output_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            input_tokens=self.input_tokens + other.input_tokens,
+            output_tokens=self.output_tokens + other.output_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
+            cache_write_tokens=self.cache_write_tokens + other.cache_write_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+        )
 
 
 class RecordedToolCall(BaseModel):

@@ -75,6 +75,10 @@ def usage(tokens: Usage) -> Attributes:
     }
     if tokens.cached_input_tokens:
         attrs["gen_ai.usage.cache_read.input_tokens"] = tokens.cached_input_tokens
+    if tokens.cache_write_tokens:
+        attrs["gen_ai.usage.cache_creation.input_tokens"] = tokens.cache_write_tokens
+    if tokens.reasoning_tokens:
+        attrs["gen_ai.usage.reasoning.output_tokens"] = tokens.reasoning_tokens
     return attrs
 
 

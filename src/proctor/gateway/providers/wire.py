@@ -192,12 +192,15 @@ def call_arguments(call: RecordedToolCall) -> str:
 
 def usage_of(usage: Mapping[str, Any]) -> Usage:
     """A ``usage`` object; prompt tokens served from the provider's cache are counted apart
-    (they are billed at their own rate)."""
-    cached = (usage.get("prompt_tokens_details") or {}).get("cached_tokens") or 0
+    (they are billed at their own rate), and so are reasoning tokens."""
+    prompt = usage.get("prompt_tokens_details") or {}
+    completion = usage.get("completion_tokens_details") or {}
     return Usage(
         input_tokens=usage.get("prompt_tokens") or 0,
         output_tokens=usage.get("completion_tokens") or 0,
-        cached_input_tokens=cached,
+        cached_input_tokens=prompt.get("cached_tokens") or 0,
+        cache_write_tokens=prompt.get("cache_write_tokens") or 0,
+        reasoning_tokens=completion.get("reasoning_tokens") or 0,
     )
 
 

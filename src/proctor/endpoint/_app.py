@@ -27,12 +27,13 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from proctor.endpoint._api import StreamFormat, WireApi
+from proctor.endpoint._chat import ChatCompletions
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
-from proctor.endpoint._stream import DONE, ChunkWriter, StreamReply, error_event
-from proctor.endpoint._wire import completion, error, now_s, parse_request
+from proctor.endpoint._stream import StreamReply
 from proctor.gateway import (
     Gateway,
     GatewayConfig,
@@ -51,6 +52,7 @@ __all__ = ["create_app"]
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body the endpoint reads: far above any context window's worth of text."""
+CHAT = ChatCompletions()
 MAX_UNWRITTEN_CALLS = 50_000
 """Calls the ledger may hold unwritten (the store failing) before the endpoint refuses more."""
 
@@ -89,12 +91,15 @@ class _Endpoint:
         self._count = 0
 
     def authenticate(self, request: Request) -> ApiKey:
-        key = self.keys.authenticate(request.headers.get("authorization"))
+        header = request.headers.get("authorization")
+        if header is None and "x-api-key" in request.headers:  # Anthropic's clients
+            header = f"Bearer {request.headers['x-api-key']}"
+        key = self.keys.authenticate(header)
         if key is None:
             raise ApiError(
                 401,
-                "invalid or missing API key: send 'Authorization: Bearer <key>' with a key "
-                "of this gateway's proctor.yaml",
+                "invalid or missing API key: send 'Authorization: Bearer <key>' (or "
+                "'x-api-key: <key>') with a key of this gateway's proctor.yaml",
                 kind="invalid_request_error",
                 code="invalid_api_key",
             )
@@ -108,27 +113,32 @@ class _Endpoint:
         return key
 
     async def chat(self, request: Request) -> Response:
+        return await self.serve(request, CHAT)
+
+    async def serve(self, request: Request, api: WireApi) -> Response:
+        """One call in ``api``'s words: the key, its limits and budget, the gateway (or the
+        governor), the ledger row, the answer."""
         started = time.perf_counter()
-        request_id = self._id()
+        request_id = self._id(api.id_prefix)
         key: ApiKey | None = None
         route = ""
         try:
             key = self.authenticate(request)
-            body = parse_request(await self._body(request))
-            route = body.model
+            parsed = api.parse(await self._body(request))
+            route = parsed.route
             self._ledger_ok()
             budget_left = await self._admit(key, route)
             call = ModelRequest(
-                messages=body.to_messages(),
-                tools=body.to_tools(),
+                messages=parsed.messages,
+                tools=parsed.tools,
                 route=route,
-                settings=body.settings(),
+                settings=parsed.settings,
                 budget_usd=budget_left,
                 scope=key.scope if key.limits else None,
                 limits=key.limits,
             )
             if self.governor is not None and self.governor.governs(key.name, route):
-                if body.stream:
+                if parsed.stream:
                     raise ApiError(
                         400,
                         f"route {route!r} is governed by a contract for this key, and a "
@@ -139,21 +149,19 @@ class _Endpoint:
                     )
                 session = request.headers.get(SESSION_HEADER)
                 result = await self.governor.complete(call, key=key.name, session=session)
-            elif body.stream:
+            elif parsed.stream:
                 # Up to the first chunk a failure is still an ordinary error answer.
                 answer = await self.gateway.stream(call)
-                include = body.stream_options is not None and body.stream_options.include_usage
-                return self._relay(
-                    answer, key, route, started, include_usage=include, request_id=request_id
-                )
+                events = api.stream(parsed, request_id, answer.model)
+                return self._relay(answer, events, key, route, started, request_id=request_id)
             else:
                 result = await self.gateway.complete(call)
         except Exception as exc:
             failure = api_error(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
                 await self._record(key, route, started, status=failure.status, error=failure)
-            return failure.response(request_id)
-        content = completion(result.response, request_id, now_s())
+            return api.error(failure, request_id)
+        content = api.answer(result, parsed, request_id)
         await self._record(key, route, started, result=result)
         overhead_ms = (time.perf_counter() - started) * 1000 - result.upstream_ms
         headers = {
@@ -169,11 +177,11 @@ class _Endpoint:
     def _relay(
         self,
         answer: GatewayStream,
+        events: StreamFormat,
         key: ApiKey,
         route: str,
         started: float,
         *,
-        include_usage: bool,
         request_id: str,
     ) -> Response:
         """The stream's chunks as they arrive; the ledger row once it is over.
@@ -181,14 +189,13 @@ class _Endpoint:
         The headers go before the body, so they say what is known at the first chunk:
         no cost (it is in the ledger), and the overhead up to that chunk.
         """
-        writer = ChunkWriter(request_id, now_s(), answer.model)
         failure: ApiError | None = None
 
-        async def events() -> AsyncGenerator[bytes, None]:
+        async def body() -> AsyncGenerator[bytes, None]:
             nonlocal failure
             try:
                 async for delta in answer:
-                    event = writer.delta(delta)
+                    event = events.delta(delta)
                     if event is not None:
                         yield event
             except StreamInterrupted as exc:
@@ -198,13 +205,11 @@ class _Endpoint:
                 message = f"internal error in the gateway: {type(exc).__name__}: {exc}"
                 failure = ApiError(500, message, kind="server_error")
             if failure is not None:
-                yield error_event(error(failure.message, failure.kind, failure.code))
+                yield events.failed(failure)
                 return
-            if include_usage:
-                yield writer.usage(answer.result.response.usage)
-            yield DONE
+            yield events.finish(answer.result)
 
-        content = events()
+        content = body()
 
         async def on_close() -> None:
             await content.aclose()
@@ -336,9 +341,9 @@ class _Endpoint:
             )
         )
 
-    def _id(self) -> str:
+    def _id(self, prefix: str) -> str:
         self._count += 1
-        return f"chatcmpl-{self._pid}{time.time_ns():x}{self._count:x}"
+        return f"{prefix}{self._pid}{time.time_ns():x}{self._count:x}"
 
     async def models(self, request: Request) -> Response:
         try:

@@ -22,8 +22,7 @@ import pytest
 import yaml
 
 from proctor.endpoint import check_exposure
-from proctor.endpoint._ledger import CallLedger, period_start
-from proctor.errors import ConfigError, StoreError
+from proctor.errors import ConfigError
 from proctor.store import GatewayCallRecord, SQLiteStore
 from support.fake_openai import FakeOpenAIServer
 
@@ -116,55 +115,3 @@ async def _ledger(path: Path) -> list[GatewayCallRecord]:
         return await store.gateway_calls()
     finally:
         await store.close()
-
-
-def call(key: str, cost: float | None, ts: float = 1_000_000.0) -> GatewayCallRecord:
-    return GatewayCallRecord(ts=ts, key_name=key, route="small", cost_usd=cost)
-
-
-class FlakyStore(SQLiteStore):
-    """A store whose ledger writes fail while ``broken`` is set."""
-
-    broken = False
-
-    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
-        if self.broken:
-            raise StoreError("disk full")
-        await super().record_gateway_calls(calls)
-
-
-async def test_spend_counts_queued_calls_and_survives_a_failed_write(tmp_path: Path) -> None:
-    store = FlakyStore(tmp_path / "proctor.db")
-    clock = [1_000_000.0]
-    ledger = CallLedger(store, flush_after_s=60, clock=lambda: clock[0])
-    ledger.start()
-    try:
-        assert await ledger.spent("a", "day") == 0.0  # read from the store once
-        await ledger.record(call("a", 0.25))
-        await ledger.record(call("a", None))  # unknown cost: recorded, not counted
-        assert await ledger.spent("a", "day") == 0.25  # still queued, counted all the same
-        store.broken = True
-        assert not await ledger.flush()
-        assert ledger.pending == 2  # kept for the next try
-        store.broken = False
-        await ledger.record(call("b", 1.0))
-        assert await ledger.spent("a", "day") == 0.25
-        assert await ledger.flush()
-        assert ledger.pending == 0
-        assert await ledger.spent("a", "day") == 0.25  # now from the store, counted once
-        assert await store.gateway_spend("a", 0) == 0.25
-        await ledger.record(call("a", 0.5))
-    finally:
-        await ledger.close()  # writes what is queued
-    assert len(await store.gateway_calls()) == 4
-    fresh = CallLedger(store, clock=lambda: clock[0])
-    assert await fresh.spent("a", "day") == 0.75
-    clock[0] += 86_400  # a new UTC day: the budget starts over
-    assert await fresh.spent("a", "day") == 0.0
-    await store.close()
-
-
-def test_periods_start_at_utc_midnight_and_the_first_of_the_month() -> None:
-    moment = 1_700_000_000.0  # 2023-11-14T22:13:20Z
-    assert period_start("day", moment) == 1_699_920_000.0  # 2023-11-14T00:00Z
-    assert period_start("month", moment) == 1_698_796_800.0  # 2023-11-01T00:00Z

@@ -19,6 +19,7 @@ from proctor.store import (
     ApprovalRecord,
     ApprovalRequested,
     EventData,
+    GatewayCallRecord,
     ModelCalled,
     Outcome,
     RecordedToolCall,
@@ -28,6 +29,7 @@ from proctor.store import (
     RunRecord,
     RunStarted,
     RunStatus,
+    SpendHold,
     SQLiteStore,
     Store,
     Totals,
@@ -404,6 +406,8 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        db.execute("DROP TABLE gateway_holds")  # migration 13
+        db.execute("DROP TABLE gateway_spend")
         for table in ("cache", "gateway_calls", "contracts", "purges"):  # migrations 2 and on
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX runs_by_contract")
@@ -526,3 +530,33 @@ def test_processes_opening_a_new_store_at_once_migrate_it_once(tmp_path: Path) -
     start = str(time.time() + 2.0)
     procs = [subprocess.Popen([sys.executable, "-c", code, str(path), start]) for _ in range(6)]
     assert [p.wait(timeout=60) for p in procs] == [0] * 6
+
+
+async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path: Path) -> None:
+    path = tmp_path / "v12.db"
+    day = 86_400.0 * 1_000
+    first = SQLiteStore(path)
+    try:
+        await first.record_gateway_calls(
+            [
+                GatewayCallRecord(ts=day - 1, key_name="team", route="r", cost_usd=0.5),
+                GatewayCallRecord(ts=day + 1, key_name="team", route="r", cost_usd=0.25),
+                GatewayCallRecord(ts=day + 2, key_name="team", route="r", cost_usd=0.125),
+            ]
+        )
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        db.execute("DROP TABLE gateway_holds")
+        db.execute("DROP TABLE gateway_spend")
+        db.execute("PRAGMA user_version = 12")
+    store = SQLiteStore(path)
+    try:
+        hold = SpendHold(hold_id="h", key_name="team", amount_usd=1.0, expires_at=day + 60)
+        held, committed = await store.hold_gateway_spend(
+            hold, needed_usd=0.0, since=day, limit_usd=1.0, now=day + 3
+        )
+    finally:
+        await store.close()
+    assert committed == 0.375  # today's two calls, not yesterday's
+    assert held == 0.625

@@ -27,7 +27,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from proctor.endpoint._api import StreamFormat, WireApi
+from proctor.endpoint._api import Parsed, StreamFormat, WireApi
+from proctor.endpoint._budgets import DEFAULT_HELD_OUTPUT_TOKENS, Budgets
 from proctor.endpoint._chat import ChatCompletions
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
@@ -42,6 +43,7 @@ from proctor.gateway import (
     ModelRequest,
     StreamInterrupted,
     count_text,
+    estimate_tokens,
 )
 from proctor.store import GatewayCallRecord, Store
 
@@ -81,6 +83,7 @@ class _Endpoint:
         self.governor = governor
         self.keys = KeyRing(config.keys)
         self.ledger = ledger
+        self.budgets = Budgets(ledger.store)
         self.routes = sorted(gateway.routes)
         # A key with a budget may use only routes whose every deployment has a price.
         self.unpriced = {
@@ -122,20 +125,25 @@ class _Endpoint:
         request_id = self._id(api.id_prefix)
         key: ApiKey | None = None
         route = ""
+        hold: str | None = None
         try:
             key = self.authenticate(request)
             parsed = api.parse(await self._body(request))
             route = parsed.route
             self._ledger_ok()
-            budget_left = await self._admit(key, route)
+            self._admit(key, route)
+            tokens = None
+            if key.budget_usd is not None:
+                tokens = estimate_tokens(parsed.messages, parsed.tools)
+                hold = await self._hold(key, parsed, tokens)
             call = ModelRequest(
                 messages=parsed.messages,
                 tools=parsed.tools,
                 route=route,
                 settings=parsed.settings,
-                budget_usd=budget_left,
                 scope=key.scope if key.limits else None,
                 limits=key.limits,
+                prompt_tokens=tokens,
             )
             if self.governor is not None and self.governor.governs(key.name, route):
                 if parsed.stream:
@@ -153,16 +161,20 @@ class _Endpoint:
                 # Up to the first chunk a failure is still an ordinary error answer.
                 answer = await self.gateway.stream(call)
                 events = api.stream(parsed, request_id, answer.model)
-                return self._relay(answer, events, key, route, started, request_id=request_id)
+                return self._relay(
+                    answer, events, key, route, started, request_id=request_id, hold=hold
+                )
             else:
                 result = await self.gateway.complete(call)
         except Exception as exc:
             failure = api_error(exc)
             if key is not None:  # an unknown caller is not recorded: it could fill the disk
-                await self._record(key, route, started, status=failure.status, error=failure)
+                await self._record(
+                    key, route, started, status=failure.status, error=failure, hold=hold
+                )
             return api.error(failure, request_id)
         content = api.answer(result, parsed, request_id)
-        await self._record(key, route, started, result=result)
+        await self._record(key, route, started, result=result, hold=hold)
         overhead_ms = (time.perf_counter() - started) * 1000 - result.upstream_ms
         headers = {
             "x-request-id": request_id,
@@ -183,6 +195,7 @@ class _Endpoint:
         started: float,
         *,
         request_id: str,
+        hold: str | None,
     ) -> Response:
         """The stream's chunks as they arrive; the ledger row once it is over.
 
@@ -221,7 +234,7 @@ class _Endpoint:
                 )
             status = 200 if ended is None else ended.status
             await self._record(
-                key, route, started, result=answer.result, status=status, error=ended
+                key, route, started, result=answer.result, status=status, error=ended, hold=hold
             )
 
         overhead_ms = (time.perf_counter() - started) * 1000 - answer.upstream_ms
@@ -273,8 +286,8 @@ class _Endpoint:
                 retry_after_s=5.0,
             )
 
-    async def _admit(self, key: ApiKey, route: str) -> float | None:
-        """Check route and budget for ``key``; the USD it may still spend (``None``: no cap)."""
+    def _admit(self, key: ApiKey, route: str) -> None:
+        """Check that ``route`` exists and ``key`` may use it (with a budget: priced)."""
         if route not in self.unpriced:
             raise ApiError(
                 404,
@@ -291,9 +304,7 @@ class _Endpoint:
                 kind="permission_error",
                 code="route_not_allowed",
             )
-        if key.budget_usd is None:
-            return None
-        if self.unpriced[route]:
+        if key.budget_usd is not None and self.unpriced[route]:
             raise ApiError(
                 403,
                 f"key {key.name!r} has a budget, but route {route!r} uses models with no "
@@ -302,16 +313,17 @@ class _Endpoint:
                 kind="permission_error",
                 code="unpriced_model",
             )
-        left = key.budget_usd - await self.ledger.spent(key.name, key.period)
-        if left <= 0:
-            raise ApiError(
-                429,
-                f"key {key.name!r} has spent its budget of ${key.budget_usd:g} for this "
-                f"{key.period} (UTC); it renews at the start of the next {key.period}",
-                kind="insufficient_quota",
-                code="budget_exceeded",
-            )
-        return left
+
+    async def _hold(self, key: ApiKey, parsed: Parsed, prompt_tokens: int) -> str:
+        """Set the call's projected cost aside in ``key``'s budget (``_budgets``)."""
+        max_tokens = parsed.settings.max_tokens if parsed.settings else None
+        needed = self.gateway.dearest_cost(parsed.route, prompt_tokens, max_tokens or 0)
+        wanted = self.gateway.dearest_cost(
+            parsed.route, prompt_tokens, max_tokens or DEFAULT_HELD_OUTPUT_TOKENS
+        )
+        assert needed is not None  # _admit: every model of the route has a price
+        assert wanted is not None
+        return await self.budgets.hold(key, needed_usd=needed, wanted_usd=wanted)
 
     async def _record(
         self,
@@ -322,6 +334,7 @@ class _Endpoint:
         result: GatewayResult | None = None,
         status: int = 200,
         error: ApiError | None = None,
+        hold: str | None = None,
     ) -> None:
         response = result.response if result else None
         await self.ledger.record(
@@ -338,7 +351,8 @@ class _Endpoint:
                 cache_hit=result.cache_hit if result else False,
                 status=status,
                 error=None if error is None else (error.code or error.kind),
-            )
+            ),
+            release=hold,
         )
 
     def _id(self, prefix: str) -> str:

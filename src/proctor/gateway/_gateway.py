@@ -190,6 +190,22 @@ class Gateway:
     def price(self, deployment: Deployment) -> Price | None:
         return deployment.price or self.prices.price(deployment.model)
 
+    def dearest_cost(
+        self, route: str | None, input_tokens: int, output_tokens: int
+    ) -> float | None:
+        """The most a call of these tokens may cost on ``route``: at its dearest
+        deployment's price (a fallback may answer). ``None`` if one has no price."""
+        from proctor.store import Usage
+
+        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
+        dearest = 0.0
+        for deployment in self.chain(route):
+            price = self.price(deployment)
+            if price is None:
+                return None
+            dearest = max(dearest, price.cost(usage))
+        return dearest
+
     def projected_cost(
         self,
         route: str | None,

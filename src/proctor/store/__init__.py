@@ -102,6 +102,7 @@ from proctor.store._records import (
     RunFilter,
     RunRecord,
     SessionRecord,
+    SpendHold,
     row_to_event,
 )
 from proctor.store._sealing import (
@@ -193,6 +194,7 @@ __all__ = [
     "SessionRecord",
     "Sessions",
     "Signer",
+    "SpendHold",
     "Store",
     "ToolFinished",
     "ToolProposed",

@@ -12,7 +12,9 @@ from proctor.store._records import (
     EvalResultRecord,
     GatewayCallRecord,
     SessionRecord,
+    SpendHold,
 )
+from proctor.store._rows import daily_spend, hold_amount
 
 
 class MemoryTables:
@@ -22,6 +24,8 @@ class MemoryTables:
         super().__init__()
         self._cache: dict[str, tuple[bytes, float]] = {}
         self._calls: list[GatewayCallRecord] = []
+        self._spend: dict[tuple[str, float], float] = {}
+        self._holds: dict[str, SpendHold] = {}
         self._eval_results: dict[str, EvalResultRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
         self._sessions: dict[str, SessionRecord] = {}
@@ -39,8 +43,27 @@ class MemoryTables:
             del self._cache[key]
         return len(expired)
 
-    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
+    async def record_gateway_calls(
+        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+    ) -> None:
         self._calls.extend(calls)
+        for day, cost in daily_spend(calls).items():
+            self._spend[day] = self._spend.get(day, 0.0) + cost
+        for hold_id in release:
+            self._holds.pop(hold_id, None)
+
+    async def hold_gateway_spend(
+        self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
+    ) -> tuple[float | None, float]:
+        key = hold.key_name
+        for lapsed in [h.hold_id for h in self._holds.values() if h.expires_at <= now]:
+            del self._holds[lapsed]
+        spent = sum(c for (k, day), c in self._spend.items() if k == key and day >= since)
+        held = sum(h.amount_usd for h in self._holds.values() if h.key_name == key)
+        amount = hold_amount(hold, needed_usd, limit_usd, committed := spent + held)
+        if amount is not None:
+            self._holds[hold.hold_id] = dataclasses.replace(hold, amount_usd=amount)
+        return amount, committed
 
     async def gateway_spend(self, key_name: str, since: float) -> float:
         return float(

@@ -149,4 +149,44 @@ LATER: tuple[Migration, ...] = (
     );
     """,
     ),
+    # 13: budgets that hold under concurrency: each API key's spend per UTC day (kept with
+    # the call ledger, in the same transactions) and the holds of calls still in flight.
+    Migration(
+        sqlite="""
+    CREATE TABLE gateway_spend (
+        key_name TEXT NOT NULL,
+        day REAL NOT NULL,
+        cost_usd REAL NOT NULL,
+        PRIMARY KEY (key_name, day)
+    ) WITHOUT ROWID;
+    INSERT INTO gateway_spend (key_name, day, cost_usd)
+        SELECT key_name, CAST(ts / 86400 AS INTEGER) * 86400.0, SUM(cost_usd)
+        FROM gateway_calls WHERE cost_usd IS NOT NULL GROUP BY 1, 2;
+    CREATE TABLE gateway_holds (
+        hold_id TEXT PRIMARY KEY,
+        key_name TEXT NOT NULL,
+        amount_usd REAL NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX gateway_holds_by_key ON gateway_holds (key_name, expires_at, amount_usd);
+    """,
+        postgres="""
+    CREATE TABLE gateway_spend (
+        key_name TEXT NOT NULL,
+        day DOUBLE PRECISION NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (key_name, day)
+    );
+    INSERT INTO gateway_spend (key_name, day, cost_usd)
+        SELECT key_name, floor(ts / 86400) * 86400, SUM(cost_usd)
+        FROM gateway_calls WHERE cost_usd IS NOT NULL GROUP BY 1, 2;
+    CREATE TABLE gateway_holds (
+        hold_id TEXT COLLATE "C" PRIMARY KEY,
+        key_name TEXT NOT NULL,
+        amount_usd DOUBLE PRECISION NOT NULL,
+        expires_at DOUBLE PRECISION NOT NULL
+    );
+    CREATE INDEX gateway_holds_by_key ON gateway_holds (key_name, expires_at) INCLUDE (amount_usd);
+    """,
+    ),
 )

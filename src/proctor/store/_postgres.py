@@ -31,6 +31,7 @@ POSTGRES = Dialect(
     lock_rows=" FOR UPDATE",
     skip_locked=" FOR UPDATE OF q SKIP LOCKED",
     queue_lock=f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {_QUEUE_LOCK_KEY})",
+    key_lock=f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(?))",
     list_param=True,
 )
 

@@ -185,6 +185,20 @@ class GatewayCallRecord:
     error: str | None = None
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class SpendHold:
+    """Money set aside against an API key's budget for one endpoint call in flight.
+
+    The call's ledger row releases it (its cost then counts as spent, in the same
+    transaction); a hold whose process died before that lapses at ``expires_at``.
+    """
+
+    hold_id: str
+    key_name: str
+    amount_usd: float
+    expires_at: float
+
+
 @dataclass(kw_only=True)
 class ContractRecord:
     """One contract version, stored by content hash when the first run under it starts.

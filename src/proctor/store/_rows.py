@@ -3,7 +3,9 @@ rows, and filters as SQL (``?`` marks a parameter; the backend's hooks convert i
 
 from __future__ import annotations
 
+import math
 import operator
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -17,6 +19,7 @@ from proctor.store._records import (
     GatewayCallRecord,
     RunFilter,
     RunRecord,
+    SpendHold,
 )
 
 RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
@@ -160,6 +163,27 @@ def approval_from_row(row: tuple[Any, ...]) -> ApprovalRecord:
     values = dict(zip(APPROVAL_COLUMNS, row, strict=True))
     values["arguments"] = orjson.loads(values["arguments"])
     return ApprovalRecord(**values)
+
+
+def daily_spend(calls: Sequence[GatewayCallRecord]) -> dict[tuple[str, float], float]:
+    """The USD of ``calls`` by key and UTC day (the day's start, epoch seconds)."""
+    spend: dict[tuple[str, float], float] = {}
+    for call in calls:
+        if call.cost_usd:
+            day = math.floor(call.ts / 86400) * 86400.0
+            spend[call.key_name, day] = spend.get((call.key_name, day), 0.0) + call.cost_usd
+    return spend
+
+
+def hold_amount(
+    hold: SpendHold, needed_usd: float, limit_usd: float, committed_usd: float
+) -> float | None:
+    """What to hold for ``hold`` with ``committed_usd`` already spent or held: its amount,
+    or what is left if that is less but still ``needed_usd``; ``None`` when it must wait."""
+    left = limit_usd - committed_usd
+    if left <= 0 or needed_usd > left:
+        return None
+    return min(hold.amount_usd, left)
 
 
 def call_from_row(row: tuple[Any, ...]) -> GatewayCallRecord:

@@ -37,6 +37,9 @@ class Dialect:
     queue_lock: str | None
     """A statement serialising claims that count live leases; ``None`` where the
     transaction's write lock does it already (SQLite's ``BEGIN IMMEDIATE``)."""
+    key_lock: str | None
+    """A statement serialising transactions on one key (its parameter); ``None`` where
+    the transaction's write lock does it already."""
     list_param: bool
     """A list is one parameter (``= ANY(?)``), not one per item (``IN (?, ?)``)."""
 

@@ -14,6 +14,7 @@ from proctor.store._records import (
     EvalResultRecord,
     GatewayCallRecord,
     SessionRecord,
+    SpendHold,
 )
 from proctor.store._rows import (
     CALL_COLUMNS,
@@ -21,9 +22,11 @@ from proctor.store._rows import (
     EVAL_SUMMARY,
     call_from_row,
     call_params,
+    daily_spend,
     eval_from_row,
     eval_params,
     eval_results_sql,
+    hold_amount,
 )
 from proctor.store._sql_base import SQLBase, insert
 
@@ -51,6 +54,18 @@ CACHE_PURGE = "DELETE FROM cache WHERE expires_at <= ?"
 INSERT_CALL = insert("gateway_calls", CALL_COLUMNS)
 SPEND = "SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_calls WHERE key_name = ? AND ts >= ?"
 SELECT_CALLS = f"SELECT {', '.join(CALL_COLUMNS)} FROM gateway_calls"
+ADD_SPEND = (
+    "INSERT INTO gateway_spend (key_name, day, cost_usd) VALUES (?, ?, ?) "
+    "ON CONFLICT (key_name, day) DO UPDATE SET cost_usd = gateway_spend.cost_usd + "
+    "excluded.cost_usd"
+)
+RELEASE_HOLD = "DELETE FROM gateway_holds WHERE hold_id = ?"
+SPENT_SINCE = "SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_spend WHERE key_name = ? AND day >= ?"
+HELD = (
+    "SELECT COALESCE(SUM(amount_usd), 0) FROM gateway_holds WHERE key_name = ? AND expires_at > ?"
+)
+LAPSE_HOLDS = "DELETE FROM gateway_holds WHERE key_name = ? AND expires_at <= ?"
+INSERT_HOLD = insert("gateway_holds", ("hold_id", "key_name", "amount_usd", "expires_at"))
 
 INSERT_EVAL = f"{insert('eval_results', EVAL_COLUMNS)} ON CONFLICT (result_id) DO NOTHING"
 SELECT_EVAL = f"SELECT {', '.join(EVAL_COLUMNS)} FROM eval_results WHERE result_id = ?"
@@ -91,9 +106,35 @@ class SQLTables(SQLBase):
 
     # The endpoint's call ledger: written in batches, one transaction each.
 
-    async def record_gateway_calls(self, calls: Sequence[GatewayCallRecord]) -> None:
-        if calls:
-            await self._write([(INSERT_CALL, [call_params(call) for call in calls])])
+    async def record_gateway_calls(
+        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+    ) -> None:
+        if not calls and not release:
+            return
+        spend = daily_spend(calls)
+        await self._write(
+            [
+                (INSERT_CALL, [call_params(call) for call in calls]),
+                (ADD_SPEND, [(key, day, cost) for (key, day), cost in spend.items()]),
+                (RELEASE_HOLD, [(hold_id,) for hold_id in release]),
+            ],
+            area="call ledger",
+        )
+
+    async def hold_gateway_spend(
+        self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
+    ) -> tuple[float | None, float]:
+        key = hold.key_name
+        async with self._transaction() as tx:
+            if self.dialect.key_lock is not None:
+                await tx.execute(self.dialect.key_lock, (f"budget:{key}",))
+            await tx.execute(LAPSE_HOLDS, (key, now))
+            spent = float((await tx.fetch(SPENT_SINCE, (key, since)))[0][0])
+            held = float((await tx.fetch(HELD, (key, now)))[0][0])
+            amount = hold_amount(hold, needed_usd, limit_usd, committed := spent + held)
+            if amount is not None:
+                await tx.execute(INSERT_HOLD, (hold.hold_id, key, amount, hold.expires_at))
+        return amount, committed
 
     async def gateway_spend(self, key_name: str, since: float) -> float:
         row = await self._fetchone(SPEND, (key_name, since))

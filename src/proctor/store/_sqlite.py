@@ -25,6 +25,7 @@ SQLITE = Dialect(
     lock_rows="",  # BEGIN IMMEDIATE holds the file's one write lock already
     skip_locked="",
     queue_lock=None,
+    key_lock=None,
     list_param=False,
 )
 

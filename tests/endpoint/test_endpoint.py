@@ -335,7 +335,8 @@ async def test_a_budgeted_key_may_not_use_unpriced_models(
         with pytest.raises(openai.PermissionDeniedError) as refused:
             await running.client("sk-carol").chat.completions.create(model="local", messages=HI)
     assert refused.value.code == "unpriced_model"
-    assert "local" in refused.value.message
+    assert "'my-llama'" in refused.value.message
+    assert "Fix: add to proctor.yaml prices: {my-llama: {input:" in refused.value.message
     assert upstream.bodies == []
 
 

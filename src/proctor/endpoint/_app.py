@@ -87,7 +87,7 @@ class _Endpoint:
         self.routes = sorted(gateway.routes)
         # A key with a budget may use only routes whose every deployment has a price.
         self.unpriced = {
-            route: [d.name for d in gateway.chain(route) if gateway.price(d) is None]
+            route: [d.model for d in gateway.chain(route) if gateway.price(d) is None]
             for route in self.routes
         }
         self._pid = f"{os.getpid():x}"
@@ -307,9 +307,11 @@ class _Endpoint:
         if key.budget_usd is not None and self.unpriced[route]:
             raise ApiError(
                 403,
-                f"key {key.name!r} has a budget, but route {route!r} uses models with no "
-                f"price ({', '.join(self.unpriced[route])}), whose cost could not be counted. "
-                "Fix: add their prices to proctor.yaml",
+                f"key {key.name!r} has a budget, but route {route!r} uses models whose cost "
+                f"could not be counted: neither proctor.yaml nor the published price table "
+                f"(genai-prices) has a price for {', '.join(map(repr, self.unpriced[route]))}. "
+                f"Fix: add to proctor.yaml prices: {{{self.unpriced[route][0]}: {{input: "
+                "<USD per million tokens>, output: <USD per million tokens>}}",
                 kind="permission_error",
                 code="unpriced_model",
             )

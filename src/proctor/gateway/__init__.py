@@ -27,7 +27,7 @@ from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._prices import DEFAULT_PRICES, Price, PriceTable
+from proctor.gateway._prices import Price, PriceTable
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._request import GatewayResult, ModelRequest
 from proctor.gateway._router import Router
@@ -60,7 +60,6 @@ from proctor.gateway.providers.openai import OpenAIModel
 from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
 __all__ = [
-    "DEFAULT_PRICES",
     "REPLY_PRIMING_TOKENS",
     "AssistantMessage",
     "CacheConfig",

@@ -1,4 +1,9 @@
-"""USD prices per million tokens, and the cost of a call."""
+"""USD prices per million tokens, and the cost of a call.
+
+Prices come from ``proctor.yaml`` (``prices:``, a model's ``price:``) first, then from the
+published list prices of ``genai-prices`` (``_published``). A model neither knows has an
+unknown cost, never zero.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,15 @@ class Price:
     """Prompt tokens served from the provider's cache (default: the input price)."""
     cache_write_per_million: float | None = None
     """Prompt tokens written to the provider's cache (default: the input price)."""
+    tier: tuple[int, Price] | None = None
+    """A long-context tier: a prompt of more input tokens than this bills every token at
+    that price (Anthropic's and Google's rule for their largest context windows)."""
 
     def cost(self, usage: Usage) -> float:
         """USD of ``usage``. Cached and cache-written tokens are counted among the input
         tokens, reasoning tokens among the output tokens, as providers report them."""
+        if self.tier is not None and usage.input_tokens > self.tier[0]:
+            return self.tier[1].cost(usage)
         cached = min(usage.cached_input_tokens, usage.input_tokens)
         written = min(usage.cache_write_tokens, usage.input_tokens - cached)
         base = self.input_per_million
@@ -34,34 +44,22 @@ class Price:
         ) / 1_000_000
 
 
-# Public list prices (USD per million tokens), as published by each vendor.
-DEFAULT_PRICES: dict[str, Price] = {
-    "gpt-4o": Price(
-        input_per_million=2.50, output_per_million=10.00, cached_input_per_million=1.25
-    ),
-    "gpt-4o-mini": Price(
-        input_per_million=0.15, output_per_million=0.60, cached_input_per_million=0.075
-    ),
-    "gpt-4.1": Price(input_per_million=2.00, output_per_million=8.00),
-    "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
-    "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
-    "o4-mini": Price(input_per_million=1.10, output_per_million=4.40),
-    "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
-    "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
-}
-
-
 class PriceTable:
-    """Looks up a model's price; an unknown model's cost is ``None``, never zero."""
+    """Looks up a model's price: ``prices`` first, then the published list prices; an
+    unknown model's cost is ``None``, never zero."""
 
     def __init__(self, prices: dict[str, Price] | None = None) -> None:
-        self._prices = dict(DEFAULT_PRICES)
-        if prices:
-            self._prices.update(prices)
+        self._prices = dict(prices or {})
 
-    def price(self, model: str) -> Price | None:
-        return self._prices.get(model)
+    def price(self, model: str, *, provider: str | None = None) -> Price | None:
+        """``model``'s price (``provider`` narrows the published table's search)."""
+        price = self._prices.get(model)
+        if price is not None:
+            return price
+        from proctor.gateway._published import published_price
+
+        return published_price(model, provider)
 
     def cost(self, model: str, usage: Usage) -> float | None:
-        price = self._prices.get(model)
+        price = self.price(model)
         return None if price is None else price.cost(usage)

@@ -90,8 +90,11 @@ def run_model(
             if gateway.price(first) is None:
                 raise ConfigError(
                     f"the {workflow.name} contract caps cost at ${ceiling:g}, but model "
-                    f"{first.model!r} has no price, so the cap could not be enforced. Fix: "
-                    "add its price (proctor.yaml prices:), or remove limits.max_cost_usd"
+                    f"{first.model!r} has no price (neither proctor.yaml nor the published "
+                    "table, genai-prices, lists it), so the cap could not be enforced. Fix: "
+                    f"add to proctor.yaml prices: {{{first.model}: {{input: <USD per million "
+                    "tokens>, output: <USD per million tokens>}}, or remove "
+                    "limits.max_cost_usd"
                 )
     return gateway, route
 

@@ -1,0 +1,84 @@
+"""Published list prices from the ``genai-prices`` package (maintained by Pydantic, with
+the prices of thousands of models from every major provider, updated with each release).
+
+Importing it and reading its snapshot takes most of a second, so it is loaded on the
+first model whose price ``proctor.yaml`` does not give, and each model is looked up once
+per process. Upgrading the package (``pip install -U genai-prices``) updates the prices.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from proctor.gateway._prices import Price
+
+logger = logging.getLogger("proctor.gateway.prices")
+
+# Names of Proctor's own test doubles and agent turns: never a published model.
+_INTERNAL_PREFIXES = ("scripted", "agent:", "fake-")
+
+
+@functools.lru_cache(maxsize=1024)
+def published_price(model: str, provider: str | None = None) -> Price | None:
+    """The list price of ``model`` today (``provider``: ``openai``, ``anthropic``, ... when
+    known), or ``None`` if ``genai-prices`` does not know it."""
+    if not model or model.startswith(_INTERNAL_PREFIXES):
+        return None
+    try:
+        from genai_prices import data_snapshot
+    except ImportError:  # pragma: no cover - a core dependency
+        return None
+    snapshot = data_snapshot.get_snapshot()
+    try:
+        _, info = snapshot.find_provider_model(model, None, provider, None)
+        prices = info.get_prices(datetime.now(UTC))
+    except LookupError:
+        if provider is None:
+            return None
+        return published_price(model)  # a model served by another provider's API
+    except Exception:  # a bug in the table must not fail a call: the cost stays unknown
+        logger.exception("genai-prices failed to look up %r", model)
+        return None
+    return _price(prices)
+
+
+def _price(prices: Any) -> Price | None:
+    rates = {
+        name: getattr(prices, name, None)
+        for name in ("input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok")
+    }
+    if rates["input_mtok"] is None and rates["output_mtok"] is None:
+        return None  # priced by something else (requests, images): not a token price
+    starts = sorted({t.start for rate in rates.values() for t in getattr(rate, "tiers", ())})
+    tier = None
+    if starts:  # a cliff: past the threshold every token is billed at the tier's rate
+        tier = (starts[0], _rates(rates, starts[0]))
+    return Price(**_fields(rates, None), tier=tier)
+
+
+def _rates(rates: dict[str, Any], start: int) -> Price:
+    return Price(**_fields(rates, start))
+
+
+def _fields(rates: dict[str, Any], start: int | None) -> dict[str, Any]:
+    def at(rate: Any) -> float | None:
+        if rate is None:
+            return None
+        if isinstance(rate, Decimal | int | float):
+            return float(rate)
+        value = rate.base
+        for tier in rate.tiers:
+            if start is not None and tier.start <= start:
+                value = tier.price
+        return float(value)
+
+    return {
+        "input_per_million": at(rates["input_mtok"]) or 0.0,
+        "output_per_million": at(rates["output_mtok"]) or 0.0,
+        "cached_input_per_million": at(rates["cache_read_mtok"]),
+        "cache_write_per_million": at(rates["cache_write_mtok"]),
+    }

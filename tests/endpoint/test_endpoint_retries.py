@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer
@@ -86,3 +87,30 @@ async def test_one_model_is_looked_up_as_openai_clients_do(
         assert (found.id, found.object) == ("team/default", "model")
         with pytest.raises(openai.NotFoundError, match="does not exist"):
             await client.models.retrieve("gpt-5")
+
+
+async def test_a_limited_key_sees_its_buckets_in_x_ratelimit_headers(
+    upstream: FakeOpenAIServer, db: SQLiteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIMITED_KEY", "sk-limited")
+    upstream.default = Completion(text="ok")
+    key = {"name": "limited", "key_env": "LIMITED_KEY", "rpm": 2, "tpm": 10_000}
+    config = one_model_config(upstream.base_url, keys=[key], rate_limits={"max_wait_s": 0})
+    hi: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+    async with running_endpoint(config, db) as running:
+        client = running.client("sk-limited")  # distinct prompts: a cache hit takes nothing
+        raw = await client.chat.completions.with_raw_response.create(model="small", messages=hi)
+        assert raw.headers["x-ratelimit-limit-requests"] == "2"
+        assert raw.headers["x-ratelimit-remaining-requests"] == "1"
+        assert raw.headers["x-ratelimit-limit-tokens"] == "10000"
+        assert 9_900 < int(raw.headers["x-ratelimit-remaining-tokens"]) < 10_000
+        assert raw.headers["x-ratelimit-reset-requests"].endswith("s")
+        again: list[ChatCompletionMessageParam] = [{"role": "user", "content": "again"}]
+        await client.chat.completions.create(model="small", messages=again)
+        third: list[ChatCompletionMessageParam] = [{"role": "user", "content": "third"}]
+        with pytest.raises(openai.RateLimitError) as refused:
+            await client.chat.completions.create(model="small", messages=third)
+        headers = refused.value.response.headers
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+        assert headers["x-should-retry"] == "true"  # a rate limit passes
+        assert int(headers["retry-after"]) >= 1

@@ -94,6 +94,10 @@ async def test_requests_per_minute_wait_for_the_bucket_to_refill(
 
     assert waits == [0.0, 0.0, 30.0, 30.0]
     assert fake.slept == [30.0, 30.0]
+    seen = memory.levels("d", limits)
+    assert seen is not None
+    assert (seen.requests, seen.tokens, seen.requests_full_in_s) == (0.0, None, 60.0)
+    assert memory.levels("never-seen", limits) is None
 
 
 async def test_tokens_per_minute_wait_for_enough_tokens(
@@ -244,6 +248,12 @@ async def test_two_redis_limiters_share_one_limit(
         await second.acquire("d", limits, tokens=1, max_wait_s=5)
     assert (raised.value.scope, raised.value.limit) == ("d", "rpm")
     assert 18.0 < raised.value.retry_in_s <= 20.0
+    seen = first.levels("d", limits)  # as its last acquire left the shared buckets
+    assert seen is not None
+    assert seen.requests is not None
+    assert 0 <= seen.requests < 1
+    assert seen.tokens is None  # no tpm: unlimited
+    assert 39.0 < seen.requests_full_in_s <= 60.0
 
 
 async def test_a_redis_waiter_sleeps_for_its_turn(

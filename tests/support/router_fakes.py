@@ -12,6 +12,7 @@ from proctor.gateway._deployment import Deployment
 from proctor.gateway._errors import RateLimitExceeded
 from proctor.gateway._router import Router
 from proctor.gateway._types import (
+    BucketLevels,
     CallSettings,
     Message,
     ModelClient,
@@ -165,3 +166,6 @@ class FakeLimiter:
 
     async def settle(self, scope: str, limits: RateLimits, *, tokens_delta: int) -> None:
         self.settled.append((scope, tokens_delta))
+
+    def levels(self, scope: str, limits: RateLimits) -> BucketLevels | None:
+        return None

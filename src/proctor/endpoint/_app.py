@@ -172,6 +172,7 @@ class _Endpoint:
                 await self._record(
                     key, route, started, status=failure.status, error=failure, hold=hold
                 )
+                failure.headers.update(self._limit_headers(key))
             return api.error(failure, request_id)
         content = api.answer(result, parsed, request_id)
         await self._record(key, route, started, result=result, hold=hold)
@@ -184,6 +185,8 @@ class _Endpoint:
         }
         if result.cost_usd is not None:
             headers["x-proctor-cost-usd"] = f"{result.cost_usd:.8f}"
+        if key.limits is not None:
+            headers.update(self._limit_headers(key))
         return Response(content, 200, headers, media_type=JSON)
 
     def _relay(
@@ -244,7 +247,29 @@ class _Endpoint:
             "x-proctor-deployment": answer.deployment,
             "x-proctor-cache": "hit" if answer.cache_hit else "miss",
         }
+        if key.limits is not None:
+            headers.update(self._limit_headers(key))
         return StreamReply(content, headers, on_close)
+
+    def _limit_headers(self, key: ApiKey) -> dict[str, str]:
+        """OpenAI's ``x-ratelimit-*`` headers for ``key``'s own ``rpm``/``tpm``, as its
+        buckets were after this call took from them."""
+        limiter = self.gateway.limiter
+        if limiter is None or key.limits is None:
+            return {}
+        seen = limiter.levels(key.scope, key.limits)
+        if seen is None:
+            return {}
+        headers = {}
+        for unit, limit, left, full_in in (
+            ("requests", key.limits.rpm, seen.requests, seen.requests_full_in_s),
+            ("tokens", key.limits.tpm, seen.tokens, seen.tokens_full_in_s),
+        ):
+            if limit is not None and left is not None:
+                headers[f"x-ratelimit-limit-{unit}"] = str(limit)
+                headers[f"x-ratelimit-remaining-{unit}"] = str(max(0, int(left)))
+                headers[f"x-ratelimit-reset-{unit}"] = _duration(full_in)
+        return headers
 
     async def healthz(self, request: Request) -> Response:
         """Liveness: the process answers."""
@@ -385,6 +410,14 @@ class _Endpoint:
                 code="model_not_found",
             ).response()
         return Response(orjson.dumps(_model(route)), media_type=JSON)
+
+
+def _duration(seconds: float) -> str:
+    """A wait as OpenAI writes it in ``x-ratelimit-reset-*``: ``20ms``, ``1.5s``, ``6m0s``."""
+    if seconds < 1:
+        return f"{max(0, round(seconds * 1000))}ms"
+    minutes, rest = divmod(seconds, 60)
+    return f"{int(minutes)}m{rest:.0f}s" if minutes else f"{rest:.3g}s"
 
 
 def _model(route: str) -> dict[str, object]:

@@ -37,6 +37,8 @@ class ApiError(Exception):
         super().__init__(message)
         self.status, self.message, self.kind, self.code = status, message, kind, code
         self.retry_after_s = retry_after_s
+        self.headers: dict[str, str] = {}
+        """More headers of the answer (the key's ``x-ratelimit-*``)."""
 
     @property
     def retryable(self) -> bool:
@@ -46,7 +48,7 @@ class ApiError(Exception):
         return self.status == 429 and self.code != "budget_exceeded"
 
     def response(self, request_id: str | None = None) -> Response:
-        headers = {"x-should-retry": "true" if self.retryable else "false"}
+        headers = {**self.headers, "x-should-retry": "true" if self.retryable else "false"}
         if request_id is not None:
             headers["x-request-id"] = request_id
         if self.retry_after_s is not None:

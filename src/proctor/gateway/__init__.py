@@ -41,6 +41,7 @@ from proctor.gateway._tokens import (
 )
 from proctor.gateway._types import (
     AssistantMessage,
+    BucketLevels,
     CallSettings,
     Message,
     ModelClient,
@@ -62,6 +63,7 @@ from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 __all__ = [
     "REPLY_PRIMING_TOKENS",
     "AssistantMessage",
+    "BucketLevels",
     "CacheConfig",
     "CallSettings",
     "CooldownConfig",

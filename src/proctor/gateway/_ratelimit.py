@@ -31,7 +31,7 @@ from proctor.gateway._cache import Outages
 from proctor.gateway._config import RateLimitConfig
 from proctor.gateway._errors import RateLimitExceeded
 from proctor.gateway._redis import redis_client
-from proctor.gateway._types import RateLimiter, RateLimits
+from proctor.gateway._types import BucketLevels, RateLimiter, RateLimits
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -114,6 +114,14 @@ class MemoryRateLimiter:
         if tpm:
             self._take(self._refilled(scope, rpm, tpm), rpm, tpm, requests=0, tokens=tokens_delta)
 
+    def levels(self, scope: str, limits: RateLimits) -> BucketLevels | None:
+        state = self._scopes.get(scope)
+        if state is None:
+            return None
+        rpm, tpm = _checked(limits)
+        state = self._refilled(scope, rpm, tpm)
+        return _levels(rpm, tpm, state.requests, state.tokens)
+
     def _refilled(self, scope: str, rpm: int, tpm: int) -> _Buckets:
         now = self._clock()
         state = self._scopes.setdefault(scope, _Buckets(requests=math.inf, tokens=math.inf, at=now))
@@ -130,6 +138,15 @@ class MemoryRateLimiter:
         state.tokens = _level(state.tokens - tokens, tpm)
 
 
+def _levels(rpm: int, tpm: int, requests: float, tokens: float) -> BucketLevels:
+    return BucketLevels(
+        requests=requests if rpm else None,
+        tokens=tokens if tpm else None,
+        requests_full_in_s=(rpm - requests) * 60 / rpm if rpm else 0.0,
+        tokens_full_in_s=(tpm - tokens) * 60 / tpm if tpm else 0.0,
+    )
+
+
 def _level(level: float, capacity: int) -> float:
     """At most full; an unlimited bucket stays infinite, so a limit added later starts full."""
     return min(capacity, level) if capacity else math.inf
@@ -137,8 +154,9 @@ def _level(level: float, capacity: int) -> float:
 
 # Both buckets of a scope live in one hash: r (requests), k (tokens), ts (server time, s).
 # ARGV: rpm, tpm (0: unlimited), op, requests, tokens, max_wait_s.
-#   op "acquire": {1, wait} taken (the caller sleeps `wait`), or {0, wait, limit} refused.
-#   op "take": take requests and tokens (negative gives back); {1, "0"}.
+#   op "acquire": {1, wait, r, k} taken (the caller sleeps `wait`; r and k are the levels
+#   after taking), or {0, wait, limit} refused.
+#   op "take": take requests and tokens (negative gives back); {1, "0", r, k}.
 # The hash expires once both buckets would be full again, since a missing hash reads full.
 _SCRIPT = """
 local rpm, tpm, op = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
@@ -182,7 +200,7 @@ if tpm > 0 then
 end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('PEXPIRE', KEYS[1], math.ceil(full * 1000) + 1)
-return {1, string.format('%.17g', wait)}
+return {1, string.format('%.17g', wait), string.format('%.17g', r), string.format('%.17g', k)}
 """
 _SHA = hashlib.sha1(_SCRIPT.encode()).hexdigest()
 
@@ -207,6 +225,7 @@ class RedisRateLimiter:
         self.prefix = prefix
         self._sleep = sleep
         self._redis: Redis = redis_client(url, timeout_s=timeout_s, what="rate limiter")
+        self._seen: dict[str, BucketLevels] = {}
         self._outages = Outages(
             f"the Redis rate limiter at {url}", fallback="calls are not limited", log=logger
         )
@@ -228,6 +247,7 @@ class RedisRateLimiter:
         if not result[0]:
             limit = result[2].decode() if isinstance(result[2], bytes) else str(result[2])
             raise _refused(scope, limit, rpm if limit == "rpm" else tpm, wait, max_wait_s)
+        self._seen[scope] = _levels(rpm, tpm, float(result[2]), float(result[3]))
         if wait > 0:
             try:
                 await self._sleep(wait)
@@ -240,6 +260,10 @@ class RedisRateLimiter:
         rpm, tpm = _checked(limits)
         if tpm:
             await self._run(scope, rpm, tpm, "take", 0, tokens_delta, 0.0)
+
+    def levels(self, scope: str, limits: RateLimits) -> BucketLevels | None:
+        # As the last acquire left them (no round trip to Redis for a header).
+        return self._seen.get(scope)
 
     async def _run(
         self, scope: str, rpm: int, tpm: int, op: str, requests: int, tokens: int, wait: float

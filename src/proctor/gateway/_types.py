@@ -174,3 +174,19 @@ class RateLimiter(Protocol):
     async def settle(self, scope: str, limits: RateLimits, *, tokens_delta: int) -> None:
         """Correct the token bucket once the real usage is known (estimate -> actual)."""
         ...
+
+    def levels(self, scope: str, limits: RateLimits) -> BucketLevels | None:
+        """What ``scope``'s buckets held when this process last saw them (for the
+        ``x-ratelimit-*`` headers); ``None`` if it has not seen them."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class BucketLevels:
+    """A scope's buckets: requests and tokens left (``None``: unlimited), and the seconds
+    until each is full again."""
+
+    requests: float | None
+    tokens: float | None
+    requests_full_in_s: float = 0.0
+    tokens_full_in_s: float = 0.0

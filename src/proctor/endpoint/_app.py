@@ -31,6 +31,8 @@ from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._metrics import EndpointMetrics
+from proctor.endpoint._observe import budget_left, providers
 from proctor.endpoint._stream import DONE, ChunkWriter, StreamReply, error_event
 from proctor.endpoint._wire import completion, error, now_s, parse_request
 from proctor.gateway import (
@@ -39,10 +41,12 @@ from proctor.gateway import (
     GatewayResult,
     GatewayStream,
     ModelRequest,
+    ModelResponse,
     StreamInterrupted,
     count_text,
 )
 from proctor.store import GatewayCallRecord, Store
+from proctor.telemetry import gateway_call_spans
 
 logger = logging.getLogger("proctor.gateway.http")
 
@@ -87,6 +91,11 @@ class _Endpoint:
         }
         self._pid = f"{os.getpid():x}"
         self._count = 0
+        # What operators watch (_metrics, _observe): counted where every call is recorded.
+        self.metrics = EndpointMetrics(
+            gateway, self.keys.keys, budget_left=budget_left(ledger), pending=lambda: ledger.pending
+        )
+        self.spans = gateway_call_spans(providers(gateway, config))  # None: export is off
 
     def authenticate(self, request: Request) -> ApiKey:
         key = self.keys.authenticate(request.headers.get("authorization"))
@@ -319,7 +328,8 @@ class _Endpoint:
         error: ApiError | None = None,
     ) -> None:
         response = result.response if result else None
-        await self.ledger.record(
+        await self._observed(
+            response,
             GatewayCallRecord(
                 ts=time.time(),
                 key_name=key.name,
@@ -333,8 +343,16 @@ class _Endpoint:
                 cache_hit=result.cache_hit if result else False,
                 status=status,
                 error=None if error is None else (error.code or error.kind),
-            )
+            ),
         )
+
+    async def _observed(self, response: ModelResponse | None, call: GatewayCallRecord) -> None:
+        """Count ``call`` for /metrics and queue its span, then write it to the ledger."""
+        usage = response.usage if response else None
+        self.metrics.observe(call, usage)
+        if self.spans is not None:
+            self.spans.add(call, usage)
+        await self.ledger.record(call)
 
     def _id(self) -> str:
         self._count += 1
@@ -408,6 +426,8 @@ def create_app(
             yield
         finally:
             await endpoint.ledger.close()
+            if endpoint.spans is not None:
+                endpoint.spans.flush()
 
     app = FastAPI(
         title="Proctor gateway",
@@ -421,6 +441,7 @@ def create_app(
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])
     app.router.add_route("/readyz", endpoint.readyz, methods=["GET"])
+    app.router.add_route("/metrics", endpoint.metrics.page, methods=["GET"])
     app.add_exception_handler(HTTPException, _http_error)
     app.state.endpoint = endpoint
     return app

@@ -147,7 +147,10 @@ def fold_usage(
             "day": day_of(call.ts),
         }
         group = tuple(values[d] if d in by else None for d in USAGE_DIMENSIONS)
-        row = groups.get(group) or GatewayUsage(**dict(zip(_FIELDS, group, strict=True)))
+        key_name, route, model, day = group
+        row = groups.get(group) or GatewayUsage(
+            key_name=key_name, route=route, model=model, day=day
+        )
         groups[group] = replace(
             row,
             calls=row.calls + 1,
@@ -159,9 +162,6 @@ def fold_usage(
             cache_hits=row.cache_hits + call.cache_hit,
         )
     return ordered(groups.values())
-
-
-_FIELDS = ("key_name", "route", "model", "day")
 
 
 def ordered(rows: Iterable[GatewayUsage]) -> list[GatewayUsage]:

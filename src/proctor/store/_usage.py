@@ -147,10 +147,10 @@ def fold_usage(
             "day": day_of(call.ts),
         }
         group = tuple(values[d] if d in by else None for d in USAGE_DIMENSIONS)
-        key_name, route, model, day = group
-        row = groups.get(group) or GatewayUsage(
-            key_name=key_name, route=route, model=model, day=day
-        )
+        row = groups.get(group)
+        if row is None:
+            key, route, model, day = group
+            row = GatewayUsage(key_name=key, route=route, model=model, day=day)
         groups[group] = replace(
             row,
             calls=row.calls + 1,

@@ -85,7 +85,8 @@ def test_json_by_several_dimensions_and_one_key(capsys: pytest.CaptureFixture[st
 def test_by_day(capsys: pytest.CaptureFixture[str]) -> None:
     ran = proctor_main("gateway", "usage", "--by", "day", "--json", capsys=capsys)
     days = [row["day"] for row in json.loads(ran.out)["rows"]]
-    assert days == sorted(days) and len(days) == 2
+    assert days == sorted(days)
+    assert len(days) == 2
 
 
 def test_bad_options_are_one_line_each(capsys: pytest.CaptureFixture[str]) -> None:

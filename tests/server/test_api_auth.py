@@ -49,6 +49,7 @@ def test_every_api_endpoint_needs_a_key(api: Api) -> None:
         ("GET", "/api/v1/keys"),
         ("POST", "/api/v1/keys"),
         ("DELETE", "/api/v1/keys/key_x"),
+        ("GET", "/api/v1/gateway/usage"),
     ]
     documented = {
         (method.upper(), path.replace("{run_id}", "run_x"))

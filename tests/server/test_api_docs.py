@@ -48,6 +48,7 @@ def test_openapi_lists_every_endpoint_with_schemas_and_the_bearer_key(api: Api) 
         ("GET", "/api/v1/keys"),
         ("POST", "/api/v1/keys"),
         ("DELETE", "/api/v1/keys/{key_id}"),
+        ("GET", "/api/v1/gateway/usage"),
     }
     schemas = spec["components"]["schemas"]
     for name in ("StartRun", "RunSummary", "RunPage", "EventPage", "ApprovalOut", "ErrorBody"):

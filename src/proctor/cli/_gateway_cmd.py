@@ -1,4 +1,5 @@
-"""``proctor gateway serve``: the OpenAI-compatible endpoint of the project's gateway."""
+"""``proctor gateway serve``: the OpenAI-compatible endpoint of the project's gateway;
+``proctor gateway usage``: its spend, from the call ledger."""
 
 from __future__ import annotations
 
@@ -76,3 +77,60 @@ def _governor(specs: list[str]) -> Any:
         return GoverningGateway(store, gateway, bindings)
 
     return make
+
+
+@app.command("usage")
+def usage(
+    since: str = typer.Option(
+        "30d", "--since", help="Calls from: an age (7d, 24h) or an ISO date (UTC)."
+    ),
+    key: str | None = typer.Option(None, "--key", help="Only this API key (its name)."),
+    by: list[str] = typer.Option(
+        [],
+        "--by",
+        metavar="key|route|model|day",
+        help="Rows per key, route, model or day (repeatable, or comma-separated; default: key).",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
+) -> None:
+    """Spend of the gateway endpoint from its call ledger: calls, tokens and cost."""
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    from proctor.cli._context import console, with_store
+    from proctor.cli._render import to_json
+    from proctor.store import check_usage_dimensions
+    from proctor.telemetry import parse_since
+
+    dimensions = check_usage_dimensions(
+        [part.strip() for value in by for part in value.split(",") if part.strip()] or ["key"]
+    )
+    start = parse_since(since)
+    rows = with_store(lambda store: store.gateway_usage(dimensions, since=start, key_name=key))
+    if as_json:
+        print(to_json({"since": start, "by": list(dimensions), "rows": rows}))
+        return
+    if not rows:
+        console.print(f"no gateway calls since {since}" + (f" by key {key!r}" if key else ""))
+        return
+    table = Table(box=box.SIMPLE_HEAD)
+    for dimension in dimensions:
+        table.add_column(dimension)
+    for column in ("calls", "errors", "input tokens", "output tokens", "cache hits", "cost USD"):
+        table.add_column(column, justify="right")
+    for row in rows:
+        names = {"key": row.key_name, "route": row.route, "model": row.model, "day": row.day}
+        cost = f"{row.cost_usd:.4f}" + (f" (+{row.unpriced} unpriced)" if row.unpriced else "")
+        table.add_row(
+            *(escape(names[d] or "(none)") for d in dimensions),
+            f"{row.calls:,}",
+            f"{row.errors:,}",
+            f"{row.input_tokens:,}",
+            f"{row.output_tokens:,}",
+            f"{row.cache_hits:,}",
+            cost,
+        )
+    total = sum(row.cost_usd for row in rows)
+    table.caption = f"{sum(row.calls for row in rows):,} calls, ${total:.4f} since {since}"
+    console.print(table)

@@ -98,6 +98,18 @@ def worker_command(
         callback=finite,
         help="Seconds running runs get to finish on SIGTERM.",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help="Serve Prometheus metrics at http://HOST:PORT/metrics (runs claimed, ended by "
+        "outcome, their duration).",
+    ),
+    metrics_host: str = typer.Option(
+        "127.0.0.1", "--metrics-host", help="Address --metrics-port binds (default: this machine)."
+    ),
 ) -> None:
     """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
     import logging
@@ -120,8 +132,16 @@ def worker_command(
     )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
+    observer = None
+    if metrics_port is not None:
+        from proctor.cli._worker_metrics import WorkerMetrics
+
+        observer = WorkerMetrics()
+        bound = observer.serve(metrics_port, metrics_host)
+        console.print(f"metrics: http://{metrics_host}:{bound}/metrics", highlight=False)
+
     async def work(store: Store) -> tuple[str, WorkerStats]:
-        worker = Worker(store, settings)
+        worker = Worker(store, settings, observer=observer)
         console.print(
             f"worker {worker.name}: concurrency {concurrency}, lease {lease:g} s",
             markup=False,

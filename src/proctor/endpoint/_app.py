@@ -34,6 +34,8 @@ from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._metrics import EndpointMetrics
+from proctor.endpoint._observe import providers
 from proctor.endpoint._stream import StreamReply
 from proctor.gateway import (
     Gateway,
@@ -41,11 +43,13 @@ from proctor.gateway import (
     GatewayResult,
     GatewayStream,
     ModelRequest,
+    ModelResponse,
     StreamInterrupted,
     count_text,
     estimate_tokens,
 )
 from proctor.store import GatewayCallRecord, Store
+from proctor.telemetry import gateway_call_spans
 
 logger = logging.getLogger("proctor.gateway.http")
 
@@ -92,6 +96,11 @@ class _Endpoint:
         }
         self._pid = f"{os.getpid():x}"
         self._count = 0
+        # What operators watch (_metrics, _observe): counted where every call is recorded.
+        self.metrics = EndpointMetrics(
+            gateway, self.keys.keys, budget_left=self.budgets.left, pending=lambda: ledger.pending
+        )
+        self.spans = gateway_call_spans(providers(gateway, config))  # None: export is off
 
     def authenticate(self, request: Request) -> ApiKey:
         header = request.headers.get("authorization")
@@ -364,7 +373,8 @@ class _Endpoint:
         hold: str | None = None,
     ) -> None:
         response = result.response if result else None
-        await self.ledger.record(
+        await self._observed(
+            response,
             GatewayCallRecord(
                 ts=time.time(),
                 key_name=key.name,
@@ -381,6 +391,17 @@ class _Endpoint:
             ),
             release=hold,
         )
+
+    async def _observed(
+        self, response: ModelResponse | None, call: GatewayCallRecord, *, release: str | None
+    ) -> None:
+        """Count ``call`` for /metrics and queue its span, then write it to the ledger
+        (which releases its budget hold)."""
+        usage = response.usage if response else None
+        self.metrics.observe(call, usage)
+        if self.spans is not None:
+            self.spans.add(call, usage)
+        await self.ledger.record(call, release=release)
 
     def _id(self, prefix: str) -> str:
         self._count += 1
@@ -462,6 +483,8 @@ def create_app(
             yield
         finally:
             await endpoint.ledger.close()
+            if endpoint.spans is not None:
+                endpoint.spans.flush()
 
     app = FastAPI(
         title="Proctor gateway",
@@ -475,6 +498,7 @@ def create_app(
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])
     app.router.add_route("/readyz", endpoint.readyz, methods=["GET"])
+    app.router.add_route("/metrics", endpoint.metrics.page, methods=["GET"])
     app.add_exception_handler(HTTPException, _http_error)
     app.state.endpoint = endpoint
     return app

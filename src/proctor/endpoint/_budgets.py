@@ -79,6 +79,13 @@ class Budgets:
             raise _refused(key, needed_usd, committed)
         return hold.hold_id
 
+    async def left(self, key: ApiKey) -> float:
+        """USD ``key`` may still spend this period, by the calls written to the ledger
+        (calls in flight, holding money, are not counted): for ``/metrics``."""
+        assert key.budget_usd is not None
+        since = period_start(key.period, self._clock())
+        return key.budget_usd - await self.store.gateway_spend(key.name, since)
+
 
 def _refused(key: ApiKey, needed_usd: float, committed_usd: float) -> ApiError:
     assert key.budget_usd is not None

@@ -66,6 +66,11 @@ class KeyRing:
         self.anonymous = ApiKey(name=ANONYMOUS, scope=f"key:{ANONYMOUS}")
 
     @property
+    def keys(self) -> list[ApiKey]:
+        """The configured keys (without their digests)."""
+        return [key for _, key in self._keys]
+
+    @property
     def open(self) -> bool:
         """No keys configured: every caller is anonymous (allowed on loopback only)."""
         return not self._keys

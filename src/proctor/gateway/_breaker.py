@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from proctor.gateway._config import CooldownConfig
+
+BreakerState = Literal["closed", "open", "half_open"]
 
 
 @dataclass
@@ -46,6 +49,14 @@ class CircuitBreaker:
         """Failures in a row since the last success."""
         state = self._states.get(name)
         return 0 if state is None else state.failures
+
+    def state(self, name: str) -> BreakerState:
+        """``closed`` (calls go), ``open`` (skipped while cooling) or ``half_open`` (the
+        cooldown is over: one trial call decides, or is deciding)."""
+        state = self._states.get(name)
+        if state is None or state.open_until is None:
+            return "closed"
+        return "open" if self.cooling(name) > 0 else "half_open"
 
     def acquire(self, name: str) -> bool:
         """Claim the right to call ``name``: always when closed, once when half-open."""

@@ -19,7 +19,9 @@ from proctor.runtime._transcript import Transcript
 from proctor.runtime._verified import UnverifiedRunError, opened_events, run_key_of
 from proctor.runtime._worker import (
     Worker,
+    WorkerObserver,
     WorkerOptions,
+    WorkerOutcome,
     WorkerStats,
     in_queue,
     open_queued,
@@ -47,7 +49,9 @@ __all__ = [
     "UnknownWorkflow",
     "UnverifiedRunError",
     "Worker",
+    "WorkerObserver",
     "WorkerOptions",
+    "WorkerOutcome",
     "WorkerStats",
     "Workflow",
     "WorkflowCatalog",

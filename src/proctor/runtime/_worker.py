@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from proctor.errors import StoreError, UsageError
 from proctor.policy import Redactor, pseudonym_key
@@ -160,6 +160,21 @@ class WorkerOptions:
             raise UsageError(f"--grace must not be negative, not {self.grace_s:g}")
 
 
+class WorkerObserver(Protocol):
+    """Told what a worker does, for its metrics (``proctor worker --metrics-port``)."""
+
+    def claimed(self, workflow: str) -> None:
+        """A run of ``workflow`` was claimed."""
+
+    def ended(self, workflow: str, outcome: WorkerOutcome, seconds: float) -> None:
+        """This worker stopped driving a run after ``seconds``: ``finished``, ``waiting``
+        (for approval), ``requeued`` (handed back), ``failed`` (left to be retried) or
+        ``given_up`` (too many attempts)."""
+
+
+WorkerOutcome = Literal["finished", "waiting", "requeued", "failed", "given_up"]
+
+
 @dataclass
 class WorkerStats:
     """What one worker did, for its exit line and the crash harness."""
@@ -186,8 +201,10 @@ class Worker:
         *,
         name: str | None = None,
         load: Callable[[str], Workflow] | None = None,
+        observer: WorkerObserver | None = None,
     ) -> None:
         self.store = store
+        self.observer = observer
         self.options = options or WorkerOptions()
         self.name = name or worker_id()
         self.stats = WorkerStats()
@@ -244,6 +261,8 @@ class Worker:
                     )
                 for item in claimed:
                     self.stats.claimed += 1
+                    if self.observer is not None:
+                        self.observer.claimed(item.workflow)
                     self.stats.retried += item.attempts > 0
                     self._tasks[item.run_id] = asyncio.create_task(self._drive(item))
                 idle = options.drain and not claimed and not self._tasks
@@ -275,6 +294,8 @@ class Worker:
 
     async def _drive(self, item: QueueItem) -> None:
         run_id = item.run_id
+        started = time.monotonic()
+        outcome: WorkerOutcome | None = None
         try:
             if item.attempts > self.options.max_attempts:
                 logger.error(
@@ -284,6 +305,7 @@ class Worker:
                     run_id,
                 )
                 self.stats.given_up += 1
+                outcome = "given_up"
                 await self._release(run_id, "done")
                 return
             state = await self._advance(item)
@@ -291,6 +313,7 @@ class Worker:
                 self.stats.finished += 1
             elif state == "waiting":
                 self.stats.waiting += 1
+            outcome = _OUTCOMES[state]
             await self._release(run_id, state)
         except asyncio.CancelledError:
             raise
@@ -298,9 +321,12 @@ class Worker:
             # No release: the lease lapses and another claim retries the run (attempts+1).
             logger.exception("run %s failed in worker %s; it is retried", run_id, self.name)
             self.stats.failed += 1
+            outcome = "failed"
             self._failed.add(run_id)
         finally:
             self._tasks.pop(run_id, None)
+            if self.observer is not None and outcome is not None:
+                self.observer.ended(item.workflow, outcome, time.monotonic() - started)
 
     async def _advance(self, item: QueueItem) -> QueueState:
         """Drive the run as far as it goes; the queue state it should be released as."""
@@ -372,6 +398,14 @@ class Worker:
         for run_id in unfinished:
             if await self.store.release_run(run_id, self.name, state="queued", now=time.time()):
                 self.stats.handed_back += 1
+
+
+_OUTCOMES: dict[QueueState, WorkerOutcome] = {
+    "done": "finished",
+    "waiting": "waiting",
+    "queued": "requeued",
+    "claimed": "requeued",
+}
 
 
 def parse_limits(values: Sequence[str]) -> dict[str, int]:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from proctor.server import _api_approvals, _api_keys, _api_reports, _api_runs, _api_stream
+from proctor.server import (
+    _api_approvals,
+    _api_gateway,
+    _api_keys,
+    _api_reports,
+    _api_runs,
+    _api_stream,
+)
 
 router = APIRouter()
 
@@ -19,5 +26,5 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-for _part in (_api_runs, _api_stream, _api_approvals, _api_reports, _api_keys):
+for _part in (_api_runs, _api_stream, _api_approvals, _api_reports, _api_keys, _api_gateway):
     router.include_router(_part.router)

@@ -15,6 +15,7 @@ from proctor.server._errors import install_error_handlers
 from proctor.server._guard import DEFAULT_MAX_BODY_BYTES, RequestGuard
 from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup
+from proctor.server._metrics import HttpMetrics, ServerMetrics
 from proctor.server._service import Service
 from proctor.store import Store
 
@@ -65,6 +66,10 @@ def create_server(
     app.add_middleware(GZipMiddleware, minimum_size=4096, compresslevel=5)
     # Added last, so it runs first: nothing reads a request before it passes.
     app.add_middleware(RequestGuard, auth=auth, max_body_bytes=max_body_bytes)
+    # Outermost, so refusals count too; it reads no request, only the status answered.
+    metrics = ServerMetrics(store)
+    app.add_middleware(HttpMetrics, metrics=metrics)
+    app.add_route("/metrics", metrics.page, methods=["GET"], include_in_schema=False)
     from proctor.server import _api, _ui
     from proctor.server._docs import mount_docs
 

@@ -116,6 +116,12 @@ from proctor.store._sealing import (
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
+from proctor.store._usage import (
+    USAGE_DIMENSIONS,
+    GatewayUsage,
+    UsageDimension,
+    check_usage_dimensions,
+)
 from proctor.store._verify import (
     ChainReport,
     approval_disagreement,
@@ -129,6 +135,7 @@ __all__ = [
     "GENESIS_HASH",
     "MAX_JSON_DEPTH",
     "SIGNED_EVENTS",
+    "USAGE_DIMENSIONS",
     "AnswerRefused",
     "ApiKeyRecord",
     "ApiKeys",
@@ -161,6 +168,7 @@ __all__ = [
     "EventRow",
     "EvidenceKeys",
     "GatewayCallRecord",
+    "GatewayUsage",
     "LimitReached",
     "LocalSigner",
     "MemoryStore",
@@ -201,11 +209,13 @@ __all__ = [
     "ToolStarted",
     "Totals",
     "Usage",
+    "UsageDimension",
     "ValuesSeen",
     "approval_disagreement",
     "canonical_json",
     "chain_hash",
     "chained_approval",
+    "check_usage_dimensions",
     "default_home",
     "digest",
     "is_sealed_input",

@@ -15,6 +15,7 @@ from proctor.store._records import (
     SpendHold,
 )
 from proctor.store._rows import daily_spend, hold_amount
+from proctor.store._usage import GatewayUsage, UsageDimension, check_usage_dimensions, fold_usage
 
 
 class MemoryTables:
@@ -85,6 +86,16 @@ class MemoryTables:
         ]
         found.sort(reverse=True, key=lambda entry: entry[:2])
         return [call for _, _, call in found[:limit]]
+
+    async def gateway_usage(
+        self,
+        by: Sequence[UsageDimension],
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        key_name: str | None = None,
+    ) -> list[GatewayUsage]:
+        return fold_usage(check_usage_dimensions(by), self._calls, since, until, key_name)
 
     async def save_eval_result(self, record: EvalResultRecord) -> None:
         if record.body is None:

@@ -25,6 +25,7 @@ from proctor.store._records import (
     SessionRecord,
     SpendHold,
 )
+from proctor.store._usage import GatewayUsage, UsageDimension
 
 
 class RunLog(Protocol):
@@ -145,6 +146,18 @@ class CallLedger(Protocol):
         self, key_name: str | None = None, *, limit: int = 100
     ) -> list[GatewayCallRecord]:
         """The latest ledger rows (of one key, or all), newest first."""
+        ...
+
+    async def gateway_usage(
+        self,
+        by: Sequence[UsageDimension],
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        key_name: str | None = None,
+    ) -> list[GatewayUsage]:
+        """Calls, tokens and spend of the ledger rows in ``[since, until)`` (of one key),
+        one row per group of ``by`` (none: one total), oldest day first, then by spend."""
         ...
 
 

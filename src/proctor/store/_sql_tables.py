@@ -29,6 +29,13 @@ from proctor.store._rows import (
     hold_amount,
 )
 from proctor.store._sql_base import SQLBase, insert
+from proctor.store._usage import (
+    GatewayUsage,
+    UsageDimension,
+    check_usage_dimensions,
+    usage_from_rows,
+    usage_sql,
+)
 
 KEY_COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
 SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
@@ -148,6 +155,18 @@ class SQLTables(SQLBase):
             f"{SELECT_CALLS} {where} ORDER BY ts DESC, id DESC LIMIT ?", (*params, limit)
         )
         return [call_from_row(row) for row in rows]
+
+    async def gateway_usage(
+        self,
+        by: Sequence[UsageDimension],
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        key_name: str | None = None,
+    ) -> list[GatewayUsage]:
+        dimensions = check_usage_dimensions(by)
+        sql, params = usage_sql(dimensions, since, until, key_name)
+        return usage_from_rows(dimensions, await self._fetch(sql, params, area="call ledger"))
 
     # Eval results: a prefix is matched with substr, and a repeated id is left as stored.
 

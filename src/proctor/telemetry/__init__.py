@@ -18,6 +18,7 @@ from proctor.telemetry._batch import (
     run_spans,
     select_runs,
 )
+from proctor.telemetry._calls import CallSpans, call_span, gateway_call_spans
 from proctor.telemetry._config import (
     NO_ENDPOINT,
     ExportError,
@@ -36,6 +37,7 @@ from proctor.telemetry._spans import SpanData, SpanEvent
 __all__ = [
     "CONTENT_ATTRIBUTES",
     "NO_ENDPOINT",
+    "CallSpans",
     "ExportError",
     "ExportReport",
     "LiveExporter",
@@ -44,8 +46,10 @@ __all__ = [
     "SpanData",
     "SpanEvent",
     "TelemetrySettings",
+    "call_span",
     "configure_live_export",
     "export_runs",
+    "gateway_call_spans",
     "live_exporter",
     "parse_since",
     "reset_live_export",

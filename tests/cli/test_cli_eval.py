@@ -34,9 +34,10 @@ def test_capture_run_and_diff_with_the_exit_codes_ci_relies_on(
     (bad / "x.yaml").write_text("workflow: invoice_reconciliation\nexpect:\n  outcom: resolved\n")
     junit, first, second = tmp_path / "report.xml", tmp_path / "r1.json", tmp_path / "r2.json"
 
+    recorded = ("eval", "run", str(suite), "--recorded", "--only-failures")
     passed, hasty, missing, malformed, conflict, unknown, printed = proctor_all(
         [
-            ("eval", "run", str(suite), "--recorded", "--junit", str(junit), "-o", str(first)),
+            (*recorded, "--junit", str(junit), "-o", str(first)),
             ("eval", "run", str(SHIPPED_SUITE), "--model", "scripted:hasty", "-o", str(second)),
             ("eval", "run", str(tmp_path / "nope")),
             ("eval", "run", str(bad)),
@@ -48,6 +49,8 @@ def test_capture_run_and_diff_with_the_exit_codes_ci_relies_on(
     )
     assert passed.code == 0, str(passed)
     assert "1/1 passed, all passed (recorded" in passed.out
+    assert "1 case(s), 0 failed" in passed.out
+    assert run_id not in passed.out  # --only-failures: the passing case is not listed
     assert f"results: {first}" in passed.out
     assert hasty.code == 1, str(hasty)
     assert "0/6 passed, 6 failed (live" in hasty.out

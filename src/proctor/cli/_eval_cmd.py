@@ -119,6 +119,9 @@ def eval_run(
     concurrency: int = typer.Option(
         8, "--concurrency", min=1, max=MAX_COUNT, help="Cases replayed at once."
     ),
+    only_failures: bool = typer.Option(
+        False, "--only-failures", help="List only the cases that failed (the files keep all)."
+    ),
 ) -> None:
     """Replay every case of a suite and check its expectations. Exit 1 if any fails."""
     import asyncio
@@ -188,7 +191,7 @@ def eval_run(
             junit.write_text(junit_xml(result), encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write {junit}: {exc.strerror or exc}") from None
-    console.print(suite_table(result))
+    console.print(suite_table(result, only_failures=only_failures))
     verdict = "[green]all passed[/]" if result.ok else f"[red]{result.failed} failed[/]"
     console.print(
         f"{result.passed}/{len(result.cases)} passed, {verdict} "

@@ -16,10 +16,15 @@ if TYPE_CHECKING:
     from proctor.store import EvalResultRecord
 
 
-def suite_table(result: SuiteResult) -> Table:
-    """One row per case of a replayed suite: passed or not, and where it first failed."""
+def suite_table(result: SuiteResult, *, only_failures: bool = False) -> Table:
+    """One row per case of a replayed suite (per failed case, with ``only_failures``):
+    passed or not, and where it first failed."""
+    shown = [case for case in result.cases if not (only_failures and case.passed)]
+    title = f"suite {result.suite}: {len(result.cases)} case(s)"
+    if only_failures:
+        title += f", {len(shown)} failed"
     table = Table(
-        title=f"suite {result.suite}: {len(result.cases)} case(s)",
+        title=title,
         title_justify="left",
         box=box.SIMPLE_HEAD,
     )
@@ -28,7 +33,7 @@ def suite_table(result: SuiteResult) -> Table:
     table.add_column("outcome", no_wrap=True)
     table.add_column("first failed expectation", overflow="fold")
     table.add_column("diverged from the recording at", overflow="fold")
-    for case in result.cases:
+    for case in shown:
         mark = (
             Text("pass", style="green")
             if case.passed

@@ -7,6 +7,7 @@ once, each with its file, line and fix.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from proctor.evals._spec import (
     CallSpec,
     CaseSpec,
     ExpectSpec,
+    FixtureFileSpec,
+    FixtureSpec,
     OrderMode,
     OutcomeName,
     SuiteSpec,
@@ -77,6 +80,27 @@ class Ceilings:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PartialOrder:
+    """Every call fitting one of ``then`` comes after calls fitting each of ``all_of``
+    and one of ``any_of``."""
+
+    all_of: tuple[CallPattern, ...]
+    any_of: tuple[CallPattern, ...]
+    then: tuple[CallPattern, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class CountRule:
+    """How many calls may fit ``pattern`` (for each value at ``per``, if given)."""
+
+    pattern: CallPattern
+    per: tuple[str, ...] | None = None
+    at_most: int | None = None
+    at_least: int | None = None
+    exactly: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class Expectations:
     """The golden behaviours of a case (see docs/evals.md for each one's meaning)."""
 
@@ -85,6 +109,10 @@ class Expectations:
     must_not_call: tuple[CallPattern, ...] = ()
     order: OrderMode | None = None
     sequence: tuple[CallPattern, ...] = ()
+    writes_only: bool = False
+    """Compare the sequence with the run's write calls only."""
+    before: tuple[PartialOrder, ...] = ()
+    counts: tuple[CountRule, ...] = ()
     ceilings: Ceilings = field(default_factory=Ceilings)
     no_violation: bool = False
     require_rules: tuple[str, ...] = ()
@@ -130,6 +158,64 @@ class Suite:
     contract: Path | None = None
 
 
+@dataclass(kw_only=True)
+class _Shared:
+    """What a suite's cases share, compiled once: argument paths to ignore, the suite's
+    fixtures and default expectations, and the fixture files cases include."""
+
+    folder: Path
+    ignore: dict[str, list[str]] = field(default_factory=dict)
+    fixtures: tuple[Fixture, ...] = ()
+    expect: Expectations | None = None
+    expect_keys: frozenset[str] = frozenset()
+    includes: dict[Path, tuple[Fixture, ...] | None] = field(default_factory=dict)
+    problems: list[CaseProblem] = field(default_factory=list)
+
+    def include(
+        self, name: str, case_file: Path, source: SourceFile, at: KeyPath
+    ) -> tuple[Fixture, ...]:
+        """The fixtures of the file ``name`` (relative to the case), read once per suite."""
+        path = (case_file.parent / name).resolve()
+        if path not in self.includes:
+            self.includes[path] = self._read_fixture_file(path)
+        found = self.includes[path]
+        if found is None:
+            source.add(at, f"cannot use the fixture file {name}", "see its own problems above")
+            return ()
+        return found
+
+    def _read_fixture_file(self, path: Path) -> tuple[Fixture, ...] | None:
+        if not path.is_file():
+            self.problems.append(
+                CaseProblem(
+                    file=str(path),
+                    line=None,
+                    message="no such fixture file",
+                    fix="include names a YAML file relative to the case file",
+                )
+            )
+            return None
+        value, source = read_yaml(str(path))
+        spec = FixtureFileSpec()
+        if not source.problems:
+            try:
+                spec = FixtureFileSpec.model_validate({} if value is None else value)
+            except ValidationError as exc:
+                source.explain(exc, FixtureFileSpec)
+        fixtures = _fixtures(spec.fixtures, source, self.ignore)
+        self.problems += source.problems
+        return None if source.problems else fixtures
+
+
+def case_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Natural order of case ids: ``test-2`` before ``test-10``."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part.lower())
+        for part in re.split(r"(\d+)", name)
+        if part
+    )
+
+
 def load_suite(path: str | Path) -> Suite:
     """Load every case of the suite at ``path`` (a folder, or one case file).
 
@@ -141,6 +227,7 @@ def load_suite(path: str | Path) -> Suite:
         raise CaseFileError([_problem(str(root), "no such suite folder or case file")])
     folder = root if root.is_dir() else root.parent
     defaults = SuiteSpec()
+    shared = _Shared(folder=folder)
     problems = []
     config = folder / SUITE_FILE
     if config.is_file():
@@ -150,10 +237,16 @@ def load_suite(path: str | Path) -> Suite:
                 defaults = SuiteSpec.model_validate({} if value is None else value)
             except ValidationError as exc:
                 source.explain(exc, SuiteSpec)
+        shared.ignore = defaults.ignore_arguments
+        shared.fixtures = _fixtures(defaults.fixtures, source, shared.ignore)
+        if defaults.expect is not None:
+            shared.expect = _expectations(defaults.expect, source, shared.ignore)
+            shared.expect_keys = frozenset(defaults.expect.model_fields_set)
         problems += source.problems
     if root.is_dir():
         files = sorted(
-            p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != SUITE_FILE
+            (p for p in root.iterdir() if p.suffix in (".yaml", ".yml") and p.name != SUITE_FILE),
+            key=lambda p: case_sort_key(p.name),
         )
         if not files:
             problems.append(_problem(str(root), "the folder holds no case files (*.yaml)"))
@@ -162,9 +255,10 @@ def load_suite(path: str | Path) -> Suite:
     cases = []
     for file in files:
         try:
-            cases.append(load_case(file, default_workflow=defaults.workflow))
+            cases.append(load_case(file, default_workflow=defaults.workflow, shared=shared))
         except CaseFileError as exc:
             problems += exc.problems
+    problems = shared.problems + problems
     if problems:
         raise CaseFileError(problems)
     contract = None
@@ -186,7 +280,11 @@ def _problem(file: str, message: str) -> CaseProblem:
 
 
 def load_case(
-    path: str | Path, *, text: str | None = None, default_workflow: str | None = None
+    path: str | Path,
+    *,
+    text: str | None = None,
+    default_workflow: str | None = None,
+    shared: _Shared | None = None,
 ) -> Case:
     """Load one case file (``text`` instead of reading it, for tests and tools)."""
     value, source = read_yaml(str(path), text)
@@ -204,7 +302,9 @@ def load_case(
     workflow = spec.workflow or default_workflow
     if workflow is None:
         source.add((), "the case names no workflow", "add 'workflow: NAME' here or to suite.yaml")
-    case = _compile(spec, Path(path), workflow or "", source)
+    case = _compile(
+        spec, Path(path), workflow or "", source, shared or _Shared(folder=Path(path).parent)
+    )
     source.raise_if_any()
     return case
 
@@ -212,15 +312,35 @@ def load_case(
 _START = "start the file with keys such as 'workflow:', 'input:', 'fixtures:' and 'expect:'"
 
 
-def _compile(spec: CaseSpec, path: Path, workflow: str, source: SourceFile) -> Case:
-    fixtures = tuple(
+def _fixtures(
+    items: list[FixtureSpec], source: SourceFile, ignore: dict[str, list[str]], start: int = 0
+) -> tuple[Fixture, ...]:
+    return tuple(
         Fixture(
-            index=i,
-            pattern=compile_pattern(item.tool, item.arguments, ("fixtures", i), source),
+            index=start + i,
+            pattern=compile_pattern(
+                item.tool, item.arguments, ("fixtures", i), source, ignore=ignore.get(item.tool, ())
+            ),
             result=item.result,
             error=None if item.error is None else (item.error.type, item.error.message),
         )
-        for i, item in enumerate(spec.fixtures)
+        for i, item in enumerate(items)
+    )
+
+
+def _compile(
+    spec: CaseSpec, path: Path, workflow: str, source: SourceFile, shared: _Shared
+) -> Case:
+    own = _fixtures(spec.fixtures, source, shared.ignore)
+    borrowed = [
+        fixture
+        for i, name in enumerate(spec.include)
+        for fixture in shared.include(name, path, source, ("include", i))
+    ]
+    borrowed += shared.fixtures
+    # Shared fixtures keep their compiled patterns; each case numbers them after its own.
+    fixtures = own + tuple(
+        dataclasses.replace(fixture, index=len(own) + i) for i, fixture in enumerate(borrowed)
     )
     recorded = None
     if spec.recorded is not None:
@@ -236,6 +356,9 @@ def _compile(spec: CaseSpec, path: Path, workflow: str, source: SourceFile) -> C
                 for response in spec.recorded.responses
             ),
         )
+    expect = _expectations(spec.expect, source, shared.ignore)
+    if shared.expect is not None:
+        expect = _merged(shared.expect, expect, frozenset(spec.expect.model_fields_set))
     return Case(
         id=path.stem,
         file=str(path),
@@ -247,18 +370,50 @@ def _compile(spec: CaseSpec, path: Path, workflow: str, source: SourceFile) -> C
         allow_unmatched_calls=spec.allow_unmatched_calls,
         fixtures=fixtures,
         recorded=recorded,
-        expect=_expectations(spec.expect, source),
+        expect=expect,
     )
 
 
-def _patterns(items: list[CallSpec], path: KeyPath, source: SourceFile) -> tuple[CallPattern, ...]:
+# Which fields of Expectations each key of ExpectSpec sets: a case's key replaces the
+# suite's default whole.
+_FIELDS_OF_KEY: dict[str, tuple[str, ...]] = {
+    "outcome": ("outcome",),
+    "must_call": ("must_call",),
+    "must_not_call": ("must_not_call",),
+    "calls": ("order", "sequence", "writes_only"),
+    "before": ("before",),
+    "counts": ("counts",),
+    "ceilings": ("ceilings",),
+    "policy": ("no_violation", "require_rules", "forbid_rules"),
+    "final_answer": ("contains", "not_contains", "regex"),
+}
+
+
+def _merged(defaults: Expectations, own: Expectations, keys: frozenset[str]) -> Expectations:
+    """The suite's default expectations with the case's own keys in their place."""
+    taken = {name: getattr(own, name) for key in keys for name in _FIELDS_OF_KEY[key]}
+    return dataclasses.replace(defaults, **taken)
+
+
+def _patterns(
+    items: list[CallSpec], path: KeyPath, source: SourceFile, ignore: dict[str, list[str]]
+) -> tuple[CallPattern, ...]:
     return tuple(
-        compile_pattern(item.tool, item.arguments, (*path, i), source, item.status)
+        compile_pattern(
+            item.tool,
+            item.arguments,
+            (*path, i),
+            source,
+            item.status,
+            ignore=[*ignore.get(item.tool, ()), *item.ignore],
+        )
         for i, item in enumerate(items)
     )
 
 
-def _expectations(spec: ExpectSpec, source: SourceFile) -> Expectations:
+def _expectations(
+    spec: ExpectSpec, source: SourceFile, ignore: dict[str, list[str]]
+) -> Expectations:
     regexes = []
     for i, text in enumerate(spec.final_answer.regex):
         try:
@@ -268,14 +423,35 @@ def _expectations(spec: ExpectSpec, source: SourceFile) -> Expectations:
             source.add(where, f"invalid regex {text!r}: {exc}", "fix the pattern")
     calls = spec.calls
     ceilings = spec.ceilings
+    before = tuple(
+        PartialOrder(
+            all_of=_patterns(rule.all_of, ("expect", "before", i, "all_of"), source, ignore),
+            any_of=_patterns(rule.any_of, ("expect", "before", i, "any_of"), source, ignore),
+            then=_patterns(rule.then, ("expect", "before", i, "then"), source, ignore),
+        )
+        for i, rule in enumerate(spec.before)
+    )
+    counts = tuple(
+        CountRule(
+            pattern=_patterns([rule.call], ("expect", "counts", i, "call"), source, ignore)[0],
+            per=None if rule.per is None else tuple(rule.per.split(".")),
+            at_most=rule.at_most,
+            at_least=rule.at_least,
+            exactly=rule.exactly,
+        )
+        for i, rule in enumerate(spec.counts)
+    )
     return Expectations(
         outcome=tuple(spec.outcome),
-        must_call=_patterns(spec.must_call, ("expect", "must_call"), source),
-        must_not_call=_patterns(spec.must_not_call, ("expect", "must_not_call"), source),
+        must_call=_patterns(spec.must_call, ("expect", "must_call"), source, ignore),
+        must_not_call=_patterns(spec.must_not_call, ("expect", "must_not_call"), source, ignore),
         order=None if calls is None else calls.order,
         sequence=()
         if calls is None
-        else _patterns(calls.sequence, ("expect", "calls", "sequence"), source),
+        else _patterns(calls.sequence, ("expect", "calls", "sequence"), source, ignore),
+        writes_only=calls is not None and calls.only == "writes",
+        before=before,
+        counts=counts,
         ceilings=Ceilings(
             tool_calls=ceilings.tool_calls,
             model_calls=ceilings.model_calls,

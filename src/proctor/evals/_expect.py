@@ -1,8 +1,9 @@
 """Checking a replayed run against its case's expectations.
 
 Every expectation is checked and every failure kept, in a fixed order (outcome, tools
-that must and must not be called, call order, policy, ceilings, final answer, calls
-without a fixture), so "the first failed expectation" is the same on every run.
+that must and must not be called, call order, partial orders, counts, policy, ceilings,
+final answer, calls without a fixture), so "the first failed expectation" is the same on
+every run.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 from proctor.evals._case import Case, Expectations
 from proctor.evals._observe import Observed
-from proctor.evals._order import check_order, fits, show_call
+from proctor.evals._order import check_before, check_count, check_order, fits, show_call
 
 # Costs are sums of float products: a ceiling captured from a run must still hold when
 # the same run is replayed, whatever the order of additions.
@@ -46,8 +47,15 @@ class Deviation:
         return f"call {self.call}: no fixture for {self.tool}; {self.closest}"
 
 
-def check(case: Case, seen: Observed, deviations: Sequence[Deviation] = ()) -> list[Failure]:
-    """Every failed expectation of ``case`` in the run ``seen``, in the fixed order."""
+def check(
+    case: Case,
+    seen: Observed,
+    deviations: Sequence[Deviation] = (),
+    *,
+    writes: frozenset[str] = frozenset(),
+) -> list[Failure]:
+    """Every failed expectation of ``case`` in the run ``seen``, in the fixed order;
+    ``writes`` names the workflow's write tools (for ``calls.only: writes``)."""
     expect = case.expect
     failures: list[Failure] = []
     _outcome(expect, seen, failures)
@@ -61,9 +69,21 @@ def check(case: Case, seen: Observed, deviations: Sequence[Deviation] = ()) -> l
                 failures.append(Failure(expectation="must_not_call", message=message))
                 break
     if expect.order is not None:
-        problem = check_order(expect.order, expect.sequence, seen.calls, case.input)
+        calls = seen.calls
+        label: str = expect.order
+        if expect.writes_only:
+            calls = [call for call in seen.calls if call.tool in writes]
+            label = f"{expect.order}, writes only"
+        problem = check_order(expect.order, expect.sequence, calls, case.input)
         if problem is not None:
-            failures.append(Failure(expectation=f"calls ({expect.order})", message=problem))
+            failures.append(Failure(expectation=f"calls ({label})", message=problem))
+    for rule in expect.before:
+        problem = check_before(rule, seen.calls, case.input)
+        if problem is not None:
+            failures.append(Failure(expectation="before", message=problem))
+    for count in expect.counts:
+        for problem in check_count(count, seen.calls, case.input):
+            failures.append(Failure(expectation="counts", message=problem))
     _policy(expect, seen, failures)
     _ceilings(expect, seen, failures)
     _final_answer(expect, seen, failures)

@@ -2,7 +2,9 @@
 
 An argument's matcher is written as a plain value (equals) or as a mapping of one kind:
 ``{equals: V}``, ``{regex: R}``, ``{min: A, max: B}`` (either bound may be left out),
-``{cel: EXPR}``. A pattern constrains only the arguments it lists.
+``{cel: EXPR}``, ``{any_order: [...]}`` (a list with these items in any order). A
+pattern constrains only the arguments it lists, and ignores the paths it is told to
+(free text: ``note``, ``order.comment``; a path through a list applies to every item).
 
 Recorded values come from the store, where redaction has replaced personal data and
 secrets with placeholders. In an expected string, a masked placeholder
@@ -27,7 +29,7 @@ from proctor.contracts import CompiledCondition, ConditionError, KeyPath, compil
 from proctor.errors import ConfigError
 from proctor.evals._problems import SourceFile
 
-MATCHER_KEYS = ("equals", "regex", "min", "max", "cel")
+MATCHER_KEYS = ("equals", "regex", "min", "max", "cel", "any_order")
 
 # The placeholders redaction writes (see proctor.policy's Redactor), plus the runtime's
 # stand-in for a credential token a tool echoed back.
@@ -104,15 +106,67 @@ def brief(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+Path = tuple[str, ...]
+
+
+def without(value: Any, paths: Iterable[Path]) -> Any:
+    """``value`` without what lies at ``paths`` (through lists, in every item)."""
+    for path in paths:
+        value = _drop(value, path)
+    return value
+
+
+def _drop(value: Any, path: Path) -> Any:
+    if isinstance(value, list):
+        return [_drop(item, path) for item in value]
+    if not isinstance(value, dict) or path[0] not in value:
+        return value
+    if len(path) == 1:
+        return {k: v for k, v in value.items() if k != path[0]}
+    return {**value, path[0]: _drop(value[path[0]], path[1:])}
+
+
 @dataclass(frozen=True, slots=True)
 class Equals:
     expected: Any
+    ignore: tuple[Path, ...] = ()
+    """Paths inside the value whose contents never matter (free text)."""
 
     def matches(self, present: bool, value: Any, args: dict[str, Any], input: Any) -> bool:
-        return present and same(self.expected, value)
+        if not present:
+            return False
+        if self.ignore:
+            value = without(value, self.ignore)
+        return same(self.expected, value)
 
     def describe(self) -> str:
         return f"= {brief(self.expected)}"
+
+
+@dataclass(frozen=True, slots=True)
+class AnyOrder:
+    """A list holding these items, in any order (each item matched once)."""
+
+    items: tuple[Any, ...]
+    ignore: tuple[Path, ...] = ()
+
+    def matches(self, present: bool, value: Any, args: dict[str, Any], input: Any) -> bool:
+        if not present or not isinstance(value, list) or len(value) != len(self.items):
+            return False
+        if self.ignore:
+            value = without(value, self.ignore)
+        left = list(value)
+        for expected in self.items:
+            for at, actual in enumerate(left):
+                if same(expected, actual):
+                    del left[at]
+                    break
+            else:
+                return False
+        return True
+
+    def describe(self) -> str:
+        return f"= {brief(list(self.items))} in any order"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,10 +212,13 @@ class Cel:
         return f"satisfies `{self.condition.source}`"
 
 
-def compile_matcher(value: Any, path: KeyPath, source: SourceFile) -> Matcher | None:
-    """The matcher written at ``path``; a problem is added (and None returned) if invalid."""
+def compile_matcher(
+    value: Any, path: KeyPath, source: SourceFile, ignore: tuple[Path, ...] = ()
+) -> Matcher | None:
+    """The matcher written at ``path``; a problem is added (and None returned) if invalid.
+    ``ignore``: paths inside the argument's value that never matter."""
     if not (isinstance(value, dict) and value and set(value) <= set(MATCHER_KEYS)):
-        return Equals(value)
+        return Equals(without(value, ignore), ignore)
     kinds = set(value)
     if kinds <= {"min", "max"}:
         return _range(value, path, source)
@@ -174,7 +231,12 @@ def compile_matcher(value: Any, path: KeyPath, source: SourceFile) -> Matcher | 
         return None
     kind, spec = next(iter(value.items()))
     if kind == "equals":
-        return Equals(spec)
+        return Equals(without(spec, ignore), ignore)
+    if kind == "any_order":
+        if not isinstance(spec, list):
+            source.add((*path, kind), f"any_order takes a list, got {show(spec)}", "use [a, b]")
+            return None
+        return AnyOrder(tuple(without(spec, ignore)), ignore)
     if not isinstance(spec, str):
         source.add((*path, kind), f"{kind} must be a string, got {show(spec)}", "quote it")
         return None
@@ -258,11 +320,20 @@ def compile_pattern(
     path: KeyPath,
     source: SourceFile,
     status: Iterable[str] = (),
+    ignore: Iterable[str] = (),
 ) -> CallPattern:
-    """A call pattern from its spec; bad matchers are added to ``source`` as problems."""
+    """A call pattern from its spec; bad matchers are added to ``source`` as problems.
+    ``ignore``: argument paths (``note``, ``order.comment``) whose values never matter."""
+    inside: dict[str, list[Path]] = {}
+    for dotted in ignore:
+        name, *rest = dotted.split(".")
+        inside.setdefault(name, []).append(tuple(rest))
     compiled = []
     for name, value in arguments.items():
-        matcher = compile_matcher(value, (*path, "arguments", name), source)
+        paths = inside.get(name, [])
+        if () in paths:
+            continue  # the whole argument is free text
+        matcher = compile_matcher(value, (*path, "arguments", name), source, tuple(paths))
         if matcher is not None:
             compiled.append((name, matcher))
     return CallPattern(

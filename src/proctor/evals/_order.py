@@ -17,15 +17,24 @@ model proposed them ("ri fits ej": same tool, every listed argument matcher hold
 With E empty, ``strict``, ``unordered`` and ``subset`` require a run without tool calls;
 ``prefix``, ``in_order`` and ``superset`` always hold. A pattern matched once cannot be
 matched again, so repeated calls need repeated patterns.
+
+Partial orders (``before``) and counts are checked over the same calls: a partial order
+holds when every call fitting ``then`` has, earlier in the run, a call fitting each of
+``all_of`` and one fitting some of ``any_of``; reads among themselves may come in any
+order. A count bounds how many calls fit a pattern, in the whole run or for each value
+of an argument (``per``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from proctor.evals._matchers import CallPattern, brief
 from proctor.evals._spec import OrderMode
+
+if TYPE_CHECKING:
+    from proctor.evals._case import CountRule, PartialOrder
 
 
 class Call(Protocol):
@@ -122,3 +131,72 @@ def _pairing(expected: Sequence[CallPattern], calls: Sequence[Call], input: Any)
     for i in range(len(expected)):
         place(i, set())
     return {i: j for j, i in owner.items()}
+
+
+def check_before(rule: PartialOrder, calls: Sequence[Call], input: Any) -> str | None:
+    """Why a call fitting ``rule.then`` comes too early; None if none does."""
+    seen_all = [False] * len(rule.all_of)
+    seen_any = not rule.any_of
+    for at, call in enumerate(calls):
+        if any(fits(pattern, call, input) for pattern in rule.then):
+            missing = [str(p) for p, done in zip(rule.all_of, seen_all, strict=True) if not done]
+            if not seen_any:
+                missing.append(" or ".join(str(p) for p in rule.any_of))
+            if missing:
+                return (
+                    f"call {at + 1} ({show_call(call)}) comes before any call fitting "
+                    f"{missing[0]}"
+                    + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+                )
+        for k, pattern in enumerate(rule.all_of):
+            if not seen_all[k] and fits(pattern, call, input):
+                seen_all[k] = True
+        if not seen_any and any(fits(pattern, call, input) for pattern in rule.any_of):
+            seen_any = True
+    return None
+
+
+_ABSENT = object()
+
+
+def _value_at(arguments: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = arguments
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return _ABSENT
+        value = value[key]
+    return value
+
+
+def check_count(rule: CountRule, calls: Sequence[Call], input: Any) -> list[str]:
+    """Why the number of calls fitting ``rule.pattern`` is out of bounds (per value of
+    ``rule.per``, if given); empty if it is not."""
+    groups: dict[str, list[int]] = {}
+    if rule.per is None:
+        groups[""] = []
+    for at, call in enumerate(calls):
+        if fits(rule.pattern, call, input):
+            key = ""
+            if rule.per is not None:
+                value = _value_at(call.arguments, rule.per)
+                key = "(absent)" if value is _ABSENT else brief(value, 40)
+            groups.setdefault(key, []).append(at + 1)
+    problems = []
+    for key, numbers in groups.items():
+        bound = _out_of_bounds(rule, len(numbers))
+        if bound is None:
+            continue
+        where = f" with {'.'.join(rule.per)} = {key}" if rule.per is not None else ""
+        which = f" (calls {', '.join(map(str, numbers))})" if numbers else ""
+        problems.append(f"{len(numbers)} call(s) fit {rule.pattern}{where}{which}, {bound}")
+    return problems
+
+
+def _out_of_bounds(rule: CountRule, n: int) -> str | None:
+    if rule.exactly is not None and n != rule.exactly:
+        return f"expected exactly {rule.exactly}"
+    if rule.at_most is not None and n > rule.at_most:
+        return f"more than at_most {rule.at_most}"
+    if rule.at_least is not None and n < rule.at_least:
+        return f"fewer than at_least {rule.at_least}"
+    return None

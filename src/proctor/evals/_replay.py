@@ -79,6 +79,7 @@ class _Harness:
             store, self.workflow, gateway=gateway, issuer=issuer, live_telemetry=False
         )
         self.redactor = self.runner.redactor
+        self.writes = frozenset(t.name for t in self.workflow.registry if t.effect == "write")
         self.runner.redact = None  # the log is scratch; the results file is redacted
 
     def redact(self, text: str) -> str:
@@ -183,7 +184,7 @@ class SuiteReplay:
                 harness.workflow.scripts.pop(key, None)
             if run_id is not None:
                 self.store.forget(run_id)
-        failures = check(case, seen, replay.deviations)
+        failures = check(case, seen, replay.deviations, writes=harness.writes)
         return CaseResult(
             id=case.id,
             file=case.file,

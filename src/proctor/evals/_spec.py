@@ -49,8 +49,10 @@ class CallSpec(_Spec):
     """Argument name -> matcher; arguments not listed match anything."""
     status: list[CallStatus] = Field(default_factory=list)
     """What must have become of the call (any of these); default: anything."""
+    ignore: list[str] = Field(default_factory=list)
+    """Argument paths (``note``, ``order.comment``) whose values never matter: free text."""
 
-    _one_or_many = field_validator("status", mode="before")(_listed)
+    _one_or_many = field_validator("status", "ignore", mode="before")(_listed)
 
     @model_validator(mode="before")
     @classmethod
@@ -108,6 +110,50 @@ class CallsSpec(_Spec):
 
     order: OrderMode = "in_order"
     sequence: list[CallSpec] = Field(default_factory=list)
+    only: Literal["all", "writes"] = "all"
+    """``writes``: compare only the calls of tools whose effect is ``write`` (reads may
+    come in any number and order)."""
+
+
+class BeforeSpec(_Spec):
+    """A partial order: every call fitting ``then`` comes after a call fitting each
+    pattern of ``all_of``, and after one fitting some pattern of ``any_of``."""
+
+    all_of: list[CallSpec] = Field(default_factory=list)
+    any_of: list[CallSpec] = Field(default_factory=list)
+    then: list[CallSpec] = Field(min_length=1)
+
+    _one_or_many = field_validator("all_of", "any_of", "then", mode="before")(_listed)
+
+    @model_validator(mode="after")
+    def _something_first(self) -> BeforeSpec:
+        if not self.all_of and not self.any_of:
+            raise ValueError("say what must come first: all_of and/or any_of")
+        return self
+
+
+class CountSpec(_Spec):
+    """How many calls may fit ``call``: in the whole run, or for each value of ``per``."""
+
+    call: CallSpec
+    per: str | None = None
+    """An argument path (``reservation_id``, ``order.id``): its values are counted apart,
+    so ``at_most: 1`` means "at most once per reservation"."""
+    at_most: int | None = Field(default=None, ge=0)
+    at_least: int | None = Field(default=None, ge=0)
+    exactly: int | None = Field(default=None, ge=0)
+
+    @model_validator(mode="after")
+    def _bounds(self) -> CountSpec:
+        bounds = [b for b in (self.at_most, self.at_least, self.exactly) if b is not None]
+        if not bounds:
+            raise ValueError("give at_most, at_least or exactly")
+        if self.exactly is not None and len(bounds) > 1:
+            raise ValueError("exactly says it all: leave out at_most and at_least")
+        low, high = self.at_least, self.at_most
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"at_least {low} is above at_most {high}")
+        return self
 
 
 class CeilingsSpec(_Spec):
@@ -151,11 +197,17 @@ class ExpectSpec(_Spec):
     must_call: list[CallSpec] = Field(default_factory=list)
     must_not_call: list[CallSpec] = Field(default_factory=list)
     calls: CallsSpec | None = None
+    before: list[BeforeSpec] = Field(default_factory=list)
+    """Partial orders: reads in any order, all before a write."""
+    counts: list[CountSpec] = Field(default_factory=list)
+    """How many times calls may happen (a write done twice is a failure)."""
     ceilings: CeilingsSpec = Field(default_factory=CeilingsSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
     final_answer: AnswerSpec = Field(default_factory=AnswerSpec)
 
-    _one_or_many = field_validator("outcome", "must_call", "must_not_call", mode="before")(_listed)
+    _one_or_many = field_validator(
+        "outcome", "must_call", "must_not_call", "before", "counts", mode="before"
+    )(_listed)
 
 
 class CaseSpec(_Spec):
@@ -172,6 +224,8 @@ class CaseSpec(_Spec):
     allow_unmatched_calls: bool = False
     """A call with no matching fixture gets an error result instead of failing the case."""
     fixtures: list[FixtureSpec] = Field(default_factory=list)
+    include: list[str] = Field(default_factory=list)
+    """Fixture files (relative to the case) whose fixtures follow the case's own."""
     recorded: RecordedSpec | None = None
     expect: ExpectSpec = Field(default_factory=ExpectSpec)
 
@@ -188,3 +242,16 @@ class SuiteSpec(_Spec):
     """Default model spec for live replays."""
     contract: str | None = None
     """A contract file (relative to this file) to replay every case under."""
+    fixtures: list[FixtureSpec] = Field(default_factory=list)
+    """Fixtures every case shares, after its own (read once for the whole suite)."""
+    expect: ExpectSpec | None = None
+    """Default expectations: a case's own ``expect`` keys replace these, key by key."""
+    ignore_arguments: dict[str, list[str]] = Field(default_factory=dict)
+    """Tool -> argument paths whose values never matter (free text), in every fixture
+    and expectation of the suite."""
+
+
+class FixtureFileSpec(_Spec):
+    """A file of shared fixtures, named by cases' ``include``."""
+
+    fixtures: list[FixtureSpec] = Field(default_factory=list)

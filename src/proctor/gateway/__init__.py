@@ -56,12 +56,14 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers.anthropic import AnthropicModel
 from proctor.gateway.providers.openai import OpenAIModel
 from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
 __all__ = [
     "DEFAULT_PRICES",
     "REPLY_PRIMING_TOKENS",
+    "AnthropicModel",
     "AssistantMessage",
     "CacheConfig",
     "CallSettings",

@@ -46,9 +46,28 @@ DEFAULT_PRICES: dict[str, Price] = {
     "gpt-4.1-mini": Price(input_per_million=0.40, output_per_million=1.60),
     "gpt-4.1-nano": Price(input_per_million=0.10, output_per_million=0.40),
     "o4-mini": Price(input_per_million=1.10, output_per_million=4.40),
-    "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
-    "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
 }
+
+
+def _claude(input_usd: float, output_usd: float) -> Price:
+    # Anthropic bills cache reads at 0.1x the input price, 5-minute cache writes at 1.25x.
+    return Price(
+        input_per_million=input_usd,
+        output_per_million=output_usd,
+        cached_input_per_million=round(input_usd * 0.1, 6),
+        cache_write_per_million=round(input_usd * 1.25, 6),
+    )
+
+
+# Claude models, by their ids and their dated snapshots' (Anthropic's list prices).
+for _ids, _price in (
+    (("claude-3-5-haiku", "claude-3-5-haiku-latest", "claude-3-5-haiku-20241022"), _claude(0.8, 4)),
+    (("claude-haiku-4-5", "claude-haiku-4-5-20251001"), _claude(1, 5)),
+    (("claude-sonnet-4", "claude-sonnet-4-0", "claude-sonnet-4-20250514"), _claude(3, 15)),
+    (("claude-sonnet-4-5", "claude-sonnet-4-5-20250929"), _claude(3, 15)),
+    (("claude-opus-4-1", "claude-opus-4-1-20250805"), _claude(15, 75)),
+):
+    DEFAULT_PRICES.update(dict.fromkeys(_ids, _price))
 
 
 class PriceTable:

@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import orjson
 from fastapi import FastAPI
@@ -33,6 +34,7 @@ from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._messages import Messages
 from proctor.endpoint._stream import StreamReply
 from proctor.gateway import (
     Gateway,
@@ -422,6 +424,7 @@ def create_app(
         redoc_url=None,
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
+    app.router.add_route("/v1/messages", partial(endpoint.serve, api=Messages()), methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])

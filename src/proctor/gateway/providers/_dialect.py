@@ -62,7 +62,17 @@ OPENAI_ONLY = frozenset(
 )
 """Chat-completions fields the Messages API has no counterpart for."""
 
-ANTHROPIC_ONLY = frozenset({"thinking", "container", "mcp_servers", "context_management"})
+ANTHROPIC_ONLY = frozenset(
+    {
+        "thinking",
+        "container",
+        "mcp_servers",
+        "context_management",
+        "output_config",
+        "inference_geo",
+        "speed",
+    }
+)
 """Messages fields an OpenAI-compatible API has no counterpart for."""
 
 
@@ -235,7 +245,7 @@ def openai_fields(
     counterpart refused, its beta header dropped."""
     fields: dict[str, Any] = {}
     for key, value in extra.items():
-        if key == BETA_FIELD:
+        if key in (BETA_FIELD, "cache_control"):  # OpenAI caches prompts by itself
             continue
         if key in ANTHROPIC_ONLY:
             raise _refuse(

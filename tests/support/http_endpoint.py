@@ -13,11 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anthropic
 import openai
 import uvicorn
 
 from proctor.endpoint import CallLedger, ChatGovernor, create_app, endpoint_clients
-from proctor.gateway import Gateway, GatewayConfig, build_gateway
+from proctor.gateway import Gateway, GatewayConfig, ModelClient, build_gateway
 from proctor.store import Store
 
 
@@ -29,11 +30,18 @@ class Endpoint:
     server: uvicorn.Server
     task: asyncio.Task[None]
     gateway: Gateway
-    clients: list[openai.AsyncOpenAI] = field(default_factory=list)
+    clients: list[openai.AsyncOpenAI | anthropic.AsyncAnthropic] = field(default_factory=list)
 
     def client(self, key: str = "sk-alice") -> openai.AsyncOpenAI:
         """The official client, as a user would point it at the gateway (no SDK retries)."""
         client = openai.AsyncOpenAI(base_url=self.base_url, api_key=key, max_retries=0, timeout=20)
+        self.clients.append(client)
+        return client
+
+    def anthropic(self, key: str = "sk-alice") -> anthropic.AsyncAnthropic:
+        """Anthropic's official client pointed at the gateway (no SDK retries)."""
+        root = self.base_url.removesuffix("/v1")
+        client = anthropic.AsyncAnthropic(base_url=root, api_key=key, max_retries=0, timeout=20)
         self.clients.append(client)
         return client
 
@@ -62,11 +70,14 @@ async def running_endpoint(
     *,
     flush_after_s: float = 0.005,
     govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
+    clients: Mapping[str, ModelClient] | None = None,
 ) -> AsyncIterator[Endpoint]:
     """Serve a gateway built from ``raw_config`` (a ``proctor.yaml`` mapping) on loopback;
-    ``govern`` makes the governor of its governed keys and routes."""
+    ``govern`` makes the governor of its governed keys and routes; ``clients`` replaces
+    the upstream clients of the models it names (a fake Anthropic API's)."""
     config = GatewayConfig.model_validate(raw_config)
-    gateway = build_gateway(config, store, clients=endpoint_clients(config))  # as served
+    upstreams = {**endpoint_clients(config), **(clients or {})}
+    gateway = build_gateway(config, store, clients=upstreams)  # as served
     app = create_app(
         gateway,
         config,

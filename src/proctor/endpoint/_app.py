@@ -20,6 +20,7 @@ import os
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 import orjson
 from fastapi import FastAPI
@@ -28,12 +29,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.endpoint._api import Parsed, StreamFormat, WireApi
-from proctor.endpoint._budgets import DEFAULT_HELD_OUTPUT_TOKENS, Budgets
+from proctor.endpoint._budgets import DEFAULT_HELD_OUTPUT_TOKENS, Budgets, Hold
 from proctor.endpoint._chat import ChatCompletions
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._messages import Messages
 from proctor.endpoint._metrics import EndpointMetrics
 from proctor.endpoint._observe import providers
 from proctor.endpoint._stream import StreamReply
@@ -134,7 +136,7 @@ class _Endpoint:
         request_id = self._id(api.id_prefix)
         key: ApiKey | None = None
         route = ""
-        hold: str | None = None
+        hold: Hold | None = None
         try:
             key = self.authenticate(request)
             parsed = api.parse(await self._body(request))
@@ -207,7 +209,7 @@ class _Endpoint:
         started: float,
         *,
         request_id: str,
-        hold: str | None,
+        hold: Hold | None,
     ) -> Response:
         """The stream's chunks as they arrive; the ledger row once it is over.
 
@@ -350,7 +352,7 @@ class _Endpoint:
                 code="unpriced_model",
             )
 
-    async def _hold(self, key: ApiKey, parsed: Parsed, prompt_tokens: int) -> str:
+    async def _hold(self, key: ApiKey, parsed: Parsed, prompt_tokens: int) -> Hold:
         """Set the call's projected cost aside in ``key``'s budget (``_budgets``)."""
         max_tokens = parsed.settings.max_tokens if parsed.settings else None
         needed = self.gateway.dearest_cost(parsed.route, prompt_tokens, max_tokens or 0)
@@ -370,7 +372,7 @@ class _Endpoint:
         result: GatewayResult | None = None,
         status: int = 200,
         error: ApiError | None = None,
-        hold: str | None = None,
+        hold: Hold | None = None,
     ) -> None:
         response = result.response if result else None
         await self._observed(
@@ -389,19 +391,23 @@ class _Endpoint:
                 status=status,
                 error=None if error is None else (error.code or error.kind),
             ),
-            release=hold,
+            hold=hold,
         )
 
     async def _observed(
-        self, response: ModelResponse | None, call: GatewayCallRecord, *, release: str | None
+        self, response: ModelResponse | None, call: GatewayCallRecord, *, hold: Hold | None
     ) -> None:
         """Count ``call`` for /metrics and queue its span, then write it to the ledger
-        (which releases its budget hold)."""
+        (which releases its budget hold: at once if it cost more than it held)."""
         usage = response.usage if response else None
         self.metrics.observe(call, usage)
         if self.spans is not None:
             self.spans.add(call, usage)
-        await self.ledger.record(call, release=release)
+        if hold is None:
+            await self.ledger.record(call)
+            return
+        over = (call.cost_usd or 0.0) > hold.amount_usd
+        await self.ledger.record(call, release=hold.id, now=over)
 
     def _id(self, prefix: str) -> str:
         self._count += 1
@@ -494,6 +500,7 @@ def create_app(
         redoc_url=None,
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
+    app.router.add_route("/v1/messages", partial(endpoint.serve, api=Messages()), methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])

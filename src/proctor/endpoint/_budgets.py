@@ -19,6 +19,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from proctor.endpoint._errors import ApiError
@@ -40,6 +41,14 @@ def period_start(period: str, now: float) -> float:
     return moment.timestamp()
 
 
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """A call's hold: its id and the USD it set aside."""
+
+    id: str
+    amount_usd: float
+
+
 class Budgets:
     """Holds a key's money for its calls in flight, in the store."""
 
@@ -47,9 +56,9 @@ class Budgets:
         self.store = store
         self._clock = clock
 
-    async def hold(self, key: ApiKey, *, needed_usd: float, wanted_usd: float) -> str:
-        """Set aside ``wanted_usd`` (at least ``needed_usd``) of ``key``'s budget; the
-        hold's id, for the call's ledger row. Raises ``ApiError`` (429) if it does not fit."""
+    async def hold(self, key: ApiKey, *, needed_usd: float, wanted_usd: float) -> Hold:
+        """Set aside ``wanted_usd`` (at least ``needed_usd``) of ``key``'s budget, for the
+        call's ledger row to release. Raises ``ApiError`` (429) if it does not fit."""
         assert key.budget_usd is not None
         now = self._clock()
         hold = SpendHold(
@@ -77,7 +86,7 @@ class Budgets:
             ) from exc
         if held is None:
             raise _refused(key, needed_usd, committed)
-        return hold.hold_id
+        return Hold(hold.hold_id, held)
 
     async def left(self, key: ApiKey) -> float:
         """USD ``key`` may still spend this period, by the calls written to the ledger

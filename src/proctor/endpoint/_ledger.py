@@ -60,13 +60,15 @@ class CallLedger:
         if not await self.flush():
             logger.error("the call ledger could not write %d call(s) at shutdown", self.pending)
 
-    async def record(self, call: GatewayCallRecord, *, release: str | None = None) -> None:
-        """Queue ``call`` (or write it now, without batching); writing it releases the
-        budget hold ``release`` names."""
+    async def record(
+        self, call: GatewayCallRecord, *, release: str | None = None, now: bool = False
+    ) -> None:
+        """Queue ``call`` (or write it ``now``, with what is queued; always without
+        batching); writing it releases the budget hold ``release`` names."""
         self._queue.append(call)
         if release is not None:
             self._release.append(release)
-        if self._task is None:
+        if self._task is None or now:
             await self.flush()
         else:
             self._wake.set()

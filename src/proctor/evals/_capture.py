@@ -154,7 +154,7 @@ def _priced_as(spec: str, route: str, workflow: Workflow | None) -> str | None:
         factory = None if workflow is None else workflow.scripts.get(name)
         priced = None if factory is None else getattr(factory(), "priced_as", None)
         return priced if isinstance(priced, str) else None
-    return route.removeprefix("openai:")
+    return route.removeprefix("openai:").removeprefix("anthropic:")
 
 
 def _approvals(events: list[Event]) -> str:

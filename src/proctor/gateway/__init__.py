@@ -57,11 +57,13 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers.anthropic import AnthropicModel
 from proctor.gateway.providers.openai import OpenAIModel
 from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
 __all__ = [
     "REPLY_PRIMING_TOKENS",
+    "AnthropicModel",
     "AssistantMessage",
     "BucketLevels",
     "CacheConfig",

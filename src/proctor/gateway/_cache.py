@@ -85,8 +85,8 @@ def tool_cache_key(tool_name: str, arguments: dict[str, Any], *, secret: bytes) 
 
 
 def _message(message: Message) -> dict[str, Any]:
-    if isinstance(message, UserMessage) and message.parts is not None:
-        return {"role": "user", "parts": list(message.parts)}
+    if message.parts is not None:  # blocks as a client sent them: images, thinking, ...
+        return {"role": message.role, "parts": list(message.parts)}
     if isinstance(message, SystemMessage | UserMessage):
         return {"role": message.role, "content": message.content}
     if isinstance(message, AssistantMessage):

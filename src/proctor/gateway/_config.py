@@ -65,13 +65,17 @@ class PriceConfig(_Strict):
 class ModelConfig(_Strict):
     """One deployment: a model at an endpoint, with its limits and price."""
 
-    provider: Literal["openai", "scripted"] = "openai"
-    """``openai`` is any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, another gateway)."""
+    provider: Literal["openai", "anthropic", "scripted"] = "openai"
+    """``openai`` is any OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, another gateway);
+    ``anthropic`` is Anthropic's Messages API (Claude)."""
     model: str
     """The provider's model name; also how the shipped price table finds its price."""
     base_url: str | None = None
+    """Default: ``$OPENAI_BASE_URL`` or OpenAI's; ``$ANTHROPIC_BASE_URL`` or
+    https://api.anthropic.com for ``anthropic``."""
     api_key_env: str = "OPENAI_API_KEY"
-    """Environment variable holding the API key (never the key itself)."""
+    """Environment variable holding the API key (never the key itself); ``ANTHROPIC_API_KEY``
+    by default for ``anthropic``."""
     context_window: PositiveInt | None = None
     price: PriceConfig | None = None
     timeout_s: PositiveFloat = 60.0
@@ -79,6 +83,13 @@ class ModelConfig(_Strict):
     """Requests per minute this deployment accepts."""
     tpm: PositiveInt | None = None
     """Tokens per minute this deployment accepts."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _anthropic_key(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("provider") == "anthropic":
+            data = {"api_key_env": "ANTHROPIC_API_KEY", **data}
+        return data
 
 
 class RetryConfig(_Strict):
@@ -212,7 +223,7 @@ def load_config(path: str | Path | None = None, *, check_env: bool = True) -> Ga
         raise ConfigError(_explain(found, exc)) from None
     if check_env:
         for name, model in config.models.items():
-            if model.provider == "openai" and not os.environ.get(model.api_key_env):
+            if model.provider != "scripted" and not os.environ.get(model.api_key_env):
                 raise ConfigError(
                     f"{found}: models.{name}.api_key_env names {model.api_key_env}, which is not "
                     f"set. Fix: export {model.api_key_env}=... (any value for servers without keys)"

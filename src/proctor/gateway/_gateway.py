@@ -123,8 +123,9 @@ class Gateway:
         clients: Mapping[str, ModelClient] | None = None,
         cache_secret: bytes | None = None,
     ) -> Gateway:
-        """Build deployments (OpenAI-compatible clients unless given) from ``proctor.yaml``;
+        """Build deployments (each provider's client unless given) from ``proctor.yaml``;
         ``cache_secret`` keys the cache's keys (see ``Gateway``)."""
+        from proctor.gateway.providers.anthropic import AnthropicModel
         from proctor.gateway.providers.openai import OpenAIModel
 
         prices = PriceTable({model: p.to_price() for model, p in config.prices.items()})
@@ -132,12 +133,13 @@ class Gateway:
         for name, model in config.models.items():
             client = (clients or {}).get(name)
             if client is None:
-                if model.provider != "openai":
+                if model.provider == "scripted":
                     raise ConfigError(
                         f"model {name!r} has provider {model.provider!r}, which needs a client "
-                        "passed in code; use provider: openai for an endpoint"
+                        "passed in code; use provider: openai or anthropic for an endpoint"
                     )
-                client = OpenAIModel(
+                endpoint = AnthropicModel if model.provider == "anthropic" else OpenAIModel
+                client = endpoint(
                     model.model,
                     base_url=model.base_url,
                     api_key_env=model.api_key_env,

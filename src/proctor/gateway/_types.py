@@ -13,6 +13,9 @@ from proctor.store import RecordedToolCall, Usage
 class SystemMessage:
     content: str
     role: Literal["system"] = "system"
+    parts: tuple[dict[str, Any], ...] | None = None
+    """The instructions' blocks as the client sent them (Anthropic's ``system`` blocks with
+    ``cache_control``): sent as they are to an upstream of that API; ``content`` is their text."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -29,6 +32,11 @@ class AssistantMessage:
     text: str | None = None
     tool_calls: tuple[RecordedToolCall, ...] = ()
     role: Literal["assistant"] = "assistant"
+    parts: tuple[dict[str, Any], ...] | None = None
+    """The turn's content blocks as the client sent them, when they hold more than text and
+    tool calls (Anthropic's ``thinking`` blocks, ``cache_control``): sent as they are to an
+    upstream of that API, which needs them back; other upstreams get ``text`` and
+    ``tool_calls``."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -37,6 +45,9 @@ class ToolMessage:
     name: str
     content: str
     role: Literal["tool"] = "tool"
+    parts: tuple[dict[str, Any], ...] | None = None
+    """The result's block as the client sent it, when it is more than text (Anthropic's
+    ``tool_result`` with images, ``is_error`` or ``cache_control``); ``content`` is its text."""
 
 
 Message: TypeAlias = SystemMessage | UserMessage | AssistantMessage | ToolMessage

@@ -28,7 +28,8 @@ def resolve_model(
     A route or model of the project's ``proctor.yaml`` (``gateway``) is used as is;
     ``scripted:<scenario>`` picks one of the workflow's scripted test doubles;
     ``openai:<model>`` calls an OpenAI-compatible endpoint configured by
-    ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``.
+    ``OPENAI_BASE_URL`` and ``OPENAI_API_KEY``; ``anthropic:<model>`` calls Anthropic's
+    Messages API (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``).
     """
     prices = prices or PriceTable()
     if gateway is not None and spec in gateway.routes:
@@ -54,10 +55,14 @@ def resolve_model(
         from proctor.gateway import OpenAIModel
 
         return single(OpenAIModel(name), prices)
+    if provider == "anthropic":
+        from proctor.gateway import AnthropicModel
+
+        return single(AnthropicModel(name), prices)
     routes = ", ".join(sorted(gateway.routes)) if gateway is not None else "none configured"
     raise UsageError(
         f"unknown model {spec!r}: use a route of proctor.yaml ({routes}), "
-        "scripted:<scenario> or openai:<model>"
+        "scripted:<scenario>, openai:<model> or anthropic:<model>"
     )
 
 

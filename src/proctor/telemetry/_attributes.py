@@ -64,8 +64,10 @@ def to_json(value: Any) -> str:
 
 def provider_of(model: str) -> str:
     """``gen_ai.provider.name`` of a model spec: Proctor's model clients speak OpenAI's
-    API, except the scripted test double."""
-    return "proctor.scripted" if model.startswith("scripted") else "openai"
+    API, except Anthropic's (Claude models) and the scripted test double."""
+    if model.startswith("scripted"):
+        return "proctor.scripted"
+    return "anthropic" if model.startswith(("anthropic:", "claude")) else "openai"
 
 
 def usage(tokens: Usage) -> Attributes:

@@ -1,5 +1,6 @@
 """Model providers: the clients a ``Deployment`` calls.
 
+- ``anthropic``: ``AnthropicModel``, Claude through Anthropic's Messages API (no SDK);
 - ``openai``: ``OpenAIModel``, any OpenAI-compatible API through the official SDK;
 - ``openai_lean``: ``LeanOpenAIModel``, the same API without the SDK (the endpoint's
   upstream client: ~0.1 ms of CPU a call where the SDK takes ~3 ms);
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from proctor.gateway.providers.anthropic import AnthropicModel
 from proctor.gateway.providers.openai import OpenAIModel
 from proctor.gateway.providers.scripted import Script, ScriptedModel, Turn
 
@@ -27,4 +29,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["LeanOpenAIModel", "OpenAIModel", "Script", "ScriptedModel", "Turn"]
+__all__ = ["AnthropicModel", "LeanOpenAIModel", "OpenAIModel", "Script", "ScriptedModel", "Turn"]

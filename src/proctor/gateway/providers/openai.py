@@ -147,10 +147,17 @@ class OpenAIModel:
         max_tokens = settings.max_tokens if settings.max_tokens is not None else self.max_tokens
         temperature = settings.temperature if settings.temperature is not None else self.temperature
         payload, names = chat_request(
-            self.model, messages, tools, max_tokens=max_tokens, temperature=temperature
+            self.model,
+            messages,
+            tools,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            extra=settings.extra,
+            where=self._where,
         )
         if settings.extra:  # fields the SDK's signature may not name: sent in the body as given
-            payload["extra_body"] = {k: v for k, v in settings.extra.items() if k not in payload}
+            built = {"model", "messages", "tools", "max_tokens", "temperature"}
+            payload["extra_body"] = {k: payload.pop(k) for k in list(payload) if k not in built}
         return payload, names
 
     def _timeout(self, settings: CallSettings) -> float:

@@ -181,6 +181,7 @@ class LeanOpenAIModel:
             temperature=settings.temperature,
             stream=stream,
             extra=settings.extra,
+            where=self._where,
         )
         body = orjson.dumps(payload)
         head = self._stream_head if stream else self._head

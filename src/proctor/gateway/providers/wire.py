@@ -31,6 +31,7 @@ from proctor.gateway._types import (
     ToolSpec,
     UserMessage,
 )
+from proctor.gateway.providers._dialect import openai_fields, openai_part, openai_tool_result
 from proctor.gateway.providers._wire_errors import retry_after_s, status_error
 from proctor.store import RecordedToolCall, Usage
 
@@ -72,17 +73,19 @@ def chat_request(
     temperature: float | None,
     stream: bool = False,
     extra: Mapping[str, Any] | None = None,
+    where: str = "",
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The request body, and each tool's name as the answer will spell it (wire -> ours).
 
     A streamed request always asks for the usage chunk: cost and rate limits need it,
-    whatever the caller wants. ``extra`` (``CallSettings.extra``) is sent as it is,
-    beside the fields built here.
+    whatever the caller wants. ``extra`` (``CallSettings.extra``) is sent beside the
+    fields built here, what a client of Anthropic's API sent translated (``_dialect``);
+    ``where`` names the model in refusals.
     """
     wire_names = _wire_names(tools)
     payload: dict[str, Any] = {
         "model": model,
-        "messages": [_message_param(m, wire_names) for m in messages],
+        "messages": [_message_param(m, wire_names, where) for m in messages],
     }
     if tools:
         payload["tools"] = [_tool_param(t, wire_names[t.name]) for t in tools]
@@ -93,7 +96,8 @@ def chat_request(
     if stream:
         payload["stream"], payload["stream_options"] = True, {"include_usage": True}
     if extra:
-        for key, value in extra.items():
+        fields = openai_fields(extra, lambda n: wire_names.get(n, _wire(n)), where)
+        for key, value in fields.items():
             payload.setdefault(key, value)
     return payload, {wire: name for name, wire in wire_names.items()}
 
@@ -133,16 +137,20 @@ def _tool_param(tool: ToolSpec, wire_name: str) -> ChatCompletionToolParam:
     }
 
 
-def _message_param(message: Message, wire_names: Mapping[str, str]) -> ChatCompletionMessageParam:
+def _message_param(
+    message: Message, wire_names: Mapping[str, str], where: str
+) -> ChatCompletionMessageParam:
     match message:
         case SystemMessage():
             return {"role": "system", "content": message.content}
         case UserMessage():
             if message.parts is not None:  # images, audio, files: as the client sent them
-                parts: Any = list(message.parts)
+                parts: Any = [openai_part(part, where) for part in message.parts]
                 return {"role": "user", "content": parts}
             return {"role": "user", "content": message.content}
         case ToolMessage():
+            for block in message.parts or ():
+                openai_tool_result(block, where)
             return {"role": "tool", "tool_call_id": message.call_id, "content": message.content}
         case AssistantMessage():
             calls: list[ChatCompletionMessageToolCallParam] = [

@@ -48,6 +48,10 @@ DEFAULT_PRICES: dict[str, Price] = {
     "o4-mini": Price(input_per_million=1.10, output_per_million=4.40),
     "claude-3-5-haiku": Price(input_per_million=0.80, output_per_million=4.00),
     "claude-sonnet-4": Price(input_per_million=3.00, output_per_million=15.00),
+    # Embedding models: input tokens only.
+    "text-embedding-3-small": Price(input_per_million=0.02, output_per_million=0.0),
+    "text-embedding-3-large": Price(input_per_million=0.13, output_per_million=0.0),
+    "text-embedding-ada-002": Price(input_per_million=0.10, output_per_million=0.0),
 }
 
 

@@ -17,7 +17,7 @@ import openai
 import uvicorn
 
 from proctor.endpoint import CallLedger, ChatGovernor, create_app, endpoint_clients
-from proctor.gateway import Gateway, GatewayConfig, build_gateway
+from proctor.gateway import Gateway, GatewayConfig, ModelClient, build_gateway
 from proctor.store import Store
 
 
@@ -62,11 +62,14 @@ async def running_endpoint(
     *,
     flush_after_s: float = 0.005,
     govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
+    clients: Mapping[str, ModelClient] | None = None,
 ) -> AsyncIterator[Endpoint]:
     """Serve a gateway built from ``raw_config`` (a ``proctor.yaml`` mapping) on loopback;
-    ``govern`` makes the governor of its governed keys and routes."""
+    ``govern`` makes the governor of its governed keys and routes; ``clients`` replaces
+    the clients of the models it names (a scripted one, say)."""
     config = GatewayConfig.model_validate(raw_config)
-    gateway = build_gateway(config, store, clients=endpoint_clients(config))  # as served
+    served = {**endpoint_clients(config), **(clients or {})}
+    gateway = build_gateway(config, store, clients=served)  # as served
     app = create_app(
         gateway,
         config,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import orjson
@@ -29,6 +29,7 @@ from starlette.responses import Response
 
 from proctor.endpoint._api import StreamFormat, WireApi
 from proctor.endpoint._chat import ChatCompletions
+from proctor.endpoint._embeddings import serve_embeddings
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
@@ -382,6 +383,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ApiError(exc.status_code, message, kind="invalid_request_error").response()
 
 
+def _embeddings_route(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def embeddings(request: Request) -> Response:
+        return await serve_embeddings(endpoint, request)
+
+    return embeddings
+
+
 def create_app(
     gateway: Gateway,
     config: GatewayConfig,
@@ -422,6 +430,7 @@ def create_app(
         redoc_url=None,
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
+    app.router.add_route("/v1/embeddings", _embeddings_route(endpoint), methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Coroutine
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from proctor.gateway._deployment import Deployment
 from proctor.gateway._embeddings import (
@@ -25,12 +25,24 @@ from proctor.gateway._embeddings import (
     input_tokens,
 )
 from proctor.gateway._errors import GatewayError
+from proctor.gateway._prices import Price
 from proctor.gateway._route_call import Opened, RouteCall, Routing
-from proctor.gateway._types import CallSettings, ModelResponse
+from proctor.gateway._router import Router
+from proctor.gateway._types import CallSettings, ModelResponse, RateLimiter
 from proctor.store import EventData, RateLimited, Usage
 
-if TYPE_CHECKING:
-    from proctor.gateway._gateway import Gateway
+
+class Embedder(Protocol):
+    """What an embeddings call needs of its ``Gateway``."""
+
+    default_route: str
+    router: Router
+    limiter: RateLimiter | None
+    max_wait_s: float
+
+    def chain(self, route: str | None = None) -> list[Deployment]: ...
+
+    def price(self, deployment: Deployment) -> Price | None: ...
 
 
 class EmbedCall(RouteCall):
@@ -66,7 +78,7 @@ class EmbedCall(RouteCall):
         return ModelResponse(model=self.embeddings.model, usage=self.embeddings.usage)
 
 
-def embedding_chain(gateway: Gateway, route: str | None) -> list[Deployment]:
+def embedding_chain(gateway: Embedder, route: str | None) -> list[Deployment]:
     """The deployments of ``route`` an embeddings call may use: those that can embed, of
     the first one's model. ``GatewayError`` (``bad_request``) if none can."""
     chain = gateway.chain(route)
@@ -84,7 +96,7 @@ def embedding_chain(gateway: Gateway, route: str | None) -> list[Deployment]:
     return [d for d in able if d.model == able[0].model]
 
 
-async def embed(gateway: Gateway, request: EmbedRequest) -> EmbedResult:
+async def embed(gateway: Embedder, request: EmbedRequest) -> EmbedResult:
     """Embed ``request.inputs`` through its route (see the module docstring)."""
     chain = embedding_chain(gateway, request.route)
     tokens = input_tokens(request.inputs)

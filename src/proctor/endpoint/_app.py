@@ -34,6 +34,7 @@ from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
 from proctor.endpoint._ledger import CallLedger
+from proctor.endpoint._responses import OpenAIResponses
 from proctor.endpoint._stream import StreamReply
 from proctor.gateway import (
     Gateway,
@@ -54,6 +55,7 @@ __all__ = ["create_app"]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body the endpoint reads: far above any context window's worth of text."""
 CHAT = ChatCompletions()
+RESPONSES = OpenAIResponses()
 MAX_UNWRITTEN_CALLS = 50_000
 """Calls the ledger may hold unwritten (the store failing) before the endpoint refuses more."""
 
@@ -383,6 +385,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ApiError(exc.status_code, message, kind="invalid_request_error").response()
 
 
+def _api_route(endpoint: _Endpoint, api: WireApi) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        return await endpoint.serve(request, api)
+
+    return route
+
+
 def _embeddings_route(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def embeddings(request: Request) -> Response:
         return await serve_embeddings(endpoint, request)
@@ -430,6 +439,7 @@ def create_app(
         redoc_url=None,
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
+    app.router.add_route("/v1/responses", _api_route(endpoint, RESPONSES), methods=["POST"])
     app.router.add_route("/v1/embeddings", _embeddings_route(endpoint), methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])

@@ -273,7 +273,9 @@ class ResponsesStream:
         events += self._event("error", code=code, message=failure.message, param=None)
         output = [item.wire("incomplete") for item in self.items]
         body = _response(self.answer_id, self.model, self.echo, status="failed", output=output)
-        body["error"] = {"code": code, "message": failure.message}
+        # The response's error speaks OpenAI's closed set of codes; the event said which kind.
+        closed = "rate_limit_exceeded" if failure.status == 429 else "server_error"
+        body["error"] = {"code": closed, "message": failure.message}
         return events + self._event("response.failed", response=body)
 
     @property

@@ -200,6 +200,17 @@ async def test_a_failing_embedder_cools_down() -> None:
     assert embed_calls(a) == 2
 
 
+async def test_embeddings_and_completions_cool_down_apart() -> None:
+    time = FakeTime()
+    a = embedder("a", "gpt-4o-mini", ModelCallError("no such model", kind="not_found", status=404))
+    gw = gateway(time, a)
+    with pytest.raises(GatewayError):
+        await gw.embed(EmbedRequest(inputs="x"))
+    assert gw.router.embed_breaker.is_open("a")
+    # A chat model asked to embed by mistake keeps answering chat.
+    assert not gw.router.breaker.is_open("a")
+
+
 async def test_a_route_that_cannot_embed_is_refused_naming_it() -> None:
     gw = Gateway.single(ScriptedModel(scenario="demo", script=[Turn(text="hi")]))
     with pytest.raises(GatewayError) as caught:

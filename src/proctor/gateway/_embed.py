@@ -26,7 +26,7 @@ from proctor.gateway._embeddings import (
 )
 from proctor.gateway._errors import GatewayError
 from proctor.gateway._prices import Price
-from proctor.gateway._route_call import Opened, RouteCall, Routing
+from proctor.gateway._route_call import Opened, RouteCall
 from proctor.gateway._router import Router
 from proctor.gateway._types import CallSettings, ModelResponse, RateLimiter
 from proctor.store import EventData, RateLimited, Usage
@@ -50,17 +50,19 @@ class EmbedCall(RouteCall):
 
     The route machinery reads an attempt's answer as a ``ModelResponse`` (for its usage:
     rate-limit settlement, pricing); an embedding's answer is handed over as one that
-    carries its usage and model, and the vectors are kept in ``embeddings``.
+    carries its usage and model, and the vectors are kept in ``embeddings``. Its circuit
+    breaker is the router's ``embed_breaker``, apart from the completions' one.
     """
 
     def __init__(
         self,
-        router: Routing,
+        router: Router,
         inputs: EmbeddingInput,
         settings: EmbedSettings,
         tokens: int,
     ) -> None:
         super().__init__(router, (), (), CallSettings(timeout_s=settings.timeout_s), (), tokens)
+        self.breaker = router.embed_breaker
         self.inputs = inputs
         self.embed_settings = settings
         self.embeddings: Embeddings | None = None

@@ -18,22 +18,19 @@ return (``include``, ``top_logprobs``, reasoning summaries).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from proctor.endpoint._responses_input import fail, input_messages
 from proctor.endpoint._wire import MAX_TOKENS, WireError, explain
 from proctor.gateway import (
-    AssistantMessage,
     CallSettings,
     Message,
     SystemMessage,
-    ToolMessage,
     ToolSpec,
-    UserMessage,
 )
-from proctor.gateway.providers.wire import tool_call
-from proctor.store import RecordedToolCall, json_value_problem
+from proctor.store import json_value_problem
 
 _NO_STORE = "this gateway keeps no responses"
 _WHOLE = "send the whole conversation as input each turn (earlier output items included)"
@@ -54,28 +51,6 @@ REFUSED: dict[str, str] = {
 
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
-
-
-_T = TypeVar("_T", bound=_Wire)
-
-
-class _FunctionCall(_Wire):
-    type: Literal["function_call"]
-    call_id: str
-    name: str = Field(min_length=1)
-    arguments: str = ""
-
-
-class _FunctionCallOutput(_Wire):
-    type: Literal["function_call_output"]
-    call_id: str
-    output: str | list[dict[str, Any]]
-
-
-class _Message(_Wire):
-    type: Literal["message"] = "message"
-    role: Literal["user", "assistant", "system", "developer"]
-    content: str | list[dict[str, Any]]
 
 
 class _Format(_Wire):
@@ -173,7 +148,7 @@ def parse_responses(body: bytes) -> ResponsesCall:
     messages: list[Message] = []
     if request.instructions:
         messages.append(SystemMessage(content=request.instructions))
-    messages += _messages(request.input)
+    messages += input_messages(request.input)
     extra = _extra(request)
     settings = None
     if request.max_output_tokens is not None or request.temperature is not None or extra:
@@ -205,31 +180,27 @@ def parse_responses(body: bytes) -> ResponsesCall:
     )
 
 
-def _fail(where: str, why: str) -> WireError:
-    return WireError(f"invalid request body: {where}: {why}")
-
-
 def _refuse(request: ResponsesRequest) -> None:
     if request.store:
-        raise _fail(
+        raise fail(
             "store",
             f"true is not supported: {_NO_STORE}. Fix: send store: false (or "
             f"leave it out) and {_WHOLE}",
         )
     if request.background:
-        raise _fail(
+        raise fail(
             "background",
             "true is not supported: the answer comes in the request's "
             "own HTTP response. Fix: leave background out (stream: true for long answers)",
         )
     if request.include:
-        raise _fail(
+        raise fail(
             "include",
             f"{', '.join(request.include)} cannot be added: the upstreams "
             "speak chat completions, which return none of it. Fix: leave include out",
         )
     if request.truncation == "auto":
-        raise _fail(
+        raise fail(
             "truncation",
             "auto is not supported: the gateway drops no input items (a "
             "prompt too long falls back to a model with a larger context window, else "
@@ -239,7 +210,7 @@ def _refuse(request: ResponsesRequest) -> None:
         request.reasoning.summary or request.reasoning.generate_summary
     )
     if summary and summary != "auto":
-        raise _fail(
+        raise fail(
             "reasoning.summary",
             f"{summary!r} cannot be produced: chat-completions "
             "upstreams return no reasoning summaries. Fix: leave it out, or send 'auto'",
@@ -247,14 +218,14 @@ def _refuse(request: ResponsesRequest) -> None:
     extra = request.model_extra or {}
     for name, why in REFUSED.items():
         if extra.get(name) is not None:
-            raise _fail(name, why)
+            raise fail(name, why)
 
 
 def _tool(index: int, tool: dict[str, Any]) -> ToolSpec:
     where = f"tools.{index}"
     kind = tool.get("type")
     if kind != "function":
-        raise _fail(
+        raise fail(
             f"{where}.type",
             f"{kind!r} is a tool hosted by OpenAI, not offered here: "
             "only function tools are. Fix: define it as a function tool that your "
@@ -262,7 +233,7 @@ def _tool(index: int, tool: dict[str, Any]) -> ToolSpec:
         )
     name = tool.get("name")
     if not isinstance(name, str) or not name:
-        raise _fail(f"{where}.name", "a function tool needs a name")
+        raise fail(f"{where}.name", "a function tool needs a name")
     parameters = tool.get("parameters") or {"type": "object", "properties": {}}
     strict = tool.get("strict")
     for field, value in (("parameters", parameters), ("description", tool.get("description"))):
@@ -270,7 +241,7 @@ def _tool(index: int, tool: dict[str, Any]) -> ToolSpec:
         if problem is not None:
             raise WireError(problem)
     if not isinstance(parameters, dict) or not (strict is None or isinstance(strict, bool)):
-        raise _fail(where, "parameters must be a JSON Schema object and strict a boolean")
+        raise fail(where, "parameters must be a JSON Schema object and strict a boolean")
     return ToolSpec(
         name=name,
         description=str(tool.get("description") or ""),
@@ -307,7 +278,7 @@ def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
     """Chat completions' ``tool_choice`` for a Responses one."""
     if isinstance(choice, str):
         if choice not in ("auto", "none", "required"):
-            raise _fail("tool_choice", f"{choice!r} is not one of auto, none, required")
+            raise fail("tool_choice", f"{choice!r} is not one of auto, none, required")
         return choice
     kind = choice.get("type")
     if kind == "function" and isinstance(choice.get("name"), str):
@@ -316,11 +287,11 @@ def _tool_choice(choice: str | dict[str, Any]) -> str | dict[str, Any]:
         tools = []
         for tool in choice["tools"]:
             if not isinstance(tool, dict) or tool.get("type") != "function":
-                raise _fail("tool_choice.tools", "only function tools may be allowed here")
+                raise fail("tool_choice.tools", "only function tools may be allowed here")
             tools.append({"type": "function", "function": {"name": tool.get("name")}})
         mode = choice.get("mode", "auto")
         return {"type": "allowed_tools", "allowed_tools": {"mode": mode, "tools": tools}}
-    raise _fail(
+    raise fail(
         "tool_choice",
         f"{kind!r} names a tool this gateway does not offer: only "
         "function tools are (a string, or {'type': 'function', 'name': ...})",
@@ -333,7 +304,7 @@ def _response_format(format: _Format | None) -> dict[str, Any] | None:
     if format.type == "json_object":
         return {"type": "json_object"}
     if not format.name or format.schema_ is None:
-        raise _fail("text.format", "a json_schema format needs a name and a schema")
+        raise fail("text.format", "a json_schema format needs a name and a schema")
     problem = json_value_problem(format.schema_, where="text.format.schema")
     if problem is not None:
         raise WireError(problem)
@@ -343,160 +314,3 @@ def _response_format(format: _Format | None) -> dict[str, Any] | None:
     if format.strict is not None:
         schema["strict"] = format.strict
     return {"type": "json_schema", "json_schema": schema}
-
-
-# Input items --------------------------------------------------------------------------------
-
-
-def _messages(input: str | list[dict[str, Any]]) -> list[Message]:
-    """The conversation of ``input``: an assistant turn is its message and the function
-    calls after it; a call's output names the call's tool (chat completions' tool role
-    does not, and some upstreams need it)."""
-    if isinstance(input, str):
-        return [UserMessage(content=input)]
-    messages: list[Message] = []
-    names: dict[str, str] = {}
-    turn_text: str | None = None
-    turn_calls: list[RecordedToolCall] = []
-    in_turn = False
-
-    def close_turn() -> None:
-        nonlocal in_turn, turn_text
-        if in_turn:
-            messages.append(AssistantMessage(text=turn_text, tool_calls=tuple(turn_calls)))
-        in_turn, turn_text = False, None
-        turn_calls.clear()
-
-    for index, item in enumerate(input):
-        where = f"input.{index}"
-        kind = item.get("type", "message")
-        if kind == "function_call":
-            call = _item(_FunctionCall, item, where)
-            turn_calls.append(tool_call(call.call_id, call.name, call.arguments))
-            names[call.call_id] = call.name
-            in_turn = True
-        elif kind == "message" and item.get("role") == "assistant":
-            close_turn()
-            turn_text = _assistant_text(_item(_Message, item, where).content, where) or None
-            in_turn = True
-        elif kind == "message":
-            close_turn()
-            messages.append(_message(_item(_Message, item, where), where))
-        elif kind == "function_call_output":
-            close_turn()
-            output = _item(_FunctionCallOutput, item, where)
-            content = _output_text(output.output, f"{where}.output")
-            name = names.get(output.call_id, "")
-            messages.append(ToolMessage(call_id=output.call_id, name=name, content=content))
-        else:
-            raise _fail(
-                f"{where}.type",
-                f"{kind!r} items are not supported: this gateway "
-                "takes messages, function_call and function_call_output items. Fix: "
-                "leave the others out of the input",
-            )
-    close_turn()
-    if not messages:
-        raise _fail("input", "holds no message. Fix: send at least one input item")
-    return messages
-
-
-def _item(model: type[_T], item: dict[str, Any], where: str) -> _T:
-    try:
-        return model.model_validate(item)
-    except ValidationError as exc:
-        message = explain(exc).replace("invalid request body: ", f"invalid request body: {where}.")
-        raise WireError(message) from None
-
-
-def _message(message: _Message, where: str) -> Message:
-    if message.role in ("system", "developer"):
-        return SystemMessage(content=_plain_text(message.content, where))
-    if isinstance(message.content, str):
-        return UserMessage(content=message.content)
-    parts = [_user_part(part, f"{where}.content.{i}") for i, part in enumerate(message.content)]
-    text = "".join(p["text"] for p in parts if p["type"] == "text")
-    if all(p["type"] == "text" for p in parts):
-        return UserMessage(content=text)
-    return UserMessage(content=text, parts=tuple(parts))
-
-
-def _user_part(part: dict[str, Any], where: str) -> dict[str, Any]:
-    """A user content part in chat completions' words."""
-    kind = part.get("type")
-    if kind in ("input_text", "output_text") and isinstance(part.get("text"), str):
-        return {"type": "text", "text": part["text"]}
-    if kind == "input_image":
-        url = part.get("image_url")
-        if not isinstance(url, str):
-            raise _fail(
-                where,
-                "an image by file_id is a file stored at OpenAI, which chat "
-                "completions cannot read. Fix: send image_url (an https: or data: URL)",
-            )
-        return {
-            "type": "image_url",
-            "image_url": {"url": url, "detail": part.get("detail") or "auto"},
-        }
-    if kind == "input_file":
-        if part.get("file_url") is not None:
-            raise _fail(
-                where,
-                "file_url is not supported by chat-completions upstreams. Fix: "
-                "send the file's content as file_data (a base64 data: URL)",
-            )
-        file = {k: part[k] for k in ("file_data", "file_id", "filename") if part.get(k) is not None}
-        problem = json_value_problem(file, where=where)
-        if problem is not None:
-            raise WireError(problem)
-        return {"type": "file", "file": file}
-    raise _fail(
-        f"{where}.type",
-        f"{kind!r} is not a user content part this gateway takes: "
-        "input_text, input_image or input_file",
-    )
-
-
-def _plain_text(content: str | list[dict[str, Any]], where: str) -> str:
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        if part.get("type") not in ("input_text", "output_text") or not isinstance(
-            part.get("text"), str
-        ):
-            raise _fail(f"{where}.content.{i}", "a system or developer message holds text only")
-        texts.append(part["text"])
-    return "".join(texts)
-
-
-def _assistant_text(content: str | list[dict[str, Any]], where: str) -> str:
-    if isinstance(content, str):
-        return content
-    texts = []
-    for i, part in enumerate(content):
-        kind = part.get("type")
-        if kind in ("output_text", "input_text") and isinstance(part.get("text"), str):
-            texts.append(part["text"])
-        elif kind == "refusal" and isinstance(part.get("refusal"), str):
-            texts.append(part["refusal"])  # what the model said, so it sees it again
-        else:
-            raise _fail(
-                f"{where}.content.{i}", "an assistant message holds output_text or refusal parts"
-            )
-    return "".join(texts)
-
-
-def _output_text(output: str | list[dict[str, Any]], where: str) -> str:
-    if isinstance(output, str):
-        return output
-    texts = []
-    for i, part in enumerate(output):
-        if part.get("type") != "input_text" or not isinstance(part.get("text"), str):
-            raise _fail(
-                f"{where}.{i}",
-                "a function call's output reaches chat-completions "
-                "upstreams as text only. Fix: send the output as a string or input_text parts",
-            )
-        texts.append(part["text"])
-    return "".join(texts)

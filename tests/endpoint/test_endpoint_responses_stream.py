@@ -190,3 +190,28 @@ async def _tool_turn_and_streamed_answer(model: Any, upstream: FakeOpenAIServer)
     assert [m["role"] for m in sent] == ["user", "assistant", "tool"]
     assert sent[1]["tool_calls"][0]["function"]["name"] == "erp__lookup"
     assert sent[2] == {"role": "tool", "tool_call_id": "call_9", "content": '{"kind": "vendor"}'}
+
+
+async def test_a_cached_answer_streams_the_same_events(
+    upstream: FakeOpenAIServer, db: SQLiteStore
+) -> None:
+    keys = [{"name": "alice", "key_env": "ALICE_KEY"}]
+    config = one_model_config(upstream.base_url, keys=keys, cache={"backend": "store"})
+    upstream.enqueue(TEXT_AND_CALL)
+    async with running_endpoint(config, db) as running:
+        first = await events_of(running, input="who is ACME?", tools=[LOOKUP])
+        await running.gateway.flush()  # the cache write
+        raw = await running.client().responses.with_raw_response.create(
+            model="small", input="who is ACME?", tools=[LOOKUP], stream=True
+        )
+        assert raw.headers["x-proctor-cache"] == "hit"
+        again = [event async for event in raw.parse()]
+    assert len(upstream.bodies) == 1
+
+    def shape(events: list[ResponseStreamEvent]) -> list[str]:
+        return [e.type for e in events if e.type != "response.output_text.delta"]
+
+    assert shape(again) == shape(first)
+    last = again[-1]
+    assert last.type == "response.completed"
+    assert last.response.output_text == "Looking it up."

@@ -15,6 +15,8 @@ A reply is any ``Reply``: it writes its own HTTP response, so new kinds are new
 subclasses, and the server needs no change. A ``Completion`` answers a ``stream: true``
 request as server-sent events (``chat.completion.chunk`` objects, then ``data: [DONE]``);
 ``TruncatedStream`` drops the connection part-way through such a stream.
+``POST /v1/embeddings`` is answered from a queue of its own (``enqueue_embeddings``),
+by default an ``Embedding`` of the request's inputs.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, ClassVar
 
+from support.fake_embeddings import Embedding
 from support.fake_replies import (
     Completion,
     ErrorReply,
@@ -43,6 +46,7 @@ from support.fake_replies import (
 
 __all__ = [
     "Completion",
+    "Embedding",
     "ErrorReply",
     "FakeOpenAIServer",
     "FakeToolCall",
@@ -66,6 +70,7 @@ class FakeOpenAIServer:
     default: Reply = field(default_factory=Completion)
     requests: list[RecordedRequest] = field(default_factory=list, init=False)
     _replies: deque[Reply] = field(default_factory=deque, init=False, repr=False)
+    _embedding_replies: deque[Reply] = field(default_factory=deque, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
     # Set on close so a delayed reply wakes up instead of outliving the test.
     _closing: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
@@ -89,6 +94,11 @@ class FakeOpenAIServer:
         return [r.body for r in self.requests if r.path.endswith("/chat/completions")]
 
     @property
+    def embedding_bodies(self) -> list[Any]:
+        """The parsed JSON bodies of the embeddings requests, in order."""
+        return [r.body for r in self.requests if r.path.endswith("/embeddings")]
+
+    @property
     def pending(self) -> int:
         """How many scripted replies have not been used yet."""
         with self._lock:
@@ -98,6 +108,11 @@ class FakeOpenAIServer:
         """Answer the next chat-completions requests with ``replies``, in order."""
         with self._lock:
             self._replies.extend(replies)
+
+    def enqueue_embeddings(self, *replies: Reply) -> None:
+        """Answer the next embeddings requests with ``replies``, in order."""
+        with self._lock:
+            self._embedding_replies.extend(replies)
 
     def start(self) -> None:
         handler = type("_BoundHandler", (_Handler,), {"server_state": self})
@@ -132,8 +147,11 @@ class FakeOpenAIServer:
         with self._lock:
             self.requests.append(request)
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, path: str) -> Reply:
         with self._lock:
+            if path.endswith("/embeddings"):
+                queue: deque[Reply] = self._embedding_replies
+                return queue.popleft() if queue else Embedding()
             return self._replies.popleft() if self._replies else self.default
 
 
@@ -153,10 +171,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         request = self._record()
-        if not self.path.endswith("/chat/completions"):
+        if not self.path.endswith(("/chat/completions", "/embeddings")):
             self._not_found()
             return
-        reply = self.server_state._next_reply()
+        reply = self.server_state._next_reply(self.path)
         if reply.delay_s and self.server_state._closing.wait(reply.delay_s):
             self.close_connection = True
             return

@@ -1,8 +1,9 @@
 """The OpenAI-compatible HTTP endpoint of the project's gateway (``proctor gateway serve``).
 
-``/v1/chat/completions`` (whole or streamed) and ``/v1/models`` in front of a
-``proctor.gateway.Gateway``: every call authenticated by its API key, held to the key's
-routes, budget and rate limits, and recorded in the store's call ledger. It sits above
+``/v1/chat/completions`` and ``/v1/responses`` (whole or streamed), ``/v1/embeddings``
+and ``/v1/models`` in front of a ``proctor.gateway.Gateway``: every call authenticated by
+its API key, held to the key's routes, budget and rate limits, and recorded in the
+store's call ledger. It sits above
 the gateway and imports FastAPI and uvicorn, so the CLI loads it only to serve.
 
 ``create_app`` builds the ASGI app over a gateway; ``serve_gateway`` builds the gateway

@@ -18,9 +18,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 
 import orjson
 from fastapi import FastAPI
@@ -31,6 +30,7 @@ from starlette.responses import Response
 from proctor.endpoint._api import Parsed, StreamFormat, WireApi
 from proctor.endpoint._budgets import DEFAULT_HELD_OUTPUT_TOKENS, Budgets, Hold
 from proctor.endpoint._chat import ChatCompletions
+from proctor.endpoint._embeddings import serve_embeddings
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor
 from proctor.endpoint._keys import ApiKey, KeyRing, is_loopback
@@ -38,6 +38,7 @@ from proctor.endpoint._ledger import CallLedger
 from proctor.endpoint._messages import Messages
 from proctor.endpoint._metrics import EndpointMetrics
 from proctor.endpoint._observe import providers
+from proctor.endpoint._responses import OpenAIResponses
 from proctor.endpoint._stream import StreamReply
 from proctor.gateway import (
     Gateway,
@@ -61,6 +62,8 @@ __all__ = ["create_app"]
 MAX_BODY_BYTES = 8 * 1024 * 1024
 """Largest request body the endpoint reads: far above any context window's worth of text."""
 CHAT = ChatCompletions()
+RESPONSES = OpenAIResponses()
+MESSAGES = Messages()
 MAX_UNWRITTEN_CALLS = 50_000
 """Calls the ledger may hold unwritten (the store failing) before the endpoint refuses more."""
 
@@ -458,6 +461,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return ApiError(exc.status_code, message, kind="invalid_request_error").response()
 
 
+def _api_route(endpoint: _Endpoint, api: WireApi) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        return await endpoint.serve(request, api)
+
+    return route
+
+
+def _embeddings_route(endpoint: _Endpoint) -> Callable[[Request], Awaitable[Response]]:
+    async def embeddings(request: Request) -> Response:
+        return await serve_embeddings(endpoint, request)
+
+    return embeddings
+
+
 def create_app(
     gateway: Gateway,
     config: GatewayConfig,
@@ -500,7 +517,9 @@ def create_app(
         redoc_url=None,
     )
     app.router.add_route("/v1/chat/completions", endpoint.chat, methods=["POST"])
-    app.router.add_route("/v1/messages", partial(endpoint.serve, api=Messages()), methods=["POST"])
+    app.router.add_route("/v1/messages", _api_route(endpoint, MESSAGES), methods=["POST"])
+    app.router.add_route("/v1/responses", _api_route(endpoint, RESPONSES), methods=["POST"])
+    app.router.add_route("/v1/embeddings", _embeddings_route(endpoint), methods=["POST"])
     app.router.add_route("/v1/models", endpoint.models, methods=["GET"])
     app.router.add_route("/v1/models/{model:path}", endpoint.model, methods=["GET"])
     app.router.add_route("/healthz", endpoint.healthz, methods=["GET"])

@@ -102,6 +102,7 @@ class _FunctionDef(_Wire):
     name: str = Field(min_length=1)
     description: str = ""
     parameters: dict[str, Any] | None = None
+    strict: bool | None = None
 
 
 class _ToolDef(_Wire):
@@ -187,6 +188,7 @@ class ChatRequest(_Wire):
                 name=t.function.name,
                 description=t.function.description,
                 parameters=t.function.parameters or {"type": "object", "properties": {}},
+                strict=t.function.strict,
             )
             for t in self.tools or ()
         ]

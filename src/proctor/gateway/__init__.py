@@ -1,4 +1,5 @@
-"""Gateway layer: the model interface, providers, routing, caching, limits and prices."""
+"""Gateway layer: the model interface, providers, routing, caching, limits and prices;
+embeddings through the same routes (``Gateway.embed``)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,13 @@ from proctor.gateway._config import (
     load_config,
 )
 from proctor.gateway._deployment import Deployment, RouteOutcome
+from proctor.gateway._embeddings import (
+    EmbeddingClient,
+    Embeddings,
+    EmbedRequest,
+    EmbedResult,
+    EmbedSettings,
+)
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
@@ -70,6 +78,11 @@ __all__ = [
     "CallSettings",
     "CooldownConfig",
     "Deployment",
+    "EmbedRequest",
+    "EmbedResult",
+    "EmbedSettings",
+    "EmbeddingClient",
+    "Embeddings",
     "ErrorKind",
     "Gateway",
     "GatewayConfig",

@@ -68,7 +68,9 @@ def response_cache_key(
         "models": list(model_chain),
         "messages": [_message(message) for message in messages],
         "tools": [
+            # ``strict`` only when given: keys of tools without it stay as they were.
             {"name": t.name, "description": t.description, "parameters": t.parameters}
+            | ({} if t.strict is None else {"strict": t.strict})
             for t in tools
         ],
         "settings": {"max_tokens": sampling.max_tokens, "temperature": sampling.temperature},

@@ -19,6 +19,7 @@ from typing import Any
 from proctor.errors import ConfigError
 from proctor.gateway._config import CooldownConfig, GatewayConfig, RetryConfig
 from proctor.gateway._deployment import Deployment, RouteOutcome
+from proctor.gateway._embeddings import EmbedRequest, EmbedResult
 from proctor.gateway._errors import GatewayError
 from proctor.gateway._gateway_stream import GatewayStream
 from proctor.gateway._prices import Price, PriceTable
@@ -259,6 +260,14 @@ class Gateway:
             return self.answered(outcome, pre.cache_key, pre.events, request.cache_if)
 
         return GatewayStream(opened, events=pre.events, finish=finish, price=self.price)
+
+    async def embed(self, request: EmbedRequest) -> EmbedResult:
+        """Embed ``request.inputs`` through its route: budget, the caller's rate limit,
+        retries and cooldown, price. Falls back only to deployments of the same model
+        (``_embed``); raises ``GatewayError`` (``bad_request`` if the route cannot embed)."""
+        from proctor.gateway._embed import embed
+
+        return await embed(self, request)
 
     async def _preflight(self, request: ModelRequest) -> Preflight:
         """Budget, cache and the caller's rate limit: the chain to call, or the cached answer."""

@@ -20,6 +20,7 @@ logger = logging.getLogger("proctor.gateway.prices")
 
 # Names of Proctor's own test doubles and agent turns: never a published model.
 _INTERNAL_PREFIXES = ("scripted", "agent:", "fake-")
+_SPOKEN = ("openai", "anthropic")
 
 
 @functools.lru_cache(maxsize=1024)
@@ -28,18 +29,26 @@ def published_price(model: str, provider: str | None = None) -> Price | None:
     known), or ``None`` if ``genai-prices`` does not know it."""
     if not model or model.startswith(_INTERNAL_PREFIXES):
         return None
+    # Without a provider the table matches only some providers' names (it misses OpenAI's
+    # embedding models): then ask the providers whose APIs Proctor speaks too.
+    tried = [provider] if provider in _SPOKEN else []
+    for candidate in (*tried, None, *(p for p in _SPOKEN if p not in tried)):
+        found = _lookup(model, candidate)
+        if found is not None:
+            return found
+    return None
+
+
+def _lookup(model: str, provider: str | None) -> Price | None:
     try:
         from genai_prices import data_snapshot
     except ImportError:  # pragma: no cover - a core dependency
         return None
-    snapshot = data_snapshot.get_snapshot()
     try:
-        _, info = snapshot.find_provider_model(model, None, provider, None)
+        _, info = data_snapshot.get_snapshot().find_provider_model(model, None, provider, None)
         prices = info.get_prices(datetime.now(UTC))
     except LookupError:
-        if provider is None:
-            return None
-        return published_price(model)  # a model served by another provider's API
+        return None
     except Exception:  # a bug in the table must not fail a call: the cost stays unknown
         logger.exception("genai-prices failed to look up %r", model)
         return None

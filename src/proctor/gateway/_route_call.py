@@ -178,12 +178,8 @@ class RouteCall:
     async def _await_client(
         self, deployment: Deployment, settings: CallSettings
     ) -> ModelResponse | Opened:
-        client, timeout_s = deployment.client, settings.timeout_s
-        answer: Coroutine[Any, Any, ModelResponse | Opened]
-        if self.streaming and isinstance(client, StreamingModelClient):
-            answer = self._open(deployment, client, settings)
-        else:
-            answer = client.complete(self.messages, self.tools, settings=settings)
+        timeout_s = settings.timeout_s
+        answer = self._client_call(deployment, settings)
         if timeout_s is None:
             return await answer
         try:
@@ -196,6 +192,15 @@ class RouteCall:
                 f"{timeout_s:g}s: raise its timeout_s, or let the route fall back sooner",
                 kind="timeout",
             ) from exc
+
+    def _client_call(
+        self, deployment: Deployment, settings: CallSettings
+    ) -> Coroutine[Any, Any, ModelResponse | Opened]:
+        """The client's call of one attempt (the hook another kind of call replaces)."""
+        client = deployment.client
+        if self.streaming and isinstance(client, StreamingModelClient):
+            return self._open(deployment, client, settings)
+        return client.complete(self.messages, self.tools, settings=settings)
 
     async def _open(
         self, deployment: Deployment, client: StreamingModelClient, settings: CallSettings

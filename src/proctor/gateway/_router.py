@@ -49,6 +49,9 @@ class Router:
         self.clock = clock
         self.jitter = jitter
         self.breaker = CircuitBreaker(cooldown, clock)
+        # Embeddings go to another API of the same deployments: a model that cannot embed
+        # (a 404 there) must not cool down its completions, nor the other way round.
+        self.embed_breaker = CircuitBreaker(cooldown, clock)
 
     def cooling(self, deployment: str) -> float:
         """Seconds of cooldown left for ``deployment`` (0 if it may be called)."""

@@ -60,6 +60,9 @@ class ToolSpec:
     name: str
     description: str
     parameters: dict[str, Any]
+    strict: bool | None = None
+    """The client's ``strict`` (arguments held to the schema exactly), sent as given;
+    ``None`` leaves it out."""
 
 
 @dataclass(frozen=True, kw_only=True)

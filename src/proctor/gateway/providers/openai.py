@@ -12,8 +12,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import ConfigError
+from proctor.gateway._embeddings import EmbeddingInput, Embeddings, EmbedSettings
 from proctor.gateway._errors import ModelCallError
 from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
+from proctor.gateway.providers._embeddings_wire import embeddings_of, embeddings_request
 from proctor.gateway.providers.wire import chat_request, delta_of, response_of, status_error
 
 if TYPE_CHECKING:
@@ -140,6 +142,29 @@ class OpenAIModel:
             raise self._invalid(self._not_json()) from exc
         finally:
             await chunks.close()  # a no-op once read to the end; else the connection goes
+
+    async def embed(
+        self, inputs: EmbeddingInput, *, settings: EmbedSettings | None = None
+    ) -> Embeddings:
+        """The embeddings of ``inputs`` (``EmbeddingClient``), failures as ``complete``'s."""
+        import openai
+
+        settings = settings or EmbedSettings()
+        payload = embeddings_request(self.model, inputs, settings)
+        # Named, so the SDK does not put its own default (base64, decoded by itself) in.
+        payload.setdefault("encoding_format", "float")
+        known = ("model", "input", "dimensions", "encoding_format", "user")
+        extra = {k: v for k, v in payload.items() if k not in known}
+        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
+        try:
+            raw = await self._sdk().embeddings.with_raw_response.create(
+                timeout=timeout_s,
+                extra_body=extra or None,
+                **{k: v for k, v in payload.items() if k in known},
+            )
+        except openai.OpenAIError as exc:
+            raise self._error(exc, timeout_s) from exc
+        return embeddings_of(raw.content, model=self.model, where=self._where)
 
     def _request(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], settings: CallSettings

@@ -26,10 +26,12 @@ from urllib.parse import urlsplit
 import orjson
 
 from proctor.errors import ConfigError
+from proctor.gateway._embeddings import EmbeddingInput, Embeddings, EmbedSettings
 from proctor.gateway._errors import ModelCallError
 from proctor.gateway._stream import whole_deltas
 from proctor.gateway._types import CallSettings, Message, ModelDelta, ModelResponse, ToolSpec
 from proctor.gateway.providers._connection import Exchange, Stale
+from proctor.gateway.providers._embeddings_wire import embeddings_of, embeddings_request
 from proctor.gateway.providers.openai import resolve_endpoint
 from proctor.gateway.providers.wire import DONE, chat_request, delta_of, response_of, status_error
 
@@ -65,12 +67,16 @@ class LeanOpenAIModel:
         self._host, self._ssl = url.hostname, url.scheme == "https"
         self._port = url.port or (443 if self._ssl else 80)
         host_header = url.netloc.rpartition("@")[2]
-        head = (
-            f"POST {url.path}/chat/completions HTTP/1.1\r\nhost: {host_header}\r\n"
+        common = (
+            f" HTTP/1.1\r\nhost: {host_header}\r\n"
             f"authorization: Bearer {key}\r\ncontent-type: application/json\r\n"
         )
+        head = f"POST {url.path}/chat/completions{common}"
         self._head = f"{head}accept: application/json\r\ncontent-length: ".encode("latin-1")
         self._stream_head = f"{head}accept: text/event-stream\r\ncontent-length: ".encode("latin-1")
+        self._embed_head = (
+            f"POST {url.path}/embeddings{common}accept: application/json\r\ncontent-length: "
+        ).encode("latin-1")
         self._idle: list[Exchange] = []
         self._context: ssl.SSLContext | None = None
         self._where = f"model {model!r} at {self.base_url}"
@@ -163,6 +169,23 @@ class LeanOpenAIModel:
                 self._idle.append(exchange)
             else:
                 exchange.close()
+
+    async def embed(
+        self, inputs: EmbeddingInput, *, settings: EmbedSettings | None = None
+    ) -> Embeddings:
+        """The embeddings of ``inputs`` (``EmbeddingClient``), failures as ``complete``'s."""
+        settings = settings or EmbedSettings()
+        body = orjson.dumps(embeddings_request(self.model, inputs, settings))
+        request = self._embed_head + b"%d\r\n\r\n" % len(body) + body
+        timeout_s = settings.timeout_s if settings.timeout_s is not None else self.timeout_s
+        try:
+            async with asyncio.timeout(timeout_s):
+                status, headers, raw = await self._exchange(request)
+        except (TimeoutError, ConnectionError) as exc:
+            raise self._transport_error(exc, timeout_s) from exc
+        if status >= 400:
+            raise self._status_error(status, headers, raw)
+        return embeddings_of(raw, model=self.model, where=self._where)
 
     def _request(
         self,

@@ -127,7 +127,7 @@ def _wire(name: str) -> str:
 
 
 def _tool_param(tool: ToolSpec, wire_name: str) -> ChatCompletionToolParam:
-    return {
+    param: ChatCompletionToolParam = {
         "type": "function",
         "function": {
             "name": wire_name,
@@ -135,6 +135,9 @@ def _tool_param(tool: ToolSpec, wire_name: str) -> ChatCompletionToolParam:
             "parameters": tool.parameters,
         },
     }
+    if tool.strict is not None:
+        param["function"]["strict"] = tool.strict
+    return param
 
 
 def _message_param(

@@ -35,7 +35,8 @@ from proctor.gateway._embeddings import (
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._prices import Price, PriceTable
+from proctor.gateway._price_table import PriceTable
+from proctor.gateway._prices import Price
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._request import GatewayResult, ModelRequest
 from proctor.gateway._router import Router

@@ -22,7 +22,8 @@ from proctor.gateway._deployment import Deployment, RouteOutcome
 from proctor.gateway._embeddings import EmbedRequest, EmbedResult
 from proctor.gateway._errors import GatewayError
 from proctor.gateway._gateway_stream import GatewayStream
-from proctor.gateway._prices import Price, PriceTable
+from proctor.gateway._price_table import PriceTable
+from proctor.gateway._prices import Price
 from proctor.gateway._request import GatewayResult, ModelRequest, Preflight
 from proctor.gateway._route_stream import RouteStream
 from proctor.gateway._router import Router

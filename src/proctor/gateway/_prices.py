@@ -1,9 +1,5 @@
-"""USD prices per million tokens, and the cost of a call.
-
-Prices come from ``proctor.yaml`` (``prices:``, a model's ``price:``) first, then from the
-published list prices of ``genai-prices`` (``_published``). A model neither knows has an
-unknown cost, never zero.
-"""
+"""USD prices per million tokens, and the cost of a call (``PriceTable``, in
+``_price_table``, finds a model's price)."""
 
 from __future__ import annotations
 
@@ -42,24 +38,3 @@ class Price:
             + written * write_price
             + usage.output_tokens * self.output_per_million
         ) / 1_000_000
-
-
-class PriceTable:
-    """Looks up a model's price: ``prices`` first, then the published list prices; an
-    unknown model's cost is ``None``, never zero."""
-
-    def __init__(self, prices: dict[str, Price] | None = None) -> None:
-        self._prices = dict(prices or {})
-
-    def price(self, model: str, *, provider: str | None = None) -> Price | None:
-        """``model``'s price (``provider`` narrows the published table's search)."""
-        price = self._prices.get(model)
-        if price is not None:
-            return price
-        from proctor.gateway._published import published_price
-
-        return published_price(model, provider)
-
-    def cost(self, model: str, usage: Usage) -> float | None:
-        price = self.price(model)
-        return None if price is None else price.cost(usage)

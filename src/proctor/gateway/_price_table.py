@@ -1,5 +1,7 @@
-"""Published list prices from the ``genai-prices`` package (maintained by Pydantic, with
-the prices of thousands of models from every major provider, updated with each release).
+"""The price table: ``proctor.yaml``'s prices first, then the published list prices of
+the ``genai-prices`` package (maintained by Pydantic: thousands of models from every
+major provider, updated with each release). A model neither knows has an unknown cost,
+never zero.
 
 Importing it and reading its snapshot takes most of a second, so it is loaded on the
 first model whose price ``proctor.yaml`` does not give, and each model is looked up once
@@ -15,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from proctor.gateway._prices import Price
+from proctor.store import Usage
 
 logger = logging.getLogger("proctor.gateway.prices")
 
@@ -91,3 +94,22 @@ def _fields(rates: dict[str, Any], start: int | None) -> dict[str, Any]:
         "cached_input_per_million": at(rates["cache_read_mtok"]),
         "cache_write_per_million": at(rates["cache_write_mtok"]),
     }
+
+
+class PriceTable:
+    """Looks up a model's price: ``prices`` first, then the published list prices; an
+    unknown model's cost is ``None``, never zero."""
+
+    def __init__(self, prices: dict[str, Price] | None = None) -> None:
+        self._prices = dict(prices or {})
+
+    def price(self, model: str, *, provider: str | None = None) -> Price | None:
+        """``model``'s price (``provider`` narrows the published table's search)."""
+        price = self._prices.get(model)
+        if price is not None:
+            return price
+        return published_price(model, provider)
+
+    def cost(self, model: str, usage: Usage) -> float | None:
+        price = self.price(model)
+        return None if price is None else price.cost(usage)

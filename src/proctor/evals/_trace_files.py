@@ -21,8 +21,8 @@ from typing import Any
 from proctor.evals._trace_langfuse import load_json_items
 from proctor.evals._trace_messages import conversation, read_messages
 from proctor.evals._traces import (
-    ObservedCall,
     ObservedResult,
+    ObservedToolCall,
     ObservedTrajectory,
     ObservedTurn,
     TraceFormatError,
@@ -154,7 +154,7 @@ def _add_call(trajectory: ObservedTrajectory, raw: Any, call_id: str, *, where: 
         (function[k] for k in ("arguments", "args", "input", "parameters") if k in function), None
     )
     args, text = arguments_of(arguments)
-    call = ObservedCall(
+    call = ObservedToolCall(
         id=str(raw.get("id") or call_id), tool=name, arguments=args, raw_arguments=text
     )
     trajectory.turns.append(ObservedTurn(calls=(call,)))

@@ -24,8 +24,8 @@ from typing import Any, Literal
 from proctor.evals._trace_messages import Message, add_result, event_message, read_messages
 from proctor.evals._trace_otlp import Span
 from proctor.evals._traces import (
-    ObservedCall,
     ObservedResult,
+    ObservedToolCall,
     ObservedTrajectory,
     ObservedTurn,
     arguments_of,
@@ -173,7 +173,7 @@ def _model(attrs: dict[str, Any]) -> str | None:
     return None
 
 
-def _tool_call(span: Span) -> tuple[ObservedCall, ObservedResult]:
+def _tool_call(span: Span) -> tuple[ObservedToolCall, ObservedResult]:
     attrs = span.attributes
     name = (
         attrs.get("gen_ai.tool.name")
@@ -196,7 +196,7 @@ def _tool_call(span: Span) -> tuple[ObservedCall, ObservedResult]:
         None,
     )
     arguments, raw = arguments_of(raw_args)
-    call = ObservedCall(id=call_id, tool=str(name), arguments=arguments, raw_arguments=raw)
+    call = ObservedToolCall(id=call_id, tool=str(name), arguments=arguments, raw_arguments=raw)
     result = next(
         (
             parse_json(attrs[key])
@@ -282,7 +282,7 @@ def _from_chats(trajectory: ObservedTrajectory, chats: list[Span], tools: list[S
         call, result = _tool_call(span)
         if call.id:
             by_id[call.id] = (span, call, result)
-    pending: list[ObservedCall] = []
+    pending: list[ObservedToolCall] = []
     content = False
     for index, chat in enumerate(chats):
         attrs = chat.attributes
@@ -313,7 +313,7 @@ def _from_chats(trajectory: ObservedTrajectory, chats: list[Span], tools: list[S
                     nxt is None or (span.start or 0.0) < nxt
                 ):
                     call, result = _tool_call(span)
-                    call = ObservedCall(
+                    call = ObservedToolCall(
                         id=call.id or f"call_{span.span_id}",
                         tool=call.tool,
                         arguments=call.arguments,
@@ -351,7 +351,7 @@ def _from_chats(trajectory: ObservedTrajectory, chats: list[Span], tools: list[S
 
 def _one_call_turn(trajectory: ObservedTrajectory, span: Span) -> None:
     call, result = _tool_call(span)
-    call = ObservedCall(
+    call = ObservedToolCall(
         id=call.id or f"call_{span.span_id}",
         tool=call.tool,
         arguments=call.arguments,
@@ -361,7 +361,7 @@ def _one_call_turn(trajectory: ObservedTrajectory, span: Span) -> None:
     trajectory.results[call.id] = _for(result, call)
 
 
-def _for(result: ObservedResult, call: ObservedCall) -> ObservedResult:
+def _for(result: ObservedResult, call: ObservedToolCall) -> ObservedResult:
     return ObservedResult(
         call_id=call.id,
         tool=call.tool,

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from proctor.evals._traces import (
-    ObservedCall,
     ObservedResult,
+    ObservedToolCall,
     ObservedTrajectory,
     ObservedTurn,
     arguments_of,
@@ -40,7 +40,7 @@ class Message:
 
     role: str
     text: str | None = None
-    calls: list[ObservedCall] = field(default_factory=list)
+    calls: list[ObservedToolCall] = field(default_factory=list)
     results: list[ObservedResult] = field(default_factory=list)
 
 
@@ -115,12 +115,12 @@ def _read_parts(message: Message, parts: list[Any]) -> None:
     message.text = "\n".join(t for t in texts if t) or None
 
 
-def _read_call(raw: Any) -> ObservedCall:
+def _read_call(raw: Any) -> ObservedToolCall:
     raw = raw if isinstance(raw, dict) else {}
     function = raw.get("function") if isinstance(raw.get("function"), dict) else raw
     arguments = function.get("arguments", function.get("input", raw.get("args")))
     args, text = arguments_of(arguments)
-    return ObservedCall(
+    return ObservedToolCall(
         id=_call_id(raw.get("id") or raw.get("call_id")),
         tool=str(function.get("name") or ""),
         arguments=args,
@@ -153,7 +153,7 @@ def conversation(
     """Fold a whole conversation into ``trajectory``: system text into its instructions,
     user messages into its messages, assistant messages into turns, tool messages into
     results (matched to their calls by id, else by order)."""
-    pending: list[ObservedCall] = []
+    pending: list[ObservedToolCall] = []
     for message in messages:
         if message.role in ("system", "developer"):
             if message.text:
@@ -174,7 +174,7 @@ def conversation(
 
 
 def add_result(
-    trajectory: ObservedTrajectory, result: ObservedResult, pending: list[ObservedCall]
+    trajectory: ObservedTrajectory, result: ObservedResult, pending: list[ObservedToolCall]
 ) -> None:
     """Record ``result`` for its call (by id; else the oldest call still unanswered)."""
     call = next((c for c in pending if c.id == result.call_id), None)

@@ -32,7 +32,7 @@ class TraceFormatError(ConfigError):
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
-class ObservedCall:
+class ObservedToolCall:
     """A tool call as the agent's model proposed it."""
 
     id: str
@@ -59,7 +59,7 @@ class ObservedTurn:
     """One model response: its text, its tool calls, its usage."""
 
     text: str | None = None
-    calls: tuple[ObservedCall, ...] = ()
+    calls: tuple[ObservedToolCall, ...] = ()
     usage: Usage = field(default_factory=Usage)
     model: str | None = None
     at: float | None = None
@@ -93,7 +93,7 @@ class ObservedTrajectory:
     """What the reader could not take over, for the report."""
 
     @property
-    def calls(self) -> list[ObservedCall]:
+    def calls(self) -> list[ObservedToolCall]:
         """Every tool call, in the order the model proposed them."""
         return [call for turn in self.turns for call in turn.calls]
 

@@ -131,7 +131,7 @@ def _check_workflows(request: Request, spans: list[Span], header: str) -> None:
                 "resource attribute proctor.workflow=NAME (OTEL_RESOURCE_ATTRIBUTES)"
             )
     service = state_of(request).service
-    for name in {header} | {n for names in named.values() for n in names} - {""}:
+    for name in ({header} | {n for names in named.values() for n in names}) - {""}:
         service.runner(name)  # an unknown workflow is refused now, with the known ones
 
 

@@ -126,6 +126,9 @@ def test_event_based_genai_spans_and_a_failed_tool_span() -> None:
     assert (result.ok, result.error) == (False, "bank down")
 
 
+CALL = "llm.output_messages.0.message.tool_calls.0.tool_call"
+
+
 def test_openinference_flattened_messages_and_tool_spans() -> None:
     llm = span(
         "ChatCompletion",
@@ -138,9 +141,9 @@ def test_openinference_flattened_messages_and_tool_spans() -> None:
             "llm.input_messages.0.message.role": "user",
             "llm.input_messages.0.message.content": '{"vendor_id": "V-1"}',
             "llm.output_messages.0.message.role": "assistant",
-            "llm.output_messages.0.message.tool_calls.0.tool_call.id": "t1",
-            "llm.output_messages.0.message.tool_calls.0.tool_call.function.name": "lookup",
-            "llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments": '{"id": "V-1"}',
+            f"{CALL}.id": "t1",
+            f"{CALL}.function.name": "lookup",
+            f"{CALL}.function.arguments": '{"id": "V-1"}',
             "llm.token_count.prompt": 10,
             "llm.token_count.completion": 3,
         },
@@ -279,7 +282,7 @@ def test_json_dataset_with_mapped_fields() -> None:
     assert trajectory.run_input() == {"vendor_id": "V-1"}
     assert [c.tool for c in trajectory.calls] == ["lookup", "pay"]
     assert trajectory.final_text == "ok"
-    with pytest.raises(TraceFormatError, match="item 1 has no input .*--input-field"):
+    with pytest.raises(TraceFormatError, match=r"item 1 has no input .*--input-field"):
         read_traces(json.dumps(rows).encode(), "json")
 
 

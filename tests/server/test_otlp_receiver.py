@@ -74,7 +74,8 @@ def test_refusals_are_otlp_statuses(api: Api) -> None:
     assert _post(api, body, role="viewer", **HEADERS).status_code == 403
     assert api.client.post("/v1/traces", content=body).status_code == 401
     garbled = _post(api, b"{nope", **HEADERS)
-    assert garbled.status_code == 400 and "not JSON" in garbled.json()["message"]
+    assert garbled.status_code == 400
+    assert "not JSON" in garbled.json()["message"]
 
 
 def test_protobuf_bodies_get_protobuf_answers(api: Api) -> None:
@@ -111,4 +112,5 @@ def test_protobuf_bodies_get_protobuf_answers(api: Api) -> None:
     assert signed.status_code == 303, signed.text
     page = api.client.get("/runs")
     assert page.status_code == 200
-    assert run["run_id"] in page.text and "observed:pydantic-ai" in page.text
+    assert run["run_id"] in page.text
+    assert "observed:pydantic-ai" in page.text

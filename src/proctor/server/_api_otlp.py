@@ -50,11 +50,8 @@ def buffer_of(request: Request) -> TraceBuffer:
     return buffer
 
 
-@router.post(
-    "/v1/traces",
-    summary="Receive OTLP traces (JSON or protobuf) as observed runs",
-    response_class=Response,
-)
+# Not in the OpenAPI document: it speaks OTLP (docs/evals.md), not the API's JSON.
+@router.post("/v1/traces", response_class=Response, include_in_schema=False)
 async def receive_traces(request: Request) -> Response:
     """Each whole trace with GenAI spans becomes an observed run of its workflow (the
     ``x-proctor-workflow`` header, else the ``proctor.workflow`` resource attribute),

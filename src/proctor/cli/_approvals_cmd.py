@@ -41,7 +41,7 @@ def approvals(
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:
     from proctor.cli._render import print_result
     from proctor.cli._workflows import runner_for, stored_workflow
-    from proctor.runtime import AGENT_MODEL_PREFIX, RunResult, decide_and_continue
+    from proctor.runtime import RunResult, decide_and_continue, is_external_model
 
     by = by or os_user()
 
@@ -53,7 +53,7 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
         ref = None if record is None else (record.workflow_ref or record.workflow)
         runner, missing = None, None
         # An outside agent's run goes on in its own session, when the agent repeats the call.
-        agent = record is not None and record.model.startswith(AGENT_MODEL_PREFIX)
+        agent = record is not None and is_external_model(record.model)
         if ref is not None and not agent:
             try:
                 runner = runner_for(store, stored_workflow(ref, config=options.config))

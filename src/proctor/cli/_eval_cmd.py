@@ -19,6 +19,7 @@ import typer
 from rich.markup import escape
 
 from proctor.cli._context import command_group, console, options, rich_console, with_store
+from proctor.cli._eval_import_cmd import eval_import
 from proctor.cli._options import MAX_COUNT, finite
 from proctor.errors import ConfigError, NotFoundError, UsageError
 
@@ -30,6 +31,8 @@ app = command_group(
     help="Replay recorded runs as behaviour tests: capture cases, run suites, compare results.",
     no_args_is_help=True,
 )
+
+app.command("import")(eval_import)
 
 _RESULT_HELP = "a result id (or unique prefix), latest, previous (with --suite), or a file"
 

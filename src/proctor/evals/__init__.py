@@ -8,6 +8,11 @@ replays every case through the same loop as a live run, with tools answered from
 fixtures (no tool runs, so no write happens) and the model live or recorded;
 ``capture_case`` turns a recorded run into a case. See docs/evals.md.
 
+``read_traces`` reads what other systems recorded (OpenTelemetry GenAI spans, OpenInference,
+Langfuse, chat-completions transcripts, JSON datasets) as ``ObservedTrajectory`` values;
+``import_trajectory`` checks one against a contract (``check_observed``), records it as an
+observed run and builds its case.
+
 ``redecide_runs`` replays recorded runs' decisions under a candidate contract (``proctor
 contract test``): which tool calls and final answers it would decide differently.
 """
@@ -31,6 +36,8 @@ from proctor.evals._expect import Deviation, Failure, check
 from proctor.evals._fixtures import NoFixture, fixture_registry
 from proctor.evals._matchers import CallPattern, Matcher
 from proctor.evals._observe import Observed, ObservedCall, observe
+from proctor.evals._observed_check import Finding, ObservedCheck, check_observed
+from proctor.evals._observed_run import OBSERVER, ToolNames, record_observed
 from proctor.evals._order import check_order
 from proctor.evals._problems import CaseFileError, CaseProblem
 from proctor.evals._recorded import RecordedModel
@@ -61,6 +68,18 @@ from proctor.evals._results import (
 )
 from proctor.evals._spec import ORDER_MODES, OrderMode
 from proctor.evals._stored import find_result, store_result
+from proctor.evals._trace_files import DatasetFields
+from proctor.evals._trace_import import ImportedTrace, import_trajectory
+from proctor.evals._trace_read import read_traces, trajectories_of
+from proctor.evals._traces import (
+    TRACE_FORMATS,
+    ObservedResult,
+    ObservedToolCall,
+    ObservedTrajectory,
+    ObservedTurn,
+    TraceFormat,
+    TraceFormatError,
+)
 
 # Drift, production runs and rollouts are reports (proctor.reports); still importable here.
 from proctor.reports import (
@@ -92,7 +111,9 @@ from proctor.store import MemoryStore
 __all__ = [
     "MIN_RUNS",
     "NOT_DECIDED_BY_POLICY",
+    "OBSERVER",
     "ORDER_MODES",
+    "TRACE_FORMATS",
     "CallPattern",
     "Case",
     "CaseFileError",
@@ -101,6 +122,7 @@ __all__ = [
     "Ceilings",
     "ChangeKind",
     "ChangeTotals",
+    "DatasetFields",
     "DecisionChange",
     "Deviation",
     "DiffThresholds",
@@ -110,8 +132,10 @@ __all__ = [
     "Expectations",
     "Failure",
     "FailureRecord",
+    "Finding",
     "Fixture",
     "Gate",
+    "ImportedTrace",
     "Matcher",
     "MemoryStore",
     "MetricChange",
@@ -119,6 +143,11 @@ __all__ = [
     "NoRunsError",
     "Observed",
     "ObservedCall",
+    "ObservedCheck",
+    "ObservedResult",
+    "ObservedToolCall",
+    "ObservedTrajectory",
+    "ObservedTurn",
     "OrderMode",
     "Promotion",
     "PromotionCheck",
@@ -134,6 +163,9 @@ __all__ = [
     "SuiteResult",
     "ToolChange",
     "ToolDrift",
+    "ToolNames",
+    "TraceFormat",
+    "TraceFormatError",
     "Unchecked",
     "Verdict",
     "Version",
@@ -143,6 +175,7 @@ __all__ = [
     "case_yaml",
     "changes_json",
     "check",
+    "check_observed",
     "check_order",
     "check_promotion",
     "compare",
@@ -151,6 +184,7 @@ __all__ = [
     "find_result",
     "find_version",
     "fixture_registry",
+    "import_trajectory",
     "junit_xml",
     "load_case",
     "load_result",
@@ -159,6 +193,8 @@ __all__ = [
     "observe",
     "parse_since",
     "promote_candidate",
+    "read_traces",
+    "record_observed",
     "recorded_runs",
     "redecide_events",
     "redecide_runs",
@@ -168,5 +204,6 @@ __all__ = [
     "run_suite",
     "save_result",
     "store_result",
+    "trajectories_of",
     "version_runs",
 ]

@@ -289,13 +289,19 @@ _RAW = """\
 
 
 def case_yaml(
-    document: dict[str, Any], *, run_id: str = "", at: float | None = None, raw: bool = False
+    document: dict[str, Any],
+    *,
+    run_id: str = "",
+    at: float | None = None,
+    raw: bool = False,
+    header: str | None = None,
 ) -> str:
     """The case document as YAML text, with a header saying where it came from (and,
-    with ``raw``, that it holds the run's raw values)."""
+    with ``raw``, that it holds the run's raw values); ``header`` replaces it."""
     day = datetime.fromtimestamp(time.time() if at is None else at, UTC).date().isoformat()
     body = yaml.dump(
         document, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2
     )
-    header = _HEADER.format(run_id=run_id or "?", day=day) + (_RAW if raw else _REDACTED)
+    if header is None:
+        header = _HEADER.format(run_id=run_id or "?", day=day) + (_RAW if raw else _REDACTED)
     return header + body

@@ -12,7 +12,13 @@ from proctor.runtime._decide import (
     decide_approval,
     same_person,
 )
-from proctor.runtime._models import AGENT_MODEL_PREFIX, resolve_model
+from proctor.runtime._models import (
+    AGENT_MODEL_PREFIX,
+    OBSERVED_MODEL_PREFIX,
+    external_model_problem,
+    is_external_model,
+    resolve_model,
+)
 from proctor.runtime._recovery import interrupted_runs, recovery_claim
 from proctor.runtime._runner import Runner, RunResult, check_run_input, new_run_id, owner_id
 from proctor.runtime._transcript import Transcript
@@ -39,6 +45,7 @@ from proctor.runtime._workflow_refs import (
 
 __all__ = [
     "AGENT_MODEL_PREFIX",
+    "OBSERVED_MODEL_PREFIX",
     "ApprovalExpiredError",
     "Clock",
     "Continuation",
@@ -59,9 +66,11 @@ __all__ = [
     "configured_refs",
     "decide_and_continue",
     "decide_approval",
+    "external_model_problem",
     "identity_key",
     "in_queue",
     "interrupted_runs",
+    "is_external_model",
     "load_workflow_ref",
     "new_run_id",
     "open_queued",

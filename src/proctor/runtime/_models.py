@@ -8,6 +8,31 @@ from proctor.runtime._workflow import Workflow
 
 AGENT_MODEL_PREFIX = "agent:"
 """The model of a run an outside agent drives (``agent:<name>``, ``proctor.integrations``)."""
+OBSERVED_MODEL_PREFIX = "observed:"
+"""The model of an *observed* run: an agent's trace, recorded after the fact under the
+workflow's contract (``observed:<source>``, ``proctor eval import`` and ``/v1/traces``)."""
+_EXTERNAL = {
+    AGENT_MODEL_PREFIX: "an outside agent (an MCP client, a framework's agent loop): its runs "
+    "go on only in its own session, when the agent makes its next call. Fix: repeat the "
+    "agent's call (a decided approval continues then)",
+    OBSERVED_MODEL_PREFIX: "an observed trace, recorded after the agent ran: nothing can "
+    "continue it, since the calls it records happened elsewhere. Fix: import the trace again "
+    "(proctor eval import) to record it anew",
+}
+
+
+def is_external_model(model: str) -> bool:
+    """Whether a run with this model is driven from outside Proctor (an agent's session,
+    or an observed trace): such a run is never resumed by another process."""
+    return model.startswith(tuple(_EXTERNAL))
+
+
+def external_model_problem(model: str) -> str | None:
+    """Why a run with this model cannot be continued here, or ``None``."""
+    for prefix, why in _EXTERNAL.items():
+        if model.startswith(prefix):
+            return f"model {model!r} is {why}"
+    return None
 
 
 def single(client: ModelClient, prices: PriceTable) -> tuple[Gateway, str]:
@@ -37,12 +62,9 @@ def resolve_model(
     provider, _, name = spec.partition(":")
     if not name:
         provider, name = "openai", spec
-    if provider == "agent":
-        raise RunStateError(
-            f"model {spec!r} is an outside agent (an MCP client, a framework's agent loop): "
-            "its runs go on only in its own session, when the agent makes its next call. "
-            "Fix: repeat the agent's call (a decided approval continues then)"
-        )
+    external = external_model_problem(spec)
+    if external is not None:
+        raise RunStateError(external)
     if provider == "scripted":
         factory = workflow.scripts.get(name)
         if factory is None:

@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator
 
 from proctor.errors import StoreError
-from proctor.runtime._models import AGENT_MODEL_PREFIX
+from proctor.runtime._models import is_external_model
 from proctor.runtime._worker import DEFAULT_LEASE_S, worker_id
 from proctor.store import QueueItem, RunFilter, RunRecord, Store
 
@@ -38,11 +38,11 @@ def _alive(pid: int) -> bool:
 def is_interrupted(run: RunRecord) -> bool:
     """Whether ``run`` is running with an owner that was a process on this host and no
     longer exists (runs owned by another host: this host cannot tell). An outside agent's
-    run is not: only its own session could drive it on."""
+    run is not (only its own session could drive it on), nor an observed one."""
     owner_host, _, pid = run.owner.rpartition(":")
     return (
         run.status == "running"
-        and not run.model.startswith(AGENT_MODEL_PREFIX)
+        and not is_external_model(run.model)
         and owner_host == socket.gethostname()
         and pid.isdigit()
         and int(pid) != os.getpid()

@@ -45,6 +45,9 @@ def create_server(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        traces = getattr(app.state, "otlp_traces", None)
+        if traces is not None:  # traces still waiting for spans: record them as they are
+            await traces.flush()
         await service.drain()
 
     app = FastAPI(
@@ -70,10 +73,11 @@ def create_server(
     metrics = ServerMetrics(store)
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_route("/metrics", metrics.page, methods=["GET"], include_in_schema=False)
-    from proctor.server import _api, _ui
+    from proctor.server import _api, _api_otlp, _ui
     from proctor.server._docs import mount_docs
 
     mount_docs(app)
     app.include_router(_api.router)
+    app.include_router(_api_otlp.router)
     _ui.mount(app)
     return app

@@ -58,7 +58,8 @@ class RequestGuard:
             await self.app(scope, receive, send)
             return
         request = Request(scope)  # headers only: no receive, so it cannot read the body
-        api = scope["path"].startswith("/api/")
+        # The OTLP receiver (/v1/traces) is an API route: authenticated, with its limits.
+        api = scope["path"].startswith("/api/") or scope["path"] == "/v1/traces"
         limit = self.max_body_bytes if api else min(self.max_body_bytes, FORM_BODY_BYTES)
         refusal = self._refusal(request)
         if refusal is None and api:

@@ -7,6 +7,7 @@ ALL     := $(VENV)/.installed-all
 DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
+NODE_CLIENT := tests/endpoint/node/node_modules/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint bench soak fmt clean
@@ -51,6 +52,13 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# The official `openai` Node client that tests/endpoint/test_node_client.py drives, as locked
+# in tests/endpoint/node/package-lock.json. Without npm the test skips (and fails on CI).
+$(NODE_CLIENT): tests/endpoint/node/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/endpoint/node --no-audit --no-fund --ignore-scripts --silent && touch $@; \
+	else echo "npm not found: tests/endpoint/test_node_client.py will be skipped"; fi
+
 demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
@@ -61,7 +69,7 @@ lint: $(DEV)
 
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
 # start once, and the suite takes about 60 % of its one-process time on two cores.
-test: lint $(PHOENIX) $(CHROMIUM)
+test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT)
 	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: $(ALL)
@@ -87,4 +95,5 @@ fmt: $(DEV)
 	$(BIN)/ruff check --fix src tests benchmarks docs examples
 
 clean:
-	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output \
+		tests/endpoint/node/node_modules

@@ -8,6 +8,8 @@ DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
 NODE_CLIENT := tests/endpoint/node/node_modules/.installed
+PORTKEY_VERSION := 1.15.2
+PORTKEY := .tools/portkey/.installed-$(PORTKEY_VERSION)
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint bench soak fmt clean
@@ -59,6 +61,14 @@ $(NODE_CLIENT): tests/endpoint/node/package-lock.json
 		npm ci --prefix tests/endpoint/node --no-audit --no-fund --ignore-scripts --silent && touch $@; \
 	else echo "npm not found: tests/endpoint/test_node_client.py will be skipped"; fi
 
+# The Portkey gateway, which benchmarks/gateway_vs_portkey.py measures beside the endpoint
+# (its postinstall only runs patch-package on patches the package does not ship).
+$(PORTKEY):
+	rm -rf .tools/portkey
+	npm install --prefix .tools/portkey --no-audit --no-fund --ignore-scripts --silent \
+		@portkey-ai/gateway@$(PORTKEY_VERSION)
+	touch $@
+
 demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
@@ -72,10 +82,11 @@ lint: $(DEV)
 test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT)
 	$(BIN)/pytest -n 2 --dist loadfile
 
-bench: $(ALL)
+bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/agent_session.py
 	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/gateway_vs_portkey.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
 	$(BIN)/python benchmarks/queue_throughput.py

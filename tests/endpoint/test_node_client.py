@@ -63,8 +63,13 @@ async def run_node(node: str, base_url: str) -> dict[str, Any]:
     proc = await asyncio.create_subprocess_exec(
         node, str(SCRIPT), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    async with asyncio.timeout(30):
-        out, err = await proc.communicate()
+    try:
+        async with asyncio.timeout(30):
+            out, err = await proc.communicate()
+    except TimeoutError:
+        proc.kill()  # not left running past the test
+        await proc.wait()
+        raise
     assert proc.returncode == 0, err.decode()
     result: dict[str, Any] = json.loads(out)
     return result

@@ -7,6 +7,9 @@ ALL     := $(VENV)/.installed-all
 DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
+NODE_CLIENT := tests/endpoint/node/node_modules/.installed
+PORTKEY_VERSION := 1.15.2
+PORTKEY := .tools/portkey/.installed-$(PORTKEY_VERSION)
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
 .PHONY: demo test lint bench soak fmt clean
@@ -51,6 +54,21 @@ $(CHROMIUM):
 	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium || \
 		{ $(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
+# The official `openai` Node client that tests/endpoint/test_node_client.py drives, as locked
+# in tests/endpoint/node/package-lock.json. Without npm the test skips (and fails on CI).
+$(NODE_CLIENT): tests/endpoint/node/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/endpoint/node --no-audit --no-fund --ignore-scripts --silent && touch $@; \
+	else echo "npm not found: tests/endpoint/test_node_client.py will be skipped"; fi
+
+# The Portkey gateway, which benchmarks/gateway_vs_portkey.py measures beside the endpoint
+# (its postinstall only runs patch-package on patches the package does not ship).
+$(PORTKEY):
+	rm -rf .tools/portkey
+	npm install --prefix .tools/portkey --no-audit --no-fund --ignore-scripts --silent \
+		@portkey-ai/gateway@$(PORTKEY_VERSION)
+	touch $@
+
 demo: $(RUNTIME)
 	$(BIN)/proctor demo
 
@@ -61,13 +79,14 @@ lint: $(DEV)
 
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
 # start once, and the suite takes about 60 % of its one-process time on two cores.
-test: lint $(PHOENIX) $(CHROMIUM)
+test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT)
 	$(BIN)/pytest -n 2 --dist loadfile
 
-bench: $(ALL)
+bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/agent_session.py
 	$(BIN)/python benchmarks/gateway_overhead.py
+	$(BIN)/python benchmarks/gateway_vs_portkey.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
 	$(BIN)/python benchmarks/queue_throughput.py
@@ -87,4 +106,5 @@ fmt: $(DEV)
 	$(BIN)/ruff check --fix src tests benchmarks docs examples
 
 clean:
-	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output
+	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output \
+		tests/endpoint/node/node_modules

@@ -1,15 +1,19 @@
-"""Loopback tools for the gateway benchmark: a minimal upstream and a raw load generator.
+"""Loopback tools for the gateway benchmarks: a minimal upstream, a raw load generator, and
+helpers to start servers (a free port, waiting for one to listen) and read percentiles.
 
-Both speak just enough HTTP/1.1 (keep-alive, Content-Length) to cost next to nothing, so
-the figures are the endpoint's, not the tools'. A request with ``"stream":true`` gets a
-canned stream (``STREAM_CHUNKS`` text chunks, the finish, usage, ``[DONE]``) in one write.
+The upstream and the load generator speak just enough HTTP/1.1 (keep-alive,
+Content-Length) to cost next to nothing, so the figures are the gateway's, not the tools'.
+A request with ``"stream":true`` gets a canned stream (``STREAM_CHUNKS`` text chunks, the
+finish, usage, ``[DONE]``) in one write.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import statistics
 import time
+from collections.abc import Callable, Mapping
 from typing import cast
 
 import orjson
@@ -109,17 +113,32 @@ def serve_upstream(port: int) -> None:
 
 
 def load(
-    port: int, path: str, key: str, seconds: float, connections: int, *, same: bool
+    port: int,
+    path: str,
+    key: str,
+    seconds: float,
+    connections: int,
+    *,
+    same: bool,
+    headers: Mapping[str, str] | None = None,
 ) -> tuple[float, float]:
-    """Requests per second and p50 latency (ms) of ``connections`` keep-alive clients."""
+    """Requests per second and p50 latency (ms) of ``connections`` keep-alive clients;
+    ``headers`` are sent with every request besides the key."""
     import uvloop
 
-    return uvloop.run(_load(port, path, key, seconds, connections, same))
+    return uvloop.run(_load(port, path, key, seconds, connections, same, headers or {}))
 
 
 async def _load(
-    port: int, path: str, key: str, seconds: float, connections: int, same: bool
+    port: int,
+    path: str,
+    key: str,
+    seconds: float,
+    connections: int,
+    same: bool,
+    headers: Mapping[str, str],
 ) -> tuple[float, float]:
+    extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in headers.items())
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     counter = iter(range(10**12))
@@ -134,9 +153,9 @@ async def _load(
                 )
                 started = time.perf_counter()
                 writer.write(
-                    b"POST %s HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer %s\r\n"
+                    b"POST %s HTTP/1.1\r\nhost: bench\r\nauthorization: Bearer %s\r\n%s"
                     b"content-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
-                    % (path.encode(), key.encode(), len(body), body)
+                    % (path.encode(), key.encode(), extra, len(body), body)
                 )
                 head = await reader.readuntil(b"\r\n\r\n")
                 if not head.startswith(b"HTTP/1.1 200"):
@@ -150,3 +169,30 @@ async def _load(
     await asyncio.gather(*(client() for _ in range(connections)))
     elapsed = time.perf_counter() - started
     return len(latencies) / elapsed, statistics.median(latencies)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(port: int, alive: Callable[[], bool]) -> None:
+    """Return once something listens on ``port``; raise if ``alive()`` turns false first."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"the server on port {port} died at start")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def pct(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values``, nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,7 +38,7 @@ import httpx2
 import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _loadgen import STREAM_CHUNKS, load, serve_upstream
+from _loadgen import STREAM_CHUNKS, free_port, load, pct, serve_upstream, wait_for
 
 KEY = "sk-bench"
 
@@ -65,13 +64,6 @@ SETUPS = [
     Setup("cache hits (same prompt)", same_prompt=True),
     Setup("upstream via the openai SDK (OpenAIModel)", sdk=True),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def run_endpoint(setup: Setup, port: int, upstream_port: int, db: str) -> None:
@@ -128,11 +120,6 @@ def body(i: int, same: bool, *, stream: bool = False) -> bytes:
         request["stream"] = True
         request["messages"][0]["content"] = f"stream {i}"
     return orjson.dumps(request)
-
-
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def latency(setup: Setup, upstream: int, endpoint: int, n: int) -> dict[str, float]:
@@ -219,19 +206,6 @@ async def stream_latency(upstream: int, endpoint: int, n: int) -> dict[str, floa
     }
 
 
-def wait_for(port: int, proc: multiprocessing.process.BaseProcess) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if not proc.is_alive():
-            raise RuntimeError(f"the server on port {port} died at start")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on port {port}")
-
-
 def measure(setup: Setup, upstream: int, args: argparse.Namespace) -> dict[str, float]:
     ctx = multiprocessing.get_context("spawn")
     port = free_port()
@@ -239,7 +213,7 @@ def measure(setup: Setup, upstream: int, args: argparse.Namespace) -> dict[str, 
         proc = ctx.Process(target=run_endpoint, args=(setup, port, upstream, f"{tmp}/p.db"))
         proc.start()
         try:
-            wait_for(port, proc)
+            wait_for(port, proc.is_alive)
             figures = asyncio.run(latency(setup, upstream, port, args.requests))
             path = "/v1/chat/completions"
             rps, p50 = load(port, path, KEY, args.seconds, 32, same=setup.same_prompt)
@@ -264,7 +238,7 @@ def main() -> None:
     upstream_port = free_port()
     upstream = ctx.Process(target=serve_upstream, args=(upstream_port,), daemon=True)
     upstream.start()
-    wait_for(upstream_port, upstream)
+    wait_for(upstream_port, upstream.is_alive)
     try:
         rps, p50 = load(upstream_port, "/v1/chat/completions", KEY, args.seconds, 32, same=True)
         print(f"upstream alone under the same load: {rps:,.0f} req/s (p50 {p50:.2f} ms)")

@@ -98,6 +98,7 @@ class Gateway:
         self.limiter = limiter
         self.max_wait_s = max_wait_s
         self._cache_writes: set[asyncio.Task[None]] = set()
+        self._route_prices: dict[str, list[Price] | None] = {}
         # Where a context-length error may fall back to, smallest window first.
         self._by_context_window = sorted(
             (d for d in self.deployments.values() if d.context_window),
@@ -199,16 +200,15 @@ class Gateway:
     ) -> float | None:
         """The most a call of these tokens may cost on ``route``: at its dearest
         deployment's price (a fallback may answer). ``None`` if one has no price."""
-        from proctor.store import Usage
-
-        usage = Usage(input_tokens=input_tokens, output_tokens=output_tokens)
-        dearest = 0.0
-        for deployment in self.chain(route):
-            price = self.price(deployment)
-            if price is None:
-                return None
-            dearest = max(dearest, price.cost(usage))
-        return dearest
+        name = route or self.default_route
+        if name not in self._route_prices:  # looked up once: prices do not change
+            chain = [self.price(d) for d in self.chain(name)]
+            known = [p for p in chain if p is not None]
+            self._route_prices[name] = known if len(known) == len(chain) else None
+        prices = self._route_prices[name]
+        if prices is None:
+            return None
+        return max(p.cost_of(input_tokens, output_tokens) for p in prices)
 
     def projected_cost(
         self,

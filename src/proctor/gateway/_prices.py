@@ -20,6 +20,14 @@ class Price:
     """A long-context tier: a prompt of more input tokens than this bills every token at
     that price (Anthropic's and Google's rule for their largest context windows)."""
 
+    def cost_of(self, input_tokens: int, output_tokens: int) -> float:
+        """USD of plain input and output tokens (no cache): a projection's cost."""
+        if self.tier is not None and input_tokens > self.tier[0]:
+            return self.tier[1].cost_of(input_tokens, output_tokens)
+        return (
+            input_tokens * self.input_per_million + output_tokens * self.output_per_million
+        ) / 1_000_000
+
     def cost(self, usage: Usage) -> float:
         """USD of ``usage``. Cached and cache-written tokens are counted among the input
         tokens, reasoning tokens among the output tokens, as providers report them."""

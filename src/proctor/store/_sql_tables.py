@@ -67,10 +67,13 @@ ADD_SPEND = (
     "excluded.cost_usd"
 )
 RELEASE_HOLD = "DELETE FROM gateway_holds WHERE hold_id = ?"
-SPENT_SINCE = "SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_spend WHERE key_name = ? AND day >= ?"
-HELD = (
-    "SELECT COALESCE(SUM(amount_usd), 0) FROM gateway_holds WHERE key_name = ? AND expires_at > ?"
+COMMITTED = (
+    "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_spend WHERE key_name = ? "
+    "AND day >= ?), (SELECT COALESCE(SUM(amount_usd), 0) FROM gateway_holds "
+    "WHERE key_name = ? AND expires_at > ?)"
 )
+SWEEP_HOLDS_S = 60.0
+"""How often a store deletes a key's lapsed holds (they count for nothing already)."""
 LAPSE_HOLDS = "DELETE FROM gateway_holds WHERE key_name = ? AND expires_at <= ?"
 INSERT_HOLD = insert("gateway_holds", ("hold_id", "key_name", "amount_usd", "expires_at"))
 
@@ -132,13 +135,17 @@ class SQLTables(SQLBase):
         self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
     ) -> tuple[float | None, float]:
         key = hold.key_name
+        sweeps: dict[str, float] = vars(self).setdefault("_holds_swept", {})  # per store
+        swept = sweeps.get(key, 0.0)
         async with self._transaction() as tx:
             if self.dialect.key_lock is not None:
                 await tx.execute(self.dialect.key_lock, (f"budget:{key}",))
-            await tx.execute(LAPSE_HOLDS, (key, now))
-            spent = float((await tx.fetch(SPENT_SINCE, (key, since)))[0][0])
-            held = float((await tx.fetch(HELD, (key, now)))[0][0])
-            amount = hold_amount(hold, needed_usd, limit_usd, committed := spent + held)
+            if now - swept > SWEEP_HOLDS_S:  # housekeeping: lapsed holds count for nothing
+                await tx.execute(LAPSE_HOLDS, (key, now))
+                sweeps[key] = now
+            spent, held = (await tx.fetch(COMMITTED, (key, since, key, now)))[0]
+            committed = float(spent) + float(held)
+            amount = hold_amount(hold, needed_usd, limit_usd, committed)
             if amount is not None:
                 await tx.execute(INSERT_HOLD, (hold.hold_id, key, amount, hold.expires_at))
         return amount, committed

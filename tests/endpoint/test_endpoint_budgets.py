@@ -14,7 +14,9 @@ import openai
 import pytest
 
 from proctor.endpoint import CallLedger
-from proctor.endpoint._budgets import period_start
+from proctor.endpoint._budgets import LEASE_RENEW_S, Budgets, period_start
+from proctor.endpoint._errors import ApiError
+from proctor.endpoint._keys import ApiKey
 from proctor.errors import StoreError
 from proctor.store import GatewayCallRecord, PostgresStore, SpendHold, SQLiteStore, Store
 from support.fake_openai import Completion, FakeOpenAIServer
@@ -119,7 +121,10 @@ async def test_a_hold_lasts_until_its_row_is_written_and_a_failed_write_keeps_bo
         broken = False
 
         async def record_gateway_calls(
-            self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+            self,
+            calls: Sequence[GatewayCallRecord],
+            *,
+            release: Sequence[tuple[str, float]] = (),
         ) -> None:
             if self.broken:
                 raise StoreError("disk full")
@@ -141,7 +146,7 @@ async def test_a_hold_lasts_until_its_row_is_written_and_a_failed_write_keeps_bo
     try:
         assert await hold("h1", 0.5) == 0.5
         await ledger.record(
-            GatewayCallRecord(ts=now, key_name="a", route="r", cost_usd=0.25), release="h1"
+            GatewayCallRecord(ts=now, key_name="a", route="r", cost_usd=0.25), release=("h1", 0.5)
         )
         assert await hold("h2", 0.75) is None  # h1 still counts while its row is queued
         store.broken = True
@@ -160,3 +165,55 @@ def test_periods_start_at_utc_midnight_and_the_first_of_the_month() -> None:
     moment = 1_700_000_000.0  # 2023-11-14T22:13:20Z
     assert period_start("day", moment) == 1_699_920_000.0  # 2023-11-14T00:00Z
     assert period_start("month", moment) == 1_698_796_800.0  # 2023-11-01T00:00Z
+
+
+async def test_a_process_leases_a_share_of_the_budget_and_gives_back_what_it_did_not_use(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "proctor.db")
+    other = SQLiteStore(tmp_path / "proctor.db")  # a second gateway process
+    clock = [1_000_000.0]
+    key = ApiKey(name="team", scope="key:team", budget_usd=100.0)  # leases of $1 (1%)
+    one, two = Budgets(store, clock=lambda: clock[0]), Budgets(other, clock=lambda: clock[0])
+
+    async def committed() -> float:
+        probe = SpendHold(hold_id="probe", key_name="team", amount_usd=1e9, expires_at=2e9)
+        held, usd = await store.hold_gateway_spend(
+            probe, needed_usd=1e9, since=0, limit_usd=100.0, now=clock[0]
+        )
+        assert held is None
+        return usd
+
+    try:
+        parts = [await one.hold(key, needed_usd=0.25, wanted_usd=0.25) for _ in range(4)]
+        assert len({part.id for part in parts}) == 1  # four calls, one store transaction
+        assert await committed() == 1.0
+        assert (await two.hold(key, needed_usd=0.25, wanted_usd=0.25)).id != parts[0].id
+        fifth = await one.hold(key, needed_usd=0.25, wanted_usd=0.25)  # the lease is used up
+        assert fifth.id != parts[0].id
+        assert await committed() == 3.0  # three leases; no call row written yet
+        clock[0] += LEASE_RENEW_S  # an old lease is renewed, its unused $0.75 given back
+        renewed = await one.hold(key, needed_usd=0.25, wanted_usd=0.25)
+        assert renewed.id != fifth.id
+        assert await committed() == 3.25
+        with pytest.raises(ApiError) as refused:  # a call that alone passes the budget
+            await one.hold(key, needed_usd=200.0, wanted_usd=200.0)
+        assert refused.value.code == "budget_exceeded"
+    finally:
+        await other.close()
+        await store.close()
+
+
+async def test_while_serving_the_ledger_writes_each_call_within_its_batch_interval(
+    store: Store, upstream: FakeOpenAIServer
+) -> None:
+    upstream.default = Completion(prompt_tokens=10, completion_tokens=1000)
+    async with running_endpoint(config(upstream.base_url, budget_usd=1.0), store) as running:
+        client = running.client("sk-team")
+        await client.chat.completions.create(
+            model="small", messages=[{"role": "user", "content": "hi"}]
+        )
+        async with asyncio.timeout(5):
+            while not await store.gateway_calls():  # written by the batch, not at shutdown
+                await asyncio.sleep(0.005)
+        assert await store.gateway_spend("team", 0) == pytest.approx(PER_CALL)

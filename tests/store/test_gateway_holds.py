@@ -35,10 +35,28 @@ async def test_holds_count_until_their_rows_release_them(store: Store) -> None:
     assert await hold(store, "b", 0.25) == (0.25, 0.5)
     assert await hold(store, "c", 0.5) == (None, 0.75)  # refused: 0.25 left
     # A row releases its hold and counts what the call cost, in one transaction.
-    await store.record_gateway_calls([row(0.125)], release=["a"])
+    await store.record_gateway_calls([row(0.125)], release=[("a", 0.5)])
     assert await hold(store, "c", 0.5) == (0.5, 0.375)
-    await store.record_gateway_calls([row(None)], release=["b", "c"])  # failed calls
+    await store.record_gateway_calls([row(None)], release=[("b", 0.25), ("c", 0.5)])  # failed
     assert await hold(store, "d", 1.0) == (None, 0.125)
+
+
+async def test_a_hold_shared_by_calls_is_taken_back_part_by_part(store: Store) -> None:
+    assert await hold(store, "lease", 0.75) == (0.75, 0.0)
+    await store.record_gateway_calls([row(0.25)], release=[("lease", 0.25)])
+    # 0.25 spent and 0.5 still held: a call wanting 1.0 gets the last quarter...
+    assert await hold(store, "x", 1.0, needed=0.0) == (0.25, 0.75)
+    # ...and the shared hold's unused half comes back with the next hold, in its transaction.
+    wanted = SpendHold(hold_id="next", key_name="team", amount_usd=0.5, expires_at=NOW + 60)
+    held, committed = await store.hold_gateway_spend(
+        wanted,
+        needed_usd=0.5,
+        since=NOW - NOW % DAY,
+        limit_usd=1.0,
+        now=NOW,
+        give_back=("lease", 0.5),
+    )
+    assert (held, committed) == (0.5, 0.5)  # spent 0.25, "x" 0.25
 
 
 async def test_a_call_needing_less_than_it_wants_takes_what_is_left(store: Store) -> None:

@@ -15,6 +15,7 @@ per-request dependency solving and JSON encoding.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -410,7 +411,7 @@ class _Endpoint:
             await self.ledger.record(call)
             return
         over = (call.cost_usd or 0.0) > hold.amount_usd
-        await self.ledger.record(call, release=hold.id, now=over)
+        await self.ledger.record(call, release=(hold.id, hold.amount_usd), now=over)
 
     def _id(self, prefix: str) -> str:
         self._count += 1
@@ -501,6 +502,10 @@ def create_app(
             # Budgets and token limits count prompts: load the encoding (~0.2 s) now,
             # not in the first caller's request.
             count_text("warm up")
+        # What start-up built lives as long as the server: out of the collector's sight,
+        # a full collection does not walk it again (those walks were the slowest answers).
+        gc.collect()
+        gc.freeze()
         endpoint.ledger.start()
         try:
             yield

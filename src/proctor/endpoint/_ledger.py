@@ -35,7 +35,7 @@ class CallLedger:
         self.store = store
         self.flush_after_s = flush_after_s
         self._queue: list[GatewayCallRecord] = []
-        self._release: list[str] = []
+        self._release: list[tuple[str, float]] = []
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -61,10 +61,14 @@ class CallLedger:
             logger.error("the call ledger could not write %d call(s) at shutdown", self.pending)
 
     async def record(
-        self, call: GatewayCallRecord, *, release: str | None = None, now: bool = False
+        self,
+        call: GatewayCallRecord,
+        *,
+        release: tuple[str, float] | None = None,
+        now: bool = False,
     ) -> None:
         """Queue ``call`` (or write it ``now``, with what is queued; always without
-        batching); writing it releases the budget hold ``release`` names."""
+        batching); writing it takes ``release`` (hold id, USD) back from a budget hold."""
         self._queue.append(call)
         if release is not None:
             self._release.append(release)

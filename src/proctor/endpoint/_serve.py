@@ -18,7 +18,7 @@ from proctor.endpoint._ledger import CallLedger
 from proctor.errors import ConfigError
 from proctor.gateway import Gateway, GatewayConfig, ModelClient, build_gateway
 from proctor.gateway.providers import LeanOpenAIModel
-from proctor.store import Store, open_store
+from proctor.store import SQLiteStore, Store, open_store
 
 
 def preflight(config: GatewayConfig, host: str) -> None:
@@ -79,6 +79,8 @@ async def serve_gateway(
     import uvicorn
 
     preflight(config, host)
+    if isinstance(store, SQLiteStore):
+        store.checkpoint_in_background()  # no checkpoint inside a request's commit
     gateway = build_gateway(
         config,
         store,

@@ -45,17 +45,36 @@ class MemoryTables:
         return len(expired)
 
     async def record_gateway_calls(
-        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[tuple[str, float]] = ()
     ) -> None:
         self._calls.extend(calls)
         for day, cost in daily_spend(calls).items():
             self._spend[day] = self._spend.get(day, 0.0) + cost
-        for hold_id in release:
-            self._holds.pop(hold_id, None)
+        self._take_back(release)
+
+    def _take_back(self, release: Sequence[tuple[str, float]]) -> None:
+        for hold_id, usd in release:
+            hold = self._holds.get(hold_id)
+            if hold is None:
+                continue
+            left = hold.amount_usd - usd
+            if left <= 1e-12:
+                del self._holds[hold_id]
+            else:
+                self._holds[hold_id] = dataclasses.replace(hold, amount_usd=left)
 
     async def hold_gateway_spend(
-        self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
+        self,
+        hold: SpendHold,
+        *,
+        needed_usd: float,
+        since: float,
+        limit_usd: float,
+        now: float,
+        give_back: tuple[str, float] | None = None,
     ) -> tuple[float | None, float]:
+        if give_back is not None:
+            self._take_back([give_back])
         key = hold.key_name
         for lapsed in [h.hold_id for h in self._holds.values() if h.expires_at <= now]:
             del self._holds[lapsed]

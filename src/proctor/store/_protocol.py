@@ -118,23 +118,31 @@ class CallLedger(Protocol):
     """The OpenAI-compatible endpoint's ledger of calls and their cost."""
 
     async def record_gateway_calls(
-        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[tuple[str, float]] = ()
     ) -> None:
-        """Append rows to the endpoint's call ledger and release the holds ``release``
-        names, all in one transaction: a call's cost moves from its hold to its key's
-        spend at once, never counted twice or not at all."""
+        """Append rows to the endpoint's call ledger and take ``(hold_id, usd)`` back from
+        holds (a hold left with nothing is deleted), all in one transaction: a call's cost
+        moves from its hold to its key's spend at once, never counted twice or not at all."""
         ...
 
     async def hold_gateway_spend(
-        self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
+        self,
+        hold: SpendHold,
+        *,
+        needed_usd: float,
+        since: float,
+        limit_usd: float,
+        now: float,
+        give_back: tuple[str, float] | None = None,
     ) -> tuple[float | None, float]:
-        """Set money aside for a call of ``hold``'s key against ``limit_usd``.
+        """Set money aside for calls of ``hold``'s key against ``limit_usd``.
 
-        What the key has committed is its spend from ``since`` (the start of a UTC day)
-        plus its holds live at ``now``. If that is below the limit with room for
-        ``needed_usd``, the hold is kept, of ``hold.amount_usd`` or what is left if that
-        is less. Atomic against every process sharing the store. Returns the USD held
-        (``None``: refused) and the USD committed before.
+        ``give_back`` (hold id, USD) is first taken back from an older hold. What the key
+        has committed is then its spend from ``since`` (the start of a UTC day) plus its
+        holds live at ``now``. If that is below the limit with room for ``needed_usd``,
+        the hold is kept, of ``hold.amount_usd`` or what is left if that is less. Atomic
+        against every process sharing the store. Returns the USD held (``None``:
+        refused) and the USD committed before.
         """
         ...
 

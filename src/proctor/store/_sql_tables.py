@@ -66,7 +66,10 @@ ADD_SPEND = (
     "ON CONFLICT (key_name, day) DO UPDATE SET cost_usd = gateway_spend.cost_usd + "
     "excluded.cost_usd"
 )
-RELEASE_HOLD = "DELETE FROM gateway_holds WHERE hold_id = ?"
+TAKE_FROM_HOLD = "UPDATE gateway_holds SET amount_usd = amount_usd - ? WHERE hold_id = ?"
+DROP_EMPTY_HOLD = "DELETE FROM gateway_holds WHERE hold_id = ? AND amount_usd <= ?"
+EMPTY_USD = 1e-12
+"""What is left of a hold after float subtractions that took it all."""
 COMMITTED = (
     "SELECT (SELECT COALESCE(SUM(cost_usd), 0) FROM gateway_spend WHERE key_name = ? "
     "AND day >= ?), (SELECT COALESCE(SUM(amount_usd), 0) FROM gateway_holds "
@@ -117,7 +120,7 @@ class SQLTables(SQLBase):
     # The endpoint's call ledger: written in batches, one transaction each.
 
     async def record_gateway_calls(
-        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[str] = ()
+        self, calls: Sequence[GatewayCallRecord], *, release: Sequence[tuple[str, float]] = ()
     ) -> None:
         if not calls and not release:
             return
@@ -126,13 +129,21 @@ class SQLTables(SQLBase):
             [
                 (INSERT_CALL, [call_params(call) for call in calls]),
                 (ADD_SPEND, [(key, day, cost) for (key, day), cost in spend.items()]),
-                (RELEASE_HOLD, [(hold_id,) for hold_id in release]),
+                (TAKE_FROM_HOLD, [(usd, hold_id) for hold_id, usd in release]),
+                (DROP_EMPTY_HOLD, [(hold_id, EMPTY_USD) for hold_id, _ in release]),
             ],
             area="call ledger",
         )
 
     async def hold_gateway_spend(
-        self, hold: SpendHold, *, needed_usd: float, since: float, limit_usd: float, now: float
+        self,
+        hold: SpendHold,
+        *,
+        needed_usd: float,
+        since: float,
+        limit_usd: float,
+        now: float,
+        give_back: tuple[str, float] | None = None,
     ) -> tuple[float | None, float]:
         key = hold.key_name
         sweeps: dict[str, float] = vars(self).setdefault("_holds_swept", {})  # per store
@@ -140,6 +151,10 @@ class SQLTables(SQLBase):
         async with self._transaction() as tx:
             if self.dialect.key_lock is not None:
                 await tx.execute(self.dialect.key_lock, (f"budget:{key}",))
+            if give_back is not None:
+                hold_id, usd = give_back
+                await tx.execute(TAKE_FROM_HOLD, (usd, hold_id))
+                await tx.execute(DROP_EMPTY_HOLD, (hold_id, EMPTY_USD))
             if now - swept > SWEEP_HOLDS_S:  # housekeeping: lapsed holds count for nothing
                 await tx.execute(LAPSE_HOLDS, (key, now))
                 sweeps[key] = now

@@ -7,7 +7,9 @@ connection, its migrations and the dialect hooks.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +20,8 @@ from proctor.store._files import private_file
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from proctor.store._sql_base import Batch, Dialect, Params, Row, Tx
 from proctor.store._sql_store import SQLStore
+
+logger = logging.getLogger("proctor.store")
 
 SQLITE = Dialect(
     byte_length="LENGTH(CAST({} AS BLOB))",
@@ -37,6 +41,7 @@ class SQLiteStore(SQLStore):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._checkpointer: _Checkpointer | None = None
         try:
             private_file(self.path)
             self._db = sqlite3.connect(
@@ -153,8 +158,57 @@ class SQLiteStore(SQLStore):
         cause = exc.__cause__
         return str(cause) if isinstance(cause, sqlite3.IntegrityError) else None
 
+    def checkpoint_in_background(self, interval_s: float = 0.5) -> None:
+        """Copy the WAL into the file from a thread of its own, not inside a commit.
+
+        SQLite's automatic checkpoint runs in whichever commit crosses its threshold and
+        makes that commit (and the request waiting on it) take milliseconds; a server
+        with a latency budget (the gateway endpoint) moves it here. The thread has its own
+        connection and runs a passive checkpoint every ``interval_s``, which never blocks
+        the writer; ``close`` stops it.
+        """
+        if self._checkpointer is not None:
+            return
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer = _Checkpointer(self.path, interval_s)
+        self._checkpointer.start()
+
     async def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
+            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
         self._db.close()
+
+
+class _Checkpointer(threading.Thread):
+    """Passive WAL checkpoints every few hundred milliseconds, on a connection of its own."""
+
+    def __init__(self, path: Path, interval_s: float) -> None:
+        super().__init__(name=f"proctor-checkpoint:{path.name}", daemon=True)
+        self._path = path
+        self._interval_s = interval_s
+        self._stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error:
+            logger.exception("the store's checkpoint thread could not open %s", self._path)
+            return
+        try:
+            db.execute("PRAGMA busy_timeout=1000")
+            while not self._stopped.wait(self._interval_s):
+                try:
+                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:  # busy or locked: the next round catches up
+                    logger.debug("WAL checkpoint skipped: %s", exc)
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join()
 
 
 class _Transaction:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -216,6 +216,25 @@ async def test_store_caches_on_one_store_file_share_entries(tmp_path: Path) -> N
     finally:
         await first.close()
         await second.close()
+
+
+async def test_store_cache_writes_in_batches_and_reads_what_is_queued(store: Store) -> None:
+    cache = StoreCache(store, batch_s=0.05)
+    batches: list[int] = []
+    write = store.cache_put_many
+
+    async def counted(entries: Sequence[tuple[str, bytes, float]]) -> None:
+        batches.append(len(entries))
+        await write(entries)
+
+    store.cache_put_many = counted  # type: ignore[method-assign]
+    writes = [asyncio.create_task(cache.set(f"k{n}", b"v", ttl_s=60)) for n in range(5)]
+    await asyncio.sleep(0)
+    assert await cache.get("k3") == b"v"  # queued, not written yet, found all the same
+    assert await store.cache_get("k3", now=0.0) is None
+    await asyncio.gather(*writes)  # a writer returns once its batch is written
+    assert batches == [5]
+    assert await store.cache_get("k3", now=0.0) == b"v"
 
 
 async def test_store_cache_purges_expired_rows_on_a_write_now_and_then(store: Store) -> None:

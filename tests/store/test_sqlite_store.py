@@ -330,6 +330,15 @@ async def test_cache_put_replaces_the_value_and_its_expiry(store: Store) -> None
     assert await store.cache_get("k", now=1015.0) is None
 
 
+async def test_cache_put_many_writes_a_batch_in_one_go(store: Store) -> None:
+    await store.cache_put("b", b"old", expires_at=1010.0)
+    await store.cache_put_many([("a", b"1", 1010.0), ("b", b"2", 1020.0)])
+    await store.cache_put_many([])
+
+    assert await store.cache_get("a", now=1000.0) == b"1"
+    assert await store.cache_get("b", now=1015.0) == b"2"
+
+
 async def test_cache_purge_deletes_only_expired_entries(store: Store) -> None:
     await store.cache_put("gone-1", b"1", expires_at=1000.0)
     await store.cache_put("gone-2", b"2", expires_at=1004.0)

@@ -7,6 +7,7 @@ raises is logged (a warning when it starts failing, then quietly) and reads as a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -218,8 +219,10 @@ class MemoryCache:
 class StoreCache:
     """The cache in the Proctor store (the default): shared by every process on that store.
 
-    Expired rows are purged on a write at most every ``purge_every_s``, so the table does
-    not grow without bound and no reader pays for it.
+    Writes are gathered for ``batch_s`` and written in one transaction (a commit per
+    answer would cost as much as the rest of a gateway call); until then a read finds
+    them here. Expired rows are purged with a batch at most every ``purge_every_s``, so
+    the table does not grow without bound and no reader pays for it.
     """
 
     def __init__(
@@ -228,18 +231,25 @@ class StoreCache:
         *,
         clock: Callable[[], float] = time.time,
         purge_every_s: float = 600.0,
+        batch_s: float = 0.005,
     ) -> None:
         self.store = store
         self._clock = clock  # wall time: expiries are shared with other processes
         self.purge_every_s = purge_every_s
+        self.batch_s = batch_s
         self._next_purge = clock() + purge_every_s
         self._outages = Outages("the store cache", fallback="every call is a miss")
+        self._pending: dict[str, tuple[bytes, float]] = {}
+        self._batch: asyncio.Task[None] | None = None
 
     @property
     def last_error(self) -> Exception | None:
         return self._outages.last_error
 
     async def get(self, key: str) -> bytes | None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[0]
         try:
             value = await self.store.cache_get(key, self._clock())
         except Exception as exc:  # any failure, even a bug in a backend, must not fail the call
@@ -249,9 +259,25 @@ class StoreCache:
         return value
 
     async def set(self, key: str, value: bytes, ttl_s: float) -> None:
+        """Queue the entry; returns once the batch holding it is written (or failed)."""
+        self._pending[key] = (value, self._clock() + ttl_s)
+        if self._batch is None:
+            self._batch = asyncio.get_running_loop().create_task(self._write_batch())
+        # Shielded: a writer cancelled while waiting must not cancel the others' batch.
+        await asyncio.shield(self._batch)
+
+    async def _write_batch(self) -> None:
+        try:
+            if self.batch_s > 0:
+                await asyncio.sleep(self.batch_s)
+        finally:
+            self._batch = None  # later writes start the next batch
+        entries, self._pending = self._pending, {}
         now = self._clock()
         try:
-            await self.store.cache_put(key, value, now + ttl_s)
+            await self.store.cache_put_many(
+                [(key, value, expires_at) for key, (value, expires_at) in entries.items()]
+            )
             if now >= self._next_purge:
                 self._next_purge = now + self.purge_every_s
                 await self.store.cache_purge(now)

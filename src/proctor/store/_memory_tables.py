@@ -38,6 +38,10 @@ class MemoryTables:
     async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
         self._cache[key] = (bytes(value), expires_at)
 
+    async def cache_put_many(self, entries: Sequence[tuple[str, bytes, float]]) -> None:
+        for key, value, expires_at in entries:
+            self._cache[key] = (bytes(value), expires_at)
+
     async def cache_purge(self, now: float) -> int:
         expired = [key for key, (_, expires_at) in self._cache.items() if expires_at <= now]
         for key in expired:

@@ -109,6 +109,10 @@ class ResponseCache(Protocol):
         """Store ``value`` under ``key`` until ``expires_at`` (epoch seconds), replacing any."""
         ...
 
+    async def cache_put_many(self, entries: Sequence[tuple[str, bytes, float]]) -> None:
+        """``cache_put`` each ``(key, value, expires_at)``, in one transaction."""
+        ...
+
     async def cache_purge(self, now: float) -> int:
         """Delete the entries expired at ``now``; returns how many."""
         ...

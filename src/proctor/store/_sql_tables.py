@@ -114,6 +114,10 @@ class SQLTables(SQLBase):
     async def cache_put(self, key: str, value: bytes, expires_at: float) -> None:
         await self._execute(CACHE_PUT, (key, value, expires_at), area="cache")
 
+    async def cache_put_many(self, entries: Sequence[tuple[str, bytes, float]]) -> None:
+        if entries:
+            await self._write([(CACHE_PUT, list(entries))], area="cache")
+
     async def cache_purge(self, now: float) -> int:
         return await self._execute(CACHE_PURGE, (now,), area="cache")
 

@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx2
 import pytest
-from fastapi import FastAPI
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
 
 from proctor.endpoint import CallLedger, create_app
 from proctor.gateway import (
@@ -89,7 +89,7 @@ def config() -> GatewayConfig:
 
 @dataclass
 class Served:
-    app: FastAPI
+    app: Starlette
     http: httpx2.AsyncClient
     flaky: Upstream
 

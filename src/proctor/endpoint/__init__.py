@@ -4,7 +4,7 @@
 and ``/v1/models`` in front of a ``proctor.gateway.Gateway``: every call authenticated by
 its API key, held to the key's routes, budget and rate limits, and recorded in the
 store's call ledger. It sits above
-the gateway and imports FastAPI and uvicorn, so the CLI loads it only to serve.
+the gateway and imports Starlette and uvicorn, so the CLI loads it only to serve.
 
 ``create_app`` builds the ASGI app over a gateway; ``serve_gateway`` builds the gateway
 from ``proctor.yaml`` and serves it with uvicorn; ``run_gateway`` also opens the store and
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from proctor.errors import needs_extra as _needs_extra
 
-# FastAPI, uvicorn and httptools come with the server extra, not with the core.
+# Starlette, uvicorn and httptools come with the server extra, not with the core.
 with _needs_extra("proctor.endpoint"):
     from proctor.endpoint._app import create_app
     from proctor.endpoint._governor import SESSION_HEADER, ChatGovernor

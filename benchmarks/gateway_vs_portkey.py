@@ -48,7 +48,7 @@ PORTKEY = ROOT / ".tools/portkey/node_modules/@portkey-ai/gateway"
 PATH = "/v1/chat/completions"
 
 # A team's key as one would configure it, with every check on each call's path: a monthly
-# budget (each call holds its projected cost in the store before it is sent), its own
+# budget (each call takes its projected cost from a lease held in the store), its own
 # rpm/tpm (token buckets, x-ratelimit-* headers), far above what the load reaches.
 BUDGET_KEY = {
     "name": "bench",
@@ -74,7 +74,8 @@ def proctor_is_on() -> str:
     key = BUDGET_KEY
     return (
         f"Proctor: one worker (uvloop, httptools); key with a ${key['budget_usd']:,}/"
-        f"{key['period']} budget (a hold in the store per call), rpm {key['rpm']:,} and "
+        f"{key['period']} budget (each call's part from a lease in the store), "
+        f"rpm {key['rpm']:,} and "
         f"tpm {key['tpm']:,} (x-ratelimit-* headers), deployment rpm limit; cache: "
         f"{PROCTOR.cache} (a miss and a write per call); call ledger in SQLite (WAL), a batch "
         f"every {PROCTOR.flush_after_s * 1000:g} ms; retries, cooldown, pricing"

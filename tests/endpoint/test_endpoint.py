@@ -18,7 +18,7 @@ import openai
 import pytest
 from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
-from proctor.endpoint import _app
+from proctor.endpoint import _endpoint
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer, FakeToolCall
 from support.http_endpoint import Endpoint, running_endpoint
@@ -356,7 +356,7 @@ async def test_without_keys_loopback_callers_are_anonymous(
 async def test_a_body_over_the_limit_is_413_without_reading_it_all(
     endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_app, "MAX_BODY_BYTES", 2_000)
+    monkeypatch.setattr(_endpoint, "MAX_BODY_BYTES", 2_000)
     big = {"model": "small", "messages": [{"role": "user", "content": "x" * 5_000}]}
 
     async def chunked() -> AsyncIterator[bytes]:  # no content-length: counted as it comes
@@ -377,7 +377,7 @@ async def test_a_body_over_the_limit_is_413_without_reading_it_all(
 async def test_calls_that_cannot_be_recorded_are_refused_with_503(
     endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_app, "MAX_UNWRITTEN_CALLS", 0)
+    monkeypatch.setattr(_endpoint, "MAX_UNWRITTEN_CALLS", 0)
 
     with pytest.raises(openai.InternalServerError) as refused:
         await endpoint.client().chat.completions.create(model="small", messages=HI)

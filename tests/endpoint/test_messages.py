@@ -346,3 +346,26 @@ async def test_the_anthropic_provider_behind_chat_completions(
             messages=[{"role": "user", "content": "hi"}],
             response_format={"type": "json_object"},
         )
+
+
+async def test_beta_header_goes_upstream_and_tokens_are_counted(
+    endpoint: Endpoint, fake: FakeAnthropic
+) -> None:
+    client = endpoint.anthropic()
+    fake.enqueue(FakeMessage(text="hi"))
+    await client.messages.create(
+        model="claude",
+        max_tokens=10,
+        messages=HI,
+        extra_headers={"anthropic-beta": "context-1m-2025-08-07"},
+    )
+    assert fake.requests[-1].headers["anthropic-beta"] == "context-1m-2025-08-07"
+    assert "anthropic-beta" not in fake.requests[-1].body
+
+    counted = await client.messages.count_tokens(
+        model="claude", messages=[{"role": "user", "content": "hello there " * 50}]
+    )
+    assert 90 < counted.input_tokens < 200
+    with pytest.raises(anthropic.NotFoundError):
+        await client.messages.count_tokens(model="nope", messages=HI)
+    assert len(fake.requests) == 1  # counting calls no model

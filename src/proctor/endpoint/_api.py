@@ -52,6 +52,8 @@ class WireApi(Protocol):
 
     id_prefix: str
     """Of the ids of answers (``chatcmpl-``, ``msg_``, ``resp_``)."""
+    forwarded_headers: tuple[str, ...]
+    """Request headers sent on to the upstream (through ``CallSettings.extra``)."""
 
     def parse(self, body: bytes) -> Parsed:
         """The request, or ``WireError``/``ApiError`` saying what is wrong with it."""

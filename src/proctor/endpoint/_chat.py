@@ -17,6 +17,7 @@ class ChatCompletions:
     """``chat.completion`` objects, ``chat.completion.chunk`` events, OpenAI's errors."""
 
     id_prefix = "chatcmpl-"
+    forwarded_headers: tuple[str, ...] = ()
 
     def parse(self, body: bytes) -> Parsed:
         request = parse_request(body)

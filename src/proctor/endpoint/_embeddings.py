@@ -94,7 +94,7 @@ def parse_embeddings(body: bytes) -> EmbeddingsRequest:
 
 
 class Serving(Protocol):
-    """What the route needs of the endpoint (``_app._Endpoint``): its key, body, ledger
+    """What the route needs of the endpoint (``_endpoint._Endpoint``): its key, body, ledger
     and budget checks, the gateway, and the ledger row."""
 
     gateway: Gateway

@@ -26,7 +26,9 @@ from proctor.endpoint._messages_wire import (
     to_tools,
     usage_of,
 )
-from proctor.gateway import GatewayResult, ModelDelta, ToolCallDelta
+from proctor.endpoint._wire import WireError
+from proctor.gateway import GatewayResult, ModelDelta, ToolCallDelta, estimate_tokens
+from proctor.gateway.providers._dialect import BETA_FIELD
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -55,6 +57,9 @@ class Messages:
     """``message`` objects, Anthropic's stream events, Anthropic's errors."""
 
     id_prefix = "msg_"
+    forwarded_headers: tuple[str, ...] = (BETA_FIELD,)
+    """Anthropic's clients name beta features in a header: sent on to Anthropic upstreams
+    (through ``CallSettings.extra``), dropped for the others."""
 
     def parse(self, body: bytes) -> Parsed:
         request = parse_messages(body)
@@ -171,3 +176,21 @@ class MessageEvents:
 
     def failed(self, failure: ApiError) -> bytes:
         return _event(b"error", error_body(failure, None))
+
+
+def count_tokens(body: bytes) -> bytes:
+    """``POST /v1/messages/count_tokens``: the request's input tokens, estimated.
+
+    The count is the gateway's own estimate (the tokenizer its budgets use): Claude's
+    tokenizer is not public, so an Anthropic upstream may count some percent otherwise.
+    ``max_tokens`` may be left out, as Anthropic's endpoint allows.
+    """
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise WireError("invalid request body: not JSON") from None
+    if isinstance(value, dict):
+        value.setdefault("max_tokens", 1)
+    request = parse_messages(orjson.dumps(value))
+    tokens = estimate_tokens(to_messages(request), to_tools(request))
+    return orjson.dumps({"input_tokens": tokens})

@@ -37,6 +37,7 @@ class OpenAIResponses:
     """``response`` objects, their typed stream events, OpenAI's errors."""
 
     id_prefix = "resp_"
+    forwarded_headers: tuple[str, ...] = ()
 
     def parse(self, body: bytes) -> Parsed:
         call = parse_responses(body)

@@ -106,6 +106,40 @@ async def test_every_answer_field_reaches_the_client(
     assert got["usage"]["prompt_tokens_details"] == {"cached_tokens": 10, "audio_tokens": 0}
 
 
+async def test_every_chunk_field_reaches_a_streaming_client(
+    endpoint: Endpoint, upstream: FakeOpenAIServer
+) -> None:
+    head = {"id": "up", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    extra = {"system_fingerprint": "fp_42", "service_tier": "default", "obfuscation": "xq"}
+    chunks = [
+        {**head, **extra, "choices": [{"index": 0, "delta": {"role": "assistant"}}]},
+        {
+            **head,
+            **extra,
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"content": "hi", "refusal": None, "reasoning_content": "hm"},
+                    "logprobs": {"content": [{"token": "hi", "logprob": -0.1}]},
+                }
+            ],
+        },
+        {**head, **extra, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]
+    events = b"".join(b"data: " + orjson.dumps(chunk) + b"\n\n" for chunk in chunks)
+    upstream.enqueue(RawReply(body=events + b"data: [DONE]\n\n", content_type="text/event-stream"))
+    stream = await endpoint.client().chat.completions.create(
+        model="small", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    got = [chunk.model_dump() async for chunk in stream]
+    assert [c["system_fingerprint"] for c in got] == ["fp_42"] * 3
+    assert {c["service_tier"] for c in got} == {"default"}
+    assert got[1]["obfuscation"] == "xq"  # a field the SDK does not know, kept too
+    assert got[1]["choices"][0]["logprobs"]["content"][0]["token"] == "hi"
+    assert got[1]["choices"][0]["delta"]["reasoning_content"] == "hm"
+    assert got[1]["id"] == got[0]["id"] != "up"  # the gateway's own id, as for every answer
+
+
 async def test_image_parts_pass_through(endpoint: Endpoint, upstream: FakeOpenAIServer) -> None:
     upstream.enqueue(Completion(text="a cat"))
     parts: Any = [

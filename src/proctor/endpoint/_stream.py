@@ -27,17 +27,16 @@ DONE = b"data: [DONE]\n\n"
 class ChunkWriter:
     """Serialises one answer's deltas as server-sent events, each a ``data:`` line."""
 
-    __slots__ = ("_choice_head", "_first", "_usage_head")
+    __slots__ = ("_choice_head", "_first", "_head", "_usage_head")
 
     def __init__(self, completion_id: str, created: int, model: str) -> None:
-        head = orjson.dumps(
-            {
-                "id": completion_id,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": model,
-            }
-        )
+        self._head: dict[str, Any] = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+        }
+        head = orjson.dumps(self._head)
         # The head is the same in every chunk: serialised once, the choice spliced in.
         self._choice_head = b"data: " + head[:-1] + b',"choices":['
         self._usage_head = b"data: " + head[:-1] + b',"choices":[],"usage":'
@@ -55,13 +54,21 @@ class ChunkWriter:
             wire["content"] = delta.text
         if delta.tool_calls:
             wire["tool_calls"] = [_wire_call(call) for call in delta.tool_calls]
-        choice = {
+        choice: dict[str, Any] = {
             "index": 0,
             "delta": wire,
             "finish_reason": delta.finish_reason,
             "logprobs": None,
         }
-        return self._choice_head + orjson.dumps(choice) + b"]}\n\n"
+        extra = delta.extra
+        if extra is None:
+            return self._choice_head + orjson.dumps(choice) + b"]}\n\n"
+        # What the upstream sent beyond the fields read, where it was (rare: built whole).
+        for key, value in extra.get("delta", {}).items():
+            wire.setdefault(key, value)
+        choice.update(extra.get("choice", {}))
+        whole = {**self._head, **extra.get("chunk", {}), "choices": [choice]}
+        return b"data: " + orjson.dumps(whole) + b"\n\n"
 
     def usage(self, usage: Usage) -> bytes:
         return self._usage_head + orjson.dumps(usage_wire(usage)) + b"}\n\n"

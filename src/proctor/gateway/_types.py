@@ -105,6 +105,10 @@ class ModelDelta:
     tool_calls: tuple[ToolCallDelta, ...] = ()
     finish_reason: str | None = None
     usage: Usage | None = None
+    extra: dict[str, Any] | None = None
+    """Chunk fields Proctor does not act on, as the provider sent them, by where they
+    were: ``chunk`` (``system_fingerprint``, ``service_tier``), ``choice`` (``logprobs``),
+    ``delta`` (``refusal``, a vendor's ``reasoning_content``)."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -320,6 +320,7 @@ def delta_of(chunk: Any, names: Mapping[str, str], where: str) -> ModelDelta:
             tool_calls=() if not calls else tuple(_call_delta(call, names) for call in calls),
             finish_reason=choice.get("finish_reason"),
             usage=None if usage is None else usage_of(usage),
+            extra=_chunk_extra(chunk, choice, delta),
         )
     except (AttributeError, TypeError, KeyError, IndexError) as exc:
         raise ModelCallError(
@@ -327,6 +328,28 @@ def delta_of(chunk: Any, names: Mapping[str, str], where: str) -> ModelDelta:
             "that the server is OpenAI-compatible",
             kind="invalid_response",
         ) from exc
+
+
+_CHUNK_FIELDS = frozenset({"id", "object", "created", "model", "choices", "usage"})
+_CHOICE_FIELDS = frozenset({"index", "delta", "finish_reason"})
+_DELTA_FIELDS = frozenset({"role", "content", "tool_calls"})
+
+
+def _chunk_extra(
+    chunk: dict[str, Any], choice: dict[str, Any], delta: dict[str, Any]
+) -> dict[str, Any] | None:
+    """What a chunk holds beyond the fields the gateway reads, to be relayed as it came."""
+    extra: dict[str, Any] = {}
+    for where, fields, known in (
+        ("chunk", chunk, _CHUNK_FIELDS),
+        ("choice", choice, _CHOICE_FIELDS),
+        ("delta", delta, _DELTA_FIELDS),
+    ):
+        if fields.keys() - known:
+            found = {k: v for k, v in fields.items() if k not in known and v is not None}
+            if found:
+                extra[where] = found
+    return extra or None
 
 
 def _call_delta(call: dict[str, Any], names: Mapping[str, str]) -> ToolCallDelta:

@@ -11,6 +11,8 @@ import pytest
 from proctor.store import Store
 from support.stores import backend_store, drop_schema, new_schema_url
 
+pytest_plugins = ["support.endpoint_fixtures"]
+
 POSTGRES_URL_ENV = "PROCTOR_TEST_POSTGRES_URL"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 

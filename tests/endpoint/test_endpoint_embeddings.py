@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -35,22 +34,6 @@ def config(base_url: str) -> dict[str, Any]:
             {"name": "carol", "key_env": "CAROL_KEY", "budget_usd": 5, "routes": ["dear"]},
         ],
     }
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
-    monkeypatch.setenv("ALICE_KEY", "sk-alice")
-    monkeypatch.setenv("CAROL_KEY", "sk-carol")
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ structured-output methods work through the gateway."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +17,6 @@ from proctor.store import SQLiteStore
 from support.fake_openai import Completion, FakeOpenAIServer, FakeToolCall
 from support.fake_replies import RawReply
 from support.http_endpoint import Endpoint, one_model_config, running_endpoint
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
-    with FakeOpenAIServer() as server:
-        yield server
 
 
 @pytest.fixture

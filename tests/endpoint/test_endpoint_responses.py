@@ -6,8 +6,7 @@ and what is refused (with the field and the fix). Streams: ``test_endpoint_respo
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -31,22 +30,6 @@ KEYS = [
     {"name": "alice", "key_env": "ALICE_KEY"},
     {"name": "carol", "key_env": "CAROL_KEY", "budget_usd": 0.001},
 ]
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
-    monkeypatch.setenv("ALICE_KEY", "sk-alice")
-    monkeypatch.setenv("CAROL_KEY", "sk-carol")
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

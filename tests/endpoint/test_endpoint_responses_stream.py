@@ -5,8 +5,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -29,21 +28,6 @@ TEXT_AND_CALL = Completion(
     prompt_tokens=20,
     completion_tokens=7,
 )
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
-    monkeypatch.setenv("ALICE_KEY", "sk-alice")
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

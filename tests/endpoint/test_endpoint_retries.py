@@ -3,8 +3,7 @@ to (``x-should-retry``); every answer names its request (``x-request-id``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import openai
 import pytest
@@ -13,13 +12,6 @@ from openai.types.chat import ChatCompletionMessageParam
 from proctor.store import SQLiteStore
 from support.fake_openai import Completion, ErrorReply, FakeOpenAIServer
 from support.http_endpoint import one_model_config, running_endpoint
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

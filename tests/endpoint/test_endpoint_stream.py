@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx2
@@ -51,21 +50,6 @@ def config(base_url: str) -> dict[str, Any]:
         "cooldown": {"allowed_failures": 10, "cooldown_s": 1},
         "keys": [{"name": "alice", "key_env": "ALICE_KEY"}],
     }
-
-
-@pytest.fixture
-def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
-    monkeypatch.setenv("FAKE_UPSTREAM_KEY", "upstream-secret")
-    monkeypatch.setenv("ALICE_KEY", "sk-alice")
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,13 +48,6 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAIServer]:
     monkeypatch.setenv("NODE_KEY", "sk-node")
     with FakeOpenAIServer() as server:
         yield server
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
-    store = SQLiteStore(tmp_path / "proctor.db")
-    yield store
-    await store.close()
 
 
 async def run_node(node: str, base_url: str) -> dict[str, Any]:

@@ -58,3 +58,15 @@ def test_without_the_option_nothing_is_collected(pytester: pytest.Pytester) -> N
     shutil.copytree(SHIPPED_SUITE, pytester.path / "suite")
     pytester.makepyfile(test_plain="def test_one():\n    assert True\n")
     pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_a_suite_alone_is_collected_not_the_projects_tests(pytester: pytest.Pytester) -> None:
+    shutil.copytree(SHIPPED_SUITE, pytester.path / "suite")
+    # A project's own test module that cannot even be imported here.
+    pytester.makepyfile(test_broken="import not_installed_anywhere\n")
+    ran = pytester.runpytest("--proctor-suite", str(pytester.path / "suite"), "--co", "-q")
+    assert ran.ret == 0, ran.stdout.str()
+    assert "not_installed_anywhere" not in ran.stdout.str()
+    assert "test_broken" not in ran.stdout.str()
+    both = pytester.runpytest("--proctor-suite", "suite", "test_broken.py", "--co", "-q")
+    assert "not_installed_anywhere" in both.stdout.str()  # asked for: collected, and fails

@@ -1,7 +1,8 @@
 """pytest plugin: ``pytest --proctor-suite DIR`` runs an eval suite's cases as test items.
 
 Registered through the ``pytest11`` entry point, so it is active wherever Proctor is
-installed; it does nothing unless ``--proctor-suite`` is given. Each case file becomes
+installed; it does nothing unless ``--proctor-suite`` is given. Then it collects only the
+suites, unless test paths are given on the command line too. Each case file becomes
 one item, replayed as ``proctor eval run`` replays it (live models by default,
 ``--proctor-recorded`` for the recorded responses); a failing item shows the first
 failed expectation, then the others, the calls without a fixture and the first call
@@ -50,6 +51,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     suites = [Path(p).resolve() for p in config.getoption("proctor_suite") or []]
     config.stash[_SUITES] = {}
+    if suites and config.args_source != pytest.Config.ArgsSource.ARGS:
+        # Only the suites, not the project's own tests (run from its root, pytest would
+        # collect those too): name both on the command line to run both.
+        config.args[:] = []
     for suite in suites:
         config.stash[_SUITES][suite] = (None, None, "")
         config.args.append(str(suite))  # collected like a path given on the command line

@@ -69,10 +69,15 @@ async def test_capturing_an_escalated_run_expects_the_escalation(store: Store) -
     document = await capture_case(store, run_id, workflow=invoice.workflow())
     assert document["expect"]["outcome"] == "escalated"
     assert document["expect"]["policy"] == {"require_rule": ["contract.forbidden_tool"]}
-    assert document["expect"]["calls"]["sequence"][:2] == [
-        "ocr.parse_invoice",
-        "wire_transfer.create",
+    # The write it tried, with its arguments, after the read that came before it.
+    assert document["expect"]["calls"]["only"] == "writes"
+    (attempt,) = document["expect"]["calls"]["sequence"]
+    assert attempt["tool"] == "wire_transfer.create"
+    assert attempt["arguments"]["reference"] == "INV-2026-0051"
+    assert document["expect"]["before"] == [
+        {"all_of": ["ocr.parse_invoice"], "then": "wire_transfer.create"}
     ]
+    assert document["expect"]["counts"] == [{"call": "wire_transfer.create", "exactly": 1}]
     assert document["approvals"] == "pending"
     assert document["recorded"]["priced_as"] == "gpt-4o-mini"
     # The forbidden call never ran, so it has no fixture.

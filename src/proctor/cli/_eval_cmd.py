@@ -51,6 +51,12 @@ def eval_capture(
         help="Write the run's raw values (its sealed payloads) instead of redacted ones: "
         "the file then holds the personal data and secrets the run saw.",
     ),
+    free_text: list[str] = typer.Option(
+        [],
+        "--free-text",
+        help="An argument (NAME, or TOOL.NAME) left out of the expected writes: free text "
+        "the model words differently each run. Repeatable.",
+    ),
 ) -> None:
     """Turn a recorded run into a case: input, fixtures, model responses, expectations."""
     from proctor.cli._workflows import stored_workflow
@@ -76,6 +82,7 @@ def eval_capture(
             keys=load_evidence_keys(),
             pseudonyms=pseudonym_key(secret),
             raw=raw,
+            free_text=free_text,
         )
 
     text = case_yaml(with_store(work), run_id=run_id, raw=raw)

@@ -1,9 +1,10 @@
 """Capture: a recorded run becomes a case file that a person then edits.
 
 From the run's log the case takes the input, a fixture per tool result, the model's
-responses, and default expectations: the tools called in order (``strict``), the outcome,
-the ceilings observed, and what policy did (no violation, or the rules behind an
-escalation or an approval request).
+responses, and default expectations: the writes with their arguments, each as often as
+recorded and no other write, the reads before each write in any order (or, without the
+workflow, the tools called in order), the outcome, the ceilings observed, and what policy
+did (no violation, or the rules behind an escalation or an approval request).
 
 Values are the redacted record's, except that each masked value whose raw value is
 sealed becomes a keyed pseudonym of it (``proctor.policy.pseudonymize``): two different
@@ -14,6 +15,7 @@ raw values instead, for a case file kept where personal data may be.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -52,8 +54,15 @@ async def capture_case(
     keys: EvidenceKeys | None = None,
     pseudonyms: bytes | None = None,
     raw: bool = False,
+    free_text: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The case document (plain data, in file order) for the recorded run ``run_id``.
+
+    With ``workflow`` the expectations are what a QA engineer writes: every write with its
+    arguments (free text left out: ``free_text`` names ``tool.argument`` paths or bare
+    argument names, beside long prose found by ``_is_prose``), exactly as often as
+    recorded and no other write; before each write, the reads that preceded it, in any
+    order. Without it, the tools called in order (``strict``).
 
     ``workflow`` (the run's own) lets fixtures hold arguments as its tools receive them
     and names the scripted models' real prices; without it the recorded values are used.
@@ -99,7 +108,7 @@ async def capture_case(
             "priced_as": priced_as,
             "responses": _responses(events),
         },
-        "expect": _expectations(events, state, outcome, priced_as),
+        "expect": _expectations(events, state, outcome, priced_as, workflow, free_text),
     }
     if priced_as is None:
         del document["recorded"]["priced_as"]
@@ -224,9 +233,14 @@ def _responses(events: list[Event]) -> list[dict[str, Any]]:
 
 
 def _expectations(
-    events: list[Event], state: RunState, outcome: str, priced_as: str | None
+    events: list[Event],
+    state: RunState,
+    outcome: str,
+    priced_as: str | None,
+    workflow: Workflow | None = None,
+    free_text: Sequence[str] = (),
 ) -> dict[str, Any]:
-    calls = [e.data.tool for e in events if isinstance(e.data, ToolProposed)]
+    proposed = [e.data for e in events if isinstance(e.data, ToolProposed)]
     ceilings: dict[str, Any] = {
         "tool_calls": state.tool_calls,
         "model_calls": state.model_calls,
@@ -250,14 +264,63 @@ def _expectations(
         policy["no_violation"] = True
     if rules:
         policy["require_rule"] = list(dict.fromkeys(rules))
-    expect: dict[str, Any] = {
-        "outcome": outcome,
-        "calls": {"order": "strict", "sequence": calls},
-        "ceilings": ceilings,
-    }
+    expect: dict[str, Any] = {"outcome": outcome}
+    if workflow is None:
+        expect["calls"] = {"order": "strict", "sequence": [call.tool for call in proposed]}
+    else:
+        expect.update(_write_expectations(proposed, workflow, free_text))
+    expect["ceilings"] = ceilings
     if policy:
         expect["policy"] = policy
     return expect
+
+
+def _write_expectations(
+    proposed: list[ToolProposed], workflow: Workflow, free_text: Sequence[str]
+) -> dict[str, Any]:
+    """Writes in order with their arguments and counts; the reads before each write."""
+
+    def writes(name: str) -> bool:
+        tool = workflow.registry.get(name)
+        return tool is None or tool.effect == "write"  # an unknown tool: treated with care
+
+    sequence: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    before: list[dict[str, Any]] = []
+    reads_so_far: list[str] = []
+    for call in proposed:
+        if not writes(call.tool):
+            if call.tool not in reads_so_far:
+                reads_so_far.append(call.tool)
+            continue
+        arguments = {
+            name: value
+            for name, value in _as_received(workflow, call.tool, call.arguments).items()
+            if not _free(call.tool, name, value, free_text)
+        }
+        sequence.append(
+            {"tool": call.tool, "arguments": arguments} if arguments else {"tool": call.tool}
+        )
+        if call.tool not in counts and reads_so_far:
+            before.append({"all_of": list(reads_so_far), "then": call.tool})
+        counts[call.tool] = counts.get(call.tool, 0) + 1
+    found: dict[str, Any] = {"calls": {"order": "strict", "only": "writes", "sequence": sequence}}
+    if before:
+        found["before"] = before
+    if counts:
+        found["counts"] = [{"call": tool, "exactly": n} for tool, n in counts.items()]
+    return found
+
+
+def _free(tool: str, name: str, value: Any, free_text: Sequence[str]) -> bool:
+    """Whether an argument is free text, left out of the expectations."""
+    return name in free_text or f"{tool}.{name}" in free_text or _is_prose(value)
+
+
+def _is_prose(value: Any) -> bool:
+    """A sentence or more of text (a message body, a note): what a model words differently
+    each run, not a value a test should pin."""
+    return isinstance(value, str) and len(value) >= 40 and value.count(" ") >= 5
 
 
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]

@@ -89,6 +89,7 @@ bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/gateway_vs_portkey.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
+	$(BIN)/python benchmarks/eval_load.py
 	$(BIN)/python benchmarks/queue_throughput.py
 	$(BIN)/python benchmarks/server_pages.py
 	$(BIN)/python benchmarks/store_appends.py

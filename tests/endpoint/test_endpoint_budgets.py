@@ -217,3 +217,36 @@ async def test_while_serving_the_ledger_writes_each_call_within_its_batch_interv
             while not await store.gateway_calls():  # written by the batch, not at shutdown
                 await asyncio.sleep(0.005)
         assert await store.gateway_spend("team", 0) == pytest.approx(PER_CALL)
+
+
+async def test_a_store_failing_at_renewal_refuses_and_keeps_the_old_lease(tmp_path: Path) -> None:
+    class Flaky(SQLiteStore):
+        broken = False
+
+        async def hold_gateway_spend(self, hold: SpendHold, **kwargs: Any) -> Any:
+            if self.broken:
+                raise StoreError("database is locked")
+            return await super().hold_gateway_spend(hold, **kwargs)
+
+    store = Flaky(tmp_path / "proctor.db")
+    clock = [1_000_000.0]
+    key = ApiKey(name="team", scope="key:team", budget_usd=100.0)
+    budgets = Budgets(store, clock=lambda: clock[0])
+    try:
+        first = await budgets.hold(key, needed_usd=0.25, wanted_usd=0.25)
+        clock[0] += LEASE_RENEW_S
+        store.broken = True
+        with pytest.raises(ApiError) as refused:
+            await budgets.hold(key, needed_usd=0.25, wanted_usd=0.25)
+        assert (refused.value.status, refused.value.code) == (503, "budget_unavailable")
+        store.broken = False
+        await budgets.hold(key, needed_usd=0.25, wanted_usd=0.25)
+        probe = SpendHold(hold_id="probe", key_name="team", amount_usd=1e9, expires_at=2e9)
+        _, committed = await store.hold_gateway_spend(
+            probe, needed_usd=1e9, since=0, limit_usd=100.0, now=clock[0]
+        )
+        # The first lease's unused $0.75 came back with the renewal that worked.
+        assert committed == pytest.approx(0.25 + 1.0)
+        assert first.amount_usd == 0.25
+    finally:
+        await store.close()

@@ -125,6 +125,8 @@ class Budgets:
                 give_back=give_back,
             )
         except StoreError as exc:
+            if old is not None:  # nothing was given back: the old lease still holds it
+                self._leases[key.name] = old
             # A budget that cannot be checked is not spent on: refuse, and say why.
             raise ApiError(
                 503,

@@ -229,7 +229,7 @@ def _open_key(top: _Open, event: Any, line: int, doc: YamlDocument) -> None:
         raise _Refused(YamlProblem(line=line, message=message, fix="use a plain name as the key"))
     # A key is kept as written (never constructed): YAML 1.1 would read 'on:' as True.
     key = event.value
-    if json_value_problem(key) is not None:
+    if not key.isascii() and json_value_problem(key) is not None:
         message = f"{_where(top.path)} has a key with a lone surrogate (not valid Unicode)"
         doc.problems.append(YamlProblem(line=line, message=message, fix="correct the key"))
     top.key_line = line
@@ -287,6 +287,10 @@ def _scalar(loader: Any, event: Any, path: KeyPath, line: int, kind: str, doc: Y
     tag = event.tag
     if tag is None or tag == "!":
         tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+    if tag == _STR:  # most scalars: the text itself, without building a node
+        if not event.value.isascii() and json_value_problem(event.value) is not None:
+            _not_json(event.value, path, line, doc)
+        return event.value
     node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
     try:
         value = loader.construct_object(node)
@@ -299,14 +303,21 @@ def _scalar(loader: Any, event: Any, path: KeyPath, line: int, kind: str, doc: Y
         return event.value
     # Cheap for the usual value; the path is spelt out only for a refused one.
     if isinstance(value, str | int | float) and json_value_problem(value) is not None:
-        problem = json_value_problem(value, where=_where(path))
-        fix = (
-            "write the text as valid Unicode (no '\\uD800'-style half of a surrogate pair)"
-            if isinstance(value, str)
-            else "write a finite number within 64 bits, or quote it to keep it as text"
-        )
-        doc.problems.append(YamlProblem(line=line, message=str(problem), fix=fix))
+        _not_json(value, path, line, doc)
     return value
+
+
+_STR = "tag:yaml.org,2002:str"
+
+
+def _not_json(value: Any, path: KeyPath, line: int, doc: YamlDocument) -> None:
+    problem = json_value_problem(value, where=_where(path))
+    fix = (
+        "write the text as valid Unicode (no '\\uD800'-style half of a surrogate pair)"
+        if isinstance(value, str)
+        else "write a finite number within 64 bits, or quote it to keep it as text"
+    )
+    doc.problems.append(YamlProblem(line=line, message=str(problem), fix=fix))
 
 
 def _tag_problem(tag: str | None, line: int, kind: str) -> YamlProblem:

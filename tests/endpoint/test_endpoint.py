@@ -291,6 +291,7 @@ async def test_every_call_is_in_the_ledger_with_its_cost(
     endpoint: Endpoint, upstream: FakeOpenAIServer, db: SQLiteStore
 ) -> None:
     client = endpoint.client()
+    upstream.enqueue(Completion(prompt_tokens=10, completion_tokens=5, cached_tokens=4))
     await client.chat.completions.create(model="small", messages=HI)
     await client.chat.completions.create(model="small", messages=HI)  # a cache hit
     await client.chat.completions.create(model="local", messages=HI)  # unpriced
@@ -304,9 +305,12 @@ async def test_every_call_is_in_the_ledger_with_its_cost(
         ("local", "local", 200, False, None),
         ("nope", None, 404, False, "model_not_found"),
     ]
-    assert [r.cost_usd for r in rows] == [pytest.approx(4.5e-6), 0.0, None, None]
+    assert [r.cost_usd for r in rows] == [pytest.approx(4.2e-6), 0.0, None, None]
     assert all(r.key_name == "alice" and r.latency_ms > 0 for r in rows)
     assert (rows[0].input_tokens, rows[0].output_tokens) == (10, 5)
+    assert (
+        rows[0].cached_input_tokens == 4
+    )  # priced at the cached rate: 6 x 0.15 + 4 x 0.075 + 5 x 0.6
 
 
 async def test_a_budgeted_key_may_not_use_unpriced_models(

@@ -106,3 +106,26 @@ async def test_no_grouping_is_one_total_and_nothing_is_no_row(ledger: Store) -> 
 async def test_an_unknown_dimension_is_refused(store: Store) -> None:
     with pytest.raises(UsageError, match="cannot group gateway usage by 'tenant'"):
         await store.gateway_usage(["key", "tenant"])  # type: ignore[list-item]
+
+
+async def test_token_details_are_kept_and_summed(store: Store) -> None:
+    detailed = [
+        GatewayCallRecord(
+            ts=MAY_1 + n,
+            key_name="team-c",
+            route="default",
+            model="o4-mini",
+            input_tokens=1_000,
+            output_tokens=500,
+            cached_input_tokens=800,
+            cache_write_tokens=100,
+            reasoning_tokens=300,
+            cost_usd=0.01,
+        )
+        for n in range(2)
+    ]
+    await store.record_gateway_calls(detailed)
+    assert (await store.gateway_calls("team-c"))[0].cache_write_tokens == 100
+    (row,) = await store.gateway_usage(["key"], key_name="team-c")
+    assert (row.input_tokens, row.cached_input_tokens) == (2_000, 1_600)
+    assert (row.output_tokens, row.reasoning_tokens) == (1_000, 600)

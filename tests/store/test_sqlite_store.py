@@ -556,6 +556,8 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
+            db.execute(f"ALTER TABLE gateway_calls DROP COLUMN {column}")  # migration 14
         db.execute("DROP TABLE gateway_holds")
         db.execute("DROP TABLE gateway_spend")
         db.execute("PRAGMA user_version = 12")

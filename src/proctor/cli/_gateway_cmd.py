@@ -126,8 +126,10 @@ def usage(
             *(escape(names[d] or "(none)") for d in dimensions),
             f"{row.calls:,}",
             f"{row.errors:,}",
-            f"{row.input_tokens:,}",
-            f"{row.output_tokens:,}",
+            f"{row.input_tokens:,}"
+            + (f" ({row.cached_input_tokens:,} cached)" if row.cached_input_tokens else ""),
+            f"{row.output_tokens:,}"
+            + (f" ({row.reasoning_tokens:,} reasoning)" if row.reasoning_tokens else ""),
             f"{row.cache_hits:,}",
             cost,
         )

@@ -377,6 +377,7 @@ class _Endpoint:
         hold: Hold | None = None,
     ) -> None:
         response = result.response if result else None
+        usage = response.usage if response else None
         await self._observed(
             response,
             GatewayCallRecord(
@@ -385,8 +386,11 @@ class _Endpoint:
                 route=route,
                 deployment=result.deployment if result else None,
                 model=response.model if response else None,
-                input_tokens=response.usage.input_tokens if response else 0,
-                output_tokens=response.usage.output_tokens if response else 0,
+                input_tokens=usage.input_tokens if usage else 0,
+                output_tokens=usage.output_tokens if usage else 0,
+                cached_input_tokens=usage.cached_input_tokens if usage else 0,
+                cache_write_tokens=usage.cache_write_tokens if usage else 0,
+                reasoning_tokens=usage.reasoning_tokens if usage else 0,
                 cost_usd=result.cost_usd if result else None,
                 latency_ms=(time.perf_counter() - started) * 1000,
                 cache_hit=result.cache_hit if result else False,

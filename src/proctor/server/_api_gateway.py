@@ -59,6 +59,10 @@ class UsageRowOut(BaseModel):
     errors: int
     input_tokens: int
     output_tokens: int
+    cached_input_tokens: int
+    """Of the input tokens, those read from the providers' prompt caches."""
+    reasoning_tokens: int
+    """Of the output tokens, those spent reasoning."""
     cost_usd: float
     unpriced: int
     cache_hits: int
@@ -101,6 +105,8 @@ async def gateway_usage(
                 errors=row.errors,
                 input_tokens=row.input_tokens,
                 output_tokens=row.output_tokens,
+                cached_input_tokens=row.cached_input_tokens,
+                reasoning_tokens=row.reasoning_tokens,
                 cost_usd=row.cost_usd,
                 unpriced=row.unpriced,
                 cache_hits=row.cache_hits,

@@ -189,4 +189,17 @@ LATER: tuple[Migration, ...] = (
     CREATE INDEX gateway_holds_by_key ON gateway_holds (key_name, expires_at) INCLUDE (amount_usd);
     """,
     ),
+    # 14: the call ledger's token details (cache reads and writes, reasoning), for usage.
+    Migration(
+        sqlite="""
+    ALTER TABLE gateway_calls ADD COLUMN cached_input_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE gateway_calls ADD COLUMN cache_write_tokens INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE gateway_calls ADD COLUMN reasoning_tokens INTEGER NOT NULL DEFAULT 0;
+    """,
+        postgres="""
+    ALTER TABLE gateway_calls ADD COLUMN cached_input_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE gateway_calls ADD COLUMN cache_write_tokens BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE gateway_calls ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
+    """,
+    ),
 )

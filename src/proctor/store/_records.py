@@ -183,6 +183,12 @@ class GatewayCallRecord:
     cache_hit: bool = False
     status: int = 200
     error: str | None = None
+    cached_input_tokens: int = 0
+    """Of the input tokens, those read from the provider's prompt cache."""
+    cache_write_tokens: int = 0
+    """Of the input tokens, those written to the provider's prompt cache."""
+    reasoning_tokens: int = 0
+    """Of the output tokens, those the model spent reasoning."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

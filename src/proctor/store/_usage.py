@@ -37,6 +37,10 @@ class GatewayUsage:
     """Calls answered with an HTTP status of 400 or more."""
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0
+    """Of the input tokens, those read from the providers' prompt caches."""
+    reasoning_tokens: int = 0
+    """Of the output tokens, those spent reasoning."""
     cost_usd: float = 0.0
     """Known costs only: see ``unpriced``."""
     unpriced: int = 0
@@ -76,6 +80,8 @@ _FIGURES = (
     "SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END)",
     "SUM(input_tokens)",
     "SUM(output_tokens)",
+    "SUM(cached_input_tokens)",
+    "SUM(reasoning_tokens)",
     "COALESCE(SUM(cost_usd), 0)",
     "SUM(CASE WHEN cost_usd IS NULL AND status < 400 THEN 1 ELSE 0 END)",
     "SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END)",
@@ -105,7 +111,7 @@ def usage_from_rows(
     found = []
     for row in rows:
         group = dict(zip(by, row, strict=False))
-        calls, errors, inputs, outputs, cost, unpriced, hits = row[len(by) :]
+        calls, errors, inputs, outputs, cached, reasoning, cost, unpriced, hits = row[len(by) :]
         if not calls:  # no GROUP BY over no rows still answers one row of zeros
             continue
         found.append(
@@ -118,6 +124,8 @@ def usage_from_rows(
                 errors=int(errors or 0),
                 input_tokens=int(inputs or 0),
                 output_tokens=int(outputs or 0),
+                cached_input_tokens=int(cached or 0),
+                reasoning_tokens=int(reasoning or 0),
                 cost_usd=float(cost or 0),
                 unpriced=int(unpriced or 0),
                 cache_hits=int(hits or 0),
@@ -157,6 +165,8 @@ def fold_usage(
             errors=row.errors + (call.status >= 400),
             input_tokens=row.input_tokens + call.input_tokens,
             output_tokens=row.output_tokens + call.output_tokens,
+            cached_input_tokens=row.cached_input_tokens + call.cached_input_tokens,
+            reasoning_tokens=row.reasoning_tokens + call.reasoning_tokens,
             cost_usd=row.cost_usd + (call.cost_usd or 0.0),
             unpriced=row.unpriced + (call.cost_usd is None and call.status < 400),
             cache_hits=row.cache_hits + call.cache_hit,

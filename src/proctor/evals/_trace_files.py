@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from proctor.evals._trace_langfuse import load_json_items
 from proctor.evals._trace_messages import conversation, read_messages
 from proctor.evals._traces import (
     ObservedResult,
@@ -27,6 +26,7 @@ from proctor.evals._traces import (
     ObservedTurn,
     TraceFormatError,
     arguments_of,
+    load_json_items,
     parse_json,
     text_of,
 )

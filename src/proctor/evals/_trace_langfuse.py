@@ -22,32 +22,13 @@ import orjson
 
 from proctor.evals._trace_messages import read_messages
 from proctor.evals._trace_otlp import Span, SpanEvent
-from proctor.evals._traces import TraceFormatError, parse_json
+from proctor.evals._traces import TraceFormatError, load_json_items, parse_json
 
 _LANGFUSE_FIX = (
     "export the trace from Langfuse (Download JSON on the trace, or GET "
     "/api/public/v2/observations?traceId=...): a JSON object with 'observations', a list of "
     "observations, or one per line"
 )
-
-
-def load_json_items(text: bytes, *, where: str, fix: str) -> Any:
-    """A JSON document, or JSON lines (as a list)."""
-    try:
-        return orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        lines = [line for line in text.splitlines() if line.strip()]
-        if len(lines) < 2:
-            raise TraceFormatError(f"{where}: not JSON ({exc}). Fix: {fix}") from None
-        items = []
-        for number, line in enumerate(lines, 1):
-            try:
-                items.append(orjson.loads(line))
-            except orjson.JSONDecodeError as err:
-                raise TraceFormatError(
-                    f"{where}: line {number} is not JSON ({err}). Fix: {fix}"
-                ) from None
-        return items
 
 
 def _time(value: Any) -> float | None:

@@ -16,10 +16,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from proctor.errors import MissingExtraError
-from proctor.evals._traces import TraceFormatError
+from proctor.evals._traces import TraceFormatError, load_json_items
 
 _HEX = re.compile(r"^[0-9a-fA-F]+$")
 _FIX = (
@@ -119,29 +117,12 @@ def _seconds(value: Any) -> float | None:
 
 def decode_requests(text: bytes | str, *, where: str) -> list[dict[str, Any]]:
     """The requests a file (or body) holds: one JSON document, a list, or JSON lines."""
-    try:
-        document = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        lines = [line for line in bytes_of(text).splitlines() if line.strip()]
-        if len(lines) < 2:
-            raise TraceFormatError(f"{where}: not JSON ({exc}). Fix: {_FIX}") from None
-        document = []
-        for number, line in enumerate(lines, 1):
-            try:
-                document.append(orjson.loads(line))
-            except orjson.JSONDecodeError as err:
-                raise TraceFormatError(
-                    f"{where}: line {number} is not JSON ({err}). Fix: {_FIX}"
-                ) from None
+    document = load_json_items(text, where=where, fix=_FIX)
     items = document if isinstance(document, list) else [document]
     requests = [item for item in items if isinstance(item, dict) and _get(item, "resourceSpans")]
     if not requests:
         raise TraceFormatError(f"{where}: no resourceSpans found. Fix: {_FIX}")
     return requests
-
-
-def bytes_of(text: bytes | str) -> bytes:
-    return text.encode() if isinstance(text, str) else text
 
 
 def decode_protobuf(body: bytes) -> dict[str, Any]:

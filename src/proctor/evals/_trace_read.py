@@ -15,13 +15,14 @@ from typing import Any
 from proctor.errors import UsageError
 from proctor.evals._trace_files import DatasetFields, chat_transcripts, dataset_rows
 from proctor.evals._trace_genai import span_kind, trajectory_of
-from proctor.evals._trace_langfuse import langfuse_spans, load_json_items, phoenix_spans
+from proctor.evals._trace_langfuse import langfuse_spans, phoenix_spans
 from proctor.evals._trace_otlp import Span, decode_requests, spans_of
 from proctor.evals._traces import (
     TRACE_FORMATS,
     ObservedTrajectory,
     TraceFormat,
     TraceFormatError,
+    load_json_items,
 )
 
 _NO_GENAI = (

@@ -162,3 +162,23 @@ def text_of(content: Any) -> str | None:
             if isinstance(content.get(key), str):
                 return str(content[key])
     return None
+
+
+def load_json_items(text: bytes | str, *, where: str, fix: str) -> Any:
+    """A JSON document, or JSON lines (as a list); ``TraceFormatError`` names the line."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raw = text.encode() if isinstance(text, str) else text
+        lines = [line for line in raw.splitlines() if line.strip()]
+        if len(lines) < 2:
+            raise TraceFormatError(f"{where}: not JSON ({exc}). Fix: {fix}") from None
+        items = []
+        for number, line in enumerate(lines, 1):
+            try:
+                items.append(orjson.loads(line))
+            except orjson.JSONDecodeError as err:
+                raise TraceFormatError(
+                    f"{where}: line {number} is not JSON ({err}). Fix: {fix}"
+                ) from None
+        return items

@@ -34,6 +34,7 @@ room for the file's structure around it (an eval case holds recorded values)."""
 # libyaml's parser when PyYAML has it (about five times faster on large eval cases).
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _PLAIN_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+_SCALAR = yaml.ScalarEvent
 _NO_ALIAS_FIX = (
     "write the value out in full where it is used (a few aliases can expand a small file "
     "into gigabytes)"
@@ -170,6 +171,28 @@ def _read(loader: Any, doc: YamlDocument, kind: str) -> None:
     while loader.check_event():
         event = loader.get_event()
         line = event.start_mark.line + 1
+        if type(event) is _SCALAR:  # most events: a key or a value, taken the short way
+            if event.anchor is not None:
+                message = f"YAML anchor '&{event.anchor}': {kind}s allow no anchors or aliases"
+                raise _Refused(YamlProblem(line=line, message=message, fix=_NO_ALIAS_FIX))
+            if not stack:
+                doc.lines[()] = line
+                _place(stack, doc, _scalar(loader, event, (), line, kind, doc))
+                continue
+            parent = stack[-1]
+            if type(parent.value) is dict:
+                if parent.key is None:
+                    if not parent.merging:
+                        _open_key(parent, event, line, doc)
+                        continue
+                    path = parent.path
+                else:
+                    path = (*parent.path, parent.key)
+            else:
+                path = (*parent.path, len(parent.value))
+                doc.lines.setdefault(path, line)
+            _place(stack, doc, _scalar(loader, event, path, line, kind, doc))
+            continue
         if isinstance(event, yaml.DocumentStartEvent):
             documents += 1
             if documents > 1:

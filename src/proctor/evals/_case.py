@@ -340,7 +340,8 @@ def _compile(
     borrowed += shared.fixtures
     # Shared fixtures keep their compiled patterns; each case numbers them after its own.
     fixtures = own + tuple(
-        dataclasses.replace(fixture, index=len(own) + i) for i, fixture in enumerate(borrowed)
+        Fixture(index=len(own) + i, pattern=f.pattern, result=f.result, error=f.error)
+        for i, f in enumerate(borrowed)
     )
     recorded = None
     if spec.recorded is not None:

@@ -372,3 +372,23 @@ async def test_calls_that_cannot_be_recorded_are_refused_with_503(
     assert refused.value.status_code == 503
     assert "cannot record calls" in refused.value.message
     assert refused.value.response.headers["retry-after"] == "5"
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("messages", {"max_tokens": 5, "messages": HI}),
+        ("responses", {"input": "hi"}),
+        ("embeddings", {"input": "hi"}),
+    ],
+)
+async def test_every_api_refuses_a_route_name_with_a_control_character(
+    endpoint: Endpoint, upstream: FakeOpenAIServer, path: str, body: dict[str, Any]
+) -> None:
+    async with httpx2.AsyncClient(headers={"authorization": "Bearer sk-alice"}) as http:
+        answer = await http.post(
+            f"{endpoint.base_url}/{path}", json={"model": "sm\u0000all", **body}
+        )
+    assert answer.status_code == 400, answer.text
+    assert "no control characters" in answer.text
+    assert upstream.bodies == []

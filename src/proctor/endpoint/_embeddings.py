@@ -14,14 +14,14 @@ import time
 from typing import Annotated, Any, Literal, Protocol
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.endpoint._budgets import Budgets, Hold
 from proctor.endpoint._errors import JSON, ApiError, api_error
 from proctor.endpoint._keys import ApiKey
-from proctor.endpoint._wire import MAX_TOKENS, WireError, explain
+from proctor.endpoint._wire import MAX_TOKENS, RouteName, WireError, explain
 from proctor.gateway import (
     EmbedRequest,
     EmbedResult,
@@ -43,7 +43,7 @@ class EmbeddingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    model: str = Field(max_length=256)
+    model: RouteName
     # Strict: a token array of strings, or a bool, is a mistake to name, not to coerce.
     input: (
         Annotated[str, Field(strict=True)]
@@ -56,13 +56,6 @@ class EmbeddingsRequest(BaseModel):
     dimensions: int | None = Field(default=None, gt=0, le=MAX_TOKENS)
     encoding_format: Literal["float", "base64"] | None = None
     user: str | None = None
-
-    @field_validator("model")
-    @classmethod
-    def _route_name(cls, model: str) -> str:
-        if any(ord(c) < 32 for c in model):
-            raise ValueError("a model (route) name has no control characters; see GET /v1/models")
-        return model
 
     def settings(self) -> EmbedSettings:
         extra = {k: v for k, v in (self.model_extra or {}).items() if v is not None} or None

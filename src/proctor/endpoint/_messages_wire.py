@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from proctor.endpoint._wire import MAX_TOKENS, WireError, explain
+from proctor.endpoint._wire import MAX_TOKENS, RouteName, WireError, explain
 from proctor.gateway import (
     AssistantMessage,
     CallSettings,
@@ -59,20 +59,13 @@ class MessagesRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    model: str = Field(max_length=256)
+    model: RouteName
     max_tokens: int = Field(gt=0, le=MAX_TOKENS)
     messages: list[_Turn] = Field(min_length=1)
     system: str | list[_Block] | None = None
     tools: list[_Tool] | None = None
     temperature: float | None = Field(default=None, ge=0, le=1)
     stream: bool | None = False
-
-    @field_validator("model")
-    @classmethod
-    def _route_name(cls, model: str) -> str:
-        if any(ord(c) < 32 for c in model):  # recorded in the ledger: no NUL for PostgreSQL
-            raise ValueError("a model (route) name has no control characters")
-        return model
 
 
 def parse_messages(body: bytes) -> MessagesRequest:

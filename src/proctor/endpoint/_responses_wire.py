@@ -20,10 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from proctor.endpoint._responses_input import fail, input_messages
-from proctor.endpoint._wire import MAX_TOKENS, WireError, explain
+from proctor.endpoint._wire import MAX_TOKENS, RouteName, WireError, explain
 from proctor.gateway import (
     CallSettings,
     Message,
@@ -78,7 +78,7 @@ class ResponsesRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    model: str = Field(max_length=256)
+    model: RouteName
     input: str | list[dict[str, Any]]
     instructions: str | None = None
     tools: list[dict[str, Any]] | None = None
@@ -99,13 +99,6 @@ class ResponsesRequest(BaseModel):
     """Only ``include_obfuscation``: no padding is added, so there is nothing to turn off."""
     max_tool_calls: int | None = Field(default=None, ge=0)
     """Caps calls of hosted tools, which this gateway has none of: nothing to limit."""
-
-    @field_validator("model")
-    @classmethod
-    def _route_name(cls, model: str) -> str:
-        if any(ord(c) < 32 for c in model):
-            raise ValueError("a model (route) name has no control characters; see GET /v1/models")
-        return model
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -14,11 +14,11 @@ from typing import Annotated, Any, Literal
 
 import orjson
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
@@ -34,6 +34,17 @@ from proctor.gateway import (
 )
 from proctor.gateway.providers.wire import call_arguments, tool_call
 from proctor.store import RecordedToolCall, Usage, json_value_problem
+
+
+def _route_name(model: str) -> str:
+    # It is recorded in the call ledger: PostgreSQL's text refuses NUL.
+    if any(ord(c) < 32 for c in model):
+        raise ValueError("a model (route) name has no control characters; see GET /v1/models")
+    return model
+
+
+RouteName = Annotated[str, Field(max_length=256), AfterValidator(_route_name)]
+"""The ``model`` of a request, in every API the endpoint speaks."""
 
 
 class WireError(ValueError):
@@ -129,7 +140,7 @@ class ChatRequest(_Wire):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    model: str = Field(max_length=256)
+    model: RouteName
     messages: list[_Message] = Field(min_length=1)
     tools: list[_ToolDef] | None = None
     temperature: float | None = Field(default=None, ge=0, le=2)
@@ -139,14 +150,6 @@ class ChatRequest(_Wire):
     stream_options: _StreamOptions | None = None
     n: int | None = Field(default=None, ge=1, le=1)
     """Only one choice: a gateway that fans out would multiply the cost behind the key."""
-
-    @field_validator("model")
-    @classmethod
-    def _route_name(cls, model: str) -> str:
-        # It is recorded in the call ledger: PostgreSQL's text refuses NUL.
-        if any(ord(c) < 32 for c in model):
-            raise ValueError("a model (route) name has no control characters; see GET /v1/models")
-        return model
 
     @model_validator(mode="after")
     def _encodable(self) -> ChatRequest:

@@ -17,6 +17,7 @@ gives its tool calls: each tool span is a call of the turn of the chat span befo
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -312,13 +313,7 @@ def _from_chats(trajectory: ObservedTrajectory, chats: list[Span], tools: list[S
                 if (span.start or 0.0) >= (chat.start or 0.0) and (
                     nxt is None or (span.start or 0.0) < nxt
                 ):
-                    call, result = _tool_call(span)
-                    call = ObservedToolCall(
-                        id=call.id or f"call_{span.span_id}",
-                        tool=call.tool,
-                        arguments=call.arguments,
-                        raw_arguments=call.raw_arguments,
-                    )
+                    call, result = _identified_call(span)
                     calls.append(call)
                     trajectory.results[call.id] = _for(result, call)
                     unmatched.remove(span)
@@ -349,14 +344,16 @@ def _from_chats(trajectory: ObservedTrajectory, chats: list[Span], tools: list[S
         )
 
 
-def _one_call_turn(trajectory: ObservedTrajectory, span: Span) -> None:
+def _identified_call(span: Span) -> tuple[ObservedToolCall, ObservedResult]:
+    """A tool span's call and result; a call the span gives no id is named after the span."""
     call, result = _tool_call(span)
-    call = ObservedToolCall(
-        id=call.id or f"call_{span.span_id}",
-        tool=call.tool,
-        arguments=call.arguments,
-        raw_arguments=call.raw_arguments,
-    )
+    if call.id:
+        return call, result
+    return dataclasses.replace(call, id=f"call_{span.span_id}"), result
+
+
+def _one_call_turn(trajectory: ObservedTrajectory, span: Span) -> None:
+    call, result = _identified_call(span)
     trajectory.turns.append(ObservedTurn(calls=(call,), at=span.start))
     trajectory.results[call.id] = _for(result, call)
 

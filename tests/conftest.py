@@ -19,10 +19,12 @@ DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
 @pytest.fixture(autouse=True)
 def proctor_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point ``PROCTOR_HOME`` at a fresh directory, so no test touches ``./.proctor``
-    (nor exports spans to a developer's OpenTelemetry endpoint)."""
+    """Point ``PROCTOR_HOME`` (and the cache folder) at fresh directories, so no test
+    touches ``./.proctor`` or ``~/.cache`` (nor exports spans to a developer's
+    OpenTelemetry endpoint)."""
     home = tmp_path / "proctor-home"
     monkeypatch.setenv("PROCTOR_HOME", str(home))
+    monkeypatch.setenv("PROCTOR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PROCTOR_DB", raising=False)
     for name in ("PROCTOR_DB_POOL_MAX", "PROCTOR_DB_POOL_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)

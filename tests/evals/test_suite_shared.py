@@ -49,7 +49,11 @@ expect: {outcome: escalated}
         "erp.fetch_po",
         "erp.lookup_vendor",
     ]
-    assert [f.index for f in ten.fixtures] == [0, 1, 2]  # numbered per case
+    assert [f.where for f in ten.fixtures] == [
+        "fixture 1 (line 3)",
+        "fixture 1 of shared/po.yaml (line 1)",
+        "fixture 1 of suite.yaml (line 5)",
+    ]
     assert [f.pattern.tool for f in two.fixtures] == ["erp.fetch_po", "erp.lookup_vendor"]
     assert two.fixtures[1].pattern is ten.fixtures[2].pattern  # compiled once for the suite
     # The case's own outcome replaces the suite's; the suite's counts stay.

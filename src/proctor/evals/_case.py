@@ -7,14 +7,18 @@ once, each with its file, line and fix.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
+from proctor._yaml import YamlCache
 from proctor.contracts import KeyPath, show
 from proctor.evals._matchers import CallPattern, compile_pattern
 from proctor.evals._problems import CaseFileError, CaseProblem, SourceFile, read_yaml
@@ -28,6 +32,7 @@ from proctor.evals._spec import (
     OrderMode,
     OutcomeName,
     SuiteSpec,
+    UsageSpec,
 )
 from proctor.store import Usage
 
@@ -39,15 +44,19 @@ class Fixture:
     """A result served for calls matching ``pattern`` (or an error raised for them)."""
 
     index: int
+    """Its place in the file that holds it (from 0)."""
     pattern: CallPattern
     result: Any = None
     error: tuple[str, str] | None = None
     """(error type, message) when the recorded call failed."""
+    origin: str = ""
+    """The shared file it comes from (``suite.yaml`` or an included file); empty for the
+    case's own fixtures."""
 
     @property
     def where(self) -> str:
-        line = f" (line {self.pattern.line})" if self.pattern.line else ""
-        return f"fixture {self.index + 1}{line}"
+        place = f"fixture {self.index + 1}" + (f" of {self.origin}" if self.origin else "")
+        return f"{place} (line {self.pattern.line})" if self.pattern.line else place
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -170,6 +179,7 @@ class _Shared:
     expect_keys: frozenset[str] = frozenset()
     includes: dict[Path, tuple[Fixture, ...] | None] = field(default_factory=dict)
     problems: list[CaseProblem] = field(default_factory=list)
+    cache: YamlCache | None = None
 
     def include(
         self, name: str, case_file: Path, source: SourceFile, at: KeyPath
@@ -195,14 +205,18 @@ class _Shared:
                 )
             )
             return None
-        value, source = read_yaml(str(path))
+        value, source = read_yaml(str(path), cache=self.cache)
         spec = FixtureFileSpec()
         if not source.problems:
             try:
                 spec = FixtureFileSpec.model_validate({} if value is None else value)
             except ValidationError as exc:
                 source.explain(exc, FixtureFileSpec)
-        fixtures = _fixtures(spec.fixtures, source, self.ignore)
+        try:
+            origin = str(path.relative_to(self.folder.resolve()))
+        except ValueError:  # a file outside the suite's folder
+            origin = str(path)
+        fixtures = _fixtures(spec.fixtures, source, self.ignore, origin)
         self.problems += source.problems
         return None if source.problems else fixtures
 
@@ -222,23 +236,42 @@ def load_suite(path: str | Path) -> Suite:
     Raises:
         CaseFileError: listing every problem of every file, each with file:line and fix.
     """
-    root = Path(path)
+    with _collector_paused():
+        return _load_suite(Path(path))
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Loading builds many small objects without cycles; the cyclic collector would walk
+    them again and again as they pile up (half the time of loading 2,000 cases)."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _load_suite(root: Path) -> Suite:
     if not root.exists():
         raise CaseFileError([_problem(str(root), "no such suite folder or case file")])
     folder = root if root.is_dir() else root.parent
     defaults = SuiteSpec()
-    shared = _Shared(folder=folder)
+    cache = YamlCache(folder)
+    shared = _Shared(folder=folder, cache=cache)
     problems = []
     config = folder / SUITE_FILE
     if config.is_file():
-        value, source = read_yaml(str(config))
+        value, source = read_yaml(str(config), cache=shared.cache)
         if not source.problems:
             try:
                 defaults = SuiteSpec.model_validate({} if value is None else value)
             except ValidationError as exc:
                 source.explain(exc, SuiteSpec)
         shared.ignore = defaults.ignore_arguments
-        shared.fixtures = _fixtures(defaults.fixtures, source, shared.ignore)
+        shared.fixtures = _fixtures(defaults.fixtures, source, shared.ignore, SUITE_FILE)
         if defaults.expect is not None:
             shared.expect = _expectations(defaults.expect, source, shared.ignore)
             shared.expect_keys = frozenset(defaults.expect.model_fields_set)
@@ -258,6 +291,7 @@ def load_suite(path: str | Path) -> Suite:
             cases.append(load_case(file, default_workflow=defaults.workflow, shared=shared))
         except CaseFileError as exc:
             problems += exc.problems
+    cache.save()
     problems = shared.problems + problems
     if problems:
         raise CaseFileError(problems)
@@ -287,7 +321,7 @@ def load_case(
     shared: _Shared | None = None,
 ) -> Case:
     """Load one case file (``text`` instead of reading it, for tests and tools)."""
-    value, source = read_yaml(str(path), text)
+    value, source = read_yaml(str(path), text, None if shared is None else shared.cache)
     if source.problems:
         raise CaseFileError(source.problems)
     if not isinstance(value, dict):
@@ -313,16 +347,17 @@ _START = "start the file with keys such as 'workflow:', 'input:', 'fixtures:' an
 
 
 def _fixtures(
-    items: list[FixtureSpec], source: SourceFile, ignore: dict[str, list[str]], start: int = 0
+    items: list[FixtureSpec], source: SourceFile, ignore: dict[str, list[str]], origin: str = ""
 ) -> tuple[Fixture, ...]:
     return tuple(
         Fixture(
-            index=start + i,
+            index=i,
             pattern=compile_pattern(
                 item.tool, item.arguments, ("fixtures", i), source, ignore=ignore.get(item.tool, ())
             ),
             result=item.result,
             error=None if item.error is None else (item.error.type, item.error.message),
+            origin=origin,
         )
         for i, item in enumerate(items)
     )
@@ -337,12 +372,8 @@ def _compile(
         for i, name in enumerate(spec.include)
         for fixture in shared.include(name, path, source, ("include", i))
     ]
-    borrowed += shared.fixtures
-    # Shared fixtures keep their compiled patterns; each case numbers them after its own.
-    fixtures = own + tuple(
-        Fixture(index=len(own) + i, pattern=f.pattern, result=f.result, error=f.error)
-        for i, f in enumerate(borrowed)
-    )
+    # Shared fixtures are compiled once for the suite; every case uses the same objects.
+    fixtures = own + tuple(borrowed) + shared.fixtures
     recorded = None
     if spec.recorded is not None:
         recorded = Recording(
@@ -352,7 +383,7 @@ def _compile(
                 RecordedResponse(
                     text=response.text,
                     calls=tuple((call.tool, dict(call.arguments)) for call in response.calls),
-                    usage=Usage(**response.usage.model_dump()),
+                    usage=_usage(response.usage),
                 )
                 for response in spec.recorded.responses
             ),
@@ -373,6 +404,15 @@ def _compile(
         recorded=recorded,
         expect=expect,
     )
+
+
+_NO_USAGE = Usage()
+
+
+def _usage(spec: UsageSpec) -> Usage:
+    if not spec.model_fields_set:
+        return _NO_USAGE  # most recorded responses (Usage is frozen: one can be shared)
+    return Usage.model_construct(**dict(spec))  # the spec checked the same fields
 
 
 # Which fields of Expectations each key of ExpectSpec sets: a case's key replaces the

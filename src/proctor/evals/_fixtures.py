@@ -40,7 +40,7 @@ class CaseReplay:
 
     def __init__(self, case: Case) -> None:
         self.case = case
-        self.used = [False] * len(case.fixtures)
+        self.used: set[int] = set()  # ids of the fixtures used: shared ones are shared objects
         self.deviations: list[Deviation] = []
 
     def activate(self) -> Callable[[], None]:
@@ -56,7 +56,7 @@ class CaseReplay:
         for fixture in candidates:
             if fixture.pattern.matches(tool, arguments, case.input):
                 chosen = fixture
-                if not self.used[fixture.index]:
+                if id(fixture) not in self.used:
                     break
         if chosen is None:
             closest = self._closest(tool, arguments)
@@ -67,7 +67,7 @@ class CaseReplay:
                 f"replay: no fixture for {tool} with these arguments ({closest}); the case "
                 "cannot answer this call"
             )
-        self.used[chosen.index] = True
+        self.used.add(id(chosen))
         if chosen.error is not None:
             raise _error(*chosen.error)
         return chosen.result

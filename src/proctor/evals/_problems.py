@@ -15,7 +15,7 @@ from typing import Any, get_args
 
 from pydantic import BaseModel, ValidationError
 
-from proctor._yaml import YamlProblem, parse_yaml, read_yaml_text
+from proctor._yaml import YamlCache, YamlProblem, parse_yaml, read_yaml_text
 from proctor.contracts import KeyPath, dotted, nearest_line, show
 from proctor.errors import ConfigError
 
@@ -144,13 +144,15 @@ def unknown_keys(source: SourceFile, path: KeyPath, value: Any, allowed: Iterabl
                 source.add((*path, key), f"unknown key {key!r}", _choose(str(key), options))
 
 
-def compose(text: str, source: SourceFile) -> Any:
+def compose(text: str, source: SourceFile, cache: YamlCache | None = None) -> Any:
     """The YAML document as plain Python values, recording each key's line in ``source``.
 
     A YAML problem is added (with its line) and ``None`` is returned if the document is
     unreadable (syntax, anchors and aliases, nesting).
     """
-    doc = parse_yaml(text, kind="case file")
+    doc = (
+        parse_yaml(text, kind="case file") if cache is None else cache.parse(text, kind="case file")
+    )
     source.lines.update(doc.lines)
     source.problems += [_problem(source.file, problem) for problem in doc.problems]
     return doc.value
@@ -160,7 +162,9 @@ def _problem(file: str, problem: YamlProblem) -> CaseProblem:
     return CaseProblem(file=file, line=problem.line, message=problem.message, fix=problem.fix)
 
 
-def read_yaml(path: str, text: str | None = None) -> tuple[Any, SourceFile]:
+def read_yaml(
+    path: str, text: str | None = None, cache: YamlCache | None = None
+) -> tuple[Any, SourceFile]:
     """Read and compose a YAML file; unreadable files become a problem, never a traceback."""
     source = SourceFile(file=path)
     if text is None:
@@ -169,4 +173,4 @@ def read_yaml(path: str, text: str | None = None) -> tuple[Any, SourceFile]:
             source.problems.append(_problem(path, read))
             return None, source
         text = read
-    return compose(text, source), source
+    return compose(text, source, cache), source

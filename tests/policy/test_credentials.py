@@ -71,6 +71,16 @@ def test_a_credential_is_an_hs256_jwt_with_every_claim() -> None:
     assert issue().jti != credential.jti
 
 
+def test_the_token_is_the_one_pyjwt_writes_for_the_same_claims() -> None:
+    credential = issue()
+    claims = jwt.decode(credential.token, KEY, algorithms=["HS256"], issuer="proctor")
+    assert credential.token == jwt.encode(claims, KEY, algorithm="HS256")
+    # Text beyond ASCII is written as UTF-8 (PyJWT escapes it); both read it back alike.
+    other = issue(resources=["vendor:Müller & Söhne"])
+    read = jwt.decode(other.token, KEY, algorithms=["HS256"], issuer="proctor")
+    assert read["resources"] == ["vendor:Müller & Söhne"]
+
+
 def test_verify_returns_the_same_credential() -> None:
     credential = issue()
     assert ISSUER.verify(credential.token, run_id="run_a", tool="erp.create_payment") == credential

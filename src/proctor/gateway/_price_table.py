@@ -21,8 +21,9 @@ from proctor.store import Usage
 
 logger = logging.getLogger("proctor.gateway.prices")
 
-# Names of Proctor's own test doubles and agent turns: never a published model.
-_INTERNAL_PREFIXES = ("scripted", "agent:", "fake-")
+# Names of Proctor's own test doubles, replayed recordings (priced as the model they
+# recorded, if at all) and agent turns: never a published model.
+_INTERNAL_PREFIXES = ("scripted", "recorded:", "agent:", "fake-")
 _SPOKEN = ("openai", "anthropic")
 
 

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from proctor.contracts import contract_record
+from proctor.contracts import Contract, contract_record
 from proctor.errors import ConfigError, NotFoundError, RunStateError, UsageError
 from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.policy import CredentialIssuer, Policy, Redactor
@@ -37,6 +37,7 @@ from proctor.runtime._verified import (
 )
 from proctor.runtime._workflow import Workflow
 from proctor.store import (
+    ContractRecord,
     Event,
     EventRow,
     EvidenceKeys,
@@ -131,6 +132,7 @@ class Runner:
         if self.rollout is not None:
             _ = self.rollout.contract  # refuses a rollout whose candidate was never loaded
         self._canary: Runner | None = None
+        self._stored: tuple[Contract, ContractRecord] | None = None
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
         self.gateway = gateway
         self._model_override = model
@@ -263,7 +265,7 @@ class Runner:
         if model is not None:
             self._refuse_self_approval(model)
         gateway, route = self._model(spec)
-        contract = self.workflow.contract
+        contract = self._contract_record()
         run_key, new_key = await self._new_run_key(run_id, given)
         journal = RunJournal(
             self.store,
@@ -309,13 +311,21 @@ class Runner:
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.
         await self.store.create_run(
-            record, row, contract=contract_record(contract, at=event.ts), run_key=new_key
+            record, row, contract=replace(contract, created_at=event.ts), run_key=new_key
         )
         run = self._live(journal, record, gateway, route)
         run.observe([event])
         run.witness([event])  # written with the run's next batch
         await drive(self.deps, run)
         return RunResult(run_id=run_id, state=run.state)
+
+    def _contract_record(self) -> ContractRecord:
+        """The stored form of the workflow's contract, worked out once per contract object
+        (hashing its terms three times per start was a tenth of a replayed run)."""
+        contract = self.workflow.contract
+        if self._stored is None or self._stored[0] is not contract:
+            self._stored = (contract, contract_record(contract, at=0.0))
+        return self._stored[1]
 
     async def _new_run_key(self, run_id: str, given: bool) -> tuple[RunKey | None, str | None]:
         """The data key a new run seals what redaction replaces with, and its wrapped

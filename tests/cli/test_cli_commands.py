@@ -238,7 +238,7 @@ def test_deny_escalates_and_pays_nothing(tmp_path: Path, env: dict[str, str]) ->
         env=env,
     )
     assert "--reason" in one_line_error(no_reason, 2)
-    assert started.code == 0, str(started)
+    assert started.code == 10, str(started)  # awaiting approval
     result = started.json()
     assert (result["status"], result["outcome"]) == ("awaiting_approval", None)
     approval = result["pending_approval"]
@@ -312,7 +312,7 @@ async def test_run_under_a_contract_override_and_as_json(
         "--json",
         env=env,
     )
-    assert ran.code == 0, str(ran)
+    assert ran.code == 3, str(ran)  # escalated
     result = ran.json()
     assert set(result) == {"run_id", "status", "outcome", "final_text", "pending_approval"}
     assert (result["status"], result["outcome"]) == ("finished", "escalated")

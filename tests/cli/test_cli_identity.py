@@ -31,7 +31,7 @@ def _waiting_run(tmp_path: Path, env: dict[str, str]) -> tuple[str, str]:
     sample = tmp_path / "over.json"
     sample.write_text(json.dumps(invoice.sample_input("over_threshold")))
     ran = proctor("run", "invoice_reconciliation", "--input", str(sample), env=env)
-    assert ran.code == 0, str(ran)
+    assert ran.code == 10, str(ran)  # awaiting approval
     run_id = re.search(r"run (run_[0-9a-f]{16})", ran.out)
     approval_id = re.search(r"waiting for approval (ap_[0-9a-f]+)", ran.out)
     assert run_id, str(ran)

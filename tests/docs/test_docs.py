@@ -95,6 +95,7 @@ TOUR = (
     ),
     Step(
         "proctor run refunds:workflow --input docs/tour/refund_request.json",
+        exit_code=10,  # awaiting approval
         shows=("run {run}: awaiting_approval", "waiting for approval {approval}"),
     ),
     Step("proctor runs", shows=("{run}", "awaiting_approval", "refunds")),

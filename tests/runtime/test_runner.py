@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 
 from proctor.contracts import Contract
-from proctor.gateway import AssistantMessage, Message, Script, ScriptedModel, Turn
+from proctor.gateway import (
+    AssistantMessage,
+    Message,
+    Price,
+    PriceTable,
+    Script,
+    ScriptedModel,
+    Turn,
+)
 from proctor.runtime import ManualClock, Runner, RunResult, Workflow, decide_approval
 from proctor.store import (
     Escalated,
@@ -477,11 +485,30 @@ async def test_a_cost_ceiling_the_model_cannot_be_priced_against_is_refused(
 ) -> None:
     from proctor.errors import ConfigError
 
-    unpriced = ScriptedModel(scenario="unpriced", script=HAPPY)
+    class LocalModel(ScriptedModel):  # a model no price table knows
+        @property
+        def name(self) -> str:
+            return "my-local-llm"
+
+    unpriced = LocalModel(scenario="unpriced", script=HAPPY)
     r = Runner(db, runner(db, HAPPY, limits={"max_cost_usd": 1.0}).workflow, model=unpriced)
-    with pytest.raises(ConfigError, match="no price"):
+    with pytest.raises(ConfigError, match="no price") as refused:
         await r.start({})
+    assert "prices: {my-local-llm: {input:" in str(refused.value)
     assert await db.list_runs(RunFilter()) == []
+    # With its price given (as proctor.yaml's prices: give it), the run goes ahead.
+    prices = PriceTable({"my-local-llm": Price(input_per_million=0, output_per_million=0)})
+    r = Runner(db, r.workflow, model=LocalModel(scenario="priced", script=HAPPY), prices=prices)
+    assert (await r.start({})).status == "finished"
+
+
+async def test_a_scripted_model_priced_as_no_real_model_is_free(db: SQLiteStore) -> None:
+    # A workflow's own test double runs under a contract that caps cost: it calls nothing.
+    free = ScriptedModel(scenario="free", script=HAPPY)
+    r = Runner(db, runner(db, HAPPY, limits={"max_cost_usd": 1.0}).workflow, model=free)
+    result = await r.start({})
+    assert result.status == "finished"
+    assert result.state.totals(0).cost_usd == 0
 
 
 async def test_the_model_is_offered_only_the_tools_the_contract_permits(db: SQLiteStore) -> None:

@@ -17,10 +17,11 @@ from proctor.runtime import (
     WorkflowCatalog,
     configured_refs,
     identity_key,
+    project_runner,
     same_person,
     submit,
 )
-from proctor.store import Store
+from proctor.store import MemoryStore, Store
 
 OWN = "server.own_workflows:own"  # tests/server/own_workflows.py, an operator's own
 
@@ -84,3 +85,13 @@ async def test_a_worker_leaves_a_run_naming_unknown_code_in_the_queue(store: Sto
 def test_identities_compare_by_person_not_spelling(a: str, b: str, same: bool) -> None:
     assert same_person(a, b) is same
     assert (identity_key(a) == identity_key(b) and bool(identity_key(a))) is same
+
+
+def test_a_proctor_yaml_with_only_prices_prices_the_runs_model(tmp_path: Path) -> None:
+    config = tmp_path / "proctor.yaml"
+    config.write_text("prices:\n  llama3.1: {input: 0.1, output: 0.2}\n")
+    runner = project_runner(MemoryStore(), invoice.workflow(), str(config))
+    assert runner.gateway is None  # no models: runs name theirs with --model
+    price = runner.prices.price("llama3.1")
+    assert price is not None
+    assert (price.input_per_million, price.output_per_million) == (0.1, 0.2)

@@ -171,7 +171,13 @@ def eval_run(
             gateway = None
             if store is not None:
                 gateway = build_gateway(config, store, cache_secret=load_signing_key())
-            replayer = SuiteReplay(loaded, loader=load_workflow, options=settings, gateway=gateway)
+            replayer = SuiteReplay(
+                loaded,
+                loader=load_workflow,
+                options=settings,
+                gateway=gateway,
+                prices=config.price_table(),
+            )
             try:
                 replayer.prepare()
             except (NotFoundError, ConfigError) as exc:

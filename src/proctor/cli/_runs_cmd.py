@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.cli._options import MAX_COUNT
+from proctor.cli._outcomes import INTERRUPTED, exit_code
 from proctor.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -19,9 +20,10 @@ if TYPE_CHECKING:
 app = command_group()
 
 
-async def _resume_interrupted(store: Store, out: Console) -> None:
+async def _resume_interrupted(store: Store, out: Console) -> int:
     """Resume this host's interrupted runs, each claimed first: one another process has
-    (resuming it too) is left to it with a note, never a failure."""
+    (resuming it too) is left to it with a note, never a failure. Returns the highest
+    exit code of the runs resumed."""
     from proctor.cli._render import print_result
     from proctor.cli._workflows import runner_for, stored_workflow
     from proctor.runtime import interrupted_runs, recovery_claim
@@ -29,6 +31,7 @@ async def _resume_interrupted(store: Store, out: Console) -> None:
     found = await interrupted_runs(store)
     if not found:
         out.print("no interrupted runs on this host")
+    code = 0
     for run in found:
         ref = run.workflow_ref or run.workflow
         try:
@@ -45,6 +48,8 @@ async def _resume_interrupted(store: Store, out: Console) -> None:
                 run.run_id, reason="owner process died"
             )
             print_result(result, out)
+            code = max(code, exit_code(result))
+    return code
 
 
 async def _note_interrupted(store: Store) -> None:
@@ -79,13 +84,18 @@ def run(
         "by default they are only listed.",
     ),
 ) -> None:
-    """Start a run and drive it until it finishes or waits for approval."""
+    """Start a run and drive it until it finishes or waits for approval.
+
+    Exit code by outcome: 0 resolved, 3 escalated, 4 failed, 5 draft_only, 6 cancelled,
+    10 awaiting approval; 130 interrupted (resume it), 1 error, 2 usage error."""
     from proctor.cli import _render as render
     from proctor.cli._input import read_input
     from proctor.cli._workflows import load_workflow, runner_for
+    from proctor.runtime import new_run_id
 
     flow = load_workflow(workflow, contract=contract)
     payload = read_input(input)
+    run_id = new_run_id()
 
     async def work(store: Store) -> RunResult:
         if resume_interrupted:  # with --json, on stderr: stdout holds the one result
@@ -93,10 +103,13 @@ def run(
         else:
             await _note_interrupted(store)
         return await runner_for(store, flow).start(
-            payload, model=model, started_by=f"cli:{os_user()}"
+            payload, model=model, started_by=f"cli:{os_user()}", run_id=run_id
         )
 
-    result = with_store(work)
+    try:
+        result = with_store(work)
+    except KeyboardInterrupt:
+        _interrupted(run_id)
     if as_json:
         print(
             render.to_json(
@@ -111,6 +124,24 @@ def run(
         )
     else:
         render.print_result(result, console)
+    raise typer.Exit(exit_code(result))
+
+
+def _interrupted(run_id: str) -> NoReturn:
+    """Say what became of a run the person interrupted, and how to continue it."""
+    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+    record = with_store(lambda store: store.get_run(run_id))
+    if record is None:
+        err.print("interrupted before the run started: nothing was recorded")
+    elif record.status == "running":
+        err.print(
+            f"interrupted: run {run_id} stopped after {record.tool_calls} tool call(s) and "
+            f"{record.model_calls} model call(s); its log keeps every step recorded. "
+            f"Continue it with `proctor resume {run_id}`"
+        )
+    else:
+        err.print(f"interrupted: run {run_id} is {record.outcome or record.status}")
+    raise typer.Exit(INTERRUPTED)
 
 
 @app.command()
@@ -129,16 +160,17 @@ def resume(
         "neither registered nor configured (proctor.yaml workflows:, $PROCTOR_WORKFLOWS).",
     ),
 ) -> None:
-    """Continue a run from its log; a tool call already recorded is never run again."""
+    """Continue a run from its log; a tool call already recorded is never run again.
+
+    Exit codes as `proctor run` (with --all, the highest of the runs resumed)."""
     if run_id is None and not all_interrupted:
         raise UsageError("name a run to resume, or pass --all for every interrupted run")
     from proctor.cli._render import print_result
     from proctor.cli._workflows import runner_for, stored_workflow
 
-    async def work(store: Store) -> None:
+    async def work(store: Store) -> int:
         if run_id is None:
-            await _resume_interrupted(store, console)
-            return
+            return await _resume_interrupted(store, console)
         record = await store.get_run(run_id)
         if record is None:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
@@ -150,8 +182,15 @@ def resume(
         )
         result = await runner_for(store, flow).resume(run_id)
         print_result(result, console)
+        return exit_code(result)
 
-    with_store(work)
+    try:
+        code = with_store(work)
+    except KeyboardInterrupt:
+        if run_id is None:
+            raise
+        _interrupted(run_id)
+    raise typer.Exit(code)
 
 
 @app.command()

@@ -30,7 +30,7 @@ from proctor.evals._matchers import brief
 from proctor.evals._observe import Observed, observe
 from proctor.evals._recorded import RecordedModel
 from proctor.evals._results import CaseResult, FailureRecord, SuiteResult, new_result_id
-from proctor.gateway import Gateway
+from proctor.gateway import Gateway, PriceTable
 from proctor.policy import CredentialIssuer
 from proctor.runtime import Runner, RunResult, Workflow, decide_approval
 from proctor.store import MemoryStore
@@ -58,7 +58,12 @@ class _Harness:
     """One workflow, ready to replay its cases: built once per suite."""
 
     def __init__(
-        self, workflow: Workflow, store: MemoryStore, gateway: Gateway | None, contract: Path | None
+        self,
+        workflow: Workflow,
+        store: MemoryStore,
+        gateway: Gateway | None,
+        contract: Path | None,
+        prices: PriceTable | None = None,
     ) -> None:
         terms = workflow.contract
         if contract is not None:
@@ -76,7 +81,12 @@ class _Harness:
         issuer = CredentialIssuer(secrets.token_bytes(32))
         # A replay is a test, not production: its runs never reach an OTLP endpoint.
         self.runner = Runner(
-            store, self.workflow, gateway=gateway, issuer=issuer, live_telemetry=False
+            store,
+            self.workflow,
+            gateway=gateway,
+            prices=prices,
+            issuer=issuer,
+            live_telemetry=False,
         )
         self.redactor = self.runner.redactor
         self.writes = frozenset(t.name for t in self.workflow.registry if t.effect == "write")
@@ -98,8 +108,10 @@ class SuiteReplay:
         loader: WorkflowLoader,
         options: ReplayOptions | None = None,
         gateway: Gateway | None = None,
+        prices: PriceTable | None = None,
     ) -> None:
-        """``gateway`` holds the project's routes (``proctor.yaml``) for live models."""
+        """``gateway`` holds the project's routes (``proctor.yaml``) for live models;
+        ``prices`` prices models outside it (default: the gateway's, else the published)."""
         self.suite = suite
         self.options = options or ReplayOptions()
         if self.options.recorded and self.options.model is not None:
@@ -108,6 +120,7 @@ class SuiteReplay:
             raise UsageError("concurrency must be at least 1")
         self.loader = loader
         self.gateway = gateway
+        self.prices = prices
         self.store = MemoryStore()
         self._harnesses: dict[str, _Harness] = {}
         self._keys = itertools.count(1)
@@ -121,7 +134,7 @@ class SuiteReplay:
         harness = self._harnesses.get(ref)
         if harness is None:
             contract = self.options.contract or self.suite.contract
-            harness = _Harness(self.loader(ref), self.store, self.gateway, contract)
+            harness = _Harness(self.loader(ref), self.store, self.gateway, contract, self.prices)
             self._harnesses[ref] = harness
         return harness
 

@@ -34,6 +34,7 @@ from pydantic import (
 
 from proctor._yaml import load_yaml_file
 from proctor.errors import ConfigError
+from proctor.gateway._price_table import PriceTable
 from proctor.gateway._prices import Price
 
 CONFIG_FILE = "proctor.yaml"
@@ -160,6 +161,11 @@ class GatewayConfig(_Strict):
     workflows: list[str] = Field(default_factory=list)
     """Workflows (``package.module:attribute`` or registered names) this project's servers,
     workers and resumes may run: what an API request, a queued run or a stored run can name."""
+
+    def price_table(self) -> PriceTable:
+        """``prices:`` first, then the published list prices (with or without ``models:``:
+        a run on ``openai:<model>`` is priced from here too)."""
+        return PriceTable({model: p.to_price() for model, p in self.prices.items()})
 
     @model_validator(mode="after")
     def _routes_name_models(self) -> GatewayConfig:

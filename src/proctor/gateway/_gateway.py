@@ -131,7 +131,7 @@ class Gateway:
         from proctor.gateway.providers.anthropic import AnthropicModel
         from proctor.gateway.providers.openai import OpenAIModel
 
-        prices = PriceTable({model: p.to_price() for model, p in config.prices.items()})
+        prices = config.price_table()
         deployments: dict[str, Deployment] = {}
         for name, model in config.models.items():
             client = (clients or {}).get(name)

@@ -115,6 +115,13 @@ class LiveRun:
         self.seal([finished])
         await self._commit(self._updated_record(), None)
 
+    async def save_progress(self) -> None:
+        """Write the run's summary row as of its last commit (its totals so far). Events
+        sealed since are dropped, as a crash would drop them."""
+        record = self._updated_record()
+        record.last_seq, record.head_hash = self.journal.committed
+        await self.journal.store.append([], run=record)
+
     async def _commit(self, record: RunRecord | None, approval: ApprovalRecord | None) -> None:
         rows = await self.journal.commit(run=record, approval=approval)
         if self.telemetry is not None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from proctor.errors import ConfigError, RunStateError, UsageError
-from proctor.gateway import Gateway, ModelClient, PriceTable
+from proctor.gateway import Gateway, ModelClient, Price, PriceTable
 from proctor.runtime._workflow import Workflow
 
+SCRIPTED_PREFIX = "scripted:"
 AGENT_MODEL_PREFIX = "agent:"
 """The model of a run an outside agent drives (``agent:<name>``, ``proctor.integrations``)."""
 OBSERVED_MODEL_PREFIX = "observed:"
@@ -35,10 +36,19 @@ def external_model_problem(model: str) -> str | None:
     return None
 
 
+_FREE = Price(input_per_million=0.0, output_per_million=0.0)
+
+
 def single(client: ModelClient, prices: PriceTable) -> tuple[Gateway, str]:
-    """A one-deployment gateway around ``client``; the route is the client's name."""
-    priced_as = getattr(client, "priced_as", None) or client.name
-    return Gateway.single(client, price=prices.price(priced_as)), client.name
+    """A one-deployment gateway around ``client``; the route is the client's name.
+
+    A scripted model priced as no real model costs nothing (it calls nothing), so a
+    workflow's own test doubles run under a contract that caps cost."""
+    priced_as = getattr(client, "priced_as", None)
+    price = prices.price(priced_as or client.name)
+    if price is None and priced_as is None and client.name.startswith(SCRIPTED_PREFIX):
+        price = _FREE
+    return Gateway.single(client, price=price), client.name
 
 
 def resolve_model(
@@ -119,9 +129,10 @@ def run_model(
                     f"the {workflow.name} contract caps cost at ${ceiling:g}, but model "
                     f"{first.model!r} has no price (neither proctor.yaml nor the published "
                     "table, genai-prices, lists it), so the cap could not be enforced. Fix: "
-                    f"add to proctor.yaml prices: {{{first.model}: {{input: <USD per million "
-                    "tokens>, output: <USD per million tokens>}}, or remove "
-                    "limits.max_cost_usd"
+                    "give its price in proctor.yaml (in the working directory, or --config "
+                    f"FILE): prices: {{{first.model}: {{input: <USD per million tokens>, "
+                    "output: <USD per million tokens>}} (0 and 0 for a model you host), or "
+                    "remove limits.max_cost_usd"
                 )
     return gateway, route
 

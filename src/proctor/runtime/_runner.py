@@ -9,6 +9,8 @@ and hands both to the driver.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -316,7 +318,7 @@ class Runner:
         run = self._live(journal, record, gateway, route)
         run.observe([event])
         run.witness([event])  # written with the run's next batch
-        await drive(self.deps, run)
+        await _driven(self.deps, run)
         return RunResult(run_id=run_id, state=run.state)
 
     def _contract_record(self) -> ContractRecord:
@@ -422,5 +424,17 @@ class Runner:
             await run.write([RunResumed(reason=reason, pid=os.getpid())])
         elif run.state.status == "awaiting_approval":
             step = attend_pending(self.deps, run)
-        await drive(self.deps, run, step)
+        await _driven(self.deps, run, step)
         return RunResult(run_id=record.run_id, state=run.state)
+
+
+async def _driven(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
+    """``drive``, leaving the run's summary row current if the drive is cancelled (Ctrl-C,
+    a server shutting down): ``proctor runs`` then shows how far it got, and a resume
+    continues from what the log holds."""
+    try:
+        await drive(deps, run, step)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):  # the store may be what failed
+            await asyncio.shield(run.save_progress())
+        raise

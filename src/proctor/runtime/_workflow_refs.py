@@ -157,10 +157,11 @@ class WorkflowCatalog:
 def project_runner(store: Store, flow: Workflow, config: str | None = None) -> Runner:
     """A runner for ``flow``, on the project's gateway when its ``proctor.yaml`` (``config``,
     else ``$PROCTOR_CONFIG`` or ``./proctor.yaml``) defines models; its cache keys are
-    keyed with the signing key, so every process on the store shares them."""
+    keyed with the signing key, so every process on the store shares them. Without
+    models, the file's ``prices:`` still price the run's model."""
     settings = load_config(config)
     if not settings.models:
-        return Runner(store, flow)
+        return Runner(store, flow, prices=settings.price_table())
     return Runner(
         store, flow, gateway=build_gateway(settings, store, cache_secret=load_signing_key())
     )

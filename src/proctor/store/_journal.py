@@ -207,6 +207,11 @@ class RunJournal:
         return rows
 
     @property
+    def committed(self) -> tuple[int, str]:
+        """The sequence number and hash of the last event written (not merely sealed)."""
+        return self._batch_start if self._pending else (self.last_seq, self.head_hash)
+
+    @property
     def pending(self) -> Sequence[EventRow]:
         """The rows sealed since the last commit, in order."""
         return self._pending

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from proctor.errors import EXTRA_OF_MODULE
+from proctor.errors import DISTRIBUTION, EXTRA_OF_MODULE, install_command
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +40,11 @@ def without(extras: list[str], code: str, home: Path) -> subprocess.CompletedPro
     )
 
 
+def hint(extra: str) -> str:
+    """The install command the messages give for ``extra``, in this environment."""
+    return install_command(f"{DISTRIBUTION}[{extra}]")
+
+
 def proctor_without(extras: list[str], args: list[str], home: Path) -> tuple[int, str, str]:
     """``proctor ARGS`` without ``extras``: its exit code, stdout and stderr."""
     code = f"sys.argv = ['proctor', *{args!r}]\nfrom proctor.cli import main\nmain()\n"
@@ -52,8 +57,8 @@ def test_every_extra_in_pyproject_is_known_and_all_holds_them() -> None:
     assert set(EVERY_EXTRA) == set(extras) - {"all", "dev"}
     # presidio changes redaction when installed (contracts' `presidio: auto`): never by default.
     (bundle,) = extras["all"]
-    assert bundle.startswith("proctor[")
-    named = set(bundle.removeprefix("proctor[").removesuffix("]").split(","))
+    assert bundle.startswith("proctor-runtime[")
+    named = set(bundle.removeprefix("proctor-runtime[").removesuffix("]").split(","))
     assert named == set(EVERY_EXTRA) - {"presidio"}
 
 
@@ -106,7 +111,7 @@ def test_a_command_without_its_extra_names_the_install_command(
     code, out, err = proctor_without([extra], args, tmp_path)
     assert code == 1
     assert out == ""
-    assert err == f"error: {message}: pip install 'proctor[{extra}]'\n"
+    assert err == f"error: {message}: {hint(extra)}\n"
 
 
 def test_importing_a_feature_without_its_extra_raises_a_proctor_import_error(
@@ -137,16 +142,14 @@ for package, name in ((proctor.store, "PostgresStore"),):
     ran = without(EVERY_EXTRA, code, tmp_path)
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout.splitlines() == [
-        "proctor.server needs the server extra: pip install 'proctor[server]'",
-        "proctor.endpoint needs the server extra: pip install 'proctor[server]'",
-        "OpenTelemetry export needs the otel extra: pip install 'proctor[otel]'",
-        "proctor.integrations.pydantic_ai needs the pydantic-ai extra: "
-        "pip install 'proctor[pydantic-ai]'",
+        f"proctor.server needs the server extra: {hint('server')}",
+        f"proctor.endpoint needs the server extra: {hint('server')}",
+        f"OpenTelemetry export needs the otel extra: {hint('otel')}",
+        f"proctor.integrations.pydantic_ai needs the pydantic-ai extra: {hint('pydantic-ai')}",
         "proctor.integrations.openai_agents needs the openai-agents extra: "
-        "pip install 'proctor[openai-agents]'",
-        "proctor.integrations.langgraph needs the langgraph extra: "
-        "pip install 'proctor[langgraph]'",
-        "proctor.store.PostgresStore needs the postgres extra: pip install 'proctor[postgres]'",
+        f"{hint('openai-agents')}",
+        f"proctor.integrations.langgraph needs the langgraph extra: {hint('langgraph')}",
+        f"proctor.store.PostgresStore needs the postgres extra: {hint('postgres')}",
     ]
 
 
@@ -161,8 +164,7 @@ print(live_exporter())
     assert ran.returncode == 0, ran.stderr
     assert ran.stdout == "None\n"
     assert ran.stderr == (
-        "OpenTelemetry export is off: OpenTelemetry export needs the otel extra: "
-        "pip install 'proctor[otel]'\n"
+        f"OpenTelemetry export is off: OpenTelemetry export needs the otel extra: {hint('otel')}\n"
     )
 
 
@@ -173,5 +175,27 @@ def test_an_unexpected_missing_extra_is_still_one_line(capsys: pytest.CaptureFix
         report(ModuleNotFoundError("No module named 'uvicorn'", name="uvicorn"))
     assert exited.value.code == 1
     assert capsys.readouterr().err == (
-        "error: this command needs the server extra: pip install 'proctor[server]'\n"
+        f"error: this command needs the server extra: {hint('server')}\n"
     )
+
+
+def test_the_install_command_fits_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import importlib.util
+    import shutil
+
+    python = sys.executable
+    with_pip = {"pip": object()}
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: with_pip.get(name))
+    assert install_command("proctor-runtime[redis]") == (
+        f"{python} -m pip install 'proctor-runtime[redis]'"
+    )
+    with_pip.clear()  # an environment uv built: no pip in it
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/uv")
+    assert install_command("proctor-runtime[redis]") == (
+        f"/usr/bin/uv pip install --python {python} 'proctor-runtime[redis]'"
+    )
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere" / ".venv"))
+    assert install_command("x") == f"{python} -m ensurepip && {python} -m pip install 'x'"

@@ -15,7 +15,7 @@ where, and how to fix it::
     ├── AccessDenied           an HTTP API request without a valid key, or beyond its role
     ├── RunStateError          the run is not in a state that allows the request
     └── MissingExtraError      a feature whose optional dependencies are not installed
-                               (also an ImportError); the message names the pip command
+                               (also an ImportError); the message names the install command
 
 Layers subclass these where a caller can act on the difference: ``ModelCallError`` and
 ``GatewayError`` (gateway), ``ApprovalExpiredError`` (runtime), ``CaseFileError``
@@ -26,8 +26,12 @@ Layers subclass these where a caller can act on the difference: ``ModelCallError
 
 from __future__ import annotations
 
+import importlib.util
+import shutil
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 class ProctorError(Exception):
@@ -109,11 +113,38 @@ EXTRA_OF_MODULE = {
 comes from; the core imports none of them."""
 
 
+DISTRIBUTION = "proctor-runtime"
+"""Proctor's name on PyPI (``proctor`` there is another project): ``pip install
+proctor-runtime``. The import package and the command are ``proctor``."""
+
+
+def install_command(requirement: str) -> str:
+    """A command that installs ``requirement`` into the environment running this code.
+
+    ``pip install`` alone may reach another interpreter, and an environment built by uv
+    (``make demo``'s) has no pip: name this interpreter, and the installer it has.
+    """
+    python = sys.executable or "python"
+    if importlib.util.find_spec("pip") is not None:
+        return f"{python} -m pip install '{requirement}'"
+    uv = shutil.which("uv") or _project_uv()
+    if uv is not None:
+        return f"{uv} pip install --python {python} '{requirement}'"
+    return f"{python} -m ensurepip && {python} -m pip install '{requirement}'"
+
+
+def _project_uv() -> str | None:
+    """The uv that this repository's Makefile installed, when running from its ``.venv``."""
+    found = Path(sys.prefix).parent / ".tools" / "uv" / "bin" / "uv"
+    return str(found) if found.is_file() else None
+
+
 class MissingExtraError(ProctorError, ImportError):
     """A feature was used whose optional dependencies (an extra) are not installed."""
 
     def __init__(self, feature: str, extra: str) -> None:
-        super().__init__(f"{feature} needs the {extra} extra: pip install 'proctor[{extra}]'")
+        command = install_command(f"{DISTRIBUTION}[{extra}]")
+        super().__init__(f"{feature} needs the {extra} extra: {command}")
         self.feature = feature
         self.extra = extra
 

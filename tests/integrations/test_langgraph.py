@@ -30,7 +30,7 @@ from langgraph.types import Command
 from pydantic import Field
 
 from proctor.contracts import Contract
-from proctor.errors import RunStateError
+from proctor.errors import RunStateError, install_command
 from proctor.integrations.langgraph import ProctorMiddleware
 from proctor.runtime import decide_approval
 from proctor.store import (
@@ -359,7 +359,7 @@ def test_without_the_extra_the_import_names_the_install_command() -> None:
     assert ran.returncode == 1
     assert ran.stderr.strip().endswith(
         "MissingExtraError: proctor.integrations.langgraph needs the langgraph extra: "
-        "pip install 'proctor[langgraph]'"
+        f"{install_command('proctor-runtime[langgraph]')}"
     )
 
 

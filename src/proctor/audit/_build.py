@@ -27,7 +27,7 @@ from proctor.audit._receipt import (
     iso,
 )
 from proctor.audit._receipt_check import PROCEDURE
-from proctor.errors import NotFoundError
+from proctor.errors import DISTRIBUTION, NotFoundError
 from proctor.store import (
     EVENT_TYPES,
     ApprovalDecided,
@@ -169,7 +169,7 @@ def _signers(rows: list[EventRow], keys: EvidenceKeys) -> dict[str, str]:
 
 def _version() -> str:
     try:
-        return importlib.metadata.version("proctor")
+        return importlib.metadata.version(DISTRIBUTION)
     except importlib.metadata.PackageNotFoundError:  # pragma: no cover - source checkout
         return "unknown"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from proctor.errors import ConfigError
+from proctor.errors import DISTRIBUTION, ConfigError, install_command
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -23,7 +23,7 @@ def redis_client(url: str, *, timeout_s: float, what: str) -> Redis:
     except ImportError:
         raise ConfigError(
             f"the {what} is configured with the redis backend, but the redis package is not "
-            "installed. Fix: pip install 'proctor[redis]'"
+            f"installed. Fix: {install_command(f'{DISTRIBUTION}[redis]')}"
         ) from None
     try:
         return Redis.from_url(

@@ -14,7 +14,7 @@ and the run given their ``DeferredToolResults`` continues the same Proctor run: 
 Proctor has not recorded is recorded as ``answered_by``'s. With ``approval_wait_s`` the
 run waits instead for a person to decide in Proctor (``proctor approve``, the web UI).
 The agent's model usage is recorded on the run's turns. Needs ``pip install
-'proctor[pydantic-ai]'``.
+'proctor-runtime[pydantic-ai]'``.
 """
 
 from __future__ import annotations

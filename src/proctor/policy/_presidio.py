@@ -1,6 +1,6 @@
 """Names and places with Microsoft Presidio, when the ``presidio`` extra is installed.
 
-Presidio is optional (``pip install 'proctor[presidio]'``, plus a spaCy model such as
+Presidio is optional (``pip install 'proctor-runtime[presidio]'``, plus a spaCy model such as
 ``en_core_web_lg``): regular expressions cannot find a person's name, but a language
 model can. It costs milliseconds per text, so it only runs where it is installed and
 the contract leaves ``redaction.presidio`` at ``auto``.

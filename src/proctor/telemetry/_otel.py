@@ -16,7 +16,7 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from urllib.parse import urlsplit
 
-from proctor.errors import needs_extra
+from proctor.errors import DISTRIBUTION, needs_extra
 from proctor.telemetry._config import ENDPOINT, TRACES_ENDPOINT, ExportError
 from proctor.telemetry._spans import SpanData
 
@@ -48,7 +48,7 @@ def resource() -> Resource:
 @cache
 def scope() -> InstrumentationScope:
     try:
-        release = version("proctor")
+        release = version(DISTRIBUTION)
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
         release = "0"
     return InstrumentationScope("proctor", release)

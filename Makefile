@@ -12,7 +12,7 @@ PORTKEY_VERSION := 1.15.2
 PORTKEY := .tools/portkey/.installed-$(PORTKEY_VERSION)
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint bench soak fmt clean
+.PHONY: demo test lint docs bench soak fmt clean
 
 # uv (from PyPI) builds the environment: about 15 s on a fresh machine where
 # `python -m venv` plus pip take 40 s, which matters for `make demo`'s one-minute promise.
@@ -76,6 +76,10 @@ lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks docs examples
 	$(BIN)/ruff format --check src tests benchmarks docs examples
 	$(BIN)/mypy
+
+# The API reference from the docstrings (tests/docs/test_api_reference.py builds it too).
+docs: $(DEV)
+	$(BIN)/python docs/build_api.py build/api
 
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
 # start once, and the suite takes about 60 % of its one-process time on two cores.

@@ -301,6 +301,8 @@ def _anchor(heading: str) -> str:
         "docs/telemetry.md",
         "docs/audit.md",
         "docs/integrations.md",
+        "docs/workflows.md",
+        "docs/api.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

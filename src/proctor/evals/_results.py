@@ -34,6 +34,8 @@ class _Result(BaseModel):
 
 
 class FailureRecord(_Result):
+    """One expectation a case failed (``expectation``: its key), and why."""
+
     expectation: str
     message: str
 

@@ -110,6 +110,8 @@ class CooldownConfig(_Strict):
 
 
 class CacheConfig(_Strict):
+    """``cache:``: where identical model calls are answered from, and for how long."""
+
     backend: Literal["store", "redis", "none"] = "store"
     redis_url: str = "redis://127.0.0.1:6379/0"
     ttl_s: PositiveFloat = 3600.0
@@ -118,6 +120,9 @@ class CacheConfig(_Strict):
 
 
 class RateLimitConfig(_Strict):
+    """``rate_limits:``: where the per-deployment limits are counted (one process, or
+    Redis for many), and how long a call may wait for capacity."""
+
     backend: Literal["memory", "redis"] = "memory"
     redis_url: str = "redis://127.0.0.1:6379/0"
     max_wait_s: NonNegativeFloat = 5.0

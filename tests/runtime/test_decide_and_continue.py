@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from proctor.contracts import Contract
-from proctor.errors import AccessDenied
+from proctor.errors import AccessDenied, RunStateError
 from proctor.gateway import ScriptedModel, Turn
 from proctor.runtime import (
     ApprovalExpiredError,
@@ -101,19 +104,57 @@ async def test_a_decision_is_recorded_then_the_run_continues(db: SQLiteStore) ->
     assert outcome.approval.decision_reason == "see [ticket:redacted]"
 
 
-async def test_a_run_under_another_contract_gets_the_built_in_redactor(
+async def test_a_run_under_another_contract_continues_under_the_version_it_started_with(
     db: SQLiteStore,
 ) -> None:
+    # Started under one contract (as `proctor run --contract FILE` does); decided by a
+    # process whose workflow has another: the store keeps the first by hash, and it rules.
     clock = ManualClock()
     approval_id = await waiting_run(runner(db, patterns=[TICKET], clock=clock), db)
-    other = runner(db, patterns=[], clock=clock)  # the workflow's contract changed since
+    other = runner(db, patterns=[], clock=clock)
+    continued = Continued()
 
     outcome = await decide_and_continue(
-        db, approval_id, approved=True, by="alice", reason="see TCK-42", runner=other, drive=None
+        db,
+        approval_id,
+        approved=True,
+        by="alice",
+        reason="see TCK-42",
+        runner=other,
+        drive=continued.drive,
     )
 
-    assert outcome.approval.decision_reason == "see TCK-42"
-    assert (outcome.queued, outcome.continued) == (False, False)
+    assert outcome.approval.decision_reason == "see [ticket:redacted]"  # its own redaction
+    assert (outcome.queued, outcome.continued) == (False, True)
+    assert continued.seen == ["ran to resolved"]
+
+
+async def test_a_stored_version_that_no_longer_hashes_to_its_name_is_never_enforced(
+    tmp_path: Path,
+) -> None:
+    db = SQLiteStore(tmp_path / "runs.db")
+    clock = ManualClock()
+    try:
+        approval_id = await waiting_run(runner(db, patterns=[TICKET], clock=clock), db)
+        [version] = await db.contracts()
+        await db.close()
+        with closing(sqlite3.connect(tmp_path / "runs.db")) as raw:  # someone edits it
+            body = dict(version.body, redaction={"patterns": []})
+            raw.execute(
+                "UPDATE contracts SET body = ? WHERE content_hash = ?",
+                (json.dumps(body), version.content_hash),
+            )
+            raw.commit()
+        db = SQLiteStore(tmp_path / "runs.db")
+        other = runner(db, patterns=[], clock=clock)
+        outcome = await decide_and_continue(
+            db, approval_id, approved=True, by="alice", reason="TCK-1", runner=other, drive=None
+        )
+        assert (outcome.queued, outcome.continued) == (False, False)  # recorded, not run
+        with pytest.raises(RunStateError, match="keeps no version of the contract"):
+            await other.resume(outcome.approval.run_id)
+    finally:
+        await db.close()
 
 
 async def test_a_queued_run_is_left_to_its_workers(db: SQLiteStore) -> None:

@@ -113,7 +113,7 @@ async def _own_runner(store: Store, approval_id: str, runner: Runner | None) -> 
         return None
     pending = await store.get_approval(approval_id)
     run = None if pending is None else await store.get_run(pending.run_id)
-    return None if run is None else runner.for_contract(run.contract_hash)
+    return None if run is None else await runner.under_contract(run.contract_hash)
 
 
 async def decide_approval(

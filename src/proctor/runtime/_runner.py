@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pydantic import ValidationError
+
 from proctor.contracts import Contract, contract_record
-from proctor.errors import ConfigError, NotFoundError, RunStateError, UsageError
+from proctor.errors import ConfigError, NotFoundError, ProctorError, RunStateError, UsageError
 from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._approvals import attend_pending
@@ -135,6 +137,7 @@ class Runner:
             _ = self.rollout.contract  # refuses a rollout whose candidate was never loaded
         self._canary: Runner | None = None
         self._stored: tuple[Contract, ContractRecord] | None = None
+        self._by_stored_contract: dict[str, Runner | None] = {}
         self.prices = prices or (gateway.prices if gateway is not None else PriceTable())
         self.gateway = gateway
         self._model_override = model
@@ -195,6 +198,32 @@ class Runner:
                 keys=self.deps.keys,
             )
         return self._canary
+
+    async def under_contract(self, content_hash: str) -> Runner | None:
+        """The runner enforcing the contract with this hash: this one, the rollout
+        candidate's, or one under the version the store keeps by that hash (a run started
+        with ``--contract FILE``); None if the store has no such version."""
+        runner = self.for_contract(content_hash)
+        if runner is not None:
+            return runner
+        if content_hash not in self._by_stored_contract:
+            contract = await _stored_contract(self.store, content_hash)
+            self._by_stored_contract[content_hash] = (
+                None
+                if contract is None
+                else Runner(
+                    self.store,
+                    replace(self.workflow, contract=contract),
+                    prices=self.prices,
+                    model=self._model_override,
+                    gateway=self.gateway,
+                    issuer=self._issuer,
+                    live_telemetry=self.live_telemetry,
+                    clock=self.deps.clock,
+                    keys=self.deps.keys,
+                )
+            )
+        return self._by_stored_contract[content_hash]
 
     def for_contract(self, content_hash: str) -> Runner | None:
         """The runner enforcing the contract with this hash: this one, the rollout's
@@ -380,7 +409,7 @@ class Runner:
         )
         events = opened_events(run_id, rows, key, "resume")
         state = RunState.from_events(events)
-        runner = self.for_contract(state.contract_hash)
+        runner = await self.under_contract(state.contract_hash)
         if runner is None:
             candidate = (
                 f" (rollout candidate {self.rollout.contract.content_hash[:12]})"
@@ -390,7 +419,8 @@ class Runner:
             raise RunStateError(
                 f"run {run_id} started under contract {state.contract_hash[:12]}, but workflow "
                 f"{self.workflow.name!r} now has {self.workflow.contract.content_hash[:12]}"
-                f"{candidate}; resume it with the contract it started under (--contract FILE)"
+                f"{candidate}, and the store keeps no version of the contract it started "
+                "under; resume it with that contract (--contract FILE)"
             )
         if state.status == "finished":
             raise RunStateError(
@@ -438,3 +468,17 @@ async def _driven(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
         with contextlib.suppress(Exception):  # the store may be what failed
             await asyncio.shield(run.save_progress())
         raise
+
+
+async def _stored_contract(store: Store, content_hash: str) -> Contract | None:
+    """The contract version the store keeps under ``content_hash``, if its body still
+    loads and hashes to that name (a body that does not is never enforced)."""
+    for version in await store.contracts(hash_prefix=content_hash):
+        if version.content_hash != content_hash:
+            continue
+        try:
+            contract = Contract.model_validate(version.body)
+        except (ValidationError, ProctorError):  # stored by a version with other keys
+            return None
+        return contract if contract.content_hash == content_hash else None
+    return None

@@ -300,6 +300,7 @@ def _anchor(heading: str) -> str:
         "docs/telemetry.md",
         "docs/audit.md",
         "docs/integrations.md",
+        "docs/cli.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

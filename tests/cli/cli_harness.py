@@ -111,3 +111,20 @@ def one_line_error(ran: Ran, code: int) -> str:
     assert len(lines) == 1, str(ran)
     assert lines[0].startswith("usage error: " if code == 2 else "error: "), str(ran)
     return lines[0]
+
+
+CLI_DOC = Path(__file__).resolve().parents[2] / "docs" / "cli.md"
+ISO_TIME = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+"""A time as the JSON outputs write it: ISO 8601, UTC, milliseconds."""
+
+
+def documented_json(command: str) -> tuple[set[str], set[str]]:
+    """The keys docs/cli.md gives ``proctor COMMAND --json``, and those of each item."""
+    import re
+
+    for line in CLI_DOC.read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0] == f"`proctor {command} --json`":
+            top, items = (set(re.findall(r"`(\w+)`", cell)) for cell in cells[1:])
+            return top, items
+    raise AssertionError(f"docs/cli.md has no row for `proctor {command} --json`")

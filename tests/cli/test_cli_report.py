@@ -10,7 +10,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from cli_harness import Ran, cli_env, proctor, proctor_all
+from cli_harness import Ran, cli_env, documented_json, proctor, proctor_all
 
 from proctor.contracts import Contract
 from proctor.store import SQLiteStore
@@ -170,4 +170,40 @@ def test_promote_refuses_while_drift_alerts_then_promotes(
     assert f"into {main} (the old contract is in {main}.bak)" in done.out
     assert "limits.max_tool_calls: 100 -> 9" in done.out
     assert main.with_name("contract.yaml.bak").read_text() == before
+    assert main.read_text() == main.with_name("candidate.yaml").read_text()
+
+
+def test_promote_as_json_refuses_then_promotes(rollout: tuple[Path, dict[str, str]]) -> None:
+    main, env = rollout
+    before = main.read_text()
+    refused = proctor("rollout", "promote", "flows:workflow", "--json", env=env)
+
+    assert refused.code == 1, str(refused)
+    document = refused.json()
+    top, _ = documented_json("rollout promote")
+    assert set(document) == top
+    assert (document["allowed"], document["min_runs"], document["promoted"]) == (False, 20, None)
+    assert any("only 12 finished candidate run(s)" in reason for reason in document["reasons"])
+    assert document["status"]["workflow"] == "refunds"
+    assert document["status"]["candidate"]["runs"] == 12
+    assert main.read_text() == before
+
+    done = proctor(
+        *("rollout", "promote", "flows:workflow", "--min-runs", "10", "--json"),
+        *("--max-cost-rise", "5", "--max-resolved-drop", "0.1", "--max-failure-rise", "0.1"),
+        env=env,
+    )
+
+    assert done.code == 0, str(done)
+    promoted = done.json()
+    assert (promoted["allowed"], promoted["reasons"]) == (True, [])
+    assert promoted["promoted"]["contract_file"] == str(main)
+    assert promoted["promoted"]["backup"] == f"{main}.bak"
+    changes = promoted["promoted"]["diff"]["changes"]
+    assert {
+        "path": "limits.max_tool_calls",
+        "kind": "changed",
+        "before": 100,
+        "after": 9,
+    } in changes
     assert main.read_text() == main.with_name("candidate.yaml").read_text()

@@ -47,8 +47,9 @@ def test_the_defaults_help_shows_are_the_layers_defaults() -> None:
 
 
 @pytest.mark.slow
-def test_help_loads_the_cli_and_no_layer(tmp_path: Path) -> None:
-    assert loaded_by(["--help"], tmp_path) == {"proctor", "proctor.cli", "proctor.errors"}
+@pytest.mark.parametrize("args", [["--help"], ["--version"]])
+def test_help_and_version_load_the_cli_and_no_layer(args: list[str], tmp_path: Path) -> None:
+    assert loaded_by(args, tmp_path) == {"proctor", "proctor.cli", "proctor.errors"}
 
 
 @pytest.mark.slow

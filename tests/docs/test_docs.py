@@ -303,6 +303,7 @@ def _anchor(heading: str) -> str:
         "docs/integrations.md",
         "docs/workflows.md",
         "docs/api.md",
+        "docs/cli.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

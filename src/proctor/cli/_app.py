@@ -31,7 +31,7 @@ app = command_group(
     help="Run LLM tool-using agents under explicit control.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (for the current shell)
 )
 app.callback()(global_options)
 

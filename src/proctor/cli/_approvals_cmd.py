@@ -20,7 +20,7 @@ app = command_group()
 @app.command()
 def approvals(
     show_all: bool = typer.Option(False, "--all", help="Include decided approvals."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the approvals as JSON."),
 ) -> None:
     """List approvals waiting for a decision, with the exact call each one is for."""
     from proctor.audit import chained_approvals
@@ -101,25 +101,32 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
 
 @app.command()
 def approve(
-    approval_id: str = typer.Argument(...),
+    approval_id: str = typer.Argument(..., help="The approval's id (ap_...)."),
     by: str = typer.Option(
         "", "--as", help="Who approves, as the run's log records it (default: your login name)."
     ),
-    reason: str = typer.Option("", "--reason"),
-    no_resume: bool = typer.Option(False, "--no-resume", help="Record only; resume later."),
+    reason: str = typer.Option("", "--reason", help="Why, recorded in the run's log."),
+    resume_run: bool = typer.Option(
+        True, "--resume/--no-resume", help="Continue the run now, or only record the decision."
+    ),
 ) -> None:
     """Approve a pending call; the run continues at once unless --no-resume."""
-    _decide(approval_id, approved=True, by=by, reason=reason, resume_run=not no_resume)
+    _decide(approval_id, approved=True, by=by, reason=reason, resume_run=resume_run)
 
 
 @app.command()
 def deny(
-    approval_id: str = typer.Argument(...),
+    approval_id: str = typer.Argument(..., help="The approval's id (ap_...)."),
     by: str = typer.Option(
         "", "--as", help="Who denies, as the run's log records it (default: your login name)."
     ),
-    reason: str = typer.Option(..., "--reason"),
-    no_resume: bool = typer.Option(False, "--no-resume"),
+    reason: str = typer.Option(..., "--reason", help="Why (required), recorded in the run's log."),
+    resume_run: bool = typer.Option(
+        True,
+        "--resume/--no-resume",
+        help="Continue the run now (it escalates as its contract says), or only record the "
+        "decision.",
+    ),
 ) -> None:
     """Deny a pending call; the run then follows its contract's escalation rule."""
-    _decide(approval_id, approved=False, by=by, reason=reason, resume_run=not no_resume)
+    _decide(approval_id, approved=False, by=by, reason=reason, resume_run=resume_run)

@@ -15,6 +15,7 @@ from proctor.cli._context import command_group, console, with_store
 from proctor.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
+    from proctor.audit import StoreReport
     from proctor.store import CheckpointRecord, EvidenceKeys, Store
 
 app = command_group(
@@ -41,6 +42,9 @@ def audit_verify(
         help="A checkpoint exported earlier (repeatable): the store must still hold it "
         "and every run it signed.",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print each chain's result as JSON (exit 1 all the same)."
+    ),
 ) -> None:
     """Recompute hash chains, check MACs, signatures and checkpoints; exit 1 naming the
     first bad event of any broken chain."""
@@ -55,6 +59,11 @@ def audit_verify(
         return await verify_store(store, keys, run_id=run_id, exported=exported)
 
     found = with_store(work)
+    if as_json:
+        print(_verify_json(found, macs_checked=keys.can_check_macs, exported=len(exported)))
+        if not found.ok:
+            raise typer.Exit(1)
+        return
     reports = found.runs
     broken = [r for r in reports if not r.ok]
     for report in broken:
@@ -94,6 +103,37 @@ def audit_verify(
             "all consistent with the runs",
             highlight=False,
         )
+
+
+def _verify_json(found: StoreReport, *, macs_checked: bool, exported: int) -> str:
+    """What ``audit verify --json`` prints: the verdict, then each run's chain."""
+    import time
+
+    from proctor.cli._render import to_json
+    from proctor.store import iso_time
+
+    return to_json(
+        {
+            "ok": found.ok,
+            "verified_at": iso_time(time.time()),
+            "macs_checked": macs_checked,
+            "runs": [
+                {
+                    "run_id": report.run_id,
+                    "ok": report.ok,
+                    "events": report.events,
+                    "head_hash": report.head_hash,
+                    "problem": report.problem,
+                    "bad_seq": report.bad_seq,
+                    "signed_through": report.signed_through,
+                }
+                for report in found.runs
+            ],
+            "checkpoints": found.checkpoints,
+            "exported_checkpoints": exported,
+            "problems": found.problems,
+        }
+    )
 
 
 @app.command("checkpoint")

@@ -66,6 +66,23 @@ class Options:
 options = Options()
 
 
+def show_version(value: bool) -> None:
+    """``proctor --version``: the installed distribution's version, from its metadata."""
+    if not value:
+        return
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    from proctor.errors import DISTRIBUTION
+
+    try:
+        found = installed(DISTRIBUTION)
+    except PackageNotFoundError:  # run from a source tree (PYTHONPATH=src), not installed
+        from proctor import __version__ as found
+    print(f"proctor {found}")
+    raise typer.Exit()
+
+
 def global_options(
     db: str | None = typer.Option(
         None,
@@ -77,6 +94,13 @@ def global_options(
         None, "--config", help="Project config (default: ./proctor.yaml or $PROCTOR_CONFIG)."
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=show_version,
+        help="Print the installed Proctor's version and exit.",
+    ),
 ) -> None:
     # The root command's callback (no docstring: it would become the command's help).
     options.db = db

@@ -17,7 +17,7 @@ from proctor.cli._options import MAX_COUNT
 from proctor.errors import UsageError
 
 if TYPE_CHECKING:
-    from proctor.contracts import Contract
+    from proctor.contracts import Contract, ContractDiff
     from proctor.store import Store
 
 app = command_group(
@@ -119,8 +119,10 @@ async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, An
 def contract_diff(
     a: str = typer.Argument(..., help="Old version: a stored hash prefix or a YAML file."),
     b: str = typer.Argument(..., help="New version: a stored hash prefix or a YAML file."),
+    as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
 ) -> None:
     """Show what changed between two contract versions: changed keys, then a unified diff."""
+    from proctor.cli._render import to_json
     from proctor.contracts import diff_contracts
 
     async def work(store: Store) -> Any:
@@ -128,6 +130,9 @@ def contract_diff(
         return diff_contracts(old, new, a_label=a_label, b_label=b_label)
 
     diff = with_store(work)
+    if as_json:
+        print(to_json(diff_json(diff)))
+        return
     if diff.same:
         console.print(
             f"{escape(diff.a)} and {escape(diff.b)} are the same contract", highlight=False
@@ -145,11 +150,27 @@ def contract_diff(
 @app.command("versions")
 def contract_versions(
     workflow: str | None = typer.Argument(None, help="Only this workflow's versions."),
+    as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
     """List the contract versions runs have used: hash, version, first use, runs."""
-    from proctor.cli._render import when
+    from proctor.cli._render import to_json, when
+    from proctor.store import iso_time
 
     found = with_store(lambda store: store.contracts(workflow=workflow))
+    if as_json:
+        versions = [
+            {
+                "content_hash": version.content_hash,
+                "workflow": version.workflow,
+                "version": version.version,
+                "created_at": iso_time(version.created_at),
+                "runs": version.runs,
+                "retention_days": version.retention_days,
+            }
+            for version in found
+        ]
+        print(to_json({"versions": versions}))
+        return
     table = Table(
         title=f"{len(found)} contract version(s), newest first",
         title_justify="left",
@@ -168,3 +189,18 @@ def contract_versions(
             "forever" if days is None else f"{days} days",
         )
     console.print(table)
+
+
+def diff_json(diff: ContractDiff) -> dict[str, Any]:
+    """Two contract versions compared, as ``contract diff --json`` prints it (and
+    ``rollout promote --json`` the promoted candidate's changes)."""
+    return {
+        "a": diff.a,
+        "b": diff.b,
+        "same": diff.same,
+        "changes": [
+            {"path": c.path, "kind": c.kind, "before": c.before, "after": c.after}
+            for c in diff.changes
+        ],
+        "unified": diff.unified,
+    }

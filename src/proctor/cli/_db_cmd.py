@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typer
+
 from proctor.cli._context import command_group
 
 app = command_group(
@@ -10,7 +12,9 @@ app = command_group(
 
 
 @app.command("status")
-def status() -> None:
+def status(
+    as_json: bool = typer.Option(False, "--json", help="Print the status as JSON."),
+) -> None:
     """Show the store (--db, $PROCTOR_DB, or the default file) and its schema version."""
     import asyncio
 
@@ -22,13 +26,27 @@ def status() -> None:
     with needs_extra("proctor db status"):  # of a PostgreSQL store, without psycopg
         found = asyncio.run(schema_status(options.db))
     if found.version == 0:
-        state = f"none yet: `proctor db upgrade` creates version {SCHEMA_VERSION}"
+        standing, state = "none", f"none yet: `proctor db upgrade` creates version {SCHEMA_VERSION}"
     elif found.current:
-        state = "current"
+        standing, state = "current", "current"
     elif found.version < SCHEMA_VERSION:
+        standing = "behind"
         state = f"behind this Proctor's {SCHEMA_VERSION}: run `proctor db upgrade`"
     else:
+        standing = "newer"
         state = f"newer than this Proctor knows ({SCHEMA_VERSION}): upgrade Proctor"
+    if as_json:
+        from proctor.cli._render import to_json
+
+        document = {
+            "backend": found.backend,
+            "location": found.location,
+            "schema_version": found.version,
+            "supported_version": SCHEMA_VERSION,
+            "state": standing,
+        }
+        print(to_json(document))
+        return
     console.print(f"backend: {found.backend}", markup=False, highlight=False)
     console.print(f"store: {found.location}", markup=False, highlight=False)
     console.print(f"schema version: {found.version} ({state})", markup=False, highlight=False)

@@ -163,14 +163,43 @@ def worker_command(
 @app.command("queue")
 def queue_command(
     state: str | None = typer.Option(None, "--state", help="queued, claimed, waiting or done."),
-    limit: int = typer.Option(100, "--limit", min=1, max=MAX_COUNT),
+    limit: int = typer.Option(
+        100, "--limit", min=1, max=MAX_COUNT, help="At most this many queued runs."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the queue as JSON."),
 ) -> None:
     """List the run queue, in claiming order: priority, then age."""
     if state is not None and state not in _STATES:
         raise UsageError(f"unknown state {state!r}: use {', '.join(_STATES)}")
     wanted = next((s for s in _STATES if s == state), None)
     items = with_store(lambda store: store.queue_items(state=wanted, limit=limit))
+    if as_json:
+        from proctor.cli._render import to_json
+
+        print(to_json({"items": [_queue_json(item) for item in items]}))
+        return
     console.print(_queue_table(items))
+
+
+def _queue_json(item: QueueItem) -> dict[str, object]:
+    """One queued run as ``queue --json`` prints it (without its input: ``proctor trace``
+    shows a started run's)."""
+    from proctor.store import iso_or_none, iso_time
+
+    return {
+        "run_id": item.run_id,
+        "workflow": item.workflow,
+        "state": item.state,
+        "priority": item.priority,
+        "attempts": item.attempts,
+        "tenant": item.tenant,
+        "model": item.model,
+        "submitted_by": item.submitted_by,
+        "submitted_at": iso_time(item.submitted_at),
+        "worker": item.worker,
+        "lease_until": iso_or_none(item.lease_until),
+        "finished_at": iso_or_none(item.finished_at),
+    }
 
 
 def _queue_table(items: list[QueueItem]) -> Table:

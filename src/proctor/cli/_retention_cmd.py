@@ -22,6 +22,7 @@ app = command_group(
 def retention_apply(
     dry_run: bool = typer.Option(False, "--dry-run", help="Report what would go; change nothing."),
     workflow: str | None = typer.Option(None, "--workflow", "-w", help="Only this workflow."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Purge payloads of finished runs older than their contract's retention_days.
 
@@ -31,7 +32,37 @@ def retention_apply(
     from proctor.audit import apply_retention
 
     report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=workflow))
+    if as_json:
+        from proctor.cli._render import to_json
+
+        print(to_json(_retention_json(report)))
+        return
     console.print(_retention_table(report))
+
+
+def _retention_json(report: RetentionReport) -> dict[str, object]:
+    """The report as ``retention apply --json`` prints it: one item per run."""
+    from proctor.store import iso_or_none, iso_time
+
+    return {
+        "dry_run": report.dry_run,
+        "at": iso_time(report.at),
+        "runs": report.runs,
+        "events": report.events,
+        "bytes": report.bytes,
+        "items": [
+            {
+                "run_id": item.run.run_id,
+                "workflow": item.run.workflow,
+                "contract_hash": item.run.contract_hash,
+                "retention_days": item.retention_days,
+                "finished_at": iso_or_none(item.run.finished_at),
+                "events": item.purge.events,
+                "bytes": item.purge.bytes,
+            }
+            for item in report.items
+        ],
+    }
 
 
 def _retention_table(report: RetentionReport) -> Table:

@@ -8,6 +8,7 @@ errors).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.text import Text
@@ -25,6 +26,9 @@ from proctor.cli._drift_options import (
 )
 from proctor.cli._options import MAX_COUNT, MIN_RUNS
 from proctor.errors import UsageError
+
+if TYPE_CHECKING:
+    from proctor.reports import Promotion, PromotionCheck
 
 app = command_group(
     help="Canary rollouts: the split between a contract and its candidate; promotion.",
@@ -79,6 +83,9 @@ def rollout_promote(
         max=MAX_COUNT,
         help="Finished candidate runs needed in the window.",
     ),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print the check and the promotion as JSON (exit 1 if refused)."
+    ),
     max_resolved_drop: float = RESOLVED,
     max_failure_rise: float = FAILURE,
     max_escalation_change: float = ESCALATION,
@@ -87,6 +94,7 @@ def rollout_promote(
 ) -> None:
     """Make the candidate the contract, unless drift alerts fire. Exit 1 when refused."""
     from proctor.cli import _drift as drift
+    from proctor.cli._render import to_json
     from proctor.reports import check_promotion, promote_candidate, rollout_of
 
     start, now, limits = drift.window(
@@ -110,8 +118,12 @@ def rollout_promote(
             store, name, terms, since=start, until=now, thresholds=limits, min_runs=min_runs
         )
     )
-    drift.print_status(check.status)
+    if not as_json:
+        drift.print_status(check.status)
     if not check.allowed:
+        if as_json:
+            print(to_json(_promotion_json(check, None)))
+            raise typer.Exit(1)
         console.print(
             Text(f"refused: not promoting {rollout.candidate} into {target}", style="bold red")
         )
@@ -119,6 +131,9 @@ def rollout_promote(
             console.print(f"  - {reason}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     done = promote_candidate(target, terms)
+    if as_json:
+        print(to_json(_promotion_json(check, done)))
+        return
     console.print(
         f"promoted {done.candidate_file} into {done.contract_file} (the old contract is in "
         f"{done.backup}); {len(done.diff.changes)} change(s):",
@@ -128,3 +143,25 @@ def rollout_promote(
     )
     for change in done.diff.changes:
         console.print(f"  {change}", markup=False, highlight=False)
+
+
+def _promotion_json(check: PromotionCheck, done: Promotion | None) -> dict[str, Any]:
+    """What ``rollout promote --json`` prints: the check (the status as ``rollout status
+    --json`` prints it), and the promotion made, or null when it was refused."""
+    from proctor.cli._contract_cmd import diff_json
+    from proctor.cli._drift import status_json
+
+    return {
+        "allowed": check.allowed,
+        "min_runs": check.min_runs,
+        "reasons": check.reasons,
+        "status": status_json(check.status),
+        "promoted": None
+        if done is None
+        else {
+            "candidate_file": str(done.candidate_file),
+            "contract_file": str(done.contract_file),
+            "backup": str(done.backup),
+            "diff": diff_json(done.diff),
+        },
+    }

@@ -195,15 +195,17 @@ def resume(
 
 @app.command()
 def runs(
-    workflow: str | None = typer.Option(None, "--workflow", "-w"),
+    workflow: str | None = typer.Option(
+        None, "--workflow", "-w", help="Only runs of this workflow (its name)."
+    ),
     status: str | None = typer.Option(
         None, "--status", help="running, awaiting_approval or finished."
     ),
     outcome: str | None = typer.Option(
         None, "--outcome", help="resolved, escalated, failed, draft_only, cancelled."
     ),
-    limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT),
-    as_json: bool = typer.Option(False, "--json"),
+    limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT, help="At most this many runs."),
+    as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
     """List runs, newest first."""
     if status is not None and status not in ("running", "awaiting_approval", "finished"):
@@ -221,8 +223,8 @@ def runs(
 
 @app.command()
 def trace(
-    run_id: str = typer.Argument(...),
-    as_json: bool = typer.Option(False, "--json"),
+    run_id: str = typer.Argument(..., help="The run (run_...), as `proctor runs` lists it."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run's events as JSON."),
 ) -> None:
     """Show a run's timeline: model calls, tool calls, decisions, approvals, spend."""
     from proctor.cli._render import to_json

@@ -151,7 +151,7 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(
     tenant: str | None = typer.Option(None, "--tenant", help="Only this tenant's keys."),
-    as_json: bool = typer.Option(False, "--json"),
+    as_json: bool = typer.Option(False, "--json", help="Print the keys' records as JSON."),
 ) -> None:
     """List API keys, newest first, revoked ones included (never their digests)."""
     from proctor.cli._render import to_json, when

@@ -18,8 +18,7 @@ from proctor.errors import AccessDenied
 from proctor.server._api_deps import Auth, Svc, errors, text_query
 from proctor.server._api_query import parse_time
 from proctor.server._keys import Principal
-from proctor.server._schemas import iso_time
-from proctor.store import GatewayUsage, Store, UsageDimension, check_usage_dimensions
+from proctor.store import GatewayUsage, Store, UsageDimension, check_usage_dimensions, iso_time
 
 router = APIRouter(prefix="/api/v1")
 

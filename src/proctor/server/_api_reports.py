@@ -19,8 +19,8 @@ from proctor.server._schemas import (
     ReportOut,
     ReportRowOut,
     ToolCallCount,
-    iso_time,
 )
+from proctor.store import iso_time
 
 router = APIRouter(prefix="/api/v1")
 

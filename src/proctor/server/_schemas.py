@@ -7,7 +7,6 @@ Request bodies refuse unknown fields, so a misspelt field is an error, not ignor
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -21,20 +20,12 @@ from proctor.store import (
     Outcome,
     RunRecord,
     RunStatus,
+    iso_or_none,
+    iso_time,
     json_value_problem,
 )
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
-
-
-def iso_time(ts: float) -> str:
-    """An epoch time as ISO 8601 UTC with milliseconds."""
-    moment = datetime.fromtimestamp(ts, UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _iso_or_none(ts: float | None) -> str | None:
-    return None if ts is None else iso_time(ts)
 
 
 class _Request(BaseModel):
@@ -146,7 +137,7 @@ class RunSummary(BaseModel):
             started_by=run.started_by,
             started_at=iso_time(run.started_at),
             updated_at=iso_time(run.updated_at) if run.updated_at else None,
-            finished_at=_iso_or_none(run.finished_at),
+            finished_at=iso_or_none(run.finished_at),
             totals=RunTotals(
                 tool_calls=run.tool_calls,
                 model_calls=run.model_calls,
@@ -234,8 +225,8 @@ class ApprovalOut(BaseModel):
             status=approval.status,
             approver=approval.approver,
             requested_at=iso_time(approval.requested_at),
-            expires_at=_iso_or_none(approval.expires_at),
-            decided_at=_iso_or_none(approval.decided_at),
+            expires_at=iso_or_none(approval.expires_at),
+            decided_at=iso_or_none(approval.decided_at),
             decided_by=approval.decided_by,
             decision_reason=approval.decision_reason,
         )
@@ -367,7 +358,7 @@ class KeyOut(BaseModel):
             "role": record.role,
             "tenant": record.tenant,
             "created_at": iso_time(record.created_at),
-            "revoked_at": _iso_or_none(record.revoked_at),
+            "revoked_at": iso_or_none(record.revoked_at),
         }
 
     @classmethod

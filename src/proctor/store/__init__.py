@@ -116,6 +116,7 @@ from proctor.store._sealing import (
 )
 from proctor.store._sqlite import SQLiteStore
 from proctor.store._state import CallState, RunState
+from proctor.store._times import iso_or_none, iso_time
 from proctor.store._usage import (
     USAGE_DIMENSIONS,
     GatewayUsage,
@@ -219,6 +220,8 @@ __all__ = [
     "default_home",
     "digest",
     "is_sealed_input",
+    "iso_or_none",
+    "iso_time",
     "jcs",
     "json_value_problem",
     "key_id",

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import command_group, console, with_store
-from proctor.cli._options import MAX_COUNT
+from proctor.cli._options import MAX_COUNT, stored_name
 from proctor.errors import UsageError
 
 if TYPE_CHECKING:
@@ -30,7 +30,9 @@ app = command_group(
 def contract_check(
     path: Path = typer.Argument(..., help="Contract YAML file."),
     workflow: str | None = typer.Option(
-        None, "--workflow", help="Check against this workflow's tools (package.module:attribute)."
+        None,
+        "--workflow",
+        help="Check against this workflow's tools (a name or package.module:attribute).",
     ),
 ) -> None:
     """Validate a contract against the tools of its workflow. Exit 0 valid, 1 invalid."""
@@ -81,10 +83,11 @@ def contract_test(
     ),
     workflow_ref: str | None = typer.Option(
         None,
+        "--workflow",
         "--workflow-ref",
-        metavar="REF",
-        help="Judge calls with this workflow's tools (package.module:attribute); default: "
-        "the workflow the contract names.",
+        metavar="WORKFLOW",
+        help="Judge calls with this workflow's tools (a name or package.module:attribute); "
+        "default: the workflow the contract names.",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -156,7 +159,8 @@ def contract_versions(
     from proctor.cli._render import to_json, when
     from proctor.store import iso_time
 
-    found = with_store(lambda store: store.contracts(workflow=workflow))
+    name = stored_name(workflow)
+    found = with_store(lambda store: store.contracts(workflow=name))
     if as_json:
         versions = [
             {

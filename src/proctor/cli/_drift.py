@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import console
+from proctor.cli._options import stored_name
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.reports import (
@@ -44,15 +45,10 @@ def window(
     return parse_since(since, now=now), now, limits
 
 
-def store_name(workflow: str) -> str:
-    """The name runs of ``workflow`` are stored under (importing it if it is a module ref)."""
-    return load_workflow(workflow).name if ":" in workflow else workflow
-
-
 def terms_of(workflow: str, contract: Path | None) -> tuple[str, Contract]:
     """The workflow's stored name and its contract (from ``contract`` if given)."""
     if contract is not None:
-        name = store_name(workflow)
+        name = stored_name(workflow) or workflow
         return name, load_contract(contract, workflow=name)
     flow = load_workflow(workflow)
     return flow.name, flow.contract

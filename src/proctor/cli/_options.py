@@ -26,6 +26,17 @@ MIN_RUNS = 20
 """``proctor rollout promote --min-runs``: ``proctor.evals``' ``MIN_RUNS``."""
 
 
+def stored_name(workflow: str | None) -> str | None:
+    """The name runs of ``workflow`` are stored under: a name as typed, and a
+    ``package.module:attribute`` ref imported for its workflow's name (only then is the
+    runtime loaded), so every command takes either spelling."""
+    if workflow is None or ":" not in workflow:
+        return workflow
+    from proctor.cli._workflows import load_workflow
+
+    return load_workflow(workflow).name
+
+
 def finite(value: float) -> float:
     """Typer callback for a number option: NaN and infinity are usage errors."""
     if not math.isfinite(value):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from proctor.cli._context import command_group
+from proctor.cli._options import stored_name
 
 app = command_group(
     help="OpenTelemetry: export runs as traces (GenAI semantic conventions).",
@@ -61,12 +62,13 @@ def export(
         raise ConfigError(NO_ENDPOINT + ", or pass --endpoint URL")
     capture = settings.capture_content if capture_content is None else capture_content
     window = None if since is None else parse_since(since)
+    name = stored_name(workflow)
 
     with needs_extra("proctor otel export"):
         from proctor.telemetry._otel import check_reachable, otlp_exporter, resource, send
 
     async def work(store: Store) -> ExportReport:
-        selection = await select_runs(store, since=window, run_id=run_id, workflow=workflow)
+        selection = await select_runs(store, since=window, run_id=run_id, workflow=name)
         if not selection.runs:
             return ExportReport(runs=0, spans=0, unfinished=selection.unfinished)
         check_reachable(url)

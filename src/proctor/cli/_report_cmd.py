@@ -23,6 +23,7 @@ from proctor.cli._drift_options import (
     SINCE,
     TOOLS,
 )
+from proctor.cli._options import stored_name
 
 if TYPE_CHECKING:
     from proctor.reports import DriftReport
@@ -65,7 +66,7 @@ def report_drift(
 
     async def work(store: Store) -> DriftReport:
         if baseline is not None and candidate is not None:
-            name = drift.store_name(workflow)
+            name = stored_name(workflow) or workflow
             old, new = (
                 await find_version(store, name, baseline),
                 await find_version(store, name, candidate),

@@ -9,6 +9,7 @@ from rich import box
 from rich.table import Table
 
 from proctor.cli._context import command_group, console, with_store
+from proctor.cli._options import stored_name
 
 if TYPE_CHECKING:
     from proctor.audit import RetentionReport
@@ -31,7 +32,8 @@ def retention_apply(
     """
     from proctor.audit import apply_retention
 
-    report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=workflow))
+    name = stored_name(workflow)
+    report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=name))
     if as_json:
         from proctor.cli._render import to_json
 

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
-from proctor.cli._options import MAX_COUNT
+from proctor.cli._options import MAX_COUNT, stored_name
 from proctor.cli._outcomes import INTERRUPTED, exit_code
 from proctor.errors import NotFoundError, UsageError
 
@@ -213,7 +213,7 @@ def runs(
     from proctor.cli import _render as render
     from proctor.store import RunFilter
 
-    query = RunFilter(workflow=workflow, status=status, outcome=outcome, limit=limit)
+    query = RunFilter(workflow=stored_name(workflow), status=status, outcome=outcome, limit=limit)
     found = with_store(lambda store: store.list_runs(query))
     if as_json:
         print(render.to_json(found))

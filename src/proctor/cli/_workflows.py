@@ -16,6 +16,7 @@ from proctor.cli._context import options
 from proctor.contracts import load_contract
 from proctor.runtime import (
     Runner,
+    UnknownWorkflow,
     Workflow,
     WorkflowCatalog,
     load_workflow_ref,
@@ -31,8 +32,22 @@ def known_workflows() -> dict[str, Callable[[], Workflow]]:
 
 
 def load_workflow(name: str, *, contract: Path | None = None) -> Workflow:
-    """The workflow a person named (or ``package.module:attribute``), optionally re-contracted."""
-    return _recontract(load_workflow_ref(name), contract)
+    """The workflow a person named, optionally re-contracted: ``package.module:attribute``,
+    a registered name, or the name of a workflow ``proctor.yaml``'s ``workflows:`` or
+    ``$PROCTOR_WORKFLOWS`` configure (so one name works in every command)."""
+    if ":" in name:
+        return _recontract(load_workflow_ref(name), contract)
+    catalog = WorkflowCatalog.for_project((), options.config)
+    try:
+        flow = catalog.load(name)
+    except UnknownWorkflow:
+        known = ", ".join(catalog.names()) or "none"
+        raise UnknownWorkflow(
+            f"no workflow named {name!r} (known: {known}). Fix: name it as "
+            "package.module:attribute, register it in the proctor.workflows entry points, "
+            "or list its ref in proctor.yaml's workflows: or $PROCTOR_WORKFLOWS"
+        ) from None
+    return _recontract(flow, contract)
 
 
 def stored_workflow(

@@ -43,3 +43,22 @@ def test_the_name_and_the_ref_work_in_every_command(proctor_home: Path) -> None:
     assert unknown.code == 1
     assert "no workflow named 'refundz' (known: " in unknown.err
     assert "refunds" in unknown.err
+
+
+def test_run_help_for_a_workflow_lists_its_models(proctor_home: Path) -> None:
+    path = [str(TOUR), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = cli_env(proctor_home, {"PYTHONPATH": os.pathsep.join(path)})
+    named, after_options, bare = proctor_all(
+        [
+            ["run", "refunds:workflow", "--help"],
+            ["run", "--model", "openai:x", "refunds:workflow", "--help"],
+            ["run", "--help"],
+        ],
+        env=env,
+    )
+    for ran in (named, after_options):
+        assert ran.code == 0, str(ran)
+        assert "Default model    scripted:refund" in ran.out, str(ran)
+        assert "Scripted models  scripted:refund, scripted:rogue" in ran.out, str(ran)
+    assert bare.code == 0
+    assert "Scripted models" not in bare.out

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.cli._options import MAX_COUNT, stored_name
 from proctor.cli._outcomes import INTERRUPTED, exit_code
-from proctor.errors import NotFoundError, UsageError
+from proctor.errors import NotFoundError, ProctorError, UsageError
 
 if TYPE_CHECKING:
     from proctor.runtime import RunResult
@@ -66,7 +67,51 @@ async def _note_interrupted(store: Store) -> None:
         )
 
 
-@app.command()
+class _RunCommand(TyperCommand):
+    """``proctor run``, whose help, given a workflow (``proctor run WORKFLOW --help``),
+    ends with that workflow's default model and scripted models."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["proctor_run_args"] = list(args)  # --help is answered before arguments
+        return super().parse_args(ctx, args)
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:  # typer's own click
+        super().format_epilog(ctx, formatter)
+        name = self._workflow_given(ctx.meta.get("proctor_run_args", []))
+        if name is None:
+            return
+        from proctor.cli._workflows import load_workflow
+
+        try:
+            flow = load_workflow(name)
+        except ProctorError as exc:
+            rows = [("Not loaded", str(exc))]
+        else:
+            scripted = ", ".join(f"scripted:{name}" for name in sorted(flow.scripts)) or "none"
+            rows = [("Default model", flow.default_model), ("Scripted models", scripted)]
+        with formatter.section(f"Workflow {name}"):
+            formatter.write_dl(rows)
+
+    def _workflow_given(self, args: list[str]) -> str | None:
+        """The first argument that is not an option or an option's value."""
+        taking = {
+            name
+            for param in self.params
+            if param.param_type_name == "option" and getattr(param, "is_flag", True) is False
+            for name in param.opts
+        }
+        skip = False
+        for arg in args:
+            if skip:
+                skip = False
+            elif arg.startswith("-"):
+                skip = arg in taking  # its value is the next argument (not --opt=value)
+            else:
+                return arg
+        return None
+
+
+@app.command(cls=_RunCommand)
 def run(
     workflow: str = typer.Argument(..., help="Workflow name, or package.module:attribute."),
     input: Path = typer.Option(..., "--input", "-i", help="JSON file with the run's input."),

@@ -84,7 +84,7 @@ docs: $(DEV)
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
 # start once, and the suite takes about 60 % of its one-process time on two cores.
 test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT)
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/step_overhead.py

@@ -219,7 +219,7 @@ async def test_store_caches_on_one_store_file_share_entries(tmp_path: Path) -> N
 
 
 async def test_store_cache_writes_in_batches_and_reads_what_is_queued(store: Store) -> None:
-    cache = StoreCache(store, batch_s=0.05)
+    cache = StoreCache(store, batch_s=0.3)  # long enough to look before it is written
     batches: list[int] = []
     write = store.cache_put_many
 

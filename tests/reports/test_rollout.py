@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from proctor.contracts import Contract, Rollout, canary_bucket, load_contract
-from proctor.errors import ConfigError, RunStateError
+from proctor.errors import ConfigError
 from proctor.gateway import ScriptedModel, Turn
 from proctor.reports import check_promotion, promote_candidate, rollout_status
 from proctor.runtime import Runner, Workflow, decide_approval
@@ -210,15 +210,16 @@ async def test_a_candidate_run_resumes_under_the_candidate(store: Store, tmp_pat
     assert resumed.outcome == "resolved"
     assert resumed.state.contract_hash == later.rollout.contract.content_hash  # type: ignore[union-attr]
 
-    # Under a rollout to another candidate, neither hash is the workflow's: refused.
+    # Under a rollout to another candidate, neither hash is the workflow's: the run goes
+    # on under the version the store keeps by the hash it started with.
     waiting = await Runner(store, workflow(terms)).start({})
+    assert waiting.state.pending_approval is not None
+    await decide_approval(store, waiting.state.pending_approval, approved=True, by="ann")
     _, moved_on = write_rollout(tmp_path, candidate="description: a third version\n")
     assert moved_on.rollout is not None
-    third = moved_on.rollout.contract.content_hash[:12]
-    with pytest.raises(
-        RunStateError, match=rf"now has \w+ \(rollout candidate {third}\); resume it with"
-    ):
-        await Runner(store, workflow(moved_on)).resume(waiting.run_id)
+    later_run = await Runner(store, workflow(moved_on)).resume(waiting.run_id)
+    assert later_run.outcome == "resolved"
+    assert later_run.state.contract_hash == waiting.state.contract_hash
 
 
 # --- status and promotion --------------------------------------------------------------

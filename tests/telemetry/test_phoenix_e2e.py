@@ -143,7 +143,7 @@ def test_live_and_batch_export_reach_phoenix(tmp_path: Path, phoenix: Phoenix) -
         "run", "invoice_reconciliation", "--input", sample(tmp_path, "over_threshold"), "--json",
         home=home, otel=otel,
     )  # fmt: skip
-    assert paused.returncode == 0, paused
+    assert paused.returncode == 10, paused  # awaiting approval
     started = json.loads(paused.stdout)
     assert started["status"] == "awaiting_approval"
     approved = proctor(

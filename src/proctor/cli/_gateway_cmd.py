@@ -43,7 +43,6 @@ def serve(
     preflight(settings, host)
     governor = _governor(govern)
     secret = load_signing_key()  # keys the cache's keys, as in runs: they share entries
-    typer.echo(f"proctor gateway: serving on http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
     run_gateway(
         settings,
         db=options.db,
@@ -52,6 +51,10 @@ def serve(
         access_log=access_log,
         cache_secret=secret,
         govern=governor,
+        # Told once the port is bound: one taken is a one-line error, never "serving on".
+        announce=lambda url: typer.echo(
+            f"proctor gateway: serving on {url} (Ctrl-C to stop)", err=True
+        ),
     )
 
 

@@ -101,8 +101,9 @@ def contract_test(
     run_test(path, run_ids, since, limit, workflow_ref, as_json)
 
 
-async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, Any]]:
-    """A contract file's path or a stored version's hash prefix, as (label, contract)."""
+async def _resolve(store: Store | None, ref: str) -> tuple[str, Contract | dict[str, Any]]:
+    """A contract file's path or a stored version's hash prefix, as (label, contract);
+    ``store`` may be ``None`` when ``ref`` is a file."""
     from proctor.audit import find_contract_version
     from proctor.contracts import load_contract
 
@@ -111,6 +112,7 @@ async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, An
         return ref, load_contract(path)
     if path.suffix in (".yaml", ".yml") or "/" in ref or "\\" in ref:
         raise UsageError(f"contract file {ref} does not exist")
+    assert store is not None, "a stored version is read from a store"
     version = await find_contract_version(store, ref)
     return f"{version.content_hash[:12]} ({version.workflow} v{version.version})", version.body
 
@@ -121,13 +123,17 @@ def contract_diff(
     b: str = typer.Argument(..., help="New version: a stored hash prefix or a YAML file."),
 ) -> None:
     """Show what changed between two contract versions: changed keys, then a unified diff."""
+    import asyncio
+
     from proctor.contracts import diff_contracts
 
-    async def work(store: Store) -> Any:
+    async def work(store: Store | None) -> Any:
         (a_label, old), (b_label, new) = await _resolve(store, a), await _resolve(store, b)
         return diff_contracts(old, new, a_label=a_label, b_label=b_label)
 
-    diff = with_store(work)
+    # Two files need no store: none is opened (nor required to exist).
+    files = Path(a).is_file() and Path(b).is_file()
+    diff = asyncio.run(work(None)) if files else with_store(work, create=False)
     if diff.same:
         console.print(
             f"{escape(diff.a)} and {escape(diff.b)} are the same contract", highlight=False
@@ -149,7 +155,7 @@ def contract_versions(
     """List the contract versions runs have used: hash, version, first use, runs."""
     from proctor.cli._render import when
 
-    found = with_store(lambda store: store.contracts(workflow=workflow))
+    found = with_store(lambda store: store.contracts(workflow=workflow), create=False)
     table = Table(
         title=f"{len(found)} contract version(s), newest first",
         title_justify="left",

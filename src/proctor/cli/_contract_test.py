@@ -54,7 +54,7 @@ def contract_test(
         ids = [record.run_id for record in picked]
         return await redecide_runs(store, contract, flow.registry, ids, keys=load_evidence_keys())
 
-    results = with_store(work)
+    results = with_store(work, create=False)
     totals = ChangeTotals.of(results)
     if as_json:
         print(to_json(changes_json(str(path), results, candidate_hash=contract.content_hash)))

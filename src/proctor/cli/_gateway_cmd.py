@@ -110,7 +110,9 @@ def usage(
         [part.strip() for value in by for part in value.split(",") if part.strip()] or ["key"]
     )
     start = parse_since(since)
-    rows = with_store(lambda store: store.gateway_usage(dimensions, since=start, key_name=key))
+    rows = with_store(
+        lambda store: store.gateway_usage(dimensions, since=start, key_name=key), create=False
+    )
     if as_json:
         print(to_json({"since": start, "by": list(dimensions), "rows": rows}))
         return

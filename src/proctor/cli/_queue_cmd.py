@@ -169,7 +169,7 @@ def queue_command(
     if state is not None and state not in _STATES:
         raise UsageError(f"unknown state {state!r}: use {', '.join(_STATES)}")
     wanted = next((s for s in _STATES if s == state), None)
-    items = with_store(lambda store: store.queue_items(state=wanted, limit=limit))
+    items = with_store(lambda store: store.queue_items(state=wanted, limit=limit), create=False)
     console.print(_queue_table(items))
 
 

@@ -30,7 +30,9 @@ def retention_apply(
     """
     from proctor.audit import apply_retention
 
-    report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=workflow))
+    report = with_store(
+        lambda store: apply_retention(store, dry_run=dry_run, workflow=workflow), create=False
+    )
     console.print(_retention_table(report))
 
 

@@ -156,7 +156,7 @@ def keys_list(
     """List API keys, newest first, revoked ones included (never their digests)."""
     from proctor.cli._render import to_json, when
 
-    found = with_store(lambda store: store.api_keys(tenant))
+    found = with_store(lambda store: store.api_keys(tenant), create=False)
     if as_json:
         print(to_json([_key_json(record) for record in found]))
         return
@@ -181,7 +181,7 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...)."
     with needs_extra("proctor keys revoke"):
         from proctor.server._keys import revoke_api_key
 
-    record = with_store(lambda store: revoke_api_key(store, key_id))
+    record = with_store(lambda store: revoke_api_key(store, key_id), create=False)
     console.print(
         f"revoked {record.key_id} ({escape(record.name)}, {record.role}, tenant {record.tenant})",
         highlight=False,

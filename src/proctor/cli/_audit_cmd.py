@@ -238,7 +238,11 @@ def audit_export(
     run_id: str = typer.Argument(..., help="The run to tell."),
     fmt: str = typer.Option("html", "--format", help="html (one offline page) or json."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="File to write (default RUN_ID.receipt.html|json; - stdout)."
+        None,
+        "--output",
+        "-o",
+        help="File to write (default ./RUN_ID.receipt.html|json, in the current folder; "
+        "- for stdout).",
     ),
     db: str | None = DB,
 ) -> None:
@@ -264,7 +268,7 @@ def audit_export(
             ) from None
         outcome = receipt.run.outcome or receipt.run.status
         console.print(
-            f"wrote {target} ({len(text.encode()):,} bytes): {run_id} {outcome}, "
+            f"wrote {target.resolve()} ({len(text.encode()):,} bytes): {run_id} {outcome}, "
             f"{money(receipt.totals.cost_usd)}, {check.events} events",
             markup=False,
             highlight=False,

@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import command_group, console, with_store
@@ -153,14 +151,10 @@ def contract_versions(
     workflow: str | None = typer.Argument(None, help="Only this workflow's versions."),
 ) -> None:
     """List the contract versions runs have used: hash, version, first use, runs."""
-    from proctor.cli._render import when
+    from proctor.cli._render import count, new_table, when
 
     found = with_store(lambda store: store.contracts(workflow=workflow), create=False)
-    table = Table(
-        title=f"{len(found)} contract version(s), newest first",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = new_table(f"{len(found)} contract version(s), newest first")
     for column in ("hash", "workflow", "version", "first used", "runs", "retention"):
         table.add_column(column, justify="right" if column == "runs" else "left", no_wrap=True)
     for version in found:
@@ -171,6 +165,6 @@ def contract_versions(
             version.version,
             when(version.created_at),
             str(version.runs),
-            "forever" if days is None else f"{days} days",
+            "forever" if days is None else count(days, "day"),
         )
     console.print(table)

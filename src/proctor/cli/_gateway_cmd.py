@@ -97,12 +97,10 @@ def usage(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Spend of the gateway endpoint from its call ledger: calls, tokens and cost."""
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from proctor.cli._context import console, with_store
-    from proctor.cli._render import to_json
+    from proctor.cli._render import new_table, to_json
     from proctor.store import check_usage_dimensions
     from proctor.telemetry import parse_since
 
@@ -119,7 +117,7 @@ def usage(
     if not rows:
         console.print(f"no gateway calls since {since}" + (f" by key {key!r}" if key else ""))
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for dimension in dimensions:
         table.add_column(dimension)
     for column in ("calls", "errors", "input tokens", "output tokens", "cache hits", "cost USD"):

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -174,7 +173,9 @@ def queue_command(
 
 
 def _queue_table(items: list[QueueItem]) -> Table:
-    table = Table(box=box.SIMPLE)
+    from proctor.cli._render import new_table
+
+    table = new_table()
     for column in ("run", "workflow", "state", "priority", "attempts", "worker", "lease"):
         table.add_column(column)
     now = time.time()

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.errors import needs_extra
@@ -154,13 +152,13 @@ def keys_list(
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """List API keys, newest first, revoked ones included (never their digests)."""
-    from proctor.cli._render import to_json, when
+    from proctor.cli._render import new_table, to_json, when
 
     found = with_store(lambda store: store.api_keys(tenant), create=False)
     if as_json:
         print(to_json([_key_json(record) for record in found]))
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for column in ("key id", "name", "role", "tenant", "created", "revoked"):
         table.add_column(column)
     for record in found:

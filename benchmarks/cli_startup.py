@@ -70,6 +70,7 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         empty, full = str(Path(tmp) / "empty.db"), str(Path(tmp) / "runs.db")
         run_id = asyncio.run(recorded_run(full))
+        asyncio.run(open_store(empty).close())  # `proctor runs` reads a store, never makes one
         python = sys.executable
         commands = {
             "python -c pass": [python, "-c", "pass"],

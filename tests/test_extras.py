@@ -65,7 +65,7 @@ def test_every_extra_in_pyproject_is_known_and_all_holds_them() -> None:
 def test_the_core_runs_and_reads_runs_without_any_extra(tmp_path: Path) -> None:
     code = f"""
 from proctor.cli import app
-for args in (["--help"], ["runs"], ["run", "invoice_reconciliation", "-i", {str(INPUT)!r}],
+for args in (["--help"], ["run", "invoice_reconciliation", "-i", {str(INPUT)!r}], ["runs"],
              ["audit", "verify"]):
     app(args, standalone_mode=False)
 extras = {sorted(EXTRA_OF_MODULE)!r}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -157,6 +158,13 @@ async def test_the_html_receipt_is_self_contained_and_states_the_key_facts(
         *PROCEDURE,
     ):
         assert fact in page, fact
+
+
+async def test_a_retention_of_one_day_reads_in_the_singular(store: Store, approved: str) -> None:
+    receipt = await build_receipt(store, approved, now=NOW)
+    for days, said in ((1, "purged 1 day after"), (30, "purged 30 days after")):
+        contract = dataclasses.replace(receipt.contract, retention_days=days)
+        assert said in receipt_html(dataclasses.replace(receipt, contract=contract))
 
 
 async def test_values_from_the_log_are_escaped(store: Store) -> None:

@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 import pytest
-from cli_harness import Ran, cli_env, proctor, proctor_all
+from cli_harness import Ran, cli_env, proctor, proctor_all, proctor_main
 
 from proctor.examples import invoice
 
@@ -151,6 +151,20 @@ def test_export_writes_a_receipt_that_verify_confirms(
     for fact in (runs.approved, head, runs.v1, "alice", "erp.create_payment", "resolved"):
         assert fact in html
     assert not re.search(r"https?://|src=", html)
+
+
+def test_export_by_default_writes_into_the_current_folder_and_says_where(
+    runs: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    here = tmp_path / "here"
+    here.mkdir()
+    monkeypatch.chdir(here)
+
+    ran = _ok(proctor_main("audit", "export", runs.approved, capsys=capsys))
+
+    written = (here / f"{runs.approved}.receipt.html").resolve()
+    assert written.is_file()
+    assert ran.out.startswith(f"wrote {written} ("), str(ran)  # the absolute path
 
 
 def test_export_refuses_bad_input_in_one_line(

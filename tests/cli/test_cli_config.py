@@ -29,4 +29,5 @@ def test_a_broken_project_config_is_refused_before_any_run(tmp_path: Path) -> No
     assert f"{config}: models.small.price.input" in ran.err, ran
     assert len(ran.err.strip().splitlines()) == 1, ran
     runs = proctor("runs", "--json", env=cli_env(tmp_path / "home"))
-    assert runs.json() == []
+    assert runs.code == 1  # refused before any store was made
+    assert "no store at" in runs.err

@@ -74,6 +74,7 @@ def _sql(home: Path, statement: str, *args: object) -> None:
 
 
 def test_queue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert proctor_main("db", "upgrade", capsys=capsys).code == 0  # an empty store
     assert _json(proctor_main("queue", "--json", capsys=capsys)) == {"items": []}
     sample = tmp_path / "clean.json"
     sample.write_text(json.dumps(invoice.sample_input("clean")))
@@ -97,6 +98,7 @@ def test_queue(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_contract_versions_and_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert proctor_main("db", "upgrade", capsys=capsys).code == 0  # an empty store
     assert _json(proctor_main("contract", "versions", "--json", capsys=capsys)) == {"versions": []}
     _start("clean")
     _start("clean")

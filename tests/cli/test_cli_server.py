@@ -101,6 +101,7 @@ async def _keys_of(db: Path, tenant: str) -> list[ApiKeyRecord]:
 
 def test_bad_key_requests_are_one_line_errors(proctor_home: Path) -> None:
     env = cli_env(proctor_home)
+    asyncio.run(SQLiteStore(proctor_home / "proctor.db").close())  # revoking needs a store
     role, tenant, unknown = proctor_all(
         [
             ["keys", "create", "--role", "root", "--tenant", "acme"],

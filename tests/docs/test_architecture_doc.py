@@ -19,7 +19,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 ARCHITECTURE = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
 
 # Beside the layers, used by all of them: not a layer a table row needs to name.
-SHARED = {"errors", "_yaml"}
+SHARED = {"errors", "_yaml", "_sockets"}
 
 
 def _packages() -> set[str]:

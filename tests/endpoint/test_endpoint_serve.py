@@ -76,6 +76,25 @@ def test_serve_refuses_a_public_bind_without_keys(tmp_path: Path, env: dict[str,
 
 
 @pytest.mark.slow
+def test_serve_says_in_one_line_when_its_port_is_taken(tmp_path: Path, env: dict[str, str]) -> None:
+    config = write_config(tmp_path / "proctor.yaml", "http://127.0.0.1:9/v1", keys=False)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        args = ["--db", str(tmp_path / "x.db"), "gateway", "serve", "--port", port]
+        proc = start([*args, "--config", str(config)], env)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert out == ""
+    # As `proctor serve` says it, and before anything claims to be serving.
+    assert err == (
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use. Fix: choose "
+        "another --port, or a --host address of this machine (127.0.0.1 by default)\n"
+    )
+
+
+@pytest.mark.slow
 def test_serve_answers_and_writes_the_ledger_when_stopped(
     tmp_path: Path, env: dict[str, str]
 ) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from proctor.examples.invoice import sample_input
 from proctor.runtime import Runner, load_workflow_ref
-from proctor.server._timeline import Timeline, TimelineRow, build_timeline
+from proctor.server._timeline import Timeline, TimelineRow, build_timeline, describe
 from proctor.store import EventRow, SQLiteStore
 
 
@@ -191,3 +191,9 @@ def test_an_empty_log_is_an_empty_timeline() -> None:
     only = build_timeline([row(0, "run_started", 5.0, span="root", parent=None)])
     assert only.total_ms == 0.0
     assert only.rows[0].width_pct == 0.0
+
+
+def test_a_resume_reason_that_says_resumed_is_not_said_twice() -> None:
+    assert describe("run_resumed", {"reason": "resumed"}) == ("resumed", "", "muted")
+    assert describe("run_resumed", {"reason": "resumed by worker w1"})[1] == "by worker w1"
+    assert describe("run_resumed", {"reason": "approved by bob"})[1] == "approved by bob"

@@ -523,6 +523,46 @@ def test_open_store_rejects_unknown_url_schemes() -> None:
         open_store("mysql://localhost/proctor")
 
 
+@pytest.mark.parametrize(
+    "location", ["postgresql//host/db", "sqlite:/x.db", "sqlite://x.db", "sqlite:///", ""]
+)
+def test_open_store_refuses_a_mistyped_url(
+    location: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="Fix: give a file path"):
+        open_store(location)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_url_names_an_absolute_path(tmp_path: Path) -> None:
+    from proctor.store._schema import resolve_location
+
+    path = str(tmp_path / "x.db")
+    assert resolve_location("sqlite:///tmp/x.db") == ("sqlite", "/tmp/x.db")
+    assert resolve_location(f"sqlite://{path}") == ("sqlite", path)  # three slashes
+    assert resolve_location(f"sqlite:///{path}") == ("sqlite", path)  # SQLAlchemy's four
+    for plain in ("x.db", "sqlite/x.db", "sqlite.db", "postgres_runs.db", "./data/x.db"):
+        assert resolve_location(plain) == ("sqlite", plain)
+
+
+async def test_open_store_without_create_opens_only_a_store_that_exists(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "x.db"
+    with pytest.raises(StoreError, match=r"^no store at .*x\.db \(the file does not exist"):
+        open_store(missing, create=False)
+    with pytest.raises(StoreError, match="it is a folder"):
+        open_store(tmp_path, create=False)
+    assert not missing.parent.exists()
+    made = tmp_path / "made.db"
+    await open_store(made).close()
+    store = open_store(f"sqlite://{made}", create=False)
+    try:
+        assert isinstance(store, SQLiteStore)
+        assert store.path == made
+    finally:
+        await store.close()
+
+
 def test_processes_opening_a_new_store_at_once_migrate_it_once(tmp_path: Path) -> None:
     import subprocess
     import sys

@@ -221,7 +221,8 @@ def _contract(receipt: Receipt) -> str:
     retention = (
         "kept until deleted"
         if contract.retention_days is None
-        else f"payloads purged {contract.retention_days} days after the run finishes"
+        else f"payloads purged {contract.retention_days} "
+        f"day{'' if contract.retention_days == 1 else 's'} after the run finishes"
     )
     stored = (
         "stored: compare versions with <code>proctor contract diff</code>"

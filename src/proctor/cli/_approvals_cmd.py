@@ -31,7 +31,7 @@ def approvals(
         listed = await store.list_approvals(None if show_all else "pending")
         return await chained_approvals(store, listed)
 
-    found = with_store(work)
+    found = with_store(work, create=False)
     if as_json:
         print(render.to_json(found))
     else:
@@ -96,7 +96,7 @@ def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_ru
                 "recognise may be a tampered row: check with proctor audit verify)"
             )
 
-    with_store(work)
+    with_store(work, create=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from proctor.cli._context import command_group, console, with_store
+from proctor.cli._context import DB, command_group, console, with_store
 from proctor.errors import NotFoundError, UsageError
 
 if TYPE_CHECKING:
@@ -45,20 +45,23 @@ def audit_verify(
     as_json: bool = typer.Option(
         False, "--json", help="Print each chain's result as JSON (exit 1 all the same)."
     ),
+    db: str | None = DB,
 ) -> None:
     """Recompute hash chains, check MACs, signatures and checkpoints; exit 1 naming the
     first bad event of any broken chain."""
     from proctor.audit import verify_store
 
-    keys = _verifying_keys(public_key)
     exported = [_read_checkpoint(path) for path in checkpoint]
 
-    async def work(store: Store) -> Any:
+    async def work(store: Store) -> tuple[EvidenceKeys, Any]:
+        # Loaded once the store is found: the home's keys are made on first use, and a
+        # mistyped --db must not leave new ones behind.
+        keys = _verifying_keys(public_key)
         if run_id and not await store.events(run_id):
             raise NotFoundError(f"no run {run_id!r} in this store")
-        return await verify_store(store, keys, run_id=run_id, exported=exported)
+        return keys, await verify_store(store, keys, run_id=run_id, exported=exported)
 
-    found = with_store(work)
+    keys, found = with_store(work, create=False)
     if as_json:
         print(_verify_json(found, macs_checked=keys.can_check_macs, exported=len(exported)))
         if not found.ok:
@@ -141,14 +144,18 @@ def audit_checkpoint(
     export: Path | None = typer.Option(
         None, "--export", help="Also write the checkpoint (JSON) here: keep it off this host."
     ),
+    db: str | None = DB,
 ) -> None:
     """Sign every run's head into the store's checkpoint log (runs deleted or replaced
     later are then caught by `audit verify`)."""
     from proctor.audit import export_checkpoint, make_checkpoint
     from proctor.store import load_evidence_keys
 
-    keys = load_evidence_keys()
-    record = with_store(lambda store: make_checkpoint(store, keys))
+    async def work(store: Store) -> tuple[EvidenceKeys, CheckpointRecord]:
+        keys = load_evidence_keys()  # once the store is found, as in `audit verify`
+        return keys, await make_checkpoint(store, keys)
+
+    keys, record = with_store(work, create=False)
     console.print(
         f"checkpoint {record.seq}: {record.runs} run(s), root {record.root}",
         highlight=False,
@@ -271,8 +278,13 @@ def audit_export(
     run_id: str = typer.Argument(..., help="The run to tell."),
     fmt: str = typer.Option("html", "--format", help="html (one offline page) or json."),
     output: Path | None = typer.Option(
-        None, "--output", "-o", help="File to write (default RUN_ID.receipt.html|json; - stdout)."
+        None,
+        "--output",
+        "-o",
+        help="File to write (default ./RUN_ID.receipt.html|json, in the current folder; "
+        "- for stdout).",
     ),
+    db: str | None = DB,
 ) -> None:
     """Write a run's receipt: who, what, every call and decision, cost, and the chain head."""
     if fmt not in _FORMATS:
@@ -280,7 +292,7 @@ def audit_export(
     from proctor.audit import build_receipt, receipt_html, receipt_json
     from proctor.cli._render import money
 
-    receipt = with_store(lambda store: build_receipt(store, run_id))
+    receipt = with_store(lambda store: build_receipt(store, run_id), create=False)
     text = receipt_html(receipt) if fmt == "html" else receipt_json(receipt)
     check = receipt.verification
     if output is not None and str(output) == "-":
@@ -296,7 +308,7 @@ def audit_export(
             ) from None
         outcome = receipt.run.outcome or receipt.run.status
         console.print(
-            f"wrote {target} ({len(text.encode()):,} bytes): {run_id} {outcome}, "
+            f"wrote {target.resolve()} ({len(text.encode()):,} bytes): {run_id} {outcome}, "
             f"{money(receipt.totals.cost_usd)}, {check.events} events",
             markup=False,
             highlight=False,

@@ -87,8 +87,8 @@ def global_options(
     db: str | None = typer.Option(
         None,
         "--db",
-        help="Store: a file, or a postgresql:// URL (default: $PROCTOR_DB, "
-        "else $PROCTOR_HOME/proctor.db).",
+        help="Store: a file, sqlite:///ABSOLUTE/PATH or a postgresql:// URL (default: "
+        "$PROCTOR_DB, else $PROCTOR_HOME/proctor.db).",
     ),
     config: str | None = typer.Option(
         None, "--config", help="Project config (default: ./proctor.yaml or $PROCTOR_CONFIG)."
@@ -108,14 +108,35 @@ def global_options(
     options.debug = debug
 
 
-def with_store(work: Callable[[Store], Awaitable[T]]) -> T:
-    """Run ``work`` on the store the global options name, closing it afterwards."""
+def _use_db(value: str | None) -> str | None:
+    """Typer callback of a command's own ``--db``: it names the store as the global one
+    does, and wins over it (the command's options are read after the global ones)."""
+    if value is not None:
+        options.db = value
+    return value
+
+
+DB = typer.Option(
+    None,
+    "--db",
+    callback=_use_db,
+    help="Store, as the global --db (a file, sqlite:///ABSOLUTE/PATH or a postgresql:// URL).",
+)
+"""A command's own ``--db``, for the commands people tend to give it after their name."""
+
+
+def with_store(work: Callable[[Store], Awaitable[T]], *, create: bool = True) -> T:
+    """Run ``work`` on the store the global options name, closing it afterwards.
+
+    Commands that only read (or act on what a store holds already) pass ``create=False``:
+    a SQLite file that does not exist is then an error, not a new, empty store.
+    """
     import asyncio
 
     from proctor.store import open_store
 
     async def main() -> T:
-        store = open_store(options.db)
+        store = open_store(options.db, create=create)
         try:
             return await work(store)
         finally:

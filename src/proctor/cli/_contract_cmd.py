@@ -7,9 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import command_group, console, with_store
@@ -104,8 +102,9 @@ def contract_test(
     run_test(path, run_ids, since, limit, workflow_ref, as_json)
 
 
-async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, Any]]:
-    """A contract file's path or a stored version's hash prefix, as (label, contract)."""
+async def _resolve(store: Store | None, ref: str) -> tuple[str, Contract | dict[str, Any]]:
+    """A contract file's path or a stored version's hash prefix, as (label, contract);
+    ``store`` may be ``None`` when ``ref`` is a file."""
     from proctor.audit import find_contract_version
     from proctor.contracts import load_contract
 
@@ -114,6 +113,7 @@ async def _resolve(store: Store, ref: str) -> tuple[str, Contract | dict[str, An
         return ref, load_contract(path)
     if path.suffix in (".yaml", ".yml") or "/" in ref or "\\" in ref:
         raise UsageError(f"contract file {ref} does not exist")
+    assert store is not None, "a stored version is read from a store"
     version = await find_contract_version(store, ref)
     return f"{version.content_hash[:12]} ({version.workflow} v{version.version})", version.body
 
@@ -125,14 +125,18 @@ def contract_diff(
     as_json: bool = typer.Option(False, "--json", help="Print the changes as JSON."),
 ) -> None:
     """Show what changed between two contract versions: changed keys, then a unified diff."""
+    import asyncio
+
     from proctor.cli._render import to_json
     from proctor.contracts import diff_contracts
 
-    async def work(store: Store) -> Any:
+    async def work(store: Store | None) -> Any:
         (a_label, old), (b_label, new) = await _resolve(store, a), await _resolve(store, b)
         return diff_contracts(old, new, a_label=a_label, b_label=b_label)
 
-    diff = with_store(work)
+    # Two files need no store: none is opened (nor required to exist).
+    files = Path(a).is_file() and Path(b).is_file()
+    diff = asyncio.run(work(None)) if files else with_store(work, create=False)
     if as_json:
         print(to_json(diff_json(diff)))
         return
@@ -156,11 +160,11 @@ def contract_versions(
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
     """List the contract versions runs have used: hash, version, first use, runs."""
-    from proctor.cli._render import to_json, when
+    from proctor.cli._render import count, new_table, to_json, when
     from proctor.store import iso_time
 
     name = stored_name(workflow)
-    found = with_store(lambda store: store.contracts(workflow=name))
+    found = with_store(lambda store: store.contracts(workflow=name), create=False)
     if as_json:
         versions = [
             {
@@ -175,11 +179,7 @@ def contract_versions(
         ]
         print(to_json({"versions": versions}))
         return
-    table = Table(
-        title=f"{len(found)} contract version(s), newest first",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = new_table(f"{len(found)} contract version(s), newest first")
     for column in ("hash", "workflow", "version", "first used", "runs", "retention"):
         table.add_column(column, justify="right" if column == "runs" else "left", no_wrap=True)
     for version in found:
@@ -190,7 +190,7 @@ def contract_versions(
             version.version,
             when(version.created_at),
             str(version.runs),
-            "forever" if days is None else f"{days} days",
+            "forever" if days is None else count(days, "day"),
         )
     console.print(table)
 

@@ -54,7 +54,7 @@ def contract_test(
         ids = [record.run_id for record in picked]
         return await redecide_runs(store, contract, flow.registry, ids, keys=load_evidence_keys())
 
-    results = with_store(work)
+    results = with_store(work, create=False)
     totals = ChangeTotals.of(results)
     if as_json:
         print(to_json(changes_json(str(path), results, candidate_hash=contract.content_hash)))
@@ -135,9 +135,9 @@ def _print(path: Path, contract: Contract, results: list[RunChanges], summary: s
 
 
 def _table(results: list[RunChanges]) -> Table:
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
+
+    from proctor.cli._render import new_table
 
     labels = {
         "newly_denied": "[red]newly denied[/]",
@@ -145,9 +145,7 @@ def _table(results: list[RunChanges]) -> Table:
         "newly_held": "[cyan]newly held[/]",
         "other_rule": "another rule",
     }
-    table = Table(
-        title="Decisions the candidate would change", title_justify="left", box=box.SIMPLE_HEAD
-    )
+    table = new_table("Decisions the candidate would change")
     for column in ("run", "step", "call", "change", "recorded", "candidate", "reason"):
         table.add_column(column, overflow="fold", no_wrap=column != "reason")
     for run in results:

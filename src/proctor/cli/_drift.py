@@ -10,12 +10,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich import box
-from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import console
 from proctor.cli._options import stored_name
+from proctor.cli._render import new_table
 from proctor.cli._workflows import load_workflow
 from proctor.contracts import Contract, load_contract
 from proctor.reports import (
@@ -89,7 +88,7 @@ def print_drift(report: DriftReport) -> None:
         markup=False,
         highlight=False,
     )
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for column in ("metric", "baseline", "candidate", "change", "flag"):
         table.add_column(column, justify="left" if column in ("metric", "flag") else "right")
     for m in report.metrics:
@@ -101,7 +100,7 @@ def print_drift(report: DriftReport) -> None:
             _flag(m.alert),
         )
     console.print(table)
-    tools = Table(title="tool calls per run", title_justify="left", box=box.SIMPLE_HEAD)
+    tools = new_table("tool calls per run")
     for column in ("tool", "baseline", "candidate", "flag", "distribution (calls: runs)"):
         tools.add_column(column, justify="right" if column in ("baseline", "candidate") else "left")
     for t in report.tools:
@@ -147,7 +146,7 @@ def print_status(status: RolloutStatus) -> None:
         highlight=False,
         soft_wrap=True,
     )
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for column in ("", "version", "finished", "in progress", "share"):
         table.add_column(
             column, justify="right" if column in ("finished", "in progress", "share") else "left"

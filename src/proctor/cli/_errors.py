@@ -43,6 +43,24 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+_GLOBAL_OPTIONS = {"--db": "--db STORE", "--config": "--config FILE", "--debug": "--debug"}
+"""The root command's options: most commands take them only before their name."""
+
+
+def _global_option_fix(exc: typer.TyperException) -> str | None:
+    """Where a global option goes, when a command was given one it does not take."""
+    name = getattr(exc, "option_name", None)  # set by "No such option"
+    if name not in _GLOBAL_OPTIONS:
+        return None
+    names: list[str] = []
+    ctx = getattr(exc, "ctx", None)
+    while ctx is not None and ctx.parent is not None:  # the command's words, not the root's
+        names.insert(0, str(ctx.info_name))
+        ctx = ctx.parent
+    example = " ".join(["proctor", _GLOBAL_OPTIONS[name], *(names or ["COMMAND"])])
+    return f". Fix: give {name} before the command, as in `{example} ...`"
+
+
 def report(exc: BaseException) -> NoReturn:
     """Print ``exc`` as one line on stderr and exit: 2 for usage errors, else 1."""
     # One line per error, whatever the terminal width; the message is plain text, so a
@@ -53,7 +71,8 @@ def report(exc: BaseException) -> NoReturn:
         exc = exc if extra is None else MissingExtraError("this command", extra)
     if isinstance(exc, typer.TyperException):  # bad options or arguments
         label = "usage error" if exc.exit_code == 2 else "error"
-        err.print(f"{label}: {exc.format_message()} (see --help)", highlight=False)
+        fix = _global_option_fix(exc) or " (see --help)"
+        err.print(f"{label}: {exc.format_message()}{fix}", highlight=False)
         sys.exit(exc.exit_code)
     if isinstance(exc, UsageError):
         err.print(f"usage error: {exc}", highlight=False)

@@ -85,7 +85,7 @@ def eval_capture(
             free_text=free_text,
         )
 
-    text = case_yaml(with_store(work), run_id=run_id, raw=raw)
+    text = case_yaml(with_store(work, create=False), run_id=run_id, raw=raw)
     if suite is None:
         sys.stdout.write(text)
         return
@@ -232,7 +232,7 @@ def eval_results(
     from proctor.cli._eval_render import results_table, summary_json
     from proctor.cli._render import to_json
 
-    found = with_store(lambda store: store.eval_results(suite, limit=limit))
+    found = with_store(lambda store: store.eval_results(suite, limit=limit), create=False)
     if as_json:
         print(to_json([summary_json(record) for record in found]))
         return
@@ -323,7 +323,7 @@ def _load_results(refs: list[str], suite: str | None) -> list[tuple[SuiteResult,
     async def work(store: Store) -> dict[str, SuiteResult]:
         return {ref: await find_result(store, ref, suite=suite) for ref in dict.fromkeys(stored)}
 
-    found = with_store(work) if stored else {}
+    found = with_store(work, create=False) if stored else {}
     loaded: list[tuple[SuiteResult, str]] = []
     for ref in refs:
         if ref in found:

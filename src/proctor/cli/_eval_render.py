@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from rich import box
 from rich.table import Table
 from rich.text import Text
 
 from proctor.cli._context import console
-from proctor.cli._render import when
+from proctor.cli._render import new_table, when
 
 if TYPE_CHECKING:
     from proctor.evals import SuiteDiff, SuiteResult
@@ -23,11 +22,7 @@ def suite_table(result: SuiteResult, *, only_failures: bool = False) -> Table:
     title = f"suite {result.suite}: {len(result.cases)} case(s)"
     if only_failures:
         title += f", {len(shown)} failed"
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = new_table(title)
     table.add_column("case", no_wrap=True)
     table.add_column("result", no_wrap=True)
     table.add_column("outcome", no_wrap=True)
@@ -66,11 +61,7 @@ def summary_json(record: EvalResultRecord) -> dict[str, Any]:
 
 def results_table(found: list[EvalResultRecord]) -> Table:
     """Stored results, newest first."""
-    table = Table(
-        title=f"{len(found)} eval result(s), newest first",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-    )
+    table = new_table(f"{len(found)} eval result(s), newest first")
     for column in ("result", "suite", "when", "passed", "model", "contract"):
         table.add_column(column, no_wrap=column != "model", overflow="fold")
     for record in found:
@@ -103,7 +94,7 @@ def _figure(value: float | None, name: str) -> str:
 
 def print_diff(diff: SuiteDiff, baseline: str, candidate: str) -> None:
     """The metrics, the tool calls per run, and the cases whose verdict changed."""
-    table = Table(title=f"{baseline} -> {candidate}", title_justify="left", box=box.SIMPLE_HEAD)
+    table = new_table(f"{baseline} -> {candidate}")
     for column in ("", "baseline", "candidate", "change"):
         table.add_column(column, justify="left" if not column else "right", no_wrap=True)
     for metric in diff.metrics:
@@ -119,7 +110,7 @@ def print_diff(diff: SuiteDiff, baseline: str, candidate: str) -> None:
             Text(change) + flag,
         )
     console.print(table)
-    tools = Table(title="tool calls per run", title_justify="left", box=box.SIMPLE_HEAD)
+    tools = new_table("tool calls per run")
     for column in ("tool", "baseline", "candidate", "distribution (calls: runs)"):
         tools.add_column(column, no_wrap=column != "distribution (calls: runs)")
     for tool in diff.tools:

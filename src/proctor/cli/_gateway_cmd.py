@@ -43,7 +43,6 @@ def serve(
     preflight(settings, host)
     governor = _governor(govern)
     secret = load_signing_key()  # keys the cache's keys, as in runs: they share entries
-    typer.echo(f"proctor gateway: serving on http://{host}:{port}/v1 (Ctrl-C to stop)", err=True)
     run_gateway(
         settings,
         db=options.db,
@@ -52,6 +51,10 @@ def serve(
         access_log=access_log,
         cache_secret=secret,
         govern=governor,
+        # Told once the port is bound: one taken is a one-line error, never "serving on".
+        announce=lambda url: typer.echo(
+            f"proctor gateway: serving on {url} (Ctrl-C to stop)", err=True
+        ),
     )
 
 
@@ -94,12 +97,10 @@ def usage(
     as_json: bool = typer.Option(False, "--json", help="Print the rows as JSON."),
 ) -> None:
     """Spend of the gateway endpoint from its call ledger: calls, tokens and cost."""
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
 
     from proctor.cli._context import console, with_store
-    from proctor.cli._render import to_json
+    from proctor.cli._render import new_table, to_json
     from proctor.store import check_usage_dimensions
     from proctor.telemetry import parse_since
 
@@ -107,14 +108,16 @@ def usage(
         [part.strip() for value in by for part in value.split(",") if part.strip()] or ["key"]
     )
     start = parse_since(since)
-    rows = with_store(lambda store: store.gateway_usage(dimensions, since=start, key_name=key))
+    rows = with_store(
+        lambda store: store.gateway_usage(dimensions, since=start, key_name=key), create=False
+    )
     if as_json:
         print(to_json({"since": start, "by": list(dimensions), "rows": rows}))
         return
     if not rows:
         console.print(f"no gateway calls since {since}" + (f" by key {key!r}" if key else ""))
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for dimension in dimensions:
         table.add_column(dimension)
     for column in ("calls", "errors", "input tokens", "output tokens", "cache hits", "cost USD"):

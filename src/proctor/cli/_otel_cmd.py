@@ -101,7 +101,7 @@ def export(
         finally:
             exporter.shutdown()
 
-    report = with_store(work)
+    report = with_store(work, create=False)
     waiting = (
         f"; {report.unfinished} unfinished run(s) skipped: export them once they finish"
         if report.unfinished

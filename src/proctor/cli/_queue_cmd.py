@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -172,7 +171,7 @@ def queue_command(
     if state is not None and state not in _STATES:
         raise UsageError(f"unknown state {state!r}: use {', '.join(_STATES)}")
     wanted = next((s for s in _STATES if s == state), None)
-    items = with_store(lambda store: store.queue_items(state=wanted, limit=limit))
+    items = with_store(lambda store: store.queue_items(state=wanted, limit=limit), create=False)
     if as_json:
         from proctor.cli._render import to_json
 
@@ -203,7 +202,9 @@ def _queue_json(item: QueueItem) -> dict[str, object]:
 
 
 def _queue_table(items: list[QueueItem]) -> Table:
-    table = Table(box=box.SIMPLE)
+    from proctor.cli._render import new_table
+
+    table = new_table()
     for column in ("run", "workflow", "state", "priority", "attempts", "worker", "lease"):
         table.add_column(column)
     now = time.time()

@@ -62,6 +62,11 @@ def money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.6f}"
 
 
+def count(number: int, noun: str) -> str:
+    """``1 day``, ``30 days``: a number and its noun, plural unless the number is one."""
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"
+
+
 def when(ts: float | None) -> str:
     if ts is None:
         return "-"
@@ -89,10 +94,13 @@ def print_result(result: RunResult, out: Console) -> None:
         )
 
 
+def new_table(title: str | None = None) -> Table:
+    """A table as every command prints one: a rule under the header, the title on the left."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+
+
 def runs_table(runs: list[RunRecord]) -> Table:
-    table = Table(
-        title=f"{len(runs)} run(s), newest first", title_justify="left", box=box.SIMPLE_HEAD
-    )
+    table = new_table(f"{len(runs)} run(s), newest first")
     table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("workflow / model", overflow="fold")
@@ -114,7 +122,7 @@ def runs_table(runs: list[RunRecord]) -> Table:
 
 
 def approvals_table(approvals: list[ApprovalRecord]) -> Table:
-    table = Table(title=f"{len(approvals)} approval(s)", title_justify="left")
+    table = new_table(f"{len(approvals)} approval(s)")
     for column in ("approval", "run", "tool", "arguments", "why", "status"):
         table.add_column(column, overflow="fold")
     now = time.time()

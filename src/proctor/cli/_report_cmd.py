@@ -82,7 +82,7 @@ def report_drift(
             )
         return await drift_report(store, name, old, new, since=start, until=now, thresholds=limits)
 
-    report = with_store(work)
+    report = with_store(work, create=False)
     if as_json:
         print(to_json(report.as_dict()))
     else:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import typer
-from rich import box
 from rich.table import Table
 
 from proctor.cli._context import command_group, console, with_store
@@ -33,7 +32,9 @@ def retention_apply(
     from proctor.audit import apply_retention
 
     name = stored_name(workflow)
-    report = with_store(lambda store: apply_retention(store, dry_run=dry_run, workflow=name))
+    report = with_store(
+        lambda store: apply_retention(store, dry_run=dry_run, workflow=name), create=False
+    )
     if as_json:
         from proctor.cli._render import to_json
 
@@ -73,7 +74,9 @@ def _retention_table(report: RetentionReport) -> Table:
         f"{'dry run: ' if report.dry_run else ''}{verb} payloads of {report.runs} run(s), "
         f"{report.events:,} events, {report.bytes:,} bytes"
     )
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    from proctor.cli._render import count, new_table
+
+    table = new_table(title)
     table.add_column("workflow")
     table.add_column("contract", no_wrap=True)
     table.add_column("retention", no_wrap=True)
@@ -85,7 +88,7 @@ def _retention_table(report: RetentionReport) -> Table:
         runs, events, size = groups.setdefault(key, [0, 0, 0])
         groups[key] = [runs + 1, events + item.purge.events, size + item.purge.bytes]
     for (flow, contract, days), (runs, events, size) in groups.items():
-        table.add_row(flow, contract, f"{days} days", str(runs), f"{events:,}", f"{size:,}")
+        table.add_row(flow, contract, count(days, "day"), str(runs), f"{events:,}", f"{size:,}")
     if len(groups) > 1:
         table.add_row("total", "", "", str(report.runs), f"{report.events:,}", f"{report.bytes:,}")
     return table

@@ -63,7 +63,8 @@ def rollout_status_cmd(
     )
     name, terms = drift.terms_of(workflow, contract)
     status = with_store(
-        lambda store: rollout_status(store, name, terms, since=start, until=now, thresholds=limits)
+        lambda store: rollout_status(store, name, terms, since=start, until=now, thresholds=limits),
+        create=False,
     )
     if as_json:
         print(to_json(drift.status_json(status)))
@@ -116,7 +117,8 @@ def rollout_promote(
     check = with_store(
         lambda store: check_promotion(
             store, name, terms, since=start, until=now, thresholds=limits, min_runs=min_runs
-        )
+        ),
+        create=False,
     )
     if not as_json:
         drift.print_status(check.status)

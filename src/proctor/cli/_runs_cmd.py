@@ -259,7 +259,7 @@ def runs(
     from proctor.store import RunFilter
 
     query = RunFilter(workflow=stored_name(workflow), status=status, outcome=outcome, limit=limit)
-    found = with_store(lambda store: store.list_runs(query))
+    found = with_store(lambda store: store.list_runs(query), create=False)
     if as_json:
         print(render.to_json(found))
     else:
@@ -282,7 +282,7 @@ def trace(
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
         return await store.get_run(run_id), [row_to_event(row) for row in rows]
 
-    record, events = with_store(work)
+    record, events = with_store(work, create=False)
     if as_json:
         print(to_json(events))
     else:

@@ -5,9 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich import box
 from rich.markup import escape
-from rich.table import Table
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
 from proctor.errors import needs_extra
@@ -154,13 +152,13 @@ def keys_list(
     as_json: bool = typer.Option(False, "--json", help="Print the keys' records as JSON."),
 ) -> None:
     """List API keys, newest first, revoked ones included (never their digests)."""
-    from proctor.cli._render import to_json, when
+    from proctor.cli._render import new_table, to_json, when
 
-    found = with_store(lambda store: store.api_keys(tenant))
+    found = with_store(lambda store: store.api_keys(tenant), create=False)
     if as_json:
         print(to_json([_key_json(record) for record in found]))
         return
-    table = Table(box=box.SIMPLE_HEAD)
+    table = new_table()
     for column in ("key id", "name", "role", "tenant", "created", "revoked"):
         table.add_column(column)
     for record in found:
@@ -181,7 +179,7 @@ def keys_revoke(key_id: str = typer.Argument(..., help="The key's id (key_...)."
     with needs_extra("proctor keys revoke"):
         from proctor.server._keys import revoke_api_key
 
-    record = with_store(lambda store: revoke_api_key(store, key_id))
+    record = with_store(lambda store: revoke_api_key(store, key_id), create=False)
     console.print(
         f"revoked {record.key_id} ({escape(record.name)}, {record.role}, tenant {record.tenant})",
         highlight=False,

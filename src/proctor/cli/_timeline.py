@@ -38,6 +38,16 @@ from proctor.store import (
 )
 
 DECISION_STYLE = {"allow": "green", "deny": "red", "require_approval": "yellow"}
+
+
+def resumed_line(reason: str) -> str:
+    """A ``run_resumed`` event in words: ``resumed: approved by alice``, and a reason that
+    says it already (``resumed``, ``resumed by worker w1``) as it is, not repeated."""
+    if not reason.strip() or reason.startswith("resumed"):
+        return reason.strip() or "resumed"
+    return f"resumed: {reason}"
+
+
 PURGED = "payload purged (retention; hash retained)"
 
 
@@ -115,7 +125,7 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                     )
                 )
             case RunResumed():
-                tree.add(Text(offset, style="dim") + Text(f"resumed: {data.reason}", style="blue"))
+                tree.add(Text(offset, style="dim") + Text(resumed_line(data.reason), style="blue"))
             case ModelCalled():
                 what = (
                     f"{data.tool_call_count} tool call(s), {PURGED}"

@@ -11,6 +11,7 @@ import socket
 import urllib.request
 from collections.abc import Callable, Mapping
 
+from proctor._sockets import listen
 from proctor.endpoint._app import create_app
 from proctor.endpoint._governor import ChatGovernor
 from proctor.endpoint._keys import KeyRing, check_exposure
@@ -122,18 +123,27 @@ def run_gateway(
     access_log: bool = False,
     cache_secret: bytes | None = None,
     govern: Callable[[Gateway, Store], ChatGovernor] | None = None,
+    announce: Callable[[str], None] = lambda url: None,
 ) -> None:
-    """Open the store and serve, on uvloop when it is installed (blocking)."""
+    """Bind, open the store and serve, on uvloop when it is installed (blocking).
+
+    ``announce`` is told the base URL (``http://HOST:PORT/v1``) once the port is bound: a
+    port in use is a one-line ``ProctorError`` before anything is announced.
+    """
     preflight(config, host)
+    sock = listen(host, port)
 
     async def main() -> None:
         store = open_store(db)
         try:
+            bound = sock.getsockname()[1]
+            announce(f"http://{host}:{bound}/v1")
             await serve_gateway(
                 config,
                 store,
                 host=host,
-                port=port,
+                port=bound,
+                sockets=[sock],
                 access_log=access_log,
                 cache_secret=cache_secret,
                 govern=govern,
@@ -141,8 +151,11 @@ def run_gateway(
         finally:
             await store.close()
 
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            runner.run(main())
+    finally:
+        sock.close()
 
 
 def _loop_factory() -> type[asyncio.AbstractEventLoop] | None:

@@ -8,7 +8,6 @@ import asyncio
 import ipaddress
 import os
 import secrets
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -19,7 +18,7 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 
-from proctor.errors import ProctorError
+from proctor._sockets import listen
 from proctor.runtime import WorkflowCatalog
 from proctor.server._app import create_server
 from proctor.server._guard import DEFAULT_MAX_BODY_BYTES
@@ -153,24 +152,6 @@ class Started:
     admin_key: str | None
     exposed: bool
     """Bound to an address other machines reach: keys travel in clear without TLS."""
-
-
-def listen(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host:port`` (port 0: a free one), or a one-line error naming the
-    fix: the server binds before it prints a key or a URL that could not work."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        raise ProctorError(
-            f"cannot listen on {host}:{port}: {reason}. Fix: choose another --port, or a "
-            "--host address of this machine (127.0.0.1 by default)"
-        ) from None
-    return sock
 
 
 def serve(

@@ -188,7 +188,10 @@ def describe(type_: str, meta: Mapping[str, Any]) -> tuple[str, str, Status]:
                 "muted",
             )
         case "run_resumed":
-            return "resumed", str(m("reason", "")), "muted"
+            # The label says "resumed": a reason that begins with it ("resumed", the
+            # default, or "resumed by worker w1") is not said twice.
+            reason = str(m("reason", ""))
+            return "resumed", reason.removeprefix("resumed").strip(), "muted"
         case "model_called":
             calls = int(m("tool_call_count") or 0)
             what = f"{calls} tool call{'s' if calls != 1 else ''}" if calls else "final answer"

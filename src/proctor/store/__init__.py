@@ -247,14 +247,17 @@ __all__ = [
 ]
 
 
-def open_store(location: str | Path | None = None) -> Store:
+def open_store(location: str | Path | None = None, *, create: bool = True) -> Store:
     """Open the store at a path or URL: ``location``, else ``$PROCTOR_DB``, else
     ``<home>/proctor.db``.
 
-    A file path or ``sqlite:///PATH`` opens a ``SQLiteStore``; a ``postgresql://`` (or
-    ``postgres://``) URL a ``PostgresStore``, which connects and migrates on first use.
+    A file path or ``sqlite:///ABSOLUTE/PATH`` opens a ``SQLiteStore``; a ``postgresql://``
+    (or ``postgres://``) URL a ``PostgresStore``, which connects and migrates on first use.
+    Any other URL raises ``UsageError``. ``create=False`` opens only a SQLite store that
+    exists (``StoreError`` otherwise), for what only reads: a mistyped path must not
+    become a new, empty store.
     """
-    from proctor.store._schema import resolve_location
+    from proctor.store._schema import check_store_exists, resolve_location
 
     backend, target = resolve_location(location)
     if backend == "postgresql":
@@ -265,6 +268,8 @@ def open_store(location: str | Path | None = None) -> Store:
             from proctor.store._postgres import PostgresStore
 
         return PostgresStore(target)
+    if not create:
+        check_store_exists(target)
     return SQLiteStore(target)
 
 

@@ -24,6 +24,7 @@ LAYERS = [
     "endpoint",
     "server",
     "integrations",
+    "notifications",
 ]
 
 
@@ -70,7 +71,8 @@ ALLOWED = {
     "telemetry": {"store"},
     # telemetry: each gateway call is a GenAI span (docs/gateway.md, Watching the gateway).
     "endpoint": {"gateway", "store", "telemetry"},
-    "server": {"audit", "evals", "reports", "runtime", "store"},
+    "server": {"audit", "evals", "notifications", "reports", "runtime", "store"},
+    "notifications": {"contracts", "gateway", "store"},
     "integrations": {"contracts", "gateway", "runtime", "store", "tools"},
 }
 

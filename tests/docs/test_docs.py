@@ -304,6 +304,7 @@ def _anchor(heading: str) -> str:
         "docs/workflows.md",
         "docs/api.md",
         "docs/cli.md",
+        "docs/notifications.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

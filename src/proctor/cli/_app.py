@@ -16,6 +16,7 @@ from proctor.cli import (
     _eval_cmd,
     _gateway_cmd,
     _mcp_cmd,
+    _notify_cmd,
     _otel_cmd,
     _queue_cmd,
     _report_cmd,
@@ -47,6 +48,7 @@ app.add_typer(_report_cmd.app, name="report")
 app.add_typer(_rollout_cmd.app, name="rollout")
 app.add_typer(_gateway_cmd.app, name="gateway")
 app.add_typer(_mcp_cmd.app, name="mcp")
+app.add_typer(_notify_cmd.app, name="notify")
 app.add_typer(_otel_cmd.app, name="otel")
 app.add_typer(_db_cmd.app, name="db")
 app.add_typer(_retention_cmd.app, name="retention")

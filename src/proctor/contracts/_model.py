@@ -105,6 +105,9 @@ class ApprovalRule(_Strict):
     expires_after_seconds: PositiveFloat | None = 86_400.0
     """A pending approval nobody decided in this time can no longer be granted; the run
     escalates (``escalation.on_approval_expired``). ``null``: it never expires."""
+    notify: list[str] = Field(default_factory=list)
+    """Channels of ``proctor.yaml``'s ``notifications:`` that announce its pending
+    approvals (empty: the configured ``default`` channels)."""
 
     @property
     def rule_id(self) -> str:

@@ -35,6 +35,7 @@ from proctor.gateway._embeddings import (
 from proctor.gateway._errors import ErrorKind, GatewayError, ModelCallError, RateLimitExceeded
 from proctor.gateway._gateway import Gateway
 from proctor.gateway._gateway_stream import GatewayStream
+from proctor.gateway._notify_config import ChannelConfig, NotificationsConfig
 from proctor.gateway._price_table import PriceTable
 from proctor.gateway._prices import Price
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
@@ -77,6 +78,7 @@ __all__ = [
     "BucketLevels",
     "CacheConfig",
     "CallSettings",
+    "ChannelConfig",
     "CooldownConfig",
     "Deployment",
     "EmbedRequest",
@@ -100,6 +102,7 @@ __all__ = [
     "ModelDelta",
     "ModelRequest",
     "ModelResponse",
+    "NotificationsConfig",
     "OpenAIModel",
     "Price",
     "PriceConfig",

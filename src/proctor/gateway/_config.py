@@ -34,6 +34,7 @@ from pydantic import (
 
 from proctor._yaml import load_yaml_file
 from proctor.errors import ConfigError
+from proctor.gateway._notify_config import NotificationsConfig
 from proctor.gateway._price_table import PriceTable
 from proctor.gateway._prices import Price
 
@@ -163,6 +164,8 @@ class GatewayConfig(_Strict):
     keys: list[KeyConfig] = Field(default_factory=list)
     prices: dict[str, PriceConfig] = Field(default_factory=dict)
     """Price overrides by provider model name (USD per million tokens)."""
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    """Where pending approvals are announced (``proctor.notifications``)."""
     workflows: list[str] = Field(default_factory=list)
     """Workflows (``package.module:attribute`` or registered names) this project's servers,
     workers and resumes may run: what an API request, a queued run or a stored run can name."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
+from proctor.notifications import Notifier
 from proctor.runtime import WorkflowCatalog
 from proctor.server._appstate import ServerState
 from proctor.server._auth import Authenticator
@@ -44,7 +46,17 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Pending approvals are announced while the server runs, if proctor.yaml names
+        # channels (notifications:); `proctor notify run` does the same on its own.
+        notifier = Notifier.for_project(store, config)
+        stop, announcing = asyncio.Event(), None
+        if notifier is not None:
+            announcing = asyncio.create_task(notifier.run(stop), name="proctor-notifications")
         yield
+        stop.set()
+        if notifier is not None and announcing is not None:
+            await announcing
+            await notifier.close()
         traces = getattr(app.state, "otlp_traces", None)
         if traces is not None:  # traces still waiting for spans: record them as they are
             await traces.flush()

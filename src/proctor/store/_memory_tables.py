@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from proctor.errors import StoreError, UsageError
 from proctor.store._records import (
     ApiKeyRecord,
+    DeliveryRecord,
     EvalResultRecord,
     GatewayCallRecord,
     SessionRecord,
@@ -19,7 +20,8 @@ from proctor.store._usage import GatewayUsage, UsageDimension, check_usage_dimen
 
 
 class MemoryTables:
-    """``ResponseCache``, ``CallLedger``, ``EvalResults``, ``ApiKeys`` and ``Sessions``."""
+    """``ResponseCache``, ``CallLedger``, ``EvalResults``, ``Deliveries``, ``ApiKeys`` and
+    ``Sessions``."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -30,6 +32,7 @@ class MemoryTables:
         self._eval_results: dict[str, EvalResultRecord] = {}
         self._keys: dict[str, ApiKeyRecord] = {}
         self._sessions: dict[str, SessionRecord] = {}
+        self._deliveries: dict[str, DeliveryRecord] = {}
 
     async def cache_get(self, key: str, now: float) -> bytes | None:
         entry = self._cache.get(key)
@@ -145,6 +148,17 @@ class MemoryTables:
 
     async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
         return self._eval_results.get(result_id)
+
+    async def record_delivery(self, record: DeliveryRecord) -> None:
+        self._deliveries.setdefault(record.delivery_id, record)
+
+    async def deliveries(
+        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+    ) -> list[DeliveryRecord]:
+        wanted = None if approval_ids is None else set(approval_ids)
+        found = [d for d in self._deliveries.values() if wanted is None or d.approval_id in wanted]
+        found.sort(key=lambda d: (d.at, d.attempt, d.delivery_id))
+        return found[:limit]
 
     async def save_api_key(self, record: ApiKeyRecord) -> None:
         if record.key_id in self._keys or any(

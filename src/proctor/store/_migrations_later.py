@@ -202,4 +202,35 @@ LATER: tuple[Migration, ...] = (
     ALTER TABLE gateway_calls ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
     """,
     ),
+    # 15: the notification delivery log: each attempt to tell people about an approval.
+    Migration(
+        sqlite="""
+    CREATE TABLE notification_deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        approval_id TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at REAL NOT NULL,
+        ok INTEGER NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        next_at REAL
+    );
+    CREATE INDEX notification_deliveries_by_approval
+        ON notification_deliveries (approval_id, channel, attempt);
+    """,
+        postgres="""
+    CREATE TABLE notification_deliveries (
+        delivery_id TEXT COLLATE "C" PRIMARY KEY,
+        approval_id TEXT COLLATE "C" NOT NULL,
+        channel TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        at DOUBLE PRECISION NOT NULL,
+        ok BOOLEAN NOT NULL,
+        detail TEXT NOT NULL DEFAULT '',
+        next_at DOUBLE PRECISION
+    );
+    CREATE INDEX notification_deliveries_by_approval
+        ON notification_deliveries (approval_id, channel, attempt);
+    """,
+    ),
 )

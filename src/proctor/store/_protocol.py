@@ -14,6 +14,7 @@ from proctor.store._records import (
     ApprovalRecord,
     CheckpointRecord,
     ContractRecord,
+    DeliveryRecord,
     EvalResultRecord,
     EventRow,
     GatewayCallRecord,
@@ -240,6 +241,20 @@ class EvalResults(Protocol):
         ...
 
 
+class Deliveries(Protocol):
+    """The notification delivery log: every attempt to tell people about an approval."""
+
+    async def record_delivery(self, record: DeliveryRecord) -> None:
+        """Keep one delivery attempt (a ``delivery_id`` stored already is kept as is)."""
+        ...
+
+    async def deliveries(
+        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+    ) -> list[DeliveryRecord]:
+        """Attempts (for these approvals, or all), oldest first."""
+        ...
+
+
 class ApiKeys(Protocol):
     """The HTTP API's keys, kept as digests."""
 
@@ -376,6 +391,7 @@ class Store(
     ContractVersions,
     Retention,
     EvalResults,
+    Deliveries,
     ApiKeys,
     Sessions,
     RunQueue,

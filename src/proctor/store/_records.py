@@ -368,3 +368,21 @@ class QueueItem:
     attempts: int = 0
     """How many times a lease expired under the item (its worker died, hung or failed)."""
     finished_at: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryRecord:
+    """One attempt to tell people about a pending approval on one channel (a webhook, an
+    e-mail, a Slack message): the notification delivery log."""
+
+    delivery_id: str
+    approval_id: str
+    channel: str
+    attempt: int
+    """1 for the first try on this channel, then 2, 3, ..."""
+    at: float
+    ok: bool
+    detail: str = ""
+    """What the receiver answered (``HTTP 200``, ``250 OK``), or why it failed."""
+    next_at: float | None = None
+    """When a failed attempt is tried again; ``None``: sent, or given up."""

@@ -11,6 +11,7 @@ from typing import Any
 from proctor.errors import StoreError, UsageError
 from proctor.store._records import (
     ApiKeyRecord,
+    DeliveryRecord,
     EvalResultRecord,
     GatewayCallRecord,
     SessionRecord,
@@ -38,6 +39,11 @@ from proctor.store._usage import (
 )
 
 KEY_COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
+DELIVERY_COLUMNS = tuple(f.name for f in fields(DeliveryRecord))
+INSERT_DELIVERY = (
+    insert("notification_deliveries", DELIVERY_COLUMNS) + " ON CONFLICT (delivery_id) DO NOTHING"
+)
+SELECT_DELIVERIES = f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM notification_deliveries"
 SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
 key_params = operator.attrgetter(*KEY_COLUMNS)
 session_params = operator.attrgetter(*SESSION_COLUMNS)
@@ -216,6 +222,31 @@ class SQLTables(SQLBase):
     async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
         row = await self._fetchone(SELECT_EVAL, (result_id,), area="eval results")
         return None if row is None else eval_from_row(row)
+
+    # The notification delivery log.
+
+    async def record_delivery(self, record: DeliveryRecord) -> None:
+        params = tuple(getattr(record, name) for name in DELIVERY_COLUMNS)
+        await self._execute(INSERT_DELIVERY, params, area="notification deliveries")
+
+    async def deliveries(
+        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+    ) -> list[DeliveryRecord]:
+        where, params = "", tuple[str, ...]()
+        if approval_ids is not None:
+            if not approval_ids:
+                return []
+            where = f" WHERE approval_id IN ({', '.join('?' for _ in approval_ids)})"
+            params = tuple(approval_ids)
+        rows = await self._fetch(
+            f"{SELECT_DELIVERIES}{where} ORDER BY at, attempt, delivery_id LIMIT ?",
+            (*params, limit),
+            area="notification deliveries",
+        )
+        return [
+            DeliveryRecord(**dict(zip(DELIVERY_COLUMNS, row, strict=True)) | {"ok": bool(row[5])})
+            for row in rows
+        ]
 
     # API keys and UI sessions.
 

@@ -1,0 +1,102 @@
+"""``proctor notify``: announce pending approvals (``run``) and read the delivery log (``log``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from proctor.cli._context import command_group, console, options, with_store
+from proctor.cli._options import MAX_COUNT, finite
+from proctor.errors import UsageError
+
+if TYPE_CHECKING:
+    from proctor.notifications import DispatchReport
+    from proctor.store import DeliveryRecord, Store
+
+app = command_group(
+    help="Announce pending approvals on the channels of proctor.yaml's notifications:.",
+    no_args_is_help=True,
+)
+
+
+@app.command("run")
+def notify_run(
+    once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
+    every: float = typer.Option(
+        5.0, "--every", min=0.1, max=3600, callback=finite, help="Seconds between passes."
+    ),
+) -> None:
+    """Announce each pending approval on its channels, trying failed ones again, until
+    stopped (Ctrl-C). `proctor serve` does the same when notifications: names channels."""
+    import asyncio
+
+    from proctor.notifications import Notifier
+
+    async def work(store: Store) -> DispatchReport | None:
+        notifier = Notifier.for_project(store, options.config)
+        if notifier is None:
+            raise UsageError(
+                "proctor.yaml's notifications: names no channel. Fix: add one "
+                "(docs/notifications.md), or pass --config FILE"
+            )
+        try:
+            if once:
+                return await notifier.dispatch()
+            console.print("announcing pending approvals (Ctrl-C stops)")
+            await notifier.run(asyncio.Event(), every_s=every)
+            return None
+        finally:
+            await notifier.close()
+
+    try:
+        report = with_store(work, create=False)
+    except KeyboardInterrupt:
+        raise typer.Exit(0) from None
+    if report is not None:
+        console.print(
+            f"{report.pending} pending approval(s): {report.sent} delivered, "
+            f"{report.failed} failed (retried on the next pass, see `proctor notify log`)"
+        )
+        if report.failed:
+            raise typer.Exit(1)
+
+
+@app.command("log")
+def notify_log(
+    approval: str | None = typer.Argument(None, help="Only this approval's deliveries."),
+    limit: int = typer.Option(100, "--limit", min=1, max=MAX_COUNT, help="At most this many."),
+    as_json: bool = typer.Option(False, "--json", help="Print the attempts as JSON."),
+) -> None:
+    """Every attempt to announce an approval: channel, try, result, next try."""
+    from proctor.cli._render import new_table, to_json, when
+    from proctor.store import iso_or_none, iso_time
+
+    found: list[DeliveryRecord] = with_store(
+        lambda store: store.deliveries(None if approval is None else [approval], limit=limit),
+        create=False,
+    )
+    if as_json:
+        items = [
+            {
+                "delivery_id": d.delivery_id,
+                "approval_id": d.approval_id,
+                "channel": d.channel,
+                "attempt": d.attempt,
+                "at": iso_time(d.at),
+                "ok": d.ok,
+                "detail": d.detail,
+                "next_at": iso_or_none(d.next_at),
+            }
+            for d in found
+        ]
+        print(to_json({"deliveries": items}))
+        return
+    table = new_table(f"{len(found)} delivery attempt(s), oldest first")
+    for column in ("approval", "channel", "try", "at", "result", "next try"):
+        table.add_column(column)
+    for d in found:
+        result = f"[green]ok[/] {d.detail}" if d.ok else f"[red]failed[/] {d.detail}"
+        again = "-" if d.next_at is None else when(d.next_at)
+        table.add_row(d.approval_id, d.channel, str(d.attempt), when(d.at), result, again)
+    console.print(table)

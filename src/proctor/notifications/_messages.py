@@ -1,0 +1,95 @@
+"""What a notification says about a pending approval: one payload, three renderings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from proctor.store import ApprovalRecord, RunRecord, iso_or_none, iso_time
+
+
+@dataclass(frozen=True, kw_only=True)
+class Announcement:
+    """A pending approval, with where to decide it."""
+
+    approval: ApprovalRecord
+    run: RunRecord | None
+    link: str
+
+    @property
+    def subject(self) -> str:
+        workflow = self.run.workflow if self.run is not None else "a run"
+        return f"Approval needed: {self.approval.tool} in {workflow}"
+
+    def payload(self) -> dict[str, Any]:
+        """The webhook's JSON body (``event``: ``approval.requested``)."""
+        a = self.approval
+        return {
+            "event": "approval.requested",
+            "approval": {
+                "approval_id": a.approval_id,
+                "run_id": a.run_id,
+                "tool": a.tool,
+                "arguments": a.arguments,
+                "rule": a.rule,
+                "reason": a.reason,
+                "approver": a.approver,
+                "requested_at": iso_time(a.requested_at),
+                "expires_at": iso_or_none(a.expires_at),
+            },
+            "run": None
+            if self.run is None
+            else {"workflow": self.run.workflow, "tenant": self.run.tenant},
+            "link": self.link,
+        }
+
+    def text(self) -> str:
+        """The plain-text message (e-mail body; Slack's fallback)."""
+        a = self.approval
+        expires = (
+            "never expires"
+            if a.expires_at is None
+            else "expires "
+            + datetime.fromtimestamp(a.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        )
+        arguments = orjson.dumps(a.arguments, option=orjson.OPT_INDENT_2).decode()
+        return (
+            f"{self.subject}\n\n"
+            f"Run {a.run_id} wants to call {a.tool} with:\n{arguments}\n\n"
+            f"Rule {a.rule}: {a.reason}\n"
+            f"The request {expires}. Approve or deny it at:\n{self.link}\n"
+        )
+
+    def slack(self) -> dict[str, Any]:
+        """A Slack incoming-webhook message: the call, the rule and a link to decide."""
+        a = self.approval
+        arguments = orjson.dumps(a.arguments).decode()
+        if len(arguments) > 1500:
+            arguments = arguments[:1497] + "..."
+        return {
+            "text": self.subject,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},
+                {
+                    "type": "section",
+                    "text": {
+                        "type": "mrkdwn",
+                        "text": f"*Rule* `{a.rule}`: {a.reason}\n*Run* `{a.run_id}`\n"
+                        f"*Arguments* ```{arguments}```",
+                    },
+                },
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Review and decide"},
+                            "url": self.link,
+                        }
+                    ],
+                },
+            ],
+        }

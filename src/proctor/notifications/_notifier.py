@@ -1,0 +1,169 @@
+"""``Notifier``: announces pending approvals on the channels their rules name, and logs
+every attempt in the store, trying a failed channel again with a doubling wait."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from proctor.contracts import Contract
+from proctor.gateway import NotificationsConfig, load_config
+from proctor.notifications._channels import DeliveryFailed, send
+from proctor.notifications._messages import Announcement
+from proctor.store import ApprovalRecord, DeliveryRecord, Store
+
+logger = logging.getLogger("proctor.notifications")
+
+MAX_WAIT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class DispatchReport:
+    """One pass: attempts made, how many succeeded, and approvals looked at."""
+
+    pending: int = 0
+    sent: int = 0
+    failed: int = 0
+
+
+class Notifier:
+    """Announces the store's pending approvals; ``dispatch`` is one pass, ``run`` a loop.
+
+    A rule's channels are read from the contract version its run started under (the
+    store keeps it by hash), so what a rule says when the run asked is what is used.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: NotificationsConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        http: Any = None,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._http = http
+        self._routes: dict[str, dict[str, list[str]]] = {}
+
+    @classmethod
+    def for_project(cls, store: Store, config: str | None = None) -> Notifier | None:
+        """The notifier ``proctor.yaml`` (``config``, else the default file) configures,
+        or ``None`` when its ``notifications:`` names no channel."""
+        settings = load_config(config, check_env=False).notifications
+        return cls(store, settings) if settings.channels else None
+
+    async def dispatch(self) -> DispatchReport:
+        """Announce each pending approval on each of its channels not yet told."""
+        pending = await self.store.list_approvals("pending", tenant=None)
+        if not pending or not (self.config.channels or self.config.default):
+            return DispatchReport(pending=len(pending))
+        ids = [approval.approval_id for approval in pending]
+        tried: dict[tuple[str, str], list[DeliveryRecord]] = {}
+        for attempt in await self.store.deliveries(ids, limit=len(ids) * 64):
+            tried.setdefault((attempt.approval_id, attempt.channel), []).append(attempt)
+        sent = failed = 0
+        for approval in pending:
+            for name in await self._channels_of(approval):
+                attempts = tried.get((approval.approval_id, name), [])
+                if not self._due(attempts):
+                    continue
+                ok = await self._deliver(approval, name, len(attempts) + 1)
+                sent, failed = sent + ok, failed + (not ok)
+        return DispatchReport(pending=len(pending), sent=sent, failed=failed)
+
+    async def run(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
+        """Dispatch every ``every_s`` until ``stop`` is set; a failing pass is logged."""
+        while not stop.is_set():
+            try:
+                await self.dispatch()
+            except Exception:  # the store may be away for a moment: try next time
+                logger.exception("announcing pending approvals failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every_s)
+
+    def _due(self, attempts: list[DeliveryRecord]) -> bool:
+        if any(attempt.ok for attempt in attempts):
+            return False
+        if not attempts:
+            return True
+        last = attempts[-1]
+        return last.next_at is not None and last.next_at <= self.clock()
+
+    async def _deliver(self, approval: ApprovalRecord, name: str, attempt: int) -> bool:
+        now = self.clock()
+        channel = self.config.channels.get(name)
+        try:
+            if channel is None:
+                known = ", ".join(sorted(self.config.channels)) or "none"
+                raise DeliveryFailed(
+                    f"no channel named {name!r} in proctor.yaml's notifications (known: "
+                    f"{known}). Fix: define it, or change the rule's notify:"
+                )
+            run = await self.store.get_run(approval.run_id)
+            link = f"{self.config.base_url.rstrip('/')}/ui/approvals#{approval.approval_id}"
+            detail = await send(
+                channel, Announcement(approval=approval, run=run, link=link), self._client()
+            )
+            ok = True
+        except DeliveryFailed as exc:
+            detail, ok = str(exc), False
+            logger.warning("approval %s on %s: %s", approval.approval_id, name, detail)
+        again = None
+        if not ok and channel is not None and attempt < self.config.max_attempts:
+            again = now + min(MAX_WAIT_S, self.config.retry_after_s * 2 ** (attempt - 1))
+        await self.store.record_delivery(
+            DeliveryRecord(
+                delivery_id=f"dl_{secrets.token_hex(8)}",
+                approval_id=approval.approval_id,
+                channel=name,
+                attempt=attempt,
+                at=now,
+                ok=ok,
+                detail=detail[:500],
+                next_at=again,
+            )
+        )
+        return ok
+
+    async def _channels_of(self, approval: ApprovalRecord) -> list[str]:
+        """The channels the approval's rule names, else the configured default ones."""
+        run = await self.store.get_run(approval.run_id)
+        named: list[str] = []
+        if run is not None:
+            if run.contract_hash not in self._routes:
+                self._routes[run.contract_hash] = await self._rules(run.contract_hash)
+            named = self._routes[run.contract_hash].get(approval.rule, [])
+        return named or list(self.config.default)
+
+    async def _rules(self, content_hash: str) -> dict[str, list[str]]:
+        for version in await self.store.contracts(hash_prefix=content_hash):
+            if version.content_hash == content_hash:
+                try:
+                    contract = Contract.model_validate(version.body)
+                except (ValidationError, ValueError):
+                    return {}
+                return {rule.rule_id: list(rule.notify) for rule in contract.approvals}
+        return {}
+
+    def _client(self) -> Any:
+        if self._http is None:
+            import httpx2
+
+            self._http = httpx2.AsyncClient()
+        return self._http
+
+    async def close(self) -> None:
+        """Close the HTTP client it opened."""
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None

@@ -1,0 +1,297 @@
+"""Pending approvals announced for real: a signed webhook to a local receiver, an e-mail to
+a local SMTP server, a Slack message; routed by the contract's rules; every attempt logged."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from proctor.contracts import Contract
+from proctor.gateway import NotificationsConfig, ScriptedModel, Turn
+from proctor.notifications import Notifier, verify_signature
+from proctor.runtime import Runner, Workflow
+from proctor.store import SQLiteStore, Store
+from proctor.tools import Registry, tool
+
+SECRET = "hook-secret-for-tests"
+
+
+@tool("billing.refund", effect="write", idempotent=True)
+def refund(amount: float) -> dict[str, Any]:
+    """Refund."""
+    return {"refunded": amount}
+
+
+@tool("crm.delete", effect="write")
+def delete(customer: str) -> dict[str, Any]:
+    """Delete."""
+    return {"deleted": customer}
+
+
+def workflow() -> Workflow:
+    contract = Contract.model_validate(
+        {
+            "workflow": "refunds",
+            "approvals": [
+                {"id": "refund", "tool": "billing.refund", "reason": "money", "notify": ["ops"]},
+                {"tool": "crm.delete", "reason": "deletes data"},  # no notify: the default
+            ],
+        }
+    )
+    return Workflow(
+        name="refunds",
+        registry=Registry([refund, delete]),
+        contract=contract,
+        instructions="Refund.",
+        default_model="scripted:refund",
+        scripts={
+            "refund": lambda: ScriptedModel(
+                scenario="refund", script=[Turn(calls=[("billing.refund", {"amount": 5})])]
+            ),
+            "delete": lambda: ScriptedModel(
+                scenario="delete", script=[Turn(calls=[("crm.delete", {"customer": "c1"})])]
+            ),
+        },
+    )
+
+
+class Receiver:
+    """An HTTP server on loopback that records POSTs and answers with ``statuses``."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.requests: list[tuple[dict[str, str], bytes]] = []
+        self.statuses = statuses or []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["content-length"]))
+                owner.requests.append((dict(self.headers), body))
+                status = owner.statuses.pop(0) if owner.statuses else 200
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *_: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    found = Receiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
+    store = SQLiteStore(tmp_path / "runs.db")
+    yield store
+    await store.close()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def config(**channels: Any) -> NotificationsConfig:
+    return NotificationsConfig.model_validate(
+        {"base_url": "https://proctor.example.com", "channels": channels, "default": ["ops"]}
+        if "ops" in channels
+        else {"base_url": "https://proctor.example.com", "channels": channels}
+    )
+
+
+async def pending(store: Store, model: str = "scripted:refund") -> str:
+    result = await Runner(store, workflow()).start({}, model=model)
+    assert result.state.pending_approval is not None
+    return result.state.pending_approval
+
+
+async def test_a_pending_approval_reaches_a_signed_webhook_once(
+    db: SQLiteStore, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOOK_SECRET", SECRET)
+    approval_id = await pending(db)
+    notifier = Notifier(
+        db, config(ops={"webhook": {"url": receiver.url, "secret_env": "HOOK_SECRET"}})
+    )
+    try:
+        report = await notifier.dispatch()
+        assert (report.pending, report.sent, report.failed) == (1, 1, 0)
+        assert (await notifier.dispatch()).sent == 0  # told once
+    finally:
+        await notifier.close()
+    [(headers, body)] = receiver.requests
+    assert verify_signature(SECRET.encode(), body, headers)
+    assert not verify_signature(SECRET.encode(), body.replace(b"5", b"6"), headers)
+    assert not verify_signature(b"another secret", body, headers)
+    sent = json.loads(body)
+    assert sent["event"] == "approval.requested"
+    assert sent["approval"]["approval_id"] == approval_id
+    assert sent["approval"]["tool"] == "billing.refund"
+    assert sent["approval"]["arguments"] == {"amount": 5}
+    assert sent["approval"]["rule"] == "approval.refund"
+    assert sent["link"] == f"https://proctor.example.com/ui/approvals#{approval_id}"
+    [logged] = await db.deliveries([approval_id])
+    assert (logged.channel, logged.attempt, logged.ok, logged.detail) == (
+        "ops",
+        1,
+        True,
+        "HTTP 200",
+    )
+
+
+async def test_a_failed_delivery_is_tried_again_after_a_doubling_wait(db: SQLiteStore) -> None:
+    flaky = Receiver(statuses=[503, 502])
+    clock = Clock()
+    approval_id = await pending(db)
+    notifier = Notifier(db, config(ops={"webhook": {"url": flaky.url}}), clock=clock)
+    try:
+        assert (await notifier.dispatch()).failed == 1
+        assert (await notifier.dispatch()).failed == 0  # not due yet
+        clock.now += 5
+        assert (await notifier.dispatch()).failed == 1
+        clock.now += 9  # the second wait is 10 s
+        assert (await notifier.dispatch()).sent == 0
+        clock.now += 1
+        assert (await notifier.dispatch()).sent == 1
+    finally:
+        await notifier.close()
+        flaky.close()
+    log = await db.deliveries([approval_id])
+    assert [(d.attempt, d.ok, d.detail.split(" from")[0]) for d in log] == [
+        (1, False, "HTTP 503"),
+        (2, False, "HTTP 502"),
+        (3, True, "HTTP 200"),
+    ]
+    assert [d.next_at for d in log] == [1_000_005.0, 1_000_015.0, None]
+
+
+async def test_rules_route_to_their_channels_and_the_rest_to_the_default(
+    db: SQLiteStore, receiver: Receiver
+) -> None:
+    mail = Receiver()
+    refund_id = await pending(db, "scripted:refund")  # notify: [ops]
+    delete_id = await pending(db, "scripted:delete")  # no notify: the default
+    settings = NotificationsConfig.model_validate(
+        {
+            "channels": {
+                "ops": {"webhook": {"url": receiver.url}},
+                "team": {"webhook": {"url": mail.url}},
+            },
+            "default": ["team"],
+        }
+    )
+    notifier = Notifier(db, settings)
+    try:
+        assert (await notifier.dispatch()).sent == 2
+    finally:
+        await notifier.close()
+        mail.close()
+    assert [json.loads(b)["approval"]["approval_id"] for _, b in receiver.requests] == [refund_id]
+    assert [json.loads(b)["approval"]["approval_id"] for _, b in mail.requests] == [delete_id]
+
+
+async def test_an_unknown_channel_is_logged_once_and_not_retried(db: SQLiteStore) -> None:
+    approval_id = await pending(db)  # its rule says notify: [ops]; only "team" exists
+    notifier = Notifier(db, config(team={"webhook": {"url": "http://127.0.0.1:9/x"}}))
+    assert (await notifier.dispatch()).failed == 1
+    assert (await notifier.dispatch()).failed == 0
+    [logged] = await db.deliveries([approval_id])
+    assert "no channel named 'ops'" in logged.detail
+    assert logged.next_at is None
+
+
+async def test_an_e_mail_reaches_a_real_smtp_server(db: SQLiteStore) -> None:
+    received: list[bytes] = []
+
+    class Handler:
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            received.append(envelope.content)
+            return "250 OK"
+
+    with socket.socket() as probe:  # a free port: the controller checks it by connecting
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    smtp = Controller(Handler(), hostname="127.0.0.1", port=port)
+    smtp.start()
+    try:
+        approval_id = await pending(db)
+        email = {
+            "host": "127.0.0.1",
+            "port": port,
+            "starttls": False,
+            "sender": "proctor@example.com",
+            "to": ["finance@example.com"],
+        }
+        notifier = Notifier(db, config(ops={"email": email}))
+        assert (await notifier.dispatch()).sent == 1
+    finally:
+        smtp.stop()
+    [raw] = received
+    message = message_from_bytes(raw)
+    assert message["Subject"] == "Approval needed: billing.refund in refunds"
+    assert message["To"] == "finance@example.com"
+    text = message.get_payload()
+    assert f"https://proctor.example.com/ui/approvals#{approval_id}" in text
+    assert '"amount": 5' in text
+    [logged] = await db.deliveries([approval_id])
+    assert logged.detail == "SMTP accepted for 1 of 1 recipient(s)"
+
+
+async def test_a_slack_message_links_to_the_decision(
+    db: SQLiteStore, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLACK_URL", receiver.url)
+    approval_id = await pending(db)
+    notifier = Notifier(db, config(ops={"slack": {"webhook_url_env": "SLACK_URL"}}))
+    try:
+        assert (await notifier.dispatch()).sent == 1
+    finally:
+        await notifier.close()
+    [(_, body)] = receiver.requests
+    message = json.loads(body)
+    assert message["text"] == "Approval needed: billing.refund in refunds"
+    [button] = message["blocks"][-1]["elements"]
+    assert button["url"] == f"https://proctor.example.com/ui/approvals#{approval_id}"
+
+
+async def test_a_channel_missing_its_secret_says_which_variable(
+    db: SQLiteStore, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HOOK_SECRET", raising=False)
+    approval_id = await pending(db)
+    channel = {"webhook": {"url": receiver.url, "secret_env": "HOOK_SECRET"}}
+    assert (await Notifier(db, config(ops=channel)).dispatch()).failed == 1
+    [logged] = await db.deliveries([approval_id])
+    assert logged.detail.startswith("HOOK_SECRET is not set")
+    assert receiver.requests == []  # nothing unsigned was sent instead
+
+
+def test_a_channel_is_one_kind_and_defaults_name_channels() -> None:
+    with pytest.raises(ValueError, match="exactly one of webhook, email or slack"):
+        NotificationsConfig.model_validate({"channels": {"x": {}}})
+    with pytest.raises(ValueError, match="default names channel 'ops'"):
+        NotificationsConfig.model_validate({"default": ["ops"]})

@@ -5,42 +5,26 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cli_harness import ISO_TIME, cli_env, proctor
 
 from proctor.examples import invoice
+from support.webhook_receiver import WebhookReceiver
 
 
 @pytest.fixture
-def hook() -> Iterator[tuple[str, list[bytes]]]:
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["content-length"])))
-            self.send_response(204)
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hook", bodies
-    server.shutdown()
-    server.server_close()
+def hook() -> Iterator[WebhookReceiver]:
+    with WebhookReceiver(statuses=[204]) as receiver:
+        yield receiver
 
 
 def test_notify_once_delivers_and_the_log_shows_it(
-    proctor_home: Path, tmp_path: Path, hook: tuple[str, list[bytes]]
+    proctor_home: Path, tmp_path: Path, hook: WebhookReceiver
 ) -> None:
-    url, bodies = hook
+    url = hook.url
     config = tmp_path / "proctor.yaml"
     config.write_text(
         f"notifications:\n  channels: {{ops: {{webhook: {{url: '{url}'}}}}}}\n  default: [ops]\n"
@@ -55,7 +39,7 @@ def test_notify_once_delivers_and_the_log_shows_it(
     once = proctor("--config", str(config), "notify", "run", "--once", env=env)
     assert once.code == 0, str(once)
     assert "1 pending approval(s): 1 delivered, 0 failed" in once.out
-    [body] = bodies
+    [body] = hook.bodies
     assert json.loads(body)["approval"]["approval_id"] == approval
     again = proctor("--config", str(config), "notify", "run", "--once", env=env)
     assert "0 delivered" in again.out  # told once

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -17,25 +14,13 @@ from proctor.examples import invoice
 from proctor.runtime import Runner
 from proctor.server import create_server
 from proctor.store import SQLiteStore
+from support.webhook_receiver import WebhookReceiver
 
 
 def test_the_server_announces_pending_approvals(tmp_path: Path) -> None:
-    bodies: list[bytes] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            bodies.append(self.rfile.read(int(self.headers["content-length"])))
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_: Any) -> None:
-            return
-
-    hook = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    hook = WebhookReceiver()
     config = tmp_path / "proctor.yaml"
-    url = f"http://127.0.0.1:{hook.server_address[1]}/hook"
+    url = hook.url
     config.write_text(
         f"notifications: {{channels: {{ops: {{webhook: {{url: '{url}'}}}}}}, default: [ops]}}\n"
     )
@@ -48,12 +33,11 @@ def test_the_server_announces_pending_approvals(tmp_path: Path) -> None:
         app = create_server(store, session_secret="s" * 40, config=str(config))
         with TestClient(app, base_url="https://testserver"):
             deadline = time.monotonic() + 10
-            while not bodies:
+            while not hook.bodies:
                 assert time.monotonic() < deadline, "the server announced nothing"
                 time.sleep(0.05)
-        [body] = bodies
+        [body] = hook.bodies
         assert json.loads(body)["approval"]["approval_id"] == started.state.pending_approval
     finally:
-        hook.shutdown()
-        hook.server_close()
+        hook.close()
         asyncio.run(store.close())

@@ -415,6 +415,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        db.execute("DROP TABLE notification_deliveries")  # migration 15
         db.execute("DROP TABLE gateway_holds")  # migration 13
         db.execute("DROP TABLE gateway_spend")
         for table in ("cache", "gateway_calls", "contracts", "purges"):  # migrations 2 and on
@@ -596,6 +597,7 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        db.execute("DROP TABLE notification_deliveries")  # migration 15
         for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
             db.execute(f"ALTER TABLE gateway_calls DROP COLUMN {column}")  # migration 14
         db.execute("DROP TABLE gateway_holds")

@@ -186,18 +186,22 @@ class Runner:
                 raise ConfigError(
                     f"the {self.workflow.name} contract has no rollout, so no candidate to run"
                 )
-            self._canary = Runner(
-                self.store,
-                replace(self.workflow, contract=self.rollout.contract),
-                prices=self.prices,
-                model=self._model_override,
-                gateway=self.gateway,
-                issuer=self._issuer,
-                live_telemetry=self.live_telemetry,
-                clock=self.deps.clock,
-                keys=self.deps.keys,
-            )
+            self._canary = self._sibling(self.rollout.contract)
         return self._canary
+
+    def _sibling(self, contract: Contract) -> Runner:
+        """A runner like this one (store, models, keys, clock) enforcing ``contract``."""
+        return Runner(
+            self.store,
+            replace(self.workflow, contract=contract),
+            prices=self.prices,
+            model=self._model_override,
+            gateway=self.gateway,
+            issuer=self._issuer,
+            live_telemetry=self.live_telemetry,
+            clock=self.deps.clock,
+            keys=self.deps.keys,
+        )
 
     async def under_contract(self, content_hash: str) -> Runner | None:
         """The runner enforcing the contract with this hash: this one, the rollout
@@ -209,19 +213,7 @@ class Runner:
         if content_hash not in self._by_stored_contract:
             contract = await _stored_contract(self.store, content_hash)
             self._by_stored_contract[content_hash] = (
-                None
-                if contract is None
-                else Runner(
-                    self.store,
-                    replace(self.workflow, contract=contract),
-                    prices=self.prices,
-                    model=self._model_override,
-                    gateway=self.gateway,
-                    issuer=self._issuer,
-                    live_telemetry=self.live_telemetry,
-                    clock=self.deps.clock,
-                    keys=self.deps.keys,
-                )
+                None if contract is None else self._sibling(contract)
             )
         return self._by_stored_contract[content_hash]
 

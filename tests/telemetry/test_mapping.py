@@ -9,6 +9,7 @@ from proctor.store import (
     CheckerDecided,
     ModelAttemptFailed,
     ModelCalled,
+    Outcome,
     RunFinished,
     Totals,
 )
@@ -151,8 +152,11 @@ def test_usage_decisions_and_outcome_attributes() -> None:
     assert (root["gen_ai.usage.input_tokens"], root["gen_ai.usage.output_tokens"]) == (730, 85)
     assert root["proctor.outcome"] == "draft_only"
     assert root["proctor.contract.hash"] == "c0ffee"
-    assert root["proctor.contract.version"] == "3"
+    assert root["proctor.contract.version"] == root["gen_ai.agent.version"] == "3"
     assert root["proctor.cost_usd"] == pytest.approx(0.006)
+    assert "gen_ai.system" not in root  # deprecated: gen_ai.provider.name says it
+    assert "gen_ai.system" not in chat
+    assert spans["invoke_agent refunds"].error is None  # a draft is what was asked for
 
     forbidden = spans["execute_tool wire.send"]
     assert forbidden.error == "because contract.forbidden_tool"
@@ -295,3 +299,14 @@ def test_the_gateway_events_before_a_checker_verdict_are_its_chat_spans() -> Non
     assert checker.attributes["proctor.checker"] is True
     assert checker.attributes["gen_ai.request.model"] == "gpt-a"
     assert event_names(checker) == ["proctor.model_attempt_failed"]
+
+
+@pytest.mark.parametrize("outcome", ["escalated", "failed"])
+def test_a_run_that_did_not_do_its_task_ends_in_error(outcome: Outcome) -> None:
+    log = Log()
+    log.add(started())
+    totals = Totals(tool_calls=0, model_calls=0, input_tokens=0, output_tokens=0)
+    log.add(RunFinished(outcome=outcome, reason="the contract forbids it", totals=totals))
+    [root] = spans_for_run(log.events)
+    assert root.error == "the contract forbids it"
+    assert root.attributes["error.type"] == outcome

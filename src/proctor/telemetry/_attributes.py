@@ -58,6 +58,11 @@ CONTENT_ATTRIBUTES = frozenset(
 """Every attribute that carries run content; none is exported unless content is captured."""
 
 
+ERROR_OUTCOMES = frozenset({"failed", "escalated"})
+"""Outcomes whose ``invoke_agent`` span has status ERROR: the task was not done, and a
+person must look (``draft_only`` and ``cancelled`` ended as intended)."""
+
+
 def to_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -102,8 +107,8 @@ def run_attributes(run_id: str, data: RunStarted, *, content: bool) -> Attribute
     attrs: Attributes = {
         OP: "invoke_agent",
         "gen_ai.agent.name": data.workflow,
+        "gen_ai.agent.version": data.contract_version,
         "gen_ai.provider.name": provider_of(data.model),
-        "gen_ai.system": provider_of(data.model),
         "gen_ai.request.model": data.model,
         "gen_ai.conversation.id": run_id,
         "proctor.run.id": run_id,
@@ -135,8 +140,8 @@ def finish_attributes(data: RunFinished, *, content: bool) -> Attributes:
     attrs["proctor.model_calls"] = totals.model_calls
     attrs["proctor.duration_s"] = totals.duration_s
     put(attrs, "proctor.cost_usd", totals.cost_usd)
-    if data.outcome == "failed":
-        attrs["error.type"] = "failed"
+    if data.outcome in ERROR_OUTCOMES:
+        attrs["error.type"] = data.outcome
     if content and data.final_text:
         attrs["gen_ai.output.messages"] = _messages(
             "assistant", [{"type": "text", "content": data.final_text}], "stop"
@@ -148,7 +153,6 @@ def chat_attributes(run_id: str, model: str, tokens: Usage) -> Attributes:
     return {
         OP: "chat",
         "gen_ai.provider.name": provider_of(model),
-        "gen_ai.system": provider_of(model),
         "gen_ai.request.model": model,
         "gen_ai.response.model": model,
         "gen_ai.conversation.id": run_id,

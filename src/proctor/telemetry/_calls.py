@@ -44,7 +44,6 @@ def call_span(
     if provider is not None:
         name = _PROVIDERS.get(provider, provider)
         attrs["gen_ai.provider.name"] = name
-        attrs["gen_ai.system"] = name  # deprecated, still read by older backends
     put(attrs, "gen_ai.response.model", call.model)
     if tokens is not None:
         attrs |= usage(tokens)

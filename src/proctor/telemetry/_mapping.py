@@ -53,6 +53,7 @@ from proctor.store import (
     ValuesSeen,
 )
 from proctor.telemetry._attributes import (
+    ERROR_OUTCOMES,
     OP,
     chat_attributes,
     finish_attributes,
@@ -291,7 +292,7 @@ class RunSpans:
             self.calls[call_id].attributes["proctor.tool.unsettled"] = True
             self._close(call_id, event.ts)
         root.attributes.update(finish_attributes(data, content=self._content(event)))
-        if data.outcome == "failed":
+        if data.outcome in ERROR_OUTCOMES:
             root.error = data.reason
         root.end = event.ts
         self._out.append(root)

@@ -550,3 +550,28 @@ async def test_resume_reruns_an_interrupted_read_even_if_not_marked_idempotent(
     resumed = await r.resume(record.run_id)
     assert runs == [1, 1]
     assert resumed.outcome == "resolved"
+
+
+async def test_a_run_cancelled_while_finishing_stays_running_with_current_totals(
+    db: SQLiteStore,
+) -> None:
+    # Ctrl-C lands while run_finished is being written: the write does not happen, so the
+    # row must not say finished (a resume finishes it), but it does show the calls so far.
+    write = db.append
+
+    async def cut(rows: Any, **side: Any) -> None:
+        if any(row.type == "run_finished" for row in rows):
+            raise asyncio.CancelledError
+        await write(rows, **side)
+
+    db.append = cut  # type: ignore[method-assign]
+    with pytest.raises(asyncio.CancelledError):
+        await runner(db, HAPPY, approvals=[]).start({}, run_id="run_cut")
+    db.append = write  # type: ignore[method-assign]
+    record = await db.get_run("run_cut")
+    assert record is not None
+    assert (record.status, record.outcome, record.finished_at) == ("running", None, None)
+    assert record.tool_calls == 3
+    rows = await db.events("run_cut")
+    assert rows[-1].type != "run_finished"
+    assert (record.last_seq, record.head_hash) == (rows[-1].seq, rows[-1].hash)

@@ -18,7 +18,7 @@ from proctor.contracts import Contract
 from proctor.gateway import NotificationsConfig, load_config
 from proctor.notifications._channels import DeliveryFailed, send
 from proctor.notifications._messages import Announcement
-from proctor.store import ApprovalRecord, DeliveryRecord, Store
+from proctor.store import ApprovalRecord, DeliveryRecord, RunRecord, Store
 
 logger = logging.getLogger("proctor.notifications")
 
@@ -73,11 +73,12 @@ class Notifier:
             tried.setdefault((attempt.approval_id, attempt.channel), []).append(attempt)
         sent = failed = 0
         for approval in pending:
-            for name in await self._channels_of(approval):
+            run = await self.store.get_run(approval.run_id)
+            for name in await self._channels_of(approval, run):
                 attempts = tried.get((approval.approval_id, name), [])
                 if not self._due(attempts):
                     continue
-                ok = await self._deliver(approval, name, len(attempts) + 1)
+                ok = await self._deliver(approval, run, name, len(attempts) + 1)
                 sent, failed = sent + ok, failed + (not ok)
         return DispatchReport(pending=len(pending), sent=sent, failed=failed)
 
@@ -99,7 +100,9 @@ class Notifier:
         last = attempts[-1]
         return last.next_at is not None and last.next_at <= self.clock()
 
-    async def _deliver(self, approval: ApprovalRecord, name: str, attempt: int) -> bool:
+    async def _deliver(
+        self, approval: ApprovalRecord, run: RunRecord | None, name: str, attempt: int
+    ) -> bool:
         now = self.clock()
         channel = self.config.channels.get(name)
         try:
@@ -109,7 +112,6 @@ class Notifier:
                     f"no channel named {name!r} in proctor.yaml's notifications (known: "
                     f"{known}). Fix: define it, or change the rule's notify:"
                 )
-            run = await self.store.get_run(approval.run_id)
             link = f"{self.config.base_url.rstrip('/')}/ui/approvals#{approval.approval_id}"
             detail = await send(
                 channel, Announcement(approval=approval, run=run, link=link), self._client()
@@ -135,9 +137,8 @@ class Notifier:
         )
         return ok
 
-    async def _channels_of(self, approval: ApprovalRecord) -> list[str]:
+    async def _channels_of(self, approval: ApprovalRecord, run: RunRecord | None) -> list[str]:
         """The channels the approval's rule names, else the configured default ones."""
-        run = await self.store.get_run(approval.run_id)
         named: list[str] = []
         if run is not None:
             if run.contract_hash not in self._routes:

@@ -65,6 +65,8 @@ class LiveRun:
         self._witness = redact if redact is not None and facts.track_values else None
         # OpenTelemetry export of each written batch; None (the default) costs one check.
         self.telemetry = telemetry
+        # The status the stored row has (``record`` itself runs ahead of a failed write).
+        self._written = record.status, record.outcome, record.finished_at
 
     def observe(self, events: Sequence[Event]) -> None:
         """Fold events (already in the log, or just sealed) into state and transcript."""
@@ -116,14 +118,18 @@ class LiveRun:
         await self._commit(self._updated_record(), None)
 
     async def save_progress(self) -> None:
-        """Write the run's summary row as of its last commit (its totals so far). Events
-        sealed since are dropped, as a crash would drop them."""
+        """Write the run's summary row with its totals so far, at its last commit. Events
+        sealed since are dropped, as a crash would drop them: a ``run_finished`` sealed
+        but never written must not mark the row finished."""
         record = self._updated_record()
+        record.status, record.outcome, record.finished_at = self._written
         record.last_seq, record.head_hash = self.journal.committed
         await self.journal.store.append([], run=record)
 
     async def _commit(self, record: RunRecord | None, approval: ApprovalRecord | None) -> None:
         rows = await self.journal.commit(run=record, approval=approval)
+        if record is not None:
+            self._written = record.status, record.outcome, record.finished_at
         if self.telemetry is not None:
             await self.telemetry.on_flush(self.journal.store, self.run_id, rows, self.state.status)
 

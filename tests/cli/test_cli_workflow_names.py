@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from cli_harness import cli_env, proctor, proctor_all
+from cli_harness import cli_env, proctor_all, proctor_main
 
 ROOT = Path(__file__).resolve().parents[2]
 TOUR = ROOT / "docs" / "tour"
@@ -15,31 +15,27 @@ TOUR = ROOT / "docs" / "tour"
 pytestmark = pytest.mark.slow
 
 
-def test_the_name_and_the_ref_work_in_every_command(proctor_home: Path) -> None:
-    path = [str(TOUR), *filter(None, [os.environ.get("PYTHONPATH")])]
-    env = cli_env(
-        proctor_home,
-        {"PYTHONPATH": os.pathsep.join(path), "PROCTOR_WORKFLOWS": "refunds:workflow"},
-    )
+def test_the_name_and_the_ref_work_in_every_command(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.syspath_prepend(str(TOUR))
+    monkeypatch.setenv("PROCTOR_WORKFLOWS", "refunds:workflow")
     request = str(TOUR / "refund_request.json")
-    started = proctor("run", "refunds", "--input", request, "--model", "scripted:rogue", env=env)
+    started = proctor_main(
+        "run", "refunds", "--input", request, "--model", "scripted:rogue", capsys=capsys
+    )
     assert started.code == 3, str(started)  # escalated: the rogue model
     contract = str(TOUR / "refunds.yaml")
     for name in ("refunds", "refunds:workflow"):
-        checked, listed, versions, tested = proctor_all(
-            [
-                ["contract", "check", contract, "--workflow", name],
-                ["runs", "--workflow", name, "--json"],
-                ["contract", "versions", name, "--json"],
-                ["contract", "test", contract, "--workflow", name],
-            ],
-            env=env,
-        )
+        checked = proctor_main("contract", "check", contract, "--workflow", name, capsys=capsys)
         assert checked.code == 0, str(checked)
+        listed = proctor_main("runs", "--workflow", name, "--json", capsys=capsys)
         assert [run["workflow"] for run in listed.json()] == ["refunds"], str(listed)
+        versions = proctor_main("contract", "versions", name, "--json", capsys=capsys)
         assert len(versions.json()["versions"]) == 1, str(versions)
+        tested = proctor_main("contract", "test", contract, "--workflow", name, capsys=capsys)
         assert tested.code == 0, str(tested)
-    unknown = proctor("run", "refundz", "--input", request, env=env)
+    unknown = proctor_main("run", "refundz", "--input", request, capsys=capsys)
     assert unknown.code == 1
     assert "no workflow named 'refundz' (known: " in unknown.err
     assert "refunds" in unknown.err

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sqlite3
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -474,3 +476,25 @@ def test_pages_send_security_headers_and_static_assets_load(ui: Ui) -> None:
         assert ui.get(asset.replace("&amp;", "&")).status_code == 200
     assert 'class="skip" href="#main"' in page
     assert "<script>" not in page  # no inline script: the CSP would refuse it anyway
+
+
+def test_run_page_says_whether_the_chain_verifies(ui: Ui, tmp_path: Path) -> None:
+    ui.sign_in("vera")
+    clean, pushy = ui.seeded.runs["clean"], ui.seeded.runs["pushy"]
+    page = ui.get(f"/runs/{clean}").text
+    assert "✓ Hash chain verified:" in page
+    assert "each commit MACed" in page
+    assert "signed through event" in page
+    # Whoever holds the database edits an event after it was written.
+    with closing(sqlite3.connect(tmp_path / "ui.db")) as db:
+        db.execute(
+            "UPDATE events SET meta = replace(meta, 'erp.create_payment', 'erp.other') "
+            "WHERE run_id = ? AND type = 'policy_decided'",
+            (pushy,),
+        )
+        db.commit()
+    broken = ui.get(f"/runs/{pushy}").text
+    found = re.search(r"✗ Hash chain broken at event (\d+)", broken)
+    assert found is not None, broken
+    assert "proctor audit verify" in broken
+    assert "✓ Hash chain verified" not in broken

@@ -32,9 +32,11 @@ from proctor.store import (
     ApprovalRecord,
     EvalResultRecord,
     EventRow,
+    EvidenceKeys,
     RunFilter,
     RunRecord,
     Store,
+    load_evidence_keys,
 )
 
 logger = logging.getLogger("proctor.server")
@@ -55,6 +57,8 @@ class Service:
         self.workflows = workflows if workflows is not None else WorkflowCatalog()
         self._runners: dict[str, Runner] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._keys: EvidenceKeys | None = None
+        self._keys_loaded = False
         # Content hash -> version label: a stored contract version never changes.
         self._versions: dict[str, str] = {}
 
@@ -66,6 +70,17 @@ class Service:
         if record is None or record.tenant != principal.tenant:
             raise NotFoundError(f"no run {run_id!r} in tenant {principal.tenant!r}")
         return record
+
+    def evidence_keys(self) -> EvidenceKeys | None:
+        """The home's keys, to check runs' MACs and signatures (None if they cannot be
+        read: then pages check hashes only)."""
+        if not self._keys_loaded:
+            self._keys_loaded = True
+            try:
+                self._keys = load_evidence_keys()
+            except ProctorError as exc:
+                logger.warning("run pages check hashes only: %s", exc)
+        return self._keys
 
     async def events(
         self, principal: Principal, run_id: str, *, after: int = -1, limit: int | None = None

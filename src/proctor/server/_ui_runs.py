@@ -31,6 +31,7 @@ from proctor.store import (
     RunRecord,
     RunStatus,
     Store,
+    verify_rows,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -191,6 +192,7 @@ async def _run(request: Request, principal: Principal, run_id: str) -> Response:
     pending = await pending_approvals(request, principal)
     context: dict[str, Any] = {
         "run": run,
+        "chain": verify_rows(run_id, events, run, service.evidence_keys()),
         "timeline": build_timeline(events),
         "contract_version": "?" if started is None else started.meta.get("contract_version"),
         "outcome_reason": None if finished is None else finished.meta.get("reason"),

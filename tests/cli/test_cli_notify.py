@@ -38,7 +38,7 @@ def test_notify_once_delivers_and_the_log_shows_it(
 
     once = proctor("--config", str(config), "notify", "run", "--once", env=env)
     assert once.code == 0, str(once)
-    assert "1 pending approval(s): 1 delivered, 0 failed" in once.out
+    assert "1 pending approval(s), 0 escalated run(s): 1 delivered, 0 failed" in once.out
     [body] = hook.bodies
     assert json.loads(body)["approval"]["approval_id"] == approval
     again = proctor("--config", str(config), "notify", "run", "--once", env=env)

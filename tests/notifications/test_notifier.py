@@ -36,10 +36,18 @@ def delete(customer: str) -> dict[str, Any]:
     return {"deleted": customer}
 
 
+@tool("crm.wipe", effect="write")
+def wipe(customer: str) -> dict[str, Any]:
+    """Wipe (the contract forbids it)."""
+    return {"wiped": customer}
+
+
 def workflow() -> Workflow:
     contract = Contract.model_validate(
         {
             "workflow": "refunds",
+            "forbidden_tools": ["crm.wipe"],
+            "escalation": {"on_policy_violation": True, "notify": ["team"]},
             "approvals": [
                 {"id": "refund", "tool": "billing.refund", "reason": "money", "notify": ["ops"]},
                 {"tool": "crm.delete", "reason": "deletes data"},  # no notify: the default
@@ -48,7 +56,7 @@ def workflow() -> Workflow:
     )
     return Workflow(
         name="refunds",
-        registry=Registry([refund, delete]),
+        registry=Registry([refund, delete, wipe]),
         contract=contract,
         instructions="Refund.",
         default_model="scripted:refund",
@@ -58,6 +66,9 @@ def workflow() -> Workflow:
             ),
             "delete": lambda: ScriptedModel(
                 scenario="delete", script=[Turn(calls=[("crm.delete", {"customer": "c1"})])]
+            ),
+            "rogue": lambda: ScriptedModel(
+                scenario="rogue", script=[Turn(calls=[("crm.wipe", {"customer": "c1"})])]
             ),
         },
     )
@@ -264,3 +275,38 @@ def test_a_channel_is_one_kind_and_defaults_name_channels() -> None:
         NotificationsConfig.model_validate({"channels": {"x": {}}})
     with pytest.raises(ValueError, match="default names channel 'ops'"):
         NotificationsConfig.model_validate({"default": ["ops"]})
+
+
+async def test_an_escalated_run_is_announced_on_its_contracts_channels(
+    db: SQLiteStore, receiver: Receiver
+) -> None:
+    ended = await Runner(db, workflow()).start({}, model="scripted:rogue")
+    assert ended.outcome == "escalated"
+    ops = Receiver()
+    settings = NotificationsConfig.model_validate(
+        {
+            "base_url": "https://proctor.example.com",
+            "channels": {
+                "team": {"webhook": {"url": receiver.url}},
+                "ops": {"webhook": {"url": ops.url}},
+            },
+            "default": ["ops"],
+        }
+    )
+    notifier = Notifier(db, settings)
+    try:
+        report = await notifier.dispatch()
+        assert (report.escalated, report.sent) == (1, 1)
+        assert (await notifier.dispatch()).sent == 0  # told once
+    finally:
+        await notifier.close()
+        ops.close()
+    assert ops.requests == []  # the contract's escalation.notify names team only
+    [(headers, body)] = receiver.requests
+    assert headers["x-proctor-event"] == "run.escalated"
+    sent = json.loads(body)
+    assert sent["run"]["run_id"] == ended.run_id
+    assert "crm.wipe" in sent["run"]["reason"]
+    assert sent["link"] == f"https://proctor.example.com/runs/{ended.run_id}"
+    [logged] = await db.deliveries([ended.run_id])
+    assert (logged.subject_id, logged.channel, logged.ok) == (ended.run_id, "team", True)

@@ -10,7 +10,7 @@ def attempt(
 ) -> DeliveryRecord:
     return DeliveryRecord(
         delivery_id=f"dl_{approval}_{n}",
-        approval_id=approval,
+        subject_id=approval,
         channel="ops",
         attempt=n,
         at=at + n,
@@ -27,7 +27,7 @@ async def test_attempts_are_kept_once_and_read_per_approval(store: Store) -> Non
     await store.record_delivery(attempt(1, "ap_2"))
     await store.record_delivery(attempt(1))  # the same id again: kept as first stored
     assert await store.deliveries(["ap_1"]) == [attempt(1), attempt(2, ok=True)]
-    assert [d.approval_id for d in await store.deliveries()] == ["ap_1", "ap_2", "ap_1"]
+    assert [d.subject_id for d in await store.deliveries()] == ["ap_1", "ap_2", "ap_1"]
     assert await store.deliveries([]) == []
     assert len(await store.deliveries(limit=1)) == 1
     [sent] = [d for d in await store.deliveries(["ap_1"]) if d.ok]

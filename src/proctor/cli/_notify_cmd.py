@@ -27,8 +27,9 @@ def notify_run(
         5.0, "--every", min=0.1, max=3600, callback=finite, help="Seconds between passes."
     ),
 ) -> None:
-    """Announce each pending approval on its channels, trying failed ones again, until
-    stopped (Ctrl-C). `proctor serve` does the same when notifications: names channels."""
+    """Announce each pending approval and escalated run on its channels, trying failed ones
+    again, until stopped (Ctrl-C). `proctor serve` does the same when notifications: names
+    channels."""
     import asyncio
 
     from proctor.notifications import Notifier
@@ -55,7 +56,8 @@ def notify_run(
         raise typer.Exit(0) from None
     if report is not None:
         console.print(
-            f"{report.pending} pending approval(s): {report.sent} delivered, "
+            f"{report.pending} pending approval(s), {report.escalated} escalated run(s): "
+            f"{report.sent} delivered, "
             f"{report.failed} failed (retried on the next pass, see `proctor notify log`)"
         )
         if report.failed:
@@ -64,7 +66,9 @@ def notify_run(
 
 @app.command("log")
 def notify_log(
-    approval: str | None = typer.Argument(None, help="Only this approval's deliveries."),
+    subject: str | None = typer.Argument(
+        None, help="Only the deliveries about this approval (ap_...) or run (run_...)."
+    ),
     limit: int = typer.Option(100, "--limit", min=1, max=MAX_COUNT, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print the attempts as JSON."),
 ) -> None:
@@ -73,14 +77,14 @@ def notify_log(
     from proctor.store import iso_or_none, iso_time
 
     found: list[DeliveryRecord] = with_store(
-        lambda store: store.deliveries(None if approval is None else [approval], limit=limit),
+        lambda store: store.deliveries(None if subject is None else [subject], limit=limit),
         create=False,
     )
     if as_json:
         items = [
             {
                 "delivery_id": d.delivery_id,
-                "approval_id": d.approval_id,
+                "subject_id": d.subject_id,
                 "channel": d.channel,
                 "attempt": d.attempt,
                 "at": iso_time(d.at),
@@ -93,10 +97,10 @@ def notify_log(
         print(to_json({"deliveries": items}))
         return
     table = new_table(f"{len(found)} delivery attempt(s), oldest first")
-    for column in ("approval", "channel", "try", "at", "result", "next try"):
+    for column in ("about", "channel", "try", "at", "result", "next try"):
         table.add_column(column)
     for d in found:
         result = f"[green]ok[/] {d.detail}" if d.ok else f"[red]failed[/] {d.detail}"
         again = "-" if d.next_at is None else when(d.next_at)
-        table.add_row(d.approval_id, d.channel, str(d.attempt), when(d.at), result, again)
+        table.add_row(d.subject_id, d.channel, str(d.attempt), when(d.at), result, again)
     console.print(table)

@@ -128,6 +128,9 @@ class Escalation(_Strict):
     """Every deployment of the route failed (after retries and fallback)."""
     on_approval_expired: EscalationSetting = True
     """A pending approval expired before anyone decided it."""
+    notify: list[str] = Field(default_factory=list)
+    """Channels of ``proctor.yaml``'s ``notifications:`` that announce runs ending
+    escalated (empty: the configured ``default`` channels)."""
 
     def mode_for(self, trigger: EscalationTrigger) -> EscalationMode | None:
         setting: EscalationSetting = getattr(self, f"on_{trigger}")

@@ -86,6 +86,8 @@ class NotificationsConfig(_Strict):
     """Tries per approval and channel before giving up (each logged)."""
     retry_after_s: PositiveFloat = 5.0
     """The wait after the first failure; it doubles after each one (at most an hour)."""
+    escalations_within_s: PositiveFloat = 86_400.0
+    """Runs started this recently that end escalated are announced too (a day)."""
 
     @model_validator(mode="after")
     def _defaults_are_channels(self) -> NotificationsConfig:

@@ -8,7 +8,7 @@ run by ``proctor serve`` and ``proctor notify``. See docs/notifications.md.
 from __future__ import annotations
 
 from proctor.notifications._channels import DeliveryFailed
-from proctor.notifications._messages import Announcement
+from proctor.notifications._messages import Announcement, EscalationNote
 from proctor.notifications._notifier import DispatchReport, Notifier
 from proctor.notifications._signing import (
     SIGNATURE_HEADER,
@@ -23,6 +23,7 @@ __all__ = [
     "Announcement",
     "DeliveryFailed",
     "DispatchReport",
+    "EscalationNote",
     "Notifier",
     "signature",
     "verify_signature",

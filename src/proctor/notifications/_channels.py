@@ -18,7 +18,7 @@ import orjson
 
 from proctor.gateway import ChannelConfig
 from proctor.gateway._notify_config import EmailChannel, SlackChannel, WebhookChannel
-from proctor.notifications._messages import Announcement
+from proctor.notifications._messages import Announcement, EscalationNote
 from proctor.notifications._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 
 
@@ -26,7 +26,7 @@ class DeliveryFailed(Exception):
     """A channel refused or could not be reached; the message says which and why."""
 
 
-async def send(channel: ChannelConfig, note: Announcement, http: Any) -> str:
+async def send(channel: ChannelConfig, note: Announcement | EscalationNote, http: Any) -> str:
     """Deliver ``note`` on ``channel`` (``http``: an ``httpx2.AsyncClient``)."""
     if channel.webhook is not None:
         return await _webhook(channel.webhook, note, http)
@@ -43,12 +43,13 @@ def _env(name: str, what: str) -> str:
     return value
 
 
-async def _webhook(config: WebhookChannel, note: Announcement, http: Any) -> str:
-    body = orjson.dumps(note.payload())
+async def _webhook(config: WebhookChannel, note: Announcement | EscalationNote, http: Any) -> str:
+    payload = note.payload()
+    body = orjson.dumps(payload)
     headers = {
         "content-type": "application/json",
         "user-agent": "proctor-notifications",
-        "x-proctor-event": "approval.requested",
+        "x-proctor-event": str(payload["event"]),
         "x-proctor-delivery": secrets.token_hex(8),
     }
     if config.secret_env is not None:
@@ -59,7 +60,7 @@ async def _webhook(config: WebhookChannel, note: Announcement, http: Any) -> str
     return await _post(http, config.url, body, headers, config.timeout_s)
 
 
-async def _slack(config: SlackChannel, note: Announcement, http: Any) -> str:
+async def _slack(config: SlackChannel, note: Announcement | EscalationNote, http: Any) -> str:
     url = _env(config.webhook_url_env, "Slack incoming webhook's URL")
     body = orjson.dumps(note.slack())
     headers = {"content-type": "application/json"}
@@ -84,7 +85,7 @@ def _origin(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
-def _email(config: EmailChannel, note: Announcement) -> str:
+def _email(config: EmailChannel, note: Announcement | EscalationNote) -> str:
     message = EmailMessage()
     message["Subject"] = note.subject
     message["From"] = config.sender

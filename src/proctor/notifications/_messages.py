@@ -93,3 +93,59 @@ class Announcement:
                 },
             ],
         }
+
+
+@dataclass(frozen=True, kw_only=True)
+class EscalationNote:
+    """A run that ended escalated: handed to people, with why and where to look."""
+
+    run: RunRecord
+    reason: str
+    link: str
+
+    @property
+    def subject(self) -> str:
+        return f"Run escalated: {self.run.workflow} ({self.run.run_id})"
+
+    def payload(self) -> dict[str, Any]:
+        """The webhook's JSON body (``event``: ``run.escalated``)."""
+        run = self.run
+        return {
+            "event": "run.escalated",
+            "run": {
+                "run_id": run.run_id,
+                "workflow": run.workflow,
+                "tenant": run.tenant,
+                "reason": self.reason,
+                "started_at": iso_time(run.started_at),
+                "finished_at": iso_or_none(run.finished_at),
+                "tool_calls": run.tool_calls,
+                "cost_usd": run.cost_usd,
+            },
+            "link": self.link,
+        }
+
+    def text(self) -> str:
+        return (
+            f"{self.subject}\n\nThe run was handed to people: {self.reason}\n"
+            f"Its trace, and what it did before it stopped:\n{self.link}\n"
+        )
+
+    def slack(self) -> dict[str, Any]:
+        return {
+            "text": self.subject,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": self.subject[:150]}},
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*Why* {self.reason}"}},
+                {
+                    "type": "actions",
+                    "elements": [
+                        {
+                            "type": "button",
+                            "text": {"type": "plain_text", "text": "Open the run"},
+                            "url": self.link,
+                        }
+                    ],
+                },
+            ],
+        }

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from proctor.contracts import Contract
 from proctor.gateway import NotificationsConfig, load_config
 from proctor.notifications._channels import DeliveryFailed, send
-from proctor.notifications._messages import Announcement
-from proctor.store import ApprovalRecord, DeliveryRecord, RunRecord, Store
+from proctor.notifications._messages import Announcement, EscalationNote
+from proctor.store import ApprovalRecord, DeliveryRecord, RunFilter, RunRecord, Store
 
 logger = logging.getLogger("proctor.notifications")
 
@@ -27,11 +27,28 @@ MAX_WAIT_S = 3600.0
 
 @dataclass(frozen=True)
 class DispatchReport:
-    """One pass: attempts made, how many succeeded, and approvals looked at."""
+    """One pass: pending approvals and escalated runs looked at, deliveries made and failed."""
 
     pending: int = 0
+    escalated: int = 0
     sent: int = 0
     failed: int = 0
+
+
+Note = Announcement | EscalationNote
+
+_ESCALATION = "escalation"  # the routes' key for the contract's escalation.notify
+_MAX_ESCALATIONS = 1000
+
+
+@dataclass(frozen=True)
+class _Subject:
+    """Something to announce: its id in the delivery log, its channels, and its message
+    (built only when a delivery is due)."""
+
+    subject_id: str
+    channels: list[str]
+    note: Callable[[], Awaitable[Note]]
 
 
 class Notifier:
@@ -63,24 +80,51 @@ class Notifier:
         return cls(store, settings) if settings.channels else None
 
     async def dispatch(self) -> DispatchReport:
-        """Announce each pending approval on each of its channels not yet told."""
-        pending = await self.store.list_approvals("pending", tenant=None)
-        if not pending or not (self.config.channels or self.config.default):
-            return DispatchReport(pending=len(pending))
-        ids = [approval.approval_id for approval in pending]
+        """Announce each pending approval, and each run escalated lately, on each of its
+        channels not yet told."""
+        approvals = await self.store.list_approvals("pending", tenant=None)
+        if not (self.config.channels or self.config.default):
+            return DispatchReport(pending=len(approvals))
+        since = self.clock() - self.config.escalations_within_s
+        escalated = await self.store.list_runs(
+            RunFilter(outcome="escalated", since=since, limit=_MAX_ESCALATIONS)
+        )
+        subjects = [await self._approval(approval) for approval in approvals]
+        subjects += [await self._escalation(run) for run in escalated]
+        ids = [subject.subject_id for subject in subjects]
         tried: dict[tuple[str, str], list[DeliveryRecord]] = {}
         for attempt in await self.store.deliveries(ids, limit=len(ids) * 64):
-            tried.setdefault((attempt.approval_id, attempt.channel), []).append(attempt)
+            tried.setdefault((attempt.subject_id, attempt.channel), []).append(attempt)
         sent = failed = 0
-        for approval in pending:
-            run = await self.store.get_run(approval.run_id)
-            for name in await self._channels_of(approval, run):
-                attempts = tried.get((approval.approval_id, name), [])
+        for subject in subjects:
+            for name in subject.channels:
+                attempts = tried.get((subject.subject_id, name), [])
                 if not self._due(attempts):
                     continue
-                ok = await self._deliver(approval, run, name, len(attempts) + 1)
+                ok = await self._deliver(subject, name, len(attempts) + 1)
                 sent, failed = sent + ok, failed + (not ok)
-        return DispatchReport(pending=len(pending), sent=sent, failed=failed)
+        return DispatchReport(
+            pending=len(approvals), escalated=len(escalated), sent=sent, failed=failed
+        )
+
+    async def _approval(self, approval: ApprovalRecord) -> _Subject:
+        run = await self.store.get_run(approval.run_id)
+        link = f"{self._base}/ui/approvals#{approval.approval_id}"
+
+        async def note() -> Note:
+            return Announcement(approval=approval, run=run, link=link)
+
+        channels = await self._channels(run, approval.rule)
+        return _Subject(approval.approval_id, channels, note)
+
+    async def _escalation(self, run: RunRecord) -> _Subject:
+        async def note() -> Note:
+            rows = await self.store.events(run.run_id)
+            last = rows[-1] if rows else None
+            reason = str(last.meta.get("reason", "")) if last is not None else ""
+            return EscalationNote(run=run, reason=reason, link=f"{self._base}/runs/{run.run_id}")
+
+        return _Subject(run.run_id, await self._channels(run, _ESCALATION), note)
 
     async def run(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
         """Dispatch every ``every_s`` until ``stop`` is set; a failing pass is logged."""
@@ -100,9 +144,7 @@ class Notifier:
         last = attempts[-1]
         return last.next_at is not None and last.next_at <= self.clock()
 
-    async def _deliver(
-        self, approval: ApprovalRecord, run: RunRecord | None, name: str, attempt: int
-    ) -> bool:
+    async def _deliver(self, subject: _Subject, name: str, attempt: int) -> bool:
         now = self.clock()
         channel = self.config.channels.get(name)
         try:
@@ -110,23 +152,20 @@ class Notifier:
                 known = ", ".join(sorted(self.config.channels)) or "none"
                 raise DeliveryFailed(
                     f"no channel named {name!r} in proctor.yaml's notifications (known: "
-                    f"{known}). Fix: define it, or change the rule's notify:"
+                    f"{known}). Fix: define it, or change the contract's notify:"
                 )
-            link = f"{self.config.base_url.rstrip('/')}/ui/approvals#{approval.approval_id}"
-            detail = await send(
-                channel, Announcement(approval=approval, run=run, link=link), self._client()
-            )
+            detail = await send(channel, await subject.note(), self._client())
             ok = True
         except DeliveryFailed as exc:
             detail, ok = str(exc), False
-            logger.warning("approval %s on %s: %s", approval.approval_id, name, detail)
+            logger.warning("%s on %s: %s", subject.subject_id, name, detail)
         again = None
         if not ok and channel is not None and attempt < self.config.max_attempts:
             again = now + min(MAX_WAIT_S, self.config.retry_after_s * 2 ** (attempt - 1))
         await self.store.record_delivery(
             DeliveryRecord(
                 delivery_id=f"dl_{secrets.token_hex(8)}",
-                approval_id=approval.approval_id,
+                subject_id=subject.subject_id,
                 channel=name,
                 attempt=attempt,
                 at=now,
@@ -137,13 +176,18 @@ class Notifier:
         )
         return ok
 
-    async def _channels_of(self, approval: ApprovalRecord, run: RunRecord | None) -> list[str]:
-        """The channels the approval's rule names, else the configured default ones."""
+    @property
+    def _base(self) -> str:
+        return self.config.base_url.rstrip("/")
+
+    async def _channels(self, run: RunRecord | None, rule: str) -> list[str]:
+        """The channels the run's contract names for ``rule`` (an approval rule's id, or
+        escalations), else the configured default ones."""
         named: list[str] = []
         if run is not None:
             if run.contract_hash not in self._routes:
                 self._routes[run.contract_hash] = await self._rules(run.contract_hash)
-            named = self._routes[run.contract_hash].get(approval.rule, [])
+            named = self._routes[run.contract_hash].get(rule, [])
         return named or list(self.config.default)
 
     async def _rules(self, content_hash: str) -> dict[str, list[str]]:
@@ -153,7 +197,8 @@ class Notifier:
                     contract = Contract.model_validate(version.body)
                 except (ValidationError, ValueError):
                     return {}
-                return {rule.rule_id: list(rule.notify) for rule in contract.approvals}
+                routes = {rule.rule_id: list(rule.notify) for rule in contract.approvals}
+                return routes | {_ESCALATION: list(contract.escalation.notify)}
         return {}
 
     def _client(self) -> Any:

@@ -153,10 +153,10 @@ class MemoryTables:
         self._deliveries.setdefault(record.delivery_id, record)
 
     async def deliveries(
-        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+        self, subject_ids: Sequence[str] | None = None, *, limit: int = 1000
     ) -> list[DeliveryRecord]:
-        wanted = None if approval_ids is None else set(approval_ids)
-        found = [d for d in self._deliveries.values() if wanted is None or d.approval_id in wanted]
+        wanted = None if subject_ids is None else set(subject_ids)
+        found = [d for d in self._deliveries.values() if wanted is None or d.subject_id in wanted]
         found.sort(key=lambda d: (d.at, d.attempt, d.delivery_id))
         return found[:limit]
 

@@ -202,12 +202,13 @@ LATER: tuple[Migration, ...] = (
     ALTER TABLE gateway_calls ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
     """,
     ),
-    # 15: the notification delivery log: each attempt to tell people about an approval.
+    # 15: the notification delivery log: each attempt to tell people about an approval or
+    # an escalated run.
     Migration(
         sqlite="""
     CREATE TABLE notification_deliveries (
         delivery_id TEXT PRIMARY KEY,
-        approval_id TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
         channel TEXT NOT NULL,
         attempt INTEGER NOT NULL,
         at REAL NOT NULL,
@@ -215,13 +216,13 @@ LATER: tuple[Migration, ...] = (
         detail TEXT NOT NULL DEFAULT '',
         next_at REAL
     );
-    CREATE INDEX notification_deliveries_by_approval
-        ON notification_deliveries (approval_id, channel, attempt);
+    CREATE INDEX notification_deliveries_by_subject
+        ON notification_deliveries (subject_id, channel, attempt);
     """,
         postgres="""
     CREATE TABLE notification_deliveries (
         delivery_id TEXT COLLATE "C" PRIMARY KEY,
-        approval_id TEXT COLLATE "C" NOT NULL,
+        subject_id TEXT COLLATE "C" NOT NULL,
         channel TEXT NOT NULL,
         attempt INTEGER NOT NULL,
         at DOUBLE PRECISION NOT NULL,
@@ -229,8 +230,8 @@ LATER: tuple[Migration, ...] = (
         detail TEXT NOT NULL DEFAULT '',
         next_at DOUBLE PRECISION
     );
-    CREATE INDEX notification_deliveries_by_approval
-        ON notification_deliveries (approval_id, channel, attempt);
+    CREATE INDEX notification_deliveries_by_subject
+        ON notification_deliveries (subject_id, channel, attempt);
     """,
     ),
 )

@@ -242,16 +242,17 @@ class EvalResults(Protocol):
 
 
 class Deliveries(Protocol):
-    """The notification delivery log: every attempt to tell people about an approval."""
+    """The notification delivery log: every attempt to tell people about an approval or an
+    escalated run."""
 
     async def record_delivery(self, record: DeliveryRecord) -> None:
         """Keep one delivery attempt (a ``delivery_id`` stored already is kept as is)."""
         ...
 
     async def deliveries(
-        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+        self, subject_ids: Sequence[str] | None = None, *, limit: int = 1000
     ) -> list[DeliveryRecord]:
-        """Attempts (for these approvals, or all), oldest first."""
+        """Attempts (for these approvals and runs, or all), oldest first."""
         ...
 
 

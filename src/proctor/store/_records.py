@@ -372,11 +372,12 @@ class QueueItem:
 
 @dataclass(frozen=True, kw_only=True)
 class DeliveryRecord:
-    """One attempt to tell people about a pending approval on one channel (a webhook, an
-    e-mail, a Slack message): the notification delivery log."""
+    """One attempt to tell people about a pending approval or an escalated run on one
+    channel (a webhook, an e-mail, a Slack message): the notification delivery log."""
 
     delivery_id: str
-    approval_id: str
+    subject_id: str
+    """The approval announced (``ap_...``), or the run whose escalation is (``run_...``)."""
     channel: str
     attempt: int
     """1 for the first try on this channel, then 2, 3, ..."""

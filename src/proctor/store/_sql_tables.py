@@ -230,14 +230,14 @@ class SQLTables(SQLBase):
         await self._execute(INSERT_DELIVERY, params, area="notification deliveries")
 
     async def deliveries(
-        self, approval_ids: Sequence[str] | None = None, *, limit: int = 1000
+        self, subject_ids: Sequence[str] | None = None, *, limit: int = 1000
     ) -> list[DeliveryRecord]:
         where, params = "", tuple[str, ...]()
-        if approval_ids is not None:
-            if not approval_ids:
+        if subject_ids is not None:
+            if not subject_ids:
                 return []
-            where = f" WHERE approval_id IN ({', '.join('?' for _ in approval_ids)})"
-            params = tuple(approval_ids)
+            where = f" WHERE subject_id IN ({', '.join('?' for _ in subject_ids)})"
+            params = tuple(subject_ids)
         rows = await self._fetch(
             f"{SELECT_DELIVERIES}{where} ORDER BY at, attempt, delivery_id LIMIT ?",
             (*params, limit),

@@ -498,3 +498,16 @@ def test_run_page_says_whether_the_chain_verifies(ui: Ui, tmp_path: Path) -> Non
     assert found is not None, broken
     assert "proctor audit verify" in broken
     assert "✓ Hash chain verified" not in broken
+
+
+def test_the_approval_card_says_what_the_checker_already_decided(ui: Ui) -> None:
+    # The shipped contract: a checker model looks first, and its "yes" waits for a person.
+    ui.sign_in("vera")
+    inbox = ui.get("/approvals").text
+    verdict = re.search(r'<dd class="checker-verdict">(.*?)</dd>', inbox, re.DOTALL)
+    assert verdict is not None, inbox
+    assert '<strong class="ok">approved</strong>' in verdict.group(1)
+    assert "scripted:checker" in verdict.group(1)
+    assert "matches its open PO" in verdict.group(1)
+    run = ui.seeded.runs["over_threshold"]
+    assert 'class="checker-verdict"' in ui.get(f"/runs/{run}").text

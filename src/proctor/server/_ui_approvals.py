@@ -19,6 +19,7 @@ from proctor.server._appstate import state_of
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
 from proctor.server._ui_base import (
+    checker_verdicts,
     guarded,
     local_path,
     pending_approvals,
@@ -96,6 +97,7 @@ async def _inbox(
     context: dict[str, Any] = {
         "pending": pending,
         "starters": starters,
+        "verdicts": await checker_verdicts(request, pending),
         "decided": await _recent(request, principal),
         "message": message,
         "now": time.time(),

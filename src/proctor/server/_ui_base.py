@@ -27,7 +27,7 @@ from proctor.server._auth import SESSION_COOKIE
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
 from proctor.server._ui_format import FILTERS
-from proctor.store import ApprovalRecord
+from proctor.store import ApprovalRecord, CheckerDecided, row_to_event
 
 logger = logging.getLogger("proctor.server")
 
@@ -159,6 +159,22 @@ async def guarded(request: Request, handler: Handler, *, fragment: bool = False)
 async def pending_approvals(request: Request, principal: Principal) -> list[ApprovalRecord]:
     """The tenant's pending approvals, as their runs' chains asked them."""
     return await state_of(request).service.approvals(principal, "pending")
+
+
+async def checker_verdicts(
+    request: Request, pending: list[ApprovalRecord]
+) -> dict[str, CheckerDecided]:
+    """What the checker model already said of each pending approval it looked at (a
+    ``checker_then_human`` approval the checker approved waits for a person)."""
+    store = state_of(request).service.store
+    found: dict[str, CheckerDecided] = {}
+    for run_id in dict.fromkeys(a.run_id for a in pending if a.approver != "human"):
+        for row in await store.events(run_id):
+            if row.type == "checker_decided":
+                data = row_to_event(row).data
+                if isinstance(data, CheckerDecided):
+                    found[data.approval_id] = data
+    return found
 
 
 async def render(

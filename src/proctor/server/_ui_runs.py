@@ -22,7 +22,13 @@ from proctor.errors import NotFoundError, UsageError
 from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._timeline import build_timeline
-from proctor.server._ui_base import guarded, pending_approvals, render, secure
+from proctor.server._ui_base import (
+    checker_verdicts,
+    guarded,
+    pending_approvals,
+    render,
+    secure,
+)
 from proctor.store import (
     ContractRecord,
     EventRow,
@@ -199,6 +205,7 @@ async def _run(request: Request, principal: Principal, run_id: str) -> Response:
         "input": _content(started, "input"),
         "final_text": _content(finished, "final_text"),
         "waiting": [item for item in pending if item.run_id == run_id],
+        "verdicts": await checker_verdicts(request, [a for a in pending if a.run_id == run_id]),
         "live": run.status != "finished",
         "message": _flash(request.query_params),
         "now": time.time(),

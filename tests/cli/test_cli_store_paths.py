@@ -20,6 +20,8 @@ READERS = [
     ["approve", "ap_000000000000", "--as", "alice"],
     ["deny", "ap_000000000000", "--as", "alice", "--reason", "no"],
     ["queue"],
+    ["resume", NO_RUN],
+    ["resume", "--all"],
     ["audit", "verify"],
     ["audit", "export", NO_RUN],
     ["audit", "checkpoint"],

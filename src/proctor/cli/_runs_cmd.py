@@ -230,7 +230,7 @@ def resume(
         return exit_code(result)
 
     try:
-        code = with_store(work)
+        code = with_store(work, create=False)
     except KeyboardInterrupt:
         if run_id is None:
             raise

@@ -50,6 +50,7 @@ from proctor.contracts._versions import (
     canonical_yaml,
     contract_record,
     diff_contracts,
+    stored_contract,
 )
 
 __all__ = [
@@ -101,4 +102,5 @@ __all__ = [
     "parse_contracts",
     "render_resources",
     "show",
+    "stored_contract",
 ]

@@ -17,7 +17,8 @@ import yaml
 from pydantic import ValidationError
 
 from proctor.contracts._model import Contract
-from proctor.store import ContractRecord
+from proctor.errors import ProctorError
+from proctor.store import ContractRecord, Store
 
 ChangeKind = Literal["added", "removed", "changed"]
 
@@ -32,6 +33,20 @@ def contract_record(contract: Contract, *, at: float) -> ContractRecord:
         retention_days=contract.retention_days,
         created_at=at,
     )
+
+
+async def stored_contract(store: Store, content_hash: str) -> Contract | None:
+    """The contract version the store keeps under ``content_hash``, if its body still
+    loads and hashes to that name: a body edited in the database is never enforced."""
+    for version in await store.contracts(hash_prefix=content_hash):
+        if version.content_hash != content_hash:
+            continue
+        try:
+            contract = Contract.model_validate(version.body)
+        except (ValidationError, ProctorError):  # stored by a version with other keys
+            return None
+        return contract if contract.content_hash == content_hash else None
+    return None
 
 
 def canonical_yaml(contract: Contract | Mapping[str, Any]) -> str:

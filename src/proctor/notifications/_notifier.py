@@ -12,9 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from proctor.contracts import Contract
+from proctor.contracts import stored_contract
 from proctor.gateway import NotificationsConfig, load_config
 from proctor.notifications._channels import DeliveryFailed, send
 from proctor.notifications._messages import Announcement, EscalationNote
@@ -191,15 +189,11 @@ class Notifier:
         return named or list(self.config.default)
 
     async def _rules(self, content_hash: str) -> dict[str, list[str]]:
-        for version in await self.store.contracts(hash_prefix=content_hash):
-            if version.content_hash == content_hash:
-                try:
-                    contract = Contract.model_validate(version.body)
-                except (ValidationError, ValueError):
-                    return {}
-                routes = {rule.rule_id: list(rule.notify) for rule in contract.approvals}
-                return routes | {_ESCALATION: list(contract.escalation.notify)}
-        return {}
+        contract = await stored_contract(self.store, content_hash)
+        if contract is None:
+            return {}
+        routes = {rule.rule_id: list(rule.notify) for rule in contract.approvals}
+        return routes | {_ESCALATION: list(contract.escalation.notify)}
 
     def _client(self) -> Any:
         if self._http is None:

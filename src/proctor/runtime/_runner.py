@@ -19,10 +19,8 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pydantic import ValidationError
-
-from proctor.contracts import Contract, contract_record
-from proctor.errors import ConfigError, NotFoundError, ProctorError, RunStateError, UsageError
+from proctor.contracts import Contract, contract_record, stored_contract
+from proctor.errors import ConfigError, NotFoundError, RunStateError, UsageError
 from proctor.gateway import Gateway, ModelClient, PriceTable
 from proctor.policy import CredentialIssuer, Policy, Redactor
 from proctor.runtime._approvals import attend_pending
@@ -211,7 +209,7 @@ class Runner:
         if runner is not None:
             return runner
         if content_hash not in self._by_stored_contract:
-            contract = await _stored_contract(self.store, content_hash)
+            contract = await stored_contract(self.store, content_hash)
             self._by_stored_contract[content_hash] = (
                 None if contract is None else self._sibling(contract)
             )
@@ -460,17 +458,3 @@ async def _driven(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
         with contextlib.suppress(Exception):  # the store may be what failed
             await asyncio.shield(run.save_progress())
         raise
-
-
-async def _stored_contract(store: Store, content_hash: str) -> Contract | None:
-    """The contract version the store keeps under ``content_hash``, if its body still
-    loads and hashes to that name (a body that does not is never enforced)."""
-    for version in await store.contracts(hash_prefix=content_hash):
-        if version.content_hash != content_hash:
-            continue
-        try:
-            contract = Contract.model_validate(version.body)
-        except (ValidationError, ProctorError):  # stored by a version with other keys
-            return None
-        return contract if contract.content_hash == content_hash else None
-    return None

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 import proctor
 from proctor.cli import app
+from proctor.errors import DISTRIBUTION
 
 
 def _commands() -> Iterator[tuple[str, Any]]:
@@ -63,8 +64,9 @@ def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[st
     ran = proctor_main("--version", capsys=capsys)
 
     assert ran.code == 0, str(ran)
-    assert ran.out == f"proctor {metadata.version('proctor')}\n"
-    assert metadata.version("proctor") == proctor.__version__
+    # The distribution is `proctor-runtime` (the name `proctor` is someone else's on PyPI).
+    assert ran.out == f"proctor {metadata.version(DISTRIBUTION)}\n"
+    assert metadata.version(DISTRIBUTION) == proctor.__version__
     # Eager: it answers before a command runs, and before its arguments are checked.
     assert proctor_main("--version", "runs", "--limit", "0", capsys=capsys).out == ran.out
 

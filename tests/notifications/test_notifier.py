@@ -3,6 +3,7 @@ a local SMTP server, a Slack message; routed by the contract's rules; every atte
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
@@ -16,8 +17,9 @@ from aiosmtpd.controller import Controller
 from proctor.contracts import Contract
 from proctor.gateway import NotificationsConfig, ScriptedModel, Turn
 from proctor.notifications import Notifier, verify_signature
+from proctor.notifications._notifier import CLAIM_S
 from proctor.runtime import Runner, Workflow
-from proctor.store import SQLiteStore, Store
+from proctor.store import DeliveryRecord, SQLiteStore, Store
 from proctor.tools import Registry, tool
 from support.webhook_receiver import WebhookReceiver as Receiver
 
@@ -310,3 +312,54 @@ async def test_an_escalated_run_is_announced_on_its_contracts_channels(
     assert sent["link"] == f"https://proctor.example.com/runs/{ended.run_id}"
     [logged] = await db.deliveries([ended.run_id])
     assert (logged.subject_id, logged.channel, logged.ok) == (ended.run_id, "team", True)
+
+
+async def test_of_several_processes_announcing_one_sends_each_message(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    # Three notifiers on three connections to one store file, as three `proctor serve`
+    # processes would be, all passing at once: each approval is told once.
+    path = tmp_path / "shared.db"
+    stores = [SQLiteStore(path) for _ in range(3)]
+    try:
+        approvals = {await pending(stores[0]) for _ in range(4)}
+        settings = config(ops={"webhook": {"url": receiver.url}})
+        notifiers = [Notifier(store, settings) for store in stores]
+        reports = await asyncio.gather(*(notifier.dispatch() for notifier in notifiers))
+        for notifier in notifiers:
+            await notifier.close()
+        assert sum(report.sent for report in reports) == 4
+        told = [json.loads(body)["approval"]["approval_id"] for body in receiver.bodies]
+        assert sorted(told) == sorted(approvals)
+    finally:
+        for store in stores:
+            await store.close()
+
+
+async def test_an_attempt_whose_process_died_is_made_again_after_its_claim(
+    db: SQLiteStore, receiver: Receiver
+) -> None:
+    clock = Clock()
+    approval_id = await pending(db)
+    # A process claimed attempt 1 and died before it sent anything.
+    assert await db.claim_delivery(
+        DeliveryRecord(
+            delivery_id="dl_dead",
+            subject_id=approval_id,
+            channel="ops",
+            attempt=1,
+            at=clock.now,
+            ok=False,
+            detail="sending",
+            next_at=clock.now + CLAIM_S,
+        )
+    )
+    notifier = Notifier(db, config(ops={"webhook": {"url": receiver.url}}), clock=clock)
+    try:
+        assert (await notifier.dispatch()).sent == 0  # its claim still holds
+        clock.now += CLAIM_S
+        assert (await notifier.dispatch()).sent == 1
+    finally:
+        await notifier.close()
+    dead, sent = await db.deliveries([approval_id])
+    assert (dead.detail, sent.attempt, sent.ok) == ("sending", 2, True)

@@ -246,6 +246,10 @@ async def test_approvals_are_listed_by_status_oldest_first(store: Store) -> None
     assert await store.list_approvals("denied") == []
     assert [a.approval_id for a in await store.list_approvals(None)] == ["ap-1", "ap-2"]
     assert await store.get_approval("ap-1") == decided
+    # Decided lately (what the notifier announces): a pending one was never decided.
+    assert await store.list_approvals(None, decided_since=1010.0) == [decided]
+    assert await store.list_approvals(None, decided_since=1010.5) == []
+    assert await store.list_approvals("pending", decided_since=0.0) == []
 
 
 # Listing runs -----------------------------------------------------------------------------
@@ -416,6 +420,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
         db.execute("DROP TABLE notification_deliveries")  # migration 15
+        db.execute("DROP INDEX approvals_by_decision")
         db.execute("DROP TABLE gateway_holds")  # migration 13
         db.execute("DROP TABLE gateway_spend")
         for table in ("cache", "gateway_calls", "contracts", "purges"):  # migrations 2 and on
@@ -598,6 +603,7 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
         db.execute("DROP TABLE notification_deliveries")  # migration 15
+        db.execute("DROP INDEX approvals_by_decision")
         for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
             db.execute(f"ALTER TABLE gateway_calls DROP COLUMN {column}")  # migration 14
         db.execute("DROP TABLE gateway_holds")

@@ -23,13 +23,19 @@ app = command_group(
 @app.command("run")
 def notify_run(
     once: bool = typer.Option(False, "--once", help="One pass, then exit (for cron)."),
-    every: float = typer.Option(
-        5.0, "--every", min=0.1, max=3600, callback=finite, help="Seconds between passes."
+    every: float | None = typer.Option(
+        None,
+        "--every",
+        min=0.1,
+        max=3600,
+        callback=finite,
+        help="Seconds between passes (default: notifications.poll_s, 5).",
     ),
 ) -> None:
-    """Announce each pending approval and escalated run on its channels, trying failed ones
-    again, until stopped (Ctrl-C). `proctor serve` does the same when notifications: names
-    channels."""
+    """Announce each pending approval and escalated run on its channels, and each decision
+    where its request was, trying failed ones again, until stopped (Ctrl-C). `proctor
+    serve` does the same when notifications: names channels; of several processes, one
+    sends each message."""
     import asyncio
 
     from proctor.notifications import Notifier
@@ -45,7 +51,7 @@ def notify_run(
             if once:
                 return await notifier.dispatch()
             console.print("announcing pending approvals (Ctrl-C stops)")
-            await notifier.run(asyncio.Event(), every_s=every)
+            await notifier.run(asyncio.Event(), every_s=every or notifier.config.poll_s)
             return None
         finally:
             await notifier.close()
@@ -55,9 +61,10 @@ def notify_run(
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     if report is not None:
+        elsewhere = f", {report.elsewhere} sent by another process" if report.elsewhere else ""
         console.print(
-            f"{report.pending} pending approval(s), {report.escalated} escalated run(s): "
-            f"{report.sent} delivered, "
+            f"{report.pending} pending approval(s), {report.decided} decision(s), "
+            f"{report.escalated} escalated run(s): {report.sent} delivered{elsewhere}, "
             f"{report.failed} failed (retried on the next pass, see `proctor notify log`)"
         )
         if report.failed:
@@ -72,13 +79,16 @@ def notify_log(
     limit: int = typer.Option(100, "--limit", min=1, max=MAX_COUNT, help="At most this many."),
     as_json: bool = typer.Option(False, "--json", help="Print the attempts as JSON."),
 ) -> None:
-    """Every attempt to announce an approval: channel, try, result, next try."""
+    """Every attempt to announce an approval, its decision or an escalated run: channel,
+    try, result, next try ("sending": being made, or its process died)."""
     from proctor.cli._render import new_table, to_json, when
+    from proctor.notifications import decision_subject
     from proctor.store import iso_or_none, iso_time
 
+    # An approval's log holds the announcement of its decision too.
+    subjects = None if subject is None else [subject, decision_subject(subject)]
     found: list[DeliveryRecord] = with_store(
-        lambda store: store.deliveries(None if subject is None else [subject], limit=limit),
-        create=False,
+        lambda store: store.deliveries(subjects, limit=limit), create=False
     )
     if as_json:
         items = [
@@ -100,7 +110,13 @@ def notify_log(
     for column in ("about", "channel", "try", "at", "result", "next try"):
         table.add_column(column)
     for d in found:
-        result = f"[green]ok[/] {d.detail}" if d.ok else f"[red]failed[/] {d.detail}"
+        result = (
+            f"[green]ok[/] {d.detail}"
+            if d.ok
+            else d.detail
+            if d.detail == "sending"
+            else f"[red]failed[/] {d.detail}"
+        )
         again = "-" if d.next_at is None else when(d.next_at)
         table.add_row(d.subject_id, d.channel, str(d.attempt), when(d.at), result, again)
     console.print(table)

@@ -37,8 +37,8 @@ def stored_name(workflow: str | None) -> str | None:
     return load_workflow(workflow).name
 
 
-def finite(value: float) -> float:
+def finite(value: float | None) -> float | None:
     """Typer callback for a number option: NaN and infinity are usage errors."""
-    if not math.isfinite(value):
+    if value is not None and not math.isfinite(value):
         raise typer.BadParameter(f"{value} is not a finite number")
     return value

@@ -9,7 +9,9 @@ Example::
         finance: {email: {host: smtp.example.com, sender: proctor@example.com,
                           to: [finance@example.com], username_env: SMTP_USER,
                           password_env: SMTP_PASSWORD}}
-        team: {slack: {webhook_url_env: SLACK_WEBHOOK_URL}}
+        team: {slack: {webhook_url_env: SLACK_WEBHOOK_URL,
+                       signing_secret_env: SLACK_SIGNING_SECRET,   # Approve/Deny buttons
+                       approvers: {U024BE7LH: alice@example.com}}}
       default: [ops]            # for approval rules that name no channel (notify:)
 
 The sending lives in ``proctor.notifications``; this is only what the file may say.
@@ -48,11 +50,49 @@ class EmailChannel(_Strict):
     timeout_s: PositiveFloat = 10.0
 
 
+class SlackApprover(_Strict):
+    """Who a Slack user is in Proctor, when they decide from Slack: the identity their
+    decision is recorded under (separation of duties compares it with who started the
+    run), and the one tenant whose approvals they may decide."""
+
+    identity: str = Field(min_length=1, max_length=200)
+    tenant: str = "default"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _just_an_identity(cls, value: object) -> object:
+        return {"identity": value} if isinstance(value, str) else value
+
+
 class SlackChannel(_Strict):
-    """A message to a Slack incoming webhook (its URL is a secret: kept in a variable)."""
+    """A message to a Slack incoming webhook (its URL is a secret: kept in a variable).
+
+    With a Slack app's signing secret, approval messages carry Approve and Deny buttons;
+    `proctor serve` takes the clicks at ``/integrations/slack/actions`` (the app's
+    interactivity Request URL), checks Slack's signature, and decides as the approver
+    the clicking user is mapped to. Users not in ``approvers`` are refused.
+    """
 
     webhook_url_env: str
     timeout_s: PositiveFloat = 5.0
+    signing_secret_env: str | None = None
+    """The variable holding the Slack app's signing secret (its Basic Information page)."""
+    approvers: dict[str, SlackApprover] = Field(default_factory=dict)
+    """Slack user ids (``U...``) who may decide from Slack, and who each is in Proctor."""
+
+    @model_validator(mode="after")
+    def _approvers_need_the_secret(self) -> SlackChannel:
+        if self.approvers and self.signing_secret_env is None:
+            raise ValueError(
+                "approvers decide through Slack's buttons, which need the app's signing "
+                "secret: add signing_secret_env: NAME_OF_THE_VARIABLE"
+            )
+        return self
+
+    @property
+    def interactive(self) -> bool:
+        """Whether its messages carry Approve and Deny buttons."""
+        return self.signing_secret_env is not None
 
 
 class ChannelConfig(_Strict):
@@ -86,8 +126,11 @@ class NotificationsConfig(_Strict):
     """Tries per approval and channel before giving up (each logged)."""
     retry_after_s: PositiveFloat = 5.0
     """The wait after the first failure; it doubles after each one (at most an hour)."""
-    escalations_within_s: PositiveFloat = 86_400.0
-    """Runs started this recently that end escalated are announced too (a day)."""
+    poll_s: PositiveFloat = Field(default=5.0, le=3600)
+    """How often `proctor serve` (and `proctor notify run`) looks for what to announce."""
+    announce_within_s: PositiveFloat = 86_400.0
+    """Runs started this recently that end escalated are announced, and decisions made
+    this recently are announced where their request was (a day)."""
 
     @model_validator(mode="after")
     def _defaults_are_channels(self) -> NotificationsConfig:

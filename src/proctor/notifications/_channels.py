@@ -18,7 +18,7 @@ import orjson
 
 from proctor.gateway import ChannelConfig
 from proctor.gateway._notify_config import EmailChannel, SlackChannel, WebhookChannel
-from proctor.notifications._messages import Announcement, EscalationNote
+from proctor.notifications._messages import Note
 from proctor.notifications._signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 
 
@@ -26,7 +26,7 @@ class DeliveryFailed(Exception):
     """A channel refused or could not be reached; the message says which and why."""
 
 
-async def send(channel: ChannelConfig, note: Announcement | EscalationNote, http: Any) -> str:
+async def send(channel: ChannelConfig, note: Note, http: Any) -> str:
     """Deliver ``note`` on ``channel`` (``http``: an ``httpx2.AsyncClient``)."""
     if channel.webhook is not None:
         return await _webhook(channel.webhook, note, http)
@@ -43,7 +43,7 @@ def _env(name: str, what: str) -> str:
     return value
 
 
-async def _webhook(config: WebhookChannel, note: Announcement | EscalationNote, http: Any) -> str:
+async def _webhook(config: WebhookChannel, note: Note, http: Any) -> str:
     payload = note.payload()
     body = orjson.dumps(payload)
     headers = {
@@ -60,9 +60,9 @@ async def _webhook(config: WebhookChannel, note: Announcement | EscalationNote, 
     return await _post(http, config.url, body, headers, config.timeout_s)
 
 
-async def _slack(config: SlackChannel, note: Announcement | EscalationNote, http: Any) -> str:
+async def _slack(config: SlackChannel, note: Note, http: Any) -> str:
     url = _env(config.webhook_url_env, "Slack incoming webhook's URL")
-    body = orjson.dumps(note.slack())
+    body = orjson.dumps(note.slack(actions=config.interactive))
     headers = {"content-type": "application/json"}
     return await _post(http, url, body, headers, config.timeout_s)
 
@@ -85,7 +85,7 @@ def _origin(url: str) -> str:
     return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
-def _email(config: EmailChannel, note: Announcement | EscalationNote) -> str:
+def _email(config: EmailChannel, note: Note) -> str:
     message = EmailMessage()
     message["Subject"] = note.subject
     message["From"] = config.sender

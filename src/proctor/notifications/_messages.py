@@ -1,4 +1,5 @@
-"""What a notification says about a pending approval: one payload, three renderings."""
+"""What a notification says (a pending approval, its decision, an escalated run): one
+payload, three renderings each (webhook JSON, plain text, Slack blocks)."""
 
 from __future__ import annotations
 
@@ -63,12 +64,27 @@ class Announcement:
             f"The request {expires}. Approve or deny it at:\n{self.link}\n"
         )
 
-    def slack(self) -> dict[str, Any]:
-        """A Slack incoming-webhook message: the call, the rule and a link to decide."""
+    def slack(self, *, actions: bool = False) -> dict[str, Any]:
+        """A Slack incoming-webhook message: the call, the rule and a link to decide;
+        with ``actions``, Approve and Deny buttons too (a Slack app takes the clicks)."""
         a = self.approval
         arguments = orjson.dumps(a.arguments).decode()
         if len(arguments) > 1500:
             arguments = arguments[:1497] + "..."
+        buttons: list[dict[str, Any]] = []
+        if actions:
+            buttons = [
+                _button("Approve", action_id=APPROVE_ACTION, value=a.approval_id, style="primary"),
+                _button("Deny", action_id=DENY_ACTION, value=a.approval_id, style="danger")
+                | {
+                    "confirm": {
+                        "title": {"type": "plain_text", "text": "Deny this call?"},
+                        "text": {"type": "plain_text", "text": f"{a.tool} will not run."},
+                        "confirm": {"type": "plain_text", "text": "Deny"},
+                        "deny": {"type": "plain_text", "text": "Cancel"},
+                    }
+                },
+            ]
         return {
             "text": self.subject,
             "blocks": [
@@ -83,14 +99,77 @@ class Announcement:
                 },
                 {
                     "type": "actions",
-                    "elements": [
-                        {
-                            "type": "button",
-                            "text": {"type": "plain_text", "text": "Review and decide"},
-                            "url": self.link,
-                        }
-                    ],
+                    "block_id": f"proctor_{a.approval_id}",
+                    "elements": [*buttons, _button("Review", url=self.link)],
                 },
+            ],
+        }
+
+
+APPROVE_ACTION = "proctor_approve"
+DENY_ACTION = "proctor_deny"
+
+
+def _button(text: str, **fields: str) -> dict[str, Any]:
+    return {"type": "button", "text": {"type": "plain_text", "text": text}} | fields
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecisionNote:
+    """An approval decided (or expired), told where its request was announced."""
+
+    approval: ApprovalRecord
+    run: RunRecord | None
+    link: str
+
+    @property
+    def subject(self) -> str:
+        workflow = self.run.workflow if self.run is not None else "a run"
+        return f"{self.approval.status.capitalize()}: {self.approval.tool} in {workflow}"
+
+    @property
+    def line(self) -> str:
+        """One line: what was decided, by whom, and why."""
+        a = self.approval
+        by = f" by {a.decided_by}" if a.decided_by else ""
+        why = f": {a.decision_reason}" if a.decision_reason else ""
+        return f"{a.status.capitalize()}{by}{why}"
+
+    def payload(self) -> dict[str, Any]:
+        """The webhook's JSON body (``event``: ``approval.decided``)."""
+        a = self.approval
+        return {
+            "event": "approval.decided",
+            "approval": {
+                "approval_id": a.approval_id,
+                "run_id": a.run_id,
+                "tool": a.tool,
+                "rule": a.rule,
+                "status": a.status,
+                "decided_by": a.decided_by,
+                "decision_reason": a.decision_reason,
+                "decided_at": iso_or_none(a.decided_at),
+            },
+            "run": None
+            if self.run is None
+            else {"workflow": self.run.workflow, "tenant": self.run.tenant},
+            "link": self.link,
+        }
+
+    def text(self) -> str:
+        a = self.approval
+        return (
+            f"{self.subject}\n\n{self.line}.\n"
+            f"Run {a.run_id} asked to call {a.tool} (rule {a.rule}). The run:\n{self.link}\n"
+        )
+
+    def slack(self, *, actions: bool = False) -> dict[str, Any]:
+        return {
+            "text": f"{self.subject}. {self.line}",
+            "blocks": [
+                {"type": "section", "text": {"type": "mrkdwn", "text": f"*{self.subject}*"}},
+                {"type": "context", "elements": [{"type": "mrkdwn", "text": self.line[:2900]}]},
+                {"type": "actions", "elements": [_button("Open the run", url=self.link)]},
             ],
         }
 
@@ -131,7 +210,7 @@ class EscalationNote:
             f"Its trace, and what it did before it stopped:\n{self.link}\n"
         )
 
-    def slack(self) -> dict[str, Any]:
+    def slack(self, *, actions: bool = False) -> dict[str, Any]:
         return {
             "text": self.subject,
             "blocks": [
@@ -149,3 +228,7 @@ class EscalationNote:
                 },
             ],
         }
+
+
+Note = Announcement | DecisionNote | EscalationNote
+"""Anything a notification says."""

@@ -1,5 +1,12 @@
-"""``Notifier``: announces pending approvals on the channels their rules name, and logs
-every attempt in the store, trying a failed channel again with a doubling wait."""
+"""``Notifier``: announces pending approvals on the channels their rules name (and their
+decisions where they were announced, and escalated runs), logs every attempt in the store,
+and tries a failed channel again with a doubling wait.
+
+Several processes may announce from one store (two ``proctor serve``, a ``proctor notify
+run``): each attempt is claimed in the delivery log before it is made, and only the
+process whose claim is kept sends. A claim whose process died counts as a failed attempt
+once ``CLAIM_S`` has passed, and the next process tries again.
+"""
 
 from __future__ import annotations
 
@@ -9,34 +16,43 @@ import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from proctor.contracts import stored_contract
 from proctor.gateway import NotificationsConfig, load_config
 from proctor.notifications._channels import DeliveryFailed, send
-from proctor.notifications._messages import Announcement, EscalationNote
+from proctor.notifications._messages import Announcement, DecisionNote, EscalationNote, Note
 from proctor.store import ApprovalRecord, DeliveryRecord, RunFilter, RunRecord, Store
 
 logger = logging.getLogger("proctor.notifications")
 
 MAX_WAIT_S = 3600.0
+CLAIM_S = 300.0
+"""How long an attempt being made holds its claim: past it, its process is taken for dead."""
 
 
 @dataclass(frozen=True)
 class DispatchReport:
-    """One pass: pending approvals and escalated runs looked at, deliveries made and failed."""
+    """One pass: pending approvals, decisions and escalated runs looked at; deliveries
+    made, failed, and left to another process that claimed them first."""
 
     pending: int = 0
+    decided: int = 0
     escalated: int = 0
     sent: int = 0
     failed: int = 0
+    elsewhere: int = 0
 
-
-Note = Announcement | EscalationNote
 
 _ESCALATION = "escalation"  # the routes' key for the contract's escalation.notify
-_MAX_ESCALATIONS = 1000
+_MAX_RECENT = 1000
+_DECIDED = "/decided"
+
+
+def decision_subject(approval_id: str) -> str:
+    """The delivery log's subject for the announcement of an approval's decision."""
+    return approval_id + _DECIDED
 
 
 @dataclass(frozen=True)
@@ -78,31 +94,44 @@ class Notifier:
         return cls(store, settings) if settings.channels else None
 
     async def dispatch(self) -> DispatchReport:
-        """Announce each pending approval, and each run escalated lately, on each of its
-        channels not yet told."""
+        """Announce each pending approval, each decision made lately where its request
+        was announced, and each run escalated lately, on each channel not yet told."""
         approvals = await self.store.list_approvals("pending", tenant=None)
         if not (self.config.channels or self.config.default):
             return DispatchReport(pending=len(approvals))
-        since = self.clock() - self.config.escalations_within_s
+        since = self.clock() - self.config.announce_within_s
         escalated = await self.store.list_runs(
-            RunFilter(outcome="escalated", since=since, limit=_MAX_ESCALATIONS)
+            RunFilter(outcome="escalated", since=since, limit=_MAX_RECENT)
         )
+        decided = (await self.store.list_approvals(None, decided_since=since))[-_MAX_RECENT:]
         subjects = [await self._approval(approval) for approval in approvals]
         subjects += [await self._escalation(run) for run in escalated]
         ids = [subject.subject_id for subject in subjects]
+        ids += [a.approval_id for a in decided] + [decision_subject(a.approval_id) for a in decided]
         tried: dict[tuple[str, str], list[DeliveryRecord]] = {}
+        told: dict[str, list[str]] = {}
         for attempt in await self.store.deliveries(ids, limit=len(ids) * 64):
             tried.setdefault((attempt.subject_id, attempt.channel), []).append(attempt)
-        sent = failed = 0
+            if attempt.ok:
+                told.setdefault(attempt.subject_id, []).append(attempt.channel)
+        subjects += [
+            self._decision(approval, told[approval.approval_id])
+            for approval in decided
+            if approval.approval_id in told
+        ]
+        counts = {True: 0, False: 0, None: 0}
         for subject in subjects:
             for name in subject.channels:
                 attempts = tried.get((subject.subject_id, name), [])
-                if not self._due(attempts):
-                    continue
-                ok = await self._deliver(subject, name, len(attempts) + 1)
-                sent, failed = sent + ok, failed + (not ok)
+                if self._due(attempts):
+                    counts[await self._deliver(subject, name, len(attempts) + 1)] += 1
         return DispatchReport(
-            pending=len(approvals), escalated=len(escalated), sent=sent, failed=failed
+            pending=len(approvals),
+            decided=len(decided),
+            escalated=len(escalated),
+            sent=counts[True],
+            failed=counts[False],
+            elsewhere=counts[None],
         )
 
     async def _approval(self, approval: ApprovalRecord) -> _Subject:
@@ -114,6 +143,15 @@ class Notifier:
 
         channels = await self._channels(run, approval.rule)
         return _Subject(approval.approval_id, channels, note)
+
+    def _decision(self, approval: ApprovalRecord, channels: list[str]) -> _Subject:
+        link = f"{self._base}/runs/{approval.run_id}"
+
+        async def note() -> Note:
+            run = await self.store.get_run(approval.run_id)
+            return DecisionNote(approval=approval, run=run, link=link)
+
+        return _Subject(decision_subject(approval.approval_id), sorted(set(channels)), note)
 
     async def _escalation(self, run: RunRecord) -> _Subject:
         async def note() -> Note:
@@ -140,10 +178,26 @@ class Notifier:
         if not attempts:
             return True
         last = attempts[-1]
+        if len(attempts) >= self.config.max_attempts:
+            return False
         return last.next_at is not None and last.next_at <= self.clock()
 
-    async def _deliver(self, subject: _Subject, name: str, attempt: int) -> bool:
+    async def _deliver(self, subject: _Subject, name: str, attempt: int) -> bool | None:
+        """Claim attempt number ``attempt``, make it and log how it went: whether it was
+        delivered, or ``None`` when another process claimed it first."""
         now = self.clock()
+        claim = DeliveryRecord(
+            delivery_id=f"dl_{secrets.token_hex(8)}",
+            subject_id=subject.subject_id,
+            channel=name,
+            attempt=attempt,
+            at=now,
+            ok=False,
+            detail="sending",
+            next_at=now + CLAIM_S,
+        )
+        if not await self.store.claim_delivery(claim):
+            return None
         channel = self.config.channels.get(name)
         try:
             if channel is None:
@@ -160,18 +214,8 @@ class Notifier:
         again = None
         if not ok and channel is not None and attempt < self.config.max_attempts:
             again = now + min(MAX_WAIT_S, self.config.retry_after_s * 2 ** (attempt - 1))
-        await self.store.record_delivery(
-            DeliveryRecord(
-                delivery_id=f"dl_{secrets.token_hex(8)}",
-                subject_id=subject.subject_id,
-                channel=name,
-                attempt=attempt,
-                at=now,
-                ok=ok,
-                detail=detail[:500],
-                next_at=again,
-            )
-        )
+        settled = replace(claim, at=self.clock(), ok=ok, detail=detail[:500], next_at=again)
+        await self.store.settle_delivery(settled)
         return ok
 
     @property

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
+from proctor.gateway import load_config
 from proctor.notifications import Notifier
 from proctor.runtime import WorkflowCatalog
 from proctor.server._appstate import ServerState
@@ -41,6 +42,7 @@ def create_server(
     bodies stop at ``max_body_bytes``. The store stays the caller's to close.
     """
     service = Service(store, config=config, workflows=workflows)
+    notifications = load_config(config, check_env=False).notifications
     hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
     auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
 
@@ -48,10 +50,12 @@ def create_server(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # Pending approvals are announced while the server runs, if proctor.yaml names
         # channels (notifications:); `proctor notify run` does the same on its own.
-        notifier = Notifier.for_project(store, config)
+        notifier = Notifier(store, notifications) if notifications.channels else None
         stop, announcing = asyncio.Event(), None
         if notifier is not None:
-            announcing = asyncio.create_task(notifier.run(stop), name="proctor-notifications")
+            announcing = asyncio.create_task(
+                notifier.run(stop, every_s=notifications.poll_s), name="proctor-notifications"
+            )
         yield
         stop.set()
         if notifier is not None and announcing is not None:
@@ -74,6 +78,7 @@ def create_server(
         service=service,
         auth=auth,
         secure_cookies=secure_cookies,
+        notifications=notifications,
     )
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.
@@ -85,11 +90,12 @@ def create_server(
     metrics = ServerMetrics(store)
     app.add_middleware(HttpMetrics, metrics=metrics)
     app.add_route("/metrics", metrics.page, methods=["GET"], include_in_schema=False)
-    from proctor.server import _api, _api_otlp, _ui
+    from proctor.server import _api, _api_otlp, _slack, _ui
     from proctor.server._docs import mount_docs
 
     mount_docs(app)
     app.include_router(_api.router)
     app.include_router(_api_otlp.router)
+    app.include_router(_slack.router)
     _ui.mount(app)
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from proctor.gateway import NotificationsConfig
 from proctor.server._auth import Authenticator
 from proctor.server._guard import PRINCIPAL
 from proctor.server._keys import Principal
@@ -20,6 +21,8 @@ class ServerState:
     service: Service
     auth: Authenticator
     secure_cookies: bool
+    notifications: NotificationsConfig
+    """``proctor.yaml``'s ``notifications:`` (channels, and who may decide from Slack)."""
 
 
 def state_of(request: Request) -> ServerState:

@@ -176,12 +176,17 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         return self._approvals.get(approval_id)
 
     async def list_approvals(
-        self, status: str | None = "pending", *, tenant: str | None = None
+        self,
+        status: str | None = "pending",
+        *,
+        tenant: str | None = None,
+        decided_since: float | None = None,
     ) -> list[ApprovalRecord]:
         found = [
             a
             for a in self._approvals.values()
             if (status is None or a.status == status)
+            and (decided_since is None or (a.decided_at or -1.0) >= decided_since)
             and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
         ]
         return sorted(found, key=lambda a: a.requested_at)

@@ -149,8 +149,18 @@ class MemoryTables:
     async def get_eval_result(self, result_id: str) -> EvalResultRecord | None:
         return self._eval_results.get(result_id)
 
-    async def record_delivery(self, record: DeliveryRecord) -> None:
-        self._deliveries.setdefault(record.delivery_id, record)
+    async def claim_delivery(self, record: DeliveryRecord) -> bool:
+        key = (record.subject_id, record.channel, record.attempt)
+        if record.delivery_id in self._deliveries or any(
+            (d.subject_id, d.channel, d.attempt) == key for d in self._deliveries.values()
+        ):
+            return False
+        self._deliveries[record.delivery_id] = record
+        return True
+
+    async def settle_delivery(self, record: DeliveryRecord) -> None:
+        if record.delivery_id in self._deliveries:
+            self._deliveries[record.delivery_id] = record
 
     async def deliveries(
         self, subject_ids: Sequence[str] | None = None, *, limit: int = 1000

@@ -202,8 +202,10 @@ LATER: tuple[Migration, ...] = (
     ALTER TABLE gateway_calls ADD COLUMN reasoning_tokens BIGINT NOT NULL DEFAULT 0;
     """,
     ),
-    # 15: the notification delivery log: each attempt to tell people about an approval or
-    # an escalated run.
+    # 15: the notification delivery log: each attempt to tell people about an approval,
+    # its decision or an escalated run. An attempt is claimed (inserted) before it is made,
+    # and its (subject, channel, attempt) is unique: of several processes announcing, one
+    # sends. Decisions are read by when they were made.
     Migration(
         sqlite="""
     CREATE TABLE notification_deliveries (
@@ -216,8 +218,9 @@ LATER: tuple[Migration, ...] = (
         detail TEXT NOT NULL DEFAULT '',
         next_at REAL
     );
-    CREATE INDEX notification_deliveries_by_subject
+    CREATE UNIQUE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
+    CREATE INDEX approvals_by_decision ON approvals (decided_at) WHERE decided_at IS NOT NULL;
     """,
         postgres="""
     CREATE TABLE notification_deliveries (
@@ -230,8 +233,9 @@ LATER: tuple[Migration, ...] = (
         detail TEXT NOT NULL DEFAULT '',
         next_at DOUBLE PRECISION
     );
-    CREATE INDEX notification_deliveries_by_subject
+    CREATE UNIQUE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
+    CREATE INDEX approvals_by_decision ON approvals (decided_at) WHERE decided_at IS NOT NULL;
     """,
     ),
 )

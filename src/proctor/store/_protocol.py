@@ -93,9 +93,14 @@ class Approvals(Protocol):
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None: ...
 
     async def list_approvals(
-        self, status: str | None = "pending", *, tenant: str | None = None
+        self,
+        status: str | None = "pending",
+        *,
+        tenant: str | None = None,
+        decided_since: float | None = None,
     ) -> list[ApprovalRecord]:
-        """Approvals (with ``status``, of runs of ``tenant``), oldest request first."""
+        """Approvals (with ``status``, of runs of ``tenant``, decided at or after
+        ``decided_since``), oldest request first."""
         ...
 
 
@@ -245,8 +250,14 @@ class Deliveries(Protocol):
     """The notification delivery log: every attempt to tell people about an approval or an
     escalated run."""
 
-    async def record_delivery(self, record: DeliveryRecord) -> None:
-        """Keep one delivery attempt (a ``delivery_id`` stored already is kept as is)."""
+    async def claim_delivery(self, record: DeliveryRecord) -> bool:
+        """Keep an attempt about to be made, unless its subject, channel and attempt number
+        (or its ``delivery_id``) are kept already: whether it was kept. Of several
+        processes announcing the same thing, only the one whose claim is kept sends."""
+        ...
+
+    async def settle_delivery(self, record: DeliveryRecord) -> None:
+        """Record how a claimed attempt went (the one with ``record.delivery_id``)."""
         ...
 
     async def deliveries(

@@ -156,7 +156,11 @@ class SQLRunLog(SQLBase):
         return None if row is None else approval_from_row(row)
 
     async def list_approvals(
-        self, status: str | None = "pending", *, tenant: str | None = None
+        self,
+        status: str | None = "pending",
+        *,
+        tenant: str | None = None,
+        decided_since: float | None = None,
     ) -> list[ApprovalRecord]:
         sql = SELECT_APPROVALS
         clauses: list[str] = []
@@ -168,6 +172,9 @@ class SQLRunLog(SQLBase):
         if status is not None:
             clauses.append("a.status = ?")
             params.append(status)
+        if decided_since is not None:
+            clauses.append("a.decided_at >= ?")
+            params.append(decided_since)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetch(f"{sql}{where} ORDER BY a.requested_at", params)
         return [approval_from_row(row) for row in rows]

@@ -40,8 +40,11 @@ from proctor.store._usage import (
 
 KEY_COLUMNS = tuple(f.name for f in fields(ApiKeyRecord))
 DELIVERY_COLUMNS = tuple(f.name for f in fields(DeliveryRecord))
-INSERT_DELIVERY = (
-    insert("notification_deliveries", DELIVERY_COLUMNS) + " ON CONFLICT (delivery_id) DO NOTHING"
+# Any conflict (its id, or its subject, channel and attempt): the claim is someone else's.
+INSERT_DELIVERY = insert("notification_deliveries", DELIVERY_COLUMNS) + " ON CONFLICT DO NOTHING"
+SETTLE_DELIVERY = (
+    "UPDATE notification_deliveries SET at = ?, ok = ?, detail = ?, next_at = ? "
+    "WHERE delivery_id = ?"
 )
 SELECT_DELIVERIES = f"SELECT {', '.join(DELIVERY_COLUMNS)} FROM notification_deliveries"
 SESSION_COLUMNS = tuple(f.name for f in fields(SessionRecord))
@@ -225,9 +228,13 @@ class SQLTables(SQLBase):
 
     # The notification delivery log.
 
-    async def record_delivery(self, record: DeliveryRecord) -> None:
+    async def claim_delivery(self, record: DeliveryRecord) -> bool:
         params = tuple(getattr(record, name) for name in DELIVERY_COLUMNS)
-        await self._execute(INSERT_DELIVERY, params, area="notification deliveries")
+        return await self._execute(INSERT_DELIVERY, params, area="notification deliveries") == 1
+
+    async def settle_delivery(self, record: DeliveryRecord) -> None:
+        params = (record.at, record.ok, record.detail, record.next_at, record.delivery_id)
+        await self._execute(SETTLE_DELIVERY, params, area="notification deliveries")
 
     async def deliveries(
         self, subject_ids: Sequence[str] | None = None, *, limit: int = 1000

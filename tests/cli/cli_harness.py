@@ -1,11 +1,21 @@
-"""Running the installed ``proctor`` console script as a subprocess, the way a user does."""
+"""Running ``proctor`` commands the way a user does: through the console script's entry
+point, with an environment, capturing what it prints and its exit code.
+
+``proctor`` runs a command in this process (the same ``main()`` the console script calls,
+with its own environment, argv and streams, so no interpreter start-up: most of what
+the CLI tests cost). ``PROCTOR_TEST_SUBPROCESS=1`` runs every command as a real
+subprocess instead, and ``proctor_all`` always does (commands side by side).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import json
 import os
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +61,49 @@ def cli_env(home: Path, extra: Mapping[str, str] | None = None) -> dict[str, str
     return env
 
 
+IN_PROCESS = os.environ.get("PROCTOR_TEST_SUBPROCESS") != "1"
+
+
 def proctor(*args: str, env: Mapping[str, str]) -> Ran:
-    """Run ``proctor ARGS`` to completion."""
+    """Run ``proctor ARGS`` to completion, with ``env`` as its whole environment."""
+    # Only the interpreter's start reads PYTHONPATH: a command that imports from it runs
+    # in a process of its own; so does one called where an event loop runs (the command
+    # runs its own).
+    if IN_PROCESS and env.get("PYTHONPATH") == os.environ.get("PYTHONPATH") and not _looping():
+        return _in_process(args, env)
     return proctor_all([args], env=env)[0]
+
+
+def _looping() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def _in_process(args: Sequence[str], env: Mapping[str, str]) -> Ran:
+    saved_env, saved_argv = dict(os.environ), sys.argv
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    out, err = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.argv = ["proctor", *args]
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(), out, err
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+    except Exception:  # what the interpreter would print before exiting 1
+        traceback.print_exc(file=err)
+        code = 1
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Ran(args=tuple(args), code=code, out=out.getvalue(), err=err.getvalue())
 
 
 def proctor_all(commands: Sequence[Sequence[str]], *, env: Mapping[str, str]) -> list[Ran]:

@@ -83,7 +83,9 @@ class LiveExporter:
         spans = self._runs.pop(run_id, None)
         first = rows[0].seq
         if spans is None or spans.last_seq != first - 1:
-            spans = RunSpans(capture_content=self.capture_content)
+            # Once per run this process meets: its record names the run's session.
+            record = await store.get_run(run_id)
+            spans = RunSpans(capture_content=self.capture_content, run=record)
             earlier = [row_to_event(row) for row in await store.events(run_id) if row.seq < first]
             spans.feed(earlier, emit=False)
         for span in spans.feed([row_to_event(row) for row in rows]):

@@ -103,6 +103,7 @@ class CallSpans:
         self._scheduled = False
         batch, self._queue = self._queue, []
         getbits = random.getrandbits
+        metrics = self.exporter.metrics
         try:
             for call, tokens in batch:
                 provider = self.providers.get(call.deployment or call.route)
@@ -114,6 +115,8 @@ class CallSpans:
                     span_id=f"{getbits(64) or 1:016x}",
                 )
                 self.exporter.processor.on_end(self._readable(span, self.exporter.resource))
+                if metrics is not None:
+                    metrics.record(span)
         except Exception as exc:  # telemetry must never break the endpoint
             logger.warning("OpenTelemetry export of gateway calls failed: %r", exc)
 

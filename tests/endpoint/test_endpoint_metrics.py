@@ -234,6 +234,7 @@ async def test_each_call_is_a_genai_span(spans: InMemorySpanExporter, served: Se
     cost = attrs.pop("proctor.cost_usd")
     assert isinstance(cost, float)
     assert cost > 0
+    assert attrs.pop("gen_ai.usage.cost") == attrs.pop("llm.cost.total") == cost
     assert attrs == {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": "openai",
@@ -244,6 +245,8 @@ async def test_each_call_is_a_genai_span(spans: InMemorySpanExporter, served: Se
         "gen_ai.usage.cache_read.input_tokens": 40,
         "gen_ai.usage.cache_creation.input_tokens": 10,
         "gen_ai.usage.reasoning.output_tokens": 5,
+        "llm.model_name": "gpt-4o-mini",  # what Phoenix prices the call by
+        "llm.token_count.completion_details.reasoning": 5,
         "proctor.key": "alice",
         "proctor.route": "default",
         "proctor.deployment": "small",

@@ -23,9 +23,11 @@ from proctor.store import (
     Escalated,
     Event,
     LimitReached,
+    ModelCalled,
     PolicyDecided,
     RunFilter,
     RunFinished,
+    RunStarted,
     SQLiteStore,
     ToolFinished,
     row_to_event,
@@ -575,3 +577,22 @@ async def test_a_run_cancelled_while_finishing_stays_running_with_current_totals
     rows = await db.events("run_cut")
     assert rows[-1].type != "run_finished"
     assert (record.last_seq, record.head_hash) == (rows[-1].seq, rows[-1].hash)
+
+
+async def test_the_log_records_what_telemetry_describes(db: SQLiteStore) -> None:
+    result = await runner(
+        db,
+        HAPPY,
+        description="Refunds for gold customers.",
+        model={"max_tokens": 300, "temperature": 0.1},
+    ).start({"ticket": 1})
+    events = await events_of(db, result)
+    started = events[0].data
+    assert isinstance(started, RunStarted)
+    assert started.contract_description == "Refunds for gold customers."
+    assert started.tool_descriptions["crm.lookup"] == "Look a customer up."
+    assert set(started.tool_descriptions) == {t.name for t in REGISTRY}
+    called = [e.data for e in events if isinstance(e.data, ModelCalled)]
+    assert {(c.max_tokens, c.temperature) for c in called} == {(300, 0.1)}
+    assert {c.response_id for c in called} == {None}  # the scripted model sends no id
+    assert (await verify_run(db, result.run_id)).ok

@@ -80,6 +80,18 @@ class Phoenix:
             if not cursor:
                 return spans
 
+    def graphql(self, query: str, **variables: Any) -> dict[str, Any]:
+        """The ``data`` of a query to Phoenix's GraphQL API (what its UI reads)."""
+        body = json.dumps({"query": query, "variables": variables}).encode()
+        request = urllib.request.Request(
+            f"{self.url}/graphql", data=body, headers={"content-type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            reply = json.loads(answer.read())
+        assert not reply.get("errors"), reply["errors"]
+        data: dict[str, Any] = reply["data"]
+        return data
+
     def wait_for(self, project: str, count: int, timeout_s: float = 30.0) -> list[dict[str, Any]]:
         """The project's spans once at least ``count`` have arrived (ingestion is async)."""
         deadline = time.monotonic() + timeout_s

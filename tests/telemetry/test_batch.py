@@ -89,9 +89,10 @@ async def test_export_runs_sends_each_runs_spans(store: Store) -> None:
         progress=lambda record, spans: heard.append((record.run_id, spans)),
     )
 
-    assert [len(batch) for batch in sent] == [13, 13]
-    assert heard == [(first, 13), (second, 13)]
-    assert (report.runs, report.spans, report.unfinished) == (2, 26, 0)
+    # 13 spans of the run and its calls, and the policy's 6 decisions as guardrail runs.
+    assert [len(batch) for batch in sent] == [19, 19]
+    assert heard == [(first, 19), (second, 19)]
+    assert (report.runs, report.spans, report.unfinished) == (2, 38, 0)
     assert [s.span_id for s in sent[0]] == [s.span_id for s in await run_spans(store, first)]
 
 

@@ -171,6 +171,9 @@ async def test_no_content_by_default(store: Store, exported: InMemorySpanExporte
 
 
 class _BrokenStore:
+    async def get_run(self, run_id: str) -> None:
+        return None
+
     async def events(self, run_id: str) -> list[EventRow]:
         raise OSError("disk on fire")
 

@@ -6,6 +6,7 @@ import pytest
 
 from proctor.store import (
     EVENT_TYPES,
+    AnswerRefused,
     CheckerDecided,
     ModelAttemptFailed,
     ModelCalled,
@@ -15,7 +16,16 @@ from proctor.store import (
 )
 from proctor.telemetry import CONTENT_ATTRIBUTES, RunSpans, SpanData, spans_for_run
 from proctor.telemetry._spans import derived_span_id, span_id_of, trace_id_of
-from support.run_log import ROOT, TRACE, Log, called, every_event_type, proposed, started
+from support.run_log import (
+    ROOT,
+    TRACE,
+    Log,
+    called,
+    decided,
+    every_event_type,
+    proposed,
+    started,
+)
 
 
 def by_name(spans: list[SpanData]) -> dict[str, SpanData]:
@@ -26,6 +36,10 @@ def by_name(spans: list[SpanData]) -> dict[str, SpanData]:
             key += "'"
         named[key] = span
     return named
+
+
+def without_guardrails(spans: list[SpanData]) -> list[SpanData]:
+    return [s for s in spans if not s.name.startswith("run_guardrail ")]
 
 
 def event_names(span: SpanData) -> list[str]:
@@ -39,7 +53,7 @@ def test_the_log_above_records_every_event_type() -> None:
 
 def test_every_event_type_becomes_a_span_or_a_span_event() -> None:
     log = every_event_type()
-    spans = by_name(spans_for_run(log.events))
+    spans = by_name(without_guardrails(spans_for_run(log.events)))
 
     assert sorted(spans) == [
         "chat gpt-b",
@@ -225,7 +239,9 @@ def test_a_purged_event_exports_no_content_even_when_captured() -> None:
 def test_spans_are_handed_back_as_their_closing_events_arrive() -> None:
     log = every_event_type()
     fold = RunSpans()
-    names: list[list[str]] = [[s.name for s in fold.feed([event])] for event in log.events]
+    names: list[list[str]] = [
+        [s.name for s in without_guardrails(fold.feed([event]))] for event in log.events
+    ]
 
     assert names[5] == ["chat gpt-b"]  # a model call is a finished span at once
     assert names[6:9] == [[], [], []]  # the lookup is open until its result
@@ -242,7 +258,9 @@ def test_a_run_that_has_not_finished_has_no_root_span_yet() -> None:
     log = every_event_type()
     spans = spans_for_run(log.events[:12])
 
-    assert [s.name for s in spans] == ["chat gpt-b", "execute_tool crm.lookup"]
+    assert [s.name for s in without_guardrails(spans)] == ["chat gpt-b", "execute_tool crm.lookup"]
+    # The policy's decisions on the lookup and on the payment, each a finished span.
+    assert [s.name for s in spans].count("run_guardrail proctor.policy") == 2
 
 
 def test_folding_silently_then_on_sends_only_what_ends_later() -> None:
@@ -256,7 +274,9 @@ def test_folding_silently_then_on_sends_only_what_ends_later() -> None:
     assert [s.span_id for s in later] == [
         s.span_id for s in everything if s.end > log.events[14].ts
     ]
-    assert len(later) == len(everything) - 3  # the first model call, the lookup, the checker
+    # The first model call, the lookup and its policy decision, the checker, the first
+    # decision on the payment.
+    assert len(later) == len(everything) - 5
 
 
 def test_ids_that_are_not_hex_are_derived_stably() -> None:
@@ -310,3 +330,103 @@ def test_a_run_that_did_not_do_its_task_ends_in_error(outcome: Outcome) -> None:
     [root] = spans_for_run(log.events)
     assert root.error == "the contract forbids it"
     assert root.attributes["error.type"] == outcome
+
+
+def test_what_backends_read_for_agents_tools_calls_and_cost() -> None:
+    spans = by_name(spans_for_run(every_event_type().events))
+
+    root = spans["invoke_agent refunds"].attributes
+    assert root["gen_ai.agent.description"] == "Refunds within the refund policy."
+    assert "gen_ai.usage.cost" not in root  # a trace's total would be counted twice
+    assert spans["execute_tool crm.lookup"].attributes["gen_ai.tool.description"] == (
+        "Find a customer."
+    )
+    assert "gen_ai.tool.description" not in spans["execute_tool wire.send"].attributes
+    chat = spans["chat gpt-b'"].attributes  # turn 2
+    assert chat["gen_ai.response.id"] == "chatcmpl-2"
+    assert (chat["gen_ai.request.max_tokens"], chat["gen_ai.request.temperature"]) == (512, 0.2)
+    assert chat["gen_ai.usage.cache_creation.input_tokens"] == 6
+    assert chat["gen_ai.usage.reasoning.output_tokens"] == 8
+    assert chat["llm.token_count.completion_details.reasoning"] == 8  # Phoenix prices these
+    # The cost under the names Langfuse and OpenInference read; Phoenix prices by model.
+    assert chat["gen_ai.usage.cost"] == chat["llm.cost.total"] == pytest.approx(0.002)
+    assert chat["llm.model_name"] == "gpt-b"
+    fell_back = spans["chat gpt-b"].attributes
+    assert fell_back["gen_ai.request.model"] == "gpt-a"
+    assert fell_back["llm.model_name"] == "gpt-b"  # priced as the model that answered
+
+
+def test_a_model_spec_is_priced_by_its_model_name() -> None:
+    log = Log()
+    log.add(started(model="anthropic:claude-haiku-4-5"))
+    log.add(called(1, model="anthropic:claude-haiku-4-5"))
+    log.add(called(2, model="llama3:8b"))
+    chats = [s for s in spans_for_run(log.events) if s.name.startswith("chat ")]
+    assert [s.attributes["llm.model_name"] for s in chats] == ["claude-haiku-4-5", "llama3:8b"]
+    assert chats[0].attributes["gen_ai.provider.name"] == "anthropic"
+
+
+class _Run:
+    """A run record with a session, as runs will have one (issue 19)."""
+
+    session = "conv-7"
+
+
+def test_the_conversation_is_the_runs_session_else_the_run() -> None:
+    log = every_event_type()
+    alone = by_name(spans_for_run(log.events))
+    assert alone["invoke_agent refunds"].attributes["gen_ai.conversation.id"] == "run_t"
+
+    grouped = spans_for_run(log.events, run=_Run())  # type: ignore[arg-type]
+    ids = {s.attributes.get("gen_ai.conversation.id") for s in grouped}
+    assert ids == {"conv-7", None}  # every chat, guardrail and run span; tool spans have none
+    root = by_name(grouped)["invoke_agent refunds"].attributes
+    assert root["session.id"] == "conv-7"  # Langfuse's session
+
+
+def test_policy_decisions_are_guardrail_runs() -> None:
+    log = Log()
+    log.add(started())
+    log.add(called(1, ("c1", "crm.lookup"), ("c2", "wire.send")))
+    log.add(proposed("c1", "crm.lookup", 0), span_id="c1")
+    allowed = log.add(decided("c1", "crm.lookup", "allow", "default.allow"), span_id="c1")
+    log.add(proposed("c2", "wire.send", 1), span_id="c2")
+    log.add(decided("c2", "wire.send", "require_approval", "approval.wire"), span_id="c2")
+    log.add(decided("c2", "wire.send", "deny", "contract.forbidden_tool"), span_id="c2")
+    log.add(AnswerRefused(rule="final.no_links", reason="no links from what was read"))
+
+    spans = spans_for_run(log.events)
+    guards = [s for s in spans if s.name == "run_guardrail proctor.policy"]
+    lookup, wire = derived_span_id(TRACE, "c1"), derived_span_id(TRACE, "c2")
+    assert [g.parent_span_id for g in guards] == [lookup, wire, wire, ROOT]
+    assert all(g.kind == "internal" and g.error is None for g in guards)
+    assert guards[0].start == guards[0].end == allowed.ts  # an instant, when it was decided
+    assert guards[0].attributes == {
+        "gen_ai.operation.name": "run_guardrail",
+        "gen_ai.guardrail.component.name": "proctor.policy",
+        "gen_ai.guardrail.security.policy.id": "refunds",
+        "gen_ai.guardrail.security.policy.rule.id": "default.allow",
+        "gen_ai.conversation.id": "run_t",
+        "gen_ai.guardrail.target.type": "input",
+        "gen_ai.guardrail.target.subtype": "tool_call",
+        "gen_ai.guardrail.target.id": "c1",
+        "gen_ai.guardrail.verdict.type": "allow",
+        "gen_ai.guardrail.action.type": "allow",
+    }
+    verdicts = [
+        (
+            g.attributes["gen_ai.guardrail.verdict.type"],
+            g.attributes["gen_ai.guardrail.action.type"],
+            g.attributes.get("gen_ai.guardrail.verdict.reason"),
+            g.attributes["gen_ai.guardrail.target.type"],
+        )
+        for g in guards[1:]
+    ]
+    assert verdicts == [
+        ("escalate", "escalate", "because approval.wire", "input"),
+        ("deny", "block", "because contract.forbidden_tool", "input"),
+        ("deny", "block", "no links from what was read", "output"),
+    ]
+    assert len({g.span_id for g in guards}) == 4
+    assert [g.span_id for g in guards] == [g.span_id for g in spans_for_run(log.events)
+                                           if g.name.startswith("run_guardrail")]  # fmt: skip

@@ -3,21 +3,27 @@
 One run is exported live by the ``proctor`` processes that drive it (it pauses for
 approval in one and finishes in another); another, run with export off, is sent later
 by ``proctor otel export``. Phoenix's REST API then gives back what it stored, which
-must match each run's recorded log: names, parentage, ids, usage, decisions, and no
-content.
+must match each run's recorded log: names, parentage, ids, usage, decisions (as span
+events and guardrail spans), and no content. A third run, on an OpenAI model, checks that
+the cost Phoenix shows for its call (Phoenix prices spans itself) is what Proctor charged.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
+from proctor.contracts import Contract
 from proctor.examples import invoice
+from proctor.gateway.providers import OpenAIModel
+from proctor.runtime import Runner, Workflow
 from proctor.store import (
     Event,
     ModelCalled,
@@ -27,7 +33,15 @@ from proctor.store import (
     ToolProposed,
     row_to_event,
 )
-from proctor.telemetry import CONTENT_ATTRIBUTES, run_spans
+from proctor.telemetry import (
+    CONTENT_ATTRIBUTES,
+    configure_live_export,
+    reset_live_export,
+    run_spans,
+)
+from proctor.tools import Registry
+from support.fake_openai import FakeOpenAIServer
+from support.fake_replies import Completion
 from support.otel import proctor
 from support.phoenix import Phoenix, running_phoenix
 
@@ -122,6 +136,14 @@ def check_trace(spans: list[dict[str, Any]], events: list[Event]) -> None:
         assert span["attributes"]["gen_ai.tool.name"] == tool
         decisions = [e for e in span["events"] if e["name"] == "proctor.policy_decided"]
         assert [e["attributes"]["proctor.rule"] for e in decisions] == rules[call_id]
+        guards = sorted(
+            (s for s in mine if s["parent_id"] == span["context"]["span_id"]
+             and s["name"] == "run_guardrail proctor.policy"),
+            key=lambda s: s["start_time"],
+        )  # fmt: skip
+        rule_ids = [g["attributes"]["gen_ai.guardrail.security.policy.rule.id"] for g in guards]
+        assert rule_ids == rules[call_id]  # each decision a guardrail run, under its call
+        assert {g["attributes"]["gen_ai.guardrail.target.id"] for g in guards} == {call_id}
 
     for span in mine:
         keys = set(span["attributes"]) | {k for e in span["events"] for k in e["attributes"]}
@@ -161,12 +183,16 @@ def test_live_and_batch_export_reach_phoenix(tmp_path: Path, phoenix: Phoenix) -
     past = json.loads(quiet.stdout)["run_id"]
     sent = proctor("otel", "export", "--run", past, home=home, otel=otel)
     assert sent.returncode == 0, sent
-    assert sent.stdout.startswith("✓ sent 12 spans of 1 run(s) to "), sent.stdout
+    live_shape = expected_shape(home, started["run_id"])
+    past_shape = expected_shape(home, past)
+    # The run, its model calls and tool calls (12), and its policy decisions (5).
+    assert len(past_shape) == 17
+    assert sent.stdout.startswith(f"✓ sent {len(past_shape)} spans of 1 run(s) to "), sent.stdout
 
     live_events, past_events = stored(home, started["run_id"]), stored(home, past)
-    spans = phoenix.wait_for(PROJECT, count=13 + 12)
+    spans = phoenix.wait_for(PROJECT, count=len(live_shape) + len(past_shape))
 
-    assert len(spans) == 13 + 12
+    assert len(spans) == len(live_shape) + len(past_shape)
     check_trace(spans, live_events)
     check_trace(spans, past_events)
     for run_id, events in ((started["run_id"], live_events), (past, past_events)):
@@ -203,3 +229,72 @@ def test_an_endpoint_that_refuses_is_one_line(tmp_path: Path, phoenix: Phoenix) 
     assert refused.stderr.startswith(
         f"error: the OTLP endpoint {phoenix.url}/not-otlp did not accept the spans (HTTP 405"
     ), refused.stderr
+
+
+COST_PROJECT = "proctor-cost"
+SPAN_COST = """query ($id: String!) {
+  getSpanByOtelId(spanId: $id) {
+    costSummary { prompt { tokens cost } completion { tokens cost } total { tokens cost } }
+  }
+}"""
+TRACE_COST = """query ($id: String!) {
+  getTraceByOtelId(traceId: $id) { costSummary { total { cost } } }
+}"""
+
+
+def span_cost(phoenix: Phoenix, span_id: str, timeout_s: float = 10.0) -> dict[str, Any]:
+    """Phoenix's cost summary of a span, once it has priced it (costs follow the insert)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        span = phoenix.graphql(SPAN_COST, id=span_id)["getSpanByOtelId"]
+        if span is not None and span["costSummary"] is not None:
+            summary: dict[str, Any] = span["costSummary"]
+            return summary
+        assert time.monotonic() < deadline, f"Phoenix has not priced span {span_id}"
+        time.sleep(0.25)
+
+
+async def test_phoenix_shows_the_cost_proctor_charged(
+    tmp_path: Path, phoenix: Phoenix, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", f"openinference.project.name={COST_PROJECT}")
+    store = SQLiteStore(tmp_path / "cost.db")
+    workflow = Workflow(
+        name="priced",
+        registry=Registry(),
+        contract=Contract.model_validate({"workflow": "priced"}),
+        instructions="Answer.",
+        default_model="gpt-4o-mini",
+    )
+    configure_live_export(OTLPSpanExporter(endpoint=f"{phoenix.url}/v1/traces"))
+    try:
+        with FakeOpenAIServer() as fake:
+            fake.enqueue(Completion(text="done", prompt_tokens=12_000, completion_tokens=3_000,
+                                    cached_tokens=8_000))  # fmt: skip
+            async with OpenAIModel(
+                "gpt-4o-mini", base_url=fake.base_url, api_key="unused"
+            ) as model:
+                result = await Runner(store, workflow, model=model).start({"q": 1})
+    finally:
+        reset_live_export()  # sends what is queued
+    events = [row_to_event(row) for row in await store.events(result.run_id)]
+    await store.close()
+    (call,) = [e for e in events if isinstance(e.data, ModelCalled)]
+    assert isinstance(call.data, ModelCalled)
+    charged = call.data.cost_usd
+    # Proctor's price (genai-prices): 4,000 new input tokens at $0.15 a million, 8,000
+    # cached at $0.075, 3,000 output at $0.60.
+    assert charged == pytest.approx(0.0006 + 0.0006 + 0.0018)
+    assert call.data.response_id == "chatcmpl-fake"
+
+    spans = phoenix.wait_for(COST_PROJECT, count=2)
+    (chat,) = [s for s in spans if s["context"]["span_id"] == call.span_id]
+    assert chat["attributes"]["gen_ai.usage.cost"] == pytest.approx(charged)
+    assert chat["attributes"]["gen_ai.response.id"] == "chatcmpl-fake"
+    cost = span_cost(phoenix, call.span_id)
+    assert cost["total"]["cost"] == pytest.approx(charged)  # what Phoenix's cost column shows
+    assert cost["total"]["tokens"] == 15_000
+    assert cost["completion"]["cost"] == pytest.approx(0.0018)
+    # The run's span carries no cost of its own: the trace's total is its one call's.
+    trace = phoenix.graphql(TRACE_COST, id=call.trace_id)["getTraceByOtelId"]
+    assert trace["costSummary"]["total"]["cost"] == pytest.approx(charged)

@@ -9,7 +9,8 @@ import typer.main
 from proctor.cli import app
 from proctor.store import EVENT_TYPES
 from proctor.telemetry import CONTENT_ATTRIBUTES, spans_for_run
-from proctor.telemetry._config import CAPTURE_CONTENT, ENDPOINT, TRACES_ENDPOINT
+from proctor.telemetry._config import CAPTURE_CONTENT, ENDPOINT, METRICS_ENDPOINT, TRACES_ENDPOINT
+from proctor.telemetry._metrics import _DIMENSIONS
 from support.run_log import every_event_type
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,6 +44,7 @@ def test_every_attribute_and_span_event_is_documented() -> None:
 
 def test_every_setting_and_option_is_documented() -> None:
     variables = [ENDPOINT, TRACES_ENDPOINT, CAPTURE_CONTENT, "OTEL_SDK_DISABLED"]
+    variables += [METRICS_ENDPOINT, "OTEL_METRICS_EXPORTER", "OTEL_METRIC_EXPORT_INTERVAL"]
     variables += ["OTEL_TRACES_EXPORTER", "OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_SERVICE_NAME"]
     assert all(f"`{name}" in DOC for name in variables)
 
@@ -51,3 +53,10 @@ def test_every_setting_and_option_is_documented() -> None:
     options = [opt for param in otel.params for opt in param.opts + param.secondary_opts]
     missing = [opt for opt in options if f"`{opt}" not in DOC]
     assert not missing, f"document these `proctor otel export` options: {missing}"
+
+
+def test_the_metrics_are_documented() -> None:
+    metrics = DOC[DOC.index("## Metrics") :]
+    names = ["gen_ai.client.operation.duration", "gen_ai.client.token.usage"]
+    names += ["gen_ai.token.type", *_DIMENSIONS]
+    assert all(f"`{name}`" in metrics for name in names)

@@ -80,6 +80,9 @@ class ModelResponse:
     """Answer fields Proctor does not act on, as the provider sent them, by where they
     were: ``response`` (``system_fingerprint``, ``service_tier``), ``choice``
     (``logprobs``), ``message`` (``refusal``, ``annotations``), ``usage`` (token details)."""
+    response_id: str | None = None
+    """The provider's id of this answer (OpenAI's ``chatcmpl-...``, Anthropic's
+    ``msg_...``), when it sent one; a cached or streamed answer has none."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -82,6 +82,9 @@ async def model_turn(deps: RunDeps, run: LiveRun) -> Next | Denied:
         cache_hit=result.cache_hit,
         finish_reason=response.finish_reason,
         tool_call_count=len(response.tool_calls),
+        response_id=response.response_id,
+        max_tokens=None if deps.settings is None else deps.settings.max_tokens,
+        temperature=None if deps.settings is None else deps.settings.temperature,
         text=response.text,
         tool_calls=list(response.tool_calls),
     )

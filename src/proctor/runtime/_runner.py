@@ -305,6 +305,8 @@ class Runner:
             contract_name=contract.workflow,
             contract_version=contract.version,
             contract_hash=contract.content_hash,
+            contract_description=self.deps.contract.description,
+            tool_descriptions={t.name: t.description for t in self.deps.registry},
             started_by=started_by,
             tenant=tenant,
             workflow_ref=self.workflow.ref,

@@ -91,6 +91,11 @@ class RunStarted(_Data):
     contract_name: str
     contract_version: str
     contract_hash: str
+    contract_description: str = ""
+    """The contract's ``description`` (OpenTelemetry's ``gen_ai.agent.description``)."""
+    tool_descriptions: dict[str, str] = Field(default_factory=dict)
+    """Each registered tool's description, by name, as the run began (logs written before
+    this field have none)."""
     started_by: str = "cli"
     tenant: str = "default"
     """Who may see the run (the run record's ``tenant`` is checked against this)."""
@@ -118,6 +123,12 @@ class ModelCalled(_Data):
     cache_hit: bool = False
     finish_reason: str = "stop"
     tool_call_count: int = 0
+    response_id: str | None = None
+    """The provider's id of the answer (``chatcmpl-...``, ``msg_...``), when it sent one."""
+    max_tokens: int | None = None
+    """The call's ``max_tokens``, when the contract set one (else the client's default)."""
+    temperature: float | None = None
+    """The call's temperature, when the contract set one."""
     text: str | None = None
     tool_calls: list[RecordedToolCall] = Field(default_factory=list)
 

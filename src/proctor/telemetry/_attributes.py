@@ -75,6 +75,35 @@ def provider_of(model: str) -> str:
     return "anthropic" if model.startswith(("anthropic:", "claude")) else "openai"
 
 
+def conversation_id(run_id: str, *records: object) -> str:
+    """``gen_ai.conversation.id`` of a run: its session (runs grouped as one conversation),
+    else the run id, as each run is then a conversation of its own.
+
+    The session is read from the first of ``records`` (the ``run_started`` data, the run's
+    ``RunRecord``) that has a non-empty ``session`` attribute. Runs get a ``session`` key
+    in a change made alongside this one (issue 19); until it is there no record has the
+    attribute, ``getattr`` finds ``None``, and every run is its own conversation.
+    """
+    for record in records:
+        session = getattr(record, "session", None)
+        if isinstance(session, str) and session:
+            return session
+    return run_id
+
+
+_PROVIDER_PREFIXES = ("openai:", "anthropic:")
+
+
+def priced_model(model: str) -> str:
+    """The model name a backend looks up its prices by: the model without the provider
+    prefix of a Proctor model spec (``anthropic:claude-...``). Other colons stay
+    (``llama3:8b`` is an Ollama model's own name)."""
+    for prefix in _PROVIDER_PREFIXES:
+        if model.startswith(prefix):
+            return model[len(prefix) :]
+    return model
+
+
 def usage(tokens: Usage) -> Attributes:
     attrs: Attributes = {
         "gen_ai.usage.input_tokens": tokens.input_tokens,
@@ -86,6 +115,27 @@ def usage(tokens: Usage) -> Attributes:
         attrs["gen_ai.usage.cache_creation.input_tokens"] = tokens.cache_write_tokens
     if tokens.reasoning_tokens:
         attrs["gen_ai.usage.reasoning.output_tokens"] = tokens.reasoning_tokens
+    return attrs
+
+
+def call_cost(cost_usd: float | None) -> Attributes:
+    """A model call's cost, under the names backends read it by: ``proctor.cost_usd``,
+    ``gen_ai.usage.cost`` (Langfuse's total cost) and ``llm.cost.total`` (OpenInference).
+    Only on ``chat`` spans: a run's total on its ``invoke_agent`` span would be counted
+    twice by backends that add up a trace's spans. No price, no attributes."""
+    if cost_usd is None:
+        return {}
+    return {"proctor.cost_usd": cost_usd, "gen_ai.usage.cost": cost_usd, "llm.cost.total": cost_usd}
+
+
+def priced_call(model: str, tokens: Usage) -> Attributes:
+    """What Arize Phoenix prices a ``chat`` span by (it computes cost itself, from its
+    model price table): the answering model's name (``llm.model_name``, which it would
+    otherwise take from ``gen_ai.request.model``, the model first asked) and the
+    reasoning tokens, which it does not read from ``gen_ai.usage.*``."""
+    attrs: Attributes = {"llm.model_name": priced_model(model)}
+    if tokens.reasoning_tokens:
+        attrs["llm.token_count.completion_details.reasoning"] = tokens.reasoning_tokens
     return attrs
 
 
@@ -102,7 +152,9 @@ def _messages(role: str, parts: list[dict[str, Any]], finish_reason: str | None 
     return to_json([message])
 
 
-def run_attributes(run_id: str, data: RunStarted, *, content: bool) -> Attributes:
+def run_attributes(
+    run_id: str, data: RunStarted, *, conversation: str, content: bool
+) -> Attributes:
     """The ``invoke_agent`` span's attributes known at the start."""
     attrs: Attributes = {
         OP: "invoke_agent",
@@ -110,7 +162,8 @@ def run_attributes(run_id: str, data: RunStarted, *, content: bool) -> Attribute
         "gen_ai.agent.version": data.contract_version,
         "gen_ai.provider.name": provider_of(data.model),
         "gen_ai.request.model": data.model,
-        "gen_ai.conversation.id": run_id,
+        "gen_ai.conversation.id": conversation,
+        "session.id": conversation,
         "proctor.run.id": run_id,
         "proctor.workflow": data.workflow,
         "proctor.contract.name": data.contract_name,
@@ -118,6 +171,8 @@ def run_attributes(run_id: str, data: RunStarted, *, content: bool) -> Attribute
         "proctor.contract.hash": data.contract_hash,
         "proctor.started_by": data.started_by,
     }
+    if data.contract_description:
+        attrs["gen_ai.agent.description"] = data.contract_description
     if content:
         # The model's first user message is the input as JSON (see runtime's Transcript).
         attrs["gen_ai.input.messages"] = _messages(
@@ -149,14 +204,15 @@ def finish_attributes(data: RunFinished, *, content: bool) -> Attributes:
     return attrs
 
 
-def chat_attributes(run_id: str, model: str, tokens: Usage) -> Attributes:
+def chat_attributes(conversation: str, model: str, tokens: Usage) -> Attributes:
     return {
         OP: "chat",
         "gen_ai.provider.name": provider_of(model),
         "gen_ai.request.model": model,
         "gen_ai.response.model": model,
-        "gen_ai.conversation.id": run_id,
+        "gen_ai.conversation.id": conversation,
         **usage(tokens),
+        **priced_call(model, tokens),
     }
 
 
@@ -168,8 +224,11 @@ def model_call_attributes(data: ModelCalled, route: str, *, content: bool) -> At
         "proctor.route": route,
         "proctor.cache_hit": data.cache_hit,
         "proctor.tool_call_count": data.tool_call_count,
+        **call_cost(data.cost_usd),
     }
-    put(attrs, "proctor.cost_usd", data.cost_usd)
+    put(attrs, "gen_ai.response.id", data.response_id)
+    put(attrs, "gen_ai.request.max_tokens", data.max_tokens)
+    put(attrs, "gen_ai.request.temperature", data.temperature)
     if content:
         parts: list[dict[str, Any]] = []
         if data.text:
@@ -182,13 +241,52 @@ def model_call_attributes(data: ModelCalled, route: str, *, content: bool) -> At
     return attrs
 
 
-def tool_attributes(call_id: str, tool: str) -> Attributes:
-    return {
+def tool_attributes(call_id: str, tool: str, description: str | None) -> Attributes:
+    attrs: Attributes = {
         OP: "execute_tool",
         "gen_ai.tool.name": tool,
         "gen_ai.tool.call.id": call_id,
         "gen_ai.tool.type": "function",
     }
+    if description:
+        attrs["gen_ai.tool.description"] = description
+    return attrs
+
+
+GUARDRAIL = "proctor.policy"
+"""``gen_ai.guardrail.component.name`` of the guardrail spans: the contract's policy."""
+_VERDICTS = {"allow": "allow", "deny": "deny", "require_approval": "escalate"}
+_ACTIONS = {"allow": "allow", "deny": "block", "require_approval": "escalate"}
+
+
+def guardrail_attributes(
+    data: PolicyDecided | AnswerRefused, *, policy: str, conversation: str
+) -> Attributes:
+    """A ``run_guardrail`` span's attributes (the GenAI conventions' guardrail run): a
+    policy decision on a proposed tool call (its input), or a refusal of the final answer
+    (the model's output). The verdict is the decision; the action is what the run did."""
+    attrs: Attributes = {
+        OP: "run_guardrail",
+        "gen_ai.guardrail.component.name": GUARDRAIL,
+        "gen_ai.guardrail.security.policy.id": policy,
+        "gen_ai.guardrail.security.policy.rule.id": data.rule,
+        "gen_ai.conversation.id": conversation,
+    }
+    if isinstance(data, PolicyDecided):
+        attrs["gen_ai.guardrail.target.type"] = "input"
+        attrs["gen_ai.guardrail.target.subtype"] = "tool_call"
+        attrs["gen_ai.guardrail.target.id"] = data.call_id
+        attrs["gen_ai.guardrail.verdict.type"] = _VERDICTS[data.decision]
+        attrs["gen_ai.guardrail.action.type"] = _ACTIONS[data.decision]
+        if data.decision != "allow":
+            attrs["gen_ai.guardrail.verdict.reason"] = data.reason
+    else:  # the final answer went back to the model, or ended the run
+        attrs["gen_ai.guardrail.target.type"] = "output"
+        attrs["gen_ai.guardrail.target.subtype"] = "llm"
+        attrs["gen_ai.guardrail.verdict.type"] = "deny"
+        attrs["gen_ai.guardrail.action.type"] = "block"
+        attrs["gen_ai.guardrail.verdict.reason"] = data.reason
+    return attrs
 
 
 def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:

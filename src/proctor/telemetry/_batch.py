@@ -73,11 +73,15 @@ async def select_runs(
     return RunSelection(runs=finished, unfinished=unfinished)
 
 
-async def run_spans(store: RunLog, run_id: str, *, capture_content: bool = False) -> list[SpanData]:
-    """Every span of one stored run."""
+async def run_spans(
+    store: RunLog, run_id: str, *, capture_content: bool = False, run: RunRecord | None = None
+) -> list[SpanData]:
+    """Every span of one stored run (``run``: its record, else read from the store)."""
+    if run is None:
+        run = await store.get_run(run_id)
     rows = await store.events(run_id)
     events = [row_to_event(row) for row in rows]
-    return spans_for_run(events, capture_content=capture_content)
+    return spans_for_run(events, capture_content=capture_content, run=run)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +108,7 @@ async def export_runs(
     """
     total = 0
     for record in selection.runs:
-        spans = await run_spans(store, record.run_id, capture_content=capture_content)
+        spans = await run_spans(store, record.run_id, capture_content=capture_content, run=record)
         send(spans)
         total += len(spans)
         if progress is not None:

@@ -16,7 +16,7 @@ import random
 from collections.abc import Mapping
 
 from proctor.store import GatewayCallRecord, Usage
-from proctor.telemetry._attributes import OP, put, usage
+from proctor.telemetry._attributes import OP, call_cost, priced_call, put, usage
 from proctor.telemetry._live import LiveExporter, live_exporter
 from proctor.telemetry._spans import Attributes, SpanData
 
@@ -45,14 +45,14 @@ def call_span(
         name = _PROVIDERS.get(provider, provider)
         attrs["gen_ai.provider.name"] = name
     put(attrs, "gen_ai.response.model", call.model)
-    if tokens is not None:
-        attrs |= usage(tokens)
-    else:
-        attrs |= usage(Usage(input_tokens=call.input_tokens, output_tokens=call.output_tokens))
+    if tokens is None:
+        tokens = Usage(input_tokens=call.input_tokens, output_tokens=call.output_tokens)
+    attrs |= usage(tokens)
+    attrs |= priced_call(call.model or call.route, tokens)
     attrs["proctor.key"] = call.key_name
     attrs["proctor.route"] = call.route
     put(attrs, "proctor.deployment", call.deployment)
-    put(attrs, "proctor.cost_usd", call.cost_usd)
+    attrs |= call_cost(call.cost_usd)
     attrs["proctor.cache_hit"] = call.cache_hit
     attrs["proctor.http.status"] = call.status
     failed = call.status >= 400
@@ -103,6 +103,7 @@ class CallSpans:
         self._scheduled = False
         batch, self._queue = self._queue, []
         getbits = random.getrandbits
+        metrics = self.exporter.metrics
         try:
             for call, tokens in batch:
                 provider = self.providers.get(call.deployment or call.route)
@@ -114,6 +115,8 @@ class CallSpans:
                     span_id=f"{getbits(64) or 1:016x}",
                 )
                 self.exporter.processor.on_end(self._readable(span, self.exporter.resource))
+                if metrics is not None:
+                    metrics.record(span)
         except Exception as exc:  # telemetry must never break the endpoint
             logger.warning("OpenTelemetry export of gateway calls failed: %r", exc)
 

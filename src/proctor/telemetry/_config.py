@@ -6,6 +6,9 @@ added) is set, unless ``OTEL_SDK_DISABLED=true`` or ``OTEL_TRACES_EXPORTER=none`
 Headers, timeout, compression and certificates come from the other
 ``OTEL_EXPORTER_OTLP_*`` variables, read by the exporter itself. Content is exported
 only with ``PROCTOR_OTEL_CAPTURE_CONTENT=true``.
+
+GenAI metrics go with live span export, to ``OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`` (the
+full URL) or the base URL's ``/v1/metrics``, unless ``OTEL_METRICS_EXPORTER=none``.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from proctor.errors import ConfigError, ProctorError
 
 TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+METRICS_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
 CAPTURE_CONTENT = "PROCTOR_OTEL_CAPTURE_CONTENT"
 _PROTOCOLS = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")
+_METRICS_PROTOCOL = "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("", "0", "false", "no", "off")
 
@@ -43,6 +48,8 @@ class TelemetrySettings:
     """Export stored (redacted) content: input, model text, tool arguments and results."""
     off_reason: str | None = None
     """Why export is off although an endpoint is set (``OTEL_SDK_DISABLED``, ...)."""
+    metrics_endpoint: str | None = None
+    """The metrics URL live export sends GenAI metrics to; ``None``: no metrics."""
 
 
 def traces_url(environ: Mapping[str, str]) -> str | None:
@@ -54,6 +61,18 @@ def traces_url(environ: Mapping[str, str]) -> str | None:
     if base:
         return base.rstrip("/") + "/v1/traces"
     return None
+
+
+def metrics_url(environ: Mapping[str, str]) -> str | None:
+    """The metrics URL the environment names, as the OTLP metric exporter resolves it;
+    ``None`` with ``OTEL_METRICS_EXPORTER=none``."""
+    if environ.get("OTEL_METRICS_EXPORTER", "").strip().lower() == "none":
+        return None
+    full = environ.get(METRICS_ENDPOINT, "").strip()
+    if full:
+        return full
+    base = environ.get(ENDPOINT, "").strip()
+    return base.rstrip("/") + "/v1/metrics" if base else None
 
 
 def flag(environ: Mapping[str, str], name: str) -> bool:
@@ -76,12 +95,20 @@ def telemetry_settings(environ: Mapping[str, str] | None = None) -> TelemetrySet
         off = "OTEL_SDK_DISABLED=true"
     elif env.get("OTEL_TRACES_EXPORTER", "").strip().lower() == "none":
         off = "OTEL_TRACES_EXPORTER=none"
-    for name in _PROTOCOLS:
+    metrics = metrics_url(env)
+    checks = [(name, url) for name in _PROTOCOLS] + [(_METRICS_PROTOCOL, metrics)]
+    checks.append(("OTEL_EXPORTER_OTLP_PROTOCOL", metrics))
+    for name, target in checks:
         protocol = env.get(name, "").strip().lower()
-        if url is not None and protocol and protocol != "http/protobuf":
+        if target is not None and protocol and protocol != "http/protobuf":
             raise ConfigError(
                 f"{name}={protocol!r}: Proctor exports OTLP over HTTP with protobuf only. Fix: "
                 f"set {name}=http/protobuf (or unset it) and point the endpoint at the "
                 "receiver's OTLP/HTTP port (usually 4318)"
             )
-    return TelemetrySettings(endpoint=None if off else url, capture_content=capture, off_reason=off)
+    return TelemetrySettings(
+        endpoint=None if off else url,
+        capture_content=capture,
+        off_reason=off,
+        metrics_endpoint=None if off or url is None else metrics,
+    )

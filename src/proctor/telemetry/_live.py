@@ -5,7 +5,8 @@ off, and its hook is then a single ``is not None`` check. When on, ``LiveExporte
 folds each written batch into the run's ``RunSpans`` and hands the spans it finished to a
 ``BatchSpanProcessor``, whose thread encodes and sends them: the run never waits for the
 network. (Folding in a thread of its own was measured too: with the GIL, the hand-off
-cost more than the fold, about 25 microseconds per span.)
+cost more than the fold, about 25 microseconds per span.) Each ``chat`` span is also
+recorded in the GenAI metrics, which the SDK's metric reader sends from its own thread.
 
 A process that meets a run for the first time (a resume, an approval decided in another
 process) rebuilds the run's spans from its stored log, without sending what earlier
@@ -30,6 +31,7 @@ from proctor.telemetry._config import telemetry_settings
 from proctor.telemetry._mapping import RunSpans
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
 
@@ -48,13 +50,16 @@ class LiveExporter:
         *,
         capture_content: bool = False,
         abort: Callable[[], None] | None = None,
+        metric_reader: MetricReader | None = None,
     ) -> None:
-        """``abort`` cuts the exporter's retries short when the process exits."""
-        from proctor.telemetry._otel import readable, resource
+        """``abort`` cuts the exporter's retries short when the process exits;
+        ``metric_reader`` (if any) reads the GenAI metrics of the ``chat`` spans."""
+        from proctor.telemetry._otel import MeteredSpans, readable, resource
 
         self._readable = readable
         self.resource = resource()
         """Every span's resource, as the environment described it when export began."""
+        self.metrics = None if metric_reader is None else MeteredSpans(metric_reader, self.resource)
         self.processor = processor
         self.capture_content = capture_content
         self.abort = abort
@@ -83,25 +88,33 @@ class LiveExporter:
         spans = self._runs.pop(run_id, None)
         first = rows[0].seq
         if spans is None or spans.last_seq != first - 1:
-            spans = RunSpans(capture_content=self.capture_content)
+            # Once per run this process meets: its record names the run's session.
+            record = await store.get_run(run_id)
+            spans = RunSpans(capture_content=self.capture_content, run=record)
             earlier = [row_to_event(row) for row in await store.events(run_id) if row.seq < first]
             spans.feed(earlier, emit=False)
+        metrics = self.metrics
         for span in spans.feed([row_to_event(row) for row in rows]):
             self.processor.on_end(self._readable(span, self.resource))
+            if metrics is not None:
+                metrics.record(span)
         if status == "running":
             self._runs[run_id] = spans
             if len(self._runs) > MAX_RUNS:  # the oldest is rebuilt if it comes back
                 self._runs.popitem(last=False)
 
     def force_flush(self, timeout_ms: int = 30_000) -> bool:
-        """Send every queued span now."""
-        return bool(self.processor.force_flush(timeout_ms))
+        """Send every queued span (and the metrics so far) now."""
+        sent = bool(self.processor.force_flush(timeout_ms))
+        return (self.metrics is None or self.metrics.force_flush(timeout_ms)) and sent
 
     def shutdown(self) -> None:
-        """Send what is queued and stop the export thread; later batches are ignored."""
+        """Send what is queued and stop the export threads; later batches are ignored."""
         if not self._closed:
             self._closed = True
             self.processor.shutdown()
+            if self.metrics is not None:
+                self.metrics.shutdown()
 
     def close_at_exit(self, wait_s: float = EXIT_WAIT_S) -> None:
         """``shutdown``, but a process that exits waits at most ``wait_s`` for a receiver
@@ -124,6 +137,9 @@ _ENV_KEYS = (
     "OTEL_TRACES_EXPORTER",
     "OTEL_EXPORTER_OTLP_PROTOCOL",
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+    "OTEL_METRICS_EXPORTER",
     "PROCTOR_OTEL_CAPTURE_CONTENT",
     "OTEL_SERVICE_NAME",
     "OTEL_RESOURCE_ATTRIBUTES",
@@ -151,14 +167,33 @@ def live_exporter() -> LiveExporter | None:
         return None
     if settings.endpoint is not None:
         try:
-            from proctor.telemetry._otel import BatchSpanProcessor, QuietExporter, otlp_exporter
+            from proctor.telemetry._otel import (
+                BatchSpanProcessor,
+                QuietExporter,
+                otlp_exporter,
+                otlp_metric_reader,
+            )
         except MissingExtraError as exc:  # as a bad setting: the runs go on, unexported
             logger.warning("OpenTelemetry export is off: %s", exc)
             return None
         exporter = QuietExporter(otlp_exporter(settings.endpoint), settings.endpoint)
         processor = BatchSpanProcessor(exporter)
-        capture = settings.capture_content
-        _replace(LiveExporter(processor, capture_content=capture, abort=exporter.abort))
+        reader, abort_metrics = None, None
+        if settings.metrics_endpoint is not None:
+            reader, abort_metrics = otlp_metric_reader(settings.metrics_endpoint)
+
+        def abort() -> None:  # both exporters' retries, when the process exits
+            exporter.abort()
+            if abort_metrics is not None:
+                abort_metrics()
+
+        live = LiveExporter(
+            processor,
+            capture_content=settings.capture_content,
+            abort=abort,
+            metric_reader=reader,
+        )
+        _replace(live)
     return _current
 
 
@@ -167,9 +202,11 @@ def configure_live_export(
     *,
     capture_content: bool = False,
     processor: SpanProcessor | None = None,
+    metric_reader: MetricReader | None = None,
 ) -> LiveExporter | None:
     """Export this process's runs to ``exporter`` (or through ``processor``), whatever the
-    environment says; with neither, turn live export off. Returns the new exporter.
+    environment says; with neither, turn live export off. ``metric_reader`` (the SDK's
+    ``InMemoryMetricReader``, say) reads the GenAI metrics. Returns the new exporter.
 
     ``reset_live_export()`` goes back to reading the environment.
     """
@@ -179,7 +216,9 @@ def configure_live_export(
 
         processor = BatchSpanProcessor(exporter)
     _replace(
-        None if processor is None else LiveExporter(processor, capture_content=capture_content)
+        None
+        if processor is None
+        else LiveExporter(processor, capture_content=capture_content, metric_reader=metric_reader)
     )
     _configured = True
     return _current

@@ -14,6 +14,9 @@ runtime writes them) and batch (a finished run's whole log at once).
 - ``execute_tool {tool}``: one per proposed call, from ``tool_proposed`` to the event that
   settles it (``tool_finished``, a denial, a draft, or the run's end); its policy
   decisions, approvals, credentials and attempts are its span events.
+- ``run_guardrail proctor.policy``: one per policy decision (a child of the call's span)
+  and per refused final answer (a child of the run's), the GenAI conventions' guardrail
+  run; an instant, at the decision's time.
 
 Content is added only with ``capture_content``, and only as the store holds it: redacted,
 and absent once retention purged it.
@@ -44,6 +47,7 @@ from proctor.store import (
     Purged,
     RateLimited,
     RunFinished,
+    RunRecord,
     RunResumed,
     RunStarted,
     ToolFinished,
@@ -54,11 +58,14 @@ from proctor.store import (
 )
 from proctor.telemetry._attributes import (
     ERROR_OUTCOMES,
+    GUARDRAIL,
     OP,
+    call_cost,
     chat_attributes,
+    conversation_id,
     finish_attributes,
+    guardrail_attributes,
     model_call_attributes,
-    put,
     run_attributes,
     span_event,
     to_json,
@@ -70,13 +77,21 @@ from proctor.telemetry._spans import SpanData, SpanEvent, derived_span_id, span_
 class RunSpans:
     """The spans of one run, folded from its events in order."""
 
-    def __init__(self, *, capture_content: bool = False) -> None:
+    def __init__(self, *, capture_content: bool = False, run: RunRecord | None = None) -> None:
+        """``run`` is the run's record, if at hand: its session names the conversation."""
         self.capture_content = capture_content
+        self.run = run
         self.last_seq = -1
         """The sequence number of the last event folded."""
         self.root: SpanData | None = None
         self.trace_id = ""
         self.run_id = ""
+        self.conversation = ""
+        """``gen_ai.conversation.id``: the run's session, else its id."""
+        self.policy = ""
+        """The contract whose policy decides (the guardrail spans' policy id)."""
+        self.tools: dict[str, str] = {}
+        """Tool descriptions by name, as ``run_started`` recorded them."""
         self.route = ""
         self.calls: dict[str, SpanData] = {}
         """Open ``execute_tool`` spans, by call id."""
@@ -101,6 +116,7 @@ class RunSpans:
         if self.root is None:  # a log that does not start with run_started
             self.trace_id = trace_id_of(event.trace_id)
             self.run_id = event.run_id
+            self.conversation = conversation_id(event.run_id, self.run)
             self.root = SpanData(
                 name="invoke_agent",
                 trace_id=self.trace_id,
@@ -124,7 +140,7 @@ class RunSpans:
                 kind="internal",
                 start=event.ts,
                 end=0.0,
-                attributes=tool_attributes(call_id, tool),
+                attributes=tool_attributes(call_id, tool, self.tools.get(tool)),
             )
             self.calls[call_id] = span
         return span
@@ -147,10 +163,26 @@ class RunSpans:
             kind="client",
             start=event.ts - latency_ms / 1000,
             end=event.ts,
-            attributes=chat_attributes(self.run_id, model, tokens),
+            attributes=chat_attributes(self.conversation, model, tokens),
         )
         self._out.append(span)
         return span
+
+    def _guardrail(self, event: Event, data: PolicyDecided | AnswerRefused, parent: str) -> None:
+        """The guardrail run a decision records: an instant span under ``parent``."""
+        attrs = guardrail_attributes(data, policy=self.policy, conversation=self.conversation)
+        self._out.append(
+            SpanData(
+                name=f"run_guardrail {GUARDRAIL}",
+                trace_id=self.trace_id,
+                span_id=derived_span_id(self.trace_id, f"guardrail/{event.seq}"),
+                parent_span_id=parent,
+                kind="internal",
+                start=event.ts,
+                end=event.ts,
+                attributes=attrs,
+            )
+        )
 
     def _event(self, event: Event) -> SpanEvent:
         name, attrs = span_event(event.data, content=self._content(event))
@@ -174,6 +206,8 @@ class RunSpans:
             case RunStarted():
                 self.trace_id = trace_id_of(event.trace_id)
                 self.run_id, self.route = event.run_id, data.model
+                self.conversation = conversation_id(event.run_id, data, self.run)
+                self.policy, self.tools = data.contract_name, data.tool_descriptions
                 self.root = SpanData(
                     name=f"invoke_agent {data.workflow}",
                     trace_id=self.trace_id,
@@ -182,7 +216,12 @@ class RunSpans:
                     kind="internal",
                     start=event.ts,
                     end=0.0,
-                    attributes=run_attributes(event.run_id, data, content=self._content(event)),
+                    attributes=run_attributes(
+                        event.run_id,
+                        data,
+                        conversation=self.conversation,
+                        content=self._content(event),
+                    ),
                 )
             case ModelCalled():
                 self._model_called(event, data)
@@ -199,6 +238,7 @@ class RunSpans:
                 span.events.append(self._event(event))
                 span.attributes["proctor.decision"] = data.decision
                 span.attributes["proctor.rule"] = data.rule
+                self._guardrail(event, data, span.span_id)
                 if data.decision == "deny":
                     span.error = data.reason
                     span.attributes["error.type"] = "policy_denied"
@@ -242,6 +282,8 @@ class RunSpans:
                 if isinstance(data, ModelRouted):
                     self.route = data.to_route
                 self._root(event).events.append(self._event(event))
+                if isinstance(data, AnswerRefused):
+                    self._guardrail(event, data, self._root(event).span_id)
             case ApprovalRequested() | CredentialIssued():
                 self._call(data.call_id, data.tool, event).events.append(self._event(event))
             case ApprovalDecided() | ApprovalExpired():
@@ -262,7 +304,7 @@ class RunSpans:
         ids = (derived_span_id(self.trace_id, f"checker/{data.approval_id}"), call.span_id)
         span = self._chat(event, data.model, data.latency_ms, data.usage, ids)
         span.attributes["proctor.checker"] = True
-        put(span.attributes, "proctor.cost_usd", data.cost_usd)
+        span.attributes.update(call_cost(data.cost_usd))
         self._take_pending(span)
 
     def _take_pending(self, span: SpanData) -> None:
@@ -298,6 +340,9 @@ class RunSpans:
         self._out.append(root)
 
 
-def spans_for_run(events: Iterable[Event], *, capture_content: bool = False) -> list[SpanData]:
-    """Every span of a run's log (its ``invoke_agent`` span only if the run finished)."""
-    return RunSpans(capture_content=capture_content).feed(events)
+def spans_for_run(
+    events: Iterable[Event], *, capture_content: bool = False, run: RunRecord | None = None
+) -> list[SpanData]:
+    """Every span of a run's log (its ``invoke_agent`` span only if the run finished);
+    ``run`` is its record, if at hand."""
+    return RunSpans(capture_content=capture_content, run=run).feed(events)

@@ -1,4 +1,5 @@
-"""``SpanData`` to OpenTelemetry SDK spans, and the OTLP/HTTP exporter.
+"""``SpanData`` to OpenTelemetry SDK spans, the OTLP/HTTP exporters, and the meter
+provider of the GenAI metrics.
 
 Imported only when spans are exported: the SDK and the exporter cost tens of
 milliseconds to import, which ``proctor run`` without telemetry does not pay. They come
@@ -10,7 +11,8 @@ from __future__ import annotations
 import logging
 import re
 import socket
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
@@ -18,10 +20,20 @@ from urllib.parse import urlsplit
 
 from proctor.errors import DISTRIBUTION, needs_extra
 from proctor.telemetry._config import ENDPOINT, TRACES_ENDPOINT, ExportError
+from proctor.telemetry._metrics import GenAIMetrics
 from proctor.telemetry._spans import SpanData
 
 with needs_extra("OpenTelemetry export"):
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricExportResult,
+        MetricReader,
+        MetricsData,
+        PeriodicExportingMetricReader,
+    )
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event, ReadableSpan
     from opentelemetry.sdk.trace.export import BatchSpanProcessor as BatchSpanProcessor  # for _live
@@ -140,15 +152,79 @@ def check_reachable(endpoint: str, *, timeout_s: float = 3.0) -> None:
         ) from None
 
 
-class _Capture(logging.Handler):
-    """Keeps the exporter's complaints, to report their cause in one line."""
+class MeteredSpans:
+    """GenAI metrics (``GenAIMetrics``) on a meter provider of their own, read by
+    ``reader``: what live export records its ``chat`` spans in."""
+
+    def __init__(self, reader: MetricReader, owner: Resource) -> None:
+        # Shut down with the live exporter (bounded at exit), not by the SDK's own hook.
+        self.provider = MeterProvider([reader], resource=owner, shutdown_on_exit=False)
+        self.metrics = GenAIMetrics(self.provider.get_meter("proctor", scope().version))
+        self.record = self.metrics.record
+
+    def force_flush(self, timeout_ms: int = 30_000) -> bool:
+        return bool(self.provider.force_flush(timeout_ms))
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+
+def otlp_metric_reader(endpoint: str) -> tuple[MetricReader, Callable[[], None]]:
+    """A reader that sends the metrics to ``endpoint`` every ``OTEL_METRIC_EXPORT_INTERVAL``
+    ms (default 60 s) and at shutdown (headers, TLS and temporality from
+    ``OTEL_EXPORTER_OTLP_*``), and what stops its exporter's retries when the process exits."""
+    exporter = QuietMetricExporter(OTLPMetricExporter(endpoint), endpoint)
+    return PeriodicExportingMetricReader(exporter), exporter.abort
+
+
+class QuietMetricExporter(MetricExporter):
+    """The metric exporter, one line on a failure (a trace backend such as Phoenix takes
+    no metrics: the line says how to stop sending them)."""
+
+    def __init__(self, inner: OTLPMetricExporter, endpoint: str) -> None:
+        super().__init__(
+            preferred_temporality=getattr(inner, "_preferred_temporality", None),
+            preferred_aggregation=getattr(inner, "_preferred_aggregation", None),
+        )
+        self.inner = inner
+        self.endpoint = endpoint
+        self.failures = 0
+        self._stopped = False
+
+    def export(
+        self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: object
+    ) -> MetricExportResult:
+        with exporter_complaints() as complaints:
+            result = self.inner.export(metrics_data, timeout_millis=timeout_millis)
+        if result is not MetricExportResult.SUCCESS:
+            self.failures += 1
+            logging.getLogger("proctor.telemetry").log(
+                logging.WARNING if self.failures == 1 else logging.DEBUG,
+                "OpenTelemetry metric export to %s failed (%s); if the receiver takes no "
+                "metrics, set OTEL_METRICS_EXPORTER=none",
+                self.endpoint,
+                complaints.cause(),
+            )
+        return result
+
+    def force_flush(self, timeout_millis: float = 10_000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+    def abort(self) -> None:
+        """Stop retrying now (the process is exiting)."""
+        self.shutdown()
+
+    def shutdown(self, timeout_millis: float = 30_000, **kwargs: object) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self.inner.shutdown(timeout_millis)
+
+
+class _Capture:
+    """Keeps one export's complaints, to report their cause in one line."""
 
     def __init__(self) -> None:
-        super().__init__(logging.WARNING)
         self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
 
     def cause(self) -> str:
         """The most telling complaint: refused, an HTTP status, a timeout, or the last."""
@@ -162,19 +238,48 @@ class _Capture(logging.Handler):
         return self.messages[-1] if self.messages else "no detail"
 
 
+class _Complaints(logging.Handler):
+    """The OTLP exporters' logger's handler while an export runs: each record goes to the
+    capture of the thread that logged it (spans and metrics export from threads of their
+    own, perhaps at once)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.local = threading.local()
+        self.guard = threading.Lock()
+        self.users = 0
+        self.propagate = True
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture: _Capture | None = getattr(self.local, "capture", None)
+        if capture is not None:
+            capture.messages.append(record.getMessage())
+
+
+_COMPLAINTS = _Complaints()
+
+
 @contextmanager
 def exporter_complaints() -> Iterator[_Capture]:
-    """Collect the OTLP exporter's log records instead of printing them."""
+    """Collect the OTLP exporters' log records in this thread instead of printing them."""
     logger = logging.getLogger(_EXPORTER_LOGGER)
     capture = _Capture()
-    propagate = logger.propagate
-    logger.addHandler(capture)
-    logger.propagate = False
+    _COMPLAINTS.local.capture = capture
+    with _COMPLAINTS.guard:
+        if _COMPLAINTS.users == 0:
+            _COMPLAINTS.propagate = logger.propagate
+            logger.addHandler(_COMPLAINTS)
+            logger.propagate = False
+        _COMPLAINTS.users += 1
     try:
         yield capture
     finally:
-        logger.removeHandler(capture)
-        logger.propagate = propagate
+        _COMPLAINTS.local.capture = None
+        with _COMPLAINTS.guard:
+            _COMPLAINTS.users -= 1
+            if _COMPLAINTS.users == 0:
+                logger.removeHandler(_COMPLAINTS)
+                logger.propagate = _COMPLAINTS.propagate
 
 
 def send(exporter: SpanExporter, spans: Sequence[SpanData], endpoint: str, owner: Resource) -> None:

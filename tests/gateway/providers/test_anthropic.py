@@ -56,6 +56,7 @@ async def test_a_text_answer_and_what_was_sent(fake: FakeAnthropic, model: Anthr
     assert answer.text == "hello"
     assert answer.finish_reason == "stop"
     assert answer.usage == Usage(input_tokens=7, output_tokens=3)
+    assert answer.response_id == "msg_fake1"
     sent = fake.requests[0]
     assert sent.headers["x-api-key"] == "sk-ant-test"
     assert sent.headers["anthropic-version"] == "2023-06-01"

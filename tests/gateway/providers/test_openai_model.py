@@ -56,6 +56,7 @@ async def test_text_completion_round_trip(server: FakeOpenAIServer, model: OpenA
     assert response.usage == Usage(input_tokens=12, output_tokens=3)
     assert response.finish_reason == "stop"
     assert response.model == model.name == "fake-model"
+    assert response.response_id == "chatcmpl-fake"  # the provider's id of the answer
     (request,) = server.requests
     assert request.headers["authorization"] == "Bearer unused"
     assert request.body["messages"] == [{"role": "user", "content": "hello"}]

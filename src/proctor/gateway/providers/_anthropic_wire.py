@@ -232,6 +232,7 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
             usage=usage_of(data.get("usage") or {}),
             finish_reason=FINISH.get(reason, "tool_calls" if calls else "stop"),
             extra=answer_extra(thinking, data.get("stop_sequence")),
+            response_id=answer_id if isinstance(answer_id := data.get("id"), str) else None,
         )
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise ModelCallError(

@@ -249,6 +249,7 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
             usage=usage_of(usage),
             finish_reason=choice.get("finish_reason") or ("tool_calls" if calls else "stop"),
             extra=answer_extra(data, choice, message, usage),
+            response_id=_text_or_none(data.get("id")),
         )
     except (KeyError, TypeError, AttributeError, IndexError) as exc:
         raise ModelCallError(
@@ -256,6 +257,10 @@ def response_of(raw: bytes, *, model: str, names: Mapping[str, str], where: str)
             "server is OpenAI-compatible",
             kind="invalid_response",
         ) from exc
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 _READ = {

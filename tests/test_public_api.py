@@ -71,7 +71,8 @@ ALLOWED = {
     "telemetry": {"store"},
     # telemetry: each gateway call is a GenAI span (docs/gateway.md, Watching the gateway).
     "endpoint": {"gateway", "store", "telemetry"},
-    "server": {"audit", "evals", "notifications", "reports", "runtime", "store"},
+    # gateway: the sso: of proctor.yaml (single sign-on to the web UI).
+    "server": {"audit", "evals", "gateway", "notifications", "reports", "runtime", "store"},
     "notifications": {"contracts", "gateway", "store"},
     "integrations": {"contracts", "gateway", "runtime", "store", "tools"},
 }

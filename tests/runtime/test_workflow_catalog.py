@@ -80,6 +80,11 @@ async def test_a_worker_leaves_a_run_naming_unknown_code_in_the_queue(store: Sto
         ("alice", "alicia", False),
         ("", "", False),  # nobody recorded: nobody to compare
         ("checker:gpt", "gpt", False),
+        # Single sign-on records "shown <issuer#subject>": the person is the subject.
+        ("alice@example.com <https://idp#42>", "Alice Smith <https://IDP#42>", True),
+        ("alice@example.com <https://idp#42>", "alice@example.com <https://idp#43>", False),
+        ("alice@example.com <https://idp#42>", "alice@example.com", False),
+        ("alice <https://other#42>", "alice <https://idp#42>", False),
     ],
 )
 def test_identities_compare_by_person_not_spelling(a: str, b: str, same: bool) -> None:

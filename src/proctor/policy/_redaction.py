@@ -321,8 +321,15 @@ class Redactor:
 
 def identity_key(name: str) -> str:
     """The identity a name stands for: case, Unicode compatibility forms, surrounding and
-    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
+    repeated spaces and a ``cli:``/``user:`` prefix make no difference. A name written
+    ``Shown <id>`` (as single sign-on records a person: ``alice@example.com
+    <https://idp.example.com#248289761001>``) stands for its ``id``: the shown part may
+    change, the person does not."""
     text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    if text.endswith(">") and " <" in text:
+        inner = text[text.rindex(" <") + 2 : -1].strip()
+        if inner and "<" not in inner:
+            return inner
     for prefix in ("cli:", "user:"):
         if text.startswith(prefix):
             return text.removeprefix(prefix).strip()

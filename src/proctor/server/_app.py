@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.gzip import GZipMiddleware
 
+from proctor.gateway import load_config
 from proctor.notifications import Notifier
 from proctor.runtime import WorkflowCatalog
 from proctor.server._appstate import ServerState
@@ -19,6 +20,7 @@ from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup
 from proctor.server._metrics import HttpMetrics, ServerMetrics
 from proctor.server._service import Service
+from proctor.server._sso import OidcClient
 from proctor.store import Store
 
 
@@ -35,7 +37,8 @@ def create_server(
     """The HTTP API and web UI over ``store``.
 
     ``session_secret`` signs the UI's session cookies; ``config`` is the project's
-    ``proctor.yaml`` (models, gateway) the runs it starts use; ``workflows`` the ones
+    ``proctor.yaml`` (models, gateway) the runs it starts use, and its ``sso:`` the
+    identity provider people sign in with; ``workflows`` the ones
     requests may name (default: the registered ones). Requests must name one of
     ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
     bodies stop at ``max_body_bytes``. The store stays the caller's to close.
@@ -43,6 +46,10 @@ def create_server(
     service = Service(store, config=config, workflows=workflows)
     hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
     auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
+    sso_config = load_config(config, check_env=False).sso
+    # A missing client secret fails here, at start, not at someone's first sign-in.
+    sso = None if sso_config is None else OidcClient(sso_config, session_secret)
+    auth.sso_issuer = None if sso_config is None else sso_config.issuer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,6 +81,7 @@ def create_server(
         service=service,
         auth=auth,
         secure_cookies=secure_cookies,
+        sso=sso,
     )
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.

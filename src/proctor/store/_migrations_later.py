@@ -1,5 +1,6 @@
 """Migrations 8 on: the run queue, API key holders, sessions, keyed evidence, sealed
-payloads (``_migrations`` has 1 to 7 and the rules)."""
+payloads, budgets, notifications, single sign-on sessions (``_migrations`` has 1 to 7 and
+the rules)."""
 
 from __future__ import annotations
 
@@ -232,6 +233,23 @@ LATER: tuple[Migration, ...] = (
     );
     CREATE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
+    """,
+    ),
+    # 17: single sign-on sessions name the person (issuer and subject), not an API key.
+    Migration(
+        sqlite="""
+    ALTER TABLE sessions ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    """,
+        postgres="""
+    ALTER TABLE sessions ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     """,
     ),
 )

@@ -208,6 +208,10 @@ def test_who_started_a_run_in_their_web_session_cannot_approve_it(
         run_id = started.json()["run_id"]
         approval = waiting_approval(alice, run_id)
         assert approval["run_id"] == run_id
+        # Her page knows the run as hers, though its record keeps her e-mail pseudonymised.
+        page = alice.get(f"/runs/{run_id}")
+        assert "You started this run, so another approver must decide" in page.text
+        assert 'value="approve"' not in page.text
 
         decision = {"decision": "approve", "reason": "", "next": f"/runs/{run_id}"}
         refused = alice.post(f"/approvals/{approval['approval_id']}", data=decision, headers=ORIGIN)
@@ -217,6 +221,7 @@ def test_who_started_a_run_in_their_web_session_cannot_approve_it(
         assert f"(as alice@example.com &lt;{issuers.main}#alice&gt;)" in refused.text
 
         assert sign_in(bob, "bob").status_code == 200
+        assert 'value="approve"' in bob.get(f"/runs/{run_id}").text
         approved = bob.post(f"/approvals/{approval['approval_id']}", data=decision, headers=ORIGIN)
         assert approved.status_code == 303, approved.text
         run = settled(bob, run_id)

@@ -12,18 +12,23 @@ trusts that issuer.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 from starlette.requests import Request
 
-from proctor.errors import AccessDenied
+from proctor.errors import AccessDenied, ProctorError
+from proctor.runtime import pseudonym_key
 from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup, Principal, check_tenant, key_digest
-from proctor.store import SessionRecord
+from proctor.store import SessionRecord, load_signing_key
+
+logger = logging.getLogger("proctor.server")
 
 SESSION_COOKIE = "proctor_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -42,6 +47,7 @@ class Authenticator:
         self.sso_issuer: str | None = None
         """The provider single sign-on sessions may come from (``None``: none)."""
         self._secret = session_secret
+        self._pseudonyms: bytes | None = None
         # Session digest -> (when looked up, the session): as keys, remembered for the
         # key lookup's TTL, so a session ended by another process stops within it.
         self._sessions: dict[str, tuple[float, SessionRecord | None]] = {}
@@ -98,11 +104,22 @@ class Authenticator:
                     "this server no longer signs people in with that identity provider; "
                     "sign in again"
                 )
-            return Principal.of_session(session)
+            return replace(Principal.of_session(session), names_key=self._names_key())
         record = await self.keys.by_digest(str(claims.get("sub", "")))
         if record is None or record.key_id != session.key_id or record.revoked_at is not None:
             raise AccessDenied("the API key of this session was revoked; sign in with another")
-        return Principal.of(record)
+        return replace(Principal.of(record), names_key=self._names_key())
+
+    def _names_key(self) -> bytes | None:
+        """The store's key of name pseudonyms (read once), so pages know a run recorded
+        as ``[email:sha256:…]`` as the signed-in person's; ``None`` if it cannot be read."""
+        if self._pseudonyms is None:
+            try:
+                self._pseudonyms = pseudonym_key(load_signing_key())
+            except ProctorError as exc:
+                logger.warning("pages compare who started a run by name only: %s", exc)
+                self._pseudonyms = b""
+        return self._pseudonyms or None
 
     async def session_for(self, token: str) -> tuple[Principal, str]:
         """Check an API key, start a session for it, and issue its cookie value."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
@@ -51,6 +51,9 @@ class Principal:
     holder: str
     """The person or service the key belongs to, or the signed-in person
     (``person_identity``): what runs and decisions record."""
+    names_key: bytes | None = field(default=None, repr=False, compare=False)
+    """The store's key of name pseudonyms, to know a run recorded as ``[email:sha256:…]``
+    as this principal's (``started``); ``None``: compared by name only."""
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> Principal:
@@ -80,7 +83,7 @@ class Principal:
     def started(self, started_by: str) -> bool:
         """Whether this principal is who started a run (``started_by``): then it may not
         decide the run's approvals (separation of duties)."""
-        return same_person(self.holder, started_by)
+        return same_person(self.holder, started_by, names_key=self.names_key)
 
     def can(self, permission: Permission) -> bool:
         return any(permission in PERMISSIONS.get(role, frozenset()) for role in self.roles)

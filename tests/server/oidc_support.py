@@ -54,12 +54,13 @@ def node_or_skip() -> str:
 
 
 @contextmanager
-def running_provider() -> Iterator[Issuers]:
-    """Start provider.mjs; yield its issuers; end it (closing its standard input)."""
+def running_provider(redirect_uri: str = REDIRECT_URI) -> Iterator[Issuers]:
+    """Start provider.mjs, its clients sending browsers back to ``redirect_uri``; yield
+    its issuers; end it (closing its standard input)."""
     node = node_or_skip()
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
-            [node, str(PROVIDER_DIR / "provider.mjs"), REDIRECT_URI],
+            [node, str(PROVIDER_DIR / "provider.mjs"), redirect_uri],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,

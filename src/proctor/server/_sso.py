@@ -41,8 +41,10 @@ FLOW_SECONDS = 600
 _FLOW_AUDIENCE = "proctor-sso-flow"
 # Asymmetric algorithms only: a token signed with the client secret (HS256) or with none
 # proves nothing about the provider.
-_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
-_ALGORITHMS_EXTRA = ("EdDSA", "Ed25519")
+_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512"}
+    | {"EdDSA", "Ed25519"}
+)
 _LEEWAY_S = 60
 _TENANT = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -250,7 +252,7 @@ class OidcClient:
         audience, times and nonce check; else ``SignInRefused``."""
         metadata = await self.metadata()
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
-        algorithms = [a for a in offered if a in _ALGORITHMS or a in _ALGORITHMS_EXTRA]
+        algorithms = [a for a in offered if a in _ALGORITHMS]
         registry = JWSRegistry(algorithms=algorithms or ["RS256"], strict_check_header=False)
         try:
             try:
@@ -309,7 +311,7 @@ class OidcClient:
         if not tenants and config.tenants.default is not None:
             tenants.append(config.tenants.default)
         return Person(
-            issuer=str(claims.get("iss", config.issuer)),
+            issuer=config.issuer,  # the ID token named it (verify_id_token)
             subject=subject,
             name=name[:100],
             roles=roles,

@@ -3,8 +3,9 @@
 ``oidc_provider/provider.mjs`` (the npm package ``oidc-provider``, as locked in
 ``oidc_provider/package-lock.json``; ``make test`` installs it) starts two providers on
 loopback: ``main``, which the server trusts, and ``other``, which signs with the same key
-under another issuer. Its people: alice (operator and approver, tenant acme), bob
-(approver, acme), carol (no Proctor group) and dana (admin, tenants acme and globex).
+under another issuer and keeps people's claims out of its ID tokens (userinfo has them).
+Its people: alice (operator and approver, tenant acme), bob (approver, acme), carol (no
+Proctor group) and dana (admin, tenants acme and globex).
 Without ``node`` or the installed package the tests skip here and fail in CI.
 """
 

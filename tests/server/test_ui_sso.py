@@ -359,3 +359,23 @@ def test_a_missing_client_secret_or_a_bad_key_stops_the_server_at_start(
     config.write_text(sso_yaml("https://idp.example.com", client_secret="s3cret"))
     with pytest.raises(ConfigError, match=r"sso\.client_secret: unknown key"):
         build_app(db, home=proctor_home, config=str(config))
+
+
+def test_claims_the_id_token_lacks_are_read_from_userinfo_when_asked(
+    db: SQLiteStore,
+    proctor_home: Path,
+    issuers: Issuers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SECRET_ENV, SECRET)
+    lean, with_userinfo = tmp_path / "lean.yaml", tmp_path / "userinfo.yaml"
+    lean.write_text(sso_yaml(issuers.other))  # its ID tokens name no groups
+    with_userinfo.write_text(sso_yaml(issuers.other, userinfo="true"))
+    with serve(db, proctor_home, lean) as client:
+        refused = sign_in(client, "alice")
+        assert refused.status_code == 403
+        assert "claim holds: none" in refused.text
+    with serve(db, proctor_home, with_userinfo) as client:
+        assert sign_in(client, "alice").status_code == 200
+        assert (me(client)["role"], me(client)["tenant"]) == ("operator+approver", "acme")

@@ -89,6 +89,9 @@ class SsoConfig(_Strict):
     """Claims tried in order to show who the person is (the subject, if none is there)."""
     roles: RoleClaim = Field(default_factory=RoleClaim)
     tenants: TenantClaim = Field(default_factory=TenantClaim)
+    userinfo: bool = False
+    """Also read the provider's userinfo endpoint, for providers that keep the roles or
+    tenant claim out of the ID token (its ``sub`` must be the ID token's)."""
     label: str = "single sign-on"
     """What the sign-in button says: ``Sign in with {label}`` (e.g. Okta, Google)."""
     redirect_url: str | None = Field(default=None, pattern=r"^https?://[^?#]+$")

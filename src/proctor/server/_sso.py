@@ -217,7 +217,36 @@ class OidcClient:
         claims = await self.verify_id_token(
             token["id_token"], nonce=flow.nonce, access_token=token.get("access_token")
         )
+        if self.config.userinfo:
+            claims = {**await self.userinfo(token, claims["sub"]), **claims}
         return self.person(claims)
+
+    async def userinfo(self, token: Mapping[str, Any], subject: str) -> dict[str, Any]:
+        """The userinfo endpoint's claims, read with the access token; refused unless they
+        are of ``subject`` (the ID token's), as OpenID Connect Core 5.3.2 requires."""
+        metadata = await self.metadata()
+        url = metadata.get("userinfo_endpoint")
+        if not isinstance(url, str) or not isinstance(token.get("access_token"), str):
+            raise SignInRefused(
+                "sso.userinfo is on, but the provider has no userinfo endpoint (or gave no "
+                "access token). Fix: turn sso.userinfo off and put the claims in the ID token",
+                status=502,
+            )
+        try:
+            async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
+                answer = await client.get(
+                    url, headers={"Authorization": f"Bearer {token['access_token']}"}
+                )
+                answer.raise_for_status()
+                found = answer.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise self._unreachable("your claims (userinfo)", exc, url) from None
+        if not isinstance(found, dict) or found.get("sub") != subject:
+            raise SignInRefused(
+                "the provider's userinfo answer is not about the person its ID token names "
+                "(their sub differs): refused"
+            )
+        return found
 
     async def exchange(self, code: str, flow: Flow, redirect_uri: str) -> dict[str, Any]:
         """The token endpoint's answer to the code (with the flow's PKCE verifier); it

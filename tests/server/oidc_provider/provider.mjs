@@ -2,6 +2,8 @@
 //
 // Starts two providers on free loopback ports that sign with the same key: "main", which
 // Proctor trusts, and "other", whose tokens Proctor must refuse by their issuer alone.
+// "other" keeps people's claims out of its ID tokens (only its userinfo endpoint has them),
+// as some providers do.
 // Prints one JSON line, {"main": ISSUER, "other": ISSUER}, once both listen, and exits
 // when its standard input closes (the test ends it so; a test run killed ends it too).
 //
@@ -60,7 +62,7 @@ async function loadExistingGrant(ctx) {
   return grant;
 }
 
-async function start(clients) {
+async function start(clients, { claimsInIdToken }) {
   const server = createServer();
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   const issuer = `http://127.0.0.1:${server.address().port}`;
@@ -75,8 +77,8 @@ async function start(clients) {
       profile: ['preferred_username', 'name'],
       groups: ['groups', 'tenant'],
     },
-    // Claims in the ID token itself, as Keycloak, Okta and Google put them there.
-    conformIdTokenClaims: false,
+    // false: claims in the ID token itself, as Keycloak, Okta and Google put them there.
+    conformIdTokenClaims: !claimsInIdToken,
     pkce: { required: () => true },
     cookies: { keys: ['proctor-test-cookies'] },
     features: { devInteractions: { enabled: true } },
@@ -85,8 +87,8 @@ async function start(clients) {
   return { issuer, server };
 }
 
-const main = await start([client('proctor'), client('other-app')]);
-const other = await start([client('proctor')]);
+const main = await start([client('proctor'), client('other-app')], { claimsInIdToken: true });
+const other = await start([client('proctor')], { claimsInIdToken: false });
 process.stdout.write(`${JSON.stringify({ main: main.issuer, other: other.issuer })}\n`);
 
 process.stdin.on('end', () => process.exit(0));

@@ -181,6 +181,18 @@ def test_a_forged_or_expired_state_is_refused(
     assert me_status(browser) == 401
 
 
+def test_an_answer_replayed_with_its_flow_is_refused_by_the_provider(
+    browser: TestClient,
+) -> None:
+    url = callback_url(browser, "bob")
+    flow = browser.cookies[FLOW_COOKIE]
+    assert browser.get(url).status_code == 200
+    browser.cookies.set(FLOW_COOKIE, flow, path="/login/sso")
+    replayed = browser.get(url)
+    assert replayed.status_code == 401
+    assert "refused to exchange the sign-in&#39;s code: invalid_grant" in replayed.text
+
+
 def test_sign_out_ends_the_session_for_every_copy_of_the_cookie(browser: TestClient) -> None:
     assert sign_in(browser, "bob").status_code == 200
     copy = browser.cookies["proctor_session"]

@@ -22,9 +22,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-import httpx
+import httpx2
 import jwt
-from authlib.integrations.httpx_client import AsyncOAuth2Client  # type: ignore[import-untyped]
+from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
+    AsyncOAuth2Client,
+    OAuthError,
+)
 from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
 from joserfc import jwt as jose_jwt
 from joserfc.errors import InvalidKeyIdError, JoseError
@@ -233,13 +236,13 @@ class OidcClient:
                 status=502,
             )
         try:
-            async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
+            async with httpx2.AsyncClient(timeout=self.config.timeout_s) as client:
                 answer = await client.get(
                     url, headers={"Authorization": f"Bearer {token['access_token']}"}
                 )
                 answer.raise_for_status()
                 found = answer.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise self._unreachable("your claims (userinfo)", exc, url) from None
         if not isinstance(found, dict) or found.get("sub") != subject:
             raise SignInRefused(
@@ -260,9 +263,9 @@ class OidcClient:
                     code_verifier=flow.verifier,
                     redirect_uri=redirect_uri,
                 )
-        except httpx.HTTPError as exc:
+        except (httpx2.HTTPError, ValueError) as exc:  # ValueError: not a JSON object
             raise self._unreachable("its token endpoint", exc) from None
-        except Exception as exc:  # Authlib's OAuthError: the provider refused the code
+        except OAuthError as exc:  # the provider refused the code
             raise SignInRefused(
                 f"the identity provider refused to exchange the sign-in's code: {exc}. "
                 "Start again; if it persists, check sso.client_id and the client secret"
@@ -375,11 +378,11 @@ class OidcClient:
 
     async def _get_json(self, url: str, what: str) -> dict[str, Any]:
         try:
-            async with httpx.AsyncClient(timeout=self.config.timeout_s) as client:
+            async with httpx2.AsyncClient(timeout=self.config.timeout_s) as client:
                 response = await client.get(url, headers={"Accept": "application/json"})
                 response.raise_for_status()
                 found = response.json()
-        except (httpx.HTTPError, ValueError) as exc:
+        except (httpx2.HTTPError, ValueError) as exc:
             raise self._unreachable(what, exc, url) from None
         if not isinstance(found, dict):
             raise SignInRefused(f"{url} did not answer a JSON object", status=502)

@@ -20,23 +20,23 @@ import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import httpx2
 import jwt
-from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
-    AsyncOAuth2Client,
-    OAuthError,
-)
-from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
-from joserfc import jwt as jose_jwt
-from joserfc.errors import InvalidKeyIdError, JoseError
-from joserfc.jwk import KeySet
-from joserfc.jws import JWSRegistry
 
 from proctor.errors import AccessDenied, ConfigError
 from proctor.gateway import SsoConfig
 from proctor.server._keys import ROLES
+
+# Authlib and joserfc load at the first sign-in (a few hundred ms on a busy machine): a
+# server without sso: never pays for them.
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import (  # type: ignore[import-untyped]
+        AsyncOAuth2Client,
+    )
+    from joserfc.errors import JoseError
+    from joserfc.jwk import KeySet
 
 FLOW_COOKIE = "proctor_sso"
 FLOW_SECONDS = 600
@@ -254,6 +254,8 @@ class OidcClient:
     async def exchange(self, code: str, flow: Flow, redirect_uri: str) -> dict[str, Any]:
         """The token endpoint's answer to the code (with the flow's PKCE verifier); it
         holds an ``id_token``, not yet checked."""
+        from authlib.integrations.httpx_client import OAuthError
+
         metadata = await self.metadata()
         try:
             async with self._oauth(redirect_uri) as client:
@@ -282,6 +284,11 @@ class OidcClient:
     ) -> dict[str, Any]:
         """The ID token's claims, once its signature (the provider's keys), issuer,
         audience, times and nonce check; else ``SignInRefused``."""
+        from authlib.oidc.core import CodeIDToken  # type: ignore[import-untyped]
+        from joserfc import jwt as jose_jwt
+        from joserfc.errors import InvalidKeyIdError, JoseError
+        from joserfc.jws import JWSRegistry
+
         metadata = await self.metadata()
         offered = metadata.get("id_token_signing_alg_values_supported") or ["RS256"]
         algorithms = [a for a in offered if a in _ALGORITHMS]
@@ -354,6 +361,8 @@ class OidcClient:
     # HTTP --------------------------------------------------------------------------------
 
     def _oauth(self, redirect_uri: str) -> AsyncOAuth2Client:
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(
             client_id=self.config.client_id,
             client_secret=self._client_secret,
@@ -364,6 +373,9 @@ class OidcClient:
         )
 
     async def _key_set(self, *, fresh: bool = False) -> KeySet:
+        from joserfc.errors import JoseError
+        from joserfc.jwk import KeySet
+
         if self._keys is None or fresh:
             metadata = await self.metadata()
             found = await self._get_json(metadata["jwks_uri"], "its signing keys (JWKS)")

@@ -54,7 +54,7 @@ def test_without_a_map_claim_values_that_name_roles_are_roles(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     sso = client(monkeypatch, roles={"claim": "proctor_role"}, name_claim=["nickname"])
-    person = sso.person({"iss": ISSUER, "sub": "u1", "proctor_role": "approver superuser"})
+    person = sso.person({"iss": ISSUER, "sub": "u1", "proctor_role": "approver"})
     assert person.roles == ("approver",)
     assert person.name == "u1"  # no nickname: the subject shows who it is
     assert sso.person({"iss": ISSUER, "sub": "u2", "proctor_role": ["root"]}).roles == ()
@@ -72,6 +72,7 @@ def test_tenants_come_from_their_claim_mapped_or_as_named(monkeypatch: pytest.Mo
     assert mapped.person({"sub": "a", "org": "Initech"}).tenants == ()  # refused: no default
     as_named = client(monkeypatch, tenants={"claim": "org"})
     assert as_named.person({"sub": "a", "org": "acme"}).tenants == ("acme",)
+    assert mapped.person({"sub": "a", "org": "Acme Corp"}).tenants == ("acme",)  # one value
     assert as_named.person({"sub": "a"}).tenants == ("default",)
     with pytest.raises(SignInRefused, match="'Acme Corp', which is not a tenant name") as refused:
         as_named.person({"sub": "a", "org": ["Acme Corp"]})

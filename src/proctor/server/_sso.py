@@ -421,8 +421,8 @@ def claim(claims: Mapping[str, Any], path: str) -> Any:
 
 
 def _values(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        return tuple(part for part in value.replace(",", " ").split() if part)
+    if isinstance(value, str):  # one value: a group or tenant may have spaces in its name
+        return (value,) if value.strip() else ()
     if isinstance(value, list):
         return tuple(str(item) for item in value if isinstance(item, str | int) and str(item))
     return ()

@@ -8,6 +8,7 @@ DEV     := $(VENV)/.installed-dev
 PHOENIX := .tools/phoenix/.installed
 CHROMIUM := /usr/bin/chromium
 NODE_CLIENT := tests/endpoint/node/node_modules/.installed
+OIDC_PROVIDER := tests/server/oidc_provider/node_modules/.installed
 PORTKEY_VERSION := 1.15.2
 PORTKEY := .tools/portkey/.installed-$(PORTKEY_VERSION)
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -61,6 +62,13 @@ $(NODE_CLIENT): tests/endpoint/node/package-lock.json
 		npm ci --prefix tests/endpoint/node --no-audit --no-fund --ignore-scripts --silent && touch $@; \
 	else echo "npm not found: tests/endpoint/test_node_client.py will be skipped"; fi
 
+# A real OpenID provider (the npm package oidc-provider, as locked in its package-lock.json)
+# that tests/server/test_ui_sso.py signs in with. Without npm the test skips (fails on CI).
+$(OIDC_PROVIDER): tests/server/oidc_provider/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/server/oidc_provider --no-audit --no-fund --ignore-scripts --silent && touch $@; \
+	else echo "npm not found: tests/server/test_ui_sso.py will be skipped"; fi
+
 # The Portkey gateway, which benchmarks/gateway_vs_portkey.py measures beside the endpoint
 # (its postinstall only runs patch-package on patches the package does not ship).
 $(PORTKEY):
@@ -83,7 +91,7 @@ docs: $(DEV)
 
 # Two workers, a test file at a time each: module fixtures (the Phoenix server, the browser)
 # start once, and the suite takes about 60 % of its one-process time on two cores.
-test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT)
+test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT) $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
 bench: $(ALL) $(PORTKEY)
@@ -112,4 +120,4 @@ fmt: $(DEV)
 
 clean:
 	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output \
-		tests/endpoint/node/node_modules
+		tests/endpoint/node/node_modules tests/server/oidc_provider/node_modules

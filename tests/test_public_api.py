@@ -71,6 +71,7 @@ ALLOWED = {
     "telemetry": {"store"},
     # telemetry: each gateway call is a GenAI span (docs/gateway.md, Watching the gateway).
     "endpoint": {"gateway", "store", "telemetry"},
+    # gateway: the sso: and notifications: of proctor.yaml.
     "server": {"audit", "evals", "gateway", "notifications", "reports", "runtime", "store"},
     "notifications": {"contracts", "gateway", "store"},
     "integrations": {"contracts", "gateway", "runtime", "store", "tools"},

@@ -91,6 +91,8 @@ EXTRA_OF_MODULE = {
     "starlette": "server",
     "uvicorn": "server",
     "httptools": "server",
+    "authlib": "server",
+    "joserfc": "server",
     "uvloop": "server",
     "jinja2": "server",
     "multipart": "server",

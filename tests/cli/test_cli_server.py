@@ -192,10 +192,23 @@ def test_serve_prints_the_first_admin_key_once_and_stops_on_ctrl_c(proctor_home:
     secret = proctor_home / "server-secret"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
 
+    # Restarted with single sign-on: it names the provider and the redirect URI to register.
+    # (A missing client secret stops it at start: tests/server/test_ui_sso.py.)
+    config = proctor_home / "proctor.yaml"
+    config.write_text(
+        "sso:\n  issuer: https://idp.example.com\n  client_id: proctor\n"
+        "  client_secret_env: SSO_TEST_SECRET\n"
+    )
+    env |= {"PROCTOR_CONFIG": str(config), "SSO_TEST_SECRET": "s3cret"}
     again, lines = start_serving(env, "--port", str(port))
     code, err = stop(again)
     assert code == 0, err
     assert [line for line in lines if "admin key" in line] == []  # shown once only
+    assert lines[-2] == (
+        f"Single sign-on with https://idp.example.com: register {url}login/sso/callback "
+        "(at the address people use) as the client's redirect URI there"
+    )
+    assert "s3cret" not in "\n".join(lines) + err
 
 
 def test_serve_answers_only_its_hosts_and_caps_bodies(proctor_home: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from proctor.errors import NotFoundError
 from proctor.examples import invoice
+from proctor.policy import Redactor
 from proctor.runtime import (
     UnknownWorkflow,
     Worker,
@@ -18,6 +19,7 @@ from proctor.runtime import (
     configured_refs,
     identity_key,
     project_runner,
+    pseudonym_key,
     same_person,
     submit,
 )
@@ -80,11 +82,27 @@ async def test_a_worker_leaves_a_run_naming_unknown_code_in_the_queue(store: Sto
         ("alice", "alicia", False),
         ("", "", False),  # nobody recorded: nobody to compare
         ("checker:gpt", "gpt", False),
+        # Single sign-on records "shown <issuer#subject>": the person is the subject.
+        ("alice@example.com <https://idp#42>", "Alice Smith <https://IDP#42>", True),
+        ("alice@example.com <https://idp#42>", "alice@example.com <https://idp#43>", False),
+        ("alice@example.com <https://idp#42>", "alice@example.com", False),
+        ("alice <https://other#42>", "alice <https://idp#42>", False),
     ],
 )
 def test_identities_compare_by_person_not_spelling(a: str, b: str, same: bool) -> None:
     assert same_person(a, b) is same
     assert (identity_key(a) == identity_key(b) and bool(identity_key(a))) is same
+
+
+def test_a_name_is_the_person_its_pseudonym_in_a_record_stands_for() -> None:
+    names_key = pseudonym_key(b"k" * 32)
+    recorded = Redactor(names_key=names_key).name("Alice@Example.com")
+    assert recorded.startswith("[email:sha256:")
+    assert not same_person("alice@example.com", recorded)  # without the key: names only
+    assert same_person("alice@example.com", recorded, names_key=names_key)
+    assert same_person(recorded, " ALICE@example.com", names_key=names_key)
+    assert not same_person("bob@example.com", recorded, names_key=names_key)
+    assert not same_person("alice@example.com", recorded, names_key=pseudonym_key(b"x" * 32))
 
 
 def test_a_proctor_yaml_with_only_prices_prices_the_runs_model(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from proctor.store import (
     RunRecord,
     RunStarted,
     RunStatus,
+    SessionRecord,
     SpendHold,
     SQLiteStore,
     Store,
@@ -459,6 +460,32 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
 
 
+async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "sessions.db"
+    first = SQLiteStore(path)
+    try:
+        await first.save_session(
+            SessionRecord(session_id="k" * 64, key_id="key_a", created_at=1.0, expires_at=2e9)
+        )
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
+        for column in ("issuer", "subject", "name", "role", "tenant"):
+            db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+    store = SQLiteStore(path)
+    try:
+        kept = await store.get_session("k" * 64)
+        assert kept == SessionRecord(
+            session_id="k" * 64, key_id="key_a", created_at=1.0, expires_at=2e9
+        )
+        assert (kept.issuer, kept.subject, kept.role, kept.tenant) == ("", "", "", "")
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
 async def test_cache_calls_on_a_closed_store_are_store_errors(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "closed.db")
     await store.close()
@@ -602,6 +629,8 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
+            db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         db.execute("DROP TABLE notification_deliveries")  # migration 15
         db.execute("DROP INDEX approvals_by_decision")
         for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):

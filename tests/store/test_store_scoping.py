@@ -205,3 +205,20 @@ async def test_ui_sessions_are_kept_ended_once_and_purged_after_expiry(store: St
     await store.save_session(later)
     assert await store.get_session("s" * 64) is None
     assert await store.get_session("l" * 64) == live
+
+
+async def test_a_single_sign_on_session_keeps_who_the_person_is(store: Store) -> None:
+    person = SessionRecord(
+        session_id="p" * 64,
+        key_id="",
+        created_at=10.0,
+        expires_at=50.0,
+        issuer="https://idp.example.com/realms/acme",
+        subject="248289761001",
+        name="alice@example.com",
+        role="approver+operator",
+        tenant="acme",
+    )
+    await store.save_session(person)
+    assert await store.get_session("p" * 64) == person
+    assert await store.end_session("p" * 64, 20.0) == dataclasses.replace(person, ended_at=20.0)

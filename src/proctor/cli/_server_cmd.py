@@ -70,6 +70,12 @@ def serve(
                 f"First admin key (shown once, store it now): [bold]{started.admin_key}[/]",
                 highlight=False,
             )
+        if started.sso is not None:
+            console.print(
+                f"Single sign-on with {started.sso}: register {started.url}login/sso/callback "
+                "(at the address people use) as the client's redirect URI there",
+                highlight=False,
+            )
         console.print(
             f"Proctor UI: {started.url} — API docs: {started.url}docs (Ctrl-C to stop)",
             highlight=False,

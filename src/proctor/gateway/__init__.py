@@ -41,6 +41,7 @@ from proctor.gateway._prices import Price
 from proctor.gateway._ratelimit import MemoryRateLimiter, RedisRateLimiter, open_limiter
 from proctor.gateway._request import GatewayResult, ModelRequest
 from proctor.gateway._router import Router
+from proctor.gateway._sso_config import SsoConfig
 from proctor.gateway._stream import StreamInterrupted
 from proctor.gateway._tokens import (
     REPLY_PRIMING_TOKENS,
@@ -119,6 +120,7 @@ __all__ = [
     "Router",
     "Script",
     "ScriptedModel",
+    "SsoConfig",
     "StoreCache",
     "StreamInterrupted",
     "StreamingModelClient",

@@ -37,6 +37,7 @@ from proctor.errors import ConfigError
 from proctor.gateway._notify_config import NotificationsConfig
 from proctor.gateway._price_table import PriceTable
 from proctor.gateway._prices import Price
+from proctor.gateway._sso_config import SsoConfig
 
 CONFIG_FILE = "proctor.yaml"
 
@@ -166,6 +167,8 @@ class GatewayConfig(_Strict):
     """Price overrides by provider model name (USD per million tokens)."""
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     """Where pending approvals are announced (``proctor.notifications``)."""
+    sso: SsoConfig | None = None
+    """Single sign-on to the web UI with an OpenID Connect provider (``proctor serve``)."""
     workflows: list[str] = Field(default_factory=list)
     """Workflows (``package.module:attribute`` or registered names) this project's servers,
     workers and resumes may run: what an API request, a queued run or a stored run can name."""

@@ -20,7 +20,7 @@ from proctor.policy._engine import Policy
 from proctor.policy._facts import CallFact, RunFacts
 from proctor.policy._provenance import Provenance, Trace
 from proctor.policy._pseudonyms import pseudonymize
-from proctor.policy._redaction import Redactor, identity_key, pseudonym_key
+from proctor.policy._redaction import Redactor, identity_key, name_mac, pseudonym_key
 from proctor.policy._rules import (
     approval_denied,
     approval_expired,
@@ -65,6 +65,7 @@ __all__ = [
     "identity_key",
     "load_signing_key",
     "model_failed",
+    "name_mac",
     "pseudonym_key",
     "pseudonymize",
     "runtime_exceeded",

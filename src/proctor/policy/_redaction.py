@@ -308,9 +308,7 @@ class Redactor:
         label = found.group(1) if found else "name"
         if self._names_key is None:
             return f"[{label}:redacted]"
-        identity = identity_key(name)
-        mac = hmac.new(self._names_key, identity.encode(), hashlib.sha256).hexdigest()[:12]
-        return f"[{label}:sha256:{mac}]"
+        return f"[{label}:sha256:{name_mac(name, self._names_key)}]"
 
     @staticmethod
     def has_placeholder(value: Any) -> bool:
@@ -321,12 +319,25 @@ class Redactor:
 
 def identity_key(name: str) -> str:
     """The identity a name stands for: case, Unicode compatibility forms, surrounding and
-    repeated spaces and a ``cli:``/``user:`` prefix make no difference."""
+    repeated spaces and a ``cli:``/``user:`` prefix make no difference. A name written
+    ``Shown <id>`` (as single sign-on records a person: ``alice@example.com
+    <https://idp.example.com#248289761001>``) stands for its ``id``: the shown part may
+    change, the person does not."""
     text = " ".join(unicodedata.normalize("NFKC", name).casefold().split())
+    if text.endswith(">") and " <" in text:
+        inner = text[text.rindex(" <") + 2 : -1].strip()
+        if inner and "<" not in inner:
+            return inner
     for prefix in ("cli:", "user:"):
         if text.startswith(prefix):
             return text.removeprefix(prefix).strip()
     return text
+
+
+def name_mac(name: str, names_key: bytes) -> str:
+    """What a pseudonymised name keeps of ``name`` (``[email:sha256:<these 12 hex>]``):
+    one value for every spelling of one identity (``identity_key``)."""
+    return hmac.new(names_key, identity_key(name).encode(), hashlib.sha256).hexdigest()[:12]
 
 
 def pseudonym_key(secret: bytes) -> bytes:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from proctor.policy import identity_key
+from proctor.policy import identity_key, pseudonym_key
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._clock import Clock, ManualClock
 from proctor.runtime._decide import (
@@ -77,6 +77,7 @@ __all__ = [
     "opened_events",
     "owner_id",
     "project_runner",
+    "pseudonym_key",
     "recovery_claim",
     "registered_workflows",
     "resolve_model",

@@ -8,13 +8,15 @@ not decide its approvals (separation of duties, ``same_person``).
 
 from __future__ import annotations
 
+import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
-from proctor.policy import Redactor, identity_key, pseudonym_key
+from proctor.policy import Redactor, identity_key, name_mac, pseudonym_key
 from proctor.runtime._clock import Clock
 from proctor.runtime._verified import (
     ensure_approval_matches,
@@ -230,10 +232,24 @@ async def decide_approval(
     return approval
 
 
-def same_person(a: str, b: str) -> bool:
-    """Whether two recorded identities (``started_by``, an approver) are one person."""
+def same_person(a: str, b: str, *, names_key: bytes | None = None) -> bool:
+    """Whether two recorded identities (``started_by``, an approver) are one person. With
+    ``names_key`` (the store's, ``pseudonym_key``), a name is also the person its
+    pseudonym in a record stands for (``[email:sha256:3f1c0a9be2d4]``)."""
     key = identity_key(a)
-    return bool(key) and key == identity_key(b)
+    if key and key == identity_key(b):
+        return True
+    if names_key is None:
+        return False
+    for name, recorded in ((a, b), (b, a)):
+        found = _PSEUDONYM.fullmatch(recorded.strip())
+        mac = found.group(1) if found else ""
+        if mac and identity_key(name) and hmac.compare_digest(mac, name_mac(name, names_key)):
+            return True
+    return False
+
+
+_PSEUDONYM = re.compile(r"\[[a-z][a-z0-9_]*:sha256:([0-9a-f]{12})\]")
 
 
 class ApprovalExpiredError(RunStateError):

@@ -20,6 +20,7 @@ from proctor.server._hosts import AllowedHosts
 from proctor.server._keys import KeyLookup
 from proctor.server._metrics import HttpMetrics, ServerMetrics
 from proctor.server._service import Service
+from proctor.server._sso import OidcClient
 from proctor.store import Store
 
 
@@ -36,15 +37,20 @@ def create_server(
     """The HTTP API and web UI over ``store``.
 
     ``session_secret`` signs the UI's session cookies; ``config`` is the project's
-    ``proctor.yaml`` (models, gateway) the runs it starts use; ``workflows`` the ones
+    ``proctor.yaml`` (models, gateway) the runs it starts use, and its ``sso:`` the
+    identity provider people sign in with; ``workflows`` the ones
     requests may name (default: the registered ones). Requests must name one of
     ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
     bodies stop at ``max_body_bytes``. The store stays the caller's to close.
     """
     service = Service(store, config=config, workflows=workflows)
-    notifications = load_config(config, check_env=False).notifications
+    settings = load_config(config, check_env=False)
+    notifications, sso_config = settings.notifications, settings.sso
     hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
     auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
+    # A missing client secret fails here, at start, not at someone's first sign-in.
+    sso = None if sso_config is None else OidcClient(sso_config, session_secret)
+    auth.sso_issuer = None if sso_config is None else sso_config.issuer
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -79,6 +85,7 @@ def create_server(
         auth=auth,
         secure_cookies=secure_cookies,
         notifications=notifications,
+        sso=sso,
     )
     install_error_handlers(app)
     # A 1,000-event run page is ~500 KB of HTML; compressed it is a tenth of that.

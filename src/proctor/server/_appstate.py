@@ -1,5 +1,5 @@
 """What every route reaches through ``request.app.state.proctor``: the service, the
-authenticator, the cookie setting; and the request's principal."""
+authenticator, the cookie setting, single sign-on; and the request's principal."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from proctor.server._auth import Authenticator
 from proctor.server._guard import PRINCIPAL
 from proctor.server._keys import Principal
 from proctor.server._service import Service
+from proctor.server._sso import OidcClient
 
 
 @dataclass
@@ -23,6 +24,8 @@ class ServerState:
     secure_cookies: bool
     notifications: NotificationsConfig
     """``proctor.yaml``'s ``notifications:`` (channels, and who may decide from Slack)."""
+    sso: OidcClient | None = None
+    """Single sign-on with an OpenID Connect provider, when proctor.yaml's ``sso:`` says so."""
 
 
 def state_of(request: Request) -> ServerState:

@@ -4,23 +4,31 @@ Signing in to the UI exchanges an API key for a session: an HTTP-only, Secure, S
 cookie holding a short-lived JWT that names the key by its digest and carries the
 session's own secret. The store keeps the session by the digest of that secret, so
 signing out ends it for every copy of the cookie and every server process sharing the
-store; revoking the key ends its sessions too (each request looks both up).
+store; revoking the key ends its sessions too (each request looks both up). A person
+signed in with single sign-on gets the same cookie; their session names them (issuer,
+subject, name, role, tenant) instead of a key, and stops working if the server no longer
+trusts that issuer.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
 import jwt
 from starlette.requests import Request
 
-from proctor.errors import AccessDenied
+from proctor.errors import AccessDenied, ProctorError
+from proctor.runtime import pseudonym_key
 from proctor.server._hosts import AllowedHosts
-from proctor.server._keys import KeyLookup, Principal, key_digest
-from proctor.store import SessionRecord
+from proctor.server._keys import KeyLookup, Principal, check_tenant, key_digest
+from proctor.store import SessionRecord, load_signing_key
+
+logger = logging.getLogger("proctor.server")
 
 SESSION_COOKIE = "proctor_session"
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -36,7 +44,10 @@ class Authenticator:
     ) -> None:
         self.keys = keys
         self.hosts = hosts or AllowedHosts.default()
+        self.sso_issuer: str | None = None
+        """The provider single sign-on sessions may come from (``None``: none)."""
         self._secret = session_secret
+        self._pseudonyms: bytes | None = None
         # Session digest -> (when looked up, the session): as keys, remembered for the
         # key lookup's TTL, so a session ended by another process stops within it.
         self._sessions: dict[str, tuple[float, SessionRecord | None]] = {}
@@ -87,10 +98,28 @@ class Authenticator:
         session = await self._session(key_digest(sid))
         if session is None or session.ended_at is not None or session.expires_at <= time.time():
             raise AccessDenied("your session ended; sign in again")
+        if not session.key_id:  # a person signed in with single sign-on
+            if session.issuer != self.sso_issuer or not session.role or not session.tenant:
+                raise AccessDenied(
+                    "this server no longer signs people in with that identity provider; "
+                    "sign in again"
+                )
+            return replace(Principal.of_session(session), names_key=self._names_key())
         record = await self.keys.by_digest(str(claims.get("sub", "")))
         if record is None or record.key_id != session.key_id or record.revoked_at is not None:
             raise AccessDenied("the API key of this session was revoked; sign in with another")
-        return Principal.of(record)
+        return replace(Principal.of(record), names_key=self._names_key())
+
+    def _names_key(self) -> bytes | None:
+        """The store's key of name pseudonyms (read once), so pages know a run recorded
+        as ``[email:sha256:…]`` as the signed-in person's; ``None`` if it cannot be read."""
+        if self._pseudonyms is None:
+            try:
+                self._pseudonyms = pseudonym_key(load_signing_key())
+            except ProctorError as exc:
+                logger.warning("pages compare who started a run by name only: %s", exc)
+                self._pseudonyms = b""
+        return self._pseudonyms or None
 
     async def session_for(self, token: str) -> tuple[Principal, str]:
         """Check an API key, start a session for it, and issue its cookie value."""
@@ -112,6 +141,29 @@ class Authenticator:
             "exp": int(now) + SESSION_SECONDS,
         }
         return principal, jwt.encode(claims, self._secret, algorithm="HS256")
+
+    async def session_for_person(
+        self, *, issuer: str, subject: str, name: str, role: str, tenant: str, seconds: float
+    ) -> tuple[Principal, str]:
+        """Start a session for a person the identity provider vouched for (single sign-on),
+        lasting ``seconds``, and issue its cookie value."""
+        sid = secrets.token_urlsafe(32)
+        now = time.time()
+        session = SessionRecord(
+            session_id=key_digest(sid),
+            key_id="",
+            created_at=now,
+            expires_at=now + seconds,
+            issuer=issuer,
+            subject=subject,
+            name=name,
+            role=role,
+            tenant=check_tenant(tenant),
+        )
+        await self.keys.store.save_session(session)
+        claims = {"sub": "", "sid": sid, "iat": int(now), "exp": int(now + seconds)}
+        cookie = jwt.encode(claims, self._secret, algorithm="HS256")
+        return Principal.of_session(session), cookie
 
     async def end_session(self, cookie: str) -> None:
         """Sign out: the session the cookie names stops working, wherever it is sent from.

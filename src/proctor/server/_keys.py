@@ -9,12 +9,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol, get_args
 
 from proctor.errors import AccessDenied, NotFoundError, RunStateError, UsageError
 from proctor.runtime import same_person
-from proctor.store import ApiKeyRecord, ApiKeys, Sessions
+from proctor.store import ApiKeyRecord, ApiKeys, SessionRecord, Sessions
 
 Role = Literal["viewer", "operator", "approver", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
@@ -39,14 +39,21 @@ class KeyStore(ApiKeys, Sessions, Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """Who a request acts as: the key's holder (its identity), role and tenant."""
+    """Who a request acts as: the key's holder (its identity), role and tenant; or a
+    person signed in with single sign-on (then ``key_id`` is empty)."""
 
     key_id: str
     name: str
     role: str
+    """One of ``ROLES``; a person whose claims map to several holds them all
+    (``operator+approver``)."""
     tenant: str
     holder: str
-    """The person or service the key belongs to: what runs and decisions record."""
+    """The person or service the key belongs to, or the signed-in person
+    (``person_identity``): what runs and decisions record."""
+    names_key: bytes | None = field(default=None, repr=False, compare=False)
+    """The store's key of name pseudonyms, to know a run recorded as ``[email:sha256:…]``
+    as this principal's (``started``); ``None``: compared by name only."""
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> Principal:
@@ -58,21 +65,40 @@ class Principal:
             holder=record.identity,
         )
 
+    @classmethod
+    def of_session(cls, session: SessionRecord) -> Principal:
+        """The person a single sign-on session is."""
+        return cls(
+            key_id="",
+            name=session.name,
+            role=session.role,
+            tenant=session.tenant,
+            holder=person_identity(session.name, session.issuer, session.subject),
+        )
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        return tuple(self.role.split("+"))
+
     def started(self, started_by: str) -> bool:
         """Whether this principal is who started a run (``started_by``): then it may not
         decide the run's approvals (separation of duties)."""
-        return same_person(self.holder, started_by)
+        return same_person(self.holder, started_by, names_key=self.names_key)
 
     def can(self, permission: Permission) -> bool:
-        return permission in PERMISSIONS.get(self.role, frozenset())
+        return any(permission in PERMISSIONS.get(role, frozenset()) for role in self.roles)
 
     def require(self, permission: Permission) -> None:
-        """Refuse (403) what this key's role does not allow."""
+        """Refuse (403) what this principal's role does not allow."""
         if not self.can(permission):
-            allowed = [role for role, granted in PERMISSIONS.items() if permission in granted]
+            allowed = " or ".join(r for r, granted in PERMISSIONS.items() if permission in granted)
+            if self.key_id:
+                who, fix = f"API key {self.key_id}", f"Use a key with role {allowed}"
+            else:
+                who = f"{self.name} (signed in with single sign-on)"
+                fix = f"Ask your identity provider's admin for a group that maps to {allowed}"
             raise AccessDenied(
-                f"API key {self.key_id} has role {self.role!r}, which may not {_VERBS[permission]}."
-                f" Use a key with role {' or '.join(allowed)}",
+                f"{who} has role {self.role!r}, which may not {_VERBS[permission]}. {fix}",
                 status=403,
             )
 
@@ -83,6 +109,13 @@ _VERBS: dict[Permission, str] = {
     "decide": "decide approvals",
     "keys": "manage API keys",
 }
+
+
+def person_identity(name: str, issuer: str, subject: str) -> str:
+    """How runs and decisions record a person signed in with single sign-on: shown by
+    ``name``, and compared (separation of duties) by issuer and subject, which the
+    provider never reassigns: ``alice@example.com <https://idp.example.com#24828976>``."""
+    return f"{name} <{issuer}#{subject}>"
 
 
 def key_digest(token: str) -> str:

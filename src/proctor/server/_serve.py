@@ -152,6 +152,8 @@ class Started:
     admin_key: str | None
     exposed: bool
     """Bound to an address other machines reach: keys travel in clear without TLS."""
+    sso: str | None = None
+    """The identity provider people sign in with (its issuer), if ``sso:`` configures one."""
 
 
 def serve(
@@ -194,7 +196,10 @@ def serve(
             )
             bound = sock.getsockname()[1]
             exposed = not is_loopback(host)
-            announce(Started(url=url_of(host, bound), admin_key=admin_key, exposed=exposed))
+            sso = app.state.proctor.sso
+            issuer = None if sso is None else sso.config.issuer
+            url = url_of(host, bound)
+            announce(Started(url=url, admin_key=admin_key, exposed=exposed, sso=issuer))
             config_ = _config(app, host=host, port=bound, access_log=access_log)
             await _server(app, config_).serve(sockets=[sock])
         finally:

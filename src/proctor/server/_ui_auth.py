@@ -1,4 +1,5 @@
-"""Signing in and out of the UI: an API key, pasted once, becomes a session cookie."""
+"""Signing in and out of the UI: an API key, pasted once, becomes a session cookie (single
+sign-on, when configured, is ``_ui_sso``'s)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from proctor.server._ui_base import local_path, render, secure, signed_in
 
 router = APIRouter(include_in_schema=False)
 
+_KEYS_OFF = (
+    "This server signs people in with single sign-on only (sso.api_key_sign_in is false). "
+    "API keys still work for programs, as 'Authorization: Bearer <key>'."
+)
 _CROSS_SITE = (
     "This form was not sent from this server's own page, so it was refused. "
     "Open the page again and resend it."
@@ -39,6 +44,9 @@ async def login(request: Request) -> Response:
     target = local_path(str(form.get("next") or ""))
     if not state_of(request).auth.same_origin(request):
         return await _form(request, target, error=_CROSS_SITE, status=403)
+    sso = state_of(request).sso
+    if sso is not None and not sso.config.api_key_sign_in:
+        return await _form(request, target, error=_KEYS_OFF, status=403)
     key = str(form.get("key") or "").strip()
     if not key:
         return await _form(request, target, error="Paste an API key to sign in.", status=400)
@@ -85,10 +93,12 @@ async def logout(request: Request) -> Response:
 async def _form(
     request: Request, target: str, *, error: str = "", notice: str = "", status: int = 200
 ) -> Response:
-    return await render(
-        request,
-        None,
-        "login.html",
-        {"next": target, "error": error, "notice": notice},
-        status=status,
-    )
+    sso = state_of(request).sso
+    context = {
+        "next": target,
+        "error": error,
+        "notice": notice,
+        "sso_label": None if sso is None else sso.config.label,
+        "api_keys": sso is None or sso.config.api_key_sign_in,
+    }
+    return await render(request, None, "login.html", context, status=status)

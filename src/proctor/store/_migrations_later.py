@@ -1,5 +1,6 @@
 """Migrations 8 on: the run queue, API key holders, sessions, keyed evidence, sealed
-payloads (``_migrations`` has 1 to 7 and the rules)."""
+payloads, budgets, notifications, single sign-on sessions (``_migrations`` has 1 to 7 and
+the rules)."""
 
 from __future__ import annotations
 
@@ -236,6 +237,23 @@ LATER: tuple[Migration, ...] = (
     CREATE UNIQUE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
     CREATE INDEX approvals_by_decision ON approvals (decided_at) WHERE decided_at IS NOT NULL;
+    """,
+    ),
+    # 17: single sign-on sessions name the person (issuer and subject), not an API key.
+    Migration(
+        sqlite="""
+    ALTER TABLE sessions ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
+    """,
+        postgres="""
+    ALTER TABLE sessions ADD COLUMN issuer TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN subject TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN role TEXT NOT NULL DEFAULT '';
+    ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     """,
     ),
 )

@@ -321,16 +321,28 @@ class SessionRecord:
     """A web UI session as stored: the digest of its secret, never the secret itself.
 
     The session cookie carries the secret; signing out sets ``ended_at``, so a copy of
-    the cookie stops working too, in every server process sharing the store.
+    the cookie stops working too, in every server process sharing the store. A session
+    opened with an API key names the key; one opened with single sign-on names the person.
     """
 
     session_id: str
     """SHA-256 digest of the session's secret."""
     key_id: str
-    """The API key the session signed in with; revoking it ends the session too."""
+    """The API key the session signed in with; revoking it ends the session too. Empty
+    for a person signed in with single sign-on: the fields below say who they are."""
     created_at: float
     expires_at: float
     ended_at: float | None = None
+    issuer: str = ""
+    """Single sign-on: the OpenID provider that vouched for the person (its issuer URL)."""
+    subject: str = ""
+    """Single sign-on: the person's id at ``issuer`` (the ID token's ``sub``, never reused)."""
+    name: str = ""
+    """Single sign-on: how the person is shown (e.g. their e-mail or user name)."""
+    role: str = ""
+    """Single sign-on: the Proctor role(s) their claims mapped to (``operator+approver``)."""
+    tenant: str = ""
+    """Single sign-on: the tenant the session acts in."""
 
 
 QueueState = Literal["queued", "claimed", "waiting", "done"]

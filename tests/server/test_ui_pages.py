@@ -326,6 +326,25 @@ def test_run_page_shows_header_waterfall_and_payloads(ui: Ui) -> None:
     assert "Chain verified: yes" in receipt.text
 
 
+def test_run_page_lists_model_turns_whose_context_the_session_reads(ui: Ui) -> None:
+    ui.sign_in("vera")
+    run_id = ui.seeded.runs["clean"]
+    page = ui.get(f"/runs/{run_id}").text
+    turns = re.findall(r'<details class="turn" id="turn-(\d+)" data-turn="\d+">', page)
+    assert turns == ["1", "2", "3", "4", "5", "6"]
+    assert f'data-turns="/api/v1/runs/{run_id}/turns"' in page
+    assert "→ ocr.parse_invoice" in page
+    assert "→ answer" in page
+    assert "compacted" not in page  # this contract sets no context budget
+    # The page's script reads the turns with the session cookie, as the API's key would.
+    body = ui.get(f"/api/v1/runs/{run_id}/turns").json()
+    assert [t["turn"] for t in body["turns"]] == [1, 2, 3, 4, 5, 6]
+    sixth = body["turns"][5]
+    sent = [body["messages"][i]["kind"] for i in sixth["context"]]
+    assert sent == ["instructions", "input", *["assistant", "result"] * 5]
+    assert f"{sixth['input_tokens']:,} in / {sixth['output_tokens']:,} out" in page
+
+
 def test_a_waiting_run_offers_its_approval_and_follows_live(ui: Ui) -> None:
     ui.sign_in("bob")
     page = ui.get(f"/runs/{ui.seeded.runs['over_threshold']}").text

@@ -219,7 +219,7 @@ def test_approve_a_pending_payment_and_watch_the_run_finish(
 def test_see_the_cost_report(page: Page, site: Site) -> None:
     sign_in(page, site, "vera", start="/reports")
     charts = page.locator("svg.chart")
-    expect(charts).to_have_count(3)
+    expect(charts).to_have_count(4)
     expect(page.locator("#escalations")).to_contain_text("policy violation")
     expect(page.locator("#cost-per-resolved rect.bar")).not_to_have_count(0)
     page.get_by_label("Group by").select_option("model")
@@ -236,3 +236,82 @@ def test_see_eval_results_and_their_drift(page: Page, site: Site) -> None:
     expect(page.get_by_role("alert")).to_contain_text("Newly failing: over_threshold")
     expect(page.locator("tr.failed-case")).to_contain_text("expected resolved, got escalated")
     shot(page, "eval")
+
+
+SIDEWAYS = """() => {
+  const page = document.scrollingElement;
+  if (page.scrollWidth <= page.clientWidth) return [];
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((e) => e.getBoundingClientRect().right > page.clientWidth + 1)
+    .slice(0, 8)
+    .map((e) => e.tagName.toLowerCase() + (e.className ? "." + e.className : ""));
+}"""
+
+
+def sideways(page: Page) -> list[str]:
+    """Nothing, if the page is no wider than its window (scrollWidth <= clientWidth); else
+    the first elements that stick out, to name in the failure."""
+    wide: list[str] = page.evaluate(SIDEWAYS)
+    return wide
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_run_fits_the_window_and_opens_what_the_model_saw(
+    browser: Browser, site: Site, scheme: str, width: int
+) -> None:
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    # Any failed request but the icon the standalone receipt (no <link>s) makes Chromium ask for.
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    run_id = site.seeded.runs["pushy"]
+    sign_in(page, site, "vera", start=f"/runs/{run_id}")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(255, 255, 255)")
+
+    turn = page.locator("details.turn").nth(1)
+    turn.locator("summary").click()
+    sent = turn.locator(".msg")
+    # Turn 2 was sent the instructions, the input, turn 1's call and its result; then
+    # its own reply.
+    expect(sent).to_have_count(5)
+    expect(sent.locator(".msg-role")).to_have_text(
+        ["system · instructions", "user · input", "assistant", "tool result", "assistant · reply"]
+    )
+    expect(sent.nth(3)).to_contain_text("ocr.parse_invoice")
+    expect(turn).to_contain_text("Sent: 4 messages")
+    assert sideways(page) == [], f"the run page scrolls sideways at {width} px"
+    shot(page, f"run-turn-{scheme}-{width}")
+
+    page.goto(f"{site.base}/runs/{run_id}/receipt")
+    expect(page.locator("#tool-calls table")).to_be_visible()
+    assert sideways(page) == [], f"the receipt scrolls sideways at {width} px"
+    shot(page, f"receipt-{scheme}-{width}")
+
+    page.goto(f"{site.base}/reports?since=24h")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    assert sideways(page) == [], f"the reports page scrolls sideways at {width} px"
+    shot(page, f"reports-day-{scheme}-{width}")
+    context.close()
+    assert problems == [], problems

@@ -453,9 +453,20 @@ def test_what_users_and_runs_wrote_is_escaped(ui: Ui) -> None:
 def test_reports_page_draws_its_charts(ui: Ui) -> None:
     ui.sign_in("vera")
     page = ui.get("/reports").text
-    assert page.count('<svg class="chart"') == 3
-    for chart in ("cost-per-resolved", "escalations", "tool-calls"):
+    assert page.count('<svg class="chart"') == 4
+    for chart in ("runs-started", "cost-per-resolved", "escalations", "tool-calls"):
         assert f'id="{chart}"' in page
+    assert "Runs started, by day (UTC)" in page  # the default window is 7 days
+    # The last 24 hours: a bar per hour, the empty ones zero; the seeded runs in this one.
+    day = ui.get("/reports?since=24h").text
+    assert "Cost per resolved task, by hour (UTC)" in day
+    runs = re.search(r'<svg class="chart" id="runs-started".*?</svg>', day, re.S)
+    assert runs is not None
+    tips = re.findall(r"<title>(\d{4}-\d\d-\d\d \d\d:00-\d\d:00 UTC): (\d+)</title>", runs[0])
+    assert len(tips) in (24, 25)  # 25 unless the window starts on the hour
+    assert sum(int(n) for _, n in tips) == len(ui.seeded.runs)
+    assert sum(n == "0" for _, n in tips) >= 23
+    assert re.search(r'text-anchor="middle">\d\d:00</text>', runs[0])
     assert "policy violation" in page  # an escalation trigger, as a bar
     assert '<th scope="row" class="clip" title="invoice_reconciliation">' in page
     for group in ("model", "version", "day"):

@@ -100,10 +100,12 @@
     return Number(n).toLocaleString("en-US");
   }
 
+  // Indented only where that loses nothing: "31800.0" stays as the model read it.
   function pretty(text) {
     if (!/^[\[{]/.test(text)) return text;
     try {
-      return JSON.stringify(JSON.parse(text), null, 2);
+      var value = JSON.parse(text);
+      return JSON.stringify(value) === text ? JSON.stringify(value, null, 2) : text;
     } catch (error) {
       return text;
     }

@@ -1,111 +1,21 @@
 """Each model turn's context, rebuilt from the log: compared with what a scripted model was
 actually sent, turn by turn, for a run with tool calls, a compacted run, and a run whose
-input held personal data (the log, and so the rebuilt context, holds placeholders)."""
+input held personal data (the log, and so the rebuilt context, holds placeholders); and
+checked against the digest the runtime recorded with each turn."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from proctor.contracts import Contract
-from proctor.gateway import (
-    AssistantMessage,
-    CooldownConfig,
-    Deployment,
-    Gateway,
-    Message,
-    Price,
-    RetryConfig,
-    Router,
-    ScriptedModel,
-    SystemMessage,
-    ToolMessage,
-    Turn,
-    UserMessage,
-)
-from proctor.runtime import ContextMessage, RunContexts, Runner, Workflow, build_contexts
-from proctor.runtime._compaction import SUMMARY_INSTRUCTIONS
-from proctor.store import EventRow, SQLiteStore
-from proctor.tools import Registry, tool
-
-DOC = "lorem ipsum " * 250  # 3,000 characters: a result compaction shortens
-EMAIL = "jane.doe@example.com"
-
-
-@tool("docs.fetch", idempotent=True)
-def fetch(doc: str) -> str:
-    """Fetch a long document."""
-    return f"{doc}: {DOC}"
-
-
-@tool("crm.lookup", idempotent=True)
-def lookup(email: str) -> dict[str, Any]:
-    """Find a customer by e-mail."""
-    return {"customer": "C-17", "email": email, "tier": "gold"}
-
-
-class Reader:
-    """Fetches three documents, then answers; records every prompt it is sent."""
-
-    def __init__(self) -> None:
-        self.seen: list[list[Message]] = []
-
-    def __call__(self, messages: Sequence[Message]) -> Turn:
-        if isinstance(messages[0], SystemMessage) and messages[0].content == SUMMARY_INSTRUCTIONS:
-            return Turn(text="Fetched documents a and b; both are lorem ipsum.")
-        self.seen.append(list(messages))
-        step = len(self.seen)
-        if step <= 3:
-            return Turn(calls=[("docs.fetch", {"doc": "abc"[step - 1]})])
-        return Turn(text="done")
-
-
-class Clerk:
-    """Looks the customer up by the e-mail in its input, then answers with it."""
-
-    def __init__(self) -> None:
-        self.seen: list[list[Message]] = []
-
-    def __call__(self, messages: Sequence[Message]) -> Turn:
-        self.seen.append(list(messages))
-        if len(self.seen) == 1:
-            first = messages[1]
-            assert isinstance(first, UserMessage)
-            given = json.loads(first.content)
-            return Turn(calls=[("crm.lookup", {"email": given["email"]})])
-        return Turn(text=f"Customer C-17 ({EMAIL}) is gold.")
-
-
-def _runner(db: SQLiteStore, registry: Registry, script: Any, model: dict[str, Any]) -> Runner:
-    contract = Contract.model_validate(
-        {"workflow": "w", "limits": {"max_tool_calls": 10, "max_model_calls": 10}, "model": model}
-    )
-    flow = Workflow(
-        name="w",
-        registry=registry,
-        contract=contract,
-        instructions="Do the task.",
-        default_model="small",
-    )
-    gateway = Gateway(
-        deployments={
-            "small": Deployment(
-                name="small",
-                client=ScriptedModel(scenario="small", script=script),
-                model="scripted:small",
-                price=Price(input_per_million=1, output_per_million=2),
-            )
-        },
-        routes={},
-        default_route="small",
-        router=Router(RetryConfig(max_retries=0), CooldownConfig()),
-    )
-    return Runner(db, flow, gateway=gateway)
+from proctor.gateway import AssistantMessage, Message, SystemMessage, ToolMessage, UserMessage
+from proctor.runtime import ContextMessage, RunContexts, build_contexts
+from proctor.store import EventRow, SQLiteStore, load_signing_key
+from support.context_runs import DOC, EMAIL, Clerk, Reader, clerk_runner, reader_runner
 
 
 @pytest.fixture
@@ -140,10 +50,12 @@ async def test_every_turn_shows_what_the_model_was_sent_with_its_tool_calls(
     db: SQLiteStore,
 ) -> None:
     reader = Reader()
-    result = await _runner(db, Registry([fetch]), reader, {"default": "small"}).start({"q": 1})
-    found = build_contexts(await _rows(db, result.run_id))
+    result = await reader_runner(db, reader).start({"q": 1})
+    found = build_contexts(await _rows(db, result.run_id), key=load_signing_key())
     assert [t.turn for t in found.turns] == [1, 2, 3, 4]
     assert _sent(found) == reader.seen
+    # The digest the runtime recorded with each turn agrees: these are the messages sent.
+    assert [t.as_sent for t in found.turns] == [True] * 4
     first, last = found.turns[0], found.turns[-1]
     assert [m.kind for m in found.context_of(first)] == ["instructions", "input"]
     assert [m.kind for m in found.context_of(last)] == [
@@ -165,10 +77,10 @@ async def test_every_turn_shows_what_the_model_was_sent_with_its_tool_calls(
 
 async def test_a_compacted_run_shows_the_context_the_model_actually_saw(db: SQLiteStore) -> None:
     reader = Reader()
-    model = {"default": "small", "context_tokens": 600}
-    result = await _runner(db, Registry([fetch]), reader, model).start({})
-    found = build_contexts(await _rows(db, result.run_id))
+    result = await reader_runner(db, reader, context_tokens=600).start({})
+    found = build_contexts(await _rows(db, result.run_id), key=load_signing_key())
     assert _sent(found) == reader.seen
+    assert all(t.as_sent for t in found.turns)
     compacted = [t for t in found.turns if t.compactions]
     assert compacted, "the run was meant to compact"
     turn = compacted[-1]
@@ -185,10 +97,10 @@ async def test_a_compacted_run_shows_the_context_the_model_actually_saw(db: SQLi
 
 async def test_a_shortened_result_is_the_reference_the_model_saw(db: SQLiteStore) -> None:
     reader = Reader()
-    model = {"default": "small", "context_tokens": 1400}
-    result = await _runner(db, Registry([fetch]), reader, model).start({})
-    found = build_contexts(await _rows(db, result.run_id))
+    result = await reader_runner(db, reader, context_tokens=1400).start({})
+    found = build_contexts(await _rows(db, result.run_id), key=load_signing_key())
     assert _sent(found) == reader.seen
+    assert all(t.as_sent for t in found.turns)
     shortened = [m for m in found.messages if m.kind == "shortened"]
     assert shortened
     assert json.loads(shortened[0].text or "")["ref"] == shortened[0].call_id
@@ -197,10 +109,9 @@ async def test_a_shortened_result_is_the_reference_the_model_saw(db: SQLiteStore
 
 async def test_personal_data_shows_as_the_placeholders_the_log_holds(db: SQLiteStore) -> None:
     clerk = Clerk()
-    run = _runner(db, Registry([lookup]), clerk, {"default": "small"})
-    result = await run.start({"email": EMAIL})
+    result = await clerk_runner(db, clerk).start({"email": EMAIL})
     rows = await _rows(db, result.run_id)
-    found = build_contexts(rows)
+    found = build_contexts(rows, key=load_signing_key())
     # The model was sent the address (redaction changes the record, not the run)...
     sent_input = clerk.seen[1][1]
     assert isinstance(sent_input, UserMessage)
@@ -215,11 +126,14 @@ async def test_personal_data_shows_as_the_placeholders_the_log_holds(db: SQLiteS
     call = found.messages[found.turns[0].answer].tool_calls[0]
     assert call.arguments["email"].startswith("[email:")
     assert "[email:" in (found.messages[found.turns[1].answer].text or "")
+    # So the record differs from what was sent, and the recorded digests say so.
+    assert [t.as_sent for t in found.turns] == [False, False]
+    assert build_contexts(rows).turns[0].as_sent is None  # no secret: not checked
 
 
 async def test_one_turn_is_read_up_to_that_turn_only(db: SQLiteStore) -> None:
     reader = Reader()
-    result = await _runner(db, Registry([fetch]), reader, {"default": "small"}).start({})
+    result = await reader_runner(db, reader).start({})
     rows = await _rows(db, result.run_id)
     found = build_contexts(rows, through_turn=2)
     assert [t.turn for t in found.turns] == [1, 2]
@@ -228,7 +142,7 @@ async def test_one_turn_is_read_up_to_that_turn_only(db: SQLiteStore) -> None:
 
 async def test_an_event_type_this_version_does_not_know_is_skipped(db: SQLiteStore) -> None:
     reader = Reader()
-    result = await _runner(db, Registry([fetch]), reader, {"default": "small"}).start({})
+    result = await reader_runner(db, reader).start({})
     rows = await _rows(db, result.run_id)
     # A later version's event (it would not decode here) between two turns.
     later = dataclasses.replace(rows[2], type="thought_recorded", meta={"mood": "calm"})

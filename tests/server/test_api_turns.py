@@ -31,6 +31,11 @@ def test_every_turn_lists_the_messages_it_was_sent_once_each(api: Api) -> None:
     assert messages[last["answer"]]["text"]
     assert sum(t["input_tokens"] + t["output_tokens"] for t in turns) == run["totals"]["tokens"]
     assert last["context_tokens"] == sum(messages[i]["tokens"] for i in last["context"])
+    # The first turns' messages are exactly those sent; once the vendor's IBAN came back
+    # (redacted in the record), the record differs from what the model was sent.
+    assert first["as_sent"] is True
+    assert any("[iban:" in (messages[i]["text"] or "") for i in last["context"])
+    assert last["as_sent"] is False
 
 
 def test_one_turn_is_given_in_full_with_its_answer(api: Api) -> None:

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from proctor.server import create_server
 from proctor.store import SQLiteStore
 from server.ui_support import SECRET, Seeded, seed
+from support.context_runs import EMAIL, Clerk, Reader, clerk_runner, reader_runner
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("CI") != "true":
@@ -61,6 +62,19 @@ SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshot
 class Site:
     base: str
     seeded: Seeded
+    compacted: str = ""
+    """A run whose context was compacted (a summary, shortened results)."""
+    redacted: str = ""
+    """A run whose input held an e-mail address (a placeholder in the record)."""
+
+
+async def seed_contexts(store: SQLiteStore) -> tuple[str, str]:
+    """Two more runs, in oscar's tenant (globex), so tenant default's list stays as seeded."""
+    reader = reader_runner(store, Reader(), context_tokens=600)
+    compacted = await reader.start({}, started_by="oscar", tenant="globex")
+    clerk = clerk_runner(store, Clerk())
+    redacted = await clerk.start({"email": EMAIL}, started_by="oscar", tenant="globex")
+    return compacted.run_id, redacted.run_id
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +89,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         env.setenv("PROCTOR_EVIDENCE_KEY", EVIDENCE_PEM)
         store = SQLiteStore(folder / "ui.db")
         seeded = asyncio.run(seed(store))
+        compacted, redacted = asyncio.run(seed_contexts(store))
         app = create_server(store, session_secret=SECRET)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         thread = threading.Thread(target=server.run, name="ui-server", daemon=True)
@@ -86,7 +101,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         try:
-            yield Site(base=f"http://127.0.0.1:{port}", seeded=seeded)
+            yield Site(
+                base=f"http://127.0.0.1:{port}",
+                seeded=seeded,
+                compacted=compacted,
+                redacted=redacted,
+            )
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -315,3 +335,25 @@ def test_a_run_fits_the_window_and_opens_what_the_model_saw(
     shot(page, f"reports-day-{scheme}-{width}")
     context.close()
     assert problems == [], problems
+
+
+def test_a_compacted_turn_and_a_redacted_one_show_what_the_record_holds(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site, "oscar", start=f"/runs/{site.compacted}")
+    turn = page.locator("details.turn", has=page.locator(".tag", has_text="compacted")).last
+    expect(turn.locator("summary")).to_contain_text("✓ as sent")
+    turn.locator("summary").click()
+    expect(turn.locator(".compacted")).to_contain_text("became a summary")
+    expect(turn.locator(".msg-role", has_text="summary of earlier turns")).to_have_count(1)
+    expect(turn).to_contain_text("Exactly the messages the model was sent")
+    shot(page, "run-turn-compacted")
+
+    page.goto(f"{site.base}/runs/{site.redacted}")
+    first = page.locator("details.turn").first
+    expect(first.locator("summary")).to_contain_text("redacted view")
+    first.locator("summary").click()
+    expect(first.locator(".msg").nth(1)).to_contain_text("[email:")
+    expect(first).not_to_contain_text(EMAIL)
+    expect(first).to_contain_text("redaction replaced values in the record")
+    shot(page, "run-turn-redacted")

@@ -110,6 +110,11 @@ class TurnContext:
     """Estimated tokens of the context's messages (tool specs not included)."""
     compactions: tuple[TurnCompaction, ...] = ()
     """Compactions applied since the previous turn."""
+    as_sent: bool | None = None
+    """``True``: the rebuilt messages hash to the digest recorded with the turn, so they
+    are exactly what the model was sent; ``False``: they differ (redaction replaced values
+    in the record, retention purged a payload, or the store secret changed since); ``None``:
+    not checked (no store secret given)."""
 
 
 @dataclass(kw_only=True, slots=True)
@@ -126,18 +131,23 @@ class RunContexts:
         return [self.messages[i] for i in turn.context]
 
 
-def build_contexts(rows: Sequence[EventRow], *, through_turn: int | None = None) -> RunContexts:
+def build_contexts(
+    rows: Sequence[EventRow], *, through_turn: int | None = None, key: bytes | None = None
+) -> RunContexts:
     """Each model turn's context, folding ``rows`` (a run's log, in order) once.
 
     With ``through_turn``, folding stops after that turn (one turn's context, read from
-    the start of the log and no further).
+    the start of the log and no further). With ``key`` (the store secret the run's
+    transcript digests were keyed with), each turn says whether its rebuilt messages are
+    exactly those the model was sent (``TurnContext.as_sent``).
     """
-    return _Builder().fold(rows, through_turn)
+    return _Builder(key).fold(rows, through_turn)
 
 
 class _Builder:
-    def __init__(self) -> None:
-        self.transcript = Transcript()
+    def __init__(self, key: bytes | None) -> None:
+        self.transcript = Transcript(key=key)
+        self.key = key
         self.found = RunContexts()
         self.index: dict[int, int] = {}  # id(message) -> its index in found.messages
         self.known: list[Message] = []  # keeps each indexed message alive (ids stay unique)
@@ -154,6 +164,9 @@ class _Builder:
             if isinstance(data, ModelCalled):
                 context = tuple(self.index[id(m)] for m in self.transcript.messages)
                 tokens = sum(self.found.messages[i].tokens for i in context)
+                # The same running digest the runtime recorded when it sent them.
+                digest = None if self.key is None else self.transcript.digest()
+                as_sent = None if digest is None else digest == data.messages_digest
             self.transcript.apply(event)
             self._register(row.seq, event.purged, compacted=isinstance(data, ContextCompacted))
             if isinstance(data, ContextCompacted):
@@ -181,6 +194,7 @@ class _Builder:
                         answer=self.index[id(self.transcript.messages[-1])],
                         tokens=tokens,
                         compactions=tuple(self.compactions),
+                        as_sent=as_sent,
                     )
                 )
                 self.compactions = []

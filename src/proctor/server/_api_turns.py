@@ -99,6 +99,12 @@ class TurnOut(BaseModel):
     cache_hit: bool
     finish_reason: str
     compactions: list[CompactionOut] = Field(description="Compactions since the previous turn.")
+    as_sent: bool | None = Field(
+        description="true: the rebuilt messages hash to the digest recorded with the turn, "
+        "so they are exactly what the model was sent; false: they differ (redaction replaced "
+        "values in the record, retention purged a payload, or the store secret changed); "
+        "null: not checked (the server cannot read the store secret)."
+    )
 
     @classmethod
     def of(cls, turn: TurnContext) -> TurnOut:
@@ -116,6 +122,7 @@ class TurnOut(BaseModel):
             cache_hit=turn.cache_hit,
             finish_reason=turn.finish_reason,
             compactions=[CompactionOut.of(c) for c in turn.compactions],
+            as_sent=turn.as_sent,
         )
 
 
@@ -155,7 +162,7 @@ async def run_turns(run_id: RunId, principal: Auth, service: Svc) -> RunTurns:
     (redacted as recorded; a compacted run shows what compaction left). Each message is
     listed once; a turn's ``context`` gives the indexes of the messages it was sent."""
     rows = await service.events(principal, run_id)
-    return RunTurns.of(run_id, build_contexts(rows))
+    return RunTurns.of(run_id, build_contexts(rows, key=service.transcript_key()))
 
 
 @router.get("/{run_id}/turns/{turn}/context", responses=errors(404))
@@ -165,7 +172,7 @@ async def turn_context(
     """One model turn: the messages it was sent, in order, and what it answered, with
     token counts (redacted as recorded; after a compaction, the compacted context)."""
     rows = await service.events(principal, run_id)
-    found = build_contexts(rows, through_turn=turn)
+    found = build_contexts(rows, through_turn=turn, key=service.transcript_key())
     chosen = found.turn(turn)
     if chosen is None:
         count = len(found.turns)

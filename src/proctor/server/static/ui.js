@@ -140,16 +140,27 @@
       return;
     }
     turn.compactions.forEach(function (c) {
-      var what = c.through_turn ? "turns 1–" + c.through_turn + " became a summary" : "no turn summarised";
+      var what = [];
+      if (c.through_turn) what.push((c.through_turn === 1 ? "turn 1" : "turns 1–" + c.through_turn) + " became a summary");
+      if (c.results_replaced) what.push(c.results_replaced + (c.results_replaced === 1 ? " result" : " results") + " shortened");
       body.appendChild(
         el(
           "p",
           "compacted",
-          "Compacted before this turn (event " + c.seq + "): " + what + ", " + c.results_replaced +
-            " result(s) shortened; ≈ " + whole(c.tokens_before) + " → " + whole(c.tokens_after) + " tokens."
+          "Compacted before this turn (event " + c.seq + "): " + what.join(", ") + "; ≈ " +
+            whole(c.tokens_before) + " → " + whole(c.tokens_after) + " tokens."
         )
       );
     });
+    if (turn.as_sent === true) {
+      body.appendChild(
+        el("p", "ok", "✓ Exactly the messages the model was sent: their digest matches the one recorded with this turn (event " + turn.seq + ").")
+      );
+    } else if (turn.as_sent === false) {
+      body.appendChild(
+        el("p", "muted", "The messages as the log keeps them: redaction replaced values in the record (or retention purged a payload), so they differ from what the model was sent and from the digest recorded with this turn.")
+      );
+    }
     body.appendChild(
       el("p", "label", "Sent: " + turn.context.length + " messages, ≈ " + whole(turn.context_tokens) + " tokens (tool specs not counted)")
     );

@@ -357,3 +357,22 @@ def test_a_compacted_turn_and_a_redacted_one_show_what_the_record_holds(
     expect(first).not_to_contain_text(EMAIL)
     expect(first).to_contain_text("redaction replaced values in the record")
     shot(page, "run-turn-redacted")
+
+
+def test_the_other_pages_read_in_the_dark_on_a_phone(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 800}, color_scheme="dark")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(site.base + "/login")
+    shot(page, "login-dark-390")
+    sign_in(page, site, "bob", start="/approvals")
+    eval_page = f"/evals/{site.seeded.evals[1]}"
+    for path, name in (("/approvals", "approvals"), ("/evals", "evals"), (eval_page, "eval")):
+        page.goto(site.base + path)
+        color = page.evaluate("getComputedStyle(document.body).color")
+        assert color == "rgb(230, 237, 243)", path
+        assert sideways(page) == [], f"{path} scrolls sideways at 390 px"
+        shot(page, f"{name}-dark-390")
+    page.goto(site.base + "/runs")
+    shot(page, "runs-dark-390")
+    context.close()

@@ -29,6 +29,7 @@ from proctor.gateway import (
 )
 from proctor.runtime._transcript import Transcript
 from proctor.store import (
+    EVENT_TYPES,
     ContextCompacted,
     EventRow,
     ModelCalled,
@@ -39,19 +40,9 @@ from proctor.store import (
 
 Kind = Literal["instructions", "input", "summary", "note", "assistant", "result", "shortened"]
 
-# The events the transcript folds; others are skipped without being decoded (so an event
-# type newer than this version does not stop the page).
-_FOLDED = frozenset(
-    {
-        "run_started",
-        "model_called",
-        "policy_decided",
-        "tool_finished",
-        "draft_recorded",
-        "context_compacted",
-        "answer_refused",
-    }
-)
+# Every known event is folded, as the runtime folds them (the transcript picks what it
+# reads); only a type newer than this version is skipped, rather than failing to decode.
+_KNOWN = frozenset(kind.model_fields["type"].default for kind in EVENT_TYPES)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -157,7 +148,7 @@ class _Builder:
 
     def fold(self, rows: Sequence[EventRow], through_turn: int | None) -> RunContexts:
         for row in rows:
-            if row.type not in _FOLDED:
+            if row.type not in _KNOWN:
                 continue
             event = row_to_event(row)
             data = event.data

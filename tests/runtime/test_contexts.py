@@ -149,3 +149,17 @@ async def test_an_event_type_this_version_does_not_know_is_skipped(db: SQLiteSto
     found = build_contexts([*rows[:3], later, *rows[3:]])
     assert _sent(found) == reader.seen
     assert build_contexts([]).turns == []
+
+
+async def test_a_purged_run_keeps_its_turns_with_empty_messages(db: SQLiteStore) -> None:
+    reader = Reader()
+    result = await reader_runner(db, reader).start({})
+    await db.purge_payloads(result.run_id, at=2e9, reason="retention test")
+    found = build_contexts(await _rows(db, result.run_id), key=load_signing_key())
+    assert [t.turn for t in found.turns] == [1, 2, 3, 4]  # metadata stays...
+    assert all(t.usage.input_tokens > 0 for t in found.turns)
+    last = found.context_of(found.turns[-1])
+    assert all(m.purged for m in last)  # ...the payloads are gone, and marked so
+    assert all(not m.text or m.text in ("{}", "null") for m in last)
+    assert "lorem" not in json.dumps([m.text for m in found.messages])
+    assert [t.as_sent for t in found.turns] == [False] * 4

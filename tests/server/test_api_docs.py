@@ -38,6 +38,8 @@ def test_openapi_lists_every_endpoint_with_schemas_and_the_bearer_key(api: Api) 
         ("GET", "/api/v1/runs/{run_id}"),
         ("GET", "/api/v1/runs/{run_id}/events"),
         ("GET", "/api/v1/runs/{run_id}/events/stream"),
+        ("GET", "/api/v1/runs/{run_id}/turns"),
+        ("GET", "/api/v1/runs/{run_id}/turns/{turn}/context"),
         ("GET", "/api/v1/approvals"),
         ("GET", "/api/v1/approvals/{approval_id}"),
         ("POST", "/api/v1/approvals/{approval_id}/approve"),

@@ -226,7 +226,7 @@ def _edges(
 def test_no_request_the_document_allows_or_forbids_is_a_server_error(served: Served) -> None:
     schema = schemathesis.openapi.from_url(f"{served.url}/openapi.json")
     operations = [found.ok() for found in schema.get_all_operations() if isinstance(found, Ok)]
-    assert len(operations) == 17
+    assert len(operations) == 19
     tally = Tally()
     spec = httpx2.get(f"{served.url}/openapi.json").json()
     with requests.Session() as session:

@@ -46,6 +46,29 @@ def test_a_report_groups_the_tenants_runs(api: Api) -> None:
     assert api.get("/api/v1/reports", workflow="refunds").json()["total"]["runs"] == 0
 
 
+def test_a_report_over_a_day_has_its_runs_by_hour_and_longer_ones_by_day(api: Api) -> None:
+    now = time.time()
+    store = api.store
+    api.call(lambda: record_run(store, started_at=now - 3600))
+    api.call(lambda: record_run(store, started_at=now - 3600, outcome="escalated"))
+    api.call(lambda: record_run(store, started_at=now - 3 * DAY))
+
+    day = api.get("/api/v1/reports", since="24h").json()
+    assert day["series_unit"] == "hour"
+    hours = day["series"]
+    assert len(hours) in (24, 25)  # 25 unless the window starts on the hour
+    assert all(p["label"].endswith(":00") and p["start"].endswith(":00:00.000Z") for p in hours)
+    assert sum(p["runs"] for p in hours) == 2
+    busy = next(p for p in hours if p["runs"])
+    assert (busy["resolved"], busy["escalated"]) == (1, 1)
+    assert sum(p["runs"] == 0 for p in hours) >= len(hours) - 2
+
+    week = api.get("/api/v1/reports", since="7d").json()
+    assert week["series_unit"] == "day"
+    assert len(week["series"]) in (7, 8)  # today and the seven days before (in part)
+    assert [p["runs"] for p in week["series"]][-4] == 1
+
+
 @pytest.mark.parametrize(
     ("params", "code", "names"),
     [

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from proctor.server import create_server
 from proctor.store import SQLiteStore
 from server.ui_support import SECRET, Seeded, seed
+from support.context_runs import EMAIL, Clerk, Reader, clerk_runner, reader_runner
 
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists() and os.environ.get("CI") != "true":
@@ -61,6 +62,19 @@ SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshot
 class Site:
     base: str
     seeded: Seeded
+    compacted: str = ""
+    """A run whose context was compacted (a summary, shortened results)."""
+    redacted: str = ""
+    """A run whose input held an e-mail address (a placeholder in the record)."""
+
+
+async def seed_contexts(store: SQLiteStore) -> tuple[str, str]:
+    """Two more runs, in oscar's tenant (globex), so tenant default's list stays as seeded."""
+    reader = reader_runner(store, Reader(), context_tokens=600)
+    compacted = await reader.start({}, started_by="oscar", tenant="globex")
+    clerk = clerk_runner(store, Clerk())
+    redacted = await clerk.start({"email": EMAIL}, started_by="oscar", tenant="globex")
+    return compacted.run_id, redacted.run_id
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +89,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         env.setenv("PROCTOR_EVIDENCE_KEY", EVIDENCE_PEM)
         store = SQLiteStore(folder / "ui.db")
         seeded = asyncio.run(seed(store))
+        compacted, redacted = asyncio.run(seed_contexts(store))
         app = create_server(store, session_secret=SECRET)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
         thread = threading.Thread(target=server.run, name="ui-server", daemon=True)
@@ -86,7 +101,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
         try:
-            yield Site(base=f"http://127.0.0.1:{port}", seeded=seeded)
+            yield Site(
+                base=f"http://127.0.0.1:{port}",
+                seeded=seeded,
+                compacted=compacted,
+                redacted=redacted,
+            )
         finally:
             server.should_exit = True
             thread.join(timeout=10)
@@ -219,7 +239,7 @@ def test_approve_a_pending_payment_and_watch_the_run_finish(
 def test_see_the_cost_report(page: Page, site: Site) -> None:
     sign_in(page, site, "vera", start="/reports")
     charts = page.locator("svg.chart")
-    expect(charts).to_have_count(3)
+    expect(charts).to_have_count(4)
     expect(page.locator("#escalations")).to_contain_text("policy violation")
     expect(page.locator("#cost-per-resolved rect.bar")).not_to_have_count(0)
     page.get_by_label("Group by").select_option("model")
@@ -236,3 +256,123 @@ def test_see_eval_results_and_their_drift(page: Page, site: Site) -> None:
     expect(page.get_by_role("alert")).to_contain_text("Newly failing: over_threshold")
     expect(page.locator("tr.failed-case")).to_contain_text("expected resolved, got escalated")
     shot(page, "eval")
+
+
+SIDEWAYS = """() => {
+  const page = document.scrollingElement;
+  if (page.scrollWidth <= page.clientWidth) return [];
+  return Array.from(document.querySelectorAll("body *"))
+    .filter((e) => e.getBoundingClientRect().right > page.clientWidth + 1)
+    .slice(0, 8)
+    .map((e) => e.tagName.toLowerCase() + (e.className ? "." + e.className : ""));
+}"""
+
+
+def sideways(page: Page) -> list[str]:
+    """Nothing, if the page is no wider than its window (scrollWidth <= clientWidth); else
+    the first elements that stick out, to name in the failure."""
+    wide: list[str] = page.evaluate(SIDEWAYS)
+    return wide
+
+
+@pytest.mark.parametrize("width", [390, 1280])
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_a_run_fits_the_window_and_opens_what_the_model_saw(
+    browser: Browser, site: Site, scheme: str, width: int
+) -> None:
+    context = browser.new_context(
+        viewport={"width": width, "height": 900},
+        color_scheme=scheme,  # type: ignore[arg-type]
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(m.text)
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None
+        ),
+    )
+    # Any failed request but the icon the standalone receipt (no <link>s) makes Chromium ask for.
+    page.on(
+        "response",
+        lambda r: (
+            problems.append(f"{r.status} {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            else None
+        ),
+    )
+    run_id = site.seeded.runs["pushy"]
+    sign_in(page, site, "vera", start=f"/runs/{run_id}")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == ("rgb(13, 17, 23)" if scheme == "dark" else "rgb(255, 255, 255)")
+
+    turn = page.locator("details.turn").nth(1)
+    turn.locator("summary").click()
+    sent = turn.locator(".msg")
+    # Turn 2 was sent the instructions, the input, turn 1's call and its result; then
+    # its own reply.
+    expect(sent).to_have_count(5)
+    expect(sent.locator(".msg-role")).to_have_text(
+        ["system · instructions", "user · input", "assistant", "tool result", "assistant · reply"]
+    )
+    expect(sent.nth(3)).to_contain_text("ocr.parse_invoice")
+    expect(turn).to_contain_text("Sent: 4 messages")
+    assert sideways(page) == [], f"the run page scrolls sideways at {width} px"
+    shot(page, f"run-turn-{scheme}-{width}")
+
+    page.goto(f"{site.base}/runs/{run_id}/receipt")
+    expect(page.locator("#tool-calls table")).to_be_visible()
+    assert sideways(page) == [], f"the receipt scrolls sideways at {width} px"
+    shot(page, f"receipt-{scheme}-{width}")
+
+    page.goto(f"{site.base}/reports?since=24h")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    assert sideways(page) == [], f"the reports page scrolls sideways at {width} px"
+    shot(page, f"reports-day-{scheme}-{width}")
+    context.close()
+    assert problems == [], problems
+
+
+def test_a_compacted_turn_and_a_redacted_one_show_what_the_record_holds(
+    page: Page, site: Site
+) -> None:
+    sign_in(page, site, "oscar", start=f"/runs/{site.compacted}")
+    turn = page.locator("details.turn", has=page.locator(".tag", has_text="compacted")).last
+    expect(turn.locator("summary")).to_contain_text("✓ as sent")
+    turn.locator("summary").click()
+    expect(turn.locator(".compacted")).to_contain_text("became a summary")
+    expect(turn.locator(".msg-role", has_text="summary of earlier turns")).to_have_count(1)
+    expect(turn).to_contain_text("Exactly the messages the model was sent")
+    shot(page, "run-turn-compacted")
+
+    page.goto(f"{site.base}/runs/{site.redacted}")
+    first = page.locator("details.turn").first
+    expect(first.locator("summary")).to_contain_text("redacted view")
+    first.locator("summary").click()
+    expect(first.locator(".msg").nth(1)).to_contain_text("[email:")
+    expect(first).not_to_contain_text(EMAIL)
+    expect(first).to_contain_text("redaction replaced values in the record")
+    shot(page, "run-turn-redacted")
+
+
+def test_the_other_pages_read_in_the_dark_on_a_phone(browser: Browser, site: Site) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 800}, color_scheme="dark")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(site.base + "/login")
+    shot(page, "login-dark-390")
+    sign_in(page, site, "bob", start="/approvals")
+    eval_page = f"/evals/{site.seeded.evals[1]}"
+    for path, name in (("/approvals", "approvals"), ("/evals", "evals"), (eval_page, "eval")):
+        page.goto(site.base + path)
+        color = page.evaluate("getComputedStyle(document.body).color")
+        assert color == "rgb(230, 237, 243)", path
+        assert sideways(page) == [], f"{path} scrolls sideways at 390 px"
+        shot(page, f"{name}-dark-390")
+    page.goto(site.base + "/runs")
+    shot(page, "runs-dark-390")
+    context.close()

@@ -326,6 +326,25 @@ def test_run_page_shows_header_waterfall_and_payloads(ui: Ui) -> None:
     assert "Chain verified: yes" in receipt.text
 
 
+def test_run_page_lists_model_turns_whose_context_the_session_reads(ui: Ui) -> None:
+    ui.sign_in("vera")
+    run_id = ui.seeded.runs["clean"]
+    page = ui.get(f"/runs/{run_id}").text
+    turns = re.findall(r'<details class="turn" id="turn-(\d+)" data-turn="\d+">', page)
+    assert turns == ["1", "2", "3", "4", "5", "6"]
+    assert f'data-turns="/api/v1/runs/{run_id}/turns"' in page
+    assert "→ ocr.parse_invoice" in page
+    assert "→ answer" in page
+    assert "compacted" not in page  # this contract sets no context budget
+    # The page's script reads the turns with the session cookie, as the API's key would.
+    body = ui.get(f"/api/v1/runs/{run_id}/turns").json()
+    assert [t["turn"] for t in body["turns"]] == [1, 2, 3, 4, 5, 6]
+    sixth = body["turns"][5]
+    sent = [body["messages"][i]["kind"] for i in sixth["context"]]
+    assert sent == ["instructions", "input", *["assistant", "result"] * 5]
+    assert f"{sixth['input_tokens']:,} in / {sixth['output_tokens']:,} out" in page
+
+
 def test_a_waiting_run_offers_its_approval_and_follows_live(ui: Ui) -> None:
     ui.sign_in("bob")
     page = ui.get(f"/runs/{ui.seeded.runs['over_threshold']}").text
@@ -434,9 +453,20 @@ def test_what_users_and_runs_wrote_is_escaped(ui: Ui) -> None:
 def test_reports_page_draws_its_charts(ui: Ui) -> None:
     ui.sign_in("vera")
     page = ui.get("/reports").text
-    assert page.count('<svg class="chart"') == 3
-    for chart in ("cost-per-resolved", "escalations", "tool-calls"):
+    assert page.count('<svg class="chart"') == 4
+    for chart in ("runs-started", "cost-per-resolved", "escalations", "tool-calls"):
         assert f'id="{chart}"' in page
+    assert "Runs started, by day (UTC)" in page  # the default window is 7 days
+    # The last 24 hours: a bar per hour, the empty ones zero; the seeded runs in this one.
+    day = ui.get("/reports?since=24h").text
+    assert "Cost per resolved task, by hour (UTC)" in day
+    runs = re.search(r'<svg class="chart" id="runs-started".*?</svg>', day, re.S)
+    assert runs is not None
+    tips = re.findall(r"<title>(\d{4}-\d\d-\d\d \d\d:00-\d\d:00 UTC): (\d+)</title>", runs[0])
+    assert len(tips) in (24, 25)  # 25 unless the window starts on the hour
+    assert sum(int(n) for _, n in tips) == len(ui.seeded.runs)
+    assert sum(n == "0" for _, n in tips) >= 23
+    assert re.search(r'text-anchor="middle">\d\d:00</text>', runs[0])
     assert "policy violation" in page  # an escalation trigger, as a bar
     assert '<th scope="row" class="clip" title="invoice_reconciliation">' in page
     for group in ("model", "version", "day"):

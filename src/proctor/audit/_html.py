@@ -7,12 +7,13 @@ markup. The page opens offline and prints cleanly.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from html import escape
 from typing import Any
 
 import orjson
 
+from proctor.audit._html_css import CSS as _CSS
 from proctor.audit._receipt import (
     ApprovalEntry,
     CredentialEntry,
@@ -23,38 +24,11 @@ from proctor.audit._receipt import (
 )
 
 _RESULT_CHARS = 1000
-
-_CSS = """
-:root { --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; --muted: #57606a; --line: #d0d7de; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1f2328;
-       margin: 0 auto; padding: 24px; max-width: 1200px; }
-h1 { font-size: 22px; margin: 4px 0 8px; } h2 { font-size: 17px; margin: 28px 0 8px;
-     border-bottom: 1px solid var(--line); padding-bottom: 4px; }
-code, pre, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace;
-                   font-size: 12.5px; }
-pre { background: #f6f8fa; padding: 8px; overflow-x: auto; white-space: pre-wrap;
-      word-break: break-word; margin: 4px 0; }
-.kicker { color: var(--muted); text-transform: uppercase; letter-spacing: .06em; margin: 0; }
-.facts { display: grid; grid-template-columns: repeat(auto-fill, minmax(170px, 1fr));
-         gap: 8px; margin: 12px 0; }
-.facts div { border: 1px solid var(--line); border-radius: 6px; padding: 8px; }
-.facts dt { color: var(--muted); font-size: 12px; } .facts dd { margin: 0; font-weight: 600; }
-.badge { display: inline-block; padding: 1px 8px; border-radius: 10px; font-size: 12px;
-         font-weight: 600; border: 1px solid currentColor; }
-.good { color: var(--ok); } .bad { color: var(--bad); } .warn { color: var(--warn); }
-.muted { color: var(--muted); }
-.box { border: 2px solid var(--ok); border-radius: 8px; padding: 8px 14px; }
-.box.broken { border-color: var(--bad); }
-table { border-collapse: collapse; width: 100%; margin: 6px 0; }
-th, td { border: 1px solid var(--line); padding: 4px 6px; text-align: left;
-         vertical-align: top; }
-th { background: #f6f8fa; font-weight: 600; }
-td.num { text-align: right; white-space: nowrap; }
-.purged { color: var(--muted); font-style: italic; }
-details summary { cursor: pointer; }
-@media print { details { display: block; } .box { break-inside: avoid; } }
-"""
+_PREVIEW_CHARS = 160
+# Column widths of the wide tables (the column left empty takes what remains).
+_CALL_WIDTHS = ("3.5em", "14%", "21%", "22%", "11%", "")
+_APPROVAL_WIDTHS = ("11%", "11%", "", "10%", "9%", "8%", "10%", "12%", "10%")
+_MODEL_WIDTHS = ("4.5em", "", "9%", "9%", "11%", "10%", "6%", "8%")
 
 _DECISION = {"allow": "good", "deny": "bad", "require_approval": "warn"}
 _OUTCOME = {"resolved": "good", "failed": "bad", "escalated": "warn", "draft_only": "warn"}
@@ -126,18 +100,45 @@ def _purged_note(receipt: Receipt) -> str:
     return f'<span class="purged">payload purged on {_e(day)} under retention; hash retained</span>'
 
 
-def _table(headers: list[str], rows: list[list[str]], numeric: Collection[int] = ()) -> str:
+def _table(
+    headers: list[str],
+    rows: list[list[str]],
+    numeric: Collection[int] = (),
+    widths: Sequence[str] = (),
+) -> str:
+    """A table whose columns take ``widths`` (CSS lengths; ``""``: the rest); each cell
+    carries its header as ``data-label``, for the narrow layout."""
+    cols = "".join(f'<col style="width:{w}">' if w else "<col>" for w in widths)
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    labels = [f' data-label="{_e(h)}"' if h else "" for h in headers]
     body = "".join(
         "<tr>"
         + "".join(
-            f'<td class="num">{cell}</td>' if i in numeric else f"<td>{cell}</td>"
+            f'<td class="num"{labels[i]}>{cell}</td>'
+            if i in numeric
+            else f"<td{labels[i]}>{cell}</td>"
             for i, cell in enumerate(row)
         )
         + "</tr>"
         for row in rows
     )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    colgroup = f"<colgroup>{cols}</colgroup>" if cols else ""
+    return (
+        f'<table class="grid">{colgroup}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    )
+
+
+def _long(text: str) -> str:
+    """A value that may be long: its first ``_PREVIEW_CHARS`` characters, the rest a click
+    away (``<details>``: no script)."""
+    if len(text) <= _PREVIEW_CHARS:
+        return f'<span class="mono">{_e(text)}</span>'
+    return (
+        f'<details class="long"><summary><span class="mono preview">{_e(text[:_PREVIEW_CHARS])}'
+        f'…</span> <span class="more">show all {len(text):,} characters</span>'
+        '<span class="less">show less</span></summary>'
+        f'<span class="mono">{_e(text)}</span></details>'
+    )
 
 
 def _header(receipt: Receipt) -> str:
@@ -206,13 +207,14 @@ def _started(receipt: Receipt) -> str:
         ["trace id", f'<span class="mono">{_e(run.trace_id or "-")}</span>'],
     ]
     table = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows)
+    table = f'<table class="kv">{table}</table>'
     if run.input_purged:
         given = f"<p>{_purged_note(receipt)}</p>"
     else:
         given = f"<pre>{_e(_json(run.input, indent=True))}</pre>"
     return (
         '<section id="started"><h2>Who started it, with what</h2>'
-        f"<table>{table}</table><h3>Input (as recorded, after redaction)</h3>{given}</section>"
+        f"{table}<h3>Input (as recorded, after redaction)</h3>{given}</section>"
     )
 
 
@@ -230,7 +232,7 @@ def _contract(receipt: Receipt) -> str:
         else "not stored (the run predates contract versions)"
     )
     return (
-        '<section id="contract"><h2>Contract</h2><table>'
+        '<section id="contract"><h2>Contract</h2><table class="kv">'
         f"<tr><th>name</th><td>{_e(contract.name)}</td></tr>"
         f"<tr><th>version</th><td>{_e(contract.version)}</td></tr>"
         f'<tr><th>content hash</th><td class="mono">{_e(contract.hash)}</td></tr>'
@@ -242,8 +244,7 @@ def _contract(receipt: Receipt) -> str:
 def _arguments(call: ToolCallEntry, receipt: Receipt) -> str:
     if call.purged and call.arguments is None:
         return _purged_note(receipt)
-    text = call.raw_arguments if call.raw_arguments else _json(call.arguments)
-    return f'<span class="mono">{_e(text)}</span>'
+    return _long(call.raw_arguments if call.raw_arguments else _json(call.arguments))
 
 
 def _outcome_cell(call: ToolCallEntry, receipt: Receipt) -> str:
@@ -261,10 +262,10 @@ def _outcome_cell(call: ToolCallEntry, receipt: Receipt) -> str:
             text = _json(call.result)
             if len(text) > _RESULT_CHARS:
                 text = f"{text[:_RESULT_CHARS]}… ({len(text):,} characters; all in the JSON export)"
-            parts.append(f'<br><span class="mono">{_e(text)}</span>')
+            parts.append(f"<br>{_long(text)}")
     if call.idempotency_key:
         key = _e(call.idempotency_key)
-        parts.append(f'<br><span class="muted">key <span class="mono">{key}</span></span>')
+        parts.append(f'<div class="muted">key <span class="mono">{key}</span></div>')
     return "".join(parts)
 
 
@@ -298,7 +299,7 @@ def _tool_calls(receipt: Receipt) -> str:
     headers = ["step", "tool", "arguments", "policy decision [rule] reason", "approval", "result"]
     return (
         f'<section id="tool-calls"><h2>Tool calls ({len(rows)})</h2>'
-        f"{_table(headers, rows, numeric={0})}</section>"
+        f"{_table(headers, rows, numeric={0}, widths=_CALL_WIDTHS)}</section>"
     )
 
 
@@ -330,7 +331,8 @@ def _approvals(approvals: list[ApprovalEntry]) -> str:
         "reason",
         "checker",
     ]
-    return f'<section id="approvals"><h2>Approvals</h2>{_table(headers, rows)}</section>'
+    table = _table(headers, rows, widths=_APPROVAL_WIDTHS)
+    return f'<section id="approvals"><h2>Approvals</h2>{table}</section>'
 
 
 def _credentials(receipt: Receipt) -> str:
@@ -350,10 +352,11 @@ def _credentials(receipt: Receipt) -> str:
         if c.details.get("purged"):
             lines.append(_purged_note(receipt))
         rows.append([_e(c.seq), _e(c.at), _e(c.tool or "-"), "<br>".join(lines)])
+    headers = ["event", "at", "tool", "scopes, limits, expiry"]
     return (
         '<section id="credentials"><h2>Credentials issued</h2>'
         '<p class="muted">Scopes and expiry as recorded; tokens are never stored.</p>'
-        f"{_table(['event', 'at', 'tool', 'scopes, limits, expiry'], rows, numeric={0})}"
+        f"{_table(headers, rows, numeric={0}, widths=('4.5em', '17%', '20%', ''))}"
         "</section>"
     )
 
@@ -391,7 +394,7 @@ def _model_calls(receipt: Receipt) -> str:
     headers = ["turn", "model", "tokens in", "tokens out", "cost", "latency", "", "tool calls"]
     return (
         f'<section id="model-calls"><h2>Model calls ({len(calls)})</h2>'
-        f"{_table(headers, rows, numeric={2, 3, 4, 5, 7})}</section>"
+        f"{_table(headers, rows, numeric={2, 3, 4, 5, 7}, widths=_MODEL_WIDTHS)}</section>"
     )
 
 
@@ -447,7 +450,12 @@ def _events(receipt: Receipt) -> str:
         ]
         for e in receipt.events
     ]
-    table = _table(["seq", "type", "at", "hash", "payload"], rows, numeric={0})
+    table = _table(
+        ["seq", "type", "at", "hash", "payload"],
+        rows,
+        numeric={0},
+        widths=("4.5em", "18%", "20%", "", "5.5em"),
+    )
     return (
         f'<section id="events"><h2>The log</h2><details><summary>All {len(rows)} events, '
         f"with their hashes</summary>{table}</details></section>"

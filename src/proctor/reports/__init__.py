@@ -2,6 +2,8 @@
 
 - outcomes (``build_report``): cost per resolved task, escalation rate, tool calls and
   latency, grouped by workflow, model, contract version or day;
+- runs over time (``run_series``): by hour over a day or less, by day over longer windows,
+  counted by the store in one aggregate query;
 - production runs of one contract version in a window (``version_runs``, ``find_version``);
 - drift between two versions' runs (``drift_report``, ``compare``), with the thresholds
   that alert;
@@ -49,6 +51,7 @@ from proctor.reports._rollout import (
     rollout_of,
     rollout_status,
 )
+from proctor.reports._series import Series, SeriesPoint, run_series, series_unit
 
 __all__ = [
     "GROUPINGS",
@@ -65,6 +68,8 @@ __all__ = [
     "Report",
     "ReportRow",
     "RolloutStatus",
+    "Series",
+    "SeriesPoint",
     "ToolDrift",
     "Version",
     "VersionRuns",
@@ -81,6 +86,8 @@ __all__ = [
     "relative",
     "rollout_of",
     "rollout_status",
+    "run_series",
+    "series_unit",
     "show",
     "side_json",
     "version_runs",

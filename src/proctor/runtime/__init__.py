@@ -5,6 +5,13 @@ from __future__ import annotations
 from proctor.policy import identity_key, pseudonym_key
 from proctor.runtime._checker import separation_problem
 from proctor.runtime._clock import Clock, ManualClock
+from proctor.runtime._contexts import (
+    ContextMessage,
+    RunContexts,
+    TurnCompaction,
+    TurnContext,
+    build_contexts,
+)
 from proctor.runtime._decide import (
     ApprovalExpiredError,
     Continuation,
@@ -48,11 +55,15 @@ __all__ = [
     "OBSERVED_MODEL_PREFIX",
     "ApprovalExpiredError",
     "Clock",
+    "ContextMessage",
     "Continuation",
     "ManualClock",
+    "RunContexts",
     "RunResult",
     "Runner",
     "Transcript",
+    "TurnCompaction",
+    "TurnContext",
     "UnknownWorkflow",
     "UnverifiedRunError",
     "Worker",
@@ -62,6 +73,7 @@ __all__ = [
     "WorkerStats",
     "Workflow",
     "WorkflowCatalog",
+    "build_contexts",
     "check_run_input",
     "configured_refs",
     "decide_and_continue",

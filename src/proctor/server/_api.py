@@ -16,6 +16,7 @@ from proctor.server import (
     _api_reports,
     _api_runs,
     _api_stream,
+    _api_turns,
 )
 
 router = APIRouter()
@@ -26,5 +27,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-for _part in (_api_runs, _api_stream, _api_approvals, _api_reports, _api_keys, _api_gateway):
+for _part in (
+    _api_runs,
+    _api_turns,
+    _api_stream,
+    _api_approvals,
+    _api_reports,
+    _api_keys,
+    _api_gateway,
+):
     router.include_router(_part.router)

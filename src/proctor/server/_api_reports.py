@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from proctor.errors import UsageError
-from proctor.reports import GroupBy, Report, ReportRow
+from proctor.reports import GroupBy, Report, ReportRow, Series, run_series
 from proctor.server._api_deps import Auth, ResultId, Svc, errors, text_query
 from proctor.server._api_query import parse_time
 from proctor.server._schemas import (
@@ -18,6 +18,7 @@ from proctor.server._schemas import (
     EvalSummary,
     ReportOut,
     ReportRowOut,
+    SeriesPointOut,
     ToolCallCount,
 )
 from proctor.store import iso_time
@@ -29,8 +30,8 @@ def _row(row: ReportRow) -> ReportRowOut:
     return ReportRowOut.model_validate(row, from_attributes=True)
 
 
-def report_out(report: Report) -> ReportOut:
-    """A report as the API answers it."""
+def report_out(report: Report, series: Series) -> ReportOut:
+    """A report (and its window's series) as the API answers it."""
     return ReportOut(
         since=iso_time(report.since),
         until=iso_time(report.until),
@@ -41,6 +42,21 @@ def report_out(report: Report) -> ReportOut:
         days=[_row(row) for row in report.days],
         escalations=[EscalationCount(trigger=t, count=n) for t, n in report.escalations],
         tool_calls=[ToolCallCount(tool_calls=c, runs=n) for c, n in report.tool_calls],
+        series_unit=series.unit,
+        series=[
+            SeriesPointOut(
+                start=iso_time(p.start),
+                label=p.label,
+                runs=p.runs,
+                finished=p.finished,
+                resolved=p.resolved,
+                escalated=p.escalated,
+                failed=p.failed,
+                cost_usd=p.cost_usd,
+                cost_per_resolved=p.cost_per_resolved,
+            )
+            for p in series.points
+        ],
     )
 
 
@@ -60,7 +76,8 @@ async def report(
     workflow: Annotated[str | None, text_query("Only runs of this workflow.")] = None,
 ) -> ReportOut:
     """Outcomes of the tenant's runs: cost per resolved task, escalation and resolution
-    rates, tool calls per run, latency percentiles, escalations by trigger."""
+    rates, tool calls per run, latency percentiles, escalations by trigger, and the runs
+    by hour (a window of a day or less) or by day."""
     now = time.time()
     start = parse_time("since", since, now=now)
     end = now if until is None else parse_time("until", until, now=now)
@@ -72,7 +89,10 @@ async def report(
     found = await service.report(
         principal, since=start, until=end, group_by=group_by, workflow=workflow
     )
-    return report_out(found)
+    series = await run_series(
+        service.store, tenant=principal.tenant, since=start, until=end, workflow=workflow
+    )
+    return report_out(found, series)
 
 
 @router.get("/evals", tags=["evals"], responses=errors())

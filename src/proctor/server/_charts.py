@@ -26,17 +26,20 @@ def columns(
     fmt: Format,
     axis: Format | None = None,
     empty: str = "no data",
+    titles: Sequence[str] = (),
 ) -> Markup:
     """Vertical bars, one per point, left to right (a time axis, a histogram).
 
     ``fmt`` writes values, ``axis`` the (shorter) axis labels; a ``None`` value draws as
-    a gap marker, explained in its tooltip as ``empty``.
+    a gap marker, explained in its tooltip as ``empty``. ``titles`` name the points in
+    full (the tooltips and the text description), where their labels are short.
     """
     height, left, bottom, top, right = 200, 62, 32, 12, 6
     plot_w, plot_h = _WIDTH - left - right, height - top - bottom
     values = [v for _, v in points if v is not None]
     peak = _nice(max(values, default=0.0))
-    parts = _open(chart_id, title, _describe(points, fmt, empty), height)
+    named = [(titles[i] if i < len(titles) else label, v) for i, (label, v) in enumerate(points)]
+    parts = _open(chart_id, title, _describe(named, fmt, empty), height)
     for fraction in (0.0, 0.5, 1.0):
         y = top + plot_h * (1 - fraction)
         parts.append(
@@ -51,7 +54,7 @@ def columns(
     for i, (label, value) in enumerate(points):
         x = left + slot * i + slot * 0.15
         width = max(slot * 0.7, 1.0)
-        tip = f"{label}: {empty if value is None else fmt(value)}"
+        tip = f"{named[i][0]}: {empty if value is None else fmt(value)}"
         if value is None:
             parts.append(
                 f'<rect class="gap" x="{x:.1f}" y="{top + plot_h - 2:.1f}" width="{width:.1f}" '
@@ -64,8 +67,10 @@ def columns(
                 f'height="{max(h, 0.5):.1f}"><title>{escape(tip)}</title></rect>'
             )
         if i % every == 0:
+            # Centred under its bar, but never past the edge (about 7 units a character).
+            centre = min(x + width / 2, _WIDTH - 1 - len(label) * 3.5)
             parts.append(
-                f'<text class="axis" x="{x + width / 2:.1f}" y="{height - bottom + 16}" '
+                f'<text class="axis" x="{centre:.1f}" y="{height - bottom + 16}" '
                 f'text-anchor="middle">{escape(label)}</text>'
             )
     parts.append("</svg>")

@@ -279,6 +279,18 @@ class ToolCallCount(BaseModel):
     runs: int = Field(description="Finished runs with that many tool calls.")
 
 
+class SeriesPointOut(BaseModel):
+    start: str = Field(description="The hour's or UTC day's start.")
+    label: str = Field(description="As the chart's axis writes it: 14:00, or 12-03.")
+    runs: int
+    finished: int
+    resolved: int
+    escalated: int = Field(description="Escalated or draft-only.")
+    failed: int
+    cost_usd: float
+    cost_per_resolved: float | None
+
+
 class ReportOut(BaseModel):
     since: str
     until: str
@@ -289,6 +301,13 @@ class ReportOut(BaseModel):
     days: list[ReportRowOut] = Field(description="One row per UTC day with runs, oldest first.")
     escalations: list[EscalationCount] = Field(description="By trigger, most first.")
     tool_calls: list[ToolCallCount] = Field(description="Distribution, ascending.")
+    series_unit: Literal["hour", "day"] = Field(
+        description="hour for a window of a day or less, else day."
+    )
+    series: list[SeriesPointOut] = Field(
+        description="Every hour or UTC day of the window, oldest first, the empty ones zero; "
+        "counted by the store in one aggregate query."
+    )
 
 
 # Eval results ---------------------------------------------------------------------------

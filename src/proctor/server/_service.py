@@ -37,6 +37,7 @@ from proctor.store import (
     RunRecord,
     Store,
     load_evidence_keys,
+    load_signing_key,
 )
 
 logger = logging.getLogger("proctor.server")
@@ -59,6 +60,8 @@ class Service:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keys: EvidenceKeys | None = None
         self._keys_loaded = False
+        self._secret: bytes | None = None
+        self._secret_loaded = False
         # Content hash -> version label: a stored contract version never changes.
         self._versions: dict[str, str] = {}
 
@@ -81,6 +84,17 @@ class Service:
             except ProctorError as exc:
                 logger.warning("run pages check hashes only: %s", exc)
         return self._keys
+
+    def transcript_key(self) -> bytes | None:
+        """The store secret that keys the digest of what the model was sent at each turn
+        (None if it cannot be read: turns are then shown unchecked)."""
+        if not self._secret_loaded:
+            self._secret_loaded = True
+            try:
+                self._secret = load_signing_key()
+            except ProctorError as exc:
+                logger.warning("model turns are shown without checking their digests: %s", exc)
+        return self._secret
 
     async def events(
         self, principal: Principal, run_id: str, *, after: int = -1, limit: int | None = None

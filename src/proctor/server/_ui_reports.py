@@ -1,10 +1,10 @@
-"""The reports page: cost per resolved task by day, escalations by trigger, tool calls per
+"""The reports page: runs and cost per resolved task over time (by hour over the last day,
+by day over longer windows, counted by the store), escalations by trigger, tool calls per
 run, and a table by workflow, model, contract version or day, over a recent window."""
 
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter
@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from proctor.errors import UsageError
-from proctor.reports import GROUPINGS, GroupBy, Report, build_report
+from proctor.reports import GROUPINGS, GroupBy, Series, build_report, run_series
 from proctor.server._appstate import state_of
 from proctor.server._charts import bars, columns
 from proctor.server._keys import Principal
@@ -56,20 +56,35 @@ async def _reports(request: Request, principal: Principal) -> Response:
         group_by=grouping,
         workflow=workflow,
     )
+    series = await run_series(
+        store, tenant=principal.tenant, since=since, until=until, workflow=workflow
+    )
+    per = series.unit  # "hour" or "day"
+    titles = [point.title for point in series.points]
     context: dict[str, Any] = {
         "report": grouped,
+        "per": per,
         "window": window,
         "windows": [(key, label) for key, (label, _) in WINDOWS.items()],
         "group_by": grouping,
         "groupings": GROUPINGS,
         "workflow": workflow or "",
+        "runs_chart": columns(
+            "runs-started",
+            [(point.label, float(point.runs)) for point in series.points],
+            title=f"Runs started, by {per} (UTC)",
+            fmt=_whole,
+            axis=_count_axis,
+            titles=titles,
+        ),
         "cost_chart": columns(
             "cost-per-resolved",
-            _by_day(grouped),
-            title="Cost per resolved task, by day (UTC)",
+            _cost_points(series),
+            title=f"Cost per resolved task, by {per} (UTC)",
             fmt=money,
             axis=_axis_money,
-            empty="no resolved runs",
+            empty="runs, none resolved",
+            titles=titles,
         ),
         "escalation_chart": bars(
             "escalations",
@@ -90,13 +105,13 @@ async def _reports(request: Request, principal: Principal) -> Response:
     return await render(request, principal, "reports.html", context, nav="reports")
 
 
-def _by_day(report: Report) -> list[tuple[str, float | None]]:
-    """Every day of the window, so quiet days read as gaps on the time axis."""
-    figures = {row.key: row.cost_per_resolved for row in report.days}
-    first = datetime.fromtimestamp(report.since, UTC).date()
-    last = datetime.fromtimestamp(report.until, UTC).date()
-    days = [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
-    return [(day[5:], figures.get(day)) for day in days]
+def _cost_points(series: Series) -> list[tuple[str, float | None]]:
+    """Cost per resolved task of each hour or day: zero where no run started, a gap where
+    runs spent but none resolved."""
+    return [
+        (point.label, 0.0 if point.runs == 0 else point.cost_per_resolved)
+        for point in series.points
+    ]
 
 
 def _histogram(counts: list[tuple[int, int]]) -> list[tuple[str, float | None]]:

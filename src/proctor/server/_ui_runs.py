@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from proctor.audit import build_receipt, receipt_html
 from proctor.errors import NotFoundError, UsageError
+from proctor.runtime import build_contexts
 from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._timeline import build_timeline
@@ -200,6 +201,7 @@ async def _run(request: Request, principal: Principal, run_id: str) -> Response:
         "run": run,
         "chain": verify_rows(run_id, events, run, service.evidence_keys()),
         "timeline": build_timeline(events),
+        "contexts": build_contexts(events, key=service.transcript_key()),
         "contract_version": "?" if started is None else started.meta.get("contract_version"),
         "outcome_reason": None if finished is None else finished.meta.get("reason"),
         "input": _content(started, "input"),

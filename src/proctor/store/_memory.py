@@ -24,8 +24,10 @@ from proctor.store._records import (
     ContractRecord,
     EventRow,
     PurgeRecord,
+    RunBucket,
     RunFilter,
     RunRecord,
+    bucket_of,
     chain_conflict,
 )
 from proctor.store._sealing import SHREDDED
@@ -153,6 +155,17 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
         return self._matching(query)[: query.limit]
+
+    async def run_buckets(
+        self, query: RunFilter, *, origin: float, width_s: float
+    ) -> list[RunBucket]:
+        if width_s <= 0:
+            raise ValueError(f"a bucket must be longer than 0 s, not {width_s}")
+        buckets: dict[int, list[RunRecord]] = {}
+        for run in self._matching(query):
+            if run.started_at >= origin:
+                buckets.setdefault(int((run.started_at - origin) // width_s), []).append(run)
+        return [bucket_of(index, buckets[index]) for index in sorted(buckets)]
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
         found = [

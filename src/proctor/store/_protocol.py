@@ -21,6 +21,7 @@ from proctor.store._records import (
     PurgeRecord,
     QueueItem,
     QueueState,
+    RunBucket,
     RunFilter,
     RunRecord,
     SessionRecord,
@@ -71,6 +72,14 @@ class RunLog(Protocol):
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
         """Runs matching ``query``, newest first (by ``started_at``, then ``run_id``)."""
+        ...
+
+    async def run_buckets(
+        self, query: RunFilter, *, origin: float, width_s: float
+    ) -> list[RunBucket]:
+        """The runs ``query`` matches (its limit and cursor aside) that started at or after
+        ``origin``, counted per bucket of ``width_s`` seconds from it, in one aggregate
+        query: only buckets with runs, oldest first."""
         ...
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:

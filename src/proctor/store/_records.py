@@ -140,6 +140,45 @@ def chain_conflict(rows: Sequence[EventRow], reason: str) -> ChainConflictError:
     )
 
 
+@dataclass(frozen=True, kw_only=True, slots=True)
+class RunBucket:
+    """The runs started in one bucket of time (``Store.run_buckets``), counted in SQL."""
+
+    index: int
+    """The bucket's number from the origin: it covers ``[origin + index * width, ...)``."""
+    runs: int
+    finished: int
+    resolved: int
+    escalated: int
+    draft_only: int
+    failed: int
+    cost_usd: float
+    """Total cost of the finished runs whose cost is known."""
+    priced: int
+    """Finished runs whose cost is known."""
+    priced_resolved: int
+    """Resolved runs among those."""
+
+
+def bucket_of(index: int, runs: Sequence[RunRecord]) -> RunBucket:
+    """``runs`` counted as the SQL stores count them (for the in-memory store)."""
+    finished = [run for run in runs if run.status == "finished"]
+    priced = [run for run in finished if run.cost_usd is not None]
+    outcomes = [run.outcome for run in finished]
+    return RunBucket(
+        index=index,
+        runs=len(runs),
+        finished=len(finished),
+        resolved=outcomes.count("resolved"),
+        escalated=outcomes.count("escalated"),
+        draft_only=outcomes.count("draft_only"),
+        failed=outcomes.count("failed"),
+        cost_usd=sum(run.cost_usd or 0.0 for run in priced),
+        priced=len(priced),
+        priced_resolved=sum(run.outcome == "resolved" for run in priced),
+    )
+
+
 @dataclass(kw_only=True)
 class RunFilter:
     """Which runs ``Store.list_runs`` returns, newest first."""

@@ -42,6 +42,8 @@ class Dialect:
     the transaction's write lock does it already."""
     list_param: bool
     """A list is one parameter (``= ANY(?)``), not one per item (``IN (?, ?)``)."""
+    whole: str = "CAST({} AS INTEGER)"
+    """The whole part of the non-negative REAL expression ``{}``, as an integer."""
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the clause and its parameters."""

@@ -1,6 +1,7 @@
 // Proctor web UI: the two things pages need a script for. Everything else is plain HTML.
 // 1. A waterfall row opens its event's payload, fetched when first opened.
 // 2. A run that is still going is followed: the page reloads when its log grows.
+// 3. A model turn opens the messages it was sent (the run's turns are fetched once).
 "use strict";
 
 (function () {
@@ -56,6 +57,151 @@
     panel.hidden = !open;
     if (open && !panel.dataset.loaded) load(button, panel);
   });
+
+  // Model turns: every turn's context comes in one answer, each message once; a turn
+  // lists its messages by index. Built with textContent only, like the payloads.
+  var turnsOfRun = null;
+  function turnsOf(list) {
+    if (!turnsOfRun) {
+      turnsOfRun = fetch(list.dataset.turns, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      }).then(function (response) {
+        return response.json().then(function (body) {
+          if (!response.ok) throw new Error((body.error && body.error.message) || "status " + response.status);
+          return body;
+        });
+      });
+      turnsOfRun.catch(function () {
+        turnsOfRun = null; // opening a turn again retries
+      });
+    }
+    return turnsOfRun;
+  }
+
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  var KINDS = {
+    instructions: "system · instructions",
+    input: "user · input",
+    summary: "user · summary of earlier turns",
+    note: "user · note",
+    assistant: "assistant",
+    result: "tool result",
+    shortened: "tool result · shortened",
+  };
+
+  function whole(n) {
+    return Number(n).toLocaleString("en-US");
+  }
+
+  // Indented only where that loses nothing: "31800.0" stays as the model read it.
+  function pretty(text) {
+    if (!/^[\[{]/.test(text)) return text;
+    try {
+      var value = JSON.parse(text);
+      return JSON.stringify(value) === text ? JSON.stringify(value, null, 2) : text;
+    } catch (error) {
+      return text;
+    }
+  }
+
+  function message(m, label) {
+    var item = el("li", "msg m-" + m.role);
+    var head = el("div", "msg-head");
+    head.appendChild(el("span", "msg-role", label || KINDS[m.kind] || m.role));
+    if (m.name) head.appendChild(el("code", "", m.name));
+    head.appendChild(el("span", "msg-figs", "≈ " + whole(m.tokens) + " tokens · event " + m.seq));
+    item.appendChild(head);
+    if (m.purged) {
+      item.appendChild(el("p", "purged", "Purged under retention; its hash remains in the log."));
+      return item;
+    }
+    var json = m.role === "tool" || m.kind === "input"; // both are JSON as sent
+    if (m.text) item.appendChild(el("pre", "msg-text", json ? pretty(m.text) : m.text));
+    m.tool_calls.forEach(function (call) {
+      item.appendChild(el("pre", "msg-call", "→ " + call.name + " " + JSON.stringify(call.arguments, null, 2)));
+    });
+    return item;
+  }
+
+  function showTurn(body, data, number) {
+    var turn = data.turns.filter(function (t) {
+      return t.turn === number;
+    })[0];
+    body.textContent = "";
+    if (!turn) {
+      body.appendChild(el("p", "muted", "This turn is not in the log yet; reload the page."));
+      return;
+    }
+    turn.compactions.forEach(function (c) {
+      var what = [];
+      if (c.through_turn) what.push((c.through_turn === 1 ? "turn 1" : "turns 1–" + c.through_turn) + " became a summary");
+      if (c.results_replaced) what.push(c.results_replaced + (c.results_replaced === 1 ? " result" : " results") + " shortened");
+      body.appendChild(
+        el(
+          "p",
+          "compacted",
+          "Compacted before this turn (event " + c.seq + "): " + what.join(", ") + "; ≈ " +
+            whole(c.tokens_before) + " → " + whole(c.tokens_after) + " tokens."
+        )
+      );
+    });
+    if (turn.as_sent === true) {
+      body.appendChild(
+        el("p", "ok", "✓ Exactly the messages the model was sent: their digest matches the one recorded with this turn (event " + turn.seq + ").")
+      );
+    } else if (turn.as_sent === false) {
+      body.appendChild(
+        el("p", "muted", "The messages as the log keeps them: redaction replaced values in the record (or retention purged a payload), so they differ from what the model was sent and from the digest recorded with this turn.")
+      );
+    }
+    body.appendChild(
+      el("p", "label", "Sent: " + turn.context.length + " messages, ≈ " + whole(turn.context_tokens) + " tokens (tool specs not counted)")
+    );
+    var sent = el("ol", "ctx");
+    turn.context.forEach(function (i) {
+      sent.appendChild(message(data.messages[i]));
+    });
+    body.appendChild(sent);
+    var figures = turn.model + " · " + whole(turn.input_tokens) + " in";
+    if (turn.cached_input_tokens) figures += " (" + whole(turn.cached_input_tokens) + " cached)";
+    figures += " / " + whole(turn.output_tokens) + " out · " + turn.latency_ms.toFixed(1) + " ms";
+    if (turn.cache_hit) figures += " · from the response cache";
+    body.appendChild(el("p", "label", "Answered (" + figures + ", " + turn.finish_reason + ")"));
+    var answer = el("ol", "ctx");
+    answer.appendChild(message(data.messages[turn.answer], "assistant · reply"));
+    body.appendChild(answer);
+  }
+
+  // toggle does not bubble: listen in the capture phase.
+  document.addEventListener(
+    "toggle",
+    function (event) {
+      var details = event.target;
+      if (!details.matches || !details.matches("details.turn") || !details.open) return;
+      if (details.dataset.loaded) return;
+      var list = details.closest("[data-turns]");
+      var body = details.querySelector(".turn-body");
+      if (!list || !body) return;
+      details.dataset.loaded = "1";
+      turnsOf(list)
+        .then(function (data) {
+          showTurn(body, data, Number(details.dataset.turn));
+        })
+        .catch(function (error) {
+          delete details.dataset.loaded;
+          body.textContent = "";
+          body.appendChild(el("p", "bad", "Could not load this turn: " + error.message));
+        });
+    },
+    true
+  );
 
   var live = document.querySelector("[data-live]");
   if (live) {

@@ -39,6 +39,8 @@ def test_every_api_endpoint_needs_a_key(api: Api) -> None:
         ("GET", "/api/v1/runs/run_x"),
         ("GET", "/api/v1/runs/run_x/events"),
         ("GET", "/api/v1/runs/run_x/events/stream"),
+        ("GET", "/api/v1/runs/run_x/turns"),
+        ("GET", "/api/v1/runs/run_x/turns/1/context"),
         ("GET", "/api/v1/approvals"),
         ("GET", "/api/v1/approvals/ap_x"),
         ("POST", "/api/v1/approvals/ap_x/approve"),

@@ -1,10 +1,10 @@
 """Running ``proctor`` commands the way a user does: through the console script's entry
 point, with an environment, capturing what it prints and its exit code.
 
-``proctor`` runs a command in this process (the same ``main()`` the console script calls,
-with its own environment, argv and streams, so no interpreter start-up: most of what
-the CLI tests cost). ``PROCTOR_TEST_SUBPROCESS=1`` runs every command as a real
-subprocess instead, and ``proctor_all`` always does (commands side by side).
+``proctor`` and ``proctor_all`` run commands in this process (the same ``main()`` the
+console script calls, with its own environment, argv and streams, so no interpreter
+start-up: most of what the CLI tests cost). ``PROCTOR_TEST_SUBPROCESS=1`` runs every
+command as a real subprocess instead.
 """
 
 from __future__ import annotations
@@ -66,11 +66,6 @@ IN_PROCESS = os.environ.get("PROCTOR_TEST_SUBPROCESS") != "1"
 
 def proctor(*args: str, env: Mapping[str, str]) -> Ran:
     """Run ``proctor ARGS`` to completion, with ``env`` as its whole environment."""
-    # Only the interpreter's start reads PYTHONPATH: a command that imports from it runs
-    # in a process of its own; so does one called where an event loop runs (the command
-    # runs its own).
-    if IN_PROCESS and env.get("PYTHONPATH") == os.environ.get("PYTHONPATH") and not _looping():
-        return _in_process(args, env)
     return proctor_all([args], env=env)[0]
 
 
@@ -106,11 +101,26 @@ def _in_process(args: Sequence[str], env: Mapping[str, str]) -> Ran:
     return Ran(args=tuple(args), code=code, out=out.getvalue(), err=err.getvalue())
 
 
-def proctor_all(commands: Sequence[Sequence[str]], *, env: Mapping[str, str]) -> list[Ran]:
-    """Run independent ``proctor`` commands side by side (each pays interpreter start-up).
-
-    Only for commands that do not write to the same store: they run concurrently.
+def proctor_all(
+    commands: Sequence[Sequence[str]], *, env: Mapping[str, str], side_by_side: bool = False
+) -> list[Ran]:
+    """Run independent ``proctor`` commands: one after the other in this process where
+    ``proctor`` would, else side by side as subprocesses (each pays interpreter start-up).
+    ``side_by_side``: always as processes at once (a test of what they race for).
     """
+    if not side_by_side and _here(env):
+        return [_in_process(args, env) for args in commands]
+    return _processes(commands, env)
+
+
+def _here(env: Mapping[str, str]) -> bool:
+    """Whether commands with ``env`` can run in this process. Only the interpreter's start
+    reads PYTHONPATH: a command that imports from it runs in a process of its own; so does
+    one called where an event loop runs (the command runs its own)."""
+    return IN_PROCESS and env.get("PYTHONPATH") == os.environ.get("PYTHONPATH") and not _looping()
+
+
+def _processes(commands: Sequence[Sequence[str]], env: Mapping[str, str]) -> list[Ran]:
     procs = [
         (
             tuple(args),

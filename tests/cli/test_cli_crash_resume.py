@@ -234,7 +234,7 @@ async def test_eight_processes_recovering_one_run_resume_it_once(
     [killed_id] = await _running_run_ids(db)
 
     starting = ["run", "invoice_reconciliation", "--input", clean_input, "--resume-interrupted"]
-    ran = proctor_all([starting, ["resume", "--all"]] * 4, env=env)
+    ran = proctor_all([starting, ["resume", "--all"]] * 4, env=env, side_by_side=True)
 
     for each in ran:
         assert each.code == 0, str(each)

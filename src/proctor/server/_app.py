@@ -31,6 +31,7 @@ def create_server(
     workflows: WorkflowCatalog | None = None,
     allowed_hosts: Iterable[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    enqueue: bool = False,
 ) -> FastAPI:
     """The HTTP API and web UI over ``store``.
 
@@ -38,9 +39,11 @@ def create_server(
     ``proctor.yaml`` (models, gateway) the runs it starts use; ``workflows`` the ones
     requests may name (default: the registered ones). Requests must name one of
     ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
-    bodies stop at ``max_body_bytes``. The store stays the caller's to close.
+    bodies stop at ``max_body_bytes``. With ``enqueue``, runs started over the API go to
+    the store's run queue for ``proctor worker`` processes (refused on a ``MemoryStore``).
+    The store stays the caller's to close.
     """
-    service = Service(store, config=config, workflows=workflows)
+    service = Service(store, config=config, workflows=workflows, enqueue=enqueue)
     hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)
     auth = Authenticator(KeyLookup(store), session_secret, hosts=hosts)
 

@@ -88,6 +88,7 @@ from proctor.store._protocol import (
     Sessions,
     Store,
 )
+from proctor.store._ready import StoreReadiness, check_store
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
@@ -207,6 +208,7 @@ __all__ = [
     "Signer",
     "SpendHold",
     "Store",
+    "StoreReadiness",
     "ToolFinished",
     "ToolProposed",
     "ToolStarted",
@@ -218,6 +220,7 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "chained_approval",
+    "check_store",
     "check_usage_dimensions",
     "default_home",
     "digest",

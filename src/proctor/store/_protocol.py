@@ -399,6 +399,11 @@ class Store(
     Protocol,
 ):
     """Durable home of runs, their event logs, approvals, the gateway's cache, eval results:
-    every role, and ``close``."""
+    every role, ``schema_version_now`` (readiness probes) and ``close``."""
+
+    async def schema_version_now(self) -> int:
+        """The schema version the database holds, read now (one round trip): what a
+        readiness probe asks. Raises ``StoreError`` if the database cannot be reached."""
+        ...
 
     async def close(self) -> None: ...

@@ -63,8 +63,8 @@ def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[st
     ran = proctor_main("--version", capsys=capsys)
 
     assert ran.code == 0, str(ran)
-    assert ran.out == f"proctor {metadata.version('proctor')}\n"
-    assert metadata.version("proctor") == proctor.__version__
+    assert ran.out == f"proctor {metadata.version('proctor-runtime')}\n"
+    assert metadata.version("proctor-runtime") == proctor.__version__
     # Eager: it answers before a command runs, and before its arguments are checked.
     assert proctor_main("--version", "runs", "--limit", "0", capsys=capsys).out == ran.out
 

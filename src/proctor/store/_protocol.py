@@ -383,6 +383,15 @@ class Checkpoints(Protocol):
         ...
 
 
+class Health(Protocol):
+    """Whether the database answers, for readiness probes (``check_store``)."""
+
+    async def schema_version_now(self) -> int:
+        """The schema version the database holds, read now (one round trip). Raises
+        ``StoreError`` if the database cannot be reached."""
+        ...
+
+
 class Store(
     RunLog,
     Checkpoints,
@@ -396,14 +405,10 @@ class Store(
     ApiKeys,
     Sessions,
     RunQueue,
+    Health,
     Protocol,
 ):
     """Durable home of runs, their event logs, approvals, the gateway's cache, eval results:
-    every role, ``schema_version_now`` (readiness probes) and ``close``."""
-
-    async def schema_version_now(self) -> int:
-        """The schema version the database holds, read now (one round trip): what a
-        readiness probe asks. Raises ``StoreError`` if the database cannot be reached."""
-        ...
+    every role, and ``close``."""
 
     async def close(self) -> None: ...

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from proctor.errors import StoreError
 from proctor.store._migrations import SCHEMA_VERSION
-from proctor.store._protocol import Store
+from proctor.store._protocol import Health
 
 READY_TIMEOUT_S = 5.0
 """How long a readiness check waits for the database before it says "not ready"."""
@@ -44,7 +44,7 @@ class StoreReadiness:
         return body
 
 
-async def check_store(store: Store, *, timeout_s: float = READY_TIMEOUT_S) -> StoreReadiness:
+async def check_store(store: Health, *, timeout_s: float = READY_TIMEOUT_S) -> StoreReadiness:
     """Ask the database for its schema version (one round trip): ready if it answers within
     ``timeout_s`` with the version this Proctor knows."""
     try:

@@ -38,6 +38,8 @@ import yaml
 from proctor.examples import invoice
 from proctor.server import create_api_key
 from proctor.store import open_store
+from support.fake_openai import FakeOpenAIServer
+from support.fake_replies import Completion
 from support.redis_server import REDIS_URL
 from support.stores import drop_schema, new_schema_url
 
@@ -282,7 +284,14 @@ def ready(local: Local) -> bool:
 
 
 @pytest.fixture
-def host_env(postgres_server: str) -> Iterator[dict[str, str]]:
+def upstream() -> Iterator[FakeOpenAIServer]:
+    """The gateway's OpenAI-compatible upstream ($OPENAI_BASE_URL)."""
+    with FakeOpenAIServer(default=Completion(text="paid")) as server:
+        yield server
+
+
+@pytest.fixture
+def host_env(postgres_server: str, upstream: FakeOpenAIServer) -> Iterator[dict[str, str]]:
     """The variables compose interpolates, pointed at this machine's services."""
     import redis
 
@@ -303,6 +312,8 @@ def host_env(postgres_server: str) -> Iterator[dict[str, str]]:
         "PROCTOR_SIGNING_KEY": secrets.token_hex(32),
         "PROCTOR_GATEWAY_KEY": f"sk-{secrets.token_hex(8)}",
         "PROCTOR_REDIS_URL": REDIS_URL,
+        "OPENAI_BASE_URL": upstream.base_url,
+        "OPENAI_API_KEY": f"sk-upstream-{secrets.token_hex(4)}",
     }
     asyncio.run(drop_schema(postgres_server, schema))
 
@@ -316,6 +327,13 @@ async def operator_key(location: str) -> str:
     return key
 
 
+def gateway_request(url: str, host_env: Mapping[str, str], body: Any) -> urllib.request.Request:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Authorization", f"Bearer {host_env['PROCTOR_GATEWAY_KEY']}")
+    request.add_header("Content-Type", "application/json")
+    return request
+
+
 def api(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
@@ -325,7 +343,9 @@ def api(method: str, url: str, key: str, body: Any = None) -> tuple[int, Any]:
         return answer.status, json.loads(answer.read())
 
 
-def test_the_stack_runs_a_queued_run_to_its_end(host_env: dict[str, str], tmp_path: Path) -> None:
+def test_the_stack_runs_a_queued_run_to_its_end(
+    host_env: dict[str, str], upstream: FakeOpenAIServer, tmp_path: Path
+) -> None:
     home = tmp_path / "proctor-home"
     ports: dict[str, int] = {}
     services = {name: localise(name, host_env, home, ports) for name in OURS}
@@ -374,6 +394,21 @@ def test_the_stack_runs_a_queued_run_to_its_end(host_env: dict[str, str], tmp_pa
             time.sleep(0.1)
         assert run["outcome"] == "resolved"
         assert run["started_by"] == "smoke"
+
+        # The gateway: the key clients send comes from the environment, the upstream too,
+        # and its response cache is Redis ($PROCTOR_REDIS_URL): the second call is a hit.
+        gateway = f"http://127.0.0.1:{ports['8787']}/v1/chat/completions"
+        chat = {"model": "default", "messages": [{"role": "user", "content": secrets.token_hex(8)}]}
+        answers = [
+            urllib.request.urlopen(gateway_request(gateway, host_env, chat), timeout=10)
+            for _ in range(2)
+        ]
+        assert [a.status for a in answers] == [200, 200]
+        assert [a.headers["x-proctor-cache"] for a in answers] == ["miss", "hit"]
+        assert json.loads(answers[0].read())["choices"][0]["message"]["content"] == "paid"
+        [called] = upstream.requests
+        assert called.body["model"] == "gpt-4o-mini"
+        assert called.headers["authorization"] == f"Bearer {host_env['OPENAI_API_KEY']}"
     finally:
         for process in running.values():
             process.terminate()

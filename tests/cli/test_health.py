@@ -64,6 +64,15 @@ def test_the_probes_are_served_over_http_and_a_taken_port_is_refused() -> None:
             HealthServer(lambda: None).serve(port)
     finally:
         health.close()
+    on_ipv6 = HealthServer(lambda: None)
+    try:
+        port = on_ipv6.serve(0, "::1")
+    except UsageError:
+        pytest.skip("this host has no IPv6 loopback")
+    try:
+        assert get(f"http://[::1]:{port}/healthz")[0] == 200
+    finally:
+        on_ipv6.close()
 
 
 async def test_a_worker_is_ready_once_it_reaches_the_store(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -87,8 +88,11 @@ class HealthServer:
             def log_message(self, format: str, *args: object) -> None:
                 pass  # a probe every few seconds is not news
 
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
         try:
-            server = ThreadingHTTPServer((host, port), Handler)
+            server = Server((host, port), Handler)
         except OSError as exc:
             raise UsageError(
                 f"--health-port {port}: cannot listen on {host}:{port} "

@@ -26,7 +26,7 @@ def proctor_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("PROCTOR_HOME", str(home))
     monkeypatch.setenv("PROCTOR_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("PROCTOR_DB", raising=False)
-    for name in ("PROCTOR_DB_POOL_MAX", "PROCTOR_DB_POOL_TIMEOUT"):
+    for name in ("PROCTOR_DB_POOL_MAX", "PROCTOR_DB_POOL_TIMEOUT", "PROCTOR_REDIS_URL"):
         monkeypatch.delenv(name, raising=False)
     # A developer's OpenTelemetry settings must not turn on live export in tests.
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):

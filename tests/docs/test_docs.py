@@ -305,6 +305,9 @@ def _anchor(heading: str) -> str:
         "docs/api.md",
         "docs/cli.md",
         "docs/notifications.md",
+        "docs/deploy.md",
+        "docs/server.md",
+        "docs/scale-out.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

@@ -69,6 +69,32 @@ async def test_the_health_probes_answer_without_a_key(
     assert chat.status_code == 401  # the API itself still needs a key
 
 
+async def test_readiness_fails_while_the_stores_schema_is_behind(
+    upstream: FakeOpenAIServer, db: SQLiteStore
+) -> None:
+    import sqlite3
+
+    import httpx2
+
+    config = one_model_config(upstream.base_url, keys=[{"name": "alice", "key_sha256": "0" * 64}])
+    async with running_endpoint(config, db) as running:
+        root = running.base_url.removesuffix("/v1")
+        async with httpx2.AsyncClient(base_url=root) as http:
+            current = (await http.get("/readyz")).json()
+            # A deploy that rolled out a newer Proctor before `proctor db upgrade` ran.
+            with sqlite3.connect(db.path) as raw:
+                raw.execute(f"PRAGMA user_version = {current['schema_version'] - 1}")
+            behind = await http.get("/readyz")
+            live = await http.get("/healthz")
+    assert current["status"] == "ready"
+    assert current["schema_version"] == current["supported_version"]
+    assert behind.status_code == 503
+    assert behind.json()["status"] == "unavailable"
+    assert "proctor db upgrade" in behind.json()["reason"]
+    assert str(db.path) not in behind.text  # where the store is stays in the log
+    assert live.status_code == 200  # alive all the same: restarting it fixes nothing
+
+
 async def test_one_model_is_looked_up_as_openai_clients_do(
     upstream: FakeOpenAIServer, db: SQLiteStore
 ) -> None:

@@ -193,3 +193,18 @@ async def test_build_gateway_opens_the_configured_cache_and_limiter(tmp_path: Pa
         assert build_gateway(uncached, store, clients=clients).cache is None
     finally:
         await store.close()
+
+
+def test_redis_is_found_by_the_environment_unless_the_file_names_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    raw = {"cache": {"backend": "redis"}, "rate_limits": {"backend": "redis"}}
+    local = GatewayConfig.model_validate(raw)
+    assert local.cache.redis_url == local.rate_limits.redis_url == "redis://127.0.0.1:6379/0"
+    monkeypatch.setenv("PROCTOR_REDIS_URL", "redis://cache.internal:6379/2")
+    found = GatewayConfig.model_validate(raw)
+    assert found.cache.redis_url == found.rate_limits.redis_url == "redis://cache.internal:6379/2"
+    named = GatewayConfig.model_validate(
+        {"cache": {"backend": "redis", "redis_url": "redis://x/1"}}
+    )
+    assert named.cache.redis_url == "redis://x/1"

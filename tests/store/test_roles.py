@@ -12,6 +12,7 @@ from proctor.store import (
     CallLedger,
     ContractVersions,
     EvalResults,
+    Health,
     MemoryStore,
     PostgresStore,
     ResponseCache,
@@ -34,6 +35,7 @@ ROLES = (
     ApiKeys,
     Sessions,
     RunQueue,
+    Health,
 )
 
 

@@ -31,6 +31,20 @@ def notify_run(
         callback=finite,
         help="Seconds between passes (default: notifications.poll_s, 5).",
     ),
+    health_port: int | None = typer.Option(
+        None,
+        "--health-port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help="Answer probes at http://HOST:PORT/healthz (the loop turns) and /readyz (a "
+        "pass ended within three intervals, at least 30 s).",
+    ),
+    health_host: str = typer.Option(
+        "127.0.0.1",
+        "--health-host",
+        help="Address --health-port binds (0.0.0.0 for probes from outside a container).",
+    ),
 ) -> None:
     """Announce each pending approval and escalated run on its channels, and each decision
     where its request was, trying failed ones again, until stopped (Ctrl-C). `proctor
@@ -39,6 +53,12 @@ def notify_run(
     import asyncio
 
     from proctor.notifications import Notifier
+
+    if once and health_port is not None:
+        raise UsageError(
+            "--health-port answers probes while notify run loops; --once makes one pass "
+            "and exits. Fix: leave out one of them"
+        )
 
     async def work(store: Store) -> DispatchReport | None:
         notifier = Notifier.for_project(store, options.config)
@@ -51,7 +71,21 @@ def notify_run(
             if once:
                 return await notifier.dispatch()
             console.print("announcing pending approvals (Ctrl-C stops)")
-            await notifier.run(asyncio.Event(), every_s=every or notifier.config.poll_s)
+            if health_port is None:
+                await notifier.run(asyncio.Event(), every_s=every or notifier.config.poll_s)
+                return None
+            from proctor.cli._health import HealthServer
+
+            health = HealthServer(notifier.not_ready)
+            bound = health.serve(health_port, health_host)
+            console.print(f"health: http://{health_host}:{bound}/readyz", highlight=False)
+            console.file.flush()
+            ticking = asyncio.create_task(health.ticking())
+            try:
+                await notifier.run(asyncio.Event(), every_s=every or notifier.config.poll_s)
+            finally:
+                ticking.cancel()
+                health.close()
             return None
         finally:
             await notifier.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -109,6 +110,20 @@ def worker_command(
     metrics_host: str = typer.Option(
         "127.0.0.1", "--metrics-host", help="Address --metrics-port binds (default: this machine)."
     ),
+    health_port: int | None = typer.Option(
+        None,
+        "--health-port",
+        min=0,
+        max=65535,
+        metavar="PORT",
+        help="Answer probes at http://HOST:PORT/healthz (the worker's loop turns) and "
+        "/readyz (it reached the store within a lease).",
+    ),
+    health_host: str = typer.Option(
+        "127.0.0.1",
+        "--health-host",
+        help="Address --health-port binds (0.0.0.0 for probes from outside a container).",
+    ),
 ) -> None:
     """Claim queued runs and drive them until SIGTERM or Ctrl-C (or, with --drain, done)."""
     import logging
@@ -146,8 +161,21 @@ def worker_command(
             markup=False,
             highlight=False,
         )
-        console.file.flush()  # piped output is buffered: show the worker's name now
-        return worker.name, await worker.run(handle_signals=True)
+        if health_port is None:
+            console.file.flush()  # piped output is buffered: show the worker's name now
+            return worker.name, await worker.run(handle_signals=True)
+        from proctor.cli._health import HealthServer
+
+        health = HealthServer(worker.not_ready)
+        bound = health.serve(health_port, health_host)
+        console.print(f"health: http://{health_host}:{bound}/readyz", highlight=False)
+        console.file.flush()
+        ticking = asyncio.create_task(health.ticking())
+        try:
+            return worker.name, await worker.run(handle_signals=True)
+        finally:
+            ticking.cancel()
+            health.close()
 
     name, stats = with_store(work)
     console.print(

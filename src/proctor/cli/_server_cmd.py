@@ -44,6 +44,13 @@ def serve(
     max_body_bytes: int = typer.Option(
         8 * 1024 * 1024, "--max-body-bytes", min=1024, help="Largest API request body."
     ),
+    enqueue: bool = typer.Option(
+        False,
+        "--enqueue",
+        envvar="PROCTOR_SERVE_ENQUEUE",
+        help="Put runs started over the API on the store's run queue, for proctor worker "
+        "processes to drive, instead of driving them in this process.",
+    ),
 ) -> None:
     """Serve the HTTP API and the web UI over the store, until Ctrl-C.
 
@@ -80,6 +87,12 @@ def serve(
             f"Proctor UI: {started.url} — API docs: {started.url}docs (Ctrl-C to stop)",
             highlight=False,
         )
+        if enqueue:
+            console.print(
+                "runs started over the API go to the run queue: start proctor worker "
+                "processes to drive them",
+                highlight=False,
+            )
         console.file.flush()  # piped output is buffered: show the key and URL now
 
     run_server(
@@ -92,6 +105,7 @@ def serve(
         workflows=workflow,
         allowed_hosts=allowed_host,
         max_body_bytes=max_body_bytes,
+        enqueue=enqueue,
     )
 
 

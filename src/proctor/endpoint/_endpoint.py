@@ -49,7 +49,7 @@ from proctor.gateway import (
     StreamInterrupted,
     estimate_tokens,
 )
-from proctor.store import GatewayCallRecord
+from proctor.store import GatewayCallRecord, check_store
 from proctor.telemetry import gateway_call_spans
 
 logger = logging.getLogger("proctor.gateway.http")
@@ -290,12 +290,17 @@ class _Endpoint:
 
     async def readyz(self, request: Request) -> Response:
         """Readiness: the gateway can take calls, which needs a ledger that writes (spend
-        that cannot be recorded cannot be charged to a budget). Both probes answer without
-        a key (load balancers call them) and say nothing of routes or keys."""
+        that cannot be recorded cannot be charged to a budget) and a store that answers at
+        this Proctor's schema version. Both probes answer without a key (load balancers
+        call them) and say nothing of routes, keys or where the store is."""
         if self.ledger.pending >= MAX_UNWRITTEN_CALLS:
             body = {"status": "unavailable", "reason": "the store refuses the call ledger"}
             return Response(orjson.dumps(body), 503, media_type=JSON)
-        ready = {"status": "ready", "unwritten_calls": self.ledger.pending}
+        found = await check_store(self.ledger.store)
+        if not found.ready:
+            logger.warning("not ready: %s", found.reason)
+            return Response(orjson.dumps(found.as_json()), 503, media_type=JSON)
+        ready = {**found.as_json(), "unwritten_calls": self.ledger.pending}
         return Response(orjson.dumps(ready), 200, media_type=JSON)
 
     async def _body(self, request: Request) -> bytes:

@@ -111,11 +111,21 @@ class CooldownConfig(_Strict):
     cooldown_s: PositiveFloat = 30.0
 
 
+REDIS_URL_ENV = "PROCTOR_REDIS_URL"
+
+
+def default_redis_url() -> str:
+    """Where Redis is when ``redis_url`` is not given: ``$PROCTOR_REDIS_URL`` (a deployment
+    names it in the environment, as it names the store), else the local default."""
+    return os.environ.get(REDIS_URL_ENV, "").strip() or "redis://127.0.0.1:6379/0"
+
+
 class CacheConfig(_Strict):
     """``cache:``: where identical model calls are answered from, and for how long."""
 
     backend: Literal["store", "redis", "none"] = "store"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(default_factory=lambda: default_redis_url())
+    """Default: ``$PROCTOR_REDIS_URL``, else ``redis://127.0.0.1:6379/0``."""
     ttl_s: PositiveFloat = 3600.0
     cache_sampled: bool = False
     """Also cache calls with temperature > 0 (off: a sampled answer is meant to vary)."""
@@ -126,7 +136,8 @@ class RateLimitConfig(_Strict):
     Redis for many), and how long a call may wait for capacity."""
 
     backend: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = Field(default_factory=lambda: default_redis_url())
+    """Default: ``$PROCTOR_REDIS_URL``, else ``redis://127.0.0.1:6379/0``."""
     max_wait_s: NonNegativeFloat = 5.0
     """How long a call may wait for capacity before it fails."""
 

@@ -85,6 +85,20 @@ class Notifier:
         self.clock = clock
         self._http = http
         self._routes: dict[str, dict[str, list[str]]] = {}
+        self._every_s = 5.0
+        self.last_pass: float | None = None
+        """When (``time.monotonic``) a pass of ``run`` last read the store through."""
+
+    def not_ready(self, now: float | None = None) -> str | None:
+        """Why the loop of ``run`` is not doing its work, or ``None``: ready while its last
+        whole pass ended within three intervals (at least 30 s). What ``proctor notify
+        run --health-port`` answers at ``/readyz``; safe to call from another thread."""
+        if self.last_pass is None:
+            return "no pass over the pending approvals has ended yet"
+        quiet = (time.monotonic() if now is None else now) - self.last_pass
+        if quiet > max(3 * self._every_s, 30.0):
+            return f"no pass over the pending approvals has ended for {quiet:.0f} s"
+        return None
 
     @classmethod
     def for_project(cls, store: Store, config: str | None = None) -> Notifier | None:
@@ -164,9 +178,11 @@ class Notifier:
 
     async def run(self, stop: asyncio.Event, *, every_s: float = 5.0) -> None:
         """Dispatch every ``every_s`` until ``stop`` is set; a failing pass is logged."""
+        self._every_s = every_s
         while not stop.is_set():
             try:
                 await self.dispatch()
+                self.last_pass = time.monotonic()
             except Exception:  # the store may be away for a moment: try next time
                 logger.exception("announcing pending approvals failed")
             with contextlib.suppress(TimeoutError):

@@ -231,6 +231,15 @@ class Runner:
         if problem is not None:
             raise ConfigError(problem)
 
+    def check_model(self, model: str | None) -> str:
+        """Refuse now what ``start(model=model)`` would refuse (an unknown model or route,
+        a model that may not act where it approves); returns the route a run would take.
+        For a caller that queues the run and answers before a worker starts it."""
+        spec = model or self.default_spec()
+        if model is not None:
+            self._refuse_self_approval(model)
+        return self._model(spec)[1]
+
     def default_spec(self) -> str:
         """The model spec a run uses when it names none."""
         chosen = self.workflow.contract.model.default

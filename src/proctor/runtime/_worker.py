@@ -221,6 +221,22 @@ class Worker:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._failed: set[str] = set()  # leases left to lapse, so the run is retried
         self._stopping = asyncio.Event()
+        self.last_contact: float | None = None
+        """When (``time.monotonic``) a claim or a lease renewal last reached the store."""
+
+    def not_ready(self, now: float | None = None) -> str | None:
+        """Why this worker cannot take work now, or ``None``: it is ready while a claim or
+        a renewal reached the store within the last lease (at least 10 s). What its
+        ``--health-port`` answers at ``/readyz``; safe to call from another thread."""
+        if self._stopping.is_set():
+            return "the worker is stopping"
+        if self.last_contact is None:
+            return "the worker has not reached the store yet"
+        quiet = (time.monotonic() if now is None else now) - self.last_contact
+        window = max(self.options.lease_s, 10.0)
+        if quiet > window:
+            return f"the worker has not reached the store for {quiet:.0f} s"
+        return None
 
     def stop(self) -> None:
         """Stop claiming; ``run`` returns after the grace period at most."""
@@ -259,6 +275,7 @@ class Worker:
                         workflows=self._wanted,
                         concurrency=options.limits or None,
                     )
+                    self.last_contact = time.monotonic()
                 for item in claimed:
                     self.stats.claimed += 1
                     if self.observer is not None:
@@ -377,6 +394,7 @@ class Worker:
             except Exception:  # the store is unreachable: try again next beat
                 logger.exception("worker %s could not renew its leases", self.name)
                 continue
+            self.last_contact = time.monotonic()
             for run_id in set(held) - kept:
                 # Another worker took the run over: stop driving it (the chain refuses
                 # a second writer anyway, this stops the wasted work).

@@ -7,12 +7,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
+from proctor.errors import UsageError
 from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors, text_query
 from proctor.server._api_query import decode_cursor, encode_cursor, parse_time, resolve_version
 from proctor.server._keys import Principal
-from proctor.server._schemas import EventOut, EventPage, RunPage, RunSummary, StartRun
+from proctor.server._schemas import (
+    ApiRunStatus,
+    EventOut,
+    EventPage,
+    RunPage,
+    RunSummary,
+    StartRun,
+)
 from proctor.server._service import Service
-from proctor.store import Outcome, RunFilter, RunRecord, RunStatus
+from proctor.store import Outcome, QueueItem, RunFilter, RunRecord
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -32,20 +40,28 @@ async def summaries(
     ]
 
 
+async def summary(service: Service, principal: Principal, run: RunRecord | QueueItem) -> RunSummary:
+    """The API's view of one run, or of a run still waiting in the queue."""
+    if isinstance(run, QueueItem):
+        return RunSummary.queued(run)
+    [shown] = await summaries(service, principal, [run])
+    return shown
+
+
 @router.post("", status_code=202, responses=errors(403, 404, 422))
 async def start_run(
     body: StartRun, principal: Auth, service: Svc, response: Response
 ) -> RunSummary:
     """Start a run of a workflow; it is driven in the background.
 
-    Answers once the run is recorded (usually still ``running``): follow it at the
-    ``Location`` given, or live with ``/api/v1/runs/{run_id}/events/stream``. Needs role
-    operator or admin.
+    Answers once the run is recorded (usually still ``running``), or, on a server started
+    with ``--enqueue``, once it is queued (``queued``: ``proctor worker`` processes drive
+    it). Follow it at the ``Location`` given, or live with
+    ``/api/v1/runs/{run_id}/events/stream``. Needs role operator or admin.
     """
-    record = await service.start_run(principal, body.workflow, body.input, model=body.model)
-    response.headers["Location"] = f"/api/v1/runs/{record.run_id}"
-    [summary] = await summaries(service, principal, [record])
-    return summary
+    started = await service.start_run(principal, body.workflow, body.input, model=body.model)
+    response.headers["Location"] = f"/api/v1/runs/{started.run_id}"
+    return await summary(service, principal, started)
 
 
 @router.get("", responses=errors())
@@ -53,7 +69,13 @@ async def list_runs(
     principal: Auth,
     service: Svc,
     workflow: Annotated[str | None, text_query("Only runs of this workflow.")] = None,
-    status: Annotated[RunStatus | None, Query(description="Only runs in this status.")] = None,
+    status: Annotated[
+        ApiRunStatus | None,
+        Query(
+            description="Only runs in this status; queued: the runs waiting in the run "
+            "queue for a worker (newest first, one page: no cursor)."
+        ),
+    ] = None,
     outcome: Annotated[Outcome | None, Query(description="Only runs with this outcome.")] = None,
     model: Annotated[str | None, text_query("Only runs started with this model.")] = None,
     version: Annotated[
@@ -75,6 +97,15 @@ async def list_runs(
     cursor: Annotated[str | None, text_query("The next_cursor of the previous page.")] = None,
 ) -> RunPage:
     """The tenant's runs, newest first, a page at a time."""
+    if status == "queued":
+        if cursor is not None or version is not None or outcome is not None:
+            raise UsageError(
+                "status=queued lists runs no worker has started yet: they have no outcome "
+                "or contract version, and come in one page. Fix: leave out cursor, "
+                "outcome and version"
+            )
+        waiting = await service.queued_runs(principal, workflow=workflow, model=model, limit=limit)
+        return RunPage(runs=[RunSummary.queued(item) for item in waiting], next_cursor=None)
     now = time.time()
     query = RunFilter(
         workflow=workflow,
@@ -101,9 +132,7 @@ async def list_runs(
 @router.get("/{run_id}", responses=errors(404))
 async def get_run(run_id: RunId, principal: Auth, service: Svc) -> RunSummary:
     """One run: status, outcome, totals, contract version, and the approval it waits for."""
-    record = await service.run(principal, run_id)
-    [summary] = await summaries(service, principal, [record])
-    return summary
+    return await summary(service, principal, await service.run_or_queued(principal, run_id))
 
 
 @router.get("/{run_id}/events", responses=errors(404))

@@ -2,7 +2,8 @@
 
 Each event is ``id: <seq>``, ``event: <type>``, ``data: <the event as JSON>``; the stream
 ends with ``event: end`` once the run has finished. A client that reconnects sends the
-last id it saw (``Last-Event-ID``), and the stream goes on from there.
+last id it saw (``Last-Event-ID``), and the stream goes on from there. A run still
+waiting in the run queue (``proctor serve --enqueue``) streams once a worker starts it.
 
 The store is polled for events after the last one sent: one indexed range read every
 ``POLL_S`` while the run is quiet, never the whole log again.
@@ -20,6 +21,7 @@ from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import StreamingResponse
 
 from proctor.errors import AccessDenied, UsageError
+from proctor.runtime import in_queue
 from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors
 from proctor.server._appstate import state_of
 from proctor.server._schemas import EventOut
@@ -98,7 +100,9 @@ async def follow(
             # that saw it all). Its record and last event are written in one transaction,
             # so a finished run read here has no event left to send.
             run = await store.get_run(run_id)
-            if run is None or (run.status == "finished" and run.last_seq <= last):
+            if run is None and await in_queue(store, run_id):
+                pass  # queued (serve --enqueue): a worker has yet to start it
+            elif run is None or (run.status == "finished" and run.last_seq <= last):
                 status = "finished" if run is None else run.status
                 yield end_message(run_id, last, status, None if run is None else run.outcome)
                 return
@@ -160,7 +164,8 @@ async def stream_events(
 ) -> StreamingResponse:
     """The run's events live, as Server-Sent Events, until the run finishes."""
     start = _start_after(after, last_event_id)
-    await service.run(principal, run_id)  # 404 before the stream starts, not inside it
+    # 404 before the stream starts, not inside it; a queued run streams once it starts.
+    await service.run_or_queued(principal, run_id)
     stopping: Callable[[], bool] = getattr(request.app.state, "stopping", _never)
     auth = state_of(request).auth
 

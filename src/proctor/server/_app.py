@@ -33,6 +33,7 @@ def create_server(
     workflows: WorkflowCatalog | None = None,
     allowed_hosts: Iterable[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    enqueue: bool = False,
 ) -> FastAPI:
     """The HTTP API and web UI over ``store``.
 
@@ -41,9 +42,11 @@ def create_server(
     identity provider people sign in with; ``workflows`` the ones
     requests may name (default: the registered ones). Requests must name one of
     ``allowed_hosts`` as their ``Host`` (default: the loopback names), and API request
-    bodies stop at ``max_body_bytes``. The store stays the caller's to close.
+    bodies stop at ``max_body_bytes``. With ``enqueue``, runs started over the API go to
+    the store's run queue for ``proctor worker`` processes (refused on a ``MemoryStore``).
+    The store stays the caller's to close.
     """
-    service = Service(store, config=config, workflows=workflows)
+    service = Service(store, config=config, workflows=workflows, enqueue=enqueue)
     settings = load_config(config, check_env=False)
     notifications, sso_config = settings.notifications, settings.sso
     hosts = AllowedHosts.default() if allowed_hosts is None else AllowedHosts(allowed_hosts)

@@ -26,6 +26,8 @@ DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 FORM_BODY_BYTES = 64 * 1024
 """Largest body a request outside the API may send: the UI's forms (sign-in, decisions),
 which anyone may post to the sign-in page, so it is the bound on unauthenticated bodies."""
+PROBES = frozenset({"/healthz", "/readyz"})
+"""Liveness and readiness: answered whatever the request's Host."""
 PRINCIPAL = "principal"
 """Where in ``request.state`` the API request's principal is kept for the routes."""
 
@@ -86,7 +88,10 @@ class RequestGuard:
         """A 400 for a Host this server does not answer to, or a control character in
         the URL (no id or filter has one, and PostgreSQL's text refuses NUL)."""
         host = request.headers.get("host")
-        if not self.auth.hosts.allows(host):
+        # Probes say only "up" or "ready", and orchestrators send them to the container's
+        # own address (a Kubernetes probe's Host is the pod's IP): any Host may ask.
+        probe = request.method == "GET" and request.scope["path"] in PROBES
+        if not probe and not self.auth.hosts.allows(host):
             shown = (host or "")[:100]
             return _refuse(
                 request,

@@ -18,6 +18,7 @@ from proctor.store import (
     EvalResultRecord,
     EventRow,
     Outcome,
+    QueueItem,
     RunRecord,
     RunStatus,
     iso_or_none,
@@ -101,10 +102,19 @@ class RunTotals(BaseModel):
     duration_s: float
 
 
+ApiRunStatus = RunStatus | Literal["queued"]
+"""A run's status as the API tells it: ``queued`` is a run in the run queue that no
+worker has started yet (``proctor serve --enqueue``); it has no record or events yet."""
+
+
 class RunSummary(BaseModel):
     run_id: str
     workflow: str
-    status: RunStatus
+    status: ApiRunStatus = Field(
+        description="running, awaiting_approval or finished; queued while a run started "
+        "through the queue (proctor serve --enqueue) waits for a worker: then the "
+        "contract fields are empty and the totals zero, until a worker starts it."
+    )
     outcome: Outcome | None
     model: str
     contract_name: str
@@ -148,6 +158,36 @@ class RunSummary(BaseModel):
                 duration_s=run.duration_s,
             ),
             pending_approval=pending_approval,
+        )
+
+    @classmethod
+    def queued(cls, item: QueueItem) -> RunSummary:
+        """A run waiting in the run queue: what is known before a worker starts it (the
+        worker picks the contract, and the model when none was asked for)."""
+        return cls(
+            run_id=item.run_id,
+            workflow=item.workflow,
+            status="queued",
+            outcome=None,
+            model=item.model or "",
+            contract_name="",
+            contract_hash="",
+            contract_version=None,
+            tenant=item.tenant,
+            started_by=item.submitted_by,
+            started_at=iso_time(item.submitted_at),
+            updated_at=None,
+            finished_at=None,
+            totals=RunTotals(
+                tool_calls=0,
+                model_calls=0,
+                input_tokens=0,
+                output_tokens=0,
+                tokens=0,
+                cost_usd=0.0,
+                duration_s=0.0,
+            ),
+            pending_approval=None,
         )
 
 

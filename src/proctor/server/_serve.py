@@ -84,10 +84,12 @@ def build_app(
     workflows: WorkflowCatalog | None = None,
     allowed_hosts: Iterable[str] | None = None,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    enqueue: bool = False,
 ) -> FastAPI:
     """The API and web UI over ``store``, signing sessions with ``home``'s secret
     (default: the Proctor home), running the ``workflows`` of the catalog (default: the
-    registered and configured ones). The store stays the caller's to close."""
+    registered and configured ones), or queueing their runs for workers (``enqueue``).
+    The store stays the caller's to close."""
     secret = session_secret(default_home() if home is None else home)
     return create_server(
         store,
@@ -97,6 +99,7 @@ def build_app(
         workflows=workflows if workflows is not None else WorkflowCatalog.for_project((), config),
         allowed_hosts=allowed_hosts,
         max_body_bytes=max_body_bytes,
+        enqueue=enqueue,
     )
 
 
@@ -168,6 +171,7 @@ def serve(
     workflows: Sequence[str] = (),
     allowed_hosts: Iterable[str] = (),
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    enqueue: bool = False,
 ) -> None:
     """Bind, open the store, make sure an admin key exists, serve until Ctrl-C (blocking),
     and close the store. ``announce`` is told the URL and a new admin key before serving.
@@ -175,7 +179,8 @@ def serve(
     ``workflows`` are refs requests may name besides the registered and configured ones:
     each is imported before the server binds, so a wrong one fails at start. Requests must
     name ``host``, a loopback name, or one of ``allowed_hosts`` as their ``Host``; API
-    request bodies stop at ``max_body_bytes``.
+    request bodies stop at ``max_body_bytes``. With ``enqueue``, API runs go to the run
+    queue for ``proctor worker`` processes.
     """
     app_home = default_home() if home is None else home
     catalog = WorkflowCatalog.for_project(workflows, config)
@@ -193,6 +198,7 @@ def serve(
                 workflows=catalog,
                 allowed_hosts=(host, *LOOPBACK_NAMES, *allowed_hosts),
                 max_body_bytes=max_body_bytes,
+                enqueue=enqueue,
             )
             bound = sock.getsockname()[1]
             exposed = not is_loopback(host)

@@ -4,6 +4,10 @@ Every read is scoped to the principal's tenant: a run of another tenant is answe
 not found, exactly like one that does not exist, so ids cannot be probed across tenants.
 Runs are driven in the server's event loop as background tasks; a run waiting for
 approval simply ends its task, and deciding the approval starts another that resumes it.
+With ``enqueue``, runs go to the store's run queue instead and ``proctor worker``
+processes drive them (and continue them after approvals): the server holds no run, so
+a restart, or a server on another machine, loses nothing. Until a worker starts it, such
+a run has no record yet, only its queue item, and reads answer with that (``queued``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from proctor.runtime import (
     decide_and_continue,
     new_run_id,
     project_runner,
+    submit,
 )
 from proctor.server._keys import Principal, check_role, create_api_key, revoke_api_key
 from proctor.store import (
@@ -33,6 +38,8 @@ from proctor.store import (
     EvalResultRecord,
     EventRow,
     EvidenceKeys,
+    MemoryStore,
+    QueueItem,
     RunFilter,
     RunRecord,
     Store,
@@ -52,8 +59,16 @@ class Service:
         *,
         config: str | None = None,
         workflows: WorkflowCatalog | None = None,
+        enqueue: bool = False,
     ) -> None:
+        if enqueue and isinstance(store, MemoryStore):
+            raise UsageError(
+                "cannot queue runs on an in-memory store: no worker can reach its queue and "
+                "a restart loses it. Fix: serve a SQLite file or a PostgreSQL store "
+                "(--db, PROCTOR_DB), or leave out --enqueue"
+            )
         self.store = store
+        self.enqueue = enqueue
         self.config = config
         self.workflows = workflows if workflows is not None else WorkflowCatalog()
         self._runners: dict[str, Runner] = {}
@@ -73,6 +88,55 @@ class Service:
         if record is None or record.tenant != principal.tenant:
             raise NotFoundError(f"no run {run_id!r} in tenant {principal.tenant!r}")
         return record
+
+    async def run_or_queued(self, principal: Principal, run_id: str) -> RunRecord | QueueItem:
+        """The run's record; else, for a run still waiting in the queue (no worker has
+        started it), its queue item; else not found, as ``run``."""
+        try:
+            return await self.run(principal, run_id)
+        except NotFoundError:
+            item = await self.queued(principal, run_id)
+            if item is None:
+                raise
+            return item
+
+    async def queued(self, principal: Principal, run_id: str) -> QueueItem | None:
+        """The tenant's queue item of ``run_id`` while no worker has recorded the run."""
+        principal.require("read")
+        items = await self.store.queue_items(run_ids=[run_id], limit=1)
+        for item in items:
+            # The record is read again: a worker may have started the run in between.
+            waiting = item.tenant == principal.tenant and item.state != "done"
+            if waiting and await self.store.get_run(run_id) is None:
+                return item
+        return None
+
+    async def queued_runs(
+        self, principal: Principal, *, workflow: str | None, model: str | None, limit: int
+    ) -> list[QueueItem]:
+        """The tenant's runs waiting in the queue (not yet started by a worker), newest
+        first: what ``status=queued`` lists."""
+        principal.require("read")
+        found: list[QueueItem] = []
+        for state in ("queued", "claimed"):
+            # Claiming order is priority then age; the tenant filter is applied here, so
+            # read the whole queue (it holds what waits, not every run ever).
+            items = await self.store.queue_items(state=state, limit=10_000)
+            found.extend(
+                item
+                for item in items
+                if item.tenant == principal.tenant
+                and (workflow is None or item.workflow == workflow)
+                and (model is None or item.model == model)
+            )
+        found.sort(key=lambda item: (item.submitted_at, item.run_id), reverse=True)
+        shown: list[QueueItem] = []
+        for item in found:
+            if len(shown) == limit:
+                break
+            if await self.store.get_run(item.run_id) is None:  # claimed, not yet started
+                shown.append(item)
+        return shown
 
     def evidence_keys(self) -> EvidenceKeys | None:
         """The home's keys, to check runs' MACs and signatures (None if they cannot be
@@ -99,7 +163,7 @@ class Service:
     async def events(
         self, principal: Principal, run_id: str, *, after: int = -1, limit: int | None = None
     ) -> list[EventRow]:
-        await self.run(principal, run_id)
+        await self.run_or_queued(principal, run_id)  # a queued run has no events yet
         return await self.store.events(run_id, after=after, limit=limit)
 
     async def approval(self, principal: Principal, approval_id: str) -> ApprovalRecord:
@@ -234,8 +298,9 @@ class Service:
         input: dict[str, Any],
         *,
         model: str | None = None,
-    ) -> RunRecord:
-        """Start a run in the background; returns its record once it is stored."""
+    ) -> RunRecord | QueueItem:
+        """Start a run in the background; returns its record once it is stored. With
+        ``enqueue``: queue it for the workers; returns its queue item."""
         principal.require("start")
         if not isinstance(input, dict):
             raise UsageError("a run's input must be a JSON object")
@@ -243,6 +308,8 @@ class Service:
             runner = self.runner(workflow)
         except UnknownWorkflow as exc:
             raise UsageError(str(exc)) from None
+        if self.enqueue:
+            return await self._enqueue(principal, runner, workflow, input, model=model)
         run_id = new_run_id()
         task = self._spawn(
             runner.start(
@@ -261,6 +328,30 @@ class Service:
                 raise ProctorError(f"run {run_id} ended before it was recorded")
             await asyncio.sleep(0.002)
         return record
+
+    async def _enqueue(
+        self,
+        principal: Principal,
+        runner: Runner,
+        workflow: str,
+        input: dict[str, Any],
+        *,
+        model: str | None,
+    ) -> QueueItem:
+        # Refused now what the worker would refuse later, where nobody would see it.
+        runner.check_model(model)
+        run_id = await submit(
+            self.store,
+            workflow,
+            input,
+            model=model,
+            tenant=principal.tenant,
+            submitted_by=principal.holder,
+            load=lambda _: runner.workflow,  # loaded already (self.runner)
+            keys=runner.deps.keys,
+        )
+        [item] = await self.store.queue_items(run_ids=[run_id], limit=1)
+        return item
 
     async def decide(
         self,

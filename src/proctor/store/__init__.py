@@ -81,6 +81,7 @@ from proctor.store._protocol import (
     Checkpoints,
     ContractVersions,
     EvalResults,
+    Health,
     ResponseCache,
     Retention,
     RunLog,
@@ -88,6 +89,7 @@ from proctor.store._protocol import (
     Sessions,
     Store,
 )
+from proctor.store._ready import StoreReadiness, check_store
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
@@ -173,6 +175,7 @@ __all__ = [
     "EvidenceKeys",
     "GatewayCallRecord",
     "GatewayUsage",
+    "Health",
     "LimitReached",
     "LocalSigner",
     "MemoryStore",
@@ -209,6 +212,7 @@ __all__ = [
     "Signer",
     "SpendHold",
     "Store",
+    "StoreReadiness",
     "ToolFinished",
     "ToolProposed",
     "ToolStarted",
@@ -220,6 +224,7 @@ __all__ = [
     "canonical_json",
     "chain_hash",
     "chained_approval",
+    "check_store",
     "check_usage_dimensions",
     "default_home",
     "digest",

@@ -18,6 +18,7 @@ import orjson
 from proctor.errors import RunStateError, StoreError
 from proctor.store._memory_queue import MemoryRunQueue
 from proctor.store._memory_tables import MemoryTables
+from proctor.store._migrations import SCHEMA_VERSION
 from proctor.store._records import (
     ApprovalRecord,
     CheckpointRecord,
@@ -287,6 +288,10 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 
     async def get_purge(self, run_id: str) -> PurgeRecord | None:
         return self._purges.get(run_id)
+
+    async def schema_version_now(self) -> int:
+        """Always current: the store is this process's own memory."""
+        return SCHEMA_VERSION
 
     async def close(self) -> None:
         """Nothing to release: the store lives as long as the object."""

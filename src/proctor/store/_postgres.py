@@ -55,6 +55,12 @@ class PostgresStore(SQLStore, PostgresConnection):
 
     dialect = POSTGRES
 
+    async def schema_version_now(self) -> int:
+        # Through the pool, unlike schema_version: a probe every few seconds should not
+        # open a connection each time.
+        async with self._connection() as conn:
+            return await self._read_version(conn)
+
     async def _after_purge(self) -> None:
         # A deleted row stays in its page until vacuumed: vacuum the run keys at once (a
         # small table), so a destroyed data key is not left behind as a dead tuple.

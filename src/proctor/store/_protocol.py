@@ -403,6 +403,15 @@ class Checkpoints(Protocol):
         ...
 
 
+class Health(Protocol):
+    """Whether the database answers, for readiness probes (``check_store``)."""
+
+    async def schema_version_now(self) -> int:
+        """The schema version the database holds, read now (one round trip). Raises
+        ``StoreError`` if the database cannot be reached."""
+        ...
+
+
 class Store(
     RunLog,
     Checkpoints,
@@ -416,6 +425,7 @@ class Store(
     ApiKeys,
     Sessions,
     RunQueue,
+    Health,
     Protocol,
 ):
     """Durable home of runs, their event logs, approvals, the gateway's cache, eval results:

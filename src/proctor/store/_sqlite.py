@@ -102,6 +102,10 @@ class SQLiteStore(SQLStore):
             self._db.execute("ROLLBACK")
             raise
 
+    async def schema_version_now(self) -> int:
+        [(version,)] = await self._fetch("PRAGMA user_version")
+        return int(version)
+
     async def _after_purge(self) -> None:
         # Copy the purge into the file and empty the WAL, which still holds the pages
         # as they were before (a run's data key among them). A reader holding an old

@@ -415,6 +415,9 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        db.execute("DROP INDEX runs_by_session")  # migration 16
+        for column in ("session", "input_text", "answer_text", "tools_used"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         db.execute("DROP TABLE notification_deliveries")  # migration 15
         db.execute("DROP TABLE gateway_holds")  # migration 13
         db.execute("DROP TABLE gateway_spend")
@@ -597,6 +600,10 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        db.execute("DROP INDEX runs_by_session")  # migration 16
+        for column in ("session", "input_text", "answer_text", "tools_used"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        db.execute("ALTER TABLE run_queue DROP COLUMN session")
         db.execute("DROP TABLE notification_deliveries")  # migration 15
         for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
             db.execute(f"ALTER TABLE gateway_calls DROP COLUMN {column}")  # migration 14

@@ -34,6 +34,12 @@ def submit_command(
         None, "--model", help="Model spec, e.g. scripted:procedure or openai:gpt-4o-mini."
     ),
     tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
+    session: str | None = typer.Option(
+        None,
+        "--session",
+        metavar="KEY",
+        help="A session key the runs of one conversation share (letters, digits, . _ : + = -).",
+    ),
 ) -> None:
     """Queue a run for `proctor worker` to drive; prints its run id."""
     from proctor.cli._input import read_input
@@ -49,6 +55,7 @@ def submit_command(
             model=model,
             tenant=tenant,
             submitted_by=f"cli:{os_user()}",
+            session=session,
         )
     )
     print(run_id)

@@ -10,9 +10,25 @@ from fastapi import APIRouter, Query, Response
 from proctor.server._api_deps import MAX_SEQ, Auth, RunId, Svc, errors, text_query
 from proctor.server._api_query import decode_cursor, encode_cursor, parse_time, resolve_version
 from proctor.server._keys import Principal
-from proctor.server._schemas import EventOut, EventPage, RunPage, RunSummary, StartRun
+from proctor.server._schemas import (
+    EventOut,
+    EventPage,
+    ListTotals,
+    RunPage,
+    RunSummary,
+    StartRun,
+)
 from proctor.server._service import Service
-from proctor.store import Outcome, RunFilter, RunRecord, RunStatus
+from proctor.store import (
+    Outcome,
+    RunFilter,
+    RunRecord,
+    RunSort,
+    RunStatus,
+    check_session_key,
+    search_terms,
+    sort_key,
+)
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -42,7 +58,9 @@ async def start_run(
     ``Location`` given, or live with ``/api/v1/runs/{run_id}/events/stream``. Needs role
     operator or admin.
     """
-    record = await service.start_run(principal, body.workflow, body.input, model=body.model)
+    record = await service.start_run(
+        principal, body.workflow, body.input, model=body.model, session=body.session
+    )
     response.headers["Location"] = f"/api/v1/runs/{record.run_id}"
     [summary] = await summaries(service, principal, [record])
     return summary
@@ -71,11 +89,42 @@ async def list_runs(
         str | None,
         text_query("Started before: ISO 8601, epoch seconds, or an age (7d, 24h)."),
     ] = None,
+    session: Annotated[str | None, text_query("Only runs started with this session key.")] = None,
+    search: Annotated[
+        str,
+        text_query(
+            "Only runs matching every word (at most 8, 200 characters): a run id prefix, or "
+            "text in the input, the final answer or a proposed tool's name (ASCII letters "
+            "match either case)."
+        ),
+    ] = "",
+    sort: Annotated[
+        RunSort,
+        Query(
+            description="The order: started, cost, duration or status; a leading - sorts "
+            "descending. Ties keep a stable order (by run id)."
+        ),
+    ] = "-started",
+    totals: Annotated[
+        bool,
+        Query(
+            description="Add what every matching run adds up to (count, cost, tokens): "
+            "one more pass over the matching runs."
+        ),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
-    cursor: Annotated[str | None, text_query("The next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, text_query("The next_cursor of the previous page (with the same sort).")
+    ] = None,
 ) -> RunPage:
-    """The tenant's runs, newest first, a page at a time."""
+    """The tenant's runs, newest first (or in ``sort``'s order), a page at a time.
+
+    ``session=KEY&sort=started`` reads a conversation: its runs in the order they started.
+    """
     now = time.time()
+    if session is not None:
+        check_session_key(session)
+    search_terms(search)
     query = RunFilter(
         workflow=workflow,
         status=status,
@@ -83,7 +132,10 @@ async def list_runs(
         model=model,
         since=None if since is None else parse_time("since", since, now=now),
         until=None if until is None else parse_time("until", until, now=now),
-        before=None if cursor is None else decode_cursor(cursor),
+        session=session,
+        search=search,
+        sort=sort,
+        before=None if cursor is None else decode_cursor(cursor, sort),
         # One more than a page: whether it exists says if there is a next page.
         limit=limit + 1,
     )
@@ -94,7 +146,20 @@ async def list_runs(
     last = page[-1] if more else None
     return RunPage(
         runs=await summaries(service, principal, page),
-        next_cursor=None if last is None else encode_cursor(last.started_at, last.run_id),
+        next_cursor=None if last is None else encode_cursor(sort, sort_key(sort, last)),
+        totals=await list_totals(service, principal, query) if totals else None,
+    )
+
+
+async def list_totals(service: Service, principal: Principal, query: RunFilter) -> ListTotals:
+    found = await service.run_totals(principal, query)
+    return ListTotals(
+        runs=found.runs,
+        cost_usd=found.cost_usd,
+        cost_unknown=found.cost_unknown,
+        input_tokens=found.input_tokens,
+        output_tokens=found.output_tokens,
+        tokens=found.input_tokens + found.output_tokens,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from proctor.errors import UsageError
 from proctor.server._keys import Role
 from proctor.store import (
     ApiKeyRecord,
@@ -20,6 +21,7 @@ from proctor.store import (
     Outcome,
     RunRecord,
     RunStatus,
+    check_session_key,
     iso_or_none,
     iso_time,
     json_value_problem,
@@ -80,6 +82,20 @@ class StartRun(_Request):
         max_length=200,
         description="Model spec, e.g. openai:gpt-4o-mini; default: the workflow's.",
     )
+    session: str | None = Field(
+        default=None,
+        description="A session key the runs of one conversation share: 1 to 128 letters, "
+        "digits and . _ : + = - (an opaque id, not personal data). List them with "
+        "GET /api/v1/runs?session=KEY&sort=started.",
+    )
+
+    @field_validator("session")
+    @classmethod
+    def _session_key(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_session_key(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("input")
     @classmethod
@@ -112,6 +128,9 @@ class RunSummary(BaseModel):
     contract_version: str | None = Field(description="The contract's version label.")
     tenant: str
     started_by: str
+    session: str | None = Field(
+        description="The session key the run was started with (runs of one conversation)."
+    )
     started_at: str
     updated_at: str | None
     finished_at: str | None
@@ -135,6 +154,7 @@ class RunSummary(BaseModel):
             contract_version=version,
             tenant=run.tenant,
             started_by=run.started_by,
+            session=run.session,
             started_at=iso_time(run.started_at),
             updated_at=iso_time(run.updated_at) if run.updated_at else None,
             finished_at=iso_or_none(run.finished_at),
@@ -151,10 +171,24 @@ class RunSummary(BaseModel):
         )
 
 
+class ListTotals(BaseModel):
+    """What every run the list's filters match adds up to (all pages, not only this one)."""
+
+    runs: int
+    cost_usd: float = Field(description="The sum of the known costs.")
+    cost_unknown: int = Field(description="Runs whose cost is unknown (not in cost_usd).")
+    input_tokens: int
+    output_tokens: int
+    tokens: int
+
+
 class RunPage(BaseModel):
     runs: list[RunSummary]
     next_cursor: str | None = Field(
         description="Pass as cursor= for the next page; null on the last page."
+    )
+    totals: ListTotals | None = Field(
+        default=None, description="With totals=true: what all the matching runs add up to."
     )
 
 

@@ -35,6 +35,7 @@ from proctor.store import (
     EvidenceKeys,
     RunFilter,
     RunRecord,
+    RunTotals,
     Store,
     load_evidence_keys,
 )
@@ -102,6 +103,11 @@ class Service:
         """The tenant's runs ``query`` matches (its tenant is the principal's), newest first."""
         principal.require("read")
         return await self.store.list_runs(replace(query, tenant=principal.tenant))
+
+    async def run_totals(self, principal: Principal, query: RunFilter) -> RunTotals:
+        """What the tenant's runs ``query`` matches add up to (its limit and cursor aside)."""
+        principal.require("read")
+        return await self.store.run_totals(replace(query, tenant=principal.tenant))
 
     async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
         """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""
@@ -220,6 +226,7 @@ class Service:
         input: dict[str, Any],
         *,
         model: str | None = None,
+        session: str | None = None,
     ) -> RunRecord:
         """Start a run in the background; returns its record once it is stored."""
         principal.require("start")
@@ -237,6 +244,7 @@ class Service:
                 started_by=principal.holder,
                 tenant=principal.tenant,
                 run_id=run_id,
+                session=session,
             )
         )
         # Answer with the stored run: wait for its first write, or for the error that

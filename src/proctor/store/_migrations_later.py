@@ -1,5 +1,6 @@
-"""Migrations 8 on: the run queue, API key holders, sessions, keyed evidence, sealed
-payloads (``_migrations`` has 1 to 7 and the rules)."""
+"""Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
+payloads, budgets, the delivery log, run sessions and search (``_migrations`` has 1 to 7
+and the rules)."""
 
 from __future__ import annotations
 
@@ -232,6 +233,31 @@ LATER: tuple[Migration, ...] = (
     );
     CREATE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
+    """,
+    ),
+    # 16: runs that find things: each run's session key (runs of one conversation, read
+    # together; not a UI sign-in session), and the text search reads (the redacted input
+    # and answer, cut short, and the tools proposed). Runs recorded before keep ''.
+    Migration(
+        sqlite="""
+    ALTER TABLE runs ADD COLUMN session TEXT;
+    ALTER TABLE runs ADD COLUMN input_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN answer_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN tools_used TEXT NOT NULL DEFAULT '';
+    ALTER TABLE run_queue ADD COLUMN session TEXT;
+    -- A session's runs in start order (partial: most runs have no session).
+    CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
+        WHERE session IS NOT NULL;
+    """,
+        postgres="""
+    ALTER TABLE runs ADD COLUMN session TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN input_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN answer_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN tools_used TEXT NOT NULL DEFAULT '';
+    ALTER TABLE run_queue ADD COLUMN session TEXT;
+    -- A session's runs in start order (partial: most runs have no session).
+    CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
+        WHERE session IS NOT NULL;
     """,
     ),
 )

@@ -26,6 +26,7 @@ from proctor.store._records import (
     SessionRecord,
     SpendHold,
 )
+from proctor.store._run_query import RunTotals
 from proctor.store._usage import GatewayUsage, UsageDimension
 
 
@@ -70,7 +71,12 @@ class RunLog(Protocol):
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
-        """Runs matching ``query``, newest first (by ``started_at``, then ``run_id``)."""
+        """Runs matching ``query``, at most its limit, in its ``sort`` order (by default
+        newest first: by ``started_at``, then ``run_id``)."""
+        ...
+
+    async def run_totals(self, query: RunFilter) -> RunTotals:
+        """What every run ``query`` matches adds up to (its limit and cursor aside)."""
         ...
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:

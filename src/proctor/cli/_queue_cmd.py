@@ -201,6 +201,7 @@ def _queue_json(item: QueueItem) -> dict[str, object]:
         "tenant": item.tenant,
         "model": item.model,
         "submitted_by": item.submitted_by,
+        "session": item.session,
         "submitted_at": iso_time(item.submitted_at),
         "worker": item.worker,
         "lease_until": iso_or_none(item.lease_until),

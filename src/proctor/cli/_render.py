@@ -133,12 +133,14 @@ def runs_table(
     else:
         matching, cost, unknown = totals.runs, totals.cost_usd, totals.cost_unknown
         tokens = totals.input_tokens + totals.output_tokens
-    shown = f"{len(runs):,} of {matching:,}" if matching != len(runs) else f"{matching:,}"
     extra = f" (+{unknown:,} unpriced)" if unknown else ""
-    table = new_table(
-        f"{shown} run(s), {_ORDERS.get(sort, sort)}; all {matching:,}: {money(cost)}{extra}, "
-        f"{tokens:,} tokens"
-    )
+    figures = f"{money(cost)}{extra}, {tokens:,} tokens"
+    order = _ORDERS.get(sort, sort)
+    if matching == len(runs):
+        title = f"{matching:,} run(s), {order}: {figures}"
+    else:
+        title = f"{len(runs):,} of {matching:,} run(s), {order}; all {matching:,}: {figures}"
+    table = new_table(title)
     table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("workflow / model", overflow="fold")

@@ -55,8 +55,10 @@ def decode_cursor(cursor: str, sort: RunSort = "-started") -> tuple[float | str,
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         position = json.loads(raw)
-        if sort != "-started" and isinstance(position, list) and position[:1] == [sort]:
-            position = position[1:]
+        if sort != "-started":
+            # Another order's cursor names its order first: one without it is refused.
+            named = isinstance(position, list) and position[:1] == [sort]
+            position = position[1:] if named else None
         key = check_sort_key(sort, position)
         # Only what encode_cursor writes: finite numbers in range, text with no NUL.
         if key is not None and all(

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from proctor.examples import invoice
+from proctor.server import _service
 from server.api_harness import Api, error_of
 from support.drift_runs import record_run
 
@@ -58,13 +59,14 @@ def test_a_bad_session_key_is_refused_with_the_fix(api: Api, session: str, says:
     assert "session key" in listed
 
 
-def test_search_and_totals(api: Api) -> None:
+def test_search_and_totals(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     paid = start(api, "clean", None)
     waiting = start(api, "over_threshold", None)
     found = api.get("/api/v1/runs", role="viewer", search="northwind", totals="true").json()
     assert ids(found) == [waiting]
     summary = api.get(f"/api/v1/runs/{waiting}", role="viewer").json()["totals"]
     assert found["totals"] == {
+        "capped": False,
         "runs": 1,
         "cost_usd": summary["cost_usd"],
         "cost_unknown": 0,
@@ -78,6 +80,10 @@ def test_search_and_totals(api: Api) -> None:
     assert api.get("/api/v1/runs").json()["totals"] is None  # only when asked
     everything = api.get("/api/v1/runs", totals="true", limit=1).json()
     assert everything["totals"]["runs"] == 2  # every page's runs, not this one's
+    assert everything["totals"]["capped"] is False
+    monkeypatch.setattr(_service, "TOTALS_CAP", 1)
+    newest = api.get("/api/v1/runs", totals="true").json()["totals"]
+    assert (newest["runs"], newest["capped"]) == (1, True)
     _, message = error_of(api.get("/api/v1/runs", search="x" * 201), 400)
     assert "more than 200" in message
 

@@ -100,6 +100,12 @@ def test_totals_cover_every_matching_run_not_only_the_page(
     escalated = [run for run in site.runs if run.outcome == "escalated"]
     line = totals_line(site.get("/runs?outcome=escalated").text)
     assert line.startswith(f"{len(escalated)} runs match")
+    monkeypatch.setattr(_ui_runs, "TOTALS_CAP", 3)  # a bounded pass: the newest 3
+    newest = site.runs[:3]
+    capped = totals_line(site.get("/runs").text)
+    assert capped.startswith(
+        f"3+ runs match · the newest 3: ${sum(r.cost_usd or 0.0 for r in newest):.6f}"
+    )
 
 
 @pytest.mark.parametrize("sort", list(_ui_runs.SORTS))

@@ -246,3 +246,25 @@ async def test_a_session_edited_in_the_runs_table_is_reported(store: Store) -> N
     assert "session" not in (await store.events("r2"))[0].meta  # as before sessions
     report = verify_rows("r2", await store.events("r2"), dataclasses.replace(plain, session="x"))
     assert not report.ok
+
+
+async def test_capped_totals_add_up_the_newest_runs(store: Store) -> None:
+    for n, cost in enumerate((0.5, None, 0.25, 1.0)):
+        await add_run(store, f"r{n}", at=float(n), cost=cost, tokens=(n, 1))
+    newest = await store.run_totals(RunFilter(sort="cost"), cap=2)  # the order aside
+    assert (newest.capped, newest.runs, newest.cost_usd, newest.cost_unknown) == (
+        True,
+        2,
+        1.25,
+        0,
+    )
+    assert (newest.input_tokens, newest.output_tokens) == (5, 2)
+    exactly = await store.run_totals(RunFilter(), cap=4)
+    assert (exactly.capped, exactly.runs, exactly.cost_usd, exactly.cost_unknown) == (
+        False,
+        4,
+        1.75,
+        1,
+    )
+    assert not (await store.run_totals(RunFilter(), cap=5)).capped
+    assert (await store.run_totals(RunFilter(search="zebra"), cap=1)).runs == 0

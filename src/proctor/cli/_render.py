@@ -138,6 +138,10 @@ def runs_table(
     order = _ORDERS.get(sort, sort)
     if matching == len(runs):
         title = f"{matching:,} run(s), {order}: {figures}"
+    elif totals is not None and totals.capped:
+        title = (
+            f"{len(runs):,} of {matching:,}+ run(s), {order}; the newest {matching:,}: {figures}"
+        )
     else:
         title = f"{len(runs):,} of {matching:,} run(s), {order}; all {matching:,}: {figures}"
     table = new_table(title)

@@ -283,7 +283,14 @@ def runs(
     if status is not None and status not in ("running", "awaiting_approval", "finished"):
         raise UsageError(f"unknown status {status!r}: use running, awaiting_approval or finished")
     from proctor.cli import _render as render
-    from proctor.store import RunFilter, RunRecord, RunTotals, check_session_key, check_sort
+    from proctor.store import (
+        TOTALS_CAP,
+        RunFilter,
+        RunRecord,
+        RunTotals,
+        check_session_key,
+        check_sort,
+    )
     from proctor.store import search_terms as check_search
 
     if session is not None:
@@ -304,7 +311,7 @@ def runs(
         # The totals cost a pass over every matching run: only when the page is not all.
         if as_json or len(found) < limit:
             return found, None
-        return found, await store.run_totals(query)
+        return found, await store.run_totals(query, cap=TOTALS_CAP)
 
     found, totals = with_store(work, create=False)
     if as_json:

@@ -108,8 +108,8 @@ async def list_runs(
     totals: Annotated[
         bool,
         Query(
-            description="Add what every matching run adds up to (count, cost, tokens): "
-            "one more pass over the matching runs."
+            description="Add what the matching runs add up to (count, cost, tokens): the "
+            "newest 10,000 of them at most (totals.capped says when more match)."
         ),
     ] = False,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
@@ -154,6 +154,7 @@ async def list_runs(
 async def list_totals(service: Service, principal: Principal, query: RunFilter) -> ListTotals:
     found = await service.run_totals(principal, query)
     return ListTotals(
+        capped=found.capped,
         runs=found.runs,
         cost_usd=found.cost_usd,
         cost_unknown=found.cost_unknown,

@@ -172,8 +172,13 @@ class RunSummary(BaseModel):
 
 
 class ListTotals(BaseModel):
-    """What every run the list's filters match adds up to (all pages, not only this one)."""
+    """What the runs the list's filters match add up to (all pages, not only this one):
+    the newest 10,000 of them at most."""
 
+    capped: bool = Field(
+        description="More runs match than were added up: the figures are the newest runs' "
+        "(narrow the filters, e.g. since=, for totals of them all)."
+    )
     runs: int
     cost_usd: float = Field(description="The sum of the known costs.")
     cost_unknown: int = Field(description="Runs whose cost is unknown (not in cost_usd).")

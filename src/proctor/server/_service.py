@@ -28,6 +28,7 @@ from proctor.runtime import (
 )
 from proctor.server._keys import Principal, check_role, create_api_key, revoke_api_key
 from proctor.store import (
+    TOTALS_CAP,
     ApiKeyRecord,
     ApprovalRecord,
     EvalResultRecord,
@@ -105,9 +106,10 @@ class Service:
         return await self.store.list_runs(replace(query, tenant=principal.tenant))
 
     async def run_totals(self, principal: Principal, query: RunFilter) -> RunTotals:
-        """What the tenant's runs ``query`` matches add up to (its limit and cursor aside)."""
+        """What the tenant's runs ``query`` matches add up to (its limit and cursor aside):
+        the newest ``TOTALS_CAP`` of them at most."""
         principal.require("read")
-        return await self.store.run_totals(replace(query, tenant=principal.tenant))
+        return await self.store.run_totals(replace(query, tenant=principal.tenant), cap=TOTALS_CAP)
 
     async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
         """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""

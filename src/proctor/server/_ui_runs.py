@@ -2,9 +2,11 @@
 endpoints its script fetches: one event's payload, and the run's status for live refresh.
 
 The list reads one page (plus one row, to know whether another page exists) in the order
-chosen, by keyset: newest first through the ``(tenant, started_at, run_id)`` index. Its
-totals (count, cost, tokens of every run the filters match) are one more aggregate query,
-which reads every matching row: the filters (a period, a workflow) bound it.
+chosen, by keyset: newest first through the ``(tenant, started_at, run_id)`` index, the
+other orders through their own (migration 16). Its totals (count, cost, tokens of the
+runs the filters match) add up the newest ``TOTALS_CAP`` of them at most, so a page reads
+a bounded number of rows however large the store (a search is a LIKE, which reads the
+rows it passes over until the page is full).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from proctor.server._ui_base import (
     secure,
 )
 from proctor.store import (
+    TOTALS_CAP,
     ContractRecord,
     EventRow,
     Outcome,
@@ -141,7 +144,9 @@ async def _runs(request: Request, principal: Principal) -> Response:
     runs = found[:PAGE]
     # A first page that holds them all adds itself up; otherwise the store does.
     totals = (
-        _page_totals(runs) if not cursor and len(found) <= PAGE else await store.run_totals(query)
+        _page_totals(runs)
+        if not cursor and len(found) <= PAGE
+        else await store.run_totals(query, cap=TOTALS_CAP)
     )
     versions = await _versions(store, principal.tenant, runs)
     short = {v.content_hash: f"v{v.version} · {v.content_hash[:12]}" for v in versions}

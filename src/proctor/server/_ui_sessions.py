@@ -21,7 +21,7 @@ from proctor.server._api_query import decode_cursor, encode_cursor
 from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._ui_base import guarded, render
-from proctor.store import RunFilter, RunRecord, check_session_key, sort_key
+from proctor.store import TOTALS_CAP, RunFilter, RunRecord, check_session_key, sort_key
 
 router = APIRouter(include_in_schema=False)
 
@@ -56,7 +56,7 @@ async def _session(request: Request, principal: Principal, key: str) -> Response
     context: dict[str, Any] = {
         "key": key,
         "turns": [_turn(run) for run in runs],
-        "totals": await store.run_totals(query),
+        "totals": await store.run_totals(query, cap=TOTALS_CAP),
         "first": not cursor,
         "next_url": next_url,
     }

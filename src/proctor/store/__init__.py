@@ -108,6 +108,7 @@ from proctor.store._records import (
 )
 from proctor.store._run_query import (
     RUN_SORTS,
+    TOTALS_CAP,
     RunSort,
     RunTotals,
     check_session_key,
@@ -151,6 +152,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "RUN_SORTS",
     "SIGNED_EVENTS",
+    "TOTALS_CAP",
     "USAGE_DIMENSIONS",
     "AnswerRefused",
     "ApiKeyRecord",

@@ -169,10 +169,13 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
         return self._matching(query)[: query.limit]
 
-    async def run_totals(self, query: RunFilter) -> RunTotals:
-        found = self._matching(dataclasses.replace(query, before=None))
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        found = self._matching(dataclasses.replace(query, before=None, sort="-started"))
+        capped = cap is not None and len(found) > cap
+        found = found[:cap]
         known = [run.cost_usd for run in found if run.cost_usd is not None]
         return RunTotals(
+            capped=capped,
             runs=len(found),
             cost_usd=float(sum(known)),
             cost_unknown=len(found) - len(known),

@@ -248,6 +248,14 @@ LATER: tuple[Migration, ...] = (
     -- A session's runs in start order (partial: most runs have no session).
     CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
         WHERE session IS NOT NULL;
+    -- The list's other orders, read a page at a time (an unknown cost sorts as -1).
+    CREATE INDEX runs_by_cost ON runs (tenant, COALESCE(cost_usd, -1.0), run_id);
+    CREATE INDEX runs_by_duration ON runs (tenant, duration_s, run_id);
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id);
+    -- SQLite plans from sqlite_stat1 where it exists: one written before these indexes
+    -- would leave them unmeasured, and the newest-first list could take one of them and
+    -- sort the tenant's runs. (An empty table records nothing, as before.)
+    ANALYZE runs;
     """,
         postgres="""
     ALTER TABLE runs ADD COLUMN session TEXT COLLATE "C";
@@ -258,6 +266,10 @@ LATER: tuple[Migration, ...] = (
     -- A session's runs in start order (partial: most runs have no session).
     CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
         WHERE session IS NOT NULL;
+    -- The list's other orders, read a page at a time (an unknown cost sorts as -1).
+    CREATE INDEX runs_by_cost ON runs (tenant, COALESCE(cost_usd, -1.0), run_id);
+    CREATE INDEX runs_by_duration ON runs (tenant, duration_s, run_id);
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id);
     """,
     ),
 )

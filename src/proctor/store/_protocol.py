@@ -75,8 +75,10 @@ class RunLog(Protocol):
         newest first: by ``started_at``, then ``run_id``)."""
         ...
 
-    async def run_totals(self, query: RunFilter) -> RunTotals:
-        """What every run ``query`` matches adds up to (its limit and cursor aside)."""
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        """What every run ``query`` matches adds up to (its limit, cursor and order aside);
+        with ``cap``, only the newest ``cap`` of them (``capped`` says more match), which
+        bounds the rows read on a large store."""
         ...
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:

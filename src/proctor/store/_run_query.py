@@ -25,6 +25,9 @@ _SESSION_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:+=-]*")
 
 SEARCH_TEXT_CHARS = 2000
 """How much of a run's input (as compact JSON) and answer its summary row keeps."""
+TOTALS_CAP = 10_000
+"""How many of the runs a list matches its totals add up at most (the newest): bounded
+work per page on a store of millions."""
 SEARCH_CHARS = 200
 SEARCH_TERMS = 8
 
@@ -53,8 +56,11 @@ _KEY_TYPES: dict[str, tuple[type, ...]] = {
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class RunTotals:
-    """What the runs a filter matches add up to (its limit and cursor aside)."""
+    """What the runs a filter matches add up to (its limit and cursor aside), or, when
+    ``capped``, the newest ``runs`` of them (more match)."""
 
+    capped: bool = False
+    """More runs match than were added up (the cap asked for)."""
     runs: int = 0
     cost_usd: float = 0.0
     """The sum of the known costs."""

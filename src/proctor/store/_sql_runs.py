@@ -39,7 +39,7 @@ UPSERT_APPROVAL = upsert("approvals", APPROVAL_COLUMNS)
 SELECT_RUNS = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs r"
 SELECT_TOTALS = (
     "SELECT COUNT(*), COALESCE(SUM(r.cost_usd), 0), COUNT(*) - COUNT(r.cost_usd), "
-    "COALESCE(SUM(r.input_tokens), 0), COALESCE(SUM(r.output_tokens), 0) FROM runs r"
+    "COALESCE(SUM(r.input_tokens), 0), COALESCE(SUM(r.output_tokens), 0)"
 )
 SELECT_EVENTS = (
     f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND seq > ? "
@@ -137,10 +137,24 @@ class SQLRunLog(SQLBase):
         )
         return [run_from_row(row) for row in rows]
 
-    async def run_totals(self, query: RunFilter) -> RunTotals:
-        where, params = run_filter_sql(replace(query, before=None))
-        [row] = await self._fetch(f"{SELECT_TOTALS} {where}", params)
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        where, params = run_filter_sql(replace(query, before=None, sort="-started"))
+        capped = False
+        if cap is None:
+            [row] = await self._fetch(f"{SELECT_TOTALS} FROM runs r {where}", params)
+        else:
+            # The newest `cap` runs through the start-order index, then whether one more is.
+            order = run_order_sql("-started")
+            figures = "r.cost_usd, r.input_tokens, r.output_tokens"
+            [row] = await self._fetch(
+                f"{SELECT_TOTALS} FROM (SELECT {figures} FROM runs r {where} {order} LIMIT ?) r",
+                (*params, cap),
+            )
+            if int(row[0]) == cap:
+                more = f"SELECT r.run_id FROM runs r {where} {order} LIMIT 1 OFFSET ?"
+                capped = bool(await self._fetch(more, (*params, cap)))
         return RunTotals(
+            capped=capped,
             runs=int(row[0]),
             cost_usd=float(row[1]),
             cost_unknown=int(row[2]),

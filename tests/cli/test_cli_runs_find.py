@@ -48,6 +48,8 @@ def test_runs_are_started_in_sessions_and_found(
     assert {run["session"] for run in runs} == {"chat-7"}
     assert set(runs[0]) == RUN_KEYS  # the record as before, plus its session
 
+    traced = proctor_main("trace", first, capsys=capsys)
+    assert "in session chat-7" in " ".join(traced.out.replace("│", " ").split()), str(traced)
     found = proctor_main("runs", "--search", "northwind", "--json", capsys=capsys)
     assert [run["run_id"] for run in found.json()] == [second]
     by_cost = proctor_main("runs", "--sort", "-cost", "--json", capsys=capsys).json()

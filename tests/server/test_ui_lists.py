@@ -176,6 +176,11 @@ def test_a_session_page_shows_its_runs_in_start_order(site: Site) -> None:
     assert '<div class="answer">Paid invoice INV-2026-0042' in page
     assert "No final answer (escalated)." in page
 
+    run_page = site.get(f"/runs/{runs['clean']}").text
+    assert f'<dt>Session</dt><dd class="clip" title="{SESSION}">' in run_page
+    assert f'<a class="mono" href="/sessions/{SESSION}">{SESSION}</a>' in run_page
+    assert "<dt>Session</dt>" not in site.get(f"/runs/{runs['hasty']}").text
+
     none = site.get("/sessions/chat-unknown").text
     assert "No runs of yours were started with this session key." in none
     bad = site.get("/sessions/" + "x" * 130)

@@ -286,7 +286,8 @@ class ApiKeys(Protocol):
 
 
 class Sessions(Protocol):
-    """The web UI's sessions, kept as digests."""
+    """The web UI's sign-in sessions, kept as digests (unrelated to a run's ``session``
+    key, which ``RunRecord.session`` holds and ``RunFilter.session`` lists by)."""
 
     async def save_session(self, record: SessionRecord) -> None:
         """Keep a new UI session; sessions expired before it was created are deleted."""

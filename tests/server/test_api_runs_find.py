@@ -82,7 +82,9 @@ def test_search_and_totals(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     assert everything["totals"]["runs"] == 2  # every page's runs, not this one's
     assert everything["totals"]["capped"] is False
     monkeypatch.setattr(_service, "TOTALS_CAP", 1)
-    newest = api.get("/api/v1/runs", totals="true").json()["totals"]
+    whole = api.get("/api/v1/runs", totals="true").json()["totals"]  # the page holds them all
+    assert (whole["runs"], whole["capped"]) == (2, False)
+    newest = api.get("/api/v1/runs", totals="true", limit=1).json()["totals"]
     assert (newest["runs"], newest["capped"]) == (1, True)
     _, message = error_of(api.get("/api/v1/runs", search="x" * 201), 400)
     assert "more than 200" in message

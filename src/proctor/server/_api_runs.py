@@ -28,6 +28,7 @@ from proctor.store import (
     check_session_key,
     search_terms,
     sort_key,
+    totals_of,
 )
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
@@ -147,12 +148,18 @@ async def list_runs(
     return RunPage(
         runs=await summaries(service, principal, page),
         next_cursor=None if last is None else encode_cursor(sort, sort_key(sort, last)),
-        totals=await list_totals(service, principal, query) if totals else None,
+        totals=await list_totals(service, principal, query, page, whole=not more and not cursor)
+        if totals
+        else None,
     )
 
 
-async def list_totals(service: Service, principal: Principal, query: RunFilter) -> ListTotals:
-    found = await service.run_totals(principal, query)
+async def list_totals(
+    service: Service, principal: Principal, query: RunFilter, page: list[RunRecord], *, whole: bool
+) -> ListTotals:
+    """The totals of the runs ``query`` matches: ``page``'s own when it holds them all
+    (``whole``), so a search that finds few runs reads the store once, not twice."""
+    found = totals_of(page) if whole else await service.run_totals(principal, query)
     return ListTotals(
         capped=found.capped,
         runs=found.runs,

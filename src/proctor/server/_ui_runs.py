@@ -42,12 +42,12 @@ from proctor.store import (
     RunRecord,
     RunSort,
     RunStatus,
-    RunTotals,
     Store,
     check_session_key,
     check_sort,
     search_terms,
     sort_key,
+    totals_of,
     verify_rows,
 )
 
@@ -144,7 +144,7 @@ async def _runs(request: Request, principal: Principal) -> Response:
     runs = found[:PAGE]
     # A first page that holds them all adds itself up; otherwise the store does.
     totals = (
-        _page_totals(runs)
+        totals_of(runs)
         if not cursor and len(found) <= PAGE
         else await store.run_totals(query, cap=TOTALS_CAP)
     )
@@ -190,17 +190,6 @@ def _header_sort(chosen: dict[str, str], sort: str, first: str) -> tuple[str, st
     link = "/runs" + (f"?{urlencode(query)}" if query else "")
     state = ("descending" if sort.startswith("-") else "ascending") if current else None
     return link, state
-
-
-def _page_totals(runs: list[RunRecord]) -> RunTotals:
-    known = [run.cost_usd for run in runs if run.cost_usd is not None]
-    return RunTotals(
-        runs=len(runs),
-        cost_usd=float(sum(known)),
-        cost_unknown=len(runs) - len(known),
-        input_tokens=sum(run.input_tokens for run in runs),
-        output_tokens=sum(run.output_tokens for run in runs),
-    )
 
 
 def _run_filter(tenant: str, filters: dict[str, str], sort: str, cursor: str) -> RunFilter:

@@ -119,6 +119,7 @@ from proctor.store._run_query import (
     summary_answer,
     summary_input,
     summary_tools,
+    totals_of,
 )
 from proctor.store._sealing import (
     RunKey,
@@ -270,6 +271,7 @@ __all__ = [
     "summary_answer",
     "summary_input",
     "summary_tools",
+    "totals_of",
     "verify_rows",
     "verify_run",
 ]

@@ -28,7 +28,7 @@ from proctor.store._records import (
     RunRecord,
     chain_conflict,
 )
-from proctor.store._run_query import RunTotals, search_terms, sort_key
+from proctor.store._run_query import RunTotals, search_terms, sort_key, totals_of
 from proctor.store._sealing import SHREDDED
 
 
@@ -171,17 +171,7 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 
     async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
         found = self._matching(dataclasses.replace(query, before=None, sort="-started"))
-        capped = cap is not None and len(found) > cap
-        found = found[:cap]
-        known = [run.cost_usd for run in found if run.cost_usd is not None]
-        return RunTotals(
-            capped=capped,
-            runs=len(found),
-            cost_usd=float(sum(known)),
-            cost_unknown=len(found) - len(known),
-            input_tokens=sum(run.input_tokens for run in found),
-            output_tokens=sum(run.output_tokens for run in found),
-        )
+        return totals_of(found[:cap], capped=cap is not None and len(found) > cap)
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
         found = [

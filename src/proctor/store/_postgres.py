@@ -33,6 +33,7 @@ POSTGRES = Dialect(
     queue_lock=f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, {_QUEUE_LOCK_KEY})",
     key_lock=f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(?))",
     list_param=True,
+    ilike="ILIKE",
 )
 
 

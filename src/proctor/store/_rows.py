@@ -96,8 +96,9 @@ def contract_params(contract: ContractRecord) -> tuple[Any, ...]:
     )
 
 
-def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
-    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters."""
+def run_filter_sql(query: RunFilter, ilike: str = "LIKE") -> tuple[str, list[Any]]:
+    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters
+    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search)."""
     clauses: list[str] = []
     params: list[Any] = []
     for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model", "session"):
@@ -114,11 +115,13 @@ def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
         params.extend(query.statuses)
     for term in search_terms(query.search):
         # Every word matches somewhere: a run id prefix, the input, the answer, a tool.
+        # (Not lower(column) LIKE: on SQLite that halves the speed of a scan.)
         pattern = like_escape(term)
-        clauses.append(
-            "(r.run_id LIKE ? ESCAPE '\\' OR lower(r.input_text) LIKE ? ESCAPE '\\' "
-            "OR lower(r.answer_text) LIKE ? ESCAPE '\\' OR lower(r.tools_used) LIKE ? ESCAPE '\\')"
+        texts = " OR ".join(
+            f"r.{column} {ilike} ? ESCAPE '\\'"
+            for column in ("input_text", "answer_text", "tools_used")
         )
+        clauses.append(f"(r.run_id LIKE ? ESCAPE '\\' OR {texts})")
         params.extend((f"{pattern}%", f"%{pattern}%", f"%{pattern}%", f"%{pattern}%"))
     if query.before is not None:
         # Row-value comparison: one index range scan on the order's columns.

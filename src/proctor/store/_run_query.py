@@ -12,7 +12,7 @@ names of the tools it proposed. It is a ``LIKE`` over the rows the other filters
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -68,6 +68,19 @@ class RunTotals:
     """Runs whose cost is unknown (an unpriced model): not in ``cost_usd``."""
     input_tokens: int = 0
     output_tokens: int = 0
+
+
+def totals_of(runs: Sequence[Any], *, capped: bool = False) -> RunTotals:
+    """What ``runs`` (``RunRecord`` values) add up to."""
+    known = [run.cost_usd for run in runs if run.cost_usd is not None]
+    return RunTotals(
+        capped=capped,
+        runs=len(runs),
+        cost_usd=float(sum(known)),
+        cost_unknown=len(runs) - len(known),
+        input_tokens=sum(run.input_tokens for run in runs),
+        output_tokens=sum(run.output_tokens for run in runs),
+    )
 
 
 def check_session_key(key: str) -> str:

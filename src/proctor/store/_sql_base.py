@@ -42,6 +42,8 @@ class Dialect:
     the transaction's write lock does it already."""
     list_param: bool
     """A list is one parameter (``= ANY(?)``), not one per item (``IN (?, ?)``)."""
+    ilike: str = "LIKE"
+    """The ``LIKE`` that ignores case (SQLite's own ``LIKE`` ignores ASCII case)."""
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the clause and its parameters."""

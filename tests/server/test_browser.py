@@ -245,7 +245,7 @@ def test_search_sort_and_totals(page: Page, site: Site) -> None:
     page.get_by_label("Search").press("Enter")
     expect(page).to_have_url(re.compile(r"search=wire_transfer"))
     assert run_links(page) == [site.seeded.runs["gullible"]]
-    expect(page.locator("#runs-totals")).to_contain_text("1 run match")
+    expect(page.locator("#runs-totals")).to_contain_text("1 run matches")
     shot(page, "runs-search")
 
     page.get_by_label("Search").fill("northwind")  # text in the input of two runs

@@ -73,6 +73,7 @@ def totals_line(html: str) -> str:
 def test_search_finds_tools_input_answers_and_run_ids(site: Site) -> None:
     runs = site.seeded.runs
     assert run_ids(site.get("/runs?search=wire_transfer").text) == [runs["gullible"]]
+    assert totals_line(site.get("/runs?search=wire_transfer").text).startswith("1 run matches ·")
     northwind = run_ids(site.get("/runs?search=Northwind").text)
     assert set(northwind) == {runs["over_threshold"], runs["pushy"]}
     paid = set(run_ids(site.get("/runs?search=paid+invoice").text))

@@ -330,3 +330,8 @@ def test_lists_work_from_the_keyboard(page: Page, site: Site) -> None:
     page.keyboard.press("j")
     page.keyboard.press("Enter")
     expect(page).to_have_url(site.base + f"/runs/{site.seeded.runs['gullible']}")
+
+    page.goto(site.base + "/evals")  # and the eval results, newest first
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.base + f"/evals/{site.seeded.evals[-1]}")

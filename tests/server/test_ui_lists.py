@@ -190,7 +190,7 @@ def test_a_session_page_shows_its_runs_in_start_order(site: Site) -> None:
 
 
 def test_lists_carry_the_keyboard_markup(site: Site) -> None:
-    for path in ("/runs", f"/sessions/{SESSION}"):
+    for path in ("/runs", f"/sessions/{SESSION}", "/evals"):
         page = site.get(path).text
         assert "data-keynav" in page
         assert page.count("data-row") == page.count("data-open>")

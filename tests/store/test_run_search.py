@@ -155,6 +155,8 @@ def test_search_is_bounded() -> None:
         search_terms(" ".join(f"w{n}" for n in range(9)))
     with pytest.raises(UsageError, match="more than 200"):
         search_terms("x" * 201)
+    with pytest.raises(UsageError, match="NUL"):
+        search_terms("in\x00put")
 
 
 # Sorting and pages ------------------------------------------------------------------------

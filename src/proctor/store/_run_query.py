@@ -113,6 +113,11 @@ def search_terms(text: str) -> tuple[str, ...]:
             f"the search has {len(text)} characters, more than {SEARCH_CHARS}. Fix: search "
             "for a shorter phrase (a run id, a word of the input or answer, a tool name)"
         )
+    if "\x00" in text:
+        raise UsageError(
+            "the search holds a NUL character, which no run's text can. Fix: search for "
+            "printable text"
+        )
     terms = tuple(dict.fromkeys(text.lower().split()))
     if len(terms) > SEARCH_TERMS:
         raise UsageError(

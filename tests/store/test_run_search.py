@@ -145,8 +145,16 @@ async def test_search_finds_run_ids_input_answer_and_tools(store: Store) -> None
     # LIKE's wildcards are literal text.
     assert await ids(store, search="100%_") == ["run_cc03"]
     assert await ids(store, search="%") == ["run_cc03"]
+    await add_run(store, "run_ee05", at=5.0, answer="saved to C:\\inbox\\x")
+    assert await ids(store, search="c:\\inbox") == ["run_ee05"]  # the escape is literal too
+    assert await ids(store, search="\\") == ["run_ee05"]
     assert await ids(store, search="_") == ["run_cc03", "run_bb02"]  # not any character
-    assert await ids(store, search="", tenant="default") == ["run_cc03", "run_bb02", "run_aa01"]
+    assert await ids(store, search="", tenant="default") == [
+        "run_ee05",
+        "run_cc03",
+        "run_bb02",
+        "run_aa01",
+    ]
 
 
 def test_search_is_bounded() -> None:

@@ -73,8 +73,12 @@ async def test_dry_run_reports_what_apply_then_purges(store: Store, runs: dict[s
     purge = await store.get_purge(expiring)
     assert purge is not None
     assert (purge.events, purge.bytes, purge.purged_at) == (done.events, done.bytes, later)
-    # The proof and the figures stay: the chain verifies and every run record is unchanged.
+    # The proof and the figures stay: the chain verifies and every run record is unchanged
+    # but for the purged run's copies of its input and answer (for search), which go too.
     assert (await verify_run(store, expiring)).ok
+    assert before[0]["input_text"]
+    assert before[0]["answer_text"]
+    before[0] |= {"input_text": "", "answer_text": ""}
     assert await records(store, *runs.values()) == before
     # The waiting run and the run kept forever are untouched.
     for kept in (runs["waiting"], runs["forever"]):

@@ -376,3 +376,102 @@ def test_the_other_pages_read_in_the_dark_on_a_phone(browser: Browser, site: Sit
     page.goto(site.base + "/runs")
     shot(page, "runs-dark-390")
     context.close()
+
+
+def test_search_sort_and_totals(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera")
+    expect(page.locator("#runs-totals")).to_contain_text(f"{len(site.seeded.runs)} runs match")
+    page.get_by_label("Search").fill("wire_transfer")  # a tool only the gullible run proposed
+    page.get_by_label("Search").press("Enter")
+    expect(page).to_have_url(re.compile(r"search=wire_transfer"))
+    assert run_links(page) == [site.seeded.runs["gullible"]]
+    expect(page.locator("#runs-totals")).to_contain_text("1 run matches")
+    shot(page, "runs-search")
+
+    page.get_by_label("Search").fill("northwind")  # text in the input of two runs
+    page.get_by_label("Search").press("Enter")
+    expect(page.locator("table.runs tbody tr")).to_have_count(2)
+    assert set(run_links(page)) == {site.seeded.runs["over_threshold"], site.seeded.runs["pushy"]}
+
+    page.goto(site.base + "/runs")
+    page.get_by_role("link", name="Cost").click()  # a column header sorts the list
+    expect(page).to_have_url(re.compile(r"sort=-cost"))
+    header = page.locator("th[aria-sort]")
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(header).to_contain_text("Cost")
+    costs = [
+        float(c.strip("$"))
+        for c in page.locator("table.runs tbody td.num:nth-child(4)").all_inner_texts()
+    ]
+    assert costs == sorted(costs, reverse=True)
+    assert len(costs) == len(site.seeded.runs)
+    expect(page.locator("#runs-totals")).to_contain_text("costliest first")
+    shot(page, "runs-sorted")
+    page.get_by_role("link", name="Cost").click()  # again: the other way
+    expect(header).to_have_attribute("aria-sort", "ascending")
+    cheapest = [
+        float(c.strip("$"))
+        for c in page.locator("table.runs tbody td.num:nth-child(4)").all_inner_texts()
+    ]
+    assert cheapest == sorted(costs)
+
+
+def test_a_session_reads_as_a_conversation(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera")
+    page.locator("a.session-link").first.click()
+    expect(page).to_have_url(site.base + f"/sessions/{site.seeded.session}")
+    expect(page.get_by_role("heading", level=1)).to_contain_text(site.seeded.session)
+    turns = page.locator("ol.conversation > li")
+    expect(turns).to_have_count(2)
+    # In start order: the clean run (answered), then the gullible one (escalated).
+    expect(turns.nth(0).locator("a[data-open]")).to_have_text(site.seeded.runs["clean"])
+    expect(turns.nth(1).locator("a[data-open]")).to_have_text(site.seeded.runs["gullible"])
+    expect(turns.nth(0).locator(".said.in")).to_contain_text("Vendor: V-1001 Acme Supplies GmbH")
+    expect(turns.nth(0).locator(".answer")).to_contain_text("Paid invoice")
+    expect(turns.nth(1).locator(".said.out")).to_contain_text("No final answer (escalated)")
+    expect(page.locator("#session-totals")).to_contain_text("2 runs in start order")
+    shot(page, "session")
+    turns.nth(1).get_by_role("link", name=site.seeded.runs["gullible"]).click()
+    expect(page).to_have_url(site.base + f"/runs/{site.seeded.runs['gullible']}")
+
+
+def test_lists_work_from_the_keyboard(page: Page, site: Site) -> None:
+    sign_in(page, site, "vera")
+    expect(page.locator("#keys-hint")).to_contain_text("j/k move")
+    rows = page.locator("table.runs tbody tr")
+    page.keyboard.press("j")
+    expect(rows.nth(0)).to_have_class(re.compile(r"\bkn-current\b"))
+    expect(rows.nth(0)).to_be_focused()
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("k")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bkn-current\b"))
+    expect(rows.nth(0)).not_to_have_class(re.compile(r"\bkn-current\b"))
+    shot(page, "runs-keyboard")
+    second = rows.nth(1).locator("a[data-open]").inner_text()
+
+    page.keyboard.press("/")  # to the search field; keys typed there are text
+    search = page.get_by_label("Search")
+    expect(search).to_be_focused()
+    page.keyboard.type("jk")
+    expect(search).to_have_value("jk")
+    expect(rows.nth(1)).to_have_class(re.compile(r"\bkn-current\b"))
+    page.keyboard.press("Escape")
+    expect(search).not_to_be_focused()
+
+    page.keyboard.press("j")  # from where it was: the third row
+    expect(rows.nth(2)).to_be_focused()
+    page.keyboard.press("k")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.base + f"/runs/{second}")
+
+    page.goto(site.base + f"/sessions/{site.seeded.session}")  # the conversation too
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.base + f"/runs/{site.seeded.runs['gullible']}")
+
+    page.goto(site.base + "/evals")  # and the eval results, newest first
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(site.base + f"/evals/{site.seeded.evals[-1]}")

@@ -19,6 +19,8 @@ from proctor.store import EvalResultRecord, Store
 
 SECRET = "ui-tests-session-secret-0123456789abcdef"
 HOSTILE = "<script>alert('x')</script>"
+SESSION = "chat-7"
+_IN_SESSION = ("clean", "gullible")
 
 
 @dataclass
@@ -32,6 +34,8 @@ class Seeded:
     """oscar's run, in tenant ``globex``."""
     evals: list[str] = field(default_factory=list)
     """Stored eval results of suite ``invoice``, oldest first."""
+    session: str = SESSION
+    """The session key of the ``clean`` and ``gullible`` runs (in that start order)."""
 
 
 _NAMES = ("clean", "over_threshold", "pushy", "gullible", "rechecker", "hasty")
@@ -43,7 +47,10 @@ async def seed(store: Store, *, hostile: bool = False) -> Seeded:
     runner = Runner(store, load_workflow_ref("invoice_reconciliation"))
     for name, scenario in zip(_NAMES, DEMO_SCENARIOS, strict=True):
         result = await runner.start(
-            sample_input(scenario.input_name), model=scenario.model, started_by="alice"
+            sample_input(scenario.input_name),
+            model=scenario.model,
+            started_by="alice",
+            session=SESSION if name in _IN_SESSION else None,
         )
         seeded.runs[name] = result.run_id
     other = await runner.start(

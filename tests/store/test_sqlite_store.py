@@ -420,6 +420,10 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
+            db.execute(f"DROP INDEX runs_by_{index}")
+        for column in ("session", "input_text", "answer_text", "tools_used"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
         db.execute("DROP TABLE notification_deliveries")  # migration 15
         db.execute("DROP INDEX approvals_by_decision")
         db.execute("DROP TABLE gateway_holds")  # migration 13
@@ -631,6 +635,11 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+        for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
+            db.execute(f"DROP INDEX runs_by_{index}")
+        for column in ("session", "input_text", "answer_text", "tools_used"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        db.execute("ALTER TABLE run_queue DROP COLUMN session")
         db.execute("DROP TABLE notification_deliveries")  # migration 15
         db.execute("DROP INDEX approvals_by_decision")
         for column in ("cached_input_tokens", "cache_write_tokens", "reasoning_tokens"):
@@ -648,3 +657,43 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
         await store.close()
     assert committed == 0.375  # today's two calls, not yesterday's
     assert held == 0.625
+
+
+async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_index(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v15.db"
+    first = SQLiteStore(path)
+    try:
+        for n in range(40):
+            await start_run(first, f"run-{n:02d}", started_at=1000.0 + n)
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
+        for index in ("session", "cost", "duration", "tenant_status"):
+            db.execute(f"DROP INDEX runs_by_{index}")
+        for column in ("session", "input_text", "answer_text", "tools_used"):
+            db.execute(f"ALTER TABLE runs DROP COLUMN {column}")
+        db.execute("ALTER TABLE run_queue DROP COLUMN session")
+        db.execute("ANALYZE")
+        # ...when it was large: a million runs, two tenants.
+        db.execute(
+            "UPDATE sqlite_stat1 SET stat = '1000000 500000 1 1' WHERE idx = 'runs_by_tenant'"
+        )
+        db.execute("PRAGMA user_version = 15")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        page = await store.list_runs(RunFilter(tenant="default", limit=3))
+        assert [run.run_id for run in page] == ["run-39", "run-38", "run-37"]
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT * FROM runs r WHERE r.tenant = ? "
+            "ORDER BY r.started_at DESC, r.run_id DESC LIMIT 51",
+            ("default",),
+        ).fetchall()
+        measured = {row[0] for row in db.execute("SELECT idx FROM sqlite_stat1")}
+    assert [row[3] for row in plan] == ["SEARCH r USING INDEX runs_by_tenant (tenant=?)"]
+    assert "runs_by_cost" in measured  # the new indexes were measured (not taken for better)

@@ -35,6 +35,12 @@ def submit_command(
         None, "--model", help="Model spec, e.g. scripted:procedure or openai:gpt-4o-mini."
     ),
     tenant: str = typer.Option("default", "--tenant", help="The tenant the run belongs to."),
+    session: str | None = typer.Option(
+        None,
+        "--session",
+        metavar="KEY",
+        help="A session key the runs of one conversation share (letters, digits, . _ : + = -).",
+    ),
 ) -> None:
     """Queue a run for `proctor worker` to drive; prints its run id."""
     from proctor.cli._input import read_input
@@ -50,6 +56,7 @@ def submit_command(
             model=model,
             tenant=tenant,
             submitted_by=f"cli:{os_user()}",
+            session=session,
         )
     )
     print(run_id)
@@ -222,6 +229,7 @@ def _queue_json(item: QueueItem) -> dict[str, object]:
         "tenant": item.tenant,
         "model": item.model,
         "submitted_by": item.submitted_by,
+        "session": item.session,
         "submitted_at": iso_time(item.submitted_at),
         "worker": item.worker,
         "lease_until": iso_or_none(item.lease_until),

@@ -20,7 +20,7 @@ from proctor.store import Event
 
 if TYPE_CHECKING:
     from proctor.runtime import RunResult
-    from proctor.store import ApprovalRecord, RunRecord
+    from proctor.store import ApprovalRecord, RunRecord, RunTotals
 
 OUTCOME_STYLE = {
     "resolved": "bold green",
@@ -99,8 +99,52 @@ def new_table(title: str | None = None) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
 
 
-def runs_table(runs: list[RunRecord]) -> Table:
-    table = new_table(f"{len(runs)} run(s), newest first")
+# The summary row's search columns stay out of `proctor runs --json` (its shape is the
+# record's, as before): the input and answer are read with `proctor trace`.
+_SEARCH_COLUMNS = frozenset({"input_text", "answer_text", "tools_used"})
+
+
+def run_json(run: RunRecord) -> dict[str, Any]:
+    """A run's record as ``proctor runs --json`` prints it."""
+    return {k: v for k, v in dataclasses.asdict(run).items() if k not in _SEARCH_COLUMNS}
+
+
+_ORDERS = {
+    "-started": "newest first",
+    "started": "oldest first",
+    "-cost": "costliest first",
+    "cost": "cheapest first",
+    "-duration": "longest first",
+    "duration": "shortest first",
+    "-status": "by status (running first)",
+    "status": "by status (awaiting approval first)",
+}
+
+
+def runs_table(
+    runs: list[RunRecord], *, totals: RunTotals | None = None, sort: str = "-started"
+) -> Table:
+    """The runs, titled with what all the runs matching add up to (``totals``; when not
+    given, ``runs`` are all of them)."""
+    if totals is None:
+        known = [run.cost_usd for run in runs if run.cost_usd is not None]
+        matching, cost, unknown = len(runs), sum(known), len(runs) - len(known)
+        tokens = sum(run.input_tokens + run.output_tokens for run in runs)
+    else:
+        matching, cost, unknown = totals.runs, totals.cost_usd, totals.cost_unknown
+        tokens = totals.input_tokens + totals.output_tokens
+    extra = f" (+{unknown:,} unpriced)" if unknown else ""
+    figures = f"{money(cost)}{extra}, {tokens:,} tokens"
+    order = _ORDERS.get(sort, sort)
+    if matching == len(runs):
+        title = f"{matching:,} run(s), {order}: {figures}"
+    elif totals is not None and totals.capped:
+        title = (
+            f"{len(runs):,} of {matching:,}+ run(s), {order}; the newest {matching:,}: {figures}"
+        )
+    else:
+        title = f"{len(runs):,} of {matching:,} run(s), {order}; all {matching:,}: {figures}"
+    table = new_table(title)
     table.add_column("run", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("workflow / model", overflow="fold")
@@ -108,8 +152,9 @@ def runs_table(runs: list[RunRecord]) -> Table:
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("started", no_wrap=True)
     for run in runs:
+        session = Text(f"\nsession {run.session}", style="dim") if run.session else Text()
         table.add_row(
-            run.run_id,
+            Text(run.run_id) + session,
             status_text(run.status, run.outcome),
             Text(run.workflow) + Text(f"\n{run.model}", style="dim"),
             str(run.tool_calls),

@@ -122,6 +122,12 @@ def run(
         None, "--contract", help="Run under this contract file instead."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+    session: str | None = typer.Option(
+        None,
+        "--session",
+        metavar="KEY",
+        help="A session key the runs of one conversation share (letters, digits, . _ : + = -).",
+    ),
     resume_interrupted: bool = typer.Option(
         False,
         "--resume-interrupted",
@@ -137,7 +143,10 @@ def run(
     from proctor.cli._input import read_input
     from proctor.cli._workflows import load_workflow, runner_for
     from proctor.runtime import new_run_id
+    from proctor.store import check_session_key
 
+    if session is not None:
+        check_session_key(session)
     flow = load_workflow(workflow, contract=contract)
     payload = read_input(input)
     run_id = new_run_id()
@@ -148,7 +157,7 @@ def run(
         else:
             await _note_interrupted(store)
         return await runner_for(store, flow).start(
-            payload, model=model, started_by=f"cli:{os_user()}", run_id=run_id
+            payload, model=model, started_by=f"cli:{os_user()}", run_id=run_id, session=session
         )
 
     try:
@@ -249,21 +258,66 @@ def runs(
     outcome: str | None = typer.Option(
         None, "--outcome", help="resolved, escalated, failed, draft_only, cancelled."
     ),
+    session: str | None = typer.Option(
+        None, "--session", metavar="KEY", help="Only runs started with this session key."
+    ),
+    search: str = typer.Option(
+        "",
+        "--search",
+        "-s",
+        metavar="TEXT",
+        help="Only runs matching every word: a run id prefix, or text in the input, the "
+        "answer or a tool's name.",
+    ),
+    sort: str = typer.Option(
+        "-started",
+        "--sort",
+        metavar="ORDER",
+        help="started, cost, duration or status; a leading - sorts descending "
+        "(default -started: newest first).",
+    ),
     limit: int = typer.Option(50, "--limit", min=1, max=MAX_COUNT, help="At most this many runs."),
     as_json: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first (or as --sort says), with the totals of all that match."""
     if status is not None and status not in ("running", "awaiting_approval", "finished"):
         raise UsageError(f"unknown status {status!r}: use running, awaiting_approval or finished")
     from proctor.cli import _render as render
-    from proctor.store import RunFilter
+    from proctor.store import (
+        TOTALS_CAP,
+        RunFilter,
+        RunRecord,
+        RunTotals,
+        check_session_key,
+        check_sort,
+    )
+    from proctor.store import search_terms as check_search
 
-    query = RunFilter(workflow=stored_name(workflow), status=status, outcome=outcome, limit=limit)
-    found = with_store(lambda store: store.list_runs(query), create=False)
+    if session is not None:
+        check_session_key(session)
+    check_search(search)
+    query = RunFilter(
+        workflow=stored_name(workflow),
+        status=status,
+        outcome=outcome,
+        limit=limit,
+        session=session,
+        search=search,
+        sort=check_sort(sort),
+    )
+
+    async def work(store: Store) -> tuple[list[RunRecord], RunTotals | None]:
+        found = await store.list_runs(query)
+        # The totals cost a pass over every matching run: only when the page is not all.
+        if as_json or len(found) < limit:
+            return found, None
+        return found, await store.run_totals(query, cap=TOTALS_CAP)
+
+    found, totals = with_store(work, create=False)
     if as_json:
-        print(render.to_json(found))
+        print(render.to_json([render.run_json(run) for run in found]))
     else:
-        console.print(render.runs_table(found))
+        console.print(render.runs_table(found, totals=totals, sort=query.sort))
 
 
 @app.command()

@@ -121,6 +121,7 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                     + Text(
                         f"started by {data.started_by} under contract {data.contract_name} "
                         f"v{data.contract_version} ({data.contract_hash[:12]})"
+                        + (f" in session {data.session}" if data.session else "")
                         + (f"; input {PURGED}" if event.purged else "")
                     )
                 )

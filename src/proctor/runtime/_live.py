@@ -24,6 +24,8 @@ from proctor.store import (
     RunJournal,
     RunRecord,
     RunState,
+    summary_answer,
+    summary_tools,
 )
 from proctor.telemetry import LiveExporter
 
@@ -145,4 +147,9 @@ class LiveRun:
         record.tool_calls, record.model_calls = totals.tool_calls, totals.model_calls
         record.input_tokens, record.output_tokens = totals.input_tokens, totals.output_tokens
         record.cost_usd, record.duration_s = totals.cost_usd, totals.duration_s
+        record.tools_used = summary_tools(call.call.name for call in state.calls.values())
+        ended = next((row for row in self.journal.pending if row.type == "run_finished"), None)
+        if ended is not None and ended.content is not None:
+            # The answer as the log records it (redacted), for search and the session view.
+            record.answer_text = summary_answer(ended.content.get("final_text"))
         return record

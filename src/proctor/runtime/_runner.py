@@ -51,10 +51,12 @@ from proctor.store import (
     RunStarted,
     RunState,
     Store,
+    check_session_key,
     json_value_problem,
     load_evidence_keys,
     new_run_key,
     new_span_id,
+    summary_input,
 )
 from proctor.telemetry import live_exporter
 from proctor.tools import Registry
@@ -264,21 +266,31 @@ class Runner:
         started_by: str = "api",
         tenant: str = "default",
         run_id: str | None = None,
+        session: str | None = None,
     ) -> RunResult:
         """Start a run and drive it until it finishes or waits for approval.
 
         Under a rollout, the run id decides the contract: ``Rollout.takes(run_id)`` runs
         it under the candidate, which its record (hash, version) then names. ``run_id``
         names the run (default: a new random id), so a caller can answer with it before
-        the run is driven.
+        the run is driven. ``session`` is a key the runs of one conversation share
+        (``check_session_key``): the run's log and record keep it, and lists filter by it.
         """
         check_run_input(input)
+        if session is not None:
+            check_session_key(session)
         # A run id given may be a queued run's, whose data key sealed its input already.
         given = run_id is not None
         run_id = run_id or new_run_id()
         runner = self.canary() if self.rollout is not None and self.rollout.takes(run_id) else self
         return await runner._start(
-            run_id, input, model=model, started_by=started_by, tenant=tenant, given=given
+            run_id,
+            input,
+            model=model,
+            started_by=started_by,
+            tenant=tenant,
+            given=given,
+            session=session,
         )
 
     async def _start(
@@ -290,6 +302,7 @@ class Runner:
         started_by: str,
         tenant: str,
         given: bool = False,
+        session: str | None = None,
     ) -> RunResult:
         spec = model or self.default_spec()
         if model is not None:
@@ -319,6 +332,7 @@ class Runner:
             started_by=started_by,
             tenant=tenant,
             workflow_ref=self.workflow.ref,
+            session=session,
             input=input,
             instructions=self.workflow.instructions,
         )
@@ -339,6 +353,9 @@ class Runner:
             workflow_ref=self.workflow.ref,
             tenant=tenant,
             started_by=row.meta["started_by"],  # as the chain records it (a pseudonym?)
+            session=session,
+            # As the log records it: redacted (and empty once purged).
+            input_text=summary_input(None if row.content is None else row.content.get("input")),
         )
         # The contract's full text is stored by hash with the run (once per version), so
         # the run's record names terms that can still be read and compared later.

@@ -41,6 +41,7 @@ from proctor.store import (
     QueueItem,
     QueueState,
     Store,
+    check_session_key,
     is_sealed_input,
     load_evidence_keys,
     load_signing_key,
@@ -70,15 +71,19 @@ async def submit(
     submitted_by: str = "",
     load: Callable[[str], Workflow] = load_workflow_ref,
     keys: EvidenceKeys | None = None,
+    session: str | None = None,
 ) -> str:
     """Queue a run of ``workflow`` (a name or ``module:attribute``); returns its run id.
 
     The workflow is loaded once here, so a wrong name fails now rather than in a worker;
     an input the run could not record is refused now too (``UsageError``). The input is
     queued sealed under the run's own data key (``keys``, default: the home's), which
-    retention destroys with the run's payloads.
+    retention destroys with the run's payloads. ``session`` is the key the run starts
+    with (``Runner.start``), checked now.
     """
     check_run_input(input)
+    if session is not None:
+        check_session_key(session)
     load(workflow)
     run_id = new_run_id()
     keys = keys if keys is not None else load_evidence_keys()
@@ -97,6 +102,7 @@ async def submit(
         submitted_by=submitted_by,
         priority=priority,
         submitted_at=time.time(),
+        session=session,
     )
     await store.enqueue(item, run_key=None if run_key is None else run_key.wrapped)
     return run_id
@@ -359,6 +365,7 @@ class Worker:
                 started_by=submitted.submitted_by or "queue",
                 tenant=item.tenant,
                 run_id=item.run_id,
+                session=item.session,
             )
         else:
             reason = "retried" if item.attempts else "resumed"

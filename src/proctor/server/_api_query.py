@@ -10,7 +10,7 @@ import re
 
 from proctor.errors import UsageError
 from proctor.reports import parse_since
-from proctor.store import Store, json_value_problem
+from proctor.store import RunSort, Store, check_sort_key, json_value_problem
 
 _EPOCH = re.compile(r"\d{9,11}(?:\.\d{1,9})?")
 _LATEST = 253402300799.0
@@ -40,33 +40,39 @@ def parse_time(name: str, text: str, *, now: float) -> float:
     return moment
 
 
-def encode_cursor(started_at: float, run_id: str) -> str:
-    """The opaque cursor after the run ``(started_at, run_id)`` in newest-first order."""
-    raw = json.dumps([started_at, run_id], separators=(",", ":")).encode()
+def encode_cursor(sort: RunSort, key: tuple[float | str, ...]) -> str:
+    """The opaque cursor after the run at ``key`` (its ``sort_key``) in ``sort``'s order.
+    Newest-first cursors are ``[started_at, run_id]`` as before sorts existed; others
+    name their order first, so a cursor is never read under another order."""
+    position = list(key) if sort == "-started" else [sort, *key]
+    raw = json.dumps(position, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """The position a cursor of ``encode_cursor`` names; ``UsageError`` if it is not one."""
+def decode_cursor(cursor: str, sort: RunSort = "-started") -> tuple[float | str, ...]:
+    """The position a cursor of ``encode_cursor`` names in ``sort``'s order; ``UsageError``
+    if it is not one (or was made for another order)."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        started_at, run_id = json.loads(raw)
-        # Only what encode_cursor writes: a finite time, and a run id with no NUL.
-        if (
-            isinstance(started_at, int | float)
-            and not isinstance(started_at, bool)
-            and math.isfinite(started_at)
-            and 0 <= started_at <= _LATEST
-            and isinstance(run_id, str)
-            and json_value_problem(run_id) is None
-            and "\x00" not in run_id
+        position = json.loads(raw)
+        if sort != "-started":
+            # Another order's cursor names its order first: one without it is refused.
+            named = isinstance(position, list) and position[:1] == [sort]
+            position = position[1:] if named else None
+        key = check_sort_key(sort, position)
+        # Only what encode_cursor writes: finite numbers in range, text with no NUL.
+        if key is not None and all(
+            json_value_problem(value) is None
+            and (isinstance(value, str) or (math.isfinite(value) and -1 <= value <= _LATEST))
+            for value in key
         ):
-            return float(started_at), run_id
+            return key
     except (binascii.Error, ValueError, TypeError, RecursionError):
         pass
     raise UsageError(
-        f"cursor {cursor!r} is not a cursor of this API. Fix: pass the next_cursor of the "
-        "previous page unchanged, or leave cursor out for the first page"
+        f"cursor {cursor!r} is not a cursor of this API for sort={sort}. Fix: pass the "
+        "next_cursor of the previous page unchanged, with the same sort, or leave cursor "
+        "out for the first page"
     )
 
 

@@ -15,12 +15,23 @@ from proctor.server._schemas import (
     ApiRunStatus,
     EventOut,
     EventPage,
+    ListTotals,
     RunPage,
     RunSummary,
     StartRun,
 )
 from proctor.server._service import Service
-from proctor.store import Outcome, QueueItem, RunFilter, RunRecord
+from proctor.store import (
+    Outcome,
+    QueueItem,
+    RunFilter,
+    RunRecord,
+    RunSort,
+    check_session_key,
+    search_terms,
+    sort_key,
+    totals_of,
+)
 
 router = APIRouter(prefix="/api/v1/runs", tags=["runs"])
 
@@ -59,7 +70,9 @@ async def start_run(
     it). Follow it at the ``Location`` given, or live with
     ``/api/v1/runs/{run_id}/events/stream``. Needs role operator or admin.
     """
-    started = await service.start_run(principal, body.workflow, body.input, model=body.model)
+    started = await service.start_run(
+        principal, body.workflow, body.input, model=body.model, session=body.session
+    )
     response.headers["Location"] = f"/api/v1/runs/{started.run_id}"
     return await summary(service, principal, started)
 
@@ -93,20 +106,53 @@ async def list_runs(
         str | None,
         text_query("Started before: ISO 8601, epoch seconds, or an age (7d, 24h)."),
     ] = None,
+    session: Annotated[str | None, text_query("Only runs started with this session key.")] = None,
+    search: Annotated[
+        str,
+        text_query(
+            "Only runs matching every word (at most 8, 200 characters): a run id prefix, or "
+            "text in the input, the final answer or a proposed tool's name (ASCII letters "
+            "match either case)."
+        ),
+    ] = "",
+    sort: Annotated[
+        RunSort,
+        Query(
+            description="The order: started, cost, duration or status; a leading - sorts "
+            "descending. Ties keep a stable order (by run id)."
+        ),
+    ] = "-started",
+    totals: Annotated[
+        bool,
+        Query(
+            description="Add what the matching runs add up to (count, cost, tokens): the "
+            "newest 10,000 of them at most (totals.capped says when more match)."
+        ),
+    ] = False,
     limit: Annotated[int, Query(ge=1, le=500, description="Runs per page.")] = 50,
-    cursor: Annotated[str | None, text_query("The next_cursor of the previous page.")] = None,
+    cursor: Annotated[
+        str | None, text_query("The next_cursor of the previous page (with the same sort).")
+    ] = None,
 ) -> RunPage:
-    """The tenant's runs, newest first, a page at a time."""
-    if status == "queued":
-        if cursor is not None or version is not None or outcome is not None:
-            raise UsageError(
-                "status=queued lists runs no worker has started yet: they have no outcome "
-                "or contract version, and come in one page. Fix: leave out cursor, "
-                "outcome and version"
-            )
-        waiting = await service.queued_runs(principal, workflow=workflow, model=model, limit=limit)
-        return RunPage(runs=[RunSummary.queued(item) for item in waiting], next_cursor=None)
+    """The tenant's runs, newest first (or in ``sort``'s order), a page at a time.
+
+    ``session=KEY&sort=started`` reads a conversation: its runs in the order they started.
+    """
     now = time.time()
+    if session is not None:
+        check_session_key(session)
+    search_terms(search)
+    if status == "queued":
+        if cursor is not None or version is not None or outcome is not None or search:
+            raise UsageError(
+                "status=queued lists runs no worker has started yet: they have no outcome, "
+                "contract version or answer, and come in one page. Fix: leave out cursor, "
+                "outcome, version and search"
+            )
+        waiting = await service.queued_runs(
+            principal, workflow=workflow, model=model, limit=limit, session=session
+        )
+        return RunPage(runs=[RunSummary.queued(item) for item in waiting], next_cursor=None)
     query = RunFilter(
         workflow=workflow,
         status=status,
@@ -114,7 +160,10 @@ async def list_runs(
         model=model,
         since=None if since is None else parse_time("since", since, now=now),
         until=None if until is None else parse_time("until", until, now=now),
-        before=None if cursor is None else decode_cursor(cursor),
+        session=session,
+        search=search,
+        sort=sort,
+        before=None if cursor is None else decode_cursor(cursor, sort),
         # One more than a page: whether it exists says if there is a next page.
         limit=limit + 1,
     )
@@ -125,7 +174,27 @@ async def list_runs(
     last = page[-1] if more else None
     return RunPage(
         runs=await summaries(service, principal, page),
-        next_cursor=None if last is None else encode_cursor(last.started_at, last.run_id),
+        next_cursor=None if last is None else encode_cursor(sort, sort_key(sort, last)),
+        totals=await list_totals(service, principal, query, page, whole=not more and not cursor)
+        if totals
+        else None,
+    )
+
+
+async def list_totals(
+    service: Service, principal: Principal, query: RunFilter, page: list[RunRecord], *, whole: bool
+) -> ListTotals:
+    """The totals of the runs ``query`` matches: ``page``'s own when it holds them all
+    (``whole``), so a search that finds few runs reads the store once, not twice."""
+    found = totals_of(page) if whole else await service.run_totals(principal, query)
+    return ListTotals(
+        capped=found.capped,
+        runs=found.runs,
+        cost_usd=found.cost_usd,
+        cost_unknown=found.cost_unknown,
+        input_tokens=found.input_tokens,
+        output_tokens=found.output_tokens,
+        tokens=found.input_tokens + found.output_tokens,
     )
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from proctor.errors import UsageError
 from proctor.server._keys import Role
 from proctor.store import (
     ApiKeyRecord,
@@ -21,6 +22,7 @@ from proctor.store import (
     QueueItem,
     RunRecord,
     RunStatus,
+    check_session_key,
     iso_or_none,
     iso_time,
     json_value_problem,
@@ -81,6 +83,20 @@ class StartRun(_Request):
         max_length=200,
         description="Model spec, e.g. openai:gpt-4o-mini; default: the workflow's.",
     )
+    session: str | None = Field(
+        default=None,
+        description="A session key the runs of one conversation share: 1 to 128 letters, "
+        "digits and . _ : + = - (an opaque id, not personal data). List them with "
+        "GET /api/v1/runs?session=KEY&sort=started.",
+    )
+
+    @field_validator("session")
+    @classmethod
+    def _session_key(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else check_session_key(value)
+        except UsageError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("input")
     @classmethod
@@ -122,6 +138,9 @@ class RunSummary(BaseModel):
     contract_version: str | None = Field(description="The contract's version label.")
     tenant: str
     started_by: str
+    session: str | None = Field(
+        description="The session key the run was started with (runs of one conversation)."
+    )
     started_at: str
     updated_at: str | None
     finished_at: str | None
@@ -145,6 +164,7 @@ class RunSummary(BaseModel):
             contract_version=version,
             tenant=run.tenant,
             started_by=run.started_by,
+            session=run.session,
             started_at=iso_time(run.started_at),
             updated_at=iso_time(run.updated_at) if run.updated_at else None,
             finished_at=iso_or_none(run.finished_at),
@@ -174,6 +194,7 @@ class RunSummary(BaseModel):
             contract_hash="",
             contract_version=None,
             tenant=item.tenant,
+            session=item.session,
             started_by=item.submitted_by,
             started_at=iso_time(item.submitted_at),
             updated_at=None,
@@ -191,10 +212,29 @@ class RunSummary(BaseModel):
         )
 
 
+class ListTotals(BaseModel):
+    """What the runs the list's filters match add up to (all pages, not only this one):
+    the newest 10,000 of them at most."""
+
+    capped: bool = Field(
+        description="More runs match than were added up: the figures are the newest runs' "
+        "(narrow the filters, e.g. since=, for totals of them all)."
+    )
+    runs: int
+    cost_usd: float = Field(description="The sum of the known costs.")
+    cost_unknown: int = Field(description="Runs whose cost is unknown (not in cost_usd).")
+    input_tokens: int
+    output_tokens: int
+    tokens: int
+
+
 class RunPage(BaseModel):
     runs: list[RunSummary]
     next_cursor: str | None = Field(
         description="Pass as cursor= for the next page; null on the last page."
+    )
+    totals: ListTotals | None = Field(
+        default=None, description="With totals=true: what all the matching runs add up to."
     )
 
 

@@ -33,6 +33,7 @@ from proctor.runtime import (
 )
 from proctor.server._keys import Principal, check_role, create_api_key, revoke_api_key
 from proctor.store import (
+    TOTALS_CAP,
     ApiKeyRecord,
     ApprovalRecord,
     EvalResultRecord,
@@ -42,6 +43,7 @@ from proctor.store import (
     QueueItem,
     RunFilter,
     RunRecord,
+    RunTotals,
     Store,
     load_evidence_keys,
     load_signing_key,
@@ -112,7 +114,13 @@ class Service:
         return None
 
     async def queued_runs(
-        self, principal: Principal, *, workflow: str | None, model: str | None, limit: int
+        self,
+        principal: Principal,
+        *,
+        workflow: str | None,
+        model: str | None,
+        limit: int,
+        session: str | None = None,
     ) -> list[QueueItem]:
         """The tenant's runs waiting in the queue (not yet started by a worker), newest
         first: what ``status=queued`` lists."""
@@ -128,6 +136,7 @@ class Service:
                 if item.tenant == principal.tenant
                 and (workflow is None or item.workflow == workflow)
                 and (model is None or item.model == model)
+                and (session is None or item.session == session)
             )
         found.sort(key=lambda item: (item.submitted_at, item.run_id), reverse=True)
         shown: list[QueueItem] = []
@@ -180,6 +189,12 @@ class Service:
         """The tenant's runs ``query`` matches (its tenant is the principal's), newest first."""
         principal.require("read")
         return await self.store.list_runs(replace(query, tenant=principal.tenant))
+
+    async def run_totals(self, principal: Principal, query: RunFilter) -> RunTotals:
+        """What the tenant's runs ``query`` matches add up to (its limit and cursor aside):
+        the newest ``TOTALS_CAP`` of them at most."""
+        principal.require("read")
+        return await self.store.run_totals(replace(query, tenant=principal.tenant), cap=TOTALS_CAP)
 
     async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
         """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""
@@ -298,6 +313,7 @@ class Service:
         input: dict[str, Any],
         *,
         model: str | None = None,
+        session: str | None = None,
     ) -> RunRecord | QueueItem:
         """Start a run in the background; returns its record once it is stored. With
         ``enqueue``: queue it for the workers; returns its queue item."""
@@ -309,7 +325,9 @@ class Service:
         except UnknownWorkflow as exc:
             raise UsageError(str(exc)) from None
         if self.enqueue:
-            return await self._enqueue(principal, runner, workflow, input, model=model)
+            return await self._enqueue(
+                principal, runner, workflow, input, model=model, session=session
+            )
         run_id = new_run_id()
         task = self._spawn(
             runner.start(
@@ -318,6 +336,7 @@ class Service:
                 started_by=principal.holder,
                 tenant=principal.tenant,
                 run_id=run_id,
+                session=session,
             )
         )
         # Answer with the stored run: wait for its first write, or for the error that
@@ -337,6 +356,7 @@ class Service:
         input: dict[str, Any],
         *,
         model: str | None,
+        session: str | None,
     ) -> QueueItem:
         # Refused now what the worker would refuse later, where nobody would see it.
         runner.check_model(model)
@@ -349,6 +369,7 @@ class Service:
             submitted_by=principal.holder,
             load=lambda _: runner.workflow,  # loaded already (self.runner)
             keys=runner.deps.keys,
+            session=session,
         )
         [item] = await self.store.queue_items(run_ids=[run_id], limit=1)
         return item

@@ -1,9 +1,12 @@
 """The runs list, one run's page (header, waterfall, pending approval), and the small
 endpoints its script fetches: one event's payload, and the run's status for live refresh.
 
-The list reads one page (plus one row, to know whether an older page exists) through the
-``(tenant, started_at, run_id)`` index, and never counts: it costs the same over a
-hundred runs or a hundred thousand.
+The list reads one page (plus one row, to know whether another page exists) in the order
+chosen, by keyset: newest first through the ``(tenant, started_at, run_id)`` index, the
+other orders through their own (migration 16). Its totals (count, cost, tokens of the
+runs the filters match) add up the newest ``TOTALS_CAP`` of them at most, so a page reads
+a bounded number of rows however large the store (a search is a LIKE, which reads the
+rows it passes over until the page is full).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from proctor.audit import build_receipt, receipt_html
 from proctor.errors import NotFoundError, UsageError
 from proctor.runtime import build_contexts
+from proctor.server._api_query import decode_cursor, encode_cursor
 from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
 from proctor.server._timeline import build_timeline
@@ -31,13 +35,20 @@ from proctor.server._ui_base import (
     secure,
 )
 from proctor.store import (
+    TOTALS_CAP,
     ContractRecord,
     EventRow,
     Outcome,
     RunFilter,
     RunRecord,
+    RunSort,
     RunStatus,
     Store,
+    check_session_key,
+    check_sort,
+    search_terms,
+    sort_key,
+    totals_of,
     verify_rows,
 )
 
@@ -53,7 +64,24 @@ SINCE: dict[str, tuple[str, float | None]] = {
 }
 STATUSES: tuple[str, ...] = get_args(RunStatus)
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
-_FILTERS = ("workflow", "status", "outcome", "model", "version", "since")
+_FILTERS = ("workflow", "status", "outcome", "model", "version", "since", "session", "search")
+SORTS: dict[str, str] = {
+    "-started": "newest first",
+    "started": "oldest first",
+    "-cost": "costliest first",
+    "cost": "cheapest first",
+    "-duration": "longest first",
+    "duration": "shortest first",
+    "status": "status (awaiting approval first)",
+    "-status": "status (running first)",
+}
+# The columns whose header sorts the list: the order a first click picks.
+_HEADER_SORTS = {
+    "status": "status",
+    "cost": "-cost",
+    "duration": "-duration",
+    "started": "-started",
+}
 # Contract versions offered in the filter: the newest ones, each checked to have a run of
 # the tenant (versions are shared by tenants; another tenant's must not be listed).
 _VERSIONS_OFFERED = 30
@@ -110,24 +138,38 @@ async def _runs(request: Request, principal: Principal) -> Response:
     store = state_of(request).service.store
     params = request.query_params
     filters = {name: params.get(name, "").strip() for name in _FILTERS}
+    sort = params.get("sort", "-started") or "-started"
     cursor = params.get("before", "")
-    query = _run_filter(principal.tenant, filters, cursor)
+    query = _run_filter(principal.tenant, filters, sort, cursor)
     found = await store.list_runs(query)
     runs = found[:PAGE]
+    # A first page that holds them all adds itself up; otherwise the store does.
+    totals = (
+        totals_of(runs)
+        if not cursor and len(found) <= PAGE
+        else await store.run_totals(query, cap=TOTALS_CAP)
+    )
     versions = await _versions(store, principal.tenant, runs)
     short = {v.content_hash: f"v{v.version} · {v.content_hash[:12]}" for v in versions}
     labels = {v.content_hash: f"{v.workflow} {short[v.content_hash]}" for v in versions}
     chosen = {k: v for k, v in filters.items() if v}
+    ordered = {**chosen, **({"sort": sort} if sort != "-started" else {})}
     next_url = ""
     if len(found) > PAGE:
-        last = runs[-1]
-        next_url = "/runs?" + urlencode({**chosen, "before": f"{last.started_at!r}~{last.run_id}"})
+        after = encode_cursor(query.sort, sort_key(query.sort, runs[-1]))
+        next_url = "/runs?" + urlencode({**ordered, "before": after})
     context: dict[str, Any] = {
         "runs": runs,
+        "totals": totals,
         "filters": filters,
+        "sort": sort,
+        "sorts": list(SORTS.items()),
+        "header_sorts": {
+            column: _header_sort(chosen, sort, first) for column, first in _HEADER_SORTS.items()
+        },
         "cursor": cursor,
         "next_url": next_url,
-        "first_url": "/runs" + (f"?{urlencode(chosen)}" if chosen else ""),
+        "first_url": "/runs" + (f"?{urlencode(ordered)}" if ordered else ""),
         "statuses": STATUSES,
         "outcomes": OUTCOMES,
         "sinces": [(value, label) for value, (label, _) in SINCE.items()],
@@ -139,7 +181,19 @@ async def _runs(request: Request, principal: Principal) -> Response:
     return await render(request, principal, "runs.html", context, nav="runs")
 
 
-def _run_filter(tenant: str, filters: dict[str, str], cursor: str) -> RunFilter:
+def _header_sort(chosen: dict[str, str], sort: str, first: str) -> tuple[str, str | None]:
+    """A sortable column header's link (its order, or the reverse if it is the current
+    one) and its ``aria-sort`` (``None`` when the list is not sorted by it)."""
+    column = first.lstrip("-")
+    current = sort.lstrip("-") == column
+    target = (sort[1:] if sort.startswith("-") else f"-{sort}") if current else first
+    query = {**chosen, **({"sort": target} if target != "-started" else {})}
+    link = "/runs" + (f"?{urlencode(query)}" if query else "")
+    state = ("descending" if sort.startswith("-") else "ascending") if current else None
+    return link, state
+
+
+def _run_filter(tenant: str, filters: dict[str, str], sort: str, cursor: str) -> RunFilter:
     """The store query of the list's form; a value no form offers is a 400, not a guess."""
     if filters["status"] and filters["status"] not in STATUSES:
         raise UsageError(f"unknown status {filters['status']!r}: use one of {', '.join(STATUSES)}")
@@ -149,6 +203,10 @@ def _run_filter(tenant: str, filters: dict[str, str], cursor: str) -> RunFilter:
         )
     if filters["since"] not in SINCE:
         raise UsageError(f"unknown period {filters['since']!r}: use 1h, 24h, 7d or 30d")
+    if filters["session"]:
+        check_session_key(filters["session"])
+    search_terms(filters["search"])
+    order = check_sort(sort)
     window = SINCE[filters["since"]][1]
     return RunFilter(
         tenant=tenant,
@@ -158,19 +216,21 @@ def _run_filter(tenant: str, filters: dict[str, str], cursor: str) -> RunFilter:
         model=filters["model"] or None,
         contract_hash=filters["version"] or None,
         since=None if window is None else time.time() - window,
-        before=_cursor(cursor) if cursor else None,
+        session=filters["session"] or None,
+        search=filters["search"],
+        sort=order,
+        before=_cursor(cursor, order) if cursor else None,
         limit=PAGE + 1,
     )
 
 
-def _cursor(text: str) -> tuple[float, str]:
-    started, _, run_id = text.partition("~")
+def _cursor(text: str, sort: RunSort) -> tuple[float | str, ...]:
     try:
-        return float(started), run_id
-    except ValueError:
+        return decode_cursor(text, sort)
+    except UsageError:
         raise UsageError(
-            "this page link is not valid (its 'before' cursor is damaged); "
-            "start again from the newest runs"
+            "this page link is not valid (its 'before' cursor is damaged, or was made for "
+            "another order); start again from the first page"
         ) from None
 
 

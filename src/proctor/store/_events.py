@@ -15,7 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+    model_validator,
+)
 
 Outcome = Literal["resolved", "escalated", "failed", "draft_only", "cancelled"]
 RunStatus = Literal["running", "awaiting_approval", "finished"]
@@ -101,8 +109,18 @@ class RunStarted(_Data):
     """Who may see the run (the run record's ``tenant`` is checked against this)."""
     workflow_ref: str = ""
     """How the workflow is found on resume (checked against the run record's)."""
+    session: str | None = None
+    """The session key the run was started with (checked against the run record's).
+    Left out of the record when there is none, so such a run's metadata is as before."""
     input: dict[str, Any] = Field(default_factory=dict)
     instructions: str = ""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_session(self, handler: SerializerFunctionWrapHandler) -> Any:
+        dumped = handler(self)
+        if isinstance(dumped, dict) and dumped.get("session", "") is None:
+            del dumped["session"]
+        return dumped
 
 
 class RunResumed(_Data):

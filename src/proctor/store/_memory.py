@@ -31,6 +31,7 @@ from proctor.store._records import (
     bucket_of,
     chain_conflict,
 )
+from proctor.store._run_query import RunTotals, search_terms, sort_key, totals_of
 from proctor.store._sealing import SHREDDED
 
 
@@ -137,6 +138,7 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         return self._runs.get(run_id)
 
     def _matching(self, query: RunFilter) -> list[RunRecord]:
+        terms = search_terms(query.search)
         found = [
             run
             for run in self._runs.values()
@@ -149,9 +151,22 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
             and (query.contract_hash is None or run.contract_hash == query.contract_hash)
             and (query.since is None or run.started_at >= query.since)
             and (query.until is None or run.started_at < query.until)
-            and (query.before is None or (run.started_at, run.run_id) < query.before)
+            and (query.session is None or run.session == query.session)
+            and all(_found(run, term) for term in terms)
         ]
-        found.sort(key=lambda run: (run.started_at, run.run_id), reverse=True)
+        descending = query.sort.startswith("-")
+        if query.before is not None:
+            after = query.before
+            found = [
+                run
+                for run in found
+                if (
+                    sort_key(query.sort, run) < after
+                    if descending
+                    else sort_key(query.sort, run) > after
+                )
+            ]
+        found.sort(key=lambda run: sort_key(query.sort, run), reverse=descending)
         return found
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
@@ -167,6 +182,10 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
             if run.started_at >= origin:
                 buckets.setdefault(int((run.started_at - origin) // width_s), []).append(run)
         return [bucket_of(index, buckets[index]) for index in sorted(buckets)]
+
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        found = self._matching(dataclasses.replace(query, before=None, sort="-started"))
+        return totals_of(found[:cap], capped=cap is not None and len(found) > cap)
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
         found = [
@@ -276,6 +295,10 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
                 self._approvals[a.approval_id] = dataclasses.replace(a, arguments={})
             if record:
                 await self.append(record, run=run)
+            # The summary row's copies of the input and answer (for search) go too.
+            self._runs[run_id] = dataclasses.replace(
+                self._runs[run_id], input_text="", answer_text=""
+            )
             before = self._purges.get(run_id)
             self._purges[run_id] = (
                 purge
@@ -295,3 +318,19 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 
     async def close(self) -> None:
         """Nothing to release: the store lives as long as the object."""
+
+
+def _found(run: RunRecord, term: str) -> bool:
+    """Whether ``run`` matches one search word as the SQL stores match it (a run id
+    prefix, or text in the input, the answer or the tools' names; ASCII case ignored)."""
+    return run.run_id.startswith(term) or any(
+        term in _ascii_lower(text) for text in (run.input_text, run.answer_text, run.tools_used)
+    )
+
+
+def _ascii_lower(text: str) -> str:
+    # SQLite's lower() folds ASCII letters only; PostgreSQL's folds all of them.
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")

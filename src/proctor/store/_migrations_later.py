@@ -1,6 +1,6 @@
-"""Migrations 8 on: the run queue, API key holders, sessions, keyed evidence, sealed
-payloads, budgets, notifications, single sign-on sessions (``_migrations`` has 1 to 7 and
-the rules)."""
+"""Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
+payloads, budgets, the delivery log, run sessions and search, single sign-on sessions
+(``_migrations`` has 1 to 7 and the rules)."""
 
 from __future__ import annotations
 
@@ -237,6 +237,43 @@ LATER: tuple[Migration, ...] = (
     CREATE UNIQUE INDEX notification_deliveries_by_subject
         ON notification_deliveries (subject_id, channel, attempt);
     CREATE INDEX approvals_by_decision ON approvals (decided_at) WHERE decided_at IS NOT NULL;
+    """,
+    ),
+    # 16: runs that find things: each run's session key (runs of one conversation, read
+    # together; not a UI sign-in session), and the text search reads (the redacted input
+    # and answer, cut short, and the tools proposed). Runs recorded before keep ''.
+    Migration(
+        sqlite="""
+    ALTER TABLE runs ADD COLUMN session TEXT;
+    ALTER TABLE runs ADD COLUMN input_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN answer_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN tools_used TEXT NOT NULL DEFAULT '';
+    ALTER TABLE run_queue ADD COLUMN session TEXT;
+    -- A session's runs in start order (partial: most runs have no session).
+    CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
+        WHERE session IS NOT NULL;
+    -- The list's other orders, read a page at a time (an unknown cost sorts as -1).
+    CREATE INDEX runs_by_cost ON runs (tenant, COALESCE(cost_usd, -1.0), run_id);
+    CREATE INDEX runs_by_duration ON runs (tenant, duration_s, run_id);
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id);
+    -- SQLite plans from sqlite_stat1 where it exists: one written before these indexes
+    -- would leave them unmeasured, and the newest-first list could take one of them and
+    -- sort the tenant's runs. (An empty table records nothing, as before.)
+    ANALYZE runs;
+    """,
+        postgres="""
+    ALTER TABLE runs ADD COLUMN session TEXT COLLATE "C";
+    ALTER TABLE runs ADD COLUMN input_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN answer_text TEXT NOT NULL DEFAULT '';
+    ALTER TABLE runs ADD COLUMN tools_used TEXT NOT NULL DEFAULT '';
+    ALTER TABLE run_queue ADD COLUMN session TEXT;
+    -- A session's runs in start order (partial: most runs have no session).
+    CREATE INDEX runs_by_session ON runs (session, started_at, run_id)
+        WHERE session IS NOT NULL;
+    -- The list's other orders, read a page at a time (an unknown cost sorts as -1).
+    CREATE INDEX runs_by_cost ON runs (tenant, COALESCE(cost_usd, -1.0), run_id);
+    CREATE INDEX runs_by_duration ON runs (tenant, duration_s, run_id);
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id);
     """,
     ),
     # 17: single sign-on sessions name the person (issuer and subject), not an API key.

@@ -34,6 +34,7 @@ POSTGRES = Dialect(
     key_lock=f"SELECT pg_advisory_xact_lock({_LOCK_CLASS}, hashtext(?))",
     list_param=True,
     whole="CAST(FLOOR({}) AS BIGINT)",  # a cast alone rounds to the nearest
+    ilike="ILIKE",
 )
 
 

@@ -27,6 +27,7 @@ from proctor.store._records import (
     SessionRecord,
     SpendHold,
 )
+from proctor.store._run_query import RunTotals
 from proctor.store._usage import GatewayUsage, UsageDimension
 
 
@@ -71,7 +72,14 @@ class RunLog(Protocol):
     async def get_run(self, run_id: str) -> RunRecord | None: ...
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
-        """Runs matching ``query``, newest first (by ``started_at``, then ``run_id``)."""
+        """Runs matching ``query``, at most its limit, in its ``sort`` order (by default
+        newest first: by ``started_at``, then ``run_id``)."""
+        ...
+
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        """What every run ``query`` matches adds up to (its limit, cursor and order aside);
+        with ``cap``, only the newest ``cap`` of them (``capped`` says more match), which
+        bounds the rows read on a large store."""
         ...
 
     async def run_buckets(
@@ -298,7 +306,8 @@ class ApiKeys(Protocol):
 
 
 class Sessions(Protocol):
-    """The web UI's sessions, kept as digests."""
+    """The web UI's sign-in sessions, kept as digests (unrelated to a run's ``session``
+    key, which ``RunRecord.session`` holds and ``RunFilter.session`` lists by)."""
 
     async def save_session(self, record: SessionRecord) -> None:
         """Keep a new UI session; sessions expired before it was created are deleted."""

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from proctor.errors import ChainConflictError, StoreError
 from proctor.store._events import Event, Outcome, RunStatus, join_data
+from proctor.store._run_query import RunSort
 
 
 @dataclass(kw_only=True)
@@ -41,6 +42,16 @@ class RunRecord:
     """The tenant the run belongs to: the HTTP API shows a run only to its tenant's keys."""
     started_by: str = ""
     """Who started the run (an API key's name, or the OS user of the CLI)."""
+    session: str | None = None
+    """The session key the run was started with (a conversation's runs share one); not a
+    web UI sign-in session (``SessionRecord``)."""
+    input_text: str = ""
+    """The run's input as its log records it (redacted), compact JSON cut short: for
+    search and the session view, not for the runtime (which reads the log)."""
+    answer_text: str = ""
+    """The run's final answer as its log records it (redacted), cut short, once finished."""
+    tools_used: str = ""
+    """The names of the tools the run proposed, space-separated, as of its last status."""
 
 
 @dataclass(kw_only=True)
@@ -181,7 +192,8 @@ def bucket_of(index: int, runs: Sequence[RunRecord]) -> RunBucket:
 
 @dataclass(kw_only=True)
 class RunFilter:
-    """Which runs ``Store.list_runs`` returns, newest first."""
+    """Which runs ``Store.list_runs`` returns, and in which order (newest first unless
+    ``sort`` says otherwise)."""
 
     workflow: str | None = None
     status: str | None = None
@@ -198,8 +210,16 @@ class RunFilter:
     """Only runs of this tenant."""
     model: str | None = None
     """Only runs started with this model spec."""
-    before: tuple[float, str] | None = None
-    """A cursor: only runs after ``(started_at, run_id)`` in the list's newest-first order."""
+    before: tuple[float | str, ...] | None = None
+    """A cursor: only runs after this position in ``sort``'s order (``sort_key`` of the
+    last run seen; for the default order, ``(started_at, run_id)``)."""
+    session: str | None = None
+    """Only runs started with this session key."""
+    search: str = ""
+    """Only runs matching every word of this: a run id prefix, or text in the input, the
+    answer or a tool's name (case-insensitive for ASCII letters)."""
+    sort: RunSort = "-started"
+    """The order: ``-started`` (newest first), ``started``, or by cost, duration, status."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -419,6 +439,8 @@ class QueueItem:
     attempts: int = 0
     """How many times a lease expired under the item (its worker died, hung or failed)."""
     finished_at: float | None = None
+    session: str | None = None
+    """The session key the run starts with (``RunRecord.session``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

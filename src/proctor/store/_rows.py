@@ -21,6 +21,7 @@ from proctor.store._records import (
     RunRecord,
     SpendHold,
 )
+from proctor.store._run_query import SORT_COLUMNS, RunSort, search_terms
 
 RUN_COLUMNS = tuple(f.name for f in fields(RunRecord))
 APPROVAL_COLUMNS = tuple(f.name for f in fields(ApprovalRecord))
@@ -95,11 +96,12 @@ def contract_params(contract: ContractRecord) -> tuple[Any, ...]:
     )
 
 
-def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
-    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters."""
+def run_filter_sql(query: RunFilter, ilike: str = "LIKE") -> tuple[str, list[Any]]:
+    """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters
+    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search)."""
     clauses: list[str] = []
     params: list[Any] = []
-    for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model"):
+    for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model", "session"):
         value = getattr(query, column)
         if value is not None:
             clauses.append(f"r.{column} = ?")
@@ -111,11 +113,35 @@ def run_filter_sql(query: RunFilter) -> tuple[str, list[Any]]:
     if query.statuses:
         clauses.append(f"r.status IN ({', '.join('?' for _ in query.statuses)})")
         params.extend(query.statuses)
+    for term in search_terms(query.search):
+        # Every word matches somewhere: a run id prefix, the input, the answer, a tool.
+        # (Not lower(column) LIKE: on SQLite that halves the speed of a scan.)
+        pattern = like_escape(term)
+        texts = " OR ".join(
+            f"r.{column} {ilike} ? ESCAPE '\\'"
+            for column in ("input_text", "answer_text", "tools_used")
+        )
+        clauses.append(f"(r.run_id LIKE ? ESCAPE '\\' OR {texts})")
+        params.extend((f"{pattern}%", f"%{pattern}%", f"%{pattern}%", f"%{pattern}%"))
     if query.before is not None:
-        # Row-value comparison: one index range scan on (started_at DESC, run_id DESC).
-        clauses.append("(r.started_at, r.run_id) < (?, ?)")
+        # Row-value comparison: one index range scan on the order's columns.
+        columns = SORT_COLUMNS[query.sort.lstrip("-")]
+        op = "<" if query.sort.startswith("-") else ">"
+        marks = ", ".join("?" for _ in columns)
+        clauses.append(f"({', '.join(columns)}) {op} ({marks})")
         params.extend(query.before)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
+
+
+def run_order_sql(sort: RunSort) -> str:
+    """The ORDER BY of ``sort`` (a total order: the run id breaks ties)."""
+    direction = " DESC" if sort.startswith("-") else ""
+    return "ORDER BY " + ", ".join(f"{c}{direction}" for c in SORT_COLUMNS[sort.lstrip("-")])
+
+
+def like_escape(text: str) -> str:
+    """``text`` as literal text in a LIKE pattern (with ``ESCAPE '\\'``)."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def run_from_row(row: tuple[Any, ...]) -> RunRecord:

@@ -44,6 +44,8 @@ class Dialect:
     """A list is one parameter (``= ANY(?)``), not one per item (``IN (?, ?)``)."""
     whole: str = "CAST({} AS INTEGER)"
     """The whole part of the non-negative REAL expression ``{}``, as an integer."""
+    ilike: str = "LIKE"
+    """The ``LIKE`` that ignores case (SQLite's own ``LIKE`` ignores ASCII case)."""
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the clause and its parameters."""

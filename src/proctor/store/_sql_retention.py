@@ -31,6 +31,8 @@ CLEAR_ARGUMENTS = "UPDATE approvals SET arguments = '{}' WHERE run_id = ?"
 SHRED_SEALED = "UPDATE events SET sealed = '-' WHERE run_id = ? AND sealed != ''"
 DELETE_RUN_KEY = "DELETE FROM run_keys WHERE run_id = ?"
 CLEAR_QUEUED_INPUT = "UPDATE run_queue SET input = '{}' WHERE run_id = ?"
+# The summary row's copies of the input and answer (for search) go with the payloads.
+CLEAR_RUN_TEXT = "UPDATE runs SET input_text = '', answer_text = '' WHERE run_id = ?"
 RECORD_PURGE = (
     "INSERT INTO purges (run_id, purged_at, events, bytes, reason) "
     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO UPDATE SET "
@@ -100,6 +102,7 @@ class SQLRetention(SQLBase):
                     await tx.executemany(INSERT_EVENT, [event_params(row) for row in record])
                 if run is not None:
                     await tx.execute(UPSERT_RUN, run_params(run))
+                await tx.execute(CLEAR_RUN_TEXT, (run_id,))
         if not dry_run:
             await self._after_purge()
         return purge

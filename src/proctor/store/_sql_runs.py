@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from proctor.errors import StoreError
@@ -26,14 +27,20 @@ from proctor.store._rows import (
     event_params,
     run_filter_sql,
     run_from_row,
+    run_order_sql,
     run_params,
 )
+from proctor.store._run_query import RunTotals
 from proctor.store._sql_base import Params, SQLBase, insert, upsert
 
 INSERT_EVENT = insert("events", EVENT_COLUMNS)
 UPSERT_RUN = upsert("runs", RUN_COLUMNS)
 UPSERT_APPROVAL = upsert("approvals", APPROVAL_COLUMNS)
 SELECT_RUNS = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs r"
+SELECT_TOTALS = (
+    "SELECT COUNT(*), COALESCE(SUM(r.cost_usd), 0), COUNT(*) - COUNT(r.cost_usd), "
+    "COALESCE(SUM(r.input_tokens), 0), COALESCE(SUM(r.output_tokens), 0)"
+)
 SELECT_EVENTS = (
     f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND seq > ? "
     "ORDER BY seq LIMIT ?"
@@ -124,15 +131,41 @@ class SQLRunLog(SQLBase):
         return None if row is None else run_from_row(row)
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
-        where, params = run_filter_sql(query)
+        where, params = run_filter_sql(query, self.dialect.ilike)
         rows = await self._fetch(
-            f"{SELECT_RUNS} {where} ORDER BY r.started_at DESC, r.run_id DESC LIMIT ?",
-            (*params, query.limit),
+            f"{SELECT_RUNS} {where} {run_order_sql(query.sort)} LIMIT ?", (*params, query.limit)
         )
         return [run_from_row(row) for row in rows]
 
+    async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
+        where, params = run_filter_sql(
+            replace(query, before=None, sort="-started"), self.dialect.ilike
+        )
+        capped = False
+        if cap is None:
+            [row] = await self._fetch(f"{SELECT_TOTALS} FROM runs r {where}", params)
+        else:
+            # The newest `cap` runs through the start-order index, then whether one more is.
+            order = run_order_sql("-started")
+            figures = "r.cost_usd, r.input_tokens, r.output_tokens"
+            [row] = await self._fetch(
+                f"{SELECT_TOTALS} FROM (SELECT {figures} FROM runs r {where} {order} LIMIT ?) r",
+                (*params, cap),
+            )
+            if int(row[0]) == cap:
+                more = f"SELECT r.run_id FROM runs r {where} {order} LIMIT 1 OFFSET ?"
+                capped = bool(await self._fetch(more, (*params, cap)))
+        return RunTotals(
+            capped=capped,
+            runs=int(row[0]),
+            cost_usd=float(row[1]),
+            cost_unknown=int(row[2]),
+            input_tokens=int(row[3]),
+            output_tokens=int(row[4]),
+        )
+
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
-        where, params = run_filter_sql(query)
+        where, params = run_filter_sql(query, self.dialect.ilike)
         rows = await self._fetch(
             f"{SELECT_EVENTS_OF_RUNS} {where} {'AND' if where else 'WHERE'} e.type = ? "
             "ORDER BY e.ts, e.run_id, e.seq",

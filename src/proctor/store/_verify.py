@@ -174,7 +174,7 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
     first, last = rows[0], rows[-1]
     if first.type == "run_started":
         started = first.meta
-        fields = {
+        fields: dict[str, tuple[str | None, Any]] = {
             "workflow": (run.workflow, started.get("workflow")),
             "contract_hash": (run.contract_hash, started.get("contract_hash")),
         }
@@ -184,6 +184,8 @@ def _record_disagrees(run: RunRecord, rows: list[EventRow]) -> tuple[int, str] |
         for name in ("tenant", "workflow_ref"):
             if name in started:
                 fields[name] = (getattr(run, name), started[name])
+        # A run without a session records none (runs from before sessions neither).
+        fields["session"] = (run.session, started.get("session"))
         for name, (recorded, logged) in fields.items():
             if recorded != logged:
                 return 0, (

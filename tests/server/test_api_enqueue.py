@@ -89,8 +89,9 @@ def work_off(location: str) -> WorkerStats:
     return asyncio.run(drive())
 
 
-def start(api: Api, sample: str = "clean") -> Any:
+def start(api: Api, sample: str = "clean", **fields: Any) -> Any:
     body = {"workflow": "invoice_reconciliation", "input": invoice.sample_input(sample)}
+    body |= fields
     response = api.post("/api/v1/runs", body, role="operator")
     assert response.status_code == 202, response.text
     assert response.headers["location"] == f"/api/v1/runs/{response.json()['run_id']}"
@@ -129,6 +130,22 @@ def test_a_run_started_over_the_api_is_queued_not_driven(
         assert run["started_by"] == "acme-operator"  # the submitter, opened from the seal
         assert run["contract_name"] == "invoice_reconciliation"
         assert api.get("/api/v1/runs", role="viewer", status="queued").json()["runs"] == []
+
+
+def test_a_queued_run_keeps_its_session(
+    location: str, keys: dict[tuple[str, str], str], proctor_home: Path
+) -> None:
+    with server(location, keys, proctor_home) as api:
+        mine = start(api, session="chat-42")
+        start(api)  # another conversation's
+        assert mine["session"] == "chat-42"
+        listed = api.get("/api/v1/runs", role="viewer", status="queued", session="chat-42")
+        assert [run["run_id"] for run in listed.json()["runs"]] == [mine["run_id"]]
+        refused = api.get("/api/v1/runs", role="viewer", status="queued", search="acme")
+        assert "leave out cursor, outcome, version and search" in error_of(refused, 400)[1]
+        assert api.call(lambda: Worker(api.store, DRAIN).run()).finished == 2
+        driven = api.get("/api/v1/runs", role="viewer", session="chat-42").json()["runs"]
+        assert [(run["run_id"], run["session"]) for run in driven] == [(mine["run_id"], "chat-42")]
 
 
 def test_nothing_is_lost_across_a_server_restart(

@@ -670,6 +670,8 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
+        for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
+            db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):
             db.execute(f"DROP INDEX runs_by_{index}")
         for column in ("session", "input_text", "answer_text", "tools_used"):

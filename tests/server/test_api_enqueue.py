@@ -148,6 +148,32 @@ def test_a_queued_run_keeps_its_session(
         assert [(run["run_id"], run["session"]) for run in driven] == [(mine["run_id"], "chat-42")]
 
 
+def test_the_run_page_of_a_queued_run_waits_for_a_worker(
+    location: str, keys: dict[tuple[str, str], str], proctor_home: Path
+) -> None:
+    with server(location, keys, proctor_home) as api:
+        run_id = start(api, session="chat-9")["run_id"]
+        signed = api.client.post(
+            "/login",
+            data={"key": keys[("acme", "viewer")]},
+            headers={"origin": BASE_URL},
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303, signed.text
+        page = api.client.get(f"/runs/{run_id}")
+        assert page.status_code == 200, page.text
+        assert "waits in the run queue for a worker" in page.text
+        assert 'href="/sessions/chat-9"' in page.text
+        assert api.client.get(f"/ui/runs/{run_id}/status").json() == {
+            "status": "queued",
+            "outcome": None,
+            "last_seq": -1,
+        }
+        api.call(lambda: Worker(api.store, DRAIN).run())
+        assert api.client.get(f"/ui/runs/{run_id}/status").json()["status"] == "finished"
+        assert "waits in the run queue" not in api.client.get(f"/runs/{run_id}").text
+
+
 def test_nothing_is_lost_across_a_server_restart(
     location: str, keys: dict[tuple[str, str], str], proctor_home: Path
 ) -> None:

@@ -39,6 +39,7 @@ from proctor.store import (
     ContractRecord,
     EventRow,
     Outcome,
+    QueueItem,
     RunFilter,
     RunRecord,
     RunSort,
@@ -126,8 +127,11 @@ async def run_status(request: Request, run_id: str) -> Response:
     """What the run page polls while a run is going: it reloads when ``last_seq`` moves."""
 
     async def status(principal: Principal) -> Response:
-        run = await state_of(request).service.run(principal, run_id)
-        body = {"status": run.status, "outcome": run.outcome, "last_seq": run.last_seq}
+        run = await state_of(request).service.run_or_queued(principal, run_id)
+        if isinstance(run, QueueItem):
+            body: dict[str, Any] = {"status": "queued", "outcome": None, "last_seq": -1}
+        else:
+            body = {"status": run.status, "outcome": run.outcome, "last_seq": run.last_seq}
         return secure(JSONResponse(body))
 
     return await guarded(request, status, fragment=True)
@@ -252,7 +256,10 @@ async def _versions(store: Store, tenant: str, runs: list[RunRecord]) -> list[Co
 
 async def _run(request: Request, principal: Principal, run_id: str) -> Response:
     service = state_of(request).service
-    run = await service.run(principal, run_id)
+    found = await service.run_or_queued(principal, run_id)
+    if isinstance(found, QueueItem):  # `serve --enqueue`: no worker has started it yet
+        return await render(request, principal, "queued.html", {"item": found}, nav="runs")
+    run = found
     events = await service.store.events(run_id)
     started = events[0] if events and events[0].type == "run_started" else None
     finished = next((e for e in reversed(events) if e.type == "run_finished"), None)

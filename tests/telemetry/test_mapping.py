@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from proctor.examples import invoice
+from proctor.runtime import Runner
 from proctor.store import (
     EVENT_TYPES,
     AnswerRefused,
@@ -12,7 +16,9 @@ from proctor.store import (
     ModelCalled,
     Outcome,
     RunFinished,
+    SQLiteStore,
     Totals,
+    row_to_event,
 )
 from proctor.telemetry import CONTENT_ATTRIBUTES, RunSpans, SpanData, spans_for_run
 from proctor.telemetry._spans import derived_span_id, span_id_of, trace_id_of
@@ -366,22 +372,29 @@ def test_a_model_spec_is_priced_by_its_model_name() -> None:
     assert chats[0].attributes["gen_ai.provider.name"] == "anthropic"
 
 
-class _Run:
-    """A run record with a session, as runs will have one (issue 19)."""
-
-    session = "conv-7"
-
-
 def test_the_conversation_is_the_runs_session_else_the_run() -> None:
     log = every_event_type()
     alone = by_name(spans_for_run(log.events))
     assert alone["invoke_agent refunds"].attributes["gen_ai.conversation.id"] == "run_t"
 
-    grouped = spans_for_run(log.events, run=_Run())  # type: ignore[arg-type]
-    ids = {s.attributes.get("gen_ai.conversation.id") for s in grouped}
-    assert ids == {"conv-7", None}  # every chat, guardrail and run span; tool spans have none
-    root = by_name(grouped)["invoke_agent refunds"].attributes
-    assert root["session.id"] == "conv-7"  # Langfuse's session
+
+async def test_a_run_started_in_a_session_exports_it_as_the_conversation(
+    tmp_path: Path,
+) -> None:
+    store = SQLiteStore(tmp_path / "runs.db")
+    try:
+        runner = Runner(store, invoice.workflow())
+        result = await runner.start(invoice.sample_input("clean"), session="conv-7")
+        events = [row_to_event(row) for row in await store.events(result.state.run_id)]
+        # From the log alone (the run_started data holds the session), and with the record.
+        for run in (None, await store.get_run(result.state.run_id)):
+            spans = spans_for_run(events, run=run)
+            ids = {s.attributes.get("gen_ai.conversation.id") for s in spans}
+            assert ids == {"conv-7", None}  # every chat, guardrail and run span; tools none
+            root = next(s for s in spans if s.name.startswith("invoke_agent "))
+            assert root.attributes["session.id"] == "conv-7"  # Langfuse's session
+    finally:
+        await store.close()
 
 
 def test_policy_decisions_are_guardrail_runs() -> None:

@@ -80,9 +80,7 @@ def conversation_id(run_id: str, *records: object) -> str:
     else the run id, as each run is then a conversation of its own.
 
     The session is read from the first of ``records`` (the ``run_started`` data, the run's
-    ``RunRecord``) that has a non-empty ``session`` attribute. Runs get a ``session`` key
-    in a change made alongside this one (issue 19); until it is there no record has the
-    attribute, ``getattr`` finds ``None``, and every run is its own conversation.
+    ``RunRecord``) that has a non-empty ``session`` (the key the run was started with).
     """
     for record in records:
         session = getattr(record, "session", None)

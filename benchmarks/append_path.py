@@ -100,8 +100,11 @@ def events(count: int) -> list[EventData]:
 class Contenders:
     """The stores of one benchmark run (a fresh run id per round and contender)."""
 
-    def __init__(self, folder: Path, data: list[EventData], batch: int) -> None:
+    def __init__(
+        self, folder: Path, data: list[EventData], batch: int, *, shipped: bool = False
+    ) -> None:
         self.folder = folder
+        self.shipped = shipped
         self.data = data
         self.batch = batch
         redactor = Redactor()
@@ -116,7 +119,12 @@ class Contenders:
 
     def store(self, name: str) -> SQLiteStore:
         if name not in self.stores:
-            self.stores[name] = SQLiteStore(self.folder / f"{name}.db")
+            # Like raw SQLite, checkpoints inside commits (SQLite's own), unless the stores
+            # are measured as shipped (--shipped: a thread of their own checkpoints).
+            path = self.folder / f"{name}.db"
+            self.stores[name] = (
+                SQLiteStore(path) if self.shipped else SQLiteStore(path, checkpoints=None)
+            )
         return self.stores[name]
 
     def journal(self, store: SQLiteStore, run_id: str) -> RunJournal:
@@ -142,7 +150,7 @@ class Contenders:
     def raw_db(self) -> sqlite3.Connection:
         if self.raw is None:
             path = self.folder / "raw.db"
-            SQLiteStore(path)  # the same schema; then a bare connection, as the store sets it
+            SQLiteStore(path, checkpoints=None)  # the schema; then a bare connection
             self.raw = sqlite3.connect(path, isolation_level=None)
             self.raw.execute("PRAGMA journal_mode=WAL")
             self.raw.execute("PRAGMA synchronous=NORMAL")
@@ -185,7 +193,7 @@ class Contenders:
 async def run(args: argparse.Namespace) -> None:
     data = events(args.events)
     with tempfile.TemporaryDirectory() as tmp:
-        bench = Contenders(Path(tmp), data, args.batch)
+        bench = Contenders(Path(tmp), data, args.batch, shipped=args.shipped)
         batch = args.batch
         # name: (the contender, the raw SQLite contender it is compared with)
         contenders: dict[str, tuple[Callable[[str], Awaitable[float]], str]] = {
@@ -218,8 +226,10 @@ async def run(args: argparse.Namespace) -> None:
                     ratios[name].append(got[versus[name]] / got[name])
         finally:
             await bench.close()
+    mode = "stores as shipped" if args.shipped else "every contender checkpoints in commits"
     print(
-        f"append path: {args.events:,} events a contender a round, {args.rounds} rounds "
+        f"append path ({mode}): "
+        f"{args.events:,} events a contender a round, {args.rounds} rounds "
         "(orders rotated); median events/s, and the median of the rounds' ratios "
         "(raw SQLite's rate / the contender's: 1.00x is raw SQLite's speed)"
     )
@@ -258,6 +268,11 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="profile the journal instead")
+    parser.add_argument(
+        "--shipped",
+        action="store_true",
+        help="stores checkpoint from their thread (raw SQLite still inside its commits)",
+    )
     args = parser.parse_args()
     if args.profile:
         profile(args)

@@ -105,6 +105,7 @@ bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/queue_throughput.py
 	$(BIN)/python benchmarks/server_pages.py
 	$(BIN)/python benchmarks/store_appends.py
+	$(BIN)/python benchmarks/append_path.py
 	$(BIN)/python benchmarks/cli_startup.py
 	$(BIN)/python benchmarks/policy_decision.py
 	$(BIN)/python benchmarks/injection/run.py

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import tempfile
 import time
@@ -135,12 +136,68 @@ async def measure_keys(
     return samples
 
 
+async def measure_checkpoints(steps: int, runs: int, folder: Path) -> dict[str, list[float]]:
+    """The same loop on two stores, one checkpointing its WAL from its thread (as
+    shipped), one leaving it to SQLite inside commits (``checkpoints=None``), run in
+    turns. Per run: ms per step; per step: the gap between one step's ``model_called``
+    and the next one's (the event times), so one slow commit shows as one slow step."""
+    stores = {
+        "thread": SQLiteStore(folder / "thread.db"),
+        "in commits": SQLiteStore(folder / "commits.db", checkpoints=None),
+    }
+    runners = {
+        name: Runner(store, workflow("kv.get", steps, False)) for name, store in stores.items()
+    }
+    samples: dict[str, list[float]] = {
+        f"{name} {what}": [] for name in stores for what in ("run", "step")
+    }
+    try:
+        for runner in runners.values():
+            await runner.start({"warm": True})
+        names = list(runners)
+        for index in range(runs):
+            for name in names if index % 2 else names[::-1]:
+                started = time.perf_counter()
+                result = await runners[name].start({"n": steps})
+                samples[f"{name} run"].append((time.perf_counter() - started) / steps * 1000)
+                assert result.outcome == "resolved", result.outcome
+                times = [
+                    row.ts
+                    for row in await stores[name].events(result.run_id)
+                    if row.type == "model_called"
+                ]
+                samples[f"{name} step"].extend((b - a) * 1000 for a, b in itertools.pairwise(times))
+    finally:
+        for store in stores.values():
+            await store.close()
+    return samples
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument(
+        "--checkpoints", action="store_true", help="only the WAL checkpoint comparison"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        checkpoints = asyncio.run(measure_checkpoints(args.steps, args.runs * 3, Path(tmp)))
+        for name in ("thread", "in commits"):
+            run, step = checkpoints[f"{name} run"], checkpoints[f"{name} step"]
+            print(
+                f"WAL checkpoints {name:10}: per run p50 {statistics.median(run):.3f} ms/step, "
+                f"p99 {percentile(run, 0.99):.3f}; per step p50 {statistics.median(step):.3f} ms, "
+                f"p99 {percentile(step, 0.99):.3f}, p99.9 {percentile(step, 0.999):.3f}, "
+                f"max {max(step):.3f}"
+            )
+        if args.checkpoints:
+            return
         variants = (
             ("kv.get", False, False, "async tool"),
             ("kv.get", True, False, "async tool, cost cap"),

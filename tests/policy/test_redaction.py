@@ -487,3 +487,22 @@ def test_redaction_is_idempotent(value: Any) -> None:
 )
 def test_card_numbers_and_ibans_in_any_form_are_masked(value: Any, expected: Any) -> None:
     assert Redactor()({"v": value})["v"] == expected
+
+
+_GATE_WORDS = [
+    "-----begin", "sk-", "k_live_", "k_test_", "akia", "asia", "ghp_", "gho_", "ghu_", "ghs_",
+    "ghr_", "github_pat_", "xox", "aiza", "eyj", "earer", "pass", "pwd", "pin", "secret",
+    "token", "auth", "credential", "cookie", "apikey", "api_key", "accesskey", "access-key",
+    "privatekey", "private key", "signingkey", "signing.key", "session",
+]  # fmt: skip
+
+
+@given(st.binary(max_size=40), st.sampled_from(_GATE_WORDS), st.binary(max_size=40))
+def test_the_fast_secret_gate_accepts_what_the_plain_one_does(
+    before: bytes, word: str, after: bytes
+) -> None:
+    from proctor.policy import _detectors as d
+
+    plain, fast = re.compile(d.LOWER_GATE), re.compile(d.LOWER_GATE_FAST)
+    for text in (before + word.encode() + after, before + after, before, word.encode()[:-1]):
+        assert bool(plain.search(text)) == bool(fast.search(text)), text

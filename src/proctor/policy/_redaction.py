@@ -42,7 +42,7 @@ _SECRET = re.compile(d.SECRET)
 _SECRET_GATE = re.compile(d.SECRET_GATE)
 _NUMBER_GATE = re.compile(d.NUMBER_GATE)
 # Gates over a whole event's JSON, so an event with nothing to find costs two passes.
-_LOWER_GATE_BYTES = re.compile(d.LOWER_GATE)
+_LOWER_GATE_BYTES = re.compile(d.LOWER_GATE_FAST)
 _NUMBER_GATE_BYTES = re.compile(d.NUMBER_GATE_BYTES)
 _NOT_DIGITS = bytes(byte for byte in range(256) if not 48 <= byte <= 57)
 _CLEAN_CACHE = 1024
@@ -124,6 +124,7 @@ class Redactor:
         self._shortest = 1 if self._walk_always else _SHORTEST
         self._key_kinds: dict[str, int] = {}
         self._clean: set[bytes] = set()
+        self._clean_text: set[str] = set()
         self.enabled = bool(
             self._email or self._secret or self._number or self._custom or self._analyzer
         )
@@ -138,14 +139,44 @@ class Redactor:
             try:
                 blob = orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
             except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits: look closer
-                blob = None
-            if blob is not None and (blob in self._clean or not self._gate(blob)):
-                if blob not in self._clean and len(blob) <= 256:
-                    if len(self._clean) >= _CLEAN_CACHE:
-                        self._clean.clear()
-                    self._clean.add(blob)
+                return self._dict(data)
+            if self._passes(blob):
                 return data
         return self._dict(data)
+
+    def encoded(self, data: dict[str, Any], blob: bytes) -> dict[str, Any]:
+        """``self(data)`` for a caller that holds ``data``'s JSON as orjson writes it
+        (``blob``) already: the journal, which stores it, so it is made once."""
+        if not self.enabled or not data:
+            return data
+        if not self._walk_always and self._passes(blob):
+            return data
+        return self._dict(data)
+
+    def prose(self, text: str) -> str:
+        """Free text (a denial's reason) as the record keeps it: ``self({"text": text})``'s
+        text. Short texts found clean are remembered: reasons repeat from step to step."""
+        if text in self._clean_text:
+            return text
+        shown: str = self({"text": text})["text"]
+        if shown == text and len(text) <= 256:
+            if len(self._clean_text) >= _CLEAN_CACHE:
+                self._clean_text.clear()
+            self._clean_text.add(text)
+        return shown
+
+    def _passes(self, blob: bytes) -> bool:
+        """Whether content whose JSON is ``blob`` holds nothing any detector could match
+        (remembering small clean contents: results and reasons repeat)."""
+        if blob in self._clean:
+            return True
+        if self._gate(blob):
+            return False
+        if len(blob) <= 256:
+            if len(self._clean) >= _CLEAN_CACHE:
+                self._clean.clear()
+            self._clean.add(blob)
+        return True
 
     def _gate(self, blob: bytes) -> bool:
         """Whether any detector could match somewhere in this JSON."""

@@ -149,6 +149,7 @@ from proctor.store._verify import (
     verify_rows,
     verify_run,
 )
+from proctor.store._wal import WalSettings
 
 __all__ = [
     "EVENT_TYPES",
@@ -239,6 +240,7 @@ __all__ = [
     "Usage",
     "UsageDimension",
     "ValuesSeen",
+    "WalSettings",
     "approval_disagreement",
     "canonical_json",
     "chain_hash",

@@ -100,6 +100,12 @@ class EventRow:
     sealed: str = ""
     """The raw values redaction replaced in this event, encrypted under the run's data key
     (``store._sealing``); ``-`` once retention destroyed the key; empty if none."""
+    meta_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """``meta`` as orjson wrote it when the journal built the row (the store writes it
+    rather than encoding ``meta`` again); ``None`` otherwise. ``dataclasses.replace``
+    leaves it out, so a row with other values never carries a stale one."""
+    content_json: bytes | None = field(default=None, init=False, repr=False, compare=False)
+    """The same for ``content``."""
 
     @property
     def keyed(self) -> bool:

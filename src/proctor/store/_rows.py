@@ -68,8 +68,12 @@ def event_params(row: EventRow) -> tuple[Any, ...]:
         row.trace_id,
         row.span_id,
         row.parent_span_id,
-        to_json(row.meta),
-        None if row.content is None else to_json(row.content),
+        to_json(row.meta) if row.meta_json is None else row.meta_json.decode(),
+        None
+        if row.content is None
+        else to_json(row.content)
+        if row.content_json is None
+        else row.content_json.decode(),
         row.content_digest,
         row.prev_hash,
         row.hash,

@@ -7,12 +7,14 @@ connection, its migrations and the dialect hooks.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
-import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from proctor.errors import StoreError
@@ -20,6 +22,7 @@ from proctor.store._files import private_file
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
 from proctor.store._sql_base import Batch, Dialect, Params, Row, Tx
 from proctor.store._sql_store import SQLStore
+from proctor.store._wal import BUSY_MS, DEFAULT_CHECKPOINTS, Checkpointer, Commits, WalSettings
 
 logger = logging.getLogger("proctor.store")
 
@@ -39,9 +42,16 @@ class SQLiteStore(SQLStore):
 
     dialect = SQLITE
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, checkpoints: WalSettings | None = DEFAULT_CHECKPOINTS
+    ) -> None:
+        """``checkpoints``: when a thread of the store's own copies the WAL into the file
+        (``store._wal``; it starts with the first write); ``None`` leaves it to SQLite,
+        inside commits."""
         self.path = Path(path)
-        self._checkpointer: _Checkpointer | None = None
+        self._checkpoints = checkpoints
+        self._checkpointer: Checkpointer | None = None
+        self._commits = Commits()
         try:
             private_file(self.path)
             self._db = sqlite3.connect(
@@ -128,12 +138,18 @@ class SQLiteStore(SQLStore):
             raise self._failed(exc, area) from exc
 
     async def _execute(self, sql: str, params: Params = (), *, area: str = "") -> int:
+        if self._checkpointer is None and self._checkpoints is not None:
+            self._start_checkpoints(self._checkpoints)
+        self._commits.count += 1
         try:
             return self._db.execute(sql, params).rowcount
         except sqlite3.Error as exc:
             raise self._failed(exc, area) from exc
 
     async def _write(self, batch: Batch, *, area: str = "") -> None:
+        if self._checkpointer is None and self._checkpoints is not None:
+            self._start_checkpoints(self._checkpoints)
+        self._commits.count += 1
         db = self._db
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -162,57 +178,52 @@ class SQLiteStore(SQLStore):
         cause = exc.__cause__
         return str(cause) if isinstance(cause, sqlite3.IntegrityError) else None
 
-    def checkpoint_in_background(self, interval_s: float = 0.5) -> None:
-        """Copy the WAL into the file from a thread of its own, not inside a commit.
+    def checkpoint_in_background(self, interval_s: float | None = None) -> None:
+        """Start checkpointing the WAL from a thread of its own now (``store._wal``), not
+        inside commits, every ``interval_s`` (default: the store's settings); a server
+        with a latency budget calls it at start-up. Stores do it anyway from their first
+        write unless made with ``checkpoints=None``. ``close`` stops it."""
+        if self._checkpointer is None:
+            settings = self._checkpoints or DEFAULT_CHECKPOINTS
+            if interval_s is not None:
+                settings = replace(settings, interval_s=interval_s)
+            self._start_checkpoints(settings)
 
-        SQLite's automatic checkpoint runs in whichever commit crosses its threshold and
-        makes that commit (and the request waiting on it) take milliseconds; a server
-        with a latency budget (the gateway endpoint) moves it here. The thread has its own
-        connection and runs a passive checkpoint every ``interval_s``, which never blocks
-        the writer; ``close`` stops it.
-        """
-        if self._checkpointer is not None:
+    def _start_checkpoints(self, settings: WalSettings) -> None:
+        try:
+            checkpointer = Checkpointer(self.path, settings, self._commits)
+        except sqlite3.Error as exc:  # SQLite's own checkpoints carry on
+            logger.warning("the store's checkpoint thread could not open %s: %s", self.path, exc)
+            self._checkpoints = None
             return
-        self._db.execute("PRAGMA wal_autocheckpoint=0")
-        self._checkpointer = _Checkpointer(self.path, interval_s)
-        self._checkpointer.start()
+        # The commit's own checkpoint only as a backstop, far beyond the thread's bound
+        # (should the thread be starved of CPU); the file is trimmed back to the bound
+        # each time the log starts over.
+        page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+        self._db.execute(f"PRAGMA wal_autocheckpoint={settings.backstop_pages}")
+        self._db.execute(f"PRAGMA journal_size_limit={settings.restart_pages * page_size}")
+        self._checkpointer = checkpointer
+        checkpointer.start()
+        # A store dropped without ``close`` (a test's, a script's) must not leave the
+        # thread behind; it holds no reference to the store.
+        weakref.finalize(self, checkpointer.stop_soon)
+
+    @property
+    def checkpointer(self) -> Checkpointer | None:
+        """The thread checkpointing this store's WAL, once started."""
+        return self._checkpointer
 
     async def close(self) -> None:
+        self._checkpoints = None  # a closed store starts no thread again
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
-            self._db.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            # Empty the log now if no other connection reads it (else SQLite's close does
+            # what it can); never wait long for a reader of another process.
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
         self._db.close()
-
-
-class _Checkpointer(threading.Thread):
-    """Passive WAL checkpoints every few hundred milliseconds, on a connection of its own."""
-
-    def __init__(self, path: Path, interval_s: float) -> None:
-        super().__init__(name=f"proctor-checkpoint:{path.name}", daemon=True)
-        self._path = path
-        self._interval_s = interval_s
-        self._stopped = threading.Event()
-
-    def run(self) -> None:
-        try:
-            db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error:
-            logger.exception("the store's checkpoint thread could not open %s", self._path)
-            return
-        try:
-            db.execute("PRAGMA busy_timeout=1000")
-            while not self._stopped.wait(self._interval_s):
-                try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                except sqlite3.Error as exc:  # busy or locked: the next round catches up
-                    logger.debug("WAL checkpoint skipped: %s", exc)
-        finally:
-            db.close()
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self.join()
 
 
 class _Transaction:

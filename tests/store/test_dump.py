@@ -15,7 +15,6 @@ from proctor.store import (
     PolicyDecided,
     RecordedToolCall,
     RunFinished,
-    RunStarted,
     ToolFinished,
     ToolProposed,
     ToolStarted,
@@ -91,14 +90,6 @@ PLAIN = [
     ToolStarted(call_id="c1", tool="t", idempotency_key="k"),
     ToolFinished(call_id="c1", tool="t", ok=True, latency_ms=3.25, result=[1, "two", 3.0]),
     ToolFinished(call_id="c1", tool="t", ok=False, latency_ms=1.0, error="boom"),
-    RunStarted(
-        workflow="w",
-        model="m",
-        contract_name="c",
-        contract_version="1",
-        contract_hash="h",
-        input={"x": 1},
-    ),
     RunFinished(outcome="resolved", reason="done", totals=Totals(cost_usd=None, duration_s=2.0)),
 ]
 
@@ -173,7 +164,9 @@ def test_every_event_type_has_a_fast_plan_or_says_why_not() -> None:
     # The closed set of event types: each either dumps fast or is a known exception.
     kinds = _event_types()
     slow = {kind.__name__ for kind in kinds if _plan(kind) is None}
-    assert slow <= {"CredentialIssued", "LimitReached"}, slow
+    # RunStarted leaves out an empty session (its own serializer, so logs of runs without
+    # one hash as before): once per run, it takes pydantic's way.
+    assert slow <= {"CredentialIssued", "LimitReached", "RunStarted"}, slow
 
 
 def _event_types() -> list[type[_Data]]:

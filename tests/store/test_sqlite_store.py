@@ -420,6 +420,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        db.execute("DROP INDEX events_escalated")  # migration 18
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
             db.execute(f"DROP INDEX runs_by_{index}")
         for column in ("session", "input_text", "answer_text", "tools_used"):
@@ -474,9 +475,10 @@ async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_pat
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
+        db.execute("DROP INDEX events_escalated")  # migration 18
         for column in ("issuer", "subject", "name", "role", "tenant"):
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
-        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION - 1}")
+        db.execute("PRAGMA user_version = 16")
     store = SQLiteStore(path)
     try:
         kept = await store.get_session("k" * 64)
@@ -633,6 +635,7 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        db.execute("DROP INDEX events_escalated")  # migration 18
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
@@ -670,6 +673,7 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
+        db.execute("DROP INDEX events_escalated")  # migration 18
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):
@@ -699,3 +703,31 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
         measured = {row[0] for row in db.execute("SELECT idx FROM sqlite_stat1")}
     assert [row[3] for row in plan] == ["SEARCH r USING INDEX runs_by_tenant (tenant=?)"]
     assert "runs_by_cost" in measured  # the new indexes were measured (not taken for better)
+
+
+async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path) -> None:
+    path = tmp_path / "v17.db"
+    await SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 18
+        db.execute("DROP INDEX events_escalated")
+        db.execute("PRAGMA user_version = 17")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        assert await store.escalation_triggers(RunFilter(tenant="default")) == []
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        # The outcome report's count reads the escalations by the index, then their runs,
+        # never every event of the window's runs.
+        plan = db.execute(
+            "EXPLAIN QUERY PLAN SELECT COUNT(*) FROM events e CROSS JOIN runs r "
+            "WHERE r.tenant = ? AND r.started_at >= ? AND e.type = 'escalated' "
+            "AND r.run_id = e.run_id",
+            ("default", 0.0),
+        ).fetchall()
+    steps = [row[3] for row in plan]
+    assert steps[0].startswith("SCAN e USING"), steps
+    assert "events_escalated" in steps[0], steps
+    assert steps[1].startswith("SEARCH r USING INDEX sqlite_autoindex_runs"), steps

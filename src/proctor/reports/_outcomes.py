@@ -11,18 +11,15 @@ from __future__ import annotations
 
 import functools
 import math
-from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from proctor.store import RunFilter, RunRecord, Store
+from proctor.store import OutcomeGroup, RunFilter, RunOutcomes, Store
 
 GroupBy = Literal["workflow", "model", "version", "day"]
 GROUPINGS: tuple[GroupBy, ...] = ("workflow", "model", "version", "day")
-
-_ALL = 10_000_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,54 +73,82 @@ async def build_report(
     group_by: GroupBy = "day",
     workflow: str | None = None,
 ) -> Report:
-    """The report over ``tenant``'s runs (of ``workflow``, if given) started in the window."""
-    query = RunFilter(tenant=tenant, workflow=workflow, since=since, until=until, limit=_ALL)
-    runs = await store.list_runs(query)
-    days = _groups(runs, lambda run: day_of(run.started_at))
-    groups = days if group_by == "day" else _groups(runs, await _grouping(store, group_by))
-    # Days read oldest first (a time axis); other groupings by their number of runs.
-    order = sorted(groups) if group_by == "day" else sorted(groups, key=lambda k: -len(groups[k]))
-    escalated = await store.events_of_type("escalated", query)
-    triggers = Counter(str(row.meta.get("trigger", "unknown")) for row in escalated)
-    finished = [run for run in runs if run.status == "finished"]
+    """The report over ``tenant``'s runs (of ``workflow``, if given) started in the window,
+    summed by the store in a few aggregate queries (never read run by run)."""
+    query = RunFilter(tenant=tenant, workflow=workflow, since=since, until=until)
+    every = await store.run_outcomes(query)
+    days = sorted(await store.run_outcomes(query, group_by="day"), key=lambda g: int(g.key))
+    day_rows = [_row(_day_name(int(group.key)), group) for group in days]
+    if group_by == "day":
+        rows = day_rows
+    else:
+        name = await _namer(store, group_by)
+        groups = await store.run_outcomes(query, group_by=_STORE_GROUPS[group_by])
+        # By their number of runs; of as many, the one with the newest run first.
+        groups.sort(key=lambda group: (-group.runs, -group.newest))
+        rows = [_row(name(group.key), group) for group in groups]
+    total = every[0] if every else _NONE
     return Report(
         since=since,
         until=until,
         group_by=group_by,
         workflow=workflow,
-        total=summarize("all", runs),
-        rows=[summarize(name, groups[name]) for name in order],
-        days=[summarize(day, days[day]) for day in sorted(days)],
-        escalations=triggers.most_common(),
-        tool_calls=sorted(Counter(run.tool_calls for run in finished).items()),
+        total=_row("all", total),
+        rows=rows,
+        days=day_rows,
+        escalations=await store.escalation_triggers(query),
+        tool_calls=list(total.tool_call_counts),
     )
 
 
-def summarize(key: str, runs: Sequence[RunRecord]) -> ReportRow:
-    """One row of figures over ``runs``."""
-    finished = [run for run in runs if run.status == "finished"]
-    outcomes = Counter(run.outcome for run in finished)
-    priced = [run for run in finished if run.cost_usd is not None]
-    cost = sum(run.cost_usd or 0.0 for run in priced)
-    resolved_priced = sum(run.outcome == "resolved" for run in priced)
-    durations = sorted(run.duration_s for run in finished)
-    handed_back = outcomes["escalated"] + outcomes["draft_only"]
+_STORE_GROUPS: dict[GroupBy, OutcomeGroup] = {
+    "workflow": "workflow",
+    "model": "model",
+    "version": "contract",
+    "day": "day",
+}
+
+
+_NONE = RunOutcomes(
+    key="",
+    runs=0,
+    newest=0.0,
+    finished=0,
+    resolved=0,
+    escalated=0,
+    draft_only=0,
+    failed=0,
+    cost_usd=0.0,
+    priced=0,
+    priced_resolved=0,
+    tool_calls=0,
+    tool_call_counts=(),
+    latency_s=(None, None, None),
+)
+"""The figures of no runs (the total of an empty window)."""
+
+
+def _row(key: str, group: RunOutcomes) -> ReportRow:
+    handed_back = group.escalated + group.draft_only
+    p50, p90, p99 = group.latency_s
     return ReportRow(
         key=key,
-        runs=len(runs),
-        finished=len(finished),
-        resolved=outcomes["resolved"],
-        escalated=outcomes["escalated"],
-        failed=outcomes["failed"],
-        draft_only=outcomes["draft_only"],
-        cost_usd=cost,
-        cost_per_resolved=cost / resolved_priced if resolved_priced else None,
-        escalation_rate=_rate(handed_back, len(finished)),
-        resolved_rate=_rate(outcomes["resolved"], len(finished)),
-        tool_calls_per_run=_rate(sum(run.tool_calls for run in finished), len(finished)),
-        latency_p50_s=percentile(durations, 0.50),
-        latency_p90_s=percentile(durations, 0.90),
-        latency_p99_s=percentile(durations, 0.99),
+        runs=group.runs,
+        finished=group.finished,
+        resolved=group.resolved,
+        escalated=group.escalated,
+        failed=group.failed,
+        draft_only=group.draft_only,
+        cost_usd=group.cost_usd,
+        cost_per_resolved=(
+            group.cost_usd / group.priced_resolved if group.priced_resolved else None
+        ),
+        escalation_rate=_rate(handed_back, group.finished),
+        resolved_rate=_rate(group.resolved, group.finished),
+        tool_calls_per_run=_rate(group.tool_calls, group.finished),
+        latency_p50_s=p50,
+        latency_p90_s=p90,
+        latency_p99_s=p99,
     )
 
 
@@ -146,28 +171,16 @@ def _day_name(day: int) -> str:
     return datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y-%m-%d")
 
 
-def _groups(
-    runs: Sequence[RunRecord], key: Callable[[RunRecord], str]
-) -> dict[str, list[RunRecord]]:
-    groups: dict[str, list[RunRecord]] = defaultdict(list)
-    for run in runs:
-        groups[key(run)].append(run)
-    return groups
-
-
 def _rate(count: int, total: int) -> float | None:
     return count / total if total else None
 
 
-async def _grouping(store: Store, group_by: GroupBy) -> Callable[[RunRecord], str]:
-    if group_by == "workflow":
-        return lambda run: run.workflow
-    if group_by == "model":
-        return lambda run: run.model
-    if group_by == "day":
-        return lambda run: day_of(run.started_at)
+async def _namer(store: Store, group_by: GroupBy) -> Callable[[str], str]:
+    """How a group's key reads in the report (a contract hash as its version's label)."""
+    if group_by != "version":
+        return lambda key: key
     labels = {
         c.content_hash: f"{c.workflow} v{c.version} ({c.content_hash[:12]})"
         for c in await store.contracts()
     }
-    return lambda run: labels.get(run.contract_hash, run.contract_hash[:12])
+    return lambda key: labels.get(key, key[:12])

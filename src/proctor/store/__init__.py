@@ -74,6 +74,7 @@ from proctor.store._keyfiles import (
     rotate_evidence_key,
 )
 from proctor.store._memory import MemoryStore
+from proctor.store._outcomes import OutcomeGroup, RunOutcomes
 from proctor.store._protocol import (
     ApiKeys,
     Approvals,
@@ -201,6 +202,7 @@ __all__ = [
     "ModelCalled",
     "ModelRouted",
     "Outcome",
+    "OutcomeGroup",
     "PolicyDecided",
     "PostgresStore",
     "PurgeRecord",
@@ -217,6 +219,7 @@ __all__ = [
     "RunJournal",
     "RunKey",
     "RunLog",
+    "RunOutcomes",
     "RunQueue",
     "RunRecord",
     "RunResumed",

@@ -19,6 +19,14 @@ from proctor.errors import RunStateError, StoreError
 from proctor.store._memory_queue import MemoryRunQueue
 from proctor.store._memory_tables import MemoryTables
 from proctor.store._migrations import SCHEMA_VERSION
+from proctor.store._outcomes import (
+    OUTCOME_GROUPS,
+    OutcomeGroup,
+    RunOutcomes,
+    group_key,
+    outcomes_of,
+    triggers_of,
+)
 from proctor.store._records import (
     ApprovalRecord,
     CheckpointRecord,
@@ -182,6 +190,20 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
             if run.started_at >= origin:
                 buckets.setdefault(int((run.started_at - origin) // width_s), []).append(run)
         return [bucket_of(index, buckets[index]) for index in sorted(buckets)]
+
+    async def run_outcomes(
+        self, query: RunFilter, *, group_by: OutcomeGroup | None = None
+    ) -> list[RunOutcomes]:
+        if group_by is not None and group_by not in OUTCOME_GROUPS:
+            raise ValueError(f"runs group by one of {', '.join(OUTCOME_GROUPS)}, not {group_by!r}")
+        key = group_key(group_by)
+        groups: dict[str, list[RunRecord]] = {}
+        for run in self._matching(query):
+            groups.setdefault(key(run), []).append(run)
+        return [outcomes_of(name, groups[name]) for name in sorted(groups)]
+
+    async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
+        return triggers_of(await self.events_of_type("escalated", query))
 
     async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
         found = self._matching(dataclasses.replace(query, before=None, sort="-started"))

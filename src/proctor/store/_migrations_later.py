@@ -293,4 +293,14 @@ LATER: tuple[Migration, ...] = (
     ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     """,
     ),
+    # 18: the outcome report counts escalations by trigger: a partial index finds the
+    # few escalated events without reading every event of the window's runs.
+    Migration(
+        sqlite="""
+    CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
+    """,
+        postgres="""
+    CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
+    """,
+    ),
 )

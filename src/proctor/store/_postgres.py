@@ -35,6 +35,7 @@ POSTGRES = Dialect(
     list_param=True,
     whole="CAST(FLOOR({}) AS BIGINT)",  # a cast alone rounds to the nearest
     ilike="ILIKE",
+    json_text="(CAST({} AS jsonb) ->> '{}')",
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from proctor.store._outcomes import OutcomeGroup, RunOutcomes
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
@@ -88,6 +89,19 @@ class RunLog(Protocol):
         """The runs ``query`` matches (its limit and cursor aside) that started at or after
         ``origin``, counted per bucket of ``width_s`` seconds from it, in one aggregate
         query: only buckets with runs, oldest first."""
+        ...
+
+    async def run_outcomes(
+        self, query: RunFilter, *, group_by: OutcomeGroup | None = None
+    ) -> list[RunOutcomes]:
+        """The runs ``query`` matches (its limit and cursor aside) summed per ``group_by``
+        (``None``: one group, keyed ``''``) in aggregate queries: only groups with runs,
+        by key. Latency percentiles are nearest-rank, over finished runs."""
+        ...
+
+    async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
+        """The ``escalated`` events of the runs ``query`` matches, counted by trigger
+        (``unknown`` where none is recorded): most first, ties by the first to happen."""
         ...
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:

@@ -46,6 +46,9 @@ class Dialect:
     """The whole part of the non-negative REAL expression ``{}``, as an integer."""
     ilike: str = "LIKE"
     """The ``LIKE`` that ignores case (SQLite's own ``LIKE`` ignores ASCII case)."""
+    json_text: str = "json_extract({}, '$.{}')"
+    """The text of field ``{1}`` of the JSON object in the TEXT expression ``{0}``
+    (``NULL`` where it has none)."""
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the clause and its parameters."""

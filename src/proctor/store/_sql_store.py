@@ -11,9 +11,11 @@ from proctor.store._sql_checkpoints import SQLCheckpoints
 from proctor.store._sql_queue import SQLRunQueue
 from proctor.store._sql_retention import SQLRetention
 from proctor.store._sql_runs import SQLRunLog
-from proctor.store._sql_series import SQLRunSeries
+from proctor.store._sql_series import SQLRunOutcomes, SQLRunSeries
 from proctor.store._sql_tables import SQLTables
 
 
-class SQLStore(SQLRunLog, SQLRunSeries, SQLRetention, SQLTables, SQLRunQueue, SQLCheckpoints):
+class SQLStore(
+    SQLRunLog, SQLRunSeries, SQLRunOutcomes, SQLRetention, SQLTables, SQLRunQueue, SQLCheckpoints
+):
     """Every role of ``Store`` in SQL; a backend adds its connection and ``close``."""

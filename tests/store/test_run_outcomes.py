@@ -3,7 +3,6 @@ counted by trigger by the store itself (aggregate queries), on every backend."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pytest
@@ -22,64 +21,96 @@ def contract(tmp_path: Path) -> Contract:
     return load_contract(path)
 
 
-def nearest(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-async def test_runs_are_summed_per_group(store: Store, contract: Contract) -> None:
+async def test_runs_are_summed_per_day_group_and_tool_calls(
+    store: Store, contract: Contract
+) -> None:
     await record_run(store, contract, started_at=NOON, tools=["a", "b"], cost=0.25, model="m1")
     await record_run(store, contract, started_at=NOON + 1, outcome="escalated", model="m1")
     await record_run(store, contract, started_at=NOON + 2, outcome=None, model="m2")
+    await record_run(store, contract, started_at=NOON + 3, outcome="draft_only", model="m2")
     await record_run(store, contract, started_at=NOON - DAY, cost=None, model="m2")
     await record_run(store, contract, started_at=NOON, tenant="globex")  # not this tenant's
 
     query = RunFilter(tenant="default")
-    (every,) = await store.run_outcomes(query)
-    assert every == RunOutcomes(
-        key="",
-        runs=4,
-        newest=NOON + 2,
-        finished=3,
-        resolved=2,
-        escalated=1,
-        draft_only=0,
-        failed=0,
-        cost_usd=0.25 + 0.001,
-        priced=2,
-        priced_resolved=1,
-        tool_calls=2,
-        tool_call_counts=((0, 2), (2, 1)),
-        latency_s=(1.0, 1.0, 1.0),
-    )
-    models = await store.run_outcomes(query, group_by="model")
-    assert [(g.key, g.runs, g.finished, g.latency_s[0]) for g in models] == [
-        ("m1", 2, 2, 1.0),
-        ("m2", 2, 1, 1.0),
+    cells = await store.run_outcomes(query)
+    assert cells == [
+        RunOutcomes(
+            day=20787,
+            key="",
+            tool_calls=0,
+            runs=1,
+            newest=NOON - DAY,
+            finished=1,
+            resolved=1,
+            escalated=0,
+            draft_only=0,
+            failed=0,
+            cost_usd=0.0,
+            priced=0,
+            priced_resolved=0,
+        ),
+        RunOutcomes(
+            day=20788,
+            key="",
+            tool_calls=0,
+            runs=3,
+            newest=NOON + 3,
+            finished=2,
+            resolved=0,
+            escalated=1,
+            draft_only=1,
+            failed=0,
+            cost_usd=0.002,
+            priced=2,
+            priced_resolved=0,
+        ),
+        RunOutcomes(
+            day=20788,
+            key="",
+            tool_calls=2,
+            runs=1,
+            newest=NOON,
+            finished=1,
+            resolved=1,
+            escalated=0,
+            draft_only=0,
+            failed=0,
+            cost_usd=0.25,
+            priced=1,
+            priced_resolved=1,
+        ),
     ]
-    days = await store.run_outcomes(query, group_by="day")
-    assert [(g.key, g.runs) for g in days] == [("20787", 1), ("20788", 3)]
-    (workflow,) = await store.run_outcomes(query, group_by="workflow")
-    (version,) = await store.run_outcomes(query, group_by="contract")
-    assert (workflow.key, version.key) == ("refunds", contract.content_hash)
-    assert await store.run_outcomes(RunFilter(tenant="nobody"), group_by="day") == []
+    models = await store.run_outcomes(query, group_by="model")
+    assert [(c.day, c.key, c.tool_calls, c.runs) for c in models] == [
+        (20787, "m2", 0, 1),
+        (20788, "m1", 0, 1),
+        (20788, "m1", 2, 1),
+        (20788, "m2", 0, 2),
+    ]
+    (workflow,) = {c.key for c in await store.run_outcomes(query, group_by="workflow")}
+    (version,) = {c.key for c in await store.run_outcomes(query, group_by="contract")}
+    assert (workflow, version) == ("refunds", contract.content_hash)
+    assert await store.run_outcomes(RunFilter(tenant="nobody"), group_by="model") == []
     with pytest.raises(ValueError, match="group by one of"):
         await store.run_outcomes(query, group_by="colour")  # type: ignore[arg-type]
 
 
-async def test_latency_percentiles_are_nearest_rank_per_group(
+async def test_durations_of_finished_runs_come_shortest_first(
     store: Store, contract: Contract
 ) -> None:
-    sizes = {"small": 10, "large": 101}
-    durations: dict[str, list[float]] = {}
-    for model, size in sizes.items():
-        durations[model] = [((n * 37) % size) / 8 for n in range(size)]  # shuffled, exact
-        for n, duration in enumerate(durations[model]):
-            await record_run(store, contract, started_at=NOON + n, model=model, duration_s=duration)
-    found = {g.key: g for g in await store.run_outcomes(RunFilter(), group_by="model")}
-    for model in sizes:
-        expected = tuple(nearest(durations[model], q) for q in (0.5, 0.9, 0.99))
-        assert found[model].latency_s == expected
+    for n, duration in enumerate((3.5, 0.25, 2.0)):
+        await record_run(store, contract, started_at=NOON + n, duration_s=duration, model="m1")
+    await record_run(store, contract, started_at=NOON - DAY, duration_s=1.0, model="m2")
+    await record_run(store, contract, started_at=NOON, outcome=None)  # no duration yet
+    assert await store.run_durations(RunFilter(tenant="default"), group_by="model") == [
+        (20788, "m1", 0.25),
+        (20787, "m2", 1.0),
+        (20788, "m1", 2.0),
+        (20788, "m1", 3.5),
+    ]
+    assert [row[1] for row in await store.run_durations(RunFilter())] == [""] * 4
+    with pytest.raises(ValueError, match="group by one of"):
+        await store.run_durations(RunFilter(), group_by="day")  # type: ignore[arg-type]
 
 
 async def test_escalations_are_counted_by_trigger_most_first(

@@ -421,6 +421,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
         db.execute("DROP INDEX events_escalated")  # migration 18
+        db.execute("DROP INDEX runs_report")
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
             db.execute(f"DROP INDEX runs_by_{index}")
         for column in ("session", "input_text", "answer_text", "tools_used"):
@@ -476,6 +477,7 @@ async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_pat
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
         db.execute("DROP INDEX events_escalated")  # migration 18
+        db.execute("DROP INDEX runs_report")
         for column in ("issuer", "subject", "name", "role", "tenant"):
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 16")
@@ -636,6 +638,7 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
         db.execute("DROP INDEX events_escalated")  # migration 18
+        db.execute("DROP INDEX runs_report")
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
@@ -674,6 +677,7 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
         db.execute("DROP INDEX events_escalated")  # migration 18
+        db.execute("DROP INDEX runs_report")
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):
@@ -710,6 +714,7 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     await SQLiteStore(path).close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 18
         db.execute("DROP INDEX events_escalated")
+        db.execute("DROP INDEX runs_report")
         db.execute("PRAGMA user_version = 17")
         db.commit()
     store = SQLiteStore(path)
@@ -727,6 +732,12 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
             "AND r.run_id = e.run_id",
             ("default", 0.0),
         ).fetchall()
+        sums = db.execute(
+            "EXPLAIN QUERY PLAN SELECT r.model, SUM(r.cost_usd), MAX(r.duration_s) FROM runs r "
+            "WHERE r.tenant = ? AND r.started_at >= ? AND r.status = 'finished' GROUP BY 1",
+            ("default", 0.0),
+        ).fetchall()
+    assert "COVERING INDEX runs_report" in sums[0][3], sums
     steps = [row[3] for row in plan]
     assert steps[0].startswith("SCAN e USING"), steps
     assert "events_escalated" in steps[0], steps

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import functools
 import math
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -73,31 +74,42 @@ async def build_report(
     group_by: GroupBy = "day",
     workflow: str | None = None,
 ) -> Report:
-    """The report over ``tenant``'s runs (of ``workflow``, if given) started in the window,
-    summed by the store in a few aggregate queries (never read run by run)."""
+    """The report over ``tenant``'s runs (of ``workflow``, if given) started in the window:
+    the store sums them per day and group (one aggregate query), reads the finished runs'
+    durations (one column) and counts escalations; this adds the few cells up."""
     query = RunFilter(tenant=tenant, workflow=workflow, since=since, until=until)
-    every = await store.run_outcomes(query)
-    days = sorted(await store.run_outcomes(query, group_by="day"), key=lambda g: int(g.key))
-    day_rows = [_row(_day_name(int(group.key)), group) for group in days]
+    by = None if group_by == "day" else _STORE_GROUPS[group_by]
+    total = _Sums()
+    days: dict[int, _Sums] = defaultdict(_Sums)
+    groups: dict[str, _Sums] = defaultdict(_Sums)
+    tool_calls: Counter[int] = Counter()
+    for cell in await store.run_outcomes(query, group_by=by):
+        for sums in (total, days[cell.day], groups[cell.key]):
+            sums.add(cell)
+        if cell.finished:
+            tool_calls[cell.tool_calls] += cell.finished
+    for day, key, duration in await store.run_durations(query, group_by=by):  # ascending
+        total.durations.append(duration)
+        days[day].durations.append(duration)
+        groups[key].durations.append(duration)
+    day_rows = [days[day].row(_day_name(day)) for day in sorted(days)]
     if group_by == "day":
         rows = day_rows
     else:
         name = await _namer(store, group_by)
-        groups = await store.run_outcomes(query, group_by=_STORE_GROUPS[group_by])
         # By their number of runs; of as many, the one with the newest run first.
-        groups.sort(key=lambda group: (-group.runs, -group.newest))
-        rows = [_row(name(group.key), group) for group in groups]
-    total = every[0] if every else _NONE
+        order = sorted(groups, key=lambda key: (-groups[key].runs, -groups[key].newest))
+        rows = [groups[key].row(name(key)) for key in order]
     return Report(
         since=since,
         until=until,
         group_by=group_by,
         workflow=workflow,
-        total=_row("all", total),
+        total=total.row("all"),
         rows=rows,
         days=day_rows,
         escalations=await store.escalation_triggers(query),
-        tool_calls=list(total.tool_call_counts),
+        tool_calls=sorted(tool_calls.items()),
     )
 
 
@@ -105,51 +117,58 @@ _STORE_GROUPS: dict[GroupBy, OutcomeGroup] = {
     "workflow": "workflow",
     "model": "model",
     "version": "contract",
-    "day": "day",
 }
 
 
-_NONE = RunOutcomes(
-    key="",
-    runs=0,
-    newest=0.0,
-    finished=0,
-    resolved=0,
-    escalated=0,
-    draft_only=0,
-    failed=0,
-    cost_usd=0.0,
-    priced=0,
-    priced_resolved=0,
-    tool_calls=0,
-    tool_call_counts=(),
-    latency_s=(None, None, None),
-)
-"""The figures of no runs (the total of an empty window)."""
+@dataclass
+class _Sums:
+    """A group's cells added up, and its finished runs' durations (ascending)."""
 
+    runs: int = 0
+    newest: float = -math.inf
+    finished: int = 0
+    resolved: int = 0
+    escalated: int = 0
+    draft_only: int = 0
+    failed: int = 0
+    cost_usd: float = 0.0
+    priced_resolved: int = 0
+    tool_calls: int = 0
+    durations: list[float] = field(default_factory=list)
 
-def _row(key: str, group: RunOutcomes) -> ReportRow:
-    handed_back = group.escalated + group.draft_only
-    p50, p90, p99 = group.latency_s
-    return ReportRow(
-        key=key,
-        runs=group.runs,
-        finished=group.finished,
-        resolved=group.resolved,
-        escalated=group.escalated,
-        failed=group.failed,
-        draft_only=group.draft_only,
-        cost_usd=group.cost_usd,
-        cost_per_resolved=(
-            group.cost_usd / group.priced_resolved if group.priced_resolved else None
-        ),
-        escalation_rate=_rate(handed_back, group.finished),
-        resolved_rate=_rate(group.resolved, group.finished),
-        tool_calls_per_run=_rate(group.tool_calls, group.finished),
-        latency_p50_s=p50,
-        latency_p90_s=p90,
-        latency_p99_s=p99,
-    )
+    def add(self, cell: RunOutcomes) -> None:
+        self.runs += cell.runs
+        self.newest = max(self.newest, cell.newest)
+        self.finished += cell.finished
+        self.resolved += cell.resolved
+        self.escalated += cell.escalated
+        self.draft_only += cell.draft_only
+        self.failed += cell.failed
+        self.cost_usd += cell.cost_usd
+        self.priced_resolved += cell.priced_resolved
+        self.tool_calls += cell.tool_calls * cell.finished
+
+    def row(self, key: str) -> ReportRow:
+        handed_back = self.escalated + self.draft_only
+        return ReportRow(
+            key=key,
+            runs=self.runs,
+            finished=self.finished,
+            resolved=self.resolved,
+            escalated=self.escalated,
+            failed=self.failed,
+            draft_only=self.draft_only,
+            cost_usd=self.cost_usd,
+            cost_per_resolved=(
+                self.cost_usd / self.priced_resolved if self.priced_resolved else None
+            ),
+            escalation_rate=_rate(handed_back, self.finished),
+            resolved_rate=_rate(self.resolved, self.finished),
+            tool_calls_per_run=_rate(self.tool_calls, self.finished),
+            latency_p50_s=percentile(self.durations, 0.50),
+            latency_p90_s=percentile(self.durations, 0.90),
+            latency_p99_s=percentile(self.durations, 0.99),
+        )
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:

@@ -20,9 +20,9 @@ from proctor.store._memory_queue import MemoryRunQueue
 from proctor.store._memory_tables import MemoryTables
 from proctor.store._migrations import SCHEMA_VERSION
 from proctor.store._outcomes import (
-    OUTCOME_GROUPS,
     OutcomeGroup,
     RunOutcomes,
+    day_number,
     group_key,
     outcomes_of,
     triggers_of,
@@ -194,13 +194,23 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
     async def run_outcomes(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
     ) -> list[RunOutcomes]:
-        if group_by is not None and group_by not in OUTCOME_GROUPS:
-            raise ValueError(f"runs group by one of {', '.join(OUTCOME_GROUPS)}, not {group_by!r}")
         key = group_key(group_by)
-        groups: dict[str, list[RunRecord]] = {}
+        cells: dict[tuple[int, str, int], list[RunRecord]] = {}
         for run in self._matching(query):
-            groups.setdefault(key(run), []).append(run)
-        return [outcomes_of(name, groups[name]) for name in sorted(groups)]
+            cell = (day_number(run.started_at), key(run), run.tool_calls)
+            cells.setdefault(cell, []).append(run)
+        return [outcomes_of(*cell, cells[cell]) for cell in sorted(cells)]
+
+    async def run_durations(
+        self, query: RunFilter, *, group_by: OutcomeGroup | None = None
+    ) -> list[tuple[int, str, float]]:
+        key = group_key(group_by)
+        found = [
+            (day_number(run.started_at), key(run), run.duration_s)
+            for run in self._matching(query)
+            if run.status == "finished"
+        ]
+        return sorted(found, key=lambda row: row[2])
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
         return triggers_of(await self.events_of_type("escalated", query))

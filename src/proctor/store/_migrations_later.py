@@ -293,13 +293,19 @@ LATER: tuple[Migration, ...] = (
     ALTER TABLE sessions ADD COLUMN tenant TEXT NOT NULL DEFAULT '';
     """,
     ),
-    # 18: the outcome report counts escalations by trigger: a partial index finds the
-    # few escalated events without reading every event of the window's runs.
+    # 18: the outcome report sums a window's runs from an index that holds every column
+    # it reads (never the rows, with their search text), and counts escalations by
+    # trigger through a partial index of the few escalated events, not every event.
     Migration(
         sqlite="""
+    CREATE INDEX runs_report ON runs (tenant, started_at, status, outcome, cost_usd,
+        tool_calls, duration_s, workflow, model, contract_hash);
     CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
+    ANALYZE runs;
     """,
         postgres="""
+    CREATE INDEX runs_report ON runs (tenant, started_at) INCLUDE (status, outcome,
+        cost_usd, tool_calls, duration_s, workflow, model, contract_hash);
     CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
     """,
     ),

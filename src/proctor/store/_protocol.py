@@ -94,9 +94,16 @@ class RunLog(Protocol):
     async def run_outcomes(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
     ) -> list[RunOutcomes]:
-        """The runs ``query`` matches (its limit and cursor aside) summed per ``group_by``
-        (``None``: one group, keyed ``''``) in aggregate queries: only groups with runs,
-        by key. Latency percentiles are nearest-rank, over finished runs."""
+        """The runs ``query`` matches (its limit and cursor aside) summed per UTC day,
+        ``group_by`` key and number of tool calls, in one aggregate query: only cells
+        with runs, in that order."""
+        ...
+
+    async def run_durations(
+        self, query: RunFilter, *, group_by: OutcomeGroup | None = None
+    ) -> list[tuple[int, str, float]]:
+        """The finished runs ``query`` matches as (UTC day, ``group_by`` key, duration),
+        shortest first: one column read, for latency percentiles."""
         ...
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:

@@ -4,14 +4,7 @@ summed per group by outcome, for the outcome report."""
 
 from __future__ import annotations
 
-from proctor.store._outcomes import (
-    DAY_S,
-    OUTCOME_GROUPS,
-    QUANTILES,
-    OutcomeGroup,
-    RunOutcomes,
-    nearest_rank,
-)
+from proctor.store._outcomes import DAY_S, OutcomeGroup, RunOutcomes, check_group
 from proctor.store._records import RunBucket, RunFilter
 from proctor.store._rows import run_filter_sql
 from proctor.store._sql_base import SQLBase
@@ -70,86 +63,57 @@ class SQLRunSeries(SQLBase):
         ]
 
 
-_SUMS = ", ".join(
-    (
-        "MAX(r.started_at)",
-        _FIGURES,
-        f"SUM(CASE WHEN {_FINISHED} THEN r.tool_calls ELSE 0 END)",
-    )
-)
-
-
 class SQLRunOutcomes(SQLBase):
-    """``RunLog.run_outcomes`` and ``escalation_triggers`` over the dialect hooks: three
-    aggregate queries over the window's runs, and one over its escalations (by the
-    partial index of migration 18, not the runs' every event)."""
+    """``RunLog.run_outcomes``, ``run_durations`` and ``escalation_triggers`` over the
+    dialect hooks: one aggregate query and one column read over the window's runs (by the
+    covering index of migration 18), and one query over its escalations (by the partial
+    index of migration 18, not the runs' every event)."""
 
-    def _group_sql(self, group_by: OutcomeGroup | None) -> str:
+    def _keys(self, group_by: OutcomeGroup | None) -> str:
+        check_group(group_by)
+        day = self.dialect.whole.format(f"r.started_at / {DAY_S}")
         if group_by is None:
-            return "CAST('' AS TEXT)"  # PostgreSQL groups by no bare constant
-        if group_by == "day":
-            return self.dialect.whole.format(f"r.started_at / {DAY_S}")
-        if group_by not in OUTCOME_GROUPS:
-            raise ValueError(f"runs group by one of {', '.join(OUTCOME_GROUPS)}, not {group_by!r}")
-        return "r.contract_hash" if group_by == "contract" else f"r.{group_by}"
-
-    def _rank_sql(self, q: float) -> str:
-        # ceil(q * n) in floating point, as Python computes it: the same value at every
-        # rank; SQLite has no CEIL everywhere, so it is the whole part, plus one if short.
-        x = f"(CAST({q!r} AS DOUBLE PRECISION) * t.n)"
-        whole = self.dialect.whole.format(x)
-        return f"({whole} + CASE WHEN {x} > {whole} THEN 1 ELSE 0 END)"
+            return f"{day} AS d, CAST('' AS TEXT) AS k"  # PostgreSQL groups by no bare ''
+        return f"{day} AS d, r.{'contract_hash' if group_by == 'contract' else group_by} AS k"
 
     async def run_outcomes(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
     ) -> list[RunOutcomes]:
-        key = self._group_sql(group_by)
         where, params = run_filter_sql(query, self.dialect.ilike)
-        finished = f"{where} {'AND' if where else 'WHERE'} {_FINISHED}"
-        sums = await self._fetch(
-            f"SELECT {key} AS k, {_SUMS} FROM runs r {where} GROUP BY k", params
+        rows = await self._fetch(
+            f"SELECT {self._keys(group_by)}, r.tool_calls AS c, MAX(r.started_at), "
+            f"{_FIGURES} FROM runs r {where} GROUP BY d, k, c ORDER BY d, k, c",
+            params,
         )
-        counts: dict[str, list[tuple[int, int]]] = {}
-        for row in await self._fetch(
-            f"SELECT {key} AS k, r.tool_calls, COUNT(*) FROM runs r {finished} "
-            "GROUP BY k, r.tool_calls ORDER BY k, r.tool_calls",
-            params,
-        ):
-            counts.setdefault(str(row[0]), []).append((int(row[1]), int(row[2])))
-        ranks = " OR ".join(f"t.i = {self._rank_sql(q)}" for q in QUANTILES)
-        latency: dict[str, dict[int, float]] = {}
-        for row in await self._fetch(
-            f"SELECT t.k, t.n, t.i, t.d FROM (SELECT {key} AS k, r.duration_s AS d, "
-            f"ROW_NUMBER() OVER (PARTITION BY {key} ORDER BY r.duration_s) AS i, "
-            f"COUNT(*) OVER (PARTITION BY {key}) AS n FROM runs r {finished}) t "
-            f"WHERE {ranks}",
-            params,
-        ):
-            latency.setdefault(str(row[0]), {})[int(row[2])] = float(row[3])
-        found = []
-        for row in sums:
-            name = str(row[0])
-            n = int(row[3] or 0)
-            at = latency.get(name, {})
-            found.append(
-                RunOutcomes(
-                    key=name,
-                    runs=int(row[2]),
-                    newest=float(row[1]),
-                    finished=n,
-                    resolved=int(row[4] or 0),
-                    escalated=int(row[5] or 0),
-                    draft_only=int(row[6] or 0),
-                    failed=int(row[7] or 0),
-                    cost_usd=float(row[8] or 0.0),
-                    priced=int(row[9] or 0),
-                    priced_resolved=int(row[10] or 0),
-                    tool_calls=int(row[11] or 0),
-                    tool_call_counts=tuple(counts.get(name, ())),
-                    latency_s=tuple(at[nearest_rank(n, q)] if n else None for q in QUANTILES),
-                )
+        return [
+            RunOutcomes(
+                day=int(row[0]),
+                key=str(row[1]),
+                tool_calls=int(row[2]),
+                newest=float(row[3]),
+                runs=int(row[4]),
+                finished=int(row[5] or 0),
+                resolved=int(row[6] or 0),
+                escalated=int(row[7] or 0),
+                draft_only=int(row[8] or 0),
+                failed=int(row[9] or 0),
+                cost_usd=float(row[10] or 0.0),
+                priced=int(row[11] or 0),
+                priced_resolved=int(row[12] or 0),
             )
-        return sorted(found, key=lambda group: group.key)
+            for row in rows
+        ]
+
+    async def run_durations(
+        self, query: RunFilter, *, group_by: OutcomeGroup | None = None
+    ) -> list[tuple[int, str, float]]:
+        where, params = run_filter_sql(query, self.dialect.ilike)
+        rows = await self._fetch(
+            f"SELECT {self._keys(group_by)}, r.duration_s FROM runs r "
+            f"{where} {'AND' if where else 'WHERE'} {_FINISHED} ORDER BY r.duration_s",
+            params,
+        )
+        return [(int(row[0]), str(row[1]), float(row[2])) for row in rows]
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
         where, params = run_filter_sql(query, self.dialect.ilike)

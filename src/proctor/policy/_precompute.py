@@ -56,9 +56,9 @@ class Precomputed:
     """For ``_f.k<n>``: the function and its arguments."""
     callbacks: bool
     """Calls of Proctor's remain (a ``cel.Context`` is still needed)."""
-    readers: tuple[tuple[str, str, str, int], ...] = ()
-    """How to make each variable the program reads: (name, kind, root, index) with kind
-    ``made`` (a call's result), ``field``, ``has`` or ``root``; ``root`` also names the field."""
+    readers: tuple[tuple[str, str, str, str, int], ...] = ()
+    """How to make each variable the program reads: (name, kind, root, field, index) with
+    kind ``made`` (the result of call ``index``), ``field``, ``has`` or ``root``."""
 
 
 def precompute(condition: CompiledCondition) -> Precomputed | None:
@@ -115,33 +115,32 @@ def flat_variables(pre: Precomputed, variables: dict[str, Any], made: list[Any])
     roots it reads whole. A missing field, or a call that could not be made (``MISSING``),
     is left out: CEL fails only if the program reads it (``has(args.x) && args.x``)."""
     out: dict[str, Any] = {}
-    for name, kind, where, index in pre.readers:
-        if kind == "made":
-            if made[index] is not MISSING:
-                out[name] = made[index]
-        elif kind == "field":
-            root, field = where.split(".", 1)
+    for name, kind, root, field, index in pre.readers:
+        if kind == "field":
             value = variables.get(root)
             if isinstance(value, dict) and field in value:
                 out[name] = value[field]
+        elif kind == "made":
+            if made[index] is not MISSING:
+                out[name] = made[index]
         elif kind == "has":
-            root, field = where.split(".", 1)
             value = variables[root]
             out[name] = isinstance(value, dict) and field in value
-        elif where in variables:
-            out[name] = variables[where]
+        elif root in variables:
+            out[name] = variables[root]
     return out
 
 
-def _reader(name: str) -> tuple[str, str, str, int]:
+def _reader(name: str) -> tuple[str, str, str, str, int]:
+    # Split once here, not on every decision.
     if name.startswith(VARIABLE) and name[len(VARIABLE) :].isdigit():
-        return name, "made", "", int(name[len(VARIABLE) :])
+        return name, "made", "", "", int(name[len(VARIABLE) :])
     root, sep, field = name.partition(SEPARATOR)
     if not sep or root not in _ROOTS:
-        return name, "root", name, 0
+        return name, "root", name, "", 0
     if field.startswith("has" + SEPARATOR):
-        return name, "has", f"{root}.{field[len('has' + SEPARATOR) :]}", 0
-    return name, "field", f"{root}.{field}", 0
+        return name, "has", root, field[len("has" + SEPARATOR) :], 0
+    return name, "field", root, field, 0
 
 
 def _flatten(source: str) -> str:

@@ -64,10 +64,10 @@ def _by_tool(
     """``ordering_problem`` for a rule without ``same``: counts by tool name only (the
     common case, checked on every call of the tool, so no closures are made)."""
     succeeded = state.succeeded
-    missing = [tool for tool in rule.after if not succeeded[tool] > 0]
+    missing = [tool for tool in rule.after if not succeeded.get(tool, 0) > 0]
     if missing:
         return f"{call.name} requires {', '.join(missing)} to succeed earlier in the run"
-    if rule.any_of and not any(succeeded[tool] > 0 for tool in rule.any_of):
+    if rule.any_of and not any(succeeded.get(tool, 0) > 0 for tool in rule.any_of):
         return f"{call.name} requires one of {', '.join(rule.any_of)} to succeed earlier in the run"
     done = [tool for tool in rule.not_after if facts.counted(tool)]
     if done:

@@ -135,3 +135,16 @@ def test_a_programs_codes() -> None:
 )
 def test_the_rest_is_left_to_cel(source: str) -> None:
     assert compile_subset(source) is None
+
+
+def test_a_long_rule_chain_is_a_loop_and_deep_nesting_is_left_to_cel() -> None:
+    rules = 3000  # far past the interpreter's recursion limit, were each rule a level
+    chain = " : ".join(f"(x == {i}) ? {i}" for i in range(rules)) + " : -1"
+    evaluate = compile_subset(chain)
+    assert evaluate is not None
+    assert evaluate({"x": rules - 1}) == rules - 1
+    assert evaluate({"x": rules}) == -1
+    either = compile_subset(" || ".join(f"x == {i}" for i in range(rules)))
+    assert either is not None
+    assert either({"x": rules - 1}) is True
+    assert compile_subset("(" * 3000 + "x" + ")" * 3000) is None

@@ -73,7 +73,7 @@ def compile_subset(source: str) -> Evaluate | None:
         evaluate = parser.ternary()
         if parser.at != len(tokens):
             return None
-    except _Unsupported:
+    except (_Unsupported, RecursionError):  # deep nesting too: CEL's to evaluate
         return None
 
     def result(variables: dict[str, Any]) -> Any:
@@ -130,30 +130,48 @@ class _Parser:
         return token
 
     def ternary(self) -> Evaluate:
+        # `c0 ? v0 : c1 ? v1 : ... : rest`, as one_program writes a tool's rules, is read
+        # into one list and evaluated in a loop: no nesting that grows with the rules.
+        branches: list[tuple[Evaluate, Evaluate]] = []
         condition = self.either()
-        if self.peek() != "?":
+        while self.peek() == "?":
+            self.take("?")
+            value = self.ternary_value()
+            self.take(":")
+            branches.append((condition, value))
+            condition = self.either()
+        if not branches:
             return condition
-        self.take("?")
-        yes = self.ternary()
-        self.take(":")
-        no = self.ternary()
-        return lambda v: yes(v) if _bool(condition(v)) else no(v)
+        rest = condition
+
+        def choose(v: dict[str, Any]) -> Any:
+            for test, value in branches:
+                if _bool(test(v)):
+                    return value(v)
+            return rest(v)
+
+        return choose
+
+    def ternary_value(self) -> Evaluate:
+        """The value between `?` and `:`: itself a ternary only in parentheses here."""
+        value = self.either()
+        if self.peek() == "?":
+            raise _Unsupported
+        return value
 
     def either(self) -> Evaluate:
-        left = self.both()
+        operands = [self.both()]
         while self.peek() == "||":
             self.take()
-            right = self.both()
-            left = _or(left, right)
-        return left
+            operands.append(self.both())
+        return operands[0] if len(operands) == 1 else _any(operands)
 
     def both(self) -> Evaluate:
-        left = self.relation()
+        operands = [self.relation()]
         while self.peek() == "&&":
             self.take()
-            right = self.relation()
-            left = _and(left, right)
-        return left
+            operands.append(self.relation())
+        return operands[0] if len(operands) == 1 else _all(operands)
 
     def relation(self) -> Evaluate:
         left = self.unary()
@@ -288,9 +306,15 @@ def _contains(items: Any, item: Any) -> bool:
     return False
 
 
-def _or(left: Evaluate, right: Evaluate) -> Evaluate:
-    return lambda v: _bool(left(v)) or _bool(right(v))
+def _any(operands: list[Evaluate]) -> Evaluate:
+    def either(v: dict[str, Any]) -> bool:  # left to right, stopping at the first true
+        return any(_bool(operand(v)) for operand in operands)
+
+    return either
 
 
-def _and(left: Evaluate, right: Evaluate) -> Evaluate:
-    return lambda v: _bool(left(v)) and _bool(right(v))
+def _all(operands: list[Evaluate]) -> Evaluate:
+    def both(v: dict[str, Any]) -> bool:  # left to right, stopping at the first false
+        return all(_bool(operand(v)) for operand in operands)
+
+    return both

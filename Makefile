@@ -11,9 +11,11 @@ NODE_CLIENT := tests/endpoint/node/node_modules/.installed
 OIDC_PROVIDER := tests/server/oidc_provider/node_modules/.installed
 PORTKEY_VERSION := 1.15.2
 PORTKEY := .tools/portkey/.installed-$(PORTKEY_VERSION)
+BENCH_VENV := .bench-venv
+BENCH := $(BENCH_VENV)/.installed
 SUDO    := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: demo test lint docs bench soak fmt clean
+.PHONY: demo test lint docs bench bench-more soak fmt clean
 
 # uv (from PyPI) builds the environment: about 15 s on a fresh machine where
 # `python -m venv` plus pip take 40 s, which matters for `make demo`'s one-minute promise.
@@ -94,11 +96,25 @@ docs: $(DEV)
 test: lint $(PHOENIX) $(CHROMIUM) $(NODE_CLIENT) $(OIDC_PROVIDER)
 	$(BIN)/pytest -n 2 --dist loadfile --durations=15
 
-bench: $(ALL) $(PORTKEY)
+# `make bench`'s own environment: Proctor with every extra plus the peers it is measured
+# beside (benchmarks/requirements.txt, pinned). The peers never enter .venv, so `make test`
+# never sees them, and no benchmark runs in `make test`.
+$(BENCH): pyproject.toml benchmarks/requirements.txt | $(UV)
+	$(UV) venv --quiet --clear --python $(PYTHON) $(BENCH_VENV)
+	$(UV) pip install --quiet --python $(BENCH_VENV)/bin/python -e '.[all]' \
+		-r benchmarks/requirements.txt
+	touch $@
+
+# Every comparison with the peers in one run: benchmarks/results/latest.json and the table
+# in docs/benchmarks.md. `make bench BENCH_ARGS=--quick` is a smoke run (about a minute).
+bench: $(BENCH) $(PORTKEY)
+	$(BENCH_VENV)/bin/python benchmarks/run_all.py $(BENCH_ARGS)
+
+# Proctor's own benchmarks, beyond the comparisons (each prints its figures).
+bench-more: $(ALL)
 	$(BIN)/python benchmarks/step_overhead.py
 	$(BIN)/python benchmarks/agent_session.py
 	$(BIN)/python benchmarks/gateway_overhead.py
-	$(BIN)/python benchmarks/gateway_vs_portkey.py
 	$(BIN)/python benchmarks/audit_export.py
 	$(BIN)/python benchmarks/eval_replay.py
 	$(BIN)/python benchmarks/eval_load.py
@@ -106,7 +122,8 @@ bench: $(ALL) $(PORTKEY)
 	$(BIN)/python benchmarks/server_pages.py
 	$(BIN)/python benchmarks/store_appends.py
 	$(BIN)/python benchmarks/append_path.py
-	$(BIN)/python benchmarks/cli_startup.py
+	$(BIN)/python benchmarks/report_scale.py
+	$(BIN)/python benchmarks/runs_find.py
 	$(BIN)/python benchmarks/policy_decision.py
 	$(BIN)/python benchmarks/injection/run.py
 
@@ -120,5 +137,5 @@ fmt: $(DEV)
 	$(BIN)/ruff check --fix src tests benchmarks docs examples
 
 clean:
-	rm -rf $(VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output \
+	rm -rf $(VENV) $(BENCH_VENV) .tools .proctor .mypy_cache .pytest_cache .ruff_cache test-output \
 		tests/endpoint/node/node_modules tests/server/oidc_provider/node_modules

@@ -35,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
@@ -183,20 +184,28 @@ def report(times: dict[str, list[float]], rps: dict[str, list[float]]) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load, not counted")
-    parser.add_argument("--portkey", type=Path, default=PORTKEY, help="the npm package's folder")
-    args = parser.parse_args()
+@dataclass
+class Measured:
+    """One run of the comparison: latencies (ms) and requests per second of each target."""
+
+    times: dict[str, list[float]]
+    rps: dict[str, list[float]]
+    portkey_version: str
+    node_version: str
+    ledger_rows: int
+    ledger_spent: float
+
+
+def measure(
+    requests: int, seconds: float, rounds: int, warmup: float, portkey_path: Path = PORTKEY
+) -> Measured:
+    """Start the upstream, Proctor's worker and Portkey, measure them alternated, stop them."""
     ctx = multiprocessing.get_context("spawn")
     ports = {target: free_port() for target in TARGETS}
     upstream = ctx.Process(target=serve_upstream, args=(ports["direct"],), daemon=True)
     upstream.start()
     wait_for(ports["direct"], upstream.is_alive)
-    with tempfile.TemporaryDirectory() as tmp, portkey(ports["portkey"], args.portkey) as version:
+    with tempfile.TemporaryDirectory() as tmp, portkey(ports["portkey"], portkey_path) as version:
         db = f"{tmp}/proctor.db"
         worker = ctx.Process(
             target=run_endpoint, args=(PROCTOR, ports["proctor"], ports["direct"], db)
@@ -205,20 +214,15 @@ def main() -> None:
         try:
             wait_for(ports["proctor"], worker.is_alive)
             node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout
-            print(proctor_is_on())
-            print(
-                f"Portkey {version} on node {node.strip()} (--headless, NODE_ENV=production): "
-                f"provider openai at a custom host, no config (no cache, no retries)"
-            )
-            times = asyncio.run(latency(ports, args.requests))
+            times = asyncio.run(latency(ports, requests))
             rps: dict[str, list[float]] = {target: [] for target in TARGETS}
             # Under load node's JIT keeps optimising: Portkey's rate here doubled over its
             # first 10 s. A first round of each, not counted, lets both settle.
-            for seconds, counted in [(args.warmup, False)] + [(args.seconds, True)] * args.rounds:
+            for length, counted in [(warmup, False)] + [(seconds, True)] * rounds:
                 for target in TARGETS:
                     headers = routing(target, ports["direct"])
                     rate, _ = load(
-                        ports[target], PATH, KEY, seconds, 32, same=False, headers=headers
+                        ports[target], PATH, KEY, length, 32, same=False, headers=headers
                     )
                     if counted:
                         rps[target].append(rate)
@@ -227,9 +231,29 @@ def main() -> None:
             worker.join()
             upstream.terminate()
             upstream.join()
-        report(times, rps)
         rows, spent = ledger_rows(db)
-        print(f"Proctor's ledger: {rows:,} calls recorded, ${spent:.4f} counted against the budget")
+    return Measured(times, rps, version, node.strip(), rows, spent)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=2000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=3.0, help="seconds of load, not counted")
+    parser.add_argument("--portkey", type=Path, default=PORTKEY, help="the npm package's folder")
+    args = parser.parse_args()
+    print(proctor_is_on())
+    got = measure(args.requests, args.seconds, args.rounds, args.warmup, args.portkey)
+    print(
+        f"Portkey {got.portkey_version} on node {got.node_version} (--headless, "
+        "NODE_ENV=production): provider openai at a custom host, no config (no cache, no retries)"
+    )
+    report(got.times, got.rps)
+    print(
+        f"Proctor's ledger: {got.ledger_rows:,} calls recorded, ${got.ledger_spent:.4f} counted "
+        "against the budget"
+    )
 
 
 if __name__ == "__main__":

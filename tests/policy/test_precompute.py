@@ -151,3 +151,26 @@ def test_fields_become_variables_outside_string_literals_only() -> None:
     assert pre is not None
     assert pre.program.source == '_f0 && args__body.contains("args.to") && args__has__cc'
     assert not pre.callbacks
+
+
+def test_quantifiers_over_lifted_values_are_made_in_python() -> None:
+    pre = precompute(
+        compile_condition(
+            "urls(args.body).exists(u, untrusted(u)) || args.cc.all(c, trusted(c)) "
+            '|| args.body == "args.cc.all(c, trusted(c))"'
+        )
+    )
+    assert pre is not None
+    assert not pre.callbacks  # no call back into Python from CEL: a plain dict
+    assert [name for name, _ in pre.calls] == ["urls", "exists:untrusted", "all:trusted"]
+    assert pre.calls[1][1] == (("made", 0),)
+    assert pre.calls[2][1] == (("path", ("args", "cc")),)
+    assert pre.program.source == '_f1 || _f2 || args__body == "args.cc.all(c, trusted(c))"'
+    assert pre.native is not None
+
+
+def test_a_quantifier_over_something_else_stays_in_cel() -> None:
+    pre = precompute(compile_condition("urls(args.body).exists(u, untrusted(u) && size(u) > 3)"))
+    assert pre is not None
+    assert pre.callbacks
+    assert pre.native is None

@@ -18,6 +18,7 @@ import orjson
 from proctor.contracts import CompiledCondition, ConditionError
 from proctor.policy import _text
 from proctor.policy._facts import CallFact, RunFacts
+from proctor.policy._native import Doubt
 from proctor.policy._precompute import MISSING, Argument, Precomputed, flat_variables, resolve
 from proctor.policy._provenance import Trace
 
@@ -68,10 +69,17 @@ class Session:
     def precomputed(self, pre: Precomputed) -> Any:
         """The value of a rewritten program, its fixed-argument calls made here first."""
         try:
-            made = [self._call(name, arguments) for name, arguments in pre.calls]
+            made: list[Any] = []
+            for name, arguments in pre.calls:
+                made.append(self._call(name, arguments, made))
             variables = flat_variables(pre, self._variables, made)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise ConditionError(f"{type(exc).__name__}: {exc}") from exc
+        if pre.native is not None:
+            try:
+                return pre.native(variables)
+            except Doubt:
+                pass  # CEL decides
         if not pre.callbacks:
             # Nothing calls back: a plain dict is the cheapest context.
             return pre.program.value(variables)
@@ -80,13 +88,23 @@ class Session:
         self._ready = False  # the context now holds the rewritten program's variables
         return pre.program.value(self._bound.context)
 
-    def _call(self, name: str, arguments: tuple[Argument, ...]) -> Any:
+    def _call(self, name: str, arguments: tuple[Argument, ...], made: list[Any]) -> Any:
         bound = self._bound
         assert bound is not None
         variables = self._variables
         # As CEL would, fail only if the program reads the result.
         try:
-            return bound.functions[name](*[resolve(a, variables) for a in arguments])
+            values = [resolve(a, variables, made) for a in arguments]
+            quantifier, _, function = name.rpartition(":")
+            if not quantifier:
+                return bound.functions[name](*values)
+            # LIST.exists(x, f(x)) or LIST.all(x, f(x)), f giving a bool; anything else
+            # (not a list, an error on the way) is left for CEL's own rules to decide.
+            (items,) = values
+            if not isinstance(items, list):
+                return MISSING
+            test = bound.functions[function]
+            return (any if quantifier == "exists" else all)(test(item) for item in items)
         except (KeyError, TypeError, ValueError, ArithmeticError, ConditionError):
             return MISSING
 

@@ -19,6 +19,7 @@ from proctor.policy._chains import Chain
 from proctor.policy._conditions import Conditions, Session
 from proctor.policy._decision import Decision, ProposedCall
 from proctor.policy._facts import RunFacts
+from proctor.policy._native import Doubt
 from proctor.policy._ordering import ordering_problem
 from proctor.policy._plan import APPROVAL, DEFAULT_DENY, NamedRule, Plan, only
 from proctor.store import RunState
@@ -46,6 +47,7 @@ class Policy:
         self._ordering: dict[str, list[OrderingRule]] = {}
         for ordering in contract.ordering:
             self._ordering.setdefault(ordering.tool, []).append(ordering)
+        self._ordering_of: dict[str, tuple[OrderingRule, ...]] = {}
         self._approvals: dict[str, list[tuple[ApprovalRule, CompiledCondition | None]]] = {}
         for rule in contract.approvals:
             condition = None if rule.when is None else compile_condition(rule.when)
@@ -134,23 +136,33 @@ class Policy:
         plan = self._plan(call.name)
         if plan.empty:
             return ALLOW
+        if plan.native is not None:
+            # Plain tests of the arguments, decided in Python (CEL decides if in doubt).
+            try:
+                code = plan.native(call.arguments)
+            except Doubt:
+                pass
+            else:
+                if code != DEFAULT_DENY:  # a default denial explains itself: below
+                    return self._coded(call, plan, code)
         variables = _variables(plan.roots, call, state, facts, now)
-        if "args" in variables:
-            variables["args"] = only(variables["args"], plan.args_fields)
-        if "input" in variables:
-            variables["input"] = only(variables["input"], plan.input_fields)
-        if "scopes" in variables:
-            variables["scopes"] = only(variables["scopes"], plan.scope_fields)
         session = self._conditions.session(facts, now, variables, functions=plan.functions)
         if plan.fast is not None:
             # The tool's rules as one program, its fixed-argument calls made first: one
-            # conversion of the variables for CEL per decision.
+            # conversion of the variables for CEL per decision (of the fields it reads).
             try:
                 code = session.precomputed(plan.fast)
             except ConditionError:
                 pass  # each chain on its own finds the rule that failed
             else:
                 return self._decoded(call, plan, session, code)
+        # The chains convert whole roots for CEL: only the fields their conditions name.
+        if "args" in variables:
+            variables["args"] = only(variables["args"], plan.args_fields)
+        if "input" in variables:
+            variables["input"] = only(variables["input"], plan.input_fields)
+        if "scopes" in variables:
+            variables["scopes"] = only(variables["scopes"], plan.scope_fields)
         denied = plan.deny.first(session)
         if denied is not None:
             return _denial(denied.item, denied.error, call.name)
@@ -204,41 +216,36 @@ class Policy:
         each approval raised the ceiling by its own size.
         """
         limits = self.contract.limits
-        now = time.time() if now is None else now
-        checks: list[tuple[str, float | None, float]] = [
-            ("max_runtime_seconds", limits.max_runtime_seconds, state.active_seconds(now)),
-            ("max_tokens", limits.max_tokens, state.tokens),
-            ("max_cost_usd", limits.max_cost_usd, state.cost_usd),
-        ]
+        # Each ceiling compared in turn, in a fixed order (the call count, runtime, tokens,
+        # cost): no list of checks is built, and runtime is computed only when reached.
         if tool_calls:
-            calls_ceiling: float = limits.max_tool_calls
+            calls = state.tool_calls
+            ceiling: float = limits.max_tool_calls
             if limits.on_limit == "require_approval":
                 raises = 0 if facts is None else facts.limit_raises
-                calls_ceiling *= 1 + raises
-                if state.tool_calls > calls_ceiling:
+                ceiling *= 1 + raises
+                if calls > ceiling:
                     return Decision(
                         kind="require_approval",
                         rule="limit.max_tool_calls",
-                        reason=f"the run has made {calls_ceiling:g} tool calls, its ceiling "
+                        reason=f"the run has made {ceiling:g} tool calls, its ceiling "
                         f"(max_tool_calls); approving lets it make {limits.max_tool_calls} more",
                         limit="max_tool_calls",
-                        value=state.tool_calls,
-                        ceiling=calls_ceiling,
+                        value=calls,
+                        ceiling=ceiling,
                     )
-            checks.insert(0, ("max_tool_calls", calls_ceiling, state.tool_calls))
-        else:
-            checks.insert(0, ("max_model_calls", limits.max_model_calls, state.model_calls + 1))
-        for name, ceiling, value in checks:
-            if ceiling is not None and value > ceiling:
-                return Decision(
-                    kind="deny",
-                    rule=f"limit.{name}",
-                    reason=_limit_reason(name, value, ceiling),
-                    trigger="budget_exceeded",
-                    limit=name,
-                    value=round(value, 6),
-                    ceiling=ceiling,
-                )
+            if calls > ceiling:
+                return _over_limit("max_tool_calls", calls, ceiling)
+        elif state.model_calls + 1 > limits.max_model_calls:
+            return _over_limit("max_model_calls", state.model_calls + 1, limits.max_model_calls)
+        runtime = state.active_seconds(time.time() if now is None else now)
+        if runtime > limits.max_runtime_seconds:
+            return _over_limit("max_runtime_seconds", runtime, limits.max_runtime_seconds)
+        tokens = state.input_tokens + state.output_tokens
+        if tokens > limits.max_tokens:
+            return _over_limit("max_tokens", tokens, limits.max_tokens)
+        if limits.max_cost_usd is not None and state.cost_usd > limits.max_cost_usd:
+            return _over_limit("max_cost_usd", state.cost_usd, limits.max_cost_usd)
         return None
 
     def missing_steps(self, state: RunState) -> list[str]:
@@ -260,7 +267,13 @@ class Policy:
     def _check_ordering(
         self, call: ProposedCall, state: RunState, facts: RunFacts
     ) -> Decision | None:
-        for rule in (*self._ordering.get(call.name, ()), *self._ordering.get("*", ())):
+        rules = self._ordering_of.get(call.name)
+        if rules is None:
+            rules = self._ordering_of[call.name] = (
+                *self._ordering.get(call.name, ()),
+                *self._ordering.get("*", ()),
+            )
+        for rule in rules:
             problem = ordering_problem(rule, call, state, facts)
             if problem is not None:
                 return Decision(
@@ -274,12 +287,16 @@ class Policy:
 
     def _decoded(self, call: ProposedCall, plan: Plan, session: Session, code: Any) -> Decision:
         """The decision ``plan.fast`` gave as a code (``one_program``)."""
+        if code == DEFAULT_DENY:
+            return self._default_deny(call, plan, session)
+        return self._coded(call, plan, code)
+
+    def _coded(self, call: ProposedCall, plan: Plan, code: Any) -> Decision:
+        """The decision a code of ``one_program`` other than ``DEFAULT_DENY`` stands for."""
         if not isinstance(code, int) or code < 0:
             return ALLOW
         if code < DEFAULT_DENY:
             return _denial(plan.deny.items[code][0], None, call.name)
-        if code == DEFAULT_DENY:
-            return self._default_deny(call, plan, session)
         return _approval(plan.approvals.items[code - APPROVAL][0], None, call.name)
 
     def _default_deny(self, call: ProposedCall, plan: Plan, session: Session) -> Decision:
@@ -410,6 +427,18 @@ def _cel_state(state: RunState, now: float | None) -> dict[str, Any]:
         "elapsed_s": state.active_seconds(time.time() if now is None else now),
         "succeeded": sorted(state.succeeded),
     }
+
+
+def _over_limit(name: str, value: float, ceiling: float) -> Decision:
+    return Decision(
+        kind="deny",
+        rule=f"limit.{name}",
+        reason=_limit_reason(name, value, ceiling),
+        trigger="budget_exceeded",
+        limit=name,
+        value=round(value, 6),
+        ceiling=ceiling,
+    )
 
 
 def _limit_reason(name: str, value: float, ceiling: float) -> str:

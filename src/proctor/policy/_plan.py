@@ -10,7 +10,8 @@ from typing import Any
 
 from proctor.contracts import ApprovalRule, CompiledCondition, Rule, compile_condition
 from proctor.policy._chains import Chain
-from proctor.policy._precompute import precompute
+from proctor.policy._native import Decide, native_chain
+from proctor.policy._precompute import as_is, precompute
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +46,21 @@ class Plan:
         self.input_fields = fields_read(sources, "input")
         self.scope_fields = fields_read(sources, "scopes")
         program = one_program(self)
-        self.fast = None if program is None else precompute(program)
+        self.fast = None if program is None else precompute(program) or as_is(program)
+        self.native: Decide | None = None
+        """The chain in Python when every condition is a plain test of one argument."""
+        if program is not None:
+            self.native = native_chain(
+                _sources(deny),
+                _sources(allow) if default_deny else None,
+                _sources(approvals),
+                default_deny=DEFAULT_DENY,
+                approval=APPROVAL,
+            )
+
+
+def _sources(chain: Chain[Any]) -> list[str | None]:
+    return [None if condition is None else condition.source for _, condition in chain.items]
 
 
 DEFAULT_DENY = 10_000

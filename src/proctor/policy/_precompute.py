@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,21 +31,30 @@ from proctor.contracts import (
     call_arguments,
     expand_exists_call,
 )
+from proctor.policy._subset import Evaluate, compile_subset
 
 VARIABLE = "_f"
 MISSING: Any = object()
 """A precomputed call whose arguments are not there (the program must not read it)."""
 SEPARATOR = "__"
 _ROOTS = ("args", "input", "scopes", "state")
+QUANTIFIABLE = ("trusted", "untrusted", "from_input")
+"""Functions of one value whose ``LIST.exists(x, f(x))`` / ``.all`` is made in Python (a
+callback from CEL per element, and a ``cel.Context``, cost more than the loop)."""
 _CALL = re.compile(
     rf"(?<![\w.])({'|'.join(name for name in FUNCTIONS if name != 'exists_call')})\s*\("
 )
 _PATH = re.compile(rf"^({'|'.join(_ROOTS)})((?:\.[A-Za-z_]\w*)+)$")
 _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
+_QUANTIFIED = re.compile(
+    rf"(?<![\w.])({VARIABLE}\d+|(?:{'|'.join(_ROOTS)})(?:\.[A-Za-z_]\w*)+)\s*\.\s*(exists|all)"
+    rf"\s*\(\s*([A-Za-z_]\w*)\s*,\s*({'|'.join(QUANTIFIABLE)})\s*\(\s*\3\s*\)\s*\)"
+)
 _STRING = re.compile(r"""("(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*')""")
 
 Argument = tuple[str, Any]
-"""``("literal", value)`` or ``("path", (root, key, ...))``."""
+"""``("literal", value)``, ``("path", (root, key, ...))`` or ``("made", index)`` (the result
+of an earlier call)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,9 +66,11 @@ class Precomputed:
     """For ``_f.k<n>``: the function and its arguments."""
     callbacks: bool
     """Calls of Proctor's remain (a ``cel.Context`` is still needed)."""
-    readers: tuple[tuple[str, str, str, int], ...] = ()
-    """How to make each variable the program reads: (name, kind, root, index) with kind
-    ``made`` (a call's result), ``field``, ``has`` or ``root``; ``root`` also names the field."""
+    readers: tuple[tuple[str, str, str, str, int], ...] = ()
+    """How to make each variable the program reads: (name, kind, root, field, index) with
+    kind ``made`` (the result of call ``index``), ``field``, ``has`` or ``root``."""
+    native: Evaluate | None = None
+    """The program in Python (``_subset``), when it uses only CEL's plainest parts."""
 
 
 def precompute(condition: CompiledCondition) -> Precomputed | None:
@@ -86,7 +98,7 @@ def precompute(condition: CompiledCondition) -> Precomputed | None:
         calls.append((match.group(1), tuple(a for a in arguments if a is not None)))
         at = end
     out.append(source[at:])
-    rewritten = _flatten("".join(out))
+    rewritten = _flatten(_lift_quantifiers("".join(out), calls))
     if not calls and rewritten == source:
         return None
     import cel
@@ -98,6 +110,7 @@ def precompute(condition: CompiledCondition) -> Precomputed | None:
     variables = frozenset(program.variables())
     remaining = {name for name in program.functions() if name in FUNCTIONS}
     return Precomputed(
+        native=None if remaining else compile_subset(rewritten),
         readers=tuple(_reader(name) for name in sorted(variables)),
         program=CompiledCondition(
             source=rewritten,
@@ -110,38 +123,75 @@ def precompute(condition: CompiledCondition) -> Precomputed | None:
     )
 
 
+def as_is(condition: CompiledCondition) -> Precomputed:
+    """``condition`` unchanged (nothing to lift or flatten), reading its roots whole: still
+    one program for the tool's chains rather than a program per rule."""
+    return Precomputed(
+        native=None if condition.functions else compile_subset(condition.source),
+        program=condition,
+        calls=(),
+        callbacks=bool(condition.functions),
+        readers=tuple((root, "root", root, "", 0) for root in sorted(condition.roots)),
+    )
+
+
+def _lift_quantifiers(source: str, calls: list[tuple[str, tuple[Argument, ...]]]) -> str:
+    """``L.exists(x, f(x))`` and ``L.all(x, f(x))``, with ``L`` a lifted call or a fixed
+    path and ``f`` one of ``QUANTIFIABLE``, as calls ``exists:f`` / ``all:f`` of their own
+    (outside string literals)."""
+    strings = [(m.start(), m.end()) for m in _STRING.finditer(source)]
+    out: list[str] = []
+    at = 0
+    for match in _QUANTIFIED.finditer(source):
+        if any(a <= match.start() < b for a, b in strings):
+            continue
+        target, quantifier, _, function = match.groups()
+        argument: Argument | None
+        if target.startswith(VARIABLE):
+            argument = ("made", int(target[len(VARIABLE) :]))
+        else:
+            argument = _static(target)
+        if argument is None:
+            continue
+        out.append(source[at : match.start()])
+        out.append(f"{VARIABLE}{len(calls)}")
+        calls.append((f"{quantifier}:{function}", (argument,)))
+        at = match.end()
+    out.append(source[at:])
+    return "".join(out)
+
+
 def flat_variables(pre: Precomputed, variables: dict[str, Any], made: list[Any]) -> dict[str, Any]:
     """The variables ``pre.program`` reads: the calls made, each field on its own, and the
     roots it reads whole. A missing field, or a call that could not be made (``MISSING``),
     is left out: CEL fails only if the program reads it (``has(args.x) && args.x``)."""
     out: dict[str, Any] = {}
-    for name, kind, where, index in pre.readers:
-        if kind == "made":
-            if made[index] is not MISSING:
-                out[name] = made[index]
-        elif kind == "field":
-            root, field = where.split(".", 1)
+    for name, kind, root, field, index in pre.readers:
+        if kind == "field":
             value = variables.get(root)
             if isinstance(value, dict) and field in value:
                 out[name] = value[field]
+        elif kind == "made":
+            if made[index] is not MISSING:
+                out[name] = made[index]
         elif kind == "has":
-            root, field = where.split(".", 1)
             value = variables[root]
             out[name] = isinstance(value, dict) and field in value
-        elif where in variables:
-            out[name] = variables[where]
+        elif root in variables:
+            out[name] = variables[root]
     return out
 
 
-def _reader(name: str) -> tuple[str, str, str, int]:
+def _reader(name: str) -> tuple[str, str, str, str, int]:
+    # Split once here, not on every decision.
     if name.startswith(VARIABLE) and name[len(VARIABLE) :].isdigit():
-        return name, "made", "", int(name[len(VARIABLE) :])
+        return name, "made", "", "", int(name[len(VARIABLE) :])
     root, sep, field = name.partition(SEPARATOR)
     if not sep or root not in _ROOTS:
-        return name, "root", name, 0
+        return name, "root", name, "", 0
     if field.startswith("has" + SEPARATOR):
-        return name, "has", f"{root}.{field[len('has' + SEPARATOR) :]}", 0
-    return name, "field", f"{root}.{field}", 0
+        return name, "has", root, field[len("has" + SEPARATOR) :], 0
+    return name, "field", root, field, 0
 
 
 def _flatten(source: str) -> str:
@@ -163,12 +213,17 @@ def _flatten(source: str) -> str:
     return "".join(parts)
 
 
-def resolve(argument: Argument, variables: dict[str, Any]) -> Any:
-    """An argument's value: a literal, or a path into the decision's variables
-    (``KeyError`` if it is missing, as CEL would fail)."""
+def resolve(argument: Argument, variables: dict[str, Any], made: Sequence[Any] = ()) -> Any:
+    """An argument's value: a literal, an earlier call's result (``made``), or a path into
+    the decision's variables (``KeyError`` if it is missing, as CEL would fail)."""
     kind, value = argument
     if kind == "literal":
         return value
+    if kind == "made":
+        result = made[value]
+        if result is MISSING:
+            raise KeyError(f"{VARIABLE}{value}")
+        return result
     root, *keys = value
     found: Any = variables[root]
     for key in keys:

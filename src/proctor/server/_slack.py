@@ -21,6 +21,7 @@ from proctor.errors import AccessDenied, ProctorError, UsageError
 from proctor.notifications import SlackAction, read_slack_action, slack_reply
 from proctor.server._appstate import state_of
 from proctor.server._keys import Principal
+from proctor.server._service import Service
 
 logger = logging.getLogger("proctor.server")
 
@@ -47,7 +48,7 @@ async def slack_actions(request: Request) -> Response:
     return Response(status_code=200, background=answer)
 
 
-async def _decide(service: Any, action: SlackAction) -> tuple[bool, str]:
+async def _decide(service: Service, action: SlackAction) -> tuple[bool, str]:
     if action.approver is None:
         return False, (
             f"<@{action.user_id}> may not decide from Slack: this user is not among the "

@@ -251,6 +251,13 @@ async def test_approvals_are_listed_by_status_oldest_first(store: Store) -> None
     assert await store.list_approvals(None, decided_since=1010.0) == [decided]
     assert await store.list_approvals(None, decided_since=1010.5) == []
     assert await store.list_approvals("pending", decided_since=0.0) == []
+    # By run (what a page of runs awaiting approval reads).
+    assert await store.list_approvals(None, run_ids=["run-1"]) == await store.list_approvals(None)
+    assert [a.approval_id for a in await store.list_approvals("pending", run_ids=["run-1"])] == [
+        "ap-2"
+    ]
+    assert await store.list_approvals(None, run_ids=["run-9"]) == []
+    assert await store.list_approvals(None, run_ids=[]) == []
 
 
 # Listing runs -----------------------------------------------------------------------------
@@ -422,6 +429,7 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
+        db.execute("DROP INDEX approvals_by_run")
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
             db.execute(f"DROP INDEX runs_by_{index}")
         for column in ("session", "input_text", "answer_text", "tools_used"):
@@ -478,6 +486,7 @@ async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_pat
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
+        db.execute("DROP INDEX approvals_by_run")
         for column in ("issuer", "subject", "name", "role", "tenant"):
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         db.execute("PRAGMA user_version = 16")
@@ -639,6 +648,7 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
+        db.execute("DROP INDEX approvals_by_run")
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):  # migration 16
@@ -678,6 +688,7 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
+        db.execute("DROP INDEX approvals_by_run")
         for column in ("issuer", "subject", "name", "role", "tenant"):  # migration 17
             db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         for index in ("session", "cost", "duration", "tenant_status"):
@@ -715,6 +726,7 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 18
         db.execute("DROP INDEX events_escalated")
         db.execute("DROP INDEX runs_report")
+        db.execute("DROP INDEX approvals_by_run")
         db.execute("PRAGMA user_version = 17")
         db.commit()
     store = SQLiteStore(path)

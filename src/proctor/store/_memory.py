@@ -246,11 +246,14 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         *,
         tenant: str | None = None,
         decided_since: float | None = None,
+        run_ids: Sequence[str] | None = None,
     ) -> list[ApprovalRecord]:
+        wanted = None if run_ids is None else set(run_ids)
         found = [
             a
             for a in self._approvals.values()
             if (status is None or a.status == status)
+            and (wanted is None or a.run_id in wanted)
             and (decided_since is None or (a.decided_at or -1.0) >= decided_since)
             and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
         ]

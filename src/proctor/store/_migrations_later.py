@@ -295,18 +295,21 @@ LATER: tuple[Migration, ...] = (
     ),
     # 18: the outcome report sums a window's runs from an index that holds every column
     # it reads (never the rows, with their search text), and counts escalations by
-    # trigger through a partial index of the few escalated events, not every event.
+    # trigger through a partial index of the few escalated events, not every event. A page
+    # of runs finds the approvals its runs wait for by run, not among every pending one.
     Migration(
         sqlite="""
     CREATE INDEX runs_report ON runs (tenant, started_at, status, outcome, cost_usd,
         tool_calls, duration_s, workflow, model, contract_hash);
     CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
+    CREATE INDEX approvals_by_run ON approvals (run_id, status);
     ANALYZE runs;
     """,
         postgres="""
     CREATE INDEX runs_report ON runs (tenant, started_at) INCLUDE (status, outcome,
         cost_usd, tool_calls, duration_s, workflow, model, contract_hash);
     CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
+    CREATE INDEX approvals_by_run ON approvals (run_id, status);
     """,
     ),
 )

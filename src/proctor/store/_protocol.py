@@ -136,9 +136,10 @@ class Approvals(Protocol):
         *,
         tenant: str | None = None,
         decided_since: float | None = None,
+        run_ids: Sequence[str] | None = None,
     ) -> list[ApprovalRecord]:
         """Approvals (with ``status``, of runs of ``tenant``, decided at or after
-        ``decided_since``), oldest request first."""
+        ``decided_since``, of the runs ``run_ids``), oldest request first."""
         ...
 
 

@@ -194,7 +194,10 @@ class SQLRunLog(SQLBase):
         *,
         tenant: str | None = None,
         decided_since: float | None = None,
+        run_ids: Sequence[str] | None = None,
     ) -> list[ApprovalRecord]:
+        if run_ids is not None and not run_ids:
+            return []
         sql = SELECT_APPROVALS
         clauses: list[str] = []
         params: list[Any] = []
@@ -203,11 +206,16 @@ class SQLRunLog(SQLBase):
             clauses.append("r.tenant = ?")
             params.append(tenant)
         if status is not None:
-            clauses.append("a.status = ?")
+            # Given the runs, their index (approvals_by_run) finds the few rows; a plain
+            # `status = ?` would lead SQLite to walk every approval of that status instead.
+            clauses.append("a.status = ?" if run_ids is None else "(a.status || '') = ?")
             params.append(status)
         if decided_since is not None:
             clauses.append("a.decided_at >= ?")
             params.append(decided_since)
+        if run_ids is not None:
+            clauses.append(f"a.run_id IN ({', '.join('?' for _ in run_ids)})")
+            params.extend(run_ids)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = await self._fetch(f"{sql}{where} ORDER BY a.requested_at", params)
         return [approval_from_row(row) for row in rows]

@@ -124,6 +124,7 @@ bench-more: $(ALL)
 	$(BIN)/python benchmarks/append_path.py
 	$(BIN)/python benchmarks/report_scale.py
 	$(BIN)/python benchmarks/runs_find.py
+	$(BIN)/python benchmarks/run_memory.py
 	$(BIN)/python benchmarks/policy_decision.py
 	$(BIN)/python benchmarks/injection/run.py
 

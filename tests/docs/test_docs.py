@@ -308,6 +308,11 @@ def _anchor(heading: str) -> str:
         "docs/deploy.md",
         "docs/server.md",
         "docs/scale-out.md",
+        "docs/gateway.md",
+        "docs/benchmarks.md",
+        "docs/evals.md",
+        "docs/rollout.md",
+        "docs/reliability.md",
     ],
 )
 def test_links_point_at_files_and_headings_that_exist(doc: str) -> None:

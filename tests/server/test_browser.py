@@ -12,13 +12,11 @@ secure context and keeps them (``test_sign_in_and_filter_runs`` checks it does).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -28,34 +26,20 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from proctor.server import create_server
 from proctor.store import SQLiteStore
 from server.ui_support import SECRET, Seeded, seed
+from support.browser import launch_chromium, shot, skip_without_chromium
 from support.context_runs import EMAIL, Clerk, Reader, clerk_runner, reader_runner
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() and os.environ.get("CI") != "true":
-    pytest.skip(
-        f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium "
-        "(make test installs it)",
-        allow_module_level=True,
-    )
+skip_without_chromium()
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 EVIDENCE_PEM = (
     Ed25519PrivateKey.generate()
     .private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
     .decode()
 )
-SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshots"
 
 
 @dataclass
@@ -117,14 +101,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def browser(site: Site) -> Iterator[Browser]:
     # After the site: Playwright's sync API runs an event loop in this thread, and the
     # site's seeding (asyncio.run) must come before it.
-    if not CHROMIUM.exists():  # only on CI, where a missing browser is a failure
-        pytest.fail(f"Chromium is missing at {CHROMIUM}; CI must install it (apt-get)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
+    with launch_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -144,11 +122,6 @@ def page(browser: Browser) -> Iterator[Page]:
     yield tab
     context.close()
     assert problems == [], problems
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def sign_in(page: Page, site: Site, who: str, start: str = "/runs") -> None:

@@ -10,13 +10,11 @@ test_browser.py puts its own.
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import uvicorn
@@ -25,28 +23,13 @@ from proctor._sockets import listen
 from proctor.server._serve import build_app
 from proctor.store import SQLiteStore
 from server.oidc_support import SECRET, SECRET_ENV, running_provider, sso_yaml
+from support.browser import launch_chromium, shot, skip_without_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() and os.environ.get("CI") != "true":
-    pytest.skip(
-        f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium "
-        "(make test installs it)",
-        allow_module_level=True,
-    )
+skip_without_chromium()
 
-from playwright.sync_api import Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Page, expect  # noqa: E402
 
 pytestmark = pytest.mark.slow
-
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-SHOTS = Path(os.environ.get("PROCTOR_TEST_OUTPUT", "test-output")) / "screenshots"
 
 
 @dataclass
@@ -91,14 +74,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 
 @pytest.fixture(scope="module")
 def chromium(site: Site) -> Iterator[object]:
-    if not CHROMIUM.exists():  # only on CI, where a missing browser is a failure
-        pytest.fail(f"Chromium is missing at {CHROMIUM}; CI must install it (apt-get)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=ARGS
-        )
+    with launch_chromium() as launched:
         yield launched
-        launched.close()
 
 
 @pytest.fixture
@@ -111,11 +88,6 @@ def page(chromium: object) -> Iterator[Page]:
     tab.set_default_timeout(10_000)
     yield tab
     context.close()
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
 def at_provider(page: Page, login: str) -> None:

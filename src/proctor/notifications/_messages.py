@@ -22,7 +22,7 @@ class Announcement:
 
     @property
     def subject(self) -> str:
-        workflow = self.run.workflow if self.run is not None else "a run"
+        workflow = _workflow(self.run)
         return f"Approval needed: {self.approval.tool} in {workflow}"
 
     def payload(self) -> dict[str, Any]:
@@ -41,9 +41,7 @@ class Announcement:
                 "requested_at": iso_time(a.requested_at),
                 "expires_at": iso_or_none(a.expires_at),
             },
-            "run": None
-            if self.run is None
-            else {"workflow": self.run.workflow, "tenant": self.run.tenant},
+            "run": _run_part(self.run),
             "link": self.link,
         }
 
@@ -106,6 +104,15 @@ class Announcement:
         }
 
 
+def _workflow(run: RunRecord | None) -> str:
+    return run.workflow if run is not None else "a run"
+
+
+def _run_part(run: RunRecord | None) -> dict[str, str] | None:
+    """The ``run`` of an approval's webhook body: its workflow and tenant."""
+    return None if run is None else {"workflow": run.workflow, "tenant": run.tenant}
+
+
 APPROVE_ACTION = "proctor_approve"
 DENY_ACTION = "proctor_deny"
 
@@ -124,7 +131,7 @@ class DecisionNote:
 
     @property
     def subject(self) -> str:
-        workflow = self.run.workflow if self.run is not None else "a run"
+        workflow = _workflow(self.run)
         return f"{self.approval.status.capitalize()}: {self.approval.tool} in {workflow}"
 
     @property
@@ -150,9 +157,7 @@ class DecisionNote:
                 "decision_reason": a.decision_reason,
                 "decided_at": iso_or_none(a.decided_at),
             },
-            "run": None
-            if self.run is None
-            else {"workflow": self.run.workflow, "tenant": self.run.tenant},
+            "run": _run_part(self.run),
             "link": self.link,
         }
 

@@ -299,7 +299,7 @@ def test_retention_purges_only_expired_finished_runs_and_proof_survives(
             "finished_at = finished_at - 31 * 86400"
         )
         db.commit()
-    listed_before = _ok(proctor("runs", "--json", env=env)).json()
+    listed_before = _ok(proctor("runs", "--json", env=env)).json()["runs"]
 
     dry = _ok(proctor("retention", "apply", "--dry-run", env=env))
     with closing(sqlite3.connect(runs.db)) as db:
@@ -328,12 +328,12 @@ def test_retention_purges_only_expired_finished_runs_and_proof_survives(
     assert "payload purged" in _ok(trace).out
     assert "policy allow" in trace.out
     assert "payload purged" not in _ok(waiting).out
-    head = ("last_seq", "head_hash", "updated_at")  # a purge moves the head to its record
+    head = ("updated_at",)  # a purge moves the head to its record
 
     def index(runs: list[dict[str, object]]) -> list[dict[str, object]]:
         return [{k: v for k, v in run.items() if k not in head} for run in runs]
 
-    assert index(_ok(listed).json()) == index(listed_before)
+    assert index(_ok(listed).json()["runs"]) == index(listed_before)
     _ok(export)
     assert "under retention; hash retained" in page.read_text()
     assert "would purge payloads of 0 run(s)" in _ok(again).out

@@ -7,7 +7,6 @@ another. Independent read-only commands run side by side to keep the file fast.
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import shutil
@@ -145,15 +144,17 @@ def test_runs_lists_every_demo_run_and_filters(demo: Demo, env: dict[str, str]) 
     )
     for ran in (every, escalated, waiting, nothing):
         assert ran.code == 0, str(ran)
-    runs = every.json()
+    runs = every.json()["runs"]
     assert {r["run_id"] for r in runs} == {run_id for run_id, _ in demo.runs}
     assert Counter(r["outcome"] or r["status"] for r in runs) == Counter(EXPECTED_STATUSES)
     assert all(r["workflow"] == "invoice_reconciliation" for r in runs)
 
-    assert len(escalated.json()) == 4
-    assert {r["outcome"] for r in escalated.json()} == {"escalated"}
-    assert [r["run_id"] for r in waiting.json()] == [demo.over_threshold]
-    assert nothing.json() == []
+    assert len(escalated.json()["runs"]) == 4
+    assert {r["outcome"] for r in escalated.json()["runs"]} == {"escalated"}
+    [waits] = waiting.json()["runs"]
+    assert (waits["run_id"], waits["pending_approval"]) == (demo.over_threshold, demo.approval_id)
+    assert waits["started_at"].endswith("Z")  # ISO times, as the HTTP API writes them
+    assert nothing.json() == {"runs": []}
 
 
 def test_trace_shows_the_clean_runs_whole_log(demo: Demo, env: dict[str, str]) -> None:
@@ -161,14 +162,14 @@ def test_trace_shows_the_clean_runs_whole_log(demo: Demo, env: dict[str, str]) -
         [["trace", demo.clean, "--json"], ["trace", demo.clean]], env=env
     )
     assert as_json.code == 0, str(as_json)
-    events = as_json.json()
+    traced = as_json.json()
+    assert (traced["run"]["run_id"], traced["run"]["outcome"]) == (demo.clean, "resolved")
+    events = traced["events"]
     assert [e["seq"] for e in events] == list(range(len(events)))
-    assert {e["run_id"] for e in events} == {demo.clean}
     assert events[0]["type"] == "run_started"
     assert events[-1]["type"] == "run_finished"
-    assert events[-1]["data"]["outcome"] == "resolved"
-    for before, after in itertools.pairwise(events):
-        assert after["prev_hash"] == before["hash"]
+    assert events[-1]["meta"]["outcome"] == "resolved"
+    assert len({e["hash"] for e in events}) == len(events)
     types = Counter(e["type"] for e in events)
     assert types["policy_decided"] == types["tool_started"] == types["tool_finished"] == 5
 
@@ -183,7 +184,7 @@ def test_trace_shows_the_clean_runs_whole_log(demo: Demo, env: dict[str, str]) -
 def test_approve_resumes_the_run_and_pays_once(demo: Demo, env: dict[str, str]) -> None:
     listed = proctor("approvals", "--json", env=env)
     assert listed.code == 0, str(listed)
-    [pending] = listed.json()
+    [pending] = listed.json()["approvals"]
     assert pending["approval_id"] == demo.approval_id
     assert pending["run_id"] == demo.over_threshold
     assert pending["tool"] == "erp.create_payment"
@@ -216,7 +217,7 @@ def test_approve_resumes_the_run_and_pays_once(demo: Demo, env: dict[str, str]) 
     )
     assert "already approved" in one_line_error(again, 1)
     assert again.out == ""
-    records = {r["approval_id"]: r for r in decided.json()}
+    records = {r["approval_id"]: r for r in decided.json()["approvals"]}
     record = records.pop(demo.approval_id)
     assert (record["status"], record["decided_by"]) == ("approved", "alice")
     # The other one: the risky payment the checker model denied, no person involved.

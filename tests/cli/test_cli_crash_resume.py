@@ -23,6 +23,7 @@ from proctor.store import (
     RunFilter,
     RunFinished,
     RunResumed,
+    RunStarted,
     ToolFinished,
     ToolStarted,
     open_store,
@@ -113,12 +114,13 @@ async def test_killed_after_the_erp_write_resumes_without_a_second_payment(
 
     listed = proctor("runs", "--status", "running", "--json", env=env)
     assert listed.code == 0, str(listed)
-    [record] = listed.json()
+    [record] = listed.json()["runs"]
     run_id = record["run_id"]
-    assert record["workflow_ref"] == "crash_workflows:kill_after_payment"
     # The ERP holds the payment, but the log only knows the call started.
     assert len(_payments(run_id)) == 1
     before = await _events(run_id)
+    assert isinstance(before[0].data, RunStarted)
+    assert before[0].data.workflow_ref == "crash_workflows:kill_after_payment"
     assert [s.attempt for s in _pay_starts(before)] == [1]
     assert _pay_finishes(before) == []
     assert isinstance(before[-1].data, ToolStarted)

@@ -50,7 +50,7 @@ def test_who_started_a_run_cannot_approve_it_under_any_spelling(
         assert refused.code == 1, str(refused)
         assert "separation of duties" in refused.err, str(refused)
         assert refused.err.count("\n") == 1, str(refused)  # one line, no traceback
-    listed = proctor("approvals", "--json", env=env).json()
+    listed = proctor("approvals", "--json", env=env).json()["approvals"]
     assert [(a["approval_id"], a["status"]) for a in listed] == [(approval_id, "pending")]
 
     approved = proctor("approve", approval_id, "--as", "second-person", env=env)

@@ -10,13 +10,7 @@ import pytest
 from cli_harness import one_line_error, proctor_main
 
 from proctor.examples import invoice
-
-RUN_KEYS = {
-    "run_id", "workflow", "model", "contract_name", "contract_hash", "trace_id", "started_at",
-    "status", "outcome", "updated_at", "finished_at", "tool_calls", "model_calls",
-    "input_tokens", "output_tokens", "cost_usd", "duration_s", "last_seq", "head_hash",
-    "owner", "workflow_ref", "tenant", "started_by", "session",
-}  # fmt: skip
+from proctor.server._schemas import RunSummary
 
 
 def _input(tmp_path: Path, sample: str) -> str:
@@ -43,17 +37,17 @@ def test_runs_are_started_in_sessions_and_found(
     listed = proctor_main(
         "runs", "--session", "chat-7", "--sort", "started", "--json", capsys=capsys
     )
-    runs = listed.json()
+    runs = listed.json()["runs"]
     assert [run["run_id"] for run in runs] == [first, second]
     assert {run["session"] for run in runs} == {"chat-7"}
-    assert set(runs[0]) == RUN_KEYS  # the record as before, plus its session
+    assert set(runs[0]) == set(RunSummary.model_fields)  # as GET /api/v1/runs shows runs
 
     traced = proctor_main("trace", first, capsys=capsys)
     assert "in session chat-7" in " ".join(traced.out.replace("│", " ").split()), str(traced)
     found = proctor_main("runs", "--search", "northwind", "--json", capsys=capsys)
-    assert [run["run_id"] for run in found.json()] == [second]
-    by_cost = proctor_main("runs", "--sort", "-cost", "--json", capsys=capsys).json()
-    costs = [run["cost_usd"] for run in by_cost]
+    assert [run["run_id"] for run in found.json()["runs"]] == [second]
+    by_cost = proctor_main("runs", "--sort", "-cost", "--json", capsys=capsys).json()["runs"]
+    costs = [run["totals"]["cost_usd"] for run in by_cost]
     assert costs == sorted(costs, reverse=True)
     assert {run["run_id"] for run in by_cost} == {first, second, third}
 

@@ -69,13 +69,13 @@ def test_keys_are_created_listed_and_revoked(proctor_home: Path) -> None:
     for column in ("key id", "name", "role", "tenant", "created", "revoked"):
         assert column in table.out
     assert made["key_id"] in table.out
-    listed = everything.json()
+    listed = everything.json()["keys"]
     assert [k["name"] for k in listed] == ["ci", listed[1]["name"]]  # newest first
     assert all(
         set(k) == {"key_id", "name", "holder", "role", "tenant", "created_at", "revoked_at"}
         for k in listed
     )
-    assert [k["tenant"] for k in acme.json()] == ["acme"]
+    assert [k["tenant"] for k in acme.json()["keys"]] == ["acme"]
     for ran in (table, everything, created, as_json):
         assert "secret_hash" not in ran.out
     assert token not in table.out + everything.out

@@ -47,7 +47,7 @@ def test_submitted_runs_are_driven_by_a_draining_worker(tmp_path: Path, proctor_
     assert urgent.output.strip() in waiting.output, waiting.output
 
     # Deciding a queued run's approval leaves the run to the workers: no race for it.
-    (pending,) = json.loads(CliRunner().invoke(app, ["approvals", "--json"]).output)
+    (pending,) = json.loads(CliRunner().invoke(app, ["approvals", "--json"]).output)["approvals"]
     approved = CliRunner().invoke(app, ["approve", pending["approval_id"], "--as", "bob"])
     assert approved.exit_code == 0, approved.output
     assert "is in the run queue: a worker continues it" in approved.output

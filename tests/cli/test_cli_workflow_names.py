@@ -30,7 +30,7 @@ def test_the_name_and_the_ref_work_in_every_command(
         checked = proctor_main("contract", "check", contract, "--workflow", name, capsys=capsys)
         assert checked.code == 0, str(checked)
         listed = proctor_main("runs", "--workflow", name, "--json", capsys=capsys)
-        assert [run["workflow"] for run in listed.json()] == ["refunds"], str(listed)
+        assert [run["workflow"] for run in listed.json()["runs"]] == ["refunds"], str(listed)
         versions = proctor_main("contract", "versions", name, "--json", capsys=capsys)
         assert len(versions.json()["versions"]) == 1, str(versions)
         tested = proctor_main("contract", "test", contract, "--workflow", name, capsys=capsys)

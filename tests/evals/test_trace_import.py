@@ -107,7 +107,7 @@ def test_the_command_checks_stores_and_writes_cases(tmp_path: Path, proctor_home
     [case] = suite.glob("*.yaml")
     assert case.name.startswith("pydantic-ai-")
     runs = CliRunner().invoke(app, ["runs", "--json"])
-    assert json.loads(runs.output)[0]["model"] == "observed:pydantic-ai"
+    assert json.loads(runs.output)["runs"][0]["model"] == "observed:pydantic-ai"
     again = CliRunner().invoke(app, args)
     assert isinstance(again.exception, UsageError)
     assert "exists already" in str(again.exception)

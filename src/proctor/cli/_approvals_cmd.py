@@ -33,7 +33,9 @@ def approvals(
 
     found = with_store(work, create=False)
     if as_json:
-        print(render.to_json(found))
+        from proctor.store import approval_document
+
+        print(render.to_json({"approvals": [approval_document(a) for a in found]}))
     else:
         console.print(render.approvals_table(found))
 

@@ -65,7 +65,7 @@ def notify_run(
         if notifier is None:
             raise UsageError(
                 "proctor.yaml's notifications: names no channel. Fix: add one "
-                "(docs/notifications.md), or pass --config FILE"
+                "(docs/notifications.md), or name the file with proctor --config FILE COMMAND"
             )
         try:
             if once:

@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from proctor.store import Event
+from proctor.store import Event, run_document
 
 if TYPE_CHECKING:
     from proctor.runtime import RunResult
-    from proctor.store import ApprovalRecord, RunRecord, RunTotals
+    from proctor.store import ApprovalRecord, RunRecord, RunTotals, Store
 
 OUTCOME_STYLE = {
     "resolved": "bold green",
@@ -99,14 +99,28 @@ def new_table(title: str | None = None) -> Table:
     return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
 
 
-# The summary row's search columns stay out of `proctor runs --json` (its shape is the
-# record's, as before): the input and answer are read with `proctor trace`.
-_SEARCH_COLUMNS = frozenset({"input_text", "answer_text", "tools_used"})
+async def run_documents(store: Store, runs: list[RunRecord]) -> list[dict[str, Any]]:
+    """``runs`` as the HTTP API shows them, with contract version labels and the approval
+    each waits for (one query for the approvals, one per distinct contract version)."""
+    from proctor.audit import chained_approvals
 
-
-def run_json(run: RunRecord) -> dict[str, Any]:
-    """A run's record as ``proctor runs --json`` prints it."""
-    return {k: v for k, v in dataclasses.asdict(run).items() if k not in _SEARCH_COLUMNS}
+    waiting = [run.run_id for run in runs if run.status == "awaiting_approval"]
+    pending: dict[str, str] = {}
+    if waiting:
+        found = await store.list_approvals("pending", run_ids=waiting)
+        pending = {a.run_id: a.approval_id for a in await chained_approvals(store, found)}
+    versions: dict[str, str | None] = {}
+    for content_hash in {run.contract_hash for run in runs} - {""}:
+        stored = await store.contracts(hash_prefix=content_hash)
+        versions[content_hash] = stored[0].version if stored else None
+    return [
+        run_document(
+            run,
+            version=versions.get(run.contract_hash),
+            pending_approval=pending.get(run.run_id),
+        )
+        for run in runs
+    ]
 
 
 _ORDERS = {

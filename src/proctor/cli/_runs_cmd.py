@@ -16,7 +16,7 @@ from proctor.errors import NotFoundError, ProctorError, UsageError
 
 if TYPE_CHECKING:
     from proctor.runtime import RunResult
-    from proctor.store import Store
+    from proctor.store import EventRow, Store
 
 app = command_group()
 
@@ -309,15 +309,18 @@ def runs(
     async def work(store: Store) -> tuple[list[RunRecord], RunTotals | None]:
         found = await store.list_runs(query)
         # The totals cost a pass over every matching run: only when the page is not all.
-        if as_json or len(found) < limit:
+        if len(found) < limit:
             return found, None
         return found, await store.run_totals(query, cap=TOTALS_CAP)
 
-    found, totals = with_store(work, create=False)
+    async def documents(store: Store) -> list[dict[str, Any]]:
+        return await render.run_documents(store, await store.list_runs(query))
+
     if as_json:
-        print(render.to_json([render.run_json(run) for run in found]))
-    else:
-        console.print(render.runs_table(found, totals=totals, sort=query.sort))
+        print(render.to_json({"runs": with_store(documents, create=False)}))
+        return
+    found, totals = with_store(work, create=False)
+    console.print(render.runs_table(found, totals=totals, sort=query.sort))
 
 
 @app.command()
@@ -326,18 +329,22 @@ def trace(
     as_json: bool = typer.Option(False, "--json", help="Print the run's events as JSON."),
 ) -> None:
     """Show a run's timeline: model calls, tool calls, decisions, approvals, spend."""
-    from proctor.cli._render import to_json
+    from proctor.cli._render import run_documents, to_json
     from proctor.cli._timeline import trace_tree
-    from proctor.store import row_to_event
+    from proctor.store import event_document, row_to_event
 
-    async def work(store: Store) -> tuple[Any, list[Any]]:
+    async def work(store: Store) -> tuple[Any, list[EventRow], dict[str, Any] | None]:
         rows = await store.events(run_id)
         if not rows:
             raise NotFoundError(f"no run {run_id!r} in this store; list runs with `proctor runs`")
-        return await store.get_run(run_id), [row_to_event(row) for row in rows]
+        record = await store.get_run(run_id)
+        shown = None
+        if as_json and record is not None:
+            [shown] = await run_documents(store, [record])
+        return record, rows, shown
 
-    record, events = with_store(work, create=False)
+    record, rows, shown = with_store(work, create=False)
     if as_json:
-        print(to_json(events))
+        print(to_json({"run": shown, "events": [event_document(row) for row in rows]}))
     else:
-        console.print(trace_tree(record, events))
+        console.print(trace_tree(record, [row_to_event(row) for row in rows]))

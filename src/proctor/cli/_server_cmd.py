@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
@@ -11,7 +11,7 @@ from proctor.cli._context import command_group, console, options, os_user, with_
 from proctor.errors import needs_extra
 
 if TYPE_CHECKING:
-    from proctor.store import ApiKeyRecord
+    pass
 
 app = command_group()
 keys_app = command_group(
@@ -109,19 +109,6 @@ def serve(
     )
 
 
-def _key_json(record: ApiKeyRecord) -> dict[str, Any]:
-    # Never the digest: it identifies the key as well as the key itself does to the store.
-    return {
-        "key_id": record.key_id,
-        "name": record.name,
-        "holder": record.identity,
-        "role": record.role,
-        "tenant": record.tenant,
-        "created_at": record.created_at,
-        "revoked_at": record.revoked_at,
-    }
-
-
 @keys_app.command("create")
 def keys_create(
     role: str = typer.Option(..., "--role", help="viewer, operator, approver or admin."),
@@ -137,6 +124,7 @@ def keys_create(
 ) -> None:
     """Create an API key; the key is printed this once (the store keeps its digest only)."""
     from proctor.cli._render import to_json
+    from proctor.store import key_document
 
     with needs_extra("proctor keys create"):
         from proctor.server._keys import check_holder, check_role, check_tenant, create_api_key
@@ -156,7 +144,7 @@ def keys_create(
         )
     )
     if as_json:
-        print(to_json({**_key_json(record), "key": token}))
+        print(to_json({**key_document(record), "key": token}))
         return
     console.print(f"API key (shown once, store it now): [bold]{token}[/]", highlight=False)
     console.print(
@@ -173,10 +161,11 @@ def keys_list(
 ) -> None:
     """List API keys, newest first, revoked ones included (never their digests)."""
     from proctor.cli._render import new_table, to_json, when
+    from proctor.store import key_document
 
     found = with_store(lambda store: store.api_keys(tenant), create=False)
     if as_json:
-        print(to_json([_key_json(record) for record in found]))
+        print(to_json({"keys": [key_document(record) for record in found]}))
         return
     table = new_table()
     for column in ("key id", "name", "role", "tenant", "created", "revoked"):

@@ -27,7 +27,8 @@ def preflight(config: GatewayConfig, host: str) -> None:
     if not config.models:
         raise ConfigError(
             "proctor.yaml defines no models, so the gateway has nothing to serve. Fix: add a "
-            "models: section (see docs/gateway.md), or pass --config FILE"
+            "models: section (see docs/gateway.md), or name the file with "
+            "proctor --config FILE COMMAND"
         )
     check_exposure(config.keys, host)
     KeyRing(config.keys)  # every key_env must be set

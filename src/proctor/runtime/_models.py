@@ -129,8 +129,9 @@ def run_model(
                     f"the {workflow.name} contract caps cost at ${ceiling:g}, but model "
                     f"{first.model!r} has no price (neither proctor.yaml nor the published "
                     "table, genai-prices, lists it), so the cap could not be enforced. Fix: "
-                    "give its price in proctor.yaml (in the working directory, or --config "
-                    f"FILE): prices: {{{first.model}: {{input: <USD per million tokens>, "
+                    "give its price in proctor.yaml (in the working directory, or the file "
+                    "named by proctor --config FILE): prices: "
+                    f"{{{first.model}: {{input: <USD per million tokens>, "
                     "output: <USD per million tokens>}} (0 and 0 for a model you host), or "
                     "remove limits.max_cost_usd"
                 )

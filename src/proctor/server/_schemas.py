@@ -22,10 +22,14 @@ from proctor.store import (
     QueueItem,
     RunRecord,
     RunStatus,
+    approval_document,
     check_session_key,
-    iso_or_none,
+    event_document,
     iso_time,
     json_value_problem,
+    key_document,
+    queued_run_document,
+    run_document,
 )
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
@@ -141,6 +145,10 @@ class RunSummary(BaseModel):
     session: str | None = Field(
         description="The session key the run was started with (runs of one conversation)."
     )
+    trace_id: str | None = Field(
+        description="The run's OpenTelemetry trace id (32 hex digits), as its exported "
+        "spans carry it; null while the run is queued."
+    )
     started_at: str
     updated_at: str | None
     finished_at: str | None
@@ -153,63 +161,14 @@ class RunSummary(BaseModel):
     def of(
         cls, run: RunRecord, *, version: str | None, pending_approval: str | None = None
     ) -> RunSummary:
-        return cls(
-            run_id=run.run_id,
-            workflow=run.workflow,
-            status=run.status,
-            outcome=run.outcome,
-            model=run.model,
-            contract_name=run.contract_name,
-            contract_hash=run.contract_hash,
-            contract_version=version,
-            tenant=run.tenant,
-            started_by=run.started_by,
-            session=run.session,
-            started_at=iso_time(run.started_at),
-            updated_at=iso_time(run.updated_at) if run.updated_at else None,
-            finished_at=iso_or_none(run.finished_at),
-            totals=RunTotals(
-                tool_calls=run.tool_calls,
-                model_calls=run.model_calls,
-                input_tokens=run.input_tokens,
-                output_tokens=run.output_tokens,
-                tokens=run.input_tokens + run.output_tokens,
-                cost_usd=run.cost_usd,
-                duration_s=run.duration_s,
-            ),
-            pending_approval=pending_approval,
+        return cls.model_validate(
+            run_document(run, version=version, pending_approval=pending_approval)
         )
 
     @classmethod
     def queued(cls, item: QueueItem) -> RunSummary:
-        """A run waiting in the run queue: what is known before a worker starts it (the
-        worker picks the contract, and the model when none was asked for)."""
-        return cls(
-            run_id=item.run_id,
-            workflow=item.workflow,
-            status="queued",
-            outcome=None,
-            model=item.model or "",
-            contract_name="",
-            contract_hash="",
-            contract_version=None,
-            tenant=item.tenant,
-            session=item.session,
-            started_by=item.submitted_by,
-            started_at=iso_time(item.submitted_at),
-            updated_at=None,
-            finished_at=None,
-            totals=RunTotals(
-                tool_calls=0,
-                model_calls=0,
-                input_tokens=0,
-                output_tokens=0,
-                tokens=0,
-                cost_usd=0.0,
-                duration_s=0.0,
-            ),
-            pending_approval=None,
-        )
+        """A run waiting in the run queue (``queued_run_document``)."""
+        return cls.model_validate(queued_run_document(item))
 
 
 class ListTotals(BaseModel):
@@ -252,16 +211,7 @@ class EventOut(BaseModel):
 
     @classmethod
     def of(cls, row: EventRow) -> EventOut:
-        return cls(
-            seq=row.seq,
-            type=row.type,
-            ts=iso_time(row.ts),
-            span_id=row.span_id,
-            parent_span_id=row.parent_span_id,
-            meta=row.meta,
-            content=row.content,
-            hash=row.hash,
-        )
+        return cls.model_validate(event_document(row))
 
 
 class EventPage(BaseModel):
@@ -293,23 +243,7 @@ class ApprovalOut(BaseModel):
 
     @classmethod
     def of(cls, approval: ApprovalRecord) -> ApprovalOut:
-        return cls(
-            approval_id=approval.approval_id,
-            run_id=approval.run_id,
-            call_id=approval.call_id,
-            tool=approval.tool,
-            arguments=approval.arguments,
-            args_digest=approval.args_digest,
-            rule=approval.rule,
-            reason=approval.reason,
-            status=approval.status,
-            approver=approval.approver,
-            requested_at=iso_time(approval.requested_at),
-            expires_at=iso_or_none(approval.expires_at),
-            decided_at=iso_or_none(approval.decided_at),
-            decided_by=approval.decided_by,
-            decision_reason=approval.decision_reason,
-        )
+        return cls.model_validate(approval_document(approval))
 
 
 class ApprovalList(BaseModel):
@@ -450,15 +384,7 @@ class KeyOut(BaseModel):
 
     @classmethod
     def fields_of(cls, record: ApiKeyRecord) -> dict[str, Any]:
-        return {
-            "key_id": record.key_id,
-            "name": record.name,
-            "holder": record.identity,
-            "role": record.role,
-            "tenant": record.tenant,
-            "created_at": iso_time(record.created_at),
-            "revoked_at": iso_or_none(record.revoked_at),
-        }
+        return key_document(record)
 
     @classmethod
     def of(cls, record: ApiKeyRecord) -> KeyOut:

@@ -35,6 +35,21 @@ def test_the_name_and_the_ref_work_in_every_command(
         assert len(versions.json()["versions"]) == 1, str(versions)
         tested = proctor_main("contract", "test", contract, "--workflow", name, capsys=capsys)
         assert tested.code == 0, str(tested)
+        # The workflow instead of its file: the file its contract was loaded from.
+        own = proctor_main("contract", "check", name, capsys=capsys)
+        assert own.code == 0, str(own)
+        assert f"{contract} is a valid contract" in own.out, str(own)
+        drift = proctor_main("report", "drift", "--workflow", name, capsys=capsys)
+        assert "the refunds contract" in drift.err, str(drift)
+        assert "has no rollout" in drift.err, str(drift)
+    # A workflow only $PROCTOR_WORKFLOWS knows counts as known for the file alone too.
+    alone = proctor_main("contract", "check", contract, capsys=capsys)
+    assert alone.code == 0, str(alone)
+    for wrong in ("refundz", "nomodule:x"):
+        neither = proctor_main("contract", "check", wrong, capsys=capsys)
+        assert neither.code == 2, str(neither)
+        assert f"{wrong} is neither a contract file nor a workflow (known: " in neither.err
+        assert "❌" not in neither.err  # ':x' is text, not an emoji code
     unknown = proctor_main("run", "refundz", "--input", request, capsys=capsys)
     assert unknown.code == 1
     assert "no workflow named 'refundz' (known: " in unknown.err

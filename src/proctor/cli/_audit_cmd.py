@@ -222,7 +222,9 @@ def audit_public_key() -> None:
     keys = load_evidence_keys()
     assert keys.signer is not None
     sys.stdout.write(public_pem(keys.signer.public_key()).decode())
-    Console(stderr=True).print(f"key id {keys.signer.key_id}", highlight=False, markup=False)
+    Console(stderr=True, emoji=False).print(
+        f"key id {keys.signer.key_id}", highlight=False, markup=False
+    )
 
 
 @app.command("rotate-key")
@@ -315,7 +317,7 @@ def audit_export(
             soft_wrap=True,
         )
     if not check.ok:
-        Console(stderr=True, soft_wrap=True, markup=False).print(
+        Console(stderr=True, soft_wrap=True, markup=False, emoji=False).print(
             f"✗ {run_id}: chain verification failed: {check.problem}", highlight=False
         )
         raise typer.Exit(1)

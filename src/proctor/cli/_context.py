@@ -30,10 +30,10 @@ class _ConsoleOnFirstUse:
         if made is None:
             from rich.console import Console
 
-            made = Console()
+            made = Console(emoji=False)
             if not made.is_terminal:
                 # Piped or captured output is read by people and tools alike: don't wrap at 80.
-                made = Console(width=160)
+                made = Console(width=160, emoji=False)
             _ConsoleOnFirstUse._made = made
         return made
 

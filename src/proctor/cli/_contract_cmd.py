@@ -26,7 +26,12 @@ app = command_group(
 
 @app.command("check")
 def contract_check(
-    path: Path = typer.Argument(..., help="Contract YAML file."),
+    path: Path = typer.Argument(
+        ...,
+        metavar="CONTRACT",
+        help="Contract YAML file, or a workflow (its name or package.module:attribute) "
+        "whose contract file to check.",
+    ),
     workflow: str | None = typer.Option(
         None,
         "--workflow",
@@ -39,6 +44,15 @@ def contract_check(
     from proctor.runtime import separation_problem
 
     known = known_workflows()
+    if workflow is None and not path.exists() and path.suffix not in (".yaml", ".yml"):
+        named = _workflow_named(str(path))
+        if named is None:
+            raise UsageError(
+                f"{path} is neither a contract file nor a workflow (known: "
+                f"{', '.join(sorted(known)) or 'none'}). Fix: give the path of a contract "
+                "YAML file, or a workflow's name or package.module:attribute"
+            )
+        workflow, path = str(path), _contract_file_of(named)
     if workflow is not None:
         own = load_workflow(workflow)
         known[own.name] = lambda: own
@@ -65,6 +79,28 @@ def contract_check(
     for problem in problems:
         console.print(f"[red]✗[/] {escape(str(problem))}", highlight=False, soft_wrap=True)
     raise typer.Exit(1)
+
+
+def _workflow_named(text: str) -> Any:
+    """The workflow ``text`` names (a name or ``package.module:attribute``), if any."""
+    from proctor.cli._workflows import load_workflow
+    from proctor.errors import NotFoundError
+
+    try:
+        return load_workflow(text)
+    except NotFoundError:
+        return None
+
+
+def _contract_file_of(flow: Any) -> Path:
+    source: Path | None = flow.contract.file
+    if source is None:
+        raise UsageError(
+            f"workflow {flow.name!r} builds its contract in Python, so there is no contract "
+            "file to check. Fix: name the YAML file, as in `proctor contract check "
+            f"contract.yaml --workflow {flow.name}`"
+        )
+    return source
 
 
 @app.command("test")

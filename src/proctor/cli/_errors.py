@@ -65,7 +65,7 @@ def report(exc: BaseException) -> NoReturn:
     """Print ``exc`` as one line on stderr and exit: 2 for usage errors, else 1."""
     # One line per error, whatever the terminal width; the message is plain text, so a
     # bracket in it (a user's argument, a file's content) is never read as markup.
-    err = Console(stderr=True, soft_wrap=True, markup=False)
+    err = Console(stderr=True, soft_wrap=True, markup=False, emoji=False)
     if isinstance(exc, ImportError) and not isinstance(exc, MissingExtraError):
         extra = extra_of(exc)  # an optional dependency no command expected to need
         exc = exc if extra is None else MissingExtraError("this command", extra)

@@ -61,7 +61,7 @@ def submit_command(
     )
     print(run_id)
     if ":" in workflow and workflow not in configured_refs(options.config):
-        Console(stderr=True, soft_wrap=True, markup=False, highlight=False).print(
+        Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False).print(
             f"note: workers run {workflow} only where it is configured: proctor worker "
             f"--workflow {workflow}, workflows: in proctor.yaml, or $PROCTOR_WORKFLOWS"
         )

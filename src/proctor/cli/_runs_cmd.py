@@ -61,7 +61,7 @@ async def _note_interrupted(store: Store) -> None:
     if found:
         shown = ", ".join(f"{run.run_id} ({run.workflow})" for run in found[:5])
         more = f" and {len(found) - 5} more" if len(found) > 5 else ""
-        Console(stderr=True, soft_wrap=True, markup=False, highlight=False).print(
+        Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False).print(
             f"note: {len(found)} interrupted run(s) on this host: {shown}{more}. Resume them "
             "with `proctor resume --all` (or `proctor run --resume-interrupted`)"
         )
@@ -153,7 +153,9 @@ def run(
 
     async def work(store: Store) -> RunResult:
         if resume_interrupted:  # with --json, on stderr: stdout holds the one result
-            await _resume_interrupted(store, Console(stderr=True) if as_json else console)
+            await _resume_interrupted(
+                store, Console(stderr=True, emoji=False) if as_json else console
+            )
         else:
             await _note_interrupted(store)
         return await runner_for(store, flow).start(
@@ -183,7 +185,7 @@ def run(
 
 def _interrupted(run_id: str) -> NoReturn:
     """Say what became of a run the person interrupted, and how to continue it."""
-    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False)
+    err = Console(stderr=True, soft_wrap=True, markup=False, highlight=False, emoji=False)
     record = with_store(lambda store: store.get_run(run_id))
     if record is None:
         err.print("interrupted before the run started: nothing was recorded")

@@ -21,14 +21,16 @@ from proctor.runtime import (
     WorkflowCatalog,
     load_workflow_ref,
     project_runner,
-    registered_workflows,
 )
 from proctor.store import Store
 
 
 def known_workflows() -> dict[str, Callable[[], Workflow]]:
-    """Registered workflows (shipped examples and installed plugins) by name."""
-    return {name: partial(load_workflow_ref, name) for name in registered_workflows()}
+    """The workflows this project may run, by name: registered ones (shipped examples and
+    installed plugins) and those ``proctor.yaml``'s ``workflows:`` or
+    ``$PROCTOR_WORKFLOWS`` configure (imported to learn their names)."""
+    catalog = WorkflowCatalog.for_project((), options.config)
+    return {name: partial(catalog.load, name) for name in catalog.names() if ":" not in name}
 
 
 def load_workflow(name: str, *, contract: Path | None = None) -> Workflow:

@@ -62,7 +62,10 @@ def load_contracts(path: str | Path) -> dict[str, Contract]:
     text = read_source(path)
     if isinstance(text, ContractProblem):
         raise ConfigError(str(text))
-    return _valid(parse_file(text, str(path)))
+    contracts = _valid(parse_file(text, str(path)))
+    for contract in contracts.values():
+        contract._file = Path(path).resolve()
+    return contracts
 
 
 def parse_contracts(text: str, source: str = "<string>") -> dict[str, Contract]:

@@ -290,6 +290,20 @@ class Contract(_Strict):
     """A canary: a share of new runs starts under a candidate contract. Not one of the
     contract's terms: its hash and stored version leave it out (see ``terms``)."""
 
+    _file: Path | None = PrivateAttr(default=None)
+
+    @property
+    def file(self) -> Path | None:
+        """The YAML file the contract was loaded from (None when built in Python or parsed
+        from text); ``proctor contract check WORKFLOW`` checks it."""
+        return self._file
+
+    def __eq__(self, other: object) -> bool:
+        # Equal by content: the same contract read from two files is one contract.
+        if not isinstance(other, Contract):
+            return NotImplemented
+        return type(self) is type(other) and self.__dict__ == other.__dict__
+
     @model_validator(mode="after")
     def _no_contradictions(self) -> Contract:
         conflicts = _conflicts(self)

@@ -27,6 +27,7 @@ from proctor.store import (
     PolicyDecided,
     RunFilter,
     RunFinished,
+    RunInterrupted,
     RunStarted,
     SQLiteStore,
     ToolFinished,
@@ -575,8 +576,39 @@ async def test_a_run_cancelled_while_finishing_stays_running_with_current_totals
     assert (record.status, record.outcome, record.finished_at) == ("running", None, None)
     assert record.tool_calls == 3
     rows = await db.events("run_cut")
-    assert rows[-1].type != "run_finished"
+    # The interruption is in the log; the run_finished that was never written is not.
+    assert [row.type for row in rows[-2:]] == ["tool_finished", "run_interrupted"]
     assert (record.last_seq, record.head_hash) == (rows[-1].seq, rows[-1].hash)
+    assert (await verify_run(db, "run_cut")).ok
+    resumed = await runner(db, HAPPY, approvals=[]).resume("run_cut")
+    assert resumed.outcome == "resolved"
+    assert (await verify_run(db, "run_cut")).ok
+
+
+async def test_a_run_cancelled_during_a_tool_call_records_it_and_resumes(
+    db: SQLiteStore,
+) -> None:
+    turns = [calls(("slow.sleep", {"seconds": 1})), Turn(text="Done.")]
+    task = asyncio.create_task(runner(db, turns, required_steps=[]).start({}, run_id="run_stop"))
+    while not any(row.type == "tool_started" for row in await db.events("run_stop")):
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    rows = await db.events("run_stop")
+    assert [row.type for row in rows[-2:]] == ["tool_started", "run_interrupted"]
+    stopped = row_to_event(rows[-1]).data
+    assert isinstance(stopped, RunInterrupted)
+    assert "Ctrl-C" in stopped.reason
+    record = await db.get_run("run_stop")
+    assert record is not None
+    assert (record.status, record.last_seq) == ("running", rows[-1].seq)
+    assert record.tool_calls == 1
+    # A call that was cut short runs again on resume (it is not a write).
+    resumed = await runner(db, turns, required_steps=[]).resume("run_stop")
+    assert resumed.outcome == "resolved"
+    assert resumed.state.tool_calls == 1
+    assert (await verify_run(db, "run_stop")).ok
 
 
 async def test_the_log_records_what_telemetry_describes(db: SQLiteStore) -> None:

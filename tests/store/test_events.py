@@ -34,6 +34,7 @@ from proctor.store import (
     RateLimited,
     RecordedToolCall,
     RunFinished,
+    RunInterrupted,
     RunJournal,
     RunResumed,
     RunStarted,
@@ -64,6 +65,7 @@ SAMPLES: list[EventData] = [
         instructions="Reconcile the invoice against its purchase order.",
     ),
     RunResumed(reason="worker restarted", pid=4242),
+    RunInterrupted(reason="the process driving the run was stopped", pid=4241),
     ModelCalled(
         model="scripted",
         turn=1,

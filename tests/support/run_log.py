@@ -27,6 +27,7 @@ from proctor.store import (
     RateLimited,
     RecordedToolCall,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     ToolFinished,
@@ -178,6 +179,7 @@ def every_event_type() -> Log:
         ),
         span_id="c2",
     )
+    log.add(RunInterrupted(reason="the process driving the run was stopped", pid=41))
     log.add(RunResumed(reason="approved by bob", pid=42))
     log.add(decided("c2", "billing.pay", "allow", "approval.granted"), span_id="c2")
     log.add(

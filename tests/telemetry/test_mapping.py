@@ -77,6 +77,7 @@ def test_every_event_type_becomes_a_span_or_a_span_event() -> None:
     root = spans["invoke_agent refunds"]
     assert event_names(root) == [
         "proctor.model_routed",
+        "proctor.run_interrupted",
         "proctor.run_resumed",
         "proctor.escalated",
         "proctor.answer_refused",
@@ -253,8 +254,8 @@ def test_spans_are_handed_back_as_their_closing_events_arrive() -> None:
     assert names[6:9] == [[], [], []]  # the lookup is open until its result
     assert names[9] == ["execute_tool crm.lookup"]
     assert names[13] == ["chat scripted:checker"]
-    assert names[20] == ["execute_tool billing.pay"]  # settled by tool_finished, not the deny
-    assert names[22] == ["execute_tool wire.send"]  # denied before it started
+    assert names[21] == ["execute_tool billing.pay"]  # settled by tool_finished, not the deny
+    assert names[23] == ["execute_tool wire.send"]  # denied before it started
     assert names[-2] == ["execute_tool crm.lookup", "invoke_agent refunds"]  # run_finished
     assert names[-1] == []  # a later purge adds no span
     assert fold.last_seq == len(log.events) - 1

@@ -444,6 +444,8 @@ def _summary(data: EventData) -> str:
             )
         case "run_resumed":
             return f"resumed: {meta['reason']}"
+        case "run_interrupted":
+            return f"interrupted: {meta['reason']}"
         case "cache_hit":
             return f"cache hit ({meta['kind']}) {meta['name']}"
         case "rate_limited":

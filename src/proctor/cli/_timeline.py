@@ -28,6 +28,7 @@ from proctor.store import (
     PolicyDecided,
     RateLimited,
     RunFinished,
+    RunInterrupted,
     RunRecord,
     RunResumed,
     RunStarted,
@@ -127,6 +128,10 @@ def trace_tree(run: RunRecord | None, events: list[Event]) -> Tree:
                 )
             case RunResumed():
                 tree.add(Text(offset, style="dim") + Text(resumed_line(data.reason), style="blue"))
+            case RunInterrupted():
+                tree.add(
+                    Text(offset, style="dim") + Text(f"interrupted: {data.reason}", style="yellow")
+                )
             case ModelCalled():
                 what = (
                     f"{data.tool_call_count} tool call(s), {PURGED}"

@@ -10,6 +10,7 @@ the log holds.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from proctor.gateway import Gateway
@@ -21,6 +22,7 @@ from proctor.store import (
     EventData,
     Outcome,
     RunFinished,
+    RunInterrupted,
     RunJournal,
     RunRecord,
     RunState,
@@ -127,6 +129,16 @@ class LiveRun:
         record.status, record.outcome, record.finished_at = self._written
         record.last_seq, record.head_hash = self.journal.committed
         await self.journal.store.append([], run=record)
+
+    async def interrupted(self, reason: str) -> None:
+        """Record that this process stopped driving the run (``run_interrupted``), with the
+        summary row. Events sealed since the last commit are dropped first, as a crash
+        would drop them: what they describe never reached the log, so a resume redoes it."""
+        self.journal.discard()
+        self.seal([RunInterrupted(reason=reason, pid=os.getpid())])
+        record = self._updated_record()
+        record.status, record.outcome, record.finished_at = self._written
+        await self.journal.commit(run=record)
 
     async def _commit(self, record: RunRecord | None, approval: ApprovalRecord | None) -> None:
         rows = await self.journal.commit(run=record, approval=approval)

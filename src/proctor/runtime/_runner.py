@@ -476,13 +476,19 @@ class Runner:
         return RunResult(run_id=record.run_id, state=run.state)
 
 
+INTERRUPTED_REASON = "the process driving the run was stopped (Ctrl-C or shutdown)"
+
+
 async def _driven(deps: RunDeps, run: LiveRun, step: Step = NEXT) -> None:
-    """``drive``, leaving the run's summary row current if the drive is cancelled (Ctrl-C,
-    a server shutting down): ``proctor runs`` then shows how far it got, and a resume
-    continues from what the log holds."""
+    """``drive``; if the drive is cancelled (Ctrl-C, a server shutting down), the log
+    records it (``run_interrupted``) and the summary row is left current: ``proctor runs``
+    shows how far it got, and a resume continues from what the log holds."""
     try:
         await drive(deps, run, step)
     except asyncio.CancelledError:
-        with contextlib.suppress(Exception):  # the store may be what failed
-            await asyncio.shield(run.save_progress())
+        try:
+            await asyncio.shield(run.interrupted(INTERRUPTED_REASON))
+        except Exception:  # the store may be what failed: keep the row current at least
+            with contextlib.suppress(Exception):
+                await asyncio.shield(run.save_progress())
         raise

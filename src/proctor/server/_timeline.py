@@ -30,6 +30,7 @@ Status = Literal["ok", "bad", "warn", "info", "muted"]
 _KINDS: dict[str, Kind] = {
     "run_started": "start",
     "run_resumed": "start",
+    "run_interrupted": "start",
     "model_called": "model",
     "model_routed": "model",
     "model_attempt_failed": "model",
@@ -192,6 +193,8 @@ def describe(type_: str, meta: Mapping[str, Any]) -> tuple[str, str, Status]:
             # default, or "resumed by worker w1") is not said twice.
             reason = str(m("reason", ""))
             return "resumed", reason.removeprefix("resumed").strip(), "muted"
+        case "run_interrupted":
+            return "interrupted", f"{m('reason')}; resume it to continue", "warn"
         case "model_called":
             calls = int(m("tool_call_count") or 0)
             what = f"{calls} tool call{'s' if calls != 1 else ''}" if calls else "final answer"

@@ -129,6 +129,16 @@ class RunResumed(_Data):
     pid: int
 
 
+class RunInterrupted(_Data):
+    """The process driving the run stopped it (Ctrl-C, a server shutting down) and
+    recorded where: the run stays ``running`` until ``proctor resume`` continues it.
+    Events sealed but not written when it stopped are not in the log, as after a crash."""
+
+    type: Literal["run_interrupted"] = "run_interrupted"
+    reason: str
+    pid: int
+
+
 class ModelCalled(_Data):
     type: Literal["model_called"] = "model_called"
     content_fields = frozenset({"text", "tool_calls"})
@@ -415,6 +425,7 @@ class Purged(_Data):
 EventData = Annotated[
     RunStarted
     | RunResumed
+    | RunInterrupted
     | ModelCalled
     | ToolProposed
     | PolicyDecided
@@ -443,6 +454,7 @@ EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
 EVENT_TYPES: tuple[type[_Data], ...] = (
     RunStarted,
     RunResumed,
+    RunInterrupted,
     ModelCalled,
     ToolProposed,
     PolicyDecided,

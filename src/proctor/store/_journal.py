@@ -256,6 +256,12 @@ class RunJournal:
         self.authenticate(rows)
         return rows
 
+    def discard(self) -> None:
+        """Drop the sealed batch unwritten: the chain's head goes back to the last commit."""
+        if self._pending:
+            self.last_seq, self.head_hash = self._batch_start
+            self._pending = []
+
     @property
     def committed(self) -> tuple[int, str]:
         """The sequence number and hash of the last event written (not merely sealed)."""

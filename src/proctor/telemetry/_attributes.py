@@ -33,6 +33,7 @@ from proctor.store import (
     Purged,
     RateLimited,
     RunFinished,
+    RunInterrupted,
     RunResumed,
     RunStarted,
     ToolStarted,
@@ -330,7 +331,7 @@ def span_event(data: EventData, *, content: bool) -> tuple[str, Attributes]:
             }
         case DraftRecorded():
             attrs = {}
-        case RunResumed():
+        case RunResumed() | RunInterrupted():
             attrs = {"proctor.reason": data.reason, "proctor.pid": data.pid}
         case LimitReached():
             attrs = {"proctor.limit": data.limit, "proctor.limit.value": data.value}

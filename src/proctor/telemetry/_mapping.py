@@ -47,6 +47,7 @@ from proctor.store import (
     Purged,
     RateLimited,
     RunFinished,
+    RunInterrupted,
     RunRecord,
     RunResumed,
     RunStarted,
@@ -271,6 +272,7 @@ class RunSpans:
                 self._call(event.span_id, data.name, event).events.append(self._event(event))
             case (
                 RunResumed()
+                | RunInterrupted()
                 | LimitReached()
                 | Escalated()
                 | ModelRouted()

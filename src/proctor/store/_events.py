@@ -36,14 +36,14 @@ Approver = Literal["human", "checker", "checker_then_human"]
 
 
 class _Data(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
     content_fields: ClassVar[frozenset[str]] = frozenset()
 
 
 class Usage(BaseModel):
     """Tokens of one model call (or a sum of them)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
@@ -71,7 +71,7 @@ class Usage(BaseModel):
 class RecordedToolCall(BaseModel):
     """A tool call as the model proposed it."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     id: str
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -82,7 +82,7 @@ class RecordedToolCall(BaseModel):
 class Totals(BaseModel):
     """What a run consumed, as recorded on ``run_finished``."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
     tool_calls: int = 0
     model_calls: int = 0
     input_tokens: int = 0
@@ -450,7 +450,11 @@ EventData = Annotated[
     | Purged,
     Field(discriminator="type"),
 ]
-EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(EventData)
+# Built on first use, as the models are: a command that never reads an event (proctor runs)
+# does not pay for the validators.
+EVENT_DATA_ADAPTER: TypeAdapter[EventData] = TypeAdapter(
+    EventData, config=ConfigDict(defer_build=True)
+)
 EVENT_TYPES: tuple[type[_Data], ...] = (
     RunStarted,
     RunResumed,

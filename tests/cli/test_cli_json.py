@@ -199,3 +199,46 @@ def test_audit_verify(proctor_home: Path, capsys: pytest.CaptureFixture[str]) ->
     assert "was edited" in bad["problem"]
     assert [run["run_id"] for run in one["runs"]] == [second]
     assert one["ok"] is True
+
+
+def test_runs_trace_approvals_and_keys_read_as_the_api_answers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    clean, waiting = _start("clean"), _start("over_threshold")
+
+    listed = _json(proctor_main("runs", "--json", capsys=capsys))
+    _keys("runs", listed, "runs")
+    runs = {run["run_id"]: run for run in listed["runs"]}
+    assert runs[clean]["outcome"] == "resolved"
+    assert runs[clean]["pending_approval"] is None
+    assert runs[clean]["contract_version"] == "1"
+    assert runs[clean]["totals"]["tool_calls"] == 5
+    assert re.fullmatch(r"[0-9a-f]{32}", runs[clean]["trace_id"])
+    _iso(runs[clean]["started_at"])
+    _iso(runs[clean]["finished_at"])
+    assert runs[waiting]["finished_at"] is None
+
+    pending = _json(proctor_main("approvals", "--json", capsys=capsys))
+    _keys("approvals", pending, "approvals")
+    [approval] = pending["approvals"]
+    assert runs[waiting]["pending_approval"] == approval["approval_id"]
+    assert (approval["run_id"], approval["status"]) == (waiting, "pending")
+    _iso(approval["requested_at"])
+
+    traced = _json(proctor_main("trace", clean, "--json", capsys=capsys))
+    _keys("trace RUN", traced, "events")
+    assert traced["run"] == runs[clean]
+    assert [event["seq"] for event in traced["events"]] == list(range(len(traced["events"])))
+    assert traced["events"][-1]["type"] == "run_finished"
+    _iso(traced["events"][0]["ts"])
+
+    made = proctor_main(
+        "keys", "create", "--role", "viewer", "--tenant", "default", "--json", capsys=capsys
+    )
+    assert made.code == 0, str(made)
+    keys = _json(proctor_main("keys", "list", "--json", capsys=capsys))
+    _keys("keys list", keys, "keys")
+    [key] = keys["keys"]
+    assert key["key_id"] == json.loads(made.out)["key_id"]
+    _iso(key["created_at"])
+    assert key["revoked_at"] is None

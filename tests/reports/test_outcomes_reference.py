@@ -13,7 +13,15 @@ import pytest
 from proctor.contracts import Contract, load_contract
 from proctor.reports import GROUPINGS, GroupBy, Report, ReportRow, build_report
 from proctor.reports._outcomes import day_of, percentile
-from proctor.store import EscalationTrigger, Outcome, RunFilter, RunRecord, Store
+from proctor.store import (
+    COST_DIGITS,
+    EscalationTrigger,
+    Outcome,
+    RunFilter,
+    RunRecord,
+    Store,
+    round_duration,
+)
 from support.drift_runs import DAY, record_run
 
 NOW = 1_796_083_200.0 + 13 * 3600.0  # 2026-12-01 13:00 UTC
@@ -58,9 +66,10 @@ def _summarize(key: str, runs: Sequence[RunRecord]) -> ReportRow:
     finished = [run for run in runs if run.status == "finished"]
     outcomes = Counter(run.outcome for run in finished)
     priced = [run for run in finished if run.cost_usd is not None]
-    cost = sum(run.cost_usd or 0.0 for run in priced)
+    cost = round(sum(run.cost_usd or 0.0 for run in priced), COST_DIGITS)
     resolved_priced = sum(run.outcome == "resolved" for run in priced)
-    durations = sorted(run.duration_s for run in finished)
+    # Latency percentiles are of durations to two significant digits (the daily sums').
+    durations = sorted(round_duration(run.duration_s) for run in finished)
     handed_back = outcomes["escalated"] + outcomes["draft_only"]
     return ReportRow(
         key=key,

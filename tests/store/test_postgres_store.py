@@ -39,6 +39,7 @@ from proctor.store import (
 )
 from proctor.store._migrations import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from proctor.store._postgres_pool import VERSION_TABLE, parse_postgres_url
+from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
 
 
 @pytest.fixture
@@ -189,6 +190,7 @@ async def test_both_backends_have_the_same_tables_and_columns(
             for row in db.execute(
                 "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite%'"
             )
+            if row[0] not in ROLLUP_TABLES  # the daily sums its triggers keep (migration 19)
         ]
         in_sqlite = {
             (table, row[1]) for table in tables for row in db.execute(f"PRAGMA table_info({table})")

@@ -40,6 +40,7 @@ from proctor.store import (
     verify_run,
 )
 from proctor.store._migrations import SCHEMA_VERSION
+from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
 from support.eval_results import check_eval_results_round_trip, eval_result
 
 
@@ -427,6 +428,10 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
+        for trigger in ("insert", "update", "delete"):  # migration 19
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
         db.execute("DROP INDEX approvals_by_run")
@@ -484,6 +489,10 @@ async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_pat
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
+        for trigger in ("insert", "update", "delete"):  # migration 19
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
         db.execute("DROP INDEX approvals_by_run")
@@ -646,6 +655,10 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
+        for trigger in ("insert", "update", "delete"):  # migration 19
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
         db.execute("DROP INDEX approvals_by_run")
@@ -686,6 +699,10 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
+        for trigger in ("insert", "update", "delete"):  # migration 19
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
         db.execute("DROP INDEX runs_report")
         db.execute("DROP INDEX approvals_by_run")
@@ -724,6 +741,10 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     path = tmp_path / "v17.db"
     await SQLiteStore(path).close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 18
+        for trigger in ("insert", "update", "delete"):  # migration 19
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")
         db.execute("DROP INDEX runs_report")
         db.execute("DROP INDEX approvals_by_run")
@@ -754,3 +775,31 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     assert steps[0].startswith("SCAN e USING"), steps
     assert "events_escalated" in steps[0], steps
     assert steps[1].startswith("SEARCH r USING INDEX sqlite_autoindex_runs"), steps
+
+
+async def test_a_store_from_before_the_daily_sums_is_summed_when_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "v18.db"
+    first = SQLiteStore(path)
+    try:
+        await start_run(first, "run-1")
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 19
+        for trigger in ("insert", "update", "delete"):
+            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for table in ROLLUP_TABLES:
+            db.execute(f"DROP TABLE {table}")
+        db.execute("PRAGMA user_version = 18")
+    store = SQLiteStore(path)
+    try:
+        await store.list_runs(RunFilter())  # migrates
+        [run] = await store.list_runs(RunFilter())
+    finally:
+        await store.close()
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert db.execute(
+            "SELECT tenant, day, workflow, tool_calls, runs FROM run_days"
+        ).fetchall() == [
+            (run.tenant, int(run.started_at // 86_400), run.workflow, run.tool_calls, 1)
+        ]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
-from proctor.store import OutcomeGroup, RunFilter, RunOutcomes, Store
+from proctor.store import COST_DIGITS, OutcomeGroup, RunFilter, RunOutcomes, Store
 
 GroupBy = Literal["workflow", "model", "version", "day"]
 GROUPINGS: tuple[GroupBy, ...] = ("workflow", "model", "version", "day")
@@ -88,10 +88,9 @@ async def build_report(
             sums.add(cell)
         if cell.finished:
             tool_calls[cell.tool_calls] += cell.finished
-    for day, key, duration in await store.run_durations(query, group_by=by):  # ascending
-        total.durations.append(duration)
-        days[day].durations.append(duration)
-        groups[key].durations.append(duration)
+    for day, key, duration, runs in await store.run_durations(query, group_by=by):  # ascending
+        for sums in (total, days[day], groups[key]):
+            sums.durations.append((duration, runs))
     day_rows = [days[day].row(_day_name(day)) for day in sorted(days)]
     if group_by == "day":
         rows = day_rows
@@ -122,7 +121,8 @@ _STORE_GROUPS: dict[GroupBy, OutcomeGroup] = {
 
 @dataclass
 class _Sums:
-    """A group's cells added up, and its finished runs' durations (ascending)."""
+    """A group's cells added up, and its finished runs' durations (ascending, each with
+    how many runs took it)."""
 
     runs: int = 0
     newest: float = -math.inf
@@ -134,7 +134,7 @@ class _Sums:
     cost_usd: float = 0.0
     priced_resolved: int = 0
     tool_calls: int = 0
-    durations: list[float] = field(default_factory=list)
+    durations: list[tuple[float, int]] = field(default_factory=list)
 
     def add(self, cell: RunOutcomes) -> None:
         self.runs += cell.runs
@@ -158,16 +158,16 @@ class _Sums:
             escalated=self.escalated,
             failed=self.failed,
             draft_only=self.draft_only,
-            cost_usd=self.cost_usd,
+            cost_usd=round(self.cost_usd, COST_DIGITS),
             cost_per_resolved=(
                 self.cost_usd / self.priced_resolved if self.priced_resolved else None
             ),
             escalation_rate=_rate(handed_back, self.finished),
             resolved_rate=_rate(self.resolved, self.finished),
             tool_calls_per_run=_rate(self.tool_calls, self.finished),
-            latency_p50_s=percentile(self.durations, 0.50),
-            latency_p90_s=percentile(self.durations, 0.90),
-            latency_p99_s=percentile(self.durations, 0.99),
+            latency_p50_s=counted_percentile(self.durations, 0.50),
+            latency_p90_s=counted_percentile(self.durations, 0.90),
+            latency_p99_s=counted_percentile(self.durations, 0.99),
         )
 
 
@@ -177,6 +177,19 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     if not ordered:
         return None
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def counted_percentile(counted: Sequence[tuple[float, int]], q: float) -> float | None:
+    """``percentile`` of ascending values each given with how often it occurred."""
+    total = sum(runs for _, runs in counted)
+    if not total:
+        return None
+    rank = max(1, math.ceil(q * total))
+    for value, runs in counted:
+        rank -= runs
+        if rank <= 0:
+            return value
+    return counted[-1][0]
 
 
 def day_of(ts: float) -> str:

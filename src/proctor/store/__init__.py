@@ -82,7 +82,13 @@ from proctor.store._keyfiles import (
     rotate_evidence_key,
 )
 from proctor.store._memory import MemoryStore
-from proctor.store._outcomes import OutcomeGroup, RunOutcomes
+from proctor.store._outcomes import (
+    COST_DIGITS,
+    DurationCount,
+    OutcomeGroup,
+    RunOutcomes,
+    round_duration,
+)
 from proctor.store._protocol import (
     ApiKeys,
     Approvals,
@@ -161,6 +167,7 @@ from proctor.store._verify import (
 from proctor.store._wal import WalSettings
 
 __all__ = [
+    "COST_DIGITS",
     "EVENT_TYPES",
     "GENESIS_HASH",
     "MAX_JSON_DEPTH",
@@ -191,6 +198,7 @@ __all__ = [
     "DecisionKind",
     "DeliveryRecord",
     "DraftRecorded",
+    "DurationCount",
     "Escalated",
     "EscalationMode",
     "EscalationTrigger",
@@ -287,6 +295,7 @@ __all__ = [
     "public_pem",
     "queued_run_document",
     "rotate_evidence_key",
+    "round_duration",
     "row_to_event",
     "run_document",
     "sealed_problem",

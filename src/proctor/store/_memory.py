@@ -20,9 +20,11 @@ from proctor.store._memory_queue import MemoryRunQueue
 from proctor.store._memory_tables import MemoryTables
 from proctor.store._migrations import SCHEMA_VERSION
 from proctor.store._outcomes import (
+    DurationCount,
     OutcomeGroup,
     RunOutcomes,
     day_number,
+    durations_of,
     group_key,
     outcomes_of,
     triggers_of,
@@ -203,14 +205,13 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 
     async def run_durations(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
-    ) -> list[tuple[int, str, float]]:
+    ) -> list[DurationCount]:
         key = group_key(group_by)
-        found = [
+        return durations_of(
             (day_number(run.started_at), key(run), run.duration_s)
             for run in self._matching(query)
             if run.status == "finished"
-        ]
-        return sorted(found, key=lambda row: row[2])
+        )
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
         return triggers_of(await self.events_of_type("escalated", query))

@@ -5,6 +5,7 @@ payloads, budgets, the delivery log, run sessions and search, single sign-on ses
 from __future__ import annotations
 
 from proctor.store._migration import Migration
+from proctor.store._rollup_sql import MIGRATION as ROLLUP_MIGRATION
 
 LATER: tuple[Migration, ...] = (
     # 8: the run queue (`proctor submit`, `proctor worker`): leases, priorities, attempts.
@@ -312,4 +313,7 @@ LATER: tuple[Migration, ...] = (
     CREATE INDEX approvals_by_run ON approvals (run_id, status);
     """,
     ),
+    # 19: the outcome report's sums kept per UTC day as runs change, by triggers (SQLite;
+    # see _rollup_sql), filled from the runs already stored. PostgreSQL scans instead.
+    Migration(sqlite=ROLLUP_MIGRATION, postgres="SELECT 1;"),
 )

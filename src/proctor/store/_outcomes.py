@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
 
 from proctor.store._records import EventRow, RunRecord
@@ -18,6 +19,9 @@ OutcomeGroup = Literal["workflow", "model", "contract"]
 content hash)."""
 OUTCOME_GROUPS: tuple[OutcomeGroup, ...] = ("workflow", "model", "contract")
 DAY_S = 86_400
+COST_DIGITS = 12
+"""A cell's cost is summed to 12 decimals (a millionth of a micro-dollar): sums added up in
+different orders, or kept by adding and taking off, then agree."""
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -63,6 +67,33 @@ def group_key(group_by: OutcomeGroup | None) -> Callable[[RunRecord], str]:
     return lambda run: str(getattr(run, column))
 
 
+DurationCount = tuple[int, str, float, int]
+"""``(day, key, duration, runs)``: how many finished runs of a day and group took this
+long, the duration rounded to two significant digits (``Store.run_durations``)."""
+
+
+def round_duration(seconds: float) -> float:
+    """``seconds`` to two significant digits, half up on its exact binary value: what
+    SQLite's ``printf('%.1e', x)`` gives, so every store rounds a duration alike."""
+    if not seconds > 0:
+        return 0.0
+    if f"{seconds:.3e}"[3:5] != "50":  # not a tie: correctly rounded either way
+        return float(f"{seconds:.1e}")
+    exact = Decimal(seconds)
+    step = Decimal(1).scaleb(exact.adjusted() - 1)
+    return float(exact.quantize(step, rounding=ROUND_HALF_UP))
+
+
+def durations_of(found: Iterable[tuple[int, str, float]]) -> list[DurationCount]:
+    """``(day, key, duration)`` of finished runs counted per rounded duration, ascending
+    (how the in-memory and PostgreSQL stores answer ``run_durations``)."""
+    counted = Counter((day, key, round_duration(duration)) for day, key, duration in found)
+    return sorted(
+        ((day, key, value, runs) for (day, key, value), runs in counted.items()),
+        key=lambda row: (row[2], row[0], row[1]),
+    )
+
+
 def day_number(started_at: float) -> int:
     return int(started_at // DAY_S)
 
@@ -83,7 +114,7 @@ def outcomes_of(day: int, key: str, tool_calls: int, runs: Sequence[RunRecord]) 
         escalated=outcomes["escalated"],
         draft_only=outcomes["draft_only"],
         failed=outcomes["failed"],
-        cost_usd=sum(run.cost_usd or 0.0 for run in priced),
+        cost_usd=round(sum(run.cost_usd or 0.0 for run in priced), COST_DIGITS),
         priced=len(priced),
         priced_resolved=sum(run.outcome == "resolved" for run in priced),
     )

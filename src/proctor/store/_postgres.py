@@ -36,6 +36,11 @@ POSTGRES = Dialect(
     whole="CAST(FLOOR({}) AS BIGINT)",  # a cast alone rounds to the nearest
     ilike="ILIKE",
     json_text="(CAST({} AS jsonb) ->> '{}')",
+    # 18 significant digits tell a double's exact half from its neighbours; numeric's
+    # round() is half up for a positive value, as SQLite's printf and round_duration.
+    rounded="CASE WHEN {0} > 0 THEN round({1}, 1 - floor(log({1}))::int)::float8 ELSE 0 END".format(
+        "{0}", "to_char({0}, '9.99999999999999999EEEE')::numeric"
+    ),
 )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from proctor.store._outcomes import OutcomeGroup, RunOutcomes
+from proctor.store._outcomes import DurationCount, OutcomeGroup, RunOutcomes
 from proctor.store._records import (
     ApiKeyRecord,
     ApprovalRecord,
@@ -101,9 +101,9 @@ class RunLog(Protocol):
 
     async def run_durations(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
-    ) -> list[tuple[int, str, float]]:
-        """The finished runs ``query`` matches as (UTC day, ``group_by`` key, duration),
-        shortest first: one column read, for latency percentiles."""
+    ) -> list[DurationCount]:
+        """The finished runs ``query`` matches counted per (UTC day, ``group_by`` key,
+        duration to two significant digits), shortest first: for latency percentiles."""
         ...
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:

@@ -49,6 +49,9 @@ class Dialect:
     json_text: str = "json_extract({}, '$.{}')"
     """The text of field ``{1}`` of the JSON object in the TEXT expression ``{0}``
     (``NULL`` where it has none)."""
+    rounded: str = "CAST(printf('%.1e', {}) AS REAL)"
+    """The non-negative REAL expression ``{}`` to two significant digits, half up on its
+    exact value (``round_duration``)."""
 
     def any_of(self, column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
         """``column`` is one of ``values``: the clause and its parameters."""

@@ -4,7 +4,18 @@ summed per group by outcome, for the outcome report."""
 
 from __future__ import annotations
 
-from proctor.store._outcomes import DAY_S, OutcomeGroup, RunOutcomes, check_group
+import math
+from dataclasses import replace
+from typing import Any, ClassVar
+
+from proctor.store._outcomes import (
+    COST_DIGITS,
+    DAY_S,
+    DurationCount,
+    OutcomeGroup,
+    RunOutcomes,
+    check_group,
+)
 from proctor.store._records import RunBucket, RunFilter
 from proctor.store._rows import run_filter_sql
 from proctor.store._sql_base import SQLBase
@@ -65,27 +76,46 @@ class SQLRunSeries(SQLBase):
 
 class SQLRunOutcomes(SQLBase):
     """``RunLog.run_outcomes``, ``run_durations`` and ``escalation_triggers`` over the
-    dialect hooks: one aggregate query and one column read over the window's runs (by the
-    covering index of migration 18), and one query over its escalations (by the partial
-    index of migration 18, not the runs' every event)."""
+    dialect hooks: one aggregate query and one grouped column read over the window's runs
+    (by the covering index of migration 18), and one query over its escalations (by the
+    partial index of migration 18, not the runs' every event). Where the store keeps the
+    daily sums (``rollups``: SQLite, migration 19), the window's whole UTC days are read
+    from them and only its first and last part-days from the runs."""
+
+    rollups: ClassVar[bool] = False
+    """Whether ``run_days`` and ``run_day_durations`` are kept (by triggers)."""
 
     def _keys(self, group_by: OutcomeGroup | None) -> str:
         check_group(group_by)
         day = self.dialect.whole.format(f"r.started_at / {DAY_S}")
         if group_by is None:
             return f"{day} AS d, CAST('' AS TEXT) AS k"  # PostgreSQL groups by no bare ''
-        return f"{day} AS d, r.{'contract_hash' if group_by == 'contract' else group_by} AS k"
+        return f"{day} AS d, r.{_column(group_by)} AS k"
 
     async def run_outcomes(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
     ) -> list[RunOutcomes]:
-        where, params = run_filter_sql(query, self.dialect.ilike)
-        rows = await self._fetch(
-            f"SELECT {self._keys(group_by)}, r.tool_calls AS c, MAX(r.started_at), "
-            f"{_FIGURES} FROM runs r {where} GROUP BY d, k, c ORDER BY d, k, c",
-            params,
-        )
-        return [
+        check_group(group_by)
+        scans, days = self._split(query)
+        rows: list[Any] = []
+        for scan in scans:
+            where, params = run_filter_sql(scan, self.dialect.ilike)
+            rows += await self._fetch(
+                f"SELECT {self._keys(group_by)}, r.tool_calls AS c, MAX(r.started_at), "
+                f"{_FIGURES} FROM runs r {where} GROUP BY d, k, c",
+                params,
+            )
+        if days is not None:
+            where, params = _cells_where(query, days)
+            rows += await self._fetch(
+                f"SELECT day, {_cell_key(group_by)}, tool_calls, "
+                "MAX(CASE WHEN runs > 0 THEN newest END), SUM(runs), SUM(finished), "
+                "SUM(resolved), SUM(escalated), SUM(draft_only), SUM(failed), SUM(cost_usd), "
+                f"SUM(priced), SUM(priced_resolved) FROM run_days {where} "
+                "GROUP BY 1, 2, 3 HAVING SUM(runs) > 0",
+                params,
+            )
+        cells = [
             RunOutcomes(
                 day=int(row[0]),
                 key=str(row[1]),
@@ -97,23 +127,38 @@ class SQLRunOutcomes(SQLBase):
                 escalated=int(row[7] or 0),
                 draft_only=int(row[8] or 0),
                 failed=int(row[9] or 0),
-                cost_usd=float(row[10] or 0.0),
+                cost_usd=round(float(row[10] or 0.0), COST_DIGITS),
                 priced=int(row[11] or 0),
                 priced_resolved=int(row[12] or 0),
             )
             for row in rows
         ]
+        return sorted(cells, key=lambda cell: (cell.day, cell.key, cell.tool_calls))
 
     async def run_durations(
         self, query: RunFilter, *, group_by: OutcomeGroup | None = None
-    ) -> list[tuple[int, str, float]]:
-        where, params = run_filter_sql(query, self.dialect.ilike)
-        rows = await self._fetch(
-            f"SELECT {self._keys(group_by)}, r.duration_s FROM runs r "
-            f"{where} {'AND' if where else 'WHERE'} {_FINISHED} ORDER BY r.duration_s",
-            params,
-        )
-        return [(int(row[0]), str(row[1]), float(row[2])) for row in rows]
+    ) -> list[DurationCount]:
+        check_group(group_by)
+        scans, days = self._split(query)
+        found: list[DurationCount] = []
+        for scan in scans:
+            where, params = run_filter_sql(scan, self.dialect.ilike)
+            where = f"{where} {'AND' if where else 'WHERE'} {_FINISHED}"
+            rows = await self._fetch(
+                f"SELECT {self._keys(group_by)}, {self.dialect.rounded.format('r.duration_s')} "
+                f"AS v, COUNT(*) FROM runs r {where} GROUP BY d, k, v",
+                params,
+            )
+            found += [(int(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
+        if days is not None:
+            where, params = _cells_where(query, days)
+            rows = await self._fetch(
+                f"SELECT day, {_cell_key(group_by)}, duration, SUM(runs) "
+                f"FROM run_day_durations {where} GROUP BY 1, 2, 3 HAVING SUM(runs) > 0",
+                params,
+            )
+            found += [(int(r[0]), str(r[1]), float(r[2]), int(r[3])) for r in rows]
+        return sorted(found, key=lambda row: (row[2], row[0], row[1]))
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
         where, params = run_filter_sql(query, self.dialect.ilike)
@@ -128,3 +173,50 @@ class SQLRunOutcomes(SQLBase):
             params,
         )
         return [(str(row[0]), int(row[1])) for row in rows]
+
+    def _split(self, query: RunFilter) -> tuple[list[RunFilter], tuple[int, int] | None]:
+        """The parts of ``query``'s window to scan, and the whole UTC days (first, end) to
+        read from the daily sums instead; all of it scanned where no sums are kept, the
+        query filters by more than tenant, workflow and time, or it spans no whole day."""
+        if not self.rollups or replace(query, **_KEPT) != _PLAIN:
+            return [query], None
+        first = -(2**40) if query.since is None else math.ceil(query.since / DAY_S)
+        end = 2**40 if query.until is None else math.floor(query.until / DAY_S)
+        if first >= end:
+            return [query], None
+        scans = []
+        if query.since is not None and query.since < first * DAY_S:
+            scans.append(replace(query, until=float(first * DAY_S)))
+        if query.until is not None and end * DAY_S < query.until:
+            scans.append(replace(query, since=float(end * DAY_S)))
+        return scans, (first, end)
+
+
+def _column(group_by: OutcomeGroup) -> str:
+    return "contract_hash" if group_by == "contract" else group_by
+
+
+def _cell_key(group_by: OutcomeGroup | None) -> str:
+    return "CAST('' AS TEXT)" if group_by is None else _column(group_by)
+
+
+def _cells_where(query: RunFilter, days: tuple[int, int]) -> tuple[str, list[Any]]:
+    where, params = "WHERE day >= ? AND day < ?", [days[0], days[1]]
+    for column in ("tenant", "workflow"):
+        value = getattr(query, column)
+        if value is not None:
+            where += f" AND {column} = ?"
+            params.append(value)
+    return where, params
+
+
+# The filters the daily sums can answer: a query with any other is scanned.
+_PLAIN = RunFilter()
+_KEPT: dict[str, Any] = {
+    "tenant": None,
+    "workflow": None,
+    "since": None,
+    "until": None,
+    "limit": _PLAIN.limit,
+    "sort": _PLAIN.sort,
+}

@@ -41,6 +41,7 @@ class SQLiteStore(SQLStore):
     """``Store`` on one SQLite file (WAL, synchronous=NORMAL: durable across process death)."""
 
     dialect = SQLITE
+    rollups = True  # migration 19's triggers keep the outcome report's daily sums
 
     def __init__(
         self, path: str | Path, *, checkpoints: WalSettings | None = DEFAULT_CHECKPOINTS

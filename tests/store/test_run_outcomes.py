@@ -4,6 +4,7 @@ daily sums for whole days), on every backend."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from pathlib import Path
 
@@ -173,6 +174,8 @@ async def test_whole_days_and_part_days_add_up_alike(store: Store, contract: Con
         RunFilter(tenant="default", since=NOON - 1.5 * DAY, until=NOON + 0.25 * DAY),
         RunFilter(tenant="default", workflow="refunds", since=NOON - DAY - 43_200.0),
         RunFilter(since=NOON - 2 * DAY + 1.0, until=NOON),
+        RunFilter(tenant="default", model="m1", since=NOON - 2 * DAY, until=NOON + DAY),
+        RunFilter(tenant="default", outcome="resolved", since=NOON - 2 * DAY, until=NOON + DAY),
     ]
     for window in windows:
         runs = await store.list_runs(_all(window))
@@ -216,10 +219,4 @@ async def test_a_run_that_changes_moves_between_the_sums(store: Store, contract:
 
 
 def _all(window: RunFilter) -> RunFilter:
-    return RunFilter(
-        tenant=window.tenant,
-        workflow=window.workflow,
-        since=window.since,
-        until=window.until,
-        limit=1_000_000,
-    )
+    return dataclasses.replace(window, limit=1_000_000)

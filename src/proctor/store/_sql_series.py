@@ -177,7 +177,7 @@ class SQLRunOutcomes(SQLBase):
     def _split(self, query: RunFilter) -> tuple[list[RunFilter], tuple[int, int] | None]:
         """The parts of ``query``'s window to scan, and the whole UTC days (first, end) to
         read from the daily sums instead; all of it scanned where no sums are kept, the
-        query filters by more than tenant, workflow and time, or it spans no whole day."""
+        query filters by more than a cell's columns and time, or it spans no whole day."""
         if not self.rollups or replace(query, **_KEPT) != _PLAIN:
             return [query], None
         first = -(2**40) if query.since is None else math.ceil(query.since / DAY_S)
@@ -202,7 +202,7 @@ def _cell_key(group_by: OutcomeGroup | None) -> str:
 
 def _cells_where(query: RunFilter, days: tuple[int, int]) -> tuple[str, list[Any]]:
     where, params = "WHERE day >= ? AND day < ?", [days[0], days[1]]
-    for column in ("tenant", "workflow"):
+    for column in _CELL_FILTERS:
         value = getattr(query, column)
         if value is not None:
             where += f" AND {column} = ?"
@@ -210,13 +210,11 @@ def _cells_where(query: RunFilter, days: tuple[int, int]) -> tuple[str, list[Any
     return where, params
 
 
-# The filters the daily sums can answer: a query with any other is scanned.
+# The filters the daily sums can answer (a cell's own columns, and time): a query with any
+# other is scanned.
+_CELL_FILTERS = ("tenant", "workflow", "model", "contract_hash")
 _PLAIN = RunFilter()
-_KEPT: dict[str, Any] = {
-    "tenant": None,
-    "workflow": None,
-    "since": None,
-    "until": None,
+_KEPT: dict[str, Any] = dict.fromkeys((*_CELL_FILTERS, "since", "until")) | {
     "limit": _PLAIN.limit,
     "sort": _PLAIN.sort,
 }

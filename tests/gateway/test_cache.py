@@ -219,12 +219,14 @@ async def test_store_caches_on_one_store_file_share_entries(tmp_path: Path) -> N
 
 
 async def test_store_cache_writes_in_batches_and_reads_what_is_queued(store: Store) -> None:
-    cache = StoreCache(store, batch_s=0.3)  # long enough to look before it is written
+    cache = StoreCache(store, batch_s=0.05)
     batches: list[int] = []
     write = store.cache_put_many
+    looked = asyncio.Event()  # the batch waits for the look, however slow the host
 
     async def counted(entries: Sequence[tuple[str, bytes, float]]) -> None:
         batches.append(len(entries))
+        await looked.wait()
         await write(entries)
 
     store.cache_put_many = counted  # type: ignore[method-assign]
@@ -232,6 +234,7 @@ async def test_store_cache_writes_in_batches_and_reads_what_is_queued(store: Sto
     await asyncio.sleep(0)
     assert await cache.get("k3") == b"v"  # queued, not written yet, found all the same
     assert await store.cache_get("k3", now=0.0) is None
+    looked.set()
     await asyncio.gather(*writes)  # a writer returns once its batch is written
     assert batches == [5]
     assert await store.cache_get("k3", now=0.0) == b"v"

@@ -167,6 +167,7 @@ async def test_whole_days_and_part_days_add_up_alike(store: Store, contract: Con
             cost=0.001 * (n % 4) if n % 5 else None,
             outcome=("resolved", "escalated", "failed", None)[n % 4],
             model=f"m{n % 2}",
+            trigger=("policy_violation", None, "budget_exceeded")[n % 3],
         )
     windows = [
         RunFilter(tenant="default"),
@@ -197,6 +198,10 @@ async def test_whole_days_and_part_days_add_up_alike(store: Store, contract: Con
         assert Counter({(d, k, v): n for d, k, v, n in counted}) == expected, window
         assert len(counted) == len(expected)  # one row per day, group and duration
         assert [v for _, _, v, _ in counted] == sorted(v for _, _, v, _ in counted)
+        escalated = await store.events_of_type("escalated", _all(window))
+        assert Counter(dict(await store.escalation_triggers(window))) == Counter(
+            str(row.meta["trigger"]) for row in escalated
+        ), window
 
 
 async def test_a_run_that_changes_moves_between_the_sums(store: Store, contract: Contract) -> None:

@@ -41,6 +41,7 @@ from proctor.store import (
 )
 from proctor.store._migrations import SCHEMA_VERSION
 from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
+from proctor.store._rollup_sql import TRIGGERS as ROLLUP_TRIGGERS
 from support.eval_results import check_eval_results_round_trip, eval_result
 
 
@@ -428,8 +429,8 @@ async def test_a_version_1_store_is_migrated_and_keeps_its_runs(tmp_path: Path) 
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # back to how Proctor 0.1 left it
-        for trigger in ("insert", "update", "delete"):  # migration 19
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:  # migration 19
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
@@ -489,8 +490,8 @@ async def test_sessions_from_before_single_sign_on_are_migrated_and_kept(tmp_pat
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before single sign-on
-        for trigger in ("insert", "update", "delete"):  # migration 19
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:  # migration 19
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
@@ -655,8 +656,8 @@ async def test_the_spend_of_a_version_12_ledger_counts_against_budgets(tmp_path:
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before budget holds
-        for trigger in ("insert", "update", "delete"):  # migration 19
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:  # migration 19
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
@@ -699,8 +700,8 @@ async def test_a_store_analysed_before_migration_16_still_lists_newest_first_by_
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as a version 15 store someone analysed
-        for trigger in ("insert", "update", "delete"):  # migration 19
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:  # migration 19
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")  # migration 18
@@ -741,8 +742,8 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     path = tmp_path / "v17.db"
     await SQLiteStore(path).close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 18
-        for trigger in ("insert", "update", "delete"):  # migration 19
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:  # migration 19
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("DROP INDEX events_escalated")
@@ -785,8 +786,8 @@ async def test_a_store_from_before_the_daily_sums_is_summed_when_migrated(tmp_pa
     finally:
         await first.close()
     with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 19
-        for trigger in ("insert", "update", "delete"):
-            db.execute(f"DROP TRIGGER runs_sum_{trigger}")
+        for trigger in ROLLUP_TRIGGERS:
+            db.execute(f"DROP TRIGGER {trigger}")
         for table in ROLLUP_TABLES:
             db.execute(f"DROP TABLE {table}")
         db.execute("PRAGMA user_version = 18")

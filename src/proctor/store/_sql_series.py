@@ -161,18 +161,38 @@ class SQLRunOutcomes(SQLBase):
         return sorted(found, key=lambda row: (row[2], row[0], row[1]))
 
     async def escalation_triggers(self, query: RunFilter) -> list[tuple[str, int]]:
-        where, params = run_filter_sql(query, self.dialect.ilike)
+        scans, days = self._split(query)
+        rows: list[Any] = []
         trigger = self.dialect.json_text.format("e.meta", "trigger")
-        # The literal type (not a parameter) lets both planners take the partial index;
-        # CROSS JOIN makes SQLite read the escalations first, then look their runs up.
-        rows = await self._fetch(
-            f"SELECT COALESCE({trigger}, 'unknown') AS t, COUNT(*) FROM events e "
-            f"CROSS JOIN runs r {where} {'AND' if where else 'WHERE'} "
-            "e.type = 'escalated' AND r.run_id = e.run_id "
-            "GROUP BY t ORDER BY COUNT(*) DESC, MIN(e.ts), t",
-            params,
+        # CROSS JOIN fixes SQLite's order: a window of many runs reads the escalations
+        # first, then their runs; a part-day (beside daily sums) reads its few runs first,
+        # then their escalations. The literal type (not a parameter) lets both planners
+        # take the partial index.
+        tables = "runs r CROSS JOIN events e" if days else "events e CROSS JOIN runs r"
+        for scan in scans:
+            where, params = run_filter_sql(scan, self.dialect.ilike)
+            rows += await self._fetch(
+                f"SELECT COALESCE({trigger}, 'unknown') AS t, COUNT(*), MIN(e.ts) "
+                f"FROM {tables} {where} {'AND' if where else 'WHERE'} "
+                "e.type = 'escalated' AND r.run_id = e.run_id GROUP BY t",
+                params,
+            )
+        if days is not None:
+            where, params = _cells_where(query, days)
+            rows += await self._fetch(
+                "SELECT reason, SUM(escalations), MIN(first_ts) FROM run_day_escalations "
+                f"{where} GROUP BY reason",
+                params,
+            )
+        counted: dict[str, tuple[int, float]] = {}
+        for reason, count, first in rows:
+            before = counted.get(reason, (0, math.inf))
+            counted[reason] = (before[0] + int(count), min(before[1], float(first)))
+        # Most first; of as many, the one that happened first.
+        order = sorted(
+            counted, key=lambda reason: (-counted[reason][0], counted[reason][1], reason)
         )
-        return [(str(row[0]), int(row[1])) for row in rows]
+        return [(reason, counted[reason][0]) for reason in order]
 
     def _split(self, query: RunFilter) -> tuple[list[RunFilter], tuple[int, int] | None]:
         """The parts of ``query``'s window to scan, and the whole UTC days (first, end) to

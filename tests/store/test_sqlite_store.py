@@ -754,3 +754,25 @@ async def test_a_version_17_store_gains_the_index_of_escalations(tmp_path: Path)
     assert steps[0].startswith("SCAN e USING"), steps
     assert "events_escalated" in steps[0], steps
     assert steps[1].startswith("SEARCH r USING INDEX sqlite_autoindex_runs"), steps
+
+
+async def test_the_approvals_of_a_page_of_runs_are_read_by_run_first(tmp_path: Path) -> None:
+    # A store grown from empty has no statistics: SQLite must still read a page's approvals
+    # by run (approvals_by_run), then their runs, not walk the tenant's runs.
+    store = SQLiteStore(tmp_path / "page.db")
+    try:
+        journal, _ = await start_run(store, "run-1")
+        pending = approval_for("run-1")
+        await journal.append([approval_requested(pending)], approval=pending)
+        page = ["run-1", *(f"run-{n}" for n in range(2, 52))]  # a page of 51 runs
+        said: list[str] = []
+        store._db.set_trace_callback(said.append)
+        found = await store.list_approvals("pending", tenant="default", run_ids=page)
+        store._db.set_trace_callback(None)
+        assert [a.approval_id for a in found] == ["ap-1"]
+        [query] = [sql for sql in said if sql.startswith("SELECT")]
+        plan = [row[3] for row in store._db.execute(f"EXPLAIN QUERY PLAN {query}")]
+    finally:
+        await store.close()
+    assert plan[0].startswith("SEARCH a USING INDEX approvals_by_run"), plan
+    assert plan[1].startswith("SEARCH r USING INDEX sqlite_autoindex_runs"), plan

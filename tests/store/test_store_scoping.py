@@ -152,6 +152,11 @@ async def test_approvals_are_listed_by_the_tenant_of_their_run(store: Store) -> 
     assert [a.approval_id for a in await store.list_approvals(tenant="acme")] == ["ap-a1"]
     assert [a.approval_id for a in await store.list_approvals(None, tenant="beta")] == ["ap-b1"]
     assert len(await store.list_approvals()) == 2
+    # A page's runs (what the runs list reads): still only the tenant's.
+    both = ["a1", "b1"]
+    found = await store.list_approvals("pending", tenant="acme", run_ids=both)
+    assert [a.approval_id for a in found] == ["ap-a1"]
+    assert await store.list_approvals("pending", tenant="beta", run_ids=["a1"]) == []
 
 
 async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: Store) -> None:

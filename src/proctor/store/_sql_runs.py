@@ -202,7 +202,15 @@ class SQLRunLog(SQLBase):
         clauses: list[str] = []
         params: list[Any] = []
         if tenant is not None:
-            sql += " JOIN runs r ON r.run_id = a.run_id"
+            if run_ids is None:
+                sql += " JOIN runs r ON r.run_id = a.run_id"
+            else:
+                # CROSS JOIN keeps SQLite reading the approvals of the runs first, then
+                # their runs: without statistics (a store grown from empty has none) it
+                # would walk every run of the tenant through an index on tenant instead
+                # (200 ms at a million runs, not 1 ms).
+                sql += " CROSS JOIN runs r"
+                clauses.append("r.run_id = a.run_id")
             clauses.append("r.tenant = ?")
             params.append(tenant)
         if status is not None:

@@ -1,6 +1,6 @@
 """Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
-payloads, budgets, the delivery log, run sessions and search, single sign-on sessions
-(``_migrations`` has 1 to 7 and the rules)."""
+payloads, budgets, the delivery log, run sessions and search, single sign-on sessions, the
+indexes of reports and filters (``_migrations`` has 1 to 7 and the rules)."""
 
 from __future__ import annotations
 
@@ -310,6 +310,62 @@ LATER: tuple[Migration, ...] = (
         cost_usd, tool_calls, duration_s, workflow, model, contract_hash);
     CREATE INDEX events_escalated ON events (run_id) WHERE type = 'escalated';
     CREATE INDEX approvals_by_run ON approvals (run_id, status);
+    """,
+    ),
+    # 19: the runs list filtered by outcome or workflow reads a page, and its totals (the
+    # newest 10,000), through an index of its own in start order, as a status filter
+    # does, not every run of the tenant until enough match. The indexes that read a
+    # list in start order are made again with the totals' figures and the run id (the
+    # order's last column): the totals read those indexes alone, never the rows (3 ms at
+    # a million runs, not 37 for a tenant or 260 for `proctor runs`, every tenant's).
+    Migration(
+        sqlite="""
+    DROP INDEX runs_by_start;
+    CREATE INDEX runs_by_start ON runs (started_at DESC, run_id DESC,
+        cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_status;
+    CREATE INDEX runs_by_status ON runs (status, started_at DESC, run_id DESC,
+        cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_workflow;
+    CREATE INDEX runs_by_workflow ON runs (workflow, started_at DESC, run_id DESC,
+        cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_outcome ON runs (outcome, started_at, run_id,
+        cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_tenant;
+    CREATE INDEX runs_by_tenant ON runs (tenant, started_at DESC, run_id DESC,
+        cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_tenant_status;
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id,
+        cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_tenant_outcome ON runs (tenant, outcome, started_at, run_id,
+        cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_tenant_workflow ON runs (tenant, workflow, started_at, run_id,
+        cost_usd, input_tokens, output_tokens);
+    -- Measured with the others where statistics exist (see migration 16).
+    ANALYZE runs;
+    """,
+        postgres="""
+    DROP INDEX runs_by_start;
+    CREATE INDEX runs_by_start ON runs (started_at DESC, run_id DESC)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_status;
+    CREATE INDEX runs_by_status ON runs (status, started_at DESC, run_id DESC)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_workflow;
+    CREATE INDEX runs_by_workflow ON runs (workflow, started_at DESC, run_id DESC)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_outcome ON runs (outcome, started_at, run_id)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_tenant;
+    CREATE INDEX runs_by_tenant ON runs (tenant, started_at DESC, run_id DESC)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    DROP INDEX runs_by_tenant_status;
+    CREATE INDEX runs_by_tenant_status ON runs (tenant, status, started_at, run_id)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_tenant_outcome ON runs (tenant, outcome, started_at, run_id)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
+    CREATE INDEX runs_by_tenant_workflow ON runs (tenant, workflow, started_at, run_id)
+        INCLUDE (cost_usd, input_tokens, output_tokens);
     """,
     ),
 )

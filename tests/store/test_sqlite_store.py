@@ -897,6 +897,8 @@ async def test_a_version_19_store_filters_by_outcome_and_workflow_through_indexe
         cli_status = await _plans(store, RunFilter(status="running", limit=51))
         plain = await _plans(store, RunFilter(tenant="default", limit=51))
         status = await _plans(store, RunFilter(tenant="default", status="running", limit=51))
+        session = await _plans(store, RunFilter(tenant="default", session="chat-1", limit=51))
+        cli_session = await _plans(store, RunFilter(session="chat-1", sort="started", limit=51))
     finally:
         await store.close()
     assert all("INDEX runs_by_tenant_outcome (tenant=? AND outcome=?)" in p for p in outcome)
@@ -904,6 +906,9 @@ async def test_a_version_19_store_filters_by_outcome_and_workflow_through_indexe
     assert all("INDEX runs_by_outcome (outcome=?)" in p for p in every)
     assert all("INDEX runs_by_tenant (tenant=?)" in p for p in plain)
     assert all("INDEX runs_by_tenant_status (tenant=? AND status=?)" in p for p in status)
+    # A session's runs still by their own index, though the tenant's is made again (made
+    # last, it would win a tie without statistics, had it not grown wider).
+    assert all("INDEX runs_by_session (session=?)" in p for p in [*session, *cli_session])
     assert all("INDEX runs_by_start" in p for p in cli)
     assert all("INDEX runs_by_status (status=?)" in p for p in cli_status)
     for totals in (outcome, workflow, every, plain, status, cli, cli_status):

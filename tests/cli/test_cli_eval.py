@@ -137,8 +137,9 @@ def test_results_are_stored_listed_and_compared_by_id(proctor_home: Path) -> Non
     assert "0/6, 6 failed" in listed.out
     assert "scripted:hasty" in listed.out
     assert as_json.code == 0, str(as_json)
-    rows = as_json.json()
+    rows = as_json.json()["results"]  # as GET /api/v1/evals answers
     assert [row["result_id"] for row in rows] == [second, first]
+    assert rows[0]["created_at"].endswith("Z")
     assert [(row["suite"], row["cases"], row["passed"], row["failed"]) for row in rows] == [
         ("invoice", 6, 0, 6),
         ("invoice", 6, 6, 0),

@@ -229,12 +229,13 @@ def eval_results(
     as_json: bool = typer.Option(False, "--json", help="Print the results as JSON."),
 ) -> None:
     """List the stored results of `proctor eval run`, newest first."""
-    from proctor.cli._eval_render import results_table, summary_json
+    from proctor.cli._eval_render import results_table
     from proctor.cli._render import to_json
+    from proctor.store import eval_result_document
 
     found = with_store(lambda store: store.eval_results(suite, limit=limit), create=False)
     if as_json:
-        print(to_json([summary_json(record) for record in found]))
+        print(to_json({"results": [eval_result_document(record) for record in found]}))
         return
     if not found:
         of_suite = "" if suite is None else f" of suite {suite!r}"

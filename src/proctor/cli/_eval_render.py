@@ -44,21 +44,6 @@ def suite_table(result: SuiteResult, *, only_failures: bool = False) -> Table:
     return table
 
 
-def summary_json(record: EvalResultRecord) -> dict[str, Any]:
-    """A stored result's summary, as ``eval results --json`` prints it."""
-    return {
-        "result_id": record.result_id,
-        "suite": record.suite,
-        "workflow": record.workflow,
-        "created_at": record.created_at,
-        "cases": record.cases,
-        "passed": record.passed,
-        "failed": record.failed,
-        "model": record.model,
-        "contract_hash": record.contract_hash,
-    }
-
-
 def results_table(found: list[EvalResultRecord]) -> Table:
     """Stored results, newest first."""
     table = new_table(f"{len(found)} eval result(s), newest first")

@@ -24,8 +24,8 @@ from proctor.store import (
     RunStatus,
     approval_document,
     check_session_key,
+    eval_result_document,
     event_document,
-    iso_time,
     json_value_problem,
     key_document,
     queued_run_document,
@@ -340,17 +340,7 @@ class EvalSummary(BaseModel):
 
     @classmethod
     def fields_of(cls, record: EvalResultRecord) -> dict[str, Any]:
-        return {
-            "result_id": record.result_id,
-            "suite": record.suite,
-            "workflow": record.workflow,
-            "created_at": iso_time(record.created_at),
-            "cases": record.cases,
-            "passed": record.passed,
-            "failed": record.failed,
-            "model": record.model,
-            "contract_hash": record.contract_hash,
-        }
+        return eval_result_document(record)
 
     @classmethod
     def of(cls, record: EvalResultRecord) -> EvalSummary:

@@ -19,6 +19,7 @@ from proctor.store._canonical import (
 )
 from proctor.store._documents import (
     approval_document,
+    eval_result_document,
     event_document,
     key_document,
     queued_run_document,
@@ -273,6 +274,7 @@ __all__ = [
     "check_usage_dimensions",
     "default_home",
     "digest",
+    "eval_result_document",
     "event_document",
     "is_sealed_input",
     "iso_or_none",

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from proctor.store._records import ApiKeyRecord, ApprovalRecord, EventRow, QueueItem, RunRecord
+from proctor.store._records import (
+    ApiKeyRecord,
+    ApprovalRecord,
+    EvalResultRecord,
+    EventRow,
+    QueueItem,
+    RunRecord,
+)
 from proctor.store._times import iso_or_none, iso_time
 
 
@@ -119,4 +126,19 @@ def key_document(record: ApiKeyRecord) -> dict[str, Any]:
         "tenant": record.tenant,
         "created_at": iso_time(record.created_at),
         "revoked_at": iso_or_none(record.revoked_at),
+    }
+
+
+def eval_result_document(record: EvalResultRecord) -> dict[str, Any]:
+    """A stored eval result's summary (its body, the suite result, aside)."""
+    return {
+        "result_id": record.result_id,
+        "suite": record.suite,
+        "workflow": record.workflow,
+        "created_at": iso_time(record.created_at),
+        "cases": record.cases,
+        "passed": record.passed,
+        "failed": record.failed,
+        "model": record.model,
+        "contract_hash": record.contract_hash,
     }

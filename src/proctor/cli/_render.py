@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from proctor.store import Event, run_document
+from proctor.store import run_document
 
 if TYPE_CHECKING:
     from proctor.runtime import RunResult
@@ -32,25 +32,11 @@ OUTCOME_STYLE = {
 
 
 def to_json(value: Any) -> str:
-    """Pretty JSON of records, events or plain values."""
+    """Pretty JSON of records or plain values."""
     return orjson.dumps(_plain(value), option=orjson.OPT_INDENT_2).decode()
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Event):
-        return {
-            "run_id": value.run_id,
-            "seq": value.seq,
-            "ts": value.ts,
-            "type": value.type,
-            "trace_id": value.trace_id,
-            "span_id": value.span_id,
-            "parent_span_id": value.parent_span_id,
-            "hash": value.hash,
-            "prev_hash": value.prev_hash,
-            "purged": value.purged,
-            "data": value.data.model_dump(mode="json"),
-        }
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     if isinstance(value, list):

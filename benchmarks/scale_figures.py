@@ -5,7 +5,7 @@ Each figure is the median and p90 of ``--repeats`` calls after one not counted (
 warms the page cache; the "a run not read before" rows read a different run each time):
 
 - store API: the ``Store`` calls the HTTP API makes for tenant ``default`` (a page of 51
-  runs, the capped totals, one run's events, the pending approvals and their runs' logs);
+  runs, the capped totals, one run's events, a page of pending approvals as shown);
 - HTTP API: ``proctor serve`` as a process (uvicorn on loopback, ``--port``), asked by
   one keep-alive client with an admin key made by ``proctor keys create``;
 - CLI: ``proctor --db STORE ...`` as whole processes, start-up included (wall clock; the
@@ -40,7 +40,7 @@ from typing import Any
 import httpx
 
 from proctor.audit import chained_approvals
-from proctor.store import TOTALS_CAP, RunFilter, Store, open_store
+from proctor.store import TOTALS_CAP, RunFilter, Store, approval_key, open_store
 
 PROCTOR = Path(sys.executable).with_name("proctor")
 RARE_WORD = "quokka"
@@ -123,11 +123,28 @@ def cases(sample: Sample) -> list[Case]:
     async def trace_fresh(store: Store) -> int:
         return len(await store.events(next(fresh)))
 
-    async def approvals(store: Store) -> int:
-        return len(await store.list_approvals("pending", tenant=TENANT))
+    async def approvals_counted(store: Store) -> int:
+        return await store.count_approvals("pending", tenant=TENANT)
+
+    async def approvals_nav(store: Store) -> int:
+        return await store.count_approvals("pending", tenant=TENANT, cap=1_000)
 
     async def approvals_shown(store: Store) -> int:
-        found = await store.list_approvals("pending", tenant=TENANT)
+        found = await store.list_approvals("pending", tenant=TENANT, limit=51)
+        return len(await chained_approvals(store, found))
+
+    middle: list[tuple[float, str]] = []
+
+    async def approvals_later(store: Store) -> int:
+        if not middle:  # a cursor halfway through the pending approvals
+            counted = await store.count_approvals("pending", tenant=TENANT)
+            ahead = await store.list_approvals("pending", tenant=TENANT, limit=counted // 2)
+            middle.append(approval_key("requested", ahead[-1]))
+        found = await store.list_approvals("pending", tenant=TENANT, after=middle[0], limit=51)
+        return len(await chained_approvals(store, found))
+
+    async def decided_recently(store: Store) -> int:
+        found = await store.list_approvals(None, tenant=TENANT, order="-decided", limit=20)
         return len(await chained_approvals(store, found))
 
     session = sample.session
@@ -202,13 +219,16 @@ def cases(sample: Sample) -> list[Case]:
             f"{runs}/{{fresh}}/events",
             ["trace", "{fresh}"],
         ),
-        Case("pending approvals (rows only)", approvals, None, None),
+        Case("pending approvals, counted (all)", approvals_counted, None, None),
+        Case("pending approvals, counted for the nav (999+)", approvals_nav, None, None),
         Case(
-            "pending approvals, as shown (with their runs' logs)",
+            "pending approvals, a page as shown (each one's request from its log)",
             approvals_shown,
             "/api/v1/approvals",
             ["approvals"],
         ),
+        Case("pending approvals, a page halfway through", approvals_later, None, None),
+        Case("the latest 20 decisions, as shown", decided_recently, None, None),
     ]
 
 

@@ -208,13 +208,16 @@ def test_approve_resumes_the_run_and_pays_once(demo: Demo, env: dict[str, str]) 
     ]
     assert [(p["vendor_id"], p["amount"]) for p in payments] == [("V-1002", 24500.0)]
 
-    again, decided = proctor_all(
+    again, decided, one = proctor_all(
         [
             ["approve", demo.approval_id, "--as", "alice", "--reason", "ok"],
             ["approvals", "--all", "--json"],
+            ["approvals", "--all", "--limit", "1"],
         ],
         env=env,
     )
+    assert one.code == 0, str(one)
+    assert "1 of 2 approvals, oldest request first (--limit for more)" in one.out
     assert "already approved" in one_line_error(again, 1)
     assert again.out == ""
     records = {r["approval_id"]: r for r in decided.json()["approvals"]}

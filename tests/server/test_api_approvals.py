@@ -182,6 +182,26 @@ def test_the_status_filter_takes_known_statuses_only(api: Api) -> None:
     assert "'pending'" in message
 
 
+def test_approvals_come_a_page_at_a_time_oldest_request_first(api: Api) -> None:
+    asked = [waiting_run(api)[1] for _ in range(3)]
+    api.start("over_threshold", tenant="globex")  # another tenant's: never listed here
+    first = api.get("/api/v1/approvals", limit=2).json()
+    assert [a["approval_id"] for a in first["approvals"]] == asked[:2]
+    assert first["next_cursor"]
+    rest = api.get("/api/v1/approvals", limit=2, cursor=first["next_cursor"]).json()
+    assert [a["approval_id"] for a in rest["approvals"]] == asked[2:]
+    assert rest["next_cursor"] is None
+    whole = api.get("/api/v1/approvals").json()
+    assert [a["approval_id"] for a in whole["approvals"]] == asked
+    assert whole["next_cursor"] is None
+    for cursor in ("nonsense", first["next_cursor"][:-3], "WyJ4IiwxXQ"):
+        code, message = error_of(api.get("/api/v1/approvals", cursor=cursor), 400)
+        assert code == "bad_request"
+        assert "Fix: pass the next_cursor of the previous page unchanged" in message
+    code, message = error_of(api.get("/api/v1/approvals", limit=0), 400)
+    assert "limit" in message
+
+
 def test_a_queued_runs_approval_leaves_the_run_to_the_workers(api: Api) -> None:
     input = invoice.sample_input("over_threshold")
     run_id = api.call(

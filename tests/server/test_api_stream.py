@@ -133,10 +133,15 @@ class CountingStore:
         self.reads: list[int] = []
 
     async def events(
-        self, run_id: str, *, after: int = -1, limit: int | None = None
+        self,
+        run_id: str,
+        *,
+        after: int = -1,
+        limit: int | None = None,
+        event_type: str | None = None,
     ) -> list[EventRow]:
         self.reads.append(after)
-        return await self.store.events(run_id, after=after, limit=limit)
+        return await self.store.events(run_id, after=after, limit=limit, event_type=event_type)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)

@@ -17,7 +17,9 @@ import httpx2
 import pytest
 from fastapi.testclient import TestClient
 
-from proctor.server import _ui_runs, create_server
+from proctor.examples.invoice import sample_input
+from proctor.runtime import Runner, load_workflow_ref
+from proctor.server import _ui_approvals, _ui_runs, create_server
 from proctor.server._auth import SESSION_COOKIE
 from proctor.store import SQLiteStore
 from server.ui_support import HOSTILE, SECRET, Seeded, seed
@@ -409,6 +411,45 @@ def test_approving_from_the_inbox_resumes_the_run(ui: Ui) -> None:
     again = ui.decide(approval, "approve")
     assert again.status_code == 409
     assert "already approved" in again.text
+
+
+def test_the_inbox_shows_a_page_of_pending_approvals_oldest_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_ui_approvals, "PAGE", 1)
+    store = SQLiteStore(tmp_path / "paged.db")
+
+    async def two_waiting() -> Seeded:
+        seeded = await seed(store)
+        runner = Runner(store, load_workflow_ref("invoice_reconciliation"))
+        await runner.start(
+            sample_input("over_threshold"), model="scripted:procedure", started_by="alice"
+        )
+        return seeded
+
+    seeded = asyncio.run(two_waiting())
+    app = create_server(store, session_secret=SECRET, allowed_hosts=["testserver"])
+    try:
+        with TestClient(app, base_url="https://testserver") as client:
+            ui = Ui(client=client, seeded=seeded)
+            ui.sign_in("bob")
+            first = ui.get("/approvals").text
+            assert '<span class="count" aria-label="2 pending">2</span>' in first
+            oldest = re.findall(r'action="/approvals/(ap_\w+)"', first)
+            assert len(oldest) == 1
+            found = re.search(r'<a href="(/approvals\?after=[^"]+)" rel="next"', first)
+            assert found is not None, first
+            second = ui.get(found.group(1).replace("&amp;", "&")).text
+            newest = re.findall(r'action="/approvals/(ap_\w+)"', second)
+            assert len(newest) == 1
+            assert newest != oldest
+            assert 'rel="next"' not in second
+            assert '<a href="/approvals">← Oldest requests</a>' in second
+            damaged = ui.get("/approvals?after=damaged")
+            assert damaged.status_code == 400
+            assert "start again from the first page of approvals" in damaged.text
+    finally:
+        asyncio.run(store.close())
 
 
 def test_who_may_decide_is_enforced_and_explained(ui: Ui) -> None:

@@ -47,8 +47,20 @@ from support.eval_results import check_eval_results_round_trip, eval_result
 MIGRATION_20 = ("runs_by_tenant_outcome", "runs_by_tenant_workflow", "runs_by_outcome")
 
 
+def back_to_20(db: sqlite3.Connection) -> None:
+    """The approvals' indexes as Proctor left them before migration 21."""
+    db.execute("DROP INDEX approvals_by_request")
+    for index, columns in (
+        ("approvals_by_status", "status, requested_at"),
+        ("approvals_by_decision", "decided_at) WHERE (decided_at IS NOT NULL"),
+    ):
+        db.execute(f"DROP INDEX {index}")
+        db.execute(f"CREATE INDEX {index} ON approvals ({columns})")
+
+
 def back_to_19(db: sqlite3.Connection) -> None:
-    """The runs' indexes as Proctor left them before migration 20."""
+    """The runs' and approvals' indexes as Proctor left them before migration 20."""
+    back_to_20(db)
     for index in MIGRATION_20:
         db.execute(f"DROP INDEX {index}")
     for index, columns in (

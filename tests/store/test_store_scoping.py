@@ -17,6 +17,7 @@ from proctor.store import (
     SessionRecord,
     Store,
     Usage,
+    approval_key,
 )
 
 
@@ -157,6 +158,84 @@ async def test_approvals_are_listed_by_the_tenant_of_their_run(store: Store) -> 
     found = await store.list_approvals("pending", tenant="acme", run_ids=both)
     assert [a.approval_id for a in found] == ["ap-a1"]
     assert await store.list_approvals("pending", tenant="beta", run_ids=["a1"]) == []
+
+
+async def test_approvals_come_a_page_at_a_time_in_request_or_decision_order(
+    store: Store,
+) -> None:
+    # Five runs, tenants alternating; two approvals asked at the same moment (the id
+    # breaks the tie); three decided, the latest decision on the earliest request.
+    asked = {"ap-1": 10.0, "ap-2": 20.0, "ap-3": 20.0, "ap-4": 30.0, "ap-5": 40.0}
+    decided = {"ap-1": 99.0, "ap-3": 50.0, "ap-4": 60.0}
+    for n, (approval_id, at) in enumerate(asked.items()):
+        run_id = f"r{n}"
+        journal, _ = await start(store, run_id, at=1.0, tenant="acme" if n % 2 else "beta")
+        record = ApprovalRecord(
+            approval_id=approval_id,
+            run_id=run_id,
+            call_id="c1",
+            tool="erp.pay",
+            args_digest="d" * 64,
+            arguments={},
+            rule="large",
+            reason="big",
+            requested_at=at,
+        )
+        if approval_id in decided:
+            record.status, record.decided_at = "approved", decided[approval_id]
+        await journal.append([turn(1)], approval=record)
+
+    def ids(found: list[ApprovalRecord]) -> list[str]:
+        return [a.approval_id for a in found]
+
+    everything = await store.list_approvals(None)
+    assert ids(everything) == ["ap-1", "ap-2", "ap-3", "ap-4", "ap-5"]
+    first = await store.list_approvals(None, limit=2)
+    assert ids(first) == ["ap-1", "ap-2"]
+    after = approval_key("requested", first[-1])
+    assert after == (20.0, "ap-2")
+    assert ids(await store.list_approvals(None, after=after, limit=2)) == ["ap-3", "ap-4"]
+    assert ids(await store.list_approvals(None, after=(40.0, "ap-5"))) == []
+    # A status and a tenant narrow the pages the same way.
+    assert ids(await store.list_approvals("pending", after=(10.0, "ap-1"))) == ["ap-2", "ap-5"]
+    assert ids(await store.list_approvals(None, tenant="acme", limit=1)) == ["ap-2"]
+    assert ids(await store.list_approvals(None, tenant="acme", after=(20.0, "ap-2"))) == ["ap-4"]
+    # (time, "") is every request from that time on.
+    assert ids(await store.list_approvals(None, after=(20.0, ""))) == [
+        "ap-2",
+        "ap-3",
+        "ap-4",
+        "ap-5",
+    ]
+    # Latest decision first: decided ones only, with their own cursor.
+    latest = await store.list_approvals(None, order="-decided", limit=2)
+    assert ids(latest) == ["ap-1", "ap-4"]
+    assert approval_key("-decided", latest[-1]) == (60.0, "ap-4")
+    rest = await store.list_approvals(None, order="-decided", after=(60.0, "ap-4"))
+    assert ids(rest) == ["ap-3"]
+    assert ids(await store.list_approvals(None, tenant="beta", order="-decided")) == [
+        "ap-1",
+        "ap-3",
+    ]
+    # Counted, up to a cap.
+    assert await store.count_approvals(None) == 5
+    assert await store.count_approvals("pending") == 2
+    assert await store.count_approvals("approved", tenant="acme") == 1
+    assert await store.count_approvals(None, cap=3) == 3
+    assert await store.count_approvals("denied") == 0
+
+
+async def test_a_run_s_events_of_one_type_are_read_alone(store: Store) -> None:
+    journal, _ = await start(store, "r1", at=1.0)
+    await journal.append([turn(1), turn(2), turn(3)])
+    models = await store.events("r1", event_type="model_called")
+    assert [row.seq for row in models] == [1, 2, 3]
+    assert [row.seq for row in await store.events("r1", event_type="model_called", after=1)] == [
+        2,
+        3,
+    ]
+    assert len(await store.events("r1", event_type="model_called", limit=1)) == 1
+    assert await store.events("r1", event_type="tool_started") == []
 
 
 async def test_api_keys_are_found_by_digest_listed_by_tenant_and_revoked(store: Store) -> None:

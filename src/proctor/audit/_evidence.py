@@ -232,7 +232,7 @@ async def verify_store(
                 expected.setdefault(rid, []).append((seq, hash_, record.seq))
     ids = [run_id] if run_id else await store.run_ids()
     approvals: dict[str, list[ApprovalRecord]] = {}
-    for approval in await store.list_approvals(None):
+    for approval in await store.list_approvals(None, run_ids=None if run_id is None else [run_id]):
         approvals.setdefault(approval.run_id, []).append(approval)
     reports: list[ChainReport] = []
     for rid in ids:

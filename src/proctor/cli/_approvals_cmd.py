@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from proctor.cli._context import command_group, console, options, os_user, with_store
+from proctor.cli._options import MAX_COUNT
 from proctor.errors import ConfigError, NotFoundError
 
 if TYPE_CHECKING:
@@ -20,24 +21,32 @@ app = command_group()
 @app.command()
 def approvals(
     show_all: bool = typer.Option(False, "--all", help="Include decided approvals."),
+    limit: int = typer.Option(
+        50, "--limit", min=1, max=MAX_COUNT, help="At most this many, oldest request first."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the approvals as JSON."),
 ) -> None:
     """List approvals waiting for a decision, with the exact call each one is for."""
     from proctor.audit import chained_approvals
     from proctor.cli import _render as render
 
-    async def work(store: Store) -> list[ApprovalRecord]:
-        # Shown as the runs' chains asked them, not as the approvals table says.
-        listed = await store.list_approvals(None if show_all else "pending")
-        return await chained_approvals(store, listed)
+    status = None if show_all else "pending"
 
-    found = with_store(work, create=False)
+    async def work(store: Store) -> tuple[list[ApprovalRecord], int]:
+        # Shown as the runs' chains asked them, not as the approvals table says.
+        listed = await store.list_approvals(status, limit=limit)
+        total = len(listed)
+        if total == limit:  # a full page: how many there are in all
+            total = await store.count_approvals(status)
+        return await chained_approvals(store, listed), total
+
+    found, total = with_store(work, create=False)
     if as_json:
         from proctor.store import approval_document
 
         print(render.to_json({"approvals": [approval_document(a) for a in found]}))
     else:
-        console.print(render.approvals_table(found))
+        console.print(render.approvals_table(found, total=total))
 
 
 def _decide(approval_id: str, *, approved: bool, by: str, reason: str, resume_run: bool) -> None:

@@ -108,16 +108,22 @@ class Notifier:
         return cls(store, settings) if settings.channels else None
 
     async def dispatch(self) -> DispatchReport:
-        """Announce each pending approval, each decision made lately where its request
-        was announced, and each run escalated lately, on each channel not yet told."""
-        approvals = await self.store.list_approvals("pending", tenant=None)
+        """Announce each pending approval asked lately, each decision made lately where its
+        request was announced, and each run escalated lately, on each channel not yet told
+        (lately: within ``announce_within_s``)."""
+        since = self.clock() - self.config.announce_within_s
+        # From `since` on, in request order: a pass reads what is recent, not every
+        # approval still pending (each pass would read them all again).
+        approvals = await self.store.list_approvals("pending", after=(since, ""))
         if not (self.config.channels or self.config.default):
             return DispatchReport(pending=len(approvals))
-        since = self.clock() - self.config.announce_within_s
         escalated = await self.store.list_runs(
             RunFilter(outcome="escalated", since=since, limit=_MAX_RECENT)
         )
-        decided = (await self.store.list_approvals(None, decided_since=since))[-_MAX_RECENT:]
+        latest = await self.store.list_approvals(
+            None, decided_since=since, order="-decided", limit=_MAX_RECENT
+        )
+        decided = latest[::-1]  # announced in the order they were made
         subjects = [await self._approval(approval) for approval in approvals]
         subjects += [await self._escalation(run) for run in escalated]
         ids = [subject.subject_id for subject in subjects]

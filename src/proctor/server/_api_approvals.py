@@ -7,8 +7,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 
 from proctor.errors import UsageError
-from proctor.server._api_deps import ApprovalId, Auth, Svc, errors
+from proctor.server._api_deps import ApprovalId, Auth, Svc, errors, text_query
+from proctor.server._api_query import decode_approval_cursor, encode_approval_cursor
 from proctor.server._schemas import ApprovalList, ApprovalOut, Approve, Deny
+from proctor.store import approval_key
 
 router = APIRouter(prefix="/api/v1/approvals", tags=["approvals"])
 
@@ -21,10 +23,24 @@ async def list_approvals(
         Literal["pending", "approved", "denied", "expired", "all"],
         Query(description="Which approvals: pending (default), a decided status, or all."),
     ] = "pending",
+    limit: Annotated[int, Query(ge=1, le=500, description="Approvals per page.")] = 50,
+    cursor: Annotated[
+        str | None, text_query("The next_cursor of the previous page (with the same status).")
+    ] = None,
 ) -> ApprovalList:
-    """The tenant's approvals, oldest request first, each with the exact call it is for."""
-    found = await service.approvals(principal, None if status == "all" else status)
-    return ApprovalList(approvals=[ApprovalOut.of(approval) for approval in found])
+    """The tenant's approvals, oldest request first, each with the exact call it is for,
+    a page at a time."""
+    found = await service.approvals(
+        principal,
+        None if status == "all" else status,
+        after=None if cursor is None else decode_approval_cursor(cursor),
+        limit=limit + 1,  # one more than a page: whether it exists says if there is a next
+    )
+    page, more = found[:limit], len(found) > limit
+    return ApprovalList(
+        approvals=[ApprovalOut.of(approval) for approval in page],
+        next_cursor=encode_approval_cursor(approval_key("requested", page[-1])) if more else None,
+    )
 
 
 @router.get("/{approval_id}", responses=errors(404))

@@ -76,6 +76,38 @@ def decode_cursor(cursor: str, sort: RunSort = "-started") -> tuple[float | str,
     )
 
 
+def encode_approval_cursor(key: tuple[float, str]) -> str:
+    """The opaque cursor after the approval at ``key`` (its ``approval_key``)."""
+    raw = json.dumps(list(key), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_approval_cursor(cursor: str) -> tuple[float, str]:
+    """The position a cursor of ``encode_approval_cursor`` names; ``UsageError`` if it is
+    not one."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = json.loads(raw)
+        if isinstance(position, list) and len(position) == 2:
+            at, approval_id = position
+            if (
+                isinstance(at, int | float)
+                and not isinstance(at, bool)
+                and math.isfinite(at)
+                and 0 <= at <= _LATEST
+                and isinstance(approval_id, str)
+                and json_value_problem(approval_id) is None
+            ):
+                return float(at), approval_id
+    except (binascii.Error, ValueError, TypeError, RecursionError):
+        pass
+    raise UsageError(
+        f"cursor {cursor!r} is not an approvals cursor of this API. Fix: pass the "
+        "next_cursor of the previous page unchanged, with the same status, or leave cursor "
+        "out for the first page"
+    )
+
+
 async def resolve_version(store: Store, ref: str, *, workflow: str | None) -> str:
     """The content hash of the contract version ``ref`` names: a content hash or a prefix
     of it (at least 4 hex digits), or a version label (``3`` or ``v3``) of ``workflow``.

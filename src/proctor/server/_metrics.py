@@ -76,10 +76,10 @@ class ServerMetrics(Collector):
         """Read the gauges from the store (a failing store fails the scrape: 500)."""
         store = self.store
         runs = [
-            (status, len(await store.list_runs(RunFilter(status=status, limit=COUNT_CAP))))
+            (status, (await store.run_totals(RunFilter(status=status), cap=COUNT_CAP)).runs)
             for status in LIVE_STATUSES
         ]
-        pending = len(await store.list_approvals("pending"))
+        pending = await store.count_approvals("pending", cap=COUNT_CAP)
         queue = [
             (state, len(await store.queue_items(state=state, limit=COUNT_CAP)))
             for state in QUEUE_STATES

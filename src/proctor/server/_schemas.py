@@ -248,6 +248,9 @@ class ApprovalOut(BaseModel):
 
 class ApprovalList(BaseModel):
     approvals: list[ApprovalOut]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as cursor= for the next page; null on the last page."
+    )
 
 
 class Approve(_Request):

@@ -196,10 +196,20 @@ class Service:
         principal.require("read")
         return await self.store.run_totals(replace(query, tenant=principal.tenant), cap=TOTALS_CAP)
 
-    async def approvals(self, principal: Principal, status: str | None) -> list[ApprovalRecord]:
-        """The tenant's approvals (with ``status``; ``None``: all), oldest request first."""
+    async def approvals(
+        self,
+        principal: Principal,
+        status: str | None,
+        *,
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
+    ) -> list[ApprovalRecord]:
+        """The tenant's approvals (with ``status``; ``None``: all), oldest request first: at
+        most ``limit``, after the cursor ``after`` (``approval_key`` of the last one seen)."""
         principal.require("read")
-        found = await self.store.list_approvals(status, tenant=principal.tenant)
+        found = await self.store.list_approvals(
+            status, tenant=principal.tenant, after=after, limit=limit
+        )
         return await chained_approvals(self.store, found)
 
     async def pending_approvals(

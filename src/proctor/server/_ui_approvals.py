@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from proctor.audit import chained_approvals
 from proctor.errors import ProctorError, UsageError
+from proctor.server._api_query import decode_approval_cursor, encode_approval_cursor
 from proctor.server._appstate import state_of
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
@@ -22,16 +23,16 @@ from proctor.server._ui_base import (
     checker_verdicts,
     guarded,
     local_path,
-    pending_approvals,
+    pending_count,
     render,
     secure,
 )
-from proctor.store import ApprovalRecord
+from proctor.store import ApprovalRecord, approval_key
 
 router = APIRouter(include_in_schema=False)
 
+PAGE = 50
 RECENT = 20
-_DECIDED = ("approved", "denied", "expired")
 
 
 @router.get("/approvals")
@@ -88,14 +89,25 @@ async def _inbox(
     message: dict[str, str] | None,
     status: int = 200,
 ) -> Response:
-    store = state_of(request).service.store
-    pending = await pending_approvals(request, principal)
+    service = state_of(request).service
+    cursor = request.query_params.get("after", "")
+    found = await service.approvals(
+        principal, "pending", after=_cursor(cursor) if cursor else None, limit=PAGE + 1
+    )
+    pending = found[:PAGE]
+    next_url = ""
+    if len(found) > PAGE:
+        after = encode_approval_cursor(approval_key("requested", pending[-1]))
+        next_url = "/approvals?" + urlencode({"after": after})
     starters: dict[str, str] = {}
     for item in pending:
-        run = await store.get_run(item.run_id)
+        run = await service.store.get_run(item.run_id)
         starters[item.run_id] = "" if run is None else run.started_by
     context: dict[str, Any] = {
         "pending": pending,
+        "pending_total": await pending_count(request, principal),
+        "cursor": cursor,
+        "next_url": next_url,
         "starters": starters,
         "verdicts": await checker_verdicts(request, pending),
         "decided": await _recent(request, principal),
@@ -103,20 +115,23 @@ async def _inbox(
         "now": time.time(),
     }
     return await render(
-        request,
-        principal,
-        "approvals.html",
-        context,
-        status=status,
-        nav="approvals",
-        pending=pending,
+        request, principal, "approvals.html", context, status=status, nav="approvals"
     )
 
 
 async def _recent(request: Request, principal: Principal) -> list[ApprovalRecord]:
     store = state_of(request).service.store
-    decided: list[ApprovalRecord] = []
-    for status in _DECIDED:
-        decided += await store.list_approvals(status, tenant=principal.tenant)
-    decided.sort(key=lambda item: item.decided_at or item.requested_at, reverse=True)
-    return await chained_approvals(store, decided[:RECENT])
+    decided = await store.list_approvals(
+        None, tenant=principal.tenant, order="-decided", limit=RECENT
+    )
+    return await chained_approvals(store, decided)
+
+
+def _cursor(text: str) -> tuple[float, str]:
+    try:
+        return decode_approval_cursor(text)
+    except UsageError:
+        raise UsageError(
+            "this page link is not valid (its 'after' cursor is damaged); start again from "
+            "the first page of approvals"
+        ) from None

@@ -156,9 +156,17 @@ async def guarded(request: Request, handler: Handler, *, fragment: bool = False)
     return page
 
 
-async def pending_approvals(request: Request, principal: Principal) -> list[ApprovalRecord]:
-    """The tenant's pending approvals, as their runs' chains asked them."""
-    return await state_of(request).service.approvals(principal, "pending")
+PENDING_SHOWN_CAP = 999
+"""The nav counts pending approvals up to this, then shows ``999+``."""
+
+
+async def pending_count(request: Request, principal: Principal) -> str:
+    """The tenant's pending approvals, counted for the nav (``999+`` past the cap)."""
+    store = state_of(request).service.store
+    count = await store.count_approvals(
+        "pending", tenant=principal.tenant, cap=PENDING_SHOWN_CAP + 1
+    )
+    return f"{PENDING_SHOWN_CAP}+" if count > PENDING_SHOWN_CAP else str(count)
 
 
 async def checker_verdicts(
@@ -169,11 +177,10 @@ async def checker_verdicts(
     store = state_of(request).service.store
     found: dict[str, CheckerDecided] = {}
     for run_id in dict.fromkeys(a.run_id for a in pending if a.approver != "human"):
-        for row in await store.events(run_id):
-            if row.type == "checker_decided":
-                data = row_to_event(row).data
-                if isinstance(data, CheckerDecided):
-                    found[data.approval_id] = data
+        for row in await store.events(run_id, event_type="checker_decided"):
+            data = row_to_event(row).data
+            if isinstance(data, CheckerDecided):
+                found[data.approval_id] = data
     return found
 
 
@@ -185,19 +192,15 @@ async def render(
     *,
     status: int = 200,
     nav: str = "",
-    pending: list[ApprovalRecord] | None = None,
 ) -> Response:
     """A full page: ``template`` in the layout, with the nav's pending-approvals count."""
-    if principal is not None and pending is None:
-        # Only counted here: the table is enough (pages that show them read the chain).
-        store = state_of(request).service.store
-        pending = await store.list_approvals("pending", tenant=principal.tenant)
+    count = "0" if principal is None else await pending_count(request, principal)
     response = templates.TemplateResponse(
         request,
         template,
         {
             "principal": principal,
-            "pending_count": len(pending or ()),
+            "pending_count": count,
             "nav": nav,
             **context,
         },

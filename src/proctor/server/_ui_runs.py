@@ -20,7 +20,7 @@ from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from proctor.audit import build_receipt, receipt_html
+from proctor.audit import build_receipt, chained_approvals, receipt_html
 from proctor.errors import NotFoundError, UsageError
 from proctor.runtime import build_contexts
 from proctor.server._api_query import decode_cursor, encode_cursor
@@ -30,7 +30,6 @@ from proctor.server._timeline import build_timeline
 from proctor.server._ui_base import (
     checker_verdicts,
     guarded,
-    pending_approvals,
     render,
     secure,
 )
@@ -263,7 +262,10 @@ async def _run(request: Request, principal: Principal, run_id: str) -> Response:
     events = await service.store.events(run_id)
     started = events[0] if events and events[0].type == "run_started" else None
     finished = next((e for e in reversed(events) if e.type == "run_finished"), None)
-    pending = await pending_approvals(request, principal)
+    waiting = await chained_approvals(
+        service.store,
+        await service.store.list_approvals("pending", tenant=principal.tenant, run_ids=[run_id]),
+    )
     context: dict[str, Any] = {
         "run": run,
         "chain": verify_rows(run_id, events, run, service.evidence_keys()),
@@ -273,13 +275,13 @@ async def _run(request: Request, principal: Principal, run_id: str) -> Response:
         "outcome_reason": None if finished is None else finished.meta.get("reason"),
         "input": _content(started, "input"),
         "final_text": _content(finished, "final_text"),
-        "waiting": [item for item in pending if item.run_id == run_id],
-        "verdicts": await checker_verdicts(request, [a for a in pending if a.run_id == run_id]),
+        "waiting": waiting,
+        "verdicts": await checker_verdicts(request, waiting),
         "live": run.status != "finished",
         "message": _flash(request.query_params),
         "now": time.time(),
     }
-    return await render(request, principal, "run.html", context, nav="runs", pending=pending)
+    return await render(request, principal, "run.html", context, nav="runs")
 
 
 def _content(row: EventRow | None, field: str) -> Any:

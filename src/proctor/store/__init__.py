@@ -108,6 +108,7 @@ from proctor.store._protocol import (
 from proctor.store._ready import StoreReadiness, check_store
 from proctor.store._records import (
     ApiKeyRecord,
+    ApprovalOrder,
     ApprovalRecord,
     CheckpointRecord,
     ContractRecord,
@@ -123,6 +124,7 @@ from proctor.store._records import (
     RunRecord,
     SessionRecord,
     SpendHold,
+    approval_key,
     row_to_event,
 )
 from proctor.store._run_query import (
@@ -181,6 +183,7 @@ __all__ = [
     "ApiKeys",
     "ApprovalDecided",
     "ApprovalExpired",
+    "ApprovalOrder",
     "ApprovalRecord",
     "ApprovalRequested",
     "Approvals",
@@ -264,6 +267,7 @@ __all__ = [
     "WalSettings",
     "approval_disagreement",
     "approval_document",
+    "approval_key",
     "canonical_json",
     "chain_hash",
     "chained_approval",

@@ -11,7 +11,7 @@ the run queue behave as on SQLite, for tests of code that uses them without a fi
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import orjson
 
@@ -30,6 +30,7 @@ from proctor.store._outcomes import (
     triggers_of,
 )
 from proctor.store._records import (
+    ApprovalOrder,
     ApprovalRecord,
     CheckpointRecord,
     ContractRecord,
@@ -38,6 +39,7 @@ from proctor.store._records import (
     RunBucket,
     RunFilter,
     RunRecord,
+    approval_key,
     bucket_of,
     chain_conflict,
 )
@@ -233,9 +235,16 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         return sorted(run_id for run_id, log in self._events.items() if log)
 
     async def events(
-        self, run_id: str, *, after: int = -1, limit: int | None = None
+        self,
+        run_id: str,
+        *,
+        after: int = -1,
+        limit: int | None = None,
+        event_type: str | None = None,
     ) -> list[EventRow]:
         log = self._events.get(run_id, [])[max(after + 1, 0) :]  # a row's seq is its index
+        if event_type is not None:
+            log = [row for row in log if row.type == event_type]
         return log if limit is None else log[:limit]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
@@ -248,17 +257,39 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
         tenant: str | None = None,
         decided_since: float | None = None,
         run_ids: Sequence[str] | None = None,
+        order: ApprovalOrder = "requested",
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
     ) -> list[ApprovalRecord]:
-        wanted = None if run_ids is None else set(run_ids)
         found = [
             a
-            for a in self._approvals.values()
-            if (status is None or a.status == status)
-            and (wanted is None or a.run_id in wanted)
-            and (decided_since is None or (a.decided_at or -1.0) >= decided_since)
-            and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
+            for a in self._matching_approvals(status, tenant, run_ids)
+            if (decided_since is None or (a.decided_at or -1.0) >= decided_since)
+            and (order == "requested" or a.decided_at is not None)
         ]
-        return sorted(found, key=lambda a: a.requested_at)
+        newest = order == "-decided"
+        found.sort(key=lambda a: approval_key(order, a), reverse=newest)
+        if after is not None:
+            found = [a for a in found if _beyond(approval_key(order, a), after, newest)]
+        return found if limit is None else found[:limit]
+
+    async def count_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None, cap: int | None = None
+    ) -> int:
+        count = sum(1 for _ in self._matching_approvals(status, tenant, None))
+        return count if cap is None else min(count, cap)
+
+    def _matching_approvals(
+        self, status: str | None, tenant: str | None, run_ids: Sequence[str] | None
+    ) -> Iterator[ApprovalRecord]:
+        wanted = None if run_ids is None else set(run_ids)
+        for a in self._approvals.values():
+            if (
+                (status is None or a.status == status)
+                and (wanted is None or a.run_id in wanted)
+                and (tenant is None or getattr(self._runs.get(a.run_id), "tenant", None) == tenant)
+            ):
+                yield a
 
     # ContractVersions and Retention.
 
@@ -370,3 +401,7 @@ def _ascii_lower(text: str) -> str:
 
 
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def _beyond(key: tuple[float, str], after: tuple[float, str], descending: bool) -> bool:
+    return key < after if descending else key > after

@@ -372,4 +372,25 @@ LATER: tuple[Migration, ...] = (
         INCLUDE (cost_usd, input_tokens, output_tokens);
     """,
     ),
+    # 21: approvals are listed a page at a time, in request order or latest decision
+    # first, each page after the last one's (time, approval id): indexes in those orders
+    # with the id, for a status, for every status, and for the decided.
+    Migration(
+        sqlite="""
+    DROP INDEX approvals_by_status;
+    CREATE INDEX approvals_by_status ON approvals (status, requested_at, approval_id);
+    CREATE INDEX approvals_by_request ON approvals (requested_at, approval_id);
+    DROP INDEX approvals_by_decision;
+    CREATE INDEX approvals_by_decision ON approvals (decided_at, approval_id)
+        WHERE decided_at IS NOT NULL;
+    """,
+        postgres="""
+    DROP INDEX approvals_by_status;
+    CREATE INDEX approvals_by_status ON approvals (status, requested_at, approval_id);
+    CREATE INDEX approvals_by_request ON approvals (requested_at, approval_id);
+    DROP INDEX approvals_by_decision;
+    CREATE INDEX approvals_by_decision ON approvals (decided_at, approval_id)
+        WHERE decided_at IS NOT NULL;
+    """,
+    ),
 )

@@ -12,6 +12,7 @@ from typing import Protocol
 from proctor.store._outcomes import DurationCount, OutcomeGroup, RunOutcomes
 from proctor.store._records import (
     ApiKeyRecord,
+    ApprovalOrder,
     ApprovalRecord,
     CheckpointRecord,
     ContractRecord,
@@ -119,9 +120,15 @@ class RunLog(Protocol):
     async def run_ids(self) -> list[str]: ...
 
     async def events(
-        self, run_id: str, *, after: int = -1, limit: int | None = None
+        self,
+        run_id: str,
+        *,
+        after: int = -1,
+        limit: int | None = None,
+        event_type: str | None = None,
     ) -> list[EventRow]:
-        """The run's events with ``seq > after``, in order; at most ``limit`` of them."""
+        """The run's events with ``seq > after`` (of ``event_type`` only, if given), in
+        order; at most ``limit`` of them."""
         ...
 
 
@@ -137,9 +144,20 @@ class Approvals(Protocol):
         tenant: str | None = None,
         decided_since: float | None = None,
         run_ids: Sequence[str] | None = None,
+        order: ApprovalOrder = "requested",
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
     ) -> list[ApprovalRecord]:
         """Approvals (with ``status``, of runs of ``tenant``, decided at or after
-        ``decided_since``, of the runs ``run_ids``), oldest request first."""
+        ``decided_since``, of the runs ``run_ids``) in ``order``: oldest request first, or
+        the latest decision first. A page: at most ``limit``, after the cursor ``after``
+        (``approval_key`` of the last one seen)."""
+        ...
+
+    async def count_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None, cap: int | None = None
+    ) -> int:
+        """How many approvals have ``status`` (of runs of ``tenant``): ``cap`` at most."""
         ...
 
 

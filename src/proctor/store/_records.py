@@ -76,6 +76,19 @@ class ApprovalRecord:
     expires_at: float | None = None
 
 
+ApprovalOrder = Literal["requested", "-decided"]
+"""How ``list_approvals`` orders approvals: oldest request first, or the latest decision
+first (decided approvals only)."""
+
+
+def approval_key(order: ApprovalOrder, approval: ApprovalRecord) -> tuple[float, str]:
+    """The position of ``approval`` in ``order``: the cursor ``list_approvals(after=)``
+    continues after."""
+    if order == "-decided" and approval.decided_at is not None:
+        return (approval.decided_at, approval.approval_id)
+    return (approval.requested_at, approval.approval_id)
+
+
 @dataclass(kw_only=True, slots=True)
 class EventRow:
     """An event as stored: the columns the chain hash is computed from."""

@@ -8,6 +8,7 @@ from typing import Any
 
 from proctor.errors import StoreError
 from proctor.store._records import (
+    ApprovalOrder,
     ApprovalRecord,
     ContractRecord,
     EventRow,
@@ -45,11 +46,20 @@ SELECT_EVENTS = (
     f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND seq > ? "
     "ORDER BY seq LIMIT ?"
 )
+SELECT_EVENTS_OF_TYPE = (
+    f"SELECT {', '.join(EVENT_COLUMNS)} FROM events WHERE run_id = ? AND seq > ? "
+    "AND type = ? ORDER BY seq LIMIT ?"
+)
 SELECT_EVENTS_OF_RUNS = (
     f"SELECT {', '.join(f'e.{c}' for c in EVENT_COLUMNS)} "
     "FROM events e JOIN runs r ON r.run_id = e.run_id"
 )
 SELECT_APPROVALS = f"SELECT {', '.join(f'a.{c}' for c in APPROVAL_COLUMNS)} FROM approvals a"
+# CROSS JOIN keeps SQLite reading the approvals first (in their index's order, or those of
+# the runs given), then each one's run: without statistics (a store grown from empty has
+# none) it would walk every run of the tenant through an index on tenant instead (200 ms
+# at a million runs, not 1 ms).
+_APPROVAL_JOIN = " CROSS JOIN runs r"
 INSERT_CONTRACT = (
     "INSERT INTO contracts (content_hash, workflow, version, body, retention_days, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING"
@@ -178,10 +188,18 @@ class SQLRunLog(SQLBase):
         return [row[0] for row in rows]
 
     async def events(
-        self, run_id: str, *, after: int = -1, limit: int | None = None
+        self,
+        run_id: str,
+        *,
+        after: int = -1,
+        limit: int | None = None,
+        event_type: str | None = None,
     ) -> list[EventRow]:
         bound = self.dialect.no_limit if limit is None else limit
-        rows = await self._fetch(SELECT_EVENTS, (run_id, after, bound))
+        if event_type is None:
+            rows = await self._fetch(SELECT_EVENTS, (run_id, after, bound))
+        else:
+            rows = await self._fetch(SELECT_EVENTS_OF_TYPE, (run_id, after, event_type, bound))
         return [event_from_row(row) for row in rows]
 
     async def get_approval(self, approval_id: str) -> ApprovalRecord | None:
@@ -195,38 +213,53 @@ class SQLRunLog(SQLBase):
         tenant: str | None = None,
         decided_since: float | None = None,
         run_ids: Sequence[str] | None = None,
+        order: ApprovalOrder = "requested",
+        after: tuple[float, str] | None = None,
+        limit: int | None = None,
     ) -> list[ApprovalRecord]:
         if run_ids is not None and not run_ids:
             return []
-        sql = SELECT_APPROVALS
-        clauses: list[str] = []
-        params: list[Any] = []
-        if tenant is not None:
-            if run_ids is None:
-                sql += " JOIN runs r ON r.run_id = a.run_id"
-            else:
-                # CROSS JOIN keeps SQLite reading the approvals of the runs first, then
-                # their runs: without statistics (a store grown from empty has none) it
-                # would walk every run of the tenant through an index on tenant instead
-                # (200 ms at a million runs, not 1 ms).
-                sql += " CROSS JOIN runs r"
-                clauses.append("r.run_id = a.run_id")
-            clauses.append("r.tenant = ?")
-            params.append(tenant)
-        if status is not None:
-            # Given the runs, their index (approvals_by_run) finds the few rows; a plain
-            # `status = ?` would lead SQLite to walk every approval of that status instead.
-            clauses.append("a.status = ?" if run_ids is None else "(a.status || '') = ?")
-            params.append(status)
+        sql, params = _approvals_sql(status, tenant, run_ids)
+        clauses = [sql]
         if decided_since is not None:
             clauses.append("a.decided_at >= ?")
             params.append(decided_since)
-        if run_ids is not None:
-            clauses.append(f"a.run_id IN ({', '.join('?' for _ in run_ids)})")
-            params.extend(run_ids)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = await self._fetch(f"{sql}{where} ORDER BY a.requested_at", params)
+        # Keyset pages in an index's order (migration 21: status or decision time, then
+        # the approval id), so a page costs the same however many approvals there are.
+        if order == "-decided":
+            clauses.append("a.decided_at IS NOT NULL")
+            columns, op = "a.decided_at, a.approval_id", "<"
+            order_by = "a.decided_at DESC, a.approval_id DESC"
+        else:
+            columns, op = "a.requested_at, a.approval_id", ">"
+            order_by = "a.requested_at, a.approval_id"
+        if after is not None:
+            clauses.append(f"({columns}) {op} (?, ?)")
+            params.extend(after)
+        where = " AND ".join(clause for clause in clauses if clause)
+        tail = f"ORDER BY {order_by}"
+        if limit is not None:
+            tail += " LIMIT ?"
+            params.append(limit)
+        rows = await self._fetch(
+            f"{SELECT_APPROVALS}{_APPROVAL_JOIN if tenant is not None else ''}"
+            f"{' WHERE ' + where if where else ''} {tail}",
+            params,
+        )
         return [approval_from_row(row) for row in rows]
+
+    async def count_approvals(
+        self, status: str | None = "pending", *, tenant: str | None = None, cap: int | None = None
+    ) -> int:
+        where, params = _approvals_sql(status, tenant, None)
+        inner = f"SELECT 1 FROM approvals a{_APPROVAL_JOIN if tenant is not None else ''}"
+        if where:
+            inner += f" WHERE {where}"
+        if cap is not None:
+            inner += " LIMIT ?"
+            params.append(cap)
+        row = await self._fetchone(f"SELECT COUNT(*) FROM ({inner}) AS counted", params)
+        return 0 if row is None else int(row[0])
 
     async def contracts(
         self, *, workflow: str | None = None, hash_prefix: str = ""
@@ -243,3 +276,24 @@ class SQLRunLog(SQLBase):
             params,
         )
         return [contract_from_row(row) for row in rows]
+
+
+def _approvals_sql(
+    status: str | None, tenant: str | None, run_ids: Sequence[str] | None
+) -> tuple[str, list[Any]]:
+    """The conditions (joined with AND) and parameters of approvals of ``status``, of the
+    runs of ``tenant`` (joined as ``r``: ``_APPROVAL_JOIN``), of the runs ``run_ids``."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if tenant is not None:
+        clauses.append("r.run_id = a.run_id AND r.tenant = ?")
+        params.append(tenant)
+    if status is not None:
+        # Given the runs, their index (approvals_by_run) finds the few rows; a plain
+        # `status = ?` would lead SQLite to walk every approval of that status instead.
+        clauses.append("a.status = ?" if run_ids is None else "(a.status || '') = ?")
+        params.append(status)
+    if run_ids is not None:
+        clauses.append(f"a.run_id IN ({', '.join('?' for _ in run_ids)})")
+        params.extend(run_ids)
+    return " AND ".join(clauses), params

@@ -332,8 +332,8 @@ def main() -> None:
     args = parser.parse_args()
     if (args.out is None) == (args.postgres is None):
         parser.error("give --out PATH (SQLite) or --postgres URL")
-    if args.events_per_run < 12:
-        parser.error("--events-per-run must be 12 or more (a run's steps and its end)")
+    if args.events_per_run < 17:  # 10 after the start and the longest end: two steps
+        parser.error("--events-per-run must be 17 or more (a run's steps and its end)")
     if args.out is not None and args.out.exists():
         parser.error(f"{args.out} exists; remove it or choose another --out")
     args.home = (args.home or Path(os.environ.get("PROCTOR_HOME") or ".proctor")).resolve()

@@ -40,6 +40,7 @@ from proctor.store import (
 from proctor.store._migrations import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
 from proctor.store._postgres_pool import VERSION_TABLE, parse_postgres_url
 from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
+from proctor.store._rows import run_filter_sql
 
 
 @pytest.fixture
@@ -203,6 +204,32 @@ async def test_both_backends_have_the_same_tables_and_columns(
         )
         in_postgres = set(await cursor.fetchall())
     assert in_postgres == in_sqlite
+
+
+async def test_the_run_search_has_trigram_indexes_the_planner_uses(pg: PostgresStore) -> None:
+    await pg.open()
+    schema = schema_of(pg.url)
+    async with await raw(pg.url) as conn:
+        cursor = await conn.execute(
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = %s AND indexname LIKE 'runs_search_%%'",
+            (schema,),
+        )
+        found = {str(name): str(definition) for name, definition in await cursor.fetchall()}
+        assert set(found) == {"runs_search_input", "runs_search_answer", "runs_search_tools"}
+        assert all("gin_trgm_ops" in definition for definition in found.values())
+        # On a table this small a scan is cheaper: with scans priced out, the search's
+        # own SQL (every column it matches) is served by the indexes alone.
+        where, params = run_filter_sql(RunFilter(search="quokka"), "ILIKE")
+        await conn.execute(f"SET search_path = {schema}")
+        for scan in ("seqscan", "indexscan", "indexonlyscan"):
+            await conn.execute(f"SET enable_{scan} = off")
+        sql = f"EXPLAIN SELECT r.run_id FROM runs r {where}"
+        cursor = await conn.execute(sql.replace("?", "%s"), params)
+        plan = "\n".join(str(row[0]) for row in await cursor.fetchall())
+    assert "BitmapOr" in plan, plan
+    for index in ("runs_search_input", "runs_search_answer", "runs_search_tools"):
+        assert f"Bitmap Index Scan on {index}" in plan, plan
 
 
 async def test_a_new_schema_is_created_at_the_current_version(pg: PostgresStore) -> None:

@@ -170,7 +170,7 @@ def approvals_table(approvals: list[ApprovalRecord], *, total: int | None = None
     """``approvals`` as a table; ``total``: how many there are in all, when more than shown."""
     title = f"{len(approvals)} approval(s)"
     if total is not None and total > len(approvals):
-        title = f"{len(approvals)} of {total} approvals, oldest request first (--limit for more)"
+        title = f"{len(approvals)} of {total:,} approvals, oldest request first (--limit for more)"
     table = new_table(title)
     for column in ("approval", "run", "tool", "arguments", "why", "status"):
         table.add_column(column, overflow="fold")

@@ -393,4 +393,38 @@ LATER: tuple[Migration, ...] = (
         WHERE decided_at IS NOT NULL;
     """,
     ),
+    # 22: PostgreSQL finds the runs a search names through trigram indexes (pg_trgm's GIN
+    # on the input, answer and tools text), where the extension can be had: a rare word is
+    # then a few index reads, not ILIKE over every run of the tenant. The extension is
+    # database-wide: it goes to schema public, not the store's own (dropping a store's
+    # schema must not drop the indexes of another). Without it (not installed, or not
+    # allowed) the search scans, as before. SQLite scans: see docs/benchmarks.md.
+    Migration(
+        sqlite="SELECT 1;",
+        postgres="""
+    DO $$
+    DECLARE
+        home TEXT;
+    BEGIN
+        IF EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'pg_trgm') THEN
+            BEGIN
+                CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'proctor: no pg_trgm (%), so the run search scans', SQLERRM;
+            END;
+        END IF;
+        SELECT n.nspname INTO home FROM pg_extension e
+            JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm';
+        IF home IS NOT NULL THEN
+            EXECUTE format('CREATE INDEX runs_search_input ON runs '
+                'USING gin (input_text %s.gin_trgm_ops)', quote_ident(home));
+            EXECUTE format('CREATE INDEX runs_search_answer ON runs '
+                'USING gin (answer_text %s.gin_trgm_ops)', quote_ident(home));
+            EXECUTE format('CREATE INDEX runs_search_tools ON runs '
+                'USING gin (tools_used %s.gin_trgm_ops)', quote_ident(home));
+        END IF;
+    END
+    $$;
+    """,
+    ),
 )

@@ -132,6 +132,9 @@ async def test_events_of_one_type_are_found_across_the_runs_a_filter_matches(
     found = await store.events_of_type("escalated", RunFilter(tenant="acme"))
     assert [(row.run_id, row.type) for row in found] == [("a1", "escalated")]
     assert len(await store.events_of_type("escalated", RunFilter())) == 2
+    named = await store.events_of_type("escalated", RunFilter(run_ids=("b1", "nope")))
+    assert [row.run_id for row in named] == ["b1"]
+    assert [r.run_id for r in await store.list_runs(RunFilter(run_ids=("a1",)))] == ["a1"]
     assert await store.events_of_type("escalated", RunFilter(since=5.0)) == []
 
 

@@ -160,6 +160,7 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
             and (query.outcome is None or run.outcome == query.outcome)
             and (query.model is None or run.model == query.model)
             and (not query.statuses or run.status in query.statuses)
+            and (not query.run_ids or run.run_id in query.run_ids)
             and (query.contract_hash is None or run.contract_hash == query.contract_hash)
             and (query.since is None or run.started_at >= query.since)
             and (query.until is None or run.started_at < query.until)

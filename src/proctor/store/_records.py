@@ -219,6 +219,8 @@ class RunFilter:
     outcome: str | None = None
     limit: int = 50
     statuses: tuple[str, ...] = field(default_factory=tuple)
+    run_ids: tuple[str, ...] = field(default_factory=tuple)
+    """Only these runs (none given: any run)."""
     contract_hash: str | None = None
     """Only runs started under this contract version."""
     since: float | None = None

@@ -117,6 +117,9 @@ def run_filter_sql(query: RunFilter, ilike: str = "LIKE") -> tuple[str, list[Any
     if query.statuses:
         clauses.append(f"r.status IN ({', '.join('?' for _ in query.statuses)})")
         params.extend(query.statuses)
+    if query.run_ids:
+        clauses.append(f"r.run_id IN ({', '.join('?' for _ in query.run_ids)})")
+        params.extend(query.run_ids)
     for term in search_terms(query.search):
         # Every word matches somewhere: a run id prefix, the input, the answer, a tool.
         # (Not lower(column) LIKE: on SQLite that halves the speed of a scan.)

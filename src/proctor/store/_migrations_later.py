@@ -1,11 +1,22 @@
 """Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
 payloads, budgets, the delivery log, run sessions and search, single sign-on sessions, the
-indexes of reports and filters (``_migrations`` has 1 to 7 and the rules)."""
+indexes of reports and filters, approvals' pages, trigram search on PostgreSQL
+(``_migrations`` has 1 to 7 and the rules)."""
 
 from __future__ import annotations
 
 from proctor.store._migration import Migration
 from proctor.store._rollup_sql import MIGRATION as ROLLUP_MIGRATION
+
+_APPROVAL_PAGES = """
+    DROP INDEX approvals_by_status;
+    CREATE INDEX approvals_by_status ON approvals (status, requested_at, approval_id);
+    CREATE INDEX approvals_by_request ON approvals (requested_at, approval_id);
+    DROP INDEX approvals_by_decision;
+    CREATE INDEX approvals_by_decision ON approvals (decided_at, approval_id)
+        WHERE decided_at IS NOT NULL;
+"""
+"""Migration 21, the same on both backends."""
 
 LATER: tuple[Migration, ...] = (
     # 8: the run queue (`proctor submit`, `proctor worker`): leases, priorities, attempts.
@@ -375,24 +386,7 @@ LATER: tuple[Migration, ...] = (
     # 21: approvals are listed a page at a time, in request order or latest decision
     # first, each page after the last one's (time, approval id): indexes in those orders
     # with the id, for a status, for every status, and for the decided.
-    Migration(
-        sqlite="""
-    DROP INDEX approvals_by_status;
-    CREATE INDEX approvals_by_status ON approvals (status, requested_at, approval_id);
-    CREATE INDEX approvals_by_request ON approvals (requested_at, approval_id);
-    DROP INDEX approvals_by_decision;
-    CREATE INDEX approvals_by_decision ON approvals (decided_at, approval_id)
-        WHERE decided_at IS NOT NULL;
-    """,
-        postgres="""
-    DROP INDEX approvals_by_status;
-    CREATE INDEX approvals_by_status ON approvals (status, requested_at, approval_id);
-    CREATE INDEX approvals_by_request ON approvals (requested_at, approval_id);
-    DROP INDEX approvals_by_decision;
-    CREATE INDEX approvals_by_decision ON approvals (decided_at, approval_id)
-        WHERE decided_at IS NOT NULL;
-    """,
-    ),
+    Migration(sqlite=_APPROVAL_PAGES, postgres=_APPROVAL_PAGES),
     # 22: PostgreSQL finds the runs a search names through trigram indexes (pg_trgm's GIN
     # on the input, answer and tools text), where the extension can be had: a rare word is
     # then a few index reads, not ILIKE over every run of the tenant. The extension is

@@ -55,11 +55,6 @@ SELECT_EVENTS_OF_RUNS = (
     "FROM events e JOIN runs r ON r.run_id = e.run_id"
 )
 SELECT_APPROVALS = f"SELECT {', '.join(f'a.{c}' for c in APPROVAL_COLUMNS)} FROM approvals a"
-# CROSS JOIN keeps SQLite reading the approvals first (in their index's order, or those of
-# the runs given), then each one's run: without statistics (a store grown from empty has
-# none) it would walk every run of the tenant through an index on tenant instead (200 ms
-# at a million runs, not 1 ms).
-_APPROVAL_JOIN = " CROSS JOIN runs r"
 INSERT_CONTRACT = (
     "INSERT INTO contracts (content_hash, workflow, version, body, retention_days, created_at) "
     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (content_hash) DO NOTHING"
@@ -219,8 +214,7 @@ class SQLRunLog(SQLBase):
     ) -> list[ApprovalRecord]:
         if run_ids is not None and not run_ids:
             return []
-        sql, params = _approvals_sql(status, tenant, run_ids)
-        clauses = [sql]
+        clauses, params = _approval_filter(status, tenant, run_ids)
         if decided_since is not None:
             clauses.append("a.decided_at >= ?")
             params.append(decided_since)
@@ -236,25 +230,17 @@ class SQLRunLog(SQLBase):
         if after is not None:
             clauses.append(f"({columns}) {op} (?, ?)")
             params.extend(after)
-        where = " AND ".join(clause for clause in clauses if clause)
-        tail = f"ORDER BY {order_by}"
+        sql = f"{SELECT_APPROVALS}{_approval_join(tenant)}{_where(clauses)} ORDER BY {order_by}"
         if limit is not None:
-            tail += " LIMIT ?"
+            sql += " LIMIT ?"
             params.append(limit)
-        rows = await self._fetch(
-            f"{SELECT_APPROVALS}{_APPROVAL_JOIN if tenant is not None else ''}"
-            f"{' WHERE ' + where if where else ''} {tail}",
-            params,
-        )
-        return [approval_from_row(row) for row in rows]
+        return [approval_from_row(row) for row in await self._fetch(sql, params)]
 
     async def count_approvals(
         self, status: str | None = "pending", *, tenant: str | None = None, cap: int | None = None
     ) -> int:
-        where, params = _approvals_sql(status, tenant, None)
-        inner = f"SELECT 1 FROM approvals a{_APPROVAL_JOIN if tenant is not None else ''}"
-        if where:
-            inner += f" WHERE {where}"
+        clauses, params = _approval_filter(status, tenant, None)
+        inner = f"SELECT 1 FROM approvals a{_approval_join(tenant)}{_where(clauses)}"
         if cap is not None:
             inner += " LIMIT ?"
             params.append(cap)
@@ -278,11 +264,11 @@ class SQLRunLog(SQLBase):
         return [contract_from_row(row) for row in rows]
 
 
-def _approvals_sql(
+def _approval_filter(
     status: str | None, tenant: str | None, run_ids: Sequence[str] | None
-) -> tuple[str, list[Any]]:
-    """The conditions (joined with AND) and parameters of approvals of ``status``, of the
-    runs of ``tenant`` (joined as ``r``: ``_APPROVAL_JOIN``), of the runs ``run_ids``."""
+) -> tuple[list[str], list[Any]]:
+    """The conditions and parameters of approvals of ``status``, of the runs of ``tenant``
+    (joined by ``_approval_join``), of the runs ``run_ids``."""
     clauses: list[str] = []
     params: list[Any] = []
     if tenant is not None:
@@ -296,4 +282,16 @@ def _approvals_sql(
     if run_ids is not None:
         clauses.append(f"a.run_id IN ({', '.join('?' for _ in run_ids)})")
         params.extend(run_ids)
-    return " AND ".join(clauses), params
+    return clauses, params
+
+
+def _approval_join(tenant: str | None) -> str:
+    # CROSS JOIN keeps SQLite reading the approvals first (in their index's order, or
+    # those of the runs given), then each one's run: without statistics (a store grown
+    # from empty has none) it would walk every run of the tenant through an index on
+    # tenant instead (200 ms at a million runs, not 1 ms).
+    return "" if tenant is None else " CROSS JOIN runs r"
+
+
+def _where(clauses: list[str]) -> str:
+    return f" WHERE {' AND '.join(clauses)}" if clauses else ""

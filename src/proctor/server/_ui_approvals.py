@@ -99,13 +99,14 @@ async def _inbox(
     if len(found) > PAGE:
         after = encode_approval_cursor(approval_key("requested", pending[-1]))
         next_url = "/approvals?" + urlencode({"after": after})
+    total = await pending_count(request, principal)  # for the heading and the nav
     starters: dict[str, str] = {}
     for item in pending:
         run = await service.store.get_run(item.run_id)
         starters[item.run_id] = "" if run is None else run.started_by
     context: dict[str, Any] = {
         "pending": pending,
-        "pending_total": await pending_count(request, principal),
+        "pending_total": total,
         "cursor": cursor,
         "next_url": next_url,
         "starters": starters,
@@ -115,7 +116,13 @@ async def _inbox(
         "now": time.time(),
     }
     return await render(
-        request, principal, "approvals.html", context, status=status, nav="approvals"
+        request,
+        principal,
+        "approvals.html",
+        context,
+        status=status,
+        nav="approvals",
+        pending=total,
     )
 
 

@@ -192,9 +192,11 @@ async def render(
     *,
     status: int = 200,
     nav: str = "",
+    pending: str | None = None,
 ) -> Response:
-    """A full page: ``template`` in the layout, with the nav's pending-approvals count."""
-    count = "0" if principal is None else await pending_count(request, principal)
+    """A full page: ``template`` in the layout, with the nav's pending-approvals count
+    (``pending``, when the page has counted them already)."""
+    count = pending or ("0" if principal is None else await pending_count(request, principal))
     response = templates.TemplateResponse(
         request,
         template,

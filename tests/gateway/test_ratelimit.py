@@ -8,6 +8,7 @@ import sys
 import time
 from asyncio.subprocess import PIPE
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -317,6 +318,41 @@ async def test_a_flushed_script_cache_is_reloaded(
     assert await limiter.acquire("d", limits, tokens=1, max_wait_s=0) == 0.0
     assert limiter.last_error is None
     assert 8 <= await level(redis, "d", "r") < 9  # both acquires took one request
+
+
+async def test_an_acquire_cancelled_before_its_answer_arrives_gives_back_what_it_took(
+    redis: RedisTarget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    limiter = RedisRateLimiter(redis.url, prefix=redis.prefix, timeout_s=5)
+    try:
+        limits = RateLimits(rpm=1)
+        ran = asyncio.Event()
+        answer = asyncio.Event()
+        evalsha = limiter._redis.evalsha
+
+        async def slow_answer(*args: Any) -> Any:
+            result = await evalsha(*args)  # the script has run: the request is taken
+            ran.set()
+            await answer.wait()
+            return result
+
+        monkeypatch.setattr(limiter._redis, "evalsha", slow_answer)
+        caller = asyncio.create_task(limiter.acquire("d", limits, tokens=1, max_wait_s=0))
+        await ran.wait()
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        assert await level(redis, "d", "r") < 1  # taken, its caller gone
+        answer.set()
+        for _ in range(500):  # the give-back runs once the answer arrives
+            left = await redis.client.hget(f"{redis.prefix}d", "r")
+            if left is None or float(left) >= 0.99:  # full again (a full bucket expires)
+                break
+            await asyncio.sleep(0.01)
+        monkeypatch.undo()
+        assert await limiter.acquire("d", limits, tokens=1, max_wait_s=0) == 0.0
+    finally:
+        await limiter.aclose()
 
 
 async def test_a_cancelled_redis_waiter_gives_its_reservation_back(redis: RedisTarget) -> None:

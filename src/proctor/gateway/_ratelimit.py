@@ -226,6 +226,8 @@ class RedisRateLimiter:
         self._sleep = sleep
         self._redis: Redis = redis_client(url, timeout_s=timeout_s, what="rate limiter")
         self._seen: dict[str, BucketLevels] = {}
+        self._giving_back: set[asyncio.Future[Any]] = set()
+        """Round trips of cancelled acquires, kept until they have given back."""
         self._outages = Outages(
             f"the Redis rate limiter at {url}", fallback="calls are not limited", log=logger
         )
@@ -240,7 +242,15 @@ class RedisRateLimiter:
         rpm, tpm = _checked(limits)
         if not rpm and not tpm:
             return 0.0
-        result = await self._run(scope, rpm, tpm, "acquire", 1, tokens, max_wait_s)
+        asked = asyncio.ensure_future(self._run(scope, rpm, tpm, "acquire", 1, tokens, max_wait_s))
+        try:
+            result = await asyncio.shield(asked)
+        except asyncio.CancelledError:
+            # Cancelled while the script's answer was on its way: it may have reserved
+            # already. Give the reservation back once it answers, whoever waits.
+            self._giving_back.add(asked)
+            asked.add_done_callback(lambda done: self._give_back(done, scope, rpm, tpm, tokens))
+            raise
         if result is None:
             return 0.0
         wait = float(result[1])
@@ -255,6 +265,17 @@ class RedisRateLimiter:
                 await self._run(scope, rpm, tpm, "take", -1, -tokens, 0.0)
                 raise
         return wait
+
+    def _give_back(
+        self, asked: asyncio.Future[list[Any] | None], scope: str, rpm: int, tpm: int, tokens: int
+    ) -> None:
+        """After a cancelled acquire's script answered: undo what it reserved, if anything."""
+        self._giving_back.discard(asked)
+        result = None if asked.cancelled() or asked.exception() else asked.result()
+        if result is not None and result[0]:
+            undo = asyncio.ensure_future(self._run(scope, rpm, tpm, "take", -1, -tokens, 0.0))
+            self._giving_back.add(undo)  # held until done: a task only weakly referenced
+            undo.add_done_callback(self._giving_back.discard)
 
     async def settle(self, scope: str, limits: RateLimits, *, tokens_delta: int) -> None:
         rpm, tpm = _checked(limits)

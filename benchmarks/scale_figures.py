@@ -44,6 +44,8 @@ from proctor.store import TOTALS_CAP, RunFilter, Store, approval_key, open_store
 
 PROCTOR = Path(sys.executable).with_name("proctor")
 RARE_WORD = "quokka"
+ABSENT_WORD = "numbat"
+COMMON_WORD = "invoice"
 TENANT = "default"
 
 
@@ -180,6 +182,36 @@ def cases(sample: Sample) -> list[Case]:
             page(search=RARE_WORD),
             f"{runs}?search={RARE_WORD}",
             ["runs", "--search", RARE_WORD],
+        ),
+        Case(
+            f"search a rare word ({RARE_WORD}), with totals",
+            with_totals(search=RARE_WORD),
+            f"{runs}?search={RARE_WORD}&totals=true",
+            None,
+        ),
+        Case(
+            f"search a word no run has ({ABSENT_WORD})",
+            page(search=ABSENT_WORD),
+            f"{runs}?search={ABSENT_WORD}",
+            None,
+        ),
+        Case(
+            f"search a run id's first 12 characters ({sample.run_id[:12]})",
+            page(search=sample.run_id[:12]),
+            f"{runs}?search={sample.run_id[:12]}",
+            None,
+        ),
+        Case(
+            f"search a common word ({COMMON_WORD})",
+            page(search=COMMON_WORD),
+            f"{runs}?search={COMMON_WORD}",
+            None,
+        ),
+        Case(
+            f"search a common word ({COMMON_WORD}), with totals",
+            with_totals(search=COMMON_WORD),
+            f"{runs}?search={COMMON_WORD}&totals=true",
+            None,
         ),
         Case(
             "sort by cost, costliest first",

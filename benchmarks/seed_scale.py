@@ -73,6 +73,8 @@ from proctor.store import (
 from proctor.store._keyfiles import load_signing_key
 from proctor.store._rollup_sql import FILL as FILL_DAILY_SUMS
 from proctor.store._rows import APPROVAL_COLUMNS, EVENT_COLUMNS, RUN_COLUMNS, contract_params
+from proctor.store._text_index import catch_up as index_search_text
+from proctor.store._text_index import has_index as has_search_index
 
 CHUNK = 2_000
 STAGED = "seed_runs"
@@ -233,6 +235,11 @@ def seed_sqlite(path: Path, runs: list[Plan], args: argparse.Namespace, now: flo
     began = time.perf_counter()  # the report's daily sums, whose triggers were off meanwhile
     db.executescript(FILL_DAILY_SUMS)
     print(f"daily sums filled in {time.perf_counter() - began:.0f} s")
+    if has_search_index(db):  # its triggers were off too: every run, as migration 23 does
+        began = time.perf_counter()
+        db.execute("INSERT OR IGNORE INTO runs_text_queue (run_id) SELECT run_id FROM runs")
+        indexed = index_search_text(db)
+        print(f"search index: {indexed:,} runs in {time.perf_counter() - began:.0f} s")
     if args.analyze:
         began = time.perf_counter()
         db.execute("ANALYZE")

@@ -17,72 +17,20 @@ from proctor.store import (
     RunJournal,
     RunRecord,
     RunSort,
-    RunStarted,
+    SQLiteStore,
     Store,
     Totals,
     check_session_key,
     search_terms,
     sort_key,
-    summary_input,
     verify_rows,
 )
-
-
-async def add_run(
-    store: Store,
-    run_id: str,
-    *,
-    at: float,
-    tenant: str = "default",
-    session: str | None = None,
-    input: dict[str, Any] | None = None,
-    answer: str = "",
-    tools: str = "",
-    cost: float | None = 0.0,
-    duration: float = 1.0,
-    status: str = "running",
-    tokens: tuple[int, int] = (0, 0),
-) -> RunRecord:
-    """A run as the runner records one: its ``run_started`` and its summary row."""
-    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
-    started = RunStarted(
-        workflow="invoices",
-        model="scripted",
-        contract_name="invoices",
-        contract_version="1",
-        contract_hash="c" * 64,
-        tenant=tenant,
-        session=session,
-        input=input or {},
-    )
-    row, _ = journal.build(started, ts=at)
-    run = RunRecord(
-        run_id=run_id,
-        workflow="invoices",
-        model="scripted",
-        contract_name="invoices",
-        contract_hash="c" * 64,
-        trace_id="t" * 32,
-        started_at=at,
-        updated_at=at,
-        last_seq=journal.last_seq,
-        head_hash=journal.head_hash,
-        tenant=tenant,
-        session=session,
-        input_text=summary_input(input or {}),
-        answer_text=answer,
-        tools_used=tools,
-        cost_usd=cost,
-        duration_s=duration,
-        status=status,  # type: ignore[arg-type]  # the tests' statuses are RunStatus values
-        input_tokens=tokens[0],
-        output_tokens=tokens[1],
-    )
-    await store.create_run(run, row)
-    return run
+from support.run_search import add_run
 
 
 async def ids(store: Store, **query: Any) -> list[str]:
+    if isinstance(store, SQLiteStore):  # through the search index (tests/store/test_text_index)
+        await store.catch_up_search_index()
     return [run.run_id for run in await store.list_runs(RunFilter(**query))]
 
 

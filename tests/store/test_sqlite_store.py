@@ -42,13 +42,24 @@ from proctor.store import (
 from proctor.store._migrations import SCHEMA_VERSION
 from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
 from proctor.store._rollup_sql import TRIGGERS as ROLLUP_TRIGGERS
+from proctor.store._text_index import TABLES as TEXT_INDEX_TABLES
+from proctor.store._text_index import TRIGGERS as TEXT_INDEX_TRIGGERS
 from support.eval_results import check_eval_results_round_trip, eval_result
 
 MIGRATION_20 = ("runs_by_tenant_outcome", "runs_by_tenant_workflow", "runs_by_outcome")
 
 
+def back_to_22(db: sqlite3.Connection) -> None:
+    """The store as Proctor left it before migration 23: no search index."""
+    for trigger in TEXT_INDEX_TRIGGERS:
+        db.execute(f"DROP TRIGGER {trigger}")
+    for table in TEXT_INDEX_TABLES:
+        db.execute(f"DROP TABLE {table}")
+
+
 def back_to_20(db: sqlite3.Connection) -> None:
     """The approvals' indexes as Proctor left them before migration 21."""
+    back_to_22(db)
     db.execute("DROP INDEX approvals_by_request")
     for index, columns in (
         ("approvals_by_status", "status, requested_at"),
@@ -927,3 +938,26 @@ async def test_a_version_19_store_filters_by_outcome_and_workflow_through_indexe
         assert "COVERING INDEX" in totals[-1], totals
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+async def test_a_version_22_store_queues_its_runs_for_the_search_index(tmp_path: Path) -> None:
+    path = tmp_path / "v22.db"
+    first = SQLiteStore(path, search_index=False)
+    try:
+        for n in range(5):
+            await start_run(first, f"run-{n:02d}", started_at=1000.0 + n)
+    finally:
+        await first.close()
+    with closing(sqlite3.connect(path)) as db:  # as Proctor left it before migration 23
+        back_to_22(db)
+        db.execute("PRAGMA user_version = 22")
+        db.commit()
+    store = SQLiteStore(path, search_index=False)
+    try:
+        with closing(sqlite3.connect(path)) as db:
+            assert db.execute("SELECT COUNT(*) FROM runs_text_queue").fetchone()[0] == 5
+        assert await store.catch_up_search_index() == 5
+        found = await store.list_runs(RunFilter(search="run-03"))
+        assert [run.run_id for run in found] == ["run-03"]
+    finally:
+        await store.close()

@@ -1,12 +1,14 @@
 """Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
 payloads, budgets, the delivery log, run sessions and search, single sign-on sessions, the
-indexes of reports and filters, approvals' pages, trigram search on PostgreSQL
+indexes of reports and filters, approvals' pages, trigram search on PostgreSQL and on
+SQLite
 (``_migrations`` has 1 to 7 and the rules)."""
 
 from __future__ import annotations
 
 from proctor.store._migration import Migration
 from proctor.store._rollup_sql import MIGRATION as ROLLUP_MIGRATION
+from proctor.store._text_index import MIGRATION as TEXT_INDEX_MIGRATION
 
 _APPROVAL_PAGES = """
     DROP INDEX approvals_by_status;
@@ -428,4 +430,9 @@ LATER: tuple[Migration, ...] = (
     $$;
     """,
     ),
+    # 23: SQLite finds the runs a search names through an FTS5 trigram index that a
+    # thread keeps in step from a queue the runs' triggers fill (store._text_index); a
+    # SQLite library without the trigram tokenizer gets nothing (SQLiteStore._migrate)
+    # and the search reads the runs. PostgreSQL has pg_trgm (22).
+    Migration(sqlite=TEXT_INDEX_MIGRATION, postgres="SELECT 1;"),
 )

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from proctor.errors import StoreError
+from proctor.store._records import RunFilter
+from proctor.store._rows import run_filter_sql
 
 Params = Sequence[Any]
 Row = tuple[Any, ...]
@@ -99,6 +101,11 @@ class SQLBase(ABC):
     def _transaction(self, *, write: bool = True) -> AbstractAsyncContextManager[Tx]:
         """A transaction that reads, then writes (``write``: it takes the write lock
         first where the backend has one); rolled back if the block raises."""
+
+    async def _run_filter(self, query: RunFilter) -> tuple[str, list[Any]]:
+        """``query`` (all but its limit) as a WHERE clause over ``runs r`` and its
+        parameters; a backend with a search index of its own narrows the search first."""
+        return run_filter_sql(query, self.dialect.ilike)
 
     @abstractmethod
     def _violation(self, exc: StoreError, of: frozenset[str] | None = None) -> str | None:

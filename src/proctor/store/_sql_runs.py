@@ -26,7 +26,6 @@ from proctor.store._rows import (
     contract_params,
     event_from_row,
     event_params,
-    run_filter_sql,
     run_from_row,
     run_order_sql,
     run_params,
@@ -136,16 +135,14 @@ class SQLRunLog(SQLBase):
         return None if row is None else run_from_row(row)
 
     async def list_runs(self, query: RunFilter) -> list[RunRecord]:
-        where, params = run_filter_sql(query, self.dialect.ilike)
+        where, params = await self._run_filter(query)
         rows = await self._fetch(
             f"{SELECT_RUNS} {where} {run_order_sql(query.sort)} LIMIT ?", (*params, query.limit)
         )
         return [run_from_row(row) for row in rows]
 
     async def run_totals(self, query: RunFilter, *, cap: int | None = None) -> RunTotals:
-        where, params = run_filter_sql(
-            replace(query, before=None, sort="-started"), self.dialect.ilike
-        )
+        where, params = await self._run_filter(replace(query, before=None, sort="-started"))
         capped = False
         if cap is None:
             [row] = await self._fetch(f"{SELECT_TOTALS} FROM runs r {where}", params)
@@ -170,7 +167,7 @@ class SQLRunLog(SQLBase):
         )
 
     async def events_of_type(self, event_type: str, query: RunFilter) -> list[EventRow]:
-        where, params = run_filter_sql(query, self.dialect.ilike)
+        where, params = await self._run_filter(query)
         rows = await self._fetch(
             f"{SELECT_EVENTS_OF_RUNS} {where} {'AND' if where else 'WHERE'} e.type = ? "
             "ORDER BY e.ts, e.run_id, e.seq",

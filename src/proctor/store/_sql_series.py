@@ -17,7 +17,6 @@ from proctor.store._outcomes import (
     check_group,
 )
 from proctor.store._records import RunBucket, RunFilter
-from proctor.store._rows import run_filter_sql
 from proctor.store._sql_base import SQLBase
 
 _FINISHED = "r.status = 'finished'"
@@ -49,7 +48,7 @@ class SQLRunSeries(SQLBase):
     ) -> list[RunBucket]:
         if width_s <= 0:
             raise ValueError(f"a bucket must be longer than 0 s, not {width_s}")
-        where, params = run_filter_sql(query)
+        where, params = await self._run_filter(query)
         where = f"{where} {'AND' if where else 'WHERE'} r.started_at >= ?"
         bucket = self.dialect.whole.format("(r.started_at - ?) / ?")
         rows = await self._fetch(
@@ -99,7 +98,7 @@ class SQLRunOutcomes(SQLBase):
         scans, days = self._split(query)
         rows: list[Any] = []
         for scan in scans:
-            where, params = run_filter_sql(scan, self.dialect.ilike)
+            where, params = await self._run_filter(scan)
             rows += await self._fetch(
                 f"SELECT {self._keys(group_by)}, r.tool_calls AS c, MAX(r.started_at), "
                 f"{_FIGURES} FROM runs r {where} GROUP BY d, k, c",
@@ -142,7 +141,7 @@ class SQLRunOutcomes(SQLBase):
         scans, days = self._split(query)
         found: list[DurationCount] = []
         for scan in scans:
-            where, params = run_filter_sql(scan, self.dialect.ilike)
+            where, params = await self._run_filter(scan)
             where = f"{where} {'AND' if where else 'WHERE'} {_FINISHED}"
             rows = await self._fetch(
                 f"SELECT {self._keys(group_by)}, {self.dialect.rounded.format('r.duration_s')} "
@@ -170,7 +169,7 @@ class SQLRunOutcomes(SQLBase):
         # take the partial index.
         tables = "runs r CROSS JOIN events e" if days else "events e CROSS JOIN runs r"
         for scan in scans:
-            where, params = run_filter_sql(scan, self.dialect.ilike)
+            where, params = await self._run_filter(scan)
             rows += await self._fetch(
                 f"SELECT COALESCE({trigger}, 'unknown') AS t, COUNT(*), MIN(e.ts) "
                 f"FROM {tables} {where} {'AND' if where else 'WHERE'} "

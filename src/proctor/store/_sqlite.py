@@ -16,12 +16,27 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from proctor.errors import StoreError
 from proctor.store._files import private_file
 from proctor.store._migrations import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from proctor.store._records import RunFilter
+from proctor.store._rows import run_filter_sql
+from proctor.store._run_query import search_terms
 from proctor.store._sql_base import Batch, Dialect, Params, Row, Tx
 from proctor.store._sql_store import SQLStore
+from proctor.store._text_index import (
+    MIGRATION as TEXT_INDEX_MIGRATION,
+)
+from proctor.store._text_index import (
+    TextIndexer,
+    candidates,
+    catch_up,
+    has_index,
+    index_word,
+    trigram_available,
+)
 from proctor.store._wal import BUSY_MS, DEFAULT_CHECKPOINTS, Checkpointer, Commits, WalSettings
 
 logger = logging.getLogger("proctor.store")
@@ -44,15 +59,24 @@ class SQLiteStore(SQLStore):
     rollups = True  # migration 19's triggers keep the outcome report's daily sums
 
     def __init__(
-        self, path: str | Path, *, checkpoints: WalSettings | None = DEFAULT_CHECKPOINTS
+        self,
+        path: str | Path,
+        *,
+        checkpoints: WalSettings | None = DEFAULT_CHECKPOINTS,
+        search_index: bool = True,
     ) -> None:
         """``checkpoints``: when a thread of the store's own copies the WAL into the file
         (``store._wal``; it starts with the first write); ``None`` leaves it to SQLite,
-        inside commits."""
+        inside commits. ``search_index``: whether a thread of the store's own keeps the
+        run search's index in step (``store._text_index``; from the first write too);
+        without it changed runs wait in a queue, which the search reads whole."""
         self.path = Path(path)
         self._checkpoints = checkpoints
         self._checkpointer: Checkpointer | None = None
+        self._indexer: TextIndexer | None = None
         self._commits = Commits()
+        self._has_search_index = False
+        self._index_in_background = False
         try:
             private_file(self.path)
             self._db = sqlite3.connect(
@@ -68,6 +92,8 @@ class SQLiteStore(SQLStore):
             # the file, not left in free pages.
             self._db.execute("PRAGMA secure_delete=ON")
             self._migrate()
+            self._has_search_index = has_index(self._db)
+            self._index_in_background = search_index and self._has_search_index
         except BaseException as exc:
             self._db.close()  # a store that failed to open must not leak its connection
             if isinstance(exc, sqlite3.Error):
@@ -105,7 +131,15 @@ class SQLiteStore(SQLStore):
                     f"Proctor knows ({SCHEMA_VERSION}). Upgrade Proctor to open it."
                 )
             for number in range(version, SCHEMA_VERSION):
-                for statement in _statements(SQLITE_MIGRATIONS[number]):
+                script = SQLITE_MIGRATIONS[number]
+                if script is TEXT_INDEX_MIGRATION and not trigram_available(self._db):
+                    logger.warning(
+                        "this SQLite library (%s) has no FTS5 trigram tokenizer: the run "
+                        "search reads every run of a tenant (SQLite 3.34 or later has it)",
+                        sqlite3.sqlite_version,
+                    )
+                    script = ""
+                for statement in _statements(script):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
             self._db.execute("COMMIT")
@@ -118,10 +152,42 @@ class SQLiteStore(SQLStore):
         return int(version)
 
     async def _after_purge(self) -> None:
+        # The search index keeps a deleted entry's words until merged: its thread merges
+        # once it has indexed the purged text anew (store._text_index).
+        if self._has_search_index:
+            await self._execute("UPDATE runs_text_merge SET due = due + 1")
         # Copy the purge into the file and empty the WAL, which still holds the pages
         # as they were before (a run's data key among them). A reader holding an old
         # snapshot can keep frames alive: then the next checkpoint clears them.
         await self._execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def _run_filter(self, query: RunFilter) -> tuple[str, list[Any]]:
+        # A rare word: only the runs the index has it in (and the queued) are read, each
+        # checked by the filter's own LIKE; a common one (too many runs), as before.
+        word = index_word(search_terms(query.search)) if self._has_search_index else None
+        if word is not None:
+            try:
+                found = candidates(self._db, word)
+            except sqlite3.Error as exc:
+                raise self._failed(exc, "run search") from exc
+            if found is not None:
+                if query.run_ids:
+                    named = set(query.run_ids)
+                    found = [run_id for run_id in found if run_id in named]
+                # No candidate: an id no run has (the empty tuple means no filter).
+                query = replace(query, run_ids=tuple(found) or ("",))
+        return run_filter_sql(query, self.dialect.ilike)
+
+    async def catch_up_search_index(self) -> int:
+        """Index every run waiting for the search index now, and merge after purges,
+        on the store's own connection (seeding, upgrades, tests); how many it indexed.
+        The store's thread does this in the background anyway."""
+        if not self._has_search_index:
+            return 0
+        try:
+            return catch_up(self._db)
+        except sqlite3.Error as exc:
+            raise self._failed(exc, "run search index") from exc
 
     # The dialect hooks. Errors leave as StoreError, sqlite3's error as its cause.
 
@@ -141,6 +207,8 @@ class SQLiteStore(SQLStore):
     async def _execute(self, sql: str, params: Params = (), *, area: str = "") -> int:
         if self._checkpointer is None and self._checkpoints is not None:
             self._start_checkpoints(self._checkpoints)
+        if self._indexer is None and self._index_in_background:
+            self._start_indexer()
         self._commits.count += 1
         try:
             return self._db.execute(sql, params).rowcount
@@ -150,6 +218,8 @@ class SQLiteStore(SQLStore):
     async def _write(self, batch: Batch, *, area: str = "") -> None:
         if self._checkpointer is None and self._checkpoints is not None:
             self._start_checkpoints(self._checkpoints)
+        if self._indexer is None and self._index_in_background:
+            self._start_indexer()
         self._commits.count += 1
         db = self._db
         try:
@@ -209,6 +279,22 @@ class SQLiteStore(SQLStore):
         # thread behind; it holds no reference to the store.
         weakref.finalize(self, checkpointer.stop_soon)
 
+    def _start_indexer(self) -> None:
+        self._index_in_background = False
+        try:
+            indexer = TextIndexer(self.path, self._commits)
+        except sqlite3.Error as exc:  # the search reads the queued runs meanwhile
+            logger.warning("the store's search index thread could not open %s: %s", self.path, exc)
+            return
+        self._indexer = indexer
+        indexer.start()
+        weakref.finalize(self, indexer.stop_soon)
+
+    @property
+    def indexer(self) -> TextIndexer | None:
+        """The thread keeping this store's search index in step, once started."""
+        return self._indexer
+
     @property
     def checkpointer(self) -> Checkpointer | None:
         """The thread checkpointing this store's WAL, once started."""
@@ -216,6 +302,10 @@ class SQLiteStore(SQLStore):
 
     async def close(self) -> None:
         self._checkpoints = None  # a closed store starts no thread again
+        self._index_in_background = False
+        if self._indexer is not None:
+            self._indexer.stop()
+            self._indexer = None
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None

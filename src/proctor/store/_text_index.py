@@ -1,0 +1,249 @@
+"""The run search's index on SQLite: FTS5 trigrams, kept off the commit path (migration 23).
+
+A search word matches a run when it begins the run id or appears anywhere in the input,
+answer or tools text (``run_filter_sql``): ``LIKE '%word%'``, which no B-tree index
+serves, so at a million runs a rare word read every run of the tenant (1.1 s). FTS5's
+``trigram`` tokenizer serves ``LIKE`` with three characters or more, but indexing a run
+costs ~300 µs committed on its own, more than a governed step; in batches of 50, ~60 µs.
+So the index is kept in step by a thread, not by the commit:
+
+- triggers queue a run (``runs_text_queue``, its id) when its row is written with new
+  text, or deleted: a few microseconds inside the commit that changed it;
+- ``TextIndexer`` (a thread with its own connection) folds the queue into ``runs_text``
+  in batches, each in a short transaction of its own;
+- a search asks the index for the runs holding its most selective word, adds every queued
+  run (whose text the index may not have yet), and, if there are at most
+  ``CANDIDATES`` of them, lets ``run_filter_sql`` read just those, checking each word
+  exactly as before. More candidates mean a common word, which the ordinary walk of the
+  runs finds quickly. Results are the same either way: the index only narrows.
+
+``runs_text`` is ``detail=none`` (no positions: half the size and cost of ``full``) and
+keeps its own copy of the text, so an entry can be deleted without the text it was made
+from. Its rowids are ``runs_text_docs``' (``VACUUM`` may renumber the rowids of ``runs``).
+
+FTS5 keeps a deleted entry's postings in its segments until they are merged; after a
+purge (``SQLiteStore._after_purge`` counts one in ``runs_text_merge``), the indexer merges
+the whole index, a step at a time, once the purged runs are re-indexed, so the words of a
+purged text do not stay in the file. Where the SQLite library has no FTS5 trigram
+tokenizer (before 3.34), migration 23 makes nothing and the search reads the runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+from proctor.store._wal import Commits
+
+logger = logging.getLogger("proctor.store")
+
+CANDIDATES = 2_000
+"""At most this many runs from the index (and the queue) are read by id; more, and the
+search walks the runs in the list's order instead."""
+BATCH = 64
+"""Runs indexed in one transaction (~4 ms of the write lock)."""
+MERGE_PAGES = 200
+"""Pages one merge step writes (in a transaction of its own)."""
+
+TABLES = ("runs_text", "runs_text_docs", "runs_text_queue", "runs_text_merge")
+SHADOW_TABLES = tuple(
+    f"runs_text_{part}" for part in ("data", "idx", "content", "docsize", "config")
+)
+"""FTS5's own tables behind ``runs_text``."""
+TRIGGERS = ("runs_text_new", "runs_text_changed", "runs_text_gone")
+
+_TEXT = ("input_text", "answer_text", "tools_used")
+# Not INSERT OR IGNORE: inside a trigger, the conflict policy of the statement that fired
+# it wins (an upsert of the run's row: ABORT), so a run queued already would fail it.
+_QUEUE = (
+    "INSERT INTO runs_text_queue (run_id) SELECT {run}.run_id "
+    "WHERE NOT EXISTS (SELECT 1 FROM runs_text_queue WHERE run_id = {run}.run_id);"
+)
+MIGRATION = f"""
+    CREATE VIRTUAL TABLE runs_text USING fts5(text, tokenize = 'trigram', detail = none);
+    CREATE TABLE runs_text_docs (doc INTEGER PRIMARY KEY, run_id TEXT NOT NULL UNIQUE);
+    CREATE TABLE runs_text_queue (run_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE runs_text_merge (id INTEGER PRIMARY KEY CHECK (id = 1), due INTEGER NOT NULL);
+    INSERT INTO runs_text_merge (id, due) VALUES (1, 0);
+    INSERT INTO runs_text_queue (run_id) SELECT run_id FROM runs;
+    CREATE TRIGGER runs_text_new AFTER INSERT ON runs BEGIN
+        {_QUEUE.format(run="new")}
+    END;
+    CREATE TRIGGER runs_text_changed AFTER UPDATE OF {", ".join(_TEXT)} ON runs
+    WHEN {" OR ".join(f"old.{c} IS NOT new.{c}" for c in _TEXT)} BEGIN
+        {_QUEUE.format(run="new")}
+    END;
+    CREATE TRIGGER runs_text_gone AFTER DELETE ON runs BEGIN
+        {_QUEUE.format(run="old")}
+    END;
+"""
+"""Migration 23 on SQLite (PostgreSQL has ``pg_trgm``, migration 22)."""
+
+_QUEUED = (
+    "SELECT q.run_id, d.doc, r.run_id IS NOT NULL, r.input_text, r.answer_text, r.tools_used "
+    "FROM runs_text_queue q LEFT JOIN runs_text_docs d ON d.run_id = q.run_id "
+    "LEFT JOIN runs r ON r.run_id = q.run_id LIMIT ?"
+)
+_CANDIDATES = (
+    "SELECT d.run_id FROM runs_text t JOIN runs_text_docs d ON d.doc = t.rowid "
+    "WHERE t.runs_text MATCH ? UNION SELECT run_id FROM runs_text_queue LIMIT ?"
+)
+
+
+def trigram_available(db: sqlite3.Connection) -> bool:
+    """Whether this SQLite library can make an FTS5 table with the trigram tokenizer."""
+    try:
+        db.execute("CREATE VIRTUAL TABLE temp.proctor_probe USING fts5(x, tokenize = 'trigram')")
+    except sqlite3.Error:
+        return False
+    db.execute("DROP TABLE temp.proctor_probe")
+    return True
+
+
+def has_index(db: sqlite3.Connection) -> bool:
+    """Whether the store at ``db`` has the search index (migration 23 made it)."""
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'runs_text'").fetchone()
+    return found is not None
+
+
+def index_word(terms: tuple[str, ...]) -> str | None:
+    """The search word the index narrows by: the longest (three characters at least, a
+    trigram's), else ``None``."""
+    best = max(terms, key=len, default="")
+    return best if len(best) >= 3 else None
+
+
+def trigram_query(word: str) -> str:
+    """An FTS5 query for the entries holding every trigram of ``word``: a superset of
+    those holding ``word`` (``detail=none`` keeps no positions), checked by the caller.
+    (Not FTS5's ``LIKE``: with ``_`` or ``%`` in the word it checks every entry's text.)"""
+    grams = dict.fromkeys(word[i : i + 3] for i in range(len(word) - 2))
+    return " AND ".join('"' + gram.replace('"', '""') + '"' for gram in grams)
+
+
+def candidates(db: sqlite3.Connection, word: str, cap: int = CANDIDATES) -> list[str] | None:
+    """The runs that may hold ``word`` (the index's, and every queued run), or ``None``
+    if there are more than ``cap``. A superset: the caller checks each run exactly."""
+    rows = db.execute(_CANDIDATES, (trigram_query(word), cap + 1)).fetchall()
+    return None if len(rows) > cap else [row[0] for row in rows]
+
+
+def index_batch(db: sqlite3.Connection, limit: int = BATCH) -> int:
+    """Fold up to ``limit`` queued runs into the index, in one transaction on ``db``
+    (which holds no transaction); how many it took from the queue."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        queued = db.execute(_QUEUED, (limit,)).fetchall()
+        for run_id, doc, exists, input_text, answer_text, tools in queued:
+            if doc is not None:
+                db.execute("DELETE FROM runs_text WHERE rowid = ?", (doc,))
+                if not exists:
+                    db.execute("DELETE FROM runs_text_docs WHERE doc = ?", (doc,))
+            if exists:
+                if doc is None:
+                    doc = db.execute(
+                        "INSERT INTO runs_text_docs (run_id) VALUES (?)", (run_id,)
+                    ).lastrowid
+                # The id too, for its prefix; one field a line (no search word holds one).
+                text = f"{run_id}\n{input_text}\n{answer_text}\n{tools}"
+                db.execute("INSERT INTO runs_text (rowid, text) VALUES (?, ?)", (doc, text))
+        db.executemany(
+            "DELETE FROM runs_text_queue WHERE run_id = ?", [(row[0],) for row in queued]
+        )
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return len(queued)
+
+
+def merge_due(db: sqlite3.Connection) -> int:
+    """How many purges the index has not been merged since (0: none)."""
+    row = db.execute("SELECT due FROM runs_text_merge").fetchone()
+    return int(row[0]) if row else 0
+
+
+def merge_step(db: sqlite3.Connection, pages: int = MERGE_PAGES) -> bool:
+    """One step of merging the whole index into one segment (which drops deleted
+    entries' postings); whether there is more to do. FTS5's documented test: a merge
+    that changed fewer than two rows had nothing left to do."""
+    before = db.total_changes
+    db.execute("INSERT INTO runs_text (runs_text, rank) VALUES ('merge', ?)", (-pages,))
+    return db.total_changes - before >= 2
+
+
+def merge_after_purges(
+    db: sqlite3.Connection, due: int, stopped: threading.Event, *, pause_s: float = 0.0
+) -> None:
+    """Merge the index step by step (``pause_s`` between steps, for the store's writer),
+    then mark the ``due`` purges it covers as merged."""
+    while not stopped.is_set() and merge_step(db):
+        stopped.wait(pause_s)
+    if not stopped.is_set():
+        db.execute("UPDATE runs_text_merge SET due = MAX(due - ?, 0)", (due,))
+
+
+def catch_up(db: sqlite3.Connection, stopped: threading.Event | None = None) -> int:
+    """Index every queued run and merge after any purge, now (for migrations, seeding
+    and tests); how many runs it indexed."""
+    stopped = stopped or threading.Event()
+    total = 0
+    while (done := index_batch(db, 1_000)) > 0:
+        total += done
+    due = merge_due(db)
+    if due:
+        merge_after_purges(db, due, stopped)
+    return total
+
+
+class TextIndexer(threading.Thread):
+    """The thread that keeps one store's search index in step (see the module's
+    docstring). While the store writes, one batch a round, so the writer never waits
+    long for the lock; when it is idle, the whole queue."""
+
+    def __init__(self, path: Path, commits: Commits, *, interval_s: float = 0.25) -> None:
+        super().__init__(name=f"proctor-search-index:{path.name}", daemon=True)
+        self.interval_s = interval_s
+        self._commits = commits
+        self._stopped = threading.Event()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA busy_timeout=1000")
+        self._db.execute("PRAGMA secure_delete=ON")  # as the store's: deleted text overwritten
+        self.indexed = 0
+        """Runs indexed so far (for tests and benchmarks)."""
+
+    def run(self) -> None:
+        seen = self._commits.count
+        try:
+            while not self._stopped.wait(self.interval_s):
+                count = self._commits.count
+                try:
+                    self._round(idle=count == seen)
+                except sqlite3.Error as exc:  # busy, or locked: the next round catches up
+                    logger.debug("search index round skipped: %s", exc)
+                seen = count
+        finally:
+            self._db.close()
+
+    def _round(self, *, idle: bool) -> None:
+        done = index_batch(self._db)
+        self.indexed += done
+        while idle and done == BATCH and not self._stopped.is_set():
+            done = index_batch(self._db)
+            self.indexed += done
+        if done < BATCH and (due := merge_due(self._db)):
+            merge_after_purges(self._db, due, self._stopped, pause_s=0.0 if idle else 0.01)
+
+    def stop(self) -> None:
+        """Stop, and wait until the thread has closed its connection."""
+        self._stopped.set()
+        if self.is_alive():
+            self.join()
+        else:
+            self._db.close()
+
+    def stop_soon(self) -> None:
+        """Tell the thread to stop, without waiting: for a store collected unclosed."""
+        self._stopped.set()

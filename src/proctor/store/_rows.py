@@ -100,22 +100,28 @@ def contract_params(contract: ContractRecord) -> tuple[Any, ...]:
     )
 
 
-def run_filter_sql(query: RunFilter, ilike: str = "LIKE") -> tuple[str, list[Any]]:
+def run_filter_sql(
+    query: RunFilter, ilike: str = "LIKE", *, ids_first: bool = False
+) -> tuple[str, list[Any]]:
     """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters
-    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search)."""
+    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search). ``ids_first``
+    (SQLite, for a short ``run_ids``): every other column is written ``+r.column``, the
+    same value but no index, so the planner reads the listed runs by id and sorts them
+    rather than walk a tenant's runs in order looking for them."""
     clauses: list[str] = []
     params: list[Any] = []
+    r = "+r" if ids_first else "r"
     for column in ("tenant", "workflow", "status", "outcome", "contract_hash", "model", "session"):
         value = getattr(query, column)
         if value is not None:
-            clauses.append(f"r.{column} = ?")
+            clauses.append(f"{r}.{column} = ?")
             params.append(value)
     for bound, op in ((query.since, ">="), (query.until, "<")):
         if bound is not None:
-            clauses.append(f"r.started_at {op} ?")
+            clauses.append(f"{r}.started_at {op} ?")
             params.append(bound)
     if query.statuses:
-        clauses.append(f"r.status IN ({', '.join('?' for _ in query.statuses)})")
+        clauses.append(f"{r}.status IN ({', '.join('?' for _ in query.statuses)})")
         params.extend(query.statuses)
     if query.run_ids:
         clauses.append(f"r.run_id IN ({', '.join('?' for _ in query.run_ids)})")
@@ -135,7 +141,8 @@ def run_filter_sql(query: RunFilter, ilike: str = "LIKE") -> tuple[str, list[Any
         columns = SORT_COLUMNS[query.sort.lstrip("-")]
         op = "<" if query.sort.startswith("-") else ">"
         marks = ", ".join("?" for _ in columns)
-        clauses.append(f"({', '.join(columns)}) {op} ({marks})")
+        keys = ", ".join(f"+{c}" if ids_first else c for c in columns)
+        clauses.append(f"({keys}) {op} ({marks})")
         params.extend(query.before)
     return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 

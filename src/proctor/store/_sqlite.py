@@ -176,6 +176,7 @@ class SQLiteStore(SQLStore):
                     found = [run_id for run_id in found if run_id in named]
                 # No candidate: an id no run has (the empty tuple means no filter).
                 query = replace(query, run_ids=tuple(found) or ("",))
+                return run_filter_sql(query, self.dialect.ilike, ids_first=True)
         return run_filter_sql(query, self.dialect.ilike)
 
     async def catch_up_search_index(self) -> int:

@@ -86,10 +86,13 @@ _QUEUED = (
     "FROM runs_text_queue q LEFT JOIN runs_text_docs d ON d.run_id = q.run_id "
     "LEFT JOIN runs r ON r.run_id = q.run_id LIMIT ?"
 )
-_CANDIDATES = (
+# Two queries, not a UNION: SQLite fills a UNION's temporary table from both sides before
+# its LIMIT applies (a common word's 900,000 entries: 400 ms, against 1 ms for 2,001).
+_INDEXED = (
     "SELECT d.run_id FROM runs_text t JOIN runs_text_docs d ON d.doc = t.rowid "
-    "WHERE t.runs_text MATCH ? UNION SELECT run_id FROM runs_text_queue LIMIT ?"
+    "WHERE t.runs_text MATCH ? LIMIT ?"
 )
+_QUEUED_IDS = "SELECT run_id FROM runs_text_queue LIMIT ?"
 
 
 def trigram_available(db: sqlite3.Connection) -> bool:
@@ -126,8 +129,10 @@ def trigram_query(word: str) -> str:
 def candidates(db: sqlite3.Connection, word: str, cap: int = CANDIDATES) -> list[str] | None:
     """The runs that may hold ``word`` (the index's, and every queued run), or ``None``
     if there are more than ``cap``. A superset: the caller checks each run exactly."""
-    rows = db.execute(_CANDIDATES, (trigram_query(word), cap + 1)).fetchall()
-    return None if len(rows) > cap else [row[0] for row in rows]
+    found = {row[0] for row in db.execute(_INDEXED, (trigram_query(word), cap + 1))}
+    if len(found) <= cap:
+        found.update(row[0] for row in db.execute(_QUEUED_IDS, (cap + 1,)))
+    return None if len(found) > cap else sorted(found)
 
 
 def index_batch(db: sqlite3.Connection, limit: int = BATCH) -> int:

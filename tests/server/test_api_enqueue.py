@@ -226,12 +226,18 @@ def test_a_queued_run_streams_once_a_worker_starts_it(
         worker = api.client.portal
         assert worker is not None
         # The worker starts after the stream opened: the stream waits for the run.
-        worker.start_task_soon(lambda: Worker(api.store, DRAIN).run())
+        drained = worker.start_task_soon(lambda: Worker(api.store, DRAIN).run())
         with api.client.stream(
             "GET", f"/api/v1/runs/{run_id}/events/stream", headers=api.auth("viewer")
         ) as response:
             assert response.status_code == 200
             text = "".join(response.iter_text())
+        # The worker is done before the store closes (the client's portal waits for its
+        # tasks on exit: one left running on a closed store would hold it forever).
+        try:
+            assert drained.result(timeout=60).finished == 1
+        finally:
+            drained.cancel()
         assert "event: run_started" in text
         assert text.rstrip().splitlines()[-1].startswith("data: ")
         assert "event: end" in text

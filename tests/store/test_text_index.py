@@ -222,3 +222,24 @@ async def _get(store: Store, run_id: str) -> RunRecord:
     run = await store.get_run(run_id)
     assert run is not None
     return run
+
+
+async def test_a_damaged_index_costs_speed_not_answers(
+    indexed: SQLiteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    await add_run(indexed, "run_1", at=1.0, input={"animal": "quokka"})
+    await indexed.catch_up_search_index()
+    with closing(sqlite3.connect(indexed.path)) as db:  # its segments gone
+        db.execute("DELETE FROM runs_text_data WHERE id > 10")
+        db.commit()
+    with caplog.at_level(logging.WARNING, logger="proctor.store"):
+        assert await ids(indexed, "quokka") == ["run_1"]
+    assert "could not be read" in caplog.text
+    with closing(sqlite3.connect(indexed.path)) as db:  # what the warning says to do
+        db.execute("INSERT INTO runs_text (runs_text) VALUES ('rebuild')")
+        db.execute("INSERT INTO runs_text (runs_text) VALUES ('integrity-check')")
+        db.commit()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="proctor.store"):
+        assert await ids(indexed, "quokka") == ["run_1"]
+    assert not caplog.text

@@ -169,7 +169,15 @@ class SQLiteStore(SQLStore):
             try:
                 found = candidates(self._db, word)
             except sqlite3.Error as exc:
-                raise self._failed(exc, "run search") from exc
+                # The index only narrows: a damaged one costs speed, not answers.
+                logger.warning(
+                    "the run search index at %s could not be read (%s): the search reads "
+                    'the runs instead. Rebuild it with sqlite3 STORE "INSERT INTO '
+                    "runs_text (runs_text) VALUES ('rebuild')\"",
+                    self.path,
+                    exc,
+                )
+                found = None
             if found is not None:
                 if query.run_ids:
                     named = set(query.run_ids)

@@ -3,14 +3,19 @@ orders with their own cursors, and totals for the filters; documented in the sch
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from proctor.examples import invoice
 from proctor.server import _service
+from proctor.server._serve import build_app
+from proctor.store import SQLiteStore
 from server.api_harness import Api, error_of
 from support.drift_runs import record_run
 
@@ -143,3 +148,15 @@ def test_the_schema_documents_finding_runs(api: Api) -> None:
     assert "session key" in start_body["description"]
     assert "session" in sorts["RunSummary"]["properties"]
     assert "totals" in sorts["RunPage"]["properties"]
+
+
+def test_the_server_keeps_a_sqlite_stores_search_index_from_its_start(tmp_path: Path) -> None:
+    """Not from its first write: a server that only reads still indexes runs queued by
+    an upgrade or by other processes."""
+    store = SQLiteStore(tmp_path / "s.db")
+    with TestClient(build_app(store, home=tmp_path)):
+        assert store.indexer is not None
+        assert store.indexer.is_alive()
+        assert store.checkpointer is not None
+    asyncio.run(store.close())
+    assert not store.indexer

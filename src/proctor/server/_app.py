@@ -21,7 +21,7 @@ from proctor.server._keys import KeyLookup
 from proctor.server._metrics import HttpMetrics, ServerMetrics
 from proctor.server._service import Service
 from proctor.server._sso import OidcClient
-from proctor.store import Store
+from proctor.store import SQLiteStore, Store
 
 
 def create_server(
@@ -57,6 +57,8 @@ def create_server(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if isinstance(store, SQLiteStore):  # WAL checkpoints and the search index from now
+            store.checkpoint_in_background()
         # Pending approvals are announced while the server runs, if proctor.yaml names
         # channels (notifications:); `proctor notify run` does the same on its own.
         notifier = Notifier(store, notifications) if notifications.channels else None

@@ -260,14 +260,17 @@ class SQLiteStore(SQLStore):
 
     def checkpoint_in_background(self, interval_s: float | None = None) -> None:
         """Start checkpointing the WAL from a thread of its own now (``store._wal``), not
-        inside commits, every ``interval_s`` (default: the store's settings); a server
-        with a latency budget calls it at start-up. Stores do it anyway from their first
-        write unless made with ``checkpoints=None``. ``close`` stops it."""
+        inside commits, every ``interval_s`` (default: the store's settings), and keeping
+        the search index in step (unless made with ``search_index=False``); a server calls
+        it at start-up. Stores do it anyway from their first write unless made with
+        ``checkpoints=None``. ``close`` stops both."""
         if self._checkpointer is None:
             settings = self._checkpoints or DEFAULT_CHECKPOINTS
             if interval_s is not None:
                 settings = replace(settings, interval_s=interval_s)
             self._start_checkpoints(settings)
+        if self._indexer is None and self._index_in_background:
+            self._start_indexer()
 
     def _start_checkpoints(self, settings: WalSettings) -> None:
         try:

@@ -138,13 +138,23 @@ async def measure_keys(
 
 async def measure_checkpoints(steps: int, runs: int, folder: Path) -> dict[str, list[float]]:
     """The same loop on two stores, one checkpointing its WAL from its thread (as
-    shipped), one leaving it to SQLite inside commits (``checkpoints=None``), run in
-    turns. Per run: ms per step; per step: the gap between one step's ``model_called``
-    and the next one's (the event times), so one slow commit shows as one slow step."""
-    stores = {
-        "thread": SQLiteStore(folder / "thread.db"),
-        "in commits": SQLiteStore(folder / "commits.db", checkpoints=None),
-    }
+    shipped), one leaving it to SQLite inside commits (``checkpoints=None``)."""
+    return await measure_pair(
+        steps,
+        runs,
+        {
+            "thread": SQLiteStore(folder / "thread.db"),
+            "in commits": SQLiteStore(folder / "commits.db", checkpoints=None),
+        },
+    )
+
+
+async def measure_pair(
+    steps: int, runs: int, stores: dict[str, SQLiteStore]
+) -> dict[str, list[float]]:
+    """The same loop on each of ``stores``, run in turns. Per run: ms per step; per step:
+    the gap between one step's ``model_called`` and the next one's (the event times), so
+    one slow commit shows as one slow step."""
     runners = {
         name: Runner(store, workflow("kv.get", steps, False)) for name, store in stores.items()
     }
@@ -185,7 +195,34 @@ def main() -> None:
     parser.add_argument(
         "--checkpoints", action="store_true", help="only the WAL checkpoint comparison"
     )
+    parser.add_argument(
+        "--search-index",
+        action="store_true",
+        help="only the comparison of stores with and without the search index's thread "
+        "(short runs, e.g. --steps 5, put the most runs in its queue)",
+    )
     args = parser.parse_args()
+    if args.search_index:
+        with tempfile.TemporaryDirectory() as tmp:
+            pair = asyncio.run(
+                measure_pair(
+                    args.steps,
+                    args.runs * 3,
+                    {
+                        "indexed": SQLiteStore(Path(tmp) / "indexed.db"),
+                        "no index": SQLiteStore(Path(tmp) / "plain.db", search_index=False),
+                    },
+                )
+            )
+        for name in ("indexed", "no index"):
+            run, step = pair[f"{name} run"], pair[f"{name} step"]
+            print(
+                f"search index thread {name:8}: per run p50 {statistics.median(run):.3f} "
+                f"ms/step, p99 {percentile(run, 0.99):.3f}; per step p50 "
+                f"{statistics.median(step):.3f} ms, p99 {percentile(step, 0.99):.3f}, "
+                f"p99.9 {percentile(step, 0.999):.3f}, max {max(step):.3f}"
+            )
+        return
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = asyncio.run(measure_checkpoints(args.steps, args.runs * 3, Path(tmp)))
         for name in ("thread", "in commits"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
@@ -77,6 +78,10 @@ class SQLiteStore(SQLStore):
         self._commits = Commits()
         self._has_search_index = False
         self._index_in_background = False
+        # Held by this store's writes and by its index thread's: in-process they take turns
+        # here, where a waiter wakes at once, rather than in SQLite's busy handler, which
+        # sleeps 1, 2, 5, 10 ms... between tries.
+        self._writing = threading.RLock()
         try:
             private_file(self.path)
             self._db = sqlite3.connect(
@@ -194,7 +199,8 @@ class SQLiteStore(SQLStore):
         if not self._has_search_index:
             return 0
         try:
-            return catch_up(self._db)
+            with self._writing:
+                return catch_up(self._db)
         except sqlite3.Error as exc:
             raise self._failed(exc, "run search index") from exc
 
@@ -220,7 +226,8 @@ class SQLiteStore(SQLStore):
             self._start_indexer()
         self._commits.count += 1
         try:
-            return self._db.execute(sql, params).rowcount
+            with self._writing:
+                return self._db.execute(sql, params).rowcount
         except sqlite3.Error as exc:
             raise self._failed(exc, area) from exc
 
@@ -232,27 +239,29 @@ class SQLiteStore(SQLStore):
         self._commits.count += 1
         db = self._db
         try:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in batch:
-                    db.executemany(sql, rows)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+            with self._writing:
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    for sql, rows in batch:
+                        db.executemany(sql, rows)
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
         except sqlite3.Error as exc:
             raise self._failed(exc, area) from exc
 
     @asynccontextmanager
     async def _transaction(self, *, write: bool = True) -> AsyncIterator[Tx]:
         # BEGIN IMMEDIATE takes the write lock before the first read: writers take turns.
-        await self._execute("BEGIN IMMEDIATE" if write else "BEGIN")
-        try:
-            yield _Transaction(self)
-            await self._execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+        with self._writing:
+            await self._execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield _Transaction(self)
+                await self._execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def _violation(self, exc: StoreError, of: frozenset[str] | None = None) -> str | None:
         cause = exc.__cause__
@@ -294,7 +303,7 @@ class SQLiteStore(SQLStore):
     def _start_indexer(self) -> None:
         self._index_in_background = False
         try:
-            indexer = TextIndexer(self.path, self._commits)
+            indexer = TextIndexer(self.path, self._commits, writing=self._writing)
         except sqlite3.Error as exc:  # the search reads the queued runs meanwhile
             logger.warning("the store's search index thread could not open %s: %s", self.path, exc)
             return

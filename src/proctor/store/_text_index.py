@@ -30,6 +30,7 @@ tokenizer (before 3.34), migration 23 makes nothing and the search reads the run
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -42,8 +43,12 @@ logger = logging.getLogger("proctor.store")
 CANDIDATES = 2_000
 """At most this many runs from the index (and the queue) are read by id; more, and the
 search walks the runs in the list's order instead."""
-BATCH = 64
-"""Runs indexed in one transaction (~4 ms of the write lock)."""
+BATCH = 1_000
+"""Runs indexed in one transaction when catching up by hand (``catch_up``)."""
+SMALL_BATCH = 16
+"""Runs the thread indexes in one transaction (about 1 ms of the write lock)."""
+BACKLOG = 256
+"""Queued runs past which the thread indexes while the store keeps writing."""
 MERGE_PAGES = 50
 """Pages one merge step writes (in a transaction of its own): at a million runs, 200
 pages took 32 ms a step (7.6 s for the whole index), so 50 hold the write lock ~8 ms."""
@@ -82,11 +87,27 @@ MIGRATION = f"""
 """
 """Migration 23 on SQLite (PostgreSQL has ``pg_trgm``, migration 22)."""
 
-_QUEUED = (
-    "SELECT q.run_id, d.doc, r.run_id IS NOT NULL, r.input_text, r.answer_text, r.tools_used "
-    "FROM runs_text_queue q LEFT JOIN runs_text_docs d ON d.run_id = q.run_id "
-    "LEFT JOIN runs r ON r.run_id = q.run_id LIMIT ?"
-)
+# A queued run taken off the queue is indexed anew: its old entry goes; a run that still
+# exists gets its doc number (kept) and an entry of its id, then one field a line (no
+# search word holds a line break), its id for its prefix.
+_FOLD = """
+    CREATE TEMP TRIGGER IF NOT EXISTS runs_text_fold BEFORE DELETE ON main.runs_text_queue
+    BEGIN
+        DELETE FROM runs_text
+            WHERE rowid = (SELECT doc FROM runs_text_docs WHERE run_id = old.run_id);
+        DELETE FROM runs_text_docs WHERE run_id = old.run_id
+            AND NOT EXISTS (SELECT 1 FROM runs WHERE run_id = old.run_id);
+        INSERT INTO runs_text_docs (run_id) SELECT old.run_id
+            WHERE EXISTS (SELECT 1 FROM runs WHERE run_id = old.run_id)
+            AND NOT EXISTS (SELECT 1 FROM runs_text_docs WHERE run_id = old.run_id);
+        INSERT INTO runs_text (rowid, text)
+            SELECT d.doc, r.run_id || char(10) || r.input_text || char(10) || r.answer_text
+                || char(10) || r.tools_used
+            FROM runs r JOIN runs_text_docs d ON d.run_id = r.run_id
+            WHERE r.run_id = old.run_id;
+    END
+"""
+_TAKE = "DELETE FROM runs_text_queue WHERE run_id IN (SELECT run_id FROM runs_text_queue LIMIT ?)"
 # Two queries, not a UNION: SQLite fills a UNION's temporary table from both sides before
 # its LIMIT applies (a common word's 900,000 entries: 400 ms, against 1 ms for 2,001).
 _INDEXED = (
@@ -94,6 +115,7 @@ _INDEXED = (
     "WHERE t.runs_text MATCH ? LIMIT ?"
 )
 _QUEUED_IDS = "SELECT run_id FROM runs_text_queue LIMIT ?"
+_BACKLOG = "SELECT COUNT(*) FROM (SELECT 1 FROM runs_text_queue LIMIT ?)"
 
 
 def trigram_available(db: sqlite3.Connection) -> bool:
@@ -137,32 +159,16 @@ def candidates(db: sqlite3.Connection, word: str, cap: int = CANDIDATES) -> list
 
 
 def index_batch(db: sqlite3.Connection, limit: int = BATCH) -> int:
-    """Fold up to ``limit`` queued runs into the index, in one transaction on ``db``
-    (which holds no transaction); how many it took from the queue."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        queued = db.execute(_QUEUED, (limit,)).fetchall()
-        for run_id, doc, exists, input_text, answer_text, tools in queued:
-            if doc is not None:
-                db.execute("DELETE FROM runs_text WHERE rowid = ?", (doc,))
-                if not exists:
-                    db.execute("DELETE FROM runs_text_docs WHERE doc = ?", (doc,))
-            if exists:
-                if doc is None:
-                    doc = db.execute(
-                        "INSERT INTO runs_text_docs (run_id) VALUES (?)", (run_id,)
-                    ).lastrowid
-                # The id too, for its prefix; one field a line (no search word holds one).
-                text = f"{run_id}\n{input_text}\n{answer_text}\n{tools}"
-                db.execute("INSERT INTO runs_text (rowid, text) VALUES (?, ?)", (doc, text))
-        db.executemany(
-            "DELETE FROM runs_text_queue WHERE run_id = ?", [(row[0],) for row in queued]
-        )
-        db.execute("COMMIT")
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    return len(queued)
+    """Fold up to ``limit`` queued runs into the index, in one statement on ``db`` (which
+    holds no transaction); how many it took from the queue.
+
+    One statement, not one per run: Python's ``sqlite3`` lets go of the GIL inside a
+    statement and must take it back after, which under a busy main thread waits up to
+    the switch interval (5 ms) each time, all while this thread holds the write lock (a
+    batch of 16 took 5.5 ms). The work is the temporary trigger ``_FOLD`` (this
+    connection's own), run for each queued row the statement deletes."""
+    db.execute(_FOLD)
+    return int(db.execute(_TAKE, (limit,)).rowcount)
 
 
 def merge_due(db: sqlite3.Connection) -> int:
@@ -181,14 +187,25 @@ def merge_step(db: sqlite3.Connection, pages: int = MERGE_PAGES) -> bool:
 
 
 def merge_after_purges(
-    db: sqlite3.Connection, due: int, stopped: threading.Event, *, pause_s: float = 0.0
+    db: sqlite3.Connection,
+    due: int,
+    stopped: threading.Event,
+    *,
+    pause_s: float = 0.0,
+    writing: contextlib.AbstractContextManager[object] | None = None,
 ) -> None:
-    """Merge the index step by step (``pause_s`` between steps, for the store's writer),
-    then mark the ``due`` purges it covers as merged."""
-    while not stopped.is_set() and merge_step(db):
+    """Merge the index step by step (each inside ``writing``, ``pause_s`` between steps,
+    for the store's writer), then mark the ``due`` purges it covers as merged."""
+    turn = writing or contextlib.nullcontext()
+    while not stopped.is_set():
+        with turn:
+            more = merge_step(db)
+        if not more:
+            break
         stopped.wait(pause_s)
     if not stopped.is_set():
-        db.execute("UPDATE runs_text_merge SET due = MAX(due - ?, 0)", (due,))
+        with turn:
+            db.execute("UPDATE runs_text_merge SET due = MAX(due - ?, 0)", (due,))
 
 
 def catch_up(db: sqlite3.Connection, stopped: threading.Event | None = None) -> int:
@@ -196,7 +213,7 @@ def catch_up(db: sqlite3.Connection, stopped: threading.Event | None = None) -> 
     and tests); how many runs it indexed."""
     stopped = stopped or threading.Event()
     total = 0
-    while (done := index_batch(db, 1_000)) > 0:
+    while (done := index_batch(db, BATCH)) > 0:
         total += done
     due = merge_due(db)
     if due:
@@ -206,13 +223,23 @@ def catch_up(db: sqlite3.Connection, stopped: threading.Event | None = None) -> 
 
 class TextIndexer(threading.Thread):
     """The thread that keeps one store's search index in step (see the module's
-    docstring). While the store writes, one batch a round, so the writer never waits
-    long for the lock; when it is idle, the whole queue."""
+    docstring). It indexes in the store's quiet moments (no commit for a tick), a small
+    batch at a time so that a write arriving meanwhile waits little; under continuous
+    writes only once the queue has grown to ``BACKLOG``, one small batch a tick."""
 
-    def __init__(self, path: Path, commits: Commits, *, interval_s: float = 0.25) -> None:
+    def __init__(
+        self,
+        path: Path,
+        commits: Commits,
+        *,
+        tick_s: float = 0.05,
+        writing: contextlib.AbstractContextManager[object] | None = None,
+    ) -> None:
+        """``writing``: a lock the store's own writes hold, taken around each batch."""
         super().__init__(name=f"proctor-search-index:{path.name}", daemon=True)
-        self.interval_s = interval_s
+        self.tick_s = tick_s
         self._commits = commits
+        self._writing = writing or contextlib.nullcontext()
         self._stopped = threading.Event()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA busy_timeout=1000")
@@ -223,24 +250,38 @@ class TextIndexer(threading.Thread):
     def run(self) -> None:
         seen = self._commits.count
         try:
-            while not self._stopped.wait(self.interval_s):
+            while not self._stopped.wait(self.tick_s):
                 count = self._commits.count
                 try:
-                    self._round(idle=count == seen)
-                except sqlite3.Error as exc:  # busy, or locked: the next round catches up
+                    self._tick(quiet=count == seen)
+                except sqlite3.Error as exc:  # busy, or locked: the next tick catches up
                     logger.debug("search index round skipped: %s", exc)
-                seen = count
+                seen = self._commits.count
         finally:
             self._db.close()
 
-    def _round(self, *, idle: bool) -> None:
-        done = index_batch(self._db)
+    def _tick(self, *, quiet: bool) -> None:
+        if not quiet:
+            backlog = self._db.execute(_BACKLOG, (BACKLOG,)).fetchone()[0]
+            if backlog < BACKLOG:
+                return
+            self._batch()
+            return
+        # Quiet: batch after batch while no write comes, then merge after purges.
+        done = SMALL_BATCH
+        while done == SMALL_BATCH and not self._stopped.is_set():
+            before = self._commits.count
+            done = self._batch()
+            if self._commits.count != before:
+                return
+        if done < SMALL_BATCH and (due := merge_due(self._db)):
+            merge_after_purges(self._db, due, self._stopped, pause_s=0.01, writing=self._writing)
+
+    def _batch(self) -> int:
+        with self._writing:
+            done = index_batch(self._db, SMALL_BATCH)
         self.indexed += done
-        while idle and done == BATCH and not self._stopped.is_set():
-            done = index_batch(self._db)
-            self.indexed += done
-        if done < BATCH and (due := merge_due(self._db)):
-            merge_after_purges(self._db, due, self._stopped, pause_s=0.0 if idle else 0.01)
+        return done
 
     def stop(self) -> None:
         """Stop, and wait until the thread has closed its connection."""

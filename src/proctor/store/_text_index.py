@@ -36,7 +36,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from proctor.store._wal import Commits
+from proctor.store._wal import Commits, StoreThread
 
 logger = logging.getLogger("proctor.store")
 
@@ -221,7 +221,7 @@ def catch_up(db: sqlite3.Connection, stopped: threading.Event | None = None) -> 
     return total
 
 
-class TextIndexer(threading.Thread):
+class TextIndexer(StoreThread):
     """The thread that keeps one store's search index in step (see the module's
     docstring). It indexes in the store's quiet moments (no commit for a tick), a small
     batch at a time so that a write arriving meanwhile waits little; under continuous
@@ -236,36 +236,28 @@ class TextIndexer(threading.Thread):
         writing: contextlib.AbstractContextManager[object] | None = None,
     ) -> None:
         """``writing``: a lock the store's own writes hold, taken around each batch."""
-        super().__init__(name=f"proctor-search-index:{path.name}", daemon=True)
+        super().__init__("proctor-search-index", path, busy_ms=1000)
         self.tick_s = tick_s
         self._commits = commits
         self._writing = writing or contextlib.nullcontext()
-        self._stopped = threading.Event()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA busy_timeout=1000")
         self._db.execute("PRAGMA secure_delete=ON")  # as the store's: deleted text overwritten
         self.indexed = 0
         """Runs indexed so far (for tests and benchmarks)."""
 
-    def run(self) -> None:
+    def _work(self) -> None:
         seen = self._commits.count
-        try:
-            while not self._stopped.wait(self.tick_s):
-                count = self._commits.count
-                try:
-                    self._tick(quiet=count == seen)
-                except sqlite3.Error as exc:  # busy, or locked: the next tick catches up
-                    logger.debug("search index round skipped: %s", exc)
-                seen = self._commits.count
-        finally:
-            self._db.close()
+        while not self._stopped.wait(self.tick_s):
+            try:
+                self._tick(quiet=self._commits.count == seen)
+            except sqlite3.Error as exc:  # busy, or locked: the next tick catches up
+                logger.debug("search index round skipped: %s", exc)
+            seen = self._commits.count
 
     def _tick(self, *, quiet: bool) -> None:
         if not quiet:
             backlog = self._db.execute(_BACKLOG, (BACKLOG,)).fetchone()[0]
-            if backlog < BACKLOG:
-                return
-            self._batch()
+            if backlog >= BACKLOG:
+                self._batch()
             return
         # Quiet: batch after batch while no write comes, then merge after purges.
         done = SMALL_BATCH
@@ -282,15 +274,3 @@ class TextIndexer(threading.Thread):
             done = index_batch(self._db, SMALL_BATCH)
         self.indexed += done
         return done
-
-    def stop(self) -> None:
-        """Stop, and wait until the thread has closed its connection."""
-        self._stopped.set()
-        if self.is_alive():
-            self.join()
-        else:
-            self._db.close()
-
-    def stop_soon(self) -> None:
-        """Tell the thread to stop, without waiting: for a store collected unclosed."""
-        self._stopped.set()

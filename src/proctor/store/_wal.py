@@ -66,38 +66,66 @@ class Commits:
         self.count = 0
 
 
-class Checkpointer(threading.Thread):
+class StoreThread(threading.Thread):
+    """A daemon thread of one store's own, on a connection of its own, until ``stop``:
+    the WAL's ``Checkpointer`` and the search index's ``TextIndexer``."""
+
+    def __init__(self, name: str, path: Path, *, busy_ms: int) -> None:
+        super().__init__(name=f"{name}:{path.name}", daemon=True)
+        self._stopped = threading.Event()
+        # Opened here, in the caller's thread, so a store whose thread cannot open goes
+        # on without it (the caller sees the error first).
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute(f"PRAGMA busy_timeout={busy_ms}")
+
+    def run(self) -> None:
+        try:
+            self._work()
+        finally:
+            self._db.close()
+
+    def _work(self) -> None:
+        """The thread's loop, until ``self._stopped`` is set."""
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop, and wait until the thread has closed its connection."""
+        self._stopped.set()
+        if self.is_alive():
+            self.join()
+        else:
+            self._db.close()
+
+    def stop_soon(self) -> None:
+        """Tell the thread to stop (it closes its connection), without waiting: for a store
+        collected unclosed."""
+        self._stopped.set()
+
+
+class Checkpointer(StoreThread):
     """The thread that checkpoints one store's log (see the module's docstring)."""
 
     def __init__(self, path: Path, settings: WalSettings, commits: Commits) -> None:
-        super().__init__(name=f"proctor-checkpoint:{path.name}", daemon=True)
+        super().__init__("proctor-checkpoint", path, busy_ms=BUSY_MS)
         self.settings = settings
         self._commits = commits
-        self._stopped = threading.Event()
-        # Opened here, in the caller's thread, so a store whose checkpointer cannot open
-        # keeps SQLite's own checkpoints (the caller sees the error first).
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute(f"PRAGMA busy_timeout={BUSY_MS}")
         self.rounds = {"passive": 0, "restart": 0, "truncate": 0}
         """How many checkpoints of each kind ran (for tests and benchmarks)."""
 
-    def run(self) -> None:
+    def _work(self) -> None:
         seen = self._commits.count
         wait = self.settings.interval_s
-        try:
-            while not self._stopped.wait(wait):
-                count = self._commits.count
-                try:
-                    busy = self._round(idle=count == seen)
-                except sqlite3.Error as exc:  # busy or locked: the next round catches up
-                    logger.debug("WAL checkpoint skipped: %s", exc)
-                    busy = True
-                seen = count
-                # An idle store with an empty log is looked at once a second (the writer's
-                # backstop holds the bound if writes resume in between).
-                wait = self.settings.interval_s if busy else max(self.settings.interval_s, 1.0)
-        finally:
-            self._db.close()
+        while not self._stopped.wait(wait):
+            count = self._commits.count
+            try:
+                busy = self._round(idle=count == seen)
+            except sqlite3.Error as exc:  # busy or locked: the next round catches up
+                logger.debug("WAL checkpoint skipped: %s", exc)
+                busy = True
+            seen = count
+            # An idle store with an empty log is looked at once a second (the writer's
+            # backstop holds the bound if writes resume in between).
+            wait = self.settings.interval_s if busy else max(self.settings.interval_s, 1.0)
 
     def _round(self, *, idle: bool) -> bool:
         """One round; whether there was anything to do."""
@@ -114,16 +142,3 @@ class Checkpointer(threading.Thread):
         busy, frames, copied = self._db.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         self.rounds[mode.lower()] += 1
         return int(busy), int(frames), int(copied)
-
-    def stop(self) -> None:
-        """Stop, and wait until the thread has closed its connection."""
-        self._stopped.set()
-        if self.is_alive():
-            self.join()
-        else:
-            self._db.close()
-
-    def stop_soon(self) -> None:
-        """Tell the thread to stop (it closes its connection), without waiting: for a store
-        collected unclosed."""
-        self._stopped.set()

@@ -188,6 +188,18 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
+def print_pair(label: str, samples: dict[str, list[float]]) -> None:
+    """One line per store of ``measure_pair``'s samples."""
+    for name in dict.fromkeys(key.rsplit(" ", 1)[0] for key in samples):
+        run, step = samples[f"{name} run"], samples[f"{name} step"]
+        print(
+            f"{label} {name:10}: per run p50 {statistics.median(run):.3f} ms/step, "
+            f"p99 {percentile(run, 0.99):.3f}; per step p50 {statistics.median(step):.3f} ms, "
+            f"p99 {percentile(step, 0.99):.3f}, p99.9 {percentile(step, 0.999):.3f}, "
+            f"max {max(step):.3f}"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=200)
@@ -214,25 +226,11 @@ def main() -> None:
                     },
                 )
             )
-        for name in ("indexed", "no index"):
-            run, step = pair[f"{name} run"], pair[f"{name} step"]
-            print(
-                f"search index thread {name:8}: per run p50 {statistics.median(run):.3f} "
-                f"ms/step, p99 {percentile(run, 0.99):.3f}; per step p50 "
-                f"{statistics.median(step):.3f} ms, p99 {percentile(step, 0.99):.3f}, "
-                f"p99.9 {percentile(step, 0.999):.3f}, max {max(step):.3f}"
-            )
+        print_pair("search index thread", pair)
         return
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = asyncio.run(measure_checkpoints(args.steps, args.runs * 3, Path(tmp)))
-        for name in ("thread", "in commits"):
-            run, step = checkpoints[f"{name} run"], checkpoints[f"{name} step"]
-            print(
-                f"WAL checkpoints {name:10}: per run p50 {statistics.median(run):.3f} ms/step, "
-                f"p99 {percentile(run, 0.99):.3f}; per step p50 {statistics.median(step):.3f} ms, "
-                f"p99 {percentile(step, 0.99):.3f}, p99.9 {percentile(step, 0.999):.3f}, "
-                f"max {max(step):.3f}"
-            )
+        print_pair("WAL checkpoints", checkpoints)
         if args.checkpoints:
             return
         variants = (

@@ -311,6 +311,9 @@ def test_retention_purges_only_expired_finished_runs_and_proof_survives(
     assert dry.out.startswith("dry run: would purge")
     assert f"purged payloads of 1 run(s), {figures[1]} events, {figures[2]} bytes" in applied.out
     assert runs.v2[:12] in applied.out
+    with closing(sqlite3.connect(runs.db)) as db:  # the search index has nothing left to do
+        assert db.execute("SELECT due FROM runs_text_merge").fetchone() == (0,)
+        assert db.execute("SELECT COUNT(*) FROM runs_text_queue").fetchone() == (0,)
 
     page = tmp_path / "purged.html"
     verify, trace, waiting, listed, export, again = proctor_all(

@@ -30,11 +30,19 @@ def retention_apply(
     so reports are unchanged and `proctor audit verify` still passes.
     """
     from proctor.audit import apply_retention
+    from proctor.store import SQLiteStore, Store
 
     name = stored_name(workflow)
-    report = with_store(
-        lambda store: apply_retention(store, dry_run=dry_run, workflow=name), create=False
-    )
+
+    async def apply(store: Store) -> RetentionReport:
+        report = await apply_retention(store, dry_run=dry_run, workflow=name)
+        if report.runs and not dry_run and isinstance(store, SQLiteStore):
+            # The purged words leave the search index now, not whenever a later process's
+            # thread next finds the store quiet (store._text_index).
+            await store.catch_up_search_index()
+        return report
+
+    report = with_store(apply, create=False)
     if as_json:
         from proctor.cli._render import to_json
 

@@ -10,6 +10,7 @@ import pytest
 from proctor.contracts import Contract, load_contract
 from proctor.store import RunBucket, RunFilter, Store
 from support.drift_runs import record_run
+from support.run_search import add_run
 
 ORIGIN = 1_796_000_400.0  # 2026-11-30 01:00:00 UTC, a whole hour
 HOUR = 3600.0
@@ -93,3 +94,14 @@ async def test_the_window_of_the_filter_bounds_the_buckets(
     assert await store.run_buckets(RunFilter(tenant="nobody"), origin=0, width_s=HOUR) == []
     with pytest.raises(ValueError, match="longer than 0"):
         await store.run_buckets(RunFilter(), origin=0, width_s=0)
+
+
+async def test_a_search_counts_the_runs_it_would_list(store: Store) -> None:
+    """As the runs list matches: any ASCII case (PostgreSQL's buckets once used LIKE)."""
+    await add_run(store, "run_1", at=ORIGIN + 5, answer="Paid ACME Corp.")
+    await add_run(store, "run_2", at=ORIGIN + 6, answer="Paid Globex.")
+    query = RunFilter(search="acme")
+    listed = await store.list_runs(query)
+    found = await store.run_buckets(query, origin=ORIGIN, width_s=HOUR)
+    assert [run.run_id for run in listed] == ["run_1"]
+    assert [(b.index, b.runs) for b in found] == [(0, 1)]

@@ -27,7 +27,7 @@ from proctor.server._ui_base import (
     render,
     secure,
 )
-from proctor.store import ApprovalRecord, approval_key
+from proctor.store import ApprovalRecord, RunFilter, approval_key
 
 router = APIRouter(include_in_schema=False)
 
@@ -100,10 +100,14 @@ async def _inbox(
         after = encode_approval_cursor(approval_key("requested", pending[-1]))
         next_url = "/approvals?" + urlencode({"after": after})
     total = await pending_count(request, principal)  # for the heading and the nav
-    starters: dict[str, str] = {}
-    for item in pending:
-        run = await service.store.get_run(item.run_id)
-        starters[item.run_id] = "" if run is None else run.started_by
+    # Who started each run: one query for the page, not one per approval.
+    run_ids = tuple(dict.fromkeys(item.run_id for item in pending))
+    runs = (
+        await service.store.list_runs(RunFilter(run_ids=run_ids, limit=len(run_ids)))
+        if run_ids
+        else []
+    )
+    starters = {item.run_id: "" for item in pending} | {r.run_id: r.started_by for r in runs}
     context: dict[str, Any] = {
         "pending": pending,
         "pending_total": total,

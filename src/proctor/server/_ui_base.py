@@ -27,7 +27,7 @@ from proctor.server._auth import SESSION_COOKIE
 from proctor.server._errors import status_and_code
 from proctor.server._keys import Principal
 from proctor.server._ui_format import FILTERS
-from proctor.store import ApprovalRecord, CheckerDecided, row_to_event
+from proctor.store import ApprovalRecord, CheckerDecided, RunFilter, row_to_event
 
 logger = logging.getLogger("proctor.server")
 
@@ -176,11 +176,14 @@ async def checker_verdicts(
     ``checker_then_human`` approval the checker approved waits for a person)."""
     store = state_of(request).service.store
     found: dict[str, CheckerDecided] = {}
-    for run_id in dict.fromkeys(a.run_id for a in pending if a.approver != "human"):
-        for row in await store.events(run_id, event_type="checker_decided"):
-            data = row_to_event(row).data
-            if isinstance(data, CheckerDecided):
-                found[data.approval_id] = data
+    run_ids = tuple(dict.fromkeys(a.run_id for a in pending if a.approver != "human"))
+    if not run_ids:
+        return found
+    # One query for the page's runs, not one per run (a round trip each on PostgreSQL).
+    for row in await store.events_of_type("checker_decided", RunFilter(run_ids=run_ids)):
+        data = row_to_event(row).data
+        if isinstance(data, CheckerDecided):
+            found[data.approval_id] = data
     return found
 
 

@@ -10,7 +10,7 @@ import pytest
 from proctor.contracts import Contract, load_contract
 from proctor.store import RunBucket, RunFilter, Store
 from support.drift_runs import record_run
-from support.run_search import add_run
+from support.store_runs import add_run
 
 ORIGIN = 1_796_000_400.0  # 2026-11-30 01:00:00 UTC, a whole hour
 HOUR = 3600.0

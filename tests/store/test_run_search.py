@@ -25,7 +25,7 @@ from proctor.store import (
     sort_key,
     verify_rows,
 )
-from support.run_search import add_run
+from support.store_runs import add_run
 
 
 async def ids(store: Store, **query: Any) -> list[str]:

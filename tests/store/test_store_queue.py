@@ -11,38 +11,11 @@ from proctor.errors import StoreError
 from proctor.store import (
     MemoryStore,
     QueueItem,
-    RunJournal,
-    RunRecord,
     RunResumed,
-    RunStarted,
     SQLiteStore,
     Store,
 )
-
-
-async def start(store: Store, run_id: str, *, at: float) -> tuple[RunJournal, RunRecord]:
-    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
-    started = RunStarted(
-        workflow="invoices",
-        model="scripted",
-        contract_name="invoices",
-        contract_version="1",
-        contract_hash="c" * 64,
-    )
-    row, _ = journal.build(started, ts=at)
-    run = RunRecord(
-        run_id=run_id,
-        workflow="invoices",
-        model="scripted",
-        contract_name="invoices",
-        contract_hash="c" * 64,
-        trace_id="t" * 32,
-        started_at=at,
-        last_seq=journal.last_seq,
-        head_hash=journal.head_hash,
-    )
-    await store.create_run(run, row)
-    return journal, run
+from support.store_runs import start_run
 
 
 def item(run_id: str, *, at: float, priority: int = 0, workflow: str = "invoices") -> QueueItem:
@@ -141,7 +114,7 @@ async def test_concurrency_limits_count_live_leases_per_workflow(store: Store) -
 
 
 async def test_a_waiting_item_is_claimable_once_its_run_runs_again(store: Store) -> None:
-    journal, run = await start(store, "r1", at=1.0)
+    journal, run = await start_run(store, "r1", at=1.0)
     await store.enqueue(item("r1", at=1.0))
     await store.claim_runs("w1", now=10.0, lease_s=30, limit=1)
     waiting = dataclasses.replace(run, status="awaiting_approval")

@@ -11,51 +11,12 @@ from proctor.store import (
     Escalated,
     ModelCalled,
     RunFilter,
-    RunJournal,
-    RunRecord,
-    RunStarted,
     SessionRecord,
     Store,
     Usage,
     approval_key,
 )
-
-
-async def start(
-    store: Store,
-    run_id: str,
-    *,
-    at: float,
-    tenant: str = "default",
-    model: str = "scripted",
-    started_by: str = "",
-) -> tuple[RunJournal, RunRecord]:
-    journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
-    started = RunStarted(
-        workflow="invoices",
-        model=model,
-        contract_name="invoices",
-        contract_version="1",
-        contract_hash="c" * 64,
-        input={},
-    )
-    row, _ = journal.build(started, ts=at)
-    run = RunRecord(
-        run_id=run_id,
-        workflow="invoices",
-        model=model,
-        contract_name="invoices",
-        contract_hash="c" * 64,
-        trace_id="t" * 32,
-        started_at=at,
-        updated_at=at,
-        last_seq=journal.last_seq,
-        head_hash=journal.head_hash,
-        tenant=tenant,
-        started_by=started_by,
-    )
-    await store.create_run(run, row)
-    return journal, run
+from support.store_runs import start_run
 
 
 def turn(n: int) -> ModelCalled:
@@ -75,16 +36,16 @@ async def ids(store: Store, query: RunFilter) -> list[str]:
 
 
 async def test_runs_keep_their_tenant_and_starter(store: Store) -> None:
-    await start(store, "r1", at=1.0, tenant="acme", started_by="alice")
+    await start_run(store, "r1", at=1.0, tenant="acme", started_by="alice")
     run = await store.get_run("r1")
     assert run is not None
     assert (run.tenant, run.started_by) == ("acme", "alice")
 
 
 async def test_runs_are_filtered_by_tenant_and_model(store: Store) -> None:
-    await start(store, "a1", at=1.0, tenant="acme")
-    await start(store, "b1", at=2.0, tenant="beta", model="openai:gpt-4o-mini")
-    await start(store, "a2", at=3.0, tenant="acme", model="openai:gpt-4o-mini")
+    await start_run(store, "a1", at=1.0, tenant="acme")
+    await start_run(store, "b1", at=2.0, tenant="beta", model="openai:gpt-4o-mini")
+    await start_run(store, "a2", at=3.0, tenant="acme", model="openai:gpt-4o-mini")
     assert await ids(store, RunFilter(tenant="acme")) == ["a2", "a1"]
     assert await ids(store, RunFilter(tenant="beta")) == ["b1"]
     assert await ids(store, RunFilter(model="openai:gpt-4o-mini")) == ["a2", "b1"]
@@ -95,7 +56,7 @@ async def test_runs_are_filtered_by_tenant_and_model(store: Store) -> None:
 async def test_a_cursor_pages_through_runs_without_gaps_or_repeats(store: Store) -> None:
     # Two runs share a start time: the run id breaks the tie, so no page skips one.
     for n, at in enumerate([1.0, 2.0, 2.0, 3.0, 4.0, 5.0, 5.0]):
-        await start(store, f"r{n}", at=at)
+        await start_run(store, f"r{n}", at=at)
     seen: list[str] = []
     cursor: tuple[float, str] | None = None
     while True:
@@ -109,7 +70,7 @@ async def test_a_cursor_pages_through_runs_without_gaps_or_repeats(store: Store)
 
 
 async def test_events_are_paged_by_sequence_number(store: Store) -> None:
-    journal, _ = await start(store, "r1", at=1.0)
+    journal, _ = await start_run(store, "r1", at=1.0)
     await journal.append([turn(n) for n in range(1, 6)])
     assert [row.seq for row in await store.events("r1")] == [0, 1, 2, 3, 4, 5]
     assert [row.seq for row in await store.events("r1", after=1, limit=2)] == [2, 3]
@@ -122,7 +83,7 @@ async def test_events_of_one_type_are_found_across_the_runs_a_filter_matches(
     store: Store,
 ) -> None:
     for run_id, tenant in (("a1", "acme"), ("b1", "beta")):
-        journal, _ = await start(store, run_id, at=1.0, tenant=tenant)
+        journal, _ = await start_run(store, run_id, at=1.0, tenant=tenant)
         await journal.append(
             [
                 turn(1),
@@ -140,7 +101,7 @@ async def test_events_of_one_type_are_found_across_the_runs_a_filter_matches(
 
 async def test_approvals_are_listed_by_the_tenant_of_their_run(store: Store) -> None:
     for run_id, tenant in (("a1", "acme"), ("b1", "beta")):
-        journal, _ = await start(store, run_id, at=1.0, tenant=tenant)
+        journal, _ = await start_run(store, run_id, at=1.0, tenant=tenant)
         approval = ApprovalRecord(
             approval_id=f"ap-{run_id}",
             run_id=run_id,
@@ -172,7 +133,7 @@ async def test_approvals_come_a_page_at_a_time_in_request_or_decision_order(
     decided = {"ap-1": 99.0, "ap-3": 50.0, "ap-4": 60.0}
     for n, (approval_id, at) in enumerate(asked.items()):
         run_id = f"r{n}"
-        journal, _ = await start(store, run_id, at=1.0, tenant="acme" if n % 2 else "beta")
+        journal, _ = await start_run(store, run_id, at=1.0, tenant="acme" if n % 2 else "beta")
         record = ApprovalRecord(
             approval_id=approval_id,
             run_id=run_id,
@@ -229,7 +190,7 @@ async def test_approvals_come_a_page_at_a_time_in_request_or_decision_order(
 
 
 async def test_a_run_s_events_of_one_type_are_read_alone(store: Store) -> None:
-    journal, _ = await start(store, "r1", at=1.0)
+    journal, _ = await start_run(store, "r1", at=1.0)
     await journal.append([turn(1), turn(2), turn(3)])
     models = await store.events("r1", event_type="model_called")
     assert [row.seq for row in models] == [1, 2, 3]

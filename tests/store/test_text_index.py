@@ -29,7 +29,7 @@ from proctor.store import (
 )
 from proctor.store import _sqlite as sqlite_module
 from proctor.store import _text_index as text_index
-from support.run_search import add_run
+from support.store_runs import add_run
 
 
 @pytest.fixture

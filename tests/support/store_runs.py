@@ -1,4 +1,4 @@
-"""Runs with search text, as the runner records them (the run search's tests)."""
+"""Runs as the runner records them, made directly in a store (the store's tests)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from proctor.store import RunJournal, RunRecord, RunStarted, Store, summary_input
 
 
-async def add_run(
+async def start_run(
     store: Store,
     run_id: str,
     *,
@@ -21,12 +21,15 @@ async def add_run(
     duration: float = 1.0,
     status: str = "running",
     tokens: tuple[int, int] = (0, 0),
-) -> RunRecord:
-    """A run as the runner records one: its ``run_started`` and its summary row."""
+    model: str = "scripted",
+    started_by: str = "",
+) -> tuple[RunJournal, RunRecord]:
+    """A run as the runner records one: its ``run_started`` and its summary row; and
+    the journal that writes its next events."""
     journal = RunJournal(store, run_id=run_id, trace_id="t" * 32, root_span_id="root")
     started = RunStarted(
         workflow="invoices",
-        model="scripted",
+        model=model,
         contract_name="invoices",
         contract_version="1",
         contract_hash="c" * 64,
@@ -38,7 +41,7 @@ async def add_run(
     run = RunRecord(
         run_id=run_id,
         workflow="invoices",
-        model="scripted",
+        model=model,
         contract_name="invoices",
         contract_hash="c" * 64,
         trace_id="t" * 32,
@@ -47,6 +50,7 @@ async def add_run(
         last_seq=journal.last_seq,
         head_hash=journal.head_hash,
         tenant=tenant,
+        started_by=started_by,
         session=session,
         input_text=summary_input(input or {}),
         answer_text=answer,
@@ -58,4 +62,10 @@ async def add_run(
         output_tokens=tokens[1],
     )
     await store.create_run(run, row)
+    return journal, run
+
+
+async def add_run(store: Store, run_id: str, *, at: float, **fields: Any) -> RunRecord:
+    """``start_run``'s summary row alone."""
+    _, run = await start_run(store, run_id, at=at, **fields)
     return run

@@ -38,6 +38,7 @@ from proctor.store import (
     verify_run,
 )
 from proctor.store._migrations import MIGRATIONS, POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from proctor.store._postgres import POSTGRES
 from proctor.store._postgres_pool import VERSION_TABLE, parse_postgres_url
 from proctor.store._rollup_sql import TABLES as ROLLUP_TABLES
 from proctor.store._rows import run_filter_sql
@@ -223,7 +224,9 @@ async def test_the_run_search_has_trigram_indexes_the_planner_uses(pg: PostgresS
         assert all("gin_trgm_ops" in definition for definition in found.values())
         # On a table this small a scan is cheaper: with scans priced out, the search's
         # own SQL (every column it matches) is served by the indexes alone.
-        where, params = run_filter_sql(RunFilter(search="quokka"), "ILIKE")
+        where, params = run_filter_sql(
+            RunFilter(search="quokka"), "ILIKE", id_like=POSTGRES.id_like
+        )
         await conn.execute(f"SET search_path = {schema}")
         for scan in ("seqscan", "indexscan", "indexonlyscan"):
             await conn.execute(f"SET enable_{scan} = off")
@@ -231,7 +234,12 @@ async def test_the_run_search_has_trigram_indexes_the_planner_uses(pg: PostgresS
         cursor = await conn.execute(sql.replace("?", "%s"), params)
         plan = "\n".join(str(row[0]) for row in await cursor.fetchall())
     assert "BitmapOr" in plan, plan
-    for index in ("runs_search_input", "runs_search_answer", "runs_search_tools"):
+    for index in (
+        "runs_search_input",
+        "runs_search_answer",
+        "runs_search_tools",
+        "runs_by_lower_id",
+    ):
         assert f"Bitmap Index Scan on {index}" in plan, plan
 
 

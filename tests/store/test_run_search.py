@@ -105,6 +105,16 @@ async def test_search_finds_run_ids_input_answer_and_tools(store: Store) -> None
     ]
 
 
+async def test_a_run_id_is_found_by_its_prefix_in_any_case(store: Store) -> None:
+    # Ids a team gives its runs (a ticket's) may be upper case; a search word is not.
+    await add_run(store, "SUP-1234", at=1.0)
+    await add_run(store, "sup-9", at=2.0)
+    assert await ids(store, search="SUP-12") == ["SUP-1234"]
+    assert await ids(store, search="sup-12") == ["SUP-1234"]
+    assert await ids(store, search="Sup-") == ["sup-9", "SUP-1234"]
+    assert await ids(store, search="up-12") == []  # a prefix, not any part
+
+
 def test_search_is_bounded() -> None:
     assert search_terms("  Acme  acme CORP ") == ("acme", "corp")
     with pytest.raises(UsageError, match="more than 8"):

@@ -391,7 +391,7 @@ class MemoryStore(MemoryRunQueue, MemoryTables):
 def _found(run: RunRecord, term: str) -> bool:
     """Whether ``run`` matches one search word as the SQL stores match it (a run id
     prefix, or text in the input, the answer or the tools' names; ASCII case ignored)."""
-    return run.run_id.startswith(term) or any(
+    return _ascii_lower(run.run_id).startswith(term) or any(
         term in _ascii_lower(text) for text in (run.input_text, run.answer_text, run.tools_used)
     )
 

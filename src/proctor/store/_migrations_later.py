@@ -1,7 +1,7 @@
 """Migrations 8 on: the run queue, API key holders, UI sessions, keyed evidence, sealed
 payloads, budgets, the delivery log, run sessions and search, single sign-on sessions, the
 indexes of reports and filters, approvals' pages, trigram search on PostgreSQL and on
-SQLite
+SQLite, run ids found in any case
 (``_migrations`` has 1 to 7 and the rules)."""
 
 from __future__ import annotations
@@ -435,4 +435,11 @@ LATER: tuple[Migration, ...] = (
     # SQLite library without the trigram tokenizer gets nothing (SQLiteStore._migrate)
     # and the search reads the runs. PostgreSQL has pg_trgm (22).
     Migration(sqlite=TEXT_INDEX_MIGRATION, postgres="SELECT 1;"),
+    # 24: a search word that begins a run id finds it in any case, as it does the input,
+    # answer and tools (SQLite's LIKE ignores ASCII case already; PostgreSQL's LIKE did
+    # not): PostgreSQL matches lower(run_id), served by an index of its own.
+    Migration(
+        sqlite="SELECT 1;",
+        postgres="CREATE INDEX runs_by_lower_id ON runs (lower(run_id) text_pattern_ops);",
+    ),
 )

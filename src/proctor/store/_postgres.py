@@ -35,6 +35,7 @@ POSTGRES = Dialect(
     list_param=True,
     whole="CAST(FLOOR({}) AS BIGINT)",  # a cast alone rounds to the nearest
     ilike="ILIKE",
+    id_like="lower(r.run_id) LIKE",
     json_text="(CAST({} AS jsonb) ->> '{}')",
     # 18 significant digits tell a double's exact half from its neighbours; numeric's
     # round() is half up for a positive value, as SQLite's printf and round_duration.

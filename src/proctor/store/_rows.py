@@ -101,10 +101,15 @@ def contract_params(contract: ContractRecord) -> tuple[Any, ...]:
 
 
 def run_filter_sql(
-    query: RunFilter, ilike: str = "LIKE", *, ids_first: bool = False
+    query: RunFilter,
+    ilike: str = "LIKE",
+    *,
+    id_like: str = "r.run_id LIKE",
+    ids_first: bool = False,
 ) -> tuple[str, list[Any]]:
     """``query`` (all but its limit) as a WHERE clause over ``runs r``, and its parameters
-    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search). ``ids_first``
+    (``ilike``: the dialect's case-ignoring ``LIKE``, for the search; ``id_like``: its
+    run id prefix match, ``Dialect.id_like``). ``ids_first``
     (SQLite, for a short ``run_ids``): every other column is written ``+r.column``, the
     same value but no index, so the planner reads the listed runs by id and sorts them
     rather than walk a tenant's runs in order looking for them."""
@@ -134,7 +139,7 @@ def run_filter_sql(
             f"r.{column} {ilike} ? ESCAPE '\\'"
             for column in ("input_text", "answer_text", "tools_used")
         )
-        clauses.append(f"(r.run_id LIKE ? ESCAPE '\\' OR {texts})")
+        clauses.append(f"({id_like} ? ESCAPE '\\' OR {texts})")
         params.extend((f"{pattern}%", f"%{pattern}%", f"%{pattern}%", f"%{pattern}%"))
     if query.before is not None:
         # Row-value comparison: one index range scan on the order's columns.

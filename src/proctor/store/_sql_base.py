@@ -48,6 +48,9 @@ class Dialect:
     """The whole part of the non-negative REAL expression ``{}``, as an integer."""
     ilike: str = "LIKE"
     """The ``LIKE`` that ignores case (SQLite's own ``LIKE`` ignores ASCII case)."""
+    id_like: str = "r.run_id LIKE"
+    """A run id matched by a search word's prefix, ignoring case as ``ilike`` does, in
+    words an index serves (PostgreSQL: ``lower(run_id)``, migration 24)."""
     json_text: str = "json_extract({}, '$.{}')"
     """The text of field ``{1}`` of the JSON object in the TEXT expression ``{0}``
     (``NULL`` where it has none)."""
@@ -105,7 +108,7 @@ class SQLBase(ABC):
     async def _run_filter(self, query: RunFilter) -> tuple[str, list[Any]]:
         """``query`` (all but its limit) as a WHERE clause over ``runs r`` and its
         parameters; a backend with a search index of its own narrows the search first."""
-        return run_filter_sql(query, self.dialect.ilike)
+        return run_filter_sql(query, self.dialect.ilike, id_like=self.dialect.id_like)
 
     @abstractmethod
     def _violation(self, exc: StoreError, of: frozenset[str] | None = None) -> str | None:

@@ -189,8 +189,10 @@ class SQLiteStore(SQLStore):
                     found = [run_id for run_id in found if run_id in named]
                 # No candidate: an id no run has (the empty tuple means no filter).
                 query = replace(query, run_ids=tuple(found) or ("",))
-                return run_filter_sql(query, self.dialect.ilike, ids_first=True)
-        return run_filter_sql(query, self.dialect.ilike)
+                return run_filter_sql(
+                    query, self.dialect.ilike, id_like=self.dialect.id_like, ids_first=True
+                )
+        return run_filter_sql(query, self.dialect.ilike, id_like=self.dialect.id_like)
 
     async def catch_up_search_index(self) -> int:
         """Index every run waiting for the search index now, and merge after purges,

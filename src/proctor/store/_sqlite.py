@@ -192,7 +192,7 @@ class SQLiteStore(SQLStore):
                 return run_filter_sql(
                     query, self.dialect.ilike, id_like=self.dialect.id_like, ids_first=True
                 )
-        return run_filter_sql(query, self.dialect.ilike, id_like=self.dialect.id_like)
+        return await super()._run_filter(query)
 
     async def catch_up_search_index(self) -> int:
         """Index every run waiting for the search index now, and merge after purges,
@@ -221,12 +221,16 @@ class SQLiteStore(SQLStore):
         except sqlite3.Error as exc:
             raise self._failed(exc, area) from exc
 
-    async def _execute(self, sql: str, params: Params = (), *, area: str = "") -> int:
+    def _wrote(self) -> None:
+        """Count a write for the store's threads, starting them with the first."""
         if self._checkpointer is None and self._checkpoints is not None:
             self._start_checkpoints(self._checkpoints)
         if self._indexer is None and self._index_in_background:
             self._start_indexer()
         self._commits.count += 1
+
+    async def _execute(self, sql: str, params: Params = (), *, area: str = "") -> int:
+        self._wrote()
         try:
             with self._writing:
                 return self._db.execute(sql, params).rowcount
@@ -234,11 +238,7 @@ class SQLiteStore(SQLStore):
             raise self._failed(exc, area) from exc
 
     async def _write(self, batch: Batch, *, area: str = "") -> None:
-        if self._checkpointer is None and self._checkpoints is not None:
-            self._start_checkpoints(self._checkpoints)
-        if self._indexer is None and self._index_in_background:
-            self._start_indexer()
-        self._commits.count += 1
+        self._wrote()
         db = self._db
         try:
             with self._writing:
